@@ -1,0 +1,160 @@
+"""One crmail sync of one IMAP mailbox, in a process of its own; prints JSON on stdout.
+
+Run by ``sync_bench.py`` with ``CRMAIL_DATA_DIR`` pointing at a data dir that ``crmail
+init`` prepared (a copy per run, so each first sync starts from an empty database):
+
+    python bench/crmail_run.py --port P --login U --password-env VAR [--phases] [--profile F]
+
+The first call creates the Mailbox row; a later call in the same data dir resyncs it.
+Timed: ``open_driver`` (connect, login, capabilities) and ``sync_mailbox`` separately.
+``--phases`` wraps the functions the sync calls with timers (fetch, sha256, zstd, message
+insert, MIME parse, parse bookkeeping, threads) without changing crmail's code;
+``--profile`` runs the sync under cProfile and writes the stats to F.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+Timers = dict[str, float]
+
+
+def _timed(timers: Timers, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            timers[name] += time.perf_counter() - start
+
+    return wrapper
+
+
+def _timed_iter(timers: Timers, name: str, it: Iterator[Any]) -> Iterator[Any]:
+    while True:
+        start = time.perf_counter()
+        try:
+            item = next(it)
+        except StopIteration:
+            timers[name] += time.perf_counter() - start
+            return
+        timers[name] += time.perf_counter() - start
+        yield item
+
+
+def install_phase_timers(driver: Any) -> Timers:
+    """Wrap, in their modules' namespaces, the steps ``sync_mailbox`` goes through."""
+    from crmail.mail import ingest, store
+    from crmail.mailboxes import sync
+
+    timers: Timers = defaultdict(float)
+    store.content_hash = _timed(timers, "sha256", store.content_hash)
+    store.pack = _timed(timers, "zstd compress", store.pack)
+    sync.store_many = _timed(timers, "store_many (all)", sync.store_many)
+    ingest.raw_bytes = _timed(timers, "zstd decompress", ingest.raw_bytes)
+    ingest.parse_message = _timed(timers, "MIME parse", ingest.parse_message)
+    ingest._assign_threads = _timed(timers, "threads", ingest._assign_threads)
+    sync.parse_stored = _timed(timers, "parse_stored (all)", sync.parse_stored)
+    from django.db.models.query import QuerySet
+
+    for method in ("bulk_create", "bulk_update"):
+        original = getattr(QuerySet, method)
+
+        def by_model(
+            self: QuerySet, *a: Any, _orig: Any = original, _m: str = method, **k: Any
+        ) -> Any:
+            start = time.perf_counter()
+            try:
+                return _orig(self, *a, **k)
+            finally:
+                timers[f"{_m} {self.model.__name__}"] += time.perf_counter() - start
+
+        setattr(QuerySet, method, by_model)
+    fetch = driver.fetch
+    driver.fetch = lambda *a, **k: _timed_iter(timers, "IMAP fetch", fetch(*a, **k))
+    return timers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--login", required=True)
+    parser.add_argument("--password-env", required=True)
+    parser.add_argument("--phases", action="store_true")
+    parser.add_argument("--profile", default="")
+    args = parser.parse_args()
+
+    t_start = time.perf_counter()
+    from crmail.config.commands.base import setup_django
+
+    setup_django()
+    from crmail.mail.models import Message, ParseState
+    from crmail.mailboxes.connect import open_driver
+    from crmail.mailboxes.models import Mailbox, Security
+    from crmail.mailboxes.sync import sync_mailbox
+    from crmail.people.actions import first_admin
+
+    t_django = time.perf_counter()
+    mailbox = Mailbox.objects.filter(login=args.login).first()
+    first = mailbox is None
+    if mailbox is None:
+        mailbox = Mailbox.objects.create(
+            owner=first_admin(),
+            email=f"{args.login}@example.org",
+            host="127.0.0.1",
+            port=args.port,
+            security=Security.NONE,
+            login=args.login,
+            secret=os.environ[args.password_env],
+        )
+    elif mailbox.port != args.port:
+        Mailbox.objects.filter(pk=mailbox.pk).update(port=args.port)
+        mailbox.refresh_from_db()
+
+    t0 = time.perf_counter()
+    driver = open_driver(mailbox)
+    t1 = time.perf_counter()
+    timers = install_phase_timers(driver) if args.phases else None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    report = sync_mailbox(mailbox, driver)
+    if args.profile:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    t2 = time.perf_counter()
+    driver.close()
+
+    out: dict[str, Any] = {
+        "first": first,
+        "django_setup_s": t_django - t_start,
+        "connect_s": t1 - t0,
+        "sync_s": t2 - t1,
+        "total_s": t2 - t0,
+        "fetched": report.fetched,
+        "bytes": report.bytes,
+        "errors": report.errors,
+        "messages_stored": Message.objects.count(),
+        "parse_failed": Message.objects.filter(parse_state=ParseState.FAILED).count(),
+        "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+    if timers is not None:
+        out["phases"] = dict(timers)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

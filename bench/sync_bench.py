@@ -1,0 +1,531 @@
+"""crmail's first IMAP sync against mbsync and offlineimap, side by side, one Dovecot.
+
+    python bench/sync_bench.py [--mixed 4000] [--real auto|PATH|none] [--rtt-ms 20]
+                               [--runs 3] [--out docs/benchmarks.md] [--no-profile]
+
+Needs root (a throwaway Dovecot from tests/harness), Debian's isync and offlineimap, and
+npm for the real-world corpus (see bench/corpus.py). For each mailbox and each run, in
+turn: mbsync (PipelineDepth 50) into a fresh Maildir, offlineimap into a fresh Maildir,
+crmail's first sync (``open_driver`` + ``sync_mailbox``) into a fresh SQLite data dir, the
+same through a proxy adding ``--rtt-ms`` of round-trip time, then a resync with nothing
+changed through the proxy. Every client runs in a child process; wall time is measured
+around it, and peak RSS is the child's ``ru_maxrss`` from ``wait4``. Afterwards one run per
+mailbox with phase timers and one under cProfile show where crmail's time goes.
+
+With ``--out``, the tables replace what lies between ``<!-- bench:start -->`` and
+``<!-- bench:end -->`` in that file (or make the file when it has no such markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import pstats
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.corpus import fill, mixed_messages, real_messages  # noqa: E402
+from crmail.mailboxes.drivers.tests.bench_imap import delay_proxy  # noqa: E402
+from tests.harness.dovecot import DovecotServer  # noqa: E402
+
+ENTRY = REPO / "bench" / "crmail_run.py"
+MARK_START, MARK_END = "<!-- bench:start -->", "<!-- bench:end -->"
+PASSWORD_VAR = "CRMAIL_BENCH_IMAP_PASSWORD"
+_IN = "&nbsp;&nbsp;&nbsp;"
+NESTED: dict[str, tuple[str, ...]] = {
+    "store_many (all)": ("sha256", "zstd compress", "bulk_create Message"),
+    "parse_stored (all)": (
+        "zstd decompress",
+        "MIME parse",
+        "threads",
+        "bulk_update Message",
+        "bulk_create Participant",
+        "bulk_create Attachment",
+    ),
+}
+TOP_PHASES = ("IMAP fetch", "store_many (all)", "bulk_create Location", "parse_stored (all)")
+PHASES: list[tuple[str, str]] = [
+    ("total", "`sync_mailbox`, total"),
+    ("IMAP fetch", "IMAP fetch (socket reads, response parsing)"),
+    ("store_many (all)", "`store_many`"),
+    ("sha256", f"{_IN}SHA-256"),
+    ("zstd compress", f"{_IN}zstd compress (`pack`)"),
+    ("bulk_create Message", f"{_IN}INSERT Message rows"),
+    ("store_many (all) other", f"{_IN}other (lookup of known hashes)"),
+    ("bulk_create Location", "INSERT Location rows"),
+    ("parse_stored (all)", "`parse_stored`"),
+    ("zstd decompress", f"{_IN}zstd decompress (`raw_bytes`)"),
+    ("MIME parse", f"{_IN}MIME parse (`parse_message`)"),
+    ("threads", f"{_IN}threads (`_assign_threads`)"),
+    ("bulk_update Message", f"{_IN}UPDATE Message rows (`bulk_update`)"),
+    ("bulk_create Participant", f"{_IN}INSERT Participant rows"),
+    ("bulk_create Attachment", f"{_IN}INSERT Attachment rows"),
+    ("parse_stored (all) other", f"{_IN}other (SELECT of the batch, DELETEs, rest)"),
+    ("rest", "rest (commits, progress updates, folder list, SELECT/EXAMINE)"),
+]
+
+
+@dataclass
+class Run:
+    seconds: float
+    maxrss_kb: int
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Box:
+    key: str
+    label: str
+    user: str
+    password: str
+    count: int
+    nbytes: int
+    results: dict[str, list[Run]] = field(default_factory=lambda: defaultdict(list))
+    phases: dict[str, float] = field(default_factory=dict)
+    profile: list[str] = field(default_factory=list)
+
+
+# -- child processes ---------------------------------------------------------------------
+
+
+def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS in KiB, stdout) of ``cmd``.
+
+    The child runs under ``/usr/bin/time -f %M``: a peak RSS read from this process's own
+    ``wait4`` would include this (large) process, since Linux keeps the high-water mark
+    of the address space a child had before ``execve``.
+    """
+    with (
+        tempfile.NamedTemporaryFile() as rss_file,
+        tempfile.TemporaryFile() as out_file,
+        tempfile.TemporaryFile() as err_file,
+    ):
+        timed = ["/usr/bin/time", "-q", "-f", "%M", "-o", rss_file.name, *cmd]
+        start = time.perf_counter()
+        proc = subprocess.run(timed, stdout=out_file, stderr=err_file, env=env, cwd=REPO)
+        seconds = time.perf_counter() - start
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read(), err_file.read()
+        rss_text = Path(rss_file.name).read_text().strip()
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{Path(cmd[0]).name} exited {proc.returncode}: "
+            f"{err.decode(errors='replace')[-2000:]}{out.decode(errors='replace')[-500:]}"
+        )
+    return seconds, int(rss_text.splitlines()[-1]), out.decode(errors="replace")
+
+
+class Workdir:
+    """Fresh directories for each client run, all under one temp dir on the same disk."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="crmail-bench-"))
+        self.n = 0
+
+    def fresh(self, name: str) -> Path:
+        self.n += 1
+        path = self.root / f"{name}-{self.n}"
+        path.mkdir()
+        return path
+
+
+def mbsync(work: Workdir, port: int, box: Box) -> Run:
+    base = work.fresh("mbsync")
+    (base / "mail").mkdir()
+    rc = base / "mbsyncrc"
+    rc.write_text(
+        f"IMAPAccount bench\nHost 127.0.0.1\nPort {port}\nUser {box.user}\n"
+        f"Pass {box.password}\nSSLType None\nAuthMechs LOGIN\nPipelineDepth 50\n\n"
+        "IMAPStore remote\nAccount bench\n\n"
+        f"MaildirStore local\nPath {base}/mail/\nInbox {base}/mail/INBOX\n\n"
+        "Channel bench\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Near\n"
+        f"Sync Pull\nSyncState {base}/state/\n"
+    )
+    (base / "state").mkdir()
+    seconds, rss, _ = run_measured(["mbsync", "-q", "-c", str(rc), "bench"])
+    got = _count_maildir(base / "mail" / "INBOX")
+    shutil.rmtree(base)
+    return Run(seconds, rss, {"messages": got})
+
+
+def offlineimap(work: Workdir, port: int, box: Box) -> Run:
+    base = work.fresh("offlineimap")
+    (base / "mail").mkdir()
+    rc = base / "offlineimaprc"
+    rc.write_text(
+        f"[general]\naccounts = bench\nmetadata = {base}/meta\n\n"
+        "[Account bench]\nlocalrepository = local\nremoterepository = remote\n\n"
+        f"[Repository local]\ntype = Maildir\nlocalfolders = {base}/mail\n\n"
+        f"[Repository remote]\ntype = IMAP\nremotehost = 127.0.0.1\nremoteport = {port}\n"
+        f"remoteuser = {box.user}\nremotepass = {box.password}\nssl = no\nstarttls = no\n"
+        "folderfilter = lambda name: name == 'INBOX'\n"
+    )
+    seconds, rss, _ = run_measured(["offlineimap", "-c", str(rc), "-o", "-u", "quiet"])
+    got = _count_maildir(base / "mail" / "INBOX")
+    shutil.rmtree(base)
+    return Run(seconds, rss, {"messages": got})
+
+
+def _count_maildir(path: Path) -> int:
+    return sum(len(list((path / sub).iterdir())) for sub in ("cur", "new") if (path / sub).is_dir())
+
+
+def crmail_env(data_dir: Path, password: str = "") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMAIL_")}
+    env.update(
+        CRMAIL_DATA_DIR=str(data_dir),
+        CRMAIL_LOG_LEVEL="WARNING",
+        PYTHONPATH=str(REPO),
+        **{PASSWORD_VAR: password},
+    )
+    return env
+
+
+def crmail_template(work: Workdir) -> Path:
+    """A data dir after ``crmail init`` (migrated, one administrator), copied per run."""
+    data = work.root / "crmail-template"
+    env = crmail_env(data)
+    env.update(CRMAIL_ADMIN_EMAIL="admin@example.org", CRMAIL_ADMIN_PASSWORD="bench-admin-pw-1")
+    subprocess.run(
+        [sys.executable, "-m", "crmail.config.cli", "init"],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    return data
+
+
+def _crmail_call(data: Path, port: int, box: Box, *extra: str) -> Run:
+    cmd = [sys.executable, str(ENTRY), "--port", str(port), "--login", box.user]
+    cmd += ["--password-env", PASSWORD_VAR, *extra]
+    seconds, rss, out = run_measured(cmd, env=crmail_env(data, box.password))
+    detail = json.loads(out.strip().splitlines()[-1])
+    detail["process_s"] = seconds
+    return Run(detail["total_s"], rss, detail)
+
+
+def crmail_first(work: Workdir, template: Path, port: int, box: Box, *extra: str) -> Run:
+    data = work.fresh("crmail") / "data"
+    shutil.copytree(template, data)
+    run = _crmail_call(data, port, box, *extra)
+    run.detail["data_dir"] = str(data)
+    return run
+
+
+def crmail_resync(data: Path, port: int, box: Box) -> Run:
+    return _crmail_call(data, port, box)
+
+
+# -- the benchmark -----------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    root = subprocess.run(
+        ["findmnt", "-n", "-o", "SOURCE,FSTYPE", "-T", tempfile.gettempdir()],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+
+    def version(cmd: list[str]) -> str:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        return (proc.stdout or proc.stderr).strip().splitlines()[0]
+
+    import django
+    import zstandard
+
+    return {
+        "CPU": f"{cpu}, {os.cpu_count()} cores",
+        "RAM": f"{mem_kb / 1024**2:.1f} GiB",
+        "disk": f"{root} ({tempfile.gettempdir()}; Dovecot, Maildirs and SQLite all there)",
+        "OS": platform.platform(),
+        "Python": platform.python_version(),
+        "Django / zstandard": f"{django.__version__} / {zstandard.__version__}",
+        "Dovecot": version(["dovecot", "--version"]),
+        "isync (mbsync)": version(["mbsync", "--version"]),
+        "offlineimap": version(["offlineimap", "--version"]),
+        "load average at start": Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__(),
+    }
+
+
+@contextmanager
+def proxy(port: int, rtt_ms: float) -> Iterator[int | None]:
+    if not rtt_ms:
+        yield None
+        return
+    with delay_proxy(port, rtt_ms) as proxied:
+        yield proxied
+
+
+def run_all(args: argparse.Namespace) -> tuple[list[Box], dict[str, str]]:
+    info = machine()
+    work = Workdir()
+    print(f"work dir {work.root}", flush=True)
+    sets: list[tuple[str, str, list[bytes]]] = []
+    if args.mixed:
+        mixed = mixed_messages(args.mixed)
+        sets.append(("mixed", f"{args.mixed:,} generated mixed messages", mixed))
+    if args.real != "none":
+        real, what = real_messages(args.real)
+        sets.append(("real", what, real))
+    template = crmail_template(work)
+    boxes: list[Box] = []
+    with DovecotServer(users={}) as server:
+        assert server.imap_port is not None
+        for key, label, messages in sets:
+            user, password = server.new_user(key)
+            t0 = time.perf_counter()
+            nbytes = fill(server, user, messages)
+            boxes.append(Box(key, label, user, password, len(messages), nbytes))
+            print(
+                f"{key}: {len(messages):,} messages, {nbytes / 1e6:.0f} MB "
+                f"filled in {time.perf_counter() - t0:.1f} s",
+                flush=True,
+            )
+        del sets
+        with proxy(server.imap_port, args.rtt_ms) as slow:
+            for n in range(args.runs):
+                for box in boxes:
+                    one_round(work, template, server.imap_port, slow, box, args, n)
+            if not args.no_profile:
+                for box in boxes:
+                    profile_round(work, template, server.imap_port, box)
+    shutil.rmtree(work.root, ignore_errors=True)
+    return boxes, info
+
+
+def one_round(
+    work: Workdir,
+    template: Path,
+    port: int,
+    slow: int | None,
+    box: Box,
+    args: argparse.Namespace,
+    n: int,
+) -> None:
+    def note(name: str, run: Run) -> None:
+        box.results[name].append(run)
+        extra = run.detail.get("messages", run.detail.get("fetched", ""))
+        print(
+            f"  run {n + 1} {box.key:<5} {name:<22} {run.seconds:7.2f} s "
+            f"{run.maxrss_kb / 1024:6.0f} MB  {extra}",
+            flush=True,
+        )
+
+    note("mbsync", mbsync(work, port, box))
+    if not args.no_offlineimap:
+        note("offlineimap", offlineimap(work, port, box))
+    first = crmail_first(work, template, port, box)
+    note("crmail", first)
+    shutil.rmtree(Path(first.detail["data_dir"]).parent)
+    if slow is not None:
+        note("mbsync rtt", mbsync(work, slow, box))
+        far = crmail_first(work, template, slow, box)
+        note("crmail rtt", far)
+        data = Path(far.detail["data_dir"])
+        note("crmail resync rtt", crmail_resync(data, slow, box))
+        shutil.rmtree(data.parent)
+
+
+def profile_round(work: Workdir, template: Path, port: int, box: Box) -> None:
+    timed = crmail_first(work, template, port, box, "--phases")
+    box.phases = {"total": timed.detail["sync_s"], **timed.detail["phases"]}
+    shutil.rmtree(Path(timed.detail["data_dir"]).parent)
+    stats_file = work.root / f"profile-{box.key}.prof"
+    profiled = crmail_first(work, template, port, box, "--profile", str(stats_file))
+    shutil.rmtree(Path(profiled.detail["data_dir"]).parent)
+    stats = pstats.Stats(str(stats_file))
+    total = profiled.detail["sync_s"]
+    rows = []
+    entries = stats.stats  # type: ignore[attr-defined]
+    for (filename, line, name), (_cc, _nc, tt, _ct, _callers) in sorted(
+        entries.items(), key=lambda kv: kv[1][2], reverse=True
+    )[:18]:
+        where = _short(filename)
+        rows.append(f"| {tt:6.2f} | {tt / total * 100:4.1f} % | `{name}` | {where}:{line} |")
+    box.profile = [
+        f"cProfile of one first sync ({total:.2f} s under the profiler), by own time:",
+        "",
+        "| own s | share | function | where |",
+        "| ---: | ---: | --- | --- |",
+        *rows,
+    ]
+    print("\n".join(box.profile), flush=True)
+
+
+def _short(filename: str) -> str:
+    for marker in ("/crmail/", "/site-packages/", "/lib/python3.11/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
+
+
+# -- the report ------------------------------------------------------------------------
+
+
+def _stat(values: list[float], fmt: str = "{:.2f}") -> str:
+    if not values:
+        return "n/a"
+    med = statistics.median(values)
+    if len(values) == 1:
+        return fmt.format(med)
+    return f"{fmt.format(med)} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> str:
+    lines = [
+        f"Run of {time.strftime('%Y-%m-%d %H:%M %Z')}: `python bench/sync_bench.py "
+        f"--mixed {args.mixed} --real {args.real} --rtt-ms {args.rtt_ms:g} --runs {args.runs}`. "
+        "Median of the runs, (min-max) after it.",
+        "",
+        "| machine | |",
+        "| --- | --- |",
+        *(f"| {k} | {v} |" for k, v in info.items()),
+        "",
+        "First sync, Dovecot on loopback, wall seconds (crmail: `open_driver` + "
+        "`sync_mailbox`; in brackets beside it, the whole process with Python and Django "
+        "start-up):",
+        "",
+        "| mailbox | messages | MB | mbsync | offlineimap | crmail | crmail process "
+        "| crmail ÷ mbsync |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for box in boxes:
+        r = box.results
+        mb = [x.seconds for x in r["mbsync"]]
+        cm = [x.seconds for x in r["crmail"]]
+        ratio = statistics.median(cm) / statistics.median(mb) if mb and cm else float("nan")
+        lines.append(
+            f"| {box.key} | {box.count:,} | {box.nbytes / 1e6:.0f} | {_stat(mb)} "
+            f"| {_stat([x.seconds for x in r['offlineimap']])} | {_stat(cm)} "
+            f"| {_stat([x.detail['process_s'] for x in r['crmail']])} | {ratio:.2f} |"
+        )
+    lines += [
+        "",
+        "Peak memory (peak RSS of the client process, MB):",
+        "",
+        "| mailbox | mbsync | offlineimap | crmail | crmail at RTT |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for box in boxes:
+        r = box.results
+        cells = [
+            _stat([x.maxrss_kb / 1024 for x in r[name]], "{:.0f}")
+            for name in ("mbsync", "offlineimap", "crmail", "crmail rtt")
+        ]
+        lines.append(f"| {box.key} | {' | '.join(cells)} |")
+    if args.rtt_ms:
+        lines += [
+            "",
+            f"With {args.rtt_ms:g} ms added round-trip time (delay proxy), messages per second "
+            "of the first sync (crmail: `open_driver` + `sync_mailbox`), and a resync with "
+            "nothing changed (QRESYNC): `sync_mailbox` on a connected driver, and with "
+            "`open_driver` (connect, greeting, login, ENABLE) before it:",
+            "",
+            "| mailbox | mbsync msg/s | crmail msg/s | crmail s | resync s "
+            "| resync incl. connect s |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for box in boxes:
+            r = box.results
+            lines.append(
+                f"| {box.key} "
+                f"| {_stat([box.count / x.seconds for x in r['mbsync rtt']], '{:.0f}')} "
+                f"| {_stat([box.count / x.seconds for x in r['crmail rtt']], '{:.0f}')} "
+                f"| {_stat([x.seconds for x in r['crmail rtt']])} "
+                f"| {_stat([x.detail['sync_s'] for x in r['crmail resync rtt']], '{:.3f}')} "
+                f"| {_stat([x.seconds for x in r['crmail resync rtt']], '{:.3f}')} |"
+            )
+    if any(box.phases for box in boxes):
+        lines += [
+            "",
+            "Where crmail's first sync spends its time (one run with timers around the steps "
+            "`sync_mailbox` calls; indented rows are part of the row above them; seconds and "
+            "share of `sync_mailbox`):",
+            "",
+            "| step | " + " | ".join(box.key for box in boxes) + " |",
+            "| --- | " + " | ".join("---:" for _ in boxes) + " |",
+        ]
+        for name, label in PHASES:
+            cells = []
+            for box in boxes:
+                total = box.phases.get("total", 0.0)
+                value = box.phases.get(name, 0.0)
+                if name == "rest":
+                    value = total - sum(box.phases.get(k, 0.0) for k in TOP_PHASES)
+                elif name.endswith(" other"):
+                    parent = name.removesuffix(" other")
+                    value = box.phases.get(parent, 0.0) - sum(
+                        box.phases.get(k, 0.0) for k in NESTED[parent]
+                    )
+                cells.append(f"{value:.2f} s ({value / total * 100:.0f} %)" if total else "n/a")
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for box in boxes:
+        if box.profile:
+            lines += ["", f"**{box.key}** — " + box.profile[0], *box.profile[1:]]
+    return "\n".join(lines) + "\n"
+
+
+def write_out(path: Path, text: str) -> None:
+    block = f"{MARK_START}\n{text}{MARK_END}\n"
+    if path.exists():
+        old = path.read_text()
+        if MARK_START in old and MARK_END in old:
+            head, rest = old.split(MARK_START, 1)
+            tail = rest.split(MARK_END, 1)[1].lstrip("\n")
+            path.write_text(head + block + tail)
+            return
+    path.write_text("# Benchmarks\n\n" + block)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mixed", type=int, default=4000, help="generated messages (0: none)")
+    parser.add_argument("--real", default="auto", help="auto, a folder of messages, or none")
+    parser.add_argument("--rtt-ms", type=float, default=20.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--no-offlineimap", action="store_true")
+    parser.add_argument("--no-profile", action="store_true")
+    args = parser.parse_args()
+    # Started in the background, a shell ignores SIGINT for us: end cleanly on either
+    # signal, so Dovecot and the temp dirs go away.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    boxes, info = run_all(args)
+    text = report(boxes, info, args)
+    print(text)
+    if args.out:
+        write_out(args.out, text)
+        print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

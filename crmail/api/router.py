@@ -1,0 +1,62 @@
+"""The REST API under /api/v1: records, users and pipelines, described at /api/v1/openapi.json
+and browsable at /api/v1/docs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import re_path
+from django.views.decorators.csrf import csrf_exempt
+from ninja import NinjaAPI
+
+from crmail.api import accounts, contacts, deals, errors, leads, pipelines, users
+from crmail.api.auth import AUTH
+
+DESCRIPTION = """
+Leads, contacts, accounts and deals, with the users who own them.
+
+**Signing in.** Send an API token in the header `Authorization: Bearer <token>`. Pages of
+crmail itself may use the signed-in session instead (changes then need the CSRF token).
+
+**Lists** answer `{"items": [...], "count": N, "limit": L, "offset": O}`: `count` is the
+number of matches over all pages. `?limit=` is 50 unless given and at most 200; `?offset=`
+skips items. `?ordering=` takes one of the listed keys, `-` first for descending.
+
+**Who sees what.** Lists hold only the records you may see. A record you may not see
+answers 404 as if it did not exist; one you may see but not change answers 403.
+
+**Errors** always answer `{"detail": ...}`: a message for 400, 401, 403, 404 and 500, and
+for 422 a list of `{"field": "email", "message": "..."}` naming each field at fault.
+"""
+
+
+@csrf_exempt
+def unknown_path(request: HttpRequest, rest: str = "") -> JsonResponse:
+    return JsonResponse({"detail": errors.NOT_FOUND}, status=404)
+
+
+class CrmailAPI(NinjaAPI):
+    """The API, whose unknown paths answer JSON 404 like its unknown records."""
+
+    @property
+    def urls(self) -> tuple[list[Any], str, str]:
+        patterns, app_name, namespace = super().urls
+        return [*patterns, re_path(r"^(?P<rest>.*)$", unknown_path)], app_name, namespace
+
+
+api = CrmailAPI(
+    title="crmail API",
+    version="1",
+    description=DESCRIPTION,
+    auth=AUTH,
+    urls_namespace="api",
+)
+errors.install(api)
+
+api.add_router("/contacts", contacts.router)
+api.add_router("/leads", leads.router)
+api.add_router("/accounts", accounts.router)
+api.add_router("/deals", deals.router)
+api.add_router("/pipelines", pipelines.router)
+api.add_router("/users", users.router)

@@ -1,0 +1,360 @@
+"""What the API reads and writes: request bodies, query parameters and responses.
+
+Input schemas use the field names of the record forms (crmail/crm/forms.py), except that
+related records are given by id (``account_id``, ``owner_id``, …) and ``secondary_emails``
+is a list. Unknown fields are refused, so a misspelt field never goes unnoticed.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from ninja import Schema
+from pydantic import AfterValidator, ConfigDict, Field
+
+from crmail.crm.models import Contact, Lead, LeadStatus, StageKind
+
+# Database ids are signed 64-bit; larger numbers are refused before any query is made.
+MAX_ID = 2**63 - 1
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+MAX_OFFSET = 10**12
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("Value must not contain NUL characters.")
+    return value
+
+
+# Free text in query parameters: bounded and without NUL (which PostgreSQL refuses).
+QueryText = Annotated[str, Field(max_length=200), AfterValidator(_no_nul)]
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------- output
+
+
+class Page(Schema, Generic[T]):
+    """One page of a list: ``items`` from ``offset``, at most ``limit``, of ``count`` in all."""
+
+    items: list[T]
+    count: int = Field(description="How many items match, over all pages.")
+    limit: int
+    offset: int
+
+
+# The error answers (crmail/api/errors.py) as JSON Schema, for the OpenAPI document.
+MESSAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+INVALID_INPUT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "detail": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {
+                        "anyOf": [{"type": "string"}, {"type": "null"}],
+                        "description": "The request field at fault; null for the whole request.",
+                    },
+                    "message": {"type": "string"},
+                },
+                "required": ["field", "message"],
+            },
+        }
+    },
+    "required": ["detail"],
+}
+ERROR_MEANINGS: dict[int, tuple[str, dict[str, Any]]] = {
+    400: ("The body is not JSON.", MESSAGE_SCHEMA),
+    401: ("No token, or one that is unknown, revoked or of a deactivated user.", MESSAGE_SCHEMA),
+    403: ("You may see this but not do this.", MESSAGE_SCHEMA),
+    404: ("No such item, or one you may not see.", MESSAGE_SCHEMA),
+    422: ("Invalid input; each entry names a field.", INVALID_INPUT_SCHEMA),
+}
+
+
+def errors_doc(*codes: int) -> dict[str, Any]:
+    """The error answers of an operation, for the OpenAPI document (see errors.py).
+
+    Given as extra OpenAPI rather than as response schemas so that each operation has one
+    response schema and ninja answers with its status (201, 204) on every version.
+    """
+    return {
+        "responses": {
+            str(code): {
+                "description": ERROR_MEANINGS[code][0],
+                "content": {"application/json": {"schema": ERROR_MEANINGS[code][1]}},
+            }
+            for code in codes
+        }
+    }
+
+
+READ_ERRORS = errors_doc(401, 404, 422)
+WRITE_ERRORS = errors_doc(400, 401, 403, 404, 422)
+
+
+class UserRef(Schema):
+    id: int
+    name: str
+    email: str
+
+
+class Ref(Schema):
+    id: int
+    name: str
+
+
+class StageOut(Schema):
+    id: int
+    name: str
+    position: int
+    probability: int = Field(description="Chance of winning, 0 to 100.")
+    kind: StageKind
+
+
+class PipelineOut(Schema):
+    id: int
+    name: str
+    is_default: bool
+    stages: list[StageOut]
+
+    @staticmethod
+    def resolve_stages(obj: object) -> list:
+        return list(obj.stages.all())  # type: ignore[attr-defined]
+
+
+class RecordOut(Schema):
+    id: int
+    owner: UserRef
+    description: str
+    created_at: datetime
+    modified_at: datetime
+
+
+class PersonOut(RecordOut):
+    name: str = Field(description="First and last name together.")
+    first_name: str
+    last_name: str
+    email: str = Field(description="The primary address; empty when there is none.")
+    secondary_emails: list[str]
+    title: str
+    phone: str
+    mobile: str
+
+    @staticmethod
+    def resolve_name(obj: Contact | Lead) -> str:
+        return obj.full_name
+
+    @staticmethod
+    def resolve_email(obj: Contact | Lead) -> str:
+        return obj.primary_email
+
+
+class ContactOut(PersonOut):
+    account_id: int | None
+
+
+class LeadOut(PersonOut):
+    company: str
+    status: LeadStatus
+    source: str
+
+
+class AccountOut(RecordOut):
+    name: str
+    website: str
+    domain: str
+    phone: str
+    industry: str
+
+
+class DealOut(RecordOut):
+    name: str
+    pipeline_id: int
+    stage_id: int
+    stage: StageOut
+    amount: Decimal | None = Field(description="A decimal number with two places, as a string.")
+    closing_date: date | None
+    contact_id: int | None
+    account_id: int | None
+
+
+class UserOut(Schema):
+    id: int
+    name: str
+    email: str
+    role: Ref | None
+    profile: Ref | None
+    manager_id: int | None
+    is_active: bool
+    is_admin: bool
+    date_joined: datetime
+
+
+# ----------------------------------------------------------------------------- input
+
+
+class Input(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecordPatch(Input):
+    owner_id: Id | None = Field(None, description="An active user; defaults to you.")
+    description: str | None = None
+
+
+class PersonPatch(RecordPatch):
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = Field(None, description="The primary address.")
+    secondary_emails: list[str] | None = Field(
+        None, max_length=100, description="Other addresses; they replace the current ones."
+    )
+    title: str | None = None
+    phone: str | None = None
+    mobile: str | None = None
+
+
+class ContactPatch(PersonPatch):
+    account_id: Id | None = None
+
+
+class ContactIn(ContactPatch):
+    last_name: str
+
+
+class LeadPatch(PersonPatch):
+    company: str | None = None
+    status: LeadStatus | None = None
+    source: str | None = None
+
+
+class LeadIn(LeadPatch):
+    last_name: str
+    status: LeadStatus = LeadStatus.NEW
+
+
+class AccountPatch(RecordPatch):
+    name: str | None = None
+    website: str | None = None
+    domain: str | None = Field(None, description="Taken from the website when empty.")
+    phone: str | None = None
+    industry: str | None = None
+
+
+class AccountIn(AccountPatch):
+    name: str
+
+
+class DealPatch(RecordPatch):
+    name: str | None = None
+    pipeline_id: Id | None = Field(None, description="Defaults to the default pipeline.")
+    stage_id: Id | None = Field(None, description="A stage of the deal's pipeline.")
+    amount: Decimal | None = Field(None, description="Not negative; at most two decimals.")
+    closing_date: date | None = None
+    contact_id: Id | None = None
+    account_id: Id | None = None
+
+
+class DealIn(DealPatch):
+    name: str
+    stage_id: Id = Field(description="A stage of the deal's pipeline.")
+
+
+class UserPatch(Input):
+    name: str | None = None
+    role_id: Id | None = None
+    profile_id: Id | None = None
+    manager_id: Id | None = None
+    is_active: bool | None = Field(None, description="False deactivates the user.")
+
+
+class UserIn(Input):
+    email: str
+    name: str
+    password: str | None = Field(
+        None, description="Optional; without one the user cannot sign in with a password."
+    )
+    role_id: Id | None = Field(None, description="Defaults to Sales Representative.")
+    profile_id: Id | None = Field(None, description="Defaults to Standard.")
+    manager_id: Id | None = Field(None, description="An active user this one reports to.")
+
+
+# ------------------------------------------------------------------ query parameters
+
+
+class ListParams(Schema):
+    limit: int = Field(
+        DEFAULT_LIMIT, ge=1, description=f"Items per page; at most {MAX_LIMIT} are returned."
+    )
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Items to skip.")
+
+
+class RecordFilters(ListParams):
+    q: QueryText | None = Field(None, description="Words to find in the name.")
+    owner: Id | None = Field(None, description="Only records owned by this user id.")
+    modified_since: datetime | None = Field(
+        None, description="Only records changed at or after this time (ISO 8601)."
+    )
+
+
+class PersonFilters(RecordFilters):
+    email: QueryText | None = Field(
+        None, description="Records with this address, primary or secondary, in any case."
+    )
+
+
+PERSON_ORDERING = Literal[
+    "name", "-name", "created_at", "-created_at", "modified_at", "-modified_at",
+]  # fmt: skip
+
+
+ACCOUNT_ORDERING = Literal[
+    "name", "-name", "domain", "-domain", "created_at", "-created_at", "modified_at",
+    "-modified_at",
+]  # fmt: skip
+DEAL_ORDERING = Literal[
+    "name", "-name", "amount", "-amount", "closing_date", "-closing_date", "created_at",
+    "-created_at", "modified_at", "-modified_at",
+]  # fmt: skip
+ORDERING_HELP = "Sort key; a leading '-' sorts descending."
+
+
+class ContactFilters(PersonFilters):
+    account: Id | None = Field(None, description="Only contacts of this account id.")
+    ordering: PERSON_ORDERING = Field("name", description=ORDERING_HELP)
+
+
+class LeadFilters(PersonFilters):
+    status: LeadStatus | None = None
+    ordering: PERSON_ORDERING = Field("name", description=ORDERING_HELP)
+
+
+class AccountFilters(RecordFilters):
+    domain: QueryText | None = Field(None, description="Accounts with this web domain.")
+    ordering: ACCOUNT_ORDERING = Field("name", description=ORDERING_HELP)
+
+
+class DealFilters(RecordFilters):
+    pipeline: Id | None = Field(None, description="Only deals in this pipeline id.")
+    stage: Id | None = Field(None, description="Only deals in this stage id.")
+    contact: Id | None = Field(None, description="Only deals of this contact id.")
+    account: Id | None = Field(None, description="Only deals of this account id.")
+    ordering: DEAL_ORDERING = Field("-modified_at", description=ORDERING_HELP)
+
+
+class UserFilters(ListParams):
+    q: QueryText | None = Field(None, description="Words to find in the name or address.")
+    is_active: bool | None = None

@@ -1,0 +1,165 @@
+"""``/users``: everyone may list and read users; only administrators add and change them.
+
+Passwords are never part of an answer. Users are added through the shared writer
+(crmail.people.actions); changing and deactivating have no shared writer yet, so those few
+writes live here, validated by the model and done in one transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Query, Router
+
+from crmail.api import records
+from crmail.api.auth import current_user
+from crmail.api.errors import Forbidden, Invalid, api_field_name
+from crmail.api.schemas import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    Id,
+    Page,
+    UserFilters,
+    UserIn,
+    UserOut,
+    UserPatch,
+)
+from crmail.people import actions as people_actions
+from crmail.people.models import Profile, Role, User
+
+router = Router(tags=["Users"])
+
+ADMINS_ONLY = "Only administrators may add or change users."
+RELATED = {"role_id": Role, "profile_id": Profile, "manager_id": User}
+
+
+def users() -> QuerySet[User]:
+    return User.objects.select_related("role", "profile")
+
+
+def require_admin(user: User) -> None:
+    if not user.is_admin:
+        raise Forbidden(ADMINS_ONLY)
+
+
+@router.get("", response={200: Page[UserOut]}, openapi_extra=READ_ERRORS, summary="List users")
+def list_users(request: HttpRequest, filters: Query[UserFilters]) -> dict:
+    qs = users()
+    for word in records.search_words(filters.q):
+        qs = qs.filter(Q(name__icontains=word) | Q(email__icontains=word))
+    if filters.is_active is not None:
+        qs = qs.filter(is_active=filters.is_active)
+    return records.page(qs.order_by("name", "email", "pk"), filters)
+
+
+@router.get("/{id}", response={200: UserOut}, openapi_extra=READ_ERRORS, summary="Read a user")
+def read_user(request: HttpRequest, id: Id) -> User:
+    return records.get_or_404(users(), id)
+
+
+@router.post(
+    "", response={201: UserOut}, openapi_extra=WRITE_ERRORS, summary="Add a user (administrators)"
+)
+def create_user(request: HttpRequest, payload: UserIn) -> User:
+    require_admin(current_user(request))
+    user = add_user(current_user(request), payload)
+    return records.get_or_404(users(), user.pk)
+
+
+@router.patch("/{id}", response={200: UserOut}, openapi_extra=WRITE_ERRORS, summary="Change a user")
+def update_user(request: HttpRequest, id: Id, payload: UserPatch) -> User:
+    """Administrators only. ``is_active: false`` deactivates the user."""
+    actor = current_user(request)
+    require_admin(actor)
+    target = records.get_or_404(users(), id)
+    change_user(actor, target, payload.model_dump(exclude_unset=True))
+    return records.get_or_404(users(), id)
+
+
+@router.post(
+    "/{id}/deactivate",
+    response={200: UserOut},
+    openapi_extra=WRITE_ERRORS,
+    summary="Deactivate a user (administrators)",
+)
+def deactivate_user(request: HttpRequest, id: Id) -> User:
+    """The user can no longer sign in or use their API tokens; their records stay."""
+    actor = current_user(request)
+    require_admin(actor)
+    target = records.get_or_404(users(), id)
+    change_user(actor, target, {"is_active": False})
+    return records.get_or_404(users(), id)
+
+
+# ---------------------------------------------------------------------------- writes
+
+
+def related(payload: dict[str, Any]) -> dict[str, Any]:
+    """``role_id``/``profile_id``/``manager_id`` as rows; unknown ids are invalid input."""
+    found: dict[str, Any] = {}
+    errors = []
+    for field, model in RELATED.items():
+        if field not in payload:
+            continue
+        pk = payload[field]
+        row = None if pk is None else model.objects.filter(pk=pk).first()
+        if pk is not None and row is None:
+            errors.append({"field": field, "message": f"No {model.__name__.lower()} has id {pk}."})
+        found[field.removesuffix("_id")] = row
+    if errors:
+        raise Invalid(errors)
+    return found
+
+
+def model_errors(exc: ValidationError) -> Invalid:
+    return Invalid(
+        [
+            {"field": api_field_name(field), "message": message}
+            for field, messages in exc.message_dict.items()
+            for message in messages
+        ]
+    )
+
+
+def add_user(actor: User, payload: UserIn) -> User:
+    """Through the shared writer of users (role and profile default there)."""
+    fields = related(payload.model_dump(include={"role_id", "profile_id", "manager_id"}))
+    try:
+        return people_actions.create_user(
+            payload.email, name=payload.name, password=payload.password, by=actor, **fields
+        )
+    except people_actions.NotAllowed as exc:
+        raise Forbidden(ADMINS_ONLY) from exc
+    except people_actions.Invalid as exc:
+        raise Invalid(
+            [{"field": api_field_name(e["field"]), "message": e["message"]} for e in exc.errors]
+        ) from None
+
+
+def change_user(actor: User, target: User, changes: dict[str, Any]) -> None:
+    if changes.get("is_active") is False and target.pk == actor.pk:
+        raise Invalid.one("is_active", "You cannot deactivate yourself.")
+    fields = related(changes)
+    manager = fields.get("manager")
+    if manager is not None and not manager.is_active:
+        raise Invalid.one("manager_id", f"{manager.email} is deactivated and cannot be a manager.")
+    if "name" in changes:
+        fields["name"] = (changes["name"] or "").strip()
+    active = changes.get("is_active")
+    if active is not None and active != target.is_active:
+        fields["is_active"] = active
+        fields["deactivated_at"] = None if active else timezone.now()
+    for name, value in fields.items():
+        setattr(target, name, value)
+    try:
+        target.full_clean(exclude=["password"])
+    except ValidationError as exc:
+        raise model_errors(exc) from None
+    if fields:
+        with transaction.atomic():
+            target.save(update_fields=list(fields))

@@ -1,0 +1,83 @@
+"""The ``crmail`` command: set up, serve, run workers, manage people, import, check.
+
+Each subcommand lives in ``crmail.config.commands``; this module parses the command line,
+starts Django when the subcommand needs it, and turns the problems a user can fix into a
+message in words and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from crmail import __version__
+from crmail.config.commands import check, imports, keys, mailbox, people, serve, setup
+from crmail.config.commands.base import CommandError, Output, database_problem, setup_django
+
+EPILOG = """\
+Settings come from the environment: CRMAIL_DATA_DIR (default ./data), CRMAIL_DATABASE_URL,
+CRMAIL_QUEUE_URL, CRMAIL_SECRET_KEY. `crmail COMMAND --help` explains each command.
+
+First run:  crmail init && crmail serve
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crmail",
+        description="crmail, a self-hosted CRM whose heart is email.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"crmail {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for module in (setup, serve, people, imports, mailbox, keys, check):
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``crmail`` with ``argv`` (default: the command line); returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    out = Output()
+    try:
+        if args.needs_django:
+            setup_django()
+        return int(args.handler(args, out) or 0)
+    except CommandError as exc:
+        out.error(exc.message, exc.details, exc.hint)
+        return 1
+    except KeyboardInterrupt:
+        out.err.print("Interrupted.")
+        return 130
+    except Exception as exc:
+        problem = known_problem(exc)
+        if problem is None:
+            raise
+        out.error(problem.message, problem.details, problem.hint)
+        return 1
+
+
+def known_problem(exc: Exception) -> CommandError | None:
+    """A database or file-system failure a user can fix, said in words; None for bugs."""
+    if "django.db" in sys.modules:
+        from django.db import DatabaseError
+
+        if isinstance(exc, DatabaseError):
+            return database_problem(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return CommandError(f"{exc.strerror}{where}.")
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

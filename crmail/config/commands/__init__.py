@@ -1,0 +1,1 @@
+"""The subcommands of ``crmail``: each module registers its parsers and handlers."""

@@ -1,0 +1,207 @@
+"""``crmail check``: every part of the configuration, in words; non-zero exit on a problem."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import stat
+import tempfile
+from pathlib import Path
+
+from crmail.config.commands.base import (
+    Output,
+    config_errors,
+    describe_database,
+    error_words,
+    pending_migrations,
+)
+
+SHORT_SECRET = 32
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "check",
+        help="check the configuration, database and queue",
+        description=(
+            "Check the settings, the data dir, the database, the job queue and the secret "
+            "key; print what works and each problem in words. Exits non-zero on a problem."
+        ),
+    )
+    parser.set_defaults(handler=run_check, needs_django=True)
+
+
+class Findings:
+    def __init__(self, out: Output) -> None:
+        self.out = out
+        self.problems = 0
+
+    def ok(self, message: str) -> None:
+        self.out.ok(message)
+
+    def problem(self, message: str) -> None:
+        self.problems += 1
+        self.out.problem(message)
+
+    def warn(self, message: str) -> None:
+        self.out.warn(message)
+
+
+def run_check(args: argparse.Namespace, out: Output) -> int:
+    from django.conf import settings
+
+    found = Findings(out)
+    errors = config_errors()
+    for error in errors:
+        found.problem(error)
+    if not errors:
+        found.ok("Settings read from the environment without a problem.")
+    check_data_dir(found, Path(settings.DATA_DIR))
+    if not any(e.startswith("CRMAIL_DATABASE_URL") for e in errors):
+        check_database(found)
+    if not any(e.startswith("CRMAIL_QUEUE_URL") for e in errors):
+        check_queue(found)
+    check_secret_key(found, Path(settings.DATA_DIR))
+    if settings.DEBUG:
+        found.warn("CRMAIL_DEBUG is on: error pages show internals. Turn it off in production.")
+    if found.problems:
+        noun = "problem" if found.problems == 1 else "problems"
+        out.say(f"{found.problems} {noun} found.")
+        return 1
+    out.done("Everything is in order.")
+    return 0
+
+
+def check_data_dir(found: Findings, data_dir: Path) -> None:
+    if not data_dir.exists():
+        found.problem(f"The data dir {data_dir} does not exist: run `crmail init`.")
+        return
+    if not data_dir.is_dir():
+        found.problem(f"The data dir {data_dir} is not a directory.")
+        return
+    try:
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as exc:
+        found.problem(f"The data dir {data_dir} is not writable ({exc.strerror}).")
+        return
+    found.ok(f"Data dir {data_dir} exists and is writable.")
+
+
+def check_database(found: Findings) -> None:
+    from django.db import DatabaseError, connection
+
+    from crmail.people.actions import first_admin
+
+    where = describe_database()
+    if connection.vendor == "postgresql":
+        # Say "unreachable" within seconds instead of waiting for the system's TCP timeout.
+        connection.settings_dict.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        found.problem(f"Cannot reach the database ({where}): {error_words(exc)}")
+        return
+    found.ok(f"Database reachable: {where}.")
+    try:
+        pending = pending_migrations()
+    except DatabaseError as exc:
+        found.problem(f"Cannot read the database's migrations: {error_words(exc)}")
+        return
+    if pending:
+        found.problem(f"{len(pending)} database migrations are not applied: run `crmail init`.")
+        return
+    found.ok("Database migrations are all applied.")
+    admin = first_admin()
+    if admin is None:
+        found.problem("No administrator exists yet: run `crmail init`.")
+    else:
+        found.ok(f"An administrator exists ({admin.email}).")
+
+
+def check_queue(found: Findings) -> None:
+    from django.conf import settings
+    from huey import MemoryHuey, PostgresHuey, RedisHuey, SqliteHuey
+    from huey.contrib.djhuey import HUEY
+
+    from crmail.config import env
+
+    url = env.queue_url(Path(settings.DATA_DIR))
+    if isinstance(HUEY, MemoryHuey):
+        found.warn(
+            "The job queue is memory://: jobs run inside the process that queues them "
+            "(for tests; `crmail serve` works, `crmail worker` does not)."
+        )
+        return
+    try:
+        if isinstance(HUEY, SqliteHuey):
+            where = f"SQLite at {HUEY.storage.filename}"
+            connection = sqlite3.connect(f"file:{HUEY.storage.filename}?mode=rw", uri=True)
+            try:
+                connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            finally:
+                connection.close()
+        elif isinstance(HUEY, RedisHuey):
+            where = redis_where(url)
+            import redis
+
+            client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+            try:
+                client.ping()
+            finally:
+                client.close()
+        elif isinstance(HUEY, PostgresHuey):
+            where = postgres_where(url)
+            import psycopg
+
+            dsn = url.replace("postgres://", "postgresql://", 1)
+            with psycopg.connect(dsn, connect_timeout=5) as connection:
+                connection.execute("SELECT 1")
+        else:
+            found.warn(f"The job queue is a {type(HUEY).__name__}; crmail cannot check it.")
+            return
+    except Exception as exc:  # each client has its own errors; all mean "unreachable"
+        found.problem(f"Cannot reach the job queue ({where}): {error_words(exc)}")
+        return
+    found.ok(f"Job queue reachable: {where}.")
+
+
+def redis_where(url: str) -> str:
+    from crmail.config.env import parse_url
+
+    parts = parse_url(url, setting="CRMAIL_QUEUE_URL")
+    return f"Redis on {parts.host or 'localhost'}:{parts.port or 6379}/{parts.name or '0'}"
+
+
+def postgres_where(url: str) -> str:
+    from crmail.config.env import parse_url
+
+    parts = parse_url(url, setting="CRMAIL_QUEUE_URL")
+    port = f":{parts.port}" if parts.port else ""
+    return f"PostgreSQL database {parts.name} on {parts.host or 'localhost'}{port}"
+
+
+def check_secret_key(found: Findings, data_dir: Path) -> None:
+    from_env = os.environ.get("CRMAIL_SECRET_KEY", "").strip()
+    if from_env:
+        found.ok("Secret key comes from CRMAIL_SECRET_KEY.")
+        if len(from_env) < SHORT_SECRET:
+            found.warn(
+                f"CRMAIL_SECRET_KEY is short ({len(from_env)} characters); use at least 50 "
+                "random characters."
+            )
+        return
+    path = data_dir / "secret_key"
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        found.problem(
+            f"No secret key: CRMAIL_SECRET_KEY is not set and {path} cannot be read. "
+            "Run `crmail init`, or set CRMAIL_SECRET_KEY."
+        )
+        return
+    found.ok(f"Secret key is kept in {path}.")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        found.warn(f"{path} can be read by other users of this machine: chmod 600 {path}")

@@ -1,0 +1,318 @@
+"""``crmail mailbox``: connect, sync, watch the status of and verify users' mailboxes."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import time
+
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from crmail.config.commands.base import (
+    CommandError,
+    Output,
+    active_user,
+    field_errors,
+    require_ready,
+)
+
+SYNC_LEASE_TTL = dt.timedelta(minutes=5)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    mailbox = commands.add_parser(
+        "mailbox",
+        help="connect, sync and verify mailboxes",
+        description="Connect users' mailboxes, sync them, and compare them with the server.",
+    )
+    sub = mailbox.add_subparsers(dest="mailbox_command", metavar="COMMAND")
+    mailbox.set_defaults(handler=lambda args, out: mailbox.print_help() or 2, needs_django=False)
+
+    add = sub.add_parser(
+        "add",
+        help="connect a mailbox (tested before it is saved)",
+        description="Connect a mailbox for a user and make it the one that "
+        "fetches. The configuration is tested first (login, folders, SMTP "
+        "login); prints the new mailbox's id.",
+    )
+    add.add_argument("--user", required=True, metavar="EMAIL", help="the mailbox's owner")
+    add.add_argument("--protocol", required=True, choices=["imap", "pop3"])
+    add.add_argument("--email", help="the mailbox's address (default: the user's)")
+    add.add_argument("--host", required=True)
+    add.add_argument("--port", required=True, type=int)
+    add.add_argument("--security", required=True, choices=["tls", "starttls", "none"])
+    add.add_argument("--login", required=True)
+    add.add_argument(
+        "--password-env",
+        required=True,
+        metavar="VAR",
+        help="take the password from this environment variable",
+    )
+    add.add_argument("--smtp-host")
+    add.add_argument("--smtp-port", type=int)
+    add.add_argument("--smtp-security", choices=["tls", "starttls", "none"], default="tls")
+    add.add_argument("--smtp-login", help="when the outgoing login differs")
+    add.add_argument("--smtp-password-env", metavar="VAR")
+    add.add_argument("--folders", help="comma-separated folders to sync (default: all)")
+    add.add_argument(
+        "--since",
+        type=dt.date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="import only mail that arrived on or after this day",
+    )
+    add.add_argument(
+        "--delete-from-server",
+        action="store_true",
+        help="POP3: delete messages on the server once crmail has them",
+    )
+    add.add_argument(
+        "--allow-self-signed",
+        action="store_true",
+        help="accept a self-signed certificate (self-hosted servers)",
+    )
+    add.add_argument("--no-test", action="store_true", help="save without testing")
+    add.set_defaults(handler=run_add, needs_django=True)
+
+    sync = sub.add_parser(
+        "sync",
+        help="sync a mailbox now, in the foreground",
+        description="Sync a mailbox to completion with a progress bar.",
+    )
+    sync.add_argument("id", type=int)
+    sync.set_defaults(handler=run_sync, needs_django=True)
+
+    status = sub.add_parser("status", help="a mailbox's sync status and counts")
+    status.add_argument("id", type=int)
+    status.add_argument("--json", action="store_true", help="as JSON, for scripts")
+    status.set_defaults(handler=run_status, needs_django=True)
+
+    verify = sub.add_parser(
+        "verify",
+        help="compare what the server holds with what crmail stored",
+        description="Per folder: messages on the server, stored, missing and extra. Exits 0 "
+        "only when they agree.",
+    )
+    verify.add_argument("id", type=int)
+    verify.set_defaults(handler=run_verify, needs_django=True)
+
+    listing = sub.add_parser("list", help="list mailboxes")
+    listing.add_argument("--user", metavar="EMAIL")
+    listing.set_defaults(handler=run_list, needs_django=True)
+
+
+def _secret(var: str, option: str) -> str:
+    value = os.environ.get(var, "")
+    if not value:
+        raise CommandError(f"{option}: the environment variable {var} is not set or empty.")
+    return value
+
+
+def _mailbox(mailbox_id: int):  # type: ignore[no-untyped-def]
+    from crmail.mailboxes.models import Mailbox
+
+    mailbox = Mailbox.objects.select_related("owner").filter(pk=mailbox_id).first()
+    if mailbox is None:
+        raise CommandError(
+            f"There is no mailbox with id {mailbox_id}.", hint="`crmail mailbox list` shows them."
+        )
+    return mailbox
+
+
+def run_add(args: argparse.Namespace, out: Output) -> int:
+    require_ready()
+    from crmail.mailboxes.actions import connect_mailbox
+    from crmail.people.actions import Invalid, NotAllowed, first_admin
+
+    owner = active_user(args.user, "--user")
+    fields = {
+        "email": (args.email or owner.email).lower(),
+        "protocol": args.protocol,
+        "host": args.host,
+        "port": args.port,
+        "security": args.security,
+        "login": args.login,
+        "secret": _secret(args.password_env, "--password-env"),
+        "allow_self_signed": args.allow_self_signed,
+        "import_folders": [f.strip() for f in (args.folders or "").split(",") if f.strip()],
+        "import_since": args.since,
+        "keep_on_server": not args.delete_from_server,
+    }
+    if args.smtp_host:
+        fields.update(
+            smtp_host=args.smtp_host,
+            smtp_port=args.smtp_port or 465,
+            smtp_security=args.smtp_security,
+        )
+        if args.smtp_login:
+            fields.update(
+                smtp_same_credentials=False,
+                smtp_login=args.smtp_login,
+                smtp_secret=_secret(args.smtp_password_env or "", "--smtp-password-env"),
+            )
+    actor = first_admin() or owner
+    try:
+        mailbox = connect_mailbox(actor, owner, fields, test=not args.no_test)
+    except Invalid as exc:
+        raise CommandError(
+            "The mailbox was not saved:",
+            field_errors(
+                exc.errors, {"incoming": "incoming server", "outgoing": "outgoing server"}
+            ),
+        ) from None
+    except NotAllowed as exc:
+        raise CommandError(str(exc)) from None
+    if not args.smtp_host:
+        out.note("No outgoing (SMTP) server given: this mailbox cannot send mail from crmail.")
+    out.say(str(mailbox.pk))
+    return 0
+
+
+def run_sync(args: argparse.Namespace, out: Output) -> int:
+    require_ready()
+    from crmail.jobs import leases
+    from crmail.mailboxes.connect import open_driver
+    from crmail.mailboxes.drivers.base import DriverError
+    from crmail.mailboxes.sync import sync_mailbox
+
+    mailbox = _mailbox(args.id)
+    lease, holder = f"mailbox-sync:{mailbox.pk}", leases.process_identity()
+    if not leases.acquire(lease, holder, SYNC_LEASE_TTL):
+        raise CommandError("A sync of this mailbox is already running; try again when it ends.")
+    started = time.monotonic()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(
+            *columns, console=out.err, transient=True, disable=not out.err.is_terminal
+        ) as bar:
+            task = bar.add_task(f"Syncing {mailbox.email}", total=None)
+
+            def progress(m) -> None:  # type: ignore[no-untyped-def]
+                leases.acquire(lease, holder, SYNC_LEASE_TTL)
+                bar.update(task, total=m.progress_total or None, completed=m.progress_done)
+
+            driver = open_driver(mailbox)
+            try:
+                report = sync_mailbox(mailbox, driver, progress=progress)
+            finally:
+                driver.close()
+    except DriverError as exc:
+        raise CommandError(f"The sync failed: {exc}") from None
+    finally:
+        leases.release(lease, holder)
+    seconds = time.monotonic() - started
+    if report.paused:
+        out.warn(mailbox.last_error)
+    out.done(
+        f"Synced {mailbox.email} in {seconds:.1f} s: {report.fetched} fetched "
+        f"({report.bytes / 1e6:.1f} MB), {report.reused} found again, {report.removed} "
+        f"removed, {report.flags_changed} with changed flags, {report.folders} folders."
+    )
+    return 0
+
+
+def run_status(args: argparse.Namespace, out: Output) -> int:
+    require_ready()
+    from crmail.mailboxes.actions import mailbox_status
+
+    status = mailbox_status(_mailbox(args.id))
+    if args.json:
+        out.out.print_json(json.dumps(status.as_json()))
+        return 0
+    table = Table(show_header=False)
+    rows = [
+        ("Mailbox", f"{status.email} ({status.protocol.upper()})"),
+        ("State", status.state_label),
+        ("Progress", f"{status.done}/{status.total} messages, {status.bytes / 1e6:.1f} MB"),
+        (
+            "Last sync",
+            f"{status.last_sync_at:%Y-%m-%d %H:%M:%S %Z}" if status.last_sync_at else "never",
+        ),
+        ("Messages stored", f"{status.messages_stored} ({status.bytes_stored / 1e6:.1f} MB)"),
+        (
+            "Parse failures",
+            f"{status.parse_failures} (kept raw); "
+            f"{status.parsed_with_fallbacks} read with fallbacks",
+        ),
+        ("Folders", str(status.folders)),
+    ]
+    if status.eta_seconds is not None:
+        rows.append(("Time left", f"about {status.eta_seconds:.0f} s"))
+    if status.last_error:
+        rows.append(("Last error", status.last_error))
+    for key, value in rows:
+        table.add_row(key, value)
+    out.out.print(table)
+    return 0
+
+
+def run_verify(args: argparse.Namespace, out: Output) -> int:
+    require_ready()
+    from crmail.mailboxes.connect import open_driver
+    from crmail.mailboxes.drivers.base import DriverError
+    from crmail.mailboxes.verify import verify_mailbox
+
+    mailbox = _mailbox(args.id)
+    try:
+        driver = open_driver(mailbox)
+        try:
+            report = verify_mailbox(mailbox, driver)
+        finally:
+            driver.close()
+    except DriverError as exc:
+        raise CommandError(f"Could not read the server: {exc}") from None
+    table = Table("Folder", "On the server", "Stored", "Missing", "Extra", "Message-ID differs")
+    for check in report.folders:
+        table.add_row(
+            check.folder,
+            str(check.on_server),
+            str(check.stored),
+            str(len(check.missing)),
+            str(len(check.extra)),
+            str(len(check.message_id_mismatches)),
+        )
+    out.out.print(table)
+    if report.agrees:
+        out.done("The server and crmail agree.")
+        return 0
+    out.problem(
+        f"{report.missing} messages missing and {report.extra} extra: run "
+        "`crmail mailbox sync` and verify again."
+    )
+    return 1
+
+
+def run_list(args: argparse.Namespace, out: Output) -> int:
+    require_ready()
+    from crmail.mailboxes.models import Mailbox
+
+    mailboxes = Mailbox.objects.select_related("owner").order_by("owner__email", "pk")
+    if args.user:
+        mailboxes = mailboxes.filter(owner=active_user(args.user, "--user"))
+    table = Table("Id", "Owner", "Mailbox", "Protocol", "Active", "State")
+    for m in mailboxes:
+        table.add_row(
+            str(m.pk),
+            m.owner.email,
+            m.email,
+            m.protocol.upper(),
+            "yes" if m.is_active else "no",
+            m.get_state_display(),
+        )
+    out.out.print(table)
+    return 0

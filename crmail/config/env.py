@@ -1,0 +1,134 @@
+"""Settings read from the environment: the data dir, the database, the queue, the secret key.
+
+Everything the embedded default keeps on disk lives under ``CRMAIL_DATA_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+
+class ConfigError(ValueError):
+    """A setting from the environment is unusable; the message says which and why."""
+
+
+def data_dir() -> Path:
+    """The directory holding all state of the embedded default (``CRMAIL_DATA_DIR``)."""
+    raw = os.environ.get("CRMAIL_DATA_DIR", "").strip()
+    return Path(raw).expanduser().resolve() if raw else Path.cwd() / "data"
+
+
+@dataclass(frozen=True)
+class ServiceUrl:
+    scheme: str
+    host: str
+    port: int | None
+    user: str
+    password: str
+    name: str
+    options: dict[str, str]
+
+
+def parse_url(url: str, *, setting: str) -> ServiceUrl:
+    """Split ``scheme://user:password@host:port/name?opt=v`` into its parts."""
+    parts = urlsplit(url)
+    if not parts.scheme:
+        raise ConfigError(f"{setting} is not a URL (expected scheme://…)")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{setting}: bad port in URL ({exc})") from None
+    return ServiceUrl(
+        scheme=parts.scheme.lower(),
+        host=unquote(parts.hostname or ""),
+        port=port,
+        user=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        name=unquote(parts.path.lstrip("/")),
+        options=dict(parse_qsl(parts.query)),
+    )
+
+
+SQLITE_OPTIONS: dict[str, Any] = {
+    # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at BEGIN,
+    # so two writers queue on the busy timeout instead of failing on upgrade.
+    "init_command": ("PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA foreign_keys=ON;"),
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+}
+
+
+def database_settings(base: Path) -> dict[str, Any]:
+    """``DATABASES['default']`` from ``CRMAIL_DATABASE_URL`` (default: SQLite in ``base``)."""
+    url = os.environ.get("CRMAIL_DATABASE_URL", "").strip()
+    if not url:
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(base / "crmail.sqlite3"),
+            "OPTIONS": dict(SQLITE_OPTIONS),
+        }
+    parsed = parse_url(url, setting="CRMAIL_DATABASE_URL")
+    if parsed.scheme in ("sqlite", "sqlite3"):
+        # sqlite:///relative/path or sqlite:////absolute/path
+        path = urlsplit(url).path
+        name = path[1:] if path.startswith("//") else path.lstrip("/")
+        if not name:
+            raise ConfigError("CRMAIL_DATABASE_URL: sqlite URL needs a file path")
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": name,
+            "OPTIONS": dict(SQLITE_OPTIONS),
+        }
+    if parsed.scheme in ("postgres", "postgresql", "pgsql"):
+        if not parsed.name:
+            raise ConfigError("CRMAIL_DATABASE_URL: postgresql URL needs a database name")
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": parsed.name,
+            "USER": parsed.user,
+            "PASSWORD": parsed.password,
+            "HOST": parsed.host,
+            "PORT": str(parsed.port or ""),
+            "OPTIONS": parsed.options,
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+        }
+    raise ConfigError(
+        f"CRMAIL_DATABASE_URL: unsupported scheme {parsed.scheme!r} (use sqlite:// or postgresql://)"
+    )
+
+
+def queue_url(base: Path) -> str:
+    """``CRMAIL_QUEUE_URL``, defaulting to a SQLite queue file in ``base``."""
+    return os.environ.get("CRMAIL_QUEUE_URL", "").strip() or f"sqlite:///{base / 'queue.sqlite3'}"
+
+
+def secret_key(base: Path) -> str:
+    """``CRMAIL_SECRET_KEY``, or the key kept in ``base/secret_key`` (created 0600 on first use)."""
+    key = os.environ.get("CRMAIL_SECRET_KEY", "").strip()
+    if key:
+        return key
+    path = base / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    base.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+def flag(name: str, default: bool = False) -> bool:
+    """A boolean environment variable (1/true/yes/on)."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")

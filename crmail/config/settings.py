@@ -1,0 +1,160 @@
+"""Django settings for crmail, all taken from the environment (see crmail.config.env)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from crmail.config import env
+from crmail.jobs.queue import build_huey
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = env.data_dir()
+
+# Problems found while reading the configuration; `crmail check` prints them and
+# `crmail serve` refuses to start while there are any.
+CRMAIL_CONFIG_ERRORS: list[str] = []
+
+try:
+    SECRET_KEY = env.secret_key(DATA_DIR)
+except OSError as exc:
+    CRMAIL_CONFIG_ERRORS.append(
+        f"data dir {DATA_DIR} is not writable, so no secret key can be kept there ({exc.strerror})"
+    )
+    SECRET_KEY = secrets.token_urlsafe(50)
+
+DEBUG = env.flag("CRMAIL_DEBUG")
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("CRMAIL_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
+    if h.strip()
+]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("CRMAIL_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "huey.contrib.djhuey",
+    "ninja",
+    "crmail.people",
+    "crmail.crm",
+    "crmail.jobs",
+    "crmail.mail",
+    "crmail.mailboxes",
+    "crmail.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "crmail.web.security.SecurityHeadersMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "crmail.config.urls"
+WSGI_APPLICATION = "crmail.config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+try:
+    DATABASES = {"default": env.database_settings(DATA_DIR)}
+except env.ConfigError as exc:
+    CRMAIL_CONFIG_ERRORS.append(str(exc))
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(DATA_DIR / "crmail.sqlite3"),
+            "OPTIONS": dict(env.SQLITE_OPTIONS),
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "people.User"
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:login"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 8},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Cookies: HttpOnly and SameSite always; Secure when crmail is served over HTTPS
+# (CRMAIL_HTTPS=1), since browsers drop Secure cookies on plain http://127.0.0.1.
+HTTPS = env.flag("CRMAIL_HTTPS")
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = HTTPS
+SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_HTTPONLY = False  # htmx reads it to send X-CSRFToken
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
+
+# Sign-in attempts: this many failures for one address or one client within the window
+# lock that address or client out until the window has passed.
+CRMAIL_LOGIN_MAX_FAILURES = int(os.environ.get("CRMAIL_LOGIN_MAX_FAILURES", "5"))
+CRMAIL_LOGIN_WINDOW_SECONDS = int(os.environ.get("CRMAIL_LOGIN_WINDOW_SECONDS", "900"))
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("CRMAIL_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+try:
+    HUEY = build_huey(env.queue_url(DATA_DIR))
+except env.ConfigError as exc:
+    CRMAIL_CONFIG_ERRORS.append(str(exc))
+    HUEY = {"huey_class": "huey.MemoryHuey", "immediate": True}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("CRMAIL_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "huey": {"level": "WARNING"},
+        "django.db.backends": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,148 @@
+"""The installed ``crmail`` script on a fresh data dir, as an operator would run it.
+
+Each test starts from an empty directory and an environment without the test run's
+settings, so the defaults (SQLite database and queue in the data dir, a generated secret
+key) are what is exercised.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tests.operator import crmail, crmail_script
+
+ADMIN = "owner@example.com"
+PASSWORD = "violet tractor 1987 harbour"
+
+
+def test_init_user_token_and_check_on_a_fresh_data_dir(operator_env):
+    data_dir = Path(operator_env["CRMAIL_DATA_DIR"])
+
+    first = crmail(operator_env, "init")
+    assert first.returncode == 1
+    assert "CRMAIL_ADMIN_EMAIL is not set" in first.stderr
+    assert "Traceback" not in first.stderr
+
+    admin_env = {"CRMAIL_ADMIN_EMAIL": ADMIN, "CRMAIL_ADMIN_PASSWORD": PASSWORD}
+    second = crmail(operator_env, "init", **admin_env)
+    assert second.returncode == 0, second.stderr
+    assert f"Administrator {ADMIN} added" in second.stdout
+    assert (data_dir / "crmail.sqlite3").exists() and (data_dir / "secret_key").exists()
+    assert data_dir.stat().st_mode & 0o077 == 0
+
+    again = crmail(operator_env, "init", **admin_env)
+    assert again.returncode == 0, again.stderr
+    assert "Database is up to date" in again.stdout
+    assert f"Administrator {ADMIN} exists" in again.stdout
+    assert PASSWORD not in again.stdout + again.stderr
+
+    added = crmail(
+        operator_env,
+        "user",
+        "add",
+        "rep@example.com",
+        "--name",
+        "Rae Rep",
+        "--manager",
+        ADMIN,
+        "--password-env",
+        "REP_PASSWORD",
+        REP_PASSWORD="orange kayak 2231 meadow",
+    )
+    assert added.returncode == 0, added.stderr
+
+    token = crmail(operator_env, "token", "create", "rep@example.com")
+    assert token.returncode == 0, token.stderr
+    assert re.fullmatch(r"crm_[\w-]{20,}\n", token.stdout)
+
+    check = crmail(operator_env, "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "All good: Job queue reachable: SQLite at" in check.stdout
+    assert "Everything is in order." in check.stdout
+    secret = (data_dir / "secret_key").read_text().strip()
+    assert secret not in check.stdout + check.stderr
+
+
+def test_commands_before_init_say_to_run_it(operator_env):
+    result = crmail(operator_env, "user", "list")
+    assert result.returncode == 1
+    assert "Run `crmail init` first." in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def lease_holder(data_dir: Path) -> str | None:
+    with sqlite3.connect(data_dir / "crmail.sqlite3") as db:
+        row = db.execute("SELECT holder FROM jobs_lease WHERE name = 'periodic'").fetchone()
+    return row[0] if row else None
+
+
+def test_serve_answers_runs_its_job_consumer_and_stops_on_sigterm(operator_env):
+    data_dir = Path(operator_env["CRMAIL_DATA_DIR"])
+    init = crmail(operator_env, "init", CRMAIL_ADMIN_EMAIL=ADMIN, CRMAIL_ADMIN_PASSWORD=PASSWORD)
+    assert init.returncode == 0, init.stderr
+    port = free_port()
+    server = subprocess.Popen(
+        [crmail_script(), "serve", "--port", str(port), "--workers", "1"],
+        env=operator_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        status = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and status != 200:
+            assert server.poll() is None, server.communicate()
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=2
+                ) as response:
+                    status = response.status
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.2)
+        assert status == 200
+
+        # The embedded consumer's scheduler takes the periodic-jobs lease as it starts.
+        deadline = time.monotonic() + 10
+        while lease_holder(data_dir) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (lease_holder(data_dir) or "").endswith(f":{server.pid}")
+
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=10)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0, err
+    assert f"crmail is running on http://127.0.0.1:{port} — sign in as {ADMIN}" in out
+    assert "crmail has stopped." in out
+    assert "Traceback" not in err
+    assert lease_holder(data_dir) is None  # released, so another process may take over
+
+
+def test_serve_on_a_taken_port_says_so(operator_env):
+    init = crmail(operator_env, "init", CRMAIL_ADMIN_EMAIL=ADMIN, CRMAIL_ADMIN_PASSWORD=PASSWORD)
+    assert init.returncode == 0, init.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = crmail(operator_env, "serve", "--port", str(port))
+    assert result.returncode == 1
+    assert f"Port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,111 @@
+"""`crmail mailbox`: connect with a test, sync, status, and verify that turns loss into a count."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from crmail.config.cli import main
+from crmail.jobs import leases
+from crmail.mailboxes.models import Mailbox
+from crmail.mailboxes.tests.test_sync import mail
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.fixture
+def connected(capsys, dovecot, monkeypatch):
+    login, password = dovecot.new_user()
+    owner = f.user("owner@crmail.test")
+    f.user("admin@crmail.test", admin=True)
+    monkeypatch.setenv("MAILBOX_PW", password)
+    for n in range(3):
+        dovecot.deliver(login, mail(n))
+    status, out, err = run(
+        capsys,
+        "mailbox",
+        "add",
+        "--user",
+        owner.email,
+        "--protocol",
+        "imap",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(dovecot.imap_port),
+        "--security",
+        "none",
+        "--login",
+        login,
+        "--password-env",
+        "MAILBOX_PW",
+    )
+    assert status == 0, err
+    return dovecot, login, out.strip()
+
+
+def test_add_prints_the_id_of_a_tested_active_mailbox(connected):
+    _, _, mailbox_id = connected
+    mailbox = Mailbox.objects.get(pk=int(mailbox_id))
+    assert mailbox.is_active and mailbox.owner.email == "owner@crmail.test"
+
+
+def test_a_wrong_password_is_refused_in_words_and_nothing_is_saved(capsys, dovecot, monkeypatch):
+    login, _ = dovecot.new_user()
+    f.user("owner@crmail.test")
+    monkeypatch.setenv("MAILBOX_PW", "not-the-password")
+    status, out, err = run(
+        capsys,
+        "mailbox",
+        "add",
+        "--user",
+        "owner@crmail.test",
+        "--protocol",
+        "imap",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(dovecot.imap_port),
+        "--security",
+        "none",
+        "--login",
+        login,
+        "--password-env",
+        "MAILBOX_PW",
+    )
+    assert status == 1 and out == ""
+    assert "incoming server: The server refused the login name or password." in err
+    assert "not-the-password" not in err
+    assert not Mailbox.objects.exists()
+
+
+def test_sync_status_and_verify(capsys, connected):
+    dovecot, login, mailbox_id = connected
+    status, out, _ = run(capsys, "mailbox", "sync", mailbox_id)
+    assert status == 0 and "3 fetched" in out
+    status, out, _ = run(capsys, "mailbox", "status", mailbox_id, "--json")
+    data = json.loads(out)
+    assert (data["state"], data["messages_stored"], data["parse_failures"]) == ("completed", 3, 0)
+    assert run(capsys, "mailbox", "verify", mailbox_id)[0] == 0
+
+    dovecot.deliver(login, mail(99))  # arrives on the server, not synced yet
+    status, out, _ = run(capsys, "mailbox", "verify", mailbox_id)
+    assert status == 1 and "1 messages missing" in out
+    run(capsys, "mailbox", "sync", mailbox_id)
+    assert run(capsys, "mailbox", "verify", mailbox_id)[0] == 0
+
+
+def test_a_second_sync_of_the_same_mailbox_is_refused(capsys, connected):
+    _, _, mailbox_id = connected
+    assert leases.acquire(f"mailbox-sync:{mailbox_id}", "elsewhere:1", timedelta(minutes=5))
+    status, _, err = run(capsys, "mailbox", "sync", mailbox_id)
+    assert status == 1 and "already running" in err

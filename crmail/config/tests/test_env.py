@@ -1,0 +1,61 @@
+"""Settings from the environment: database and queue URLs, the secret key file."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from crmail.config import env
+
+
+def test_default_database_is_sqlite_in_wal_mode_in_the_data_dir(tmp_path, monkeypatch):
+    monkeypatch.delenv("CRMAIL_DATABASE_URL", raising=False)
+    db = env.database_settings(tmp_path)
+    assert db["ENGINE"].endswith("sqlite3")
+    assert db["NAME"] == str(tmp_path / "crmail.sqlite3")
+    assert "journal_mode=WAL" in db["OPTIONS"]["init_command"]
+
+
+def test_postgresql_url_is_split_into_its_parts(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRMAIL_DATABASE_URL", "postgresql://crm:p%40ss@db.internal:5433/crmail")
+    db = env.database_settings(tmp_path)
+    assert (db["ENGINE"], db["HOST"], db["PORT"], db["NAME"], db["USER"], db["PASSWORD"]) == (
+        "django.db.backends.postgresql",
+        "db.internal",
+        "5433",
+        "crmail",
+        "crm",
+        "p@ss",
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://x/y", "unsupported scheme 'mysql'"),
+        ("postgresql://127.0.0.1", "needs a database name"),
+        ("not a url", "is not a URL"),
+        ("user:secret-pw@host", "unsupported scheme"),
+    ],
+)
+def test_bad_database_urls_are_explained(tmp_path, monkeypatch, url, message):
+    monkeypatch.setenv("CRMAIL_DATABASE_URL", url)
+    with pytest.raises(env.ConfigError, match=message) as err:
+        env.database_settings(tmp_path)
+    assert "secret-pw" not in str(err.value)
+
+
+def test_secret_key_is_generated_once_and_kept_private(tmp_path, monkeypatch):
+    monkeypatch.delenv("CRMAIL_SECRET_KEY", raising=False)
+    first = env.secret_key(tmp_path / "data")
+    assert len(first) >= 50
+    assert env.secret_key(tmp_path / "data") == first
+    mode = stat.S_IMODE((tmp_path / "data" / "secret_key").stat().st_mode)
+    assert mode == 0o600
+
+
+def test_secret_key_from_the_environment_wins(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRMAIL_SECRET_KEY", "from-env")
+    assert env.secret_key(tmp_path) == "from-env"
+    assert not (tmp_path / "secret_key").exists()

@@ -1,0 +1,42 @@
+"""Email addresses as crmail stores and compares them."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+
+def normalize_address(raw: str) -> str:
+    """The stored form of an address: trimmed and lower-cased, compared case-insensitively.
+
+    Raises ValidationError with a message naming the address when it is not one.
+    """
+    address = (raw or "").strip().strip("<>").strip().lower()
+    if not address:
+        raise ValidationError("An email address is empty.")
+    if any(c in address for c in "\r\n\x00"):
+        raise ValidationError("An email address may not contain line breaks.")
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise ValidationError(f"{raw.strip()!r} is not a valid email address.") from None
+    return address
+
+
+def split_addresses(raw: str | list[str] | None) -> list[str]:
+    """Split a comma-, semicolon- or newline-separated list (or a list) into addresses."""
+    if raw is None:
+        return []
+    items = raw if isinstance(raw, list) else raw.replace(";", ",").replace("\n", ",").split(",")
+    return [item.strip() for item in items if item and item.strip()]
+
+
+def normalize_domain(raw: str) -> str:
+    """A web domain from a domain or a website URL: ``https://www.Acme.com/x`` → ``acme.com``."""
+    value = (raw or "").strip().lower()
+    if "://" in value:
+        value = value.split("://", 1)[1]
+    value = value.split("/", 1)[0].split("?", 1)[0].split(":", 1)[0].rstrip(".")
+    if value.startswith("www."):
+        value = value[4:]
+    return value

@@ -1,0 +1,64 @@
+"""The huey instance behind ``CRMAIL_QUEUE_URL``.
+
+- ``sqlite:///path/queue.sqlite3`` (the default, in the data dir): SqliteHuey.
+- ``redis://host:port/db``: RedisHuey, for several machines.
+- ``postgresql://user@host/db``: PostgresHuey, for several machines without Redis.
+- ``memory://``: jobs run at once in the calling process (tests and one-off commands).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+from huey import Huey, MemoryHuey, PostgresHuey, RedisHuey, SqliteHuey
+
+from crmail.config.env import ConfigError, parse_url
+
+QUEUE_NAME = "crmail"
+
+
+def build_huey(url: str) -> Huey:
+    """Make the huey instance for ``url``; raise ConfigError naming the problem."""
+    parsed = parse_url(url, setting="CRMAIL_QUEUE_URL")
+    if parsed.scheme in ("sqlite", "sqlite3"):
+        path = urlsplit(url).path
+        filename = path[1:] if path.startswith("//") else path.lstrip("/")
+        if not filename:
+            raise ConfigError("CRMAIL_QUEUE_URL: sqlite URL needs a file path")
+        # SqliteHuey opens its file at once: say what is wrong instead of failing settings.
+        folder = Path(filename).parent
+        if not folder.is_dir():
+            raise ConfigError(
+                f"CRMAIL_QUEUE_URL: the folder {folder} of the queue file does not exist "
+                "(run `crmail init` to create the data dir)"
+            )
+        try:
+            return SqliteHuey(QUEUE_NAME, filename=filename, utc=True)
+        except sqlite3.Error as exc:
+            raise ConfigError(
+                f"CRMAIL_QUEUE_URL: cannot open the queue file {filename} ({exc})"
+            ) from None
+    if parsed.scheme in ("redis", "rediss"):
+        return RedisHuey(QUEUE_NAME, url=url, utc=True)
+    if parsed.scheme in ("postgres", "postgresql"):
+        # PostgresHuey creates its tables at once: an unreachable server is a problem to
+        # report (the message names host and database, never the password).
+        try:
+            return PostgresHuey(
+                QUEUE_NAME, dsn=url.replace("postgres://", "postgresql://", 1), utc=True
+            )
+        except psycopg.Error as exc:
+            where = f"{parsed.name or 'postgres'} on {parsed.host or 'localhost'}"
+            raise ConfigError(
+                f"CRMAIL_QUEUE_URL: cannot reach the PostgreSQL queue database {where} "
+                f"({str(exc).strip()})"
+            ) from None
+    if parsed.scheme == "memory":
+        return MemoryHuey(QUEUE_NAME, immediate=True, utc=True)
+    raise ConfigError(
+        f"CRMAIL_QUEUE_URL: unsupported scheme {parsed.scheme!r} "
+        "(use sqlite://, redis:// or postgresql://)"
+    )

@@ -1,0 +1,109 @@
+"""Messages by content: raw bytes first, what parsing found beside them (SPEC F2, F4).
+
+A ``Message`` is one content (its SHA-256); where it lies on servers (mailbox, folder,
+UID) is a ``mailboxes.Location``, so the same message in two folders, moved, or uploaded
+again is one message with several locations, never a duplicate.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class ParseState(models.TextChoices):
+    PENDING = "pending", "Waiting to be parsed"
+    PARSED = "parsed", "Parsed"
+    PARTIAL = "partial", "Parsed with fallbacks"
+    FAILED = "failed", "Could not be parsed (raw bytes kept)"
+
+
+class Compression(models.IntegerChoices):
+    NONE = 0, "none"
+    ZSTD = 1, "zstd"
+
+
+class Thread(models.Model):
+    subject = models.TextField(blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    def __str__(self) -> str:
+        return self.subject or f"thread {self.pk}"
+
+
+class Message(models.Model):
+    sha256 = models.CharField(max_length=64, unique=True)
+    size = models.PositiveIntegerField(help_text="Bytes of the raw message, uncompressed.")
+    raw = models.BinaryField()
+    compression = models.PositiveSmallIntegerField(
+        choices=Compression.choices, default=Compression.NONE
+    )
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+
+    parse_state = models.CharField(
+        max_length=10, choices=ParseState.choices, default=ParseState.PENDING, db_index=True
+    )
+    parse_problems = models.TextField(blank=True)
+    message_id = models.CharField(max_length=500, blank=True, db_index=True)
+    in_reply_to = models.CharField(max_length=500, blank=True, db_index=True)
+    references = models.TextField(blank=True, help_text="Message-IDs, space separated.")
+    subject = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="The Date header.")
+    date = models.DateTimeField(
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="When it was sent, else when crmail first saw it.",
+    )
+    from_address = models.CharField(max_length=254, blank=True, db_index=True)
+    from_name = models.CharField(max_length=300, blank=True)
+    snippet = models.CharField(max_length=300, blank=True)
+    body_text = models.TextField(blank=True)
+    has_html = models.BooleanField(default=False)
+    has_attachments = models.BooleanField(default=False)
+    automated = models.BooleanField(default=False, help_text="Mailing-list or automated mail.")
+    list_id = models.CharField(max_length=300, blank=True)
+    thread = models.ForeignKey(
+        Thread, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+
+    class Meta:
+        ordering = ["-date", "-pk"]
+
+    def __str__(self) -> str:
+        return self.subject or f"message {self.pk}"
+
+
+class Participant(models.Model):
+    """An address in From, Sender, Reply-To, To, Cc or Bcc, as linking looks it up."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="participants")
+    role = models.CharField(max_length=10)
+    address = models.CharField(max_length=254, db_index=True)
+    name = models.CharField(max_length=300, blank=True)
+    valid = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["message", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.name} <{self.address}>"
+
+
+class Attachment(models.Model):
+    """Metadata of a MIME part; its bytes are read back from the raw message when asked."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    part = models.PositiveIntegerField()
+    filename = models.CharField(max_length=255, blank=True)
+    content_type = models.CharField(max_length=200)
+    size = models.PositiveIntegerField()
+    content_id = models.CharField(max_length=500, blank=True)
+    inline = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["message", "part"]
+        constraints = [models.UniqueConstraint(fields=["message", "part"], name="unique_part")]
+
+    def __str__(self) -> str:
+        return self.filename or f"part {self.part}"

@@ -1,0 +1,115 @@
+"""Raw bytes first, one row per content, parse results beside them, threads by reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crmail.mail.ingest import parse_stored, thread_subject
+from crmail.mail.models import Compression, Message, ParseState
+from crmail.mail.store import raw_bytes, store_many, store_raw
+
+pytestmark = pytest.mark.django_db
+CORPUS = sorted((Path(__file__).parents[3] / "tests" / "data" / "cpython_email").glob("msg_*.txt"))
+
+
+def mail(
+    msgid: str,
+    subject: str = "Hello",
+    *,
+    reply_to: str = "",
+    refs: str = "",
+    date: str = "Mon, 02 Nov 2026 10:00:00 +0000",
+    body: str = "text " * 50,
+) -> bytes:
+    head = f"From: Ada <ada@example.com>\r\nTo: bob@example.org\r\nSubject: {subject}\r\n"
+    head += f"Date: {date}\r\nMessage-ID: <{msgid}>\r\n"
+    if reply_to:
+        head += f"In-Reply-To: <{reply_to}>\r\n"
+    if refs:
+        head += f"References: {refs}\r\n"
+    return (head + "\r\n" + body).encode()
+
+
+def test_the_same_content_is_stored_once():
+    a, b = mail("one@x"), mail("two@x")
+    first = store_many([a, b, a])
+    assert first[0].pk == first[2].pk != first[1].pk
+    again = store_raw(b)
+    assert again.pk == first[1].pk
+    assert Message.objects.count() == 2
+
+
+def test_raw_bytes_come_back_exactly_whether_compressed_or_not():
+    text = mail("c@x", body="compressible " * 2000)
+    noise = mail("n@x", body="") + bytes(range(256)) * 200
+    stored = store_many([text, noise])
+    rows = {m.pk: m for m in Message.objects.filter(pk__in=[m.pk for m in stored])}
+    assert rows[stored[0].pk].compression == Compression.ZSTD
+    assert len(rows[stored[0].pk].raw) < len(text) / 5
+    assert raw_bytes(rows[stored[0].pk]) == text
+    assert raw_bytes(rows[stored[1].pk]) == noise
+
+
+def test_parsing_fills_fields_and_participants():
+    message = store_raw(mail("p@x", subject="Offer"))
+    parse_stored([message])
+    message.refresh_from_db()
+    assert message.parse_state == ParseState.PARSED
+    assert (message.subject, message.message_id, message.from_address) == (
+        "Offer",
+        "p@x",
+        "ada@example.com",
+    )
+    roles = sorted(message.participants.values_list("role", "address"))
+    assert roles == [("from", "ada@example.com"), ("to", "bob@example.org")]
+    assert message.snippet.startswith("text text")
+
+
+def test_parsing_twice_replaces_rather_than_duplicates():
+    message = store_raw(mail("twice@x"))
+    parse_stored([message])
+    parse_stored([message])
+    assert message.participants.count() == 2
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
+def test_every_corpus_message_is_kept_and_parsed_or_flagged(path):
+    raw = path.read_bytes()
+    message = store_raw(raw)
+    parse_stored([message])
+    message.refresh_from_db()
+    assert raw_bytes(message) == raw
+    assert message.parse_state in (ParseState.PARSED, ParseState.PARTIAL, ParseState.FAILED)
+    assert message.date is not None
+
+
+def test_replies_join_the_thread_in_any_order():
+    root = mail("root@x", "Proposal", date="Mon, 02 Nov 2026 10:00:00 +0000")
+    reply = mail(
+        "r1@x",
+        "Re: Proposal",
+        reply_to="root@x",
+        refs="<root@x>",
+        date="Mon, 02 Nov 2026 11:00:00 +0000",
+    )
+    reply2 = mail(
+        "r2@x",
+        "RE: Re: Proposal",
+        reply_to="r1@x",
+        refs="<root@x> <r1@x>",
+        date="Mon, 02 Nov 2026 12:00:00 +0000",
+    )
+    other = mail("other@x", "Unrelated")
+    # The replies arrive before the message they answer.
+    for batch in ([reply2], [reply], [root, other]):
+        parse_stored(store_many(batch))
+    threads = dict(Message.objects.values_list("message_id", "thread_id"))
+    assert threads["root@x"] == threads["r1@x"] == threads["r2@x"] != threads["other@x"]
+    thread = Message.objects.get(message_id="root@x").thread
+    assert thread.last_message_at.hour == 12
+
+
+def test_thread_subject_drops_prefixes():
+    assert thread_subject("RE: Fwd: AW: Angebot") == "Angebot"

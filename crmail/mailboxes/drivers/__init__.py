@@ -1,0 +1,1 @@
+"""Protocol drivers behind one interface (``base.Driver``); they never touch models."""

@@ -1,0 +1,193 @@
+"""Connected mailboxes, their folders, and where each message lies on the server (F1, F2)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from crmail.config import crypto
+
+
+class Protocol(models.TextChoices):
+    IMAP = "imap", "IMAP"
+    POP3 = "pop3", "POP3"
+    GMAIL = "gmail", "Gmail API"
+    GRAPH = "graph", "Microsoft Graph"
+
+
+class Security(models.TextChoices):
+    TLS = "tls", "SSL/TLS"
+    STARTTLS = "starttls", "STARTTLS"
+    NONE = "none", "None (unencrypted)"
+
+
+class AuthMethod(models.TextChoices):
+    PASSWORD = "password", "Password or app password"
+    OAUTH2 = "oauth2", "OAuth 2"
+
+
+class SyncState(models.TextChoices):
+    NEW = "new", "Not synced yet"
+    SYNCING = "syncing", "Sync in progress"
+    COMPLETED = "completed", "Completed"
+    PAUSED = "paused", "Paused until the provider's daily limit resets"
+    ERROR = "error", "Error"
+    NEEDS_REAUTH = "needs_reauth", "Needs re-authentication"
+    DISABLED = "disabled", "Deactivated"
+
+
+class EncryptedTextField(models.TextField):
+    """Text encrypted with crmail's Fernet keys; the attribute holds the plaintext."""
+
+    def from_db_value(self, value, expression, connection):  # type: ignore[no-untyped-def]
+        return crypto.decrypt(value) if value else ""
+
+    def get_prep_value(self, value):  # type: ignore[no-untyped-def]
+        return crypto.encrypt(value) if value else ""
+
+
+class Mailbox(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mailboxes"
+    )
+    email = models.EmailField(help_text="The address this mailbox receives.")
+    provider = models.CharField(max_length=20, default="custom")
+    protocol = models.CharField(max_length=10, choices=Protocol.choices, default=Protocol.IMAP)
+    host = models.CharField(max_length=253, blank=True)
+    port = models.PositiveIntegerField(null=True, blank=True)
+    security = models.CharField(max_length=10, choices=Security.choices, default=Security.TLS)
+    allow_self_signed = models.BooleanField(
+        default=False, help_text="Accept a self-signed certificate (self-hosted servers)."
+    )
+    auth_method = models.CharField(
+        max_length=10, choices=AuthMethod.choices, default=AuthMethod.PASSWORD
+    )
+    login = models.CharField(max_length=254, blank=True)
+    secret = EncryptedTextField(blank=True, help_text="Password, or the OAuth refresh token.")
+    access_token = EncryptedTextField(blank=True)
+    access_token_expires_at = models.DateTimeField(null=True, blank=True)
+
+    smtp_host = models.CharField(max_length=253, blank=True)
+    smtp_port = models.PositiveIntegerField(null=True, blank=True)
+    smtp_security = models.CharField(max_length=10, choices=Security.choices, default=Security.TLS)
+    smtp_same_credentials = models.BooleanField(default=True)
+    smtp_login = models.CharField(max_length=254, blank=True)
+    smtp_secret = EncryptedTextField(blank=True)
+    extra_from_addresses = models.JSONField(
+        default=list, blank=True, help_text="Other addresses this mailbox may send as."
+    )
+    store_sent_on_server = models.BooleanField(
+        default=True, help_text="Put a copy of mail sent from crmail in the Sent folder."
+    )
+
+    import_folders = models.JSONField(
+        default=list, blank=True, help_text="Folders to sync; empty for all."
+    )
+    import_since = models.DateField(null=True, blank=True)
+    keep_on_server = models.BooleanField(default=True, help_text="POP3: leave messages there.")
+
+    is_active = models.BooleanField(default=True, help_text="The mailbox that fetches.")
+    locked = models.BooleanField(default=False, help_text="Locked by an administrator.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    state = models.CharField(max_length=15, choices=SyncState.choices, default=SyncState.NEW)
+    last_error = models.TextField(blank=True)
+    last_error_kind = models.CharField(max_length=30, blank=True)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    sync_started_at = models.DateTimeField(null=True, blank=True)
+    progress_total = models.PositiveIntegerField(default=0)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_bytes = models.PositiveBigIntegerField(default=0)
+    bytes_today = models.PositiveBigIntegerField(default=0)
+    bytes_day = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["owner", "email"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner"], condition=Q(is_active=True), name="one_active_mailbox_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.get_protocol_display()})"
+
+
+class Folder(models.Model):
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="folders")
+    remote_id = models.CharField(max_length=1000, help_text="The server's name for it.")
+    name = models.CharField(max_length=1000)
+    role = models.CharField(
+        max_length=10, blank=True, help_text="inbox, sent, drafts, trash, junk, archive, or empty."
+    )
+    role_from_server = models.BooleanField(default=False)
+    selectable = models.BooleanField(default=True)
+    sync_enabled = models.BooleanField(default=True)
+    cursor = models.JSONField(default=dict, blank=True)
+    exists_on_server = models.BooleanField(default=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["mailbox", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "remote_id"], name="unique_folder"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Location(models.Model):
+    """One message at one place on a server: a folder and the server's id for it there."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="locations")
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="locations")
+    message = models.ForeignKey("mail.Message", on_delete=models.PROTECT, related_name="locations")
+    remote_id = models.CharField(max_length=255, help_text="IMAP UID, POP3 UIDL, API id.")
+    uid = models.PositiveBigIntegerField(null=True, blank=True)
+    seen = models.BooleanField(default=False)
+    flagged = models.BooleanField(default=False)
+    answered = models.BooleanField(default=False)
+    deleted = models.BooleanField(default=False)
+    draft = models.BooleanField(default=False)
+    keywords = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["folder", "remote_id"], name="unique_location"),
+        ]
+        indexes = [models.Index(fields=["mailbox", "message"], name="location_mailbox_msg")]
+
+    def __str__(self) -> str:
+        return f"{self.folder} #{self.remote_id}"
+
+
+class SentMessage(models.Model):
+    """A message sent from crmail (SPEC F3): shared with everyone who may see its records."""
+
+    message = models.ForeignKey("mail.Message", on_delete=models.PROTECT, related_name="sends")
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sent_messages"
+    )
+    mailbox = models.ForeignKey(
+        Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="sent_messages"
+    )
+    from_address = models.EmailField()
+    recipients = models.JSONField(default=list)
+    sent_at = models.DateTimeField(auto_now_add=True)
+    record_module = models.CharField(
+        max_length=20, blank=True, help_text="The kind of record it was sent from."
+    )
+    record_id = models.PositiveBigIntegerField(null=True, blank=True)
+    sent_copy_error = models.TextField(
+        blank=True, help_text="Why no copy could be put in the server's Sent folder."
+    )
+
+    class Meta:
+        ordering = ["-sent_at"]
+        indexes = [models.Index(fields=["record_module", "record_id"], name="sent_record")]
+
+    def __str__(self) -> str:
+        return f"sent by {self.sender} at {self.sent_at:%Y-%m-%d %H:%M}"

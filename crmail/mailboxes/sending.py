@@ -1,0 +1,128 @@
+"""Sending mail from crmail (SPEC F3): through the user's SMTP server, stored like synced mail.
+
+The message is built with checked headers, sent, stored by content and parsed, and recorded
+as sent from crmail (always shared, SPEC F5). Where the mailbox asks for it and the provider
+does not file sent mail by itself, a copy is appended to the server's Sent folder; a
+failure there does not unsend anything: it is recorded beside the sent message.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from crmail.mail.compose import ComposeError, Draft, build_message
+from crmail.mail.ingest import parse_stored
+from crmail.mail.store import store_raw
+from crmail.mailboxes.connect import open_driver, smtp_client
+from crmail.mailboxes.drivers.base import DriverError, RemoteFolder
+from crmail.mailboxes.models import Folder, Location, Mailbox, Protocol, SentMessage
+from crmail.mailboxes.providers import preset
+from crmail.people.models import User
+
+log = logging.getLogger(__name__)
+
+
+class SendingNotPossible(Exception):
+    """Nothing was sent; the message says why in words."""
+
+
+def from_addresses(mailbox: Mailbox) -> list[str]:
+    """The addresses ``mailbox`` may send as: its own first, then the extra ones."""
+    addresses = [mailbox.email.lower()]
+    for extra in mailbox.extra_from_addresses or []:
+        if extra and extra.lower() not in addresses:
+            addresses.append(extra.lower())
+    return addresses
+
+
+def send_message(
+    user: User,
+    draft: Draft,
+    *,
+    mailbox: Mailbox | None = None,
+    record_module: str = "",
+    record_id: int | None = None,
+) -> SentMessage:
+    """Send ``draft`` as ``user`` through their active mailbox (or ``mailbox``, their own)."""
+    if mailbox is None:
+        mailbox = Mailbox.objects.filter(owner=user, is_active=True).first()
+    if mailbox is None or mailbox.owner_id != user.pk:
+        raise SendingNotPossible("Connect a mailbox before sending mail from crmail.")
+    if not mailbox.smtp_host:
+        raise SendingNotPossible(
+            f"The mailbox {mailbox.email} has no outgoing (SMTP) server: add one to send mail."
+        )
+    if draft.sender.lower() not in from_addresses(mailbox):
+        raise ComposeError("from", f"{draft.sender} is not an address this mailbox sends as.")
+    msg, recipients = build_message(draft)
+    raw = msg.as_bytes()
+    with smtp_client(mailbox) as client:
+        client.send(draft.sender, recipients, raw)
+    with transaction.atomic():
+        message = store_raw(raw)
+        sent = SentMessage.objects.create(
+            message=message,
+            sender=user,
+            mailbox=mailbox,
+            from_address=draft.sender.lower(),
+            recipients=recipients,
+            record_module=record_module,
+            record_id=record_id,
+        )
+    parse_stored([message])
+    if _wants_sent_copy(mailbox):
+        sent.sent_copy_error = _append_to_sent(mailbox, message.pk, raw)
+        if sent.sent_copy_error:
+            sent.save(update_fields=["sent_copy_error"])
+    return sent
+
+
+def _wants_sent_copy(mailbox: Mailbox) -> bool:
+    """Store a copy on the server when asked, over IMAP, unless the provider files it itself."""
+    return (
+        mailbox.store_sent_on_server
+        and mailbox.protocol == Protocol.IMAP
+        and not preset(mailbox.provider).sent_copy_by_smtp
+    )
+
+
+def _append_to_sent(mailbox: Mailbox, message_pk: int, raw: bytes) -> str:
+    """APPEND to the Sent folder; "" when done, else the reason in words."""
+    try:
+        driver = open_driver(mailbox)
+    except DriverError as exc:
+        return f"The copy for the Sent folder could not be stored: {exc}"
+    try:
+        folder = Folder.objects.filter(mailbox=mailbox, role="sent").first()
+        if folder is None:
+            remote = next((f for f in driver.list_folders() if f.role == "sent"), None)
+            if remote is None:
+                return (
+                    "The server has no Sent folder: choose one in the mailbox's folder "
+                    "settings to keep copies there."
+                )
+            folder, _ = Folder.objects.get_or_create(
+                mailbox=mailbox,
+                remote_id=remote.remote_id,
+                defaults={"name": remote.name, "role": "sent", "role_from_server": True},
+            )
+        uid = driver.append(RemoteFolder(folder.remote_id, folder.name, "sent"), raw, {"seen"})
+        if uid is not None:
+            Location.objects.get_or_create(
+                folder=folder,
+                remote_id=uid,
+                defaults={
+                    "mailbox": mailbox,
+                    "message_id": message_pk,
+                    "uid": int(uid),
+                    "seen": True,
+                },
+            )
+        return ""
+    except DriverError as exc:
+        log.warning("storing a sent copy failed for mailbox %s: %s", mailbox.pk, exc.kind)
+        return f"The copy for the Sent folder could not be stored: {exc}"
+    finally:
+        driver.close()

@@ -1,0 +1,353 @@
+"""The sync engine: bring one mailbox's stored state up to what its server holds.
+
+For each folder: ask the driver what changed since the stored cursor, apply removals and
+flag changes, fetch the new messages in batches (raw bytes stored first, then parsed),
+and store the new cursor only after everything it covers is committed. A crash anywhere
+leaves the old cursor, so the next run asks again for the same changes; content hashes
+and the (folder, remote id) constraint make applying them twice harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from crmail.mail.ingest import parse_stored
+from crmail.mail.models import Message, ParseState
+from crmail.mail.store import store_many
+from crmail.mailboxes.drivers.base import (
+    Driver,
+    DriverError,
+    FolderDelta,
+    RemoteFolder,
+    RemoteMessage,
+    Throttled,
+)
+from crmail.mailboxes.models import Folder, Location, Mailbox, SyncState
+from crmail.mailboxes.providers import preset
+
+log = logging.getLogger(__name__)
+
+BATCH_MESSAGES = 500
+BATCH_BYTES = 32 * 1024 * 1024
+FLAG_FIELDS = ("seen", "flagged", "answered", "deleted", "draft")
+
+
+@dataclass
+class SyncReport:
+    folders: int = 0
+    fetched: int = 0
+    reused: int = 0  # new locations of content already stored (moves, re-uploads, resets)
+    removed: int = 0
+    flags_changed: int = 0
+    bytes: int = 0
+    paused: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+Progress = Callable[[Mailbox], None]
+
+
+def sync_mailbox(mailbox: Mailbox, driver: Driver, progress: Progress | None = None) -> SyncReport:
+    """Run one complete sync of ``mailbox`` through a connected ``driver``."""
+    report = SyncReport()
+    now = timezone.now()
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        state=SyncState.SYNCING,
+        sync_started_at=now,
+        progress_done=0,
+        progress_total=0,
+        progress_bytes=0,
+    )
+    mailbox.refresh_from_db()
+    try:
+        folders = _sync_folder_list(mailbox, driver)
+        for row, remote in folders:
+            report.folders += 1
+            _sync_folder(mailbox, driver, row, remote, report, progress)
+    except Throttled as exc:
+        report.paused = True
+        _finish(mailbox, SyncState.PAUSED, str(exc), exc.kind)
+        return report
+    except DriverError as exc:
+        report.errors.append(str(exc))
+        state = SyncState.NEEDS_REAUTH if exc.kind == "oauth_revoked" else SyncState.ERROR
+        _finish(mailbox, state, str(exc), exc.kind)
+        raise
+    _finish(mailbox, SyncState.COMPLETED, "", "")
+    return report
+
+
+def _finish(mailbox: Mailbox, state: str, error: str, kind: str) -> None:
+    fields: dict[str, Any] = {"state": state, "last_error": error, "last_error_kind": kind}
+    if state == SyncState.COMPLETED:
+        fields["last_sync_at"] = timezone.now()
+    Mailbox.objects.filter(pk=mailbox.pk).update(**fields)
+    for key, value in fields.items():
+        setattr(mailbox, key, value)
+
+
+def _sync_folder_list(mailbox: Mailbox, driver: Driver) -> list[tuple[Folder, RemoteFolder]]:
+    """Record the server's folders; return the ones to sync, Inbox first."""
+    remote = driver.list_folders()
+    existing = {f.remote_id: f for f in mailbox.folders.all()}
+    wanted = set(mailbox.import_folders or [])
+    pairs: list[tuple[Folder, RemoteFolder]] = []
+    for rf in remote:
+        row = existing.get(rf.remote_id)
+        if row is None:
+            row = Folder.objects.create(
+                mailbox=mailbox,
+                remote_id=rf.remote_id,
+                name=rf.name,
+                role=rf.role or "",
+                role_from_server=rf.role is not None,
+                selectable=rf.selectable,
+                sync_enabled=not wanted or rf.remote_id in wanted or rf.name in wanted,
+            )
+        elif (row.role_from_server or not row.role) and (
+            (row.role or None) != rf.role or not row.exists_on_server
+        ):
+            row.role = rf.role or ""
+            row.role_from_server = rf.role is not None
+            row.exists_on_server = True
+            row.save(update_fields=["role", "role_from_server", "exists_on_server"])
+        if row.selectable and row.sync_enabled:
+            pairs.append((row, rf))
+    gone = set(existing) - {rf.remote_id for rf in remote}
+    if gone:
+        Folder.objects.filter(mailbox=mailbox, remote_id__in=gone).update(exists_on_server=False)
+        Location.objects.filter(folder__mailbox=mailbox, folder__remote_id__in=gone).delete()
+    pairs.sort(key=lambda p: (p[0].role != "inbox", p[0].name))
+    return pairs
+
+
+def _sync_folder(
+    mailbox: Mailbox,
+    driver: Driver,
+    row: Folder,
+    remote: RemoteFolder,
+    report: SyncReport,
+    progress: Progress | None,
+) -> None:
+    delta = driver.changes(remote, row.cursor or None)
+    known: dict[str, int] = dict(
+        Location.objects.filter(folder=row).values_list("remote_id", "message_id")
+    )
+    if delta.reset and known:
+        known = _rematch(driver, row, remote, delta, known, report)
+    _apply_removals(row, delta, known, report)
+    _apply_flags(row, delta, report)
+    todo = [i for i in delta.new_ids if i not in known]
+    if delta.reset and mailbox.import_since and todo:
+        todo = _within_import_filter(driver, remote, mailbox, todo)
+    acknowledge = getattr(driver, "acknowledge", None)
+    if acknowledge is not None:
+        # Stored by an earlier run that stopped before the server applied its deletions.
+        stored_before = [i for i in delta.new_ids if i in known]
+        if stored_before:
+            acknowledge(remote, stored_before)
+    if todo:
+        Mailbox.objects.filter(pk=mailbox.pk).update(
+            progress_total=mailbox.progress_total + len(todo)
+        )
+        mailbox.progress_total += len(todo)
+        _fetch_new(mailbox, driver, row, remote, todo, report, progress)
+    row.cursor = delta.cursor
+    row.last_synced_at = timezone.now()
+    row.save(update_fields=["cursor", "last_synced_at"])
+
+
+def _within_import_filter(
+    driver: Driver, remote: RemoteFolder, mailbox: Mailbox, ids: list[str]
+) -> list[str]:
+    """The import filter's since-date: only mail that arrived on or after it is imported.
+
+    Drivers that can ask the server (IMAP SEARCH SINCE) do; the others import everything.
+    """
+    ids_since = getattr(driver, "ids_since", None)
+    if ids_since is None or mailbox.import_since is None:
+        return ids
+    allowed = ids_since(remote, mailbox.import_since)
+    return [i for i in ids if i in allowed]
+
+
+def _rematch(
+    driver: Driver,
+    row: Folder,
+    remote: RemoteFolder,
+    delta: FolderDelta,
+    known: dict[str, int],
+    report: SyncReport,
+) -> dict[str, int]:
+    """UIDVALIDITY changed: the old ids mean nothing. Keep the stored messages, re-find them.
+
+    Messages are matched by Message-ID and size when the driver can list those cheaply;
+    the rest are fetched again and matched by content hash in ``store_many``.
+    """
+    old = list(
+        Location.objects.filter(folder=row)
+        .select_related("message")
+        .values_list("message_id", "message__message_id", "message__size")
+    )
+    by_identity = {(mid, size): pk for pk, mid, size in old if mid}
+    fresh: dict[str, int] = {}
+    headers = getattr(driver, "fetch_headers", None)
+    if headers is not None and delta.new_ids:
+        for remote_id, (mid, size) in headers(remote, delta.new_ids).items():
+            pk = by_identity.get((mid, size)) if mid else None
+            if pk is not None:
+                fresh[remote_id] = pk
+    with transaction.atomic():
+        Location.objects.filter(folder=row).delete()
+        Location.objects.bulk_create(
+            [
+                Location(
+                    mailbox_id=row.mailbox_id,
+                    folder=row,
+                    message_id=pk,
+                    remote_id=rid,
+                    uid=_as_uid(rid),
+                )
+                for rid, pk in fresh.items()
+            ]
+        )
+    report.reused += len(fresh)
+    return fresh
+
+
+def _apply_removals(
+    row: Folder, delta: FolderDelta, known: dict[str, int], report: SyncReport
+) -> None:
+    removed = set(delta.removed_ids)
+    if delta.present_ids is not None:
+        removed |= set(known) - set(delta.present_ids)
+    removed &= set(known)
+    if removed:
+        Location.objects.filter(folder=row, remote_id__in=removed).delete()
+        for rid in removed:
+            known.pop(rid, None)
+        report.removed += len(removed)
+
+
+def _apply_flags(row: Folder, delta: FolderDelta, report: SyncReport) -> None:
+    if not delta.flag_changes:
+        return
+    ids = list(delta.flag_changes)
+    changed: list[Location] = []
+    for start in range(0, len(ids), 5000):
+        for loc in Location.objects.filter(folder=row, remote_id__in=ids[start : start + 5000]):
+            if _set_flags(loc, delta.flag_changes[loc.remote_id]):
+                changed.append(loc)
+    if changed:
+        Location.objects.bulk_update(changed, [*FLAG_FIELDS, "keywords"], batch_size=1000)
+        report.flags_changed += len(changed)
+
+
+def _flag_state(loc: Location) -> tuple[object, ...]:
+    return (*(getattr(loc, f) for f in FLAG_FIELDS), loc.keywords)
+
+
+def _set_flags(loc: Location, flags: frozenset[str]) -> bool:
+    before = _flag_state(loc)
+    for name in FLAG_FIELDS:
+        setattr(loc, name, name in flags)
+    loc.keywords = " ".join(sorted(f for f in flags if f not in FLAG_FIELDS))[:1000]
+    return before != _flag_state(loc)
+
+
+def _as_uid(remote_id: str) -> int | None:
+    return int(remote_id) if remote_id.isdigit() else None
+
+
+def _batches(messages: Iterator[RemoteMessage]) -> Iterator[list[RemoteMessage]]:
+    batch: list[RemoteMessage] = []
+    size = 0
+    for m in messages:
+        batch.append(m)
+        size += len(m.raw or b"")
+        if len(batch) >= BATCH_MESSAGES or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _fetch_new(
+    mailbox: Mailbox,
+    driver: Driver,
+    row: Folder,
+    remote: RemoteFolder,
+    ids: list[str],
+    report: SyncReport,
+    progress: Progress | None,
+) -> None:
+    cap = preset(mailbox.provider).daily_bytes
+    for batch in _batches(driver.fetch(remote, ids)):
+        raws = [m.raw or b"" for m in batch]
+        nbytes = sum(len(r) for r in raws)
+        with transaction.atomic():
+            messages = store_many(raws)
+            Location.objects.bulk_create(
+                [
+                    Location(
+                        mailbox=mailbox,
+                        folder=row,
+                        message=msg,
+                        remote_id=m.remote_id,
+                        uid=_as_uid(m.remote_id),
+                        **{f: f in m.flags for f in FLAG_FIELDS},
+                        keywords=" ".join(sorted(f for f in m.flags if f not in FLAG_FIELDS)),
+                    )
+                    for m, msg in zip(batch, messages, strict=True)
+                ],
+                ignore_conflicts=True,
+            )
+        acknowledge = getattr(driver, "acknowledge", None)
+        if acknowledge is not None:
+            acknowledge(remote, [m.remote_id for m in batch])
+        pending = [m for m in messages if m.parse_state == ParseState.PENDING]
+        if pending:
+            parse_stored(Message.objects.filter(pk__in=[m.pk for m in pending]))
+        report.fetched += len(batch)
+        report.bytes += nbytes
+        _count_progress(mailbox, len(batch), nbytes)
+        if progress:
+            progress(mailbox)
+        if cap is not None and mailbox.bytes_today >= cap:
+            raise Throttled(
+                f"Reached today's transfer limit of {cap / 1024**3:.1f} GB for this provider; "
+                "the sync resumes tomorrow."
+            )
+
+
+def _count_progress(mailbox: Mailbox, count: int, nbytes: int) -> None:
+    today = date.today()
+    if mailbox.bytes_day != today:
+        mailbox.bytes_day, mailbox.bytes_today = today, 0
+    mailbox.bytes_today += nbytes
+    mailbox.progress_done += count
+    mailbox.progress_bytes += nbytes
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        bytes_day=mailbox.bytes_day,
+        bytes_today=mailbox.bytes_today,
+        progress_done=mailbox.progress_done,
+        progress_bytes=mailbox.progress_bytes,
+    )
+
+
+def eta_seconds(mailbox: Mailbox) -> float | None:
+    """Seconds left at the rate so far, for "Sync in progress" (None before any progress)."""
+    if mailbox.state != SyncState.SYNCING or not mailbox.sync_started_at:
+        return None
+    elapsed = (timezone.now() - mailbox.sync_started_at).total_seconds()
+    if mailbox.progress_done <= 0 or elapsed <= 0:
+        return None
+    rate = mailbox.progress_done / elapsed
+    return max(mailbox.progress_total - mailbox.progress_done, 0) / rate

@@ -1,0 +1,665 @@
+"""OAuth 2 for mailboxes against a real local authorization server and a real Dovecot.
+
+The authorization server below is small but strict: it checks the PKCE verifier against
+the S256 challenge, answers ``invalid_grant`` for revoked refresh tokens, and serves the
+token introspection Dovecot's oauth2 passdb asks when a client logs in with XOAUTH2.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import secrets
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+from django.utils import timezone
+
+from crmail.mailboxes import oauth
+from crmail.mailboxes.connect import open_driver
+from crmail.mailboxes.drivers.base import AuthFailed, ConnectFailed
+from crmail.mailboxes.models import AuthMethod, Location, Mailbox, SyncState
+from crmail.mailboxes.sync import sync_mailbox
+from tests import factories as f
+
+HOST = "127.0.0.1"
+REDIRECT_URI = "http://127.0.0.1:9/mailboxes/oauth/callback"  # never fetched in these tests
+CLIENT_ID = "crmail-test-client"
+CLIENT_SECRET = "client-secret-for-tests"
+
+
+# -- a local OAuth 2 authorization server -------------------------------------------------
+
+
+class AuthServer:
+    """State of the authorization server; the handler below serves it over HTTP."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.user = "alice"  # who signs in at /authorize
+        self.expires_in = 3600
+        self.rotate_refresh = False  # issue a new refresh token with each refresh
+        self.refresh_delay = 0.0  # seconds a refresh takes (widens races)
+        self.codes: dict[str, dict[str, str]] = {}
+        self.access: dict[str, tuple[str, float]] = {}  # token -> (user, expires at)
+        self.refresh: dict[str, str] = {}  # live refresh token -> user
+        self.challenges: list[tuple[str, str]] = []  # (code_challenge, method) seen
+        self.grants: list[tuple[str, str]] = []  # (grant_type, "ok" or the error)
+        self.introspected: list[tuple[str, bool]] = []
+        self.url = ""
+
+    # tokens ------------------------------------------------------------------
+
+    def issue(self, user: str, *, refresh: bool) -> dict[str, Any]:
+        access = "at-" + secrets.token_urlsafe(24)
+        self.access[access] = (user, time.time() + self.expires_in)
+        answer: dict[str, Any] = {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "scope": "mail",
+        }
+        if refresh:
+            token = "rt-" + secrets.token_urlsafe(24)
+            self.refresh[token] = user
+            answer["refresh_token"] = token
+        return answer
+
+    def revoke(self, refresh_token: str) -> None:
+        with self.lock:
+            self.refresh.pop(refresh_token, None)
+
+    def expire(self, access_token: str) -> None:
+        with self.lock:
+            user, _ = self.access[access_token]
+            self.access[access_token] = (user, time.time() - 1)
+
+    def refresh_grants(self) -> list[str]:
+        return [outcome for grant, outcome in self.grants if grant == "refresh_token"]
+
+    # endpoints ---------------------------------------------------------------
+
+    def authorize(self, query: dict[str, str]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        if query.get("client_id") != CLIENT_ID or query.get("response_type") != "code":
+            return 400, {}, {"error": "invalid_request"}
+        challenge, method = query.get("code_challenge", ""), query.get("code_challenge_method", "")
+        code = "code-" + secrets.token_urlsafe(16)
+        with self.lock:
+            self.challenges.append((challenge, method))
+            self.codes[code] = {
+                "challenge": challenge,
+                "method": method,
+                "redirect_uri": query.get("redirect_uri", ""),
+                "user": self.user,
+            }
+        location = (
+            query["redirect_uri"]
+            + "?"
+            + urllib.parse.urlencode({"code": code, "state": query.get("state", "")})
+        )
+        return 302, {"Location": location}, {}
+
+    def token(self, form: dict[str, str], basic: tuple[str, str] | None) -> tuple[int, dict]:
+        client = basic or (form.get("client_id", ""), form.get("client_secret", ""))
+        if client != (CLIENT_ID, CLIENT_SECRET):
+            return 401, {"error": "invalid_client"}
+        grant = form.get("grant_type", "")
+        if grant == "authorization_code":
+            status, answer = self._code_grant(form)
+        elif grant == "refresh_token":
+            time.sleep(self.refresh_delay)
+            status, answer = self._refresh_grant(form)
+        else:
+            status, answer = 400, {"error": "unsupported_grant_type"}
+        with self.lock:
+            self.grants.append((grant, answer.get("error", "ok")))
+        return status, answer
+
+    def _code_grant(self, form: dict[str, str]) -> tuple[int, dict]:
+        with self.lock:
+            issued = self.codes.pop(form.get("code", ""), None)
+            if issued is None:
+                return 400, {"error": "invalid_grant"}
+            if issued["redirect_uri"] != form.get("redirect_uri"):
+                return 400, {"error": "invalid_grant", "error_description": "redirect_uri"}
+            verifier = form.get("code_verifier", "")
+            digest = hashlib.sha256(verifier.encode("ascii")).digest()
+            expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+            if issued["method"] != "S256" or not verifier or expected != issued["challenge"]:
+                return 400, {"error": "invalid_grant", "error_description": "PKCE check failed"}
+            return 200, self.issue(issued["user"], refresh=True)
+
+    def _refresh_grant(self, form: dict[str, str]) -> tuple[int, dict]:
+        with self.lock:
+            token = form.get("refresh_token", "")
+            user = self.refresh.get(token)
+            if user is None:
+                return 400, {
+                    "error": "invalid_grant",
+                    "error_description": "Token has been expired or revoked.",
+                }
+            answer = self.issue(user, refresh=self.rotate_refresh)
+            if self.rotate_refresh:
+                del self.refresh[token]  # a used refresh token is spent
+            return 200, answer
+
+    def introspect(self, form: dict[str, str]) -> dict[str, Any]:
+        token = form.get("token", "")
+        with self.lock:
+            user, expires = self.access.get(token, ("", 0.0))
+            active = bool(user) and expires > time.time()
+            self.introspected.append((token, active))
+        return {"active": True, "username": user} if active else {"active": False}
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Any
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        parts = urllib.parse.urlsplit(self.path)
+        if parts.path != "/authorize":
+            self._send(404, {"error": "not_found"})
+            return
+        query = dict(urllib.parse.parse_qsl(parts.query))
+        status, headers, body = self.server.auth.authorize(query)
+        self._send(status, body, headers)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+        auth: AuthServer = self.server.auth
+        if self.path == "/token":
+            status, body = auth.token(form, self._basic())
+            self._send(status, body)
+        elif self.path == "/introspect":
+            self._send(200, auth.introspect(form))
+        else:
+            self._send(404, {"error": "not_found"})
+
+    def _basic(self) -> tuple[str, str] | None:
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return None
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        return urllib.parse.unquote(user), urllib.parse.unquote(password)
+
+
+@pytest.fixture
+def auth_server(monkeypatch) -> Iterator[AuthServer]:
+    """The authorization server, configured as crmail's custom provider ``testidp``."""
+    auth = AuthServer()
+    httpd = ThreadingHTTPServer((HOST, 0), Handler)
+    httpd.daemon_threads = True
+    httpd.auth = auth  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    auth.url = f"http://{HOST}:{httpd.server_address[1]}"
+    for name, value in {
+        "AUTHORIZE_URL": f"{auth.url}/authorize",
+        "TOKEN_URL": f"{auth.url}/token",
+        "CLIENT_ID": CLIENT_ID,
+        "CLIENT_SECRET": CLIENT_SECRET,
+        "SCOPES": "mail offline",
+        "LABEL": "Test Identity",
+    }.items():
+        monkeypatch.setenv(f"CRMAIL_OAUTH_TESTIDP_{name}", value)
+    try:
+        yield auth
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def oauth_dovecot(dovecot_factory, auth_server):
+    """A Dovecot whose oauth2 passdb asks ``auth_server`` about each XOAUTH2 token."""
+    return dovecot_factory(oauth2_introspection_url=f"{auth_server.url}/introspect")
+
+
+def sign_in(user, redirect_uri: str = REDIRECT_URI) -> tuple[str, dict[str, str]]:
+    """Start the sign-in and follow the browser to the provider: (state, callback query)."""
+    url, state = oauth.start_authorization("testidp", user, redirect_uri)
+    answer = requests.get(url, allow_redirects=False, timeout=10)
+    assert answer.status_code == 302, answer.text
+    location = urllib.parse.urlsplit(answer.headers["Location"])
+    assert location.geturl().startswith(redirect_uri)
+    return state, dict(urllib.parse.parse_qsl(location.query))
+
+
+def new_mailbox(owner, login: str, server=None) -> Mailbox:
+    return Mailbox.objects.create(
+        owner=owner,
+        email=f"{login}@crmail.test",
+        provider="testidp",
+        protocol="imap",
+        host=HOST,
+        port=server.imap_port if server else 1,
+        security="none",
+        auth_method=AuthMethod.OAUTH2,
+        login=login,
+    )
+
+
+def connected_mailbox(auth: AuthServer, login: str, server=None) -> Mailbox:
+    """A mailbox whose owner went through the whole sign-in."""
+    owner = f.user()
+    auth.user = login
+    _, params = sign_in(owner)
+    tokens = oauth.complete_authorization(owner, params)
+    mailbox = new_mailbox(owner, login, server)
+    oauth.store_tokens(mailbox, tokens)
+    return mailbox
+
+
+def sync(mailbox: Mailbox):
+    driver = open_driver(mailbox)
+    try:
+        return sync_mailbox(mailbox, driver)
+    finally:
+        driver.close()
+
+
+def mail(n: int) -> bytes:
+    return (
+        f"From: Client {n} <client{n}@example.com>\r\nTo: rep@crmail.test\r\n"
+        f"Subject: Message {n}\r\nMessage-ID: <oauth{n}@example.com>\r\n"
+        f"Date: Mon, 02 Nov 2026 10:{n:02d}:00 +0000\r\n\r\nBody {n}\r\n"
+    ).encode()
+
+
+def all_tokens(auth: AuthServer) -> list[str]:
+    return [*auth.access, *auth.refresh, *(t for t, _ in auth.introspected)]
+
+
+# -- signing in ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_sign_in_with_pkce_then_sync_over_xoauth2(auth_server, oauth_dovecot):
+    login, _password = oauth_dovecot.new_user()
+    for n in range(3):
+        oauth_dovecot.deliver(login, mail(n))
+
+    mailbox = connected_mailbox(auth_server, login, oauth_dovecot)
+
+    [(challenge, method)] = auth_server.challenges
+    assert method == "S256" and len(challenge) == 43  # base64url of a SHA-256, unpadded
+    assert auth_server.grants == [("authorization_code", "ok")]
+    mailbox.refresh_from_db()
+    assert mailbox.auth_method == AuthMethod.OAUTH2
+    assert mailbox.secret in auth_server.refresh  # the refresh token, stored encrypted
+    assert mailbox.access_token in auth_server.access
+    assert mailbox.access_token_expires_at > timezone.now() + timedelta(minutes=55)
+
+    report = sync(mailbox)
+    assert report.fetched == 3
+    assert Location.objects.filter(mailbox=mailbox).count() == 3
+    assert (mailbox.access_token, True) in auth_server.introspected  # a real XOAUTH2 login
+    assert auth_server.refresh_grants() == []  # the fresh token needed no refresh
+
+
+@pytest.mark.django_db
+def test_a_wrong_verifier_is_refused_so_pkce_is_really_sent(auth_server):
+    owner = f.user()
+    state, params = sign_in(owner)
+    pending = oauth.pending_authorization(state, owner)
+    assert pending.provider == "testidp" and pending.verifier not in repr(pending)
+
+    with pytest.raises(oauth.AuthorizationFailed, match="did not accept the sign-in"):
+        oauth.finish_authorization("testidp", params, state, "x" * 64, pending.redirect_uri)
+    assert auth_server.grants == [("authorization_code", "invalid_grant")]
+
+    state, params = sign_in(owner)  # the right verifier, kept on the server, works
+    tokens = oauth.complete_authorization(owner, params)
+    assert auth_server.grants[-1] == ("authorization_code", "ok")
+    assert tokens.provider == "testidp" and tokens.refresh_token
+    assert tokens.access_token not in repr(tokens) and tokens.refresh_token not in repr(tokens)
+
+
+@pytest.mark.django_db
+def test_a_started_sign_in_is_single_use_and_bound_to_its_user(auth_server):
+    owner, other = f.user(), f.user()
+    state, params = sign_in(owner)
+    with pytest.raises(oauth.AuthorizationFailed, match="started by someone else"):
+        oauth.complete_authorization(other, params)
+    with pytest.raises(oauth.AuthorizationFailed, match="expired or was already used"):
+        oauth.complete_authorization(owner, params)  # taken by the attempt above
+
+    state, params = sign_in(owner)
+    forged = {**params, "state": "not-the-state-we-sent"}
+    pending = oauth.pending_authorization(state, owner)
+    with pytest.raises(oauth.AuthorizationFailed, match="does not belong to this sign-in"):
+        oauth.finish_authorization("testidp", forged, state, pending.verifier, pending.redirect_uri)
+    with pytest.raises(oauth.AuthorizationFailed, match="Access was not granted"):
+        oauth.finish_authorization(
+            "testidp", {"state": state, "error": "access_denied"}, state, "v", REDIRECT_URI
+        )
+    assert auth_server.grants == []  # none of these reached the token endpoint
+
+
+@pytest.mark.django_db
+def test_an_expired_sign_in_is_refused(auth_server, monkeypatch):
+    owner = f.user()
+    monkeypatch.setattr(oauth, "PENDING_SECONDS", -1)
+    _, params = sign_in(owner)
+    with pytest.raises(oauth.AuthorizationFailed, match="expired"):
+        oauth.complete_authorization(owner, params)
+
+
+def test_providers_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CRMAIL_OAUTH_GOOGLE_CLIENT_ID", "g-id")
+    monkeypatch.setenv("CRMAIL_OAUTH_GOOGLE_CLIENT_SECRET", "g-secret")
+    monkeypatch.setenv("CRMAIL_OAUTH_MICROSOFT_CLIENT_ID", "m-id")
+    monkeypatch.setenv("CRMAIL_OAUTH_MICROSOFT_CLIENT_SECRET", "m-secret")
+    monkeypatch.setenv("CRMAIL_OAUTH_MICROSOFT_TENANT", "contoso.onmicrosoft.com")
+    monkeypatch.setenv("CRMAIL_OAUTH_ACME_TOKEN_URL", "https://id.acme.test/token")
+
+    google = oauth.provider("gmail")
+    assert (google.key, google.authorize_url, google.token_url) == (
+        "google",
+        "https://accounts.google.com/o/oauth2/v2/auth",
+        "https://oauth2.googleapis.com/token",
+    )
+    assert google.scopes == ("https://mail.google.com/",)
+    assert google.authorize_params == {"access_type": "offline", "prompt": "consent"}
+    assert "g-secret" not in repr(google)
+
+    microsoft = oauth.provider("outlook")
+    assert microsoft.authorize_url == (
+        "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize"
+    )
+    assert microsoft.token_url.endswith("/contoso.onmicrosoft.com/oauth2/v2.0/token")
+    assert "https://outlook.office.com/IMAP.AccessAsUser.All" in microsoft.scopes
+    assert "offline_access" in microsoft.scopes
+
+    with pytest.raises(oauth.OAuthNotConfigured, match="CRMAIL_OAUTH_ACME_AUTHORIZE_URL"):
+        oauth.provider("acme")
+    with pytest.raises(oauth.OAuthNotConfigured, match="no OAuth provider called 'nobody'"):
+        oauth.provider("nobody")
+    assert [p.key for p in oauth.configured_providers()] == ["google", "microsoft"]
+
+    url, _ = oauth._client(google).create_authorization_url(
+        google.authorize_url,
+        state="s",
+        code_verifier="v" * 43,
+        redirect_uri=REDIRECT_URI,
+        **google.authorize_params,
+    )
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    assert query["code_challenge_method"] == "S256" and query["access_type"] == "offline"
+    assert query["prompt"] == "consent" and query["scope"] == "https://mail.google.com/"
+
+
+# -- access tokens ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_token_near_expiry_is_refreshed_before_use(auth_server, oauth_dovecot):
+    login, _ = oauth_dovecot.new_user()
+    oauth_dovecot.deliver(login, mail(1))
+    auth_server.expires_in = 120  # less than the five minutes crmail wants left
+    mailbox = connected_mailbox(auth_server, login, oauth_dovecot)
+    first = mailbox.access_token
+    auth_server.expires_in = 3600
+
+    report = sync(mailbox)  # open_driver asks for a token first
+
+    assert report.fetched == 1
+    assert auth_server.refresh_grants() == ["ok"]
+    mailbox.refresh_from_db()
+    assert mailbox.access_token != first
+    assert mailbox.access_token_expires_at > timezone.now() + timedelta(minutes=55)
+    assert (mailbox.access_token, True) in auth_server.introspected  # Dovecot took the new one
+    assert oauth.access_token(mailbox) == mailbox.access_token  # no second refresh
+    assert auth_server.refresh_grants() == ["ok"]
+
+
+@pytest.mark.django_db
+def test_an_expired_token_is_refused_by_dovecot_and_renewed_by_crmail(auth_server, oauth_dovecot):
+    login, _ = oauth_dovecot.new_user()
+    mailbox = connected_mailbox(auth_server, login, oauth_dovecot)
+    stale = mailbox.access_token
+    auth_server.expire(stale)
+    # crmail believes the token still good; Dovecot refuses it, and crmail renews it once.
+    sync(mailbox)
+    assert (stale, False) in auth_server.introspected
+    assert auth_server.refresh_grants() == ["ok"]
+    mailbox.refresh_from_db()
+    assert mailbox.access_token != stale
+    assert (mailbox.access_token, True) in auth_server.introspected
+
+
+@pytest.mark.django_db
+def test_a_rotated_refresh_token_is_stored(auth_server):
+    auth_server.rotate_refresh = True
+    mailbox = connected_mailbox(auth_server, "alice")
+    old_refresh = mailbox.secret
+    Mailbox.objects.filter(pk=mailbox.pk).update(access_token_expires_at=timezone.now())
+    mailbox.refresh_from_db()
+
+    token = oauth.access_token(mailbox)
+
+    mailbox.refresh_from_db()
+    assert mailbox.access_token == token
+    assert mailbox.secret != old_refresh and mailbox.secret in auth_server.refresh
+    assert old_refresh not in auth_server.refresh
+
+
+@pytest.mark.django_db
+def test_a_revoked_refresh_token_asks_the_owner_to_sign_in_again(auth_server, caplog):
+    caplog.set_level(logging.DEBUG)
+    mailbox = connected_mailbox(auth_server, "alice")
+    auth_server.revoke(mailbox.secret)
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        access_token_expires_at=timezone.now() + timedelta(minutes=4)
+    )
+    mailbox.refresh_from_db()
+    tokens = [mailbox.secret, mailbox.access_token]
+
+    with pytest.raises(AuthFailed) as failed:
+        open_driver(mailbox)
+
+    message = "Access to this mailbox was withdrawn or has expired: sign in to Test Identity again."
+    assert failed.value.kind == "oauth_revoked" and str(failed.value) == message
+    mailbox.refresh_from_db()
+    assert mailbox.state == SyncState.NEEDS_REAUTH
+    assert mailbox.last_error == message and mailbox.last_error_kind == "oauth_revoked"
+    assert mailbox.access_token == ""
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("needs its owner to sign in again" in r.getMessage() for r in warnings)
+    seen = "\n".join(
+        [caplog.text, str(failed.value), repr(failed.value), mailbox.last_error]
+        + [r.getMessage() for r in caplog.records]
+    )
+    for token in [*tokens, *all_tokens(auth_server)]:
+        assert token not in seen
+
+    # Asked again, it does not bother the provider: the owner must sign in first.
+    grants = len(auth_server.grants)
+    with pytest.raises(AuthFailed, match="sign in to Test Identity again"):
+        oauth.access_token(mailbox)
+    assert len(auth_server.grants) == grants
+
+    # Signing in again brings the mailbox back.
+    _, params = sign_in(mailbox.owner)
+    oauth.store_tokens(mailbox, oauth.complete_authorization(mailbox.owner, params))
+    mailbox.refresh_from_db()
+    assert mailbox.state == SyncState.NEW and mailbox.last_error == ""
+    assert oauth.access_token(mailbox) in auth_server.access
+
+
+@pytest.mark.django_db
+def test_an_unreachable_provider_is_a_connection_failure_in_words(auth_server, monkeypatch):
+    mailbox = connected_mailbox(auth_server, "alice")
+    Mailbox.objects.filter(pk=mailbox.pk).update(access_token_expires_at=timezone.now())
+    mailbox.refresh_from_db()
+    with socket_closed_port() as port:
+        monkeypatch.setenv("CRMAIL_OAUTH_TESTIDP_TOKEN_URL", f"http://{HOST}:{port}/token")
+        with pytest.raises(ConnectFailed, match="Cannot reach Test Identity's sign-in server") as e:
+            oauth.access_token(mailbox)
+    assert e.value.kind == "unreachable"
+    assert mailbox.secret not in str(e.value)
+    mailbox.refresh_from_db()
+    assert mailbox.state != SyncState.NEEDS_REAUTH  # a network failure withdraws nothing
+
+    monkeypatch.setenv("CRMAIL_OAUTH_TESTIDP_TOKEN_URL", f"{auth_server.url}/token")
+    started = time.monotonic()
+    assert oauth.access_token(mailbox) in auth_server.access  # nothing left claimed
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.django_db
+def test_a_refresh_claimed_by_a_worker_that_died_is_taken_over(auth_server):
+    """The claim that guards refreshes on SQLite: an old one does not block for ever."""
+    mailbox = connected_mailbox(auth_server, "alice")
+    stale = timezone.now() - oauth._CLAIM_SHIFT - timedelta(seconds=oauth.LEASE_SECONDS + 1)
+    Mailbox.objects.filter(pk=mailbox.pk).update(access_token_expires_at=stale)
+    token = oauth._renew_with_claim(mailbox, oauth.provider_for(mailbox))
+    assert auth_server.refresh_grants() == ["ok"]
+    stored = Mailbox.objects.get(pk=mailbox.pk)
+    assert stored.access_token == token
+    assert stored.access_token_expires_at > timezone.now() + timedelta(minutes=55)
+
+
+class socket_closed_port:
+    """A local port nothing listens on."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            return s.getsockname()[1]
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+@pytest.mark.django_db
+def test_a_password_mailbox_has_no_access_token():
+    mailbox = Mailbox(auth_method=AuthMethod.PASSWORD)
+    with pytest.raises(ValueError, match="OAuth 2"):
+        oauth.access_token(mailbox)
+
+
+# -- two workers at once -------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("guard", ["process_lock", "database"])
+def test_two_workers_refreshing_at_once_store_one_token(auth_server, monkeypatch, guard):
+    """Two workers find the token near expiry together. Refresh tokens are single-use
+    here (rotated), so a second refresh with the old one would be refused: the guard must
+    leave one consistent stored token, the one both workers use, and no false alarm.
+
+    ``database`` switches the in-process lock off, as for two worker processes: then the
+    database guard alone must hold (a row lock on PostgreSQL, the claim on SQLite)."""
+    from django.db import connection
+
+    if guard == "database":
+        if connection.vendor == "sqlite":
+            pytest.skip(
+                "SQLite's in-memory test database (shared cache) refuses concurrent writers "
+                "with 'table is locked'; the claim is tested step by step below, and here "
+                "on PostgreSQL"
+            )
+        monkeypatch.setattr(oauth, "_process_lock", lambda pk: contextlib.nullcontext())
+    run_two_workers(auth_server)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_claiming_the_refresh_store_one_token(auth_server, monkeypatch):
+    """The SQLite guard (a compare-and-set claim on the expiry), run by two workers on a
+    database that lets them write at once."""
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite's in-memory test database refuses concurrent writers")
+    monkeypatch.setattr(oauth, "_process_lock", lambda pk: contextlib.nullcontext())
+    monkeypatch.setattr(
+        oauth, "_renew", lambda m: oauth._renew_with_claim(m, oauth.provider_for(m))
+    )
+    run_two_workers(auth_server)
+
+
+def run_two_workers(auth_server: AuthServer) -> None:
+    from django.db import connections
+
+    auth_server.rotate_refresh = True
+    auth_server.refresh_delay = 0.3
+    mailbox = connected_mailbox(auth_server, "alice")
+    Mailbox.objects.filter(pk=mailbox.pk).update(access_token_expires_at=timezone.now())
+
+    results: list[str] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def worker() -> None:
+        try:
+            mine = Mailbox.objects.get(pk=mailbox.pk)
+            barrier.wait()
+            results.append(oauth.access_token(mine))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+
+    assert errors == []
+    stored = Mailbox.objects.get(pk=mailbox.pk)
+    assert stored.state != SyncState.NEEDS_REAUTH
+    assert results == [stored.access_token, stored.access_token]
+    assert stored.secret in auth_server.refresh  # the live refresh token is the stored one
+    # The second worker waited for the first one's token instead of refreshing too.
+    assert auth_server.refresh_grants() == ["ok"]
+
+
+@pytest.mark.django_db
+def test_a_worker_waits_for_the_token_another_worker_claimed_to_refresh(auth_server, monkeypatch):
+    """The claim, step by step: another worker has claimed the refresh; this one waits
+    (polls) and takes the token the other stores, without asking the provider itself."""
+    mailbox = connected_mailbox(auth_server, "alice")
+    claim = timezone.now() - oauth._CLAIM_SHIFT  # claimed just now by someone else
+    Mailbox.objects.filter(pk=mailbox.pk).update(access_token_expires_at=claim)
+    theirs = auth_server.issue("alice", refresh=False)["access_token"]
+    polls: list[int] = []
+
+    def other_worker_stores_its_token() -> None:
+        polls.append(1)
+        if len(polls) == 2:
+            Mailbox.objects.filter(pk=mailbox.pk, access_token_expires_at=claim).update(
+                access_token=theirs, access_token_expires_at=timezone.now() + timedelta(hours=1)
+            )
+
+    monkeypatch.setattr(oauth, "_pause", other_worker_stores_its_token)
+    assert oauth._renew_with_claim(mailbox, oauth.provider_for(mailbox)) == theirs
+    assert len(polls) == 2 and auth_server.refresh_grants() == []
+    assert mailbox.access_token == theirs

@@ -1,0 +1,83 @@
+"""Changes made in crmail reach the server, changes on the server reach crmail (Dovecot)."""
+
+from __future__ import annotations
+
+import pytest
+
+from crmail.mailboxes.connect import open_driver
+from crmail.mailboxes.models import Folder, Location
+from crmail.mailboxes.sync import sync_mailbox
+from crmail.mailboxes.tests.test_sync import assert_matches_server, mail
+from crmail.mailboxes.twoway import NotYours, change_flags, delete_message, move_message
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def sync(mailbox):
+    driver = open_driver(mailbox)
+    try:
+        return sync_mailbox(mailbox, driver)
+    finally:
+        driver.close()
+
+
+@pytest.fixture
+def synced(dovecot):
+    user, password = dovecot.new_user()
+    dovecot.create_mailbox(user, "Archive")
+    dovecot.create_mailbox(user, "Trash")
+    uids = [dovecot.deliver(user, mail(n)) for n in range(3)]
+    mailbox = f.mailbox(dovecot, user, password)
+    sync(mailbox)
+    return dovecot, user, mailbox, uids
+
+
+def loc(mailbox, uid: int) -> Location:
+    return Location.objects.select_related("folder", "mailbox").get(
+        mailbox=mailbox, folder__remote_id="INBOX", uid=uid
+    )
+
+
+def test_flags_changed_on_both_sides_converge(synced):
+    dovecot, user, mailbox, uids = synced
+    change_flags(mailbox.owner, loc(mailbox, uids[0]), add={"seen", "flagged"})
+    dovecot.flag(user, "INBOX", uids[1], ["\\Seen"])
+    change_flags(mailbox.owner, loc(mailbox, uids[1]), add={"flagged"})
+    server = {m["uid"]: m["flags"] for m in dovecot.messages(user, "INBOX")}
+    assert {"\\Seen", "\\Flagged"} <= set(server[uids[0]])
+    assert {"\\Seen", "\\Flagged"} <= set(server[uids[1]])
+    report = sync(mailbox)
+    assert report.fetched == 0
+    assert loc(mailbox, uids[1]).seen and loc(mailbox, uids[1]).flagged
+    assert_matches_server(dovecot, user, mailbox)
+    change_flags(mailbox.owner, loc(mailbox, uids[0]), remove={"seen"})
+    assert "\\Seen" not in dovecot.messages(user, "INBOX")[0]["flags"]
+
+
+def test_moving_in_crmail_moves_on_the_server(synced):
+    dovecot, user, mailbox, uids = synced
+    archive = Folder.objects.get(mailbox=mailbox, remote_id="Archive")
+    moved = move_message(mailbox.owner, loc(mailbox, uids[2]), archive)
+    assert moved is not None and moved.folder == archive
+    assert [m["uid"] for m in dovecot.messages(user, "Archive")] == [moved.uid]
+    assert len(dovecot.messages(user, "INBOX")) == 2
+    assert sync(mailbox).fetched == 0
+    assert_matches_server(dovecot, user, mailbox)
+
+
+def test_deleting_in_crmail_moves_to_trash_then_deletes_from_trash(synced):
+    dovecot, user, mailbox, uids = synced
+    trashed = delete_message(mailbox.owner, loc(mailbox, uids[0]))
+    assert trashed is not None and trashed.folder.remote_id == "Trash"
+    assert len(dovecot.messages(user, "Trash")) == 1
+    assert delete_message(mailbox.owner, trashed) is None
+    assert dovecot.messages(user, "Trash") == []
+    assert sync(mailbox).fetched == 0
+    assert_matches_server(dovecot, user, mailbox)
+
+
+def test_nobody_else_can_touch_a_users_mail(synced):
+    _, _, mailbox, uids = synced
+    with pytest.raises(NotYours):
+        change_flags(f.user(), loc(mailbox, uids[0]), add={"seen"})

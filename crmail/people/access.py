@@ -1,0 +1,101 @@
+"""The record access layer: who may see and change which CRM records.
+
+Every reader of records (web views, the API, the importer, and later mail visibility,
+search and reports) asks here. The answer is always a query, so it composes with
+filters, ordering and pagination in the database and never loads rows to filter them.
+
+A user may act on a record when the user's profile allows the action on the module and
+one of these holds:
+- the user is an administrator;
+- the user owns the record;
+- the record's owner is in a role below the user's role in the hierarchy
+  (or in the same role, when that role shares with peers);
+- the organisation-wide default for the module opens it: public read-only lets
+  everyone view, public read/write lets everyone view and edit.
+Deleting follows ownership and hierarchy only, never the organisation-wide default.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+from django.db import models
+from django.db.models import Q, QuerySet
+
+from crmail.people.models import AccessLevel, ModuleDefault, User
+
+if TYPE_CHECKING:
+    from crmail.crm.models import Record
+
+Action = Literal["view", "create", "edit", "delete"]
+R = TypeVar("R", bound="Record")
+
+OPENED_BY_DEFAULT: dict[str, set[str]] = {
+    "view": {AccessLevel.PUBLIC_READ, AccessLevel.PUBLIC_READ_WRITE},
+    "edit": {AccessLevel.PUBLIC_READ_WRITE},
+    "delete": set(),
+}
+
+
+def module_level(module: str) -> str:
+    """The organisation-wide default for ``module`` (private when never set)."""
+    level = ModuleDefault.objects.filter(module=module).values_list("level", flat=True).first()
+    return level or AccessLevel.PRIVATE
+
+
+def owners_in_reach(user: User, field: str = "owner") -> Q:
+    """Records whose ``field`` user is ``user`` or a user below ``user`` in the hierarchy."""
+    q = Q(**{f"{field}_id": user.pk})
+    role = user.role
+    if role is not None:
+        below = Q(**{f"{field}__role__path__startswith": role.path}) & ~Q(
+            **{f"{field}__role_id": role.pk}
+        )
+        q |= below
+        if role.share_with_peers:
+            q |= Q(**{f"{field}__role_id": role.pk})
+    return q
+
+
+def record_scope(user: User, model: type[models.Model], action: Action = "view") -> Q | None:
+    """The condition on ``model`` rows that ``user`` may act on; None means none at all.
+
+    An empty ``Q()`` means every row. Later layers (mail visibility) combine it with their
+    own conditions through a relation, so it is exposed apart from ``visible``.
+    """
+    module = model.MODULE  # type: ignore[attr-defined]
+    if not user.is_authenticated or not user.may(module, action):
+        return None
+    if user.is_admin:
+        return Q()
+    if action == "create":
+        return Q()
+    if module_level(module) in OPENED_BY_DEFAULT[action]:
+        return Q()
+    return owners_in_reach(user)
+
+
+def visible(user: User, model: type[R], action: Action = "view") -> QuerySet[R]:
+    """The ``model`` rows ``user`` may ``action`` (view, edit or delete), as a query."""
+    scope = record_scope(user, model, action)
+    qs = model.objects.all()
+    if scope is None:
+        return qs.none()
+    return qs.filter(scope) if scope else qs
+
+
+def can(user: User, record: Record, action: Action = "view") -> bool:
+    """Whether ``user`` may ``action`` this one ``record``."""
+    if action == "create":
+        return record_scope(user, type(record), "create") is not None
+    scope = record_scope(user, type(record), action)
+    if scope is None:
+        return False
+    if not scope:
+        return True
+    return type(record).objects.filter(scope, pk=record.pk).exists()
+
+
+def can_create(user: User, model: type[models.Model]) -> bool:
+    """Whether ``user``'s profile lets them create ``model`` records."""
+    return record_scope(user, model, "create") is not None

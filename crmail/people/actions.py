@@ -1,0 +1,205 @@
+"""The writers of users and roles, shared by the command line and the web admin pages.
+
+Each function validates everything it is given, reports every problem at once as
+``Invalid`` (``{"field", "message"}`` items, like ``crm.actions.RecordInvalid``), and writes
+in one transaction. ``by`` is the acting user: ``None`` means the operator at the command
+line, who may do anything; otherwise only administrators may add users and roles.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import Q
+
+from crmail.people.models import Profile, Role, User
+
+DEFAULT_ROLE = "Sales Representative"
+DEFAULT_PROFILE = "Standard"
+ADMIN_ROLE = "CEO"
+ADMIN_PROFILE = "Administrator"
+
+
+class Invalid(Exception):
+    """The input does not make a valid user or role; ``errors`` lists ``{"field", "message"}``."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        self.errors = errors
+
+
+class NotAllowed(Exception):
+    """The acting user may not change people and roles."""
+
+
+def _check_actor(by: User | None) -> None:
+    if by is not None and not by.is_admin:
+        raise NotAllowed("Only administrators may add users and roles.")
+
+
+def _names(model: type[Role] | type[Profile]) -> str:
+    return ", ".join(model.objects.order_by("name").values_list("name", flat=True)) or "none yet"
+
+
+def find_role(name: str) -> Role | None:
+    return Role.objects.filter(name__iexact=name.strip()).first()
+
+
+def find_profile(name: str) -> Profile | None:
+    return Profile.objects.filter(name__iexact=name.strip()).first()
+
+
+def find_user(email: str) -> User | None:
+    return User.objects.filter(email__iexact=(email or "").strip()).first()
+
+
+def first_admin() -> User | None:
+    """The earliest active administrator (a superuser or a user with an admin profile)."""
+    return (
+        User.objects.filter(Q(is_superuser=True) | Q(profile__is_admin=True), is_active=True)
+        .order_by("pk")
+        .first()
+    )
+
+
+def password_problems(password: str, user: User | None = None) -> list[str]:
+    """The password validators' messages for ``password`` (empty when it is acceptable)."""
+    try:
+        password_validation.validate_password(password, user=user)
+    except ValidationError as exc:
+        return list(exc.messages)
+    return []
+
+
+def create_user(
+    email: str,
+    *,
+    name: str,
+    role: Role | str | None = None,
+    profile: Profile | str | None = None,
+    manager: User | str | None = None,
+    admin: bool = False,
+    password: str | None = None,
+    by: User | None = None,
+) -> User:
+    """Add a user; without ``password`` the user cannot sign in until one is set.
+
+    ``role`` and ``profile`` are objects or names (defaults: Sales Representative and
+    Standard; for an administrator CEO and Administrator). ``manager`` is a user or an
+    email address. ``admin`` also makes the user a superuser with back-office access.
+    """
+    _check_actor(by)
+    errors: list[dict[str, str]] = []
+
+    def problem(field: str, message: str) -> None:
+        errors.append({"field": field, "message": message})
+
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        problem("email", f"{email!r} is not a valid email address.")
+    else:
+        if User.objects.filter(email__iexact=email).exists():
+            problem("email", f"A user with the email {email} already exists.")
+    name = (name or "").strip()
+    if not name:
+        problem("name", "A name is required.")
+
+    if role is None:
+        role = ADMIN_ROLE if admin else DEFAULT_ROLE
+    if isinstance(role, str):
+        found_role = find_role(role)
+        if found_role is None:
+            problem("role", f"There is no role named {role!r}. Roles: {_names(Role)}.")
+        role = found_role
+
+    if profile is None:
+        profile = ADMIN_PROFILE if admin else DEFAULT_PROFILE
+    if isinstance(profile, str):
+        found_profile = find_profile(profile)
+        if found_profile is None:
+            problem(
+                "profile", f"There is no profile named {profile!r}. Profiles: {_names(Profile)}."
+            )
+        profile = found_profile
+
+    if isinstance(manager, str):
+        found_manager = find_user(manager)
+        if found_manager is None:
+            problem("manager", f"There is no user with the email {manager.strip()!r}.")
+        manager = found_manager
+    if manager is not None and not manager.is_active:
+        problem("manager", f"{manager.email} is deactivated and cannot be a manager.")
+
+    if password is not None:
+        candidate = User(email=email, name=name)
+        for message in password_problems(password, candidate):
+            problem("password", message)
+
+    if errors:
+        raise Invalid(errors)
+
+    extra = {"is_staff": True, "is_superuser": True} if admin else {}
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(
+                email,
+                password or None,
+                name=name,
+                role=role,
+                profile=profile,
+                manager=manager,
+                **extra,
+            )
+    except ValidationError as exc:
+        raise Invalid(_validation_errors(exc)) from None
+
+
+def create_role(
+    name: str,
+    *,
+    parent: Role | str | None,
+    share_with_peers: bool = False,
+    by: User | None = None,
+) -> Role:
+    """Add a role reporting to ``parent`` (an object or a name; None: a top of the hierarchy)."""
+    _check_actor(by)
+    errors: list[dict[str, str]] = []
+    name = (name or "").strip()
+    if not name:
+        errors.append({"field": "name", "message": "A name is required."})
+    elif find_role(name) is not None:
+        errors.append({"field": "name", "message": f"A role named {name!r} already exists."})
+    if isinstance(parent, str):
+        found = find_role(parent)
+        if found is None:
+            errors.append(
+                {
+                    "field": "parent",
+                    "message": f"There is no role named {parent!r}. Roles: {_names(Role)}.",
+                }
+            )
+        parent = found
+    if errors:
+        raise Invalid(errors)
+    role = Role(name=name, parent=parent, share_with_peers=share_with_peers)
+    try:
+        role.full_clean(exclude=["path"])
+    except ValidationError as exc:
+        raise Invalid(_validation_errors(exc)) from None
+    with transaction.atomic():
+        role.save()
+    return role
+
+
+def _validation_errors(exc: ValidationError) -> list[dict[str, str]]:
+    if hasattr(exc, "error_dict"):
+        return [
+            {"field": field, "message": message}
+            for field, messages in exc.message_dict.items()
+            for message in messages
+        ]
+    return [{"field": "__all__", "message": message} for message in exc.messages]

@@ -1,0 +1,78 @@
+"""Small template helpers of the web UI (all output escaped by Django's ``format_html``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.urls import reverse
+from django.utils import formats
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from crmail.web.modules import Column
+
+register = template.Library()
+
+EMPTY = mark_safe('<span class="muted">—</span>')  # a constant
+
+
+@register.simple_tag
+def sort_link(column: Column, current: str) -> dict[str, Any]:
+    """Where a column header's link goes: ascending first, then flipping direction."""
+    active = current.removeprefix("-") == column.key
+    descending = current.startswith("-")
+    value = f"-{column.key}" if active and not descending else column.key
+    return {
+        "value": value,
+        "active": active,
+        "arrow": "▼" if descending else "▲",
+        "aria": "descending" if descending else "ascending",
+    }
+
+
+def _link(module: str, record: Any, text: Any = None) -> SafeString:
+    url = reverse("web:record_detail", kwargs={"module": module, "pk": record.pk})
+    return format_html('<a href="{}">{}</a>', url, text if text is not None else record)
+
+
+@register.simple_tag
+def cell(row: Any, column: Column, module: str) -> SafeString | str:
+    """One table cell of a record list."""
+    key = column.key
+    if key == "name":
+        return _link(module, row, str(row) or "(no name)")
+    if key == "email":
+        return row.primary_email or EMPTY
+    if key == "account":
+        account = getattr(row, "visible_account", None)
+        return _link("accounts", account) if account else EMPTY
+    if key == "owner":
+        return row.owner.name or row.owner.email
+    if key == "modified":
+        return formats.date_format(row.modified_at, "DATE_FORMAT")
+    if key == "status":
+        return row.get_status_display()
+    if key == "stage":
+        return row.stage.name
+    if key == "amount":
+        return money(row.amount)
+    if key == "closing_date":
+        return formats.date_format(row.closing_date, "DATE_FORMAT") if row.closing_date else EMPTY
+    value = getattr(row, key, "")
+    return value if value not in ("", None) else EMPTY
+
+
+@register.filter
+def money(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    return formats.number_format(value, decimal_pos=2, use_l10n=True, force_grouping=True)
+
+
+@register.filter
+def show(value: Any) -> Any:
+    """A detail value, or a dash for nothing."""
+    if value is None or value == "":
+        return EMPTY
+    return value

@@ -1,0 +1,129 @@
+"""Signing in and out, and the sign-in rate limit."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from crmail.people.models import LoginFailure
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+SIGN_IN = reverse("web:login")
+
+
+def sign_in(client, email: str, password: str = f.PASSWORD, **extra):
+    return client.post(SIGN_IN, {"username": email, "password": password}, **extra)
+
+
+def test_pages_ask_for_sign_in_first(client):
+    response = client.get(reverse("web:record_list", args=["contacts"]))
+    assert response.status_code == 302
+    assert response["Location"].startswith(SIGN_IN)
+
+
+def test_sign_in_page_shows_email_and_password(client):
+    response = client.get(SIGN_IN)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'type="email"' in body and 'type="password"' in body
+    assert "csrfmiddlewaretoken" in body
+
+
+def test_signing_in_with_the_right_password_opens_the_home_page(client):
+    f.user("ann@crmail.test", name="Ann Smith")
+    response = sign_in(client, "ANN@crmail.test", follow=True)
+    assert response.redirect_chain[-1][0] == reverse("web:home")
+    assert "Hello, Ann Smith" in response.content.decode()
+
+
+def test_a_wrong_password_is_refused_with_a_message(client):
+    f.user("ann@crmail.test")
+    response = sign_in(client, "ann@crmail.test", "wrong password")
+    assert response.status_code == 200
+    assert "The email address or the password is not right." in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_deactivated_user_cannot_sign_in(client):
+    f.user("gone@crmail.test", is_active=False)
+    response = sign_in(client, "gone@crmail.test")
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
+    assert "not right" in response.content.decode()
+
+
+def test_next_leads_back_to_the_page_asked_for(client):
+    f.user("ann@crmail.test")
+    target = reverse("web:record_list", args=["deals"])
+    response = client.post(
+        f"{SIGN_IN}?next={target}", {"username": "ann@crmail.test", "password": f.PASSWORD}
+    )
+    assert response["Location"] == target
+
+
+def test_sign_out_is_a_post_and_ends_the_session(client):
+    f.user("ann@crmail.test")
+    sign_in(client, "ann@crmail.test")
+    assert client.get(reverse("web:logout")).status_code == 405
+    response = client.post(reverse("web:logout"))
+    assert response["Location"] == SIGN_IN
+    assert client.get(reverse("web:home")).status_code == 302
+
+
+def test_too_many_failures_lock_the_address_without_checking_the_password(client, settings):
+    settings.CRMAIL_LOGIN_MAX_FAILURES = 3
+    settings.CRMAIL_LOGIN_WINDOW_SECONDS = 600
+    f.user("ann@crmail.test")
+    for _ in range(3):
+        assert "not right" in sign_in(client, "ann@crmail.test", "nope").content.decode()
+    response = sign_in(client, "ann@crmail.test")  # the right password, but locked
+    body = response.content.decode()
+    assert "Too many failed sign-ins; try again in 10 minutes." in body
+    assert "_auth_user_id" not in client.session
+    # Refused attempts are not counted, and the address is stored only hashed.
+    assert LoginFailure.objects.count() == 3
+    assert not LoginFailure.objects.filter(account_key__icontains="ann").exists()
+
+
+def test_the_lock_lifts_when_the_window_has_passed(client, settings):
+    settings.CRMAIL_LOGIN_MAX_FAILURES = 2
+    settings.CRMAIL_LOGIN_WINDOW_SECONDS = 60
+    f.user("ann@crmail.test")
+    for _ in range(2):
+        sign_in(client, "ann@crmail.test", "nope")
+    assert "try again in 1 minute." in sign_in(client, "ann@crmail.test").content.decode()
+    LoginFailure.objects.update(at=LoginFailure.objects.first().at.replace(year=2000))
+    response = sign_in(client, "ann@crmail.test")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("web:home")
+
+
+def test_one_client_trying_many_addresses_is_locked(client, settings):
+    settings.CRMAIL_LOGIN_MAX_FAILURES = 3
+    f.user("ann@crmail.test")
+    for n in range(3):
+        sign_in(client, f"guess{n}@crmail.test", "nope")
+    response = sign_in(client, "ann@crmail.test")
+    assert "Too many failed sign-ins" in response.content.decode()
+    # Another client may still sign in to that address.
+    other = sign_in(client.__class__(), "ann@crmail.test", REMOTE_ADDR="10.0.0.9")
+    assert other.status_code == 302
+
+
+def test_a_success_clears_the_failures_of_that_address(client, settings):
+    settings.CRMAIL_LOGIN_MAX_FAILURES = 3
+    f.user("ann@crmail.test")
+    sign_in(client, "ann@crmail.test", "nope")
+    sign_in(client, "ann@crmail.test", "nope")
+    assert sign_in(client, "ann@crmail.test").status_code == 302
+    assert LoginFailure.objects.count() == 0
+
+
+def test_an_empty_password_neither_counts_nor_clears(client, settings):
+    settings.CRMAIL_LOGIN_MAX_FAILURES = 2
+    f.user("ann@crmail.test")
+    sign_in(client, "ann@crmail.test", "nope")
+    sign_in(client, "ann@crmail.test", "")
+    assert LoginFailure.objects.count() == 1

@@ -1,0 +1,57 @@
+"""The pages of crmail. Every page but sign-in (and static files) requires a signed-in user."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.urls import URLPattern, path, register_converter
+
+from crmail.people.models import MODULES
+from crmail.web.views import auth, home, records, static
+from crmail.web.views import settings as admin_pages
+
+
+class ModuleConverter:
+    """Only the four record modules match, so other top-level paths stay free."""
+
+    regex = "|".join(MODULES)
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(ModuleConverter, "module")
+
+app_name = "web"
+
+pages: list[URLPattern] = [
+    path("", home.home, name="home"),
+    path("sign-in/", auth.SignInView.as_view(), name="login"),
+    path("sign-out/", auth.SignOutView.as_view(), name="logout"),
+    # Records
+    path("<module:module>/", records.record_list, name="record_list"),
+    path("<module:module>/new/", records.record_create, name="record_create"),
+    path("<module:module>/<int:pk>/", records.record_detail, name="record_detail"),
+    path("<module:module>/<int:pk>/edit/", records.record_edit, name="record_edit"),
+    path("<module:module>/<int:pk>/delete/", records.record_delete, name="record_delete"),
+    # Administration
+    path("settings/users/", admin_pages.users, name="users"),
+    path("settings/users/new/", admin_pages.user_create, name="user_create"),
+    path("settings/users/<int:pk>/", admin_pages.user_edit, name="user_edit"),
+    path("settings/users/<int:pk>/active/", admin_pages.user_set_active, name="user_set_active"),
+    path("settings/roles/", admin_pages.roles, name="roles"),
+    path("settings/roles/new/", admin_pages.role_create, name="role_create"),
+    path("settings/roles/<int:pk>/", admin_pages.role_edit, name="role_edit"),
+    path("settings/groups/", admin_pages.groups, name="groups"),
+    path("settings/groups/new/", admin_pages.group_create, name="group_create"),
+    path("settings/groups/<int:pk>/", admin_pages.group_edit, name="group_edit"),
+    path("settings/access/", admin_pages.access_defaults, name="access_defaults"),
+]
+urlpatterns: list[URLPattern] = list(pages)
+
+# Static files under STATIC_URL when it is a path on this server (not another host).
+_static_prefix = settings.STATIC_URL.strip("/")
+if _static_prefix and "://" not in settings.STATIC_URL:
+    urlpatterns.append(path(f"{_static_prefix}/<path:path>", static.serve, name="static"))

@@ -1,0 +1,154 @@
+"""Leads, Contacts, Accounts and Deals: list, detail, create, edit, delete.
+
+A record the user may not see answers 404, whatever the address (its existence never
+shows); one the user sees but may not change answers 403 with a message.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_http_methods
+
+from crmail.crm import actions
+from crmail.crm.forms import FORMS
+from crmail.crm.models import Record
+from crmail.people import access
+from crmail.web import modules
+from crmail.web.modules import MODULES, Module
+
+
+def _visible_record(request: HttpRequest, module: Module, pk: int) -> Record:
+    """The record when the user may see it; 404 otherwise."""
+    qs = access.visible(request.user, module.model).select_related(*module.select_related)
+    return get_object_or_404(qs, pk=pk)
+
+
+def _is_partial(request: HttpRequest) -> bool:
+    """An htmx request for the results table only (not a history restore)."""
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-Target") == "results"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+@login_required
+def record_list(request: HttpRequest, module: str) -> HttpResponse:
+    mod = MODULES[module]
+    q = request.GET.get("q", "").strip()[:200]
+    sort = modules.parse_sort(mod, request.GET.get("sort"))
+    page = Paginator(modules.listing(request.user, mod, q, sort), modules.PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    rows = list(page.object_list)
+    if mod.name in ("contacts", "deals"):
+        modules.hide_invisible_accounts(request.user, rows)
+    context = {
+        "mod": mod,
+        "module": module,
+        "q": q,
+        "sort": sort,
+        "page": page,
+        "rows": rows,
+        "can_create": access.can_create(request.user, mod.model),
+    }
+    template = "web/records/_results.html" if _is_partial(request) else "web/records/list.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request", "HX-Target"])
+    return response
+
+
+@login_required
+def record_detail(request: HttpRequest, module: str, pk: int) -> HttpResponse:
+    mod = MODULES[module]
+    record = _visible_record(request, mod, pk)
+    context = {
+        "mod": mod,
+        "module": module,
+        "record": record,
+        "fields": modules.details(mod, record),
+        "linked": modules.linked(request.user, record),
+        "related": modules.related(request.user, mod, record),
+        "can_edit": access.can(request.user, record, "edit"),
+        "can_delete": access.can(request.user, record, "delete"),
+    }
+    return render(request, "web/records/detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def record_create(request: HttpRequest, module: str) -> HttpResponse:
+    mod = MODULES[module]
+    if not access.can_create(request.user, mod.model):
+        raise PermissionDenied(f"Your profile does not allow creating {mod.plural}.")
+    if request.method == "POST":
+        form = actions.bind_form(request.user, module, request.POST.dict())
+        try:
+            record = actions.save_form(request.user, form)
+        except actions.RecordInvalid:
+            pass  # the bound form holds the errors
+        except actions.NotAllowed as exc:
+            raise PermissionDenied(str(exc)) from None
+        else:
+            messages.success(request, f"The {mod.singular} {record} was created.")
+            return redirect("web:record_detail", module=module, pk=record.pk)
+    else:
+        form = FORMS[module](user=request.user, initial={"owner": request.user.pk})
+    return _form_page(request, mod, form, None)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def record_edit(request: HttpRequest, module: str, pk: int) -> HttpResponse:
+    mod = MODULES[module]
+    record = _visible_record(request, mod, pk)
+    if not access.can(request.user, record, "edit"):
+        raise PermissionDenied(f"You can see this {mod.singular} but not change it.")
+    if request.method == "POST":
+        form = actions.bind_form(request.user, module, request.POST.dict(), instance=record)
+        try:
+            record = actions.save_form(request.user, form)
+        except actions.RecordInvalid:
+            pass
+        except actions.NotAllowed as exc:
+            raise PermissionDenied(str(exc)) from None
+        else:
+            messages.success(request, f"The {mod.singular} {record} was saved.")
+            return redirect("web:record_detail", module=module, pk=record.pk)
+        record.refresh_from_db()  # the form wrote its input into the instance
+    else:
+        form = FORMS[module](user=request.user, instance=record)
+    return _form_page(request, mod, form, record)
+
+
+def _form_page(
+    request: HttpRequest, mod: Module, form: object, record: Record | None
+) -> HttpResponse:
+    context = {"mod": mod, "module": mod.name, "form": form, "record": record}
+    return render(request, "web/records/form.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def record_delete(request: HttpRequest, module: str, pk: int) -> HttpResponse:
+    mod = MODULES[module]
+    record = _visible_record(request, mod, pk)
+    if not access.can(request.user, record, "delete"):
+        raise PermissionDenied(f"You can see this {mod.singular} but not delete it.")
+    if request.method == "POST":
+        name = str(record)
+        try:
+            actions.delete_record(request.user, record)
+        except actions.NotAllowed as exc:
+            raise PermissionDenied(str(exc)) from None
+        messages.success(request, f"The {mod.singular} {name} was deleted.")
+        return redirect("web:record_list", module=module)
+    return render(
+        request, "web/records/confirm_delete.html", {"mod": mod, "module": module, "record": record}
+    )

@@ -1,0 +1,69 @@
+"""Common pytest fixtures: a fast password hasher, an organisation, API clients."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
+    """PBKDF2 at full strength costs a quarter second a user; tests need no strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def seed_starting_data() -> None:
+    """Put back what the data migrations create (roles, profiles, defaults, the pipeline).
+
+    Transactional tests empty every table when they end; the seed functions are idempotent.
+    (Serialized rollback does not help: with Playwright's sync API or the mail watcher's
+    thread running, the connection a test sees is not the one its setup serialized.)
+    """
+    from django.apps import apps
+
+    for module in (
+        "crmail.people.migrations.0002_default_roles_profiles",
+        "crmail.crm.migrations.0003_default_pipeline",
+    ):
+        importlib.import_module(module).seed(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _starting_data_in_transactional_tests(request) -> None:  # type: ignore[no-untyped-def]
+    """Transactional tests start with the starting data too, like every other test."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+        seed_starting_data()
+
+
+@pytest.fixture
+def org(db) -> factories.Org:  # type: ignore[no-untyped-def]
+    """Admin, manager, the manager's rep, the rep's peer, and a manager of another branch."""
+    return factories.org()
+
+
+def pytest_collection_modifyitems(config, items) -> None:  # type: ignore[no-untyped-def]
+    """Soak tests run only when CRMAIL_SOAK=1: CI keeps to the quick suite."""
+    import os
+
+    if os.environ.get("CRMAIL_SOAK") == "1":
+        return
+    skip = pytest.mark.skip(reason="soak test: set CRMAIL_SOAK=1 to run")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def operator_env(tmp_path) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """An environment for running `crmail` as a subprocess on a fresh data dir."""
+    from tests.operator import operator_environment
+
+    return operator_environment(tmp_path)

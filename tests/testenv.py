@@ -1,0 +1,29 @@
+"""Loaded with ``-p tests.testenv`` before Django: the environment every test run starts from.
+
+Each run gets its own data dir and runs jobs in-process. ``CRMAIL_TEST_DB=postgresql``
+points the run at a database of its own on the local PostgreSQL
+(``CRMAIL_TEST_PG_URL``, default ``postgresql://127.0.0.1:5432``); pytest-django creates
+it as ``test_<name>`` and drops it at the end, so concurrent runs never meet.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import shutil
+import tempfile
+
+_run = f"{os.getpid()}_{secrets.token_hex(3)}"
+if "CRMAIL_DATA_DIR" not in os.environ:
+    _data_dir = tempfile.mkdtemp(prefix=f"crmail-test-{_run}-")
+    os.environ["CRMAIL_DATA_DIR"] = _data_dir
+    atexit.register(shutil.rmtree, _data_dir, ignore_errors=True)
+os.environ.setdefault("CRMAIL_QUEUE_URL", "memory://")
+os.environ.setdefault("CRMAIL_SECRET_KEY", secrets.token_urlsafe(40))
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+os.environ.setdefault("CRMAIL_LOG_LEVEL", "WARNING")
+
+if os.environ.get("CRMAIL_TEST_DB", "sqlite").lower().startswith("postgres"):
+    base = os.environ.get("CRMAIL_TEST_PG_URL", "postgresql://127.0.0.1:5432").rstrip("/")
+    os.environ["CRMAIL_DATABASE_URL"] = f"{base}/crmail_{_run}"
