@@ -10,6 +10,7 @@ import logging
 from datetime import timedelta
 
 from django.db import close_old_connections
+from django.utils.module_loading import autodiscover_modules
 from huey.consumer import Consumer, Scheduler
 from huey.contrib.djhuey import HUEY
 
@@ -62,6 +63,7 @@ class CrmailConsumer(Consumer):
 
 def make_consumer(workers: int, *, periodic: bool = True, embedded: bool = False) -> CrmailConsumer:
     """A consumer of crmail's queue with ``workers`` threads."""
+    autodiscover_modules("tasks")  # every app's jobs, as huey's own run_huey does
     return CrmailConsumer(
         HUEY,
         workers=workers,
@@ -69,4 +71,6 @@ def make_consumer(workers: int, *, periodic: bool = True, embedded: bool = False
         periodic=periodic,
         embedded=embedded,
         check_worker_health=True,
+        # An idle worker looks at the queue at least every second ("Sync now" starts soon).
+        max_delay=1.0,
     )

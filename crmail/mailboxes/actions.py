@@ -12,14 +12,22 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from crmail.mail.models import Message, ParseState
 from crmail.mailboxes.connect import open_driver, smtp_client
 from crmail.mailboxes.drivers.base import DriverError
-from crmail.mailboxes.models import Location, Mailbox, SyncState
+from crmail.mailboxes.models import (
+    Folder,
+    Location,
+    Mailbox,
+    Protocol,
+    SentMessage,
+    SyncState,
+)
 from crmail.mailboxes.sync import eta_seconds
 from crmail.people.actions import Invalid, NotAllowed
 from crmail.people.models import User
@@ -47,25 +55,91 @@ def test_connection(mailbox: Mailbox) -> None:
         raise Invalid(errors)
 
 
-def connect_mailbox(
-    actor: User, owner: User, fields: dict[str, Any], *, test: bool = True
-) -> Mailbox:
-    """Save a tested mailbox for ``owner`` and make it the one that fetches."""
+# What a user may change on a saved mailbox; changing a server or credential field tests
+# the connection again before saving.
+EDITABLE_FIELDS = (
+    "email",
+    "host",
+    "port",
+    "security",
+    "allow_self_signed",
+    "login",
+    "secret",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "smtp_same_credentials",
+    "smtp_login",
+    "smtp_secret",
+    "extra_from_addresses",
+    "store_sent_on_server",
+    "import_folders",
+    "import_since",
+    "keep_on_server",
+)
+CONNECTION_FIELDS = frozenset(EDITABLE_FIELDS[:12])
+FOLDER_ROLES = ("inbox", "sent", "drafts", "trash", "junk", "archive")
+
+
+def mailboxes_for(user: User) -> QuerySet[Mailbox]:
+    """The mailboxes ``user`` may look at and manage: their own; every one for admins."""
+    rows = Mailbox.objects.select_related("owner")
+    return rows if user.is_admin else rows.filter(owner=user)
+
+
+def may_connect(user: User) -> bool:
+    """True when ``user``'s profile allows connecting a mailbox (Mail Integration)."""
+    return bool(user.is_admin or (user.profile and user.profile.mail_integration))
+
+
+def is_locked_for(actor: User, owner: User) -> bool:
+    """True when an administrator locked ``owner``'s mail configuration against ``actor``."""
+    return not actor.is_admin and Mailbox.objects.filter(owner=owner, locked=True).exists()
+
+
+def _check_may_change(actor: User, owner: User) -> None:
     if actor.pk != owner.pk and not actor.is_admin:
-        raise NotAllowed("Only administrators connect mailboxes for other users.")
-    if not (owner.is_admin or (owner.profile and owner.profile.mail_integration)):
+        raise NotAllowed("Only administrators change other users' mailboxes.")
+    if is_locked_for(actor, owner):
         raise NotAllowed(
-            f"{owner.email}'s profile does not allow connecting a mailbox (Mail Integration)."
+            "An administrator has locked this mail configuration: ask them to change it."
         )
-    if not actor.is_admin and Mailbox.objects.filter(owner=owner, locked=True).exists():
-        raise NotAllowed("An administrator has locked this mail configuration.")
-    mailbox = Mailbox(owner=owner, **fields)
+
+
+def _clean(mailbox: Mailbox) -> None:
     try:
         mailbox.full_clean(exclude=["owner", "is_active"])
     except ValidationError as exc:
         raise Invalid(
             [{"field": f, "message": m} for f, ms in exc.message_dict.items() for m in ms]
         ) from None
+    errors = []
+    for address in mailbox.extra_from_addresses or []:
+        try:
+            validate_email(address)
+        except ValidationError:
+            errors.append(
+                {"field": "extra_from_addresses", "message": f"{address!r} is not an address."}
+            )
+    if mailbox.protocol in (Protocol.IMAP, Protocol.POP3) and not mailbox.host:
+        errors.append({"field": "host", "message": "Give the incoming server's name."})
+    if errors:
+        raise Invalid(errors)
+
+
+def connect_mailbox(
+    actor: User, owner: User, fields: dict[str, Any], *, test: bool = True
+) -> Mailbox:
+    """Save a tested mailbox for ``owner`` and make it the one that fetches."""
+    if actor.pk != owner.pk and not actor.is_admin:
+        raise NotAllowed("Only administrators connect mailboxes for other users.")
+    if not may_connect(owner):
+        raise NotAllowed(
+            f"{owner.email}'s profile does not allow connecting a mailbox (Mail Integration)."
+        )
+    _check_may_change(actor, owner)
+    mailbox = Mailbox(owner=owner, **fields)
+    _clean(mailbox)
     if test:
         test_connection(mailbox)
     with transaction.atomic():
@@ -73,6 +147,133 @@ def connect_mailbox(
         mailbox.is_active = True
         mailbox.save()
     return mailbox
+
+
+def update_mailbox(
+    actor: User, mailbox: Mailbox, fields: dict[str, Any], *, test: bool = True
+) -> Mailbox:
+    """Change ``mailbox``'s settings; a changed server or credential is tested first.
+
+    An empty ``secret`` or ``smtp_secret`` keeps the stored one (forms never show them).
+    """
+    _check_may_change(actor, mailbox.owner)
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise Invalid([{"field": f, "message": "This field cannot be changed."} for f in unknown])
+    fields = {k: v for k, v in fields.items() if not (k.endswith("secret") and not v)}
+    changed = {k for k, v in fields.items() if getattr(mailbox, k) != v}
+    for key in changed:
+        setattr(mailbox, key, fields[key])
+    _clean(mailbox)
+    if test and changed & CONNECTION_FIELDS:
+        test_connection(mailbox)
+    if changed:
+        if changed & CONNECTION_FIELDS and mailbox.state in (
+            SyncState.ERROR,
+            SyncState.NEEDS_REAUTH,
+        ):
+            mailbox.state, mailbox.last_error, mailbox.last_error_kind = SyncState.NEW, "", ""
+            changed |= {"state", "last_error", "last_error_kind"}
+        with transaction.atomic():
+            mailbox.save(update_fields=sorted(changed))
+            if "import_folders" in changed:
+                wanted = set(mailbox.import_folders or [])
+                for folder in mailbox.folders.all():
+                    enabled = not wanted or folder.remote_id in wanted or folder.name in wanted
+                    if folder.sync_enabled != enabled:
+                        folder.sync_enabled = enabled
+                        folder.save(update_fields=["sync_enabled"])
+    return mailbox
+
+
+def activate_mailbox(actor: User, mailbox: Mailbox) -> Mailbox:
+    """Make ``mailbox`` the one that fetches for its owner (one active mailbox per user)."""
+    _check_may_change(actor, mailbox.owner)
+    if not may_connect(mailbox.owner):
+        raise NotAllowed(
+            f"{mailbox.owner.email}'s profile does not allow connecting a mailbox "
+            "(Mail Integration)."
+        )
+    with transaction.atomic():
+        Mailbox.objects.filter(owner=mailbox.owner, is_active=True).exclude(pk=mailbox.pk).update(
+            is_active=False, state=SyncState.DISABLED
+        )
+        mailbox.is_active = True
+        if mailbox.state == SyncState.DISABLED:
+            mailbox.state = SyncState.NEW if mailbox.last_sync_at is None else SyncState.COMPLETED
+        mailbox.save(update_fields=["is_active", "state"])
+    return mailbox
+
+
+def deactivate_mailbox(actor: User, mailbox: Mailbox, *, keep_mail: bool) -> int:
+    """Stop fetching ``mailbox``; with ``keep_mail=False`` also forget what it synced.
+
+    Returns the number of messages removed. Mail that another mailbox also holds, or that
+    was sent from crmail, stays: only this mailbox's copies go.
+    """
+    _check_may_change(actor, mailbox.owner)
+    removed = 0
+    with transaction.atomic():
+        mailbox.is_active = False
+        mailbox.state = SyncState.DISABLED
+        mailbox.save(update_fields=["is_active", "state"])
+        if not keep_mail:
+            removed = discard_mail(mailbox)
+    return removed
+
+
+def discard_mail(mailbox: Mailbox) -> int:
+    """Delete ``mailbox``'s locations and every message left with no location nor send."""
+    message_ids = set(Location.objects.filter(mailbox=mailbox).values_list("message_id", flat=True))
+    Location.objects.filter(mailbox=mailbox).delete()
+    Folder.objects.filter(mailbox=mailbox).update(cursor={}, last_synced_at=None)
+    Mailbox.objects.filter(pk=mailbox.pk).update(last_sync_at=None, progress_done=0)
+    ids = list(message_ids)
+    removed = 0
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        orphans = (
+            Message.objects.filter(pk__in=chunk)
+            .exclude(pk__in=Location.objects.filter(message_id__in=chunk).values("message_id"))
+            .exclude(pk__in=SentMessage.objects.filter(message_id__in=chunk).values("message_id"))
+        )
+        removed += orphans.delete()[1].get("mail.Message", 0)
+    return removed
+
+
+def set_locked(actor: User, owner: User, locked: bool) -> int:
+    """Lock (or unlock) ``owner``'s mail configuration; administrators only."""
+    if not actor.is_admin:
+        raise NotAllowed("Only administrators lock mail configurations.")
+    return Mailbox.objects.filter(owner=owner).update(locked=locked)
+
+
+def map_folder(actor: User, folder: Folder, role: str) -> Folder:
+    """Give ``folder`` one of crmail's roles (or none), for servers that do not say.
+
+    A role belongs to one folder per mailbox: the folder that had it loses it.
+    """
+    _check_may_change(actor, folder.mailbox.owner)
+    if role and role not in FOLDER_ROLES:
+        raise Invalid(
+            [{"field": "role", "message": f"Choose one of: {', '.join(FOLDER_ROLES)}, or none."}]
+        )
+    with transaction.atomic():
+        if role:
+            Folder.objects.filter(mailbox=folder.mailbox, role=role).exclude(pk=folder.pk).update(
+                role="", role_from_server=False
+            )
+        folder.role, folder.role_from_server = role, False
+        folder.save(update_fields=["role", "role_from_server"])
+    return folder
+
+
+def set_folder_sync(actor: User, folder: Folder, enabled: bool) -> Folder:
+    """Sync ``folder`` or leave it out (the import filter's folders, after connecting)."""
+    _check_may_change(actor, folder.mailbox.owner)
+    folder.sync_enabled = enabled
+    folder.save(update_fields=["sync_enabled"])
+    return folder
 
 
 @dataclass

@@ -8,6 +8,9 @@ from crmail.mailboxes.drivers.pop3 import Pop3Config, Pop3Driver
 from crmail.mailboxes.drivers.smtp import SmtpClient, SmtpConfig
 from crmail.mailboxes.models import AuthMethod, Mailbox, Protocol
 
+# Protocols a driver exists for; other configured mailboxes are never opened.
+SUPPORTED_PROTOCOLS = (Protocol.IMAP, Protocol.POP3)
+
 
 def _credentials(mailbox: Mailbox) -> tuple[str, str]:
     """(password, oauth2 access token) for the incoming server."""

@@ -26,8 +26,6 @@ from crmail.config.commands.base import (
     require_ready,
 )
 
-SYNC_LEASE_TTL = dt.timedelta(minutes=5)
-
 
 def register(commands: argparse._SubParsersAction) -> None:
     mailbox = commands.add_parser(
@@ -179,15 +177,10 @@ def run_add(args: argparse.Namespace, out: Output) -> int:
 
 def run_sync(args: argparse.Namespace, out: Output) -> int:
     require_ready()
-    from crmail.jobs import leases
-    from crmail.mailboxes.connect import open_driver
     from crmail.mailboxes.drivers.base import DriverError
-    from crmail.mailboxes.sync import sync_mailbox
+    from crmail.mailboxes.tasks import AlreadySyncing, run_sync
 
     mailbox = _mailbox(args.id)
-    lease, holder = f"mailbox-sync:{mailbox.pk}", leases.process_identity()
-    if not leases.acquire(lease, holder, SYNC_LEASE_TTL):
-        raise CommandError("A sync of this mailbox is already running; try again when it ends.")
     started = time.monotonic()
     columns = (
         TextColumn("{task.description}"),
@@ -203,18 +196,15 @@ def run_sync(args: argparse.Namespace, out: Output) -> int:
             task = bar.add_task(f"Syncing {mailbox.email}", total=None)
 
             def progress(m) -> None:  # type: ignore[no-untyped-def]
-                leases.acquire(lease, holder, SYNC_LEASE_TTL)
                 bar.update(task, total=m.progress_total or None, completed=m.progress_done)
 
-            driver = open_driver(mailbox)
-            try:
-                report = sync_mailbox(mailbox, driver, progress=progress)
-            finally:
-                driver.close()
+            report = run_sync(mailbox, progress=progress)
+    except AlreadySyncing:
+        raise CommandError(
+            "A sync of this mailbox is already running; try again when it ends."
+        ) from None
     except DriverError as exc:
         raise CommandError(f"The sync failed: {exc}") from None
-    finally:
-        leases.release(lease, holder)
     seconds = time.monotonic() - started
     if report.paused:
         out.warn(mailbox.last_error)

@@ -1,0 +1,109 @@
+"""Sync jobs: one sync per mailbox at a time, and the minute scheduler's choice of who is due."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from crmail.jobs import leases
+from crmail.jobs.models import Lease
+from crmail.mail.models import Message
+from crmail.mailboxes import tasks
+from crmail.mailboxes.drivers.base import DriverError
+from crmail.mailboxes.models import Mailbox, SyncState
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def mail(n: int) -> bytes:
+    return (
+        f"From: Client {n} <client{n}@example.com>\r\nTo: rep@crmail.test\r\n"
+        f"Subject: Message {n}\r\nMessage-ID: <task{n}@example.com>\r\n\r\nBody {n}\r\n"
+    ).encode()
+
+
+@pytest.fixture
+def account(dovecot):
+    name, password = dovecot.new_user()
+    return dovecot, name, f.mailbox(dovecot, name, password)
+
+
+def test_the_sync_task_stores_the_mail_and_frees_the_lease(account):
+    server, user, mailbox = account
+    for n in range(3):
+        server.deliver(user, mail(n))
+    tasks.sync_task(mailbox.pk)  # the test queue runs jobs at once
+    mailbox.refresh_from_db()
+    assert mailbox.state == SyncState.COMPLETED
+    assert Message.objects.filter(locations__mailbox=mailbox).count() == 3
+    assert not Lease.objects.filter(name=tasks.sync_lease(mailbox.pk)).exists()
+
+
+def test_a_second_sync_waits_for_the_first(account):
+    server, user, mailbox = account
+    server.deliver(user, mail(1))
+    assert leases.acquire(tasks.sync_lease(mailbox.pk), "other-host:1", dt.timedelta(minutes=5))
+    assert tasks.is_syncing(mailbox)
+    with pytest.raises(tasks.AlreadySyncing):
+        tasks.run_sync(mailbox)
+    tasks.sync_task(mailbox.pk)  # the job leaves a busy mailbox alone
+    assert not Message.objects.filter(locations__mailbox=mailbox).exists()
+    assert Lease.objects.get(name=tasks.sync_lease(mailbox.pk)).holder == "other-host:1"
+
+
+def test_a_failed_login_is_recorded_in_words(dovecot):
+    name, _ = dovecot.new_user()
+    mailbox = f.mailbox(dovecot, name, "not-the-password")
+    with pytest.raises(DriverError):
+        tasks.run_sync(mailbox)
+    mailbox.refresh_from_db()
+    assert mailbox.state == SyncState.ERROR
+    assert "password" in mailbox.last_error.lower()
+    tasks.sync_task(mailbox.pk)  # the job records the failure and does not raise
+    assert not Lease.objects.filter(name=tasks.sync_lease(mailbox.pk)).exists()
+
+
+def make(state: str, **fields) -> Mailbox:
+    owner = fields.pop("owner", None) or f.user()
+    return Mailbox.objects.create(
+        owner=owner, email=owner.email, host="mail.example.com", state=state, **fields
+    )
+
+
+def test_the_scheduler_picks_the_mailboxes_that_are_due():
+    now = timezone.now()
+    today = dt.date.today()
+    long_ago, just_now = now - dt.timedelta(hours=1), now - dt.timedelta(seconds=30)
+    due = {
+        make(SyncState.NEW).pk,
+        make(SyncState.COMPLETED, last_sync_at=long_ago).pk,
+        make(SyncState.ERROR, sync_started_at=long_ago).pk,
+        make(SyncState.PAUSED, bytes_day=today - dt.timedelta(days=1)).pk,
+        make(SyncState.SYNCING, sync_started_at=long_ago).pk,  # its worker died
+    }
+    not_due = [
+        make(SyncState.COMPLETED, last_sync_at=just_now),
+        make(SyncState.ERROR, sync_started_at=just_now),
+        make(SyncState.PAUSED, bytes_day=today),  # the provider's limit resets tomorrow
+        make(SyncState.SYNCING, sync_started_at=just_now),
+        make(SyncState.NEEDS_REAUTH),  # waits for its owner to sign in again
+        make(SyncState.NEW, is_active=False),
+        make(SyncState.NEW, owner=f.user(is_active=False)),
+        make(SyncState.NEW, protocol="gmail"),
+    ]
+    busy = make(SyncState.NEW)
+    leases.acquire(tasks.sync_lease(busy.pk), "other-host:1", dt.timedelta(minutes=5))
+    assert set(tasks.due_mailboxes(now)) == due
+    assert not {m.pk for m in not_due} & set(tasks.due_mailboxes(now))
+
+
+def test_the_scheduler_syncs_what_is_due(account):
+    server, user, mailbox = account
+    server.deliver(user, mail(7))
+    tasks.schedule_syncs.call_local()
+    mailbox.refresh_from_db()
+    assert mailbox.state == SyncState.COMPLETED
+    assert Message.objects.filter(locations__mailbox=mailbox, message_id="task7@example.com")
