@@ -145,8 +145,8 @@ def _sync_folder(
     _apply_removals(row, delta, known, report)
     _apply_flags(row, delta, report)
     todo = [i for i in delta.new_ids if i not in known]
-    if delta.reset and mailbox.import_since and todo:
-        todo = _within_import_filter(driver, remote, mailbox, todo)
+    if mailbox.import_since and todo:
+        todo = _within_import_filter(driver, row, remote, mailbox, delta, todo)
     acknowledge = getattr(driver, "acknowledge", None)
     if acknowledge is not None:
         # Stored by an earlier run that stopped before the server applied its deletions.
@@ -165,17 +165,33 @@ def _sync_folder(
 
 
 def _within_import_filter(
-    driver: Driver, remote: RemoteFolder, mailbox: Mailbox, ids: list[str]
+    driver: Driver,
+    row: Folder,
+    remote: RemoteFolder,
+    mailbox: Mailbox,
+    delta: FolderDelta,
+    ids: list[str],
 ) -> list[str]:
     """The import filter's since-date: only mail that arrived on or after it is imported.
 
-    Drivers that can ask the server (IMAP SEARCH SINCE) do; the others import everything.
+    Drivers that can tell arrival dates (IMAP SEARCH SINCE, POP3 TOP) do; the others
+    import everything. IMAP applies it on the first sync of a folder (later mail is newer).
+    One-way drivers (POP3) list every message each time, so the ids left out are kept in
+    the cursor and not asked about again.
     """
     ids_since = getattr(driver, "ids_since", None)
-    if ids_since is None or mailbox.import_since is None:
+    one_way = getattr(driver, "one_way", False)
+    if ids_since is None or mailbox.import_since is None or not (delta.reset or one_way):
         return ids
-    allowed = ids_since(remote, mailbox.import_since)
-    return [i for i in ids if i in allowed]
+    skipped = set((row.cursor or {}).get("skipped", [])) if one_way else set()
+    candidates = [i for i in ids if i not in skipped]
+    allowed = ids_since(remote, mailbox.import_since, candidates) if candidates else set()
+    if one_way:
+        still_there = set(delta.new_ids)
+        delta.cursor["skipped"] = sorted(
+            (skipped | {i for i in candidates if i not in allowed}) & still_there
+        )
+    return [i for i in candidates if i in allowed]
 
 
 def _rematch(

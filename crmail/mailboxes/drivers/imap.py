@@ -164,8 +164,12 @@ class ImapDriver(ImapSession):
         _fix_uidnext(new_cursor, new)
         return delta
 
-    def ids_since(self, folder: RemoteFolder | str, day: date) -> set[str]:
+    def ids_since(
+        self, folder: RemoteFolder | str, day: date, ids: Iterable[str] | None = None
+    ) -> set[str]:
         """UIDs of messages that arrived on or after ``day`` (UID SEARCH SINCE, RFC 3501 §6.4.4).
+
+        One search answers for the whole folder, so ``ids`` (the candidates) is not needed.
 
         SINCE compares the internal date (arrival), which is what an import filter means.
         """

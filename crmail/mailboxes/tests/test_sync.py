@@ -224,6 +224,33 @@ def test_the_import_filter_skips_older_mail_and_unchosen_folders(dovecot, doveco
     assert not Folder.objects.get(mailbox=mailbox, remote_id="Old").sync_enabled
 
 
+def test_the_pop3_import_filter_reads_arrival_dates_and_asks_once(
+    dovecot, dovecot_user, monkeypatch
+):
+    user, password = dovecot_user
+    old = b"Received: from mx by pop.test; Wed, 01 Jan 2020 09:00:00 +0000\r\n" + mail(1)
+    undated = b"Subject: no date at all\r\nMessage-ID: <undated@example.com>\r\n\r\nx\r\n"
+    for raw in (old, mail(2), undated):  # mail(2) is dated November 2026
+        dovecot.deliver(user, raw)
+    mailbox = f.mailbox(dovecot, user, password, protocol="pop3", import_since=dt.date(2024, 1, 1))
+    sync(mailbox)
+    stored = set(
+        Location.objects.filter(mailbox=mailbox).values_list("message__message_id", flat=True)
+    )
+    assert stored == {"m2@example.com", "undated@example.com"}  # no date: kept, never lost
+    # The skipped message is not asked about again on the next sync.
+    asked = []
+    from crmail.mailboxes.drivers.pop3 import Pop3Driver
+
+    real = Pop3Driver.ids_since
+    monkeypatch.setattr(
+        Pop3Driver, "ids_since", lambda self, *a: asked.append(a[2]) or real(self, *a)
+    )
+    dovecot.deliver(user, mail(4))
+    assert sync(mailbox).fetched == 1
+    assert len(asked) == 1 and len(asked[0]) == 1
+
+
 def test_an_expunge_in_the_middle_of_a_batch_converges(account, monkeypatch):
     server, user, mailbox = account
     uids = [server.deliver(user, mail(n)) for n in range(12)]
