@@ -19,8 +19,11 @@ def process_identity() -> str:
 
 
 def holder_is_gone(holder: str) -> bool:
-    """True when ``holder`` names a process on this machine that no longer runs."""
-    host, _, pid = holder.rpartition(":")
+    """True when ``holder`` names a process on this machine that no longer runs.
+
+    A holder is ``host:pid``, with ``#suffix`` when one process holds several leases alike.
+    """
+    host, _, pid = holder.partition("#")[0].rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
     try:

@@ -1,12 +1,24 @@
-"""Opening a protocol driver for a stored mailbox: the one place settings become a session."""
+"""Opening a protocol driver for a stored mailbox: the one place settings become a session.
+
+Providers allow a few simultaneous connections per account (``Preset.max_connections``).
+Each driver opened here holds one of that many connection slots, leases in the database
+that every worker shares, until it is closed; when all are taken, opening fails in words
+with kind ``busy`` and the job tries again later.
+"""
 
 from __future__ import annotations
 
+import itertools
+from datetime import timedelta
+from typing import Any
+
+from crmail.jobs import leases
 from crmail.mailboxes.drivers.base import AuthFailed, Driver, DriverError
 from crmail.mailboxes.drivers.imap import ImapConfig, ImapDriver
 from crmail.mailboxes.drivers.pop3 import Pop3Config, Pop3Driver
 from crmail.mailboxes.drivers.smtp import SmtpClient, SmtpConfig
 from crmail.mailboxes.models import AuthMethod, Mailbox, Protocol
+from crmail.mailboxes.providers import CUSTOM, preset, preset_for_host
 
 # Protocols a driver exists for; other configured mailboxes are never opened.
 SUPPORTED_PROTOCOLS = (Protocol.IMAP, Protocol.POP3)
@@ -27,16 +39,78 @@ def open_driver(mailbox: Mailbox) -> Driver:
     A mail server may refuse an OAuth access token the provider still deems valid (revoked
     on the server side, clocks apart): the token is renewed once before giving up.
     """
+    slot = ConnectionSlot.take(mailbox)
     try:
-        return _open_driver(mailbox)
-    except AuthFailed as exc:
-        if mailbox.auth_method != AuthMethod.OAUTH2 or exc.kind != "oauth_revoked":
-            raise
-        from crmail.mailboxes.oauth import forget_access_token
+        try:
+            driver = _open_driver(mailbox)
+        except AuthFailed as exc:
+            if mailbox.auth_method != AuthMethod.OAUTH2 or exc.kind != "oauth_revoked":
+                raise
+            from crmail.mailboxes.oauth import forget_access_token
 
-        forget_access_token(mailbox)
-        mailbox.refresh_from_db(fields=["access_token", "access_token_expires_at", "state"])
-        return _open_driver(mailbox)
+            forget_access_token(mailbox)
+            mailbox.refresh_from_db(fields=["access_token", "access_token_expires_at", "state"])
+            driver = _open_driver(mailbox)
+    except BaseException:
+        slot.release()
+        raise
+    return HeldDriver(driver, slot) if slot.name else driver
+
+
+def max_connections(mailbox: Mailbox) -> int:
+    """How many connections at once ``mailbox``'s provider allows for one account."""
+    known = preset(mailbox.provider)
+    return (known if known is not CUSTOM else preset_for_host(mailbox.host)).max_connections
+
+
+class ConnectionSlot:
+    """One of the provider's simultaneous connections for a mailbox, held as a lease."""
+
+    TTL = timedelta(minutes=10)
+    _numbers = itertools.count()
+
+    def __init__(self, name: str, holder: str) -> None:
+        self.name, self.holder = name, holder
+
+    @classmethod
+    def take(cls, mailbox: Mailbox) -> ConnectionSlot:
+        if mailbox.pk is None:  # testing a configuration before it is saved
+            return cls("", "")
+        holder = f"{leases.process_identity()}#{next(cls._numbers)}"
+        limit = max_connections(mailbox)
+        for n in range(limit):
+            name = f"mailbox-connection:{mailbox.pk}:{n}"
+            if leases.acquire(name, holder, cls.TTL):
+                return cls(name, holder)
+        raise DriverError(
+            f"All {limit} connections the provider allows at once for {mailbox.email} are in "
+            "use; crmail tries again shortly.",
+            kind="busy",
+        )
+
+    def renew(self) -> None:
+        if self.name:
+            leases.acquire(self.name, self.holder, self.TTL)
+
+    def release(self) -> None:
+        if self.name:
+            leases.release(self.name, self.holder)
+
+
+class HeldDriver:
+    """A driver holding a connection slot: closing it gives the slot back."""
+
+    def __init__(self, driver: Driver, slot: ConnectionSlot) -> None:
+        self._driver, self.slot = driver, slot
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._driver, name)
+
+    def close(self) -> None:
+        try:
+            self._driver.close()
+        finally:
+            self.slot.release()
 
 
 def _open_driver(mailbox: Mailbox) -> Driver:

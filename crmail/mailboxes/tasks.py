@@ -55,8 +55,13 @@ def run_sync(mailbox: Mailbox, progress: Callable[[Mailbox], None] | None = None
     if not leases.acquire(lease, holder, SYNC_LEASE_TTL):
         raise AlreadySyncing(f"A sync of {mailbox.email} is already running.")
 
+    driver = None
+
     def renew(m: Mailbox) -> None:
         leases.acquire(lease, holder, SYNC_LEASE_TTL)
+        slot = getattr(driver, "slot", None)
+        if slot is not None:
+            slot.renew()
         if progress is not None:
             progress(m)
 

@@ -63,3 +63,8 @@ def test_a_lease_of_a_dead_process_on_this_machine_is_taken_over_at_once():
     # A live holder on this machine keeps it.
     assert leases.acquire("mailbox-sync:2", leases.process_identity(), TTL)
     assert not leases.acquire("mailbox-sync:2", "host-b:2", TTL)
+    # One process holding several leases alike names each holder host:pid#n.
+    assert leases.acquire("mailbox-connection:1:0", f"{dead_holder}#4", TTL)
+    assert leases.acquire("mailbox-connection:1:0", "host-b:2#0", TTL)
+    assert leases.acquire("mailbox-connection:1:1", f"{leases.process_identity()}#5", TTL)
+    assert not leases.acquire("mailbox-connection:1:1", "host-b:2#0", TTL)

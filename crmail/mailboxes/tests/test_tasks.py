@@ -107,3 +107,21 @@ def test_the_scheduler_syncs_what_is_due(account):
     mailbox.refresh_from_db()
     assert mailbox.state == SyncState.COMPLETED
     assert Message.objects.filter(locations__mailbox=mailbox, message_id="task7@example.com")
+
+
+def test_connections_stay_within_the_providers_limit(account):
+    from crmail.mailboxes.connect import max_connections, open_driver
+
+    _, _, mailbox = account
+    limit = max_connections(mailbox)
+    drivers = [open_driver(mailbox) for _ in range(limit)]
+    try:
+        with pytest.raises(DriverError, match="connections the provider allows") as busy:
+            open_driver(mailbox)
+        assert busy.value.kind == "busy"
+        drivers.pop().close()
+        drivers.append(open_driver(mailbox))  # a closed connection frees its slot
+    finally:
+        for driver in drivers:
+            driver.close()
+    assert not Lease.objects.filter(name__startswith=f"mailbox-connection:{mailbox.pk}:")
