@@ -103,6 +103,28 @@ def register(commands: argparse._SubParsersAction) -> None:
     verify.add_argument("id", type=int)
     verify.set_defaults(handler=run_verify, needs_django=True)
 
+    deactivate = sub.add_parser(
+        "deactivate",
+        help="stop syncing a mailbox, keeping or discarding its mail",
+        description="Stop syncing a mailbox. Say what becomes of the mail it synced: "
+        "--keep-mail leaves it on the records; --discard-mail deletes crmail's copies (mail "
+        "another mailbox holds, and mail sent from crmail, stays).",
+    )
+    deactivate.add_argument("id", type=int)
+    choice = deactivate.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--keep-mail", action="store_true", help="keep the synced mail")
+    choice.add_argument("--discard-mail", action="store_true", help="delete the synced mail")
+    deactivate.set_defaults(handler=run_deactivate, needs_django=True)
+
+    lock = sub.add_parser(
+        "lock",
+        help="lock a user's mail configuration (or --unlock it)",
+        description="A locked configuration can be changed only by administrators.",
+    )
+    lock.add_argument("user", metavar="EMAIL")
+    lock.add_argument("--unlock", action="store_true")
+    lock.set_defaults(handler=run_lock, needs_django=True)
+
     listing = sub.add_parser("list", help="list mailboxes")
     listing.add_argument("--user", metavar="EMAIL")
     listing.set_defaults(handler=run_list, needs_django=True)
@@ -285,6 +307,40 @@ def run_verify(args: argparse.Namespace, out: Output) -> int:
         "`crmail mailbox sync` and verify again."
     )
     return 1
+
+
+def run_deactivate(args: argparse.Namespace, out: Output) -> int:
+    require_ready()
+    from crmail.mailboxes.actions import deactivate_mailbox
+    from crmail.people.actions import NotAllowed, first_admin
+
+    mailbox = _mailbox(args.id)
+    actor = first_admin() or mailbox.owner
+    try:
+        removed = deactivate_mailbox(actor, mailbox, keep_mail=args.keep_mail)
+    except NotAllowed as exc:
+        raise CommandError(str(exc)) from None
+    kept = "its mail stays" if args.keep_mail else f"{removed} messages were deleted"
+    out.done(f"{mailbox.email} is deactivated: it syncs no more, and {kept}.")
+    return 0
+
+
+def run_lock(args: argparse.Namespace, out: Output) -> int:
+    require_ready()
+    from crmail.mailboxes.actions import set_locked
+    from crmail.people.actions import first_admin
+
+    owner = active_user(args.user, "EMAIL")
+    admin = first_admin()
+    if admin is None:
+        raise CommandError("There is no administrator yet.", hint="Run `crmail init` first.")
+    count = set_locked(admin, owner, not args.unlock)
+    if not count:
+        out.warn(f"{owner.email} has no mailbox yet: there is nothing to lock.")
+        return 1
+    state = "unlocked" if args.unlock else "locked: only administrators can change it"
+    out.done(f"{owner.email}'s mail configuration is {state}.")
+    return 0
 
 
 def run_list(args: argparse.Namespace, out: Output) -> int:

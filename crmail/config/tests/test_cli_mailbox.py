@@ -109,3 +109,19 @@ def test_a_second_sync_of_the_same_mailbox_is_refused(capsys, connected):
     assert leases.acquire(f"mailbox-sync:{mailbox_id}", "elsewhere:1", timedelta(minutes=5))
     status, _, err = run(capsys, "mailbox", "sync", mailbox_id)
     assert status == 1 and "already running" in err
+
+
+def test_deactivate_asks_what_becomes_of_the_mail_and_lock_is_for_admins(capsys, connected):
+    _, _, mailbox_id = connected
+    assert run(capsys, "mailbox", "sync", mailbox_id)[0] == 0
+    status, _, err = run(capsys, "mailbox", "deactivate", mailbox_id)
+    assert status == 2 and "--keep-mail" in err  # the choice is required
+    status, out, _ = run(capsys, "mailbox", "lock", "owner@crmail.test")
+    assert status == 0 and "locked" in out
+    assert Mailbox.objects.get(pk=int(mailbox_id)).locked
+    status, out, _ = run(capsys, "mailbox", "deactivate", mailbox_id, "--discard-mail")
+    assert status == 0 and "3 messages were deleted" in out
+    mailbox = Mailbox.objects.get(pk=int(mailbox_id))
+    assert not mailbox.is_active and not mailbox.locations.exists()
+    assert run(capsys, "mailbox", "lock", "owner@crmail.test", "--unlock")[0] == 0
+    assert not Mailbox.objects.get(pk=int(mailbox_id)).locked
