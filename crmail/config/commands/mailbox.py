@@ -83,10 +83,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     sync = sub.add_parser(
         "sync",
-        help="sync a mailbox now, in the foreground",
-        description="Sync a mailbox to completion with a progress bar.",
+        help="sync mailboxes now, in the foreground (or queue them)",
+        description="Sync each mailbox given to completion with a progress bar, one after "
+        "the other; with --background, queue them for the job workers instead.",
     )
-    sync.add_argument("id", type=int)
+    sync.add_argument("ids", type=int, nargs="+", metavar="ID")
+    sync.add_argument(
+        "--background",
+        action="store_true",
+        help="queue the syncs for the job workers and return at once",
+    )
     sync.set_defaults(handler=run_sync, needs_django=True)
 
     status = sub.add_parser("status", help="a mailbox's sync status and counts")
@@ -199,10 +205,18 @@ def run_add(args: argparse.Namespace, out: Output) -> int:
 
 def run_sync(args: argparse.Namespace, out: Output) -> int:
     require_ready()
+    mailboxes = [_mailbox(i) for i in args.ids]
+    if args.background:
+        return queue_syncs(mailboxes, out)
+    for mailbox in mailboxes:
+        sync_in_foreground(mailbox, out)
+    return 0
+
+
+def sync_in_foreground(mailbox, out: Output) -> None:  # type: ignore[no-untyped-def]
     from crmail.mailboxes.drivers.base import DriverError
     from crmail.mailboxes.tasks import AlreadySyncing, run_sync
 
-    mailbox = _mailbox(args.id)
     started = time.monotonic()
     columns = (
         TextColumn("{task.description}"),
@@ -223,10 +237,10 @@ def run_sync(args: argparse.Namespace, out: Output) -> int:
             report = run_sync(mailbox, progress=progress)
     except AlreadySyncing:
         raise CommandError(
-            "A sync of this mailbox is already running; try again when it ends."
+            f"A sync of {mailbox.email} is already running; try again when it ends."
         ) from None
     except DriverError as exc:
-        raise CommandError(f"The sync failed: {exc}") from None
+        raise CommandError(f"The sync of {mailbox.email} failed: {exc}") from None
     seconds = time.monotonic() - started
     if report.paused:
         out.warn(mailbox.last_error)
@@ -235,6 +249,23 @@ def run_sync(args: argparse.Namespace, out: Output) -> int:
         f"({report.bytes / 1e6:.1f} MB), {report.reused} found again, {report.removed} "
         f"removed, {report.flags_changed} with changed flags, {report.folders} folders."
     )
+
+
+def queue_syncs(mailboxes: list, out: Output) -> int:  # type: ignore[type-arg]
+    from huey.contrib.djhuey import HUEY
+
+    from crmail.mailboxes.tasks import request_sync
+
+    if HUEY.immediate:
+        raise CommandError(
+            "CRMAIL_QUEUE_URL is memory://: there are no job workers to queue the sync for.",
+            hint="Run the sync in the foreground: leave out --background.",
+        )
+    for mailbox in mailboxes:
+        request_sync(mailbox)
+        out.done(
+            f"A sync of {mailbox.email} is queued; `crmail mailbox status {mailbox.pk}` follows it."
+        )
     return 0
 
 
