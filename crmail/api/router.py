@@ -10,7 +10,17 @@ from django.urls import re_path
 from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 
-from crmail.api import accounts, contacts, deals, errors, leads, pipelines, users
+from crmail.api import (
+    accounts,
+    contacts,
+    deals,
+    errors,
+    leads,
+    mailboxes,
+    messages,
+    pipelines,
+    users,
+)
 from crmail.api.auth import AUTH
 
 DESCRIPTION = """
@@ -60,3 +70,5 @@ api.add_router("/accounts", accounts.router)
 api.add_router("/deals", deals.router)
 api.add_router("/pipelines", pipelines.router)
 api.add_router("/users", users.router)
+api.add_router("/mailboxes", mailboxes.router)
+api.add_router("/messages", messages.router)

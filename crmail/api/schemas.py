@@ -12,9 +12,10 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, field_validator
 
 from crmail.crm.models import Contact, Lead, LeadStatus, StageKind
+from crmail.mailboxes.providers import PRESETS
 
 # Database ids are signed 64-bit; larger numbers are refused before any query is made.
 MAX_ID = 2**63 - 1
@@ -81,6 +82,8 @@ ERROR_MEANINGS: dict[int, tuple[str, dict[str, Any]]] = {
     403: ("You may see this but not do this.", MESSAGE_SCHEMA),
     404: ("No such item, or one you may not see.", MESSAGE_SCHEMA),
     422: ("Invalid input; each entry names a field.", INVALID_INPUT_SCHEMA),
+    409: ("Not possible in the current state; the message says why.", MESSAGE_SCHEMA),
+    502: ("A mail server refused or failed; the message says why.", MESSAGE_SCHEMA),
 }
 
 
@@ -358,3 +361,275 @@ class DealFilters(RecordFilters):
 class UserFilters(ListParams):
     q: QueryText | None = Field(None, description="Words to find in the name or address.")
     is_active: bool | None = None
+
+
+# ------------------------------------------------------------------------- mailboxes
+#
+# Settings use the model's field names (crmail/mailboxes/models.py), except that the
+# credentials are ``password`` and ``smtp_password``: write-only, never part of an answer.
+
+SecurityName = Literal["tls", "starttls", "none"]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Address = Annotated[str, Field(max_length=254)]
+FolderName = Annotated[str, Field(max_length=1000)]
+BOOLEAN_SETTINGS = (
+    "allow_self_signed",
+    "smtp_same_credentials",
+    "store_sent_on_server",
+    "keep_on_server",
+)
+
+
+class ServerOut(Schema):
+    host: str
+    port: int
+    security: str
+
+
+class PresetOut(Schema):
+    key: str = Field(description="Give it as `provider` when connecting.")
+    name: str
+    imap: ServerOut | None
+    pop3: ServerOut | None
+    smtp: ServerOut | None
+    app_password_hint: str | None = Field(
+        description="What to do when the provider refuses a normal password (two-factor)."
+    )
+    oauth_configured: bool = Field(description="Signing in with the provider is set up here.")
+    sent_copy_by_smtp: bool = Field(
+        description="The provider files sent mail in Sent by itself (crmail adds no copy)."
+    )
+
+
+class MailboxOut(Schema):
+    id: int
+    owner: UserRef
+    email: str
+    provider: str
+    protocol: str
+    host: str
+    port: int | None
+    security: str
+    allow_self_signed: bool
+    auth_method: str
+    login: str
+    secret_stored: bool = Field(description="A password (or OAuth grant) is stored.")
+    smtp_host: str
+    smtp_port: int | None
+    smtp_security: str
+    smtp_same_credentials: bool
+    smtp_login: str
+    smtp_secret_stored: bool
+    extra_from_addresses: list[str]
+    store_sent_on_server: bool
+    import_folders: list[str]
+    import_since: date | None
+    keep_on_server: bool
+    is_active: bool = Field(description="The mailbox that fetches (one per user).")
+    locked: bool = Field(description="Locked by an administrator.")
+    state: str
+    state_label: str
+    last_error: str
+    last_sync_at: datetime | None
+    created_at: datetime
+
+    @staticmethod
+    def resolve_secret_stored(obj: Any) -> bool:
+        return bool(obj.secret)
+
+    @staticmethod
+    def resolve_smtp_secret_stored(obj: Any) -> bool:
+        return bool(obj.smtp_secret)
+
+    @staticmethod
+    def resolve_state_label(obj: Any) -> str:
+        return str(obj.get_state_display())
+
+
+class MailboxStatusOut(Schema):
+    id: int
+    email: str
+    protocol: str
+    active: bool
+    state: str
+    state_label: str
+    done: int = Field(description="Messages handled in the current (or last) sync.")
+    total: int
+    bytes: int
+    rate_per_second: float | None = Field(description="Messages a second while syncing.")
+    eta_seconds: float | None
+    last_sync_at: datetime | None
+    last_error: str
+    messages_stored: int
+    bytes_stored: int
+    parse_failures: int
+    parsed_with_fallbacks: int
+    folders: int
+
+
+class DeactivatedOut(Schema):
+    mailbox: MailboxOut
+    messages_removed: int = Field(description="Messages forgotten (keep_mail: false).")
+
+
+class FolderOut(Schema):
+    id: int
+    name: str
+    remote_id: str = Field(description="The server's name for it.")
+    role: str = Field(description="inbox, sent, drafts, trash, junk, archive, or empty.")
+    role_from_server: bool
+    selectable: bool
+    sync_enabled: bool
+    exists_on_server: bool
+    last_synced_at: datetime | None
+    messages: int
+
+
+class FolderRef(Schema):
+    id: int
+    name: str
+    role: str
+
+
+class MessageSummaryOut(Schema):
+    id: int
+    subject: str
+    from_address: str
+    from_name: str
+    date: datetime | None
+    size: int
+    has_attachments: bool
+    parse_state: str
+    folders: list[FolderRef]
+    flags: list[str] = Field(description="seen, flagged, answered, draft, deleted, keywords.")
+
+
+def _preset_key(value: str) -> str:
+    if value != "custom" and value not in PRESETS:
+        raise ValueError(f"Unknown provider: choose one of {', '.join(PRESETS)}, or custom.")
+    return value
+
+
+class MailboxSettings(Input):
+    """What may be changed on a connected mailbox; ``null`` empties a text setting."""
+
+    email: Address | None = None
+    host: Annotated[str, Field(max_length=253)] | None = None
+    port: Port | None = None
+    security: SecurityName | None = None
+    allow_self_signed: bool | None = None
+    login: Address | None = None
+    password: Annotated[str, Field(max_length=4096)] | None = Field(
+        None, description="Write-only. Empty or absent keeps the stored one."
+    )
+    smtp_host: Annotated[str, Field(max_length=253)] | None = None
+    smtp_port: Port | None = None
+    smtp_security: SecurityName | None = None
+    smtp_same_credentials: bool | None = Field(
+        None, description="Log in to the outgoing server as to the incoming one."
+    )
+    smtp_login: Address | None = None
+    smtp_password: Annotated[str, Field(max_length=4096)] | None = Field(
+        None, description="Write-only. Empty or absent keeps the stored one."
+    )
+    extra_from_addresses: list[Address] | None = Field(
+        None, max_length=50, description="Other addresses this mailbox may send as."
+    )
+    store_sent_on_server: bool | None = None
+    import_folders: list[FolderName] | None = Field(
+        None, max_length=1000, description="Folders to sync; empty for all."
+    )
+    import_since: date | None = Field(None, description="Import mail from this date on.")
+    keep_on_server: bool | None = Field(None, description="POP3: leave messages on the server.")
+
+    @field_validator(*BOOLEAN_SETTINGS, mode="after")
+    @classmethod
+    def _not_null(cls, value: bool | None) -> bool:
+        # Runs only on values given: absent settings keep their default (None: unchanged).
+        if value is None:
+            raise ValueError("Give true or false.")
+        return value
+
+
+class MailboxIn(MailboxSettings):
+    owner_id: Id | None = Field(None, description="Administrators: connect for this user.")
+    provider: Annotated[str, AfterValidator(_preset_key)] = Field(
+        "custom",
+        description="A preset key (GET /mailboxes/presets): fills in the servers not given.",
+    )
+    protocol: Literal["imap", "pop3"] = "imap"
+    email: Address
+    login: Address | None = Field(None, description="Defaults to the email address.")
+    password: Annotated[str, Field(min_length=1, max_length=4096)] = Field(
+        description="Or app password. Write-only."
+    )
+
+
+class DeactivateIn(Input):
+    keep_mail: bool = Field(
+        description="Keep the synced mail, folders and labels (true) or forget them (false)."
+    )
+
+
+class LockIn(Input):
+    locked: bool
+
+
+class FolderPatch(Input):
+    role: Annotated[str, Field(max_length=20)] | None = Field(
+        None,
+        description="crmail's role: inbox, sent, drafts, trash, junk, archive; empty for none.",
+    )
+    sync_enabled: bool | None = None
+
+    @field_validator("sync_enabled", mode="after")
+    @classmethod
+    def _not_null(cls, value: bool | None) -> bool:
+        if value is None:
+            raise ValueError("Give true or false.")
+        return value
+
+
+class MailboxFilters(ListParams):
+    owner: Id | None = Field(None, description="Only this user's mailboxes (administrators).")
+
+
+class MessageFilters(ListParams):
+    folder: Id | None = Field(None, description="Only messages in this folder id.")
+
+
+# --------------------------------------------------------------------------- sending
+
+RECORD_MODULE = Literal["leads", "contacts", "accounts", "deals"]
+
+
+class RecordRef(Input):
+    module: RECORD_MODULE
+    id: Id
+
+
+class SendIn(Input):
+    sender: Address = Field(
+        alias="from",
+        description="Your mailbox's address or one of its extra from-addresses.",
+    )
+    to: list[Address] = Field(max_length=500)
+    cc: list[Address] = Field(default_factory=list, max_length=500)
+    bcc: list[Address] = Field(default_factory=list, max_length=500)
+    subject: Annotated[str, Field(max_length=998)]
+    text: Annotated[str, Field(max_length=5_000_000)] = ""
+    html: Annotated[str, Field(max_length=5_000_000)] = ""
+    in_reply_to: Annotated[str, Field(max_length=500)] = Field(
+        "", description="The Message-ID this answers (threads the reply)."
+    )
+    record: RecordRef | None = Field(None, description="The record the mail is sent from.")
+
+
+class SentOut(Schema):
+    message_id: int = Field(description="The stored message's id.")
+    message_id_header: str = Field(description="Its Message-ID, without angle brackets.")
+    sent_id: int
+    from_address: str
+    recipients: list[str]
+    sent_copy_stored: bool = Field(description="A copy was put in the server's Sent folder.")
+    sent_copy_note: str = Field(description="Why not, in words; empty when it was.")

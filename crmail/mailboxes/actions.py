@@ -77,7 +77,7 @@ EDITABLE_FIELDS = (
     "import_since",
     "keep_on_server",
 )
-CONNECTION_FIELDS = frozenset(EDITABLE_FIELDS[:12])
+CONNECTION_FIELDS = frozenset(EDITABLE_FIELDS[: EDITABLE_FIELDS.index("smtp_secret") + 1])
 FOLDER_ROLES = ("inbox", "sent", "drafts", "trash", "junk", "archive")
 
 
@@ -336,3 +336,15 @@ def mailbox_status(mailbox: Mailbox) -> MailboxStatus:
         parsed_with_fallbacks=totals["partial"] or 0,
         folders=mailbox.folders.count(),
     )
+
+
+def reauthorize_mailbox(actor: User, mailbox: Mailbox, tokens: Any) -> Mailbox:
+    """Put the tokens of a new OAuth sign-in (an ``oauth.TokenSet``) on ``mailbox``.
+
+    A mailbox that needed re-authentication becomes ready to sync again.
+    """
+    from crmail.mailboxes.oauth import store_tokens
+
+    _check_may_change(actor, mailbox.owner)
+    store_tokens(mailbox, tokens)
+    return mailbox

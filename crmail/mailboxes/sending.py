@@ -12,7 +12,7 @@ import logging
 
 from django.db import transaction
 
-from crmail.mail.compose import ComposeError, Draft, build_message
+from crmail.mail.compose import ComposeError, Draft, build_message, no_newlines
 from crmail.mail.ingest import parse_stored
 from crmail.mail.store import store_raw
 from crmail.mailboxes.connect import open_driver, smtp_client
@@ -54,6 +54,7 @@ def send_message(
         raise SendingNotPossible(
             f"The mailbox {mailbox.email} has no outgoing (SMTP) server: add one to send mail."
         )
+    no_newlines("from", draft.sender)  # refused as such, not as an unknown address
     if draft.sender.lower() not in from_addresses(mailbox):
         raise ComposeError("from", f"{draft.sender} is not an address this mailbox sends as.")
     msg, recipients = build_message(draft)
@@ -126,3 +127,24 @@ def _append_to_sent(mailbox: Mailbox, message_pk: int, raw: bytes) -> str:
         return f"The copy for the Sent folder could not be stored: {exc}"
     finally:
         driver.close()
+
+
+def sent_copy_outcome(sent: SentMessage) -> tuple[bool, str]:
+    """Whether crmail put a copy of ``sent`` in the server's Sent folder; if not, why, in words."""
+    mailbox = sent.mailbox
+    if sent.sent_copy_error:
+        return False, sent.sent_copy_error
+    if mailbox is None:
+        return False, "The mailbox it was sent from is no longer connected."
+    if _wants_sent_copy(mailbox):
+        return True, ""
+    if not mailbox.store_sent_on_server:
+        return False, "Storing sent mail on the server is off for this mailbox."
+    if mailbox.protocol != Protocol.IMAP:
+        return False, (
+            f"{mailbox.get_protocol_display()} mailboxes have no Sent folder crmail can write to."
+        )
+    return False, (
+        f"{preset(mailbox.provider).name} files sent mail in its Sent folder itself: "
+        "crmail added no second copy."
+    )

@@ -5,6 +5,7 @@ Record forms (leads, contacts, accounts, deals) live in ``crmail.crm.forms``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
@@ -267,3 +268,197 @@ class AccessDefaultsForm(forms.Form):
                 ModuleDefault.objects.update_or_create(
                     module=module, defaults={"level": self.cleaned_data[module]}
                 )
+
+
+# Mailboxes (SPEC F1). These forms only shape input into the fields
+# ``crmail.mailboxes.actions`` takes; the actions validate it and test the connection.
+
+SECURITY_CHOICES = [("tls", "SSL/TLS"), ("starttls", "STARTTLS"), ("none", "None")]
+PROTOCOL_CHOICES = [("imap", "IMAP (two-way)"), ("pop3", "POP3 (download only)")]
+# Where each model field's error shows: the form field that carries it.
+MAILBOX_ERROR_FIELDS = {"secret": "password", "smtp_secret": "smtp_password"}
+# What a provider preset fills in: the connect page hides these unless "custom" is chosen.
+PRESET_FIELDS = ("host", "port", "security", "smtp_host", "smtp_port", "smtp_security")
+
+
+def _lines(text: str) -> list[str]:
+    """Addresses or folder names typed one a line or separated by commas."""
+    return [part.strip() for part in text.replace(",", "\n").splitlines() if part.strip()]
+
+
+class MailboxSettingsForm(forms.Form):
+    """A mailbox's settings as a user edits them (every field but the provider and protocol)."""
+
+    email = forms.EmailField(
+        label="Email address", max_length=254, help_text="The address this mailbox receives."
+    )
+    login = forms.CharField(
+        label="Login",
+        max_length=254,
+        required=False,
+        help_text="Usually the email address; leave empty to use it.",
+        widget=forms.TextInput(attrs={"autocomplete": "username"}),
+    )
+    password = forms.CharField(
+        label="Password or app password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
+    )
+    host = forms.CharField(label="Incoming server", max_length=253, required=False)
+    port = forms.IntegerField(label="Incoming port", required=False, min_value=1, max_value=65535)
+    security = forms.ChoiceField(label="Incoming security", choices=SECURITY_CHOICES)
+    smtp_host = forms.CharField(
+        label="Outgoing (SMTP) server",
+        max_length=253,
+        required=False,
+        help_text="Leave empty if crmail should not send from this mailbox.",
+    )
+    smtp_port = forms.IntegerField(
+        label="Outgoing port", required=False, min_value=1, max_value=65535
+    )
+    smtp_security = forms.ChoiceField(label="Outgoing security", choices=SECURITY_CHOICES)
+    smtp_same_credentials = forms.BooleanField(
+        label="Use the same credentials for outgoing mail", required=False, initial=True
+    )
+    smtp_login = forms.CharField(label="Outgoing login", max_length=254, required=False)
+    smtp_password = forms.CharField(
+        label="Outgoing password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
+    )
+    allow_self_signed = forms.BooleanField(
+        label="Allow a self-signed certificate",
+        required=False,
+        help_text="Only for a server you run yourself: the connection is still encrypted.",
+    )
+    import_folders = forms.CharField(
+        label="Folders to sync",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One a line or separated by commas; empty for all folders.",
+    )
+    import_since = forms.DateField(
+        label="Mail since",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Leave empty to import all mail.",
+    )
+    keep_on_server = forms.BooleanField(
+        label="Keep messages on the server",
+        required=False,
+        initial=True,
+        help_text="POP3: otherwise a message is deleted there once crmail has stored it.",
+    )
+    store_sent_on_server = forms.BooleanField(
+        label="Store sent messages on the server",
+        required=False,
+        initial=True,
+        help_text="Put a copy of mail sent from crmail in the server's Sent folder.",
+    )
+    extra_from_addresses = forms.CharField(
+        label="Other addresses to send from",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One a line; aliases this mailbox may send as.",
+    )
+
+    @classmethod
+    def initial_for(cls, mailbox: Any) -> dict[str, Any]:
+        """The form's starting values for a saved mailbox (never its secrets)."""
+        initial = {
+            name: getattr(mailbox, name) for name in cls.base_fields if hasattr(mailbox, name)
+        }
+        initial.pop("password", None)
+        initial.pop("smtp_password", None)
+        initial["import_folders"] = "\n".join(mailbox.import_folders or [])
+        initial["extra_from_addresses"] = "\n".join(mailbox.extra_from_addresses or [])
+        return initial
+
+    def mailbox_fields(self) -> dict[str, Any]:
+        """The cleaned input as the fields of ``Mailbox`` (call after ``is_valid``)."""
+        data = self.cleaned_data
+        same = data.get("smtp_same_credentials", True)
+        fields: dict[str, Any] = {
+            "email": data["email"].strip().lower(),
+            "login": data["login"].strip() or data["email"].strip(),
+            "secret": data.get("password", ""),
+            "host": data["host"].strip().lower(),
+            "port": data["port"],
+            "security": data["security"],
+            "allow_self_signed": data["allow_self_signed"],
+            "smtp_host": data["smtp_host"].strip().lower(),
+            "smtp_port": data["smtp_port"],
+            "smtp_security": data["smtp_security"],
+            "smtp_same_credentials": same,
+            "smtp_login": "" if same else data.get("smtp_login", "").strip(),
+            "smtp_secret": "" if same else data.get("smtp_password", ""),
+            "import_folders": _lines(data["import_folders"]),
+            "import_since": data["import_since"],
+            "keep_on_server": data.get("keep_on_server", True),
+            "store_sent_on_server": data["store_sent_on_server"],
+            "extra_from_addresses": [a.lower() for a in _lines(data["extra_from_addresses"])],
+        }
+        return fields
+
+    def add_action_errors(
+        self, errors: list[dict[str, str]], labels: dict[str, str], hidden: Iterable[str] = ()
+    ) -> None:
+        """Show the errors an action raised next to their fields, the others at the top.
+
+        ``labels`` names the sides that are not fields ("incoming", "outgoing"); errors of
+        ``hidden`` fields (those a preset fills in) go to the top too.
+        """
+        for error in errors:
+            name = MAILBOX_ERROR_FIELDS.get(error["field"], error["field"])
+            if name in self.fields and name not in hidden:
+                self.add_error(name, error["message"])
+            else:
+                field = self.fields.get(name)
+                label = labels.get(name) or (field.label if field else None) or name
+                label = str(label).replace("_", " ").capitalize() if label == name else label
+                self.add_error(None, f"{label}: {error['message']}")
+
+
+class MailboxConnectForm(MailboxSettingsForm):
+    """Connecting a mailbox: a provider preset fills in the servers; "custom" asks for them."""
+
+    preset = forms.ChoiceField(label="Provider")
+    protocol = forms.ChoiceField(label="Protocol", choices=PROTOCOL_CHOICES, initial="imap")
+
+    field_order = ["preset", "email", "login", "password", "protocol"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from crmail.mailboxes.providers import CUSTOM, PRESETS
+
+        super().__init__(*args, **kwargs)
+        self.presets = {**PRESETS, CUSTOM.key: CUSTOM}
+        self.fields["preset"].choices = [(p.key, p.name) for p in self.presets.values()]
+        self.fields["preset"].initial = CUSTOM.key
+        self.fields["password"].help_text = ""
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        chosen = self.presets.get(data.get("preset") or "")
+        if chosen and chosen.key != "custom" and data.get("protocol") == "pop3" and not chosen.pop3:
+            self.add_error("protocol", f"{chosen.name} does not offer POP3: choose IMAP.")
+        return data
+
+    def uses_preset(self) -> bool:
+        return (self.data.get("preset") or self.initial.get("preset") or "custom") != "custom"
+
+    def mailbox_fields(self) -> dict[str, Any]:
+        """Like the settings form's; a preset's servers replace what was typed for them."""
+        fields = super().mailbox_fields()
+        chosen = self.presets[self.cleaned_data["preset"]]
+        fields["provider"] = chosen.key
+        fields["protocol"] = self.cleaned_data["protocol"]
+        if chosen.key != "custom":
+            incoming = chosen.pop3 if fields["protocol"] == "pop3" else chosen.imap
+            if incoming:
+                fields["host"], fields["port"], fields["security"] = incoming
+            if chosen.smtp:
+                fields["smtp_host"], fields["smtp_port"], fields["smtp_security"] = chosen.smtp
+            fields["allow_self_signed"] = False
+        return fields

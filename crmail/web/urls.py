@@ -6,7 +6,7 @@ from django.conf import settings
 from django.urls import URLPattern, path, register_converter
 
 from crmail.people.models import MODULES
-from crmail.web.views import auth, home, records, static
+from crmail.web.views import auth, compose, home, mailboxes, records, static
 from crmail.web.views import settings as admin_pages
 
 
@@ -36,6 +36,9 @@ pages: list[URLPattern] = [
     path("<module:module>/<int:pk>/", records.record_detail, name="record_detail"),
     path("<module:module>/<int:pk>/edit/", records.record_edit, name="record_edit"),
     path("<module:module>/<int:pk>/delete/", records.record_delete, name="record_delete"),
+    # Mail
+    path("<module:module>/<int:pk>/email/", compose.compose, name="record_compose"),
+    path("compose/", compose.compose, name="compose"),
     # Administration
     path("settings/users/", admin_pages.users, name="users"),
     path("settings/users/new/", admin_pages.user_create, name="user_create"),
@@ -48,6 +51,32 @@ pages: list[URLPattern] = [
     path("settings/groups/new/", admin_pages.group_create, name="group_create"),
     path("settings/groups/<int:pk>/", admin_pages.group_edit, name="group_edit"),
     path("settings/access/", admin_pages.access_defaults, name="access_defaults"),
+    path("settings/users/<int:pk>/mail-lock/", admin_pages.user_mail_lock, name="user_mail_lock"),
+    # Mailboxes (SPEC F1, F2)
+    path("settings/mail/", mailboxes.mailbox_list, name="mailboxes"),
+    path("settings/mail/connect/", mailboxes.mailbox_connect, name="mailbox_connect"),
+    path("settings/mail/oauth/start/", mailboxes.mailbox_oauth_start, name="mailbox_oauth_start"),
+    path(
+        "settings/mail/oauth/callback/",
+        mailboxes.mailbox_oauth_callback,
+        name="mailbox_oauth_callback",
+    ),
+    path("settings/mail/<int:pk>/", mailboxes.mailbox_detail, name="mailbox_detail"),
+    path("settings/mail/<int:pk>/status/", mailboxes.mailbox_status, name="mailbox_status"),
+    path("settings/mail/<int:pk>/edit/", mailboxes.mailbox_edit, name="mailbox_edit"),
+    path("settings/mail/<int:pk>/sync/", mailboxes.mailbox_sync, name="mailbox_sync"),
+    path("settings/mail/<int:pk>/activate/", mailboxes.mailbox_activate, name="mailbox_activate"),
+    path(
+        "settings/mail/<int:pk>/deactivate/",
+        mailboxes.mailbox_deactivate,
+        name="mailbox_deactivate",
+    ),
+    path("settings/mail/<int:pk>/reauth/", mailboxes.mailbox_reauth, name="mailbox_reauth"),
+    path(
+        "settings/mail/<int:pk>/folders/<int:folder_pk>/",
+        mailboxes.mailbox_folder,
+        name="mailbox_folder",
+    ),
 ]
 urlpatterns: list[URLPattern] = list(pages)
 

@@ -9,11 +9,14 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Exists, OuterRef
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from crmail.mailboxes import actions as mailbox_actions
+from crmail.mailboxes.models import Mailbox
 from crmail.people.models import Group, Role, User
 from crmail.web.forms import (
     AccessDefaultsForm,
@@ -62,8 +65,13 @@ def _edit_page(
 
 @admin_required
 def users(request: HttpRequest) -> HttpResponse:
-    rows = User.objects.select_related("role", "profile", "manager").order_by(
-        "-is_active", "name", "email"
+    rows = (
+        User.objects.select_related("role", "profile", "manager")
+        .annotate(
+            mailbox_count=Count("mailboxes"),
+            mail_locked=Exists(Mailbox.objects.filter(owner=OuterRef("pk"), locked=True)),
+        )
+        .order_by("-is_active", "name", "email")
     )
     return render(request, "web/settings/users.html", {"users": rows})
 
@@ -107,6 +115,24 @@ def user_set_active(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         state = "reactivated" if active else "deactivated"
         messages.success(request, f"{target} was {state}.")
+    return redirect("web:users")
+
+
+@admin_required
+@require_POST
+def user_mail_lock(request: HttpRequest, pk: int) -> HttpResponse:
+    """Lock (or unlock) a user's mail configuration, e.g. before they leave (SPEC F1)."""
+    target = get_object_or_404(User, pk=pk)
+    locked = request.POST.get("locked") == "1"
+    count = mailbox_actions.set_locked(request.user, target, locked)
+    if not count:
+        messages.error(request, f"{target} has no mailbox to lock.")
+    elif locked:
+        messages.success(
+            request, f"The mail configuration of {target} is locked: only administrators change it."
+        )
+    else:
+        messages.success(request, f"The mail configuration of {target} is unlocked.")
     return redirect("web:users")
 
 
