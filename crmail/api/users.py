@@ -1,19 +1,17 @@
 """``/users``: everyone may list and read users; only administrators add and change them.
 
-Passwords are never part of an answer. Users are added through the shared writer
-(crmail.people.actions); changing and deactivating have no shared writer yet, so those few
-writes live here, validated by the model and done in one transaction.
+Passwords are never part of an answer. Users are added, changed and deactivated through
+the shared writers of crmail.people.actions, like the web pages and the command line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja import Query, Router
 
 from crmail.api import records
@@ -116,50 +114,33 @@ def related(payload: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
-def model_errors(exc: ValidationError) -> Invalid:
-    return Invalid(
-        [
-            {"field": api_field_name(field), "message": message}
-            for field, messages in exc.message_dict.items()
-            for message in messages
-        ]
-    )
-
-
 def add_user(actor: User, payload: UserIn) -> User:
     """Through the shared writer of users (role and profile default there)."""
     fields = related(payload.model_dump(include={"role_id", "profile_id", "manager_id"}))
-    try:
+    with people_errors():
         return people_actions.create_user(
             payload.email, name=payload.name, password=payload.password, by=actor, **fields
         )
+
+
+def change_user(actor: User, target: User, changes: dict[str, Any]) -> None:
+    fields = related(changes)
+    # null leaves a plain field as it is (only related ids may be cleared).
+    fields.update(
+        {k: v for k, v in changes.items() if k in ("name", "is_active") and v is not None}
+    )
+    with people_errors():
+        people_actions.update_user(target, fields, by=actor)
+
+
+@contextmanager
+def people_errors() -> Iterator[None]:
+    """The shared writers' refusals as API errors, fields under their API names."""
+    try:
+        yield
     except people_actions.NotAllowed as exc:
         raise Forbidden(ADMINS_ONLY) from exc
     except people_actions.Invalid as exc:
         raise Invalid(
             [{"field": api_field_name(e["field"]), "message": e["message"]} for e in exc.errors]
         ) from None
-
-
-def change_user(actor: User, target: User, changes: dict[str, Any]) -> None:
-    if changes.get("is_active") is False and target.pk == actor.pk:
-        raise Invalid.one("is_active", "You cannot deactivate yourself.")
-    fields = related(changes)
-    manager = fields.get("manager")
-    if manager is not None and not manager.is_active:
-        raise Invalid.one("manager_id", f"{manager.email} is deactivated and cannot be a manager.")
-    if "name" in changes:
-        fields["name"] = (changes["name"] or "").strip()
-    active = changes.get("is_active")
-    if active is not None and active != target.is_active:
-        fields["is_active"] = active
-        fields["deactivated_at"] = None if active else timezone.now()
-    for name, value in fields.items():
-        setattr(target, name, value)
-    try:
-        target.full_clean(exclude=["password"])
-    except ValidationError as exc:
-        raise model_errors(exc) from None
-    if fields:
-        with transaction.atomic():
-            target.save(update_fields=list(fields))

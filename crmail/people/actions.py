@@ -8,11 +8,14 @@ line, who may do anything; otherwise only administrators may add users and roles
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from crmail.people.models import Profile, Role, User
 
@@ -73,6 +76,29 @@ def password_problems(password: str, user: User | None = None) -> list[str]:
     return []
 
 
+def new_user_problems(email: str, *, name: str, password: str | None) -> list[dict[str, str]]:
+    """What is wrong with a new user's address, name and password (empty when nothing)."""
+    errors: list[dict[str, str]] = []
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        errors.append({"field": "email", "message": f"{email!r} is not a valid email address."})
+    else:
+        if User.objects.filter(email__iexact=email).exists():
+            errors.append(
+                {"field": "email", "message": f"A user with the email {email} already exists."}
+            )
+    name = (name or "").strip()
+    if not name:
+        errors.append({"field": "name", "message": "A name is required."})
+    if password is not None:
+        candidate = User(email=email, name=name)
+        for message in password_problems(password, candidate):
+            errors.append({"field": "password", "message": message})
+    return errors
+
+
 def create_user(
     email: str,
     *,
@@ -91,22 +117,13 @@ def create_user(
     email address. ``admin`` also makes the user a superuser with back-office access.
     """
     _check_actor(by)
-    errors: list[dict[str, str]] = []
+    errors = new_user_problems(email, name=name, password=password)
 
     def problem(field: str, message: str) -> None:
         errors.append({"field": field, "message": message})
 
     email = (email or "").strip().lower()
-    try:
-        validate_email(email)
-    except ValidationError:
-        problem("email", f"{email!r} is not a valid email address.")
-    else:
-        if User.objects.filter(email__iexact=email).exists():
-            problem("email", f"A user with the email {email} already exists.")
     name = (name or "").strip()
-    if not name:
-        problem("name", "A name is required.")
 
     if role is None:
         role = ADMIN_ROLE if admin else DEFAULT_ROLE
@@ -134,11 +151,6 @@ def create_user(
     if manager is not None and not manager.is_active:
         problem("manager", f"{manager.email} is deactivated and cannot be a manager.")
 
-    if password is not None:
-        candidate = User(email=email, name=name)
-        for message in password_problems(password, candidate):
-            problem("password", message)
-
     if errors:
         raise Invalid(errors)
 
@@ -156,6 +168,79 @@ def create_user(
             )
     except ValidationError as exc:
         raise Invalid(_validation_errors(exc)) from None
+
+
+# What ``update_user`` may change; passwords are set by their owner or on creation.
+USER_FIELDS = ("name", "email", "role", "profile", "manager", "is_active")
+
+
+def update_user(target: User, changes: dict[str, Any], *, by: User | None) -> User:
+    """Change ``target``'s fields among ``USER_FIELDS``; ``is_active=False`` deactivates.
+
+    ``role``/``profile`` are objects or names, ``manager`` a user, an email or None. Every
+    problem is reported at once as ``Invalid``; nothing is written unless all is well.
+    """
+    _check_actor(by)
+    errors: list[dict[str, str]] = []
+
+    def problem(field: str, message: str) -> None:
+        errors.append({"field": field, "message": message})
+
+    unknown = set(changes) - set(USER_FIELDS)
+    for field in sorted(unknown):
+        problem(field, "This field cannot be changed here.")
+    fields: dict[str, Any] = {}
+    if "name" in changes:
+        fields["name"] = (changes["name"] or "").strip()
+        if not fields["name"]:
+            problem("name", "A name is required.")
+    if "email" in changes:
+        email = (changes["email"] or "").strip().lower()
+        try:
+            validate_email(email)
+        except ValidationError:
+            problem("email", f"{email!r} is not a valid email address.")
+        else:
+            if User.objects.filter(email__iexact=email).exclude(pk=target.pk).exists():
+                problem("email", f"A user with the email {email} already exists.")
+        fields["email"] = email
+    for field, model, find in (("role", Role, find_role), ("profile", Profile, find_profile)):
+        if field not in changes:
+            continue
+        value = changes[field]
+        if isinstance(value, str):
+            value = find(value)
+            if value is None:
+                problem(field, f"There is no {field} named {changes[field]!r}: {_names(model)}.")
+        elif value is None:
+            problem(field, f"A {field} is required.")
+        fields[field] = value
+    if "manager" in changes:
+        manager = changes["manager"]
+        if isinstance(manager, str):
+            manager = find_user(manager)
+            if manager is None:
+                problem("manager", f"There is no user with the email {changes['manager']!r}.")
+        if manager is not None and manager.pk == target.pk:
+            problem("manager", "A user cannot report to themselves.")
+        elif manager is not None and not manager.is_active:
+            problem("manager", f"{manager.email} is deactivated and cannot be a manager.")
+        fields["manager"] = manager
+    if "is_active" in changes:
+        active = bool(changes["is_active"])
+        if not active and by is not None and by.pk == target.pk:
+            problem("is_active", "You cannot deactivate yourself.")
+        if active != target.is_active:
+            fields["is_active"] = active
+            fields["deactivated_at"] = None if active else timezone.now()
+    if errors:
+        raise Invalid(errors)
+    for name, value in fields.items():
+        setattr(target, name, value)
+    if fields:
+        with transaction.atomic():
+            target.save(update_fields=list(fields))
+    return target
 
 
 def create_role(

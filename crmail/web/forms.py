@@ -14,8 +14,8 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
-from django.utils import timezone
 
+from crmail.people import actions as people_actions
 from crmail.people import ratelimit
 from crmail.people.models import (
     MODULES,
@@ -77,7 +77,11 @@ def _user_label(user: User) -> str:
 
 
 class UserForm(forms.ModelForm):
-    """An administrator's view of a user (no password: that is set on creation or by the user)."""
+    """An administrator's view of a user (no password: that is set on creation or by the user).
+
+    The form shapes input; ``crmail.people.actions`` validates and writes, and its refusals
+    come back as errors on this form's fields (``save`` raises ``people_actions.Invalid``).
+    """
 
     class Meta:
         model = User
@@ -97,29 +101,28 @@ class UserForm(forms.ModelForm):
         self.fields["manager"].queryset = managers
         self.fields["manager"].label_from_instance = _user_label
 
-    def clean_email(self) -> str:
-        email = (self.cleaned_data.get("email") or "").strip().lower()
-        clash = User.objects.filter(email__iexact=email)
-        if self.instance.pk:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise ValidationError(f"A user with the email {email} already exists.")
-        return email
-
-    def clean_is_active(self) -> bool:
-        active = bool(self.cleaned_data.get("is_active"))
-        if not active and self.acting is not None and self.acting.pk == self.instance.pk:
-            raise ValidationError("You cannot deactivate yourself.")
-        return active
+    def validate_unique(self) -> None:
+        """The shared writer checks addresses, without regard to case."""
 
     def save(self, commit: bool = True) -> User:
-        user = super().save(commit=False)
-        if "is_active" in self.changed_data:
-            user.deactivated_at = None if user.is_active else timezone.now()
-        if commit:
-            with transaction.atomic():
-                user.save()
-        return user
+        target = User.objects.get(pk=self.instance.pk)
+        changes = {f: self.cleaned_data[f] for f in self.Meta.fields if f in self.changed_data}
+        return people_actions.update_user(target, changes, by=self.acting)
+
+    def add_action_errors(
+        self, exc: people_actions.Invalid, *, skip_errors_on_fields: bool = False
+    ) -> None:
+        """Show the shared writer's refusals beside the fields they name (with
+        ``skip_errors_on_fields``, not on a field that already has an error)."""
+        for error in exc.errors:
+            field = error["field"]
+            if field == "password":
+                field = "password1"
+            if field not in self.fields:
+                field = None
+            if skip_errors_on_fields and field and field in self.errors:
+                continue
+            self.add_error(field, error["message"])
 
 
 class NewUserForm(UserForm):
@@ -150,32 +153,34 @@ class NewUserForm(UserForm):
         first, second = data.get("password1"), data.get("password2")
         if first and second and first != second:
             self.add_error("password2", "The two passwords differ.")
-        elif first:
-            candidate = User(email=data.get("email") or "", name=data.get("name") or "")
-            try:
-                password_validation.validate_password(first, candidate)
-            except ValidationError as exc:
-                self.add_error("password1", exc)
+        # Every problem at once: the shared writer's checks run even when a field is missing.
+        problems = people_actions.new_user_problems(
+            self.data.get("email", ""),
+            name=self.data.get("name", ""),
+            password=first if first and first == second else None,
+        )
+        self.add_action_errors(people_actions.Invalid(problems), skip_errors_on_fields=True)
         return data
 
     def save(self, commit: bool = True) -> User:
-        user = super().save(commit=False)
-        user.set_password(self.cleaned_data["password1"])
-        if commit:
-            with transaction.atomic():
-                user.save()
-        return user
+        data = self.cleaned_data
+        return people_actions.create_user(
+            data["email"],
+            name=data["name"],
+            role=data["role"],
+            profile=data["profile"],
+            manager=data.get("manager"),
+            password=data["password1"],
+            by=self.acting,
+        )
 
 
 def set_active(target: User, active: bool, *, by: User) -> str | None:
     """Deactivate or reactivate ``target``; returns why not, or None when done."""
-    if target.pk == by.pk and not active:
-        return "You cannot deactivate yourself."
-    if target.is_active == active:
-        return None
-    target.is_active = active
-    target.deactivated_at = None if active else timezone.now()
-    target.save(update_fields=["is_active", "deactivated_at"])
+    try:
+        people_actions.update_user(target, {"is_active": active}, by=by)
+    except people_actions.Invalid as exc:
+        return " ".join(e["message"] for e in exc.errors)
     return None
 
 

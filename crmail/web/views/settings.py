@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from crmail.mailboxes import actions as mailbox_actions
 from crmail.mailboxes.models import Mailbox
+from crmail.people import actions as people_actions
 from crmail.people.models import Group, Role, User
 from crmail.web.forms import (
     AccessDefaultsForm,
@@ -54,9 +55,13 @@ def _edit_page(
 ) -> HttpResponse:
     """Save a valid posted form and go to ``done``; otherwise show it with its errors."""
     if request.method == "POST" and form.is_valid():
-        saved = form.save()
-        messages.success(request, message.format(saved))
-        return redirect(done)
+        try:
+            saved = form.save()
+        except people_actions.Invalid as exc:
+            form.add_action_errors(exc)  # type: ignore[attr-defined]
+        else:
+            messages.success(request, message.format(saved))
+            return redirect(done)
     return render(request, template, {"form": form, **(context or {})})
 
 
@@ -79,7 +84,7 @@ def users(request: HttpRequest) -> HttpResponse:
 @admin_required
 @require_http_methods(["GET", "POST"])
 def user_create(request: HttpRequest) -> HttpResponse:
-    form = NewUserForm(request.POST or None)
+    form = NewUserForm(request.POST or None, acting=request.user)
     return _edit_page(
         request,
         form,
