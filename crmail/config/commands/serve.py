@@ -33,6 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--threads", type=positive, default=8, help="web request threads (%(default)s)"
     )
+    add_watch_option(serve)
     serve.set_defaults(handler=run_serve, needs_django=True)
 
     worker = commands.add_parser(
@@ -50,7 +51,16 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="never enqueue periodic jobs from this process",
     )
+    add_watch_option(worker)
     worker.set_defaults(handler=run_worker, needs_django=True)
+
+
+def add_watch_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-watch",
+        action="store_true",
+        help="do not keep IMAP IDLE connections for new mail here (other processes may)",
+    )
 
 
 def positive(raw: str) -> int:
@@ -94,9 +104,11 @@ def run_serve(args: argparse.Namespace, out: Output) -> int:
     else:
         consumer = make_consumer(args.workers, periodic=True, embedded=True)
     previous = signal.signal(signal.SIGTERM, _stop)
+    watcher = None
     try:
         if consumer is not None:
             consumer.start()
+        watcher = start_watcher(args)
         host, port = bound_address(server)
         url = address_url(host, port)
         admin = first_admin()
@@ -105,13 +117,16 @@ def run_serve(args: argparse.Namespace, out: Output) -> int:
         if host in ALL_ADDRESSES:
             out.note(f"Listening on every network address, port {port}.")
         jobs = f"{args.workers} job workers" if consumer else "no job workers"
-        out.note(f"{args.threads} web threads, {jobs}. Press Ctrl-C to stop.")
+        watching = ", watching mailboxes for new mail" if watcher else ""
+        out.note(f"{args.threads} web threads, {jobs}{watching}. Press Ctrl-C to stop.")
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
         out.note("Stopping…")
         server.close()
+        if watcher is not None:
+            watcher.stop()
         if consumer is not None:
             consumer.stop(graceful=True)
             release_periodic_lease()
@@ -178,14 +193,29 @@ def run_worker(args: argparse.Namespace, out: Output) -> int:
         if args.no_periodic
         else "enqueues periodic jobs while no other process does"
     )
-    out.done(f"crmail worker is running with {args.workers} threads; it {periodic}.")
+    watcher = start_watcher(args)
+    watching = "; it watches mailboxes for new mail" if watcher else ""
+    out.done(f"crmail worker is running with {args.workers} threads; it {periodic}{watching}.")
     out.note("Press Ctrl-C to stop.")
     try:
         consumer.run()
     finally:
+        if watcher is not None:
+            watcher.stop()
         release_periodic_lease()
     out.done("The worker has stopped.")
     return 0
+
+
+def start_watcher(args: argparse.Namespace) -> Any:
+    """The IDLE watcher of this process (docs/decisions/011), unless --no-watch."""
+    if args.no_watch:
+        return None
+    from crmail.mailboxes.watcher import Watcher
+
+    watcher = Watcher()
+    watcher.start()
+    return watcher
 
 
 def release_periodic_lease() -> None:
