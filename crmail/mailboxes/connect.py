@@ -63,6 +63,12 @@ def max_connections(mailbox: Mailbox) -> int:
     return (known if known is not CUSTOM else preset_for_host(mailbox.host)).max_connections
 
 
+def is_watched(mailbox: Mailbox) -> bool:
+    """True when the IDLE watcher keeps a connection to ``mailbox``'s Inbox: IMAP, and
+    a provider that allows a second connection for syncs and changes."""
+    return mailbox.protocol == Protocol.IMAP and max_connections(mailbox) >= 2
+
+
 class ConnectionSlot:
     """One of the provider's simultaneous connections for a mailbox, held as a lease."""
 
@@ -77,7 +83,7 @@ class ConnectionSlot:
         if mailbox.pk is None:  # testing a configuration before it is saved
             return cls("", "")
         holder = f"{leases.process_identity()}#{next(cls._numbers)}"
-        limit = max_connections(mailbox)
+        limit = cls.limit(mailbox)
         for n in range(limit):
             name = f"mailbox-connection:{mailbox.pk}:{n}"
             if leases.acquire(name, holder, cls.TTL):
@@ -87,6 +93,11 @@ class ConnectionSlot:
             "use; crmail tries again shortly.",
             kind="busy",
         )
+
+    @staticmethod
+    def limit(mailbox: Mailbox) -> int:
+        """Slots for ``mailbox``: the provider's limit, less the IDLE watcher's connection."""
+        return max_connections(mailbox) - (1 if is_watched(mailbox) else 0)
 
     def renew(self) -> None:
         if self.name:
@@ -113,20 +124,27 @@ class HeldDriver:
             self.slot.release()
 
 
+def imap_config(
+    mailbox: Mailbox, *, password: str = "", token: str = "", timeout: float | None = None
+) -> ImapConfig:
+    """The IMAP settings of ``mailbox`` (the sync's driver and the IDLE watcher share it)."""
+    extra = {} if timeout is None else {"timeout": timeout}
+    return ImapConfig(
+        host=mailbox.host,
+        port=mailbox.port or 993,
+        security=mailbox.security,
+        login=mailbox.login,
+        password=password or None,
+        oauth2_token=token or None,
+        allow_self_signed=mailbox.allow_self_signed,
+        **extra,
+    )
+
+
 def _open_driver(mailbox: Mailbox) -> Driver:
     password, token = _credentials(mailbox)
     if mailbox.protocol == Protocol.IMAP:
-        driver = ImapDriver(
-            ImapConfig(
-                host=mailbox.host,
-                port=mailbox.port or 993,
-                security=mailbox.security,
-                login=mailbox.login,
-                password=password or None,
-                oauth2_token=token or None,
-                allow_self_signed=mailbox.allow_self_signed,
-            )
-        )
+        driver = ImapDriver(imap_config(mailbox, password=password, token=token))
         driver.connect()
         return driver
     if mailbox.protocol == Protocol.POP3:

@@ -27,10 +27,10 @@ from django.utils import timezone
 
 from crmail.jobs import leases
 from crmail.jobs.models import Lease
+from crmail.mailboxes.connect import imap_config, is_watched
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.drivers.imap_session import ImapConfig
 from crmail.mailboxes.models import AuthMethod, Folder, Mailbox, Protocol, SyncState
-from crmail.mailboxes.providers import preset
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ def watch_targets() -> dict[int, Target]:
         .exclude(host="")
         .only(
             "pk",
+            "protocol",
             "provider",
             "host",
             "port",
@@ -112,19 +113,11 @@ def watch_targets() -> dict[int, Target]:
     targets: dict[int, Target] = {}
     for m in rows:
         # The watcher holds one connection while syncs open another.
-        if preset(m.provider).max_connections < 2:
+        if not is_watched(m):
             continue
         oauth = m.auth_method == AuthMethod.OAUTH2
         try:
-            config = ImapConfig(
-                host=m.host,
-                port=m.port or 993,
-                security=m.security,
-                login=m.login,
-                password=None if oauth else (m.secret or None),
-                allow_self_signed=m.allow_self_signed,
-                timeout=COMMAND_TIMEOUT,
-            )
+            config = imap_config(m, password="" if oauth else m.secret, timeout=COMMAND_TIMEOUT)
         except ValueError:
             continue  # an unknown security setting: the sync reports it
         fields = (m.provider, m.host, m.port, m.security, m.allow_self_signed, m.auth_method)

@@ -110,10 +110,11 @@ def test_the_scheduler_syncs_what_is_due(account):
 
 
 def test_connections_stay_within_the_providers_limit(account):
-    from crmail.mailboxes.connect import max_connections, open_driver
+    from crmail.mailboxes.connect import ConnectionSlot, max_connections, open_driver
 
     _, _, mailbox = account
-    limit = max_connections(mailbox)
+    limit = ConnectionSlot.limit(mailbox)
+    assert limit == max_connections(mailbox) - 1  # one stays free for the IDLE watcher
     drivers = [open_driver(mailbox) for _ in range(limit)]
     try:
         with pytest.raises(DriverError, match="connections the provider allows") as busy:
