@@ -195,3 +195,20 @@ def test_sign_in_with_oauth_from_the_connect_page(app, auth_server, oauth_doveco
     expect(page.locator("#sync-status .messages-stored")).to_contain_text("2")
     expect(page.locator("main")).to_contain_text("OAuth 2")
     assert page.js_errors == []
+
+
+def test_the_owner_is_told_on_every_page_to_sign_in_again(app):
+    owner = f.user("rep@crmail.test", name="Rex Rep")
+    Mailbox.objects.create(
+        owner=owner, email="rep@crmail.test", host="imap.example.com", state=SyncState.NEEDS_REAUTH
+    )
+    page = app.page
+    app.sign_in("rep@crmail.test", f.PASSWORD)
+    page.goto(app.url + "/contacts/")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("rep@crmail.test needs you to sign in again")
+    page.screenshot(path="/tmp/crmail-shots/mailbox-alert.png")
+    alert.get_by_role("link", name="Open the mailbox").click()
+    expect(page.get_by_role("heading", name="rep@crmail.test")).to_be_visible()
+    # The mailbox page says it in its own words.
+    expect(page.locator("main > p.mailbox-alert")).to_have_count(0)

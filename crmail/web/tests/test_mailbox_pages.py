@@ -597,3 +597,27 @@ def test_durations_read_like_words():
     assert duration(600) == "about 10 min"
     assert duration(3 * 3600) == "about 3.0 h"
     assert duration(4 * 86400) == "about 4.0 days"
+
+
+def test_every_page_tells_the_owner_when_their_mailbox_needs_them():
+    owner, colleague = f.user(), f.user()
+    mailbox = Mailbox.objects.create(
+        owner=owner,
+        email="owner@crmail.test",
+        host="imap.example.com",
+        state=SyncState.NEEDS_REAUTH,
+        last_error="Access was withdrawn <script>alert(1)</script>",
+    )
+    client = Client()
+    client.force_login(owner)
+    page = client.get(reverse("web:record_list", args=["contacts"])).content.decode()
+    assert "owner@crmail.test needs you to sign in again" in page
+    assert reverse("web:mailbox_detail", args=[mailbox.pk]) in page
+    Mailbox.objects.filter(pk=mailbox.pk).update(state=SyncState.ERROR)
+    page = client.get(reverse("web:home")).content.decode()
+    assert "cannot sync: Access was withdrawn &lt;script&gt;" in page
+    other = Client()
+    other.force_login(colleague)
+    assert "owner@crmail.test" not in other.get(reverse("web:home")).content.decode()
+    Mailbox.objects.filter(pk=mailbox.pk).update(state=SyncState.COMPLETED)
+    assert "cannot sync" not in client.get(reverse("web:home")).content.decode()

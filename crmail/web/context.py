@@ -1,0 +1,25 @@
+"""What every page knows beyond the request: the signed-in user's mailbox alert."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from crmail.mailboxes.models import Mailbox, SyncState
+
+ALERT_STATES = (SyncState.NEEDS_REAUTH, SyncState.ERROR)
+
+
+def mailbox_alert(request: HttpRequest) -> dict[str, Any]:
+    """The user's active mailbox when it needs them (signed out at the provider, or failing),
+    so every page can say so: the owner hears of it without opening the mailbox page."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    mailbox = (
+        Mailbox.objects.filter(owner=user, is_active=True, state__in=ALERT_STATES)
+        .only("pk", "email", "state", "last_error")
+        .first()
+    )
+    return {"mailbox_alert": mailbox} if mailbox else {}
