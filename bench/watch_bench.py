@@ -1,7 +1,8 @@
 """The IDLE watcher at scale: many Dovecot users watched by `crmail worker` processes.
 
     python bench/watch_bench.py [--mailboxes 1000] [--deliveries 300] [--rate 2 --rate 10]
-                                [--single 20] [--no-failover] [--out docs/benchmarks.md]
+                                [--single 20] [--no-failover] [--api 20] [--api-only]
+                                [--out docs/benchmarks.md]
 
 Needs root (a throwaway Dovecot from tests/harness with raised process limits) and the
 machine's PostgreSQL on 127.0.0.1:5432 (a database of its own, dropped at the end).
@@ -20,16 +21,28 @@ machine's PostgreSQL on 127.0.0.1:5432 (a database of its own, dropped at the en
    until the survivor holds and watches everything (same machine: the dead pid is seen
    at once). Then a worker on "another machine" (its own UTS namespace and host name,
    so its dead pid cannot be seen) is killed too: there the leases must expire first.
+5. ``--api`` deliveries through the whole product: the workers are stopped, the other
+   mailboxes deactivated, and ``crmail serve`` (web, embedded job worker and IDLE watcher)
+   started on a free port with one new mailbox whose owner has an API token. Once it
+   holds the mailbox's lease, the Inbox is synced and ``doveadm who`` shows the user,
+   one message at a time gets a unique subject and the current Date; latency: from just
+   before ``doveadm save`` starts until ``GET /api/v1/mailboxes/{id}/messages?limit=5``
+   (newest first; polled every 10 ms over one keep-alive connection) lists it.
+   ``--api-only`` runs this phase alone (no other mailboxes) and, with ``--out``, replaces
+   only its part of the results.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import platform
 import random
 import secrets
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -40,7 +53,9 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from email.utils import formatdate
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -48,6 +63,7 @@ sys.path.insert(0, str(REPO))
 from tests.harness.dovecot import DovecotServer  # noqa: E402
 
 MARK_START, MARK_END = "<!-- watch-bench:start -->", "<!-- watch-bench:end -->"
+API_START, API_END = "<!-- watch-bench:api:start -->", "<!-- watch-bench:api:end -->"
 PG = os.environ.get("CRMAIL_BENCH_PG_URL", "postgresql://127.0.0.1:5432")
 CRMAIL = str(Path(sys.executable).with_name("crmail"))
 INOTIFY = Path("/proc/sys/fs/inotify/max_user_instances")
@@ -91,7 +107,7 @@ def rss_mb(pid: int) -> tuple[float, float]:
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.n = args.mailboxes
+        self.n = 0 if args.api_only else args.mailboxes
         self.tmp = Path(tempfile.mkdtemp(prefix="crmail-watch-bench-"))
         self.db = f"crmail_watchbench_{os.getpid()}_{secrets.token_hex(3)}"
         self.env = {
@@ -134,9 +150,10 @@ class Bench:
         log(f"Dovecot on port {self.server.imap_port}; creating {self.n} users and mailboxes")
         for _ in range(self.n):
             self.users.append(self.server.new_user("w")[0])
-        self._create_mailboxes()
+        self.boxes = self._create_mailboxes(self.users)
 
-    def _create_mailboxes(self) -> None:
+    def _create_mailboxes(self, users: list[str]) -> dict[str, int]:
+        """One crmail user and mailbox per Dovecot user; their mailbox ids by login."""
         from crmail.mailboxes.models import Mailbox
         from crmail.people.models import Profile, Role, User
 
@@ -145,7 +162,7 @@ class Bench:
             Profile.objects.get(name="Standard"),
         )
         owners = []
-        for user in self.users:
+        for user in users:
             owner = User(email=f"{user}@bench.test", name=user, role=role, profile=profile)
             owner.set_unusable_password()
             owners.append(owner)
@@ -162,11 +179,11 @@ class Bench:
                     login=user,
                     secret=self.server.users[user],
                 )
-                for user in self.users
+                for user in users
             ],
             batch_size=500,
         )
-        self.boxes = dict(Mailbox.objects.values_list("login", "pk"))
+        return dict(Mailbox.objects.filter(login__in=users).values_list("login", "pk"))
 
     def start_worker(self, *, other_host: str | None = None) -> subprocess.Popen[bytes]:
         cmd = [CRMAIL, "worker", "--workers", "1"]
@@ -383,9 +400,102 @@ class Bench:
             "orphan_delivery": late[0] if late else float("nan"),
         }
 
-    # -- teardown and report -----------------------------------------------------------------
+    # -- through the API ---------------------------------------------------------------------
 
-    def teardown(self) -> None:
+    def phase_api(self) -> None:
+        """``crmail serve`` watching one mailbox: delivery → listed by the API (see 5.)."""
+        from crmail.mailboxes.models import Folder, Mailbox
+
+        self.stop_workers()
+        Mailbox.objects.update(is_active=False)  # the serve process watches only the new one
+        user = self.server.new_user("api")[0]
+        box = self._create_mailboxes([user])[user]
+        token = subprocess.run(
+            [CRMAIL, "token", "create", f"{user}@bench.test"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        out = open(self.tmp / "serve.log", "ab")  # noqa: SIM115
+        serve = subprocess.Popen(
+            [CRMAIL, "serve", "--port", str(port)],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        out.close()
+        self.workers.append(serve)
+        api = ApiClient(port, token)
+        path = f"/api/v1/mailboxes/{box}/messages?limit=5"
+        t = time.monotonic()
+        wait_for(lambda: api.ready(path), "crmail serve answering", 120)
+        wait_for(
+            lambda: sum(n for h, n in self.holders().items() if h.endswith(f":{serve.pid}")),
+            "crmail serve holding the mailbox's lease",
+            120,
+        )
+        inbox = Folder.objects.filter(mailbox_id=box, remote_id="INBOX").exclude(cursor={})
+        wait_for(inbox.exists, "the Inbox's first sync", 120)
+        wait_for(lambda: self.connections().get(user), "the user connected", 120)
+        self.results["api_watched"] = time.monotonic() - t
+        log(f"crmail serve on port {port} watches mailbox {box} after {time.monotonic() - t:.1f} s")
+        time.sleep(2)
+
+        self.results["api_load_start"] = os.getloadavg()
+        latencies, gets, saves = [], [], []
+        for _ in range(self.args.api):
+            latency, save, times = self._api_delivery(user, api, path)
+            latencies.append(latency)
+            saves.append(save)
+            gets += times
+            time.sleep(0.3)
+        api.close()
+        self.results["api_load_end"] = os.getloadavg()
+        self.results["api"] = percentiles(latencies)
+        self.results["api_save"] = percentiles(saves)
+        self.results["api_get"] = percentiles(gets)
+        log(f"delivery → listed by the API: {self.results['api']}")
+        log(f"of which doveadm save {self.results['api_save']}; GET {self.results['api_get']}")
+
+    def _api_delivery(
+        self, user: str, api: ApiClient, path: str
+    ) -> tuple[float, float, list[float]]:
+        """(seconds until the API lists the message, of which ``doveadm save``, GET times)."""
+        subject = f"api bench {uuid.uuid4().hex}"
+        raw = (
+            f"From: Someone <someone@example.com>\r\nTo: {user}@bench.test\r\n"
+            f"Subject: {subject}\r\nMessage-ID: <{uuid.uuid4().hex}@bench.test>\r\n"
+            f"Date: {formatdate(usegmt=True)}\r\n\r\nHello.\r\n"
+        ).encode()
+        saved: list[float] = []
+
+        def save() -> None:
+            self.server.doveadm("save", "-u", user, "-m", "INBOX", input=raw)
+            saved.append(time.monotonic() - start)
+
+        start = time.monotonic()
+        saver = threading.Thread(target=save)
+        saver.start()
+        times = []
+        while True:
+            t = time.monotonic()
+            page = api.get(path)
+            now = time.monotonic()
+            times.append(now - t)
+            if any(item["subject"] == subject for item in page["items"]):
+                break
+            if now - start > 30:
+                raise TimeoutError("a delivery was not listed by the API within 30 s")
+            time.sleep(0.01)
+        saver.join()
+        return now - start, saved[0], times
+
+    def stop_workers(self) -> None:
+        """SIGTERM to every worker still running (they give their leases up)."""
         for proc in self.workers:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -393,6 +503,12 @@ class Bench:
                     proc.wait(30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+                    proc.wait()
+
+    # -- teardown and report -----------------------------------------------------------------
+
+    def teardown(self) -> None:
+        self.stop_workers()
         from django.db import connections
 
         connections.close_all()
@@ -410,19 +526,14 @@ class Bench:
     def report(self) -> str:
         r = self.results
         a = self.args
-
-        def row(name: str, p: dict[str, float]) -> str:
-            return (
-                f"| {name} | {p['n']} | {p['p50'] * 1000:.0f} ms | {p['p95'] * 1000:.0f} ms "
-                f"| {p['max'] * 1000:.0f} ms |"
-            )
-
+        if a.api_only:
+            return self.api_report()
         cpu = _cpu_model()
         lines = [
             f"Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: `python bench/watch_bench.py "
             f"--mailboxes {a.mailboxes} --deliveries {a.deliveries} "
             f"{' '.join(f'--rate {x:g}' for x in a.rate)} "
-            f"--single {a.single}`.",
+            f"--single {a.single} --api {a.api}`.",
             "",
             f"Machine: {cpu}, {os.cpu_count()} cores, "
             f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1024**3:.1f} GiB; "
@@ -446,12 +557,12 @@ class Bench:
             "| p95 | max |",
             "| --- | --- | --- | --- | --- |",
             *(
-                row(f"random mailboxes, {x:g} a second", r[f"random {x:g}"])  # type: ignore[arg-type]
+                _row(f"random mailboxes, {x:g} a second", r[f"random {x:g}"])  # type: ignore[arg-type]
                 for x in a.rate
             ),
-            row("100 mailboxes at once (burst)", r["burst"]),  # type: ignore[arg-type]
-            row("one mailbox, one message at a time", r["single"]),  # type: ignore[arg-type]
-            row("of which `doveadm save` itself (all of the above)", r["save"]),  # type: ignore[arg-type]
+            _row("100 mailboxes at once (burst)", r["burst"]),  # type: ignore[arg-type]
+            _row("one mailbox, one message at a time", r["single"]),  # type: ignore[arg-type]
+            _row("of which `doveadm save` itself (all of the above)", r["save"]),  # type: ignore[arg-type]
         ]
         if "two" in r:
             two, lf, rf = r["two"], r["local_failover"], r["remote_failover"]
@@ -473,7 +584,81 @@ class Bench:
                     f"| {name} | {f['moved']} | {f['leases']:.1f} s | {f['watched']:.1f} s "  # type: ignore[index]
                     f"| {f['orphan_delivery']:.1f} s |"  # type: ignore[index]
                 )
+        if a.api:
+            lines += ["", self.api_report().rstrip("\n")]
         return "\n".join(lines) + "\n"
+
+    def api_report(self) -> str:
+        """The API phase's part of the results, between markers of its own (see write_report)."""
+        r = self.results
+        api, save, get = r["api"], r["api_save"], r["api_get"]
+        # Medians; the 500 ms is Dovecot's NOTIFY_DELAY_MSECS, the 50 ms watcher.DEBOUNCE.
+        rest = api["p50"] - save["p50"] - 0.5 - 0.05 - get["p50"] - 0.005  # type: ignore[index]
+        loads = [" ".join(f"{x:.2f}" for x in r[k]) for k in ("api_load_start", "api_load_end")]  # type: ignore[attr-defined]
+        run = (
+            f"run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: `python bench/watch_bench.py "
+            f"--api-only --api {self.args.api}`"
+            if self.args.api_only
+            else "same run"
+        )
+        lines = [
+            API_START,
+            f"Through the API ({run}): `crmail serve` (waitress, embedded job worker, IDLE "
+            f"watcher) with one watched mailbox, ready after {r['api_watched']:.1f} s; load "
+            f"average {loads[0]} at the start of the deliveries, {loads[1]} at the end. "
+            f"A poll (`GET /api/v1/mailboxes/{{id}}/messages?limit=5`) took p50 "
+            f"{get['p50'] * 1000:.0f} ms, p95 {get['p95'] * 1000:.0f} ms.",  # type: ignore[index]
+            "",
+            "| delivery → listed by the API (doveadm save started → in `GET /api/v1/mailboxes"
+            "/{id}/messages`, polled every 10 ms) | n | p50 | p95 | max |",
+            "| --- | --- | --- | --- | --- |",
+            _row("one mailbox, one message at a time (target: 1 s)", api),  # type: ignore[arg-type]
+            _row("of which `doveadm save` itself", save),  # type: ignore[arg-type]
+            "",
+            f"Made of (medians): `doveadm save` {save['p50'] * 1000:.0f} ms, Dovecot's 500 ms "  # type: ignore[index]
+            "before it tells an idling client, the watcher's 50 ms debounce, then about "
+            f"{rest * 1000:.0f} ms of crmail's sync (login, fetch, store, parse, commit), and "
+            f"half a 10 ms poll interval plus a {get['p50'] * 1000:.0f} ms GET.",  # type: ignore[index]
+            API_END,
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def _row(name: str, p: dict[str, float]) -> str:
+    return (
+        f"| {name} | {p['n']} | {p['p50'] * 1000:.0f} ms | {p['p95'] * 1000:.0f} ms "
+        f"| {p['max'] * 1000:.0f} ms |"
+    )
+
+
+class ApiClient:
+    """GETs on crmail's API with a token, over one keep-alive connection."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        self.headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
+    def get(self, path: str) -> Any:
+        try:
+            self.conn.request("GET", path, headers=self.headers)
+            resp = self.conn.getresponse()
+            body = resp.read()
+        except (OSError, http.client.HTTPException):
+            self.conn.close()  # the next request connects again
+            raise
+        if resp.status != 200:
+            raise RuntimeError(f"GET {path}: HTTP {resp.status} {body[:200]!r}")
+        return json.loads(body)
+
+    def ready(self, path: str) -> bool:
+        try:
+            self.get(path)
+        except (OSError, http.client.HTTPException):
+            return False
+        return True
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def _cpu_model() -> str:
@@ -490,9 +675,24 @@ def _version(cmd: list[str]) -> str:
         return "?"
 
 
-def write_report(path: Path, text: str) -> None:
+def write_report(path: Path, text: str, *, api_only: bool = False) -> None:
+    """Replace the section between the markers (or add it at the end of ``path``).
+
+    An ``--api-only`` run replaces only the API part inside the section (or adds it at
+    the section's end), so the results of the last full run stay.
+    """
     old = path.read_text(encoding="utf-8") if path.exists() else ""
-    if MARK_START in old and MARK_END in old:
+    if api_only and MARK_START in old and MARK_END in old:
+        head, _, rest = old.partition(MARK_START)
+        section, _, tail = rest.partition(MARK_END)
+        if API_START in section and API_END in section:
+            before, _, after = section.partition(API_START)
+            after = after.partition(API_END)[2]
+            section = f"{before}{text.rstrip(chr(10))}{after}"
+        else:
+            section = f"{section.rstrip(chr(10))}\n\n{text}"
+        path.write_text(f"{head}{MARK_START}{section}{MARK_END}{tail}", encoding="utf-8")
+    elif MARK_START in old and MARK_END in old:
         head, _, rest = old.partition(MARK_START)
         _, _, tail = rest.partition(MARK_END)
         path.write_text(f"{head}{MARK_START}\n{text}{MARK_END}{tail}", encoding="utf-8")
@@ -513,22 +713,37 @@ def main() -> int:
     )
     parser.add_argument("--single", type=int, default=20)
     parser.add_argument("--no-failover", action="store_true")
+    parser.add_argument(
+        "--api",
+        type=int,
+        default=20,
+        metavar="N",
+        help="N deliveries timed through `crmail serve` and the API (0: skip)",
+    )
+    parser.add_argument(
+        "--api-only", action="store_true", help="run only the API phase (no other mailboxes)"
+    )
     parser.add_argument("--out", type=Path, help="put the results in this Markdown file")
     args = parser.parse_args()
+    if args.api_only and args.api < 1:
+        parser.error("--api-only needs --api N with N at least 1")
     args.rate = args.rate or [2.0, 10.0]
     signal.signal(signal.SIGTERM, _interrupt)
     bench = Bench(args)
     try:
         bench.setup()
-        bench.phase_one_worker()
-        if not args.no_failover:
-            bench.phase_failover()
+        if not args.api_only:
+            bench.phase_one_worker()
+            if not args.no_failover:
+                bench.phase_failover()
+        if args.api or args.api_only:
+            bench.phase_api()
     finally:
         bench.teardown()
     text = bench.report()
     print(text)
     if args.out:
-        write_report(args.out, text)
+        write_report(args.out, text, api_only=args.api_only)
     return 0
 
 

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "crmail.jobs",
     "crmail.mail",
     "crmail.mailboxes",
+    "crmail.linking",
     "crmail.web",
 ]
 
