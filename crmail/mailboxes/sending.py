@@ -12,6 +12,7 @@ import logging
 
 from django.db import transaction
 
+from crmail.linking.links import link_sent
 from crmail.mail.compose import ComposeError, Draft, build_message, no_newlines
 from crmail.mail.ingest import parse_stored
 from crmail.mail.store import store_raw
@@ -73,6 +74,8 @@ def send_message(
             record_id=record_id,
         )
     parse_stored([message])
+    # On the record it was sent from, and on every lead and contact it was sent to.
+    link_sent(message, record_module, record_id, user)
     if _wants_sent_copy(mailbox):
         sent.sent_copy_error = _append_to_sent(mailbox, message.pk, raw)
         if sent.sent_copy_error:

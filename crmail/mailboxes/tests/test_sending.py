@@ -103,3 +103,17 @@ def test_nothing_is_stored_when_the_server_refuses(setup, smtp_sink_factory):
 def test_without_a_mailbox_there_is_nothing_to_send_with():
     with pytest.raises(SendingNotPossible, match="Connect a mailbox"):
         send_message(f.user(), draft())
+
+
+def test_mail_sent_from_a_deal_is_on_the_deal_and_on_its_recipients(setup):
+    from crmail.linking.models import Link
+
+    _, _, sink, rep, _ = setup
+    client = f.contact(rep, "Client@Example.com")
+    deal = f.deal(rep, contact=client)
+    sent = send_message(rep, draft(), record_module="deals", record_id=deal.pk)
+    sink.wait_for(1, 5)
+    links = set(
+        Link.objects.filter(message=sent.message).values_list("module", "record_id", "reason")
+    )
+    assert links == {("deals", deal.pk, "sent_from_record"), ("contacts", client.pk, "address")}
