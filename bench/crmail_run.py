@@ -8,8 +8,10 @@ init`` prepared (a copy per run, so each first sync starts from an empty databas
 The first call creates the Mailbox row; a later call in the same data dir resyncs it.
 Timed: ``open_driver`` (connect, login, capabilities) and ``sync_mailbox`` separately.
 ``--phases`` wraps the functions the sync calls with timers (fetch, sha256, zstd, message
-insert, MIME parse, parse bookkeeping, threads) without changing crmail's code;
-``--profile`` runs the sync under cProfile and writes the stats to F.
+insert, parse pipeline, saving parse results, threads) without changing crmail's code;
+``--profile`` runs the sync under cProfile and writes the stats to F (this process only:
+the parsing workers are not profiled); ``--parse-workers N`` overrides the number of
+parsing processes (0: parse in the syncing process, as before the pipeline).
 """
 
 from __future__ import annotations
@@ -54,8 +56,14 @@ def _timed_iter(timers: Timers, name: str, it: Iterator[Any]) -> Iterator[Any]:
 
 
 def install_phase_timers(driver: Any) -> Timers:
-    """Wrap, in their modules' namespaces, the steps ``sync_mailbox`` goes through."""
-    from crmail.mail import ingest, store
+    """Wrap, in their modules' namespaces, the steps ``sync_mailbox`` goes through.
+
+    Only this process is timed: parsing in the pipeline's worker processes shows up as
+    the time this process spends waiting for them (in ``ParsePipeline.finish``).
+    ``ingest.parse_many`` itself is not wrapped (the pipeline hands it to the workers by
+    name), so parsing done in this process is timed through ``parse.parse_message``.
+    """
+    from crmail.mail import ingest, parse, store
     from crmail.mailboxes import sync
 
     timers: Timers = defaultdict(float)
@@ -63,9 +71,24 @@ def install_phase_timers(driver: Any) -> Timers:
     store.pack = _timed(timers, "zstd compress", store.pack)
     sync.store_many = _timed(timers, "store_many (all)", sync.store_many)
     ingest.raw_bytes = _timed(timers, "zstd decompress", ingest.raw_bytes)
-    ingest.parse_message = _timed(timers, "MIME parse", ingest.parse_message)
+    parse.parse_message = _timed(timers, "MIME parse here", parse.parse_message)
+    ingest.save_parsed = _timed(timers, "save_parsed (all)", ingest.save_parsed)
     ingest._assign_threads = _timed(timers, "threads", ingest._assign_threads)
-    sync.parse_stored = _timed(timers, "parse_stored (all)", sync.parse_stored)
+    ingest._save_parsed_fields = _timed(timers, "UPDATE Message", ingest._save_parsed_fields)
+    original_insert = ingest._insert
+
+    def insert(model: Any, *a: Any, **k: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original_insert(model, *a, **k)
+        finally:
+            timers[f"INSERT {model.__name__}"] += time.perf_counter() - start
+
+    ingest._insert = insert
+    pipeline = ingest.ParsePipeline
+    pipeline.submit = _timed(timers, "pipeline submit", pipeline.submit)  # type: ignore[method-assign]
+    pipeline.finish = _timed(timers, "pipeline finish", pipeline.finish)  # type: ignore[method-assign]
+    sync.parse_pending = _timed(timers, "parse_pending", sync.parse_pending)
     from django.db.models.query import QuerySet
 
     for method in ("bulk_create", "bulk_update"):
@@ -93,6 +116,9 @@ def main() -> None:
     parser.add_argument("--password-env", required=True)
     parser.add_argument("--phases", action="store_true")
     parser.add_argument("--profile", default="")
+    parser.add_argument(
+        "--parse-workers", type=int, default=None, help="parsing processes (0: parse inline)"
+    )
     args = parser.parse_args()
 
     t_start = time.perf_counter()
@@ -105,6 +131,10 @@ def main() -> None:
     from crmail.mailboxes.sync import sync_mailbox
     from crmail.people.actions import first_admin
 
+    if args.parse_workers is not None:
+        from crmail.mail import ingest
+
+        ingest.default_workers = lambda: args.parse_workers
     t_django = time.perf_counter()
     mailbox = Mailbox.objects.filter(login=args.login).first()
     first = mailbox is None
@@ -149,6 +179,7 @@ def main() -> None:
         "errors": report.errors,
         "messages_stored": Message.objects.count(),
         "parse_failed": Message.objects.filter(parse_state=ParseState.FAILED).count(),
+        "parse_pending": Message.objects.filter(parse_state=ParseState.PENDING).count(),
         "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }
     if timers is not None:

@@ -1,19 +1,55 @@
-"""Turning stored raw messages into parsed rows: fields, participants, attachments, threads."""
+"""Turning stored raw messages into parsed rows: fields, participants, attachments, threads.
+
+Parsing is CPU work on bytes (``parse.parse_message``); saving is a few statements per
+batch. ``parse_stored`` does both in the calling process. ``ParsePipeline`` lets a sync
+hand each stored batch to worker processes and keep fetching; the results are saved in
+the calling process (the only writer), in the order the batches were handed over. A
+message is ``pending`` from the moment it is stored until its results are committed, so
+a crash anywhere leaves it ``pending`` and ``parse_pending`` (run at the end of every
+sync) parses it later. See docs/decisions/010-parsing-off-the-fetch-path.md.
+"""
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import os
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
+from types import TracebackType
+from typing import Any
 
 from django.db import connections, router, transaction
-from django.db.models import Q
+from django.db.models import Model, Q
 from django.utils import timezone
 
-from crmail.mail.models import Attachment, Message, ParseState, Participant, Thread
-from crmail.mail.parse import ParsedMessage, Unparseable, parse_message
+from crmail.mail.models import (
+    Attachment,
+    Compression,
+    Message,
+    ParseState,
+    Participant,
+    Thread,
+)
+from crmail.mail.parse import ParsedMessage, Unparseable, parse_many, parse_packed
 from crmail.mail.store import raw_bytes
+
+log = logging.getLogger(__name__)
 
 SNIPPET = 200
 BODY_TEXT_LIMIT = 200_000
+# A sync hands parsing to worker processes only when it has at least this many new
+# messages: starting a worker costs a few tenths of a second.
+PIPELINE_MIN_MESSAGES = 400
+PENDING_BATCH = 500
+CHUNK_BYTES = 8 * 1024 * 1024
+IN_FLIGHT_BYTES = 24 * 1024 * 1024
+
+# What parsing one message gives: the result, or why its structure could not be read.
+Outcome = ParsedMessage | Unparseable
 
 
 def parse_stored(messages: Sequence[Message]) -> None:
@@ -22,51 +58,72 @@ def parse_stored(messages: Sequence[Message]) -> None:
     A message whose structure cannot be read is marked ``failed`` with the reason; its
     bytes stay, and it is listed as a parse failure. Rerunning replaces earlier results.
     """
+    messages = list(messages)
+    save_parsed(messages, parse_many([raw_bytes(m) for m in messages]))
+
+
+def parse_pending(mailbox_id: int | None = None) -> int:
+    """Parse the messages still ``pending`` (left by a run that stopped before saving their
+    results): all of them, or those with a location in ``mailbox_id``; returns how many."""
+    pending = Message.objects.filter(parse_state=ParseState.PENDING)
+    if mailbox_id is not None:
+        pending = pending.filter(locations__mailbox_id=mailbox_id)
+    ids = sorted(set(pending.values_list("pk", flat=True)))
+    for start in range(0, len(ids), PENDING_BATCH):
+        parse_stored(Message.objects.filter(pk__in=ids[start : start + PENDING_BATCH]))
+    return len(ids)
+
+
+def save_parsed(messages: Sequence[Message], outcomes: Sequence[Outcome]) -> None:
+    """Write parse outcomes: fields, participants, attachments, threads; one transaction."""
     results: list[tuple[Message, ParsedMessage | None]] = []
-    for message in messages:
-        try:
-            results.append((message, parse_message(raw_bytes(message))))
-        except Unparseable as exc:
+    for message, outcome in zip(messages, outcomes, strict=True):
+        if isinstance(outcome, Unparseable):
             message.parse_state = ParseState.FAILED
-            message.parse_problems = str(exc)[:2000]
+            message.parse_problems = str(outcome)[:2000]
             results.append((message, None))
+        else:
+            results.append((message, outcome))
+    if not results:
+        return
     with transaction.atomic():
         ids = [m.pk for m, _ in results]
         Participant.objects.filter(message_id__in=ids).delete()
         Attachment.objects.filter(message_id__in=ids).delete()
-        participants: list[Participant] = []
-        attachments: list[Attachment] = []
+        participants: list[list[Any]] = []
+        attachments: list[list[Any]] = []
         for message, parsed in results:
             if parsed is None:
                 continue
             _fill(message, parsed)
             participants += [
-                Participant(
-                    message=message,
-                    role=p.role,
-                    address=p.address[:254],
-                    name=p.name[:300],
-                    valid=p.valid,
-                    position=i,
-                )
+                [message.pk, p.role, p.address[:254], p.name[:300], p.valid, i]
                 for i, p in enumerate(parsed.participants)
             ]
             attachments += [
-                Attachment(
-                    message=message,
-                    part=a.part,
-                    filename=a.filename,
-                    content_type=a.content_type[:200],
-                    size=a.size,
-                    content_id=a.content_id[:500],
-                    inline=a.inline,
-                )
+                [
+                    message.pk,
+                    a.part,
+                    a.filename,
+                    a.content_type[:200],
+                    a.size,
+                    a.content_id[:500],
+                    a.inline,
+                ]
                 for a in parsed.attachments
             ]
         _assign_threads([m for m, p in results if p is not None])
         _save_parsed_fields([m for m, _ in results])
-        Participant.objects.bulk_create(participants, batch_size=1000)
-        Attachment.objects.bulk_create(attachments, batch_size=1000)
+        _insert(
+            Participant,
+            ("message", "role", "address", "name", "valid", "position"),
+            participants,
+        )
+        _insert(
+            Attachment,
+            ("message", "part", "filename", "content_type", "size", "content_id", "inline"),
+            attachments,
+        )
 
 
 PARSED_FIELDS = (
@@ -110,6 +167,28 @@ def _save_parsed_fields(messages: list[Message]) -> None:
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
+
+
+def _insert(model: type[Model], names: Sequence[str], rows: list[list[Any]]) -> None:
+    """INSERT rows of plain values with one prepared statement (executemany).
+
+    ``bulk_create`` builds a model instance per row and one multi-row statement per
+    thousand; for a first sync's participants that is most of the cost of saving them.
+    """
+    if not rows:
+        return
+    fields = [model._meta.get_field(name) for name in names]
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[union-attr]
+    marks = ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({marks})"  # noqa: S608
+    prepared = [
+        [f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, prepared)
 
 
 def _fill(message: Message, parsed: ParsedMessage) -> None:
@@ -156,6 +235,8 @@ def _assign_threads(messages: list[Message]) -> None:
     """Join each message to the thread of the messages it refers to, or start one.
 
     A parent that arrives after its replies adopts their thread, so order does not matter.
+    New threads are inserted together, and the newest date of each existing thread is
+    raised with one prepared UPDATE: a few statements per batch, not two per thread.
     """
     if not messages:
         return
@@ -171,24 +252,212 @@ def _assign_threads(messages: list[Message]) -> None:
             by_msgid[msgid] = thread_id
         if parent:
             children[parent] = thread_id
-    for message in sorted(messages, key=lambda m: m.date or timezone.now()):
+    # New threads get negative placeholders until they are inserted.
+    fresh: dict[int, Thread] = {}
+    now = timezone.now()
+    for message in sorted(messages, key=lambda m: m.date or now):
         refs = [message.in_reply_to, *reversed(message.references.split())]
         thread_id = next((by_msgid[r] for r in refs if r and r in by_msgid), None)
         if thread_id is None and message.message_id in children:
             thread_id = children[message.message_id]
         if thread_id is None:
-            thread = Thread.objects.create(
-                subject=thread_subject(message.subject)[:2000], last_message_at=message.date
-            )
-            thread_id = thread.pk
+            thread_id = -(len(fresh) + 1)
+            fresh[thread_id] = Thread(subject=thread_subject(message.subject)[:2000])
         message.thread_id = thread_id
         if message.message_id:
             by_msgid[message.message_id] = thread_id
-    latest: dict[int, object] = {}
+    latest: dict[int, datetime] = {}
     for m in messages:
-        if m.date and (m.thread_id not in latest or m.date > latest[m.thread_id]):  # type: ignore[operator]
+        if m.date and (m.thread_id not in latest or m.date > latest[m.thread_id]):
             latest[m.thread_id] = m.date
-    for thread_id, when in latest.items():
-        Thread.objects.filter(pk=thread_id).filter(
-            Q(last_message_at__isnull=True) | Q(last_message_at__lt=when)
-        ).update(last_message_at=when)
+    if fresh:
+        for key, thread in fresh.items():
+            thread.last_message_at = latest.get(key)
+        created = Thread.objects.bulk_create(fresh.values())
+        if any(t.pk is None for t in created):  # backends without RETURNING ids
+            for t in created:
+                t.save()
+        ids = {key: t.pk for key, t in zip(fresh, created, strict=True)}
+        for m in messages:
+            if m.thread_id < 0:
+                m.thread_id = ids[m.thread_id]
+    existing = [(when, thread_id, when) for thread_id, when in latest.items() if thread_id > 0]
+    if existing:
+        connection = connections[router.db_for_write(Thread)]
+        quote = connection.ops.quote_name
+        table, column = quote(Thread._meta.db_table), quote("last_message_at")
+        sql = (
+            f"UPDATE {table} SET {column} = %s WHERE {quote('id')} = %s "  # noqa: S608
+            f"AND ({column} IS NULL OR {column} < %s)"
+        )
+        field = Thread._meta.get_field("last_message_at")
+        rows = [
+            [field.get_db_prep_save(a, connection), pk, field.get_db_prep_save(b, connection)]
+            for a, pk, b in existing
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+
+
+# -- parsing beside the fetch ------------------------------------------------------------
+
+
+def default_workers() -> int:
+    """Worker processes for a pipeline: the cores the fetching process leaves free."""
+    return max(1, min(4, (os.cpu_count() or 1) - 1))
+
+
+class ParsePipeline:
+    """Parse stored batches in worker processes while the caller goes on fetching.
+
+    Workers start at ``start()``; until then (small syncs) batches are parsed in the
+    calling process as they are submitted.
+
+    ``submit`` hands over the ``pending`` messages of a stored batch with their raw bytes
+    and saves the results of earlier batches that are ready; ``finish`` waits for and
+    saves the rest. Used as a context manager, a normal exit or an ``Exception``
+    finishes (stored mail gets parsed even when the server went away mid-sync); anything
+    else (the process being interrupted) cancels, leaving the unsaved messages
+    ``pending`` for ``parse_pending``. With ``workers=0``, or when no worker can start,
+    batches are parsed in the calling process too. Workers get the stored form of each
+    message (zstd, mostly smaller than the raw bytes) in chunks of about ``CHUNK_BYTES``;
+    at most ``IN_FLIGHT_BYTES`` per worker are handed over and not yet saved (a submit
+    waits for the oldest chunk beyond that), so memory stays bounded when parsing is the
+    slower side.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = default_workers() if workers is None else workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._queue: deque[tuple[list[Message], int, Future[list[Outcome]]]] = deque()
+        self._in_flight = 0  # bytes handed to the workers and not saved yet
+        self.saved = 0
+
+    def __enter__(self) -> ParsePipeline:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            self.finish()
+        elif issubclass(kind, Exception):
+            try:
+                self.finish()
+            except Exception:
+                log.exception("Saving parse results after a failed sync; left pending")
+                self.close()
+        else:
+            self.close()
+
+    def start(self) -> None:
+        """Start the workers now (they take a moment) rather than at the first batch."""
+        if self._pool is None and self.workers > 0:
+            try:
+                self._pool = ProcessPoolExecutor(
+                    self.workers, mp_context=multiprocessing.get_context("spawn")
+                )
+            except (OSError, ValueError, NotImplementedError):
+                log.warning("No worker processes for parsing; parsing in this process")
+                self.workers = 0
+
+    def submit(self, messages: Sequence[Message], raws: Sequence[bytes]) -> None:
+        """Queue the ``pending`` ones among stored ``messages`` (with their raw bytes, in
+        the same order) for parsing; each message once."""
+        batch: dict[int, tuple[Message, bytes]] = {}
+        for message, raw in zip(messages, raws, strict=True):
+            if message.parse_state == ParseState.PENDING and message.pk not in batch:
+                batch[message.pk] = (message, raw)
+        if not batch:
+            return
+        if self._pool is None:
+            todo = [m for m, _ in batch.values()]
+            self._save(todo, parse_many([r for _, r in batch.values()]))
+            return
+        chunk: list[Message] = []
+        items: list[tuple[bytes, bool]] = []
+        size = 0
+        for message, raw in batch.values():
+            # Only what saving needs: the row and its bytes go once handed over.
+            chunk.append(Message(pk=message.pk, first_seen_at=message.first_seen_at))
+            if "raw" in message.__dict__:  # stored by this batch: its stored form
+                stored = bytes(message.raw)
+                items.append((stored, message.compression == Compression.ZSTD))
+            else:
+                items.append((raw, False))
+            size += len(items[-1][0])
+            if size >= CHUNK_BYTES:
+                self._hand_over(chunk, items, size)
+                chunk, items, size = [], [], 0
+        if chunk:
+            self._hand_over(chunk, items, size)
+        while self._queue and self._queue[0][2].done():
+            self._save_next()
+
+    def _hand_over(self, chunk: list[Message], items: list[tuple[bytes, bool]], size: int) -> None:
+        while self._queue and self._in_flight + size > IN_FLIGHT_BYTES * max(self.workers, 1):
+            self._save_next()
+        if self._pool is not None:
+            try:
+                future = self._pool.submit(parse_packed, items)
+            except BrokenProcessPool:
+                self._broken()
+            else:
+                self._queue.append((chunk, size, future))
+                self._in_flight += size
+                return
+        self._save(chunk, parse_packed(items))
+
+    def finish(self) -> None:
+        """Wait for every submitted batch and save its results."""
+        try:
+            while self._queue:
+                self._save_next()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the workers; batches not saved yet stay ``pending``."""
+        for _, _, future in self._queue:
+            future.cancel()
+        self._queue.clear()
+        self._in_flight = 0
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _save_next(self) -> None:
+        """Save the oldest chunk (waiting for it) and every chunk after it that is ready,
+        in one transaction: on SQLite each commit is a sync of the write-ahead log."""
+        messages: list[Message] = []
+        outcomes: list[Outcome] = []
+        while self._queue and (not messages or self._queue[0][2].done()):
+            chunk, size, future = self._queue.popleft()
+            self._in_flight -= size
+            try:
+                outcomes += future.result()
+            except Exception as exc:
+                # A worker died (killed, out of memory) or failed: parse here, never lose
+                # the chunk.
+                if isinstance(exc, BrokenProcessPool | CancelledError):
+                    self._broken()
+                else:
+                    log.warning("A parsing worker failed (%s); parsing here", type(exc).__name__)
+                stored = Message.objects.in_bulk([m.pk for m in chunk])
+                outcomes += parse_many([raw_bytes(stored[m.pk]) for m in chunk])
+            messages += chunk
+        self._save(messages, outcomes)
+
+    def _broken(self) -> None:
+        log.warning("A parsing worker stopped; parsing in this process from now on")
+        self.workers = 0
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def _save(self, messages: list[Message], outcomes: list[Outcome]) -> None:
+        save_parsed(messages, outcomes)
+        self.saved += len(messages)

@@ -18,8 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from crmail.mail.ingest import parse_stored
-from crmail.mail.models import Message, ParseState
+from crmail.mail.ingest import PIPELINE_MIN_MESSAGES, ParsePipeline, parse_pending
 from crmail.mail.store import store_many
 from crmail.mailboxes.drivers.base import (
     Driver,
@@ -68,9 +67,11 @@ def sync_mailbox(mailbox: Mailbox, driver: Driver, progress: Progress | None = N
     mailbox.refresh_from_db()
     try:
         folders = _sync_folder_list(mailbox, driver)
-        for row, remote in folders:
-            report.folders += 1
-            _sync_folder(mailbox, driver, row, remote, report, progress)
+        with ParsePipeline() as parser:  # parses while the next batches are fetched
+            for row, remote in folders:
+                report.folders += 1
+                _sync_folder(mailbox, driver, row, remote, report, progress, parser)
+        parse_pending(mailbox.pk)  # left by an earlier run that stopped mid-parse
     except Throttled as exc:
         report.paused = True
         _finish(mailbox, SyncState.PAUSED, str(exc), exc.kind)
@@ -135,6 +136,7 @@ def _sync_folder(
     remote: RemoteFolder,
     report: SyncReport,
     progress: Progress | None,
+    parser: ParsePipeline,
 ) -> None:
     delta = driver.changes(remote, row.cursor or None)
     known: dict[str, int] = dict(
@@ -158,7 +160,9 @@ def _sync_folder(
             progress_total=mailbox.progress_total + len(todo)
         )
         mailbox.progress_total += len(todo)
-        _fetch_new(mailbox, driver, row, remote, todo, report, progress)
+        if len(todo) >= PIPELINE_MIN_MESSAGES:
+            parser.start()
+        _fetch_new(mailbox, driver, row, remote, todo, report, progress, parser)
     row.cursor = delta.cursor
     row.last_synced_at = timezone.now()
     row.save(update_fields=["cursor", "last_synced_at"])
@@ -303,6 +307,7 @@ def _fetch_new(
     ids: list[str],
     report: SyncReport,
     progress: Progress | None,
+    parser: ParsePipeline,
 ) -> None:
     cap = preset(mailbox.provider).daily_bytes
     for batch in _batches(driver.fetch(remote, ids)):
@@ -328,9 +333,7 @@ def _fetch_new(
         acknowledge = getattr(driver, "acknowledge", None)
         if acknowledge is not None:
             acknowledge(remote, [m.remote_id for m in batch])
-        pending = [m for m in messages if m.parse_state == ParseState.PENDING]
-        if pending:
-            parse_stored(Message.objects.filter(pk__in=[m.pk for m in pending]))
+        parser.submit(messages, raws)
         report.fetched += len(batch)
         report.bytes += nbytes
         _count_progress(mailbox, len(batch), nbytes)

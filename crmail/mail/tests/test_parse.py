@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import random
 from datetime import UTC, datetime
+from email import policy
+from email.parser import BytesParser
+from email.utils import getaddresses
 from pathlib import Path
 
 import pytest
 
+from crmail.mail import parse
 from crmail.mail.parse import parse_message, part_bytes
 
 CORPUS = sorted((Path(__file__).parents[3] / "tests" / "data" / "cpython_email").glob("msg_*.txt"))
@@ -121,3 +127,213 @@ def test_unreadable_date_is_none_and_flagged():
 def test_garbage_still_gives_a_result():
     parsed = parse_message(b"\x00\xff\xfe garbage without headers \r\n\r\n\r\n--")
     assert parsed.participants == []
+
+
+# -- the fast path agrees with the standard library ---------------------------------------
+
+
+def multipart(*parts: bytes, boundary: str = "XB") -> bytes:
+    head = (
+        "From: Ada <ada@example.com>\r\nTo: bob@example.org\r\nSubject: parts\r\n"
+        f'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+    ).encode()
+    body = b"".join(b"--" + boundary.encode() + b"\r\n" + p + b"\r\n" for p in parts)
+    return head + b"preamble\r\n" + body + b"--" + boundary.encode() + b"--\r\nepilogue\r\n"
+
+
+def attachment(data: bytes, name: str = "a.bin", *, wrap: int = 76, eol: bytes = b"\r\n") -> bytes:
+    encoded = base64.b64encode(data)
+    lines = [encoded[i : i + wrap] for i in range(0, len(encoded), wrap)] if wrap else [encoded]
+    return (
+        f'Content-Type: application/octet-stream; name="{name}"\r\n'
+        f'Content-Disposition: attachment; filename="{name}"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode() + eol.join(lines)
+
+
+def same_result(raw: bytes) -> None:
+    """The fast path, where it applies, gives exactly what the full parser gives."""
+    try:
+        fast = parse._fast_parse(raw)
+    except parse._NeedsFullParser:
+        return
+    assert fast == parse.parse_full(raw)
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
+def test_the_fast_path_reads_the_corpus_like_the_full_parser(path):
+    same_result(path.read_bytes())
+
+
+def test_ordinary_mail_takes_the_fast_path():
+    raw = multipart(b"Content-Type: text/plain\r\n\r\nhello", attachment(b"data"))
+    assert parse._fast_parse(raw).text == "hello"
+    assert parse._fast_parse(b"From: a@example.com\r\n\r\nplain").text == "plain"
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 56, 57, 58, 1000, 65_537])
+@pytest.mark.parametrize(
+    ("wrap", "eol"), [(76, b"\r\n"), (76, b"\n"), (64, b"\r\n"), (0, b"\r\n")], ids=str
+)
+def test_attachment_size_without_decoding_equals_decoded_size(size, wrap, eol):
+    data = random.Random(size).randbytes(size)
+    raw = multipart(
+        b"Content-Type: text/plain\r\n\r\nsee attached", attachment(data, wrap=wrap, eol=eol)
+    )
+    parsed = parse_message(raw)
+    [info] = parsed.attachments
+    assert info.size == size == len(part_bytes(raw, info.part)[0])
+    same_result(raw)
+
+
+def test_attachment_sizes_match_their_decoded_bytes_on_the_corpus():
+    for path in CORPUS:
+        raw = path.read_bytes()
+        for info in parse_message(raw).attachments:
+            assert info.size == len(part_bytes(raw, info.part)[0]), (path.name, info)
+
+
+def test_broken_base64_is_left_to_the_full_parser():
+    data = base64.b64encode(b"hello world!!")[:-2] + b"*!"
+    raw = multipart(attachment(b"x")[: -len(base64.b64encode(b"x"))] + data)
+    with pytest.raises(parse._NeedsFullParser):
+        parse._fast_parse(raw)
+    [info] = parse_message(raw).attachments
+    assert info.size == len(part_bytes(raw, info.part)[0])
+
+
+def test_nested_multiparts_keep_the_stdlib_part_numbers():
+    inner = (
+        b'Content-Type: multipart/alternative; boundary="IN"\r\n\r\n'
+        b"--IN\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGr\xc3\xbc\xc3\x9fe\r\n"
+        b"--IN\r\nContent-Type: text/html; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n<p>Gr=C3=BC=C3=9Fe</p>\r\n--IN--"
+    )
+    raw = multipart(inner, attachment(b"%PDF-1.4 " * 100, "=?utf-8?q?Angebot_=C3=BC.pdf?="))
+    parsed = parse._fast_parse(raw)
+    assert parsed.text == "Grüße" and parsed.html == "<p>Grüße</p>"
+    [info] = parsed.attachments
+    assert info.filename == "Angebot ü.pdf"
+    assert part_bytes(raw, info.part)[0] == b"%PDF-1.4 " * 100
+    same_result(raw)
+
+
+def test_a_boundary_that_merely_starts_a_line_is_not_a_delimiter():
+    text = b"Content-Type: text/plain\r\n\r\nline\r\n--XBnot a boundary\r\n--XB-- neither"
+    raw = multipart(text)
+    assert "--XBnot a boundary" in parse._fast_parse(raw).text
+    same_result(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"From: a@example.com\r\nSubject: x\r\n\r\nbare\rCR",
+        multipart(b"Content-Type: text/plain\r\n\r\nno close", boundary="B").replace(b"--B--", b""),
+        multipart(b"Content-Type: message/rfc822\r\n\r\nFrom: b@example.com\r\n\r\ninner"),
+        b"From: a@example.com\r\nnot a header\r\n\r\nbody",
+    ],
+    ids=["bare-cr", "no-close-boundary", "message-part", "broken-header"],
+)
+def test_unusual_structure_goes_to_the_full_parser_with_the_same_headers(raw):
+    fast_headers = parse.ParsedMessage()
+    parse._read_headers(parse._RawHeaders(_raw_items(raw)), fast_headers)
+    parsed = parse_message(raw)
+    assert parsed.subject == fast_headers.subject
+    assert parsed.participants == fast_headers.participants
+
+
+def _raw_items(raw: bytes) -> list[tuple[str, str]]:
+    return BytesParser(policy=policy.compat32).parsebytes(raw).raw_items()
+
+
+# -- headers: crmail's decoding against policy.default ------------------------------------
+
+UNSTRUCTURED = (
+    "subject",
+    "comments",
+    "keywords",
+    "x-mailer",
+    "organization",
+    "content-description",
+)
+
+
+def _policy_default_value(header: object) -> str | None:
+    text = str(header)
+    return None if "\ufffd" in text or "\udcfe" in text else text
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
+def test_rfc2047_decoding_of_unstructured_headers_matches_policy_default(path):
+    msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+    for name, raw_value in msg.raw_items():
+        if name.lower() not in UNSTRUCTURED:
+            continue
+        try:
+            expected = _policy_default_value(msg.policy.header_fetch_parse(name, raw_value))
+        except Exception:
+            continue  # policy.default cannot read it: crmail's own reading has no peer
+        if expected is None:
+            continue
+        ours = parse.decode_words(parse._unfold(raw_value))
+        assert " ".join(ours.split()) == " ".join(expected.split()), (name, raw_value)
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
+def test_display_names_and_addresses_match_policy_default(path):
+    msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+    parsed = parse_message(path.read_bytes())
+    for role in parse.ADDRESS_HEADERS:
+        try:
+            headers = msg.get_all(role) or []
+            expected = [
+                (" ".join(a.display_name.split()), a.addr_spec.lower())
+                for h in headers
+                for a in h.addresses
+            ]
+        except Exception:
+            continue
+        if any("\ufffd" in name for name, _ in expected):
+            continue
+        ours = [(p.name, p.address) for p in parsed.participants if p.role == role and p.valid]
+        for name, address in expected:
+            if not name or "@" not in address:
+                continue  # "addr (Comment)": policy.default drops the comment, crmail keeps it
+            assert (name, address) in ours, (role, ours)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Ada Lovelace <ada@example.com>",
+        '"Lovelace, Ada" <ada@example.com>, bob@example.org',
+        "John X. Doe <jxd@example.com>",
+        "=?utf-8?q?J=C3=BCrgen?= <j@example.de>,  carol@example.net ",
+        '"" Angles " Puglisi" <angles@example.com>',
+        "bob@example.org (Bob Example)",
+        "undisclosed-recipients:;",
+        "<route@example.com>",
+        "a@b, , c@d",
+        "Dr. Who <who@example.com>",
+        "first.last@sub.example.com",
+        "x@y@z <q@r>",
+    ],
+)
+def test_split_addresses_gives_what_getaddresses_gives(value):
+    expected = [(" ".join(n.split()), a) for n, a in getaddresses([value])]
+    assert [(" ".join(n.split()), a) for n, a in parse.split_addresses([value])] == expected
+
+
+def test_an_encoded_word_glued_to_text_is_decoded_without_extra_spaces():
+    raw = b"From: David H=?ISO-8859-1?B?9g==?=hn <dh@example.at>\r\n\r\n"
+    assert parse_message(raw).participants[0].name == "David Höhn"
+
+
+def test_a_fast_path_failure_falls_back_to_the_full_parser(monkeypatch):
+    def broken(raw):
+        raise IndexError("a case the fast path did not foresee")
+
+    monkeypatch.setattr(parse, "_fast_parse", broken)
+    parsed = parse_message(b"From: Ada <ada@example.com>\r\nSubject: still read\r\n\r\nbody")
+    assert (parsed.subject, parsed.text) == ("still read", "body")

@@ -1,0 +1,135 @@
+"""Parsing beside the fetch: worker processes parse, this process saves, nothing is lost.
+
+A message is ``pending`` from the moment it is stored until its parse results commit: an
+interrupted pipeline leaves it so, and ``parse_pending`` (run by every sync) finishes it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from crmail.mail.ingest import ParsePipeline, parse_pending
+from crmail.mail.models import Message, ParseState
+from crmail.mail.store import store_many
+from crmail.mail.tests.test_store import mail
+from crmail.mailboxes import sync as sync_module
+from crmail.mailboxes.connect import open_driver
+from crmail.mailboxes.models import Location
+from crmail.mailboxes.sync import sync_mailbox
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+CORPUS = sorted((Path(__file__).parents[3] / "tests" / "data" / "cpython_email").glob("msg_*.txt"))
+
+
+def batches(count: int, size: int) -> list[list[bytes]]:
+    raws = [
+        mail(f"p{n}@x", f"Re: Topic {n % 3}", reply_to=f"p{n - 1}@x" if n % 3 else "")
+        for n in range(count)
+    ]
+    return [raws[i : i + size] for i in range(0, count, size)]
+
+
+def states() -> dict[str, int]:
+    return {s: Message.objects.filter(parse_state=s).count() for s in ParseState.values}
+
+
+def test_worker_processes_parse_and_every_batch_is_saved():
+    with ParsePipeline(workers=1) as pipeline:
+        pipeline.start()
+        for raws in batches(12, 5):
+            pipeline.submit(store_many(raws), raws)
+    assert pipeline.saved == 12
+    assert states()[ParseState.PARSED] == 12
+    message = Message.objects.get(message_id="p4@x")
+    assert message.thread_id == Message.objects.get(message_id="p3@x").thread_id
+    assert list(message.participants.values_list("role", "address")) == [
+        ("from", "ada@example.com"),
+        ("to", "bob@example.org"),
+    ]
+
+
+def test_unreadable_and_odd_mail_is_flagged_not_lost_in_workers():
+    raws = [path.read_bytes() for path in CORPUS]
+    with ParsePipeline(workers=1) as pipeline:
+        pipeline.start()
+        pipeline.submit(store_many(raws), raws)
+    assert states()[ParseState.PENDING] == 0
+    assert Message.objects.count() == len({bytes(r) for r in raws})
+
+
+def test_the_same_content_twice_in_a_batch_is_parsed_once():
+    raws = [mail("twice@x"), mail("twice@x"), mail("once@x")]
+    with ParsePipeline(workers=0) as pipeline:
+        pipeline.submit(store_many(raws), raws)
+    assert pipeline.saved == 2
+
+
+def test_an_interrupted_pipeline_leaves_messages_pending_for_parse_pending():
+    [raws] = batches(4, 4)
+    with pytest.raises(KeyboardInterrupt), ParsePipeline(workers=1) as pipeline:
+        pipeline.start()
+        pipeline.submit(store_many(raws), raws)
+        raise KeyboardInterrupt  # the process is told to stop before results are saved
+    assert states()[ParseState.PENDING] == 4
+    assert parse_pending() == 4
+    assert states()[ParseState.PARSED] == 4
+
+
+def test_a_failed_sync_still_saves_what_was_stored():
+    [raws] = batches(3, 3)
+    with pytest.raises(RuntimeError), ParsePipeline(workers=1) as pipeline:
+        pipeline.start()
+        pipeline.submit(store_many(raws), raws)
+        raise RuntimeError("the server went away")
+    assert states()[ParseState.PARSED] == 3
+
+
+def test_a_killed_worker_does_not_lose_its_batch():
+    first, second = batches(8, 4)
+    with ParsePipeline(workers=1) as pipeline:
+        pipeline.start()
+        pipeline.submit(store_many(first), first)
+        for pid in list(pipeline._pool._processes):  # type: ignore[union-attr]
+            os.kill(pid, signal.SIGKILL)
+        pipeline.submit(store_many(second), second)
+    assert states()[ParseState.PARSED] == 8
+
+
+def test_a_first_sync_with_parsing_workers_parses_everything(dovecot, dovecot_user, monkeypatch):
+    user, password = dovecot_user
+    for n in range(9):
+        dovecot.deliver(user, mail(f"s{n}@x", f"Sync {n}"))
+    for path in CORPUS[:6]:
+        dovecot.deliver(user, path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    monkeypatch.setattr(sync_module, "PIPELINE_MIN_MESSAGES", 1)
+    monkeypatch.setattr(sync_module, "BATCH_MESSAGES", 4)
+    report = sync(f.mailbox(dovecot, user, password))
+    assert report.fetched == 15
+    assert Location.objects.count() == 15
+    assert states()[ParseState.PENDING] == 0
+    assert Message.objects.get(message_id="s3@x").subject == "Sync 3"
+
+
+def sync(mailbox):
+    driver = open_driver(mailbox)
+    try:
+        return sync_mailbox(mailbox, driver)
+    finally:
+        driver.close()
+
+
+def test_a_sync_parses_what_an_earlier_run_left_pending(dovecot, dovecot_user):
+    user, password = dovecot_user
+    for n in range(3):
+        dovecot.deliver(user, mail(f"left{n}@x"))
+    mailbox = f.mailbox(dovecot, user, password)
+    sync(mailbox)
+    # As if the process had died between storing and saving the parse results.
+    Message.objects.update(parse_state=ParseState.PENDING, subject="")
+    assert sync(mailbox).fetched == 0
+    assert Message.objects.filter(subject="Hello", parse_state=ParseState.PARSED).count() == 3
