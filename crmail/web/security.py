@@ -23,6 +23,27 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 
+# A message's body, shown in a sandboxed iframe of the message page: no script at all,
+# images only from crmail (the message's own parts and the image proxy), the mail's
+# inlined styles, framed only by crmail's own pages. ``sandbox`` repeats the iframe's
+# sandbox for a body opened on its own, outside the frame.
+MESSAGE_BODY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "img-src 'self'",
+        "style-src 'unsafe-inline'",
+        "font-src 'none'",
+        "form-action 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'self'",
+        "sandbox allow-popups allow-popups-to-escape-sandbox",
+    ]
+)
+
+# Bytes from a message (attachments, inline images, proxied images, the raw message): a
+# browser that renders one anyway runs nothing in it.
+DOWNLOAD_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
+
 
 def add_security_headers(response: HttpResponseBase) -> HttpResponseBase:
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)

@@ -7,6 +7,7 @@ from django.urls import URLPattern, path, register_converter
 
 from crmail.people.models import MODULES
 from crmail.web.views import auth, compose, home, mailboxes, records, static
+from crmail.web.views import messages as message_pages
 from crmail.web.views import settings as admin_pages
 
 
@@ -39,6 +40,21 @@ pages: list[URLPattern] = [
     # Mail
     path("<module:module>/<int:pk>/email/", compose.compose, name="record_compose"),
     path("compose/", compose.compose, name="compose"),
+    # Opening a message (safe display: crmail.mail.display, docs/decisions/014)
+    path("messages/<int:pk>/", message_pages.message_page, name="message"),
+    path("messages/<int:pk>/body/", message_pages.message_body, name="message_body"),
+    path("messages/<int:pk>/original/", message_pages.message_raw, name="message_raw"),
+    path(
+        "messages/<int:pk>/attachments/<int:part>/",
+        message_pages.message_attachment,
+        name="message_attachment",
+    ),
+    path(
+        "messages/<int:pk>/inline/<int:part>/",
+        message_pages.message_inline,
+        name="message_inline",
+    ),
+    path("messages/remote-image/", message_pages.remote_image, name="remote_image"),
     # Administration
     path("settings/users/", admin_pages.users, name="users"),
     path("settings/users/new/", admin_pages.user_create, name="user_create"),

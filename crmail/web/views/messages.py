@@ -1,0 +1,338 @@
+"""Opening a message: its headers, its attachments, and its body in a sandboxed frame.
+
+The page (``message_page``) is one of crmail's own pages under the site-wide policy. The
+body is a document of its own (``message_body``), shown in
+``<iframe sandbox="allow-popups allow-popups-to-escape-sandbox">``: no script runs in
+it, it has no access to crmail's origin, and its Content-Security-Policy
+(``security.MESSAGE_BODY_POLICY``) lets it load images from crmail only. The HTML in it
+is cleaned by ``crmail.mail.display`` first; docs/decisions/014-safe-display.md says why
+each layer is there.
+
+Images inside the frame come from two views that need no session: a sandboxed frame's
+requests carry no ``SameSite=Lax`` cookie, so ``message_inline`` (a ``cid:`` part) and
+``remote_image`` (the proxy) answer only to addresses crmail signed when it rendered the
+body for a viewer who may open the message.
+
+Bodies are read from the raw message each time (``parse.parse_message``; the stored
+columns serve lists and search): a message still waiting to be parsed shows all the
+same, and one that could not be parsed shows its raw header lines, escaped, with its
+raw download.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import unicodedata
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_safe
+
+from crmail.mail.display import (
+    SafeHtml,
+    clean_html,
+    header_block,
+    subject_from_headers,
+    text_to_html,
+)
+from crmail.mail.models import Message, ParseState
+from crmail.mail.parse import AttachmentInfo, ParsedMessage, Unparseable, parse_message, part_bytes
+from crmail.mail.store import raw_bytes
+from crmail.mailboxes.models import Location, SentMessage
+from crmail.people.models import User
+from crmail.web import image_proxy
+from crmail.web.security import DOWNLOAD_POLICY, MESSAGE_BODY_POLICY
+
+log = logging.getLogger(__name__)
+
+INLINE_SALT = "crmail.web.message-inline"
+INLINE_MAX_AGE = 7 * 24 * 3600
+# Types an attachment keeps when downloaded; everything else is application/octet-stream.
+SAFE_DOWNLOAD_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"}
+)
+# Types a message part may have to be shown inside the frame as a cid: image.
+INLINE_IMAGE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/gif", "image/webp", "image/bmp"}
+)
+
+
+def may_open(user: User, message: Message) -> bool:
+    """Whether ``user`` may open ``message``: for now, when it lies in one of the user's
+    own mailboxes (a ``Location`` in a mailbox they own) or they sent it from crmail.
+
+    The sharing layer (``crmail.sharing``, SPEC F5) will replace this rule with its
+    visibility query; every message view asks here and nowhere else, so that switch is
+    this one function.
+    """
+    if not user.is_authenticated:
+        return False
+    return (
+        Location.objects.filter(message=message, mailbox__owner=user).exists()
+        or SentMessage.objects.filter(message=message, sender=user).exists()
+    )
+
+
+def _message_for(request: HttpRequest, pk: int) -> Message:
+    """The message when the viewer may open it; 404 otherwise, whether or not it exists."""
+    message = get_object_or_404(Message, pk=pk)
+    if not may_open(request.user, message):  # type: ignore[arg-type]
+        raise Http404("No such message.")
+    return message
+
+
+@dataclass
+class Reading:
+    """A message as read from its raw bytes for display."""
+
+    raw: bytes
+    parsed: ParsedMessage | None  # None: the message could not be parsed
+    inline_parts: dict[str, AttachmentInfo] = field(default_factory=dict)  # by Content-ID
+
+
+def _read(message: Message) -> Reading:
+    raw = raw_bytes(message)
+    parsed: ParsedMessage | None = None
+    if message.parse_state != ParseState.FAILED:
+        try:
+            parsed = parse_message(raw)
+        except Unparseable:
+            parsed = None
+        except Exception as exc:  # parse.py promises Unparseable only; never a 500 on a message
+            # The type only: an exception's text may quote the message (STYLE: no bodies).
+            log.warning("message %s: %s while reading it to show", message.pk, type(exc).__name__)
+            parsed = None
+    reading = Reading(raw=raw, parsed=parsed)
+    if parsed is not None:
+        for part in parsed.attachments:
+            if part.content_id and part.content_type in INLINE_IMAGE_TYPES:
+                reading.inline_parts.setdefault(part.content_id, part)
+                reading.inline_parts.setdefault(part.content_id.lower(), part)
+    return reading
+
+
+def inline_token(message_pk: int, part: int) -> str:
+    return signing.dumps([message_pk, part], salt=INLINE_SALT)
+
+
+@dataclass
+class Body:
+    html: str
+    cleaned: SafeHtml | None = None  # when the body was HTML
+    used_parts: set[int] = field(default_factory=set)  # parts shown as cid: images
+
+
+def _render_body(message: Message, reading: Reading, remote: bool) -> Body:
+    """The body's HTML for the frame: cleaned HTML, else linkified text."""
+    parsed = reading.parsed
+    if parsed is None:
+        return Body("")
+    body = Body("")
+
+    def inline_url(content_id: str) -> str | None:
+        part = reading.inline_parts.get(content_id) or reading.inline_parts.get(content_id.lower())
+        if part is None:
+            return None
+        body.used_parts.add(part.part)
+        url = reverse("web:message_inline", args=[message.pk, part.part])
+        return f"{url}?s={quote(inline_token(message.pk, part.part))}"
+
+    def remote_url(url: str) -> str:
+        return f"{reverse('web:remote_image')}?u={quote(image_proxy.sign(url))}"
+
+    if parsed.html.strip():
+        body.cleaned = clean_html(
+            parsed.html, inline_url=inline_url, remote_url=remote_url if remote else None
+        )
+        body.html = body.cleaned.html
+    elif parsed.text.strip():
+        body.html = text_to_html(parsed.text)
+    else:
+        body.html = '<p class="empty">This message has no text.</p>'
+    return body
+
+
+def _people(parsed: ParsedMessage, role: str) -> list[str]:
+    return [
+        f"{p.name} <{p.address}>" if p.name else p.address
+        for p in parsed.participants
+        if p.role == role
+    ]
+
+
+@login_required
+@require_safe
+def message_page(request: HttpRequest, pk: int) -> HttpResponse:
+    message = _message_for(request, pk)
+    reading = _read(message)
+    remote = request.GET.get("images") == "1"
+    parsed = reading.parsed
+    context: dict[str, object] = {"message": message, "remote": remote, "failed": parsed is None}
+    if parsed is None:
+        headers = header_block(reading.raw)
+        context.update(
+            subject=message.subject or subject_from_headers(headers),
+            headers_text=headers,
+            date=message.date,
+        )
+        return render(request, "web/messages/page.html", context)
+    body = _render_body(message, reading, remote)
+    cleaned = body.cleaned
+    attachments = [
+        {
+            "name": a.filename or f"part {a.part}",
+            "type": a.content_type,
+            "size": a.size,
+            "url": reverse("web:message_attachment", args=[message.pk, a.part]),
+        }
+        for a in parsed.attachments
+        if a.part not in body.used_parts
+    ]
+    body_url = reverse("web:message_body", args=[message.pk])
+    context.update(
+        subject=parsed.subject or message.subject,
+        date=parsed.date or message.date,
+        senders=_people(parsed, "from"),
+        to=_people(parsed, "to"),
+        cc=_people(parsed, "cc"),
+        bcc=_people(parsed, "bcc"),
+        attachments=attachments,
+        body_url=f"{body_url}?images=1" if remote else body_url,
+        blocked=cleaned.blocked_images if cleaned else 0,
+        proxied=cleaned.remote_images if cleaned else 0,
+        partial=message.parse_state == ParseState.PARTIAL,
+    )
+    return render(request, "web/messages/page.html", context)
+
+
+@login_required
+@require_safe
+@xframe_options_sameorigin
+def message_body(request: HttpRequest, pk: int) -> HttpResponse:
+    """The document inside the message page's sandboxed frame."""
+    message = _message_for(request, pk)
+    reading = _read(message)
+    body = _render_body(message, reading, remote=request.GET.get("images") == "1").html
+    if reading.parsed is None:
+        body = (
+            '<p class="empty">crmail could not read this message. Its header lines and '
+            "its raw download are on the message page.</p>"
+        )
+    response = render(request, "web/messages/frame.html", {"body": body})
+    response["Content-Security-Policy"] = MESSAGE_BODY_POLICY
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _download(data: bytes, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(data, content_type=content_type)
+    response["Content-Disposition"] = attachment_disposition(filename)
+    response["Content-Security-Policy"] = DOWNLOAD_POLICY
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def attachment_disposition(filename: str) -> str:
+    """``Content-Disposition: attachment`` with the name in both forms of RFC 6266:
+    an ASCII ``filename`` for old clients and the exact UTF-8 ``filename*`` (RFC 8187)."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii")
+    ascii_name = (
+        "".join(
+            "_" if c in '"\\' or ord(c) < 0x20 or ord(c) == 0x7F else c for c in ascii_name
+        ).strip()
+        or "download"
+    )
+    value = f'attachment; filename="{ascii_name}"'
+    if ascii_name != filename:
+        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return value
+
+
+def _attachment(reading: Reading, part: int) -> AttachmentInfo:
+    if reading.parsed is None:
+        raise Http404("No such attachment.")
+    for info in reading.parsed.attachments:
+        if info.part == part:
+            return info
+    raise Http404("No such attachment.")
+
+
+@login_required
+@require_safe
+def message_attachment(request: HttpRequest, pk: int, part: int) -> HttpResponse:
+    message = _message_for(request, pk)
+    reading = _read(message)
+    info = _attachment(reading, part)
+    try:
+        data, ctype, filename = part_bytes(reading.raw, part)
+    except Exception as exc:  # LookupError, or a part the parser cannot decode
+        raise Http404("No such attachment.") from exc
+    ctype = ctype.lower()
+    safe_type = ctype if ctype in SAFE_DOWNLOAD_TYPES else "application/octet-stream"
+    name = filename or info.filename
+    if not name:
+        name = f"attachment-{part}{mimetypes.guess_extension(ctype) or '.bin'}"
+    return _download(data, safe_type, name)
+
+
+@login_required
+@require_safe
+def message_raw(request: HttpRequest, pk: int) -> HttpResponse:
+    """The message exactly as the server gave it, as an .eml file."""
+    message = _message_for(request, pk)
+    return _download(raw_bytes(message), "message/rfc822", f"message-{message.pk}.eml")
+
+
+@require_safe
+def message_inline(request: HttpRequest, pk: int, part: int) -> HttpResponse:
+    """An image part of a message, for its ``cid:`` reference inside the body frame.
+
+    No session: the frame's requests carry none. The ``s`` parameter, signed when the
+    body was rendered for a viewer who may open the message, names this message and part.
+    """
+    try:
+        signed = signing.loads(request.GET.get("s", ""), salt=INLINE_SALT, max_age=INLINE_MAX_AGE)
+    except signing.BadSignature as exc:
+        raise Http404("No such image.") from exc
+    if signed != [pk, part]:
+        raise Http404("No such image.")
+    message = get_object_or_404(Message, pk=pk)
+    reading = _read(message)
+    info = _attachment(reading, part)
+    if info.content_type not in INLINE_IMAGE_TYPES:
+        raise Http404("No such image.")
+    try:
+        data, _, _ = part_bytes(reading.raw, part)
+    except Exception as exc:
+        raise Http404("No such image.") from exc
+    response = HttpResponse(data, content_type=info.content_type)
+    response["Content-Security-Policy"] = DOWNLOAD_POLICY
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+@require_safe
+def remote_image(request: HttpRequest) -> HttpResponse:
+    """A remote image fetched by crmail (``image_proxy``) for an address crmail signed."""
+    try:
+        url = image_proxy.unsign(request.GET.get("u", ""))
+        image = image_proxy.fetch(url)
+    except image_proxy.Refused as refused:
+        response = HttpResponse(
+            f"Image not shown: {refused}.", status=refused.status, content_type="text/plain"
+        )
+        response["Content-Security-Policy"] = DOWNLOAD_POLICY
+        return response
+    response = HttpResponse(image.data, content_type=image.content_type)
+    response["Content-Security-Policy"] = DOWNLOAD_POLICY
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
