@@ -147,10 +147,8 @@ def _insert_address_links(where: str, params: list[object]) -> int:
 
 
 def link_sent(message: Message, module: str, record_id: int | None, user: User | None) -> None:
-    """Link mail sent from crmail: to the record it was sent from, and by its addresses.
-
-    Call after the message is stored and parsed. ``module`` may be empty (sent from the
-    inbox): then only the address links are made.
+    """Link mail sent from crmail to the record it was sent from (``module`` may be empty:
+    sent from the inbox). Its address links come with parsing, like synced mail's.
     """
     if module:
         if module not in Module.values or record_id is None:
@@ -170,7 +168,6 @@ def link_sent(message: Message, module: str, record_id: int | None, user: User |
             ],
             ignore_conflicts=True,
         )
-    link_messages([message.pk])
 
 
 # --- Past mail of a record's addresses ---------------------------------------------------

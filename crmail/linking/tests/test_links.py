@@ -306,10 +306,13 @@ def test_only_users_who_may_edit_the_deal_link_mail_to_it(org):
     assert on("deals", deal.pk) == {message.pk}
 
 
-def test_mail_sent_from_a_record_is_linked_to_it_and_to_its_recipients(org):
+def test_mail_sent_from_a_record_is_linked_to_it_and_to_its_recipients(
+    org, django_capture_on_commit_callbacks
+):
     jane = f.contact(org.rep, "jane@acme.test")
     deal = f.deal(org.rep, "Big one", contact=jane)
-    (message,) = ingest(raw_mail("me@crmail.test", ["jane@acme.test"]), link=False)
+    with django_capture_on_commit_callbacks(execute=True):  # parsed, then linked by address
+        (message,) = ingest(raw_mail("me@crmail.test", ["jane@acme.test"]), link=False)
     links.link_sent(message, "deals", deal.pk, org.rep)
     links.link_sent(message, "deals", deal.pk, org.rep)  # twice is once
     assert on("deals", deal.pk) == {message.pk}

@@ -105,13 +105,16 @@ def test_without_a_mailbox_there_is_nothing_to_send_with():
         send_message(f.user(), draft())
 
 
-def test_mail_sent_from_a_deal_is_on_the_deal_and_on_its_recipients(setup):
+def test_mail_sent_from_a_deal_is_on_the_deal_and_on_its_recipients(
+    setup, django_capture_on_commit_callbacks
+):
     from crmail.linking.models import Link
 
     _, _, sink, rep, _ = setup
     client = f.contact(rep, "Client@Example.com")
     deal = f.deal(rep, contact=client)
-    sent = send_message(rep, draft(), record_module="deals", record_id=deal.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = send_message(rep, draft(), record_module="deals", record_id=deal.pk)
     sink.wait_for(1, 5)
     links = set(
         Link.objects.filter(message=sent.message).values_list("module", "record_id", "reason")

@@ -273,3 +273,15 @@ def test_an_expunge_in_the_middle_of_a_batch_converges(account, monkeypatch):
     sync(mailbox)
     assert_matches_server(server, user, mailbox)
     assert Location.objects.filter(mailbox=mailbox).count() == 10
+
+
+def test_synced_mail_lands_on_the_contacts_it_involves(account, django_capture_on_commit_callbacks):
+    from crmail.linking.queries import messages_for_record
+
+    server, user, mailbox = account
+    jane = f.contact(mailbox.owner, "Client1@Example.com")
+    server.deliver(user, mail(1))  # from client1@example.com
+    server.deliver(user, mail(2))  # from someone else: stays off the records
+    with django_capture_on_commit_callbacks(execute=True):
+        sync(mailbox)
+    assert [m.message_id for m in messages_for_record("contacts", jane.pk)] == ["m1@example.com"]
