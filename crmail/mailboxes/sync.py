@@ -310,6 +310,8 @@ def _fetch_new(
     parser: ParsePipeline,
 ) -> None:
     cap = preset(mailbox.provider).daily_bytes
+    if cap is not None and mailbox.bytes_day == date.today() and mailbox.bytes_today >= cap:
+        raise Throttled(_cap_reached(cap))  # "Sync now" on a paused mailbox fetches nothing
     for batch in _batches(driver.fetch(remote, ids)):
         raws = [m.raw or b"" for m in batch]
         nbytes = sum(len(r) for r in raws)
@@ -340,10 +342,14 @@ def _fetch_new(
         if progress:
             progress(mailbox)
         if cap is not None and mailbox.bytes_today >= cap:
-            raise Throttled(
-                f"Reached today's transfer limit of {cap / 1024**3:.1f} GB for this provider; "
-                "the sync resumes tomorrow."
-            )
+            raise Throttled(_cap_reached(cap))
+
+
+def _cap_reached(cap: int) -> str:
+    return (
+        f"Reached today's transfer limit of {cap / 1024**3:.1f} GB for this provider; "
+        "the sync resumes tomorrow."
+    )
 
 
 def _count_progress(mailbox: Mailbox, count: int, nbytes: int) -> None:

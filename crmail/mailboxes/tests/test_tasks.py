@@ -12,7 +12,7 @@ from crmail.jobs.models import Lease
 from crmail.mail.models import Message
 from crmail.mailboxes import tasks
 from crmail.mailboxes.drivers.base import DriverError
-from crmail.mailboxes.models import Mailbox, SyncState
+from crmail.mailboxes.models import Location, Mailbox, SyncState
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -126,3 +126,39 @@ def test_connections_stay_within_the_providers_limit(account):
         for driver in drivers:
             driver.close()
     assert not Lease.objects.filter(name__startswith=f"mailbox-connection:{mailbox.pk}:")
+
+
+def test_a_daily_transfer_cap_pauses_the_first_sync_and_it_resumes_the_next_day(
+    account, monkeypatch
+):
+    import dataclasses
+
+    from crmail.mailboxes import sync
+    from crmail.mailboxes.providers import preset
+
+    server, user, mailbox = account
+    for n in range(12):
+        server.deliver(user, mail(n))
+    # A provider whose daily limit is about four of these messages.
+    capped = dataclasses.replace(preset("gmail"), daily_bytes=4 * len(mail(0)))
+    monkeypatch.setattr(sync, "preset", lambda key: capped)
+    monkeypatch.setattr(sync, "BATCH_MESSAGES", 2)
+    tasks.sync_task(mailbox.pk)
+    mailbox.refresh_from_db()
+    assert mailbox.state == SyncState.PAUSED and "resumes tomorrow" in mailbox.last_error
+    stored = Message.objects.filter(locations__mailbox=mailbox).count()
+    assert 4 <= stored < 12
+    tasks.sync_task(mailbox.pk)  # "Sync now" the same day fetches nothing more
+    assert Message.objects.filter(locations__mailbox=mailbox).count() == stored
+    assert mailbox.pk not in tasks.due_mailboxes()
+    # The next day the scheduler resumes it, until the cap pauses it again, and so on.
+    for _day in range(5):
+        Mailbox.objects.filter(pk=mailbox.pk).update(bytes_day=dt.date.today() - dt.timedelta(1))
+        assert mailbox.pk in tasks.due_mailboxes()
+        tasks.schedule_syncs.call_local()
+        mailbox.refresh_from_db()
+        if mailbox.state == SyncState.COMPLETED:
+            break
+    assert mailbox.state == SyncState.COMPLETED
+    assert Message.objects.filter(locations__mailbox=mailbox).count() == 12
+    assert Location.objects.filter(mailbox=mailbox).count() == 12  # nothing twice
