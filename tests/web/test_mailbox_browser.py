@@ -81,7 +81,7 @@ def test_connect_a_mailbox_watch_it_sync_then_deactivate(app, dovecot):
 
     page.get_by_label("Password or app password").fill(password)
     page.get_by_role("button", name="Test and connect").click()
-    expect(page).to_have_url(re.compile(r"/settings/mail/\d+/$"))
+    expect(page).to_have_url(re.compile(r"/settings/mail/\d+/\?since=[0-9.]+$"))
     expect(page.get_by_role("status")).to_contain_text("is connected")
     status = page.locator("#sync-status")
     expect(status).to_contain_text("Completed")
@@ -190,7 +190,7 @@ def test_sign_in_with_oauth_from_the_connect_page(app, auth_server, oauth_doveco
     page.get_by_role("button", name="Sign in with Test Identity").click()
 
     # To the provider and back, then the first sync.
-    expect(page).to_have_url(re.compile(r"/settings/mail/\d+/$"))
+    expect(page).to_have_url(re.compile(r"/settings/mail/\d+/\?since=[0-9.]+$"))
     expect(page.locator("#sync-status")).to_contain_text("Completed")
     expect(page.locator("#sync-status .messages-stored")).to_contain_text("2")
     expect(page.locator("main")).to_contain_text("OAuth 2")

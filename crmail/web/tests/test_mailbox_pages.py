@@ -138,7 +138,9 @@ def test_connecting_tests_saves_and_syncs(dovecot, client_for):
 
     mailbox = Mailbox.objects.get(owner=rep)
     assert response.status_code == 302
-    assert response["Location"] == reverse("web:mailbox_detail", args=[mailbox.pk])
+    assert response["Location"].startswith(
+        reverse("web:mailbox_detail", args=[mailbox.pk]) + "?since="
+    )
     assert mailbox.is_active and mailbox.secret == password
     assert mailbox.extra_from_addresses == ["sales@crmail.test", "me@crmail.test"]
     assert mailbox.state == SyncState.COMPLETED
@@ -621,3 +623,36 @@ def test_every_page_tells_the_owner_when_their_mailbox_needs_them():
     assert "owner@crmail.test" not in other.get(reverse("web:home")).content.decode()
     Mailbox.objects.filter(pk=mailbox.pk).update(state=SyncState.COMPLETED)
     assert "cannot sync" not in client.get(reverse("web:home")).content.decode()
+
+
+def test_the_status_follows_a_queued_sync_until_it_has_run():
+    """With a real job worker the sync starts after the page loads: the page must wait."""
+    owner = f.user()
+    mailbox = Mailbox.objects.create(owner=owner, email=owner.email, host="imap.example.com")
+    client = Client()
+    client.force_login(owner)
+    detail = reverse("web:mailbox_detail", args=[mailbox.pk])
+    status = reverse("web:mailbox_status", args=[mailbox.pk])
+    html = client.get(detail).content.decode()
+    assert 'hx-trigger="every 2s"' in html and "queued" in html  # the first sync
+    asked = timezone.now()
+    since = f"?since={asked.timestamp():.3f}"
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        state=SyncState.COMPLETED,
+        last_sync_at=asked - timedelta(hours=1),
+        sync_started_at=asked - timedelta(hours=1),
+    )
+    html = client.get(detail + since).content.decode()
+    assert 'hx-trigger="every 2s"' in html and since in html  # "Sync now": not started yet
+    assert 'hx-trigger="every 2s"' not in client.get(detail).content.decode()
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        state=SyncState.COMPLETED, sync_started_at=asked + timedelta(seconds=1)
+    )
+    polled = client.get(status + since, headers={"HX-Request": "true"})
+    assert 'hx-trigger="every 2s"' not in polled.content.decode()
+    assert polled["HX-Trigger"] == "sync-finished"
+    long_ago = f"?since={(asked - timedelta(minutes=11)).timestamp():.3f}"
+    Mailbox.objects.filter(pk=mailbox.pk).update(sync_started_at=asked - timedelta(hours=1))
+    html = client.get(detail + long_ago).content.decode()
+    assert "is crmail&#x27;s job worker running" in html or "job worker running" in html
+    assert 'hx-trigger="every 2s"' not in html

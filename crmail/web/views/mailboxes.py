@@ -13,6 +13,7 @@ holding a link to continue.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -23,6 +24,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crmail.mailboxes import actions, oauth, tasks
@@ -111,8 +113,40 @@ def duration(seconds: float | None) -> str:
     return f"about {hours / 24:.1f} days"
 
 
-def _status_context(mailbox: Mailbox) -> dict[str, Any]:
+# How long the status panel keeps looking for a sync that was asked for but has not started
+# (no job worker running, say): then it stops and says so.
+FOLLOW_FOR = timedelta(minutes=10)
+
+
+def _requested_since(request: HttpRequest) -> datetime | None:
+    """When the sync being followed was asked for (``?since=`` Unix time), if given."""
+    try:
+        return datetime.fromtimestamp(float(request.GET.get("since", "")), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _following(pk: int, since: datetime) -> HttpResponse:
+    """The mailbox page, following the sync asked for at ``since``."""
+    url = reverse("web:mailbox_detail", args=[pk])
+    return redirect(f"{url}?since={since.timestamp():.3f}")
+
+
+def _status_context(mailbox: Mailbox, since: datetime | None = None) -> dict[str, Any]:
     status = actions.mailbox_status(mailbox)
+    syncing = status.state == SyncState.SYNCING
+    # A sync that is queued (first sync, or one just asked for) and has not started yet.
+    started = mailbox.sync_started_at is not None and since is not None
+    queued = (
+        mailbox.is_active
+        and not syncing
+        and (
+            status.state == SyncState.NEW
+            or (since is not None and not (started and mailbox.sync_started_at >= since))
+        )
+    )
+    stalled = queued and timezone.now() - (since or mailbox.created_at) > FOLLOW_FOR
+    queued = queued and not stalled
     percent = None
     if status.total:
         percent = min(100, round(100 * status.done / status.total))
@@ -122,7 +156,11 @@ def _status_context(mailbox: Mailbox) -> dict[str, Any]:
     return {
         "mailbox": mailbox,
         "status": status,
-        "syncing": status.state == SyncState.SYNCING,
+        "syncing": syncing,
+        "queued": queued,
+        "stalled": stalled,
+        "polling": syncing or queued,
+        "since": f"{since.timestamp():.3f}" if since else "",
         "percent": percent,
         "rate": rate,
         "eta": duration(status.eta_seconds),
@@ -252,12 +290,13 @@ def mailbox_connect(request: HttpRequest) -> HttpResponse:
 
 
 def _connected(request: HttpRequest, mailbox: Mailbox) -> HttpResponse:
+    asked = timezone.now()
     tasks.request_sync(mailbox)
     messages.success(
         request,
         f"{mailbox.email} is connected and is the mailbox that fetches; its mail syncs now.",
     )
-    return redirect("web:mailbox_detail", pk=mailbox.pk)
+    return _following(mailbox.pk, asked)
 
 
 def _start_sign_in(
@@ -408,7 +447,7 @@ def _folders_context(request: HttpRequest, mailbox: Mailbox, **extra: Any) -> di
 def mailbox_detail(request: HttpRequest, pk: int) -> HttpResponse:
     mailbox = _mailbox(request, pk)
     context = {
-        **_status_context(mailbox),
+        **_status_context(mailbox, _requested_since(request)),
         **_folders_context(request, mailbox),
         "locked": actions.is_locked_for(request.user, mailbox.owner),
     }
@@ -419,9 +458,9 @@ def mailbox_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def mailbox_status(request: HttpRequest, pk: int) -> HttpResponse:
     """The status panel alone: what the detail page polls every two seconds while syncing."""
     mailbox = _mailbox(request, pk)
-    context = _status_context(mailbox)
+    context = _status_context(mailbox, _requested_since(request))
     response = render(request, "web/mailboxes/_status.html", context)
-    if _is_htmx(request) and not context["syncing"]:
+    if _is_htmx(request) and not context["polling"]:
         response.headers["HX-Trigger"] = "sync-finished"  # the folders table reloads
     return response
 
@@ -435,8 +474,11 @@ def mailbox_sync(request: HttpRequest, pk: int) -> HttpResponse:
     elif tasks.is_syncing(mailbox):
         messages.info(request, "A sync of this mailbox is already running.")
     else:
+        asked = timezone.now()
         tasks.request_sync(mailbox)
         messages.success(request, f"A sync of {mailbox.email} was started.")
+        if request.POST.get("next") != "list":
+            return _following(pk, asked)
     if request.POST.get("next") == "list":
         return redirect("web:mailboxes")
     return redirect("web:mailbox_detail", pk=pk)
