@@ -100,7 +100,6 @@ def populate(n_contacts: int, n_messages: int, rng: random.Random) -> list[str]:
                     Message(
                         sha256=f"{n:064x}",
                         size=100,
-                        raw=b"",
                         parse_state="parsed",
                         date=start + timedelta(seconds=rng.randrange(5 * 365 * 86400)),
                         subject=f"Message {n}",
@@ -177,7 +176,6 @@ def bench_retro(past: int, runs: int, rng: random.Random) -> dict[str, object]:
                     Message(
                         sha256=f"{base + n:064x}",
                         size=100,
-                        raw=b"",
                         parse_state="parsed",
                         date=start + timedelta(seconds=rng.randrange(5 * 365 * 86400)),
                     )

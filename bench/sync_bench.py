@@ -2,6 +2,7 @@
 
     python bench/sync_bench.py [--mixed 4000] [--real auto|PATH|none] [--rtt-ms 20]
                                [--runs 3] [--out docs/benchmarks.md] [--no-profile]
+                               [--no-offlineimap] [--compare TREE --compare-label TEXT]
 
 Needs root (a throwaway Dovecot from tests/harness), Debian's isync and offlineimap, and
 npm for the real-world corpus (see bench/corpus.py). For each mailbox and each run, in
@@ -9,8 +10,11 @@ turn: mbsync (PipelineDepth 50) into a fresh Maildir, offlineimap into a fresh M
 crmail's first sync (``open_driver`` + ``sync_mailbox``) into a fresh SQLite data dir, the
 same through a proxy adding ``--rtt-ms`` of round-trip time, then a resync with nothing
 changed through the proxy. Every client runs in a child process; wall time is measured
-around it, and peak RSS is the child's ``ru_maxrss`` from ``wait4``. Afterwards one run per
-mailbox with phase timers and one under cProfile show where crmail's time goes.
+around it, and peak RSS is the child's ``ru_maxrss`` from ``wait4``. With ``--compare``,
+the crmail of another tree (a copy of an earlier commit, with its own migrated data dir)
+runs its first syncs in the same rounds, so a change is measured under the same load.
+Afterwards one run per mailbox with phase timers and one under cProfile show where crmail's
+time goes.
 
 With ``--out``, the tables replace what lies between ``<!-- bench:start -->`` and
 ``<!-- bench:end -->`` in that file (or make the file when it has no such markers).
@@ -49,14 +53,14 @@ MARK_START, MARK_END = "<!-- bench:start -->", "<!-- bench:end -->"
 PASSWORD_VAR = "CRMAIL_BENCH_IMAP_PASSWORD"
 _IN = "&nbsp;&nbsp;&nbsp;"
 NESTED: dict[str, tuple[str, ...]] = {
-    "store_many (all)": ("sha256", "zstd compress", "bulk_create Message"),
+    "store_many (all)": ("sha256", "zstd compress", "INSERT Message", "INSERT MessageRaw"),
     "parsing (all)": ("MIME parse here", "save_parsed (all)"),
     "save_parsed (all)": ("threads", "UPDATE Message", "INSERT Participant", "INSERT Attachment"),
 }
 TOP_PHASES = (
     "IMAP fetch",
     "store_many (all)",
-    "bulk_create Location",
+    "INSERT Location",
     "parsing (all)",
     "parse_pending",
 )
@@ -67,9 +71,10 @@ PHASES: list[tuple[str, str]] = [
     ("store_many (all)", "`store_many`"),
     ("sha256", f"{_IN}SHA-256"),
     ("zstd compress", f"{_IN}zstd compress (`pack`)"),
-    ("bulk_create Message", f"{_IN}INSERT Message rows"),
+    ("INSERT Message", f"{_IN}INSERT Message rows (one statement per 300, RETURNING ids)"),
+    ("INSERT MessageRaw", f"{_IN}INSERT MessageRaw rows, the raw bytes (executemany)"),
     ("store_many (all) other", f"{_IN}other (lookup of known hashes)"),
-    ("bulk_create Location", "INSERT Location rows"),
+    ("INSERT Location", "INSERT Location rows (executemany)"),
     ("parsing (all)", "parsing in the syncing process (`ParsePipeline.submit` + `finish`)"),
     ("MIME parse here", f"{_IN}MIME parse in this process (`parse_message`)"),
     ("save_parsed (all)", f"{_IN}saving parse results (`save_parsed`)"),
@@ -190,45 +195,48 @@ def _count_maildir(path: Path) -> int:
     return sum(len(list((path / sub).iterdir())) for sub in ("cur", "new") if (path / sub).is_dir())
 
 
-def crmail_env(data_dir: Path, password: str = "") -> dict[str, str]:
+def crmail_env(data_dir: Path, password: str = "", tree: Path = REPO) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMAIL_")}
     env.update(
         CRMAIL_DATA_DIR=str(data_dir),
         CRMAIL_LOG_LEVEL="WARNING",
-        PYTHONPATH=str(REPO),
+        PYTHONPATH=str(tree),
         **{PASSWORD_VAR: password},
     )
     return env
 
 
-def crmail_template(work: Workdir) -> Path:
+def crmail_template(work: Workdir, tree: Path = REPO) -> Path:
     """A data dir after ``crmail init`` (migrated, one administrator), copied per run."""
-    data = work.root / "crmail-template"
-    env = crmail_env(data)
+    data = work.root / ("crmail-template" if tree == REPO else "crmail-template-compare")
+    env = crmail_env(data, tree=tree)
     env.update(CRMAIL_ADMIN_EMAIL="admin@example.org", CRMAIL_ADMIN_PASSWORD="bench-admin-pw-1")
     subprocess.run(
         [sys.executable, "-m", "crmail.config.cli", "init"],
         env=env,
-        cwd=REPO,
+        cwd=tree,
         check=True,
         capture_output=True,
     )
     return data
 
 
-def _crmail_call(data: Path, port: int, box: Box, *extra: str) -> Run:
-    cmd = [sys.executable, str(ENTRY), "--port", str(port), "--login", box.user]
+def _crmail_call(data: Path, port: int, box: Box, *extra: str, tree: Path = REPO) -> Run:
+    entry = tree / ENTRY.relative_to(REPO)
+    cmd = [sys.executable, str(entry), "--port", str(port), "--login", box.user]
     cmd += ["--password-env", PASSWORD_VAR, *extra]
-    seconds, rss, out = run_measured(cmd, env=crmail_env(data, box.password))
+    seconds, rss, out = run_measured(cmd, env=crmail_env(data, box.password, tree))
     detail = json.loads(out.strip().splitlines()[-1])
     detail["process_s"] = seconds
     return Run(detail["total_s"], rss, detail)
 
 
-def crmail_first(work: Workdir, template: Path, port: int, box: Box, *extra: str) -> Run:
+def crmail_first(
+    work: Workdir, template: Path, port: int, box: Box, *extra: str, tree: Path = REPO
+) -> Run:
     data = work.fresh("crmail") / "data"
     shutil.copytree(template, data)
-    run = _crmail_call(data, port, box, *extra)
+    run = _crmail_call(data, port, box, *extra, tree=tree)
     run.detail["data_dir"] = str(data)
     return run
 
@@ -299,6 +307,8 @@ def run_all(args: argparse.Namespace) -> tuple[list[Box], dict[str, str]]:
         real, what = real_messages(args.real)
         sets.append(("real", what, real))
     template = crmail_template(work)
+    if args.compare:
+        args.compare_template = crmail_template(work, args.compare)
     boxes: list[Box] = []
     with DovecotServer(users={}) as server:
         assert server.imap_port is not None
@@ -348,6 +358,10 @@ def one_round(
     first = crmail_first(work, template, port, box)
     note("crmail", first)
     shutil.rmtree(Path(first.detail["data_dir"]).parent)
+    if args.compare:
+        other = crmail_first(work, args.compare_template, port, box, tree=args.compare)
+        note("crmail compare", other)
+        shutil.rmtree(Path(other.detail["data_dir"]).parent)
     if slow is not None:
         note("mbsync rtt", mbsync(work, slow, box))
         far = crmail_first(work, template, slow, box)
@@ -355,6 +369,10 @@ def one_round(
         data = Path(far.detail["data_dir"])
         note("crmail resync rtt", crmail_resync(data, slow, box))
         shutil.rmtree(data.parent)
+        if args.compare:
+            other = crmail_first(work, args.compare_template, slow, box, tree=args.compare)
+            note("crmail compare rtt", other)
+            shutil.rmtree(Path(other.detail["data_dir"]).parent)
 
 
 def profile_round(work: Workdir, template: Path, port: int, box: Box) -> None:
@@ -410,7 +428,9 @@ def _stat(values: list[float], fmt: str = "{:.2f}") -> str:
 def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> str:
     lines = [
         f"Run of {time.strftime('%Y-%m-%d %H:%M %Z')}: `python bench/sync_bench.py "
-        f"--mixed {args.mixed} --real {args.real} --rtt-ms {args.rtt_ms:g} --runs {args.runs}`. "
+        f"--mixed {args.mixed} --real {args.real} --rtt-ms {args.rtt_ms:g} --runs {args.runs}"
+        f"{' --no-offlineimap' if args.no_offlineimap else ''}"
+        f"{' --compare …' if args.compare else ''}`. "
         "Median of the runs, (min-max) after it.",
         "",
         "| machine | |",
@@ -471,6 +491,23 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
                 f"| {_stat([x.detail['sync_s'] for x in r['crmail resync rtt']], '{:.3f}')} "
                 f"| {_stat([x.seconds for x in r['crmail resync rtt']], '{:.3f}')} |"
             )
+    if args.compare:
+        lines += [
+            "",
+            f"Side by side in the same rounds, crmail as in `{args.compare_label}` "
+            "(`--compare`): first sync seconds on loopback and messages per second at RTT:",
+            "",
+            "| mailbox | crmail | compared | crmail msg/s at RTT | compared msg/s at RTT |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for box in boxes:
+            r = box.results
+            lines.append(
+                f"| {box.key} | {_stat([x.seconds for x in r['crmail']])} "
+                f"| {_stat([x.seconds for x in r['crmail compare']])} "
+                f"| {_stat([box.count / x.seconds for x in r['crmail rtt']], '{:.0f}')} "
+                f"| {_stat([box.count / x.seconds for x in r['crmail compare rtt']], '{:.0f}')} |"
+            )
     if any(box.phases for box in boxes):
         lines += [
             "",
@@ -523,6 +560,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--no-offlineimap", action="store_true")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        help="another crmail tree (e.g. a copy of the last commit) to run in the same rounds",
+    )
+    parser.add_argument("--compare-label", default="the compared tree")
     args = parser.parse_args()
     # Started in the background, a shell ignores SIGINT for us: end cleanly on either
     # signal, so Dovecot and the temp dirs go away.

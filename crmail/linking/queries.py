@@ -34,9 +34,9 @@ def record_links(module: str, record_id: int) -> QuerySet[Link]:
 
 
 def messages_for_record(module: str, record_id: int) -> QuerySet[Message]:
-    """The distinct messages on a record, newest first (raw bytes deferred)."""
+    """The distinct messages on a record, newest first (raw bytes are a table apart)."""
     linked = record_links(module, record_id).order_by().values("message_id")
-    return Message.objects.filter(pk__in=linked).defer("raw").order_by("-date", "-pk")
+    return Message.objects.filter(pk__in=linked).order_by("-date", "-pk")
 
 
 def explain(link: Link, on: str | None = None) -> str:

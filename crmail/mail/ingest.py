@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any
 
 from django.db import connections, router, transaction
-from django.db.models import Model, Q
+from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -36,7 +36,7 @@ from crmail.mail.models import (
     Thread,
 )
 from crmail.mail.parse import ParsedMessage, Unparseable, parse_many, parse_packed
-from crmail.mail.store import raw_bytes
+from crmail.mail.store import insert_rows, raw_bytes_many
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def parse_stored(messages: Sequence[Message]) -> None:
     bytes stay, and it is listed as a parse failure. Rerunning replaces earlier results.
     """
     messages = list(messages)
-    save_parsed(messages, parse_many([raw_bytes(m) for m in messages]))
+    save_parsed(messages, parse_many(raw_bytes_many(messages)))
 
 
 def parse_pending(mailbox_id: int | None = None) -> int:
@@ -124,12 +124,12 @@ def save_parsed(messages: Sequence[Message], outcomes: Sequence[Outcome]) -> Non
             ]
         _assign_threads([m for m, p in results if p is not None])
         _save_parsed_fields([m for m, _ in results])
-        _insert(
+        insert_rows(
             Participant,
             ("message", "role", "address", "name", "valid", "position"),
             participants,
         )
-        _insert(
+        insert_rows(
             Attachment,
             ("message", "part", "filename", "content_type", "size", "content_id", "inline"),
             attachments,
@@ -176,34 +176,20 @@ def _save_parsed_fields(messages: list[Message]) -> None:
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
     # Identifiers from the model, quoted; every value is a parameter.
     sql = f"UPDATE {quote(Message._meta.db_table)} SET {assignments} WHERE {quote('id')} = %s"  # noqa: S608
+    # Only datetimes need preparing; the other values are str, bool, int or None already.
+    dated = {f.attname: f for f in fields if f.get_internal_type() == "DateTimeField"}
     rows = [
-        [f.get_db_prep_save(getattr(m, f.attname), connection) for f in fields] + [m.pk]
+        [
+            dated[f.attname].get_db_prep_save(getattr(m, f.attname), connection)
+            if f.attname in dated
+            else getattr(m, f.attname)
+            for f in fields
+        ]
+        + [m.pk]
         for m in messages
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
-
-
-def _insert(model: type[Model], names: Sequence[str], rows: list[list[Any]]) -> None:
-    """INSERT rows of plain values with one prepared statement (executemany).
-
-    ``bulk_create`` builds a model instance per row and one multi-row statement per
-    thousand; for a first sync's participants that is most of the cost of saving them.
-    """
-    if not rows:
-        return
-    fields = [model._meta.get_field(name) for name in names]
-    connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[union-attr]
-    marks = ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({marks})"  # noqa: S608
-    prepared = [
-        [f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)]
-        for row in rows
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, prepared)
 
 
 def _fill(message: Message, parsed: ParsedMessage) -> None:
@@ -398,9 +384,9 @@ class ParsePipeline:
         for message, raw in batch.values():
             # Only what saving needs: the row and its bytes go once handed over.
             chunk.append(Message(pk=message.pk, first_seen_at=message.first_seen_at))
-            if "raw" in message.__dict__:  # stored by this batch: its stored form
-                stored = bytes(message.raw)
-                items.append((stored, message.compression == Compression.ZSTD))
+            if message.packed is not None:  # stored by this batch: its stored form
+                stored, compression = message.packed
+                items.append((stored, compression == Compression.ZSTD))
             else:
                 items.append((raw, False))
             size += len(items[-1][0])
@@ -461,8 +447,7 @@ class ParsePipeline:
                     self._broken()
                 else:
                     log.warning("A parsing worker failed (%s); parsing here", type(exc).__name__)
-                stored = Message.objects.in_bulk([m.pk for m in chunk])
-                outcomes += parse_many([raw_bytes(stored[m.pk]) for m in chunk])
+                outcomes += parse_many(raw_bytes_many(chunk))
             messages += chunk
         self._save(messages, outcomes)
 

@@ -2,7 +2,8 @@
 
 A ``Message`` is one content (its SHA-256); where it lies on servers (mailbox, folder,
 UID) is a ``mailboxes.Location``, so the same message in two folders, moved, or uploaded
-again is one message with several locations, never a duplicate.
+again is one message with several locations, never a duplicate. Its raw bytes are a
+``MessageRaw`` row of their own (decision 015), read through ``mail.store.raw_bytes``.
 """
 
 from __future__ import annotations
@@ -33,10 +34,6 @@ class Thread(models.Model):
 class Message(models.Model):
     sha256 = models.CharField(max_length=64, unique=True)
     size = models.PositiveIntegerField(help_text="Bytes of the raw message, uncompressed.")
-    raw = models.BinaryField()
-    compression = models.PositiveSmallIntegerField(
-        choices=Compression.choices, default=Compression.NONE
-    )
     first_seen_at = models.DateTimeField(auto_now_add=True)
 
     parse_state = models.CharField(
@@ -66,11 +63,35 @@ class Message(models.Model):
         Thread, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
 
+    # Not a column: the stored form (bytes, compression) of a row that ``store_many`` has
+    # just written, so the sync can hand it to the parser without reading it back.
+    packed: tuple[bytes, int] | None = None
+
     class Meta:
         ordering = ["-date", "-pk"]
 
     def __str__(self) -> str:
         return self.subject or f"message {self.pk}"
+
+
+class MessageRaw(models.Model):
+    """A message's bytes as the server gave them, stored apart from what parsing found.
+
+    In a table of their own so that saving parse results, which rewrites a whole row on
+    SQLite, never writes the bytes again (decision 015). Read them with
+    ``mail.store.raw_bytes``.
+    """
+
+    message = models.OneToOneField(
+        Message, on_delete=models.CASCADE, primary_key=True, related_name="raw_row"
+    )
+    raw = models.BinaryField()
+    compression = models.PositiveSmallIntegerField(
+        choices=Compression.choices, default=Compression.NONE
+    )
+
+    def __str__(self) -> str:
+        return f"raw bytes of message {self.pk}"
 
 
 class Participant(models.Model):

@@ -1,18 +1,23 @@
 """Storing raw messages by content: compressed when it pays, never twice.
 
 ``store_raw`` is the first step for every message from every source: the bytes are kept
-before anything tries to understand them, so nothing a parser chokes on is lost.
+before anything tries to understand them, so nothing a parser chokes on is lost. They go
+to ``MessageRaw``, apart from the ``Message`` row that parsing fills in later (decision
+015); ``raw_bytes`` is the one way to read them back.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import zstandard
-from django.db import IntegrityError, transaction
+from django.db import connections, router, transaction
+from django.db.models import Model
+from django.utils import timezone
 
-from crmail.mail.models import Compression, Message
+from crmail.mail.models import Compression, Message, MessageRaw, ParseState
 
 # Level 1, not 3: on the benchmark mailboxes it compresses 1.5-3.4 times faster for 1-2 %
 # more bytes (docs/decisions/010). Any level decompresses the same way.
@@ -20,6 +25,8 @@ ZSTD_LEVEL = 1
 MIN_SAVING = 0.9  # keep the compressed form only when it is at most 90 % of the original
 _compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
 _decompressor = zstandard.ZstdDecompressor()
+# Message rows per INSERT statement (three parameters each).
+INSERT_ROWS = 300
 
 
 def content_hash(raw: bytes) -> str:
@@ -43,43 +50,133 @@ def unpack(stored: bytes | memoryview, compression: int) -> bytes:
 
 def raw_bytes(message: Message) -> bytes:
     """The message exactly as the server gave it."""
-    return unpack(message.raw, message.compression)
+    return raw_bytes_many([message])[0]
+
+
+def raw_bytes_many(messages: Sequence[Message]) -> list[bytes]:
+    """``raw_bytes`` of each message, in order, with one query for those not at hand."""
+    wanted = [m.pk for m in messages if m.packed is None]
+    stored: dict[int, tuple[bytes, int]] = {}
+    for start in range(0, len(wanted), 500):
+        rows = MessageRaw.objects.filter(message_id__in=wanted[start : start + 500])
+        stored.update(
+            (pk, (raw, compression))
+            for pk, raw, compression in rows.values_list("message_id", "raw", "compression")
+        )
+    return [unpack(*(m.packed or stored[m.pk])) for m in messages]
 
 
 def store_many(raws: Iterable[bytes]) -> list[Message]:
     """Store each raw message unless its content is stored already; one Message per input.
 
-    New rows start as ``pending``: parsing is a later step, off the fetch path.
+    New rows start as ``pending``: parsing is a later step, off the fetch path. The rows
+    stored by this call carry their stored form in ``packed``. Safe beside another
+    process storing the same content: whichever commits first wins, the other takes its
+    row.
     """
     raws = list(raws)
     hashes = [content_hash(r) for r in raws]
-    known = {m.sha256: m for m in Message.objects.filter(sha256__in=set(hashes)).defer("raw")}
-    fresh: dict[str, Message] = {}
+    known = {m.sha256: m for m in Message.objects.filter(sha256__in=set(hashes))}
+    fresh: dict[str, bytes] = {}
     for raw, digest in zip(raws, hashes, strict=True):
-        if digest in known or digest in fresh:
-            continue
-        packed, compression = pack(raw)
-        fresh[digest] = Message(sha256=digest, size=len(raw), raw=packed, compression=compression)
+        if digest not in known:
+            fresh.setdefault(digest, raw)
     if fresh:
-        try:
-            with transaction.atomic():
-                Message.objects.bulk_create(fresh.values())
-        except IntegrityError:
-            # Another worker stored some of these meanwhile: take theirs, add the rest.
-            for digest, row in fresh.items():
-                with transaction.atomic():
-                    existing = Message.objects.filter(sha256=digest).defer("raw").first()
-                    if existing is None:
-                        row.save()
-                    else:
-                        fresh[digest] = existing
-        if not all(m.pk for m in fresh.values()):  # backends without RETURNING ids
-            ids = dict(Message.objects.filter(sha256__in=list(fresh)).values_list("sha256", "pk"))
-            for digest, row in fresh.items():
-                row.pk = ids[digest]
-        known.update(fresh)
+        known.update(_insert_new(fresh))
     return [known[d] for d in hashes]
 
 
 def store_raw(raw: bytes) -> Message:
     return store_many([raw])[0]
+
+
+def _insert_new(fresh: dict[str, bytes]) -> dict[str, Message]:
+    """INSERT a Message and a MessageRaw row per content; prepared statements, no model
+    building per row. Contents another process stored meanwhile are read back instead."""
+    now = timezone.now()
+    packed = {digest: pack(raw) for digest, raw in fresh.items()}
+    connection = connections[router.db_for_write(Message)]
+    created_at = Message._meta.get_field("first_seen_at").get_db_prep_save(now, connection)
+    ours: dict[str, int] = {}
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        digests = list(fresh)
+        for start in range(0, len(digests), INSERT_ROWS):
+            part = digests[start : start + INSERT_ROWS]
+            cursor.execute(
+                _message_insert_sql(connection, len(part)),
+                [v for d in part for v in (d, len(fresh[d]), created_at)],
+            )
+            ours.update((digest, pk) for pk, digest in cursor.fetchall())
+        insert_rows(
+            MessageRaw,
+            ("message", "raw", "compression"),
+            [(ours[d], *packed[d]) for d in ours],
+        )
+    stored: dict[str, Message] = {}
+    for digest, pk in ours.items():
+        message = Message(pk=pk, sha256=digest, size=len(fresh[digest]), first_seen_at=now)
+        message.packed = packed[digest]
+        stored[digest] = message
+    theirs = [d for d in fresh if d not in ours]
+    if theirs:
+        stored.update((m.sha256, m) for m in Message.objects.filter(sha256__in=theirs))
+    return stored
+
+
+# Columns a new Message row gets besides sha256, size and first_seen_at: the defaults,
+# written as SQL literals so each row needs three parameters only.
+_VARIABLE = ("sha256", "size", "first_seen_at")
+
+
+def _literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if value in ("", ParseState.PENDING.value):
+        return f"'{value!s}'"
+    raise ValueError(f"no SQL literal for the default {value!r}")
+
+
+def _message_insert_sql(connection: Any, rows: int) -> str:
+    quote = connection.ops.quote_name
+    fields = [f for f in Message._meta.concrete_fields if f.name not in ("id", *_VARIABLE)]
+    columns = [quote(Message._meta.get_field(n).column) for n in _VARIABLE]
+    columns += [quote(f.column) for f in fields]
+    row = ", ".join(["%s"] * len(_VARIABLE) + [_literal(f.get_default()) for f in fields])
+    values = ", ".join([f"({row})"] * rows)
+    # Identifiers from the model, quoted; literals from the model's defaults; the rest are
+    # parameters.
+    return (
+        f"INSERT INTO {quote(Message._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+        f"VALUES {values} ON CONFLICT DO NOTHING RETURNING {quote('id')}, {quote('sha256')}"
+    )
+
+
+def insert_rows(
+    model: type[Model],
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    ignore_conflicts: bool = False,
+) -> None:
+    """INSERT rows of values ready for the database with one prepared statement
+    (executemany), skipping rows that break a unique constraint when asked.
+
+    ``bulk_create`` builds a model instance per row and prepares each value through its
+    field; for a first sync's messages, locations and participants that was most of the
+    cost of writing them. Values must be what the database takes: str, int, bool, bytes,
+    None, or a datetime prepared with the field's ``get_db_prep_save``.
+    """
+    if not rows:
+        return
+    fields = [model._meta.get_field(name) for name in names]
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[union-attr]
+    marks = ", ".join(["%s"] * len(fields))
+    conflicts = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    # Identifiers from the model, quoted; every value is a parameter.
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({marks}){conflicts}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from crmail.mail.ingest import PIPELINE_MIN_MESSAGES, ParsePipeline, parse_pending
-from crmail.mail.store import store_many
+from crmail.mail.store import insert_rows, store_many
 from crmail.mailboxes.drivers.base import (
     Driver,
     DriverError,
@@ -36,6 +36,16 @@ log = logging.getLogger(__name__)
 BATCH_MESSAGES = 500
 BATCH_BYTES = 32 * 1024 * 1024
 FLAG_FIELDS = ("seen", "flagged", "answered", "deleted", "draft")
+LOCATION_COLUMNS = (
+    "mailbox",
+    "folder",
+    "message",
+    "remote_id",
+    "uid",
+    *FLAG_FIELDS,
+    "keywords",
+    "created_at",
+)
 
 
 @dataclass
@@ -312,25 +322,32 @@ def _fetch_new(
     cap = preset(mailbox.provider).daily_bytes
     if cap is not None and mailbox.bytes_day == date.today() and mailbox.bytes_today >= cap:
         raise Throttled(_cap_reached(cap))  # "Sync now" on a paused mailbox fetches nothing
+    connection = connections[router.db_for_write(Location)]
     for batch in _batches(driver.fetch(remote, ids)):
         raws = [m.raw or b"" for m in batch]
         nbytes = sum(len(r) for r in raws)
         with transaction.atomic():
             messages = store_many(raws)
-            Location.objects.bulk_create(
+            created = Location._meta.get_field("created_at").get_db_prep_save(
+                timezone.now(), connection
+            )
+            insert_rows(
+                Location,
+                LOCATION_COLUMNS,
                 [
-                    Location(
-                        mailbox=mailbox,
-                        folder=row,
-                        message=msg,
-                        remote_id=m.remote_id,
-                        uid=_as_uid(m.remote_id),
-                        **{f: f in m.flags for f in FLAG_FIELDS},
-                        keywords=" ".join(sorted(f for f in m.flags if f not in FLAG_FIELDS)),
+                    (
+                        mailbox.pk,
+                        row.pk,
+                        msg.pk,
+                        m.remote_id,
+                        _as_uid(m.remote_id),
+                        *(f in m.flags for f in FLAG_FIELDS),
+                        " ".join(sorted(f for f in m.flags if f not in FLAG_FIELDS))[:1000],
+                        created,
                     )
                     for m, msg in zip(batch, messages, strict=True)
                 ],
-                ignore_conflicts=True,
+                ignore_conflicts=True,  # stored by an earlier run that stopped before its cursor
             )
         acknowledge = getattr(driver, "acknowledge", None)
         if acknowledge is not None:

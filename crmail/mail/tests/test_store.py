@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from crmail.mail.ingest import parse_stored, thread_subject
-from crmail.mail.models import Compression, Message, ParseState
-from crmail.mail.store import raw_bytes, store_many, store_raw
+from crmail.mail.models import Compression, Message, MessageRaw, ParseState
+from crmail.mail.store import (
+    _insert_new,
+    content_hash,
+    raw_bytes,
+    raw_bytes_many,
+    store_many,
+    store_raw,
+    unpack,
+)
 
 pytestmark = pytest.mark.django_db
 CORPUS = sorted((Path(__file__).parents[3] / "tests" / "data" / "cpython_email").glob("msg_*.txt"))
@@ -43,13 +52,35 @@ def test_the_same_content_is_stored_once():
 
 def test_raw_bytes_come_back_exactly_whether_compressed_or_not():
     text = mail("c@x", body="compressible " * 2000)
-    noise = mail("n@x", body="") + bytes(range(256)) * 200
+    noise = mail("n@x", body="") + os.urandom(50_000)
     stored = store_many([text, noise])
+    kept = {r.pk: r for r in MessageRaw.objects.all()}
+    assert kept[stored[0].pk].compression == Compression.ZSTD
+    assert len(kept[stored[0].pk].raw) < len(text) / 5
+    assert kept[stored[1].pk].compression == Compression.NONE
     rows = {m.pk: m for m in Message.objects.filter(pk__in=[m.pk for m in stored])}
-    assert rows[stored[0].pk].compression == Compression.ZSTD
-    assert len(rows[stored[0].pk].raw) < len(text) / 5
     assert raw_bytes(rows[stored[0].pk]) == text
     assert raw_bytes(rows[stored[1].pk]) == noise
+    assert raw_bytes_many([rows[stored[1].pk], stored[0]]) == [noise, text]
+
+
+def test_content_stored_meanwhile_by_another_process_is_taken_not_duplicated():
+    raw = mail("race@x")
+    theirs = store_raw(raw)
+    # This process looked before the other one committed: it tries to insert too.
+    got = _insert_new({content_hash(raw): raw})
+    assert got[content_hash(raw)].pk == theirs.pk
+    assert (Message.objects.count(), MessageRaw.objects.count()) == (1, 1)
+
+
+def test_parse_results_leave_the_raw_row_alone_and_deleting_a_message_drops_it():
+    raw = mail("alone@x")
+    message = store_raw(raw)
+    parse_stored([message])
+    kept = MessageRaw.objects.get(pk=message.pk)
+    assert unpack(kept.raw, kept.compression) == raw
+    Message.objects.filter(pk=message.pk).delete()
+    assert not MessageRaw.objects.exists()
 
 
 def test_parsing_fills_fields_and_participants():
