@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "crmail.mail",
     "crmail.mailboxes",
     "crmail.linking",
+    "crmail.sharing",
     "crmail.web",
 ]
 

@@ -1,0 +1,149 @@
+"""``crmail sharing``: administrators set and review users' mail sharing (SPEC F5)."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+
+from crmail.config.commands.base import (
+    CommandError,
+    Output,
+    active_user,
+    field_errors,
+    require_ready,
+)
+
+NAMES = {
+    "mode": "MODE",
+    "audience": "--share-with",
+    "share_with": "--share-with",
+    "excluded_domains": "--exclude-domain",
+}
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    sharing = commands.add_parser(
+        "sharing",
+        help="set and show users' mail sharing",
+        description="Who sees each user's synced mail: private (the user only), public "
+        "(everyone who can access the record, or chosen users and groups), or custom (per "
+        "record). Mail sent from crmail is always shared.",
+    )
+    sub = sharing.add_subparsers(dest="sharing_command", metavar="COMMAND")
+    sharing.set_defaults(handler=lambda args, out: sharing.print_help() or 2, needs_django=False)
+
+    set_ = sub.add_parser(
+        "set",
+        help="set a user's sharing (administrators' command: locked settings too)",
+        description="Set a user's mail sharing. Public without --share-with shares with "
+        "everyone who can access the record; with it, only with those users and groups "
+        "(and the user's superiors in the role hierarchy). --exclude-domain replaces the "
+        "excluded domains (mail whose other participants are all there stays private); "
+        "without it they stay as they are.",
+    )
+    set_.add_argument("user", metavar="EMAIL")
+    set_.add_argument("mode", metavar="MODE", choices=["private", "public", "custom"])
+    set_.add_argument(
+        "--share-with",
+        action="append",
+        metavar="EMAIL_OR_GROUP",
+        help="a user's email or a group's name (repeat for several)",
+    )
+    set_.add_argument(
+        "--exclude-domain", action="append", metavar="DOMAIN", help="repeat for several"
+    )
+    set_.add_argument(
+        "--no-excluded-domains", action="store_true", help="remove every excluded domain"
+    )
+    lock = set_.add_mutually_exclusive_group()
+    lock.add_argument("--lock", action="store_true", help="the user can no longer change it")
+    lock.add_argument("--unlock", action="store_true")
+    set_.set_defaults(handler=run_set, needs_django=True)
+
+    show = sub.add_parser(
+        "show",
+        help="show every user's sharing (or one user's in detail)",
+        description="A table of users' settings: mode, who it is shared with, how many "
+        "domains are excluded, whether an administrator locked it.",
+    )
+    show.add_argument("user", metavar="EMAIL", nargs="?")
+    show.set_defaults(handler=run_show, needs_django=True)
+
+
+def run_set(args: argparse.Namespace, out: Output) -> int:
+    require_ready()
+    from crmail.people.actions import Invalid
+    from crmail.sharing import actions
+
+    user = active_user(args.user, "EMAIL")
+    if args.exclude_domain and args.no_excluded_domains:
+        raise CommandError("Give --exclude-domain or --no-excluded-domains, not both.")
+    domains = [] if args.no_excluded_domains else args.exclude_domain
+    if args.share_with and args.mode != "public":
+        raise CommandError("--share-with goes with public mode only.")
+    # Public: the chosen people, or everyone when none is given. Other modes keep them.
+    share_with = (args.share_with or []) if args.mode == "public" else None
+    try:
+        actions.set_sharing(
+            None, user, mode=args.mode, share_with=share_with, excluded_domains=domains
+        )
+    except Invalid as exc:
+        raise CommandError(
+            f"Cannot set {user.email}'s sharing:", details=field_errors(exc.errors, NAMES)
+        ) from None
+    if args.lock or args.unlock:
+        actions.set_locked(None, user, args.lock)
+    out.done(f"{user.email}: {describe(user)}.")
+    return 0
+
+
+def describe(user) -> str:  # type: ignore[no-untyped-def]
+    from crmail.sharing.queries import summary
+
+    row = summary(user)
+    words = row.mode_words
+    if row.excluded:
+        words += f"; excluded domains: {', '.join(row.excluded)}"
+    if row.locked:
+        words += "; locked"
+    return words
+
+
+def run_show(args: argparse.Namespace, out: Output) -> int:
+    require_ready()
+    from crmail.people.models import User
+    from crmail.sharing.queries import summaries, summary
+
+    if args.user:
+        user = _any_user(args.user)
+        row = summary(user)
+        out.say(f"{user.email}: {row.mode_words}")
+        out.say(f"Excluded domains: {', '.join(row.excluded) or 'none'}")
+        if row.mode == "custom":
+            out.say(f"Records shared: {row.shared_records}")
+        out.say(f"Locked: {'yes' if row.locked else 'no'}")
+        return 0
+    table = Table("User", "Mode", "Shared with", "Excluded domains", "Locked")
+    for row in summaries(User.objects.order_by("email")):
+        table.add_row(
+            row.email + ("" if row.active else " (deactivated)"),
+            row.mode_label,
+            row.shared_with,
+            str(len(row.excluded)),
+            "yes" if row.locked else "no",
+        )
+    out.out.print(table)
+    return 0
+
+
+def _any_user(email: str):  # type: ignore[no-untyped-def]
+    from crmail.people.actions import find_user
+
+    user = find_user(email)
+    if user is None:
+        raise CommandError(
+            f"EMAIL: there is no user with the email {email!r}.",
+            hint="`crmail user list` shows the users.",
+        )
+    return user

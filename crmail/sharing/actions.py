@@ -1,0 +1,327 @@
+"""The writers of sharing settings (SPEC F5), shared by the command line, web and API.
+
+Each function checks who acts and validates everything it is given, reporting every
+problem at once as ``Invalid`` (``{"field", "message"}`` items, as ``people.actions``),
+then writes in one transaction. ``actor`` is the acting user: ``None`` means the operator
+at the command line, who may do anything; a user may change their own setting unless an
+administrator locked it; administrators may change anyone's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable, Sequence
+
+from django.db import transaction
+from django.utils import timezone
+
+from crmail.linking.models import Module
+from crmail.mail.models import Message
+from crmail.people.actions import Invalid, NotAllowed, find_user
+from crmail.people.models import Group, User
+from crmail.sharing.models import (
+    Audience,
+    ExcludedDomain,
+    MessageOpen,
+    Mode,
+    SharedRecord,
+    ShareTarget,
+    SharingSetting,
+)
+
+# Domains of public mail providers: excluding them would hide every customer writing from
+# them, so they are never suggested as "your own domain".
+PUBLIC_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "msn.com",
+        "yahoo.com",
+        "ymail.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "aol.com",
+        "zoho.com",
+        "zohomail.com",
+        "fastmail.com",
+        "proton.me",
+        "protonmail.com",
+        "gmx.com",
+        "gmx.net",
+        "gmx.de",
+        "web.de",
+        "mail.com",
+        "yandex.com",
+        "yandex.ru",
+    }
+)
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
+
+Target = User | Group | str
+
+
+def _domain_of(address: str) -> str:
+    return address.rpartition("@")[2].strip().lower()
+
+
+def suggested_excluded_domains(user: User) -> list[str]:
+    """The user's own domains (their address's, then their mailboxes'), first to exclude.
+
+    Public mail providers (gmail.com, outlook.com, …) are left out.
+    """
+    addresses = [user.email, *user.mailboxes.order_by("pk").values_list("email", flat=True)]
+    found: list[str] = []
+    for address in addresses:
+        domain = _domain_of(address or "")
+        if domain and domain not in PUBLIC_MAIL_DOMAINS and domain not in found:
+            found.append(domain)
+    return found
+
+
+def normalise_domain(text: str) -> str:
+    """``" @Acme.COM. "`` → ``"acme.com"`` (IDN domains in their xn-- form)."""
+    domain = (text or "").strip().lower().lstrip("@").rstrip(".")
+    with contextlib.suppress(UnicodeError):
+        domain = domain.encode("idna").decode("ascii")
+    return domain
+
+
+def ensure_setting(user: User) -> SharingSetting:
+    """The user's setting, created with the default when missing (public to everyone,
+    the user's own domain excluded)."""
+    setting, created = SharingSetting.objects.get_or_create(user=user)
+    if created:
+        ExcludedDomain.objects.bulk_create(
+            [ExcludedDomain(setting=setting, domain=d) for d in suggested_excluded_domains(user)]
+        )
+    return setting
+
+
+def _check_may_change(actor: User | None, user: User, setting: SharingSetting | None) -> None:
+    if actor is None or actor.is_admin:
+        return
+    if actor.pk != user.pk or not actor.is_active:
+        raise NotAllowed("Only administrators change another user's mail sharing.")
+    if setting is not None and setting.locked:
+        raise NotAllowed(
+            "An administrator locked your mail sharing setting: ask them to change it."
+        )
+
+
+def _resolve_targets(
+    owner: User, targets: Iterable[Target], errors: list[dict[str, str]]
+) -> tuple[list[User], list[Group]]:
+    users: list[User] = []
+    groups: list[Group] = []
+    for target in targets:
+        if isinstance(target, str):
+            text = target.strip()
+            if "@" in text:
+                found_user = find_user(text)
+                if found_user is None:
+                    errors.append({"field": "share_with", "message": f"There is no user {text!r}."})
+                    continue
+                target = found_user
+            else:
+                found_group = Group.objects.filter(name__iexact=text).first()
+                if found_group is None:
+                    errors.append(
+                        {
+                            "field": "share_with",
+                            "message": f"There is no group named {text!r} (a user is named "
+                            "by email address).",
+                        }
+                    )
+                    continue
+                target = found_group
+        if isinstance(target, User):
+            if target.pk == owner.pk:
+                errors.append(
+                    {"field": "share_with", "message": "Sharing with yourself changes nothing."}
+                )
+            elif not target.is_active:
+                errors.append({"field": "share_with", "message": f"{target.email} is deactivated."})
+            elif target not in users:
+                users.append(target)
+        elif isinstance(target, Group):
+            if target not in groups:
+                groups.append(target)
+        else:
+            errors.append({"field": "share_with", "message": f"Not a user or group: {target!r}."})
+    return users, groups
+
+
+def _clean_domains(domains: Iterable[str], errors: list[dict[str, str]]) -> list[str]:
+    cleaned: list[str] = []
+    for text in domains:
+        domain = normalise_domain(text)
+        if not _DOMAIN.match(domain):
+            errors.append(
+                {
+                    "field": "excluded_domains",
+                    "message": f"{text!r} is not a domain (write it like example.com).",
+                }
+            )
+        elif domain not in cleaned:
+            cleaned.append(domain)
+    return cleaned
+
+
+def set_sharing(
+    actor: User | None,
+    user: User,
+    *,
+    mode: str | None = None,
+    audience: str | None = None,
+    share_with: Sequence[Target] | None = None,
+    excluded_domains: Sequence[str] | None = None,
+) -> SharingSetting:
+    """Change ``user``'s sharing; what is ``None`` stays as it is.
+
+    ``share_with`` (users, groups, emails or group names) replaces the chosen people; when
+    given without ``audience``, the audience becomes "chosen" (or "everyone" for an empty
+    list). ``excluded_domains`` replaces the excluded domains.
+    """
+    setting = SharingSetting.objects.filter(user=user).first()
+    _check_may_change(actor, user, setting)
+    errors: list[dict[str, str]] = []
+    if mode is not None and mode not in Mode.values:
+        errors.append(
+            {"field": "mode", "message": f"Choose one of: {', '.join(Mode.values)} (not {mode!r})."}
+        )
+    if audience is None and share_with is not None:
+        audience = Audience.CHOSEN if share_with else Audience.EVERYONE
+    if audience is not None and audience not in Audience.values:
+        errors.append(
+            {
+                "field": "audience",
+                "message": f"Choose one of: {', '.join(Audience.values)} (not {audience!r}).",
+            }
+        )
+    users: list[User] = []
+    groups: list[Group] = []
+    if share_with is not None:
+        users, groups = _resolve_targets(user, share_with, errors)
+    domains = _clean_domains(excluded_domains, errors) if excluded_domains is not None else None
+    if not errors:
+        final_mode = mode or (setting.mode if setting else Mode.PRIVATE)
+        final_audience = audience or (setting.audience if setting else Audience.EVERYONE)
+        has_targets = (
+            bool(users or groups)
+            if share_with is not None
+            else bool(setting and setting.targets.exists())
+        )
+        if final_mode == Mode.PUBLIC and final_audience == Audience.CHOSEN and not has_targets:
+            errors.append(
+                {
+                    "field": "share_with",
+                    "message": "Choose at least one user or group to share with, or share "
+                    "with everyone who can access the record.",
+                }
+            )
+    if errors:
+        raise Invalid(errors)
+    with transaction.atomic():
+        if setting is None:
+            setting = SharingSetting(user=user, mode=Mode.PRIVATE)
+        if mode is not None:
+            setting.mode = mode
+        if audience is not None:
+            setting.audience = audience
+        setting.updated_by = actor
+        setting.save()
+        if share_with is not None:
+            setting.targets.all().delete()
+            ShareTarget.objects.bulk_create(
+                [ShareTarget(setting=setting, user=u) for u in users]
+                + [ShareTarget(setting=setting, group=g) for g in groups]
+            )
+        if domains is not None:
+            setting.excluded_domains.all().delete()
+            ExcludedDomain.objects.bulk_create(
+                [ExcludedDomain(setting=setting, domain=d) for d in domains]
+            )
+    return setting
+
+
+def set_locked(actor: User | None, user: User, locked: bool) -> SharingSetting:
+    """Lock (or unlock) ``user``'s setting; administrators only. A user without a setting
+    is locked at private, which is what a missing setting already means."""
+    if actor is not None and not actor.is_admin:
+        raise NotAllowed("Only administrators lock mail sharing settings.")
+    with transaction.atomic():
+        setting, _ = SharingSetting.objects.get_or_create(
+            user=user, defaults={"mode": Mode.PRIVATE}
+        )
+        setting.locked = locked
+        setting.updated_by = actor
+        setting.save(update_fields=["locked", "updated_by", "updated_at"])
+    return setting
+
+
+def share_record(
+    actor: User | None, user: User, module: str, record_id: int, shared: bool = True
+) -> bool:
+    """Custom mode: share all of ``user``'s synced mail on one record (or stop).
+
+    The choice is kept in every mode and applies while the mode is custom. ``user`` must
+    be able to view the record. Returns whether anything changed.
+    """
+    from crmail.people import access
+    from crmail.sharing.visibility import record_model
+
+    setting = SharingSetting.objects.filter(user=user).first()
+    _check_may_change(actor, user, setting)
+    if module not in Module.values:
+        raise Invalid(
+            [{"field": "module", "message": f"Choose one of: {', '.join(Module.values)}."}]
+        )
+    model = record_model(module)
+    record = model.objects.filter(pk=record_id).first()
+    if record is None or not access.can(user, record, "view"):
+        raise Invalid(
+            [{"field": "record_id", "message": f"{user.email} cannot see {module} {record_id}."}]
+        )
+    with transaction.atomic():
+        if setting is None:
+            setting = SharingSetting.objects.create(user=user, mode=Mode.PRIVATE)
+        if shared:
+            _, created = SharedRecord.objects.get_or_create(
+                setting=setting, module=module, record_id=record_id
+            )
+            return created
+        deleted, _ = SharedRecord.objects.filter(
+            setting=setting, module=module, record_id=record_id
+        ).delete()
+        return bool(deleted)
+
+
+def forget_record(module: str, record_id: int) -> int:
+    """A record was deleted: its custom sharing choices go with it."""
+    deleted, _ = SharedRecord.objects.filter(module=module, record_id=record_id).delete()
+    return deleted
+
+
+def record_open(
+    viewer: User, message: Message, *, module: str = "", record_id: int | None = None
+) -> MessageOpen:
+    """Audit that ``viewer`` opened ``message`` (from a record, when given).
+
+    Callers check ``visibility.may_see_message`` first; this only writes the fact.
+    """
+    return MessageOpen.objects.create(
+        viewer=viewer,
+        viewer_email=viewer.email,
+        message=message,
+        message_sha256=message.sha256,
+        module=module,
+        record_id=record_id,
+        at=timezone.now(),
+    )

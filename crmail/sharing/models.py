@@ -1,0 +1,165 @@
+"""Who shares which synced mail (SPEC F5), and who opened which message.
+
+One ``SharingSetting`` per user (its primary key is the user's id, so the rows below it
+are keyed by the user too and the visibility query joins them to a mailbox's owner
+directly). The rules that read these rows are in ``crmail.sharing.visibility``; the only
+writers are in ``crmail.sharing.actions``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from crmail.linking.models import Module
+
+
+class Mode(models.TextChoices):
+    PRIVATE = "private", "Private"
+    PUBLIC = "public", "Public"
+    CUSTOM = "custom", "Custom (per record)"
+
+
+class Audience(models.TextChoices):
+    EVERYONE = "everyone", "Everyone who can access the record"
+    CHOSEN = "chosen", "Only chosen users and groups"
+
+
+class SharingSetting(models.Model):
+    """How one user's synced mail is shared. No row means private (fail closed)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="sharing",
+    )
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.PUBLIC)
+    audience = models.CharField(
+        max_length=10,
+        choices=Audience.choices,
+        default=Audience.EVERYONE,
+        help_text="Public mode: everyone who can access the record, or only chosen people.",
+    )
+    locked = models.BooleanField(
+        default=False, help_text="Locked by an administrator: the user cannot change it."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["user__email"]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.get_mode_display()}"
+
+
+class ShareTarget(models.Model):
+    """A user or a group that a public, chosen-audience setting shares with."""
+
+    setting = models.ForeignKey(SharingSetting, on_delete=models.CASCADE, related_name="targets")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    group = models.ForeignKey(
+        "people.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, group__isnull=True)
+                | Q(user__isnull=True, group__isnull=False),
+                name="share_target_user_xor_group",
+            ),
+            models.UniqueConstraint(
+                fields=["setting", "user"],
+                condition=Q(user__isnull=False),
+                name="unique_target_user",
+            ),
+            models.UniqueConstraint(
+                fields=["setting", "group"],
+                condition=Q(group__isnull=False),
+                name="unique_target_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"shared with {self.user or self.group}"
+
+
+class ExcludedDomain(models.Model):
+    """A domain whose mail stays private in public mode (subdomains included)."""
+
+    setting = models.ForeignKey(
+        SharingSetting, on_delete=models.CASCADE, related_name="excluded_domains"
+    )
+    domain = models.CharField(max_length=253, help_text="Lower case, without '@'.")
+
+    class Meta:
+        ordering = ["domain"]
+        constraints = [
+            models.UniqueConstraint(fields=["setting", "domain"], name="unique_excluded_domain")
+        ]
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+class SharedRecord(models.Model):
+    """Custom mode: the owner shares all their synced mail on this record."""
+
+    setting = models.ForeignKey(
+        SharingSetting, on_delete=models.CASCADE, related_name="shared_records"
+    )
+    module = models.CharField(max_length=10, choices=Module.choices)
+    record_id = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["setting", "module", "record_id"], name="unique_shared_record"
+            )
+        ]
+        indexes = [models.Index(fields=["module", "record_id"], name="shared_record_record")]
+
+    def __str__(self) -> str:
+        return f"{self.setting_id} shares {self.module} {self.record_id}"
+
+
+class MessageOpen(models.Model):
+    """Audit: a user opened a message (its page, an attachment, through the API)."""
+
+    viewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    viewer_email = models.CharField(max_length=254, help_text="Kept if the user is deleted.")
+    message = models.ForeignKey(
+        "mail.Message", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message_sha256 = models.CharField(max_length=64, help_text="Kept if the message is deleted.")
+    module = models.CharField(max_length=10, blank=True, choices=Module.choices)
+    record_id = models.PositiveBigIntegerField(null=True, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [
+            models.Index(fields=["message", "-at"], name="message_open_message"),
+            models.Index(fields=["viewer", "-at"], name="message_open_viewer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.viewer_email} opened {self.message_sha256[:12]} at {self.at:%Y-%m-%d %H:%M}"
