@@ -1,4 +1,9 @@
-"""``/messages``: sending mail from crmail (SPEC F3).
+"""``/messages``: reading one message (SPEC F4, F5) and sending mail from crmail (SPEC F3).
+
+``GET /messages/{id}`` answers a message the caller may see (``sharing.visibility``; 404
+otherwise, whether or not it exists) and records the opening in the audit log. A record's
+Emails list (``GET /{contacts|leads|accounts|deals}/{id}/emails``) is routed by
+``resource.py`` and answered by ``record_emails_page`` here.
 
 ``POST /messages/send`` sends through the caller's active mailbox's SMTP server, stores
 the message like synced mail, and files a copy in the server's Sent folder where the
@@ -9,22 +14,54 @@ a line break in a header answers 422 naming the field, and nothing is sent.
 
 from __future__ import annotations
 
+import logging
+import mimetypes
 from typing import Any
+from urllib.parse import quote
 
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
 from ninja import Router
 from ninja.errors import HttpError
 
 from crmail.api.auth import current_user
 from crmail.api.errors import Invalid
-from crmail.api.schemas import SendIn, SentOut, errors_doc
+from crmail.api.records import page
+from crmail.api.schemas import (
+    READ_ERRORS,
+    EmailFilters,
+    Id,
+    MessageOut,
+    SendIn,
+    SentOut,
+    errors_doc,
+)
 from crmail.crm.models import RECORD_MODELS
+from crmail.linking import emails
+from crmail.linking.models import Link
 from crmail.mail.compose import ComposeError, Draft
-from crmail.mail.models import Message
+from crmail.mail.display import clean_html
+from crmail.mail.models import Message, ParseState
+from crmail.mail.parse import ParsedMessage, Unparseable, parse_message, part_bytes
+from crmail.mail.store import raw_bytes
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.sending import SendingNotPossible, send_message, sent_copy_outcome
 from crmail.people import access
+from crmail.people.models import User
+from crmail.sharing.actions import record_open
+from crmail.sharing.visibility import may_see_message
+from crmail.web.security import DOWNLOAD_POLICY
 
+# The web's download rules (safe types, RFC 6266 names) and signed cid: addresses serve
+# the API too, so a file or image is handed out one way only.
+from crmail.web.views.messages import (
+    INLINE_IMAGE_TYPES,
+    SAFE_DOWNLOAD_TYPES,
+    attachment_disposition,
+    inline_token,
+)
+
+log = logging.getLogger(__name__)
 router = Router(tags=["Messages"])
 
 # What compose.py calls a field, as the request names it.
@@ -77,3 +114,216 @@ def send(request: HttpRequest, payload: SendIn) -> dict[str, Any]:
         "sent_copy_stored": stored,
         "sent_copy_note": note,
     }
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _page_url(request: HttpRequest, message_id: int) -> str:
+    return request.build_absolute_uri(reverse("web:message", args=[message_id]))
+
+
+def _link_out(reason: emails.LinkReason) -> dict[str, Any]:
+    return {
+        "module": reason.module,
+        "record_id": reason.record_id,
+        "reason": reason.reason,
+        "address": reason.address,
+        "explanation": reason.explanation,
+    }
+
+
+def record_emails_page(
+    request: HttpRequest, user: User, module: str, record_id: int, filters: EmailFilters
+) -> dict[str, Any]:
+    """One page of a record's Emails list (the record is one the caller may see)."""
+    try:
+        emails.check_view(filters.view, filters.user)
+    except emails.BadView as exc:
+        raise Invalid.one(exc.field, str(exc)) from None
+    qs = emails.record_emails(user, module, record_id, filters.view, filters.user)
+    result = page(qs, filters)
+    found = emails.extras(module, record_id, [m.pk for m in result["items"]], recipients=True)
+    result["items"] = [
+        {
+            "id": m.pk,
+            "subject": m.subject,
+            "from": {"name": m.from_name, "address": m.from_address},
+            "to": found.to.get(m.pk, []),
+            "date": m.date,
+            "snippet": m.snippet,
+            "thread_id": m.thread_id,
+            "has_attachments": m.has_attachments,
+            "automated": m.automated,
+            "list_id": m.list_id,
+            "links": [_link_out(r) for r in found.reasons.get(m.pk, [])],
+            "url": _page_url(request, m.pk),
+        }
+        for m in result["items"]
+    ]
+    return result
+
+
+def _visible_links(user: User, message: Message) -> list[Link]:
+    """The message's links to records ``user`` may view (one query per module linked)."""
+    links = list(Link.objects.filter(message=message).order_by("module", "record_id", "pk"))
+    allowed: set[tuple[str, int]] = set()
+    for module in {link.module for link in links}:
+        ids = {link.record_id for link in links if link.module == module}
+        visible = access.visible(user, RECORD_MODELS[module]).filter(pk__in=ids)
+        allowed |= {(module, pk) for pk in visible.values_list("pk", flat=True)}
+    return [link for link in links if (link.module, link.record_id) in allowed]
+
+
+def _parsed(message: Message) -> tuple[bytes, ParsedMessage | None]:
+    raw = raw_bytes(message)
+    if message.parse_state == ParseState.FAILED:
+        return raw, None
+    try:
+        return raw, parse_message(raw)
+    except Unparseable:
+        return raw, None
+    except Exception as exc:  # never a 500 on a message; the type only (no bodies in logs)
+        log.warning("message %s: %s while reading it for the API", message.pk, type(exc).__name__)
+        return raw, None
+
+
+def _people(parsed: ParsedMessage, role: str) -> list[dict[str, str]]:
+    return [{"name": p.name, "address": p.address} for p in parsed.participants if p.role == role]
+
+
+def _visible_message(request: HttpRequest, id: int) -> tuple[User, Message]:
+    user = current_user(request)
+    message = Message.objects.defer("body_text").filter(pk=id).first()
+    if message is None or not may_see_message(user, message):
+        raise Http404
+    return user, message
+
+
+@router.get(
+    "/{id}",
+    response={200: MessageOut},
+    openapi_extra=READ_ERRORS,
+    by_alias=True,
+    summary="Read a message",
+)
+def read_message(request: HttpRequest, id: Id) -> dict[str, Any]:
+    """A message you may see: headers, text, cleaned HTML (remote images removed),
+    attachments with their download addresses, the records you may see it on and why,
+    and its page in crmail. Opening it is recorded in the audit log."""
+    user, message = _visible_message(request, id)
+    record_open(user, message)
+    _, parsed = _parsed(message)
+    links = _visible_links(user, message)
+    reasons = emails.reasons_for(links, None).get(message.pk, [])
+    base = {
+        "id": message.pk,
+        "thread_id": message.thread_id,
+        "automated": message.automated,
+        "list_id": message.list_id,
+        "links": [_link_out(r) for r in reasons],
+        "url": _page_url(request, message.pk),
+    }
+    if parsed is None:
+        empty: list[dict[str, str]] = []
+        headers = {
+            "subject": message.subject,
+            "date": message.date,
+            "from": [{"name": message.from_name, "address": message.from_address}],
+            "to": empty,
+            "cc": empty,
+            "bcc": empty,
+            "reply_to": empty,
+            "message_id": message.message_id,
+            "in_reply_to": message.in_reply_to,
+            "references": message.references.split(),
+        }
+        return base | {
+            "headers": headers,
+            "text": "",
+            "html": "",
+            "attachments": [],
+            "readable": False,
+        }
+
+    inline_parts = {
+        a.content_id.lower(): a
+        for a in parsed.attachments
+        if a.content_id and a.content_type in INLINE_IMAGE_TYPES
+    }
+
+    def inline_url(content_id: str) -> str | None:
+        part = inline_parts.get(content_id.lower())
+        if part is None:
+            return None
+        url = reverse("web:message_inline", args=[message.pk, part.part])
+        token = quote(inline_token(message.pk, part.part))
+        return request.build_absolute_uri(f"{url}?s={token}")
+
+    html = clean_html(parsed.html, inline_url=inline_url).html if parsed.html.strip() else ""
+    headers = {
+        "subject": parsed.subject or message.subject,
+        "date": parsed.date or message.date,
+        "from": _people(parsed, "from"),
+        "to": _people(parsed, "to"),
+        "cc": _people(parsed, "cc"),
+        "bcc": _people(parsed, "bcc"),
+        "reply_to": _people(parsed, "reply-to"),
+        "message_id": parsed.message_id,
+        "in_reply_to": parsed.in_reply_to,
+        "references": parsed.references,
+    }
+    attachments = [
+        {
+            "part": a.part,
+            "name": a.filename or f"part {a.part}",
+            "content_type": a.content_type,
+            "size": a.size,
+            "inline": a.inline,
+            "download_url": request.build_absolute_uri(
+                reverse("api:message_attachment", args=[message.pk, a.part])
+            ),
+        }
+        for a in parsed.attachments
+    ]
+    return base | {
+        "headers": headers,
+        "text": parsed.text,
+        "html": html,
+        "attachments": attachments,
+        "readable": True,
+    }
+
+
+@router.get(
+    "/{id}/attachments/{part}",
+    response={200: None},
+    openapi_extra=READ_ERRORS,
+    summary="Download an attachment",
+    url_name="message_attachment",
+)
+def download_attachment(request: HttpRequest, id: Id, part: int) -> HttpResponse:
+    """The part's bytes, as an attachment; a type that a browser could run is sent as
+    application/octet-stream. Recorded in the audit log like opening the message."""
+    user, message = _visible_message(request, id)
+    raw, parsed = _parsed(message)
+    info = next((a for a in parsed.attachments if a.part == part), None) if parsed else None
+    if info is None:
+        raise Http404
+    try:
+        data, ctype, filename = part_bytes(raw, part)
+    except Exception as exc:  # LookupError, or a part the parser cannot decode
+        raise Http404 from exc
+    record_open(user, message)
+    ctype = ctype.lower()
+    name = filename or info.filename
+    if not name:
+        name = f"attachment-{part}{mimetypes.guess_extension(ctype) or '.bin'}"
+    response = HttpResponse(
+        data, content_type=ctype if ctype in SAFE_DOWNLOAD_TYPES else "application/octet-stream"
+    )
+    response["Content-Disposition"] = attachment_disposition(name)
+    response["Content-Security-Policy"] = DOWNLOAD_POLICY
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

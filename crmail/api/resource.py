@@ -16,9 +16,9 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
 
-from crmail.api import records
+from crmail.api import messages, records
 from crmail.api.auth import current_user
-from crmail.api.schemas import READ_ERRORS, WRITE_ERRORS, Id, Page
+from crmail.api.schemas import READ_ERRORS, WRITE_ERRORS, EmailFilters, EmailOut, Id, Page
 from crmail.people import access
 
 
@@ -80,6 +80,15 @@ def record_router(resource: RecordResource) -> Router:
         records.delete(user, records.get_or_404(r.visible(user), id))
         return None
 
+    def list_emails(request: HttpRequest, id: Id, filters: Query[EmailFilters]) -> dict:
+        user = current_user(request)
+        records.get_or_404(access.visible(user, r.model), id)
+        return messages.record_emails_page(request, user, r.module, id, filters)
+
+    list_emails.__doc__ = (
+        f"The mail on {one} that you may see (SPEC F5), newest first, in one of the views "
+        "of SPEC F4. 404 when you may not see the record."
+    )
     list_records.__doc__ = r.list_doc or f"The {r.module} you may see, a page at a time."
     create_record.__doc__ = r.create_doc or None
     router.get(
@@ -117,4 +126,12 @@ def record_router(resource: RecordResource) -> Router:
         summary=f"Delete {one}",
         operation_id=f"{op}delete_{r.singular}",
     )(delete_record)
+    router.get(
+        "/{id}/emails",
+        response={200: Page[EmailOut]},
+        openapi_extra=READ_ERRORS,
+        by_alias=True,
+        summary=f"List the emails on {one}",
+        operation_id=f"{op}list_{r.singular}_emails",
+    )(list_emails)
     return router

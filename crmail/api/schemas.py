@@ -633,3 +633,88 @@ class SentOut(Schema):
     recipients: list[str]
     sent_copy_stored: bool = Field(description="A copy was put in the server's Sent folder.")
     sent_copy_note: str = Field(description="Why not, in words; empty when it was.")
+
+
+# ----------------------------------------------------------------- mail on records
+
+EMAIL_VIEW = Literal["all", "sent", "imap", "pop", "user"]
+
+
+class EmailFilters(ListParams):
+    view: EMAIL_VIEW = Field(
+        "all",
+        description="all; sent (from crmail); imap / pop (lying in a mailbox synced over "
+        "IMAP / POP3); user (lying in one user's mailbox or sent by them: give ``user``).",
+    )
+    user: Id | None = Field(None, description="The user of view=user.")
+
+
+class PersonAddress(Schema):
+    name: str
+    address: str
+
+
+class LinkOut(Schema):
+    """Why a message is on a record ("linked because…")."""
+
+    module: str
+    record_id: int
+    reason: str = Field(description="address, sent_from_record, manual, bcc_dropbox, thread.")
+    address: str = Field(description="The matching address (reason address).")
+    explanation: str = Field(description="The reason in words, as the UI says it.")
+
+
+class EmailOut(Schema):
+    """A message in a record's Emails list."""
+
+    id: int
+    subject: str
+    sender: PersonAddress = Field(alias="from")
+    to: list[str]
+    date: datetime | None
+    snippet: str
+    thread_id: int | None
+    has_attachments: bool
+    automated: bool = Field(description="Mailing-list or automated mail.")
+    list_id: str
+    links: list[LinkOut] = Field(description="Why the message is on this record.")
+    url: str = Field(description="The message's page in crmail.")
+
+
+class AttachmentOut(Schema):
+    part: int
+    name: str
+    content_type: str
+    size: int
+    inline: bool = Field(description="Shown inside the HTML (a cid: image).")
+    download_url: str
+
+
+class HeadersOut(Schema):
+    subject: str
+    date: datetime | None
+    sender: list[PersonAddress] = Field(alias="from")
+    to: list[PersonAddress]
+    cc: list[PersonAddress]
+    bcc: list[PersonAddress]
+    reply_to: list[PersonAddress]
+    message_id: str
+    in_reply_to: str
+    references: list[str]
+
+
+class MessageOut(Schema):
+    """One message as the viewer may see it; the HTML is cleaned (crmail.mail.display):
+    no script, remote images removed, ``cid:`` images pointing at crmail."""
+
+    id: int
+    headers: HeadersOut
+    text: str
+    html: str
+    attachments: list[AttachmentOut]
+    thread_id: int | None
+    automated: bool
+    list_id: str
+    readable: bool = Field(description="False when the message could not be parsed.")
+    links: list[LinkOut] = Field(description="The records you may see it on, and why.")
+    url: str = Field(description="The message's page in crmail.")

@@ -37,6 +37,11 @@ pages: list[URLPattern] = [
     path("<module:module>/<int:pk>/", records.record_detail, name="record_detail"),
     path("<module:module>/<int:pk>/edit/", records.record_edit, name="record_edit"),
     path("<module:module>/<int:pk>/delete/", records.record_delete, name="record_delete"),
+    path(
+        "<module:module>/<int:pk>/emails/<int:message_pk>/thread/",
+        records.record_email_thread,
+        name="record_email_thread",
+    ),
     # Mail
     path("<module:module>/<int:pk>/email/", compose.compose, name="record_compose"),
     path("compose/", compose.compose, name="compose"),

@@ -15,13 +15,17 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from crmail.linking.models import Link
 from crmail.mail.models import Message, ParseState
 from crmail.mail.store import store_raw
 from crmail.mailboxes.models import SentMessage
+from crmail.sharing.models import MessageOpen
+from crmail.sharing.visibility import may_see_message
 from crmail.web import image_proxy
 from crmail.web.security import MESSAGE_BODY_POLICY
 from crmail.web.tests.mail_samples import PDF, PNG, deliver, html_message, text_message
-from crmail.web.views.messages import attachment_disposition, may_open
+from crmail.web.views.messages import attachment_disposition
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
@@ -174,15 +178,16 @@ def test_a_parser_crash_shows_the_unreadable_page_not_an_error(org, client_for, 
 # -- who may open it -------------------------------------------------------------------
 
 
-def test_only_the_mailbox_owner_or_the_sender_may_open_a_message(org, client_for, offer):
+def test_who_may_open_a_message_follows_the_sharing_rules(org, client_for, offer):
     sent = store_raw(text_message("Sent from crmail", subject="Sent one"))
     SentMessage.objects.create(
         message=sent, sender=org.peer, from_address="peer@crmail.test", recipients=["x@y.z"]
     )
-    assert may_open(org.rep, offer) and not may_open(org.peer, offer)
-    assert may_open(org.peer, sent) and not may_open(org.rep, sent)
-    # Not even the manager or an administrator, until the sharing layer says so.
-    assert not may_open(org.manager, offer) and not may_open(org.admin, offer)
+    # On no record: only the mailbox owner, or the sender of mail sent from crmail.
+    assert may_see_message(org.rep, offer) and not may_see_message(org.peer, offer)
+    assert may_see_message(org.peer, sent) and not may_see_message(org.rep, sent)
+    # Not the manager nor an administrator either: nobody sees mail on no record but its own.
+    assert not may_see_message(org.manager, offer) and not may_see_message(org.admin, offer)
     urls = [
         reverse("web:message", args=[offer.pk]),
         reverse("web:message_body", args=[offer.pk]),
@@ -198,6 +203,26 @@ def test_only_the_mailbox_owner_or_the_sender_may_open_a_message(org, client_for
     assert client_for(org.peer).get(reverse("web:message", args=[sent.pk])).status_code == 200
     missing = client_for(org.rep).get(reverse("web:message", args=[offer.pk + 1000]))
     assert missing.status_code == 404
+    # On a contact the manager may see, Rex's (public) mail opens for him; the peer still
+    # cannot see the contact (contacts are private by default), so not the message.
+    carl = f.contact(org.rep, "carl@client.example")
+    Link.objects.create(
+        message=offer,
+        module="contacts",
+        record_id=carl.pk,
+        reason="address",
+        address="carl@client.example",
+        date=offer.date,
+        created_at=offer.date,
+    )
+    assert may_see_message(org.manager, offer) and not may_see_message(org.peer, offer)
+    assert client_for(org.manager).get(reverse("web:message", args=[offer.pk])).status_code == 200
+    assert client_for(org.peer).get(reverse("web:message", args=[offer.pk])).status_code == 404
+    opened = MessageOpen.objects.values_list("viewer__email", "message_id")
+    assert set(opened) == {
+        ("manager@crmail.test", offer.pk),
+        ("peer@crmail.test", sent.pk),
+    }
 
 
 def test_signed_out_viewers_are_sent_to_sign_in(offer):

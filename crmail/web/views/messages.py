@@ -35,6 +35,7 @@ from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_safe
 
+from crmail.linking.models import Module
 from crmail.mail.display import (
     SafeHtml,
     clean_html,
@@ -45,8 +46,9 @@ from crmail.mail.display import (
 from crmail.mail.models import Message, ParseState
 from crmail.mail.parse import AttachmentInfo, ParsedMessage, Unparseable, parse_message, part_bytes
 from crmail.mail.store import raw_bytes
-from crmail.mailboxes.models import Location, SentMessage
 from crmail.people.models import User
+from crmail.sharing.actions import record_open
+from crmail.sharing.visibility import may_see_message, visible_messages
 from crmail.web import image_proxy
 from crmail.web.security import DOWNLOAD_POLICY, MESSAGE_BODY_POLICY
 
@@ -64,28 +66,29 @@ INLINE_IMAGE_TYPES = frozenset(
 )
 
 
-def may_open(user: User, message: Message) -> bool:
-    """Whether ``user`` may open ``message``: for now, when it lies in one of the user's
-    own mailboxes (a ``Location`` in a mailbox they own) or they sent it from crmail.
-
-    The sharing layer (``crmail.sharing``, SPEC F5) will replace this rule with its
-    visibility query; every message view asks here and nowhere else, so that switch is
-    this one function.
-    """
-    if not user.is_authenticated:
-        return False
-    return (
-        Location.objects.filter(message=message, mailbox__owner=user).exists()
-        or SentMessage.objects.filter(message=message, sender=user).exists()
-    )
-
-
 def _message_for(request: HttpRequest, pk: int) -> Message:
-    """The message when the viewer may open it; 404 otherwise, whether or not it exists."""
-    message = get_object_or_404(Message, pk=pk)
-    if not may_open(request.user, message):  # type: ignore[arg-type]
+    """The message when the viewer may see it (``sharing.visibility``); 404 otherwise,
+    whether or not it exists."""
+    message = get_object_or_404(Message.objects.defer("body_text"), pk=pk)
+    if not may_see_message(request.user, message):  # type: ignore[arg-type]
         raise Http404("No such message.")
     return message
+
+
+def _audit_open(request: HttpRequest, message: Message) -> None:
+    """Record that the viewer opened ``message``, and from which record when the address
+    says so (``?on=contacts/12``) and the message is on it for them."""
+    module, _, raw_id = request.GET.get("on", "").partition("/")
+    record_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 19 else None
+    user: User = request.user  # type: ignore[assignment]
+    if (
+        module in Module.values
+        and record_id is not None
+        and visible_messages(user, module, record_id).filter(pk=message.pk).exists()
+    ):
+        record_open(user, message, module=module, record_id=record_id)
+    else:
+        record_open(user, message)
 
 
 @dataclass
@@ -171,6 +174,8 @@ def _people(parsed: ParsedMessage, role: str) -> list[str]:
 @require_safe
 def message_page(request: HttpRequest, pk: int) -> HttpResponse:
     message = _message_for(request, pk)
+    if request.GET.get("images") != "1":  # showing remote images reloads the same opening
+        _audit_open(request, message)
     reading = _read(message)
     remote = request.GET.get("images") == "1"
     parsed = reading.parsed

@@ -10,14 +10,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
 
 from crmail.crm import actions
 from crmail.crm.forms import FORMS
 from crmail.crm.models import Record
+from crmail.linking import emails
+from crmail.mail.models import Message
 from crmail.people import access
 from crmail.web import modules
 from crmail.web.modules import MODULES, Module
@@ -29,11 +32,11 @@ def _visible_record(request: HttpRequest, module: Module, pk: int) -> Record:
     return get_object_or_404(qs, pk=pk)
 
 
-def _is_partial(request: HttpRequest) -> bool:
-    """An htmx request for the results table only (not a history restore)."""
+def _is_partial(request: HttpRequest, target: str = "results") -> bool:
+    """An htmx request for one part of the page only (not a history restore)."""
     return (
         request.headers.get("HX-Request") == "true"
-        and request.headers.get("HX-Target") == "results"
+        and request.headers.get("HX-Target") == target
         and request.headers.get("HX-History-Restore-Request") != "true"
     )
 
@@ -64,21 +67,96 @@ def record_list(request: HttpRequest, module: str) -> HttpResponse:
     return response
 
 
+EMAILS_PAGE_SIZE = 20
+THREAD_LIMIT = 200
+
+
+def _email_view(request: HttpRequest) -> tuple[str, int | None]:
+    """The Emails list's view and user from the address (unknown values: all, none)."""
+    view = request.GET.get("view", "all")
+    if view not in emails.VIEWS:
+        view = "all"
+    raw_user = request.GET.get("user", "")
+    user_id = int(raw_user) if raw_user.isdigit() and len(raw_user) < 19 else None
+    return view, user_id if view == "user" else None
+
+
+def _email_rows(module: str, record: Record, messages_: list[Message]) -> list[dict[str, object]]:
+    """Rows for the template: the message, its page's address and why it is here."""
+    found = emails.extras(module, record.pk, [m.pk for m in messages_])
+    return [
+        {
+            "message": m,
+            "url": f"{reverse('web:message', args=[m.pk])}?on={module}/{record.pk}",
+            "reasons": [r.explanation for r in found.reasons.get(m.pk, [])],
+            "count": getattr(m, "thread_count", 1),
+        }
+        for m in messages_
+    ]
+
+
+def _emails_context(request: HttpRequest, module: str, record: Record) -> dict[str, object]:
+    """The record's Emails list: one view, one page of threads (a fixed number of queries)."""
+    view, user_id = _email_view(request)
+    choosing = view == "user" and user_id is None
+    qs = emails.record_emails(request.user, module, record.pk, view, user_id)  # type: ignore[arg-type]
+    page = Paginator(
+        emails.thread_heads(qs) if not choosing else qs.none(), EMAILS_PAGE_SIZE
+    ).get_page(request.GET.get("page"))
+    query = f"view={view}" + (f"&user={user_id}" if user_id is not None else "")
+    return {
+        "emails": {
+            "view": view,
+            "user_id": user_id,
+            "choosing": choosing,
+            "views": [(key, label) for key, label in emails.VIEWS.items() if key != "user"],
+            "users": list(emails.mail_users(request.user, module, record.pk)),  # type: ignore[arg-type]
+            "page": page,
+            "rows": _email_rows(module, record, list(page.object_list)),
+            "query": query,
+        }
+    }
+
+
 @login_required
 def record_detail(request: HttpRequest, module: str, pk: int) -> HttpResponse:
     mod = MODULES[module]
     record = _visible_record(request, mod, pk)
-    context = {
-        "mod": mod,
-        "module": module,
-        "record": record,
-        "fields": modules.details(mod, record),
-        "linked": modules.linked(request.user, record),
-        "related": modules.related(request.user, mod, record),
-        "can_edit": access.can(request.user, record, "edit"),
-        "can_delete": access.can(request.user, record, "delete"),
-    }
-    return render(request, "web/records/detail.html", context)
+    context = {"mod": mod, "module": module, "record": record}
+    context |= _emails_context(request, module, record)
+    if _is_partial(request, "emails"):  # a view or page of the Emails list, switched in place
+        template = "web/records/_emails.html"
+    else:
+        template = "web/records/detail.html"
+        context |= {
+            "fields": modules.details(mod, record),
+            "linked": modules.linked(request.user, record),
+            "related": modules.related(request.user, mod, record),
+            "can_edit": access.can(request.user, record, "edit"),
+            "can_delete": access.can(request.user, record, "delete"),
+        }
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request", "HX-Target"])
+    return response
+
+
+@login_required
+def record_email_thread(
+    request: HttpRequest, module: str, pk: int, message_pk: int
+) -> HttpResponse:
+    """The messages of one conversation in the record's Emails list (its expanded row)."""
+    mod = MODULES[module]
+    record = _visible_record(request, mod, pk)
+    view, user_id = _email_view(request)
+    if view == "user" and user_id is None:
+        raise Http404("Choose a user.")
+    qs = emails.record_emails(request.user, module, record.pk, view, user_id)  # type: ignore[arg-type]
+    head = qs.filter(pk=message_pk).first()
+    if head is None:
+        raise Http404("No such message on this record.")
+    messages_ = list(emails.thread_messages(qs, head)[:THREAD_LIMIT])
+    rows = _email_rows(module, record, messages_)
+    return render(request, "web/records/_email_thread.html", {"rows": rows})
 
 
 @login_required
