@@ -56,6 +56,7 @@ THROTTLED_WAIT = 300.0  # the server said "too many connections" or "slow down"
 DEBOUNCE = 0.05  # responses arriving together (EXISTS, RECENT, FETCH) make one sync
 BUSY_RETRY = 3.0  # another process syncs the mailbox: look again after this
 FAILED_RETRY = (10.0, 300.0)  # a sync failed: try again after this, doubling
+RECORD_ATTEMPTS = 4  # writing a refused login on its mailbox, when the database is busy
 
 
 @dataclass
@@ -267,10 +268,7 @@ class Watcher:
             except AuthFailed as exc:
                 log.warning("mailbox %s: the server refused the login (%s)", w.pk, exc.kind)
                 w.parked = True
-                try:
-                    await self._in(self._control, watcher_db.record_login_failure, w.pk, exc)
-                except Exception:
-                    log.exception("mailbox %s: could not record the refused login", w.pk)
+                await self._record_login_failure(w.pk, exc)
                 return
             except Throttled as exc:
                 log.info("mailbox %s: the server limits connections (%s)", w.pk, exc)
@@ -309,6 +307,22 @@ class Watcher:
                 raise
             token = await self._in(self._io, run_closing, _renewed_token, target.pk)
         raise AssertionError("unreachable")
+
+    async def _record_login_failure(self, pk: int, exc: AuthFailed) -> None:
+        """Put the refusal on the mailbox, in words, for its owner; a busy database is
+        asked again, since the mailbox stays parked until its settings change."""
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                await self._in(self._control, watcher_db.record_login_failure, pk, exc)
+                return
+            except DatabaseError:
+                if attempt + 1 == RECORD_ATTEMPTS:
+                    log.exception("mailbox %s: could not record the refused login", pk)
+                else:
+                    await asyncio.sleep(0.5 * (attempt + 1))
+            except Exception:
+                log.exception("mailbox %s: could not record the refused login", pk)
+                return
 
     async def _idle(self, w: _Watch, session: IdleSession) -> None:
         while True:

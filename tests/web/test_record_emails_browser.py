@@ -57,6 +57,9 @@ def test_open_a_contact_see_its_emails_switch_view_and_open_a_message(app):
     expect(page).to_have_url(re.compile(r"view=pop"))
     emails.get_by_role("link", name="IMAP-shared users").click()
     expect(rows).to_have_count(2)
+    expect(page).to_have_url(re.compile(r"view=imap"))
+    # htmx wires the swapped-in form up once it settles: choose only then.
+    expect(page.locator(".htmx-settling, .htmx-request, .htmx-swapping")).to_have_count(0)
     emails.get_by_label("By user").select_option(label=s.mark.name)
     expect(page).to_have_url(re.compile(rf"view=user&user={s.mark.pk}"))
     expect(rows).to_have_count(3)  # the thread (his two), his sent offer, the note
