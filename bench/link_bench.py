@@ -32,33 +32,13 @@ import platform
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from benchenv import setup_crmail
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-def setup_crmail() -> Path:
-    data = Path(tempfile.mkdtemp(prefix="crmail-link-bench-"))
-    for key in [k for k in os.environ if k.startswith("CRMAIL_")]:
-        del os.environ[key]
-    os.environ.update(
-        CRMAIL_DATA_DIR=str(data / "data"),
-        CRMAIL_ADMIN_EMAIL="admin@example.org",
-        CRMAIL_ADMIN_PASSWORD="bench-admin-pw-1",
-        CRMAIL_LOG_LEVEL="WARNING",
-        CRMAIL_QUEUE_URL="memory://",
-    )
-    from crmail.config.cli import main as crmail
-
-    if crmail(["init"]) != 0:
-        raise SystemExit("crmail init failed")
-    import django
-
-    django.setup()
-    return data
 
 
 def populate(n_contacts: int, n_messages: int, rng: random.Random) -> list[str]:
@@ -245,7 +225,7 @@ def main() -> None:
     parser.add_argument("--past", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    setup_crmail()
+    setup_crmail("link-bench")
     rng = random.Random(4)
     populate(args.contacts, args.messages, rng)
     sync = bench_sync(args.batch)

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -26,6 +24,8 @@ from email.message import Message as EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
+
+from benchenv import setup_crmail
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -151,29 +151,13 @@ def update_costs(messages: list[bytes], batch: int) -> dict[str, float]:
     return out
 
 
-def setup_crmail() -> None:
-    data = Path(tempfile.mkdtemp(prefix="crmail-parse-costs-"))
-    for key in [k for k in os.environ if k.startswith("CRMAIL_")]:
-        del os.environ[key]
-    os.environ.update(
-        CRMAIL_DATA_DIR=str(data / "data"),
-        CRMAIL_ADMIN_EMAIL="admin@example.org",
-        CRMAIL_ADMIN_PASSWORD="bench-admin-pw-1",
-        CRMAIL_LOG_LEVEL="WARNING",
-    )
-    from crmail.config.cli import main as crmail
-
-    if crmail(["init"]) != 0:
-        raise SystemExit("crmail init failed")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mixed", type=int, default=4000)
     parser.add_argument("--real", default="auto")
     parser.add_argument("--batch", type=int, default=500)
     args = parser.parse_args()
-    setup_crmail()
+    setup_crmail("parse-costs")
     corpora = []
     if args.mixed:
         corpora.append(("mixed", mixed_messages(args.mixed)))

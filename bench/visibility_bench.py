@@ -36,33 +36,13 @@ import random
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from benchenv import setup_crmail
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-def setup_crmail() -> Path:
-    data = Path(tempfile.mkdtemp(prefix="crmail-visibility-bench-"))
-    for key in [k for k in os.environ if k.startswith("CRMAIL_")]:
-        del os.environ[key]
-    os.environ.update(
-        CRMAIL_DATA_DIR=str(data / "data"),
-        CRMAIL_ADMIN_EMAIL="admin@example.org",
-        CRMAIL_ADMIN_PASSWORD="bench-admin-pw-1",
-        CRMAIL_LOG_LEVEL="WARNING",
-        CRMAIL_QUEUE_URL="memory://",
-    )
-    from crmail.config.cli import main as crmail
-
-    if crmail(["init"]) != 0:
-        raise SystemExit("crmail init failed")
-    import django
-
-    django.setup()
-    return data
 
 
 def populate(args: argparse.Namespace, rng: random.Random) -> dict[str, list[int]]:
@@ -262,7 +242,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--samples", type=int, default=300)
     args = parser.parse_args()
-    data = setup_crmail()
+    data = setup_crmail("visibility-bench")
     try:
         rng = random.Random(13)
         ids = populate(args, rng)

@@ -1,0 +1,35 @@
+"""What the in-process benchmarks share: a fresh crmail in a temporary data dir."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def setup_crmail(name: str) -> Path:
+    """Forget this shell's crmail settings, `crmail init` a new data dir, set Django up.
+
+    Jobs run in-process (memory queue). Returns the temporary folder, to remove at the end.
+    """
+    data = Path(tempfile.mkdtemp(prefix=f"crmail-{name}-"))
+    for key in [k for k in os.environ if k.startswith("CRMAIL_")]:
+        del os.environ[key]
+    os.environ.update(
+        CRMAIL_DATA_DIR=str(data / "data"),
+        CRMAIL_ADMIN_EMAIL="admin@example.org",
+        CRMAIL_ADMIN_PASSWORD="bench-admin-pw-1",
+        CRMAIL_LOG_LEVEL="WARNING",
+        CRMAIL_QUEUE_URL="memory://",
+    )
+    from crmail.config.cli import main as crmail
+
+    if crmail(["init"]) != 0:
+        raise SystemExit("crmail init failed")
+    import django
+
+    django.setup()
+    return data
