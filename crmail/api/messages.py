@@ -15,7 +15,6 @@ a line break in a header answers 422 naming the field, and nothing is sent.
 from __future__ import annotations
 
 import logging
-import mimetypes
 from typing import Any
 from urllib.parse import quote
 
@@ -42,7 +41,7 @@ from crmail.linking.models import Link
 from crmail.mail.compose import ComposeError, Draft
 from crmail.mail.display import clean_html
 from crmail.mail.models import Message, ParseState
-from crmail.mail.parse import ParsedMessage, Unparseable, parse_message, part_bytes
+from crmail.mail.parse import ParsedMessage, Unparseable, parse_message
 from crmail.mail.store import raw_bytes
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.sending import SendingNotPossible, send_message, sent_copy_outcome
@@ -50,16 +49,10 @@ from crmail.people import access
 from crmail.people.models import User
 from crmail.sharing.actions import record_open
 from crmail.sharing.visibility import may_see_message
-from crmail.web.security import DOWNLOAD_POLICY
 
-# The web's download rules (safe types, RFC 6266 names) and signed cid: addresses serve
-# the API too, so a file or image is handed out one way only.
-from crmail.web.views.messages import (
-    INLINE_IMAGE_TYPES,
-    SAFE_DOWNLOAD_TYPES,
-    attachment_disposition,
-    inline_token,
-)
+# The web's downloads (safe types, RFC 6266 names) and signed cid: addresses serve the
+# API too, so a file or image is handed out one way only.
+from crmail.web.views.messages import INLINE_IMAGE_TYPES, attachment_response, inline_token
 
 log = logging.getLogger(__name__)
 router = Router(tags=["Messages"])
@@ -307,23 +300,6 @@ def download_attachment(request: HttpRequest, id: Id, part: int) -> HttpResponse
     application/octet-stream. Recorded in the audit log like opening the message."""
     user, message = _visible_message(request, id)
     raw, parsed = _parsed(message)
-    info = next((a for a in parsed.attachments if a.part == part), None) if parsed else None
-    if info is None:
-        raise Http404
-    try:
-        data, ctype, filename = part_bytes(raw, part)
-    except Exception as exc:  # LookupError, or a part the parser cannot decode
-        raise Http404 from exc
+    response = attachment_response(raw, parsed, part)
     record_open(user, message)
-    ctype = ctype.lower()
-    name = filename or info.filename
-    if not name:
-        name = f"attachment-{part}{mimetypes.guess_extension(ctype) or '.bin'}"
-    response = HttpResponse(
-        data, content_type=ctype if ctype in SAFE_DOWNLOAD_TYPES else "application/octet-stream"
-    )
-    response["Content-Disposition"] = attachment_disposition(name)
-    response["Content-Security-Policy"] = DOWNLOAD_POLICY
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
     return response

@@ -262,23 +262,21 @@ def attachment_disposition(filename: str) -> str:
     return value
 
 
-def _attachment(reading: Reading, part: int) -> AttachmentInfo:
-    if reading.parsed is None:
+def _attachment(parsed: ParsedMessage | None, part: int) -> AttachmentInfo:
+    if parsed is None:
         raise Http404("No such attachment.")
-    for info in reading.parsed.attachments:
+    for info in parsed.attachments:
         if info.part == part:
             return info
     raise Http404("No such attachment.")
 
 
-@login_required
-@require_safe
-def message_attachment(request: HttpRequest, pk: int, part: int) -> HttpResponse:
-    message = _message_for(request, pk)
-    reading = _read(message)
-    info = _attachment(reading, part)
+def attachment_response(raw: bytes, parsed: ParsedMessage | None, part: int) -> HttpResponse:
+    """Part ``part`` of a message as a download (the page's link and the API's alike): a
+    type a browser could run goes as application/octet-stream. 404 for no such part."""
+    info = _attachment(parsed, part)
     try:
-        data, ctype, filename = part_bytes(reading.raw, part)
+        data, ctype, filename = part_bytes(raw, part)
     except Exception as exc:  # LookupError, or a part the parser cannot decode
         raise Http404("No such attachment.") from exc
     ctype = ctype.lower()
@@ -287,6 +285,13 @@ def message_attachment(request: HttpRequest, pk: int, part: int) -> HttpResponse
     if not name:
         name = f"attachment-{part}{mimetypes.guess_extension(ctype) or '.bin'}"
     return _download(data, safe_type, name)
+
+
+@login_required
+@require_safe
+def message_attachment(request: HttpRequest, pk: int, part: int) -> HttpResponse:
+    reading = _read(_message_for(request, pk))
+    return attachment_response(reading.raw, reading.parsed, part)
 
 
 @login_required
@@ -312,7 +317,7 @@ def message_inline(request: HttpRequest, pk: int, part: int) -> HttpResponse:
         raise Http404("No such image.")
     message = get_object_or_404(Message, pk=pk)
     reading = _read(message)
-    info = _attachment(reading, part)
+    info = _attachment(reading.parsed, part)
     if info.content_type not in INLINE_IMAGE_TYPES:
         raise Http404("No such image.")
     try:
