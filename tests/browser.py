@@ -78,6 +78,11 @@ class App:
         self.page.get_by_role("button", name="Sign in").click()
         self.page.wait_for_url(lambda url: "/sign-in/" not in url)
 
+    def admin_menu(self) -> Any:
+        """Open the Administration menu of the top bar; its links, as a locator."""
+        self.page.locator("summary", has_text="Administration").click()
+        return self.page.get_by_role("navigation", name="Administration")
+
     def shot(self, name: str) -> Path:
         SHOTS.mkdir(parents=True, exist_ok=True)
         path = SHOTS / f"{name}.png"

@@ -100,10 +100,10 @@ def test_an_admin_creates_a_user(app):
     f.org()
     app.sign_in("admin@crmail.test", f.PASSWORD)
     page = app.page
-    page.get_by_role("navigation", name="Administration").get_by_role("link", name="Roles").click()
+    app.admin_menu().get_by_role("link", name="Roles").click()
     expect(page.locator(".tree .tree").first).to_contain_text("Manager")  # nested under CEO
     app.shot("roles")
-    page.get_by_role("link", name="Users", exact=True).click()
+    app.admin_menu().get_by_role("link", name="Users", exact=True).click()
     page.get_by_role("link", name="New user").click()
     page.get_by_label("Name").fill("Nina New")
     page.get_by_label("Email").fill("nina@crmail.test")
