@@ -5,6 +5,12 @@ otherwise, whether or not it exists) and records the opening in the audit log. A
 Emails list (``GET /{contacts|leads|accounts|deals}/{id}/emails``) is routed by
 ``resource.py`` and answered by ``record_emails_page`` here.
 
+``/messages/{id}/deals`` links a message to deals by hand, takes the link back, or moves
+it to another deal (SPEC F4; ``linking.deal_links`` decides, ``linking.links`` writes): the
+message must be one the caller may see (404), a deal in the path one they may view (404),
+a deal in the body one they may view (422 naming the field), and every deal concerned
+one they may edit (403).
+
 ``POST /messages/send`` sends through the caller's active mailbox's SMTP server, stores
 the message like synced mail, and files a copy in the server's Sent folder where the
 mailbox asks for it. Sent from a record, the mail is recorded against it (the record must
@@ -22,6 +28,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Router
 from ninja.errors import HttpError
+from pydantic import Field
 
 from crmail.api.auth import current_user
 from crmail.api.errors import Invalid
@@ -30,14 +37,17 @@ from crmail.api.schemas import (
     READ_ERRORS,
     EmailFilters,
     Id,
+    Input,
+    LinkOut,
     MessageOut,
     SendIn,
     SentOut,
     errors_doc,
 )
-from crmail.crm.models import RECORD_MODELS
-from crmail.linking import emails
-from crmail.linking.models import Link
+from crmail.crm.models import RECORD_MODELS, Deal
+from crmail.linking import deal_links, emails
+from crmail.linking.links import LinkError
+from crmail.linking.models import Link, Module, Reason
 from crmail.mail.compose import ComposeError, Draft
 from crmail.mail.display import clean_html
 from crmail.mail.models import Message, ParseState
@@ -303,3 +313,120 @@ def download_attachment(request: HttpRequest, id: Id, part: int) -> HttpResponse
     response = attachment_response(raw, parsed, part)
     record_open(user, message)
     return response
+
+
+# --------------------------------------------------------------------------- deals
+
+DEAL_LINK_ERRORS = errors_doc(400, 401, 403, 404, 409, 422)
+
+
+class DealLinkIn(Input):
+    deal_id: Id = Field(description="A deal you may edit.")
+
+
+class DealMoveIn(Input):
+    to_deal_id: Id = Field(description="The deal to move the link to; one you may edit.")
+
+
+class DealLinkOut(LinkOut):
+    """A message's link to a deal, and why it is there."""
+
+    deal_name: str
+
+
+def _deal_link_out(message: Message, deal: Deal) -> dict[str, Any]:
+    """The manual link of ``message`` on ``deal``, explained."""
+    link = Link.objects.get(
+        message=message, module=Module.DEALS, record_id=deal.pk, reason=Reason.MANUAL, address=""
+    )
+    [reason] = emails.reasons_for([link], Module.DEALS)[message.pk]
+    return _link_out(reason) | {"deal_name": deal.name}
+
+
+def _path_deal(user: User, deal_id: int) -> Deal:
+    try:
+        return deal_links.visible_deal(user, deal_id)
+    except deal_links.NoSuchDeal:
+        raise Http404 from None
+
+
+def _body_deal(user: User, deal_id: int, field: str) -> Deal:
+    try:
+        return deal_links.visible_deal(user, deal_id)
+    except deal_links.NoSuchDeal:
+        raise Invalid.one(field, f"There is no deal {deal_id} that you may see.") from None
+
+
+@router.post(
+    "/{id}/deals",
+    response={201: DealLinkOut},
+    openapi_extra=DEAL_LINK_ERRORS,
+    summary="Link a message to a deal",
+)
+def link_deal(request: HttpRequest, id: Id, payload: DealLinkIn) -> dict[str, Any]:
+    """Link a message you may see to a deal you may edit (synced mail is never linked to a
+    deal by itself). The link's reason is `manual`; its `explanation` says who linked it and
+    when ("linked by …"). Answers 404 for a message you may not see, 422 naming `deal_id`
+    for a deal that does not exist or that you may not see, or when the message is on that
+    deal already (for any reason), and 403 for a deal you may see but not edit."""
+    user, message = _visible_message(request, id)
+    deal = _body_deal(user, payload.deal_id, "deal_id")
+    try:
+        deal_links.link(user, message, deal)
+    except deal_links.AlreadyLinked as exc:
+        raise Invalid.one("deal_id", str(exc)) from None
+    return _deal_link_out(message, deal)
+
+
+@router.delete(
+    "/{id}/deals/{deal_id}",
+    response={204: None},
+    openapi_extra=DEAL_LINK_ERRORS,
+    summary="Unlink a message from a deal",
+)
+def unlink_deal(request: HttpRequest, id: Id, deal_id: Id) -> None:
+    """Take a message off a deal you may edit: removes the links a user can take back
+    (reason `manual`, `bcc_dropbox` or `thread`). Mail sent from the deal in crmail
+    (reason `sent_from_record`) stays on it, as the record of what was sent from there:
+    when that is its only link to the deal the answer is 409, and when it has both, the
+    other links go and the message stays on the deal for that reason. Answers 404 for a
+    message or deal you may not see, or when the message is not on the deal, and 403 for
+    a deal you may see but not edit."""
+    user, message = _visible_message(request, id)
+    deal = _path_deal(user, deal_id)
+    try:
+        deal_links.unlink(user, message, deal)
+    except deal_links.NotLinked:
+        raise Http404 from None
+    except deal_links.StaysLinked as exc:
+        raise HttpError(409, str(exc)) from None
+    return None
+
+
+@router.post(
+    "/{id}/deals/{deal_id}/move",
+    response={200: DealLinkOut},
+    openapi_extra=DEAL_LINK_ERRORS,
+    summary="Move a message's link to another deal",
+)
+def move_deal(request: HttpRequest, id: Id, deal_id: Id, payload: DealMoveIn) -> dict[str, Any]:
+    """Move a message from deal `deal_id` to deal `to_deal_id` (you must be able to edit
+    both): its `manual`, `bcc_dropbox` and `thread` links to the first deal go, and it
+    gets your `manual` link to the second, which is returned. Mail sent from the first deal
+    in crmail stays linked there: with no other link, 409 (link it to the second deal as
+    well instead). Answers 404 for a message or `deal_id` you may not see or a message not
+    on `deal_id`; 422 naming `to_deal_id` for a deal that does not exist or you may not
+    see, the same deal, or a deal the message is on already; 403 for a deal you may see but
+    not edit."""
+    user, message = _visible_message(request, id)
+    from_deal = _path_deal(user, deal_id)
+    to_deal = _body_deal(user, payload.to_deal_id, "to_deal_id")
+    try:
+        deal_links.move(user, message, from_deal, to_deal)
+    except (deal_links.SameDeal, deal_links.AlreadyLinked) as exc:
+        raise Invalid.one("to_deal_id", str(exc)) from None
+    except deal_links.NotLinked:
+        raise Http404 from None
+    except LinkError as exc:  # sent from the deal (StaysLinked), or changed meanwhile
+        raise HttpError(409, str(exc)) from None
+    return _deal_link_out(message, to_deal)

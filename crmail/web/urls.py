@@ -7,6 +7,7 @@ from django.urls import URLPattern, path, register_converter
 
 from crmail.people.models import MODULES
 from crmail.web.views import auth, compose, home, mailboxes, records, static
+from crmail.web.views import message_deals as deal_pages
 from crmail.web.views import messages as message_pages
 from crmail.web.views import settings as admin_pages
 
@@ -60,6 +61,23 @@ pages: list[URLPattern] = [
         name="message_inline",
     ),
     path("messages/remote-image/", message_pages.remote_image, name="remote_image"),
+    # A message's deals (SPEC F4): link by hand, move, unlink
+    path("messages/<int:pk>/deals/link/", deal_pages.message_deal_link, name="message_deal_link"),
+    path(
+        "messages/<int:pk>/deals/choices/",
+        deal_pages.message_deal_choices,
+        name="message_deal_choices",
+    ),
+    path(
+        "messages/<int:pk>/deals/<int:deal_pk>/move/",
+        deal_pages.message_deal_move,
+        name="message_deal_move",
+    ),
+    path(
+        "messages/<int:pk>/deals/<int:deal_pk>/unlink/",
+        deal_pages.message_deal_unlink,
+        name="message_deal_unlink",
+    ),
     # Administration
     path("settings/users/", admin_pages.users, name="users"),
     path("settings/users/new/", admin_pages.user_create, name="user_create"),

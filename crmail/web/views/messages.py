@@ -51,6 +51,7 @@ from crmail.sharing.actions import record_open
 from crmail.sharing.visibility import may_see_message, visible_messages
 from crmail.web import image_proxy
 from crmail.web.security import DOWNLOAD_POLICY, MESSAGE_BODY_POLICY
+from crmail.web.views.message_deals import deals_context
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ def message_page(request: HttpRequest, pk: int) -> HttpResponse:
     remote = request.GET.get("images") == "1"
     parsed = reading.parsed
     context: dict[str, object] = {"message": message, "remote": remote, "failed": parsed is None}
+    context |= deals_context(request, message)
     if parsed is None:
         headers = header_block(reading.raw)
         context.update(
