@@ -6,12 +6,13 @@ the shared writers of crmail.people.actions, like the web pages and the command 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Query, Router
 
 from crmail.api import records
@@ -26,13 +27,26 @@ from crmail.api.schemas import (
     UserIn,
     UserOut,
     UserPatch,
+    errors_doc,
 )
 from crmail.people import actions as people_actions
 from crmail.people.models import Profile, Role, User
+from crmail.web.views.departing import mbox_response
 
 router = Router(tags=["Users"])
+log = logging.getLogger(__name__)
 
 ADMINS_ONLY = "Only administrators may add or change users."
+BACKUP_ADMINS_ONLY = "Only administrators may back up a user's mail."
+MBOX_ANSWER = {
+    "responses": {
+        "200": {
+            "description": "The user's mail as an mboxrd file (RFC 4155), streamed.",
+            "content": {"application/mbox": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **errors_doc(401, 403, 404, 422)["responses"],
+    }
+}
 RELATED = {"role_id": Role, "profile_id": Profile, "manager_id": User}
 
 
@@ -92,6 +106,25 @@ def deactivate_user(request: HttpRequest, id: Id) -> User:
     target = records.get_or_404(users(), id)
     change_user(actor, target, {"is_active": False})
     return records.get_or_404(users(), id)
+
+
+@router.get(
+    "/{id}/mail-backup",
+    response={200: None},
+    openapi_extra=MBOX_ANSWER,
+    summary="Download a user's mail as an mbox file (administrators)",
+)
+def mail_backup(request: HttpRequest, id: Id) -> StreamingHttpResponse:
+    """Every message in the user's mailboxes (any folder, active mailbox or not) and every
+    message they sent from crmail, each once, oldest first, as ``application/mbox``
+    (mboxrd). For backing up a departing user's mail before it leaves the records' lists
+    (SPEC F12); any user's mail may be backed up."""
+    actor = current_user(request)
+    if not actor.is_admin:
+        raise Forbidden(BACKUP_ADMINS_ONLY)
+    target = records.get_or_404(User.objects.all(), id)
+    log.info("mail backup of user %s downloaded by user %s", target.pk, actor.pk)
+    return mbox_response(target)
 
 
 # ---------------------------------------------------------------------------- writes

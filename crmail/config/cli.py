@@ -12,7 +12,17 @@ import sys
 from collections.abc import Sequence
 
 from crmail import __version__
-from crmail.config.commands import check, imports, keys, mailbox, people, serve, setup, sharing
+from crmail.config.commands import (
+    backup,
+    check,
+    imports,
+    keys,
+    mailbox,
+    people,
+    serve,
+    setup,
+    sharing,
+)
 from crmail.config.commands.base import CommandError, Output, database_problem, setup_django
 
 EPILOG = """\
@@ -32,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"crmail {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    for module in (setup, serve, people, imports, mailbox, sharing, keys, check):
+    for module in (setup, serve, people, imports, mailbox, sharing, backup, keys, check):
         module.register(commands)
     return parser
 

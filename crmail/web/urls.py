@@ -6,7 +6,7 @@ from django.conf import settings
 from django.urls import URLPattern, path, register_converter
 
 from crmail.people.models import MODULES
-from crmail.web.views import auth, compose, home, mailboxes, records, static
+from crmail.web.views import auth, compose, departing, home, mailboxes, records, static
 from crmail.web.views import message_deals as deal_pages
 from crmail.web.views import messages as message_pages
 from crmail.web.views import settings as admin_pages
@@ -91,6 +91,9 @@ pages: list[URLPattern] = [
     path("settings/groups/<int:pk>/", admin_pages.group_edit, name="group_edit"),
     path("settings/access/", admin_pages.access_defaults, name="access_defaults"),
     path("settings/users/<int:pk>/mail-lock/", admin_pages.user_mail_lock, name="user_mail_lock"),
+    # Departed users (SPEC F12)
+    path("settings/departed/", departing.departed, name="departed"),
+    path("settings/departed/<int:pk>/backup.mbox", departing.backup, name="departed_backup"),
     # Mailboxes (SPEC F1, F2)
     path("settings/mail/", mailboxes.mailbox_list, name="mailboxes"),
     path("settings/mail/connect/", mailboxes.mailbox_connect, name="mailbox_connect"),

@@ -1,0 +1,106 @@
+"""Departed users (SPEC F12): administrators list deactivated users and back up their mail.
+
+Deactivating a user takes their synced mail off the records' Emails lists
+(``sharing.visibility``); reactivating brings it back. Mail sent from crmail stays. The
+backup is the user's whole mail as one mbox file (``mail.mbox``), streamed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Exists, OuterRef, Q
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_safe
+
+from crmail.mail import mbox
+from crmail.mailboxes.models import Location, SentMessage
+from crmail.people.models import User
+from crmail.web.security import DOWNLOAD_POLICY
+from crmail.web.views.settings import admin_required
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Departed:
+    """A deactivated user and what their mail amounts to."""
+
+    user: User
+    mailboxes: int
+    messages: int  # distinct messages lying in their mailboxes
+    hidden: int  # of those, the ones not sent from crmail: synced mail, now off the lists
+    sent: int  # messages they sent from crmail, still shown on records
+    deactivated_at: datetime | None
+
+
+def departed_users() -> list[Departed]:
+    """Every deactivated user, most recently deactivated first, with their mail counts
+    (three aggregate queries whatever the number of users or messages)."""
+    users = list(
+        User.objects.filter(is_active=False)
+        .annotate(mailbox_count=Count("mailboxes", distinct=True))
+        .order_by("-deactivated_at", "name", "email")
+    )
+    ids = [u.pk for u in users]
+    sent_from_crmail = Exists(SentMessage.objects.filter(message_id=OuterRef("message_id")))
+    in_mailboxes = {
+        row["mailbox__owner_id"]: row
+        for row in Location.objects.filter(mailbox__owner_id__in=ids)
+        .values("mailbox__owner_id")
+        .annotate(
+            messages=Count("message_id", distinct=True),
+            hidden=Count("message_id", distinct=True, filter=~Q(sent_from_crmail)),
+        )
+        .order_by()
+    }
+    sent = dict(
+        SentMessage.objects.filter(sender_id__in=ids)
+        .values("sender_id")
+        .annotate(n=Count("message_id", distinct=True))
+        .order_by()
+        .values_list("sender_id", "n")
+    )
+    rows = []
+    for user in users:
+        counts = in_mailboxes.get(user.pk, {})
+        rows.append(
+            Departed(
+                user=user,
+                mailboxes=user.mailbox_count,
+                messages=counts.get("messages", 0),
+                hidden=counts.get("hidden", 0),
+                sent=sent.get(user.pk, 0),
+                deactivated_at=user.deactivated_at,
+            )
+        )
+    return rows
+
+
+@admin_required
+@require_safe
+def departed(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/settings/departed.html", {"departed": departed_users()})
+
+
+def mbox_response(user: User) -> StreamingHttpResponse:
+    """``user``'s mail as an mbox download, streamed a batch of messages at a time."""
+    response = StreamingHttpResponse(mbox.write_mbox(user), content_type=mbox.CONTENT_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="{mbox.backup_filename(user)}"'
+    response["Content-Security-Policy"] = DOWNLOAD_POLICY
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@admin_required
+@require_safe
+def backup(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """The mail backup of any user, active or not (administrators only)."""
+    target = get_object_or_404(User, pk=pk)
+    # Ids only: no addresses in the log (STYLE).
+    log.info("mail backup of user %s downloaded by user %s", target.pk, request.user.pk)
+    return mbox_response(target)
