@@ -19,6 +19,7 @@ from crmail.api import (
     mailboxes,
     messages,
     pipelines,
+    sharing,
     users,
 )
 from crmail.api.auth import AUTH
@@ -71,4 +72,5 @@ api.add_router("/deals", deals.router)
 api.add_router("/pipelines", pipelines.router)
 api.add_router("/users", users.router)
 api.add_router("/mailboxes", mailboxes.router)
+api.add_router("/sharing", sharing.router)
 api.add_router("/messages", messages.router)

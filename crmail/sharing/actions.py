@@ -271,8 +271,9 @@ def share_record(
 ) -> bool:
     """Custom mode: share all of ``user``'s synced mail on one record (or stop).
 
-    The choice is kept in every mode and applies while the mode is custom. ``user`` must
-    be able to view the record. Returns whether anything changed.
+    The choice is kept in every mode and applies while the mode is custom. To share,
+    ``user`` must be able to view the record; stopping is always allowed. Returns whether
+    anything changed.
     """
     from crmail.people import access
     from crmail.sharing.visibility import record_model
@@ -285,7 +286,9 @@ def share_record(
         )
     model = record_model(module)
     record = model.objects.filter(pk=record_id).first()
-    if record is None or not access.can(user, record, "view"):
+    # Stopping needs no access: an owner who lost the record must still be able to stop
+    # sharing their mail on it.
+    if shared and (record is None or not access.can(user, record, "view")):
         raise Invalid(
             [{"field": "record_id", "message": f"{user.email} cannot see {module} {record_id}."}]
         )

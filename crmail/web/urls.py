@@ -10,6 +10,7 @@ from crmail.web.views import auth, compose, departing, home, mailboxes, records,
 from crmail.web.views import message_deals as deal_pages
 from crmail.web.views import messages as message_pages
 from crmail.web.views import settings as admin_pages
+from crmail.web.views import sharing as sharing_pages
 
 
 class ModuleConverter:
@@ -94,6 +95,18 @@ pages: list[URLPattern] = [
     # Departed users (SPEC F12)
     path("settings/departed/", departing.departed, name="departed"),
     path("settings/departed/<int:pk>/backup.mbox", departing.backup, name="departed_backup"),
+    # Mail sharing (SPEC F5)
+    path("settings/sharing/", sharing_pages.sharing_list, name="sharing_list"),
+    path("settings/sharing/<int:pk>/", sharing_pages.sharing_edit, name="sharing_edit"),
+    path("settings/sharing/<int:pk>/lock/", sharing_pages.sharing_lock, name="sharing_lock"),
+    path("settings/mail/sharing/", sharing_pages.my_sharing, name="my_sharing"),
+    path("settings/sharing/<int:pk>/stop/", sharing_pages.stop_sharing, name="sharing_stop"),
+    path("settings/mail/sharing/stop/", sharing_pages.my_stop_sharing, name="my_sharing_stop"),
+    path(
+        "<module:module>/<int:pk>/mail-sharing/",
+        sharing_pages.record_mail_sharing,
+        name="record_mail_sharing",
+    ),
     # Mailboxes (SPEC F1, F2)
     path("settings/mail/", mailboxes.mailbox_list, name="mailboxes"),
     path("settings/mail/connect/", mailboxes.mailbox_connect, name="mailbox_connect"),

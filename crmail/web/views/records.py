@@ -24,6 +24,7 @@ from crmail.mail.models import Message
 from crmail.people import access
 from crmail.web import modules
 from crmail.web.modules import MODULES, Module
+from crmail.web.views.sharing import record_sharing_context
 
 
 def _visible_record(request: HttpRequest, module: Module, pk: int) -> Record:
@@ -124,6 +125,7 @@ def record_detail(request: HttpRequest, module: str, pk: int) -> HttpResponse:
     record = _visible_record(request, mod, pk)
     context = {"mod": mod, "module": module, "record": record}
     context |= _emails_context(request, module, record)
+    context |= record_sharing_context(request.user, module, record)  # type: ignore[arg-type]
     if _is_partial(request, "emails"):  # a view or page of the Emails list, switched in place
         template = "web/records/_emails.html"
     else:
