@@ -1,7 +1,8 @@
 """Mail visibility at scale on SQLite: a contact's Emails list as a user may see it.
 
     python bench/visibility_bench.py [--messages 1000000] [--contacts 100000] [--users 50]
-                                     [--samples 300]
+                                     [--samples 300] [--api | --api-only] [--no-split]
+                                     [--profile N] [--keep | --reuse DIR]
 
 On a fresh data dir (``crmail init``; SQLite in WAL mode, the default install), rows are
 written directly with ``executemany`` (no parsing, no linking: this measures reading):
@@ -24,16 +25,28 @@ Measured with ``time.perf_counter`` around the Python call, ``--samples`` random
 2. the same list's ``count()`` (what a paginator asks);
 3. ``may_see_message(viewer, message)`` for a random message on that contact;
 4. the first page of the busiest account (its contacts' mail) and of
-   ``visible_messages(viewer)`` overall (search, reports), a few samples each.
+   ``visible_messages(viewer)`` overall (search, reports), a few samples each;
+5. with ``--api`` (``--api-only``: this stage alone), the issue's target itself:
+   ``GET /api/v1/contacts/{id}/emails`` through ``crmail serve`` with API tokens, timed
+   by a client, then the same requests in-process with a CPU split of the endpoint's
+   steps (``bench/visibility_api.py`` has the method).
+
+Populating 1,000,000 messages takes minutes (13 on a busy 2-core machine): ``--keep``
+leaves the data dir and prints it; ``--reuse DIR`` measures it again without populating
+(e.g. before and after a change, or with ``PYTHONPATH=/copy/of/the/tree`` to serve
+another version of crmail against the same data; the in-process split still measures
+this tree).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
 import shutil
+import sqlite3
 import statistics
 import sys
 import time
@@ -235,25 +248,80 @@ def bench(ids: dict[str, list[int]], samples: int, rng: random.Random) -> None:
     )
 
 
+def reopen(data: Path) -> Path:
+    """Django set up on a data dir that an earlier ``--keep`` run populated."""
+    for key in [k for k in os.environ if k.startswith("CRMAIL_")]:
+        del os.environ[key]
+    os.environ.update(
+        CRMAIL_DATA_DIR=str(data / "data"), CRMAIL_LOG_LEVEL="WARNING", CRMAIL_QUEUE_URL="memory://"
+    )
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crmail.config.settings")
+    import django
+
+    django.setup()
+    return data
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{cpu}, {os.cpu_count()} cores; {platform.platform()}; Python "
+        f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}; load average {load}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument(
+        "--api", action="store_true", help="also stage 5: the Emails list through crmail serve"
+    )
+    parser.add_argument("--api-only", action="store_true", help="stage 5 alone (implies --api)")
+    parser.add_argument(
+        "--no-split", action="store_true", help="stage 5 without the in-process split"
+    )
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="cProfile N in-process requests"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the populated data dir (for --reuse)"
+    )
+    parser.add_argument(
+        "--reuse", type=Path, metavar="DIR", help="measure a data dir kept by --keep"
+    )
     args = parser.parse_args()
-    data = setup_crmail("visibility-bench")
+    print(machine(), flush=True)
+    data = reopen(args.reuse) if args.reuse else setup_crmail("visibility-bench")
     try:
         rng = random.Random(13)
-        ids = populate(args, rng)
-        bench(ids, args.samples, rng)
+        if args.reuse:
+            ids = json.loads((data / "ids.json").read_text())
+        else:
+            ids = populate(args, rng)
+            (data / "ids.json").write_text(json.dumps(ids))
+        rng = random.Random(17)
+        if not args.api_only:
+            bench(ids, args.samples, rng)
+        if args.api or args.api_only:
+            import visibility_api
+
+            visibility_api.run(
+                ids, args.samples, rng, data, split=not args.no_split, profile=args.profile
+            )
     finally:
-        shutil.rmtree(data, ignore_errors=True)
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(
-        f"{platform.machine()}, {os.cpu_count()} cores, load {load}, "
-        f"Python {platform.python_version()}"
-    )
+        if args.keep or args.reuse:
+            print(f"data dir kept: {data}", file=sys.stderr)
+        else:
+            shutil.rmtree(data, ignore_errors=True)
+    print(machine())
 
 
 if __name__ == "__main__":

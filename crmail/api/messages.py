@@ -21,6 +21,7 @@ a line break in a header answers 422 naming the field, and nothing is sent.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -32,7 +33,7 @@ from pydantic import Field
 
 from crmail.api.auth import current_user
 from crmail.api.errors import Invalid
-from crmail.api.records import page
+from crmail.api.records import counted_page
 from crmail.api.schemas import (
     READ_ERRORS,
     EmailFilters,
@@ -126,6 +127,12 @@ def _page_url(request: HttpRequest, message_id: int) -> str:
     return request.build_absolute_uri(reverse("web:message", args=[message_id]))
 
 
+def _page_urls(request: HttpRequest) -> Callable[[int], str]:
+    """``_page_url`` for many messages, the address reversed once."""
+    before, _, after = _page_url(request, 0).rpartition("/0/")
+    return lambda message_id: f"{before}/{message_id}/{after}"
+
+
 def _link_out(reason: emails.LinkReason) -> dict[str, Any]:
     return {
         "module": reason.module,
@@ -145,7 +152,8 @@ def record_emails_page(
     except emails.BadView as exc:
         raise Invalid.one(exc.field, str(exc)) from None
     qs = emails.record_emails(user, module, record_id, filters.view, filters.user)
-    result = page(qs, filters)
+    result = counted_page(qs, filters)
+    page_url = _page_urls(request)
     found = emails.extras(module, record_id, [m.pk for m in result["items"]], recipients=True)
     result["items"] = [
         {
@@ -160,7 +168,7 @@ def record_emails_page(
             "automated": m.automated,
             "list_id": m.list_id,
             "links": [_link_out(r) for r in found.reasons.get(m.pk, [])],
-            "url": _page_url(request, m.pk),
+            "url": page_url(m.pk),
         }
         for m in result["items"]
     ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Window
 from django.http import Http404
 from django.utils import timezone
 
@@ -34,6 +34,21 @@ def page(qs: QuerySet[Any], params: ListParams) -> dict[str, Any]:
         "limit": limit,
         "offset": offset,
     }
+
+
+def counted_page(qs: QuerySet[Any], params: ListParams) -> dict[str, Any]:
+    """``page`` in one statement: the count rides on each row (``COUNT(*) OVER ()``).
+
+    For a query that costs more to build and compile than to run (a record's Emails list
+    through the visibility layer: bench/visibility_bench.py --api), so it is compiled and
+    run once rather than a second time to count. Only a page past the end, which has no
+    row to carry the count, asks for it apart.
+    """
+    limit = min(params.limit, MAX_LIMIT)
+    offset = params.offset
+    rows = list(qs.annotate(page_total=Window(Count("pk")))[offset : offset + limit])
+    count = rows[0].page_total if rows else (qs.count() if offset else 0)
+    return {"items": rows, "count": count, "limit": limit, "offset": offset}
 
 
 def get_or_404(qs: QuerySet[R], pk: int) -> R:

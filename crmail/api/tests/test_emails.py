@@ -72,6 +72,10 @@ def test_pages_newest_first(s):
         assert page["count"] == 5 and page["limit"] == 2
         seen += [item["id"] for item in page["items"]]
     assert seen == [s.popped.pk, s.sent.pk, s.claires.pk, s.reply.pk, s.first.pk]
+    # Past the end, the count is still the whole list's; an empty list counts 0.
+    past = emails(s.claire, f"/contacts/{s.jane.pk}/emails", limit=2, offset=9)
+    assert (past["count"], past["items"]) == (5, [])
+    assert emails(s.olga, f"/contacts/{s.jane.pk}/emails", view="imap")["count"] == 0
 
 
 def test_every_record_module_answers(s, org):
