@@ -1,17 +1,24 @@
 """A record's Emails list as one viewer sees it (SPEC F4 views, on top of SPEC F5).
 
-Everything starts from ``sharing.visibility.visible_messages(viewer, module, record_id)``:
-the views narrow it with ``Exists`` conditions on ``Location`` (the mailbox's protocol or
-owner) and ``SentMessage``, and threads are folded in SQL with window functions, so a page
-is a few statements whatever the size of the record's history. The web page and the API
-both read through here.
+Everything starts from ``sharing.visibility``: a view is ``visible_through(viewer, module,
+record_id, copies=…, sends=…)``, the record's list (``visible_messages``) through the
+viewer's visible copies narrowed by the mailbox's protocol or owner, and through the sends
+narrowed by the sender, or through one of those paths only. Threads are folded in SQL with
+window functions, so a page is a few statements whatever the size of the record's
+history. The web page and the API both read through here.
 
 Views:
 
 - ``all``: every message the viewer may see on the record;
 - ``sent``: sent from crmail;
-- ``imap`` / ``pop``: lying in a mailbox synced over IMAP / POP3;
-- ``user``: lying in one user's mailbox, or sent by them from crmail.
+- ``imap`` / ``pop``: with a copy the viewer may see in a mailbox synced over IMAP / POP3
+  (mail sent from crmail is in them only through such a copy);
+- ``user``: with a copy the viewer may see in one user's mailbox, or sent by that user
+  from crmail.
+
+A view matches through *visible copies* only (``sharing.visibility.visible_copies``): a
+message the viewer sees for another reason (sent from crmail, a colleague's public copy)
+must not show under a user who holds it privately, nor make that user a choice.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import (
     Count,
@@ -35,9 +43,9 @@ from django.db.models.functions import Coalesce, RowNumber
 from crmail.linking.models import Link
 from crmail.linking.queries import explanations, record_links
 from crmail.mail.models import Message, Participant
-from crmail.mailboxes.models import Location, Protocol, SentMessage
+from crmail.mailboxes.models import Protocol
 from crmail.people.models import User
-from crmail.sharing.visibility import visible_messages
+from crmail.sharing.visibility import visible_through
 
 VIEWS: dict[str, str] = {
     "all": "All",
@@ -73,23 +81,19 @@ def _newest_first() -> list[object]:
     return [F("date").desc(nulls_last=True), F("pk").desc()]
 
 
-def _in_mailboxes(condition: Q) -> Exists:
-    return Exists(Location.objects.filter(condition, message_id=OuterRef("pk")))
-
-
-def _view_condition(view: str, user_id: int | None) -> Q:
+def _view_paths(view: str, user_id: Any) -> tuple[Q | None, Q | None]:
+    """The view as the paths ``visible_through`` takes: a condition on the visible copies
+    (``Location``) and one on the sends (``SentMessage``); None: not through that path."""
     if view == "all":
-        return Q()
+        return Q(), Q()
     if view == "sent":
-        return Q(Exists(SentMessage.objects.filter(message_id=OuterRef("pk"))))
+        return None, Q()
     if view == "imap":
-        return Q(_in_mailboxes(Q(mailbox__protocol=Protocol.IMAP)))
+        return Q(mailbox__protocol=Protocol.IMAP), None
     if view == "pop":
-        return Q(_in_mailboxes(Q(mailbox__protocol=Protocol.POP3)))
+        return Q(mailbox__protocol=Protocol.POP3), None
     if view == "user":
-        return Q(_in_mailboxes(Q(mailbox__owner_id=user_id))) | Q(
-            Exists(SentMessage.objects.filter(message_id=OuterRef("pk"), sender_id=user_id))
-        )
+        return Q(mailbox__owner_id=user_id), Q(sender_id=user_id)
     raise BadView("view", f"Choose one of: {', '.join(VIEWS)} (not {view!r}).")
 
 
@@ -112,10 +116,9 @@ def record_emails(
 
     Empty when the viewer cannot view the record; ``BadView`` for an unknown view.
     """
-    visible = visible_messages(viewer, module, record_id)
-    return (
-        visible.filter(_view_condition(view, user_id)).only(*LIST_FIELDS).order_by(*_newest_first())
-    )
+    copies, sends = _view_paths(view, user_id)
+    visible = visible_through(viewer, module, record_id, copies=copies, sends=sends)
+    return visible.only(*LIST_FIELDS).order_by(*_newest_first())
 
 
 def thread_heads(messages: QuerySet[Message]) -> QuerySet[Message]:
@@ -141,13 +144,11 @@ def thread_messages(messages: QuerySet[Message], message: Message) -> QuerySet[M
 
 
 def mail_users(viewer: User, module: str, record_id: int) -> QuerySet[User]:
-    """The users whose mail the viewer sees on the record (their mailboxes hold it, or they
-    sent it from crmail): the choices of the "by user" view."""
-    visible = visible_messages(viewer, module, record_id).order_by().values("pk")
-    return User.objects.filter(
-        Q(Exists(Location.objects.filter(mailbox__owner_id=OuterRef("pk"), message_id__in=visible)))
-        | Q(Exists(SentMessage.objects.filter(sender_id=OuterRef("pk"), message_id__in=visible)))
-    ).order_by("name", "email")
+    """The users whose mail the viewer sees on the record (a copy the viewer may see lies
+    in their mailbox, or they sent it from crmail): the choices of the "by user" view."""
+    copies, sends = _view_paths("user", OuterRef(OuterRef("pk")))  # the user of the row
+    theirs = visible_through(viewer, module, record_id, copies=copies, sends=sends)
+    return User.objects.filter(Exists(theirs)).order_by("name", "email")
 
 
 # --- what a page of rows needs beside the messages (a fixed number of queries) -----------

@@ -12,11 +12,30 @@ filter in the database. The rules are in ``docs/decisions/013-mail-visibility.md
   or to chosen users/groups and the owner's superiors in the role tree) unless every other
   participant is at one of their excluded domains; custom when they shared the record;
   never when private. Administrators get nothing more here.
+
+On a record, which *copies* (``Location`` rows) the viewer may see is one condition,
+``visible_copies``: the record's list uses it, and so do the Emails list's views (IMAP,
+POP, by user), so a view never reveals that someone holds a message privately.
 """
 
 from __future__ import annotations
 
-from django.db.models import CharField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Value
+import operator
+from functools import reduce
+from typing import Any
+
+from django.db.models import (
+    BooleanField,
+    CharField,
+    Exists,
+    Expression,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+)
 from django.db.models.functions import Concat, Lower
 
 from crmail.crm.models import Account, Contact, Deal, Lead, Record
@@ -59,8 +78,50 @@ def visible_messages(
     if not _may_read(viewer):
         return Message.objects.none()
     if module is not None and record_id is not None:
-        return _on_record(viewer, module, record_id)
+        return _on_record(viewer, module, record_id, copies=Q(), sends=Q())
     return _overall(viewer)
+
+
+def visible_through(
+    viewer: User,
+    module: str,
+    record_id: int,
+    *,
+    copies: Q | None,
+    sends: Q | None,
+) -> QuerySet[Message]:
+    """The messages on the record that ``viewer`` may see through a visible copy that also
+    meets ``copies`` (a condition on ``Location``), or through a ``SentMessage`` that meets
+    ``sends``; a path given as None is not taken. ``visible_messages(viewer, module,
+    record_id)`` is both paths with no further condition: ``copies=Q(), sends=Q()``.
+
+    The Emails list's views are these (``linking.emails``): by protocol, copies only; by
+    user, that user's copies or sends. One ``EXISTS`` per path, as in the plain list.
+    """
+    if not _may_read(viewer):
+        return Message.objects.none()
+    return _on_record(viewer, module, record_id, copies=copies, sends=sends)
+
+
+def visible_copies(viewer: User, module: str, record_id: int) -> Q:
+    """Condition on ``Location`` rows: the copies of messages on the record (``module``,
+    ``record_id``) that ``viewer`` may see — in the viewer's own mailbox, or in the mailbox
+    of an active owner who shares it with the viewer for this record (public to the viewer
+    and not internal by the owner's excluded domains; custom and the record shared).
+
+    It says nothing about the record itself (access, links): combine it with
+    ``visible_messages(viewer, module, record_id)``, which uses it (or ask
+    ``visible_through``). A message on the record the viewer may see is one with a visible
+    copy, or one sent from crmail.
+    """
+    if not _may_read(viewer):
+        return Q(pk__in=[])
+    record_model(module)
+    return (
+        Q(mailbox__owner_id=viewer.pk)
+        | Q(mailbox__owner_id__in=_custom_sharers_of(viewer, module, record_id))
+        | _shared_publicly(viewer)
+    )
 
 
 def may_see_message(viewer: User, message: Message | int) -> bool:
@@ -129,9 +190,51 @@ def _custom_sharers_of(viewer: User, module: str, record_id: int) -> QuerySet[Us
 # --- conditions on Location rows (the message's place in a mailbox) ---------------------
 
 
+class _AmongJsonStrings(Expression):
+    """``value`` is one of the strings of the JSON list ``array``, compared in lower case
+    (``Mailbox.extra_from_addresses``: a JSON list of addresses). One ``EXISTS`` over the
+    database's JSON table function, ``json_each`` (SQLite) or ``jsonb_array_elements_text``
+    (PostgreSQL). Anything but a list counts as empty, and only its strings count."""
+
+    output_field = BooleanField()
+
+    def __init__(self, value: Any, array: Any) -> None:
+        super().__init__()
+        self.value, self.array = value, array
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.value, self.array]
+
+    def set_source_expressions(self, exprs: list[Any]) -> None:
+        self.value, self.array = exprs
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        # Only compiled expressions are put in the text; their values stay parameters.
+        value, value_params = compiler.compile(self.value)
+        array, array_params = compiler.compile(self.array)
+        if connection.vendor == "postgresql":
+            elements = (
+                f"jsonb_array_elements_text(CASE WHEN jsonb_typeof({array}) = 'array' "
+                f"THEN {array} ELSE '[]'::jsonb END) AS crmail_extra(address)"
+            )
+            sql = f"EXISTS (SELECT 1 FROM {elements} WHERE lower(crmail_extra.address) = {value})"  # noqa: S608
+            return sql, (*array_params, *array_params, *value_params)
+        if connection.vendor == "sqlite":
+            elements = (
+                f"json_each(CASE WHEN json_type({array}) = 'array' THEN {array} ELSE '[]' END) "
+                "AS crmail_extra"
+            )
+            where = f"crmail_extra.type = 'text' AND lower(crmail_extra.value) = {value}"
+            sql = f"EXISTS (SELECT 1 FROM {elements} WHERE {where})"  # noqa: S608
+            return sql, (*array_params, *array_params, *value_params)
+        raise NotImplementedError(f"No JSON list lookup for {connection.vendor}.")
+
+
 def _internal() -> Q:
     """The location's message is internal for its mailbox's owner: the owner excludes some
-    domain and every From/To/Cc participant besides the owner is at an excluded domain."""
+    domain and every From/To/Cc participant besides the owner is at an excluded domain.
+    The owner's addresses: their user email, their mailboxes' addresses, and the extra
+    addresses those mailboxes send as (``Mailbox.extra_from_addresses``)."""
     owner = OuterRef("mailbox__owner_id")
     address = ExpressionWrapper(OuterRef("address"), output_field=CharField())
     at_excluded = (
@@ -145,10 +248,14 @@ def _internal() -> Q:
     own_mailboxes = (
         Mailbox.objects.filter(owner_id=OuterRef(owner)).annotate(a=Lower("email")).values("a")
     )
+    own_extra_addresses = Mailbox.objects.filter(owner_id=OuterRef(owner)).filter(
+        _AmongJsonStrings(OuterRef("address"), F("extra_from_addresses"))
+    )
     outsiders = (
         Participant.objects.filter(message_id=OuterRef("message_id"), role__in=LINK_ROLES)
         .exclude(address=OuterRef("mailbox__owner__email"))
         .exclude(address__in=own_mailboxes)
+        .exclude(Exists(own_extra_addresses))
         .exclude(Exists(at_excluded))
     )
     return Q(Exists(ExcludedDomain.objects.filter(setting_id=owner))) & ~Q(Exists(outsiders))
@@ -171,20 +278,26 @@ def _own(viewer: User) -> Q:
 # --- on one record ------------------------------------------------------------------------
 
 
-def _on_record(viewer: User, module: str, record_id: int) -> QuerySet[Message]:
+def _on_record(
+    viewer: User, module: str, record_id: int, *, copies: Q | None, sends: Q | None
+) -> QuerySet[Message]:
     model = record_model(module)
     scope = access.record_scope(viewer, model, "view")
-    if scope is None:
+    if scope is None or (copies is None and sends is None):
         return Message.objects.none()
     may_view_record = Exists(model.objects.filter(scope, pk=record_id))
-    synced = Location.objects.filter(message_id=OuterRef("pk")).filter(
-        Q(mailbox__owner_id=viewer.pk)
-        | Q(mailbox__owner_id__in=_custom_sharers_of(viewer, module, record_id))
-        | _shared_publicly(viewer)
-    )
+    paths = []
+    if copies is not None:
+        synced = Location.objects.filter(
+            visible_copies(viewer, module, record_id), copies, message_id=OuterRef("pk")
+        )
+        paths.append(Q(Exists(synced)))
+    if sends is not None:
+        sent = SentMessage.objects.filter(sends, message_id=OuterRef("pk"))
+        paths.append(Q(Exists(sent)))
     on_record = record_links(module, record_id).order_by().values("message_id")
     return Message.objects.filter(
-        Q(pk__in=on_record), may_view_record, Q(Exists(synced)) | Q(_sent_from_crmail())
+        Q(pk__in=on_record), may_view_record, reduce(operator.or_, paths)
     ).order_by("-date", "-pk")
 
 

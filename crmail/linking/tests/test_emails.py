@@ -7,6 +7,8 @@ import pytest
 from crmail.linking import emails
 from crmail.linking.tests.record_mail import Scene, scene
 from crmail.people.models import User
+from crmail.sharing import actions
+from crmail.sharing.tests.build import place
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +96,44 @@ def test_linked_because_is_said_once_per_reason(s):
     assert [r.reason for r in found.reasons[s.sent.pk]] == ["manual"]
     assert found.reasons[s.sent.pk][0].explanation.startswith("linked by")
     assert found.to[s.sent.pk] == ["jane@customer.test"]
+
+
+def test_views_match_only_through_copies_the_viewer_may_see(s):
+    """Claire keeps her mail private, but also holds the message Mark sent from crmail and
+    Pat's popped one: Olga sees both, yet neither may show under Claire, nor through
+    Claire's IMAP copy, nor make Claire a choice."""
+    place(s.sent, s.claire)
+    place(s.popped, s.claire)
+    assert ids(s.olga, s) == s.ids("sent", "popped")
+    assert ids(s.olga, s, "user", s.claire) == set()
+    assert ids(s.olga, s, "imap") == set()
+    assert ids(s.olga, s, "pop") == s.ids("popped")
+    assert ids(s.olga, s, "user", s.mark) == s.ids("sent")
+    assert ids(s.olga, s, "user", s.pat) == s.ids("popped")
+    assert {u.email for u in emails.mail_users(s.olga, "contacts", s.jane.pk)} == {
+        s.mark.email,
+        s.pat.email,
+    }
+    # Claire's own copies are hers to see in every view.
+    assert ids(s.claire, s, "user", s.claire) == s.ids("claires", "sent", "popped")
+    assert ids(s.claire, s, "imap") == s.ids("first", "reply", "claires", "sent", "popped")
+
+
+def test_a_manager_sees_a_view_through_the_shared_copy_only(s):
+    """Karl manages Mark (who shares with Claire) and Claire (private): the thread's first
+    message, also in Claire's mailbox, shows under Mark but not under Claire."""
+    place(s.first, s.claire)
+    assert ids(s.karl, s, "user", s.mark) == s.ids("first", "reply", "sent")
+    assert ids(s.karl, s, "user", s.claire) == set()
+    assert s.claire.email not in {u.email for u in emails.mail_users(s.karl, "contacts", s.jane.pk)}
+
+
+def test_a_private_copy_of_a_crmail_sent_message_stays_out_of_the_protocol_views(s):
+    """Sent from crmail, the message is visible to all who can open Jane; its Sent copy in
+    Mark's IMAP mailbox counts for the IMAP view only where that copy is visible."""
+    actions.set_sharing(None, s.mark, mode="private")
+    place(s.sent, s.mark)
+    assert s.sent.pk in ids(s.olga, s)
+    assert ids(s.olga, s, "imap") == set()
+    assert ids(s.olga, s, "user", s.mark) == s.ids("sent")  # the sender, by SentMessage
+    assert ids(s.mark, s, "imap") == s.ids("first", "reply", "sent")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from crmail.mailboxes.models import Location, Mailbox
 from crmail.people.models import Group, ModuleDefault, User
 from crmail.sharing import actions
 from crmail.sharing.models import SharingSetting
 from crmail.sharing.tests.build import mailbox, message, place
-from crmail.sharing.visibility import may_see_message, visible_messages
+from crmail.sharing.visibility import may_see_message, visible_copies, visible_messages
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -207,3 +208,80 @@ def test_visible_messages_wants_both_module_and_record(org):
         visible_messages(org.rep, "contacts")
     with pytest.raises(ValueError):
         visible_messages(org.rep, "widgets", 1)
+
+
+def test_extra_from_addresses_count_as_the_owner_own(org, jane):
+    """Rex sends as sales@private.test too: mail between that address and an excluded
+    domain is internal, like mail from his own address; the case of the setting is not
+    the case of the mail."""
+    actions.set_sharing(None, org.rep, excluded_domains=["partner.test"])
+    box = mailbox(org.rep, "rex@crmail.test")
+    box.extra_from_addresses = ["Sales@Private.test"]
+    box.save(update_fields=["extra_from_addresses"])
+    internal = message(
+        "sales@private.test", ["a@eu.partner.test"], on=[jane], in_mailboxes=[org.rep]
+    )
+    other = message("ops@private.test", ["a@partner.test"], on=[jane], in_mailboxes=[org.rep])
+    with_customer = message(
+        "sales@private.test", ["a@partner.test", CUSTOMER], on=[jane], in_mailboxes=[org.rep]
+    )
+    assert on(org.peer, jane) == {other.pk, with_customer.pk}
+    assert on(org.rep, jane) == {internal.pk, other.pk, with_customer.pk}
+    assert not may_see_message(org.peer, internal)
+
+
+def test_extra_from_addresses_of_another_user_do_not_count(org, jane):
+    actions.set_sharing(None, org.rep, excluded_domains=["partner.test"])
+    box = mailbox(org.peer, "claire@crmail.test")
+    box.extra_from_addresses = ["sales@private.test"]
+    box.save(update_fields=["extra_from_addresses"])
+    msg = message("sales@private.test", ["a@partner.test"], on=[jane], in_mailboxes=[org.rep])
+    assert on(org.manager, jane) == {msg.pk}
+
+
+def test_odd_extra_from_addresses_values_are_no_addresses(org, jane):
+    """Not a list (a bad write), or a list with something else than strings: no error, and
+    nothing in it counts as the owner's."""
+    actions.set_sharing(None, org.rep, excluded_domains=["partner.test"])
+    mailbox(org.rep, "rex@crmail.test")
+    msg = message("sales@private.test", ["a@partner.test"], on=[jane], in_mailboxes=[org.rep])
+    for odd in ("sales@private.test", {"sales@private.test": 1}, [1, None, ["x"]], []):
+        Mailbox.objects.filter(owner=org.rep).update(extra_from_addresses=odd)
+        assert on(org.peer, jane) == {msg.pk}, odd
+
+
+def copies(viewer: User, record, msg) -> set[int]:  # type: ignore[no-untyped-def]
+    """The owners of the copies of ``msg`` on ``record`` that ``viewer`` may see."""
+    rows = Location.objects.filter(
+        visible_copies(viewer, type(record).MODULE, record.pk), message=msg
+    )
+    return set(rows.values_list("mailbox__owner_id", flat=True))
+
+
+def test_visible_copies_are_those_the_viewer_may_see_one_by_one(org, jane):
+    """One message in three mailboxes: the rep's (public), the peer's (private), the
+    manager's (custom, Jane shared)."""
+    actions.set_sharing(None, org.peer, mode="private")
+    actions.set_sharing(None, org.manager, mode="custom")
+    actions.share_record(org.manager, org.manager, "contacts", jane.pk)
+    msg = message(
+        CUSTOMER, [org.rep.email], on=[jane], in_mailboxes=[org.rep, org.peer, org.manager]
+    )
+    rep, peer, manager = org.rep.pk, org.peer.pk, org.manager.pk
+    assert copies(org.rep, jane, msg) == {rep, manager}
+    assert copies(org.peer, jane, msg) == {rep, peer, manager}
+    assert copies(org.manager, jane, msg) == {rep, manager}
+    assert copies(org.outsider_manager, jane, msg) == {rep, manager}
+    other = f.contact(org.rep, "joe@customer.test")  # not shared by the manager
+    assert copies(org.outsider_manager, other, msg) == {rep}
+    User.objects.filter(pk=org.rep.pk).update(is_active=False)
+    assert copies(org.outsider_manager, jane, msg) == {manager}
+
+
+def test_visible_copies_skip_internal_mail_and_inactive_viewers(org, jane):
+    internal = message(org.rep.email, [org.peer.email], on=[jane], in_mailboxes=[org.rep])
+    assert copies(org.manager, jane, internal) == set()
+    assert copies(org.rep, jane, internal) == {org.rep.pk}
+    User.objects.filter(pk=org.rep.pk).update(is_active=False)
+    org.rep.refresh_from_db()
+    assert copies(org.rep, jane, internal) == set()

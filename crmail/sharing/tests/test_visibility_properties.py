@@ -3,16 +3,18 @@
 Hypothesis builds organisations — a role tree, groups (users, roles, subordinate roles),
 users (admins, deactivated ones) with sharing settings (private, public to everyone or to
 chosen users and groups, custom with shared records, excluded domains, or no setting at
-all), records with owners and organisation-wide defaults, accounts with contacts, and
-messages with participants, lying in several users' mailboxes, some sent from crmail,
-linked to records. Every (viewer, message, record) triple and every (viewer, message)
-pair must agree with ``oracle``.
+all), mailboxes (IMAP or POP3, with extra From addresses in any case), records with owners
+and organisation-wide defaults, accounts with contacts, and messages with participants,
+lying in several users' mailboxes, some sent from crmail, linked to records. Every
+(viewer, message, record) triple and every (viewer, message) pair must agree with the
+oracle, and so must every view of every record's Emails list (all, sent, IMAP, POP, each
+user) and its choice of users, for a few (viewer, record) pairs of each organisation.
 
 The oracle reads the generated spec with Python sets and walks the role tree by parent
 indexes; it never calls the sharing code. For access to records it asks
 ``people.access.can``, which has a property test of its own.
 
-``CRMAIL_PROPERTY_EXAMPLES=3000`` runs more examples (default 60, for a quick CI).
+``CRMAIL_PROPERTY_EXAMPLES=3000`` runs more examples (default 40, for a quick CI).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmail.crm.models import Account, Contact, Deal, Lead, Pipeline, Record
+from crmail.linking.emails import mail_users, record_emails
+from crmail.mailboxes.models import Mailbox
 from crmail.people import access
 from crmail.people.models import Group, ModuleDefault, Profile, Role, User
 from crmail.sharing.models import ExcludedDomain, SharedRecord, ShareTarget, SharingSetting
@@ -34,7 +38,7 @@ from crmail.sharing.visibility import may_see_message, visible_messages
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES = int(os.environ.get("CRMAIL_PROPERTY_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("CRMAIL_PROPERTY_EXAMPLES", "40"))
 LEVELS = ["public_read", "private", "public_read_write"]
 MODULES = ["leads", "contacts", "accounts", "deals"]
 USER_DOMAINS = ["acme.test", "eu.acme.test", "gmail.com"]
@@ -49,6 +53,8 @@ class UserSpec:
     active: bool
     domain: str
     mailboxes: int  # 0, 1, or 2 (the second an inactive one at an alias address)
+    protocols: tuple[str, str]  # of the first and second mailbox: "imap" or "pop3"
+    extras: tuple[list[str], list[str]]  # extra From addresses of each mailbox, as typed
     has_setting: bool
     mode: str
     audience: str
@@ -79,10 +85,19 @@ class OrgSpec:
     contact_accounts: list[int | None]  # account index per contact
     levels: dict[str, str]
     messages: list[MessageSpec] = field(default_factory=list)
+    # (viewer, record) pairs whose Emails list views are checked: every view costs a
+    # query, so a few pairs per organisation, chosen (and shrunk) by hypothesis.
+    view_checks: set[tuple[int, tuple[str, int]]] = field(default_factory=set)
 
 
 def alias(i: int) -> str:
     return f"alias{i}@home.test"  # a domain never excluded: only "own address" hides it
+
+
+def extra_pool(i: int) -> list[str]:
+    """What user ``i``'s mailboxes may send as: an address of their own (in any case), a
+    customer's address (odd, but then it is theirs), a colleague's alias."""
+    return [f"Sales{i}@Home.test", f"sales{i}@home.test", "C2@cust.test", alias(i + 1)]
 
 
 @st.composite
@@ -90,7 +105,7 @@ def org_specs(draw: st.DrawFn) -> OrgSpec:
     n_roles = draw(st.integers(1, 5))
     parents: list[int | None] = [None] + [draw(st.integers(0, i - 1)) for i in range(1, n_roles)]
     n_users = draw(st.integers(1, 5))
-    n_groups = draw(st.integers(0, 2))
+    n_groups = draw(st.integers(0, 3))
     records = {
         "leads": draw(st.lists(st.integers(0, n_users - 1), max_size=2)),
         "contacts": draw(st.lists(st.integers(0, n_users - 1), min_size=1, max_size=3)),
@@ -113,6 +128,14 @@ def org_specs(draw: st.DrawFn) -> OrgSpec:
                 active=not (draw(st.booleans()) and draw(st.booleans())),
                 domain=draw(st.sampled_from(USER_DOMAINS)),
                 mailboxes=draw(st.sampled_from([1, 2, 0, 1, 2])),
+                protocols=(
+                    draw(st.sampled_from(["imap", "pop3"])),
+                    draw(st.sampled_from(["imap", "pop3"])),
+                ),
+                extras=(
+                    draw(st.lists(st.sampled_from(extra_pool(i)), max_size=2)),
+                    draw(st.lists(st.sampled_from(extra_pool(i)), max_size=2)),
+                ),
                 has_setting=not (draw(st.booleans()) and draw(st.booleans())),
                 mode=draw(st.sampled_from(["public", "custom", "private", "public"])),
                 audience=draw(st.sampled_from(["everyone", "chosen"])),
@@ -134,7 +157,10 @@ def org_specs(draw: st.DrawFn) -> OrgSpec:
     ]
     holders = [(i, b) for i, u in enumerate(users) for b in range(u.mailboxes)]
     addresses = (
-        [u.email(i) for i, u in enumerate(users)] + [alias(i) for i in range(n_users)] + OUTSIDE
+        [u.email(i) for i, u in enumerate(users)]
+        + [alias(i) for i in range(n_users)]
+        + [f"sales{i}@home.test" for i in range(n_users)]
+        + OUTSIDE
     )
     messages = []
     for _ in range(draw(st.integers(1, 6))):
@@ -146,7 +172,13 @@ def org_specs(draw: st.DrawFn) -> OrgSpec:
         pool = addresses
         if mailboxes and draw(st.booleans()):
             holder = min(mailboxes)[0]
-            pool = [alias(holder), users[holder].email(holder), *addresses[:n_users]]
+            pool = [
+                alias(holder),
+                users[holder].email(holder),
+                f"sales{holder}@home.test",
+                "c2@cust.test",
+                *addresses[:n_users],
+            ]
         participants = [("from", draw(st.sampled_from(pool)))] + [
             (role, draw(st.sampled_from(pool)))
             for role in draw(st.lists(st.sampled_from(["to", "cc", "bcc"]), max_size=3))
@@ -174,6 +206,9 @@ def org_specs(draw: st.DrawFn) -> OrgSpec:
         contact_accounts=contact_accounts,
         levels={m: draw(st.sampled_from(LEVELS)) for m in MODULES},
         messages=messages,
+        view_checks=draw(
+            st.sets(st.tuples(users_idx, st.sampled_from(all_records)), min_size=1, max_size=2)
+        ),
     )
 
 
@@ -198,11 +233,16 @@ def in_group(spec: OrgSpec, g: int, v: int) -> bool:
 
 
 def own_addresses(spec: OrgSpec, u: int) -> set[str]:
-    found = {spec.users[u].email(u)}
-    if spec.users[u].mailboxes >= 1:
-        found.add(spec.users[u].email(u))
-    if spec.users[u].mailboxes >= 2:
+    """The user's email, their mailboxes' addresses and the extra addresses those mailboxes
+    send as (all of their mailboxes, active or not), in lower case."""
+    user = spec.users[u]
+    found = {user.email(u)}
+    if user.mailboxes >= 1:
+        found.add(user.email(u))
+        found |= {a.lower() for a in user.extras[0]}
+    if user.mailboxes >= 2:
         found.add(alias(u))
+        found |= {a.lower() for a in user.extras[1]}
     return found
 
 
@@ -257,6 +297,39 @@ def sees_on(spec: OrgSpec, can: dict, v: int, m: MessageSpec, record: tuple[str,
     return any(u != v and shares(spec, u, v, m, record) for u, _ in m.mailboxes)
 
 
+def copy_visible(
+    spec: OrgSpec, v: int, m: MessageSpec, record: tuple[str, int], copy: tuple[int, int]
+) -> bool:
+    """Whether ``v`` may see the copy of ``m`` in mailbox ``copy`` (owner, number) on
+    ``record``: it is v's own, or its owner shares it with v there."""
+    u, _ = copy
+    return u == v or shares(spec, u, v, m, record)
+
+
+def in_view(
+    spec: OrgSpec,
+    can: dict,
+    v: int,
+    m: MessageSpec,
+    record: tuple[str, int],
+    view: str,
+    w: int | None = None,
+) -> bool:
+    """SPEC F4's views of a record's Emails list, narrowed by what ``v`` may see: a view
+    matches through the copies ``v`` may see (or, by user, what ``w`` sent from crmail)."""
+    if not sees_on(spec, can, v, m, record):
+        return False
+    seen = [b for b in sorted(m.mailboxes) if copy_visible(spec, v, m, record, b)]
+    if view == "all":
+        return True
+    if view == "sent":
+        return m.sent_by is not None
+    if view in ("imap", "pop3"):
+        return any(spec.users[u].protocols[n] == view for u, n in seen)
+    assert view == "user"
+    return m.sent_by == w or any(u == w for u, _ in seen)
+
+
 def sees(spec: OrgSpec, can: dict, v: int, m: MessageSpec, records: list) -> bool:
     if not spec.users[v].active:
         return False
@@ -290,9 +363,13 @@ def build_org(spec: OrgSpec):  # type: ignore[no-untyped-def]
     boxes: dict[tuple[int, int], object] = {}
     for i, u in enumerate(spec.users):
         if u.mailboxes >= 1:
-            boxes[i, 0] = build.mailbox(users[i])
+            boxes[i, 0] = build.mailbox(users[i], protocol=u.protocols[0])
         if u.mailboxes >= 2:
-            boxes[i, 1] = build.mailbox(users[i], alias(i).upper(), active=False)
+            boxes[i, 1] = build.mailbox(
+                users[i], alias(i).upper(), active=False, protocol=u.protocols[1]
+            )
+        for n in range(u.mailboxes):
+            Mailbox.objects.filter(pk=boxes[i, n].pk).update(extra_from_addresses=u.extras[n])
     groups = []
     for k, (members, group_roles, subordinates) in enumerate(spec.groups):
         group = Group.objects.create(name=f"g{k}", include_subordinate_roles=subordinates)
@@ -377,6 +454,8 @@ def check(spec: OrgSpec) -> None:
                 if sees_on(spec, can, v, m, key)
             }
             assert got == want, ("on record", v, key)
+            if (v, key) in spec.view_checks:
+                check_views(spec, can, users, records, messages, v, viewer, key)
         got = set(visible_messages(viewer).values_list("pk", flat=True))
         want = {
             msg.pk
@@ -385,6 +464,33 @@ def check(spec: OrgSpec) -> None:
         }
         assert got == want, ("overall", v)
         assert may_see_message(viewer, messages[0]) == (messages[0].pk in want)
+
+
+VIEWS = {"all": "all", "sent": "sent", "imap": "imap", "pop": "pop3"}
+
+
+def check_views(spec, can, users, records, messages, v, viewer, key) -> None:  # type: ignore[no-untyped-def]
+    """Each view of the record's Emails list, and its users to choose, as ``viewer``."""
+    module, pk = key_args(records[key])
+    pairs = list(zip(messages, spec.messages, strict=True))
+
+    def got(view: str, user_id: int | None = None) -> set[int]:
+        return set(record_emails(viewer, module, pk, view, user_id).values_list("pk", flat=True))
+
+    for view, name in VIEWS.items():
+        want = {msg.pk for msg, m in pairs if in_view(spec, can, v, m, key, name)}
+        assert got(view) == want, ("view", view, v, key)
+    choices = set()
+    for w, user in enumerate(users):
+        want = {msg.pk for msg, m in pairs if in_view(spec, can, v, m, key, "user", w)}
+        assert got("user", user.pk) == want, ("view by user", w, v, key)
+        if want:
+            choices.add(user.pk)
+    assert set(mail_users(viewer, module, pk).values_list("pk", flat=True)) == choices, (
+        "users to choose",
+        v,
+        key,
+    )
 
 
 def key_args(record: Record) -> tuple[str, int]:
