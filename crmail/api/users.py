@@ -117,14 +117,15 @@ def deactivate_user(request: HttpRequest, id: Id) -> User:
 def mail_backup(request: HttpRequest, id: Id) -> StreamingHttpResponse:
     """Every message in the user's mailboxes (any folder, active mailbox or not) and every
     message they sent from crmail, each once, oldest first, as ``application/mbox``
-    (mboxrd). For backing up a departing user's mail before it leaves the records' lists
-    (SPEC F12); any user's mail may be backed up."""
+    (mboxrd). Once the whole file has been sent the backup is recorded: a deactivated
+    user's synced mail, off the records' lists until then, shows again as their setting
+    shares it (SPEC F12). Any user's mail may be backed up."""
     actor = current_user(request)
     if not actor.is_admin:
         raise Forbidden(BACKUP_ADMINS_ONLY)
     target = records.get_or_404(User.objects.all(), id)
     log.info("mail backup of user %s downloaded by user %s", target.pk, actor.pk)
-    return mbox_response(target)
+    return mbox_response(actor, target)
 
 
 # ---------------------------------------------------------------------------- writes

@@ -163,3 +163,33 @@ class MessageOpen(models.Model):
 
     def __str__(self) -> str:
         return f"{self.viewer_email} opened {self.message_sha256[:12]} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class MailBackup(models.Model):
+    """An administrator took a whole backup of a user's mail (SPEC F12).
+
+    A deactivated user's synced mail leaves the records' lists unless a backup was taken
+    since they were deactivated: then it stays, shared as their setting says.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mail_backups"
+    )
+    taken_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Empty when taken at the command line.",
+    )
+    taken_at = models.DateTimeField()
+    messages = models.PositiveIntegerField()
+    size = models.PositiveBigIntegerField(help_text="Bytes of the mbox file.")
+
+    class Meta:
+        ordering = ["-taken_at", "-pk"]
+        indexes = [models.Index(fields=["user", "-taken_at"], name="mail_backup_user")]
+
+    def __str__(self) -> str:
+        return f"backup of {self.user} at {self.taken_at:%Y-%m-%d %H:%M}"

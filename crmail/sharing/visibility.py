@@ -8,10 +8,11 @@ filter in the database. The rules are in ``docs/decisions/013-mail-visibility.md
 - mail on a record is seen only by those who can view the record (``people.access``);
 - the viewer's own mail (a location in a mailbox they own, or sent by them from crmail);
 - mail sent from crmail, by anyone, whatever their setting;
-- another active user's synced mail when their setting shares it: public (to everyone,
-  or to chosen users/groups and the owner's superiors in the role tree) unless every other
-  participant is at one of their excluded domains; custom when they shared the record;
-  never when private. Administrators get nothing more here.
+- another active user's synced mail (or a deactivated one's, backed up since) when their
+  setting shares it: public (to everyone, or to chosen users/groups and the owner's
+  superiors in the role tree) unless every other participant is at one of their excluded
+  domains; custom when they shared the record; never when private. Administrators get
+  nothing more here.
 
 On a record, which *copies* (``Location`` rows) the viewer may see is one condition,
 ``visible_copies``: the record's list uses it, and so do the Emails list's views (IMAP,
@@ -42,7 +43,14 @@ from crmail.mail.models import Message, Participant
 from crmail.mailboxes.models import Location, Mailbox, SentMessage
 from crmail.people import access
 from crmail.people.models import Group, User
-from crmail.sharing.models import Audience, ExcludedDomain, Mode, SharedRecord, ShareTarget
+from crmail.sharing.models import (
+    Audience,
+    ExcludedDomain,
+    MailBackup,
+    Mode,
+    SharedRecord,
+    ShareTarget,
+)
 
 MODELS: dict[str, type[Record]] = {
     Module.LEADS: Lead,
@@ -150,8 +158,17 @@ def _viewer_groups(viewer: User) -> QuerySet[Group]:
 
 
 def _active_sharers(viewer: User, mode: str) -> QuerySet[User]:
-    # F12: a deactivated user's synced mail leaves the lists (and returns on reactivation).
-    return User.objects.filter(is_active=True, sharing__mode=mode).exclude(pk=viewer.pk)
+    """Users in ``mode`` whose synced mail may reach others: active ones, and deactivated
+    ones whose mail an administrator backed up since they were deactivated (SPEC F12: a
+    deactivated user's mail leaves the lists without a backup, and returns on
+    reactivation)."""
+    backups = MailBackup.objects.filter(user_id=OuterRef("pk"))
+    kept = (
+        Q(is_active=True)
+        | Q(Exists(backups.filter(taken_at__gte=OuterRef("deactivated_at"))))
+        | Q(Exists(backups), deactivated_at__isnull=True)
+    )
+    return User.objects.filter(kept, sharing__mode=mode).exclude(pk=viewer.pk)
 
 
 def _public_sharers(viewer: User) -> QuerySet[User]:

@@ -21,8 +21,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Write every message in the user's mailboxes (any folder, active "
         "mailbox or not) and every message they sent from crmail to one mbox file "
         "(mboxrd, RFC 4155), oldest first, each message once. Mail programs such as "
-        "Thunderbird or mutt open it. Works for deactivated users too: without a backup, "
-        "a deactivated user's synced mail no longer shows on records.",
+        "Thunderbird or mutt open it. A deactivated user's synced mail no longer shows on "
+        "records until a backup is taken; once the whole file is written, it shows again, "
+        "shared as their setting says.",
     )
     backup.add_argument("user", metavar="EMAIL", help="the user whose mail to back up")
     backup.add_argument(
@@ -39,6 +40,7 @@ def run_backup(args: argparse.Namespace, out: Output) -> int:
     require_ready()
     from crmail.mail import mbox
     from crmail.people.actions import find_user
+    from crmail.sharing.actions import take_backup
 
     user = find_user(args.user)
     if user is None:
@@ -62,7 +64,7 @@ def run_backup(args: argparse.Namespace, out: Output) -> int:
             line = f"{user.email}: {now.messages} of {total} messages, {megabytes(now.bytes)}"
             status.update(Text(line))
 
-        chunks = mbox.write_mbox(user, progress)
+        chunks = take_backup(None, user, progress)
         if args.output is None:
             written = _write(chunks, sys.stdout.buffer)
             where = "standard output"

@@ -104,6 +104,33 @@ def test_deactivating_hides_synced_mail_from_colleagues_and_reactivating_brings_
     assert on_janes_record(s.claire, s) == everything
 
 
+def test_a_backup_keeps_a_deactivated_users_mail_on_the_records(leaving, client_for):
+    s = leaving
+    everything = {m.pk for m in s.synced} | {s.sent.pk}
+    admin = client_for(s.admin)
+    set_active(admin, s.mark, False)
+    assert on_janes_record(s.claire, s) == {s.sent.pk}
+    # A download that stops half-way takes no backup: the mail stays hidden.
+    partial = sharing.take_backup(s.admin, s.mark)
+    next(partial)
+    partial.close()
+    assert on_janes_record(s.claire, s) == {s.sent.pk}
+    whole = admin.get(reverse("web:departed_backup", args=[s.mark.pk]))
+    assert b"".join(whole.streaming_content).count(b"\nFrom ") == 2  # three messages
+    assert on_janes_record(s.claire, s) == everything
+    html = admin.get(reverse("web:departed")).content.decode()
+    row = re.search(rf"<tr>\s*<td data-label=\"Name\">{s.mark.name}</td>.*?</tr>", html, re.S)
+    cells = dict(re.findall(r'<td data-label="([^"]+)">(.*?)</td>', row.group(0), re.S))
+    assert cells["Hidden from colleagues"] == "0"
+    assert "by Ada Admin" in cells["Backup"] and "3 messages" in cells["Backup"]
+    # Back, then gone again: a backup taken before this deactivation does not count.
+    set_active(admin, s.mark, True)
+    set_active(admin, s.mark, False)
+    assert on_janes_record(s.claire, s) == {s.sent.pk}
+    html = admin.get(reverse("web:departed")).content.decode()
+    assert "None yet" in html
+
+
 def test_the_departed_page_lists_deactivated_users_with_their_mail(leaving, client_for):
     s = leaving
     admin = client_for(s.admin)

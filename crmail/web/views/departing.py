@@ -19,6 +19,8 @@ from django.views.decorators.http import require_safe
 from crmail.mail import mbox
 from crmail.mailboxes.models import Location, SentMessage
 from crmail.people.models import User
+from crmail.sharing import actions
+from crmail.sharing.models import MailBackup
 from crmail.web.security import DOWNLOAD_POLICY
 from crmail.web.views.settings import admin_required
 
@@ -35,11 +37,17 @@ class Departed:
     hidden: int  # of those, the ones not sent from crmail: synced mail, now off the lists
     sent: int  # messages they sent from crmail, still shown on records
     deactivated_at: datetime | None
+    backup: MailBackup | None  # the latest taken since deactivation: their mail stays
+
+    @property
+    def hidden_now(self) -> int:
+        """Synced messages off the lists now: none once a backup was taken."""
+        return 0 if self.backup else self.hidden
 
 
 def departed_users() -> list[Departed]:
     """Every deactivated user, most recently deactivated first, with their mail counts
-    (three aggregate queries whatever the number of users or messages)."""
+    (four queries whatever the number of users or messages)."""
     users = list(
         User.objects.filter(is_active=False)
         .annotate(mailbox_count=Count("mailboxes", distinct=True))
@@ -64,8 +72,14 @@ def departed_users() -> list[Departed]:
         .order_by()
         .values_list("sender_id", "n")
     )
+    backups: dict[int, MailBackup] = {}
+    for backup in MailBackup.objects.filter(user_id__in=ids).select_related("taken_by"):
+        backups.setdefault(backup.user_id, backup)  # newest first (the model's ordering)
     rows = []
     for user in users:
+        backup = backups.get(user.pk)
+        if backup and user.deactivated_at and backup.taken_at < user.deactivated_at:
+            backup = None  # taken before this deactivation: it does not keep the mail
         counts = in_mailboxes.get(user.pk, {})
         rows.append(
             Departed(
@@ -75,6 +89,7 @@ def departed_users() -> list[Departed]:
                 hidden=counts.get("hidden", 0),
                 sent=sent.get(user.pk, 0),
                 deactivated_at=user.deactivated_at,
+                backup=backup,
             )
         )
     return rows
@@ -86,9 +101,11 @@ def departed(request: HttpRequest) -> HttpResponse:
     return render(request, "web/settings/departed.html", {"departed": departed_users()})
 
 
-def mbox_response(user: User) -> StreamingHttpResponse:
-    """``user``'s mail as an mbox download, streamed a batch of messages at a time."""
-    response = StreamingHttpResponse(mbox.write_mbox(user), content_type=mbox.CONTENT_TYPE)
+def mbox_response(actor: User, user: User) -> StreamingHttpResponse:
+    """``user``'s mail as an mbox download taken by ``actor`` (``sharing.actions.take_backup``:
+    recorded once the whole file has been sent), streamed a batch of messages at a time."""
+    chunks = actions.take_backup(actor, user)
+    response = StreamingHttpResponse(chunks, content_type=mbox.CONTENT_TYPE)
     response["Content-Disposition"] = f'attachment; filename="{mbox.backup_filename(user)}"'
     response["Content-Security-Policy"] = DOWNLOAD_POLICY
     response["X-Content-Type-Options"] = "nosniff"
@@ -103,4 +120,4 @@ def backup(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     target = get_object_or_404(User, pk=pk)
     # Ids only: no addresses in the log (STYLE).
     log.info("mail backup of user %s downloaded by user %s", target.pk, request.user.pk)
-    return mbox_response(target)
+    return mbox_response(request.user, target)  # type: ignore[arg-type]
