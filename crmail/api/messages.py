@@ -47,7 +47,7 @@ from crmail.api.schemas import (
 )
 from crmail.crm.models import RECORD_MODELS, Deal
 from crmail.linking import deal_links, emails
-from crmail.linking.links import LinkError
+from crmail.linking.links import AlreadyLinked, LinkError, NotLinked, SameDeal, StaysLinked
 from crmail.linking.models import Link, Module, Reason
 from crmail.mail.compose import ComposeError, Draft
 from crmail.mail.display import clean_html
@@ -381,7 +381,7 @@ def link_deal(request: HttpRequest, id: Id, payload: DealLinkIn) -> dict[str, An
     deal = _body_deal(user, payload.deal_id, "deal_id")
     try:
         deal_links.link(user, message, deal)
-    except deal_links.AlreadyLinked as exc:
+    except AlreadyLinked as exc:
         raise Invalid.one("deal_id", str(exc)) from None
     return _deal_link_out(message, deal)
 
@@ -404,9 +404,9 @@ def unlink_deal(request: HttpRequest, id: Id, deal_id: Id) -> None:
     deal = _path_deal(user, deal_id)
     try:
         deal_links.unlink(user, message, deal)
-    except deal_links.NotLinked:
+    except NotLinked:
         raise Http404 from None
-    except deal_links.StaysLinked as exc:
+    except StaysLinked as exc:
         raise HttpError(409, str(exc)) from None
     return None
 
@@ -431,9 +431,9 @@ def move_deal(request: HttpRequest, id: Id, deal_id: Id, payload: DealMoveIn) ->
     to_deal = _body_deal(user, payload.to_deal_id, "to_deal_id")
     try:
         deal_links.move(user, message, from_deal, to_deal)
-    except (deal_links.SameDeal, deal_links.AlreadyLinked) as exc:
+    except (SameDeal, AlreadyLinked) as exc:
         raise Invalid.one("to_deal_id", str(exc)) from None
-    except deal_links.NotLinked:
+    except NotLinked:
         raise Http404 from None
     except LinkError as exc:  # sent from the deal (StaysLinked), or changed meanwhile
         raise HttpError(409, str(exc)) from None

@@ -9,7 +9,7 @@ link to another deal. The web page (``web/views/message_deals.py``) and the API
 - a deal the user may not view is, to them, no deal at all (``NoSuchDeal``);
 - a deal they may view but not edit refuses the change (``crm.actions.NotAllowed``);
 - a change that makes no sense for the links as they are (already linked, the same deal,
-  not linked, mail sent from the deal) is a ``LinkError`` subclass naming the case.
+  not linked, mail sent from the deal) is a ``links.LinkError`` subclass naming the case.
 
 The writes themselves are ``linking.links``' (``link_to_deal``, ``unlink_from_record``,
 ``move_deal_link``); this module only decides whether to call them.
@@ -25,7 +25,7 @@ from django.db.models import Q, QuerySet
 from crmail.crm.actions import NotAllowed
 from crmail.crm.models import Account, Contact, Deal, StageKind
 from crmail.linking import links
-from crmail.linking.links import MOVABLE_REASONS, LinkError
+from crmail.linking.links import MOVABLE_REASONS, AlreadyLinked, NotLinked, StaysLinked
 from crmail.linking.models import Link, Module, Reason
 from crmail.linking.queries import explanations
 from crmail.mail.models import Message
@@ -39,22 +39,6 @@ MAX_QUERY = 200
 
 class NoSuchDeal(LookupError):
     """No deal with this id that the user may view (the two are never told apart)."""
-
-
-class AlreadyLinked(LinkError):
-    """The message is already on that deal."""
-
-
-class SameDeal(LinkError):
-    """A move to the deal the link is on."""
-
-
-class NotLinked(LinkError):
-    """The message is not on that deal (as far as the user can take it back or move it)."""
-
-
-class StaysLinked(LinkError):
-    """Only links that mail sent from the deal made: they stay (the mail was sent from it)."""
 
 
 @dataclass
@@ -215,24 +199,9 @@ def unlink(user: User, message: Message, deal: Deal) -> int:
 
 def move(user: User, message: Message, from_deal: Deal, to_deal: Deal) -> Link:
     """Move ``message``'s link from ``from_deal`` to ``to_deal`` (it becomes the user's
-    manual link there). Mail sent from ``from_deal`` cannot be moved (``StaysLinked``)."""
+    manual link there); ``links.move_deal_link`` refuses what makes no sense, saying why
+    (``SameDeal``, ``NotLinked``, ``StaysLinked``, ``AlreadyLinked``)."""
     check_may_edit(user, from_deal)
     check_may_edit(user, to_deal)
-    if from_deal.pk == to_deal.pk:
-        raise SameDeal(f"This message is already on the deal {to_deal}: choose another deal.")
-    on = _deal_link_rows(message)
-    reasons = set(on.filter(record_id=from_deal.pk).values_list("reason", flat=True))
-    if not reasons:
-        raise NotLinked(f"This message is not linked to the deal {from_deal}.")
-    if not reasons & set(MOVABLE_REASONS):
-        raise StaysLinked(
-            f"This message was sent from the deal {from_deal} in crmail, so it stays linked "
-            "there; link it to the other deal as well instead."
-        )
-    if on.filter(record_id=to_deal.pk).exists():
-        raise AlreadyLinked(
-            f"This message is already linked to the deal {to_deal}; unlink it from "
-            f"{from_deal} instead."
-        )
     with transaction.atomic():
         return links.move_deal_link(user, message, from_deal, to_deal)

@@ -54,6 +54,22 @@ class LinkError(Exception):
     """The link cannot be made or changed; the message says why in words."""
 
 
+class AlreadyLinked(LinkError):
+    """The message is already on that record."""
+
+
+class SameDeal(LinkError):
+    """A move to the deal the link is on."""
+
+
+class NotLinked(LinkError):
+    """The message is not on that record (as far as a user can take it back or move it)."""
+
+
+class StaysLinked(LinkError):
+    """Only links that mail sent from the record made: they stay (the mail was sent from it)."""
+
+
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -372,21 +388,29 @@ def move_deal_link(user: User, message: Message, from_deal: Deal, to_deal: Deal)
     """Move a message's link from one deal to another, as ``user`` (who edits both).
 
     Manual, BCC dropbox and thread links move and become the user's manual link to
-    ``to_deal``. Mail sent from ``from_deal`` was sent from it: that link stays, and
-    ``LinkError`` says to link the message to the other deal as well instead.
+    ``to_deal``. Refused, saying why: a move to the same deal (``SameDeal``), from a deal
+    the message is not on (``NotLinked``), of mail sent from ``from_deal`` (that link
+    stays: ``StaysLinked``, link the message to the other deal as well instead), or onto a
+    deal the message is already on (``AlreadyLinked``: unlink it instead).
     """
     _check_may_edit(user, from_deal)
     _check_may_edit(user, to_deal)
     if from_deal.pk == to_deal.pk:
-        raise LinkError("The message is already on this deal.")
-    current = Link.objects.filter(message=message, module=Module.DEALS, record_id=from_deal.pk)
+        raise SameDeal(f"This message is already on the deal {to_deal}: choose another deal.")
+    on_deals = Link.objects.filter(message=message, module=Module.DEALS)
+    current = on_deals.filter(record_id=from_deal.pk)
     reasons = set(current.values_list("reason", flat=True))
     if not reasons:
-        raise LinkError(f"This message is not linked to the deal {from_deal}.")
+        raise NotLinked(f"This message is not linked to the deal {from_deal}.")
     if not reasons & set(MOVABLE_REASONS):
-        raise LinkError(
+        raise StaysLinked(
             f"This message was sent from the deal {from_deal} in crmail, so it stays linked "
             "there; link it to the other deal as well instead."
+        )
+    if on_deals.filter(record_id=to_deal.pk).exists():
+        raise AlreadyLinked(
+            f"This message is already linked to the deal {to_deal}; unlink it from "
+            f"{from_deal} instead."
         )
     with transaction.atomic():
         current.filter(reason__in=MOVABLE_REASONS).delete()
