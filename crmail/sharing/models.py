@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, QuerySet
 
 from crmail.linking.models import Module
 
@@ -193,3 +193,12 @@ class MailBackup(models.Model):
 
     def __str__(self) -> str:
         return f"backup of {self.user} at {self.taken_at:%Y-%m-%d %H:%M}"
+
+
+def backups_keeping_mail() -> QuerySet[MailBackup]:
+    """The backups that keep their user's synced mail on the records (SPEC F12): taken
+    since the user was last deactivated (any, for a user never deactivated). The one
+    statement of the rule: the visibility layer and the departed users page read it."""
+    return MailBackup.objects.filter(
+        Q(taken_at__gte=F("user__deactivated_at")) | Q(user__deactivated_at__isnull=True)
+    )

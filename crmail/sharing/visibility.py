@@ -46,10 +46,10 @@ from crmail.people.models import Group, User
 from crmail.sharing.models import (
     Audience,
     ExcludedDomain,
-    MailBackup,
     Mode,
     SharedRecord,
     ShareTarget,
+    backups_keeping_mail,
 )
 
 MODELS: dict[str, type[Record]] = {
@@ -162,12 +162,8 @@ def _active_sharers(viewer: User, mode: str) -> QuerySet[User]:
     ones whose mail an administrator backed up since they were deactivated (SPEC F12: a
     deactivated user's mail leaves the lists without a backup, and returns on
     reactivation)."""
-    backups = MailBackup.objects.filter(user_id=OuterRef("pk"))
-    kept = (
-        Q(is_active=True)
-        | Q(Exists(backups.filter(taken_at__gte=OuterRef("deactivated_at"))))
-        | Q(Exists(backups), deactivated_at__isnull=True)
-    )
+    backed_up = Exists(backups_keeping_mail().filter(user_id=OuterRef("pk")))
+    kept = Q(is_active=True) | Q(backed_up)
     return User.objects.filter(kept, sharing__mode=mode).exclude(pk=viewer.pk)
 
 

@@ -20,7 +20,7 @@ from crmail.mail import mbox
 from crmail.mailboxes.models import Location, SentMessage
 from crmail.people.models import User
 from crmail.sharing import actions
-from crmail.sharing.models import MailBackup
+from crmail.sharing.models import MailBackup, backups_keeping_mail
 from crmail.web.security import DOWNLOAD_POLICY
 from crmail.web.views.settings import admin_required
 
@@ -73,13 +73,12 @@ def departed_users() -> list[Departed]:
         .values_list("sender_id", "n")
     )
     backups: dict[int, MailBackup] = {}
-    for backup in MailBackup.objects.filter(user_id__in=ids).select_related("taken_by"):
+    kept = backups_keeping_mail().filter(user_id__in=ids).select_related("taken_by")
+    for backup in kept:
         backups.setdefault(backup.user_id, backup)  # newest first (the model's ordering)
     rows = []
     for user in users:
         backup = backups.get(user.pk)
-        if backup and user.deactivated_at and backup.taken_at < user.deactivated_at:
-            backup = None  # taken before this deactivation: it does not keep the mail
         counts = in_mailboxes.get(user.pk, {})
         rows.append(
             Departed(
