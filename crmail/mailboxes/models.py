@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from crmail.config import crypto
+from crmail.config.crypto import EncryptedTextField
 
 
 class Protocol(models.TextChoices):
@@ -35,16 +35,6 @@ class SyncState(models.TextChoices):
     ERROR = "error", "Error"
     NEEDS_REAUTH = "needs_reauth", "Needs re-authentication"
     DISABLED = "disabled", "Deactivated"
-
-
-class EncryptedTextField(models.TextField):
-    """Text encrypted with crmail's Fernet keys; the attribute holds the plaintext."""
-
-    def from_db_value(self, value, expression, connection):  # type: ignore[no-untyped-def]
-        return crypto.decrypt(value) if value else ""
-
-    def get_prep_value(self, value):  # type: ignore[no-untyped-def]
-        return crypto.encrypt(value) if value else ""
 
 
 class Mailbox(models.Model):
