@@ -99,7 +99,7 @@ def visible_through(
     ``sends``; a path given as None is not taken. ``visible_messages(viewer, module,
     record_id)`` is both paths with no further condition: ``copies=Q(), sends=Q()``.
 
-    The Emails list's views are these (``linking.emails``): by protocol, copies only; by
+    The Emails list's views are these (``sharing.emails``): by protocol, copies only; by
     user, that user's copies or sends. One ``EXISTS`` per path, as in the plain list.
     """
     if not _may_read(viewer):

@@ -9,10 +9,10 @@ import pytest
 from crmail.api.tests.conftest import ApiClient, fields
 from crmail.crm.models import Deal
 from crmail.linking import links
-from crmail.linking.emails import record_emails
 from crmail.linking.models import Link, Reason
 from crmail.mail.models import Message
 from crmail.people.models import ModuleDefault, User
+from crmail.sharing.emails import record_emails
 from crmail.web.tests.mail_samples import deliver, text_message
 from tests import factories as f
 

@@ -28,10 +28,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmail.crm.models import Account, Contact, Deal, Lead, Pipeline, Record
-from crmail.linking.emails import mail_users, record_emails
 from crmail.mailboxes.models import Mailbox
 from crmail.people import access
 from crmail.people.models import Group, ModuleDefault, Profile, Role, User
+from crmail.sharing.emails import mail_users, record_emails
 from crmail.sharing.models import ExcludedDomain, SharedRecord, ShareTarget, SharingSetting
 from crmail.sharing.tests import build
 from crmail.sharing.visibility import may_see_message, visible_messages

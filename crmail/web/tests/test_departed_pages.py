@@ -16,13 +16,13 @@ from django.test import Client
 from django.urls import reverse
 
 from crmail.crm.models import Contact
-from crmail.linking.emails import record_emails
 from crmail.mail.ingest import parse_stored
 from crmail.mail.models import Message
 from crmail.mail.store import store_raw
 from crmail.mailboxes.models import Folder, Location, Mailbox, SentMessage
 from crmail.people.models import ModuleDefault, User
 from crmail.sharing import actions as sharing
+from crmail.sharing.emails import record_emails
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -11,11 +11,11 @@ from django.urls import reverse
 
 from crmail.crm.models import Contact, Deal
 from crmail.linking import links
-from crmail.linking.emails import record_emails
 from crmail.linking.models import Link
 from crmail.mail.models import Message
 from crmail.people.models import ModuleDefault, Profile, User, full_permissions
 from crmail.sharing import actions
+from crmail.sharing.emails import record_emails
 from crmail.sharing.tests.build import link
 from crmail.web.tests.mail_samples import deliver, text_message
 from tests import factories as f

@@ -9,9 +9,9 @@ import re
 import pytest
 from django.urls import reverse
 
-from crmail.linking.emails import record_emails
 from crmail.people.models import ModuleDefault
 from crmail.sharing import actions
+from crmail.sharing.emails import record_emails
 from crmail.sharing.models import SharedRecord
 from crmail.sharing.tests.build import message
 from tests import factories as f

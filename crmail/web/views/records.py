@@ -19,9 +19,9 @@ from django.views.decorators.http import require_http_methods
 from crmail.crm import actions
 from crmail.crm.forms import FORMS
 from crmail.crm.models import Record
-from crmail.linking import emails
 from crmail.mail.models import Message
 from crmail.people import access
+from crmail.sharing import emails
 from crmail.web import modules
 from crmail.web.modules import MODULES, Module
 from crmail.web.views.sharing import record_sharing_context

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from crmail.linking import emails
 from crmail.linking.tests.record_mail import Scene, scene
 from crmail.people.models import User
-from crmail.sharing import actions
+from crmail.sharing import actions, emails
 from crmail.sharing.tests.build import place
 
 pytestmark = pytest.mark.django_db
