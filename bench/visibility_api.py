@@ -187,7 +187,7 @@ def through_http(work: list[Sample], tokens: dict[int, str], log: Path) -> dict[
 
 def check(work: list[Sample], rng: random.Random, n_compared: int = 20) -> list[str]:
     """What is wrong with the answers (empty when nothing is)."""
-    from crmail.linking import emails
+    from crmail.sharing import emails
     from crmail.people.models import User
     from crmail.sharing.visibility import visible_messages
 

@@ -46,11 +46,15 @@ from crmail.api.schemas import (
     errors_doc,
 )
 from crmail.crm.models import RECORD_MODELS, Deal
-from crmail.linking import deal_links, emails
+from crmail.linking import deal_links
 from crmail.linking.links import AlreadyLinked, LinkError, NotLinked, SameDeal, StaysLinked
 from crmail.linking.models import Link, Module, Reason
 from crmail.mail.compose import ComposeError, Draft
 from crmail.mail.display import clean_html
+
+# The web's downloads (safe types, RFC 6266 names) and signed cid: addresses serve the
+# API too, so a file or image is handed out one way only.
+from crmail.mail.downloads import INLINE_IMAGE_TYPES, attachment_response, inline_token
 from crmail.mail.models import Message, ParseState
 from crmail.mail.parse import ParsedMessage, Unparseable, parse_message
 from crmail.mail.store import raw_bytes
@@ -58,12 +62,9 @@ from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.sending import SendingNotPossible, send_message, sent_copy_outcome
 from crmail.people import access
 from crmail.people.models import User
+from crmail.sharing import emails
 from crmail.sharing.actions import record_open
 from crmail.sharing.visibility import may_see_message
-
-# The web's downloads (safe types, RFC 6266 names) and signed cid: addresses serve the
-# API too, so a file or image is handed out one way only.
-from crmail.web.views.messages import INLINE_IMAGE_TYPES, attachment_response, inline_token
 
 log = logging.getLogger(__name__)
 router = Router(tags=["Messages"])

@@ -29,9 +29,10 @@ from crmail.api.schemas import (
     UserPatch,
     errors_doc,
 )
+from crmail.mail.downloads import mbox_download
 from crmail.people import actions as people_actions
 from crmail.people.models import Profile, Role, User
-from crmail.web.views.departing import mbox_response
+from crmail.sharing import actions as sharing_actions
 
 router = Router(tags=["Users"])
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def mail_backup(request: HttpRequest, id: Id) -> StreamingHttpResponse:
         raise Forbidden(BACKUP_ADMINS_ONLY)
     target = records.get_or_404(User.objects.all(), id)
     log.info("mail backup of user %s downloaded by user %s", target.pk, actor.pk)
-    return mbox_response(actor, target)
+    return mbox_download(sharing_actions.take_backup(actor, target), target)
 
 
 # ---------------------------------------------------------------------------- writes

@@ -9,10 +9,9 @@ be taken for a separator and a reader that removes one ``>`` gets the bytes back
 exactly. Mail clients (mutt, Thunderbird, Apple Mail) and Python's ``mailbox.mbox``
 read it.
 
-A user's mail is every message lying in a mailbox they own (in any folder, whatever the
-mailbox's state) and every message they sent from crmail; each message once, oldest
-first. Messages that could not be parsed are in it too: the raw bytes are what counts.
-Raw bytes are read a batch at a time, so memory stays flat whatever the mailbox's size.
+What goes in is the caller's query (a user's mail: ``mailboxes.queries.user_mail``), in
+its order. Messages that could not be parsed are in it too: the raw bytes are what
+counts. Raw bytes are read a batch at a time, so memory stays flat whatever the size.
 """
 
 from __future__ import annotations
@@ -22,12 +21,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db.models import F, Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 
 from crmail.mail.models import Message
 from crmail.mail.store import raw_bytes_many
-from crmail.mailboxes.models import Location, SentMessage
 from crmail.people.models import User
 
 # A batch of raw bytes read at once: this many messages, or fewer when they are large.
@@ -52,20 +49,6 @@ class Progress:
 
     messages: int
     bytes: int
-
-
-def user_messages(user: User) -> QuerySet[Message]:
-    """The messages of ``user``'s mail, each once, oldest first: those with a location in a
-    mailbox the user owns (any folder, active mailbox or not) and those the user sent from
-    crmail. Only what the mbox writer needs is loaded (the raw bytes come apart)."""
-    located = Location.objects.filter(mailbox__owner_id=user.pk).values("message_id")
-    sent = SentMessage.objects.filter(sender_id=user.pk).values("message_id")
-    return (
-        Message.objects.filter(Q(pk__in=located) | Q(pk__in=sent))
-        .annotate(when=Coalesce(F("date"), F("first_seen_at")))
-        .only("pk", "size", "date", "first_seen_at", "from_address")
-        .order_by("when", "pk")
-    )
 
 
 def asctime(moment: datetime) -> str:
@@ -121,14 +104,15 @@ def _batches(messages: QuerySet[Message]) -> Iterator[list[Message]]:
 
 
 def write_mbox(
-    user: User, on_progress: Callable[[Progress], None] | None = None
+    messages: QuerySet[Message], on_progress: Callable[[Progress], None] | None = None
 ) -> Iterator[bytes]:
-    """The mbox of ``user``'s mail (``user_messages``), one message's bytes at a time.
+    """The mbox of ``messages`` in their order, one message's bytes at a time. The query
+    needs load only ``size``, ``date``, ``first_seen_at`` and ``from_address``.
 
     ``on_progress``, when given, is called after each batch with the totals so far.
     """
     done = written = 0
-    for batch in _batches(user_messages(user)):
+    for batch in _batches(messages):
         for message, raw in zip(batch, raw_bytes_many(batch), strict=True):
             moment = message.date or message.first_seen_at
             chunk = entry(raw, message.from_address, moment)

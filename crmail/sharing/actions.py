@@ -20,6 +20,7 @@ from django.utils import timezone
 from crmail.linking.models import Module
 from crmail.mail import mbox
 from crmail.mail.models import Message
+from crmail.mailboxes.queries import user_mail
 from crmail.people.actions import Invalid, NotAllowed, find_user
 from crmail.people.models import Group, User
 from crmail.sharing.models import (
@@ -356,7 +357,7 @@ def _backup(
     actor: User | None, user: User, on_progress: Callable[[mbox.Progress], None] | None
 ) -> Iterator[bytes]:
     messages = size = 0
-    for chunk in mbox.write_mbox(user, on_progress):
+    for chunk in mbox.write_mbox(user_mail(user), on_progress):
         messages += 1
         size += len(chunk)
         yield chunk

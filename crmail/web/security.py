@@ -40,9 +40,7 @@ MESSAGE_BODY_POLICY = "; ".join(
     ]
 )
 
-# Bytes from a message (attachments, inline images, proxied images, the raw message): a
-# browser that renders one anyway runs nothing in it.
-DOWNLOAD_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
+# Bytes from a message have a policy of their own: mail.downloads.DOWNLOAD_POLICY.
 
 
 def add_security_headers(response: HttpResponseBase) -> HttpResponseBase:

@@ -39,6 +39,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_backup(args: argparse.Namespace, out: Output) -> int:
     require_ready()
     from crmail.mail import mbox
+    from crmail.mailboxes.queries import user_mail
     from crmail.people.actions import find_user
     from crmail.sharing.actions import take_backup
 
@@ -53,7 +54,7 @@ def run_backup(args: argparse.Namespace, out: Output) -> int:
             "An mbox file is not for the terminal.",
             hint="Give -o FILE, or redirect the output: crmail backup EMAIL > FILE",
         )
-    total = mbox.user_messages(user).count()
+    total = user_mail(user).count()
     done = mbox.Progress(messages=0, bytes=0)
     # A progress line on stderr while it runs (on a terminal; it goes away at the end).
     with out.err.status(Text(f"{user.email}: 0 of {total} messages")) as status:

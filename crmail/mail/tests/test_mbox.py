@@ -22,6 +22,7 @@ from crmail.mail.ingest import parse_stored
 from crmail.mail.models import Message
 from crmail.mail.store import store_raw
 from crmail.mailboxes.models import Folder, Location, Mailbox, SentMessage
+from crmail.mailboxes.queries import user_mail
 from crmail.people.models import User
 from crmail.web.tests.mail_samples import PNG
 from tests import factories as f
@@ -98,7 +99,7 @@ def build() -> Mail:
 
 def write(user: User, path: Path) -> mailbox.mbox:
     with path.open("wb") as out:
-        for chunk in mbox.write_mbox(user):
+        for chunk in mbox.write_mbox(user_mail(user)):
             out.write(chunk)
     return mailbox.mbox(path, create=False)
 
@@ -160,11 +161,11 @@ def test_the_separator_lines_follow_rfc_4155(tmp_path):
 
 def test_raw_bytes_are_read_in_batches(tmp_path, monkeypatch):
     mail = build()
-    whole = b"".join(mbox.write_mbox(mail.leaver))
+    whole = b"".join(mbox.write_mbox(user_mail(mail.leaver)))
     monkeypatch.setattr(mbox, "BATCH_MESSAGES", 2)
     seen: list[mbox.Progress] = []
     with CaptureQueriesContext(connection) as queries:
-        batched = b"".join(mbox.write_mbox(mail.leaver, seen.append))
+        batched = b"".join(mbox.write_mbox(user_mail(mail.leaver), seen.append))
     assert batched == whole
     assert [p.messages for p in seen] == [2, 4, 6, 7]
     assert seen[-1].bytes == len(whole)
@@ -173,7 +174,7 @@ def test_raw_bytes_are_read_in_batches(tmp_path, monkeypatch):
 
 
 def test_a_user_without_mail_gets_an_empty_file():
-    assert b"".join(mbox.write_mbox(f.user())) == b""
+    assert b"".join(mbox.write_mbox(user_mail(f.user()))) == b""
 
 
 @pytest.mark.parametrize(

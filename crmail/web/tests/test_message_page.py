@@ -16,6 +16,7 @@ from django.test import Client
 from django.urls import reverse
 
 from crmail.linking.models import Link
+from crmail.mail.downloads import attachment_disposition
 from crmail.mail.models import Message, ParseState
 from crmail.mail.store import store_raw
 from crmail.mailboxes.models import SentMessage
@@ -24,7 +25,6 @@ from crmail.sharing.visibility import may_see_message
 from crmail.web import image_proxy
 from crmail.web.security import MESSAGE_BODY_POLICY
 from crmail.web.tests.mail_samples import PDF, PNG, deliver, html_message, text_message
-from crmail.web.views.messages import attachment_disposition
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

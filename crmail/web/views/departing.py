@@ -16,12 +16,11 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
 
-from crmail.mail import mbox
+from crmail.mail.downloads import mbox_download
 from crmail.mailboxes.models import Location, SentMessage
 from crmail.people.models import User
 from crmail.sharing import actions
 from crmail.sharing.models import MailBackup, backups_keeping_mail
-from crmail.web.security import DOWNLOAD_POLICY
 from crmail.web.views.settings import admin_required
 
 log = logging.getLogger(__name__)
@@ -103,13 +102,7 @@ def departed(request: HttpRequest) -> HttpResponse:
 def mbox_response(actor: User, user: User) -> StreamingHttpResponse:
     """``user``'s mail as an mbox download taken by ``actor`` (``sharing.actions.take_backup``:
     recorded once the whole file has been sent), streamed a batch of messages at a time."""
-    chunks = actions.take_backup(actor, user)
-    response = StreamingHttpResponse(chunks, content_type=mbox.CONTENT_TYPE)
-    response["Content-Disposition"] = f'attachment; filename="{mbox.backup_filename(user)}"'
-    response["Content-Security-Policy"] = DOWNLOAD_POLICY
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return mbox_download(actions.take_backup(actor, user), user)
 
 
 @admin_required

@@ -22,13 +22,10 @@ raw download.
 from __future__ import annotations
 
 import logging
-import mimetypes
-import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from django.contrib.auth.decorators import login_required
-from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -43,6 +40,15 @@ from crmail.mail.display import (
     subject_from_headers,
     text_to_html,
 )
+from crmail.mail.downloads import (
+    DOWNLOAD_POLICY,
+    INLINE_IMAGE_TYPES,
+    attachment_response,
+    find_attachment,
+    inline_part,
+    inline_token,
+    raw_download,
+)
 from crmail.mail.models import Message, ParseState
 from crmail.mail.parse import AttachmentInfo, ParsedMessage, Unparseable, parse_message, part_bytes
 from crmail.mail.store import raw_bytes
@@ -50,21 +56,10 @@ from crmail.people.models import User
 from crmail.sharing.actions import record_open
 from crmail.sharing.visibility import may_see_message, visible_messages
 from crmail.web import image_proxy
-from crmail.web.security import DOWNLOAD_POLICY, MESSAGE_BODY_POLICY
+from crmail.web.security import MESSAGE_BODY_POLICY
 from crmail.web.views.message_deals import deals_context
 
 log = logging.getLogger(__name__)
-
-INLINE_SALT = "crmail.web.message-inline"
-INLINE_MAX_AGE = 7 * 24 * 3600
-# Types an attachment keeps when downloaded; everything else is application/octet-stream.
-SAFE_DOWNLOAD_TYPES = frozenset(
-    {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"}
-)
-# Types a message part may have to be shown inside the frame as a cid: image.
-INLINE_IMAGE_TYPES = frozenset(
-    {"image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/gif", "image/webp", "image/bmp"}
-)
 
 
 def _message_for(request: HttpRequest, pk: int) -> Message:
@@ -120,10 +115,6 @@ def _read(message: Message) -> Reading:
                 reading.inline_parts.setdefault(part.content_id, part)
                 reading.inline_parts.setdefault(part.content_id.lower(), part)
     return reading
-
-
-def inline_token(message_pk: int, part: int) -> str:
-    return signing.dumps([message_pk, part], salt=INLINE_SALT)
 
 
 @dataclass
@@ -239,56 +230,6 @@ def message_body(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-def _download(data: bytes, content_type: str, filename: str) -> HttpResponse:
-    response = HttpResponse(data, content_type=content_type)
-    response["Content-Disposition"] = attachment_disposition(filename)
-    response["Content-Security-Policy"] = DOWNLOAD_POLICY
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
-def attachment_disposition(filename: str) -> str:
-    """``Content-Disposition: attachment`` with the name in both forms of RFC 6266:
-    an ASCII ``filename`` for old clients and the exact UTF-8 ``filename*`` (RFC 8187)."""
-    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii")
-    ascii_name = (
-        "".join(
-            "_" if c in '"\\' or ord(c) < 0x20 or ord(c) == 0x7F else c for c in ascii_name
-        ).strip()
-        or "download"
-    )
-    value = f'attachment; filename="{ascii_name}"'
-    if ascii_name != filename:
-        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
-    return value
-
-
-def _attachment(parsed: ParsedMessage | None, part: int) -> AttachmentInfo:
-    if parsed is None:
-        raise Http404("No such attachment.")
-    for info in parsed.attachments:
-        if info.part == part:
-            return info
-    raise Http404("No such attachment.")
-
-
-def attachment_response(raw: bytes, parsed: ParsedMessage | None, part: int) -> HttpResponse:
-    """Part ``part`` of a message as a download (the page's link and the API's alike): a
-    type a browser could run goes as application/octet-stream. 404 for no such part."""
-    info = _attachment(parsed, part)
-    try:
-        data, ctype, filename = part_bytes(raw, part)
-    except Exception as exc:  # LookupError, or a part the parser cannot decode
-        raise Http404("No such attachment.") from exc
-    ctype = ctype.lower()
-    safe_type = ctype if ctype in SAFE_DOWNLOAD_TYPES else "application/octet-stream"
-    name = filename or info.filename
-    if not name:
-        name = f"attachment-{part}{mimetypes.guess_extension(ctype) or '.bin'}"
-    return _download(data, safe_type, name)
-
-
 @login_required
 @require_safe
 def message_attachment(request: HttpRequest, pk: int, part: int) -> HttpResponse:
@@ -301,7 +242,7 @@ def message_attachment(request: HttpRequest, pk: int, part: int) -> HttpResponse
 def message_raw(request: HttpRequest, pk: int) -> HttpResponse:
     """The message exactly as the server gave it, as an .eml file."""
     message = _message_for(request, pk)
-    return _download(raw_bytes(message), "message/rfc822", f"message-{message.pk}.eml")
+    return raw_download(raw_bytes(message), message.pk)
 
 
 @require_safe
@@ -311,15 +252,11 @@ def message_inline(request: HttpRequest, pk: int, part: int) -> HttpResponse:
     No session: the frame's requests carry none. The ``s`` parameter, signed when the
     body was rendered for a viewer who may open the message, names this message and part.
     """
-    try:
-        signed = signing.loads(request.GET.get("s", ""), salt=INLINE_SALT, max_age=INLINE_MAX_AGE)
-    except signing.BadSignature as exc:
-        raise Http404("No such image.") from exc
-    if signed != [pk, part]:
+    if inline_part(request.GET.get("s", "")) != (pk, part):
         raise Http404("No such image.")
     message = get_object_or_404(Message, pk=pk)
     reading = _read(message)
-    info = _attachment(reading.parsed, part)
+    info = find_attachment(reading.parsed, part)
     if info.content_type not in INLINE_IMAGE_TYPES:
         raise Http404("No such image.")
     try:

@@ -1,0 +1,130 @@
+"""Bytes of mail handed to a browser: attachments, inline images, raw messages, mbox files.
+
+The message page, the API and the departed-users page all answer through here, so a
+download looks the same wherever it is taken: ``Content-Disposition: attachment`` with
+both forms of the name (RFC 6266), a type a browser could run sent as
+``application/octet-stream``, ``nosniff``, no caching, and a Content-Security-Policy
+under which a browser that renders the bytes anyway runs nothing.
+
+Who may download what is decided before these are called (``sharing.visibility``).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import unicodedata
+from collections.abc import Iterable
+from urllib.parse import quote
+
+from django.core import signing
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+
+from crmail.mail import mbox
+from crmail.mail.parse import AttachmentInfo, ParsedMessage, part_bytes
+from crmail.people.models import User
+
+# Bytes from a message (attachments, inline images, proxied images, the raw message): a
+# browser that renders one anyway runs nothing in it.
+DOWNLOAD_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
+
+# Types an attachment keeps when downloaded; everything else is application/octet-stream.
+SAFE_DOWNLOAD_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"}
+)
+# Types a message part may have to be shown inside the body frame as a cid: image.
+INLINE_IMAGE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/gif", "image/webp", "image/bmp"}
+)
+
+INLINE_SALT = "crmail.web.message-inline"
+INLINE_MAX_AGE = 7 * 24 * 3600
+
+
+def inline_token(message_pk: int, part: int) -> str:
+    """The signed name of one image part of one message, for its ``cid:`` reference: given
+    out only when the body is rendered for a viewer who may open the message."""
+    return signing.dumps([message_pk, part], salt=INLINE_SALT)
+
+
+def inline_part(token: str) -> tuple[int, int] | None:
+    """The (message, part) a token from ``inline_token`` names; None when it is forged,
+    altered or older than ``INLINE_MAX_AGE``."""
+    try:
+        signed = signing.loads(token, salt=INLINE_SALT, max_age=INLINE_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if (
+        not isinstance(signed, list)
+        or len(signed) != 2
+        or not all(isinstance(n, int) for n in signed)
+    ):
+        return None
+    return signed[0], signed[1]
+
+
+def attachment_disposition(filename: str) -> str:
+    """``Content-Disposition: attachment`` with the name in both forms of RFC 6266:
+    an ASCII ``filename`` for old clients and the exact UTF-8 ``filename*`` (RFC 8187)."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii")
+    ascii_name = (
+        "".join(
+            "_" if c in '"\\' or ord(c) < 0x20 or ord(c) == 0x7F else c for c in ascii_name
+        ).strip()
+        or "download"
+    )
+    value = f'attachment; filename="{ascii_name}"'
+    if ascii_name != filename:
+        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return value
+
+
+def _download_headers(response: HttpResponse | StreamingHttpResponse, filename: str) -> None:
+    response["Content-Disposition"] = attachment_disposition(filename)
+    response["Content-Security-Policy"] = DOWNLOAD_POLICY
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+
+
+def download(data: bytes, content_type: str, filename: str) -> HttpResponse:
+    """``data`` as a file to save, never to show."""
+    response = HttpResponse(data, content_type=content_type)
+    _download_headers(response, filename)
+    return response
+
+
+def raw_download(raw: bytes, message_pk: int) -> HttpResponse:
+    """A message exactly as the server gave it, as an .eml file."""
+    return download(raw, "message/rfc822", f"message-{message_pk}.eml")
+
+
+def find_attachment(parsed: ParsedMessage | None, part: int) -> AttachmentInfo:
+    """The attachment numbered ``part``; 404 when the message has none such (or could not
+    be parsed)."""
+    if parsed is not None:
+        for info in parsed.attachments:
+            if info.part == part:
+                return info
+    raise Http404("No such attachment.")
+
+
+def attachment_response(raw: bytes, parsed: ParsedMessage | None, part: int) -> HttpResponse:
+    """Part ``part`` of a message as a download (the page's link and the API's alike): a
+    type a browser could run goes as application/octet-stream. 404 for no such part."""
+    info = find_attachment(parsed, part)
+    try:
+        data, ctype, filename = part_bytes(raw, part)
+    except Exception as exc:  # LookupError, or a part the parser cannot decode
+        raise Http404("No such attachment.") from exc
+    ctype = ctype.lower()
+    safe_type = ctype if ctype in SAFE_DOWNLOAD_TYPES else "application/octet-stream"
+    name = filename or info.filename
+    if not name:
+        name = f"attachment-{part}{mimetypes.guess_extension(ctype) or '.bin'}"
+    return download(data, safe_type, name)
+
+
+def mbox_download(chunks: Iterable[bytes], user: User) -> StreamingHttpResponse:
+    """``user``'s mail as an mbox file, streamed as ``chunks`` come (``mail.mbox``)."""
+    response = StreamingHttpResponse(chunks, content_type=mbox.CONTENT_TYPE)
+    _download_headers(response, mbox.backup_filename(user))
+    return response
