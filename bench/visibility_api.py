@@ -223,13 +223,13 @@ def check(work: list[Sample], rng: random.Random, n_compared: int = 20) -> list[
 STEPS = [
     ("crmail.people.models", "ApiToken.authenticate", "token check (auth)"),
     ("crmail.api.records", "get_or_404", "record visible? (get_or_404)"),
-    ("crmail.linking.emails", "check_view", "view check"),
+    ("crmail.sharing.emails", "check_view", "view check"),
     ("crmail.api.messages", "record_emails_page", "the page (record_emails_page: all below)"),
-    ("crmail.linking.emails", "record_emails", "build the query (record_emails)"),
+    ("crmail.sharing.emails", "record_emails", "build the query (record_emails)"),
     ("django.db.models.sql.compiler", "SQLCompiler.as_sql", "compile SQL (all statements)"),
     ("django.db.models.query", "QuerySet.count", "count()"),
     ("crmail.api.messages", "counted_page", "page: rows with their count"),
-    ("crmail.linking.emails", "extras", "links, reasons, To (extras)"),
+    ("crmail.sharing.emails", "extras", "links, reasons, To (extras)"),
 ]
 
 
