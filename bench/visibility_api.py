@@ -187,8 +187,8 @@ def through_http(work: list[Sample], tokens: dict[int, str], log: Path) -> dict[
 
 def check(work: list[Sample], rng: random.Random, n_compared: int = 20) -> list[str]:
     """What is wrong with the answers (empty when nothing is)."""
-    from crmail.sharing import emails
     from crmail.people.models import User
+    from crmail.sharing import emails
     from crmail.sharing.visibility import visible_messages
 
     problems = [f"{s.path} as user {s.viewer}: HTTP {s.status}" for s in work if s.status != 200]

@@ -45,6 +45,8 @@ API_NAMES = {
     "role": "role_id",
     "profile": "profile_id",
     "manager": "manager_id",
+    "users": "user_ids",
+    "roles": "role_ids",
 }
 
 

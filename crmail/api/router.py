@@ -15,6 +15,7 @@ from crmail.api import (
     contacts,
     deals,
     errors,
+    groups,
     leads,
     mailboxes,
     messages,
@@ -25,7 +26,7 @@ from crmail.api import (
 from crmail.api.auth import AUTH
 
 DESCRIPTION = """
-Leads, contacts, accounts and deals, with the users who own them.
+Leads, contacts, accounts and deals, with the users who own them, their groups, and mail.
 
 **Signing in.** Send an API token in the header `Authorization: Bearer <token>`. Pages of
 crmail itself may use the signed-in session instead (changes then need the CSRF token).
@@ -71,6 +72,7 @@ api.add_router("/accounts", accounts.router)
 api.add_router("/deals", deals.router)
 api.add_router("/pipelines", pipelines.router)
 api.add_router("/users", users.router)
+api.add_router("/groups", groups.router)
 api.add_router("/mailboxes", mailboxes.router)
 api.add_router("/sharing", sharing.router)
 api.add_router("/messages", messages.router)

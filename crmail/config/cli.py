@@ -15,6 +15,7 @@ from crmail import __version__
 from crmail.config.commands import (
     backup,
     check,
+    groups,
     imports,
     keys,
     mailbox,
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"crmail {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    for module in (setup, serve, people, imports, mailbox, sharing, backup, keys, check):
+    for module in (setup, serve, people, groups, imports, mailbox, sharing, backup, keys, check):
         module.register(commands)
     return parser
 

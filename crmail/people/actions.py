@@ -1,9 +1,10 @@
-"""The writers of users and roles, shared by the command line and the web admin pages.
+"""The writers of users, roles, groups and access defaults: the web admin pages, the API
+and the command line all write through here.
 
 Each function validates everything it is given, reports every problem at once as
 ``Invalid`` (``{"field", "message"}`` items, like ``crm.actions.RecordInvalid``), and writes
 in one transaction. ``by`` is the acting user: ``None`` means the operator at the command
-line, who may do anything; otherwise only administrators may add users and roles.
+line, who may do anything; otherwise only administrators may write.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crmail.people.models import Profile, Role, User
+from crmail.people.models import MODULES, AccessLevel, Group, ModuleDefault, Profile, Role, User
 
 DEFAULT_ROLE = "Sales Representative"
 DEFAULT_PROFILE = "Standard"
@@ -34,12 +35,12 @@ class Invalid(Exception):
 
 
 class NotAllowed(Exception):
-    """The acting user may not change people and roles."""
+    """The acting user may not change people, roles, groups or access defaults."""
 
 
 def _check_actor(by: User | None) -> None:
     if by is not None and not by.is_admin:
-        raise NotAllowed("Only administrators may add users and roles.")
+        raise NotAllowed("Only administrators may change users, roles, groups and access.")
 
 
 def _names(model: type[Role] | type[Profile]) -> str:
@@ -243,6 +244,46 @@ def update_user(target: User, changes: dict[str, Any], *, by: User | None) -> Us
     return target
 
 
+def _role_problems(
+    name: str, parent: Role | None, *, role: Role | None = None
+) -> list[dict[str, str]]:
+    """What is wrong with ``name`` and ``parent`` for a new role, or for ``role`` changed."""
+    errors: list[dict[str, str]] = []
+    if not name:
+        errors.append({"field": "name", "message": "A name is required."})
+    elif len(name) > Role._meta.get_field("name").max_length:
+        errors.append({"field": "name", "message": "A role's name has at most 100 characters."})
+    else:
+        clash = Role.objects.filter(name__iexact=name)
+        if role is not None:
+            clash = clash.exclude(pk=role.pk)
+        if clash.exists():
+            errors.append({"field": "name", "message": f"A role named {name!r} already exists."})
+    if role is not None and parent is not None and (parent.pk == role.pk or role.is_above(parent)):
+        errors.append(
+            {
+                "field": "parent",
+                "message": f"{role.name} cannot report to {parent.name}: "
+                "a role cannot report to itself or to a role below it.",
+            }
+        )
+    return errors
+
+
+def _find_parent(parent: Role | str | None, errors: list[dict[str, str]]) -> Role | None:
+    if not isinstance(parent, str):
+        return parent
+    found = find_role(parent)
+    if found is None:
+        errors.append(
+            {
+                "field": "parent",
+                "message": f"There is no role named {parent!r}. Roles: {_names(Role)}.",
+            }
+        )
+    return found
+
+
 def create_role(
     name: str,
     *,
@@ -254,30 +295,175 @@ def create_role(
     _check_actor(by)
     errors: list[dict[str, str]] = []
     name = (name or "").strip()
-    if not name:
-        errors.append({"field": "name", "message": "A name is required."})
-    elif find_role(name) is not None:
-        errors.append({"field": "name", "message": f"A role named {name!r} already exists."})
-    if isinstance(parent, str):
-        found = find_role(parent)
-        if found is None:
-            errors.append(
-                {
-                    "field": "parent",
-                    "message": f"There is no role named {parent!r}. Roles: {_names(Role)}.",
-                }
-            )
-        parent = found
+    parent = _find_parent(parent, errors)
+    errors = _role_problems(name, parent) + errors
     if errors:
         raise Invalid(errors)
     role = Role(name=name, parent=parent, share_with_peers=share_with_peers)
-    try:
-        role.full_clean(exclude=["path"])
-    except ValidationError as exc:
-        raise Invalid(_validation_errors(exc)) from None
     with transaction.atomic():
         role.save()
     return role
+
+
+ROLE_FIELDS = ("name", "parent", "share_with_peers")
+
+
+def update_role(role: Role, changes: dict[str, Any], *, by: User | None) -> Role:
+    """Change ``role``'s fields among ``ROLE_FIELDS``; moving it moves the roles below it."""
+    _check_actor(by)
+    errors: list[dict[str, str]] = [
+        {"field": field, "message": "This field cannot be changed here."}
+        for field in sorted(set(changes) - set(ROLE_FIELDS))
+    ]
+    name = (changes["name"] or "").strip() if "name" in changes else role.name
+    parent = _find_parent(changes["parent"], errors) if "parent" in changes else role.parent
+    errors = _role_problems(name, parent, role=role) + errors
+    if errors:
+        raise Invalid(errors)
+    role.name, role.parent = name, parent
+    if "share_with_peers" in changes:
+        role.share_with_peers = bool(changes["share_with_peers"])
+    role.save()  # atomic, with the paths of the roles below
+    return role
+
+
+GROUP_FIELDS = ("name", "description", "users", "roles", "include_subordinate_roles")
+
+
+def _group_problems(changes: dict[str, Any], group: Group | None) -> list[dict[str, str]]:
+    errors: list[dict[str, str]] = [
+        {"field": field, "message": "This field cannot be changed here."}
+        for field in sorted(set(changes) - set(GROUP_FIELDS))
+    ]
+    if group is None or "name" in changes:
+        name = (changes.get("name") or "").strip()
+        if not name:
+            errors.append({"field": "name", "message": "A name is required."})
+        elif len(name) > Group._meta.get_field("name").max_length:
+            errors.append(
+                {"field": "name", "message": "A group's name has at most 100 characters."}
+            )
+        else:
+            clash = Group.objects.filter(name__iexact=name)
+            if group is not None:
+                clash = clash.exclude(pk=group.pk)
+            if clash.exists():
+                errors.append(
+                    {"field": "name", "message": f"A group named {name!r} already exists."}
+                )
+    limit = Group._meta.get_field("description").max_length
+    if len(changes.get("description") or "") > limit:
+        errors.append({"field": "description", "message": f"At most {limit} characters."})
+    return errors
+
+
+def _members(
+    changes: dict[str, Any], errors: list[dict[str, str]]
+) -> tuple[list[User] | None, list[Role] | None]:
+    """``users`` (users, emails or ids) and ``roles`` (roles, names or ids) of ``changes``
+    as rows, each once."""
+    users: list[User] | None = None
+    roles: list[Role] | None = None
+    if "users" in changes:
+        users = []
+        for given in changes["users"] or []:
+            if isinstance(given, str):
+                found = find_user(given)
+            elif isinstance(given, int):
+                found = User.objects.filter(pk=given).first()
+            else:
+                found = given
+            if found is None:
+                errors.append({"field": "users", "message": f"There is no user {given!r}."})
+            elif not found.is_active:
+                errors.append({"field": "users", "message": f"{found.email} is deactivated."})
+            elif found not in users:
+                users.append(found)
+    if "roles" in changes:
+        roles = []
+        for given in changes["roles"] or []:
+            if isinstance(given, str):
+                found_role = find_role(given)
+            elif isinstance(given, int):
+                found_role = Role.objects.filter(pk=given).first()
+            else:
+                found_role = given
+            if found_role is None:
+                errors.append(
+                    {
+                        "field": "roles",
+                        "message": f"There is no role {given!r}. Roles: {_names(Role)}.",
+                    }
+                )
+            elif found_role not in roles:
+                roles.append(found_role)
+    return users, roles
+
+
+def create_group(changes: dict[str, Any], *, by: User | None) -> Group:
+    """Add a group: ``name``, ``description``, ``users`` (users or emails), ``roles`` (roles
+    or names), ``include_subordinate_roles``."""
+    return _save_group(None, changes, by=by)
+
+
+def update_group(group: Group, changes: dict[str, Any], *, by: User | None) -> Group:
+    """Change ``group``'s fields among ``GROUP_FIELDS``; ``users`` and ``roles`` replace
+    the members."""
+    return _save_group(group, changes, by=by)
+
+
+def _save_group(group: Group | None, changes: dict[str, Any], *, by: User | None) -> Group:
+    _check_actor(by)
+    errors = _group_problems(changes, group)
+    users, roles = _members(changes, errors)
+    if errors:
+        raise Invalid(errors)
+    with transaction.atomic():
+        if group is None:
+            group = Group()
+        if "name" in changes:
+            group.name = changes["name"].strip()
+        if "description" in changes:
+            group.description = (changes["description"] or "").strip()
+        if "include_subordinate_roles" in changes:
+            group.include_subordinate_roles = bool(changes["include_subordinate_roles"])
+        group.save()
+        if users is not None:
+            group.users.set(users)
+        if roles is not None:
+            group.roles.set(roles)
+    return group
+
+
+def delete_group(group: Group, *, by: User | None) -> None:
+    """Remove ``group``; sharing with it stops (its share targets go with it)."""
+    _check_actor(by)
+    with transaction.atomic():
+        group.delete()
+
+
+def set_module_defaults(levels: dict[str, str], *, by: User | None) -> None:
+    """Set the organisation-wide default access of the modules named in ``levels``."""
+    _check_actor(by)
+    errors: list[dict[str, str]] = []
+    for module, level in levels.items():
+        if module not in MODULES:
+            errors.append(
+                {"field": module, "message": f"No such module; modules: {', '.join(MODULES)}."}
+            )
+        elif level not in AccessLevel.values:
+            errors.append(
+                {
+                    "field": module,
+                    "message": f"{level!r} is not an access level: "
+                    f"{', '.join(AccessLevel.values)}.",
+                }
+            )
+    if errors:
+        raise Invalid(errors)
+    with transaction.atomic():
+        for module, level in levels.items():
+            ModuleDefault.objects.update_or_create(module=module, defaults={"level": level})
 
 
 def _validation_errors(exc: ValidationError) -> list[dict[str, str]]:

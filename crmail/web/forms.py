@@ -12,7 +12,6 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import HttpRequest
 
 from crmail.people import actions as people_actions
@@ -184,7 +183,21 @@ def set_active(target: User, active: bool, *, by: User) -> str | None:
     return None
 
 
-class RoleForm(forms.ModelForm):
+class ActionForm(forms.ModelForm):
+    """A model form that only reads its fields: the checks and the write are a
+    ``people.actions`` writer's, called by ``save``; its ``Invalid`` shows beside the
+    fields it names (``add_action_errors``)."""
+
+    def _post_clean(self) -> None:
+        """No model validation and no change to the instance here: the writer does both."""
+
+    def add_action_errors(self, exc: people_actions.Invalid) -> None:
+        for error in exc.errors:
+            field = error["field"] if error["field"] in self.fields else None
+            self.add_error(field, error["message"])
+
+
+class RoleForm(ActionForm):
     """A role: its name, whom it reports to, and whether its users share with each other."""
 
     class Meta:
@@ -192,36 +205,28 @@ class RoleForm(forms.ModelForm):
         fields = ["name", "parent", "share_with_peers"]
         labels = {"parent": "Reports to", "share_with_peers": "Share with peers"}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, acting: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.acting = acting
         self.fields["parent"].empty_label = "(top of the hierarchy)"
         self.fields["parent"].label_from_instance = lambda r: ("— " * r.depth) + r.name
 
-    def clean_name(self) -> str:
-        name = (self.cleaned_data.get("name") or "").strip()
-        clash = Role.objects.filter(name__iexact=name)
-        if self.instance.pk:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise ValidationError(f"A role named {name!r} already exists.")
-        return name
-
-    def clean_parent(self) -> Role | None:
-        parent = self.cleaned_data.get("parent")
-        own = self.instance
-        if parent is not None and own.pk and (parent.pk == own.pk or own.is_above(parent)):
-            raise ValidationError(
-                f"{own.name} cannot report to {parent.name}: "
-                "a role cannot report to itself or to a role below it."
-            )
-        return parent
-
     def save(self, commit: bool = True) -> Role:
-        with transaction.atomic():
-            return super().save(commit=commit)
+        data = self.cleaned_data
+        if self.instance.pk is None:
+            return people_actions.create_role(
+                data["name"],
+                parent=data["parent"],
+                share_with_peers=data["share_with_peers"],
+                by=self.acting,
+            )
+        changes = {f: data[f] for f in self.Meta.fields}
+        return people_actions.update_role(
+            Role.objects.get(pk=self.instance.pk), changes, by=self.acting
+        )
 
 
-class GroupForm(forms.ModelForm):
+class GroupForm(ActionForm):
     """A group: its members, directly or through their roles."""
 
     class Meta:
@@ -233,31 +238,30 @@ class GroupForm(forms.ModelForm):
             "roles": forms.CheckboxSelectMultiple,
         }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, acting: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.acting = acting
         self.fields["users"].queryset = User.objects.filter(is_active=True)
         self.fields["users"].label_from_instance = _user_label
         self.fields["roles"].label_from_instance = lambda r: ("— " * r.depth) + r.name
 
-    def clean_name(self) -> str:
-        name = (self.cleaned_data.get("name") or "").strip()
-        clash = Group.objects.filter(name__iexact=name)
-        if self.instance.pk:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise ValidationError(f"A group named {name!r} already exists.")
-        return name
-
     def save(self, commit: bool = True) -> Group:
-        with transaction.atomic():
-            return super().save(commit=commit)
+        changes = {f: self.cleaned_data[f] for f in self.Meta.fields}
+        changes["users"] = list(changes["users"])
+        changes["roles"] = list(changes["roles"])
+        if self.instance.pk is None:
+            return people_actions.create_group(changes, by=self.acting)
+        return people_actions.update_group(
+            Group.objects.get(pk=self.instance.pk), changes, by=self.acting
+        )
 
 
 class AccessDefaultsForm(forms.Form):
     """The organisation-wide default access per module."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, acting: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.acting = acting
         current = dict(ModuleDefault.objects.values_list("module", "level"))
         for module in MODULES:
             self.fields[module] = forms.ChoiceField(
@@ -268,11 +272,9 @@ class AccessDefaultsForm(forms.Form):
             )
 
     def save(self) -> None:
-        with transaction.atomic():
-            for module in MODULES:
-                ModuleDefault.objects.update_or_create(
-                    module=module, defaults={"level": self.cleaned_data[module]}
-                )
+        people_actions.set_module_defaults(
+            {module: self.cleaned_data[module] for module in MODULES}, by=self.acting
+        )
 
 
 # Mailboxes (SPEC F1). These forms only shape input into the fields

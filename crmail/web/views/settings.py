@@ -171,7 +171,7 @@ def role_create(request: HttpRequest) -> HttpResponse:
     parent = request.GET.get("parent")
     if parent and parent.isdigit():
         initial["parent"] = Role.objects.filter(pk=int(parent)).first()
-    form = RoleForm(request.POST or None, initial=initial)
+    form = RoleForm(request.POST or None, initial=initial, acting=request.user)
     return _edit_page(
         request,
         form,
@@ -185,7 +185,7 @@ def role_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def role_edit(request: HttpRequest, pk: int) -> HttpResponse:
     role = get_object_or_404(Role, pk=pk)
-    form = RoleForm(request.POST or None, instance=role)
+    form = RoleForm(request.POST or None, instance=role, acting=request.user)
     return _edit_page(
         request,
         form,
@@ -210,7 +210,7 @@ def groups(request: HttpRequest) -> HttpResponse:
 def group_create(request: HttpRequest) -> HttpResponse:
     return _edit_page(
         request,
-        GroupForm(request.POST or None),
+        GroupForm(request.POST or None, acting=request.user),
         template="web/settings/group_form.html",
         done="web:groups",
         message="The group {} was added.",
@@ -223,7 +223,7 @@ def group_edit(request: HttpRequest, pk: int) -> HttpResponse:
     group = get_object_or_404(Group, pk=pk)
     return _edit_page(
         request,
-        GroupForm(request.POST or None, instance=group),
+        GroupForm(request.POST or None, instance=group, acting=request.user),
         template="web/settings/group_form.html",
         done="web:groups",
         message="The group {} was saved.",
@@ -237,7 +237,7 @@ def group_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @admin_required
 @require_http_methods(["GET", "POST"])
 def access_defaults(request: HttpRequest) -> HttpResponse:
-    form = AccessDefaultsForm(request.POST or None)
+    form = AccessDefaultsForm(request.POST or None, acting=request.user)
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, "The default access was saved.")
