@@ -90,6 +90,7 @@ pages: list[URLPattern] = [
     path("settings/groups/", admin_pages.groups, name="groups"),
     path("settings/groups/new/", admin_pages.group_create, name="group_create"),
     path("settings/groups/<int:pk>/", admin_pages.group_edit, name="group_edit"),
+    path("settings/groups/<int:pk>/remove/", admin_pages.group_remove, name="group_remove"),
     path("settings/access/", admin_pages.access_defaults, name="access_defaults"),
     path("settings/users/<int:pk>/mail-lock/", admin_pages.user_mail_lock, name="user_mail_lock"),
     # Departed users (SPEC F12)

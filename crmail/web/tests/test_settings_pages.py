@@ -203,6 +203,25 @@ def test_create_and_edit_a_group(org, client_for):
     assert Group.objects.get(pk=group.pk).member_ids() == {org.rep.pk}
     assert "Key accounts" in client.get(reverse("web:groups")).content.decode()
 
+    clash = client.post(reverse("web:group_create"), {"name": "KEY ACCOUNTS"})
+    assert "A group named &#x27;KEY ACCOUNTS&#x27; already exists." in clash.content.decode()
+
+    assert client_for(org.rep).post(reverse("web:group_remove", args=[group.pk])).status_code == 403
+    removed = client.post(reverse("web:group_remove", args=[group.pk]), follow=True)
+    assert "The group Key accounts was removed" in removed.content.decode()
+    assert not Group.objects.filter(pk=group.pk).exists()
+
+
+def test_a_role_cannot_be_moved_below_itself_on_its_page(org, client_for):
+    manager, rep = Role.objects.get(name="Manager"), Role.objects.get(name="Sales Representative")
+    response = client_for(org.admin).post(
+        reverse("web:role_edit", args=[manager.pk]), {"name": "Manager", "parent": rep.pk}
+    )
+    assert response.status_code == 200
+    assert "a role cannot report to itself or to a role below it" in response.content.decode()
+    manager.refresh_from_db()
+    assert manager.parent.name == "CEO"
+
 
 def test_access_defaults_change_who_sees_records(org, client_for):
     contact = f.contact(org.rep, last_name="Shared")

@@ -231,6 +231,15 @@ def group_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@admin_required
+@require_POST
+def group_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    group = get_object_or_404(Group, pk=pk)
+    people_actions.delete_group(group, by=request.user)  # type: ignore[arg-type]
+    messages.success(request, f"The group {group.name} was removed; sharing with it stopped.")
+    return redirect("web:groups")
+
+
 # Default access
 
 
