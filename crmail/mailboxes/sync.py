@@ -164,7 +164,7 @@ def _sync_folder(
         # Stored by an earlier run that stopped before the server applied its deletions.
         stored_before = [i for i in delta.new_ids if i in known]
         if stored_before:
-            acknowledge(remote, stored_before)
+            acknowledge(remote, _stored_sizes(row, stored_before))
     if todo:
         Mailbox.objects.filter(pk=mailbox.pk).update(
             progress_total=mailbox.progress_total + len(todo)
@@ -176,6 +176,19 @@ def _sync_folder(
     row.cursor = delta.cursor
     row.last_synced_at = timezone.now()
     row.save(update_fields=["cursor", "last_synced_at"])
+
+
+def _stored_sizes(row: Folder, ids: list[str]) -> dict[str, int]:
+    """{remote id: size of the stored bytes}: a one-way driver deletes on the server only
+    what crmail holds whole (the size its server lists)."""
+    out: dict[str, int] = {}
+    for start in range(0, len(ids), 5000):
+        out.update(
+            Location.objects.filter(
+                folder=row, remote_id__in=ids[start : start + 5000]
+            ).values_list("remote_id", "message__size")
+        )
+    return out
 
 
 def _within_import_filter(
@@ -351,7 +364,7 @@ def _fetch_new(
             )
         acknowledge = getattr(driver, "acknowledge", None)
         if acknowledge is not None:
-            acknowledge(remote, [m.remote_id for m in batch])
+            acknowledge(remote, {m.remote_id: len(m.raw or b"") for m in batch})
         parser.submit(messages, raws)
         report.fetched += len(batch)
         report.bytes += nbytes

@@ -581,14 +581,18 @@ _MSGID = re.compile(rb"<([^<>\s]+)>")
 
 
 def message_id_from_header(block: bytes) -> str:
-    """The Message-ID (without <>) from a header block such as HEADER.FIELDS (MESSAGE-ID).
+    """The Message-ID (without <>) from a header block such as HEADER.FIELDS (MESSAGE-ID),
+    or from a whole message (its header ends at the first empty line).
 
     Same rule as ``crmail.mail.parse``: the first <...>, or the bare value when it has no
-    spaces, so that ids compare with what the store keeps.
+    spaces, so that ids compare with what the store keeps. ``crmail mailbox verify`` reads
+    the server's header and the stored bytes with this one function.
     """
     value = b""
     lines = block.replace(b"\r\n", b"\n").split(b"\n")
     for i, line in enumerate(lines):
+        if not line:
+            break  # the end of the header
         if line[:11].lower() == b"message-id:":
             parts = [line[11:]]
             for more in lines[i + 1 :]:
