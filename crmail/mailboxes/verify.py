@@ -1,7 +1,9 @@
 """``crmail mailbox verify``: compare what the server holds with what crmail stored.
 
 Per folder, the server's ids (IMAP UIDs, POP3 UIDLs) and Message-IDs against the stored
-locations: the silent loss that users of other CRMs find by hand becomes a count.
+locations, and for POP3 each message's size: the silent loss that users of other CRMs
+find by hand becomes a count. Over POP3, stored messages no longer on the server (deleted
+after download, or by another client) are crmail's to keep, not "extra".
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ def verify_mailbox(mailbox: Mailbox, driver: Driver) -> VerifyReport:
         check = FolderCheck(row.name, len(server_ids), len(stored))
         server_set = set(server_ids)
         check.missing = [i for i in server_ids if i not in stored]
-        check.extra = sorted(set(stored) - server_set)
+        if not getattr(driver, "one_way", False):  # POP3 keeps what the server let go
+            check.extra = sorted(set(stored) - server_set)
         if headers is not None:
             common = [i for i in server_ids if i in stored]
             server = headers(rf, common) if common else {}

@@ -319,7 +319,15 @@ def run_verify(args: argparse.Namespace, out: Output) -> int:
             driver.close()
     except DriverError as exc:
         raise CommandError(f"Could not read the server: {exc}") from None
-    table = Table("Folder", "On the server", "Stored", "Missing", "Extra", "Message-ID differs")
+    table = Table(
+        "Folder",
+        "On the server",
+        "Stored",
+        "Missing",
+        "Extra",
+        "Message-ID differs",
+        "Size differs",
+    )
     for check in report.folders:
         table.add_row(
             check.folder,
@@ -328,15 +336,17 @@ def run_verify(args: argparse.Namespace, out: Output) -> int:
             str(len(check.missing)),
             str(len(check.extra)),
             str(len(check.message_id_mismatches)),
+            str(len(check.size_mismatches)),
         )
     out.out.print(table)
     if report.agrees:
         out.done("The server and crmail agree.")
         return 0
-    out.problem(
-        f"{report.missing} messages missing and {report.extra} extra: run "
-        "`crmail mailbox sync` and verify again."
-    )
+    problem = f"{report.missing} messages missing and {report.extra} extra"
+    differ = sum(len(c.message_id_mismatches) + len(c.size_mismatches) for c in report.folders)
+    if differ:
+        problem += f"; {differ} stored messages differ from the server's"
+    out.problem(f"{problem}: run `crmail mailbox sync` and verify again.")
     return 1
 
 
