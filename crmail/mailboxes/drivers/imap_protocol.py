@@ -129,7 +129,12 @@ def tokenize(segments: Sequence[bytes], text: bytes, start: int = 0) -> list:
 
 
 def parse_response(segments: Sequence[bytes]) -> Response:
-    """Parse one response (a first line, then literal/line pairs) into a `Response`."""
+    """Parse one response (a first line, then literal/line pairs) into a `Response`.
+
+    A NUL outside a literal is never valid (RFC 3501 §9: CHAR8 and TEXT-CHAR exclude it).
+    """
+    if any(b"\x00" in segments[i] for i in range(0, len(segments), 2)):
+        raise ProtocolError("a NUL byte outside a literal")
     line = segments[0]
     if line.startswith(b"+"):
         return Response(b"+", b"+", text=line[2:] if line[1:2] == b" " else line[1:])
