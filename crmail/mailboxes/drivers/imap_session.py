@@ -336,8 +336,7 @@ class ImapSession:
         self._drop()
         what = "a continuation request" if resp.tag == b"+" else "an answer to no command"
         return DriverError(
-            f"The server {self.config.host} sent {what}; crmail closed the connection and "
-            "will ask again at the next sync.",
+            f"The server {self.config.host} sent {what}; crmail closed the connection.",
             kind="protocol",
         )
 

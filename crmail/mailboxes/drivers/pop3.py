@@ -143,6 +143,10 @@ class Pop3Driver:
         return FolderDelta(cursor={"count": len(order)}, new_ids=order)
 
     def _wanted(self, folder: RemoteFolder, ids: Iterable[str]) -> list[tuple[str, int]]:
+        """(uidl, message number) of ``ids``, in this session's numbers: after a dropped
+        conversation, the new session lists them again."""
+        if self._session is None or not self._session.connected:
+            self.connect()
         if not self._numbers:
             self.changes(folder, None)
         return [(i, self._numbers[i]) for i in ids if i in self._numbers]

@@ -287,7 +287,7 @@ class Pop3Session:
         self.abort()
         return DriverError(
             f"The server {self.host} sent {what}; crmail closed the connection without "
-            "deleting anything and will ask again at the next sync.",
+            "deleting anything.",
             kind="protocol",
         )
 

@@ -104,3 +104,23 @@ def test_verify_compares_each_uidl_and_size_on_pop3(dovecot, dovecot_user):
         driver.close()
     assert not report.agrees
     assert report.folders[0].size_mismatches == [loc.remote_id]
+
+
+@pytest.mark.parametrize("broken_on", [{1}, {1, 2}], ids=["once", "twice"])
+def test_a_server_out_of_step_is_asked_again_on_a_new_connection(broken_on):
+    from crmail.mailboxes.drivers.base import DriverError
+    from crmail.mailboxes.drivers.tests.test_pop3_session import FakeServer
+
+    server = FakeServer(out_of_step=frozenset(broken_on))
+    mailbox = f.mailbox(server, "u", "p", protocol="pop3", keep_on_server=False)
+    if len(broken_on) == 1:
+        assert sync(mailbox).fetched == 3
+        assert sorted(stored_by_uidl(mailbox)) == ["id1", "id2", "id3"]
+        assert server.deleted == {1, 2, 3}
+    else:  # out of step again: the sync stops with the error, nothing deleted
+        with pytest.raises(DriverError):
+            sync(mailbox)
+        assert stored_by_uidl(mailbox) == {}  # the batch was never committed
+        assert server.deleted == set()
+        mailbox.refresh_from_db()
+        assert mailbox.last_error_kind == "protocol"

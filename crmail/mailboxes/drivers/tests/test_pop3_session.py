@@ -36,36 +36,56 @@ def test_a_message_is_whole_only_at_its_listed_size():
 
 
 class FakeServer:
-    """A POP3 server on loopback that answers RETR 2 with a line out of step."""
+    """A POP3 server on loopback holding three messages; on the connections numbered in
+    ``out_of_step`` (from 1) it answers RETR 2 without a status line."""
 
-    def __init__(self) -> None:
+    def __init__(self, out_of_step: frozenset[int] = frozenset({1})) -> None:
+        self.out_of_step = out_of_step
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
-        self.commands: list[bytes] = []
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        self.pop3_port = self.port
+        self.sessions: list[list[bytes]] = []  # the commands of each connection
+        self.deleted: set[int] = set()  # applied at QUIT
+        threading.Thread(target=self.accept, daemon=True).start()
 
-    def serve(self) -> None:
-        conn, _ = self.listener.accept()
+    def accept(self) -> None:
+        while True:
+            conn, _ = self.listener.accept()
+            commands: list[bytes] = []
+            self.sessions.append(commands)
+            broken = len(self.sessions) in self.out_of_step
+            threading.Thread(target=self.serve, args=(conn, commands, broken), daemon=True).start()
+
+    def serve(self, conn: socket.socket, commands: list[bytes], broken: bool) -> None:
         reader = conn.makefile("rb")
         conn.sendall(b"+OK ready\r\n")
-        replies = {
-            b"CAPA": b"+OK\r\nUIDL\r\nPIPELINING\r\n.\r\n",
-            b"USER": b"+OK\r\n",
-            b"PASS": b"+OK\r\n",
-            b"UIDL": b"+OK\r\n1 one\r\n2 two\r\n3 three\r\n.\r\n",
-            b"LIST": b"+OK\r\n1 6\r\n2 6\r\n3 6\r\n.\r\n",
-            b"RETR 1": b"+OK\r\nA: 1\r\n.\r\n",
-            b"RETR 2": b"A: 2\r\n.\r\n",  # no status line: out of step
-            b"RETR 3": b"+OK\r\nA: 3\r\n.\r\n",
-            b"DELE 1": b"+OK\r\n",
-            b"QUIT": b"+OK bye\r\n",
-        }
+        live = [n for n in (1, 2, 3) if n not in self.deleted]
+        marked: set[int] = set()
         for line in reader:
             cmd = line.strip()
-            self.commands.append(cmd)
-            key = cmd if cmd.startswith((b"RETR", b"DELE")) else cmd.split(b" ")[0]
-            conn.sendall(replies.get(key, b"-ERR unknown\r\n"))
+            commands.append(cmd)
+            word, _, arg = cmd.partition(b" ")
+            if word == b"CAPA":
+                reply = b"+OK\r\nUIDL\r\nPIPELINING\r\n.\r\n"
+            elif word in (b"USER", b"PASS"):
+                reply = b"+OK\r\n"
+            elif word == b"UIDL":
+                reply = b"+OK\r\n" + b"".join(b"%d id%d\r\n" % (n, n) for n in live) + b".\r\n"
+            elif word == b"LIST":
+                reply = b"+OK\r\n" + b"".join(b"%d 6\r\n" % n for n in live) + b".\r\n"
+            elif word == b"RETR" and int(arg) in live:
+                body = b"A: %d\r\n" % int(arg)
+                reply = body + b".\r\n" if broken and arg == b"2" else b"+OK\r\n" + body + b".\r\n"
+            elif word == b"DELE" and int(arg) in live:
+                marked.add(int(arg))
+                reply = b"+OK\r\n"
+            elif word == b"QUIT":
+                self.deleted |= marked
+                conn.sendall(b"+OK bye\r\n")
+                break
+            else:
+                reply = b"-ERR no\r\n"
+            conn.sendall(reply)
         conn.close()
 
 
@@ -82,8 +102,9 @@ def test_a_reply_out_of_step_ends_the_session_without_deleting_anything():
             got.append(message.remote_id)
             driver.acknowledge(INBOX, {message.remote_id: len(message.raw or b"")})
     assert failure.value.kind == "protocol"
-    assert got == ["one"]
+    assert got == ["id1"]
     driver.close()
-    server.thread.join(timeout=10)
-    assert b"RETR 3" in server.commands  # pipelined, never read
-    assert not [c for c in server.commands if c.startswith(b"DELE") or c == b"QUIT"]
+    (commands,) = server.sessions
+    assert b"RETR 3" in commands  # pipelined, never read
+    assert not [c for c in commands if c.startswith(b"DELE") or c == b"QUIT"]
+    assert server.deleted == set()
