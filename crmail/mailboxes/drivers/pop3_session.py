@@ -105,10 +105,14 @@ class Pop3Session:
     def connect(self) -> None:
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-            if self.security == "tls":
-                sock = self.context.wrap_socket(sock, server_hostname=self.host)
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:
             raise socket_failed(self.host, self.port, exc, self.timeout) from None
+        if self.security == "tls":
+            try:
+                sock = self.context.wrap_socket(sock, server_hostname=self.host)
+            except (OSError, ssl.SSLError) as exc:
+                sock.close()
+                raise socket_failed(self.host, self.port, exc, self.timeout) from None
         self._wire = Wire(sock, self.host, self.timeout)
         try:
             ok, text = self._status()
