@@ -71,7 +71,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     add.add_argument(
         "--delete-from-server",
         action="store_true",
-        help="POP3: delete messages on the server once crmail has them",
+        help=(
+            "POP3: delete messages on the server once crmail has stored them whole "
+            "(their size as the server lists it)"
+        ),
     )
     add.add_argument(
         "--allow-self-signed",
