@@ -49,6 +49,11 @@ def stored(mailbox: Mailbox) -> dict[str, bytes]:
 def assert_stored_whole(server, user, corpus, protocol, *, keep=True) -> None:
     uids = deliver(server, user, corpus)
     expected = server_ids(server, user, uids, protocol)
+    rows = server.doveadm_json("fetch", "-u", user, "uid size.virtual", "mailbox", "INBOX", "all")
+    # doveadm's own count of each message's bytes as served agrees with the expectation.
+    assert {int(r["uid"]): int(r["size.virtual"]) for r in rows} == {
+        uid: len(as_served(raw, protocol)) for uid, raw in uids.items()
+    }
     mailbox = f.mailbox(
         server, user, server.users.get(user) or "", protocol=protocol, keep_on_server=keep
     )
