@@ -19,7 +19,7 @@ import itertools
 import quopri
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header
@@ -95,9 +95,36 @@ def parse_message(raw: bytes) -> ParsedMessage:
     both apply (tested on real mail); see docs/decisions/010.
     """
     try:
-        return _fast_parse(raw)
+        out = _fast_parse(raw)
     except Exception:  # _NeedsFullParser, or a case the fast path did not foresee
-        return parse_full(raw)
+        out = parse_full(raw)
+    return _without_nul(out) if b"\x00" in raw else out
+
+
+def _without_nul(out: ParsedMessage) -> ParsedMessage:
+    """NUL bytes removed from every text found: PostgreSQL text cannot hold them (the raw
+    bytes keep them)."""
+
+    def clean(text: str) -> str:
+        return text.replace("\x00", "")
+
+    out.message_id, out.in_reply_to = clean(out.message_id), clean(out.in_reply_to)
+    out.references = [clean(r) for r in out.references]
+    out.subject, out.text, out.html = clean(out.subject), clean(out.text), clean(out.html)
+    out.list_id = clean(out.list_id)
+    out.participants = [
+        replace(p, address=clean(p.address), name=clean(p.name)) for p in out.participants
+    ]
+    out.attachments = [
+        replace(
+            a,
+            filename=clean(a.filename),
+            content_type=clean(a.content_type),
+            content_id=clean(a.content_id),
+        )
+        for a in out.attachments
+    ]
+    return out
 
 
 def parse_many(raws: Sequence[bytes]) -> list[ParsedMessage | Unparseable]:

@@ -164,7 +164,7 @@ def _sync_folder(
         # Stored by an earlier run that stopped before the server applied its deletions.
         stored_before = [i for i in delta.new_ids if i in known]
         if stored_before:
-            acknowledge(remote, stored_before)
+            acknowledge(remote, _stored_sizes(row, stored_before))
     if todo:
         Mailbox.objects.filter(pk=mailbox.pk).update(
             progress_total=mailbox.progress_total + len(todo)
@@ -176,6 +176,19 @@ def _sync_folder(
     row.cursor = delta.cursor
     row.last_synced_at = timezone.now()
     row.save(update_fields=["cursor", "last_synced_at"])
+
+
+def _stored_sizes(row: Folder, ids: list[str]) -> dict[str, int]:
+    """{remote id: size of the stored bytes}: a one-way driver deletes on the server only
+    what crmail holds whole (the size its server lists)."""
+    out: dict[str, int] = {}
+    for start in range(0, len(ids), 5000):
+        out.update(
+            Location.objects.filter(
+                folder=row, remote_id__in=ids[start : start + 5000]
+            ).values_list("remote_id", "message__size")
+        )
+    return out
 
 
 def _within_import_filter(
@@ -319,47 +332,70 @@ def _fetch_new(
     progress: Progress | None,
     parser: ParsePipeline,
 ) -> None:
+    """Fetch and store ``ids`` in batches. A driver that drops a conversation out of step
+    (kind "protocol") is asked once more for what is not stored yet: it connects again."""
     cap = preset(mailbox.provider).daily_bytes
     if cap is not None and mailbox.bytes_day == date.today() and mailbox.bytes_today >= cap:
         raise Throttled(_cap_reached(cap))  # "Sync now" on a paused mailbox fetches nothing
+    done: set[str] = set()
+    for attempt in (1, 2):
+        try:
+            for batch in _batches(driver.fetch(remote, [i for i in ids if i not in done])):
+                _store_batch(mailbox, driver, row, remote, batch, parser)
+                done.update(m.remote_id for m in batch)
+                nbytes = sum(len(m.raw or b"") for m in batch)
+                report.fetched += len(batch)
+                report.bytes += nbytes
+                _count_progress(mailbox, len(batch), nbytes)
+                if progress:
+                    progress(mailbox)
+                if cap is not None and mailbox.bytes_today >= cap:
+                    raise Throttled(_cap_reached(cap))
+            return
+        except DriverError as exc:
+            if exc.kind != "protocol" or attempt == 2:
+                raise
+            log.warning("mailbox %s: the server fell out of step; asking again", mailbox.pk)
+
+
+def _store_batch(
+    mailbox: Mailbox,
+    driver: Driver,
+    row: Folder,
+    remote: RemoteFolder,
+    batch: list[RemoteMessage],
+    parser: ParsePipeline,
+) -> None:
+    """Raw bytes and locations in one transaction; then the server may let them go."""
+    raws = [m.raw or b"" for m in batch]
     connection = connections[router.db_for_write(Location)]
-    for batch in _batches(driver.fetch(remote, ids)):
-        raws = [m.raw or b"" for m in batch]
-        nbytes = sum(len(r) for r in raws)
-        with transaction.atomic():
-            messages = store_many(raws)
-            created = Location._meta.get_field("created_at").get_db_prep_save(
-                timezone.now(), connection
-            )
-            insert_rows(
-                Location,
-                LOCATION_COLUMNS,
-                [
-                    (
-                        mailbox.pk,
-                        row.pk,
-                        msg.pk,
-                        m.remote_id,
-                        _as_uid(m.remote_id),
-                        *(f in m.flags for f in FLAG_FIELDS),
-                        " ".join(sorted(f for f in m.flags if f not in FLAG_FIELDS))[:1000],
-                        created,
-                    )
-                    for m, msg in zip(batch, messages, strict=True)
-                ],
-                ignore_conflicts=True,  # stored by an earlier run that stopped before its cursor
-            )
-        acknowledge = getattr(driver, "acknowledge", None)
-        if acknowledge is not None:
-            acknowledge(remote, [m.remote_id for m in batch])
-        parser.submit(messages, raws)
-        report.fetched += len(batch)
-        report.bytes += nbytes
-        _count_progress(mailbox, len(batch), nbytes)
-        if progress:
-            progress(mailbox)
-        if cap is not None and mailbox.bytes_today >= cap:
-            raise Throttled(_cap_reached(cap))
+    with transaction.atomic():
+        messages = store_many(raws)
+        created = Location._meta.get_field("created_at").get_db_prep_save(
+            timezone.now(), connection
+        )
+        insert_rows(
+            Location,
+            LOCATION_COLUMNS,
+            [
+                (
+                    mailbox.pk,
+                    row.pk,
+                    msg.pk,
+                    m.remote_id,
+                    _as_uid(m.remote_id),
+                    *(f in m.flags for f in FLAG_FIELDS),
+                    " ".join(sorted(f for f in m.flags if f not in FLAG_FIELDS))[:1000],
+                    created,
+                )
+                for m, msg in zip(batch, messages, strict=True)
+            ],
+            ignore_conflicts=True,  # stored by an earlier run that stopped before its cursor
+        )
+    acknowledge = getattr(driver, "acknowledge", None)
+    if acknowledge is not None:
+        acknowledge(remote, {m.remote_id: len(r) for m, r in zip(batch, raws, strict=True)})
+    parser.submit(messages, raws)
 
 
 def _cap_reached(cap: int) -> str:

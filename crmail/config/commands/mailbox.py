@@ -71,7 +71,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     add.add_argument(
         "--delete-from-server",
         action="store_true",
-        help="POP3: delete messages on the server once crmail has them",
+        help=(
+            "POP3: delete messages on the server once crmail has stored them whole "
+            "(their size as the server lists it)"
+        ),
     )
     add.add_argument(
         "--allow-self-signed",
@@ -319,7 +322,15 @@ def run_verify(args: argparse.Namespace, out: Output) -> int:
             driver.close()
     except DriverError as exc:
         raise CommandError(f"Could not read the server: {exc}") from None
-    table = Table("Folder", "On the server", "Stored", "Missing", "Extra", "Message-ID differs")
+    table = Table(
+        "Folder",
+        "On the server",
+        "Stored",
+        "Missing",
+        "Extra",
+        "Message-ID differs",
+        "Size differs",
+    )
     for check in report.folders:
         table.add_row(
             check.folder,
@@ -328,15 +339,17 @@ def run_verify(args: argparse.Namespace, out: Output) -> int:
             str(len(check.missing)),
             str(len(check.extra)),
             str(len(check.message_id_mismatches)),
+            str(len(check.size_mismatches)),
         )
     out.out.print(table)
     if report.agrees:
         out.done("The server and crmail agree.")
         return 0
-    out.problem(
-        f"{report.missing} messages missing and {report.extra} extra: run "
-        "`crmail mailbox sync` and verify again."
-    )
+    problem = f"{report.missing} messages missing and {report.extra} extra"
+    differ = sum(len(c.message_id_mismatches) + len(c.size_mismatches) for c in report.folders)
+    if differ:
+        problem += f"; {differ} stored messages differ from the server's"
+    out.problem(f"{problem}: run `crmail mailbox sync` and verify again.")
     return 1
 
 

@@ -125,3 +125,19 @@ def test_deactivate_asks_what_becomes_of_the_mail_and_lock_is_for_admins(capsys,
     assert not mailbox.is_active and not mailbox.locations.exists()
     assert run(capsys, "mailbox", "lock", "owner@crmail.test", "--unlock")[0] == 0
     assert not Mailbox.objects.get(pk=int(mailbox_id)).locked
+
+
+def test_pop3_sync_stores_a_long_line_message_and_verify_compares_sizes(capsys, dovecot):
+    from crmail.mailboxes.tests.test_pop3 import LONG_LINE
+
+    login, password = dovecot.new_user()
+    for n in range(4):
+        dovecot.deliver(login, mail(n))
+    dovecot.deliver(login, LONG_LINE)
+    dovecot.deliver(login, mail(5))
+    mailbox = f.mailbox(dovecot, login, password, protocol="pop3", keep_on_server=False)
+    status, out, _ = run(capsys, "mailbox", "sync", str(mailbox.pk))
+    assert status == 0 and "6 fetched" in out
+    assert dovecot.messages(login) == []
+    status, out, _ = run(capsys, "mailbox", "verify", str(mailbox.pk))
+    assert status == 0 and "Size differs" in out

@@ -337,3 +337,26 @@ def test_a_fast_path_failure_falls_back_to_the_full_parser(monkeypatch):
     monkeypatch.setattr(parse, "_fast_parse", broken)
     parsed = parse_message(b"From: Ada <ada@example.com>\r\nSubject: still read\r\n\r\nbody")
     assert (parsed.subject, parsed.text) == ("still read", "body")
+
+
+@pytest.mark.parametrize("multipart", [False, True])
+def test_nul_bytes_leave_no_trace_in_what_parsing_finds(multipart):
+    head = (
+        b"From: Ann\x00 <ann\x00@example.com>\r\nTo: bob@example.com\r\n"
+        b"Subject: hi\x00there\r\nMessage-ID: <id\x00@example.com>\r\n"
+        b"In-Reply-To: <p\x00@example.com>\r\nReferences: <r\x00@example.com>\r\n"
+    )
+    if multipart:
+        body = (
+            b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+            b"Content-Type: text/plain\r\n\r\ntext\x00body\r\n--b\r\n"
+            b'Content-Type: application/pdf; name="a\x00.pdf"\r\n'
+            b"Content-Disposition: attachment\r\nContent-ID: <c\x00@x>\r\n\r\n%PDF\x00\r\n--b--\r\n"
+        )
+    else:
+        body = b"\r\ntext\x00body\r\n"
+    out = parse_message(head + body)
+    assert out.message_id == "id@example.com"
+    assert (out.in_reply_to, out.references) == ("p@example.com", ["r@example.com"])
+    assert out.subject == "hithere" and "textbody" in out.text
+    assert "\x00" not in repr(out)

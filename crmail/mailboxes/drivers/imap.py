@@ -279,11 +279,12 @@ class ImapDriver(ImapSession):
                             wanted.discard(item.uid)
                             yield _message(item)
                     continue
-                if resp.tag == pending[0]:
-                    pending.popleft()
-                    if resp.kind != b"OK" and not expunge_issued(resp):
-                        raise command_failed("fetching messages", resp)
-                    send_next()
+                if resp.tag not in pending:
+                    raise self._out_of_step(resp)
+                pending.remove(resp.tag)
+                if resp.kind != b"OK" and not expunge_issued(resp):
+                    raise command_failed("fetching messages", resp)
+                send_next()
         finally:
             if self._owner is owner:
                 if self._wire is not None and pending:

@@ -129,7 +129,12 @@ def tokenize(segments: Sequence[bytes], text: bytes, start: int = 0) -> list:
 
 
 def parse_response(segments: Sequence[bytes]) -> Response:
-    """Parse one response (a first line, then literal/line pairs) into a `Response`."""
+    """Parse one response (a first line, then literal/line pairs) into a `Response`.
+
+    A NUL outside a literal is never valid (RFC 3501 §9: CHAR8 and TEXT-CHAR exclude it).
+    """
+    if any(b"\x00" in segments[i] for i in range(0, len(segments), 2)):
+        raise ProtocolError("a NUL byte outside a literal")
     line = segments[0]
     if line.startswith(b"+"):
         return Response(b"+", b"+", text=line[2:] if line[1:2] == b" " else line[1:])
@@ -581,14 +586,18 @@ _MSGID = re.compile(rb"<([^<>\s]+)>")
 
 
 def message_id_from_header(block: bytes) -> str:
-    """The Message-ID (without <>) from a header block such as HEADER.FIELDS (MESSAGE-ID).
+    """The Message-ID (without <>) from a header block such as HEADER.FIELDS (MESSAGE-ID),
+    or from a whole message (its header ends at the first empty line).
 
     Same rule as ``crmail.mail.parse``: the first <...>, or the bare value when it has no
-    spaces, so that ids compare with what the store keeps.
+    spaces, so that ids compare with what the store keeps. ``crmail mailbox verify`` reads
+    the server's header and the stored bytes with this one function.
     """
     value = b""
     lines = block.replace(b"\r\n", b"\n").split(b"\n")
     for i, line in enumerate(lines):
+        if not line:
+            break  # the end of the header
         if line[:11].lower() == b"message-id:":
             parts = [line[11:]]
             for more in lines[i + 1 :]:

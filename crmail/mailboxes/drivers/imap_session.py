@@ -310,7 +310,7 @@ class ImapSession:
             raise DriverError(
                 f"The server sent an unreadable response ({exc}).", kind="protocol"
             ) from None
-        except ConnectFailed:
+        except DriverError:  # cut off, timed out, a line too long: never read on
             self._drop()
             raise
         if resp.kind == b"BYE" and resp.tag is None:
@@ -324,9 +324,21 @@ class ImapSession:
             self.idle_done()
         while self._inflight:
             resp = self._read()
-            if resp.tag == self._inflight[0]:
-                self._inflight.popleft()
+            if resp.tag in self._inflight:
+                self._inflight.remove(resp.tag)
+            elif resp.tag is not None:
+                raise self._out_of_step(resp)
         self._owner = None
+
+    def _out_of_step(self, resp: Response) -> DriverError:
+        """A tagged answer to no command in flight, or a continuation nobody asked for:
+        crmail no longer knows where it is in the conversation. Drop it, never read on."""
+        self._drop()
+        what = "a continuation request" if resp.tag == b"+" else "an answer to no command"
+        return DriverError(
+            f"The server {self.config.host} sent {what}; crmail closed the connection.",
+            kind="protocol",
+        )
 
     def _send(self, parts: Iterable[bytes], handler: Handler | None = None) -> bytes:
         """Send one tagged command; literals per LITERAL+ or after a continuation request."""
@@ -345,7 +357,9 @@ class ImapSession:
                 while (resp := self._read()).tag != b"+":
                     if resp.tag == tag:
                         raise command_failed("the command", resp)
-                    if handler is not None and resp.tag is None:
+                    if resp.tag is not None:
+                        raise self._out_of_step(resp)
+                    if handler is not None:
                         handler(resp)
                 chunks.append(part)
         chunks.append(b"\r\n")
@@ -369,7 +383,9 @@ class ImapSession:
                 if check and resp.kind != b"OK":
                     raise command_failed(what, resp)
                 return resp
-            if resp.tag is None and handler is not None:
+            if resp.tag is not None:
+                raise self._out_of_step(resp)
+            if handler is not None:
                 handler(resp)
 
     def _run_many(
@@ -388,10 +404,12 @@ class ImapSession:
             resp = self._read()
             if resp.tag is None:
                 handler(resp)
-            elif resp.tag == pending[0]:
-                pending.popleft()
+            elif resp.tag in pending:
+                pending.remove(resp.tag)
                 if resp.kind != b"OK" and not expunge_issued(resp):
                     failure = failure or resp
+            else:
+                raise self._out_of_step(resp)
         if failure is not None:
             raise command_failed(what, failure)
 
@@ -503,6 +521,8 @@ class ImapSession:
         self._idle_tag = None
         self._wire.send(b"DONE\r\n")
         while (resp := self._read()).tag != tag:
+            if resp.tag is not None:
+                raise self._out_of_step(resp)
             self._note_idle(resp)
         return self._idle_changed
 

@@ -46,6 +46,12 @@ class Wire:
 
     def read_line(self) -> bytes:
         """One line without its CRLF."""
+        line = self.read_raw_line()
+        return line[:-2] if line.endswith(b"\r\n") else line[:-1]
+
+    def read_raw_line(self) -> bytes:
+        """One line as sent, its line end included (LF, or CRLF). A line of any length
+        up to MAX_LINE; longer, or cut off by the server closing, raises."""
         try:
             line = self._reader.readline(MAX_LINE)
         except TimeoutError:
@@ -58,7 +64,7 @@ class Wire:
             if len(line) >= MAX_LINE:
                 raise DriverError("The server sent a line that is too long.", kind="protocol")
             raise disconnected(self.host)
-        return line[:-2] if line.endswith(b"\r\n") else line[:-1]
+        return line
 
     def read_exact(self, n: int) -> bytes:
         """Exactly ``n`` bytes (a literal)."""

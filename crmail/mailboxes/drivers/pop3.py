@@ -1,17 +1,17 @@
 """POP3 (RFC 1939, RFC 2449 capabilities, RFC 2595 STLS): one-way, by UIDL.
 
-One folder, "INBOX". ``changes`` lists every UIDL (the engine skips the ones it stored);
-``fetch`` retrieves with RETR, several commands in flight when the server offers
-PIPELINING; ``acknowledge`` deletes what crmail has committed, unless messages are kept
-on the server. Deletions take effect at QUIT (``close``), so a crash deletes nothing.
+One folder, "INBOX". ``changes`` lists every UIDL and its size (the engine skips the ones
+it stored); ``fetch`` retrieves with RETR, several commands in flight when the server
+offers PIPELINING; ``acknowledge`` deletes what crmail has committed, unless messages
+are kept on the server, and only messages whose stored bytes have the size the server
+lists. Deletions take effect at QUIT (``close``), so a crash deletes nothing. The wire
+work is in ``pop3_session``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import poplib
-import ssl
-from collections.abc import Iterable, Iterator
+import logging
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from email.parser import BytesHeaderParser
@@ -19,19 +19,14 @@ from email.policy import compat32
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from .base import AuthFailed, ConnectFailed, DriverError, FolderDelta, RemoteFolder, RemoteMessage
-from .imap_errors import APP_PASSWORD, WRONG_PASSWORD, is_app_password_host, socket_failed
-from .net import tls_context, xoauth2_string
+from .base import DriverError, FolderDelta, RemoteFolder, RemoteMessage
+from .imap_protocol import message_id_from_header
+from .pop3_session import Pop3Refused, Pop3Session, listing, whole_message
+
+log = logging.getLogger(__name__)
 
 INBOX = RemoteFolder(remote_id="INBOX", name="Inbox", role="inbox")
 PIPELINE_DEPTH = 50
-APP_PASSWORD_POP_HOSTS = (
-    "pop.gmail.com",
-    "pop.mail.yahoo.com",
-    "pop.aol.com",
-    "pop.zoho.com",
-    "pop.fastmail.com",
-)
 
 
 @dataclass(frozen=True)
@@ -55,12 +50,14 @@ class Pop3Driver:
     """A POP3 session implementing the ``Driver`` interface."""
 
     one_way = True  # messages removed on the server stay in crmail
+    exact_sizes = True  # LIST gives each message's size as RETR sends it: verify compares
 
     def __init__(self, config: Pop3Config) -> None:
         self.config = config
-        self._pop: poplib.POP3 | None = None
+        self._session: Pop3Session | None = None
         self._numbers: dict[str, int] = {}
-        self.capabilities: set[str] = set()
+        self._sizes: dict[str, int] = {}  # UIDL → LIST size, this session
+        self._to_delete: list[int] = []  # message numbers, sent with DELE before QUIT
 
     def __enter__(self) -> Pop3Driver:
         self.connect()
@@ -69,177 +66,157 @@ class Pop3Driver:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def capabilities(self) -> set[str]:
+        return self.session.capabilities
+
     def connect(self) -> None:
         cfg = self.config
-        context = tls_context(allow_self_signed=cfg.allow_self_signed, cafile=cfg.cafile)
+        session = Pop3Session(
+            cfg.host,
+            cfg.port,
+            cfg.security,
+            timeout=cfg.timeout,
+            allow_self_signed=cfg.allow_self_signed,
+            cafile=cfg.cafile,
+        )
+        session.connect()
         try:
-            if cfg.security == "tls":
-                pop: poplib.POP3 = poplib.POP3_SSL(
-                    cfg.host, cfg.port, timeout=cfg.timeout, context=context
-                )
-            else:
-                pop = poplib.POP3(cfg.host, cfg.port, timeout=cfg.timeout)
-                if cfg.security == "starttls":
-                    pop.stls(context=context)
-        except poplib.error_proto as exc:
-            raise ConnectFailed(
-                f"{cfg.host}:{cfg.port} refused STARTTLS or answered unexpectedly: {_text(exc)}",
-                kind="tls",
-            ) from None
-        except (OSError, ssl.SSLError) as exc:
-            raise socket_failed(cfg.host, cfg.port, exc, cfg.timeout) from None
-        self._pop = pop
-        try:
-            self.capabilities = {k.upper() for k in pop.capa()}
-        except poplib.error_proto:
-            self.capabilities = set()
-        try:
-            self._login(pop)
+            session.login(cfg.login, cfg.password, cfg.oauth2_token)
         except BaseException:
-            self._abort()
+            session.abort()
             raise
-
-    def _login(self, pop: poplib.POP3) -> None:
-        cfg = self.config
-        try:
-            if cfg.oauth2_token:
-                import base64
-
-                blob = base64.b64encode(xoauth2_string(cfg.login, cfg.oauth2_token).encode())
-                pop._shortcmd("AUTH XOAUTH2 " + blob.decode())
-            else:
-                pop.user(cfg.login)
-                pop.pass_(cfg.password)
-        except poplib.error_proto as exc:
-            text = _text(exc)
-            if cfg.oauth2_token:
-                raise AuthFailed(
-                    "The server refused the OAuth token: sign in to the provider "
-                    f"again to renew access. (Server: {text})",
-                    kind="oauth_revoked",
-                ) from None
-            host = cfg.host.lower()
-            hinted = "app" in text.lower() and "password" in text.lower()
-            if hinted or host in APP_PASSWORD_POP_HOSTS or is_app_password_host(host):
-                raise AuthFailed(f"{WRONG_PASSWORD} {APP_PASSWORD}", kind="app_password") from None
-            raise AuthFailed(WRONG_PASSWORD) from None
-        except (OSError, EOFError) as exc:
-            raise socket_failed(cfg.host, cfg.port, exc, cfg.timeout) from None
+        self._session = session
+        # Message numbers hold for one session only.
+        self._numbers, self._sizes, self._to_delete = {}, {}, []
 
     @property
-    def pop(self) -> poplib.POP3:
-        if self._pop is None:
+    def session(self) -> Pop3Session:
+        if self._session is None or not self._session.connected:
             self.connect()
-        assert self._pop is not None
-        return self._pop
+        assert self._session is not None
+        return self._session
 
     def close(self) -> None:
-        """QUIT: the server applies deletions now, and only now."""
-        if self._pop is None:
+        """DELE what was acknowledged, then QUIT: the server applies deletions now, and
+        only now. A reply out of step drops the session instead, deleting nothing."""
+        session, self._session = self._session, None
+        if session is None:
             return
-        try:
-            self._pop.quit()
-        except (OSError, poplib.error_proto):
-            self._abort()
-        self._pop = None
-
-    def _abort(self) -> None:
-        """Drop the connection without QUIT: the server forgets pending deletions."""
-        if self._pop is not None:
-            with contextlib.suppress(OSError):
-                self._pop.sock.close()
-            self._pop = None
+        if self._to_delete and session.connected:
+            depth = PIPELINE_DEPTH if "PIPELINING" in session.capabilities else 1
+            commands = [b"DELE %d" % n for n in self._to_delete]
+            self._to_delete = []
+            try:
+                for _ in session.pipeline(commands, depth, multiline=False):
+                    pass  # a -ERR: gone meanwhile
+            except DriverError:
+                return  # the session was dropped: nothing is deleted
+        session.quit()
 
     def list_folders(self) -> list[RemoteFolder]:
         return [INBOX]
 
     def changes(self, folder: RemoteFolder, cursor: dict[str, Any] | None) -> FolderDelta:
         """Every UIDL on the server; the engine fetches those it has not stored."""
+        session = self.session
         try:
-            _, lines, _ = self.pop.uidl()
-        except poplib.error_proto as exc:
+            uidls = listing(session.multiline(b"UIDL"))
+            sizes = dict(listing(session.multiline(b"LIST")))
+        except Pop3Refused as exc:
             raise DriverError(
                 "The server does not support UIDL, which crmail needs to "
-                f"download each message once: {_text(exc)}",
+                f"download each message once: {exc}",
                 kind="protocol",
             ) from None
-        except (OSError, EOFError) as exc:
-            raise self._socket_error(exc) from None
-        self._numbers = {}
+        except ValueError:
+            raise session.broken("a message list crmail cannot read") from None
+        self._numbers, self._sizes = {}, {}
         order: list[str] = []
-        for line in lines:
-            number, _, uidl = line.decode("ascii", "replace").partition(" ")
-            uidl = uidl.strip()
-            if uidl and uidl not in self._numbers:
-                self._numbers[uidl] = int(number)
+        for number, uidl in uidls:
+            size = sizes.get(number, "")
+            if uidl not in self._numbers:
+                self._numbers[uidl] = number
+                if size.isdigit():
+                    self._sizes[uidl] = int(size)
                 order.append(uidl)
         return FolderDelta(cursor={"count": len(order)}, new_ids=order)
 
-    def fetch(self, folder: RemoteFolder, ids: list[str]) -> Iterator[RemoteMessage]:
-        """RETR each id, ``PIPELINE_DEPTH`` commands in flight when PIPELINING is offered."""
+    def _wanted(self, folder: RemoteFolder, ids: Iterable[str]) -> list[tuple[str, int]]:
+        """(uidl, message number) of ``ids``, in this session's numbers: after a dropped
+        conversation, the new session lists them again."""
+        if self._session is None or not self._session.connected:
+            self.connect()
         if not self._numbers:
             self.changes(folder, None)
-        wanted = [(i, self._numbers[i]) for i in ids if i in self._numbers]
-        depth = PIPELINE_DEPTH if "PIPELINING" in self.capabilities else 1
-        pop = self.pop
-        try:
-            for start in range(0, len(wanted), depth):
-                chunk = wanted[start : start + depth]
-                pop.sock.sendall(b"".join(b"RETR %d\r\n" % n for _, n in chunk))
-                for uidl, _ in chunk:
-                    try:
-                        _, lines, _ = pop._getlongresp()
-                    except poplib.error_proto:
-                        continue  # deleted meanwhile by another client
-                    raw = b"\r\n".join(lines) + b"\r\n"
-                    yield RemoteMessage(remote_id=uidl, flags=frozenset(), raw=raw, size=len(raw))
-        except (OSError, EOFError) as exc:
-            raise self._socket_error(exc) from None
+        return [(i, self._numbers[i]) for i in ids if i in self._numbers]
+
+    def _each(self, commands: list[bytes]) -> Iterator[bytes | None]:
+        depth = PIPELINE_DEPTH if "PIPELINING" in self.session.capabilities else 1
+        return self.session.pipeline(commands, depth)
+
+    def fetch(self, folder: RemoteFolder, ids: list[str]) -> Iterator[RemoteMessage]:
+        """RETR each id, ``PIPELINE_DEPTH`` commands in flight when PIPELINING is offered.
+
+        A ``-ERR`` (deleted meanwhile by another client) skips that message; any reply
+        out of step ends the session without deleting anything (``Pop3Session.broken``).
+        """
+        wanted = self._wanted(folder, ids)
+        replies = self._each([b"RETR %d" % n for _, n in wanted])
+        for (uidl, _), data in zip(wanted, replies, strict=False):
+            if data is None:
+                continue
+            raw, whole = whole_message(data, self._sizes.get(uidl))
+            if not whole:
+                log.warning(
+                    "POP3 message %s: %d bytes read, %s listed; kept on the server",
+                    uidl[:40],
+                    len(data),
+                    self._sizes.get(uidl),
+                )
+            yield RemoteMessage(remote_id=uidl, flags=frozenset(), raw=raw, size=len(raw))
+
+    def _headers(self, folder: RemoteFolder, ids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """(uidl, header) by TOP n 0, pipelined like RETR; messages gone meanwhile skipped."""
+        wanted = self._wanted(folder, ids)
+        replies = self._each([b"TOP %d 0" % n for _, n in wanted])
+        for (uidl, _), data in zip(wanted, replies, strict=False):
+            if data is not None:
+                yield uidl, data
 
     def ids_since(self, folder: RemoteFolder, day: date, ids: Iterable[str]) -> set[str]:
         """Of ``ids``, those that arrived on or after ``day``: the import filter's since-date.
 
-        POP3 has no search: each message's header (TOP n 0, pipelined like RETR) gives the
-        date its server received it (the newest Received line), else its Date. A message
-        with no readable date is kept: the filter never costs a message by mistake.
+        POP3 has no search: each message's header (TOP n 0) gives the date its server
+        received it (the newest Received line), else its Date. A message with no readable
+        date is kept: the filter never costs a message by mistake.
         """
-        if not self._numbers:
-            self.changes(folder, None)
-        wanted = [(i, self._numbers[i]) for i in ids if i in self._numbers]
-        depth = PIPELINE_DEPTH if "PIPELINING" in self.capabilities else 1
-        pop = self.pop
         allowed: set[str] = set()
-        try:
-            for start in range(0, len(wanted), depth):
-                chunk = wanted[start : start + depth]
-                pop.sock.sendall(b"".join(b"TOP %d 0\r\n" % n for _, n in chunk))
-                for uidl, _ in chunk:
-                    try:
-                        _, lines, _ = pop._getlongresp()
-                    except poplib.error_proto:
-                        continue  # deleted meanwhile
-                    arrived = arrival_day(b"\r\n".join(lines))
-                    if arrived is None or arrived >= day:
-                        allowed.add(uidl)
-        except (OSError, EOFError) as exc:
-            raise self._socket_error(exc) from None
+        for uidl, header in self._headers(folder, ids):
+            arrived = arrival_day(header)
+            if arrived is None or arrived >= day:
+                allowed.add(uidl)
         return allowed
 
-    def _socket_error(self, exc: BaseException) -> DriverError:
-        return socket_failed(self.config.host, self.config.port, exc, self.config.timeout)
+    def fetch_headers(self, folder: RemoteFolder, ids: list[str]) -> dict[str, tuple[str, int]]:
+        """{uidl: (Message-ID without <>, LIST size)}, for ``crmail mailbox verify``."""
+        return {
+            uidl: (message_id_from_header(header), self._sizes.get(uidl, -1))
+            for uidl, header in self._headers(folder, ids)
+        }
 
-    def acknowledge(self, folder: RemoteFolder, ids: list[str]) -> None:
-        """Messages crmail has committed: delete them on the server unless kept there."""
+    def acknowledge(self, folder: RemoteFolder, stored: Mapping[str, int]) -> None:
+        """Messages crmail has committed ({uidl: size of the stored bytes}): delete each on
+        the server, unless messages are kept there, when its size is the one LIST gave.
+
+        The DELE commands go at ``close``, before QUIT: never between pipelined RETRs.
+        """
         if self.config.keep_on_server:
             return
-        for uidl in ids:
+        for uidl, size in stored.items():
             number = self._numbers.get(uidl)
-            if number is None:
-                continue
-            try:
-                self.pop.dele(number)
-            except poplib.error_proto:
-                continue
+            if number is not None and self._sizes.get(uidl) == size:
+                self._to_delete.append(number)
 
 
 def arrival_day(header: bytes) -> date | None:
@@ -253,9 +230,3 @@ def arrival_day(header: bytes) -> date | None:
         except (TypeError, ValueError, IndexError):
             continue
     return None
-
-
-def _text(exc: BaseException) -> str:
-    arg = exc.args[0] if exc.args else b""
-    text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
-    return text[:300]
