@@ -5,6 +5,7 @@ Everything the embedded default keeps on disk lives under ``CRMAIL_DATA_DIR``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -146,3 +147,27 @@ def whole_number(name: str, default: int, *, minimum: int = 0) -> int:
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
     return value
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def trusted_proxies(raw: str) -> tuple[Network, ...]:
+    """``CRMAIL_TRUSTED_PROXIES``: IP addresses or networks, comma-separated.
+
+    A single address is a network of one (``10.0.0.5`` is ``10.0.0.5/32``); host names and
+    ``*`` are refused, so trusting every peer is always written out (``0.0.0.0/0,::/0``).
+    """
+    networks: list[Network] = []
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"CRMAIL_TRUSTED_PROXIES: {item!r} is not an IP address or network "
+                "(write addresses like 10.0.0.5 or networks like 10.0.0.0/24, comma-separated)"
+            ) from None
+    return tuple(networks)

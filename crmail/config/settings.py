@@ -129,9 +129,17 @@ CSRF_COOKIE_HTTPONLY = False  # htmx reads it to send X-CSRFToken
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if HTTPS:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
+# Strict-Transport-Security on every response when crmail is served over HTTPS
+# (crmail.web.security); browsers ignore it on plain http.
+HSTS_SECONDS = 60 * 60 * 24 * 365
+
+# Reverse proxies whose X-Forwarded-For/-Proto/-Host crmail believes (crmail.config.proxy):
+# addresses or networks, comma-separated. From any other peer those headers are dropped.
+try:
+    CRMAIL_TRUSTED_PROXIES = env.trusted_proxies(os.environ.get("CRMAIL_TRUSTED_PROXIES", ""))
+except env.ConfigError as exc:
+    CRMAIL_CONFIG_ERRORS.append(str(exc))
+    CRMAIL_TRUSTED_PROXIES = ()
 
 
 def _whole_number(name: str, default: int, minimum: int = 0) -> int:
