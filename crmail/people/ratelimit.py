@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -125,8 +126,12 @@ def reserve(email: str, client: str) -> Attempt:
         account_key=account_key(email), client_key=client_key(client), at=now
     )
     since = now - _window()
-    client_count = LoginFailure.objects.filter(client_key=row.client_key, at__gt=since).count()
-    account_count = LoginFailure.objects.filter(account_key=row.account_key, at__gt=since).count()
+    # Both counts from one statement, so they see the same moment.
+    mine_client, mine_account = Q(client_key=row.client_key), Q(account_key=row.account_key)
+    counts = LoginFailure.objects.filter(mine_client | mine_account, at__gt=since).aggregate(
+        client=Count("pk", filter=mine_client), account=Count("pk", filter=mine_account)
+    )
+    client_count, account_count = counts["client"], counts["account"]
     over_client = client_limit > 0 and client_count > client_limit
     over_account = account_limit > 0 and account_count > account_limit
     if not (over_client or over_account):
@@ -136,8 +141,8 @@ def reserve(email: str, client: str) -> Attempt:
     wait_account = _unlocks_in(_recent("account_key", row.account_key, since), account_limit, now)
     # Racing attempts may each have seen the other's row: at least a second, then.
     seconds = max(wait_client, wait_account, 1)
-    account = over_account and (not over_client or wait_account >= wait_client)
-    raise SignInLocked(seconds, account=account)
+    # The address's own lock is named when there is one: it is what that client can change.
+    raise SignInLocked(seconds, account=not over_client)
 
 
 def lock_message(seconds: int, *, account: bool = False) -> str:
