@@ -42,8 +42,7 @@ class RateLimitedBackend(ModelBackend):
             return None
         attempt = ratelimit.reserve(username, client_address(request))  # or SignInLocked
         user = super().authenticate(request, username=username, password=password, **kwargs)
-        if user is None:
-            attempt.failed()
-        else:
+        if user is not None:
             attempt.succeeded()
+        # Otherwise the reserved row stays: it is the failure.
         return user

@@ -85,9 +85,8 @@ def _window() -> timedelta:
 
 @dataclass
 class Attempt:
-    """A reserved attempt: its failure row is in place until the password proves right."""
+    """A reserved attempt: its row stays as the failure unless the password proves right."""
 
-    pk: int
     account_key: str
     client_key: str
 
@@ -95,9 +94,6 @@ class Attempt:
         """The password was right: this attempt and the client's failures on the account go."""
         mine = LoginFailure.objects.filter(account_key=self.account_key, client_key=self.client_key)
         mine.delete()
-
-    def failed(self) -> None:
-        """The password was wrong: the reserved row stays as the failure."""
 
 
 def _limits() -> tuple[int, int]:
@@ -112,9 +108,12 @@ def _unlocks_in(times: list[datetime], limit: int, now: datetime) -> int:
     return max(1, math.ceil((times[limit - 1] + _window() - now).total_seconds()))
 
 
-def _recent(field: str, key: str, since: datetime) -> list[datetime]:
-    rows = LoginFailure.objects.filter(**{field: key}, at__gt=since)
-    return list(rows.order_by("-at").values_list("at", flat=True))
+def _recent(field: str, key: str, since: datetime, limit: int) -> list[datetime]:
+    """The times of the ``limit`` newest failures for ``key`` in the window."""
+    if limit <= 0:
+        return []
+    rows = LoginFailure.objects.filter(**{field: key}, at__gt=since).order_by("-at")
+    return list(rows.values_list("at", flat=True)[:limit])
 
 
 def reserve(email: str, client: str) -> Attempt:
@@ -135,10 +134,12 @@ def reserve(email: str, client: str) -> Attempt:
     over_client = client_limit > 0 and client_count > client_limit
     over_account = account_limit > 0 and account_count > account_limit
     if not (over_client or over_account):
-        return Attempt(row.pk, row.account_key, row.client_key)
+        return Attempt(row.account_key, row.client_key)
     LoginFailure.objects.filter(pk=row.pk).delete()
-    wait_client = _unlocks_in(_recent("client_key", row.client_key, since), client_limit, now)
-    wait_account = _unlocks_in(_recent("account_key", row.account_key, since), account_limit, now)
+    recent_client = _recent("client_key", row.client_key, since, client_limit)
+    recent_account = _recent("account_key", row.account_key, since, account_limit)
+    wait_client = _unlocks_in(recent_client, client_limit, now)
+    wait_account = _unlocks_in(recent_account, account_limit, now)
     # Racing attempts may each have seen the other's row: at least a second, then.
     seconds = max(wait_client, wait_account, 1)
     # The address's own lock is named when there is one: it is what that client can change.
