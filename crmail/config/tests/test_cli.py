@@ -292,3 +292,7 @@ def test_check_reports_the_trusted_proxies(capsys, org, settings):
     status, out, err = run(capsys, "check")
     assert "No trusted proxies (CRMAIL_TRUSTED_PROXIES is empty)" in out
     assert "CRMAIL_HTTPS is on but no proxy is trusted" in err
+
+    settings.CRMAIL_TRUSTED_PROXIES = env.trusted_proxies("0.0.0.0/0")
+    status, out, err = run(capsys, "check")
+    assert "CRMAIL_TRUSTED_PROXIES trusts every address" in err
