@@ -5,6 +5,7 @@ Everything the embedded default keeps on disk lives under ``CRMAIL_DATA_DIR``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -132,3 +133,41 @@ def flag(name: str, default: bool = False) -> bool:
     if raw is None or not raw.strip():
         return default
     return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+def whole_number(name: str, default: int, *, minimum: int = 0) -> int:
+    """A whole-number environment variable, at least ``minimum``."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def trusted_proxies(raw: str) -> tuple[Network, ...]:
+    """``CRMAIL_TRUSTED_PROXIES``: IP addresses or networks, comma-separated.
+
+    A single address is a network of one (``10.0.0.5`` is ``10.0.0.5/32``); host names and
+    ``*`` are refused, so trusting every peer is always written out (``0.0.0.0/0,::/0``).
+    """
+    networks: list[Network] = []
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"CRMAIL_TRUSTED_PROXIES: {item!r} is not an IP address or network "
+                "(write addresses like 10.0.0.5 or networks like 10.0.0.0/24, comma-separated)"
+            ) from None
+    return tuple(networks)

@@ -35,7 +35,7 @@ CSRF_TRUSTED_ORIGINS = [
 ]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "crmail.web.apps.BackOfficeConfig",  # django.contrib.admin, signing in through crmail
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -97,6 +97,8 @@ except env.ConfigError as exc:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "people.User"
+# Every password check goes through the sign-in rate limiter (crmail.people.ratelimit).
+AUTHENTICATION_BACKENDS = ["crmail.people.backends.RateLimitedBackend"]
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"
 LOGOUT_REDIRECT_URL = "web:login"
@@ -127,14 +129,33 @@ CSRF_COOKIE_HTTPONLY = False  # htmx reads it to send X-CSRFToken
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if HTTPS:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
+# Strict-Transport-Security on every response when crmail is served over HTTPS
+# (crmail.web.security); browsers ignore it on plain http.
+HSTS_SECONDS = 60 * 60 * 24 * 365
 
-# Sign-in attempts: this many failures for one address or one client within the window
-# lock that address or client out until the window has passed.
-CRMAIL_LOGIN_MAX_FAILURES = int(os.environ.get("CRMAIL_LOGIN_MAX_FAILURES", "5"))
-CRMAIL_LOGIN_WINDOW_SECONDS = int(os.environ.get("CRMAIL_LOGIN_WINDOW_SECONDS", "900"))
+# Reverse proxies whose X-Forwarded-For/-Proto/-Host crmail believes (crmail.config.proxy):
+# addresses or networks, comma-separated. From any other peer those headers are dropped.
+try:
+    CRMAIL_TRUSTED_PROXIES = env.trusted_proxies(os.environ.get("CRMAIL_TRUSTED_PROXIES", ""))
+except env.ConfigError as exc:
+    CRMAIL_CONFIG_ERRORS.append(str(exc))
+    CRMAIL_TRUSTED_PROXIES = ()
+
+
+def _whole_number(name: str, default: int, minimum: int = 0) -> int:
+    try:
+        return env.whole_number(name, default, minimum=minimum)
+    except env.ConfigError as exc:
+        CRMAIL_CONFIG_ERRORS.append(str(exc))
+        return default
+
+
+# Sign-in attempts (crmail.people.ratelimit): within the window, this many failures from one
+# client address lock that address out, and this many for one account (from every address
+# together) lock the account; 0 turns a limit off.
+CRMAIL_LOGIN_MAX_FAILURES = _whole_number("CRMAIL_LOGIN_MAX_FAILURES", 5)
+CRMAIL_LOGIN_MAX_ACCOUNT_FAILURES = _whole_number("CRMAIL_LOGIN_MAX_ACCOUNT_FAILURES", 20)
+CRMAIL_LOGIN_WINDOW_SECONDS = _whole_number("CRMAIL_LOGIN_WINDOW_SECONDS", 900, minimum=1)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("CRMAIL_TIME_ZONE", "UTC")

@@ -1,8 +1,15 @@
-"""The WSGI application (served by waitress in `crmail serve`)."""
+"""The WSGI application (served by waitress in `crmail serve`, or by any WSGI server).
+
+Django's application, behind ``crmail.config.proxy``: X-Forwarded-* headers are believed
+only from the proxies in ``CRMAIL_TRUSTED_PROXIES`` and removed otherwise.
+"""
 
 import os
 
+from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
+from crmail.config.proxy import TrustedProxies
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crmail.config.settings")
-application = get_wsgi_application()
+application = TrustedProxies(get_wsgi_application(), settings.CRMAIL_TRUSTED_PROXIES)

@@ -27,15 +27,12 @@ from crmail.people.models import (
 )
 
 
-def client_address(request: HttpRequest | None) -> str:
-    """The client's IP as the server sees it (waitress sets it; trusted proxies rewrite it)."""
-    if request is None:
-        return ""
-    return request.META.get("REMOTE_ADDR", "") or ""
-
-
 class SignInForm(AuthenticationForm):
-    """Email and password, refused without checking while the address or client is locked."""
+    """Email and password, refused without checking while the client or account is locked.
+
+    The limit itself is kept by ``crmail.people.backends.RateLimitedBackend``, which every
+    password check goes through.
+    """
 
     error_messages = {
         **AuthenticationForm.error_messages,
@@ -52,23 +49,12 @@ class SignInForm(AuthenticationForm):
         self.fields["password"].widget.attrs["autocomplete"] = "current-password"
 
     def clean(self) -> dict[str, Any]:
-        email = (self.cleaned_data.get("username") or "").strip()
-        client = client_address(self.request)
-        seconds = ratelimit.locked_seconds(email, client)
-        if seconds:
-            raise ValidationError(
-                self.error_messages["locked"],
-                code="locked",
-                params={"message": ratelimit.lock_message(seconds)},
-            )
         try:
-            data = super().clean()
-        except ValidationError:
-            ratelimit.record_failure(email, client)
-            raise
-        if self.get_user() is not None:
-            ratelimit.clear(email)
-        return data
+            return super().clean()
+        except ratelimit.SignInLocked as locked:
+            raise ValidationError(
+                self.error_messages["locked"], code="locked", params={"message": locked.message}
+            ) from None
 
 
 def _user_label(user: User) -> str:

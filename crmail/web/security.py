@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
 # Scripts and styles only from crmail's own static files: no inline script or style, no
@@ -50,7 +51,8 @@ def add_security_headers(response: HttpResponseBase) -> HttpResponseBase:
 
 
 class SecurityHeadersMiddleware:
-    """The policy on every response crmail renders itself, error pages included.
+    """The policy on every response crmail renders itself, error pages included, and
+    Strict-Transport-Security on every response when ``CRMAIL_HTTPS`` is on.
 
     The back office (/admin/) and the API's interactive docs bring scripts of their own
     and keep Django's and ninja's defaults.
@@ -65,4 +67,10 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         if not request.path.startswith(self.EXEMPT):
             add_security_headers(response)
+        if settings.HTTPS:
+            # Every path, the back office too. crmail behind an HTTPS proxy may see the
+            # request as http (an untrusted proxy); browsers ignore the header on http.
+            response.headers.setdefault(
+                "Strict-Transport-Security", f"max-age={settings.HSTS_SECONDS}"
+            )
         return response

@@ -63,6 +63,7 @@ def run_check(args: argparse.Namespace, out: Output) -> int:
     if not any(e.startswith("CRMAIL_QUEUE_URL") for e in errors):
         check_queue(found)
     check_secret_key(found, Path(settings.DATA_DIR))
+    check_proxies(found)
     if settings.DEBUG:
         found.warn("CRMAIL_DEBUG is on: error pages show internals. Turn it off in production.")
     if found.problems:
@@ -205,3 +206,39 @@ def check_secret_key(found: Findings, data_dir: Path) -> None:
     found.ok(f"Secret key is kept in {path}.")
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         found.warn(f"{path} can be read by other users of this machine: chmod 600 {path}")
+
+
+def check_proxies(found: Findings) -> None:
+    """Which peers' X-Forwarded-* headers are believed, and HTTPS without a trusted proxy."""
+    from django.conf import settings
+
+    networks = settings.CRMAIL_TRUSTED_PROXIES
+    if networks:
+        names = ", ".join(
+            str(n) if n.num_addresses > 1 else str(n.network_address) for n in networks
+        )
+        found.ok(
+            f"Trusted proxies (CRMAIL_TRUSTED_PROXIES): {names}. Requests from them are "
+            "taken for the client, scheme and host in their X-Forwarded-For/-Proto/-Host; "
+            "those headers from anyone else are ignored."
+        )
+        if any(n.prefixlen == 0 for n in networks):
+            found.warn(
+                "CRMAIL_TRUSTED_PROXIES trusts every address: any client can claim another "
+                "address and escape the sign-in limit. Name your proxies' addresses instead."
+            )
+    else:
+        found.ok(
+            "No trusted proxies (CRMAIL_TRUSTED_PROXIES is empty): X-Forwarded-* headers are "
+            "ignored and each client is known by the address it connects from."
+        )
+    if settings.HTTPS:
+        if networks:
+            found.ok("CRMAIL_HTTPS is on: secure cookies, and Strict-Transport-Security sent.")
+        else:
+            found.warn(
+                "CRMAIL_HTTPS is on but no proxy is trusted: crmail cannot tell that requests "
+                "came over HTTPS, so links in the API say http:// and the sign-in limit sees "
+                "every user as the proxy's address. Set CRMAIL_TRUSTED_PROXIES to the HTTPS "
+                "proxy's address."
+            )

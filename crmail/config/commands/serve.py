@@ -138,7 +138,15 @@ def run_serve(args: argparse.Namespace, out: Output) -> int:
 def listen(waitress: Any, application: Any, host: str, port: int, threads: int) -> Any:
     """Bind the port before anything else starts, and say in words why it cannot be."""
     try:
-        return waitress.create_server(application, host=host, port=port, threads=threads)
+        # The application itself applies or removes X-Forwarded-* (crmail.config.proxy), by
+        # the networks of CRMAIL_TRUSTED_PROXIES; waitress must leave them to it.
+        return waitress.create_server(
+            application,
+            host=host,
+            port=port,
+            threads=threads,
+            clear_untrusted_proxy_headers=False,
+        )
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise CommandError(

@@ -275,3 +275,24 @@ def test_addresses_become_urls_to_open():
     assert address_url("0.0.0.0", 80) == "http://127.0.0.1:80"
     assert address_url("::1", 8000) == "http://[::1]:8000"
     assert address_url("10.0.0.5", 8000) == "http://10.0.0.5:8000"
+
+
+@pytest.mark.django_db
+def test_check_reports_the_trusted_proxies(capsys, org, settings):
+    from crmail.config import env
+
+    settings.CRMAIL_TRUSTED_PROXIES = env.trusted_proxies("10.0.0.5, 172.16.0.0/12")
+    settings.HTTPS = True
+    status, out, _ = run(capsys, "check")
+    assert status == 0, out
+    assert "Trusted proxies (CRMAIL_TRUSTED_PROXIES): 10.0.0.5, 172.16.0.0/12." in out
+    assert "Strict-Transport-Security sent" in out
+
+    settings.CRMAIL_TRUSTED_PROXIES = ()
+    status, out, err = run(capsys, "check")
+    assert "No trusted proxies (CRMAIL_TRUSTED_PROXIES is empty)" in out
+    assert "CRMAIL_HTTPS is on but no proxy is trusted" in err
+
+    settings.CRMAIL_TRUSTED_PROXIES = env.trusted_proxies("0.0.0.0/0")
+    status, out, err = run(capsys, "check")
+    assert "CRMAIL_TRUSTED_PROXIES trusts every address" in err

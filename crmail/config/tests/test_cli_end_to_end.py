@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.operator import crmail, crmail_script
+from tests.operator import crmail, crmail_script, free_port
 
 ADMIN = "owner@example.com"
 PASSWORD = "violet tractor 1987 harbour"
@@ -76,12 +76,6 @@ def test_commands_before_init_say_to_run_it(operator_env):
     assert result.returncode == 1
     assert "Run `crmail init` first." in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def lease_holder(data_dir: Path) -> str | None:

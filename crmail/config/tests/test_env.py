@@ -59,3 +59,16 @@ def test_secret_key_from_the_environment_wins(tmp_path, monkeypatch):
     monkeypatch.setenv("CRMAIL_SECRET_KEY", "from-env")
     assert env.secret_key(tmp_path) == "from-env"
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_sign_in_limits_must_be_whole_numbers(monkeypatch):
+    monkeypatch.setenv("CRMAIL_LOGIN_MAX_FAILURES", "five")
+    with pytest.raises(env.ConfigError, match="CRMAIL_LOGIN_MAX_FAILURES must be a whole number"):
+        env.whole_number("CRMAIL_LOGIN_MAX_FAILURES", 5)
+    monkeypatch.setenv("CRMAIL_LOGIN_MAX_FAILURES", "-1")
+    with pytest.raises(env.ConfigError, match="must be at least 0"):
+        env.whole_number("CRMAIL_LOGIN_MAX_FAILURES", 5)
+    monkeypatch.setenv("CRMAIL_LOGIN_MAX_FAILURES", " 7 ")
+    assert env.whole_number("CRMAIL_LOGIN_MAX_FAILURES", 5) == 7
+    monkeypatch.delenv("CRMAIL_LOGIN_MAX_FAILURES")
+    assert env.whole_number("CRMAIL_LOGIN_MAX_FAILURES", 5) == 5

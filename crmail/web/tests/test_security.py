@@ -94,3 +94,14 @@ def test_server_errors_show_a_friendly_page(org, client_for, monkeypatch):
     assert response.status_code == 500
     body = response.content.decode()
     assert "Something went wrong" in body and "kaput" not in body
+
+
+def test_https_sends_strict_transport_security_everywhere(client, settings):
+    settings.HTTPS = True
+    for path in ("/sign-in/", "/admin/login/", "/api/v1/openapi.json", "/no-such-page/"):
+        assert client.get(path)["Strict-Transport-Security"] == "max-age=31536000", path
+
+
+def test_no_strict_transport_security_without_https(client, settings):
+    settings.HTTPS = False
+    assert "Strict-Transport-Security" not in client.get("/sign-in/")
