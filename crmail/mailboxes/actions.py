@@ -128,9 +128,20 @@ def _clean(mailbox: Mailbox) -> None:
 
 
 def connect_mailbox(
-    actor: User, owner: User, fields: dict[str, Any], *, test: bool = True
+    actor: User,
+    owner: User,
+    fields: dict[str, Any],
+    *,
+    test: bool = True,
+    sharing: str | None = None,
 ) -> Mailbox:
-    """Save a tested mailbox for ``owner`` and make it the one that fetches."""
+    """Save a tested mailbox for ``owner`` and make it the one that fetches.
+
+    ``sharing`` (private, public, custom; None: unchanged) becomes the owner's mail sharing
+    through ``sharing.actions``, in the same transaction.
+    """
+    from crmail.sharing import actions as sharing_actions
+
     if actor.pk != owner.pk and not actor.is_admin:
         raise NotAllowed("Only administrators connect mailboxes for other users.")
     if not may_connect(owner):
@@ -138,6 +149,9 @@ def connect_mailbox(
             f"{owner.email}'s profile does not allow connecting a mailbox (Mail Integration)."
         )
     _check_may_change(actor, owner)
+    problems = sharing_actions.connect_choice_problems(actor, owner, sharing)
+    if problems:
+        raise Invalid(problems)
     mailbox = Mailbox(owner=owner, **fields)
     _clean(mailbox)
     if test:
@@ -146,6 +160,7 @@ def connect_mailbox(
         Mailbox.objects.filter(owner=owner, is_active=True).update(is_active=False)
         mailbox.is_active = True
         mailbox.save()
+        sharing_actions.choose_on_connect(actor, owner, sharing)
     return mailbox
 
 

@@ -78,3 +78,24 @@ def _summary(user: User, setting: SharingSetting | None) -> Summary:
         shared_records=len(setting.shared_records.all()),
         locked=setting.locked,
     )
+
+
+@dataclass(frozen=True)
+class ConnectChoice:
+    """What the mailbox connect form offers: the mode preselected, and whether the owner
+    may change it (an administrator may have locked it)."""
+
+    mode: str
+    locked: bool
+
+
+def connect_choice(owner: User, actor: User | None) -> ConnectChoice:
+    """The organisation's default for a first mailbox; the owner's own setting once they
+    have connected one (or when it is locked, as the actor cannot change it)."""
+    from crmail.sharing.actions import organisation_default
+
+    setting = SharingSetting.objects.filter(user=owner).first()
+    locked = bool(setting and setting.locked and actor is not None and not actor.is_admin)
+    if setting is not None and (setting.locked or owner.mailboxes.exists()):
+        return ConnectChoice(setting.mode, locked)
+    return ConnectChoice(organisation_default(), False)

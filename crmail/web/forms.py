@@ -431,17 +431,48 @@ class MailboxConnectForm(MailboxSettingsForm):
 
     preset = forms.ChoiceField(label="Provider")
     protocol = forms.ChoiceField(label="Protocol", choices=PROTOCOL_CHOICES, initial="imap")
+    sharing = forms.ChoiceField(
+        label="Who sees the mail synced from this mailbox",
+        widget=forms.RadioSelect,
+        required=False,
+        help_text="Mail sent from crmail is always shared. You can change this later in "
+        "My mail sharing.",
+        error_messages={
+            "required": "Choose who sees your synced mail: Private, Public or Custom.",
+            "invalid_choice": "Choose who sees your synced mail: Private, Public or Custom.",
+        },
+    )
 
     field_order = ["preset", "email", "login", "password", "protocol"]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, sharing: str | None = None, sharing_locked: bool = False, **kwargs: Any
+    ) -> None:
+        """``sharing``: the mode preselected; ``sharing_locked``: shown, not changeable."""
         from crmail.mailboxes.providers import CUSTOM, PRESETS
+        from crmail.sharing.actions import MODE_MEANINGS
 
         super().__init__(*args, **kwargs)
+        self.fields["sharing"].choices = [
+            (mode, f"{mode.label}: {meaning}") for mode, meaning in MODE_MEANINGS.items()
+        ]
+        if sharing is not None:
+            self.fields["sharing"].initial = sharing
+        if sharing_locked:
+            self.fields["sharing"].disabled = True
+            self.fields[
+                "sharing"
+            ].help_text = (
+                "An administrator set your mail sharing and locked it: ask them to change it."
+            )
         self.presets = {**PRESETS, CUSTOM.key: CUSTOM}
         self.fields["preset"].choices = [(p.key, p.name) for p in self.presets.values()]
         self.fields["preset"].initial = CUSTOM.key
         self.fields["password"].help_text = ""
+
+    def clean_sharing(self) -> str:
+        """The mode chosen; what was preselected when nothing came (an older page)."""
+        return self.cleaned_data.get("sharing") or str(self.fields["sharing"].initial or "")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -97,6 +97,7 @@ pages: list[URLPattern] = [
     path("settings/departed/<int:pk>/backup.mbox", departing.backup, name="departed_backup"),
     # Mail sharing (SPEC F5)
     path("settings/sharing/", sharing_pages.sharing_list, name="sharing_list"),
+    path("settings/sharing/default/", sharing_pages.sharing_default, name="sharing_default"),
     path("settings/sharing/<int:pk>/", sharing_pages.sharing_edit, name="sharing_edit"),
     path("settings/sharing/<int:pk>/lock/", sharing_pages.sharing_lock, name="sharing_lock"),
     path("settings/mail/sharing/", sharing_pages.my_sharing, name="my_sharing"),

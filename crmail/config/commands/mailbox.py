@@ -78,6 +78,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="accept a self-signed certificate (self-hosted servers)",
     )
+    add.add_argument(
+        "--sharing",
+        choices=["private", "public", "custom"],
+        help="who sees the mail synced from it: private (the owner only), public (everyone "
+        "who can access the record) or custom (per record); default: the organisation's "
+        "default for a first mailbox (`crmail sharing default`), the owner's setting after",
+    )
     add.add_argument("--no-test", action="store_true", help="save without testing")
     add.set_defaults(handler=run_add, needs_django=True)
 
@@ -156,8 +163,10 @@ def _mailbox(mailbox_id: int):  # type: ignore[no-untyped-def]
 
 def run_add(args: argparse.Namespace, out: Output) -> int:
     require_ready()
+    from crmail.config.commands.sharing import describe as describe_sharing
     from crmail.mailboxes.actions import connect_mailbox
     from crmail.people.actions import Invalid, NotAllowed, first_admin
+    from crmail.sharing.queries import connect_choice
 
     owner = active_user(args.user, "--user")
     fields = {
@@ -186,8 +195,9 @@ def run_add(args: argparse.Namespace, out: Output) -> int:
                 smtp_secret=_secret(args.smtp_password_env or "", "--smtp-password-env"),
             )
     actor = first_admin() or owner
+    sharing = args.sharing or connect_choice(owner, None).mode
     try:
-        mailbox = connect_mailbox(actor, owner, fields, test=not args.no_test)
+        mailbox = connect_mailbox(actor, owner, fields, test=not args.no_test, sharing=sharing)
     except Invalid as exc:
         raise CommandError(
             "The mailbox was not saved:",
@@ -199,6 +209,7 @@ def run_add(args: argparse.Namespace, out: Output) -> int:
         raise CommandError(str(exc)) from None
     if not args.smtp_host:
         out.note("No outgoing (SMTP) server given: this mailbox cannot send mail from crmail.")
+    out.note(f"Mail sharing of {owner.email}: {describe_sharing(owner)}.")
     out.say(str(mailbox.pk))
     return 0
 

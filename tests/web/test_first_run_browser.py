@@ -1,0 +1,50 @@
+"""A first run as a new user lives it: the sharing choice when connecting a mailbox."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from crmail.sharing.models import SharingSetting
+from tests import factories as f
+
+pytestmark = pytest.mark.browser
+
+
+def test_the_default_sharing_is_preselected_and_the_choice_is_kept(app, dovecot):
+    login, password = dovecot.new_user()
+    f.user("admin@crmail.test", name="Ada Admin", role_name="CEO", admin=True)
+    page = app.page
+    app.sign_in("admin@crmail.test", f.PASSWORD)
+    app.go("/settings/sharing/")
+    default = page.locator("form.sharing-default")
+    expect(default.get_by_role("radio", name=re.compile("^Private"))).to_be_checked()
+    default.get_by_role("radio", name=re.compile("^Public")).check()
+    default.get_by_role("button", name="Save the default").click()
+    expect(page.get_by_role("status")).to_contain_text("now starts public")
+    app.shot("sharing-default")
+    page.get_by_role("button", name="Sign out").click()
+
+    rep = f.user("rep@crmail.test", name="Rex Rep", sharing=None)
+    assert SharingSetting.objects.get(user=rep).mode == "public"
+    app.sign_in("rep@crmail.test", f.PASSWORD)
+    app.go("/settings/mail/connect/")
+    choice = page.get_by_role("group", name="Who sees the mail synced from this mailbox")
+    expect(choice.get_by_role("radio", name=re.compile("^Public"))).to_be_checked()
+    expect(choice).to_contain_text("Only its owner sees synced mail")
+    app.shot("mailbox-connect-sharing")
+    choice.get_by_role("radio", name=re.compile("^Private")).check()
+    page.get_by_label("Email address").fill(f"{login}@crmail.test")
+    page.get_by_label("Login", exact=True).fill(login)
+    page.get_by_label("Password or app password").fill(password)
+    page.get_by_label("Incoming server").fill("127.0.0.1")
+    page.get_by_label("Incoming port").fill(str(dovecot.imap_port))
+    page.get_by_label("Incoming security").select_option("none")
+    page.get_by_role("button", name="Test and connect").click()
+    expect(page).to_have_url(re.compile(r"/settings/mail/\d+/"))
+    assert SharingSetting.objects.get(user=rep).mode == "private"
+    app.go("/settings/mail/sharing/")
+    expect(page.get_by_role("radio", name=re.compile("^Private"))).to_be_checked()
+    assert not page.js_errors
