@@ -17,6 +17,7 @@ from django.utils import formats
 from crmail.crm.models import Account, Contact, Deal, EmailAddress, Lead, Record
 from crmail.people import access
 from crmail.people.models import User
+from crmail.web import dates
 
 PAGE_SIZE = 25
 
@@ -196,7 +197,7 @@ def details(module: Module, record: Record) -> list[tuple[str, Any]]:
         if isinstance(value, Decimal):
             value = formats.number_format(value, decimal_pos=2, force_grouping=True)
         elif isinstance(value, date):
-            value = formats.date_format(value, "DATE_FORMAT")
+            value = dates.day(value)
         pairs.append((str(model_field.verbose_name).capitalize(), value))
     return pairs
 
