@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crmail.people.models import Profile, Role, User
+from crmail.people.models import ApiToken, Profile, Role, User
 
 DEFAULT_ROLE = "Sales Representative"
 DEFAULT_PROFILE = "Standard"
@@ -278,6 +278,54 @@ def create_role(
     with transaction.atomic():
         role.save()
     return role
+
+
+# API tokens: each user makes and revokes their own; administrators (and the operator at
+# the command line) anyone's. The secret is returned once, at creation, and never stored.
+
+TOKEN_NAME_MAX = 100
+
+
+def _check_token_actor(by: User | None, owner: User) -> None:
+    if by is not None and by.pk != owner.pk and not by.is_admin:
+        raise NotAllowed("Only administrators manage other users' API tokens.")
+
+
+def create_token(owner: User, *, name: str = "", by: User | None = None) -> tuple[ApiToken, str]:
+    """A new API token for ``owner``: the row and the secret, to show only this once."""
+    _check_token_actor(by, owner)
+    name = (name or "").strip()
+    if len(name) > TOKEN_NAME_MAX:
+        raise Invalid(
+            [
+                {
+                    "field": "name",
+                    "message": f"A token's name has at most {TOKEN_NAME_MAX} characters.",
+                }
+            ]
+        )
+    if not owner.is_active:
+        raise Invalid([{"field": "user", "message": f"{owner.email} is deactivated."}])
+    with transaction.atomic():
+        return ApiToken.issue(owner, name=name)
+
+
+def tokens_of(owner: User) -> list[ApiToken]:
+    """``owner``'s tokens, newest first, revoked ones included (never their secrets)."""
+    return list(ApiToken.objects.filter(user=owner).order_by("-created_at", "-pk"))
+
+
+def revoke_token(token: ApiToken, *, by: User | None = None) -> bool:
+    """Revoke ``token`` at once; False when it was revoked already."""
+    _check_token_actor(by, token.user)
+    if token.revoked_at is not None:
+        return False
+    with transaction.atomic():
+        done = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+    token.refresh_from_db(fields=["revoked_at"])
+    return bool(done)
 
 
 def _validation_errors(exc: ValidationError) -> list[dict[str, str]]:
