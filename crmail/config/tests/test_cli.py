@@ -174,7 +174,7 @@ def test_token_list_shows_tokens_without_secrets_and_revoke_stops_one(capsys, or
         created_at=timezone.make_aware(timezone.datetime(2026, 12, 3, 14, 5)),
         last_used_at=timezone.make_aware(timezone.datetime(2026, 12, 4, 9, 30)),
     )
-    new, new_secret = ApiToken.issue(org.rep, name="ci")
+    _, new_secret = ApiToken.issue(org.rep, name="ci")
     status, out, err = run(capsys, "token", "list", "rep@crmail.test")
     assert status == 0, err
     assert old_secret not in out and new_secret not in out
