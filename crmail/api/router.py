@@ -20,6 +20,7 @@ from crmail.api import (
     messages,
     pipelines,
     sharing,
+    tokens,
     users,
 )
 from crmail.api.auth import AUTH
@@ -74,3 +75,4 @@ api.add_router("/users", users.router)
 api.add_router("/mailboxes", mailboxes.router)
 api.add_router("/sharing", sharing.router)
 api.add_router("/messages", messages.router)
+api.add_router("/tokens", tokens.router)

@@ -280,6 +280,57 @@ def create_role(
     return role
 
 
+# A user's own account: name, signature, password.
+
+SIGNATURE_MAX = 5000
+NAME_MAX = 150
+
+
+def update_account(user: User, *, name: str, signature: str) -> User:
+    """``user`` changes their own name and email signature."""
+    errors: list[dict[str, str]] = []
+    name = (name or "").strip()
+    if not name:
+        errors.append({"field": "name", "message": "A name is required."})
+    elif len(name) > NAME_MAX:
+        errors.append({"field": "name", "message": f"A name has at most {NAME_MAX} characters."})
+    signature = (signature or "").replace("\r\n", "\n").strip("\n")
+    if len(signature) > SIGNATURE_MAX:
+        errors.append(
+            {
+                "field": "signature",
+                "message": f"A signature has at most {SIGNATURE_MAX} characters.",
+            }
+        )
+    if "\x00" in signature:
+        errors.append({"field": "signature", "message": "The signature holds a NUL character."})
+    if errors:
+        raise Invalid(errors)
+    user.name, user.signature = name, signature
+    with transaction.atomic():
+        user.save(update_fields=["name", "signature"])
+    return user
+
+
+def change_password(user: User, *, current: str, new: str, again: str) -> User:
+    """``user`` changes their own password, giving the current one first."""
+    errors: list[dict[str, str]] = []
+    if not user.check_password(current or ""):
+        errors.append({"field": "current", "message": "The current password is not right."})
+    if not new:
+        errors.append({"field": "new", "message": "Give the new password."})
+    elif new != again:
+        errors.append({"field": "again", "message": "The two new passwords differ."})
+    else:
+        errors += [{"field": "new", "message": m} for m in password_problems(new, user)]
+    if errors:
+        raise Invalid(errors)
+    user.set_password(new)
+    with transaction.atomic():
+        user.save(update_fields=["password"])
+    return user
+
+
 # API tokens: each user makes and revokes their own; administrators (and the operator at
 # the command line) anyone's. The secret is returned once, at creation, and never stored.
 

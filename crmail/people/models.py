@@ -163,6 +163,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False, help_text="May use the back-office admin.")
     date_joined = models.DateTimeField(default=timezone.now)
     deactivated_at = models.DateTimeField(null=True, blank=True)
+    signature = models.TextField(
+        blank=True,
+        max_length=5000,
+        help_text="Added below each new email written in crmail (plain text).",
+    )
 
     objects = UserManager()
 

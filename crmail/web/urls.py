@@ -6,7 +6,7 @@ from django.conf import settings
 from django.urls import URLPattern, path, register_converter
 
 from crmail.people.models import MODULES
-from crmail.web.views import auth, compose, departing, home, mailboxes, records, static
+from crmail.web.views import account, auth, compose, departing, home, mailboxes, records, static
 from crmail.web.views import message_deals as deal_pages
 from crmail.web.views import messages as message_pages
 from crmail.web.views import settings as admin_pages
@@ -33,6 +33,15 @@ pages: list[URLPattern] = [
     path("", home.home, name="home"),
     path("sign-in/", auth.SignInView.as_view(), name="login"),
     path("sign-out/", auth.SignOutView.as_view(), name="logout"),
+    # Your account
+    path("account/", account.account, name="account"),
+    path("account/password/", account.account_password, name="account_password"),
+    path("account/tokens/", account.account_token_create, name="account_token_create"),
+    path(
+        "account/tokens/<int:pk>/revoke/",
+        account.account_token_revoke,
+        name="account_token_revoke",
+    ),
     # Records
     path("<module:module>/", records.record_list, name="record_list"),
     path("<module:module>/new/", records.record_create, name="record_create"),

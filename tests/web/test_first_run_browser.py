@@ -48,3 +48,46 @@ def test_the_default_sharing_is_preselected_and_the_choice_is_kept(app, dovecot)
     app.go("/settings/mail/sharing/")
     expect(page.get_by_role("radio", name=re.compile("^Private"))).to_be_checked()
     assert not page.js_errors
+
+
+def test_the_account_page_changes_name_signature_password_and_tokens(app):
+    f.user("rep@crmail.test", name="Rex Rep")
+    page = app.page
+    app.sign_in("rep@crmail.test", f.PASSWORD)
+    page.get_by_role("link", name="Rex Rep").click()
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+
+    page.get_by_label("Name", exact=True).fill("Rex Seller")
+    page.get_by_label("Email signature").fill("Rex Seller\nAccount executive, Acme")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("Your name and signature were saved.")
+    expect(page.get_by_role("link", name="Rex Seller")).to_be_visible()
+
+    page.get_by_label("Current password").fill("not my password")
+    page.get_by_label("New password", exact=True).fill("violet tractor 1987 harbour")
+    page.get_by_label("New password again").fill("violet tractor 1987 harbour")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("alert")).to_contain_text("The current password is not right.")
+    page.get_by_label("Current password").fill(f.PASSWORD)
+    page.get_by_label("New password", exact=True).fill("violet tractor 1987 harbour")
+    page.get_by_label("New password again").fill("violet tractor 1987 harbour")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("status")).to_contain_text("Your password was changed.")
+
+    page.get_by_label("Token name").fill("Reporting script")
+    page.get_by_role("button", name="Create a token").click()
+    secret = page.get_by_label("The new token").inner_text()
+    assert secret.startswith("crm_")
+    tokens = page.locator("table.tokens")
+    expect(tokens).to_contain_text("Reporting script")
+    expect(tokens).to_contain_text(secret[:10] + "…")
+    expect(tokens).to_contain_text("never")
+    app.shot("account-new-token")
+    page.reload()
+    expect(page.get_by_label("The new token")).to_have_count(0)
+    assert secret not in page.content()
+    page.get_by_role("button", name="Revoke the token Reporting script").click()
+    expect(page.get_by_role("status")).to_contain_text("is revoked: it no longer works")
+    expect(page.locator("table.tokens")).to_contain_text("Revoked")
+    app.shot("account-token-revoked")
+    assert not page.js_errors
