@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crmail.people.models import ApiToken, Profile, Role, User
+from crmail.people.models import ACTIONS, MODULES, ApiToken, Profile, Role, User
 
 DEFAULT_ROLE = "Sales Representative"
 DEFAULT_PROFILE = "Standard"
@@ -278,6 +278,104 @@ def create_role(
     with transaction.atomic():
         role.save()
     return role
+
+
+# Profiles: what each module allows, Mail Integration, administration.
+
+PROFILE_FIELDS = ("name", "description", "is_admin", "mail_integration", "permissions")
+
+
+def _permissions_problems(permissions: Any) -> list[dict[str, str]]:
+    if not isinstance(permissions, dict):
+        return [{"field": "permissions", "message": "Give the actions allowed on each module."}]
+    errors = []
+    for module, allowed in permissions.items():
+        if module not in MODULES:
+            errors.append(
+                {
+                    "field": "permissions",
+                    "message": f"There is no module {module!r}: {', '.join(MODULES)}.",
+                }
+            )
+        elif not isinstance(allowed, list | tuple) or any(a not in ACTIONS for a in allowed):
+            errors.append(
+                {
+                    "field": "permissions",
+                    "message": f"The actions on {module} are among {', '.join(ACTIONS)}.",
+                }
+            )
+    return errors
+
+
+def _other_admins_remain(profile: Profile) -> bool:
+    """Someone active stays an administrator if ``profile`` stops making administrators."""
+    return (
+        User.objects.filter(Q(is_superuser=True) | Q(profile__is_admin=True), is_active=True)
+        .exclude(Q(profile=profile) & Q(is_superuser=False))
+        .exists()
+    )
+
+
+def save_profile(
+    profile: Profile | None, changes: dict[str, Any], *, by: User | None = None
+) -> Profile:
+    """Add a profile (``profile`` None) or change one; ``changes`` holds fields among
+    ``PROFILE_FIELDS`` (``permissions``: ``{module: [actions]}``, modules left out allow
+    nothing). Administrators only. A change that would leave no active administrator is
+    refused."""
+    if by is not None and not by.is_admin:
+        raise NotAllowed("Only administrators may add and change profiles.")
+    errors: list[dict[str, str]] = []
+    for field in sorted(set(changes) - set(PROFILE_FIELDS)):
+        errors.append({"field": field, "message": "This field cannot be changed here."})
+    target = profile or Profile(permissions={})
+    values = {k: v for k, v in changes.items() if k in PROFILE_FIELDS}
+    if "name" in values or profile is None:
+        name = (values.get("name") or "").strip()
+        values["name"] = name
+        clash = Profile.objects.filter(name__iexact=name)
+        if profile is not None:
+            clash = clash.exclude(pk=profile.pk)
+        if not name:
+            errors.append({"field": "name", "message": "A name is required."})
+        elif len(name) > 100:
+            errors.append({"field": "name", "message": "A name has at most 100 characters."})
+        elif clash.exists():
+            errors.append({"field": "name", "message": f"A profile named {name!r} already exists."})
+    if "description" in values:
+        values["description"] = (values["description"] or "").strip()
+        if len(values["description"]) > 300:
+            errors.append(
+                {"field": "description", "message": "A description has at most 300 characters."}
+            )
+    if "permissions" in values:
+        errors += _permissions_problems(values["permissions"])
+        if isinstance(values["permissions"], dict):
+            values["permissions"] = {
+                module: [a for a in ACTIONS if a in (values["permissions"].get(module) or [])]
+                for module in MODULES
+            }
+    if (
+        profile is not None
+        and profile.is_admin
+        and "is_admin" in values
+        and not values["is_admin"]
+        and not _other_admins_remain(profile)
+    ):
+        errors.append(
+            {
+                "field": "is_admin",
+                "message": f"Everyone who administers crmail has the profile {profile.name}: "
+                "give someone another administrator profile first.",
+            }
+        )
+    if errors:
+        raise Invalid(errors)
+    for field, value in values.items():
+        setattr(target, field, bool(value) if field in ("is_admin", "mail_integration") else value)
+    with transaction.atomic():
+        target.save()
+    return target
 
 
 # A user's own account: name, signature, password.

@@ -17,6 +17,7 @@ from django.http import HttpRequest
 
 from crmail.people import actions as people_actions
 from crmail.people import ratelimit
+from crmail.people.models import ACTIONS as PROFILE_ACTIONS
 from crmail.people.models import (
     MODULES,
     AccessLevel,
@@ -251,6 +252,77 @@ class GroupForm(forms.ModelForm):
     def save(self, commit: bool = True) -> Group:
         with transaction.atomic():
             return super().save(commit=commit)
+
+
+class ProfileForm(forms.Form):
+    """A profile: its name, what it allows on each module, Mail Integration, administration.
+
+    The form shapes input (one checkbox per module and action); ``people.actions.save_profile``
+    validates and writes, and its refusals come back beside the fields they name.
+    """
+
+    name = forms.CharField(label="Name", max_length=100)
+    description = forms.CharField(label="Description", max_length=300, required=False)
+    mail_integration = forms.BooleanField(
+        label="Mail Integration",
+        required=False,
+        help_text="Users with this profile may connect a mailbox and send from crmail.",
+    )
+    is_admin = forms.BooleanField(
+        label="Administrator",
+        required=False,
+        help_text="Sees and changes every record and every setting, whatever is ticked below.",
+    )
+
+    def __init__(self, *args: Any, instance: Profile | None = None, **kwargs: Any) -> None:
+        self.instance = instance
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "name": instance.name,
+                "description": instance.description,
+                "mail_integration": instance.mail_integration,
+                "is_admin": instance.is_admin,
+                **{
+                    f"{module}_{action}": action in (instance.permissions or {}).get(module, [])
+                    for module in MODULES
+                    for action in PROFILE_ACTIONS
+                },
+            }
+        elif instance is None and "initial" not in kwargs:
+            kwargs["initial"] = {"mail_integration": True, "name": ""} | {
+                f"{module}_{action}": True for module in MODULES for action in PROFILE_ACTIONS
+            }
+        super().__init__(*args, **kwargs)
+        for module in MODULES:
+            for action in PROFILE_ACTIONS:
+                self.fields[f"{module}_{action}"] = forms.BooleanField(
+                    label=f"{action.title()} {module}", required=False
+                )
+
+    def grid(self) -> list[tuple[str, list[Any]]]:
+        """The permission checkboxes as rows: (module, [bound field per action])."""
+        return [
+            (module.title(), [self[f"{module}_{action}"] for action in PROFILE_ACTIONS])
+            for module in MODULES
+        ]
+
+    def changes(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "description": data["description"],
+            "mail_integration": data["mail_integration"],
+            "is_admin": data["is_admin"],
+            "permissions": {
+                module: [a for a in PROFILE_ACTIONS if data.get(f"{module}_{a}")]
+                for module in MODULES
+            },
+        }
+
+    def add_action_errors(self, exc: people_actions.Invalid) -> None:
+        for error in exc.errors:
+            field = error["field"] if error["field"] in self.fields else None
+            self.add_error(field, error["message"])
 
 
 class AccessDefaultsForm(forms.Form):

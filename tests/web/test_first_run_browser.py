@@ -91,3 +91,40 @@ def test_the_account_page_changes_name_signature_password_and_tokens(app):
     expect(page.locator("table.tokens")).to_contain_text("Revoked")
     app.shot("account-token-revoked")
     assert not page.js_errors
+
+
+def test_an_administrator_edits_profiles_in_the_ui(app):
+    from crmail.people.models import Profile
+
+    f.user("admin@crmail.test", name="Ada Admin", role_name="CEO", admin=True)
+    page = app.page
+    app.sign_in("admin@crmail.test", f.PASSWORD)
+    app.admin_menu().get_by_role("link", name="Profiles").click()
+    expect(page.get_by_role("heading", name="Profiles")).to_be_visible()
+    page.get_by_role("link", name="New profile").click()
+    page.get_by_label("Name", exact=True).fill("Standard")
+    page.get_by_label("Delete deals").uncheck()
+    page.get_by_label("Delete leads").uncheck()
+    page.get_by_role("button", name="Add profile").click()
+    expect(page.get_by_role("alert")).to_contain_text("A profile named 'Standard' already exists.")
+    page.get_by_label("Name", exact=True).fill("Junior rep")
+    page.get_by_label("Description").fill("Cannot delete")
+    page.get_by_label("Mail Integration").check()
+    app.shot("profile-new")
+    page.get_by_role("button", name="Add profile").click()
+    expect(page.get_by_role("status")).to_contain_text("The profile Junior rep was added.")
+    row = page.locator("tr", has_text="Junior rep")
+    expect(row).to_contain_text("Deals: view, create, edit")
+    app.shot("profiles")
+    junior = Profile.objects.get(name="Junior rep")
+    assert not junior.allows("deals", "delete") and junior.allows("deals", "edit")
+    assert junior.mail_integration
+
+    page.get_by_role("link", name="Edit the profile Junior rep").click()
+    expect(page.get_by_label("Delete deals")).not_to_be_checked()
+    page.get_by_label("Edit accounts").uncheck()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("The profile Junior rep was saved.")
+    junior.refresh_from_db()
+    assert not junior.allows("accounts", "edit") and junior.allows("accounts", "view")
+    assert not page.js_errors
