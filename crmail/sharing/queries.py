@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db.models import Prefetch
 
+from crmail.config.words import count
 from crmail.people.models import User
 from crmail.sharing.models import Audience, Mode, ShareTarget, SharingSetting
 
@@ -31,7 +32,7 @@ class Summary:
         if self.mode == Mode.PUBLIC:
             return f"public, shared with {self.shared_with}"
         if self.mode == Mode.CUSTOM:
-            return f"custom, {self.shared_records} records shared"
+            return f"custom, {count(self.shared_records, 'record')} shared"
         return "private"
 
 

@@ -359,7 +359,7 @@ PRESET_FIELDS = ("host", "port", "security", "smtp_host", "smtp_port", "smtp_sec
 
 
 def _lines(text: str) -> list[str]:
-    """Addresses or folder names typed one a line or separated by commas."""
+    """Addresses or folder names typed one per line or separated by commas."""
     return [part.strip() for part in text.replace(",", "\n").splitlines() if part.strip()]
 
 
@@ -414,7 +414,7 @@ class MailboxSettingsForm(forms.Form):
         label="Folders to sync",
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="One a line or separated by commas; empty for all folders.",
+        help_text="One per line, or separated by commas; leave empty for all folders.",
     )
     import_since = forms.DateField(
         label="Mail since",
@@ -438,7 +438,7 @@ class MailboxSettingsForm(forms.Form):
         label="Other addresses to send from",
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="One a line; aliases this mailbox may send as.",
+        help_text="One per line: aliases this mailbox may send as.",
     )
 
     @classmethod

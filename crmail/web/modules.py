@@ -14,10 +14,10 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import formats
 
+from crmail.config import dates
 from crmail.crm.models import Account, Contact, Deal, EmailAddress, Lead, Record
 from crmail.people import access
 from crmail.people.models import User
-from crmail.web import dates
 
 PAGE_SIZE = 25
 

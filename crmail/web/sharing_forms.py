@@ -18,7 +18,7 @@ from crmail.people.models import Group, User
 from crmail.sharing import actions
 from crmail.sharing.models import Audience, Mode, SharingSetting
 
-# Domains are written one a line or separated by commas (or spaces, or semicolons).
+# Domains are written one per line or separated by commas (or spaces, or semicolons).
 DOMAIN_SEPARATORS = re.compile(r"[\s,;]+")
 MAX_DOMAINS = 200
 MAX_DOMAINS_TEXT = 20_000

@@ -25,6 +25,7 @@ from crmail.config.commands.base import (
     field_errors,
     require_ready,
 )
+from crmail.config.words import count
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -258,7 +259,8 @@ def sync_in_foreground(mailbox, out: Output) -> None:  # type: ignore[no-untyped
     out.done(
         f"Synced {mailbox.email} in {seconds:.1f} s: {report.fetched} fetched "
         f"({report.bytes / 1e6:.1f} MB), {report.reused} found again, {report.removed} "
-        f"removed, {report.flags_changed} with changed flags, {report.folders} folders."
+        f"removed, {report.flags_changed} with changed flags, "
+        f"{count(report.folders, 'folder')}."
     )
 
 
@@ -345,7 +347,7 @@ def run_verify(args: argparse.Namespace, out: Output) -> int:
         out.done("The server and crmail agree.")
         return 0
     out.problem(
-        f"{report.missing} messages missing and {report.extra} extra: run "
+        f"{count(report.missing, 'message')} missing and {report.extra} extra: run "
         "`crmail mailbox sync` and verify again."
     )
     return 1
@@ -362,7 +364,11 @@ def run_deactivate(args: argparse.Namespace, out: Output) -> int:
         removed = deactivate_mailbox(actor, mailbox, keep_mail=args.keep_mail)
     except NotAllowed as exc:
         raise CommandError(str(exc)) from None
-    kept = "its mail stays" if args.keep_mail else f"{removed} messages were deleted"
+    kept = (
+        "its mail stays"
+        if args.keep_mail
+        else f"{count(removed, 'message')} {'was' if removed == 1 else 'were'} deleted"
+    )
     out.done(f"{mailbox.email} is deactivated: it syncs no more, and {kept}.")
     return 0
 

@@ -257,8 +257,8 @@ def run_token_create(args: argparse.Namespace, out: Output) -> int:
 
 def run_token_list(args: argparse.Namespace, out: Output) -> int:
     require_ready()
+    from crmail.config.dates import when
     from crmail.people.actions import find_user, tokens_of
-    from crmail.web.dates import when
 
     user = find_user(args.email)
     if user is None:

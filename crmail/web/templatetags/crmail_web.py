@@ -10,7 +10,7 @@ from django.utils import formats
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from crmail.web import dates
+from crmail.config import dates
 from crmail.web.modules import Column
 
 register = template.Library()
