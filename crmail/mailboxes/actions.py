@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from crmail.mail.models import Message, ParseState
 from crmail.mailboxes.connect import open_driver, smtp_client
-from crmail.mailboxes.drivers.base import DriverError
+from crmail.mailboxes.drivers.base import DriverError, RemoteFolder
 from crmail.mailboxes.models import (
     Folder,
     Location,
@@ -281,6 +281,79 @@ def map_folder(actor: User, folder: Folder, role: str) -> Folder:
         folder.role, folder.role_from_server = role, False
         folder.save(update_fields=["role", "role_from_server"])
     return folder
+
+
+SENT_NAME = "Sent"
+
+
+def needs_sent_folder(mailbox: Mailbox) -> bool:
+    """True when crmail knows the IMAP server's folders and none is the Sent folder."""
+    folders = mailbox.folders.filter(exists_on_server=True)
+    return (
+        mailbox.protocol == Protocol.IMAP
+        and folders.exists()
+        and not folders.filter(role="sent").exists()
+    )
+
+
+def _sent_name(folders: list[RemoteFolder]) -> str:
+    """ "Sent", or "INBOX.Sent" on servers that keep every folder under the Inbox."""
+    others = [f for f in folders if f.remote_id.upper() != "INBOX"]
+    inbox = next((f for f in folders if f.remote_id.upper() == "INBOX"), None)
+    if inbox is not None and others:
+        prefix = inbox.remote_id + inbox.delimiter
+        if all(f.remote_id.startswith(prefix) for f in others):
+            return prefix + SENT_NAME
+    return SENT_NAME
+
+
+def create_sent_folder(actor: User, mailbox: Mailbox) -> tuple[Folder, bool]:
+    """Give an IMAP mailbox without one a Sent folder: the server's own when it has one
+    after all, else one created on the server (CREATE), then marked with the Sent role.
+    Returns the folder and whether it was created on the server."""
+    _check_may_change(actor, mailbox.owner)
+    if mailbox.protocol != Protocol.IMAP:
+        raise Invalid(
+            [
+                {
+                    "field": "protocol",
+                    "message": f"{mailbox.get_protocol_display()} mailboxes have no folders "
+                    "on the server: only IMAP mailboxes have a Sent folder.",
+                }
+            ]
+        )
+    known = mailbox.folders.filter(role="sent", exists_on_server=True).first()
+    if known is not None:
+        raise Invalid(
+            [{"field": "role", "message": f"{known.name} is already this mailbox's Sent folder."}]
+        )
+    driver = open_driver(mailbox)
+    try:
+        remote_folders = driver.list_folders()
+        remote = next((f for f in remote_folders if f.role == "sent"), None)
+        created = remote is None
+        if remote is None:
+            remote = driver.create_folder(_sent_name(remote_folders), role="sent")  # type: ignore[attr-defined]
+    finally:
+        driver.close()
+    wanted = set(mailbox.import_folders or [])
+    with transaction.atomic():
+        folder, _ = Folder.objects.update_or_create(
+            mailbox=mailbox,
+            remote_id=remote.remote_id,
+            defaults={
+                "name": remote.name,
+                "selectable": remote.selectable,
+                "exists_on_server": True,
+            },
+            create_defaults={
+                "name": remote.name,
+                "selectable": remote.selectable,
+                "sync_enabled": not wanted or remote.remote_id in wanted or remote.name in wanted,
+            },
+        )
+        map_folder(actor, folder, "sent")
+    return folder, created
 
 
 def set_folder_sync(actor: User, folder: Folder, enabled: bool) -> Folder:

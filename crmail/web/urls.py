@@ -141,6 +141,11 @@ pages: list[URLPattern] = [
     ),
     path("settings/mail/<int:pk>/reauth/", mailboxes.mailbox_reauth, name="mailbox_reauth"),
     path(
+        "settings/mail/<int:pk>/sent-folder/",
+        mailboxes.mailbox_sent_folder,
+        name="mailbox_sent_folder",
+    ),
+    path(
         "settings/mail/<int:pk>/folders/<int:folder_pk>/",
         mailboxes.mailbox_folder,
         name="mailbox_folder",

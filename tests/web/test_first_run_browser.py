@@ -128,3 +128,23 @@ def test_an_administrator_edits_profiles_in_the_ui(app):
     junior.refresh_from_db()
     assert not junior.allows("accounts", "edit") and junior.allows("accounts", "view")
     assert not page.js_errors
+
+
+def test_a_missing_sent_folder_is_created_from_the_mailbox_page(app, dovecot):
+    from crmail.mailboxes.tasks import run_sync
+
+    login, password = dovecot.new_user()
+    rep = f.user("rep@crmail.test", name="Rex Rep")
+    mailbox = f.mailbox(dovecot, login, password, owner=rep)
+    run_sync(mailbox)
+    page = app.page
+    app.sign_in("rep@crmail.test", f.PASSWORD)
+    app.go(f"/settings/mail/{mailbox.pk}/")
+    expect(page.locator(".no-sent")).to_contain_text("This server has no Sent folder.")
+    app.shot("mailbox-no-sent-folder")
+    page.get_by_role("button", name="Create a Sent folder").click()
+    expect(page.get_by_role("status").first).to_contain_text("The folder Sent was created")
+    expect(page.locator(".no-sent")).to_have_count(0)
+    expect(page.get_by_label("Role of Sent")).to_have_value("sent")
+    app.shot("mailbox-sent-folder-created")
+    assert not page.js_errors

@@ -456,6 +456,7 @@ def _folders_context(request: HttpRequest, mailbox: Mailbox, **extra: Any) -> di
         "roles": [(r, ROLE_LABELS[r]) for r in actions.FOLDER_ROLES],
         "role_labels": ROLE_LABELS,
         "can_change": not actions.is_locked_for(request.user, mailbox.owner),
+        "needs_sent": actions.needs_sent_folder(mailbox),
         **extra,
     }
 
@@ -543,6 +544,34 @@ def mailbox_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
     status = actions.mailbox_status(mailbox)
     context = {"mailbox": mailbox, "status": status, "error": error, "choice": choice}
     return render(request, "web/mailboxes/deactivate.html", context)
+
+
+@login_required
+@require_POST
+def mailbox_sent_folder(request: HttpRequest, pk: int) -> HttpResponse:
+    """Create the Sent folder a server lacks (IMAP CREATE), and say how it went."""
+    mailbox = _mailbox(request, pk)
+    try:
+        folder, created = actions.create_sent_folder(request.user, mailbox)
+    except Invalid as exc:
+        messages.error(request, " ".join(e["message"] for e in exc.errors))
+    except NotAllowed as exc:
+        raise PermissionDenied(str(exc)) from None
+    except DriverError as exc:
+        messages.error(request, f"The Sent folder could not be created: {exc}")
+    else:
+        if created:
+            messages.success(
+                request,
+                f"The folder {folder.name} was created on the server and is the Sent folder: "
+                "copies of the mail you send from crmail go there.",
+            )
+        else:
+            messages.success(
+                request,
+                f"The server has a Sent folder after all: {folder.name} is now the Sent folder.",
+            )
+    return redirect(reverse("web:mailbox_detail", args=[pk]) + "#folders")
 
 
 @login_required
