@@ -166,3 +166,25 @@ def test_the_connect_page_shows_a_locked_choice_read_only(client, org):
         '<input type="radio" name="sharing" value="public" id="id_sharing_1" disabled checked>'
     ]
     assert "An administrator set your mail sharing and locked it" in page
+
+
+def test_connecting_through_the_api_sets_the_sharing_given_or_the_default(org, dovecot):
+    from crmail.api.tests.conftest import ApiClient
+
+    newcomer = f.user("new@crmail.test", sharing=None)
+    login, password = dovecot.new_user()
+    body = {
+        "email": "new@crmail.test",
+        "host": "127.0.0.1",
+        "port": dovecot.imap_port,
+        "security": "none",
+        "login": login,
+        "password": password,
+    }
+    actions.set_organisation_default(org.admin, "custom")
+    answer = ApiClient(newcomer).post("/mailboxes", body)
+    assert answer.status_code == 201, answer.content
+    assert mode_of(newcomer) == "custom"  # the default, for a first mailbox
+    answer = ApiClient(newcomer).post("/mailboxes", {**body, "sharing": "public"})
+    assert answer.status_code == 201, answer.content
+    assert mode_of(newcomer) == "public"
