@@ -17,7 +17,15 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crmail.people.models import ACTIONS, MODULES, ApiToken, Profile, Role, User
+from crmail.people.models import (
+    ACTIONS,
+    MODULES,
+    ApiToken,
+    Profile,
+    Role,
+    User,
+    permission_problems,
+)
 
 DEFAULT_ROLE = "Sales Representative"
 DEFAULT_PROFILE = "Standard"
@@ -285,28 +293,6 @@ def create_role(
 PROFILE_FIELDS = ("name", "description", "is_admin", "mail_integration", "permissions")
 
 
-def _permissions_problems(permissions: Any) -> list[dict[str, str]]:
-    if not isinstance(permissions, dict):
-        return [{"field": "permissions", "message": "Give the actions allowed on each module."}]
-    errors = []
-    for module, allowed in permissions.items():
-        if module not in MODULES:
-            errors.append(
-                {
-                    "field": "permissions",
-                    "message": f"There is no module {module!r}: {', '.join(MODULES)}.",
-                }
-            )
-        elif not isinstance(allowed, list | tuple) or any(a not in ACTIONS for a in allowed):
-            errors.append(
-                {
-                    "field": "permissions",
-                    "message": f"The actions on {module} are among {', '.join(ACTIONS)}.",
-                }
-            )
-    return errors
-
-
 def _other_admins_remain(profile: Profile) -> bool:
     """Someone active stays an administrator if ``profile`` stops making administrators."""
     return (
@@ -349,7 +335,10 @@ def save_profile(
                 {"field": "description", "message": "A description has at most 300 characters."}
             )
     if "permissions" in values:
-        errors += _permissions_problems(values["permissions"])
+        errors += [
+            {"field": "permissions", "message": m}
+            for m in permission_problems(values["permissions"])
+        ]
         if isinstance(values["permissions"], dict):
             values["permissions"] = {
                 module: [a for a in ACTIONS if a in (values["permissions"].get(module) or [])]
