@@ -83,7 +83,7 @@ def test_the_account_page_changes_name_signature_password_and_tokens(app):
     expect(tokens).to_contain_text(secret[:10] + "…")
     expect(tokens).to_contain_text("never")
     app.shot("account-new-token")
-    page.reload()
+    app.go("/account/")
     expect(page.get_by_label("The new token")).to_have_count(0)
     assert secret not in page.content()
     page.get_by_role("button", name="Revoke the token Reporting script").click()

@@ -90,6 +90,7 @@ def test_a_new_token_is_shown_once_then_only_its_hint(client, org):
     first = client.post("/account/tokens/", {"token-name": "CI"}, follow=True).content.decode()
     secret = re.search(r'<code class="secret"[^>]*>(crm_[^<]+)</code>', first).group(1)
     assert ApiToken.authenticate(secret) == org.rep
+    assert secret not in str(dict(client.session))  # shown, never stored
     again = client.get("/account/").content.decode()
     assert secret not in again and secret[:10] + "…" in again
     row = ApiToken.objects.get(user=org.rep)

@@ -1,7 +1,7 @@
 """Each user's account page (``/account/``): name and email signature, password, API tokens.
 
 Every change goes through ``crmail.people.actions``; a new token's secret is shown once,
-on the page right after it is made (kept in the session until then, never stored).
+in the answer to the request that made it: it is never stored, not even in the session.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from crmail.people import actions as people_actions
 from crmail.people.models import ApiToken, User
 from crmail.web.account_forms import AccountForm, PasswordForm, TokenForm
 
-_SHOWN_ONCE = "crmail_new_token"  # the session key holding a new token until shown
-
 
 def _page(
     request: HttpRequest,
@@ -28,6 +26,7 @@ def _page(
     account: AccountForm | None = None,
     password: PasswordForm | None = None,
     token: TokenForm | None = None,
+    new_token: dict[str, Any] | None = None,
 ) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     context: dict[str, Any] = {
@@ -36,8 +35,7 @@ def _page(
         "password_form": password or PasswordForm(),
         "token_form": token or TokenForm(),
         "tokens": people_actions.tokens_of(user),
-        # Shown once: taken out of the session as the page is drawn.
-        "new_token": request.session.pop(_SHOWN_ONCE, None),
+        "new_token": new_token,
     }
     return render(request, "web/account.html", context)
 
@@ -101,8 +99,11 @@ def account_token_create(request: HttpRequest) -> HttpResponse:
         except people_actions.Invalid as exc:
             form.add_action_errors(exc)
         else:
-            request.session[_SHOWN_ONCE] = {"id": row.pk, "name": row.name, "secret": secret}
-            return redirect("web:account")
+            messages.success(request, "Your new API token was made.")
+            new = {"id": row.pk, "name": row.name, "secret": secret}
+            response = _page(request, new_token=new)
+            response.headers["Cache-Control"] = "no-store"
+            return response
     return _page(request, token=form)
 
 
