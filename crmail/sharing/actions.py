@@ -101,8 +101,9 @@ def normalise_domain(text: str) -> str:
 
 MODE_MEANINGS = {
     Mode.PRIVATE: "Only its owner sees synced mail, whatever the hierarchy: not even managers.",
-    Mode.PUBLIC: "Everyone who can open a record sees the synced mail on it, managers "
-    "included; mail exchanged only with people at the owner's own domain stays private.",
+    Mode.PUBLIC: "Colleagues who can open a record see the synced mail on it (all of them, or "
+    "only those chosen), managers included; mail only with people at excluded domains, such "
+    "as the owner's own, stays private.",
     Mode.CUSTOM: "Private, except on the records where the owner chooses to share it.",
 }
 
