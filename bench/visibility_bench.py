@@ -8,9 +8,10 @@ On a fresh data dir (``crmail init``; SQLite in WAL mode, the default install), 
 written directly with ``executemany`` (no parsing, no linking: this measures reading):
 
 - ``--users`` users: a CEO, managers (one per 10 users) and representatives under them;
-  sharing settings: 60 % public to everyone (own domain excluded, the default), 15 %
-  public to two chosen peers, 15 % custom (a fifth of the contacts they own shared),
-  10 % private. Contacts are public read-only (module default), so viewers reach them.
+  sharing settings: 60 % public to everyone (own domain excluded; the organisation's
+  default is set to public), 15 % public to two chosen peers, 15 % custom (a fifth of the
+  contacts they own shared), 10 % private. Contacts are public read-only (module default),
+  so viewers reach them.
 - ``--contacts`` contacts in ``--contacts // 20`` accounts, owners at random;
 - ``--messages`` messages over five years: From a contact (or to it), To a user, Cc
   another address; each in one user's mailbox (one in ten also in a second user's), one
@@ -74,7 +75,10 @@ def populate(args: argparse.Namespace, rng: random.Random) -> dict[str, list[int
     ]
     reps = [Role.objects.create(name=f"Bench rep {i}", parent=m) for i, m in enumerate(managers)]
     standard = Profile.objects.get(name="Standard")
+    # Most of the organisation shares publicly: new users start so, as the admin chooses.
+    actions.set_organisation_default(None, "public")
     users = [User.objects.get(email="admin@example.org")]
+    actions.set_sharing(None, users[0], mode="public")
     for i in range(1, args.users):
         role = managers[i % len(managers)] if i % 10 == 1 else reps[i % len(reps)]
         users.append(
@@ -110,7 +114,7 @@ def populate(args: argparse.Namespace, rng: random.Random) -> dict[str, list[int
     for i, u in enumerate(users):
         kind = i % 20
         if kind < 12:
-            continue  # the default: public to everyone, own domain excluded
+            continue  # the default here: public to everyone, own domain excluded
         if kind < 15:
             peers = rng.sample([p for p in users if p.pk != u.pk], 2)
             actions.set_sharing(None, u, mode="public", share_with=peers)

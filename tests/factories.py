@@ -26,11 +26,16 @@ def user(
     role_name: str = "Sales Representative",
     admin: bool = False,
     password: str = PASSWORD,
+    sharing: str | None = "public",
     **extra: Any,
 ) -> User:
+    """A user sharing their synced mail as ``sharing`` says (public, so that a test's mail is
+    seen by colleagues unless it says otherwise; None: the organisation's default)."""
+    from crmail.sharing.models import SharingSetting
+
     email = email or f"user{next(_seq)}@crmail.test"
     profile = Profile.objects.get(name="Administrator" if admin else "Standard")
-    return User.objects.create_user(
+    made = User.objects.create_user(
         email,
         password,
         name=name or email.split("@")[0],
@@ -38,6 +43,9 @@ def user(
         profile=profile,
         **extra,
     )
+    if sharing is not None:
+        SharingSetting.objects.filter(user=made).update(mode=sharing)
+    return made
 
 
 def token(for_user: User) -> str:

@@ -52,6 +52,8 @@ from crmail.mailboxes.oauth import provider as oauth_provider
 from crmail.mailboxes.providers import CUSTOM, PRESETS, Preset
 from crmail.people import actions as people_actions
 from crmail.people.models import User
+from crmail.sharing import actions as sharing_actions
+from crmail.sharing import queries as sharing_queries
 
 router = Router(tags=["Mailboxes"])
 
@@ -287,13 +289,14 @@ def connect_mailbox(request: HttpRequest, payload: MailboxIn) -> Mailbox:
         if found is None:
             raise Invalid.one("owner_id", f"No active user has id {payload.owner_id}.")
         owner = found
-    given = payload.model_dump(exclude_unset=True, exclude={"owner_id"})
+    given = payload.model_dump(exclude_unset=True, exclude={"owner_id", "sharing"})
     given.setdefault("provider", payload.provider)
     given.setdefault("protocol", payload.protocol)
     fields = with_preset(model_fields(given))
     fields.setdefault("login", fields["email"])
+    sharing = payload.sharing or sharing_queries.connect_choice(owner, actor).mode
     with action_errors():
-        mailbox = actions.connect_mailbox(actor, owner, fields)
+        mailbox = sharing_actions.connect_mailbox(actor, owner, fields, sharing=sharing)
     tasks.request_sync(mailbox)
     return mailbox_or_404(request, mailbox.pk)
 

@@ -21,6 +21,7 @@ from crmail.api import (
     messages,
     pipelines,
     sharing,
+    tokens,
     users,
 )
 from crmail.api.auth import AUTH
@@ -76,3 +77,4 @@ api.add_router("/groups", groups.router)
 api.add_router("/mailboxes", mailboxes.router)
 api.add_router("/sharing", sharing.router)
 api.add_router("/messages", messages.router)
+api.add_router("/tokens", tokens.router)

@@ -563,6 +563,14 @@ class MailboxIn(MailboxSettings):
     password: Annotated[str, Field(min_length=1, max_length=4096)] = Field(
         description="Or app password. Write-only."
     )
+    sharing: Literal["private", "public", "custom"] | None = Field(
+        None,
+        description="Who sees the mail synced from this mailbox: ``private`` (the owner "
+        "only), ``public`` (everyone who can access the record), ``custom`` (per record). "
+        "Sets the owner's mail sharing (``/sharing``). Absent: the organisation's default "
+        "for a first mailbox (``GET /sharing/default``), the owner's setting afterwards. A "
+        "setting an administrator locked can only be given as it is.",
+    )
 
 
 class DeactivateIn(Input):

@@ -205,6 +205,46 @@ def list_sharing(request: HttpRequest, filters: Query[UserFilters]) -> dict[str,
     return result
 
 
+class DefaultOut(Schema):
+    mode: ModeName = Field(
+        description="The mode a new user starts with and the mailbox connect form preselects."
+    )
+    meaning: str = Field(description="What the mode means, in words.")
+
+
+class DefaultIn(Input):
+    mode: ModeName = Field(description="private, public or custom.")
+
+
+def default_out() -> dict[str, Any]:
+    mode = Mode(actions.organisation_default())
+    return {"mode": mode.value, "meaning": actions.MODE_MEANINGS[mode]}
+
+
+@router.get(
+    "/default",
+    response={200: DefaultOut},
+    openapi_extra=errors_doc(401),
+    summary="Read the organisation's default mail sharing",
+)
+def read_default(request: HttpRequest) -> dict[str, Any]:
+    current_user(request)
+    return default_out()
+
+
+@router.put(
+    "/default",
+    response={200: DefaultOut},
+    openapi_extra=WRITE_ERRORS,
+    summary="Set the organisation's default mail sharing (administrators)",
+)
+def update_default(request: HttpRequest, payload: DefaultIn) -> dict[str, Any]:
+    """New users start with it; existing users' settings stay as they are."""
+    with sharing_errors():
+        actions.set_organisation_default(current_user(request), payload.mode)
+    return default_out()
+
+
 @router.get(
     "/me",
     response={200: SharingDetailOut},

@@ -161,6 +161,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("CRMAIL_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# One way of writing dates everywhere: "3 Dec 2026", "3 Dec 2026, 14:05".
+FORMAT_MODULE_PATH = ["crmail.config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
+from crmail.config import dates
 from crmail.crm.models import Contact
 from crmail.linking.models import Link, Module, Reason
 from crmail.mail.models import Message
@@ -66,18 +66,18 @@ def explanations(links: Sequence[Link], on: str | None = None) -> list[str]:
 
 def _explain(link: Link, on: str | None, contacts: dict[int, str], users: dict[int, str]) -> str:
     if on == Module.ACCOUNTS and link.module == Module.CONTACTS:
-        return f"through the contact {contacts.get(link.record_id) or 'no longer there'}"
+        name = contacts.get(link.record_id)
+        return f"Linked through the contact {name}" if name else "Linked through a former contact"
     kind = Module(link.module).label.lower()
     who = users.get(link.created_by_id) if link.created_by_id else None
     if link.reason == Reason.ADDRESS:
-        return f"{link.address} is an address of this {kind}"
+        return f"Linked through {link.address}, an address of this {kind}"
     if link.reason == Reason.SENT_FROM_RECORD:
-        return f"sent from this {kind} in crmail"
+        return f"Sent from this {kind} in crmail"
     if link.reason == Reason.MANUAL:
-        day = timezone.localtime(link.created_at).date().isoformat()
-        return f"linked by {who or 'a former user'} on {day}"
+        return f"Linked by {who or 'a former user'} on {dates.day(link.created_at)}"
     if link.reason == Reason.BCC_DROPBOX:
-        return f"sent to {who}'s BCC dropbox" if who else "sent to a BCC dropbox"
+        return f"Sent to {who}'s BCC dropbox" if who else "Sent to a BCC dropbox"
     if link.reason == Reason.THREAD:
-        return f"in a conversation already on this {kind}"
+        return f"Part of a conversation already on this {kind}"
     return str(Reason(link.reason).label)

@@ -7,6 +7,7 @@ naming the side that failed, and nothing is saved.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from crmail.mail.models import Message, ParseState
 from crmail.mailboxes.connect import open_driver, smtp_client
-from crmail.mailboxes.drivers.base import DriverError
+from crmail.mailboxes.drivers.base import DriverError, RemoteFolder
 from crmail.mailboxes.models import (
     Folder,
     Location,
@@ -127,10 +128,8 @@ def _clean(mailbox: Mailbox) -> None:
         raise Invalid(errors)
 
 
-def connect_mailbox(
-    actor: User, owner: User, fields: dict[str, Any], *, test: bool = True
-) -> Mailbox:
-    """Save a tested mailbox for ``owner`` and make it the one that fetches."""
+def check_may_connect(actor: User, owner: User) -> None:
+    """Refuse (``NotAllowed``) when ``actor`` may not connect a mailbox for ``owner``."""
     if actor.pk != owner.pk and not actor.is_admin:
         raise NotAllowed("Only administrators connect mailboxes for other users.")
     if not may_connect(owner):
@@ -138,6 +137,22 @@ def connect_mailbox(
             f"{owner.email}'s profile does not allow connecting a mailbox (Mail Integration)."
         )
     _check_may_change(actor, owner)
+
+
+def connect_mailbox(
+    actor: User,
+    owner: User,
+    fields: dict[str, Any],
+    *,
+    test: bool = True,
+    on_save: Callable[[], None] | None = None,
+) -> Mailbox:
+    """Save a tested mailbox for ``owner`` and make it the one that fetches.
+
+    ``on_save`` runs in the transaction that saves it (``sharing.actions.connect_mailbox``
+    sets who sees the mail there, so a mailbox never exists without its owner's choice).
+    """
+    check_may_connect(actor, owner)
     mailbox = Mailbox(owner=owner, **fields)
     _clean(mailbox)
     if test:
@@ -146,6 +161,8 @@ def connect_mailbox(
         Mailbox.objects.filter(owner=owner, is_active=True).update(is_active=False)
         mailbox.is_active = True
         mailbox.save()
+        if on_save is not None:
+            on_save()
     return mailbox
 
 
@@ -266,6 +283,79 @@ def map_folder(actor: User, folder: Folder, role: str) -> Folder:
         folder.role, folder.role_from_server = role, False
         folder.save(update_fields=["role", "role_from_server"])
     return folder
+
+
+SENT_NAME = "Sent"
+
+
+def needs_sent_folder(mailbox: Mailbox) -> bool:
+    """True when crmail knows the IMAP server's folders and none is the Sent folder."""
+    folders = mailbox.folders.filter(exists_on_server=True)
+    return (
+        mailbox.protocol == Protocol.IMAP
+        and folders.exists()
+        and not folders.filter(role="sent").exists()
+    )
+
+
+def _sent_name(folders: list[RemoteFolder]) -> str:
+    """ "Sent", or "INBOX.Sent" on servers that keep every folder under the Inbox."""
+    others = [f for f in folders if f.remote_id.upper() != "INBOX"]
+    inbox = next((f for f in folders if f.remote_id.upper() == "INBOX"), None)
+    if inbox is not None and others:
+        prefix = inbox.remote_id + inbox.delimiter
+        if all(f.remote_id.startswith(prefix) for f in others):
+            return prefix + SENT_NAME
+    return SENT_NAME
+
+
+def create_sent_folder(actor: User, mailbox: Mailbox) -> tuple[Folder, bool]:
+    """Give an IMAP mailbox without one a Sent folder: the server's own when it has one
+    after all, else one created on the server (CREATE), then marked with the Sent role.
+    Returns the folder and whether it was created on the server."""
+    _check_may_change(actor, mailbox.owner)
+    if mailbox.protocol != Protocol.IMAP:
+        raise Invalid(
+            [
+                {
+                    "field": "protocol",
+                    "message": f"{mailbox.get_protocol_display()} mailboxes have no folders "
+                    "on the server: only IMAP mailboxes have a Sent folder.",
+                }
+            ]
+        )
+    known = mailbox.folders.filter(role="sent", exists_on_server=True).first()
+    if known is not None:
+        raise Invalid(
+            [{"field": "role", "message": f"{known.name} is already this mailbox's Sent folder."}]
+        )
+    driver = open_driver(mailbox)
+    try:
+        remote_folders = driver.list_folders()
+        remote = next((f for f in remote_folders if f.role == "sent"), None)
+        created = remote is None
+        if remote is None:
+            remote = driver.create_folder(_sent_name(remote_folders), role="sent")  # type: ignore[attr-defined]
+    finally:
+        driver.close()
+    wanted = set(mailbox.import_folders or [])
+    with transaction.atomic():
+        folder, _ = Folder.objects.update_or_create(
+            mailbox=mailbox,
+            remote_id=remote.remote_id,
+            defaults={
+                "name": remote.name,
+                "selectable": remote.selectable,
+                "exists_on_server": True,
+            },
+            create_defaults={
+                "name": remote.name,
+                "selectable": remote.selectable,
+                "sync_enabled": not wanted or remote.remote_id in wanted or remote.name in wanted,
+            },
+        )
+        map_folder(actor, folder, "sent")
+    return folder, created
 
 
 def set_folder_sync(actor: User, folder: Folder, enabled: bool) -> Folder:

@@ -104,8 +104,8 @@ def _append_to_sent(mailbox: Mailbox, message_pk: int, raw: bytes) -> str:
             remote = next((f for f in driver.list_folders() if f.role == "sent"), None)
             if remote is None:
                 return (
-                    "The server has no Sent folder: choose one in the mailbox's folder "
-                    "settings to keep copies there."
+                    "The server has no Sent folder: create one (or choose one) on the "
+                    "mailbox's page to keep copies there."
                 )
             folder, _ = Folder.objects.get_or_create(
                 mailbox=mailbox,

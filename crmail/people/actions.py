@@ -18,7 +18,18 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crmail.people.models import MODULES, AccessLevel, Group, ModuleDefault, Profile, Role, User
+from crmail.people.models import (
+    ACTIONS,
+    MODULES,
+    AccessLevel,
+    ApiToken,
+    Group,
+    ModuleDefault,
+    Profile,
+    Role,
+    User,
+    permission_problems,
+)
 
 DEFAULT_ROLE = "Sales Representative"
 DEFAULT_PROFILE = "Standard"
@@ -464,6 +475,184 @@ def set_module_defaults(levels: dict[str, str], *, by: User | None) -> None:
     with transaction.atomic():
         for module, level in levels.items():
             ModuleDefault.objects.update_or_create(module=module, defaults={"level": level})
+
+
+# Profiles: what each module allows, Mail Integration, administration.
+
+PROFILE_FIELDS = ("name", "description", "is_admin", "mail_integration", "permissions")
+
+
+def _other_admins_remain(profile: Profile) -> bool:
+    """Someone active stays an administrator if ``profile`` stops making administrators."""
+    return (
+        User.objects.filter(Q(is_superuser=True) | Q(profile__is_admin=True), is_active=True)
+        .exclude(Q(profile=profile) & Q(is_superuser=False))
+        .exists()
+    )
+
+
+def save_profile(
+    profile: Profile | None, changes: dict[str, Any], *, by: User | None = None
+) -> Profile:
+    """Add a profile (``profile`` None) or change one; ``changes`` holds fields among
+    ``PROFILE_FIELDS`` (``permissions``: ``{module: [actions]}``, modules left out allow
+    nothing). Administrators only. A change that would leave no active administrator is
+    refused."""
+    if by is not None and not by.is_admin:
+        raise NotAllowed("Only administrators may add and change profiles.")
+    errors: list[dict[str, str]] = []
+    for field in sorted(set(changes) - set(PROFILE_FIELDS)):
+        errors.append({"field": field, "message": "This field cannot be changed here."})
+    target = profile or Profile(permissions={})
+    values = {k: v for k, v in changes.items() if k in PROFILE_FIELDS}
+    if "name" in values or profile is None:
+        name = (values.get("name") or "").strip()
+        values["name"] = name
+        clash = Profile.objects.filter(name__iexact=name)
+        if profile is not None:
+            clash = clash.exclude(pk=profile.pk)
+        if not name:
+            errors.append({"field": "name", "message": "A name is required."})
+        elif len(name) > 100:
+            errors.append({"field": "name", "message": "A name has at most 100 characters."})
+        elif clash.exists():
+            errors.append({"field": "name", "message": f"A profile named {name!r} already exists."})
+    if "description" in values:
+        values["description"] = (values["description"] or "").strip()
+        if len(values["description"]) > 300:
+            errors.append(
+                {"field": "description", "message": "A description has at most 300 characters."}
+            )
+    if "permissions" in values:
+        errors += [
+            {"field": "permissions", "message": m}
+            for m in permission_problems(values["permissions"])
+        ]
+        if isinstance(values["permissions"], dict):
+            values["permissions"] = {
+                module: [a for a in ACTIONS if a in (values["permissions"].get(module) or [])]
+                for module in MODULES
+            }
+    if (
+        profile is not None
+        and profile.is_admin
+        and "is_admin" in values
+        and not values["is_admin"]
+        and not _other_admins_remain(profile)
+    ):
+        errors.append(
+            {
+                "field": "is_admin",
+                "message": f"Everyone who administers crmail has the profile {profile.name}: "
+                "give someone another administrator profile first.",
+            }
+        )
+    if errors:
+        raise Invalid(errors)
+    for field, value in values.items():
+        setattr(target, field, bool(value) if field in ("is_admin", "mail_integration") else value)
+    with transaction.atomic():
+        target.save()
+    return target
+
+
+# A user's own account: name, signature, password.
+
+SIGNATURE_MAX = 5000
+NAME_MAX = 150
+
+
+def update_account(user: User, *, name: str, signature: str) -> User:
+    """``user`` changes their own name and email signature."""
+    errors: list[dict[str, str]] = []
+    name = (name or "").strip()
+    if not name:
+        errors.append({"field": "name", "message": "A name is required."})
+    elif len(name) > NAME_MAX:
+        errors.append({"field": "name", "message": f"A name has at most {NAME_MAX} characters."})
+    signature = (signature or "").replace("\r\n", "\n").strip("\n")
+    if len(signature) > SIGNATURE_MAX:
+        errors.append(
+            {
+                "field": "signature",
+                "message": f"A signature has at most {SIGNATURE_MAX} characters.",
+            }
+        )
+    if "\x00" in signature:
+        errors.append({"field": "signature", "message": "The signature holds a NUL character."})
+    if errors:
+        raise Invalid(errors)
+    user.name, user.signature = name, signature
+    with transaction.atomic():
+        user.save(update_fields=["name", "signature"])
+    return user
+
+
+def change_password(user: User, *, current: str, new: str, again: str) -> User:
+    """``user`` changes their own password, giving the current one first."""
+    errors: list[dict[str, str]] = []
+    if not user.check_password(current or ""):
+        errors.append({"field": "current", "message": "The current password is not right."})
+    if not new:
+        errors.append({"field": "new", "message": "Give the new password."})
+    elif new != again:
+        errors.append({"field": "again", "message": "The two new passwords differ."})
+    else:
+        errors += [{"field": "new", "message": m} for m in password_problems(new, user)]
+    if errors:
+        raise Invalid(errors)
+    user.set_password(new)
+    with transaction.atomic():
+        user.save(update_fields=["password"])
+    return user
+
+
+# API tokens: each user makes and revokes their own; administrators (and the operator at
+# the command line) anyone's. The secret is returned once, at creation, and never stored.
+
+TOKEN_NAME_MAX = 100
+
+
+def _check_token_actor(by: User | None, owner: User) -> None:
+    if by is not None and by.pk != owner.pk and not by.is_admin:
+        raise NotAllowed("Only administrators manage other users' API tokens.")
+
+
+def create_token(owner: User, *, name: str = "", by: User | None = None) -> tuple[ApiToken, str]:
+    """A new API token for ``owner``: the row and the secret, to show only this once."""
+    _check_token_actor(by, owner)
+    name = (name or "").strip()
+    if len(name) > TOKEN_NAME_MAX:
+        raise Invalid(
+            [
+                {
+                    "field": "name",
+                    "message": f"A token's name has at most {TOKEN_NAME_MAX} characters.",
+                }
+            ]
+        )
+    if not owner.is_active:
+        raise Invalid([{"field": "user", "message": f"{owner.email} is deactivated."}])
+    with transaction.atomic():
+        return ApiToken.issue(owner, name=name)
+
+
+def tokens_of(owner: User) -> list[ApiToken]:
+    """``owner``'s tokens, newest first, revoked ones included (never their secrets)."""
+    return list(ApiToken.objects.filter(user=owner).order_by("-created_at", "-pk"))
+
+
+def revoke_token(token: ApiToken, *, by: User | None = None) -> bool:
+    """Revoke ``token`` at once; False when it was revoked already."""
+    _check_token_actor(by, token.user)
+    if token.revoked_at is not None:
+        return False
+    with transaction.atomic():
+        done = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+    token.refresh_from_db(fields=["revoked_at"])
+    return bool(done)
 
 
 def _validation_errors(exc: ValidationError) -> list[dict[str, str]]:

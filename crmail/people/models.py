@@ -104,16 +104,23 @@ class Profile(models.Model):
         return action in (self.permissions or {}).get(module, [])
 
     def clean(self) -> None:
-        perms = self.permissions
-        if not isinstance(perms, dict):
-            raise ValidationError({"permissions": "Must map modules to lists of actions."})
-        for module, actions in perms.items():
-            if module not in MODULES:
-                raise ValidationError({"permissions": f"Unknown module {module!r}."})
-            if not isinstance(actions, list) or any(a not in ACTIONS for a in actions):
-                raise ValidationError(
-                    {"permissions": f"Actions for {module} must be among {', '.join(ACTIONS)}."}
-                )
+        problems = permission_problems(self.permissions)
+        if problems:
+            raise ValidationError({"permissions": problems})
+
+
+def permission_problems(permissions: object) -> list[str]:
+    """What is wrong with a profile's ``{module: [actions]}`` (empty when nothing): the one
+    check behind the back office and ``people.actions.save_profile``."""
+    if not isinstance(permissions, dict):
+        return ["Give the actions allowed on each module."]
+    problems = []
+    for module, allowed in permissions.items():
+        if module not in MODULES:
+            problems.append(f"There is no module {module!r}: {', '.join(MODULES)}.")
+        elif not isinstance(allowed, list | tuple) or any(a not in ACTIONS for a in allowed):
+            problems.append(f"The actions on {module} are among {', '.join(ACTIONS)}.")
+    return problems
 
 
 class UserManager(BaseUserManager["User"]):
@@ -163,6 +170,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False, help_text="May use the back-office admin.")
     date_joined = models.DateTimeField(default=timezone.now)
     deactivated_at = models.DateTimeField(null=True, blank=True)
+    signature = models.TextField(
+        blank=True,
+        max_length=5000,
+        help_text="Added below each new email written in crmail (plain text).",
+    )
 
     objects = UserManager()
 

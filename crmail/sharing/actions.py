@@ -13,6 +13,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,6 +21,8 @@ from django.utils import timezone
 from crmail.linking.models import Module
 from crmail.mail import mbox
 from crmail.mail.models import Message
+from crmail.mailboxes import actions as mailbox_actions
+from crmail.mailboxes.models import Mailbox
 from crmail.mailboxes.queries import user_mail
 from crmail.people.actions import Invalid, NotAllowed, find_user
 from crmail.people.models import Group, User
@@ -29,6 +32,7 @@ from crmail.sharing.models import (
     MailBackup,
     MessageOpen,
     Mode,
+    OrganisationSharing,
     SharedRecord,
     ShareTarget,
     SharingSetting,
@@ -99,15 +103,109 @@ def normalise_domain(text: str) -> str:
     return domain
 
 
+MODE_MEANINGS = {
+    Mode.PRIVATE: "Only its owner sees synced mail, whatever the hierarchy: not even managers.",
+    Mode.PUBLIC: "Colleagues who can open a record see the synced mail on it (all of them, or "
+    "only those chosen), managers included; mail only with people at excluded domains, such "
+    "as the owner's own, stays private.",
+    Mode.CUSTOM: "Private, except on the records where the owner chooses to share it.",
+}
+
+
+def organisation_default() -> str:
+    """The mode new users start with and the connect form preselects (private when unset)."""
+    row = OrganisationSharing.objects.filter(pk=1).first()
+    return row.default_mode if row else Mode.PRIVATE
+
+
+def set_organisation_default(actor: User | None, mode: str) -> OrganisationSharing:
+    """Set the organisation's default mode; administrators only. Existing users' settings
+    stay as they are."""
+    if actor is not None and not actor.is_admin:
+        raise NotAllowed("Only administrators set the organisation's default mail sharing.")
+    if mode not in Mode.values:
+        raise Invalid(
+            [
+                {
+                    "field": "mode",
+                    "message": f"Choose one of: {', '.join(Mode.values)} (not {mode!r}).",
+                }
+            ]
+        )
+    with transaction.atomic():
+        row, _ = OrganisationSharing.objects.update_or_create(
+            pk=1, defaults={"default_mode": mode, "updated_by": actor}
+        )
+    return row
+
+
 def ensure_setting(user: User) -> SharingSetting:
-    """The user's setting, created with the default when missing (public to everyone,
-    the user's own domain excluded)."""
-    setting, created = SharingSetting.objects.get_or_create(user=user)
+    """The user's setting, created when missing with the organisation's default mode (public
+    to everyone who can access the record; the user's own domain excluded)."""
+    setting, created = SharingSetting.objects.get_or_create(
+        user=user, defaults={"mode": organisation_default()}
+    )
     if created:
         ExcludedDomain.objects.bulk_create(
             [ExcludedDomain(setting=setting, domain=d) for d in suggested_excluded_domains(user)]
         )
     return setting
+
+
+def connect_choice_problems(actor: User | None, user: User, mode: str | None) -> list[dict]:
+    """What is wrong with choosing ``mode`` while connecting ``user``'s mailbox (empty when
+    nothing): an unknown mode, or a change to a setting an administrator locked."""
+    if mode is None:
+        return []
+    if mode not in Mode.values:
+        return [
+            {
+                "field": "sharing",
+                "message": f"Choose one of: {', '.join(Mode.values)} (not {mode!r}).",
+            }
+        ]
+    setting = SharingSetting.objects.filter(user=user).first()
+    current = setting.mode if setting else Mode.PRIVATE
+    if setting and setting.locked and mode != current and actor is not None and not actor.is_admin:
+        return [
+            {
+                "field": "sharing",
+                "message": f"An administrator locked your mail sharing at "
+                f"{Mode(current).label}: ask them to change it.",
+            }
+        ]
+    return []
+
+
+def choose_on_connect(actor: User | None, user: User, mode: str | None) -> None:
+    """Connecting a mailbox: ``user``'s sharing becomes ``mode`` (None: unchanged). Check
+    ``connect_choice_problems`` first; a locked setting chosen as it is stays untouched."""
+    if mode is None:
+        return
+    setting = SharingSetting.objects.filter(user=user).first()
+    if setting is not None and setting.mode == mode:
+        return
+    set_sharing(actor, user, mode=mode)
+
+
+def connect_mailbox(
+    actor: User,
+    owner: User,
+    fields: dict[str, Any],
+    *,
+    test: bool = True,
+    sharing: str | None = None,
+) -> Mailbox:
+    """Connect ``owner``'s mailbox (``mailboxes.actions.connect_mailbox``) with the choice of
+    who sees its synced mail: ``sharing`` (private, public, custom; None: unchanged) becomes
+    the owner's setting in the transaction that saves the mailbox."""
+    mailbox_actions.check_may_connect(actor, owner)
+    problems = connect_choice_problems(actor, owner, sharing)
+    if problems:
+        raise Invalid(problems)
+    return mailbox_actions.connect_mailbox(
+        actor, owner, fields, test=test, on_save=lambda: choose_on_connect(actor, owner, sharing)
+    )
 
 
 def _check_may_change(actor: User | None, user: User, setting: SharingSetting | None) -> None:

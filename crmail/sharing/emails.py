@@ -50,8 +50,8 @@ from crmail.sharing.visibility import visible_through
 VIEWS: dict[str, str] = {
     "all": "All",
     "sent": "Sent from crmail",
-    "imap": "IMAP-shared users",
-    "pop": "POP-shared users",
+    "imap": "From IMAP mailboxes",
+    "pop": "From POP mailboxes",
     "user": "By user",
 }
 # What the list needs of a message: never the body or the raw bytes.

@@ -202,3 +202,27 @@ def backups_keeping_mail() -> QuerySet[MailBackup]:
     return MailBackup.objects.filter(
         Q(taken_at__gte=F("user__deactivated_at")) | Q(user__deactivated_at__isnull=True)
     )
+
+
+class OrganisationSharing(models.Model):
+    """The organisation's default mail sharing: what a new user starts with, and what the
+    mailbox connect form preselects. One row (pk 1); no row means private."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    default_mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.PRIVATE)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="organisation_sharing_one_row")
+        ]
+
+    def __str__(self) -> str:
+        return f"organisation default: {self.get_default_mode_display()}"

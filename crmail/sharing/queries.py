@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db.models import Prefetch
 
+from crmail.config.words import count
 from crmail.people.models import User
 from crmail.sharing.models import Audience, Mode, ShareTarget, SharingSetting
 
@@ -31,7 +32,7 @@ class Summary:
         if self.mode == Mode.PUBLIC:
             return f"public, shared with {self.shared_with}"
         if self.mode == Mode.CUSTOM:
-            return f"custom, {self.shared_records} records shared"
+            return f"custom, {count(self.shared_records, 'record')} shared"
         return "private"
 
 
@@ -78,3 +79,24 @@ def _summary(user: User, setting: SharingSetting | None) -> Summary:
         shared_records=len(setting.shared_records.all()),
         locked=setting.locked,
     )
+
+
+@dataclass(frozen=True)
+class ConnectChoice:
+    """What the mailbox connect form offers: the mode preselected, and whether the owner
+    may change it (an administrator may have locked it)."""
+
+    mode: str
+    locked: bool
+
+
+def connect_choice(owner: User, actor: User | None) -> ConnectChoice:
+    """The organisation's default for a first mailbox; the owner's own setting once they
+    have connected one (or when it is locked, as the actor cannot change it)."""
+    from crmail.sharing.actions import organisation_default
+
+    setting = SharingSetting.objects.filter(user=owner).first()
+    locked = bool(setting and setting.locked and actor is not None and not actor.is_admin)
+    if setting is not None and (setting.locked or owner.mailboxes.exists()):
+        return ConnectChoice(setting.mode, locked)
+    return ConnectChoice(organisation_default(), False)

@@ -16,7 +16,7 @@ from crmail.sharing import actions
 def on_user_created(
     sender: Any, instance: User, created: bool, raw: bool = False, **_: Any
 ) -> None:
-    """Every new user starts with the default setting (public, own domain excluded)."""
+    """Every new user starts with the organisation's default mode (own domain excluded)."""
     if created and not raw:
         actions.ensure_setting(instance)
 

@@ -16,6 +16,7 @@ from django.http import HttpRequest
 
 from crmail.people import actions as people_actions
 from crmail.people import ratelimit
+from crmail.people.models import ACTIONS as PROFILE_ACTIONS
 from crmail.people.models import (
     MODULES,
     AccessLevel,
@@ -242,6 +243,77 @@ class GroupForm(ActionForm):
         )
 
 
+class ProfileForm(forms.Form):
+    """A profile: its name, what it allows on each module, Mail Integration, administration.
+
+    The form shapes input (one checkbox per module and action); ``people.actions.save_profile``
+    validates and writes, and its refusals come back beside the fields they name.
+    """
+
+    name = forms.CharField(label="Name", max_length=100)
+    description = forms.CharField(label="Description", max_length=300, required=False)
+    mail_integration = forms.BooleanField(
+        label="Mail Integration",
+        required=False,
+        help_text="Users with this profile may connect a mailbox and send from crmail.",
+    )
+    is_admin = forms.BooleanField(
+        label="Administrator",
+        required=False,
+        help_text="Sees and changes every record and every setting, whatever is ticked below.",
+    )
+
+    def __init__(self, *args: Any, instance: Profile | None = None, **kwargs: Any) -> None:
+        self.instance = instance
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "name": instance.name,
+                "description": instance.description,
+                "mail_integration": instance.mail_integration,
+                "is_admin": instance.is_admin,
+                **{
+                    f"{module}_{action}": action in (instance.permissions or {}).get(module, [])
+                    for module in MODULES
+                    for action in PROFILE_ACTIONS
+                },
+            }
+        elif instance is None and "initial" not in kwargs:
+            kwargs["initial"] = {"mail_integration": True, "name": ""} | {
+                f"{module}_{action}": True for module in MODULES for action in PROFILE_ACTIONS
+            }
+        super().__init__(*args, **kwargs)
+        for module in MODULES:
+            for action in PROFILE_ACTIONS:
+                self.fields[f"{module}_{action}"] = forms.BooleanField(
+                    label=f"{action.title()} {module}", required=False
+                )
+
+    def grid(self) -> list[tuple[str, list[Any]]]:
+        """The permission checkboxes as rows: (module, [bound field per action])."""
+        return [
+            (module.title(), [self[f"{module}_{action}"] for action in PROFILE_ACTIONS])
+            for module in MODULES
+        ]
+
+    def changes(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "description": data["description"],
+            "mail_integration": data["mail_integration"],
+            "is_admin": data["is_admin"],
+            "permissions": {
+                module: [a for a in PROFILE_ACTIONS if data.get(f"{module}_{a}")]
+                for module in MODULES
+            },
+        }
+
+    def add_action_errors(self, exc: people_actions.Invalid) -> None:
+        for error in exc.errors:
+            field = error["field"] if error["field"] in self.fields else None
+            self.add_error(field, error["message"])
+
+
 class AccessDefaultsForm(forms.Form):
     """The organisation-wide default access per module."""
 
@@ -275,7 +347,7 @@ PRESET_FIELDS = ("host", "port", "security", "smtp_host", "smtp_port", "smtp_sec
 
 
 def _lines(text: str) -> list[str]:
-    """Addresses or folder names typed one a line or separated by commas."""
+    """Addresses or folder names typed one per line or separated by commas."""
     return [part.strip() for part in text.replace(",", "\n").splitlines() if part.strip()]
 
 
@@ -330,7 +402,7 @@ class MailboxSettingsForm(forms.Form):
         label="Folders to sync",
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="One a line or separated by commas; empty for all folders.",
+        help_text="One per line, or separated by commas; leave empty for all folders.",
     )
     import_since = forms.DateField(
         label="Mail since",
@@ -354,7 +426,7 @@ class MailboxSettingsForm(forms.Form):
         label="Other addresses to send from",
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="One a line; aliases this mailbox may send as.",
+        help_text="One per line: aliases this mailbox may send as.",
     )
 
     @classmethod
@@ -419,17 +491,48 @@ class MailboxConnectForm(MailboxSettingsForm):
 
     preset = forms.ChoiceField(label="Provider")
     protocol = forms.ChoiceField(label="Protocol", choices=PROTOCOL_CHOICES, initial="imap")
+    sharing = forms.ChoiceField(
+        label="Who sees the mail synced from this mailbox",
+        widget=forms.RadioSelect,
+        required=False,
+        help_text="Mail sent from crmail is always shared. You can change this later in "
+        "My mail sharing.",
+        error_messages={
+            "required": "Choose who sees your synced mail: Private, Public or Custom.",
+            "invalid_choice": "Choose who sees your synced mail: Private, Public or Custom.",
+        },
+    )
 
     field_order = ["preset", "email", "login", "password", "protocol"]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, sharing: str | None = None, sharing_locked: bool = False, **kwargs: Any
+    ) -> None:
+        """``sharing``: the mode preselected; ``sharing_locked``: shown, not changeable."""
         from crmail.mailboxes.providers import CUSTOM, PRESETS
+        from crmail.sharing.actions import MODE_MEANINGS
 
         super().__init__(*args, **kwargs)
+        self.fields["sharing"].choices = [
+            (mode, f"{mode.label}: {meaning}") for mode, meaning in MODE_MEANINGS.items()
+        ]
+        if sharing is not None:
+            self.fields["sharing"].initial = sharing
+        if sharing_locked:
+            self.fields["sharing"].disabled = True
+            self.fields[
+                "sharing"
+            ].help_text = (
+                "An administrator set your mail sharing and locked it: ask them to change it."
+            )
         self.presets = {**PRESETS, CUSTOM.key: CUSTOM}
         self.fields["preset"].choices = [(p.key, p.name) for p in self.presets.values()]
         self.fields["preset"].initial = CUSTOM.key
         self.fields["password"].help_text = ""
+
+    def clean_sharing(self) -> str:
+        """The mode chosen; what was preselected when nothing came (an older page)."""
+        return self.cleaned_data.get("sharing") or str(self.fields["sharing"].initial or "")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

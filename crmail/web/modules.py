@@ -14,6 +14,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import formats
 
+from crmail.config import dates
 from crmail.crm.models import Account, Contact, Deal, EmailAddress, Lead, Record
 from crmail.people import access
 from crmail.people.models import User
@@ -196,7 +197,7 @@ def details(module: Module, record: Record) -> list[tuple[str, Any]]:
         if isinstance(value, Decimal):
             value = formats.number_format(value, decimal_pos=2, force_grouping=True)
         elif isinstance(value, date):
-            value = formats.date_format(value, "DATE_FORMAT")
+            value = dates.day(value)
         pairs.append((str(model_field.verbose_name).capitalize(), value))
     return pairs
 

@@ -12,13 +12,14 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html, format_html_join
 
 from crmail.people import actions as people_actions
 from crmail.people.models import Group, User
 from crmail.sharing import actions
 from crmail.sharing.models import Audience, Mode, SharingSetting
 
-# Domains are written one a line or separated by commas (or spaces, or semicolons).
+# Domains are written one per line or separated by commas (or spaces, or semicolons).
 DOMAIN_SEPARATORS = re.compile(r"[\s,;]+")
 MAX_DOMAINS = 200
 MAX_DOMAINS_TEXT = 20_000
@@ -31,11 +32,14 @@ FORM_FIELDS = {
     "excluded_domains": "excluded_domains",
 }
 
-MODE_HELP = (
-    "<strong>Private</strong>: synced mail is seen by its owner only, whatever the hierarchy. "
-    "<strong>Public</strong>: seen by those who can access the record (or only the chosen "
-    "users and groups, and the owner's managers). <strong>Custom</strong>: the owner decides "
-    "on each record. Mail sent from crmail is always shared."
+# The modes in the same words as the mailbox connect form and the organisation default.
+MODE_HELP = format_html(
+    "{} Mail sent from crmail is always shared.",
+    format_html_join(
+        " ",
+        "<strong>{}</strong>: {}",
+        ((mode.label, meaning) for mode, meaning in actions.MODE_MEANINGS.items()),
+    ),
 )
 
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.urls import URLPattern, path, register_converter
 
 from crmail.people.models import MODULES
-from crmail.web.views import auth, compose, departing, home, mailboxes, records, static
+from crmail.web.views import account, auth, compose, departing, home, mailboxes, records, static
 from crmail.web.views import message_deals as deal_pages
 from crmail.web.views import messages as message_pages
 from crmail.web.views import settings as admin_pages
@@ -33,6 +33,15 @@ pages: list[URLPattern] = [
     path("", home.home, name="home"),
     path("sign-in/", auth.SignInView.as_view(), name="login"),
     path("sign-out/", auth.SignOutView.as_view(), name="logout"),
+    # Your account
+    path("account/", account.account, name="account"),
+    path("account/password/", account.account_password, name="account_password"),
+    path("account/tokens/", account.account_token_create, name="account_token_create"),
+    path(
+        "account/tokens/<int:pk>/revoke/",
+        account.account_token_revoke,
+        name="account_token_revoke",
+    ),
     # Records
     path("<module:module>/", records.record_list, name="record_list"),
     path("<module:module>/new/", records.record_create, name="record_create"),
@@ -87,6 +96,9 @@ pages: list[URLPattern] = [
     path("settings/roles/", admin_pages.roles, name="roles"),
     path("settings/roles/new/", admin_pages.role_create, name="role_create"),
     path("settings/roles/<int:pk>/", admin_pages.role_edit, name="role_edit"),
+    path("settings/profiles/", admin_pages.profiles, name="profiles"),
+    path("settings/profiles/new/", admin_pages.profile_create, name="profile_create"),
+    path("settings/profiles/<int:pk>/", admin_pages.profile_edit, name="profile_edit"),
     path("settings/groups/", admin_pages.groups, name="groups"),
     path("settings/groups/new/", admin_pages.group_create, name="group_create"),
     path("settings/groups/<int:pk>/", admin_pages.group_edit, name="group_edit"),
@@ -98,6 +110,7 @@ pages: list[URLPattern] = [
     path("settings/departed/<int:pk>/backup.mbox", departing.backup, name="departed_backup"),
     # Mail sharing (SPEC F5)
     path("settings/sharing/", sharing_pages.sharing_list, name="sharing_list"),
+    path("settings/sharing/default/", sharing_pages.sharing_default, name="sharing_default"),
     path("settings/sharing/<int:pk>/", sharing_pages.sharing_edit, name="sharing_edit"),
     path("settings/sharing/<int:pk>/lock/", sharing_pages.sharing_lock, name="sharing_lock"),
     path("settings/mail/sharing/", sharing_pages.my_sharing, name="my_sharing"),
@@ -128,6 +141,11 @@ pages: list[URLPattern] = [
         name="mailbox_deactivate",
     ),
     path("settings/mail/<int:pk>/reauth/", mailboxes.mailbox_reauth, name="mailbox_reauth"),
+    path(
+        "settings/mail/<int:pk>/sent-folder/",
+        mailboxes.mailbox_sent_folder,
+        name="mailbox_sent_folder",
+    ),
     path(
         "settings/mail/<int:pk>/folders/<int:folder_pk>/",
         mailboxes.mailbox_folder,

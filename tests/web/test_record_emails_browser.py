@@ -40,22 +40,23 @@ def test_open_a_contact_see_its_emails_switch_view_and_open_a_message(app):
     rows = emails.locator(".email-list > .email-row")
     expect(rows).to_have_count(4)
     expect(rows.nth(0)).to_contain_text("Price list 2026")
-    expect(rows.nth(0)).to_contain_text(
-        "Linked because jane@customer.test is an address of this contact"
-    )
+    why = rows.nth(0).locator(".email-why")
+    expect(why.get_by_text("Linked through jane@customer.test")).to_be_hidden()
+    why.get_by_text("Why is it here?").click()  # asked for, not shown on every row
+    expect(why).to_contain_text("Linked through jane@customer.test, an address of this contact")
     expect(rows.nth(1)).to_contain_text("List")
     expect(rows.nth(2)).to_contain_text("3 messages in this conversation")
-    rows.nth(2).locator("summary").click()
+    rows.nth(2).get_by_text("3 messages in this conversation").click()
     thread = rows.nth(2).locator(".thread-messages .email-row")
     expect(thread).to_have_count(3)
     page.mouse.move(0, 0)
     app.shot("record-emails")
 
-    emails.get_by_role("link", name="POP-shared users").click()
+    emails.get_by_role("link", name="From POP mailboxes").click()
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("Price list 2026")
     expect(page).to_have_url(re.compile(r"view=pop"))
-    emails.get_by_role("link", name="IMAP-shared users").click()
+    emails.get_by_role("link", name="From IMAP mailboxes").click()
     expect(rows).to_have_count(2)
     expect(page).to_have_url(re.compile(r"view=imap"))
     # htmx wires the swapped-in form up once it settles: choose only then.
@@ -63,7 +64,7 @@ def test_open_a_contact_see_its_emails_switch_view_and_open_a_message(app):
     emails.get_by_label("By user").select_option(label=s.mark.name)
     expect(page).to_have_url(re.compile(rf"view=user&user={s.mark.pk}"))
     expect(rows).to_have_count(3)  # the thread (his two), his sent offer, the note
-    expect(emails.get_by_role("link", name="IMAP-shared users")).not_to_have_class("active")
+    expect(emails.get_by_role("link", name="From IMAP mailboxes")).not_to_have_class("active")
     page.mouse.move(0, 0)
     app.shot("record-emails-by-user")
 

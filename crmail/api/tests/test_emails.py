@@ -60,7 +60,7 @@ def test_items_carry_what_a_client_needs(s):
     assert sent["url"] == f"http://testserver/messages/{s.sent.pk}/"
     [why] = sent["links"]
     assert why["module"] == "contacts" and why["record_id"] == s.jane.pk
-    assert why["reason"] == "manual" and why["explanation"].startswith("linked by")
+    assert why["reason"] == "manual" and why["explanation"].startswith("Linked by")
     thread = emails(s.karl, f"/contacts/{s.jane.pk}/emails", view="imap")["items"]
     assert {item["thread_id"] for item in thread} == {s.first.thread_id}
 

@@ -66,7 +66,7 @@ def test_link_shows_on_the_message_and_the_deal(s):
     body = response.json()
     assert body["module"] == "deals" and body["record_id"] == s.alpha.pk
     assert body["reason"] == "manual" and body["deal_name"] == "Alpha order"
-    assert body["explanation"].startswith(f"linked by {s.rep.name} on ")
+    assert body["explanation"].startswith(f"Linked by {s.rep.name} on ")
     read = api.get(f"/messages/{s.note.pk}").json()
     [on_alpha] = [link for link in read["links"] if link["module"] == "deals"]
     assert on_alpha["record_id"] == s.alpha.pk and on_alpha["reason"] == "manual"

@@ -12,6 +12,7 @@ from typing import BinaryIO
 from rich.text import Text
 
 from crmail.config.commands.base import CommandError, Output, require_ready
+from crmail.config.words import count
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -73,7 +74,8 @@ def run_backup(args: argparse.Namespace, out: Output) -> int:
             written = _write_file(chunks, args.output)
             where = str(args.output)
     out.note(
-        f"Backed up {done.messages} messages of {user.email} ({megabytes(written)}) to {where}."
+        f"Backed up {count(done.messages, 'message')} of {user.email} ({megabytes(written)}) "
+        f"to {where}."
     )
     return 0
 

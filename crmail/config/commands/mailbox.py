@@ -25,6 +25,7 @@ from crmail.config.commands.base import (
     field_errors,
     require_ready,
 )
+from crmail.config.words import count
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -80,6 +81,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--allow-self-signed",
         action="store_true",
         help="accept a self-signed certificate (self-hosted servers)",
+    )
+    add.add_argument(
+        "--sharing",
+        choices=["private", "public", "custom"],
+        help="who sees the mail synced from it: private (the owner only), public (everyone "
+        "who can access the record) or custom (per record); default: the organisation's "
+        "default for a first mailbox (`crmail sharing default`), the owner's setting after",
     )
     add.add_argument("--no-test", action="store_true", help="save without testing")
     add.set_defaults(handler=run_add, needs_django=True)
@@ -159,8 +167,10 @@ def _mailbox(mailbox_id: int):  # type: ignore[no-untyped-def]
 
 def run_add(args: argparse.Namespace, out: Output) -> int:
     require_ready()
-    from crmail.mailboxes.actions import connect_mailbox
+    from crmail.config.commands.sharing import describe as describe_sharing
     from crmail.people.actions import Invalid, NotAllowed, first_admin
+    from crmail.sharing.actions import connect_mailbox
+    from crmail.sharing.queries import connect_choice
 
     owner = active_user(args.user, "--user")
     fields = {
@@ -189,8 +199,9 @@ def run_add(args: argparse.Namespace, out: Output) -> int:
                 smtp_secret=_secret(args.smtp_password_env or "", "--smtp-password-env"),
             )
     actor = first_admin() or owner
+    sharing = args.sharing or connect_choice(owner, None).mode
     try:
-        mailbox = connect_mailbox(actor, owner, fields, test=not args.no_test)
+        mailbox = connect_mailbox(actor, owner, fields, test=not args.no_test, sharing=sharing)
     except Invalid as exc:
         raise CommandError(
             "The mailbox was not saved:",
@@ -202,6 +213,7 @@ def run_add(args: argparse.Namespace, out: Output) -> int:
         raise CommandError(str(exc)) from None
     if not args.smtp_host:
         out.note("No outgoing (SMTP) server given: this mailbox cannot send mail from crmail.")
+    out.note(f"Mail sharing of {owner.email}: {describe_sharing(owner)}.")
     out.say(str(mailbox.pk))
     return 0
 
@@ -250,7 +262,8 @@ def sync_in_foreground(mailbox, out: Output) -> None:  # type: ignore[no-untyped
     out.done(
         f"Synced {mailbox.email} in {seconds:.1f} s: {report.fetched} fetched "
         f"({report.bytes / 1e6:.1f} MB), {report.reused} found again, {report.removed} "
-        f"removed, {report.flags_changed} with changed flags, {report.folders} folders."
+        f"removed, {report.flags_changed} with changed flags, "
+        f"{count(report.folders, 'folder')}."
     )
 
 
@@ -345,10 +358,10 @@ def run_verify(args: argparse.Namespace, out: Output) -> int:
     if report.agrees:
         out.done("The server and crmail agree.")
         return 0
-    problem = f"{report.missing} messages missing and {report.extra} extra"
+    problem = f"{count(report.missing, 'message')} missing and {report.extra} extra"
     differ = sum(len(c.message_id_mismatches) + len(c.size_mismatches) for c in report.folders)
     if differ:
-        problem += f"; {differ} stored messages differ from the server's"
+        problem += f"; {count(differ, 'stored message')} differ from the server's"
     out.problem(f"{problem}: run `crmail mailbox sync` and verify again.")
     return 1
 
@@ -364,7 +377,11 @@ def run_deactivate(args: argparse.Namespace, out: Output) -> int:
         removed = deactivate_mailbox(actor, mailbox, keep_mail=args.keep_mail)
     except NotAllowed as exc:
         raise CommandError(str(exc)) from None
-    kept = "its mail stays" if args.keep_mail else f"{removed} messages were deleted"
+    kept = (
+        "its mail stays"
+        if args.keep_mail
+        else f"{count(removed, 'message')} {'was' if removed == 1 else 'were'} deleted"
+    )
     out.done(f"{mailbox.email} is deactivated: it syncs no more, and {kept}.")
     return 0
 

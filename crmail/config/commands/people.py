@@ -80,7 +80,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     role_list.set_defaults(handler=run_role_list, needs_django=True)
 
     token = commands.add_parser(
-        "token", help="create API tokens", description="Tokens for the REST API."
+        "token",
+        help="create, list and revoke API tokens",
+        description="Tokens for the REST API.",
     )
     token_commands = token.add_subparsers(dest="token_command", metavar="COMMAND")
     token.set_defaults(handler=lambda args, out: usage(token), needs_django=False)
@@ -95,6 +97,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     create.add_argument("email", metavar="EMAIL", help="the user the token acts as")
     create.add_argument("--name", default="", help="a label to recognise the token by")
     create.set_defaults(handler=run_token_create, needs_django=True)
+    listing = token_commands.add_parser(
+        "list",
+        help="list a user's API tokens",
+        description="A user's API tokens, newest first: id, name, the first characters, "
+        "when made and last used, and whether revoked. Secrets are never shown again.",
+    )
+    listing.add_argument("email", metavar="EMAIL")
+    listing.set_defaults(handler=run_token_list, needs_django=True)
+    revoke = token_commands.add_parser(
+        "revoke",
+        help="revoke an API token",
+        description="Revoke an API token by its id (`crmail token list EMAIL` shows the ids): "
+        "it stops working at once.",
+    )
+    revoke.add_argument("id", type=int, metavar="ID")
+    revoke.set_defaults(handler=run_token_revoke, needs_django=True)
 
 
 def usage(parser: argparse.ArgumentParser) -> int:
@@ -220,13 +238,65 @@ def run_role_list(args: argparse.Namespace, out: Output) -> int:
 
 def run_token_create(args: argparse.Namespace, out: Output) -> int:
     require_ready()
-    from crmail.people.models import ApiToken
+    from crmail.people.actions import Invalid, create_token
 
     user = active_user(args.email, "EMAIL")
-    row, secret = ApiToken.issue(user, name=args.name)
+    try:
+        row, secret = create_token(user, name=args.name)
+    except Invalid as exc:
+        raise CommandError(
+            "The token was not made:", details=field_errors(exc.errors, {"name": "--name"})
+        ) from None
     print(secret, flush=True)
     out.note(
         f"API token {row.hint}… for {user.email}. It is shown only this once: keep it safe. "
         "Send it as the header  Authorization: Bearer <token>"
     )
+    return 0
+
+
+def run_token_list(args: argparse.Namespace, out: Output) -> int:
+    require_ready()
+    from crmail.config.dates import when
+    from crmail.people.actions import find_user, tokens_of
+
+    user = find_user(args.email)
+    if user is None:
+        raise CommandError(
+            f"EMAIL: there is no user with the email {args.email!r}.",
+            hint="`crmail user list` shows the users.",
+        )
+    rows = tokens_of(user)
+    if not rows:
+        out.say(f"{user.email} has no API tokens.")
+        return 0
+    table = Table("ID", "Name", "Starts with", "Created", "Last used", "Revoked")
+    for row in rows:
+        table.add_row(
+            str(row.pk),
+            row.name or "-",
+            f"{row.hint}…",
+            when(row.created_at),
+            when(row.last_used_at) or "never",
+            when(row.revoked_at) or "no",
+        )
+    out.out.print(table)
+    return 0
+
+
+def run_token_revoke(args: argparse.Namespace, out: Output) -> int:
+    require_ready()
+    from crmail.people.actions import revoke_token
+    from crmail.people.models import ApiToken
+
+    row = ApiToken.objects.select_related("user").filter(pk=args.id).first()
+    if row is None:
+        raise CommandError(
+            f"There is no API token with id {args.id}.",
+            hint="`crmail token list EMAIL` shows a user's tokens and their ids.",
+        )
+    if revoke_token(row):
+        out.done(f"API token {row.pk} ({row.hint}…) of {row.user.email} is revoked.")
+    else:
+        out.say(f"API token {row.pk} of {row.user.email} was already revoked.")
     return 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
+from pathlib import Path
 
 from crmail.config import env
 from crmail.config.commands.base import (
@@ -19,6 +21,7 @@ from crmail.config.commands.base import (
 
 ADMIN_NAME = "Administrator"
 PASSWORD_ATTEMPTS = 3
+GENERATED_NAME = "initial-admin-password"  # the file the generated password goes to
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -28,7 +31,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         description=(
             "Create the data dir (CRMAIL_DATA_DIR, default ./data), bring the database up to "
             "date and add the first administrator from CRMAIL_ADMIN_EMAIL and "
-            "CRMAIL_ADMIN_PASSWORD (asked for when run in a terminal). Running it again "
+            "CRMAIL_ADMIN_PASSWORD (asked for when run in a terminal; otherwise generated "
+            "into DATA_DIR/initial-admin-password, and the output says so). Running it again "
             "only applies new migrations."
         ),
     )
@@ -74,12 +78,35 @@ def migrate(out: Output) -> None:
         out.done(f"Database is up to date ({describe_database()}).")
 
 
+def password_file() -> Path:
+    """Where ``crmail init`` writes the first administrator's generated password."""
+    return env.data_dir() / GENERATED_NAME
+
+
+def generated_password() -> str:
+    """The first administrator's password: the one a previous run wrote, or a new one
+    written to ``password_file()`` (readable by this user only)."""
+    path = password_file()
+    if path.is_file() and path.read_text().strip():
+        return path.read_text().strip()
+    password = secrets.token_urlsafe(12)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(password + "\n")
+    return password
+
+
 def ensure_admin(out: Output) -> None:
     from crmail.people import actions
 
     existing = actions.first_admin()
     if existing is not None:
         out.done(f"Administrator {existing.email} exists; nothing to add.")
+        if password_file().is_file():
+            out.note(
+                f"The password generated for the first administrator is in {password_file()}: "
+                "delete that file once it is changed (Account page)."
+            )
         wanted = os.environ.get("CRMAIL_ADMIN_EMAIL", "").strip().lower()
         if wanted and wanted != existing.email:
             out.note(
@@ -98,14 +125,12 @@ def ensure_admin(out: Output) -> None:
                 "again, or run it in a terminal to be asked.",
             )
         email = out.err.input("Email address of the first administrator: ").strip()
+    generated = False
     if not password:
-        if not interactive:
-            raise CommandError(
-                "No administrator exists yet, and CRMAIL_ADMIN_PASSWORD is not set.",
-                hint="Set CRMAIL_ADMIN_PASSWORD (and CRMAIL_ADMIN_EMAIL) and run `crmail init` "
-                "again, or run it in a terminal to be asked.",
-            )
-        password = ask_password(out, email)
+        if interactive:
+            password = ask_password(out, email)
+        else:
+            password, generated = generated_password(), True
     try:
         user = actions.create_user(email, name=ADMIN_NAME, admin=True, password=password)
     except actions.Invalid as exc:
@@ -114,6 +139,13 @@ def ensure_admin(out: Output) -> None:
             "The first administrator cannot be added:",
             details=[f"{names.get(e['field'], e['field'])}: {e['message']}" for e in exc.errors],
         ) from None
+    if generated:
+        out.done(
+            f"Administrator {user.email} added (profile {user.profile}, role {user.role}); "
+            f"sign in with that address and the password in {password_file()} (generated: "
+            "change it on your Account page, then delete the file)."
+        )
+        return
     out.done(
         f"Administrator {user.email} added (profile {user.profile}, role {user.role}); "
         "sign in with that address and the password you gave."

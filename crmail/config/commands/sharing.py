@@ -61,6 +61,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     lock.add_argument("--unlock", action="store_true")
     set_.set_defaults(handler=run_set, needs_django=True)
 
+    default = sub.add_parser(
+        "default",
+        help="show or set the organisation's default sharing",
+        description="The mode a new user starts with, preselected when a mailbox is "
+        "connected: private (the owner only), public (everyone who can access the record) or "
+        "custom (per record). Existing users' settings stay as they are. Without MODE, "
+        "shows it.",
+    )
+    default.add_argument("mode", metavar="MODE", nargs="?", choices=["private", "public", "custom"])
+    default.set_defaults(handler=run_default, needs_django=True)
+
     show = sub.add_parser(
         "show",
         help="show every user's sharing (or one user's in detail)",
@@ -95,6 +106,20 @@ def run_set(args: argparse.Namespace, out: Output) -> int:
     if args.lock or args.unlock:
         actions.set_locked(None, user, args.lock)
     out.done(f"{user.email}: {describe(user)}.")
+    return 0
+
+
+def run_default(args: argparse.Namespace, out: Output) -> int:
+    require_ready()
+    from crmail.sharing import actions
+    from crmail.sharing.models import Mode
+
+    if args.mode:
+        actions.set_organisation_default(None, args.mode)
+        out.done(f"New users' mail sharing starts {Mode(args.mode).label.lower()}.")
+        return 0
+    mode = Mode(actions.organisation_default())
+    out.say(f"Default mail sharing: {mode.label.lower()}. {actions.MODE_MEANINGS[mode]}")
     return 0
 
 

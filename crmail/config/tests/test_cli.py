@@ -166,6 +166,40 @@ def test_token_create_for_an_unknown_user_says_so(capsys):
 
 
 @pytest.mark.django_db
+def test_token_list_shows_tokens_without_secrets_and_revoke_stops_one(capsys, org):
+    from django.utils import timezone
+
+    old, old_secret = ApiToken.issue(org.rep, name="laptop")
+    ApiToken.objects.filter(pk=old.pk).update(
+        created_at=timezone.make_aware(timezone.datetime(2026, 12, 3, 14, 5)),
+        last_used_at=timezone.make_aware(timezone.datetime(2026, 12, 4, 9, 30)),
+    )
+    _, new_secret = ApiToken.issue(org.rep, name="ci")
+    status, out, err = run(capsys, "token", "list", "rep@crmail.test")
+    assert status == 0, err
+    assert old_secret not in out and new_secret not in out
+    line = next(line for line in out.splitlines() if "laptop" in line)
+    assert f"{old.pk}" in line and f"{old.hint}…" in line
+    assert "3 Dec 2026, 14:05" in line and "4 Dec 2026, 09:30" in line
+    assert "never" in next(line for line in out.splitlines() if " ci " in line)
+
+    status, out, err = run(capsys, "token", "revoke", str(old.pk))
+    assert status == 0, err
+    assert f"API token {old.pk} ({old.hint}…) of rep@crmail.test is revoked." in out
+    assert ApiToken.authenticate(old_secret) is None
+    assert ApiToken.authenticate(new_secret) == org.rep
+    status, out, _ = run(capsys, "token", "revoke", str(old.pk))
+    assert status == 0 and "was already revoked" in out
+
+    status, out, err = run(capsys, "token", "revoke", "999999")
+    assert status == 1 and "There is no API token with id 999999." in err
+    status, out, err = run(capsys, "token", "list", "nobody@crmail.test")
+    assert status == 1 and "there is no user with the email 'nobody@crmail.test'" in err
+    status, out, _ = run(capsys, "token", "list", "peer@crmail.test")
+    assert status == 0 and "peer@crmail.test has no API tokens." in out
+
+
+@pytest.mark.django_db
 def test_init_needs_the_admin_variables_when_not_in_a_terminal(capsys, monkeypatch):
     monkeypatch.delenv("CRMAIL_ADMIN_EMAIL", raising=False)
     monkeypatch.delenv("CRMAIL_ADMIN_PASSWORD", raising=False)
@@ -197,6 +231,27 @@ def test_init_creates_the_admin_once(capsys, monkeypatch):
     status, out, _ = run(capsys, "init")
     assert status == 0 and "Administrator chief@example.com exists" in out
     assert User.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_init_without_a_password_generates_one_and_says_in_which_file(
+    capsys, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("CRMAIL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CRMAIL_ADMIN_EMAIL", "chief@example.com")
+    monkeypatch.delenv("CRMAIL_ADMIN_PASSWORD", raising=False)
+    status, out, err = run(capsys, "init")
+    assert status == 0, err
+    path = tmp_path / "initial-admin-password"
+    password = path.read_text().strip()
+    assert path.stat().st_mode & 0o077 == 0
+    assert f"sign in with that address and the password in {path}" in " ".join(out.split())
+    assert password not in out + err
+    assert User.objects.get(email="chief@example.com").check_password(password)
+
+    status, out, err = run(capsys, "init")
+    assert status == 0 and "Administrator chief@example.com exists" in out
+    assert str(path) in " ".join(err.split()) and password not in out + err
 
 
 @pytest.mark.django_db

@@ -99,7 +99,7 @@ def test_sync_status_and_verify(capsys, connected):
 
     dovecot.deliver(login, mail(99))  # arrives on the server, not synced yet
     status, out, _ = run(capsys, "mailbox", "verify", mailbox_id)
-    assert status == 1 and "1 messages missing" in out
+    assert status == 1 and "1 message missing" in out
     run(capsys, "mailbox", "sync", mailbox_id)
     assert run(capsys, "mailbox", "verify", mailbox_id)[0] == 0
 

@@ -253,7 +253,7 @@ def test_an_account_shows_its_contacts_mail_and_follows_a_contact_that_moves(
     assert on("accounts", globex.pk) == ids([to_both, from_john, from_gary])
     reasons = queries.explanations(list(queries.record_links("accounts", acme.pk)), on="accounts")
     assert sorted(reasons) == sorted(
-        ["through the contact Jane Doe", f"linked by Rex Rep on {direct_day(direct)}"]
+        ["Linked through the contact Jane Doe", f"Linked by Rex Rep on {direct_day(direct)}"]
     )
 
 
@@ -261,7 +261,7 @@ def direct_day(message: Message) -> str:
     from django.utils import timezone
 
     link = Link.objects.get(message=message, reason=Reason.MANUAL)
-    return timezone.localtime(link.created_at).date().isoformat()
+    return timezone.localtime(link.created_at).strftime("%-d %b %Y")  # "3 Dec 2026"
 
 
 def test_a_record_list_is_one_query(org, django_assert_num_queries):
@@ -285,7 +285,7 @@ def test_synced_mail_reaches_a_deal_only_when_linked_and_the_link_can_move(org):
     link = links.link_to_deal(org.rep, message, first)
     assert links.link_to_deal(org.rep, message, first) == link  # twice is once
     assert on("deals", first.pk) == {message.pk}
-    assert queries.explain(link).startswith("linked by Rex Rep on ")
+    assert queries.explain(link).startswith("Linked by Rex Rep on ")
 
     moved = links.move_deal_link(org.manager, message, first, second)
     assert on("deals", first.pk) == set() and on("deals", second.pk) == {message.pk}
@@ -319,7 +319,7 @@ def test_mail_sent_from_a_record_is_linked_to_it_and_to_its_recipients(
     assert on("contacts", jane.pk) == {message.pk}
     sent = Link.objects.get(module="deals", record_id=deal.pk)
     assert (sent.reason, sent.created_by) == (Reason.SENT_FROM_RECORD, org.rep)
-    assert queries.explain(sent) == "sent from this deal in crmail"
+    assert queries.explain(sent) == "Sent from this deal in crmail"
 
     other = f.deal(org.rep, "Other")
     with pytest.raises(links.LinkError, match="sent from the deal Big one"):
@@ -332,11 +332,11 @@ def test_explanations_say_why_in_words(org):
     jane = f.contact(org.rep, "jane@acme.test")
     (message,) = ingest(raw_mail("jane@acme.test", ["me@crmail.test"]))
     (link,) = queries.record_links("contacts", jane.pk)
-    assert queries.explain(link) == "jane@acme.test is an address of this contact"
+    assert queries.explain(link) == "Linked through jane@acme.test, an address of this contact"
     dropbox = Link(
         message=message, module="deals", record_id=1, reason="bcc_dropbox", created_by=org.rep
     )
-    assert queries.explain(dropbox) == "sent to Rex Rep's BCC dropbox"
+    assert queries.explain(dropbox) == "Sent to Rex Rep's BCC dropbox"
 
 
 def test_unknown_modules_are_refused(org):

@@ -58,6 +58,8 @@ IDLE_RENEW = 29 * 60  # RFC 2177 §3: re-issue IDLE at least every 29 minutes
 POLL_INTERVAL = 30.0  # NOOP polling for servers without IDLE
 _FETCH_ITEMS = b"(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"
 _MONTHS = b"Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+# The SPECIAL-USE flag (RFC 6154 §2) a folder created for a role asks for.
+ROLE_FLAGS = {"sent": b"\\Sent", "drafts": b"\\Drafts", "trash": b"\\Trash", "junk": b"\\Junk"}
 
 
 class ImapDriver(ImapSession):
@@ -91,6 +93,27 @@ class ImapDriver(ImapSession):
             for e in entries
         ]
         return list(self._folders)
+
+    def create_folder(self, name: str, role: str | None = None) -> RemoteFolder:
+        """CREATE (RFC 3501 §6.3.3), with USE (RFC 6154 §3) when the server offers
+        CREATE-SPECIAL-USE and ``role`` is given, then SUBSCRIBE (§6.3.6) so that other mail
+        programs show it. A folder that exists already (ALREADYEXISTS, RFC 5530 §3) is
+        taken as it is."""
+        self.connect()
+        parts = [b"CREATE ", self._mailbox(name)]
+        flag = ROLE_FLAGS.get(role or "")
+        if flag and "CREATE-SPECIAL-USE" in self._caps:
+            parts.append(b" (USE (" + flag + b"))")
+        tagged = self._run(parts, f"creating the folder {name}", check=False)
+        if tagged.kind != b"OK" and tagged.code != b"ALREADYEXISTS":
+            raise command_failed(f"creating the folder {name}", tagged)
+        self._run([b"SUBSCRIBE ", self._mailbox(name)], f"subscribing to {name}", check=False)
+        listed = next((f for f in self.list_folders() if f.remote_id == name), None)
+        if listed is None:
+            raise DriverError(
+                f"The server answered that it created the folder {name}, but does not list it."
+            )
+        return listed
 
     # -- changes --------------------------------------------------------------------------
 

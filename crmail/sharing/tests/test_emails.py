@@ -93,7 +93,7 @@ def test_bad_views_name_their_field(s):
 def test_linked_because_is_said_once_per_reason(s):
     found = emails.extras("contacts", s.jane.pk, [s.sent.pk], recipients=True)
     assert [r.reason for r in found.reasons[s.sent.pk]] == ["manual"]
-    assert found.reasons[s.sent.pk][0].explanation.startswith("linked by")
+    assert found.reasons[s.sent.pk][0].explanation.startswith("Linked by")
     assert found.to[s.sent.pk] == ["jane@customer.test"]
 
 

@@ -10,6 +10,7 @@ from django.utils import formats
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from crmail.config import dates
 from crmail.web.modules import Column
 
 register = template.Library()
@@ -50,7 +51,7 @@ def cell(row: Any, column: Column, module: str) -> SafeString | str:
     if key == "owner":
         return row.owner.name or row.owner.email
     if key == "modified":
-        return formats.date_format(row.modified_at, "DATE_FORMAT")
+        return dates.day(row.modified_at)
     if key == "status":
         return row.get_status_display()
     if key == "stage":
@@ -58,7 +59,7 @@ def cell(row: Any, column: Column, module: str) -> SafeString | str:
     if key == "amount":
         return money(row.amount)
     if key == "closing_date":
-        return formats.date_format(row.closing_date, "DATE_FORMAT") if row.closing_date else EMPTY
+        return dates.day(row.closing_date) if row.closing_date else EMPTY
     value = getattr(row, key, "")
     return value if value not in ("", None) else EMPTY
 

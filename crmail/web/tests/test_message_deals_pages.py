@@ -106,13 +106,13 @@ def test_linking_puts_the_message_on_the_deal_with_the_reason(s, client_for):
     assert "Linked to the deal Alpha order." in html
     deals = section(html)
     assert f'href="/deals/{s.alpha.pk}/">Alpha order</a>' in deals
-    assert f"Linked because linked by {s.rep.name} on " in deals
+    assert f"Linked by {s.rep.name} on " in deals
     assert "Move to…" in deals and 'aria-label="Unlink from Alpha order"' in deals
     assert s.alpha.pk not in offered(deals) and s.beta.pk in offered(deals, "to_deal")
     assert on_deal(s.rep, s.alpha) == [s.note.pk]
     assert deal_page_rows(client, s.alpha) == [s.note.pk]
     row = client.get(reverse("web:record_detail", args=["deals", s.alpha.pk])).content.decode()
-    assert f"Linked because linked by {s.rep.name} on " in row
+    assert f"<summary>Why is it here?</summary><ul><li>Linked by {s.rep.name} on " in row
     assert f'href="/messages/{s.note.pk}/?on=deals/{s.alpha.pk}#deals">Move to another deal' in row
 
 
@@ -190,7 +190,7 @@ def test_mail_sent_from_a_deal_stays_on_it(s, client_for):
     links.link_sent(s.note, "deals", s.alpha.pk, s.rep)
     client = client_for(s.rep)
     html = section(page(client, s))
-    assert "Linked because sent from this deal in crmail" in html
+    assert "Sent from this deal in crmail." in html
     assert "Unlink" not in html.split("Link to a deal")[0] and "Move to…" not in html
     assert "stays linked here" in html
     response = post(client, "message_deal_unlink", s, s.alpha.pk)

@@ -55,7 +55,7 @@ def test_a_row_shows_sender_date_snippet_markers_and_why(s, client_for):
     assert "See attached" in html and "Our offer, as promised" in html
     assert html.count('class="marker attachment"') == 1
     assert ">List</span>" in html
-    assert "Linked because linked by" in html
+    assert "<summary>Why is it here?</summary><ul><li>Linked by" in html
     assert f'href="/messages/{s.sent.pk}/?on=contacts/{s.jane.pk}"' in html
 
 

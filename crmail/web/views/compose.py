@@ -84,6 +84,14 @@ class ComposeForm(forms.Form):
         )
 
 
+def with_signature(user: User) -> str:
+    """A new message's starting text: the user's signature under the usual "-- " line
+    (set on the Account page), after room to write; empty without a signature."""
+    if not user.signature:
+        return ""
+    return f"\n\n-- \n{user.signature}\n"
+
+
 def why_not(mailbox: Mailbox | None) -> str:
     """Why nothing can be sent now, in words; empty when sending is possible."""
     if mailbox is None:
@@ -160,7 +168,11 @@ def compose(request: HttpRequest, module: str | None = None, pk: int | None = No
                 return redirect(back)
     elif not problem:
         to = recipient_for(user, record) if record is not None else request.GET.get("to", "")
-        initial = {"to": to[:1000], "sender": senders[0][0]}  # the mailbox's own address
+        initial = {
+            "to": to[:1000],
+            "sender": senders[0][0],  # the mailbox's own address
+            "body": with_signature(user),
+        }
         form = ComposeForm(initial=initial, senders=senders)
     context = {
         "mod": mod,

@@ -33,6 +33,8 @@ from crmail.mailboxes.models import AuthMethod, Folder, Location, Mailbox, SyncS
 from crmail.mailboxes.providers import CUSTOM, PRESETS
 from crmail.people.actions import Invalid, NotAllowed
 from crmail.people.models import User
+from crmail.sharing import actions as sharing_actions
+from crmail.sharing import queries as sharing_queries
 from crmail.web.forms import PRESET_FIELDS, MailboxConnectForm, MailboxSettingsForm
 
 SIDES = {"incoming": "Incoming server", "outgoing": "Outgoing server"}
@@ -267,6 +269,15 @@ def _check_may_connect(actor: User, owner: User) -> None:
         )
 
 
+def _connect_form(
+    request: HttpRequest, owner: User, data: Any = None, **kwargs: Any
+) -> MailboxConnectForm:
+    """The connect form, with the owner's mail sharing choice preselected (the organisation's
+    default for a first mailbox) and read-only when an administrator locked it."""
+    choice = sharing_queries.connect_choice(owner, request.user)
+    return MailboxConnectForm(data, sharing=choice.mode, sharing_locked=choice.locked, **kwargs)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def mailbox_connect(request: HttpRequest) -> HttpResponse:
@@ -274,12 +285,17 @@ def mailbox_connect(request: HttpRequest) -> HttpResponse:
     _check_may_connect(request.user, owner)
     if request.method != "POST":
         initial = {"email": owner.email, "preset": request.GET.get("preset") or CUSTOM.key}
-        return _connect_page(request, MailboxConnectForm(initial=initial), owner)
-    form = MailboxConnectForm(request.POST)
+        return _connect_page(request, _connect_form(request, owner, initial=initial), owner)
+    form = _connect_form(request, owner, request.POST)
     if form.is_valid():
         hidden = PRESET_FIELDS if form.uses_preset() else ()
         try:
-            mailbox = actions.connect_mailbox(request.user, owner, form.mailbox_fields())
+            mailbox = sharing_actions.connect_mailbox(
+                request.user,
+                owner,
+                form.mailbox_fields(),
+                sharing=form.cleaned_data["sharing"] or None,
+            )
         except Invalid as exc:
             form.add_action_errors(exc.errors, SIDES, hidden)
         except NotAllowed as exc:
@@ -324,7 +340,7 @@ def mailbox_oauth_start(request: HttpRequest) -> HttpResponse:
     """ "Sign in with …" on the connect page: the form's settings, then the provider."""
     owner = _owner(request)
     _check_may_connect(request.user, owner)
-    form = MailboxConnectForm(request.POST)
+    form = _connect_form(request, owner, request.POST)
     offered = {(b["preset"], b["value"]) for b in _oauth_buttons()}
     chosen = (request.POST.get("preset", ""), request.POST.get("oauth", ""))
     if chosen not in offered:
@@ -403,7 +419,7 @@ def mailbox_oauth_callback(request: HttpRequest) -> HttpResponse:
     owner = get_object_or_404(User, pk=then["owner"])
     if owner.pk != request.user.pk and not request.user.is_admin:
         raise Http404
-    form = MailboxConnectForm(then["form"])
+    form = _connect_form(request, owner, then["form"])
     if not form.is_valid():
         return _connect_page(request, form, owner)
     fields = form.mailbox_fields()
@@ -418,7 +434,9 @@ def mailbox_oauth_callback(request: HttpRequest) -> HttpResponse:
         smtp_secret="",
     )
     try:
-        mailbox = actions.connect_mailbox(request.user, owner, fields)
+        mailbox = sharing_actions.connect_mailbox(
+            request.user, owner, fields, sharing=form.cleaned_data["sharing"] or None
+        )
     except Invalid as exc:
         hidden = PRESET_FIELDS if form.uses_preset() else ()
         form.add_action_errors(exc.errors, SIDES, hidden)
@@ -439,6 +457,7 @@ def _folders_context(request: HttpRequest, mailbox: Mailbox, **extra: Any) -> di
         "roles": [(r, ROLE_LABELS[r]) for r in actions.FOLDER_ROLES],
         "role_labels": ROLE_LABELS,
         "can_change": not actions.is_locked_for(request.user, mailbox.owner),
+        "needs_sent": actions.needs_sent_folder(mailbox),
         **extra,
     }
 
@@ -526,6 +545,34 @@ def mailbox_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
     status = actions.mailbox_status(mailbox)
     context = {"mailbox": mailbox, "status": status, "error": error, "choice": choice}
     return render(request, "web/mailboxes/deactivate.html", context)
+
+
+@login_required
+@require_POST
+def mailbox_sent_folder(request: HttpRequest, pk: int) -> HttpResponse:
+    """Create the Sent folder a server lacks (IMAP CREATE), and say how it went."""
+    mailbox = _mailbox(request, pk)
+    try:
+        folder, created = actions.create_sent_folder(request.user, mailbox)
+    except Invalid as exc:
+        messages.error(request, " ".join(e["message"] for e in exc.errors))
+    except NotAllowed as exc:
+        raise PermissionDenied(str(exc)) from None
+    except DriverError as exc:
+        messages.error(request, f"The Sent folder could not be created: {exc}")
+    else:
+        if created:
+            messages.success(
+                request,
+                f"The folder {folder.name} was created on the server and is the Sent folder: "
+                "copies of the mail you send from crmail go there.",
+            )
+        else:
+            messages.success(
+                request,
+                f"The server has a Sent folder after all: {folder.name} is now the Sent folder.",
+            )
+    return redirect(reverse("web:mailbox_detail", args=[pk]) + "#folders")
 
 
 @login_required

@@ -1,4 +1,5 @@
-"""Administrators' pages: users, roles, groups and the default access to each module."""
+"""Administrators' pages: users, roles, profiles, groups and the default access to each
+module."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,11 +19,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crmail.mailboxes import actions as mailbox_actions
 from crmail.mailboxes.models import Mailbox
 from crmail.people import actions as people_actions
-from crmail.people.models import Group, Role, User
+from crmail.people.models import ACTIONS, MODULES, Group, Profile, Role, User
 from crmail.web.forms import (
     AccessDefaultsForm,
     GroupForm,
     NewUserForm,
+    ProfileForm,
     RoleForm,
     UserForm,
     set_active,
@@ -194,6 +196,55 @@ def role_edit(request: HttpRequest, pk: int) -> HttpResponse:
         message="The role {} was saved.",
         context={"target": Role.objects.get(pk=pk)},
     )
+
+
+# Profiles
+
+
+@admin_required
+def profiles(request: HttpRequest) -> HttpResponse:
+    rows = Profile.objects.annotate(
+        user_count=Count("users", filter=Q(users__is_active=True))
+    ).order_by("name")
+    table = [
+        {
+            "profile": p,
+            "allowed": [
+                (module.title(), [a for a in ACTIONS if p.allows(module, a)]) for module in MODULES
+            ],
+        }
+        for p in rows
+    ]
+    return render(request, "web/settings/profiles.html", {"rows": table})
+
+
+def _profile_page(request: HttpRequest, profile: Profile | None) -> HttpResponse:
+    form = ProfileForm(request.POST or None, instance=profile)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = people_actions.save_profile(profile, form.changes(), by=request.user)
+        except people_actions.Invalid as exc:
+            form.add_action_errors(exc)
+        except people_actions.NotAllowed as exc:
+            raise PermissionDenied(str(exc)) from None
+        else:
+            verb = "saved" if profile else "added"
+            messages.success(request, f"The profile {saved} was {verb}.")
+            return redirect("web:profiles")
+    context = {"form": form, "target": profile, "actions": [a.title() for a in ACTIONS]}
+    return render(request, "web/settings/profile_form.html", context)
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def profile_create(request: HttpRequest) -> HttpResponse:
+    return _profile_page(request, None)
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _profile_page(request, get_object_or_404(Profile, pk=pk))
 
 
 # Groups

@@ -40,7 +40,29 @@ def sharing_list(request: HttpRequest) -> HttpResponse:
         {"user": person, "summary": summary}
         for person, summary in zip(people, queries.summaries(people), strict=True)
     ]
-    return render(request, "web/settings/sharing.html", {"rows": rows})
+    context = {
+        "rows": rows,
+        "default_mode": actions.organisation_default(),
+        "meanings": [(mode, mode.label, text) for mode, text in actions.MODE_MEANINGS.items()],
+    }
+    return render(request, "web/settings/sharing.html", context)
+
+
+@admin_required
+@require_POST
+def sharing_default(request: HttpRequest) -> HttpResponse:
+    """The organisation's default: what new users start with and the connect form offers."""
+    try:
+        row = actions.set_organisation_default(request.user, request.POST.get("mode", ""))  # type: ignore[arg-type]
+    except people_actions.Invalid:
+        messages.error(request, "Choose Private, Public or Custom as the default.")
+    else:
+        messages.success(
+            request,
+            f"New users' mail sharing now starts {row.get_default_mode_display().lower()}; "
+            "existing users keep theirs.",
+        )
+    return redirect("web:sharing_list")
 
 
 @admin_required

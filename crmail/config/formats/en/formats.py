@@ -1,0 +1,10 @@
+"""How crmail writes dates and times, on every page and at the command line: "3 Dec 2026"
+and "3 Dec 2026, 14:05" (day first, month in letters: no reader mistakes it)."""
+
+DATE_FORMAT = "j M Y"
+DATETIME_FORMAT = "j M Y, H:i"
+SHORT_DATE_FORMAT = "j M Y"
+SHORT_DATETIME_FORMAT = "j M Y, H:i"
+TIME_FORMAT = "H:i"
+MONTH_DAY_FORMAT = "j M"
+YEAR_MONTH_FORMAT = "M Y"

@@ -1,0 +1,67 @@
+"""The forms of a user's account page: details and signature, password, a new API token.
+
+They shape input; ``crmail.people.actions`` validates and writes, and its refusals come
+back beside the fields they name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import password_validation
+
+from crmail.people import actions as people_actions
+
+
+class ActionErrors:
+    """Show a writer's ``Invalid`` errors beside the fields they name (others on top)."""
+
+    def add_action_errors(self, exc: people_actions.Invalid) -> None:
+        for error in exc.errors:
+            field = error["field"] if error["field"] in self.fields else None  # type: ignore[attr-defined]
+            self.add_error(field, error["message"])  # type: ignore[attr-defined]
+
+
+class AccountForm(ActionErrors, forms.Form):
+    name = forms.CharField(label="Name", max_length=people_actions.NAME_MAX)
+    signature = forms.CharField(
+        label="Email signature",
+        required=False,
+        strip=False,
+        max_length=people_actions.SIGNATURE_MAX,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="Added below each new email you write in crmail; you can still edit it there.",
+    )
+
+
+class PasswordForm(ActionErrors, forms.Form):
+    current = forms.CharField(
+        label="Current password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    new = forms.CharField(
+        label="New password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    again = forms.CharField(
+        label="New password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+
+class TokenForm(ActionErrors, forms.Form):
+    name = forms.CharField(
+        label="Token name",
+        required=False,
+        max_length=people_actions.TOKEN_NAME_MAX,
+        help_text="To recognise it later, such as the script or laptop that uses it.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "token")
+        super().__init__(*args, **kwargs)
