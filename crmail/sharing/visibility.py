@@ -18,6 +18,10 @@ On a record, which *copies* (``Location`` rows) the viewer may see is one condit
 ``visible_copies``: the record's list uses it, and so do the Emails list's views (IMAP,
 POP, by user), so a view never reveals that someone holds a message privately. A
 mailbox's own message list (``mailbox_copies``) is its owner's alone.
+
+Counts that say how much a mailbox holds (its status, its folders, the departed users'
+page) are operational data for whoever may manage the mailbox, administrators included,
+and are counted beside this layer, not through it: they name no message (decision 020).
 """
 
 from __future__ import annotations
