@@ -9,7 +9,8 @@ as an administrator, the owner's manager, the owner, a peer and an outsider, wit
 parameters filled from that world (and the query parameters that choose what a list shows:
 each Emails view and user, each folder, each owner), and no answer may hold the marker of
 a message outside ``visible_messages(viewer)`` (on a record's Emails list, outside
-``visible_messages(viewer, module, id)``). Write operations get an empty JSON body or form.
+``visible_messages(viewer, module, id)``). The API's writes get a body with their required
+fields (ids from the world); the pages' forms are posted empty.
 A backup is the one answer allowed more, for administrators: the whole mail of its user.
 The page of a ``cid:`` image answers only to an address crmail signed for a viewer who may
 see the message, so the walk, which has none, meets its 404.
@@ -25,6 +26,7 @@ for the next request and role.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,7 +43,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from crmail.crm.models import Pipeline, Record
+from crmail.crm.models import Pipeline, Record, Stage
 from crmail.linking.models import Module
 from crmail.mail import mbox
 from crmail.mail.ingest import parse_stored
@@ -134,7 +136,8 @@ def build_world() -> World:
     other = f.contact(owner, "other@customer.test", account=account)
     lead = f.lead(owner, "lead@customer.test")
     deal = f.deal(owner, "Big deal", contact=jane, account=account)
-    records: list[Record] = [account, jane, other, lead, deal]
+    second_deal = f.deal(owner, "Second deal", contact=jane, account=account)
+    records: list[Record] = [account, jane, other, lead, deal, second_deal]
     actions.share_record(None, custom, Module.CONTACTS, jane.pk)
 
     boxes = {u.pk: _mailbox(u) for u in (owner, peer, custom, departed)}
@@ -357,24 +360,29 @@ def _api_query_variants(
     return variants
 
 
-def api_requests(world: World, doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(method, path, query) for every operation, path parameters filled from ``world``."""
+Request = tuple[str, str, dict[str, Any], dict[str, Any]]
+
+
+def api_requests(world: World, doc: dict[str, Any]) -> Iterator[Request]:
+    """(method, path, query, body) for every operation, path parameters filled from
+    ``world``."""
     for template, operations in doc["paths"].items():
         for method, operation in operations.items():
             params = operation.get("parameters", [])
             names = [p["name"] for p in params if p["in"] == "path"]
+            body = _api_body(world, doc, operation)
             assert set(names) == set(re.findall(r"{(\w+)}", template)), template
             for filling in _api_path_fillings(world, template, names):
                 path = template.format(**filling)
                 queries = _api_query_variants(world, params, filling) if method == "get" else [{}]
                 for query in queries:
-                    yield method.upper(), path, query
+                    yield method.upper(), path, query, body
 
 
 def test_no_api_route_shows_mail_its_caller_may_not_see(world: World) -> None:
     doc = Client().get("/api/v1/openapi.json").json()
     requests = list(api_requests(world, doc))
-    operations = {(m, p) for m, p, _ in requests}
+    operations = {(m, p) for m, p, _, _ in requests}
     assert ("GET", f"/api/v1/messages/{world.messages['mkaprivate'].pk}") in operations
     leaks: list[Leak] = []
     for role, viewer in world.roles.items():
@@ -382,7 +390,7 @@ def test_no_api_route_shows_mail_its_caller_may_not_see(world: World) -> None:
         allowed = _may_show(world, viewer)
         assert allowed and allowed != set(world.messages), role  # the world tells roles apart
         seen: set[str] = set()
-        for method, path, query in requests:
+        for method, path, query, body in requests:
             may = allowed
             found = re.fullmatch(r"/api/v1/users/(\d+)/mail-backup", path)
             if found:
@@ -390,21 +398,62 @@ def test_no_api_route_shows_mail_its_caller_may_not_see(world: World) -> None:
             on_record = _RECORD_EMAILS.fullmatch(path)
             if on_record:  # a record's list: only what the viewer may see on that record
                 may = _may_show(world, viewer, on_record[1], int(on_record[2]))
-            call = _api_call(client, method, path, query)
-            status, body = _ask(call)
-            seen |= _shown(world, body)
-            leak = _check(world, role, f"{method} {path} {query or ''}", status, body, may)
+            status, answer = _ask(_api_call(client, method, path, query, body))
+            seen |= _shown(world, answer)
+            leak = _check(world, role, f"{method} {path} {query or ''}", status, answer, may)
             if leak:
                 leaks.append(leak)
         assert allowed <= seen, f"{role} was never shown {sorted(allowed - seen)}"
     assert not leaks, "\n".join(map(str, leaks))
 
 
-def _api_call(client: Client, method: str, path: str, query: dict[str, Any]) -> Callable[[], Any]:
+def _api_call(
+    client: Client, method: str, path: str, query: dict[str, Any], body: dict[str, Any]
+) -> Callable[[], Any]:
     if method == "GET":
         return lambda: client.get(path, query)
     send = getattr(client, method.lower())
-    return lambda: send(path, data="{}", content_type="application/json")
+    return lambda: send(path, data=json.dumps(body), content_type="application/json")
+
+
+def _schema(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref") or next(
+        (x["$ref"] for x in schema.get("anyOf", []) + schema.get("allOf", []) if "$ref" in x), ""
+    )
+    return doc["components"]["schemas"][ref.rsplit("/", 1)[-1]] if ref else schema
+
+
+def _api_body(world: World, doc: dict[str, Any], operation: dict[str, Any]) -> dict[str, Any]:
+    """A body with the operation's required fields, so that the route itself answers (not
+    only its input check): ids from the world, a deal for the deals' ids."""
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    if content is None:
+        return {}
+    schema = _schema(doc, content["schema"])
+    deals = world.ids(record_model(Module.DEALS))
+    body: dict[str, Any] = {}
+    for name in schema.get("required", []):
+        prop = _schema(doc, schema["properties"][name])
+        kind = prop.get("type") or next(
+            (x.get("type") for x in prop.get("anyOf", []) if x.get("type") != "null"), None
+        )
+        if "enum" in prop:
+            body[name] = prop["enum"][0]
+        elif name in ("deal_id", "to_deal_id"):
+            body[name] = deals[-1]
+        elif name == "stage_id":
+            body[name] = Stage.objects.values_list("pk", flat=True).first()
+        elif kind == "integer":
+            body[name] = world.users[0].pk
+        elif kind == "boolean":
+            body[name] = False
+        elif kind == "array":
+            body[name] = [CUSTOMER]
+        elif name in ("email", "from"):
+            body[name] = "walk@customer.test"
+        else:
+            body[name] = "Walk"
+    return body
 
 
 # --- the web: every pattern of the URL conf ---------------------------------------------
