@@ -1,7 +1,9 @@
 """``/mailboxes``: connecting, describing and syncing mailboxes (SPEC F1, F2).
 
-A user sees and manages their own mailboxes; administrators see every one. Anybody else's
-mailbox answers 404 as if it did not exist. Every change goes through
+A user sees and manages their own mailboxes; administrators see every one (settings,
+status, folders and counts: what keeps mail flowing) but list the messages of their own
+only (``sharing.visibility.may_list_mailbox``, decision 020). Anybody else's mailbox
+answers 404 as if it did not exist. Every change goes through
 ``crmail.mailboxes.actions`` (which tests a connection before saving it, and refuses
 changes to a locked configuration or without the Mail Integration permission: 403);
 this module only shapes the input. Passwords are write-only: answers say whether one is
@@ -54,6 +56,7 @@ from crmail.people import actions as people_actions
 from crmail.people.models import User
 from crmail.sharing import actions as sharing_actions
 from crmail.sharing import queries as sharing_queries
+from crmail.sharing.visibility import mailbox_copies, may_list_mailbox
 
 router = Router(tags=["Mailboxes"])
 
@@ -215,14 +218,22 @@ def list_folders(request: HttpRequest, id: Id, params: Query[ListParams]) -> dic
 @router.get(
     "/{id}/messages",
     response={200: Page[MessageSummaryOut]},
-    openapi_extra=READ_ERRORS,
+    openapi_extra=errors_doc(401, 403, 404, 422),
     summary="List the messages stored for a mailbox",
 )
 def list_messages(request: HttpRequest, id: Id, filters: Query[MessageFilters]) -> dict:
     """The messages synced from one of your mailboxes, newest first, with their folders and
-    flags there. (Mail shared by colleagues is read through the records it is linked to.)"""
+    flags there. Only a mailbox's owner lists its messages: for another user's mailbox an
+    administrator gets 403 (its settings, status and folders, with their counts, stay
+    readable). Mail shared by colleagues is read through the records it is linked to."""
     mailbox = mailbox_or_404(request, id)
-    locations = Location.objects.filter(mailbox=mailbox)
+    user = current_user(request)
+    if not may_list_mailbox(user, mailbox):
+        raise Forbidden(
+            "Only its owner lists the messages of a mailbox. The mail its owner shares is "
+            "on the records it is linked to (GET /api/v1/contacts/{id}/emails, …)."
+        )
+    locations = mailbox_copies(user, mailbox)
     if filters.folder is not None:
         locations = locations.filter(folder_id=filters.folder)
     qs = (

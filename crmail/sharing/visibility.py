@@ -16,7 +16,12 @@ filter in the database. The rules are in ``docs/decisions/013-mail-visibility.md
 
 On a record, which *copies* (``Location`` rows) the viewer may see is one condition,
 ``visible_copies``: the record's list uses it, and so do the Emails list's views (IMAP,
-POP, by user), so a view never reveals that someone holds a message privately.
+POP, by user), so a view never reveals that someone holds a message privately. A
+mailbox's own message list (``mailbox_copies``) is its owner's alone.
+
+Counts that say how much a mailbox holds (its status, its folders, the departed users'
+page) are operational data for whoever may manage the mailbox, administrators included,
+and are counted beside this layer, not through it: they name no message (decision 020).
 """
 
 from __future__ import annotations
@@ -132,6 +137,25 @@ def may_see_message(viewer: User, message: Message | int) -> bool:
     """Whether ``viewer`` may open ``message`` (its page, attachments): the overall query."""
     pk = message.pk if isinstance(message, Message) else message
     return visible_messages(viewer).filter(pk=pk).exists()
+
+
+def may_list_mailbox(viewer: User, mailbox: Mailbox) -> bool:
+    """Whether ``viewer`` may list the messages of ``mailbox``: its owner only.
+
+    Whoever else may see the mailbox (administrators: its settings, sync state, folders and
+    counts) does not see what it holds: which messages lie in a colleague's mailbox, and in
+    which folders, is that colleague's mail, even for a message the viewer sees on a record
+    for another reason (decision 020). Shared mail is read through the records it is on.
+    """
+    return _may_read(viewer) and mailbox.owner_id == viewer.pk
+
+
+def mailbox_copies(viewer: User, mailbox: Mailbox) -> QuerySet[Location]:
+    """The copies (``Location`` rows) a mailbox's message list shows ``viewer``: every copy
+    in it for its owner, none for anyone else (``may_list_mailbox``)."""
+    if not may_list_mailbox(viewer, mailbox):
+        return Location.objects.none()
+    return Location.objects.filter(mailbox_id=mailbox.pk, mailbox__owner_id=viewer.pk)
 
 
 # --- the viewer and the owners whose mail reaches them (uncorrelated subqueries) ---------

@@ -234,6 +234,25 @@ def test_an_administrator_sees_and_filters_everyones_mailboxes(org):
     assert fields(admin.get("/mailboxes", {"limit": 0})) == {"limit"}
 
 
+def test_an_administrator_sees_a_mailboxs_counts_but_not_its_messages(org):
+    from crmail.sharing import actions as sharing
+    from crmail.sharing.tests.build import message, place
+
+    sharing.set_sharing(None, org.rep, mode="private")
+    mailbox = stored_mailbox(org.rep)
+    Folder.objects.create(mailbox=mailbox, remote_id="INBOX", name="Inbox", role="inbox")
+    place(message("jane@customer.test", [org.rep.email]), mailbox)
+    base = f"/mailboxes/{mailbox.pk}"
+    admin = ApiClient(org.admin)
+    refused = admin.get(base + "/messages")
+    assert refused.status_code == 403
+    assert "Only its owner lists the messages of a mailbox" in refused.json()["detail"]
+    assert admin.get(base + "/status").json()["messages_stored"] == 1
+    assert admin.get(base + "/folders").json()["items"][0]["messages"] == 1
+    listed = ApiClient(org.rep).get(base + "/messages").json()
+    assert listed["count"] == 1 and listed["items"][0]["subject"].startswith("m")
+
+
 # ------------------------------------------------------------------------ settings
 
 
@@ -390,9 +409,9 @@ def test_mail_delivered_on_the_server_is_listed_after_a_sync(org, dovecot, dovec
     assert projects["messages"] == 0 and projects["sync_enabled"]
     inbox_only = api.get(base + "/messages", {"folder": projects["id"]}).json()
     assert inbox_only["count"] == 0
-    # The messages are the owner's: a colleague cannot list them.
+    # The messages are the owner's: a colleague cannot list them, nor can an administrator.
     assert ApiClient(org.peer).get(base + "/messages").status_code == 404
-    assert ApiClient(org.admin).get(base + "/messages").json()["count"] == 2
+    assert ApiClient(org.admin).get(base + "/messages").status_code == 403
 
 
 def test_folders_are_mapped_and_left_out_of_sync(org):
