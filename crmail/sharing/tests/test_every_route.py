@@ -45,14 +45,14 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from crmail.crm.models import Pipeline, Record, Stage
 from crmail.linking.models import Module
-from crmail.mail import mbox
 from crmail.mail.ingest import parse_stored
 from crmail.mail.models import Message
 from crmail.mail.store import store_raw
 from crmail.mailboxes import tasks
 from crmail.mailboxes.models import Folder, Mailbox, SentMessage
+from crmail.mailboxes.queries import user_mail
 from crmail.people import actions as people_actions
-from crmail.people.models import Group, ModuleDefault, Role, User
+from crmail.people.models import ApiToken, Group, ModuleDefault, Profile, Role, User
 from crmail.sharing import actions
 from crmail.sharing.tests.build import link, place
 from crmail.sharing.visibility import record_model, visible_messages
@@ -259,7 +259,7 @@ def _backup_of(world: World, viewer: User, user_id: int) -> set[str]:
     if not viewer.is_admin:
         return set()
     user = User.objects.get(pk=user_id)
-    return world.markers_of(set(mbox.user_messages(user).values_list("pk", flat=True)))
+    return world.markers_of(set(user_mail(user).values_list("pk", flat=True)))
 
 
 @dataclass
@@ -298,6 +298,8 @@ def _api_path_values(world: World, path: str, name: str) -> list[Any]:
             "mailboxes": [b.pk for b in world.mailboxes],
             "users": [u.pk for u in world.users],
             "pipelines": list(Pipeline.objects.values_list("pk", flat=True)),
+            "groups": [g.pk for g in world.groups],
+            "tokens": list(ApiToken.objects.values_list("pk", flat=True)),
         }
         for module in Module.values:
             kinds[module] = world.ids(record_model(module))
@@ -484,6 +486,8 @@ _PK_KINDS = (
     ("settings/sharing/", "user"),
     ("settings/roles/", "role"),
     ("settings/groups/", "group"),
+    ("settings/profiles/", "profile"),
+    ("account/tokens/", "token"),
     ("settings/mail/", "mailbox"),
 )
 
@@ -495,6 +499,8 @@ def _web_values(world: World, pattern: Pattern, name: str) -> list[Any]:
         "role": [r.pk for r in world.role_rows],
         "group": [g.pk for g in world.groups],
         "mailbox": [b.pk for b in world.mailboxes],
+        "profile": list(Profile.objects.values_list("pk", flat=True)),
+        "token": list(ApiToken.objects.values_list("pk", flat=True)),
     }
     if name == "pk":
         for prefix, kind in _PK_KINDS:
