@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from crmail.people import ratelimit
 from crmail.people.models import (
     ACTIONS,
     MODULES,
@@ -588,10 +589,18 @@ def update_account(user: User, *, name: str, signature: str) -> User:
     return user
 
 
-def change_password(user: User, *, current: str, new: str, again: str) -> User:
-    """``user`` changes their own password, giving the current one first."""
+def change_password(user: User, *, current: str, new: str, again: str, client: str = "") -> User:
+    """``user`` changes their own password, giving the current one first. The current one
+    is checked through the sign-in limiter (``people.ratelimit``, ``client`` the address
+    asked from): a session is no way round the limit on guessing a password."""
     errors: list[dict[str, str]] = []
-    if not user.check_password(current or ""):
+    try:
+        attempt = ratelimit.reserve(user.email, client)
+    except ratelimit.SignInLocked as exc:
+        raise Invalid([{"field": "current", "message": exc.message}]) from None
+    if user.check_password(current or ""):
+        attempt.succeeded()
+    else:
         errors.append({"field": "current", "message": "The current password is not right."})
     if not new:
         errors.append({"field": "new", "message": "Give the new password."})

@@ -141,3 +141,19 @@ def test_the_composer_starts_with_the_signature(client, org):
     page = client.get("/compose/").content.decode()
     body = re.search(r'<textarea name="body"[^>]*>(.*?)</textarea>', page, re.S).group(1)
     assert body == "\n\n\n-- \nRex Rep\nAcme &lt;sales&gt;\n"
+
+
+def test_guessing_the_current_password_meets_the_sign_in_limit(org, settings):
+    settings.CRMAIL_LOGIN_MAX_FAILURES = 3
+    for _ in range(3):
+        with pytest.raises(Invalid, match="not right"):
+            actions.change_password(
+                org.rep, current="guess", new=NEW_PASSWORD, again=NEW_PASSWORD, client="10.0.0.9"
+            )
+    with pytest.raises(Invalid) as caught:  # the right one too, while locked
+        actions.change_password(
+            org.rep, current=f.PASSWORD, new=NEW_PASSWORD, again=NEW_PASSWORD, client="10.0.0.9"
+        )
+    assert "minute" in caught.value.errors[0]["message"]
+    org.rep.refresh_from_db()
+    assert org.rep.check_password(f.PASSWORD)

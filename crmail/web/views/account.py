@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crmail.people import actions as people_actions
+from crmail.people.backends import client_address
 from crmail.people.models import ApiToken, User
 from crmail.web.account_forms import AccountForm, PasswordForm, TokenForm
 
@@ -73,6 +74,7 @@ def account_password(request: HttpRequest) -> HttpResponse:
                 current=form.cleaned_data["current"],
                 new=form.cleaned_data["new"],
                 again=form.cleaned_data["again"],
+                client=client_address(request),
             )
         except people_actions.Invalid as exc:
             form.add_action_errors(exc)
