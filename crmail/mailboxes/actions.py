@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from crmail.mail.models import Message, ParseState
 from crmail.mailboxes.connect import open_driver, smtp_client
-from crmail.mailboxes.drivers.base import DriverError, RemoteFolder
+from crmail.mailboxes.drivers.base import AuthFailed, DriverError, RemoteFolder
 from crmail.mailboxes.models import (
     Folder,
     Location,
@@ -30,13 +30,37 @@ from crmail.mailboxes.models import (
     SyncState,
 )
 from crmail.mailboxes.sync import eta_seconds
+from crmail.people import ratelimit
 from crmail.people.actions import Invalid, NotAllowed
 from crmail.people.models import User
 
 
+def _server_account(mailbox: Mailbox) -> str:
+    """The account a connection test signs in to, as the sign-in limiter counts it."""
+    return f"{mailbox.protocol}://{mailbox.login or mailbox.email}@{mailbox.host}:{mailbox.port}"
+
+
 def test_connection(mailbox: Mailbox) -> None:
-    """Log in to the incoming server and list its folders, then to the outgoing one."""
+    """Log in to the incoming server and list its folders, then to the outgoing one.
+
+    Each test is a password check on someone's mail server made from crmail's address, so
+    it goes through the sign-in limiter (``people.ratelimit``): refused logins count per
+    server account and per crmail user, and past the limit the test is refused unasked."""
+    try:
+        attempt = ratelimit.reserve(_server_account(mailbox), f"user:{mailbox.owner_id}")
+    except ratelimit.SignInLocked as exc:
+        minutes = max(1, -(-exc.seconds // 60))
+        raise Invalid(
+            [
+                {
+                    "field": "incoming",
+                    "message": "Too many refused sign-ins to this mail server from crmail; "
+                    f"try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+                }
+            ]
+        ) from None
     errors = []
+    refused = False
     try:
         driver = open_driver(mailbox)
         try:
@@ -44,6 +68,7 @@ def test_connection(mailbox: Mailbox) -> None:
         finally:
             driver.close()
     except DriverError as exc:
+        refused = isinstance(exc, AuthFailed)
         errors.append({"field": "incoming", "message": str(exc)})
     if mailbox.smtp_host:
         try:
@@ -51,7 +76,10 @@ def test_connection(mailbox: Mailbox) -> None:
             client.connect()
             client.close()
         except DriverError as exc:
+            refused = refused or isinstance(exc, AuthFailed)
             errors.append({"field": "outgoing", "message": str(exc)})
+    if not refused:
+        attempt.succeeded()  # only a refused login counts against the limit
     if errors:
         raise Invalid(errors)
 

@@ -127,6 +127,28 @@ def test_changing_the_password_tests_it_and_an_empty_one_keeps_the_old(synced):
         actions.update_mailbox(mailbox.owner, mailbox, {"owner": f.user()})
 
 
+def test_guessing_a_mail_password_through_the_connection_test_meets_a_limit(synced, settings):
+    settings.CRMAIL_LOGIN_MAX_FAILURES = 3
+    _, _, password, mailbox = synced
+    for guess in ("one", "two", "three"):
+        with pytest.raises(Invalid) as error:
+            actions.update_mailbox(mailbox.owner, mailbox, {"secret": guess})
+        assert "Too many" not in error.value.errors[0]["message"]
+        mailbox.refresh_from_db()
+    with pytest.raises(Invalid) as error:  # the right password is not even tried now
+        actions.update_mailbox(mailbox.owner, mailbox, {"secret": password + "!"})
+    assert error.value.errors[0]["message"].startswith("Too many refused sign-ins")
+    other = f.user()  # another user's mistakes are their own
+    with pytest.raises(Invalid) as error:
+        actions.test_connection(Mailbox(owner=other, **_settings_of(mailbox, secret="four")))
+    assert "Too many" not in error.value.errors[0]["message"]
+
+
+def _settings_of(mailbox: Mailbox, **changes: str) -> dict[str, object]:
+    keep = ("email", "protocol", "host", "port", "security", "login", "secret")
+    return {name: getattr(mailbox, name) for name in keep} | changes
+
+
 def test_mapping_a_folder_role_moves_it(synced):
     _, _, _, mailbox = synced
     kept = Folder.objects.get(mailbox=mailbox, remote_id="Kept")
