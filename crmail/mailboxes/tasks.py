@@ -51,7 +51,8 @@ def run_sync(mailbox: Mailbox, progress: Callable[[Mailbox], None] | None = None
 
     Driver errors propagate after the mailbox's state records them in words.
     """
-    lease, holder = sync_lease(mailbox.pk), leases.process_identity()
+    # Per run, not per process: a job thread and a watcher thread of one worker are rivals.
+    lease, holder = sync_lease(mailbox.pk), leases.unique_identity()
     if not leases.acquire(lease, holder, SYNC_LEASE_TTL):
         raise AlreadySyncing(f"A sync of {mailbox.email} is already running.")
 

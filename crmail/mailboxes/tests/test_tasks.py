@@ -54,6 +54,28 @@ def test_a_second_sync_waits_for_the_first(account):
     assert Lease.objects.get(name=tasks.sync_lease(mailbox.pk)).holder == "other-host:1"
 
 
+def test_two_threads_of_one_worker_never_sync_one_mailbox_at_once(account):
+    # A job thread and the IDLE watcher's sync thread share the worker's pid: the lease
+    # must still keep the second out while the first runs, and stay held until it ends.
+    server, user, mailbox = account
+    server.deliver(user, mail(1))
+    seen: list[str] = []
+
+    def second_sync(m: Mailbox) -> None:
+        if seen:
+            return
+        try:
+            tasks.run_sync(Mailbox.objects.get(pk=m.pk))
+            seen.append("ran")
+        except tasks.AlreadySyncing:
+            seen.append("busy")
+        seen.append("held" if tasks.is_syncing(m) else "lost")
+
+    tasks.run_sync(mailbox, progress=second_sync)
+    assert seen == ["busy", "held"]
+    assert not tasks.is_syncing(mailbox)
+
+
 def test_a_failed_login_is_recorded_in_words(dovecot):
     name, _ = dovecot.new_user()
     mailbox = f.mailbox(dovecot, name, "not-the-password")
