@@ -86,10 +86,21 @@ def run_sync(mailbox: Mailbox, progress: Callable[[Mailbox], None] | None = None
 
 
 def is_syncing(mailbox: Mailbox) -> bool:
-    """True while some process holds the mailbox's sync lease."""
-    return Lease.objects.filter(
-        name=sync_lease(mailbox.pk), expires_at__gte=timezone.now()
-    ).exists()
+    """True while some process holds the mailbox's sync lease (a holder on this machine
+    whose process has ended holds nothing)."""
+    holder = (
+        Lease.objects.filter(name=sync_lease(mailbox.pk), expires_at__gte=timezone.now())
+        .values_list("holder", flat=True)
+        .first()
+    )
+    return holder is not None and not leases.holder_is_gone(holder)
+
+
+def is_interrupted(mailbox: Mailbox) -> bool:
+    """True when ``mailbox`` is marked syncing but no sync runs: the process syncing it was
+    killed or crashed, and its lease has lapsed. The next sync carries on from the last
+    committed batch (the scheduler picks it up once the lease's time is over)."""
+    return mailbox.state == SyncState.SYNCING and not is_syncing(mailbox)
 
 
 @db_task(name="mailbox.sync")
