@@ -7,8 +7,9 @@ workers never sync one mailbox at once and a killed worker's mailbox is free aga
 its lease expires (at once when the holder ran on this machine).
 
 ``schedule_syncs`` runs every minute on one worker and queues the mailboxes that are due:
-never synced, due for polling, retrying after an error, or resuming after a provider's
-daily transfer limit (the next day).
+never synced, due for polling, retrying after an error, resuming after a provider's
+daily transfer limit (the next day), or interrupted (marked syncing, but the process that
+held its lease is gone).
 """
 
 from __future__ import annotations
@@ -133,8 +134,8 @@ def due_mailboxes(now: datetime | None = None) -> list[int]:
         | Q(state=SyncState.ERROR, sync_started_at__lt=now - RETRY_AFTER_ERROR)
         | Q(state=SyncState.ERROR, sync_started_at__isnull=True)
         | Q(state=SyncState.PAUSED, bytes_day__lt=today)
-        # A sync whose worker died: its lease has lapsed, so run it again.
-        | Q(state=SyncState.SYNCING, sync_started_at__lt=now - SYNC_LEASE_TTL)
+        # Marked syncing: due when interrupted (no live holder of its lease, below).
+        | Q(state=SyncState.SYNCING)
     )
     ids = list(
         Mailbox.objects.filter(
@@ -143,9 +144,10 @@ def due_mailboxes(now: datetime | None = None) -> list[int]:
     )
     busy = {
         int(name.rpartition(":")[2])
-        for name in Lease.objects.filter(
+        for name, holder in Lease.objects.filter(
             name__startswith="mailbox-sync:", expires_at__gte=now
-        ).values_list("name", flat=True)
+        ).values_list("name", "holder")
+        if not leases.holder_is_gone(holder)
     }
     return [pk for pk in ids if pk not in busy]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 
 import pytest
 from django.utils import timezone
@@ -99,18 +101,28 @@ def test_the_scheduler_picks_the_mailboxes_that_are_due():
     now = timezone.now()
     today = dt.date.today()
     long_ago, just_now = now - dt.timedelta(hours=1), now - dt.timedelta(seconds=30)
+    running = make(SyncState.SYNCING, sync_started_at=just_now)
+    leases.acquire(tasks.sync_lease(running.pk), "other-host:1", dt.timedelta(minutes=5))
+    interrupted = make(SyncState.SYNCING, sync_started_at=just_now)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    gone = f"{leases.process_identity().rpartition(':')[0]}:{ended.pid}"
+    leases.acquire(tasks.sync_lease(interrupted.pk), gone, dt.timedelta(minutes=5))
     due = {
         make(SyncState.NEW).pk,
         make(SyncState.COMPLETED, last_sync_at=long_ago).pk,
         make(SyncState.ERROR, sync_started_at=long_ago).pk,
         make(SyncState.PAUSED, bytes_day=today - dt.timedelta(days=1)).pk,
         make(SyncState.SYNCING, sync_started_at=long_ago).pk,  # its worker died
+        # Interrupted now: its lease is gone, or its holder on this machine has ended.
+        make(SyncState.SYNCING, sync_started_at=just_now).pk,
+        interrupted.pk,
     }
     not_due = [
         make(SyncState.COMPLETED, last_sync_at=just_now),
         make(SyncState.ERROR, sync_started_at=just_now),
         make(SyncState.PAUSED, bytes_day=today),  # the provider's limit resets tomorrow
-        make(SyncState.SYNCING, sync_started_at=just_now),
+        running,
         make(SyncState.NEEDS_REAUTH),  # waits for its owner to sign in again
         make(SyncState.NEW, is_active=False),
         make(SyncState.NEW, owner=f.user(is_active=False)),
