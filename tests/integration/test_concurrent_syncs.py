@@ -25,8 +25,8 @@ from tests.integration.workers import (
     add_mailboxes,
     scale_out,
     start_worker,
-    states,
     stop,
+    syncing_in,
     trouble,
     verify_all,
     wait_until_synced,
@@ -96,10 +96,9 @@ def test_soak_twenty_mailboxes_in_one_worker_then_two_workers_with_one_killed(
         try:
             assert crmail(env, "mailbox", "sync", *more, "--background").returncode == 0
             deadline = time.monotonic() + 300
-            while time.monotonic() < deadline and not any(
-                s == "syncing" and 0 < held < size for _, s, held in states(env)
-            ):
-                time.sleep(0.05)
+            while time.monotonic() < deadline and not syncing_in(env, doomed.pid):
+                time.sleep(0.02)
+            assert syncing_in(env, doomed.pid), "the second worker synced nothing to kill"
             os.killpg(doomed.pid, signal.SIGKILL)
             doomed.wait()
             # The survivor's watcher takes the dead worker's mailboxes over at once; the

@@ -204,6 +204,19 @@ def states(env: dict[str, str]) -> list[tuple[int, str, int]]:
         return []
 
 
+def syncing_in(env: dict[str, str], pid: int) -> list[int]:
+    """Mailboxes whose sync process ``pid`` is running now, with some of its mail stored."""
+    url = env["CRMAIL_DATABASE_URL"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "select l.name from jobs_lease l join mailboxes_mailbox m "
+            "on l.name = 'mailbox-sync:' || m.id where l.holder like %s "
+            "and l.expires_at > now() and m.progress_done > 0",
+            [f"%:{pid}#%"],
+        ).fetchall()
+    return [int(name.rpartition(":")[2]) for (name,) in rows]
+
+
 def wait_until_synced(
     env: dict[str, str],
     size: int,
