@@ -78,6 +78,30 @@ def test_two_threads_of_one_worker_never_sync_one_mailbox_at_once(account):
     assert not tasks.is_syncing(mailbox)
 
 
+def test_a_sync_stopped_by_an_unexpected_error_says_so_and_runs_again_later(account, monkeypatch):
+    server, user, mailbox = account
+    server.deliver(user, mail(1))
+
+    def broken(raws):  # stands for a bug anywhere on the sync path
+        raise RuntimeError("zstd: Src size is incorrect")
+
+    monkeypatch.setattr("crmail.mailboxes.sync.store_many", broken)
+    with pytest.raises(RuntimeError):
+        tasks.run_sync(mailbox)
+    mailbox.refresh_from_db()
+    assert mailbox.state == SyncState.ERROR  # not "syncing" for ever
+    assert "unexpected error" in mailbox.last_error and "zstd" not in mailbox.last_error
+    assert not tasks.is_syncing(mailbox)
+    assert mailbox.pk not in tasks.due_mailboxes()  # retried after a pause, not at once
+    later = timezone.now() + tasks.RETRY_AFTER_ERROR + dt.timedelta(seconds=1)
+    assert mailbox.pk in tasks.due_mailboxes(later)
+
+    monkeypatch.undo()
+    tasks.run_sync(mailbox)
+    mailbox.refresh_from_db()
+    assert (mailbox.state, mailbox.last_error) == (SyncState.COMPLETED, "")
+
+
 def test_a_failed_login_is_recorded_in_words(dovecot):
     name, _ = dovecot.new_user()
     mailbox = f.mailbox(dovecot, name, "not-the-password")
