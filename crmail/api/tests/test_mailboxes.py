@@ -241,6 +241,8 @@ def test_a_sync_whose_worker_died_is_reported_interrupted_once_its_lease_lapses(
     assert stopped["state"] == "interrupted"
     assert stopped["state_label"].startswith("Interrupted")
     assert stopped["eta_seconds"] is None and stopped["rate_per_second"] is None
+    described = api.get(f"/mailboxes/{mailbox.pk}").json()
+    assert (described["state"], described["state_label"]) == ("interrupted", stopped["state_label"])
 
 
 def test_an_administrator_sees_and_filters_everyones_mailboxes(org):
