@@ -15,7 +15,9 @@ from ninja import Schema
 from pydantic import AfterValidator, ConfigDict, Field, field_validator
 
 from crmail.crm.models import Contact, Lead, LeadStatus, StageKind
+from crmail.mailboxes.actions import INTERRUPTED, INTERRUPTED_LABEL
 from crmail.mailboxes.providers import PRESETS
+from crmail.mailboxes.tasks import is_interrupted
 
 # Database ids are signed 64-bit; larger numbers are refused before any query is made.
 MAX_ID = 2**63 - 1
@@ -442,8 +444,12 @@ class MailboxOut(Schema):
         return bool(obj.smtp_secret)
 
     @staticmethod
+    def resolve_state(obj: Any) -> str:
+        return INTERRUPTED if is_interrupted(obj) else str(obj.state)
+
+    @staticmethod
     def resolve_state_label(obj: Any) -> str:
-        return str(obj.get_state_display())
+        return INTERRUPTED_LABEL if is_interrupted(obj) else str(obj.get_state_display())
 
 
 class MailboxStatusOut(Schema):

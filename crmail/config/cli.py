@@ -8,10 +8,12 @@ message in words and a non-zero exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from crmail import __version__
+from crmail.config import env
 from crmail.config.commands import (
     backup,
     check,
@@ -50,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``crmail`` with ``argv`` (default: the command line); returns the exit status."""
+    # Before anything is written (the data dir holds mail); as it was afterwards, for
+    # callers in the same process.
+    umask = env.keep_files_private()
+    try:
+        return _run(argv)
+    finally:
+        os.umask(umask)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -5,13 +5,60 @@ Everything the embedded default keeps on disk lives under ``CRMAIL_DATA_DIR``.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+# Mail, keys and the queue are for the account crmail runs as: files it creates are 0600,
+# folders 0700, whatever the umask it was started with.
+OWNER_ONLY_UMASK = 0o077
+
+
+def keep_files_private() -> int:
+    """From now on, files and folders this process creates are its owner's alone; returns
+    the umask it had."""
+    return os.umask(OWNER_ONLY_UMASK)
+
+
+def create_private_file(path: Path | str) -> None:
+    """Create ``path`` empty and 0600 unless it exists. (SQLite gives a database's -wal and
+    -shm files the database file's mode.)"""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def exposed(data_dir: Path) -> list[tuple[Path, int]]:
+    """What in ``data_dir`` (itself included) this user owns and others may use, with the
+    mode it should have."""
+    found: list[tuple[Path, int]] = []
+    uid = os.getuid()
+    for path in [data_dir, *data_dir.rglob("*")]:
+        try:
+            info = path.lstat()
+        except FileNotFoundError:  # gone meanwhile (a -wal file at a checkpoint)
+            continue
+        if stat.S_ISLNK(info.st_mode) or info.st_uid != uid:
+            continue
+        mode = stat.S_IMODE(info.st_mode)
+        private = mode & 0o700 if stat.S_ISDIR(info.st_mode) else mode & 0o600
+        if private != mode:
+            found.append((path, private))
+    return found
+
+
+def make_private(data_dir: Path) -> list[Path]:
+    """Take away others' access to ``data_dir`` and everything in it that this user owns
+    (earlier versions made the databases 0644); returns what was changed."""
+    changed = exposed(data_dir)
+    for path, mode in changed:
+        path.chmod(mode)
+    return [path for path, _ in changed]
 
 
 class ConfigError(ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 from datetime import timedelta
@@ -16,6 +17,15 @@ from crmail.jobs.models import Lease
 def process_identity() -> str:
     """A name for this process that stays unique across the machines of one installation."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+_holders = itertools.count(1)
+
+
+def unique_identity() -> str:
+    """``process_identity`` with a suffix no other holder in this process gets: for a
+    lease that must keep out the process's other threads too (a sync, a connection)."""
+    return f"{process_identity()}#{next(_holders)}"
 
 
 def holder_is_gone(holder: str) -> bool:

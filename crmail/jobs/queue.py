@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import psycopg
 from huey import Huey, MemoryHuey, PostgresHuey, RedisHuey, SqliteHuey
 
-from crmail.config.env import ConfigError, parse_url
+from crmail.config.env import ConfigError, create_private_file, parse_url
 
 QUEUE_NAME = "crmail"
 
@@ -36,8 +36,9 @@ def build_huey(url: str) -> Huey:
                 "(run `crmail init` to create the data dir)"
             )
         try:
+            create_private_file(filename)  # jobs name mailboxes and users: 0600
             return SqliteHuey(QUEUE_NAME, filename=filename, utc=True)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise ConfigError(
                 f"CRMAIL_QUEUE_URL: cannot open the queue file {filename} ({exc})"
             ) from None

@@ -37,6 +37,7 @@ from crmail.mail.models import (
 )
 from crmail.mail.parse import ParsedMessage, Unparseable, parse_many, parse_packed
 from crmail.mail.store import insert_rows, raw_bytes_many
+from crmail.mail.worker_process import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -359,7 +360,10 @@ class ParsePipeline:
         if self._pool is None and self.workers > 0:
             try:
                 self._pool = ProcessPoolExecutor(
-                    self.workers, mp_context=multiprocessing.get_context("spawn")
+                    self.workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=die_with_parent,  # no worker outlives a killed sync
+                    initargs=(os.getpid(),),
                 )
             except (OSError, ValueError, NotImplementedError):
                 log.warning("No worker processes for parsing; parsing in this process")

@@ -9,6 +9,7 @@ to ``MessageRaw``, apart from the ``Message`` row that parsing fills in later (d
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,8 +24,10 @@ from crmail.mail.models import Compression, Message, MessageRaw, ParseState
 # more bytes (docs/decisions/010). Any level decompresses the same way.
 ZSTD_LEVEL = 1
 MIN_SAVING = 0.9  # keep the compressed form only when it is at most 90 % of the original
-_compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
-_decompressor = zstandard.ZstdDecompressor()
+# zstandard's compressor and decompressor objects must not be used by two threads at once
+# (huey's job threads and the IDLE watcher's sync threads store mail side by side): shared,
+# they fail with "Src size is incorrect" or crash the process. Each thread makes its own.
+_local = threading.local()
 # Message rows per INSERT statement (three parameters each).
 INSERT_ROWS = 300
 
@@ -33,9 +36,24 @@ def content_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+class _Zstd:
+    """This thread's zstd objects."""
+
+    def __init__(self) -> None:
+        self.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+        self.decompressor = zstandard.ZstdDecompressor()
+
+
+def _zstd() -> _Zstd:
+    zstd: _Zstd | None = getattr(_local, "zstd", None)
+    if zstd is None:
+        zstd = _local.zstd = _Zstd()
+    return zstd
+
+
 def pack(raw: bytes) -> tuple[bytes, int]:
     """The stored form of ``raw`` and its compression (mail attachments rarely compress)."""
-    packed = _compressor.compress(raw)
+    packed = _zstd().compressor.compress(raw)
     if len(packed) <= len(raw) * MIN_SAVING:
         return packed, Compression.ZSTD
     return raw, Compression.NONE
@@ -44,7 +62,7 @@ def pack(raw: bytes) -> tuple[bytes, int]:
 def unpack(stored: bytes | memoryview, compression: int) -> bytes:
     data = bytes(stored)
     if compression == Compression.ZSTD:
-        return _decompressor.decompress(data)
+        return _zstd().decompressor.decompress(data)
     return data
 
 

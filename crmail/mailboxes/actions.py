@@ -30,6 +30,7 @@ from crmail.mailboxes.models import (
     SyncState,
 )
 from crmail.mailboxes.sync import eta_seconds
+from crmail.mailboxes.tasks import is_interrupted
 from crmail.people import ratelimit
 from crmail.people.actions import Invalid, NotAllowed
 from crmail.people.models import User
@@ -421,6 +422,12 @@ class MailboxStatus:
         return data
 
 
+# Shown instead of "syncing" once the process that was syncing is gone (killed, crashed)
+# and its lease has lapsed; not stored: the next sync carries on and sets the state.
+INTERRUPTED = "interrupted"
+INTERRUPTED_LABEL = "Interrupted: the sync stopped before it finished"
+
+
 def mailbox_status(mailbox: Mailbox) -> MailboxStatus:
     """What the status line, page and API show: progress while syncing, counts after."""
     message_ids = Location.objects.filter(mailbox=mailbox).values("message_id")
@@ -430,8 +437,11 @@ def mailbox_status(mailbox: Mailbox) -> MailboxStatus:
         failed=Count("pk", filter=Q(parse_state=ParseState.FAILED)),
         partial=Count("pk", filter=Q(parse_state=ParseState.PARTIAL)),
     )
+    state, label = mailbox.state, mailbox.get_state_display()
+    if is_interrupted(mailbox):
+        state, label = INTERRUPTED, INTERRUPTED_LABEL
     rate = None
-    if mailbox.state == SyncState.SYNCING and mailbox.sync_started_at:
+    if state == SyncState.SYNCING and mailbox.sync_started_at:
         elapsed = (timezone.now() - mailbox.sync_started_at).total_seconds()
         rate = mailbox.progress_done / elapsed if elapsed > 0 else None
     return MailboxStatus(
@@ -439,13 +449,13 @@ def mailbox_status(mailbox: Mailbox) -> MailboxStatus:
         email=mailbox.email,
         protocol=mailbox.protocol,
         active=mailbox.is_active,
-        state=mailbox.state,
-        state_label=mailbox.get_state_display(),
+        state=state,
+        state_label=label,
         done=mailbox.progress_done,
         total=mailbox.progress_total,
         bytes=mailbox.progress_bytes,
         rate_per_second=rate,
-        eta_seconds=eta_seconds(mailbox),
+        eta_seconds=eta_seconds(mailbox) if state == SyncState.SYNCING else None,
         last_sync_at=mailbox.last_sync_at,
         last_error=mailbox.last_error,
         messages_stored=totals["count"] or 0,

@@ -8,7 +8,6 @@ with kind ``busy`` and the job tries again later.
 
 from __future__ import annotations
 
-import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -73,7 +72,6 @@ class ConnectionSlot:
     """One of the provider's simultaneous connections for a mailbox, held as a lease."""
 
     TTL = timedelta(minutes=10)
-    _numbers = itertools.count()
 
     def __init__(self, name: str, holder: str) -> None:
         self.name, self.holder = name, holder
@@ -82,7 +80,7 @@ class ConnectionSlot:
     def take(cls, mailbox: Mailbox) -> ConnectionSlot:
         if mailbox.pk is None:  # testing a configuration before it is saved
             return cls("", "")
-        holder = f"{leases.process_identity()}#{next(cls._numbers)}"
+        holder = leases.unique_identity()
         limit = cls.limit(mailbox)
         for n in range(limit):
             name = f"mailbox-connection:{mailbox.pk}:{n}"

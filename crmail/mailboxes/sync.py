@@ -48,6 +48,12 @@ LOCATION_COLUMNS = (
 )
 
 
+UNEXPECTED = (
+    "The sync stopped on an unexpected error; what it stored is kept and crmail tries again "
+    "later (the worker's log has the details)."
+)
+
+
 @dataclass
 class SyncReport:
     folders: int = 0
@@ -90,6 +96,12 @@ def sync_mailbox(mailbox: Mailbox, driver: Driver, progress: Progress | None = N
         report.errors.append(str(exc))
         state = SyncState.NEEDS_REAUTH if exc.kind == "oauth_revoked" else SyncState.ERROR
         _finish(mailbox, state, str(exc), exc.kind)
+        raise
+    except Exception:
+        # A fault of crmail's, not the server's: say so in words (the traceback goes to the
+        # worker's log with the exception) and let the scheduler retry after a pause.
+        report.errors.append(UNEXPECTED)
+        _finish(mailbox, SyncState.ERROR, UNEXPECTED, "internal")
         raise
     _finish(mailbox, SyncState.COMPLETED, "", "")
     return report

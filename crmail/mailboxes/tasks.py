@@ -7,8 +7,9 @@ workers never sync one mailbox at once and a killed worker's mailbox is free aga
 its lease expires (at once when the holder ran on this machine).
 
 ``schedule_syncs`` runs every minute on one worker and queues the mailboxes that are due:
-never synced, due for polling, retrying after an error, or resuming after a provider's
-daily transfer limit (the next day).
+never synced, due for polling, retrying after an error, resuming after a provider's
+daily transfer limit (the next day), or interrupted (marked syncing, but the process that
+held its lease is gone).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def run_sync(mailbox: Mailbox, progress: Callable[[Mailbox], None] | None = None
 
     Driver errors propagate after the mailbox's state records them in words.
     """
-    lease, holder = sync_lease(mailbox.pk), leases.process_identity()
+    # Per run, not per process: a job thread and a watcher thread of one worker are rivals.
+    lease, holder = sync_lease(mailbox.pk), leases.unique_identity()
     if not leases.acquire(lease, holder, SYNC_LEASE_TTL):
         raise AlreadySyncing(f"A sync of {mailbox.email} is already running.")
 
@@ -85,10 +87,21 @@ def run_sync(mailbox: Mailbox, progress: Callable[[Mailbox], None] | None = None
 
 
 def is_syncing(mailbox: Mailbox) -> bool:
-    """True while some process holds the mailbox's sync lease."""
-    return Lease.objects.filter(
-        name=sync_lease(mailbox.pk), expires_at__gte=timezone.now()
-    ).exists()
+    """True while some process holds the mailbox's sync lease (a holder on this machine
+    whose process has ended holds nothing)."""
+    holder = (
+        Lease.objects.filter(name=sync_lease(mailbox.pk), expires_at__gte=timezone.now())
+        .values_list("holder", flat=True)
+        .first()
+    )
+    return holder is not None and not leases.holder_is_gone(holder)
+
+
+def is_interrupted(mailbox: Mailbox) -> bool:
+    """True when ``mailbox`` is marked syncing but no sync runs: the process syncing it was
+    killed or crashed, and its lease has lapsed. The next sync carries on from the last
+    committed batch (the scheduler picks it up once the lease's time is over)."""
+    return mailbox.state == SyncState.SYNCING and not is_syncing(mailbox)
 
 
 @db_task(name="mailbox.sync")
@@ -121,8 +134,8 @@ def due_mailboxes(now: datetime | None = None) -> list[int]:
         | Q(state=SyncState.ERROR, sync_started_at__lt=now - RETRY_AFTER_ERROR)
         | Q(state=SyncState.ERROR, sync_started_at__isnull=True)
         | Q(state=SyncState.PAUSED, bytes_day__lt=today)
-        # A sync whose worker died: its lease has lapsed, so run it again.
-        | Q(state=SyncState.SYNCING, sync_started_at__lt=now - SYNC_LEASE_TTL)
+        # Marked syncing: due when interrupted (no live holder of its lease, below).
+        | Q(state=SyncState.SYNCING)
     )
     ids = list(
         Mailbox.objects.filter(
@@ -131,9 +144,10 @@ def due_mailboxes(now: datetime | None = None) -> list[int]:
     )
     busy = {
         int(name.rpartition(":")[2])
-        for name in Lease.objects.filter(
+        for name, holder in Lease.objects.filter(
             name__startswith="mailbox-sync:", expires_at__gte=now
-        ).values_list("name", flat=True)
+        ).values_list("name", "holder")
+        if not leases.holder_is_gone(holder)
     }
     return [pk for pk in ids if pk not in busy]
 

@@ -2,7 +2,8 @@
 
 In tests the job queue runs jobs at once, so "Test and connect" returns after the first
 sync; the "Sync in progress" display and its polling are driven by setting the mailbox's
-progress from the test while the page is open.
+progress (and holding its sync lease, as a running sync does) from the test while the
+page is open.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from crmail.jobs import leases
 from crmail.mailboxes.models import Mailbox, SyncState
 from crmail.mailboxes.tests import test_oauth as oauth_harness
 from tests import factories as f
@@ -103,6 +105,7 @@ def test_connect_a_mailbox_watch_it_sync_then_deactivate(app, dovecot):
 
     # While a sync runs, the status polls every two seconds until it completes.
     mailbox = Mailbox.objects.get(login=login)
+    assert leases.acquire(f"mailbox-sync:{mailbox.pk}", "worker-host:1", timedelta(minutes=5))
     Mailbox.objects.filter(pk=mailbox.pk).update(
         state=SyncState.SYNCING,
         sync_started_at=timezone.now() - timedelta(seconds=20),

@@ -6,12 +6,16 @@ profile without Mail Integration answer 403 in words.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from crmail.api.mailboxes import with_preset
 from crmail.api.tests.conftest import ApiClient, fields
+from crmail.jobs import leases
+from crmail.jobs.models import Lease
 from crmail.mail.models import Message
 from crmail.mailboxes.models import Folder, Mailbox
 from crmail.people.models import Profile
@@ -220,6 +224,25 @@ def test_other_users_mailboxes_answer_404_like_missing_ones(org):
         assert [r.status_code for r in writes] == [404] * len(writes)
     mailbox.refresh_from_db()
     assert mailbox.is_active and mailbox.store_sent_on_server and not mailbox.locked
+
+
+def test_a_sync_whose_worker_died_is_reported_interrupted_once_its_lease_lapses(org):
+    mailbox = stored_mailbox(org.rep)
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        state="syncing", sync_started_at=timezone.now(), progress_total=300
+    )
+    lease = f"mailbox-sync:{mailbox.pk}"
+    assert leases.acquire(lease, "elsewhere:1", timedelta(minutes=5))
+    api, url = ApiClient(org.rep), f"/mailboxes/{mailbox.pk}/status"
+    running = api.get(url).json()
+    assert (running["state"], running["state_label"]) == ("syncing", "Sync in progress")
+    Lease.objects.filter(name=lease).update(expires_at=timezone.now() - timedelta(seconds=1))
+    stopped = api.get(url).json()
+    assert stopped["state"] == "interrupted"
+    assert stopped["state_label"].startswith("Interrupted")
+    assert stopped["eta_seconds"] is None and stopped["rate_per_second"] is None
+    described = api.get(f"/mailboxes/{mailbox.pk}").json()
+    assert (described["state"], described["state_label"]) == ("interrupted", stopped["state_label"])
 
 
 def test_an_administrator_sees_and_filters_everyones_mailboxes(org):

@@ -94,7 +94,9 @@ def _write_file(chunks: Iterable[bytes], path: Path) -> int:
     never passes for a whole one."""
     part = path.with_name(path.name + ".part")
     try:
-        with part.open("wb") as stream:
+        # 0600: it is someone's mail.
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as stream:
             written = _write(chunks, stream)
         os.replace(part, path)
     finally:

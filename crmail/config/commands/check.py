@@ -16,6 +16,7 @@ from crmail.config.commands.base import (
     error_words,
     pending_migrations,
 )
+from crmail.config.env import exposed
 
 SHORT_SECRET = 32
 
@@ -88,6 +89,12 @@ def check_data_dir(found: Findings, data_dir: Path) -> None:
         found.problem(f"The data dir {data_dir} is not writable ({exc.strerror}).")
         return
     found.ok(f"Data dir {data_dir} exists and is writable.")
+    readable = exposed(data_dir)
+    if readable:
+        found.warn(
+            f"{len(readable)} files or folders in the data dir can be read by other users of "
+            "this machine: run `crmail init` to make them private."
+        )
 
 
 def check_database(found: Findings) -> None:

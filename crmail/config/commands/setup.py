@@ -48,6 +48,15 @@ def run_init(args: argparse.Namespace, out: Output) -> int:
         raise CommandError(f"Cannot create the data dir {data_dir}: {exc.strerror}.") from None
     if not os.access(data_dir, os.W_OK):
         raise CommandError(f"The data dir {data_dir} is not writable by this user.")
+    try:
+        tightened = env.make_private(data_dir)
+        database = env.database_settings(data_dir)
+        if database["ENGINE"].endswith("sqlite3") and Path(database["NAME"]).parent.is_dir():
+            env.create_private_file(database["NAME"])
+    except env.ConfigError:
+        tightened = []  # said in words below, with the other configuration problems
+    except OSError as exc:
+        raise CommandError(f"Cannot keep the data dir private: {exc}.") from None
     # The data dir must exist before the settings load: they keep the queue file there.
     setup_django()
     errors = config_errors()
@@ -56,6 +65,11 @@ def run_init(args: argparse.Namespace, out: Output) -> int:
             "The configuration has problems:", details=errors, hint="Fix them and run it again."
         )
     out.done(f"Data dir {data_dir} {'is in place' if existed else 'created'}.")
+    if tightened:
+        out.done(
+            f"Data dir made private: {len(tightened)} of its files or folders could be read "
+            "by other users of this machine."
+        )
     migrate(out)
     ensure_admin(out)
     return 0

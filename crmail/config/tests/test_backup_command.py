@@ -32,6 +32,7 @@ def test_writes_the_mbox_to_a_file_with_a_note_on_stderr(leaver, capsys, tmp_pat
     assert sorted(box[key]["Subject"] for key in box.iterkeys()) == ["One", "Two"]
     assert b"\n>From me\n" in path.read_bytes()
     assert not (tmp_path / "leaver.mbox.part").exists()
+    assert path.stat().st_mode & 0o777 == 0o600  # someone's mail: for the owner alone
 
 
 def test_writes_to_standard_output_without_o(leaver, capsysbinary):

@@ -71,6 +71,47 @@ def test_init_user_token_and_check_on_a_fresh_data_dir(operator_env):
     assert secret not in check.stdout + check.stderr
 
 
+def modes(data_dir: Path) -> dict[str, str]:
+    """Each file and folder under ``data_dir`` with its permission bits, as ``ls`` shows."""
+    return {
+        str(path.relative_to(data_dir)) or ".": oct(path.stat().st_mode & 0o777)
+        for path in [data_dir, *data_dir.rglob("*")]
+    }
+
+
+def test_every_file_in_the_data_dir_is_for_its_owner_alone(operator_env):
+    # The database holds everyone's mail: no other user of the machine may read it, nor
+    # the queue, the keys, or the database's write-ahead log.
+    data_dir = Path(operator_env["CRMAIL_DATA_DIR"])
+    admin_env = {"CRMAIL_ADMIN_EMAIL": ADMIN, "CRMAIL_ADMIN_PASSWORD": PASSWORD}
+    assert crmail(operator_env, "init", **admin_env).returncode == 0
+    assert crmail(operator_env, "keys", "check").returncode == 0  # makes encryption_keys
+    with sqlite3.connect(data_dir / "crmail.sqlite3") as db:  # while open: -wal and -shm
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE scratch (n integer)")
+        files = modes(data_dir)
+    assert {"crmail.sqlite3-wal", "crmail.sqlite3-shm", "encryption_keys"} <= set(files)
+    assert {"queue.sqlite3", "secret_key", "crmail.sqlite3"} <= set(files)
+    wanted = {name: "0o700" if (data_dir / name).is_dir() else "0o600" for name in files}
+    assert files == wanted
+
+
+def test_init_makes_an_older_data_dirs_files_private(operator_env):
+    data_dir = Path(operator_env["CRMAIL_DATA_DIR"])
+    admin_env = {"CRMAIL_ADMIN_EMAIL": ADMIN, "CRMAIL_ADMIN_PASSWORD": PASSWORD}
+    assert crmail(operator_env, "init", **admin_env).returncode == 0
+    for name in ("crmail.sqlite3", "queue.sqlite3"):
+        (data_dir / name).chmod(0o644)  # as earlier versions created them
+    data_dir.chmod(0o755)
+    check = crmail(operator_env, "check")
+    assert "3 files or folders in the data dir can be read by other users" in check.stderr
+    again = crmail(operator_env, "init", **admin_env)
+    assert again.returncode == 0, again.stderr
+    assert set(modes(data_dir).values()) == {"0o600", "0o700"}
+    assert modes(data_dir)["."] == "0o700"
+    assert "can be read by other users" not in crmail(operator_env, "check").stderr
+
+
 def test_commands_before_init_say_to_run_it(operator_env):
     result = crmail(operator_env, "user", "list")
     assert result.returncode == 1

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from crmail.config.cli import main
 from crmail.jobs import leases
+from crmail.jobs.models import Lease
 from crmail.mailboxes.models import Mailbox
 from crmail.mailboxes.tests.test_sync import mail
 from tests import factories as f
@@ -109,6 +113,29 @@ def test_a_second_sync_of_the_same_mailbox_is_refused(capsys, connected):
     assert leases.acquire(f"mailbox-sync:{mailbox_id}", "elsewhere:1", timedelta(minutes=5))
     status, _, err = run(capsys, "mailbox", "sync", mailbox_id)
     assert status == 1 and "already running" in err
+
+
+def dead_holder() -> str:
+    """A lease holder naming a process of this machine that has ended."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    return f"{leases.process_identity().rpartition(':')[0]}:{ended.pid}"
+
+
+def test_a_sync_killed_on_this_machine_shows_as_interrupted_at_once(capsys, connected):
+    _, _, mailbox_id = connected
+    Mailbox.objects.filter(pk=mailbox_id).update(
+        state="syncing", sync_started_at=timezone.now(), progress_total=300
+    )
+    assert leases.acquire(f"mailbox-sync:{mailbox_id}", "elsewhere:1", timedelta(minutes=5))
+    status, out, _ = run(capsys, "mailbox", "status", mailbox_id)
+    assert status == 0 and "Sync in progress" in out and "Interrupted" not in out
+
+    Lease.objects.filter(name=f"mailbox-sync:{mailbox_id}").update(holder=dead_holder())
+    status, out, _ = run(capsys, "mailbox", "status", mailbox_id)
+    assert status == 0 and "Interrupted" in out and "Sync in progress" not in out
+    status, out, _ = run(capsys, "mailbox", "status", mailbox_id, "--json")
+    assert json.loads(out)["state"] == "interrupted"
 
 
 def test_deactivate_asks_what_becomes_of_the_mail_and_lock_is_for_admins(capsys, connected):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,48 @@ def test_replies_join_the_thread_in_any_order():
 
 def test_thread_subject_drops_prefixes():
     assert thread_subject("RE: Fwd: AW: Angebot") == "Angebot"
+
+
+HAMMER = """
+import os, sys, threading
+import django
+django.setup()
+from crmail.mail.store import pack, unpack
+
+blobs = [os.urandom(64) + b"quarterly figures attached " * n for n in range(1, 300)]
+failures = []
+
+def work(offset):
+    try:
+        for round in range(40):
+            for raw in blobs[offset::8]:
+                stored, compression = pack(raw)
+                if unpack(stored, compression) != raw:
+                    failures.append("round trip changed the bytes")
+    except Exception as exc:
+        failures.append(f"{type(exc).__name__}: {exc}")
+
+threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(len(failures), failures[:3])
+sys.exit(1 if failures else 0)
+"""
+
+
+def test_packing_from_many_threads_at_once_neither_fails_nor_crashes(tmp_path):
+    # Job threads and the watcher's sync threads store mail in one process; a shared
+    # zstd object failed ("Src size is incorrect") or crashed the whole worker. In a
+    # process of its own, so a crash fails this test rather than the run.
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "crmail.config.settings",
+        "CRMAIL_DATA_DIR": str(tmp_path),
+        "CRMAIL_QUEUE_URL": "memory://",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", HAMMER], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, (done.returncode, done.stdout, done.stderr[-2000:])

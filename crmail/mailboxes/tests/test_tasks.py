@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 
 import pytest
 from django.utils import timezone
@@ -54,6 +56,52 @@ def test_a_second_sync_waits_for_the_first(account):
     assert Lease.objects.get(name=tasks.sync_lease(mailbox.pk)).holder == "other-host:1"
 
 
+def test_two_threads_of_one_worker_never_sync_one_mailbox_at_once(account):
+    # A job thread and the IDLE watcher's sync thread share the worker's pid: the lease
+    # must still keep the second out while the first runs, and stay held until it ends.
+    server, user, mailbox = account
+    server.deliver(user, mail(1))
+    seen: list[str] = []
+
+    def second_sync(m: Mailbox) -> None:
+        if seen:
+            return
+        try:
+            tasks.run_sync(Mailbox.objects.get(pk=m.pk))
+            seen.append("ran")
+        except tasks.AlreadySyncing:
+            seen.append("busy")
+        seen.append("held" if tasks.is_syncing(m) else "lost")
+
+    tasks.run_sync(mailbox, progress=second_sync)
+    assert seen == ["busy", "held"]
+    assert not tasks.is_syncing(mailbox)
+
+
+def test_a_sync_stopped_by_an_unexpected_error_says_so_and_runs_again_later(account, monkeypatch):
+    server, user, mailbox = account
+    server.deliver(user, mail(1))
+
+    def broken(raws):  # stands for a bug anywhere on the sync path
+        raise RuntimeError("zstd: Src size is incorrect")
+
+    monkeypatch.setattr("crmail.mailboxes.sync.store_many", broken)
+    with pytest.raises(RuntimeError):
+        tasks.run_sync(mailbox)
+    mailbox.refresh_from_db()
+    assert mailbox.state == SyncState.ERROR  # not "syncing" for ever
+    assert "unexpected error" in mailbox.last_error and "zstd" not in mailbox.last_error
+    assert not tasks.is_syncing(mailbox)
+    assert mailbox.pk not in tasks.due_mailboxes()  # retried after a pause, not at once
+    later = timezone.now() + tasks.RETRY_AFTER_ERROR + dt.timedelta(seconds=1)
+    assert mailbox.pk in tasks.due_mailboxes(later)
+
+    monkeypatch.undo()
+    tasks.run_sync(mailbox)
+    mailbox.refresh_from_db()
+    assert (mailbox.state, mailbox.last_error) == (SyncState.COMPLETED, "")
+
+
 def test_a_failed_login_is_recorded_in_words(dovecot):
     name, _ = dovecot.new_user()
     mailbox = f.mailbox(dovecot, name, "not-the-password")
@@ -77,18 +125,28 @@ def test_the_scheduler_picks_the_mailboxes_that_are_due():
     now = timezone.now()
     today = dt.date.today()
     long_ago, just_now = now - dt.timedelta(hours=1), now - dt.timedelta(seconds=30)
+    running = make(SyncState.SYNCING, sync_started_at=just_now)
+    leases.acquire(tasks.sync_lease(running.pk), "other-host:1", dt.timedelta(minutes=5))
+    interrupted = make(SyncState.SYNCING, sync_started_at=just_now)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    gone = f"{leases.process_identity().rpartition(':')[0]}:{ended.pid}"
+    leases.acquire(tasks.sync_lease(interrupted.pk), gone, dt.timedelta(minutes=5))
     due = {
         make(SyncState.NEW).pk,
         make(SyncState.COMPLETED, last_sync_at=long_ago).pk,
         make(SyncState.ERROR, sync_started_at=long_ago).pk,
         make(SyncState.PAUSED, bytes_day=today - dt.timedelta(days=1)).pk,
         make(SyncState.SYNCING, sync_started_at=long_ago).pk,  # its worker died
+        # Interrupted now: its lease is gone, or its holder on this machine has ended.
+        make(SyncState.SYNCING, sync_started_at=just_now).pk,
+        interrupted.pk,
     }
     not_due = [
         make(SyncState.COMPLETED, last_sync_at=just_now),
         make(SyncState.ERROR, sync_started_at=just_now),
         make(SyncState.PAUSED, bytes_day=today),  # the provider's limit resets tomorrow
-        make(SyncState.SYNCING, sync_started_at=just_now),
+        running,
         make(SyncState.NEEDS_REAUTH),  # waits for its owner to sign in again
         make(SyncState.NEW, is_active=False),
         make(SyncState.NEW, owner=f.user(is_active=False)),

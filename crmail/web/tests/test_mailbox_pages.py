@@ -16,6 +16,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from crmail.jobs import leases
+from crmail.jobs.models import Lease
 from crmail.mail.models import Message
 from crmail.mailboxes import actions
 from crmail.mailboxes.models import AuthMethod, Folder, Location, Mailbox, SyncState
@@ -336,6 +338,7 @@ def test_a_folder_of_another_mailbox_answers_404(synced, dovecot, client_for):
 
 def test_the_status_polls_while_syncing_and_stops_when_completed(synced, client_for):
     client = client_for(synced.owner)
+    assert leases.acquire(f"mailbox-sync:{synced.pk}", "worker-host:1", timedelta(minutes=5))
     Mailbox.objects.filter(pk=synced.pk).update(
         state=SyncState.SYNCING,
         sync_started_at=timezone.now() - timedelta(seconds=10),
@@ -354,6 +357,30 @@ def test_the_status_polls_while_syncing_and_stops_when_completed(synced, client_
     response = client.get(url, headers={"HX-Request": "true"})
     assert "every 2s" not in page(response) and "Completed" in page(response)
     assert response.headers["HX-Trigger"] == "sync-finished"
+
+
+def test_a_sync_whose_worker_died_shows_interrupted_and_stops_polling(synced, client_for):
+    client = client_for(synced.owner)
+    Mailbox.objects.filter(pk=synced.pk).update(
+        state=SyncState.SYNCING,
+        sync_started_at=timezone.now() - timedelta(minutes=1),
+        progress_total=300,
+        progress_done=0,
+    )
+    assert leases.acquire(f"mailbox-sync:{synced.pk}", "worker-host:1", timedelta(minutes=5))
+    url = reverse("web:mailbox_status", args=[synced.pk])
+    running = page(client.get(url, headers={"HX-Request": "true"}))
+    assert "Sync in progress" in running and "every 2s" in running
+
+    Lease.objects.filter(name=f"mailbox-sync:{synced.pk}").update(
+        expires_at=timezone.now() - timedelta(seconds=1)  # the worker never renewed it
+    )
+    html = page(client.get(reverse("web:mailbox_detail", args=[synced.pk])))
+    assert "Interrupted" in html and "Sync in progress" not in html
+    assert "the next sync carries on" in html
+    assert "every 2s" not in html and "<progress" not in html
+    listed = page(client.get(reverse("web:mailboxes")))
+    assert "Interrupted" in listed and "Sync in progress" not in listed
 
 
 def test_an_error_is_shown_in_words(synced, client_for):

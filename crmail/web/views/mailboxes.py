@@ -204,8 +204,11 @@ def mailbox_list(request: HttpRequest) -> HttpResponse:
         rows = rows.order_by("owner__name", "owner__email", "-is_active", "email")
     else:
         rows = rows.order_by("-is_active", "email")
+    rows = list(rows)
+    for m in rows:  # a lease look-up for the few marked syncing
+        m.interrupted = tasks.is_interrupted(m)
     context = {
-        "rows": list(rows),
+        "rows": rows,
         "people": people,
         "shown_user": shown_user,
         "may_connect": actions.may_connect(user),
