@@ -16,6 +16,7 @@ from pydantic import AfterValidator, ConfigDict, Field, field_validator
 
 from crmail.crm.models import Contact, Lead, LeadStatus, StageKind
 from crmail.mailboxes.providers import PRESETS
+from crmail.text import text_problem
 
 # Database ids are signed 64-bit; larger numbers are refused before any query is made.
 MAX_ID = 2**63 - 1
@@ -26,16 +27,19 @@ MAX_OFFSET = 10**12
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("Value must not contain NUL characters.")
+T = TypeVar("T")
+
+
+def storable(value: T) -> T:
+    """Refuse text no database can store (crmail.text): a lone surrogate or NUL."""
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
-# Free text in query parameters: bounded and without NUL (which PostgreSQL refuses).
-QueryText = Annotated[str, Field(max_length=200), AfterValidator(_no_nul)]
-
-T = TypeVar("T")
+# Free text in query parameters: bounded and storable.
+QueryText = Annotated[str, Field(max_length=200), AfterValidator(storable)]
 
 
 # ---------------------------------------------------------------------------- output
@@ -210,7 +214,14 @@ class UserOut(Schema):
 
 
 class Input(Schema):
+    """A request body: unknown fields refused, every text value storable (crmail.text)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        return storable(value)
 
 
 class RecordPatch(Input):

@@ -26,6 +26,7 @@ from crmail.people.models import (
     Role,
     User,
 )
+from crmail.text import CheckedTextForm
 
 
 def client_address(request: HttpRequest | None) -> str:
@@ -35,7 +36,7 @@ def client_address(request: HttpRequest | None) -> str:
     return request.META.get("REMOTE_ADDR", "") or ""
 
 
-class SignInForm(AuthenticationForm):
+class SignInForm(CheckedTextForm, AuthenticationForm):
     """Email and password, refused without checking while the address or client is locked."""
 
     error_messages = {
@@ -76,7 +77,7 @@ def _user_label(user: User) -> str:
     return f"{user.name} <{user.email}>"
 
 
-class UserForm(forms.ModelForm):
+class UserForm(CheckedTextForm, forms.ModelForm):
     """An administrator's view of a user (no password: that is set on creation or by the user).
 
     The form shapes input; ``crmail.people.actions`` validates and writes, and its refusals
@@ -184,7 +185,7 @@ def set_active(target: User, active: bool, *, by: User) -> str | None:
     return None
 
 
-class RoleForm(forms.ModelForm):
+class RoleForm(CheckedTextForm, forms.ModelForm):
     """A role: its name, whom it reports to, and whether its users share with each other."""
 
     class Meta:
@@ -221,7 +222,7 @@ class RoleForm(forms.ModelForm):
             return super().save(commit=commit)
 
 
-class GroupForm(forms.ModelForm):
+class GroupForm(CheckedTextForm, forms.ModelForm):
     """A group: its members, directly or through their roles."""
 
     class Meta:
@@ -253,7 +254,7 @@ class GroupForm(forms.ModelForm):
             return super().save(commit=commit)
 
 
-class AccessDefaultsForm(forms.Form):
+class AccessDefaultsForm(CheckedTextForm, forms.Form):
     """The organisation-wide default access per module."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -291,7 +292,7 @@ def _lines(text: str) -> list[str]:
     return [part.strip() for part in text.replace(",", "\n").splitlines() if part.strip()]
 
 
-class MailboxSettingsForm(forms.Form):
+class MailboxSettingsForm(CheckedTextForm, forms.Form):
     """A mailbox's settings as a user edits them (every field but the provider and protocol)."""
 
     email = forms.EmailField(
