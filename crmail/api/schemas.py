@@ -99,7 +99,7 @@ def errors_doc(*codes: int) -> dict[str, Any]:
     """
     return {
         "responses": {
-            str(code): {
+            code: {  # numbers, like ninja's keys, so a code declared twice merges
                 "description": ERROR_MEANINGS[code][0],
                 "content": {"application/json": {"schema": ERROR_MEANINGS[code][1]}},
             }
