@@ -26,3 +26,19 @@ def test_the_document_is_valid_openapi_without_duplicate_keys():
     validate(document)
     backup = document["paths"]["/api/v1/users/{id}/mail-backup"]["get"]["responses"]
     assert "application/mbox" in backup["200"]["content"]
+
+
+def test_every_operation_documents_its_refusals():
+    document = Client().get("/api/v1/openapi.json").json()
+    missing = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            codes = set(operation["responses"])
+            needed = {"401"}
+            if operation.get("parameters") or operation.get("requestBody"):
+                needed.add("422")  # any parameter or body can be invalid
+            if operation.get("requestBody"):
+                needed.add("400")  # a body that is not JSON
+            if needed - codes:
+                missing.append(f"{method.upper()} {path}: {sorted(needed - codes)}")
+    assert not missing
