@@ -5,16 +5,19 @@ as surrogate escapes) and form data in exotic charsets can all carry a lone surr
 a character, so no database stores it and no page or answer can be written with it. NUL is
 refused by PostgreSQL. Each entry point checks its text once, with ``text_problem``: the
 API's input schemas (``crmail.api.schemas.Input``), every web and record form
-(``CheckedTextForm``) and the ``crmail`` command's arguments (``crmail.config.cli``).
+(``CheckedTextForm``), the pages' query strings (``QueryTextMiddleware``) and the ``crmail``
+command's arguments (``crmail.config.cli``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest, ValidationError
+from django.http import HttpRequest, HttpResponseBase
 
 SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -83,3 +86,23 @@ class CheckedTextForm(forms.BaseForm):
                 self.data[key] = fixed
         elif isinstance(value, str):
             self.data[key] = repaired(value)
+
+
+class QueryTextMiddleware:
+    """A page whose query string holds what is not storable text answers 400 (400.html).
+
+    A request may declare any charset, and Django decodes its query string with it, so
+    ``?q=`` can bring a lone surrogate; NUL comes with ``%00``. Pages read their query
+    parameters without a form (search, sort, page), so the check is made here, once. The
+    API (``/api/``) is left to its own schemas, which name the parameter in a 422.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if not request.path.startswith("/api/") and any(
+            text_problem(key) or text_problem(values) for key, values in request.GET.lists()
+        ):
+            raise BadRequest("The query string is not valid text.")
+        return self.get_response(request)

@@ -74,3 +74,17 @@ def test_sign_in_with_a_surrogate_is_refused_in_words(db, client):
     response = post_utf7(client, "/sign-in/", {"username": "a\ud800@b.example", "password": "x"})
     assert response.status_code == 200
     assert response.context["form"].errors
+
+
+@pytest.mark.parametrize("path", ["/contacts/", "/deals/", "/settings/users/", "/"])
+@pytest.mark.parametrize(
+    ("query", "charset"),
+    [("q=%2B2AA-x&page=%2B2AA-x&sort=%2B2AA-x", "utf-7"), ("q=a%00b", "utf-8")],
+    ids=["surrogate", "nul"],
+)
+def test_a_query_string_that_is_not_text_answers_400(org, client_for, path, query, charset):
+    response = client_for(org.admin).get(
+        f"{path}?{query}", CONTENT_TYPE=f"text/plain; charset={charset}"
+    )
+    assert response.status_code == 400
+    assert "Something in the request was not right" in response.content.decode()
