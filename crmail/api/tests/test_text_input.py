@@ -112,3 +112,35 @@ def test_the_message_says_what_is_wrong(org):
     [error] = response.json()["detail"]
     assert error["field"] == "last_name"
     assert "not valid text" in error["message"]
+
+
+def all_inputs() -> list[type]:
+    import crmail.api.messages
+    import crmail.api.sharing  # noqa: F401
+    from crmail.api.schemas import Input
+
+    found, todo = [], [Input]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            found.append(sub)
+            todo.append(sub)
+    return found
+
+
+def test_every_request_body_refuses_a_surrogate_in_each_text_field():
+    from pydantic import ValidationError
+
+    checked = 0
+    for schema in all_inputs():
+        for name, info in schema.model_fields.items():
+            if "str" not in repr(info.annotation) or "Literal" in repr(info.annotation):
+                continue
+            key = info.alias or name
+            value = [SURROGATE] if "list" in repr(info.annotation) else SURROGATE
+            with pytest.raises(ValidationError) as refused:
+                schema.model_validate({key: value})
+            # Our message, or pydantic's own for constrained strings ("unable to parse raw
+            # data as a unicode string"): either way a 422 naming the field.
+            assert [e for e in refused.value.errors() if e["loc"][:1] == (key,)], (schema, name)
+            checked += 1
+    assert checked > 40
