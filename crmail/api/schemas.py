@@ -7,10 +7,11 @@ is a list. Unknown fields are refused, so a misspelt field never goes unnoticed.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
+from django.utils import timezone
 from ninja import Schema
 from pydantic import AfterValidator, ConfigDict, Field, field_validator
 
@@ -37,6 +38,22 @@ def storable(value: T) -> T:
         raise ValueError(problem)
     return value
 
+
+def in_utc(moment: datetime) -> datetime:
+    """A time as UTC; one without a zone is read in the server's zone.
+
+    ISO 8601 allows offsets PostgreSQL does not (``+16:00``), and near the ends of the
+    calendar an offset can carry a time past year 1 or 9999: refused, naming the field.
+    """
+    try:
+        aware = timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+        return aware.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("Give a time between the years 1 and 9999 in UTC.") from None
+
+
+# A point in time given in a request, as UTC.
+Moment = Annotated[datetime, AfterValidator(in_utc)]
 
 # Free text in query parameters: bounded and storable.
 QueryText = Annotated[str, Field(max_length=200), AfterValidator(storable)]
@@ -319,7 +336,7 @@ class ListParams(Schema):
 class RecordFilters(ListParams):
     q: QueryText | None = Field(None, description="Words to find in the name.")
     owner: Id | None = Field(None, description="Only records owned by this user id.")
-    modified_since: datetime | None = Field(
+    modified_since: Moment | None = Field(
         None, description="Only records changed at or after this time (ISO 8601)."
     )
 
