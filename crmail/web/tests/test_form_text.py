@@ -88,3 +88,10 @@ def test_a_query_string_that_is_not_text_answers_400(org, client_for, path, quer
     )
     assert response.status_code == 400
     assert "Something in the request was not right" in response.content.decode()
+
+
+@pytest.mark.parametrize("path", ["/contacts/", "/leads/", "/accounts/", "/settings/users/"])
+def test_a_nul_in_a_list_search_answers_400(org, client_for, path):
+    # PostgreSQL refuses NUL in a query: the search must not reach it.
+    response = client_for(org.admin).get(path, {"q": "a\x00b", "sort": "name"})
+    assert response.status_code == 400
