@@ -67,7 +67,7 @@ TEXT_SETTINGS = {"email", "host", "login", "secret", "smtp_host", "smtp_login", 
 LIST_SETTINGS = {"extra_from_addresses", "import_folders"}
 SERVERS = {"incoming": "Incoming server", "outgoing": "Outgoing (SMTP) server"}
 FLAG_FIELDS = ("seen", "flagged", "answered", "draft", "deleted")
-ACCEPTED = errors_doc(401, 404, 409)
+ACCEPTED = errors_doc(401, 404, 409, 422)
 
 
 @contextmanager

@@ -5,12 +5,10 @@ Reads always start from ``access.visible``; writes always go through ``crmail.cr
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, TypeVar
 
 from django.db.models import Count, Q, QuerySet, Window
 from django.http import Http404
-from django.utils import timezone
 
 from crmail.api.errors import API_NAMES
 from crmail.api.schemas import MAX_LIMIT, ListParams, RecordFilters
@@ -85,7 +83,7 @@ def filter_records(
     if filters.owner is not None:
         qs = qs.filter(owner_id=filters.owner)
     if filters.modified_since is not None:
-        qs = qs.filter(modified_at__gte=aware(filters.modified_since))
+        qs = qs.filter(modified_at__gte=filters.modified_since)
     return qs
 
 
@@ -94,11 +92,6 @@ def filter_by_email(qs: QuerySet[R], email: str | None) -> QuerySet[R]:
     if email is None:
         return qs
     return qs.filter(emails__address=email.strip().strip("<>").strip().lower()).distinct()
-
-
-def aware(moment: datetime) -> datetime:
-    """Times without a zone are read in the server's zone."""
-    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
 
 
 def order(qs: QuerySet[R], ordering: str, columns: dict[str, tuple[str, ...]]) -> QuerySet[R]:

@@ -7,10 +7,11 @@ is a list. Unknown fields are refused, so a misspelt field never goes unnoticed.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
+from django.utils import timezone
 from ninja import Schema
 from pydantic import AfterValidator, ConfigDict, Field, field_validator
 
@@ -18,6 +19,7 @@ from crmail.crm.models import Contact, Lead, LeadStatus, StageKind
 from crmail.mailboxes.actions import INTERRUPTED, INTERRUPTED_LABEL
 from crmail.mailboxes.providers import PRESETS
 from crmail.mailboxes.tasks import is_interrupted
+from crmail.text import text_problem
 
 # Database ids are signed 64-bit; larger numbers are refused before any query is made.
 MAX_ID = 2**63 - 1
@@ -28,16 +30,35 @@ MAX_OFFSET = 10**12
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("Value must not contain NUL characters.")
+T = TypeVar("T")
+
+
+def storable(value: T) -> T:
+    """Refuse text no database can store (crmail.text): a lone surrogate or NUL."""
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
-# Free text in query parameters: bounded and without NUL (which PostgreSQL refuses).
-QueryText = Annotated[str, Field(max_length=200), AfterValidator(_no_nul)]
+def in_utc(moment: datetime) -> datetime:
+    """A time as UTC; one without a zone is read in the server's zone.
 
-T = TypeVar("T")
+    ISO 8601 allows offsets PostgreSQL does not (``+16:00``), and near the ends of the
+    calendar an offset can carry a time past year 1 or 9999: refused, naming the field.
+    """
+    try:
+        aware = timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+        return aware.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("Give a time between the years 1 and 9999 in UTC.") from None
+
+
+# A point in time given in a request, as UTC.
+Moment = Annotated[datetime, AfterValidator(in_utc)]
+
+# Free text in query parameters: bounded and storable.
+QueryText = Annotated[str, Field(max_length=200), AfterValidator(storable)]
 
 
 # ---------------------------------------------------------------------------- output
@@ -97,7 +118,7 @@ def errors_doc(*codes: int) -> dict[str, Any]:
     """
     return {
         "responses": {
-            str(code): {
+            code: {  # numbers, like ninja's keys, so a code declared twice merges
                 "description": ERROR_MEANINGS[code][0],
                 "content": {"application/json": {"schema": ERROR_MEANINGS[code][1]}},
             }
@@ -212,7 +233,14 @@ class UserOut(Schema):
 
 
 class Input(Schema):
+    """A request body: unknown fields refused, every text value storable (crmail.text)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        return storable(value)
 
 
 class RecordPatch(Input):
@@ -310,7 +338,7 @@ class ListParams(Schema):
 class RecordFilters(ListParams):
     q: QueryText | None = Field(None, description="Words to find in the name.")
     owner: Id | None = Field(None, description="Only records owned by this user id.")
-    modified_since: datetime | None = Field(
+    modified_since: Moment | None = Field(
         None, description="Only records changed at or after this time (ISO 8601)."
     )
 

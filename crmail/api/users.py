@@ -41,7 +41,9 @@ ADMINS_ONLY = "Only administrators may add or change users."
 BACKUP_ADMINS_ONLY = "Only administrators may back up a user's mail."
 MBOX_ANSWER = {
     "responses": {
-        "200": {
+        # 200 as a number, like ninja's own key for response={200: None}, so the two merge
+        # into one answer rather than two "200" keys in the document.
+        200: {
             "description": "The user's mail as an mboxrd file (RFC 4155), streamed.",
             "content": {"application/mbox": {"schema": {"type": "string", "format": "binary"}}},
         },

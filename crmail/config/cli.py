@@ -27,6 +27,7 @@ from crmail.config.commands import (
     sharing,
 )
 from crmail.config.commands.base import CommandError, Output, database_problem, setup_django
+from crmail.text import text_problem
 
 EPILOG = """\
 Settings come from the environment: CRMAIL_DATA_DIR (default ./data), CRMAIL_DATABASE_URL,
@@ -71,6 +72,10 @@ def _run(argv: Sequence[str] | None) -> int:
         parser.print_help()
         return 2
     out = Output()
+    bad = argument_not_text(parser, args)
+    if bad:
+        out.error(f"{bad} is not valid UTF-8 text.")
+        return 2
     try:
         if args.needs_django:
             setup_django()
@@ -87,6 +92,34 @@ def _run(argv: Sequence[str] | None) -> int:
             raise
         out.error(problem.message, problem.details, problem.hint)
         return 1
+
+
+def argument_not_text(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    """The first argument that is not text, as ``--name`` or ``EMAIL``; None when all are.
+
+    Bytes that are not UTF-8 reach Python as lone surrogates, which nothing can store or
+    print. Paths (``type=Path``) are bytes to the system and pass as they are.
+    """
+    for action in _actions(parser, args):
+        value = getattr(args, action.dest, None)
+        if isinstance(value, str | list) and text_problem(value):
+            if action.option_strings:
+                return max(action.option_strings, key=len)
+            return str(action.metavar or action.dest)
+    return None
+
+
+def _actions(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[argparse.Action]:
+    """The actions of ``parser`` and of the subcommands chosen in ``args``."""
+    found: list[argparse.Action] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            if chosen is not None:
+                found.extend(_actions(chosen, args))
+        else:
+            found.append(action)
+    return found
 
 
 def known_problem(exc: Exception) -> CommandError | None:

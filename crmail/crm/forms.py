@@ -26,9 +26,10 @@ from crmail.crm.models import (
 )
 from crmail.people import access
 from crmail.people.models import User
+from crmail.text import CheckedTextForm
 
 
-class RecordForm(forms.ModelForm):
+class RecordForm(CheckedTextForm, forms.ModelForm):
     """Base form: the acting user, an owner among active users."""
 
     owner = forms.ModelChoiceField(

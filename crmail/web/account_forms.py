@@ -12,6 +12,7 @@ from django import forms
 from django.contrib.auth import password_validation
 
 from crmail.people import actions as people_actions
+from crmail.text import CheckedTextForm
 
 
 class ActionErrors:
@@ -23,7 +24,7 @@ class ActionErrors:
             self.add_error(field, error["message"])  # type: ignore[attr-defined]
 
 
-class AccountForm(ActionErrors, forms.Form):
+class AccountForm(ActionErrors, CheckedTextForm, forms.Form):
     name = forms.CharField(label="Name", max_length=people_actions.NAME_MAX)
     signature = forms.CharField(
         label="Email signature",
@@ -35,7 +36,7 @@ class AccountForm(ActionErrors, forms.Form):
     )
 
 
-class PasswordForm(ActionErrors, forms.Form):
+class PasswordForm(ActionErrors, CheckedTextForm, forms.Form):
     current = forms.CharField(
         label="Current password",
         strip=False,
@@ -54,7 +55,7 @@ class PasswordForm(ActionErrors, forms.Form):
     )
 
 
-class TokenForm(ActionErrors, forms.Form):
+class TokenForm(ActionErrors, CheckedTextForm, forms.Form):
     name = forms.CharField(
         label="Token name",
         required=False,

@@ -20,11 +20,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from crmail.people import ratelimit
+from crmail.text import CheckedTextForm
 
 NO_BACK_OFFICE = "Your account has no access to the back office. Ask an administrator."
 
 
-class LimitedPasswordChangeForm(AdminPasswordChangeForm):
+class LimitedPasswordChangeForm(CheckedTextForm, AdminPasswordChangeForm):
     """The old password is checked by the rate-limited backend, like a sign-in."""
 
     def __init__(self, user: Any, *args: Any, request: HttpRequest, **kwargs: Any) -> None:

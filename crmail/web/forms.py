@@ -26,9 +26,10 @@ from crmail.people.models import (
     Role,
     User,
 )
+from crmail.text import CheckedTextForm
 
 
-class SignInForm(AuthenticationForm):
+class SignInForm(CheckedTextForm, AuthenticationForm):
     """Email and password, refused without checking while the client or account is locked.
 
     The limit itself is kept by ``crmail.people.backends.RateLimitedBackend``, which every
@@ -62,7 +63,7 @@ def _user_label(user: User) -> str:
     return f"{user.name} <{user.email}>"
 
 
-class UserForm(forms.ModelForm):
+class UserForm(CheckedTextForm, forms.ModelForm):
     """An administrator's view of a user (no password: that is set on creation or by the user).
 
     The form shapes input; ``crmail.people.actions`` validates and writes, and its refusals
@@ -170,7 +171,7 @@ def set_active(target: User, active: bool, *, by: User) -> str | None:
     return None
 
 
-class ActionForm(forms.ModelForm):
+class ActionForm(CheckedTextForm, forms.ModelForm):
     """A model form that only reads its fields: the checks and the write are a
     ``people.actions`` writer's, called by ``save``; its ``Invalid`` shows beside the
     fields it names (``add_action_errors``)."""
@@ -243,7 +244,7 @@ class GroupForm(ActionForm):
         )
 
 
-class ProfileForm(forms.Form):
+class ProfileForm(CheckedTextForm, forms.Form):
     """A profile: its name, what it allows on each module, Mail Integration, administration.
 
     The form shapes input (one checkbox per module and action); ``people.actions.save_profile``
@@ -314,7 +315,7 @@ class ProfileForm(forms.Form):
             self.add_error(field, error["message"])
 
 
-class AccessDefaultsForm(forms.Form):
+class AccessDefaultsForm(CheckedTextForm, forms.Form):
     """The organisation-wide default access per module."""
 
     def __init__(self, *args: Any, acting: User, **kwargs: Any) -> None:
@@ -351,7 +352,7 @@ def _lines(text: str) -> list[str]:
     return [part.strip() for part in text.replace(",", "\n").splitlines() if part.strip()]
 
 
-class MailboxSettingsForm(forms.Form):
+class MailboxSettingsForm(CheckedTextForm, forms.Form):
     """A mailbox's settings as a user edits them (every field but the provider and protocol)."""
 
     email = forms.EmailField(

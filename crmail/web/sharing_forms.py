@@ -18,6 +18,7 @@ from crmail.people import actions as people_actions
 from crmail.people.models import Group, User
 from crmail.sharing import actions
 from crmail.sharing.models import Audience, Mode, SharingSetting
+from crmail.text import CheckedTextForm
 
 # Domains are written one per line or separated by commas (or spaces, or semicolons).
 DOMAIN_SEPARATORS = re.compile(r"[\s,;]+")
@@ -52,7 +53,7 @@ def split_domains(text: str) -> list[str]:
     return [part for part in DOMAIN_SEPARATORS.split(text or "") if part]
 
 
-class SharingForm(forms.Form):
+class SharingForm(CheckedTextForm, forms.Form):
     """How ``owner``'s synced mail is shared. ``read_only`` shows it without letting it change
     (a setting an administrator locked, seen by its owner)."""
 

@@ -141,6 +141,9 @@ def test_a_body_that_is_not_an_object_answers_422(org, body):
         ("/contacts?offset=-3", "offset"),
         ("/contacts?owner=me", "owner"),
         ("/contacts?modified_since=yesterday", "modified_since"),
+        # Past the ends of time once in UTC (no database can hold it).
+        ("/contacts?modified_since=0001-01-01T00:00:00%2B16:00", "modified_since"),
+        ("/accounts?modified_since=9999-12-31T23:59:59-16:00", "modified_since"),
         ("/contacts?q=%00", "q"),
         ("/contacts?ordering=password", "ordering"),
         ("/leads?status=hot", "status"),

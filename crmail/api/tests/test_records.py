@@ -318,3 +318,13 @@ def test_every_documented_ordering_works(org, resource, client):
         response = api.get(f"/{resource}", {"ordering": key})
         assert response.status_code == 200, key
         assert response.json()["count"] == 1
+
+
+def test_modified_since_with_any_utc_offset_is_a_moment(org):
+    # +16:00 is a valid ISO 8601 offset, which PostgreSQL does not take as it is.
+    f.contact(org.rep, "ada@example.com")
+    api = ApiClient(org.rep)
+    late = api.get("/contacts", {"modified_since": "2999-01-01T00:00:00+16:00"})
+    early = api.get("/contacts", {"modified_since": "2000-01-01T00:00:00+16:00"})
+    assert (late.status_code, early.status_code) == (200, 200)
+    assert (late.json()["count"], early.json()["count"]) == (0, 1)

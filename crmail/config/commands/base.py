@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
+from crmail.text import repaired, text_problem
+
 if TYPE_CHECKING:
     from django.db.migrations import Migration
 
@@ -33,7 +35,8 @@ class Output:
     """Results on stdout, everything else (notes, warnings, errors, progress) on stderr.
 
     Values from users and files go in as ``Text``, never as markup, so a ``[`` in an
-    address or a file name prints as it is.
+    address or a file name prints as it is; bytes of a file name that are not UTF-8 print
+    as U+FFFD.
     """
 
     def __init__(self) -> None:
@@ -43,29 +46,41 @@ class Output:
         self.err = Console(stderr=True, soft_wrap=True, highlight=False)
 
     def ok(self, message: str) -> None:
-        self.out.print(Text.assemble(("All good: ", "bold green"), message))
+        self.out.print(Text.assemble(("All good: ", "bold green"), repaired(message)))
 
     def done(self, message: str) -> None:
-        self.out.print(Text(message, style="green"))
+        self.out.print(Text(repaired(message), style="green"))
 
     def say(self, message: str) -> None:
-        self.out.print(Text(message))
+        self.out.print(Text(repaired(message)))
 
     def problem(self, message: str) -> None:
-        self.out.print(Text.assemble(("Problem: ", "bold red"), message))
+        self.out.print(Text.assemble(("Problem: ", "bold red"), repaired(message)))
 
     def note(self, message: str) -> None:
-        self.err.print(Text(message, style="dim"))
+        self.err.print(Text(repaired(message), style="dim"))
 
     def warn(self, message: str) -> None:
-        self.err.print(Text.assemble(("Warning: ", "bold yellow"), message))
+        self.err.print(Text.assemble(("Warning: ", "bold yellow"), repaired(message)))
 
     def error(self, message: str, details: Iterable[str] = (), hint: str = "") -> None:
-        self.err.print(Text.assemble(("Error: ", "bold red"), message))
+        self.err.print(Text.assemble(("Error: ", "bold red"), repaired(message)))
         for line in details:
-            self.err.print(Text(f"  - {line}"))
+            self.err.print(Text(f"  - {repaired(line)}"))
         if hint:
-            self.err.print(Text(hint, style="yellow"))
+            self.err.print(Text(repaired(hint), style="yellow"))
+
+
+def secret_from_env(var: str, option: str, hint: str = "") -> str:
+    """A password named by ``--…-env VAR``: set, not empty, and text (UTF-8)."""
+    value = os.environ.get(var, "")
+    if not value:
+        raise CommandError(
+            f"{option}: the environment variable {var} is not set or is empty.", hint=hint
+        )
+    if text_problem(value):
+        raise CommandError(f"{option}: the environment variable {var} is not valid UTF-8 text.")
+    return value
 
 
 def setup_django() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import time
 
 from rich.progress import (
@@ -24,6 +23,7 @@ from crmail.config.commands.base import (
     active_user,
     field_errors,
     require_ready,
+    secret_from_env,
 )
 from crmail.config.words import count
 
@@ -147,13 +147,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=run_list, needs_django=True)
 
 
-def _secret(var: str, option: str) -> str:
-    value = os.environ.get(var, "")
-    if not value:
-        raise CommandError(f"{option}: the environment variable {var} is not set or empty.")
-    return value
-
-
 def _mailbox(mailbox_id: int):  # type: ignore[no-untyped-def]
     from crmail.mailboxes.models import Mailbox
 
@@ -180,7 +173,7 @@ def run_add(args: argparse.Namespace, out: Output) -> int:
         "port": args.port,
         "security": args.security,
         "login": args.login,
-        "secret": _secret(args.password_env, "--password-env"),
+        "secret": secret_from_env(args.password_env, "--password-env"),
         "allow_self_signed": args.allow_self_signed,
         "import_folders": [f.strip() for f in (args.folders or "").split(",") if f.strip()],
         "import_since": args.since,
@@ -196,7 +189,7 @@ def run_add(args: argparse.Namespace, out: Output) -> int:
             fields.update(
                 smtp_same_credentials=False,
                 smtp_login=args.smtp_login,
-                smtp_secret=_secret(args.smtp_password_env or "", "--smtp-password-env"),
+                smtp_secret=secret_from_env(args.smtp_password_env or "", "--smtp-password-env"),
             )
     actor = first_admin() or owner
     sharing = args.sharing or connect_choice(owner, None).mode

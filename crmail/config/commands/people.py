@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from rich.table import Table
 from rich.text import Text
@@ -15,6 +14,7 @@ from crmail.config.commands.base import (
     active_user,
     field_errors,
     require_ready,
+    secret_from_env,
 )
 
 
@@ -126,14 +126,12 @@ def run_user_add(args: argparse.Namespace, out: Output) -> int:
 
     password = None
     if args.password_env:
-        password = os.environ.get(args.password_env, "")
-        if not password:
-            raise CommandError(
-                f"--password-env: the environment variable {args.password_env} is not set "
-                "or is empty.",
-                hint=f"Set it first, for example: read -s {args.password_env}; "
-                f"export {args.password_env}",
-            )
+        password = secret_from_env(
+            args.password_env,
+            "--password-env",
+            hint=f"Set it first, for example: read -s {args.password_env}; "
+            f"export {args.password_env}",
+        )
     try:
         user = actions.create_user(
             args.email,

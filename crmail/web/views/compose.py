@@ -26,6 +26,7 @@ from crmail.mailboxes.models import Mailbox
 from crmail.mailboxes.sending import SendingNotPossible, from_addresses, send_message
 from crmail.people import access
 from crmail.people.models import User
+from crmail.text import CheckedTextForm
 from crmail.web.modules import MODULES
 
 # What compose.py calls a field, as this form names it (None: the message as a whole).
@@ -46,7 +47,7 @@ def split(raw: str) -> list[str]:
     return [item.strip(" \t") for item in raw.replace(";", ",").split(",") if item.strip()]
 
 
-class ComposeForm(forms.Form):
+class ComposeForm(CheckedTextForm, forms.Form):
     sender = forms.ChoiceField(label="From")
     to = forms.CharField(
         label="To", max_length=10_000, help_text="Email addresses, separated by commas."
