@@ -269,7 +269,7 @@ def read_message(request: HttpRequest, id: Id) -> dict[str, Any]:
         if part is None:
             return None
         url = reverse("web:message_inline", args=[message.pk, part.part])
-        token = quote(inline_token(message.pk, part.part))
+        token = quote(inline_token(message.pk, part.part, user.pk))
         return request.build_absolute_uri(f"{url}?s={token}")
 
     html = clean_html(parsed.html, inline_url=inline_url).html if parsed.html.strip() else ""

@@ -40,26 +40,28 @@ INLINE_SALT = "crmail.web.message-inline"
 INLINE_MAX_AGE = 7 * 24 * 3600
 
 
-def inline_token(message_pk: int, part: int) -> str:
+def inline_token(message_pk: int, part: int, viewer_pk: int) -> str:
     """The signed name of one image part of one message, for its ``cid:`` reference: given
-    out only when the body is rendered for a viewer who may open the message."""
-    return signing.dumps([message_pk, part], salt=INLINE_SALT)
+    out only when the body is rendered for ``viewer_pk``, who may open the message. The
+    image is served only while that viewer still may (the frame's requests carry no
+    session, so the token says whose it is)."""
+    return signing.dumps([message_pk, part, viewer_pk], salt=INLINE_SALT)
 
 
-def inline_part(token: str) -> tuple[int, int] | None:
-    """The (message, part) a token from ``inline_token`` names; None when it is forged,
-    altered or older than ``INLINE_MAX_AGE``."""
+def inline_part(token: str) -> tuple[int, int, int] | None:
+    """The (message, part, viewer) a token from ``inline_token`` names; None when it is
+    forged, altered or older than ``INLINE_MAX_AGE``."""
     try:
         signed = signing.loads(token, salt=INLINE_SALT, max_age=INLINE_MAX_AGE)
     except signing.BadSignature:
         return None
     if (
         not isinstance(signed, list)
-        or len(signed) != 2
+        or len(signed) != 3
         or not all(isinstance(n, int) for n in signed)
     ):
         return None
-    return signed[0], signed[1]
+    return signed[0], signed[1], signed[2]
 
 
 def attachment_disposition(filename: str) -> str:

@@ -20,6 +20,7 @@ from crmail.mail.downloads import attachment_disposition
 from crmail.mail.models import Message, ParseState
 from crmail.mail.store import store_raw
 from crmail.mailboxes.models import SentMessage
+from crmail.sharing import actions as sharing_actions
 from crmail.sharing.models import MessageOpen
 from crmail.sharing.visibility import may_see_message
 from crmail.web import image_proxy
@@ -307,6 +308,32 @@ def test_cid_images_are_served_from_the_message_with_a_signed_address(org, clien
     part = int(path.rstrip("/").rsplit("/", 1)[1])
     other_part = path.replace(f"/inline/{part}/", f"/inline/{part + 1}/")
     assert Client().get(f"{other_part}?{query}").status_code == 404
+
+
+def test_a_cid_image_address_stops_working_when_its_viewer_may_no_longer_see_the_mail(
+    org, client_for, offer
+):
+    carl = f.contact(org.rep, "carl@client.example")  # on a contact the manager sees
+    Link.objects.create(
+        message=offer,
+        module="contacts",
+        record_id=carl.pk,
+        reason="address",
+        address="carl@client.example",
+        date=offer.date,
+        created_at=offer.date,
+    )
+    assert may_see_message(org.manager, offer)  # the rep shares their mail
+    src = inline_src(client_for(org.manager), offer)
+    assert Client().get(src).status_code == 200
+    sharing_actions.set_sharing(None, org.rep, mode="private")
+    assert not may_see_message(org.manager, offer)
+    assert Client().get(src).status_code == 404  # the copied address shows nothing now
+    own = inline_src(client_for(org.rep), offer)
+    assert Client().get(own).status_code == 200
+    org.rep.is_active = False
+    org.rep.save(update_fields=["is_active"])
+    assert Client().get(own).status_code == 404
 
 
 def test_a_cid_to_a_part_that_is_not_an_image_is_not_served(org, client_for):

@@ -124,7 +124,7 @@ class Body:
     used_parts: set[int] = field(default_factory=set)  # parts shown as cid: images
 
 
-def _render_body(message: Message, reading: Reading, remote: bool) -> Body:
+def _render_body(message: Message, reading: Reading, remote: bool, viewer: User) -> Body:
     """The body's HTML for the frame: cleaned HTML, else linkified text."""
     parsed = reading.parsed
     if parsed is None:
@@ -137,7 +137,7 @@ def _render_body(message: Message, reading: Reading, remote: bool) -> Body:
             return None
         body.used_parts.add(part.part)
         url = reverse("web:message_inline", args=[message.pk, part.part])
-        return f"{url}?s={quote(inline_token(message.pk, part.part))}"
+        return f"{url}?s={quote(inline_token(message.pk, part.part, viewer.pk))}"
 
     def remote_url(url: str) -> str:
         return f"{reverse('web:remote_image')}?u={quote(image_proxy.sign(url))}"
@@ -181,7 +181,7 @@ def message_page(request: HttpRequest, pk: int) -> HttpResponse:
             date=message.date,
         )
         return render(request, "web/messages/page.html", context)
-    body = _render_body(message, reading, remote)
+    body = _render_body(message, reading, remote, request.user)  # type: ignore[arg-type]
     cleaned = body.cleaned
     attachments = [
         {
@@ -217,7 +217,12 @@ def message_body(request: HttpRequest, pk: int) -> HttpResponse:
     """The document inside the message page's sandboxed frame."""
     message = _message_for(request, pk)
     reading = _read(message)
-    body = _render_body(message, reading, remote=request.GET.get("images") == "1").html
+    body = _render_body(
+        message,
+        reading,
+        remote=request.GET.get("images") == "1",
+        viewer=request.user,  # type: ignore[arg-type]
+    ).html
     if reading.parsed is None:
         body = (
             '<p class="empty">crmail could not read this message. Its header lines and '
@@ -250,11 +255,16 @@ def message_inline(request: HttpRequest, pk: int, part: int) -> HttpResponse:
     """An image part of a message, for its ``cid:`` reference inside the body frame.
 
     No session: the frame's requests carry none. The ``s`` parameter, signed when the
-    body was rendered for a viewer who may open the message, names this message and part.
+    body was rendered for a viewer who may open the message, names this message, part and
+    viewer; the image is served only while that viewer may still see the message.
     """
-    if inline_part(request.GET.get("s", "")) != (pk, part):
+    named = inline_part(request.GET.get("s", ""))
+    if named is None or named[:2] != (pk, part):
         raise Http404("No such image.")
     message = get_object_or_404(Message, pk=pk)
+    viewer = User.objects.filter(pk=named[2], is_active=True).first()
+    if viewer is None or not may_see_message(viewer, message):  # no longer theirs to see
+        raise Http404("No such image.")
     reading = _read(message)
     info = find_attachment(reading.parsed, part)
     if info.content_type not in INLINE_IMAGE_TYPES:
