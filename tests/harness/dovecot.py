@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -62,6 +62,20 @@ class DoveadmError(DovecotError):
 
 # Start-up errors that mean a chosen port was taken meanwhile: pick others and retry.
 _PORT_CLASHES = ("Address already in use", "duplicate listener")
+
+# Dovecot's auth and mail processes run as other users and must read what the harness
+# writes: its files and processes get the usual umask whatever this process has (crmail
+# makes its own files private with a umask of 077 once its WSGI application is loaded).
+USUAL_UMASK = 0o022
+
+
+@contextlib.contextmanager
+def usual_umask() -> Iterator[None]:
+    old = os.umask(USUAL_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 def free_port() -> int:
@@ -235,12 +249,17 @@ class DovecotServer:
         if os.geteuid() != 0:
             raise DovecotError("DovecotServer needs root (mail_uid 5000, privilege drop)")
         ensure_vmail_user()
+        with usual_umask():
+            self._start()
+        return self
+
+    def _start(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="crmail-dovecot-"))
         self.dir.chmod(0o755)  # mail processes (uid 5000) and auth must traverse it
         atexit.register(self.stop)
         try:
             for sub in ("run", "state", "log", "mail"):
-                self._path(sub).mkdir()
+                self._path(sub).mkdir(mode=0o755)
             os.chown(self._path("mail"), VMAIL_ID, VMAIL_ID)
             if self.tls:
                 self.cert = generate_self_signed(self._path("tls"), name="dovecot")
@@ -254,7 +273,7 @@ class DovecotServer:
             for _attempt in range(3):
                 try:
                     self._launch()
-                    return self
+                    return
                 except DovecotError as exc:
                     last_error = exc
                     self._terminate()
@@ -280,6 +299,7 @@ class DovecotServer:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: stop() can reap children
+                umask=USUAL_UMASK,
             )
         finally:
             out.close()
@@ -514,6 +534,7 @@ service auth {{
         """Write `passwd/<name>`: one passwd-file per user (see `add_user`)."""
         directory = self._path("passwd")
         directory.mkdir(mode=0o755, exist_ok=True)
+        directory.chmod(0o755)  # whatever this process's umask: auth reads it
         path = directory / name
         old_mtime = path.stat().st_mtime if path.exists() else 0.0
         tmp = directory / f".{name}.tmp"
@@ -579,6 +600,7 @@ service auth {{
             capture_output=True,
             timeout=timeout,
             check=False,
+            umask=USUAL_UMASK,
         )
         stdout = proc.stdout.decode("utf-8", errors="replace")
         if proc.returncode != 0:
