@@ -3,6 +3,11 @@
 Reading, flagging, moving or deleting a message in crmail changes it on the server, and
 only then in crmail's own rows, so the server stays the truth and the next sync sees
 nothing to undo. POP3 mailboxes are one-way: their copies live on their own in crmail.
+
+The pages and the API act on a message through ``own_copy``: the viewer's own copy of it
+(a ``Location`` in a mailbox they own), never a colleague's copy that sharing lets them
+read. ``read``, ``flag``, ``move`` and ``delete`` turn a server's refusal into
+``Refused`` (its words say why), with crmail's rows unchanged.
 """
 
 from __future__ import annotations
@@ -10,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import Case, IntegerField, QuerySet, Value, When
 
+from crmail.mail.models import Message
 from crmail.mailboxes.connect import open_driver
-from crmail.mailboxes.drivers.base import FLAGS, Driver, RemoteFolder
+from crmail.mailboxes.drivers.base import FLAGS, Driver, DriverError, RemoteFolder
 from crmail.mailboxes.models import Folder, Location, Mailbox, Protocol
 from crmail.mailboxes.sync import FLAG_FIELDS
 from crmail.people.models import User
@@ -20,6 +27,14 @@ from crmail.people.models import User
 
 class NotYours(Exception):
     """The message is not in a mailbox of the acting user (answer 404: nothing leaks)."""
+
+
+class Refused(Exception):
+    """The server refused the change or could not be reached; nothing changed in crmail."""
+
+
+class BadFolder(Exception):
+    """The folder asked for is not one a message of this mailbox can be moved to."""
 
 
 def _check(user: User, location: Location) -> Mailbox:
@@ -101,8 +116,8 @@ def delete_message(user: User, location: Location) -> Location | None:
         location.delete()
         return None
     try:
-        new_uid = driver.delete(_remote(location.folder), location.remote_id)
         trash_remote = next((f for f in driver.list_folders() if f.role == "trash"), None)
+        new_uid = driver.delete(_remote(location.folder), location.remote_id)
     finally:
         driver.close()
     with transaction.atomic():
@@ -118,3 +133,111 @@ def delete_message(user: User, location: Location) -> Location | None:
         location.remote_id, location.uid = new_uid, int(new_uid)
         location.save(update_fields=["folder", "remote_id", "uid"])
         return location
+
+
+# --------------------------------------------------------------------------- own copies
+
+
+def own_copies(user: User, message: Message | int) -> QuerySet[Location]:
+    """``user``'s own copies of ``message``: its locations in mailboxes ``user`` owns."""
+    message_id = message if isinstance(message, int) else message.pk
+    return Location.objects.filter(message_id=message_id, mailbox__owner_id=user.pk)
+
+
+def own_copy(user: User, message: Message | int) -> Location | None:
+    """The copy the viewer's actions work on: of their copies, the first not in Trash,
+    the Inbox before other folders (a message sent to oneself is in Sent and Inbox)."""
+    rank = Case(
+        When(folder__role="trash", then=Value(2)),
+        When(folder__role="inbox", then=Value(0)),
+        default=Value(1),
+        output_field=IntegerField(),
+    )
+    return (
+        own_copies(user, message)
+        .select_related("folder", "mailbox")
+        .annotate(rank=rank)
+        .order_by("rank", "pk")
+        .first()
+    )
+
+
+def move_targets(location: Location) -> QuerySet[Folder]:
+    """The folders ``location`` can be moved to: the others of its mailbox that the
+    server has and that can hold mail."""
+    return (
+        Folder.objects.filter(
+            mailbox_id=location.mailbox_id, exists_on_server=True, selectable=True
+        )
+        .exclude(pk=location.folder_id)
+        .order_by("name", "pk")
+    )
+
+
+def _refused(what: str, exc: DriverError) -> Refused:
+    return Refused(f"The mail server did not {what}, so nothing changed: {exc}")
+
+
+def set_seen(user: User, location: Location, seen: bool) -> Location:
+    """Mark read or unread, on the server first."""
+    try:
+        if seen:
+            return change_flags(user, location, add={"seen"})
+        return change_flags(user, location, remove={"seen"})
+    except DriverError as exc:
+        raise _refused("mark the message read" if seen else "mark it unread", exc) from None
+
+
+def set_flagged(user: User, location: Location, flagged: bool) -> Location:
+    """Flag or unflag, on the server first."""
+    try:
+        if flagged:
+            return change_flags(user, location, add={"flagged"})
+        return change_flags(user, location, remove={"flagged"})
+    except DriverError as exc:
+        raise _refused("flag the message" if flagged else "unflag it", exc) from None
+
+
+def move(user: User, location: Location, folder_id: int) -> Location | None:
+    """Move to folder ``folder_id`` of the copy's own mailbox, on the server first."""
+    destination = Folder.objects.filter(pk=folder_id, mailbox_id=location.mailbox_id).first()
+    if destination is None or not destination.exists_on_server or not destination.selectable:
+        raise BadFolder("Choose a folder of this message's mailbox that can hold mail.")
+    try:
+        return move_message(user, location, destination)
+    except DriverError as exc:
+        raise _refused(f"move the message to {destination.name}", exc) from None
+
+
+def delete(user: User, location: Location) -> Location | None:
+    """Delete: into Trash (its new copy there), or for good from Trash (None)."""
+    try:
+        return delete_message(user, location)
+    except DriverError as exc:
+        raise _refused("delete the message", exc) from None
+
+
+def wants_mark_read(user: User, message: Message | int) -> Location | None:
+    """The copy to mark read when ``user`` opens ``message`` in crmail: their own unread
+    copy, unless they turned marking read on opening off."""
+    if not user.mark_read_on_open:
+        return None
+    copy = own_copy(user, message)
+    return copy if copy is not None and not copy.seen else None
+
+
+def mark_read_now(user_id: int, location_id: int) -> bool:
+    """Mark a copy read on the server, then in crmail (the job opening a message queues).
+    False when the copy is gone, already read, or the server refused (nothing changed)."""
+    location = (
+        Location.objects.select_related("folder", "mailbox", "mailbox__owner")
+        .filter(pk=location_id, mailbox__owner_id=user_id, seen=False)
+        .first()
+    )
+    if location is None:
+        return False
+    try:
+        set_seen(location.mailbox.owner, location, True)
+    except Refused:
+        return False
+    return True
