@@ -539,12 +539,15 @@ def change_message(request: HttpRequest, id: Id, payload: MessageFlagsIn) -> dic
 def move_message(request: HttpRequest, id: Id, payload: MessageMoveIn) -> dict[str, Any]:
     """Move your own copy to `folder_id`, a folder of the same mailbox (see
     `GET /mailboxes/{id}/folders`), on the mail server first. Answers 404 for a message you
-    may not see, 409 when you hold no copy of it, 422 naming `folder_id` for a folder not
+    may not see, 409 when you hold no copy of it or it is in a POP3 mailbox (one-way),
+    422 naming `folder_id` for a folder not
     in that mailbox or gone from the server, and 502 when the server refuses (for instance
     the folder was deleted there meanwhile) or cannot be reached: nothing changed."""
     user, message, copy = _own_copy(request, id)
     try:
         twoway.move(user, copy, payload.folder_id)
+    except twoway.OneWay as exc:
+        raise HttpError(409, str(exc)) from None
     except twoway.BadFolder as exc:
         raise Invalid.one("folder_id", str(exc)) from None
     except twoway.Refused as exc:
@@ -562,11 +565,14 @@ def delete_message(request: HttpRequest, id: Id) -> dict[str, Any]:
     """Delete your own copy on the mail server first: it moves to the mailbox's Trash
     (`folders` then names it), or, when it is in Trash already, it is deleted for good
     (`folders` then lists the other copies you hold, if any). Answers 404 for a message
-    you may not see, 409 when you hold no copy of it, and 502 when the server refuses or
+    you may not see, 409 when you hold no copy of it or it is in a POP3 mailbox (one-way:
+    crmail keeps its copy), and 502 when the server refuses or
     cannot be reached: nothing changed."""
     user, message, copy = _own_copy(request, id)
     try:
         twoway.delete(user, copy)
+    except twoway.OneWay as exc:
+        raise HttpError(409, str(exc)) from None
     except twoway.Refused as exc:
         raise HttpError(502, str(exc)) from None
     return _state(user, message)

@@ -33,6 +33,16 @@ class Refused(Exception):
     """The server refused the change or could not be reached; nothing changed in crmail."""
 
 
+class OneWay(Refused):
+    """A POP3 mailbox: crmail cannot file or delete there (nothing changed)."""
+
+
+ONE_WAY = (
+    "This mailbox is read over POP3, which cannot move or delete mail on the server: "
+    "crmail keeps its copy. Use your mail program to file or delete it there."
+)
+
+
 class BadFolder(Exception):
     """The folder asked for is not one a message of this mailbox can be moved to."""
 
@@ -200,6 +210,8 @@ def set_flagged(user: User, location: Location, flagged: bool) -> Location:
 
 def move(user: User, location: Location, folder_id: int) -> Location | None:
     """Move to folder ``folder_id`` of the copy's own mailbox, on the server first."""
+    if location.mailbox.protocol != Protocol.IMAP:
+        raise OneWay(ONE_WAY)
     destination = Folder.objects.filter(pk=folder_id, mailbox_id=location.mailbox_id).first()
     if destination is None or not destination.exists_on_server or not destination.selectable:
         raise BadFolder("Choose a folder of this message's mailbox that can hold mail.")
@@ -210,7 +222,11 @@ def move(user: User, location: Location, folder_id: int) -> Location | None:
 
 
 def delete(user: User, location: Location) -> Location | None:
-    """Delete: into Trash (its new copy there), or for good from Trash (None)."""
+    """Delete: into Trash (its new copy there), or for good from Trash (None). Not from a
+    POP3 mailbox: its copy would come back with the next sync, or, when the server keeps
+    nothing, crmail's would be the last one lost."""
+    if location.mailbox.protocol != Protocol.IMAP:
+        raise OneWay(ONE_WAY)
     try:
         return delete_message(user, location)
     except DriverError as exc:

@@ -116,3 +116,18 @@ def test_a_change_made_with_another_client_shows_after_a_sync(org, inbox):
     sync(inbox.mailbox)
     body = ApiClient(org.rep).get(f"/messages/{inbox.message.pk}").json()
     assert (body["seen"], body["flagged"], folder_names(body)) == (False, True, ["Archive"])
+
+
+def test_a_pop3_copy_is_flagged_in_crmail_but_never_moved_or_deleted(org, dovecot):
+    login, password = dovecot.new_user()
+    dovecot.deliver(login, b"From: carl@client.example\r\nSubject: Over POP3\r\n\r\nHi\r\n")
+    mailbox = f.mailbox(dovecot, login, password, owner=org.rep, protocol="pop3")
+    sync(mailbox)
+    copy = mailbox.locations.get()
+    api, path = ApiClient(org.rep), f"/messages/{copy.message_id}"
+    assert api.patch(path, {"flagged": True}).json()["flagged"] is True
+    for response in (api.delete(path), api.post(f"{path}/move", {"folder_id": copy.folder_id})):
+        assert response.status_code == 409
+        assert "read over POP3" in response.json()["detail"]
+    assert mailbox.locations.count() == 1
+    assert len(dovecot.messages(login)) == 1
