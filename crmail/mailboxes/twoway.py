@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from crmail.mail.models import Message
@@ -87,6 +87,29 @@ def change_flags(
     return location
 
 
+def _relocate(location: Location, folder: Folder, remote_id: str) -> Location:
+    """Record the server's new place of a copy. A sync that ran meanwhile (the IDLE
+    watcher syncs an Inbox at once) may have recorded it already: that row stays, ours
+    goes, rather than two rows for one place."""
+    existing = Location.objects.filter(folder=folder, remote_id=remote_id).first()
+    if existing is not None:
+        location.delete()
+        return existing
+    location.folder = folder
+    location.remote_id = remote_id
+    location.uid = int(remote_id) if remote_id.isdigit() else None
+    try:
+        with transaction.atomic():
+            fields = {"folder": folder, "remote_id": remote_id, "uid": location.uid}
+            if not Location.objects.filter(pk=location.pk).update(**fields):
+                location.pk = None  # a sync dropped the old place meanwhile: a new row
+                location.save()
+    except IntegrityError:  # recorded by a sync between the check and the save
+        Location.objects.filter(pk=location.pk).delete()
+        return Location.objects.get(folder=folder, remote_id=remote_id)
+    return location
+
+
 def move_message(user: User, location: Location, destination: Folder) -> Location | None:
     """Move one message to another folder of the same mailbox.
 
@@ -111,11 +134,7 @@ def move_message(user: User, location: Location, destination: Folder) -> Locatio
         if driver is not None and new_uid is None:
             location.delete()
             return None
-        location.folder = destination
-        if new_uid is not None:
-            location.remote_id, location.uid = new_uid, int(new_uid)
-        location.save(update_fields=["folder", "remote_id", "uid"])
-        return location
+        return _relocate(location, destination, new_uid or location.remote_id)
 
 
 def delete_message(user: User, location: Location) -> Location | None:
@@ -139,10 +158,7 @@ def delete_message(user: User, location: Location) -> Location | None:
             remote_id=trash_remote.remote_id,
             defaults={"name": trash_remote.name, "role": "trash", "role_from_server": True},
         )
-        location.folder = trash
-        location.remote_id, location.uid = new_uid, int(new_uid)
-        location.save(update_fields=["folder", "remote_id", "uid"])
-        return location
+        return _relocate(location, trash, new_uid)
 
 
 # --------------------------------------------------------------------------- own copies
