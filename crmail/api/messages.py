@@ -11,6 +11,14 @@ message must be one the caller may see (404), a deal in the path one they may vi
 a deal in the body one they may view (422 naming the field), and every deal concerned
 one they may edit (403).
 
+``PATCH /messages/{id}`` (``seen``, ``flagged``), ``POST /messages/{id}/move`` and
+``DELETE /messages/{id}`` change your own copy of a message on its mail server first and
+then in crmail (``mailboxes.twoway``; SPEC F2): 404 for a message you may not see, 409
+for one you see without holding a copy of it yourself (a colleague's shared mail), 502
+when the server refuses or cannot be reached (nothing changed on either side).
+Reading a message here does not mark it read: scripts read mail without a person
+reading it; the message page does, for a person.
+
 ``POST /messages/send`` sends through the caller's active mailbox's SMTP server, stores
 the message like synced mail, and files a copy in the server's Sent folder where the
 mailbox asks for it. Sent from a record, the mail is recorded against it (the record must
@@ -29,7 +37,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Router
 from ninja.errors import HttpError
-from pydantic import Field
+from pydantic import Field, StrictBool, model_validator
 
 from crmail.api.auth import current_user
 from crmail.api.errors import Invalid
@@ -41,6 +49,7 @@ from crmail.api.schemas import (
     Input,
     LinkOut,
     MessageOut,
+    MessageStateOut,
     SendIn,
     SentOut,
     errors_doc,
@@ -58,7 +67,9 @@ from crmail.mail.downloads import INLINE_IMAGE_TYPES, attachment_response, inlin
 from crmail.mail.models import Message, ParseState
 from crmail.mail.parse import ParsedMessage, Unparseable, parse_message
 from crmail.mail.store import raw_bytes
+from crmail.mailboxes import twoway
 from crmail.mailboxes.drivers.base import DriverError
+from crmail.mailboxes.models import Location
 from crmail.mailboxes.sending import SendingNotPossible, send_message, sent_copy_outcome
 from crmail.people import access
 from crmail.people.models import User
@@ -222,14 +233,15 @@ def _visible_message(request: HttpRequest, id: int) -> tuple[User, Message]:
 def read_message(request: HttpRequest, id: Id) -> dict[str, Any]:
     """A message you may see: headers, text, cleaned HTML (remote images removed),
     attachments with their download addresses, the records you may see it on and why,
-    and its page in crmail. Opening it is recorded in the audit log."""
+    its page in crmail, and `seen`, `flagged` and `folders` as your own mailbox holds it
+    (null and empty when you hold no copy). Opening it is recorded in the audit log; it
+    does not mark it read (the message page does, for a person reading it)."""
     user, message = _visible_message(request, id)
     record_open(user, message)
     _, parsed = _parsed(message)
     links = _visible_links(user, message)
     reasons = emails.reasons_for(links, None).get(message.pk, [])
-    base = {
-        "id": message.pk,
+    base = _state(user, message) | {
         "thread_id": message.thread_id,
         "automated": message.automated,
         "list_id": message.list_id,
@@ -439,3 +451,128 @@ def move_deal(request: HttpRequest, id: Id, deal_id: Id, payload: DealMoveIn) ->
     except LinkError as exc:  # sent from the deal (StaysLinked), or changed meanwhile
         raise HttpError(409, str(exc)) from None
     return _deal_link_out(message, to_deal)
+
+
+# --------------------------------------------------------------------------- two-way
+
+TWOWAY_ERRORS = errors_doc(400, 401, 404, 409, 422, 502)
+NO_COPY = (
+    "This message is not in a mailbox of yours (you see it through a colleague's sharing, "
+    "or it was only sent from crmail): only its owner can change it."
+)
+
+
+class MessageFlagsIn(Input):
+    seen: StrictBool | None = Field(None, description="true: mark read; false: mark unread.")
+    flagged: StrictBool | None = Field(None, description="true: flag; false: unflag.")
+
+    @model_validator(mode="after")
+    def _something(self) -> MessageFlagsIn:
+        if self.seen is None and self.flagged is None:
+            raise ValueError("Give seen, flagged or both.")
+        return self
+
+
+class MessageMoveIn(Input):
+    folder_id: Id = Field(description="A folder of the mailbox that holds your copy.")
+
+
+def _state(user: User, message: Message) -> dict[str, Any]:
+    """``id``, ``seen``, ``flagged`` and ``folders`` as ``user``'s own copies hold it."""
+    copy = twoway.own_copy(user, message)
+    copies = twoway.own_copies(user, message).select_related("folder")
+    folders: dict[int, dict[str, Any]] = {}
+    for location in copies.order_by("folder__name", "folder_id"):
+        folder = location.folder
+        folders.setdefault(
+            folder.pk,
+            {
+                "id": folder.pk,
+                "name": folder.name,
+                "role": folder.role,
+                "mailbox_id": folder.mailbox_id,
+            },
+        )
+    return {
+        "id": message.pk,
+        "seen": copy.seen if copy else None,
+        "flagged": copy.flagged if copy else None,
+        "folders": list(folders.values()),
+    }
+
+
+def _own_copy(request: HttpRequest, id: int) -> tuple[User, Message, Location]:
+    user, message = _visible_message(request, id)
+    copy = twoway.own_copy(user, message)
+    if copy is None:
+        raise HttpError(409, NO_COPY)
+    return user, message, copy
+
+
+@router.patch(
+    "/{id}",
+    response={200: MessageStateOut},
+    openapi_extra=TWOWAY_ERRORS,
+    summary="Mark a message read or unread, flag or unflag it",
+)
+def change_message(request: HttpRequest, id: Id, payload: MessageFlagsIn) -> dict[str, Any]:
+    """Change `seen` and `flagged` on your own copy, on the mail server first. Answers 404
+    for a message you may not see, 409 when you hold no copy of it, 422 when neither field
+    is given, and 502 when the server refuses or cannot be reached (nothing changed)."""
+    user, message, copy = _own_copy(request, id)
+    try:
+        if payload.seen is not None:
+            twoway.set_seen(user, copy, payload.seen)
+        if payload.flagged is not None:
+            twoway.set_flagged(user, copy, payload.flagged)
+    except twoway.Refused as exc:
+        raise HttpError(502, str(exc)) from None
+    return _state(user, message)
+
+
+@router.post(
+    "/{id}/move",
+    response={200: MessageStateOut},
+    openapi_extra=TWOWAY_ERRORS,
+    summary="Move a message to another folder",
+)
+def move_message(request: HttpRequest, id: Id, payload: MessageMoveIn) -> dict[str, Any]:
+    """Move your own copy to `folder_id`, a folder of the same mailbox (see
+    `GET /mailboxes/{id}/folders`), on the mail server first. Answers 404 for a message you
+    may not see, 409 when you hold no copy of it or it is in a POP3 mailbox (one-way),
+    422 naming `folder_id` for a folder not
+    in that mailbox or gone from the server, and 502 when the server refuses (for instance
+    the folder was deleted there meanwhile) or cannot be reached: nothing changed."""
+    user, message, copy = _own_copy(request, id)
+    try:
+        twoway.move(user, copy, payload.folder_id)
+    except twoway.OneWay as exc:
+        raise HttpError(409, str(exc)) from None
+    except twoway.BadFolder as exc:
+        raise Invalid.one("folder_id", str(exc)) from None
+    except twoway.Refused as exc:
+        raise HttpError(502, str(exc)) from None
+    return _state(user, message)
+
+
+@router.delete(
+    "/{id}",
+    response={200: MessageStateOut},
+    openapi_extra=TWOWAY_ERRORS,
+    summary="Delete a message (to Trash; for good from Trash)",
+)
+def delete_message(request: HttpRequest, id: Id) -> dict[str, Any]:
+    """Delete your own copy on the mail server first: it moves to the mailbox's Trash
+    (`folders` then names it), or, when it is in Trash already, it is deleted for good
+    (`folders` then lists the other copies you hold, if any). Answers 404 for a message
+    you may not see, 409 when you hold no copy of it or it is in a POP3 mailbox (one-way:
+    crmail keeps its copy), and 502 when the server refuses or
+    cannot be reached: nothing changed."""
+    user, message, copy = _own_copy(request, id)
+    try:
+        twoway.delete(user, copy)
+    except twoway.OneWay as exc:
+        raise HttpError(409, str(exc)) from None
+    except twoway.Refused as exc:
+        raise HttpError(502, str(exc)) from None
+    return _state(user, message)

@@ -745,7 +745,24 @@ class HeadersOut(Schema):
     references: list[str]
 
 
-class MessageOut(Schema):
+class MessageFolderOut(FolderRef):
+    mailbox_id: int
+
+
+class MessageState(Schema):
+    """The message as your own mailbox holds it: null and empty when you hold no copy
+    (you see it through a colleague's sharing, or it was sent from crmail only)."""
+
+    seen: bool | None = Field(description="Read, on your own copy.")
+    flagged: bool | None = Field(description="Flagged, on your own copy.")
+    folders: list[MessageFolderOut] = Field(description="The folders of yours the message is in.")
+
+
+class MessageStateOut(MessageState):
+    id: int
+
+
+class MessageOut(MessageState):
     """One message as the viewer may see it; the HTML is cleaned (crmail.mail.display):
     no script, remote images removed, ``cid:`` images pointing at crmail."""
 

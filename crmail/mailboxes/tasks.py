@@ -29,6 +29,7 @@ from crmail.mailboxes.connect import SUPPORTED_PROTOCOLS, open_driver
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.models import Mailbox, SyncState
 from crmail.mailboxes.sync import SyncReport, sync_mailbox
+from crmail.mailboxes.twoway import mark_read_now
 
 log = logging.getLogger(__name__)
 
@@ -157,3 +158,14 @@ def schedule_syncs() -> None:
     """Queue a sync for every mailbox that is due (runs on one worker each minute)."""
     for pk in due_mailboxes():
         sync_task(pk)
+
+
+@db_task(name="mailbox.mark_read")
+def mark_read(user_id: int, location_id: int) -> bool:
+    """Mark a message read on the server, then in crmail, after its owner opened it: the
+    page never waits for the server. A refusal leaves both sides unread (logged without
+    the message), and the next opening tries again."""
+    done = mark_read_now(user_id, location_id)
+    if not done:
+        log.info("copy %s was not marked read on the server", location_id)
+    return done

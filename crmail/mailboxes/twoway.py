@@ -3,16 +3,23 @@
 Reading, flagging, moving or deleting a message in crmail changes it on the server, and
 only then in crmail's own rows, so the server stays the truth and the next sync sees
 nothing to undo. POP3 mailboxes are one-way: their copies live on their own in crmail.
+
+The pages and the API act on a message through ``own_copy``: the viewer's own copy of it
+(a ``Location`` in a mailbox they own), never a colleague's copy that sharing lets them
+read. ``read``, ``flag``, ``move`` and ``delete`` turn a server's refusal into
+``Refused`` (its words say why), with crmail's rows unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Case, IntegerField, QuerySet, Value, When
 
+from crmail.mail.models import Message
 from crmail.mailboxes.connect import open_driver
-from crmail.mailboxes.drivers.base import FLAGS, Driver, RemoteFolder
+from crmail.mailboxes.drivers.base import FLAGS, Driver, DriverError, RemoteFolder
 from crmail.mailboxes.models import Folder, Location, Mailbox, Protocol
 from crmail.mailboxes.sync import FLAG_FIELDS
 from crmail.people.models import User
@@ -20,6 +27,24 @@ from crmail.people.models import User
 
 class NotYours(Exception):
     """The message is not in a mailbox of the acting user (answer 404: nothing leaks)."""
+
+
+class Refused(Exception):
+    """The server refused the change or could not be reached; nothing changed in crmail."""
+
+
+class OneWay(Refused):
+    """A POP3 mailbox: crmail cannot file or delete there (nothing changed)."""
+
+
+ONE_WAY = (
+    "This mailbox is read over POP3, which cannot move or delete mail on the server: "
+    "crmail keeps its copy. Use your mail program to file or delete it there."
+)
+
+
+class BadFolder(Exception):
+    """The folder asked for is not one a message of this mailbox can be moved to."""
 
 
 def _check(user: User, location: Location) -> Mailbox:
@@ -62,6 +87,29 @@ def change_flags(
     return location
 
 
+def _relocate(location: Location, folder: Folder, remote_id: str) -> Location:
+    """Record the server's new place of a copy. A sync that ran meanwhile (the IDLE
+    watcher syncs an Inbox at once) may have recorded it already: that row stays, ours
+    goes, rather than two rows for one place."""
+    existing = Location.objects.filter(folder=folder, remote_id=remote_id).first()
+    if existing is not None:
+        location.delete()
+        return existing
+    location.folder = folder
+    location.remote_id = remote_id
+    location.uid = int(remote_id) if remote_id.isdigit() else None
+    try:
+        with transaction.atomic():
+            fields = {"folder": folder, "remote_id": remote_id, "uid": location.uid}
+            if not Location.objects.filter(pk=location.pk).update(**fields):
+                location.pk = None  # a sync dropped the old place meanwhile: a new row
+                location.save()
+    except IntegrityError:  # recorded by a sync between the check and the save
+        Location.objects.filter(pk=location.pk).delete()
+        return Location.objects.get(folder=folder, remote_id=remote_id)
+    return location
+
+
 def move_message(user: User, location: Location, destination: Folder) -> Location | None:
     """Move one message to another folder of the same mailbox.
 
@@ -86,11 +134,7 @@ def move_message(user: User, location: Location, destination: Folder) -> Locatio
         if driver is not None and new_uid is None:
             location.delete()
             return None
-        location.folder = destination
-        if new_uid is not None:
-            location.remote_id, location.uid = new_uid, int(new_uid)
-        location.save(update_fields=["folder", "remote_id", "uid"])
-        return location
+        return _relocate(location, destination, new_uid or location.remote_id)
 
 
 def delete_message(user: User, location: Location) -> Location | None:
@@ -101,8 +145,8 @@ def delete_message(user: User, location: Location) -> Location | None:
         location.delete()
         return None
     try:
-        new_uid = driver.delete(_remote(location.folder), location.remote_id)
         trash_remote = next((f for f in driver.list_folders() if f.role == "trash"), None)
+        new_uid = driver.delete(_remote(location.folder), location.remote_id)
     finally:
         driver.close()
     with transaction.atomic():
@@ -114,7 +158,118 @@ def delete_message(user: User, location: Location) -> Location | None:
             remote_id=trash_remote.remote_id,
             defaults={"name": trash_remote.name, "role": "trash", "role_from_server": True},
         )
-        location.folder = trash
-        location.remote_id, location.uid = new_uid, int(new_uid)
-        location.save(update_fields=["folder", "remote_id", "uid"])
-        return location
+        return _relocate(location, trash, new_uid)
+
+
+# --------------------------------------------------------------------------- own copies
+
+
+def own_copies(user: User, message: Message | int) -> QuerySet[Location]:
+    """``user``'s own copies of ``message``: its locations in mailboxes ``user`` owns."""
+    message_id = message if isinstance(message, int) else message.pk
+    return Location.objects.filter(message_id=message_id, mailbox__owner_id=user.pk)
+
+
+def own_copy(user: User, message: Message | int) -> Location | None:
+    """The copy the viewer's actions work on: of their copies, the first not in Trash,
+    the Inbox before other folders (a message sent to oneself is in Sent and Inbox)."""
+    rank = Case(
+        When(folder__role="trash", then=Value(2)),
+        When(folder__role="inbox", then=Value(0)),
+        default=Value(1),
+        output_field=IntegerField(),
+    )
+    return (
+        own_copies(user, message)
+        .select_related("folder", "mailbox")
+        .annotate(rank=rank)
+        .order_by("rank", "pk")
+        .first()
+    )
+
+
+def move_targets(location: Location) -> QuerySet[Folder]:
+    """The folders ``location`` can be moved to: the others of its mailbox that the
+    server has and that can hold mail."""
+    return (
+        Folder.objects.filter(
+            mailbox_id=location.mailbox_id, exists_on_server=True, selectable=True
+        )
+        .exclude(pk=location.folder_id)
+        .order_by("name", "pk")
+    )
+
+
+def _refused(what: str, exc: DriverError) -> Refused:
+    return Refused(f"The mail server did not {what}, so nothing changed: {exc}")
+
+
+def set_seen(user: User, location: Location, seen: bool) -> Location:
+    """Mark read or unread, on the server first."""
+    try:
+        if seen:
+            return change_flags(user, location, add={"seen"})
+        return change_flags(user, location, remove={"seen"})
+    except DriverError as exc:
+        raise _refused("mark the message read" if seen else "mark it unread", exc) from None
+
+
+def set_flagged(user: User, location: Location, flagged: bool) -> Location:
+    """Flag or unflag, on the server first."""
+    try:
+        if flagged:
+            return change_flags(user, location, add={"flagged"})
+        return change_flags(user, location, remove={"flagged"})
+    except DriverError as exc:
+        raise _refused("flag the message" if flagged else "unflag it", exc) from None
+
+
+def move(user: User, location: Location, folder_id: int) -> Location | None:
+    """Move to folder ``folder_id`` of the copy's own mailbox, on the server first."""
+    if location.mailbox.protocol != Protocol.IMAP:
+        raise OneWay(ONE_WAY)
+    destination = Folder.objects.filter(pk=folder_id, mailbox_id=location.mailbox_id).first()
+    if destination is None or not destination.exists_on_server or not destination.selectable:
+        raise BadFolder("Choose a folder of this message's mailbox that can hold mail.")
+    try:
+        return move_message(user, location, destination)
+    except DriverError as exc:
+        raise _refused(f"move the message to {destination.name}", exc) from None
+
+
+def delete(user: User, location: Location) -> Location | None:
+    """Delete: into Trash (its new copy there), or for good from Trash (None). Not from a
+    POP3 mailbox: its copy would come back with the next sync, or, when the server keeps
+    nothing, crmail's would be the last one lost."""
+    if location.mailbox.protocol != Protocol.IMAP:
+        raise OneWay(ONE_WAY)
+    try:
+        return delete_message(user, location)
+    except DriverError as exc:
+        raise _refused("delete the message", exc) from None
+
+
+def wants_mark_read(user: User, message: Message | int) -> Location | None:
+    """The copy to mark read when ``user`` opens ``message`` in crmail: their own unread
+    copy, unless they turned marking read on opening off."""
+    if not user.mark_read_on_open:
+        return None
+    copy = own_copy(user, message)
+    return copy if copy is not None and not copy.seen else None
+
+
+def mark_read_now(user_id: int, location_id: int) -> bool:
+    """Mark a copy read on the server, then in crmail (the job opening a message queues).
+    False when the copy is gone, already read, or the server refused (nothing changed)."""
+    location = (
+        Location.objects.select_related("folder", "mailbox", "mailbox__owner")
+        .filter(pk=location_id, mailbox__owner_id=user_id, seen=False)
+        .first()
+    )
+    if location is None:
+        return False
+    try:
+        set_seen(location.mailbox.owner, location, True)
+    except Refused:
+        return False
+    return True

@@ -589,6 +589,14 @@ def update_account(user: User, *, name: str, signature: str) -> User:
     return user
 
 
+def set_mark_read_on_open(user: User, value: bool) -> User:
+    """``user`` chooses whether opening a message in crmail marks it read on the server."""
+    user.mark_read_on_open = bool(value)
+    with transaction.atomic():
+        user.save(update_fields=["mark_read_on_open"])
+    return user
+
+
 def change_password(user: User, *, current: str, new: str, again: str, client: str = "") -> User:
     """``user`` changes their own password, giving the current one first. The current one
     is checked through the sign-in limiter (``people.ratelimit``, ``client`` the address

@@ -175,6 +175,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         max_length=5000,
         help_text="Added below each new email written in crmail (plain text).",
     )
+    mark_read_on_open = models.BooleanField(
+        default=True,
+        help_text="Opening a message in crmail marks the user's own copy read on the server.",
+    )
 
     objects = UserManager()
 

@@ -36,6 +36,14 @@ class AccountForm(ActionErrors, CheckedTextForm, forms.Form):
     )
 
 
+class ReadingForm(CheckedTextForm, forms.Form):
+    mark_read_on_open = forms.BooleanField(
+        label="Mark mail read when I open it in crmail",
+        required=False,
+        help_text="On your mail server too, so your other mail programs show it read.",
+    )
+
+
 class PasswordForm(ActionErrors, CheckedTextForm, forms.Form):
     current = forms.CharField(
         label="Current password",

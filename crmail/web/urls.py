@@ -8,6 +8,7 @@ from django.urls import URLPattern, path, register_converter
 from crmail.people.models import MODULES
 from crmail.web.views import account, auth, compose, departing, home, mailboxes, records, static
 from crmail.web.views import message_deals as deal_pages
+from crmail.web.views import message_mailbox as mailbox_actions
 from crmail.web.views import messages as message_pages
 from crmail.web.views import settings as admin_pages
 from crmail.web.views import sharing as sharing_pages
@@ -35,6 +36,7 @@ pages: list[URLPattern] = [
     path("sign-out/", auth.SignOutView.as_view(), name="logout"),
     # Your account
     path("account/", account.account, name="account"),
+    path("account/reading/", account.account_reading, name="account_reading"),
     path("account/password/", account.account_password, name="account_password"),
     path("account/tokens/", account.account_token_create, name="account_token_create"),
     path(
@@ -71,6 +73,10 @@ pages: list[URLPattern] = [
         name="message_inline",
     ),
     path("messages/remote-image/", message_pages.remote_image, name="remote_image"),
+    # Mailbox actions on one's own copy (SPEC F2): on the server first
+    path("messages/<int:pk>/mark/", mailbox_actions.message_mark, name="message_mark"),
+    path("messages/<int:pk>/move/", mailbox_actions.message_move, name="message_move"),
+    path("messages/<int:pk>/delete/", mailbox_actions.message_delete, name="message_delete"),
     # A message's deals (SPEC F4): link by hand, move, unlink
     path("messages/<int:pk>/deals/link/", deal_pages.message_deal_link, name="message_deal_link"),
     path(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from crmail.mailboxes import twoway
 from crmail.mailboxes.connect import open_driver
 from crmail.mailboxes.models import Folder, Location
 from crmail.mailboxes.sync import sync_mailbox
@@ -81,3 +82,65 @@ def test_nobody_else_can_touch_a_users_mail(synced):
     _, _, mailbox, uids = synced
     with pytest.raises(NotYours):
         change_flags(f.user(), loc(mailbox, uids[0]), add={"seen"})
+
+
+def test_a_move_recorded_by_a_sync_first_leaves_one_row(synced, monkeypatch):
+    """The watcher may sync the destination between the server's move and crmail's save."""
+    dovecot, user, mailbox, uids = synced
+    archive = Folder.objects.get(mailbox=mailbox, remote_id="Archive")
+    copy = loc(mailbox, uids[1])
+    real_open = twoway.open_driver
+
+    def open_then_sync(box):  # type: ignore[no-untyped-def]
+        driver = real_open(box)
+        real_move = driver.move
+
+        def move_and_sync(*args):  # type: ignore[no-untyped-def]
+            new_uid = real_move(*args)
+            sync(mailbox)  # another process records the message in Archive first
+            return new_uid
+
+        driver.move = move_and_sync
+        return driver
+
+    monkeypatch.setattr(twoway, "open_driver", open_then_sync)
+    moved = move_message(mailbox.owner, copy, archive)
+    assert moved is not None and moved.folder == archive
+    assert Location.objects.filter(message=copy.message).count() == 1
+    assert_matches_server(dovecot, user, mailbox)
+
+
+def test_the_copy_acted_on_is_the_inbox_one_and_never_a_colleagues(synced):
+    _, _, mailbox, uids = synced
+    first = loc(mailbox, uids[0])
+    archive = Folder.objects.get(mailbox=mailbox, remote_id="Archive")
+    Location.objects.create(
+        mailbox=mailbox, folder=archive, message=first.message, remote_id="99", uid=99
+    )
+    assert twoway.own_copy(mailbox.owner, first.message) == first
+    assert twoway.own_copy(f.user(), first.message) is None
+
+
+def test_a_move_whose_old_place_a_sync_dropped_meanwhile_is_recorded(synced, monkeypatch):
+    dovecot, user, mailbox, uids = synced
+    archive = Folder.objects.get(mailbox=mailbox, remote_id="Archive")
+    copy = loc(mailbox, uids[2])
+    real_open = twoway.open_driver
+
+    def open_then_drop(box):  # type: ignore[no-untyped-def]
+        driver = real_open(box)
+        real_move = driver.move
+
+        def move_and_drop(*args):  # type: ignore[no-untyped-def]
+            new_uid = real_move(*args)
+            Location.objects.filter(pk=copy.pk).delete()  # a sync of the Inbox alone
+            return new_uid
+
+        driver.move = move_and_drop
+        return driver
+
+    monkeypatch.setattr(twoway, "open_driver", open_then_drop)
+    moved = move_message(mailbox.owner, copy, archive)
+    assert moved is not None and moved.folder == archive
+    assert Location.objects.filter(message=copy.message).count() == 1
+    assert_matches_server(dovecot, user, mailbox)

@@ -118,6 +118,25 @@ def test_a_delivered_message_is_stored_by_the_watcher(dovecot, dovecot_user, wat
     assert watcher.stats.news >= 1
 
 
+def test_a_flag_set_by_another_mail_program_shows_while_watching(dovecot, dovecot_user, watchers):
+    user, password = dovecot_user
+    mid, raw = mail()
+    uid = dovecot.deliver(user, raw)
+    mailbox = synced_mailbox(dovecot, user, password)
+    copy = Location.objects.get(mailbox=mailbox, message__message_id=mid)
+    assert not copy.flagged and not copy.seen
+    watcher = watchers()
+    eventually(lambda: mailbox.pk in watcher.watching(), "the mailbox is watched")
+
+    dovecot.flag(user, "INBOX", uid, ["\\Flagged", "\\Seen"])
+
+    def changed() -> bool:
+        copy.refresh_from_db()
+        return copy.flagged and copy.seen
+
+    eventually(changed, "the flags set on the server are in crmail")
+
+
 def test_mail_that_arrived_while_nobody_watched_is_synced_when_watching_starts(
     dovecot, dovecot_user, watchers
 ):

@@ -48,7 +48,7 @@ from crmail.linking.models import Module
 from crmail.mail.ingest import parse_stored
 from crmail.mail.models import Message
 from crmail.mail.store import store_raw
-from crmail.mailboxes import tasks
+from crmail.mailboxes import tasks, twoway
 from crmail.mailboxes.models import Folder, Mailbox, SentMessage
 from crmail.mailboxes.queries import user_mail
 from crmail.people import actions as people_actions
@@ -209,10 +209,31 @@ def _mailbox(
     return box
 
 
+class _AcceptingServer:
+    """A mail server that takes every change a route makes to a copy (read, flag, move,
+    delete): what it would hold after is not the point, what the answer shows is."""
+
+    def set_flags(self, *args: Any) -> None:
+        pass
+
+    def move(self, *args: Any) -> None:
+        return None
+
+    def delete(self, *args: Any) -> None:
+        return None
+
+    def list_folders(self) -> list[Any]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> World:
     # A sync asked for by a route would try a server: what it would store is not the point.
     monkeypatch.setattr(tasks, "request_sync", lambda mailbox: None)
+    monkeypatch.setattr(twoway, "open_driver", lambda mailbox: _AcceptingServer())
     built = build_world()
     built.tokens = {name: f.token(user) for name, user in built.roles.items()}
     return built
@@ -443,6 +464,8 @@ def _api_body(world: World, doc: dict[str, Any], operation: dict[str, Any]) -> d
             body[name] = prop["enum"][0]
         elif name in ("deal_id", "to_deal_id"):
             body[name] = deals[-1]
+        elif name == "folder_id":  # a folder of the mailbox holding the caller's copy
+            body[name] = world.folders[-1].pk
         elif name == "stage_id":
             body[name] = Stage.objects.values_list("pk", flat=True).first()
         elif kind == "integer":
@@ -455,6 +478,8 @@ def _api_body(world: World, doc: dict[str, Any], operation: dict[str, Any]) -> d
             body[name] = "walk@customer.test"
         else:
             body[name] = "Walk"
+    if not body and "seen" in schema.get("properties", {}):  # one of its fields is needed
+        body["seen"] = True
     return body
 
 

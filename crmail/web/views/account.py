@@ -1,4 +1,5 @@
-"""Each user's account page (``/account/``): name and email signature, password, API tokens.
+"""Each user's account page (``/account/``): name and email signature, reading mail (mark
+read on opening), password, API tokens.
 
 Every change goes through ``crmail.people.actions``; a new token's secret is shown once,
 in the answer to the request that made it: it is never stored, not even in the session.
@@ -18,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crmail.people import actions as people_actions
 from crmail.people.backends import client_address
 from crmail.people.models import ApiToken, User
-from crmail.web.account_forms import AccountForm, PasswordForm, TokenForm
+from crmail.web.account_forms import AccountForm, PasswordForm, ReadingForm, TokenForm
 
 
 def _page(
@@ -33,6 +34,7 @@ def _page(
     context: dict[str, Any] = {
         "account_form": account
         or AccountForm(initial={"name": user.name, "signature": user.signature}),
+        "reading_form": ReadingForm(initial={"mark_read_on_open": user.mark_read_on_open}),
         "password_form": password or PasswordForm(),
         "token_form": token or TokenForm(),
         "tokens": people_actions.tokens_of(user),
@@ -61,6 +63,25 @@ def account(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Your name and signature were saved.")
             return redirect("web:account")
     return _page(request, account=form)
+
+
+@login_required
+@require_POST
+def account_reading(request: HttpRequest) -> HttpResponse:
+    """Saves whether opening a message in crmail marks it read on the server."""
+    form = ReadingForm(request.POST)
+    if form.is_valid():
+        user = people_actions.set_mark_read_on_open(
+            request.user,  # type: ignore[arg-type]
+            form.cleaned_data["mark_read_on_open"],
+        )
+        messages.success(
+            request,
+            "Opening a message now marks it read."
+            if user.mark_read_on_open
+            else "Opening a message now leaves it unread.",
+        )
+    return redirect("web:account")
 
 
 @login_required

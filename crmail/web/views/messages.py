@@ -58,6 +58,7 @@ from crmail.sharing.visibility import may_see_message, visible_messages
 from crmail.web import image_proxy
 from crmail.web.security import MESSAGE_BODY_POLICY
 from crmail.web.views.message_deals import deals_context
+from crmail.web.views.message_mailbox import mailbox_context
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,7 @@ def message_page(request: HttpRequest, pk: int) -> HttpResponse:
     parsed = reading.parsed
     context: dict[str, object] = {"message": message, "remote": remote, "failed": parsed is None}
     context |= deals_context(request, message)
+    context |= mailbox_context(request, message, opening=request.GET.get("images") != "1")
     if parsed is None:
         headers = header_block(reading.raw)
         context.update(
