@@ -74,7 +74,13 @@ def check_template(name: str, subject: str, body: str) -> list[dict[str, str]]:
     return errors
 
 
+def _lines(body: str) -> str:
+    """A body's line ends as \n, whichever a browser (CR LF) or a client sent."""
+    return body.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _checked(values: dict[str, Any]) -> None:
+    values["body"] = _lines(values["body"])
     errors = check_template(values["name"], values["subject"], values["body"])
     if errors:
         raise Invalid(errors)
