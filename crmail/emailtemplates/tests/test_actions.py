@@ -53,3 +53,11 @@ def test_an_invalid_template_is_not_saved_and_the_field_is_named(org, values, fi
         actions.do_update_template(org.rep, saved, values)
     saved.refresh_from_db()
     assert saved.body == "Hi {{Contact.first_name}}"
+
+
+def test_a_body_from_a_browser_is_kept_with_plain_line_ends(org):
+    saved = actions.do_create_template(org.rep, name="T", body="Hi,\r\n\r\nBye\rNow")
+    assert saved.body == "Hi,\n\nBye\nNow"
+    actions.do_update_template(org.rep, saved, {"body": "A\r\nB"})
+    saved.refresh_from_db()
+    assert saved.body == "A\nB"
