@@ -158,3 +158,14 @@ def test_a_template_that_cannot_be_filled_says_which_field_and_keeps_the_message
     text = html.unescape(response.text)
     assert "{{Deal.amount}}" in text and "My own words" in text
     assert smtp_sink.wait_for(0, 0) == []
+
+
+def test_a_template_without_a_subject_keeps_the_subject_typed(org, client_for, smtp_sink):
+    sending_mailbox(org.rep, smtp_sink.port)
+    template = actions.do_create_template(org.rep, name="Sign-off", body="Best,\n{{User.name}}")
+    response = client_for(org.rep).post(
+        compose_url(),
+        form(subject="Lunch on Friday", template=str(template.pk), use_template="1"),
+    )
+    text = html.unescape(response.text)
+    assert 'value="Lunch on Friday"' in text and "Best,\nRex Rep" in text

@@ -154,7 +154,9 @@ def with_template(
             except merge.MergeError as exc:
                 pick.add_error("template", str(exc))
             else:
-                initial.update(subject=done.subject, body=done.body)
+                initial["body"] = done.body
+                if done.subject:  # a template without a subject keeps the one typed
+                    initial["subject"] = done.subject
     return ComposeForm(initial=initial, senders=senders), pick
 
 
