@@ -78,6 +78,7 @@ def test_write_a_template_preview_it_live_and_send_it_from_a_deal(app, smtp_sink
     page.get_by_role("button", name="Add template").click()
     expect(page.get_by_role("status")).to_contain_text("The template “Quote” was added.")
     expect(page.get_by_role("link", name="Quote")).to_be_visible()
+    app.shot("templates-list")
     assert EmailTemplate.objects.get().body == BODY
 
     app.go(f"/deals/{deal.pk}/")
