@@ -23,7 +23,10 @@ reading it; the message page does, for a person.
 the message like synced mail, and files a copy in the server's Sent folder where the
 mailbox asks for it. Sent from a record, the mail is recorded against it (the record must
 be one the caller may see: 404 otherwise). Headers are checked in ``crmail.mail.compose``:
-a line break in a header answers 422 naming the field, and nothing is sent.
+a line break in a header answers 422 naming the field, and nothing is sent. With
+``template_id`` the subject and text are the template filled for the record and the caller
+(``crmail.emailtemplates.merge``) and are sent exactly so; a field that cannot be filled
+answers 422 naming it, and nothing is sent.
 """
 
 from __future__ import annotations
@@ -54,7 +57,9 @@ from crmail.api.schemas import (
     SentOut,
     errors_doc,
 )
-from crmail.crm.models import RECORD_MODELS, Deal
+from crmail.crm.models import RECORD_MODELS, Deal, Record
+from crmail.emailtemplates import actions as template_actions
+from crmail.emailtemplates import merge
 from crmail.linking import deal_links
 from crmail.linking.links import AlreadyLinked, LinkError, NotLinked, SameDeal, StaysLinked
 from crmail.linking.models import Link, Module, Reason
@@ -92,21 +97,26 @@ def send(request: HttpRequest, payload: SendIn) -> dict[str, Any]:
     server, 502 when that server refuses (both say why), and otherwise the stored message
     and whether a copy went to the server's Sent folder (and if not, why)."""
     user = current_user(request)
-    module, record_id = "", None
+    module, record_id, record = "", None, None
     if payload.record is not None:
         module, record_id = payload.record.module, payload.record.id
-        model = RECORD_MODELS[module]
-        if not access.visible(user, model).filter(pk=record_id).exists():
+        record = access.visible(user, RECORD_MODELS[module]).filter(pk=record_id).first()
+        if record is None:
             raise Http404
+    subject, text, html = payload.subject, payload.text, payload.html
+    if payload.template_id is not None:
+        subject, text = _from_template(user, payload, record)
+    elif subject is None:
+        raise Invalid.one("subject", "Give a subject, or a template_id to take it from.")
     draft = Draft(
         sender=payload.sender,
         sender_name=user.name,
         to=payload.to,
         cc=payload.cc,
         bcc=payload.bcc,
-        subject=payload.subject,
-        text=payload.text,
-        html=payload.html,
+        subject=subject,
+        text=text,
+        html=html,
         in_reply_to=payload.in_reply_to,
         references=[payload.in_reply_to] if payload.in_reply_to else [],
     )
@@ -130,6 +140,30 @@ def send(request: HttpRequest, payload: SendIn) -> dict[str, Any]:
         "sent_copy_stored": stored,
         "sent_copy_note": note,
     }
+
+
+def _from_template(user: User, payload: SendIn, record: Record | None) -> tuple[str, str]:
+    """Subject and text of ``payload.template_id`` filled for ``record`` and ``user``:
+    422 naming the field when the template is not one the user may use, when the request
+    also writes the message itself, or when a merge field cannot be filled."""
+    given = [k for k in ("subject", "text", "html") if k in payload.model_fields_set]
+    if given:
+        raise Invalid(
+            [
+                {"field": k, "message": "The template gives the message: leave this out."}
+                for k in given
+            ]
+        )
+    template = template_actions.readable(user).filter(pk=payload.template_id).first()
+    if template is None:
+        raise Invalid.one("template_id", "There is no template with this id that you may use.")
+    try:
+        done = merge.render_template(
+            template.subject, template.body, merge.records_for(user, record)
+        )
+    except merge.MergeError as exc:
+        raise Invalid.one(exc.part, f"The template cannot be sent: {exc}") from None
+    return done.subject, done.body
 
 
 # --------------------------------------------------------------------------- reading

@@ -21,6 +21,7 @@ from crmail.api import (
     messages,
     pipelines,
     sharing,
+    templates,
     tokens,
     users,
 )
@@ -78,3 +79,4 @@ api.add_router("/mailboxes", mailboxes.router)
 api.add_router("/sharing", sharing.router)
 api.add_router("/messages", messages.router)
 api.add_router("/tokens", tokens.router)
+api.add_router("/templates", templates.router)

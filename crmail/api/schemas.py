@@ -658,9 +658,16 @@ class SendIn(Input):
     to: list[Address] = Field(max_length=500)
     cc: list[Address] = Field(default_factory=list, max_length=500)
     bcc: list[Address] = Field(default_factory=list, max_length=500)
-    subject: Annotated[str, Field(max_length=998)]
+    subject: Annotated[str, Field(max_length=998)] | None = Field(
+        None, description="Required unless ``template_id`` gives it."
+    )
     text: Annotated[str, Field(max_length=5_000_000)] = ""
     html: Annotated[str, Field(max_length=5_000_000)] = ""
+    template_id: Id | None = Field(
+        None,
+        description="A template you may use: its subject and body, filled for ``record`` "
+        "and you, are sent as they are (then give no subject, text or html).",
+    )
     in_reply_to: Annotated[str, Field(max_length=500)] = Field(
         "", description="The Message-ID this answers (threads the reply)."
     )

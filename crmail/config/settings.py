@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "crmail.crm",
     "crmail.jobs",
     "crmail.mail",
+    "crmail.emailtemplates",
     "crmail.mailboxes",
     "crmail.linking",
     "crmail.sharing",

@@ -7,6 +7,7 @@ from django.urls import URLPattern, path, register_converter
 
 from crmail.people.models import MODULES
 from crmail.web.views import account, auth, compose, departing, home, mailboxes, records, static
+from crmail.web.views import email_templates as template_pages
 from crmail.web.views import message_deals as deal_pages
 from crmail.web.views import message_mailbox as mailbox_actions
 from crmail.web.views import messages as message_pages
@@ -58,6 +59,12 @@ pages: list[URLPattern] = [
     # Mail
     path("<module:module>/<int:pk>/email/", compose.compose, name="record_compose"),
     path("compose/", compose.compose, name="compose"),
+    # Email templates (SPEC F3)
+    path("templates/", template_pages.template_list, name="templates"),
+    path("templates/new/", template_pages.template_create, name="template_create"),
+    path("templates/preview/", template_pages.template_preview, name="template_preview"),
+    path("templates/<int:pk>/", template_pages.template_edit, name="template_edit"),
+    path("templates/<int:pk>/delete/", template_pages.template_delete, name="template_delete"),
     # Opening a message (safe display: crmail.mail.display, docs/decisions/014)
     path("messages/<int:pk>/", message_pages.message_page, name="message"),
     path("messages/<int:pk>/body/", message_pages.message_body, name="message_body"),

@@ -44,6 +44,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from crmail.crm.models import Pipeline, Record, Stage
+from crmail.emailtemplates import actions as template_actions
+from crmail.emailtemplates.models import EmailTemplate
 from crmail.linking.models import Module
 from crmail.mail.ingest import parse_stored
 from crmail.mail.models import Message
@@ -170,6 +172,10 @@ def build_world() -> World:
     SentMessage.objects.create(message=messages["mkjsent"], sender=owner, from_address=owner.email)
     people_actions.update_user(departed, {"is_active": False}, by=org.admin)
     departed.refresh_from_db()
+    # Email templates, one shared and one personal, filled from any record.
+    body = "{{Contact.first_name}} {{Deal.name}} {{Account.name}} {{Lead.company}} {{User.name}}"
+    template_actions.do_create_template(owner, name="Walk shared", body=body, shared=True)
+    template_actions.do_create_template(owner, name="Walk personal", body=body)
 
     roles = {
         "admin": org.admin,
@@ -321,6 +327,7 @@ def _api_path_values(world: World, path: str, name: str) -> list[Any]:
             "pipelines": list(Pipeline.objects.values_list("pk", flat=True)),
             "groups": [g.pk for g in world.groups],
             "tokens": list(ApiToken.objects.values_list("pk", flat=True)),
+            "templates": list(EmailTemplate.objects.values_list("pk", flat=True)),
         }
         for module in Module.values:
             kinds[module] = world.ids(record_model(module))
@@ -514,6 +521,7 @@ _PK_KINDS = (
     ("settings/profiles/", "profile"),
     ("account/tokens/", "token"),
     ("settings/mail/", "mailbox"),
+    ("templates/", "template"),
 )
 
 
@@ -526,6 +534,7 @@ def _web_values(world: World, pattern: Pattern, name: str) -> list[Any]:
         "mailbox": [b.pk for b in world.mailboxes],
         "profile": list(Profile.objects.values_list("pk", flat=True)),
         "token": list(ApiToken.objects.values_list("pk", flat=True)),
+        "template": list(EmailTemplate.objects.values_list("pk", flat=True)),
     }
     if name == "pk":
         for prefix, kind in _PK_KINDS:

@@ -4,7 +4,9 @@ The page shapes what was typed into a ``Draft``; ``crmail.mailboxes.sending.send
 checks it (headers without line breaks, valid addresses, a From address the mailbox sends
 as), sends it through the user's active mailbox and stores it. Its refusals are shown in
 words next to the field they concern. Sent from a record, the mail is recorded against it;
-a record the user may not see answers 404.
+a record the user may not see answers 404. "Use template" fills the subject and message
+from a template, merged for the record and the user (``crmail.emailtemplates.merge``),
+keeping what was typed in the other fields; the user reads it, may change it, and sends.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_http_methods
 
 from crmail.crm.models import Account, Contact, Deal, Record
+from crmail.emailtemplates import merge
 from crmail.mail.compose import ComposeError, Draft
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.models import Mailbox
@@ -28,6 +31,7 @@ from crmail.people import access
 from crmail.people.models import User
 from crmail.text import CheckedTextForm
 from crmail.web.modules import MODULES
+from crmail.web.template_forms import TemplatePickForm
 
 # What compose.py calls a field, as this form names it (None: the message as a whole).
 FORM_FIELDS = {"from": "sender", "to": "to", "cc": "cc", "bcc": "bcc", "subject": "subject"}
@@ -127,6 +131,35 @@ def recipient_for(user: User, record: Record) -> str:
     return getattr(record, "primary_email", "")
 
 
+def with_template(
+    request: HttpRequest, user: User, record: Record | None, senders: list[tuple[str, str]]
+) -> tuple[ComposeForm, TemplatePickForm]:
+    """The composer shown again with the chosen template's subject and message filled for
+    ``record``; what was typed in the other fields stays. A template that cannot be filled
+    (a field whose record is missing) leaves the message as it was and says why."""
+    pick = TemplatePickForm(request.POST, user=user)
+    typed = ComposeForm(request.POST, senders=senders)
+    typed.is_valid()  # only to keep what is valid of what was typed
+    initial = {k: typed.cleaned_data.get(k, "") for k in ("to", "cc", "bcc", "subject", "body")}
+    initial["sender"] = typed.cleaned_data.get("sender") or senders[0][0]
+    if pick.is_valid():
+        chosen = pick.cleaned_data["template"]
+        if chosen is None:
+            pick.add_error("template", "Choose a template to use.")
+        else:
+            try:
+                done = merge.render_template(
+                    chosen.subject, chosen.body, merge.records_for(user, record)
+                )
+            except merge.MergeError as exc:
+                pick.add_error("template", str(exc))
+            else:
+                initial["body"] = done.body
+                if done.subject:  # a template without a subject keeps the one typed
+                    initial["subject"] = done.subject
+    return ComposeForm(initial=initial, senders=senders), pick
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def compose(request: HttpRequest, module: str | None = None, pk: int | None = None) -> HttpResponse:
@@ -148,7 +181,10 @@ def compose(request: HttpRequest, module: str | None = None, pk: int | None = No
         else reverse("web:home")
     )
     form: ComposeForm | None = None
-    if request.method == "POST" and not problem:
+    pick = TemplatePickForm(user=user)
+    if request.method == "POST" and not problem and "use_template" in request.POST:
+        form, pick = with_template(request, user, record, senders)
+    elif request.method == "POST" and not problem:
         form = ComposeForm(request.POST, senders=senders)
         if form.is_valid():
             try:
@@ -180,6 +216,7 @@ def compose(request: HttpRequest, module: str | None = None, pk: int | None = No
         "module": module,
         "record": record,
         "form": form,
+        "pick": pick,
         "problem": problem,
         "settings_url": mail_settings_url(),
         "back": back,
