@@ -667,6 +667,33 @@ class SendIn(Input):
     record: RecordRef | None = Field(None, description="The record the mail is sent from.")
 
 
+class ReplyIn(Input):
+    all: bool = Field(False, description="Reply all: also to the original's To and Cc.")
+    text: Annotated[str, Field(max_length=5_000_000)] = Field(
+        "", description="Your text; the original follows it, quoted."
+    )
+    cc: list[Address] = Field(
+        default_factory=list, max_length=500, description="More addresses to copy."
+    )
+    bcc: list[Address] = Field(default_factory=list, max_length=500)
+    quote: bool = Field(True, description="Quote the original below your text.")
+    record: RecordRef | None = Field(
+        None, description="The record it is answered from; it is recorded there too."
+    )
+
+
+class ForwardIn(Input):
+    to: list[Address] = Field(max_length=500)
+    cc: list[Address] = Field(default_factory=list, max_length=500)
+    bcc: list[Address] = Field(default_factory=list, max_length=500)
+    text: Annotated[str, Field(max_length=5_000_000)] = Field(
+        "", description="Your text; the original follows it with its attachments."
+    )
+    record: RecordRef | None = Field(
+        None, description="The record it is forwarded from; it is recorded there too."
+    )
+
+
 class SentOut(Schema):
     message_id: int = Field(description="The stored message's id.")
     message_id_header: str = Field(description="Its Message-ID, without angle brackets.")
