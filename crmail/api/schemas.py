@@ -450,6 +450,7 @@ class MailboxOut(Schema):
     smtp_same_credentials: bool
     smtp_login: str
     smtp_secret_stored: bool
+    display_name: str = Field(description="The name on mail sent from it; empty: the user's.")
     extra_from_addresses: list[str]
     store_sent_on_server: bool
     import_folders: list[str]
@@ -560,11 +561,16 @@ class MailboxSettings(Input):
     smtp_port: Port | None = None
     smtp_security: SecurityName | None = None
     smtp_same_credentials: bool | None = Field(
-        None, description="Log in to the outgoing server as to the incoming one."
+        None,
+        description="Log in to the outgoing server as to the incoming one; false with no "
+        "smtp_login: a relay that needs no login.",
     )
     smtp_login: Address | None = None
     smtp_password: Annotated[str, Field(max_length=4096)] | None = Field(
         None, description="Write-only. Empty or absent keeps the stored one."
+    )
+    display_name: Annotated[str, Field(max_length=200)] | None = Field(
+        None, description="The name on mail sent from it; empty: the user's name."
     )
     extra_from_addresses: list[Address] | None = Field(
         None, max_length=50, description="Other addresses this mailbox may send as."
