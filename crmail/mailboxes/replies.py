@@ -39,6 +39,9 @@ MODES: tuple[Mode, ...] = ("reply", "all", "forward")
 _PREFIX = re.compile(
     r"^(?:\s*(?:re|fwd?|aw|wg|sv|vs|rif|tr|antw|doorst)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE
 )
+# Where HTML breaks a line, kept when its tags are taken away.
+_PARAGRAPH = re.compile(r"</(?:p|div|h[1-6]|blockquote|table|ul|ol)\s*>", re.IGNORECASE)
+_BREAK = re.compile(r"<br\s*/?>|</(?:li|tr)\s*>", re.IGNORECASE)
 FORWARD_LINE = "---------- Forwarded message ----------"
 
 
@@ -79,8 +82,10 @@ def plain_text(parsed: ParsedMessage) -> str:
     if parsed.text.strip():
         return parsed.text
     if parsed.html.strip():
-        stripped = nh3.clean(parsed.html, tags=set(), clean_content_tags={"style", "script"})
-        return re.sub(r"\n\s*\n+", "\n\n", html.unescape(stripped)).strip()
+        marked = _BREAK.sub("\n", _PARAGRAPH.sub("\n\n", parsed.html))
+        stripped = nh3.clean(marked, tags=set(), clean_content_tags={"style", "script"})
+        lines = [line.strip() for line in html.unescape(stripped).splitlines()]
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     return ""
 
 
