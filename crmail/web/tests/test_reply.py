@@ -208,6 +208,39 @@ def test_attachments_over_the_limit_are_refused_in_words(
     assert [p.get_filename() for p in got.iter_attachments()] == ["small.txt"]
 
 
+def test_an_upload_past_the_cap_is_not_kept_on_disk_and_the_form_says_so(
+    org, client_for, smtp_sink, mailbox, monkeypatch, settings
+):
+    monkeypatch.setattr("crmail.web.views.compose.upload_cap", lambda: 1000)
+    monkeypatch.setattr("crmail.mailboxes.sending.DEFAULT_MESSAGE_LIMIT", 1000)
+    kept = []
+    monkeypatch.setattr(
+        "crmail.web.views.compose.CappedUploadHandler.file_complete",
+        lambda self, size: kept.append(size),
+    )
+    big = SimpleUploadedFile("big.bin", b"x" * 200_000, content_type="application/octet-stream")
+    response = client_for(org.rep).post(
+        reverse("web:compose"),
+        {"sender": "rep@crmail.test", "to": "grace@client.example", "subject": "s", "files": big},
+    )
+    assert response.status_code == 200
+    assert "The attachments come to more than" in response.text
+    assert "crmail takes at most 1000\xa0bytes a message." in html.unescape(response.text)
+    assert kept == [] and smtp_sink.messages == []
+
+
+def test_the_composer_still_checks_its_csrf_token(org, mailbox):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(org.rep)
+    response = client.post(
+        reverse("web:compose"),
+        {"sender": "rep@crmail.test", "to": "grace@client.example", "subject": "s"},
+    )
+    assert response.status_code == 403
+
+
 def test_an_answer_is_recorded_where_the_original_is_and_the_page_leads_back(
     org, client_for, smtp_sink, mailbox, django_capture_on_commit_callbacks
 ):

@@ -21,10 +21,12 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.files.uploadhandler import SkipFile, TemporaryFileUploadHandler
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import NoReverseMatch, reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from crmail.crm.models import Account, Contact, Deal, Record
@@ -34,8 +36,9 @@ from crmail.mail.models import Message
 from crmail.mailboxes import replies
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.models import Mailbox
-from crmail.mailboxes.providers import preset
+from crmail.mailboxes.providers import PRESETS, preset
 from crmail.mailboxes.sending import (
+    DEFAULT_MESSAGE_LIMIT,
     SendingNotPossible,
     from_addresses,
     message_limit,
@@ -64,6 +67,28 @@ def mail_settings_url() -> str:
 def split(raw: str) -> list[str]:
     """Addresses separated by commas or semicolons (line breaks are left for the checks)."""
     return [item.strip(" \t") for item in raw.replace(";", ",").split(",") if item.strip()]
+
+
+def upload_cap() -> int:
+    """The most any mailbox takes in a message: what an upload may reach on disk."""
+    return max([DEFAULT_MESSAGE_LIMIT, *(p.max_message_bytes or 0 for p in PRESETS.values())])
+
+
+class CappedUploadHandler(TemporaryFileUploadHandler):
+    """Files to disk as they arrive; past ``cap`` bytes in all, the rest is not kept
+    (``request.upload_over`` says so, and the form says it in words)."""
+
+    def __init__(self, request: HttpRequest, cap: int) -> None:
+        super().__init__(request)
+        self.cap, self.received = cap, 0
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
+        self.received += len(raw_data)
+        if self.received > self.cap:
+            self.request.upload_over = self.received  # type: ignore[union-attr]
+            self.file.close()  # a temporary file: closing removes it
+            raise SkipFile
+        return super().receive_data_chunk(raw_data, start)
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -111,9 +136,11 @@ class ComposeForm(CheckedTextForm, forms.Form):
         limit: int,
         limit_owner: str,
         carried: int = 0,
+        over: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.over = over  # bytes of files not kept: past the upload cap
         self.fields["sender"].choices = senders
         self.limit, self.limit_owner, self.carried = limit, limit_owner, carried
         self.fields[
@@ -124,10 +151,11 @@ class ComposeForm(CheckedTextForm, forms.Form):
 
     def clean_files(self) -> list[Any]:
         files = self.cleaned_data["files"]
-        total = self.carried + sum(f.size for f in files)
+        total = self.carried + sum(f.size for f in files) + self.over
         if total > self.limit:
             raise forms.ValidationError(
-                f"The attachments come to {filesizeformat(total)}; {self.limit_owner} takes "
+                f"The attachments come to {'more than ' if self.over else ''}"
+                f"{filesizeformat(total)}; {self.limit_owner} takes "
                 f"at most {filesizeformat(self.limit)} a message. Leave some out, or share "
                 "large files by a link."
             )
@@ -221,7 +249,14 @@ TITLES = {"reply": "Reply", "all": "Reply all", "forward": "Forward"}
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@csrf_exempt  # checked below, once the upload handler is in place (Django's upload docs)
 def compose(request: HttpRequest, module: str | None = None, pk: int | None = None) -> HttpResponse:
+    request.upload_handlers = [CappedUploadHandler(request, upload_cap())]
+    return _compose(request, module, pk)
+
+
+@csrf_protect
+def _compose(request: HttpRequest, module: str | None, pk: int | None) -> HttpResponse:
     user = request.user
     mod = MODULES[module] if module else None
     record: Record | None = None
@@ -259,7 +294,9 @@ def compose(request: HttpRequest, module: str | None = None, pk: int | None = No
     }
     form: ComposeForm | None = None
     if request.method == "POST" and not problem:
-        form = ComposeForm(request.POST, request.FILES, **options)
+        form = ComposeForm(
+            request.POST, request.FILES, over=getattr(request, "upload_over", 0), **options
+        )
         if form.is_valid():
             try:
                 sent = send_message(
