@@ -217,5 +217,8 @@ def forwarded_files(
     files = []
     for info in parts:
         data, content_type, filename = part_bytes(raw, info.part)
-        files.append((filename or info.filename or f"part {info.part}", content_type, data))
+        name = filename or info.filename or f"part {info.part}"
+        # A name is a header parameter: a line break in a received one is not carried on.
+        name = " ".join(name.replace("\x00", " ").split())
+        files.append((name, content_type, data))
     return files

@@ -15,7 +15,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
+from crmail.api.tests.conftest import ApiClient
 from crmail.linking.models import Link, Reason
+from crmail.mail.models import Message, ParseState
 from crmail.mailboxes.models import SentMessage
 from crmail.web.tests.mail_samples import PDF, deliver
 from crmail.web.tests.test_compose import sending_mailbox
@@ -239,6 +241,31 @@ def test_the_composer_still_checks_its_csrf_token(org, mailbox):
         {"sender": "rep@crmail.test", "to": "grace@client.example", "subject": "s"},
     )
     assert response.status_code == 403
+
+
+def test_a_message_crmail_could_not_read_offers_no_answer_and_says_why(
+    org, client_for, smtp_sink, mailbox
+):
+    message = deliver(org.rep, original())
+    Message.objects.filter(pk=message.pk).update(parse_state=ParseState.FAILED)
+    client = client_for(org.rep)
+    page = client.get(reverse("web:message", args=[message.pk]))
+    assert ">Reply</a>" not in page.text and ">Forward</a>" not in page.text
+    response = client.get(compose_url(message, "reply"), follow=True)
+    assert "crmail could not read this message, so it cannot be answered here." in response.text
+    assert ApiClient(org.rep).post(f"/messages/{message.pk}/reply", {}).status_code == 409
+
+
+def test_a_forwarded_files_name_with_a_line_break_is_sent_on_one_line(
+    org, client_for, smtp_sink, mailbox
+):
+    raw = original().replace(b'filename="terms.pdf"', b"filename*=utf-8''terms%0D%0Apdf.pdf")
+    message = deliver(org.rep, raw)
+    url = compose_url(message, "forward")
+    start = prefilled(client_for(org.rep).get(url))
+    client_for(org.rep).post(url, {**start, "to": "legal@client.example", "bcc": ""})
+    got = received(smtp_sink)
+    assert [p.get_filename() for p in got.iter_attachments()] == ["terms pdf.pdf"]
 
 
 def test_an_answer_is_recorded_where_the_original_is_and_the_page_leads_back(
