@@ -63,7 +63,16 @@ router = Router(tags=["Mailboxes"])
 # The API's names for the model's credential fields, both ways.
 SECRETS = {"password": "secret", "smtp_password": "smtp_secret"}
 API_NAMES = {model: api for api, model in SECRETS.items()}
-TEXT_SETTINGS = {"email", "host", "login", "secret", "smtp_host", "smtp_login", "smtp_secret"}
+TEXT_SETTINGS = {
+    "email",
+    "host",
+    "login",
+    "secret",
+    "smtp_host",
+    "smtp_login",
+    "smtp_secret",
+    "display_name",
+}
 LIST_SETTINGS = {"extra_from_addresses", "import_folders"}
 SERVERS = {"incoming": "Incoming server", "outgoing": "Outgoing (SMTP) server"}
 FLAG_FIELDS = ("seen", "flagged", "answered", "draft", "deleted")

@@ -18,6 +18,8 @@ for one you see without holding a copy of it yourself (a colleague's shared mail
 when the server refuses or cannot be reached (nothing changed on either side).
 Reading a message here does not mark it read: scripts read mail without a person
 reading it; the message page does, for a person.
+``POST /messages/{id}/reply`` and ``/forward`` answer a message the caller may see (404
+otherwise) in its thread (``mailboxes.replies``), from their mailbox that received it.
 
 ``POST /messages/send`` sends through the caller's active mailbox's SMTP server, stores
 the message like synced mail, and files a copy in the server's Sent folder where the
@@ -37,6 +39,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from ninja import Router
 from ninja.errors import HttpError
@@ -48,11 +51,14 @@ from crmail.api.records import counted_page
 from crmail.api.schemas import (
     READ_ERRORS,
     EmailFilters,
+    ForwardIn,
     Id,
     Input,
     LinkOut,
     MessageOut,
     MessageStateOut,
+    RecordRef,
+    ReplyIn,
     SendIn,
     SentOut,
     errors_doc,
@@ -61,7 +67,14 @@ from crmail.crm.models import RECORD_MODELS, Deal, Record
 from crmail.emailtemplates import actions as template_actions
 from crmail.emailtemplates import merge
 from crmail.linking import deal_links
-from crmail.linking.links import AlreadyLinked, LinkError, NotLinked, SameDeal, StaysLinked
+from crmail.linking.links import (
+    AlreadyLinked,
+    LinkError,
+    NotLinked,
+    SameDeal,
+    StaysLinked,
+    link_answer,
+)
 from crmail.linking.models import Link, Module, Reason
 from crmail.mail.compose import ComposeError, Draft
 from crmail.mail.display import clean_html
@@ -72,10 +85,15 @@ from crmail.mail.downloads import INLINE_IMAGE_TYPES, attachment_response, inlin
 from crmail.mail.models import Message, ParseState
 from crmail.mail.parse import ParsedMessage, Unparseable, parse_message
 from crmail.mail.store import raw_bytes
-from crmail.mailboxes import twoway
+from crmail.mailboxes import replies, twoway
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.models import Location
-from crmail.mailboxes.sending import SendingNotPossible, send_message, sent_copy_outcome
+from crmail.mailboxes.sending import (
+    SendingNotPossible,
+    message_limit,
+    send_message,
+    sent_copy_outcome,
+)
 from crmail.people import access
 from crmail.people.models import User
 from crmail.sharing import emails
@@ -90,44 +108,41 @@ FIELDS = {"references": "in_reply_to"}
 SEND_ERRORS = errors_doc(400, 401, 404, 409, 422, 502)
 
 
-@router.post("/send", response={201: SentOut}, openapi_extra=SEND_ERRORS, summary="Send a message")
-def send(request: HttpRequest, payload: SendIn) -> dict[str, Any]:
-    """Send as ``from`` (your mailbox's address or one of its extra addresses) to ``to``,
-    ``cc`` and ``bcc``. Answers 409 when you have no active mailbox or it has no outgoing
-    server, 502 when that server refuses (both say why), and otherwise the stored message
-    and whether a copy went to the server's Sent folder (and if not, why)."""
-    user = current_user(request)
-    module, record_id, record = "", None, None
-    if payload.record is not None:
-        module, record_id = payload.record.module, payload.record.id
-        record = access.visible(user, RECORD_MODELS[module]).filter(pk=record_id).first()
-        if record is None:
-            raise Http404
-    subject, text, html = payload.subject, payload.text, payload.html
-    if payload.template_id is not None:
-        subject, text = _from_template(user, payload, record)
-    elif subject is None:
-        raise Invalid.one("subject", "Give a subject, or a template_id to take it from.")
-    draft = Draft(
-        sender=payload.sender,
-        sender_name=user.name,
-        to=payload.to,
-        cc=payload.cc,
-        bcc=payload.bcc,
-        subject=subject,
-        text=text,
-        html=html,
-        in_reply_to=payload.in_reply_to,
-        references=[payload.in_reply_to] if payload.in_reply_to else [],
-    )
+def _visible_record(user: User, ref: RecordRef | None) -> Record | None:
+    """The record mail is sent from: one the caller may see (404 otherwise)."""
+    if ref is None:
+        return None
+    record = access.visible(user, RECORD_MODELS[ref.module]).filter(pk=ref.id).first()
+    if record is None:
+        raise Http404
+    return record
+
+
+def _send(
+    user: User,
+    draft: Draft,
+    record: RecordRef | None,
+    start: replies.Start | None = None,
+) -> dict[str, Any]:
+    """Send ``draft`` (an answer to ``start.original`` when given) and describe the result."""
+    _visible_record(user, record)  # 404 for one the caller may not see
+    module, record_id = ("", None) if record is None else (record.module, record.id)
     try:
-        sent = send_message(user, draft, record_module=module, record_id=record_id)
+        sent = send_message(
+            user,
+            draft,
+            mailbox=start.mailbox if start is not None else None,
+            record_module=module,
+            record_id=record_id,
+        )
     except ComposeError as exc:
         raise Invalid.one(FIELDS.get(exc.field, exc.field), str(exc)) from None
     except SendingNotPossible as exc:
         raise HttpError(409, str(exc)) from None
     except DriverError as exc:
         raise HttpError(502, f"The outgoing server did not take the message: {exc}") from None
+    if start is not None:
+        link_answer(sent.message, start.original, user)
     stored, note = sent_copy_outcome(sent)
     return {
         "message_id": sent.message_id,
@@ -164,6 +179,106 @@ def _from_template(user: User, payload: SendIn, record: Record | None) -> tuple[
     except merge.MergeError as exc:
         raise Invalid.one(exc.part, f"The template cannot be sent: {exc}") from None
     return done.subject, done.body
+
+
+@router.post("/send", response={201: SentOut}, openapi_extra=SEND_ERRORS, summary="Send a message")
+def send(request: HttpRequest, payload: SendIn) -> dict[str, Any]:
+    """Send as ``from`` (your mailbox's address or one of its extra addresses) to ``to``,
+    ``cc`` and ``bcc``; with ``template_id``, the template filled for ``record`` gives the
+    subject and text. Answers 409 when you have no active mailbox or it has no outgoing
+    server, 502 when that server refuses (both say why), and otherwise the stored message
+    and whether a copy went to the server's Sent folder (and if not, why). To answer a
+    message in its thread, use ``/messages/{id}/reply`` or ``/forward``."""
+    user = current_user(request)
+    subject, text, html = payload.subject, payload.text, payload.html
+    if payload.template_id is not None:
+        subject, text = _from_template(user, payload, _visible_record(user, payload.record))
+    elif subject is None:
+        raise Invalid.one("subject", "Give a subject, or a template_id to take it from.")
+    draft = Draft(
+        sender=payload.sender,
+        to=payload.to,
+        cc=payload.cc,
+        bcc=payload.bcc,
+        subject=subject,
+        text=text,
+        html=html,
+        in_reply_to=payload.in_reply_to,
+        references=[payload.in_reply_to] if payload.in_reply_to else [],
+    )
+    return _send(user, draft, payload.record)
+
+
+def _start(request: HttpRequest, id: int, mode: replies.Mode) -> tuple[User, replies.Start]:
+    user, message = _visible_message(request, id)
+    try:
+        return user, replies.start(user, message, mode)
+    except replies.NotReadable as exc:
+        raise HttpError(409, str(exc)) from None
+
+
+def _answer_text(text: str, original: str) -> str:
+    return f"{text.rstrip()}\n\n{original}" if text.strip() else original
+
+
+@router.post(
+    "/{id}/reply",
+    response={201: SentOut},
+    openapi_extra=SEND_ERRORS,
+    summary="Reply to a message",
+)
+def reply(request: HttpRequest, id: Id, payload: ReplyIn) -> dict[str, Any]:
+    """Answer a message you may see (404 otherwise) in its thread: to its Reply-To (else
+    its From), and with ``all`` to its To and Cc as well, less your own addresses; the
+    subject gets ``Re:`` once; In-Reply-To and References are set (RFC 5322 §3.6.4); your
+    text comes first, the original quoted below. It is sent from your mailbox that
+    received the message (else your active one), as the address it was sent to, and
+    recorded on the records the original is on that you may see."""
+    user, start = _start(request, id, "all" if payload.all else "reply")
+    draft = Draft(
+        sender=start.sender,
+        to=start.to,
+        cc=[*start.cc, *payload.cc],
+        bcc=payload.bcc,
+        subject=start.subject,
+        text=_answer_text(payload.text, start.text) if payload.quote else payload.text,
+        in_reply_to=start.in_reply_to,
+        references=start.references,
+    )
+    return _send(user, draft, payload.record, start)
+
+
+@router.post(
+    "/{id}/forward",
+    response={201: SentOut},
+    openapi_extra=SEND_ERRORS,
+    summary="Forward a message",
+)
+def forward(request: HttpRequest, id: Id, payload: ForwardIn) -> dict[str, Any]:
+    """Forward a message you may see (404 otherwise) to ``to``: the subject gets ``Fwd:``
+    once, your text comes first and the original below it with its headers, and the
+    original's attachments are attached. Threaded, sent and recorded as a reply is."""
+    user, start = _start(request, id, "forward")
+    if start.mailbox is not None:
+        carried = sum(a.size for a in start.attachments)
+        if carried > message_limit(start.mailbox):
+            raise Invalid.one(
+                "id",
+                f"The attachments come to {filesizeformat(carried)}, more than "
+                f"{filesizeformat(message_limit(start.mailbox))} a message.",
+            )
+    draft = Draft(
+        sender=start.sender,
+        to=payload.to,
+        cc=payload.cc,
+        bcc=payload.bcc,
+        subject=start.subject,
+        text=_answer_text(payload.text, start.text),
+        in_reply_to=start.in_reply_to,
+        references=start.references,
+        attachments=replies.forwarded_files(start.original, start.attachments),
+    )
+    return _send(user, draft, payload.record, start)
 
 
 # --------------------------------------------------------------------------- reading

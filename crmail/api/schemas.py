@@ -450,6 +450,7 @@ class MailboxOut(Schema):
     smtp_same_credentials: bool
     smtp_login: str
     smtp_secret_stored: bool
+    display_name: str = Field(description="The name on mail sent from it; empty: the user's.")
     extra_from_addresses: list[str]
     store_sent_on_server: bool
     import_folders: list[str]
@@ -560,11 +561,16 @@ class MailboxSettings(Input):
     smtp_port: Port | None = None
     smtp_security: SecurityName | None = None
     smtp_same_credentials: bool | None = Field(
-        None, description="Log in to the outgoing server as to the incoming one."
+        None,
+        description="Log in to the outgoing server as to the incoming one; false with no "
+        "smtp_login: a relay that needs no login.",
     )
     smtp_login: Address | None = None
     smtp_password: Annotated[str, Field(max_length=4096)] | None = Field(
         None, description="Write-only. Empty or absent keeps the stored one."
+    )
+    display_name: Annotated[str, Field(max_length=200)] | None = Field(
+        None, description="The name on mail sent from it; empty: the user's name."
     )
     extra_from_addresses: list[Address] | None = Field(
         None, max_length=50, description="Other addresses this mailbox may send as."
@@ -672,6 +678,33 @@ class SendIn(Input):
         "", description="The Message-ID this answers (threads the reply)."
     )
     record: RecordRef | None = Field(None, description="The record the mail is sent from.")
+
+
+class ReplyIn(Input):
+    all: bool = Field(False, description="Reply all: also to the original's To and Cc.")
+    text: Annotated[str, Field(max_length=5_000_000)] = Field(
+        "", description="Your text; the original follows it, quoted."
+    )
+    cc: list[Address] = Field(
+        default_factory=list, max_length=500, description="More addresses to copy."
+    )
+    bcc: list[Address] = Field(default_factory=list, max_length=500)
+    quote: bool = Field(True, description="Quote the original below your text.")
+    record: RecordRef | None = Field(
+        None, description="The record it is answered from; it is recorded there too."
+    )
+
+
+class ForwardIn(Input):
+    to: list[Address] = Field(max_length=500)
+    cc: list[Address] = Field(default_factory=list, max_length=500)
+    bcc: list[Address] = Field(default_factory=list, max_length=500)
+    text: Annotated[str, Field(max_length=5_000_000)] = Field(
+        "", description="Your text; the original follows it with its attachments."
+    )
+    record: RecordRef | None = Field(
+        None, description="The record it is forwarded from; it is recorded there too."
+    )
 
 
 class SentOut(Schema):

@@ -166,6 +166,15 @@ USE_TZ = True
 # One way of writing dates everywhere: "3 Dec 2026", "3 Dec 2026, 14:05".
 FORMAT_MODULE_PATH = ["crmail.config.formats"]
 
+# Uploaded files (a message's attachments) go straight to disk under the data dir, never
+# whole into memory; the composer checks their size against the mailbox's limit.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "uploads")
+try:
+    (DATA_DIR / "uploads").mkdir(mode=0o700, parents=True, exist_ok=True)
+except OSError as exc:
+    CRMAIL_CONFIG_ERRORS.append(f"data dir {DATA_DIR} has no room for uploads ({exc.strerror})")
+
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 

@@ -24,7 +24,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from crmail.crm.actions import NotAllowed
-from crmail.crm.models import Deal, EmailAddress, Record
+from crmail.crm.models import RECORD_MODELS, Deal, EmailAddress, Record
 from crmail.linking.models import JobState, Link, LinkJob, Module, Reason
 from crmail.mail.models import Message, Participant
 from crmail.people import access
@@ -184,6 +184,23 @@ def link_sent(message: Message, module: str, record_id: int | None, user: User |
             ],
             ignore_conflicts=True,
         )
+
+
+def link_answer(message: Message, original: Message, user: User) -> None:
+    """Link a reply or forward sent from crmail to every record its original is on that
+    ``user`` may view (reason: same thread)."""
+    on = set(Link.objects.filter(message=original).values_list("module", "record_id"))
+    date = Message.objects.filter(pk=message.pk).values_list("date", flat=True).first()
+    now = timezone.now()
+    links = []
+    for module in {m for m, _ in on}:
+        ids = [r for m, r in on if m == module]
+        visible = access.visible(user, RECORD_MODELS[module]).filter(pk__in=ids)
+        for record_id in visible.values_list("pk", flat=True):
+            links.append(
+                _new_link(message.pk, module, record_id, Reason.THREAD, date, now, created_by=user)
+            )
+    Link.objects.bulk_create(links, ignore_conflicts=True)
 
 
 # --- Past mail of a record's addresses ---------------------------------------------------

@@ -101,6 +101,7 @@ EDITABLE_FIELDS = (
     "smtp_same_credentials",
     "smtp_login",
     "smtp_secret",
+    "display_name",
     "extra_from_addresses",
     "store_sent_on_server",
     "import_folders",

@@ -64,6 +64,11 @@ class Mailbox(models.Model):
     smtp_same_credentials = models.BooleanField(default=True)
     smtp_login = models.CharField(max_length=254, blank=True)
     smtp_secret = EncryptedTextField(blank=True)
+    display_name = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The name mail sent from this mailbox carries; empty: the user's name.",
+    )
     extra_from_addresses = models.JSONField(
         default=list, blank=True, help_text="Other addresses this mailbox may send as."
     )

@@ -16,6 +16,7 @@ class Preset:
     max_connections: int = 10  # simultaneous IMAP connections the provider allows
     daily_bytes: int | None = None  # transfer cap over IMAP/POP a day
     sent_copy_by_smtp: bool = False  # the provider files sent mail in Sent by itself
+    max_message_bytes: int | None = None  # the largest message the provider's SMTP takes
 
     @property
     def app_password_hint(self) -> str:
@@ -26,6 +27,7 @@ class Preset:
 
 
 GB = 1024**3
+MB = 1024**2
 PRESETS: dict[str, Preset] = {
     p.key: p
     for p in [
@@ -38,6 +40,7 @@ PRESETS: dict[str, Preset] = {
             max_connections=15,
             daily_bytes=int(2.5 * GB),
             sent_copy_by_smtp=True,
+            max_message_bytes=25 * MB,
         ),
         Preset(
             "outlook",
@@ -47,6 +50,7 @@ PRESETS: dict[str, Preset] = {
             ("smtp.office365.com", 587, "starttls"),
             max_connections=16,
             sent_copy_by_smtp=True,
+            max_message_bytes=20 * MB,
         ),
         Preset(
             "yahoo",
@@ -55,6 +59,7 @@ PRESETS: dict[str, Preset] = {
             ("pop.mail.yahoo.com", 995, "tls"),
             ("smtp.mail.yahoo.com", 465, "tls"),
             max_connections=5,
+            max_message_bytes=25 * MB,
         ),
         Preset(
             "zoho",
@@ -72,6 +77,7 @@ PRESETS: dict[str, Preset] = {
             ("smtp.mail.me.com", 587, "starttls"),
             max_connections=10,
             sent_copy_by_smtp=True,
+            max_message_bytes=20 * MB,
         ),
         Preset(
             "aol",

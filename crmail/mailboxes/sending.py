@@ -38,6 +38,19 @@ def from_addresses(mailbox: Mailbox) -> list[str]:
     return addresses
 
 
+DEFAULT_MESSAGE_LIMIT = 25 * 1024 * 1024
+
+
+def message_limit(mailbox: Mailbox) -> int:
+    """The most a message's attachments may weigh: the provider's limit, else 25 MB."""
+    return preset(mailbox.provider).max_message_bytes or DEFAULT_MESSAGE_LIMIT
+
+
+def sender_name(mailbox: Mailbox, user: User) -> str:
+    """The name mail from ``mailbox`` carries: the mailbox's, else its user's."""
+    return mailbox.display_name or user.name
+
+
 def send_message(
     user: User,
     draft: Draft,
@@ -58,6 +71,8 @@ def send_message(
     no_newlines("from", draft.sender)  # refused as such, not as an unknown address
     if draft.sender.lower() not in from_addresses(mailbox):
         raise ComposeError("from", f"{draft.sender} is not an address this mailbox sends as.")
+    if not draft.sender_name:
+        draft.sender_name = sender_name(mailbox, user)
     msg, recipients = build_message(draft)
     raw = msg.as_bytes()
     with smtp_client(mailbox) as client:

@@ -387,6 +387,11 @@ class MailboxSettingsForm(CheckedTextForm, forms.Form):
     smtp_same_credentials = forms.BooleanField(
         label="Use the same credentials for outgoing mail", required=False, initial=True
     )
+    smtp_no_login = forms.BooleanField(
+        label="The outgoing server needs no login",
+        required=False,
+        help_text="A relay that takes mail from crmail without a login (on your own network).",
+    )
     smtp_login = forms.CharField(label="Outgoing login", max_length=254, required=False)
     smtp_password = forms.CharField(
         label="Outgoing password",
@@ -423,6 +428,13 @@ class MailboxSettingsForm(CheckedTextForm, forms.Form):
         initial=True,
         help_text="Put a copy of mail sent from crmail in the server's Sent folder.",
     )
+    display_name = forms.CharField(
+        label="Name on sent mail",
+        max_length=200,
+        required=False,
+        help_text="Shown to recipients next to the address, such as a team's name; "
+        "leave empty for your own name.",
+    )
     extra_from_addresses = forms.CharField(
         label="Other addresses to send from",
         required=False,
@@ -440,12 +452,14 @@ class MailboxSettingsForm(CheckedTextForm, forms.Form):
         initial.pop("smtp_password", None)
         initial["import_folders"] = "\n".join(mailbox.import_folders or [])
         initial["extra_from_addresses"] = "\n".join(mailbox.extra_from_addresses or [])
+        initial["smtp_no_login"] = not mailbox.smtp_same_credentials and not mailbox.smtp_login
         return initial
 
     def mailbox_fields(self) -> dict[str, Any]:
         """The cleaned input as the fields of ``Mailbox`` (call after ``is_valid``)."""
         data = self.cleaned_data
-        same = data.get("smtp_same_credentials", True)
+        no_login = data.get("smtp_no_login", False)
+        same = data.get("smtp_same_credentials", True) and not no_login
         fields: dict[str, Any] = {
             "email": data["email"].strip().lower(),
             "login": data["login"].strip() or data["email"].strip(),
@@ -458,13 +472,14 @@ class MailboxSettingsForm(CheckedTextForm, forms.Form):
             "smtp_port": data["smtp_port"],
             "smtp_security": data["smtp_security"],
             "smtp_same_credentials": same,
-            "smtp_login": "" if same else data.get("smtp_login", "").strip(),
-            "smtp_secret": "" if same else data.get("smtp_password", ""),
+            "smtp_login": "" if same or no_login else data.get("smtp_login", "").strip(),
+            "smtp_secret": "" if same or no_login else data.get("smtp_password", ""),
             "import_folders": _lines(data["import_folders"]),
             "import_since": data["import_since"],
             "keep_on_server": data.get("keep_on_server", True),
             "store_sent_on_server": data["store_sent_on_server"],
             "extra_from_addresses": [a.lower() for a in _lines(data["extra_from_addresses"])],
+            "display_name": data.get("display_name", "").strip(),
         }
         return fields
 

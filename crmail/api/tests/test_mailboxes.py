@@ -279,6 +279,18 @@ def test_an_administrator_sees_a_mailboxs_counts_but_not_its_messages(org):
 # ------------------------------------------------------------------------ settings
 
 
+def test_the_name_on_sent_mail_is_a_setting(org):
+    mailbox = stored_mailbox(org.rep)
+    api = ApiClient(org.rep)
+    response = api.patch(f"/mailboxes/{mailbox.pk}", {"display_name": " Acme Sales "})
+    assert response.status_code == 200, response.content
+    assert response.json()["display_name"] == "Acme Sales"
+    assert api.get(f"/mailboxes/{mailbox.pk}").json()["display_name"] == "Acme Sales"
+    assert (
+        api.patch(f"/mailboxes/{mailbox.pk}", {"display_name": None}).json()["display_name"] == ""
+    )
+
+
 def test_changing_settings_keeps_the_stored_password(org):
     mailbox = stored_mailbox(org.rep)
     api = ApiClient(org.rep)

@@ -62,6 +62,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--smtp-security", choices=["tls", "starttls", "none"], default="tls")
     add.add_argument("--smtp-login", help="when the outgoing login differs")
     add.add_argument("--smtp-password-env", metavar="VAR")
+    add.add_argument(
+        "--smtp-no-login",
+        action="store_true",
+        help="the outgoing server is a relay that takes mail without a login",
+    )
+    add.add_argument("--display-name", default="", help="the name on mail sent from it")
     add.add_argument("--folders", help="comma-separated folders to sync (default: all)")
     add.add_argument(
         "--since",
@@ -178,6 +184,7 @@ def run_add(args: argparse.Namespace, out: Output) -> int:
         "import_folders": [f.strip() for f in (args.folders or "").split(",") if f.strip()],
         "import_since": args.since,
         "keep_on_server": not args.delete_from_server,
+        "display_name": args.display_name,
     }
     if args.smtp_host:
         fields.update(
@@ -191,6 +198,8 @@ def run_add(args: argparse.Namespace, out: Output) -> int:
                 smtp_login=args.smtp_login,
                 smtp_secret=secret_from_env(args.smtp_password_env or "", "--smtp-password-env"),
             )
+    if args.smtp_no_login:
+        fields.update(smtp_same_credentials=False, smtp_login="", smtp_secret="")
     actor = first_admin() or owner
     sharing = args.sharing or connect_choice(owner, None).mode
     try:

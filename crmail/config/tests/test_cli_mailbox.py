@@ -168,3 +168,22 @@ def test_pop3_sync_stores_a_long_line_message_and_verify_compares_sizes(capsys, 
     assert dovecot.messages(login) == []
     status, out, _ = run(capsys, "mailbox", "verify", str(mailbox.pk))
     assert status == 0 and "Size differs" in out
+
+
+def test_a_relay_without_login_and_a_sender_name_are_set_at_add(capsys, dovecot, monkeypatch):
+    login, password = dovecot.new_user()
+    owner = f.user("owner@crmail.test")
+    monkeypatch.setenv("MAILBOX_PW", password)
+    # The relay's own name in a test run: the mailbox is saved without a connection test.
+    status, out, err = run(
+        capsys,
+        *("mailbox", "add", "--user", owner.email, "--protocol", "imap"),
+        *("--host", "127.0.0.1", "--port", str(dovecot.imap_port), "--security", "none"),
+        *("--login", login, "--password-env", "MAILBOX_PW"),
+        *("--smtp-host", "relay.crmail.test", "--smtp-port", "25", "--smtp-security", "none"),
+        *("--smtp-no-login", "--display-name", "Acme Sales", "--no-test"),
+    )
+    assert status == 0, err
+    mailbox = Mailbox.objects.get(pk=int(out.strip()))
+    assert not mailbox.smtp_same_credentials and mailbox.smtp_login == ""
+    assert mailbox.display_name == "Acme Sales"

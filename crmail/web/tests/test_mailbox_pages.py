@@ -6,6 +6,7 @@ jobs at once in tests, so connecting or "Sync now" returns after the sync.
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from datetime import timedelta
 from types import SimpleNamespace
@@ -451,6 +452,43 @@ def test_editing_keeps_the_stored_password_when_left_empty(synced, client_for):
     assert "Incoming server: The server refused the login name or password." in html
     assert "not-it" not in html
     assert Mailbox.objects.get(pk=synced.pk).secret == synced.secret
+
+
+def test_a_relay_without_login_and_the_name_on_sent_mail_are_chosen_on_the_edit_page(
+    synced, client_for, smtp_sink
+):
+    client = client_for(synced.owner)
+    html = page(client.get(reverse("web:mailbox_edit", args=[synced.pk])))
+    assert "The outgoing server needs no login" in html and "Name on sent mail" in html
+    data = {
+        "email": synced.email,
+        "login": synced.login,
+        "password": "",
+        "host": "127.0.0.1",
+        "port": str(synced.port),
+        "security": "none",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": str(smtp_sink.port),
+        "smtp_security": "none",
+        "smtp_same_credentials": "on",
+        "smtp_no_login": "on",
+        "display_name": "Acme Sales",
+        "store_sent_on_server": "",
+    }
+    response = client.post(reverse("web:mailbox_edit", args=[synced.pk]), data)
+    assert response.status_code == 302, page(response)
+    saved = Mailbox.objects.get(pk=synced.pk)
+    assert not saved.smtp_same_credentials and saved.smtp_login == ""
+    html = page(client.get(reverse("web:mailbox_edit", args=[synced.pk])))
+    assert re.search(r'<input type="checkbox" name="smtp_no_login"[^>]* checked>', html)
+    sent = client.post(
+        reverse("web:compose"),
+        {"sender": saved.email, "to": "grace@client.example", "subject": "Hi", "body": "x"},
+    )
+    assert sent.status_code == 302
+    [got] = smtp_sink.wait_for(1)
+    assert got.auth_user is None
+    assert f"From: Acme Sales <{saved.email}>".encode() in got.data
 
 
 # -- activate and deactivate ---------------------------------------------------------------

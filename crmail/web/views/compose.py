@@ -4,9 +4,18 @@ The page shapes what was typed into a ``Draft``; ``crmail.mailboxes.sending.send
 checks it (headers without line breaks, valid addresses, a From address the mailbox sends
 as), sends it through the user's active mailbox and stores it. Its refusals are shown in
 words next to the field they concern. Sent from a record, the mail is recorded against it;
-a record the user may not see answers 404. "Use template" fills the subject and message
-from a template, merged for the record and the user (``crmail.emailtemplates.merge``),
-keeping what was typed in the other fields; the user reads it, may change it, and sends.
+a record the user may not see answers 404.
+
+Reply, reply all and forward (``?message=ID&mode=reply|all|forward``) start from a message
+the user may see (``sharing.visibility``; 404 otherwise): ``mailboxes.replies`` gives the
+recipients, subject, quoted text and the mailbox that received it; the threading headers
+and a forward's attachments are taken from the stored original when sending, never from
+the form. Files attached here are streamed to disk as they upload (settings
+``FILE_UPLOAD_*``) and weighed against the mailbox's limit.
+
+"Use template" fills the subject and message from a template, merged for the record and
+the user (``crmail.emailtemplates.merge``), keeping what was typed in the other fields; the
+user reads it, may change it, and sends.
 """
 
 from __future__ import annotations
@@ -16,19 +25,34 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.core.files.uploadhandler import SkipFile, TemporaryFileUploadHandler
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.urls import NoReverseMatch, reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from crmail.crm.models import Account, Contact, Deal, Record
 from crmail.emailtemplates import merge
+from crmail.linking.links import link_answer
 from crmail.mail.compose import ComposeError, Draft
+from crmail.mail.models import Message
+from crmail.mailboxes import replies
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.models import Mailbox
-from crmail.mailboxes.sending import SendingNotPossible, from_addresses, send_message
+from crmail.mailboxes.providers import PRESETS, preset
+from crmail.mailboxes.sending import (
+    DEFAULT_MESSAGE_LIMIT,
+    SendingNotPossible,
+    from_addresses,
+    message_limit,
+    send_message,
+    sender_name,
+)
 from crmail.people import access
 from crmail.people.models import User
+from crmail.sharing.visibility import may_see_message
 from crmail.text import CheckedTextForm
 from crmail.web.modules import MODULES
 from crmail.web.template_forms import TemplatePickForm
@@ -51,6 +75,44 @@ def split(raw: str) -> list[str]:
     return [item.strip(" \t") for item in raw.replace(";", ",").split(",") if item.strip()]
 
 
+def upload_cap() -> int:
+    """The most any mailbox takes in a message: what an upload may reach on disk."""
+    return max([DEFAULT_MESSAGE_LIMIT, *(p.max_message_bytes or 0 for p in PRESETS.values())])
+
+
+class CappedUploadHandler(TemporaryFileUploadHandler):
+    """Files to disk as they arrive; past ``cap`` bytes in all, the rest is not kept
+    (``request.upload_over`` says so, and the form says it in words)."""
+
+    def __init__(self, request: HttpRequest, cap: int) -> None:
+        super().__init__(request)
+        self.cap, self.received = cap, 0
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
+        self.received += len(raw_data)
+        if self.received > self.cap:
+            self.request.upload_over = self.received  # type: ignore[union-attr]
+            self.file.close()  # a temporary file: closing removes it
+            raise SkipFile
+        return super().receive_data_chunk(raw_data, start)
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class FilesField(forms.FileField):
+    """Any number of uploaded files (a list, maybe empty)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(**kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        items = data if isinstance(data, list | tuple) else [data]
+        return [super(FilesField, self).clean(item, initial) for item in items if item]
+
+
 class ComposeForm(CheckedTextForm, forms.Form):
     sender = forms.ChoiceField(label="From")
     to = forms.CharField(
@@ -71,21 +133,57 @@ class ComposeForm(CheckedTextForm, forms.Form):
         max_length=1_000_000,
         widget=forms.Textarea(attrs={"rows": 14}),
     )
+    files = FilesField(label="Attach files", required=False)
 
-    def __init__(self, *args: Any, senders: list[tuple[str, str]], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        senders: list[tuple[str, str]],
+        limit: int,
+        limit_owner: str,
+        carried: int = 0,
+        over: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.over = over  # bytes of files not kept: past the upload cap
         self.fields["sender"].choices = senders
+        self.limit, self.limit_owner, self.carried = limit, limit_owner, carried
+        self.fields[
+            "files"
+        ].help_text = (
+            f"Up to {filesizeformat(limit)} in all{' with the forwarded files' if carried else ''}."
+        )
 
-    def draft(self, user: User) -> Draft:
+    def clean_files(self) -> list[Any]:
+        files = self.cleaned_data["files"]
+        total = self.carried + sum(f.size for f in files) + self.over
+        if total > self.limit:
+            raise forms.ValidationError(
+                f"The attachments come to {'more than ' if self.over else ''}"
+                f"{filesizeformat(total)}; {self.limit_owner} takes "
+                f"at most {filesizeformat(self.limit)} a message. Leave some out, or share "
+                "large files by a link."
+            )
+        return files
+
+    def draft(self, start: replies.Start | None = None) -> Draft:
         data = self.cleaned_data
+        files = [
+            (f.name, f.content_type or "application/octet-stream", f.read()) for f in data["files"]
+        ]
+        if start is not None and start.attachments:
+            files = replies.forwarded_files(start.original, start.attachments) + files
         return Draft(
             sender=data["sender"],
-            sender_name=user.name,
             to=split(data["to"]),
             cc=split(data["cc"]),
             bcc=split(data["bcc"]),
             subject=data["subject"],
             text=data["body"],
+            in_reply_to=start.in_reply_to if start else "",
+            references=start.references if start else (),
+            attachments=files,
         )
 
 
@@ -132,16 +230,16 @@ def recipient_for(user: User, record: Record) -> str:
 
 
 def with_template(
-    request: HttpRequest, user: User, record: Record | None, senders: list[tuple[str, str]]
+    request: HttpRequest, user: User, record: Record | None, options: dict[str, Any]
 ) -> tuple[ComposeForm, TemplatePickForm]:
     """The composer shown again with the chosen template's subject and message filled for
     ``record``; what was typed in the other fields stays. A template that cannot be filled
     (a field whose record is missing) leaves the message as it was and says why."""
     pick = TemplatePickForm(request.POST, user=user)
-    typed = ComposeForm(request.POST, senders=senders)
+    typed = ComposeForm(request.POST, **options)
     typed.is_valid()  # only to keep what is valid of what was typed
     initial = {k: typed.cleaned_data.get(k, "") for k in ("to", "cc", "bcc", "subject", "body")}
-    initial["sender"] = typed.cleaned_data.get("sender") or senders[0][0]
+    initial["sender"] = typed.cleaned_data.get("sender") or options["senders"][0][0]
     if pick.is_valid():
         chosen = pick.cleaned_data["template"]
         if chosen is None:
@@ -157,39 +255,94 @@ def with_template(
                 initial["body"] = done.body
                 if done.subject:  # a template without a subject keeps the one typed
                     initial["subject"] = done.subject
-    return ComposeForm(initial=initial, senders=senders), pick
+    return ComposeForm(initial=initial, **options), pick
+
+
+def answer_start(request: HttpRequest) -> replies.Start | None:
+    """The reply or forward asked for (``?message=ID&mode=…``), from a message the user
+    may see; None for a new message; 404 for a message they may not see."""
+    raw_id, mode = request.GET.get("message", ""), request.GET.get("mode", "reply")
+    if not raw_id:
+        return None
+    if not raw_id.isdigit() or len(raw_id) > 18 or mode not in replies.MODES:
+        raise Http404("No such message.")
+    message = get_object_or_404(Message.objects.defer("body_text"), pk=int(raw_id))
+    if not may_see_message(request.user, message):  # type: ignore[arg-type]
+        raise Http404("No such message.")
+    return replies.start(request.user, message, mode)  # type: ignore[arg-type]
+
+
+def limit_owner(mailbox: Mailbox | None) -> str:
+    """Who sets the size limit, in words."""
+    if mailbox is not None and preset(mailbox.provider).max_message_bytes:
+        return preset(mailbox.provider).name
+    return "crmail"
+
+
+TITLES = {"reply": "Reply", "all": "Reply all", "forward": "Forward"}
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@csrf_exempt  # checked below, once the upload handler is in place (Django's upload docs)
 def compose(request: HttpRequest, module: str | None = None, pk: int | None = None) -> HttpResponse:
+    request.upload_handlers = [CappedUploadHandler(request, upload_cap())]
+    return _compose(request, module, pk)
+
+
+@csrf_protect
+def _compose(request: HttpRequest, module: str | None, pk: int | None) -> HttpResponse:
     user = request.user
     mod = MODULES[module] if module else None
     record: Record | None = None
     if mod is not None:
         record = get_object_or_404(access.visible(user, mod.model), pk=pk)
-    mailbox = Mailbox.objects.filter(owner=user, is_active=True).first()
+    try:
+        start = answer_start(request)
+    except replies.NotReadable as exc:
+        messages.error(request, str(exc))
+        return redirect(reverse("web:message", args=[request.GET["message"]]))
+    mailbox = (
+        start.mailbox
+        if start is not None
+        else Mailbox.objects.filter(owner=user, is_active=True).first()
+    )
     problem = why_not(mailbox)
+    name = sender_name(mailbox, user) if mailbox is not None else ""
     senders = (
-        [(a, f"{user.name} <{a}>" if user.name else a) for a in from_addresses(mailbox)]
+        [(a, f"{name} <{a}>" if name else a) for a in from_addresses(mailbox)]
         if mailbox is not None
         else []
     )
-    back = (
-        reverse("web:record_detail", args=[module, record.pk])
-        if record is not None
-        else reverse("web:home")
-    )
+    if record is not None:
+        back = reverse("web:record_detail", args=[module, record.pk])
+    elif start is not None:
+        back = reverse("web:message", args=[start.original.pk])
+    else:
+        back = reverse("web:home")
+    carried = sum(a.size for a in start.attachments) if start is not None else 0
+    options = {
+        "senders": senders,
+        "limit": message_limit(mailbox) if mailbox is not None else 0,
+        "limit_owner": limit_owner(mailbox),
+        "carried": carried,
+    }
     form: ComposeForm | None = None
     pick = TemplatePickForm(user=user)
     if request.method == "POST" and not problem and "use_template" in request.POST:
-        form, pick = with_template(request, user, record, senders)
+        form, pick = with_template(request, user, record, options)
     elif request.method == "POST" and not problem:
-        form = ComposeForm(request.POST, senders=senders)
+        form = ComposeForm(
+            request.POST, request.FILES, over=getattr(request, "upload_over", 0), **options
+        )
         if form.is_valid():
             try:
                 sent = send_message(
-                    user, form.draft(user), record_module=module or "", record_id=pk
+                    user,
+                    form.draft(start),
+                    mailbox=mailbox,
+                    record_module=module or "",
+                    record_id=pk,
                 )
             except ComposeError as exc:
                 form.add_error(FORM_FIELDS.get(exc.field), str(exc))
@@ -198,11 +351,22 @@ def compose(request: HttpRequest, module: str | None = None, pk: int | None = No
             except DriverError as exc:
                 form.add_error(None, f"The outgoing server did not take the message: {exc}")
             else:
+                if start is not None:
+                    link_answer(sent.message, start.original, user)
                 subject = form.cleaned_data["subject"] or "(no subject)"
                 messages.success(request, f"Your email “{subject}” was sent.")
                 if sent.sent_copy_error:
                     messages.warning(request, sent.sent_copy_error)
                 return redirect(back)
+    elif not problem and start is not None:
+        initial = {
+            "to": ", ".join(start.to),
+            "cc": ", ".join(start.cc),
+            "subject": start.subject,
+            "sender": start.sender,
+            "body": (with_signature(user) or "\n\n") + "\n" + start.text,
+        }
+        form = ComposeForm(initial=initial, **options)
     elif not problem:
         to = recipient_for(user, record) if record is not None else request.GET.get("to", "")
         initial = {
@@ -210,7 +374,8 @@ def compose(request: HttpRequest, module: str | None = None, pk: int | None = No
             "sender": senders[0][0],  # the mailbox's own address
             "body": with_signature(user),
         }
-        form = ComposeForm(initial=initial, senders=senders)
+        form = ComposeForm(initial=initial, **options)
+    title = TITLES[start.mode] if start is not None else ""
     context = {
         "mod": mod,
         "module": module,
@@ -220,5 +385,8 @@ def compose(request: HttpRequest, module: str | None = None, pk: int | None = No
         "problem": problem,
         "settings_url": mail_settings_url(),
         "back": back,
+        "start": start,
+        "title": title,
+        "carried": start.attachments if start is not None else [],
     }
     return render(request, "web/compose.html", context)

@@ -65,6 +65,8 @@ EDIT_GROUPS = [
     (
         "Sending",
         (
+            "display_name",
+            "smtp_no_login",
             "smtp_same_credentials",
             "smtp_login",
             "smtp_password",
@@ -623,7 +625,13 @@ def mailbox_edit(request: HttpRequest, pk: int) -> HttpResponse:
         request.POST or None, initial=MailboxSettingsForm.initial_for(mailbox)
     )
     if oauth_signed:
-        for name in ("password", "smtp_same_credentials", "smtp_login", "smtp_password"):
+        for name in (
+            "password",
+            "smtp_no_login",
+            "smtp_same_credentials",
+            "smtp_login",
+            "smtp_password",
+        ):
             del form.fields[name]
     else:
         form.fields["password"].help_text = "Leave empty to keep the stored password."

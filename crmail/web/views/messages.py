@@ -32,6 +32,7 @@ from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_safe
 
+from crmail.crm.models import RECORD_MODELS, Contact, EmailAddress, Lead, Record
 from crmail.linking.models import Module
 from crmail.mail.display import (
     SafeHtml,
@@ -52,6 +53,8 @@ from crmail.mail.downloads import (
 from crmail.mail.models import Message, ParseState
 from crmail.mail.parse import AttachmentInfo, ParsedMessage, Unparseable, parse_message, part_bytes
 from crmail.mail.store import raw_bytes
+from crmail.mailboxes import replies
+from crmail.people import access
 from crmail.people.models import User
 from crmail.sharing.actions import record_open
 from crmail.sharing.visibility import may_see_message, visible_messages
@@ -72,20 +75,45 @@ def _message_for(request: HttpRequest, pk: int) -> Message:
     return message
 
 
-def _audit_open(request: HttpRequest, message: Message) -> None:
-    """Record that the viewer opened ``message``, and from which record when the address
-    says so (``?on=contacts/12``) and the message is on it for them."""
+def _opened_from(request: HttpRequest, message: Message) -> Record | None:
+    """The record the message was opened from (``?on=contacts/12``), when the viewer may
+    see the record and the message is on it for them."""
     module, _, raw_id = request.GET.get("on", "").partition("/")
     record_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 19 else None
     user: User = request.user  # type: ignore[assignment]
-    if (
-        module in Module.values
-        and record_id is not None
-        and visible_messages(user, module, record_id).filter(pk=message.pk).exists()
-    ):
-        record_open(user, message, module=module, record_id=record_id)
+    if module not in Module.values or record_id is None:
+        return None
+    if not visible_messages(user, module, record_id).filter(pk=message.pk).exists():
+        return None
+    return access.visible(user, RECORD_MODELS[module]).filter(pk=record_id).first()
+
+
+def _audit_open(request: HttpRequest, message: Message, record: Record | None) -> None:
+    """Record that the viewer opened ``message``, and from which record."""
+    user: User = request.user  # type: ignore[assignment]
+    if record is not None:
+        record_open(user, message, module=record.MODULE, record_id=record.pk)
     else:
         record_open(user, message)
+
+
+def _record_pages(user: User, parsed: ParsedMessage) -> dict[str, str]:
+    """The page of the Lead or Contact each participant's address belongs to, among the
+    records ``user`` may see (a Contact before a Lead; the oldest first)."""
+    addresses = parsed.addresses()
+    pages: dict[str, str] = {}
+    for model in (Contact, Lead):
+        field = "contact" if model is Contact else "lead"
+        rows = (
+            EmailAddress.objects.filter(
+                address__in=addresses, **{f"{field}__in": access.visible(user, model)}
+            )
+            .order_by(f"{field}_id")
+            .values_list("address", f"{field}_id")
+        )
+        for address, pk in rows:
+            pages.setdefault(address, reverse("web:record_detail", args=[model.MODULE, pk]))
+    return pages
 
 
 @dataclass
@@ -155,24 +183,45 @@ def _render_body(message: Message, reading: Reading, remote: bool, viewer: User)
     return body
 
 
-def _people(parsed: ParsedMessage, role: str) -> list[str]:
+def _people(parsed: ParsedMessage, role: str, pages: dict[str, str]) -> list[dict[str, str]]:
     return [
-        f"{p.name} <{p.address}>" if p.name else p.address
+        {
+            "label": f"{p.name} <{p.address}>" if p.name else p.address,
+            "url": pages.get(p.address, "") if p.valid else "",
+        }
         for p in parsed.participants
         if p.role == role
     ]
+
+
+def _answer_urls(message: Message, record: Record | None) -> dict[str, str]:
+    """Reply, reply all and forward: the composer, from the record the message was opened
+    from when there is one (the answer is recorded on it)."""
+    if record is not None:
+        base = reverse("web:record_compose", args=[record.MODULE, record.pk])
+    else:
+        base = reverse("web:compose")
+    return {mode: f"{base}?message={message.pk}&mode={mode}" for mode in replies.MODES}
 
 
 @login_required
 @require_safe
 def message_page(request: HttpRequest, pk: int) -> HttpResponse:
     message = _message_for(request, pk)
+    opened_from = _opened_from(request, message)
     if request.GET.get("images") != "1":  # showing remote images reloads the same opening
-        _audit_open(request, message)
+        _audit_open(request, message, opened_from)
     reading = _read(message)
     remote = request.GET.get("images") == "1"
     parsed = reading.parsed
-    context: dict[str, object] = {"message": message, "remote": remote, "failed": parsed is None}
+    context: dict[str, object] = {
+        "message": message,
+        "remote": remote,
+        "failed": parsed is None,
+        "opened_from": opened_from,
+        "on": f"{opened_from.MODULE}/{opened_from.pk}" if opened_from else "",
+        "answer": _answer_urls(message, opened_from) if parsed is not None else {},
+    }
     context |= deals_context(request, message)
     context |= mailbox_context(request, message, opening=request.GET.get("images") != "1")
     if parsed is None:
@@ -196,13 +245,14 @@ def message_page(request: HttpRequest, pk: int) -> HttpResponse:
         if a.part not in body.used_parts
     ]
     body_url = reverse("web:message_body", args=[message.pk])
+    pages = _record_pages(request.user, parsed)  # type: ignore[arg-type]
     context.update(
         subject=parsed.subject or message.subject,
         date=parsed.date or message.date,
-        senders=_people(parsed, "from"),
-        to=_people(parsed, "to"),
-        cc=_people(parsed, "cc"),
-        bcc=_people(parsed, "bcc"),
+        senders=_people(parsed, "from", pages),
+        to=_people(parsed, "to", pages),
+        cc=_people(parsed, "cc", pages),
+        bcc=_people(parsed, "bcc", pages),
         attachments=attachments,
         body_url=f"{body_url}?images=1" if remote else body_url,
         blocked=cleaned.blocked_images if cleaned else 0,

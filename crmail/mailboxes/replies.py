@@ -1,0 +1,224 @@
+"""Reply, reply all and forward (SPEC F3): a new message started from one the user holds.
+
+``start(user, message, mode)`` reads the original from its stored raw bytes and gives what
+the composer starts with: recipients (reply: Reply-To, else From; reply all: those plus To
+and Cc, less the user's own addresses), the subject with ``Re:`` or ``Fwd:`` once, the
+threading headers (RFC 5322 §3.6.4: In-Reply-To is the original's Message-ID, References
+its References, else its In-Reply-To, followed by its Message-ID), the original quoted
+below, and the mailbox to send from (the user's own mailbox holding the message, else
+their active one). A forward carries the original's attachments, read again from the
+raw bytes when the message is sent (``forwarded_files``), never from the browser.
+
+The caller has checked that the user may see the message (``sharing.visibility``).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import nh3
+from django.utils import timezone
+
+from crmail.mail.models import Message, ParseState
+from crmail.mail.parse import AttachmentInfo, ParsedMessage, Unparseable, parse_message, part_bytes
+from crmail.mail.store import raw_bytes
+from crmail.mailboxes.models import Mailbox
+from crmail.mailboxes.sending import from_addresses
+from crmail.people.models import User
+
+Mode = Literal["reply", "all", "forward"]
+MODES: tuple[Mode, ...] = ("reply", "all", "forward")
+
+# Prefixes mail programs put before a subject, in several languages, any number of times:
+# "Re: RE: Fwd: AW: subject" answered is "Re: subject".
+_PREFIX = re.compile(
+    r"^(?:\s*(?:re|fwd?|aw|wg|sv|vs|rif|tr|antw|doorst)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE
+)
+# Where HTML breaks a line, kept when its tags are taken away.
+_PARAGRAPH = re.compile(r"</(?:p|div|h[1-6]|blockquote|table|ul|ol)\s*>", re.IGNORECASE)
+_BREAK = re.compile(r"<br\s*/?>|</(?:li|tr)\s*>", re.IGNORECASE)
+FORWARD_LINE = "---------- Forwarded message ----------"
+
+
+@dataclass
+class Start:
+    """What a reply or forward starts as."""
+
+    mode: Mode
+    original: Message
+    subject: str
+    to: list[str]
+    cc: list[str]
+    text: str  # the original, quoted (reply) or shown under a header block (forward)
+    in_reply_to: str
+    references: list[str]
+    mailbox: Mailbox | None  # the user's mailbox to send from; None: they have none
+    sender: str  # the address to send as: the one the original was sent to, when it may
+    attachments: list[AttachmentInfo] = field(default_factory=list)  # carried on forward
+
+
+def subject_for(mode: Mode, subject: str) -> str:
+    """``Re: subject`` or ``Fwd: subject``: every earlier prefix dropped, one added."""
+    bare = _PREFIX.sub("", subject).strip()
+    return f"{'Fwd' if mode == 'forward' else 'Re'}: {bare}"
+
+
+def references_for(parsed: ParsedMessage) -> list[str]:
+    """The References of an answer (RFC 5322 §3.6.4): the parent's References (else its
+    In-Reply-To), then the parent's Message-ID; without angle brackets, each once."""
+    chain = list(parsed.references) or ([parsed.in_reply_to] if parsed.in_reply_to else [])
+    if parsed.message_id:
+        chain.append(parsed.message_id)
+    return list(dict.fromkeys(r.strip("<> ") for r in chain if r.strip("<> ")))
+
+
+def plain_text(parsed: ParsedMessage) -> str:
+    """The original's text: its text part, else its HTML without tags."""
+    if parsed.text.strip():
+        return parsed.text
+    if parsed.html.strip():
+        marked = _BREAK.sub("\n", _PARAGRAPH.sub("\n\n", parsed.html))
+        stripped = nh3.clean(marked, tags=set(), clean_content_tags={"style", "script"})
+        lines = [line.strip() for line in html.unescape(stripped).splitlines()]
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return ""
+
+
+def _when(date: datetime | None) -> str:
+    return timezone.localtime(date).strftime("%-d %b %Y") if date else ""
+
+
+def _who(parsed: ParsedMessage, role: str) -> str:
+    return ", ".join(
+        f"{p.name} <{p.address}>" if p.name else p.address
+        for p in parsed.participants
+        if p.role == role
+    )
+
+
+def quoted(parsed: ParsedMessage) -> str:
+    """ "On 3 Dec 2026, Ada wrote:" and the original's lines, each under ``> ``."""
+    sender = next((p for p in parsed.participants if p.role == "from"), None)
+    name = (sender.name or sender.address) if sender else "the sender"
+    when = _when(parsed.date)
+    intro = f"On {when}, {name} wrote:" if when else f"{name} wrote:"
+    lines = plain_text(parsed).rstrip().splitlines() or [""]
+    return intro + "\n" + "\n".join(f"> {line}" if line else ">" for line in lines) + "\n"
+
+
+def forwarded(parsed: ParsedMessage) -> str:
+    """The original under a header block, as mail programs forward inline."""
+    head = [FORWARD_LINE, f"From: {_who(parsed, 'from')}"]
+    if parsed.date:
+        head.append(f"Date: {timezone.localtime(parsed.date).strftime('%-d %b %Y, %H:%M')}")
+    head.append(f"Subject: {parsed.subject}")
+    head.append(f"To: {_who(parsed, 'to')}")
+    if cc := _who(parsed, "cc"):
+        head.append(f"Cc: {cc}")
+    return "\n".join(head) + "\n\n" + plain_text(parsed).rstrip() + "\n"
+
+
+def own_addresses(user: User) -> set[str]:
+    """Every address that is the user's: their sign-in address and every mailbox's."""
+    own = {user.email.lower()} if user.email else set()
+    for mailbox in Mailbox.objects.filter(owner=user):
+        own.update(from_addresses(mailbox))
+    return own
+
+
+def _unique(addresses: Iterable[str], leave_out: set[str]) -> list[str]:
+    out: list[str] = []
+    for address in addresses:
+        if address and address not in leave_out and address not in out:
+            out.append(address)
+    return out
+
+
+def recipients(parsed: ParsedMessage, mode: Mode, own: set[str]) -> tuple[list[str], list[str]]:
+    """To and Cc of an answer; a forward starts with none."""
+    if mode == "forward":
+        return [], []
+    targets = parsed.addresses("reply-to") or parsed.addresses("from")
+    if all(a in own for a in targets):  # answering one's own mail: to its recipients again
+        targets = parsed.addresses("to")
+    to = _unique(targets, own)
+    if mode == "reply":
+        return to, []
+    to = _unique([*to, *parsed.addresses("to")], own)
+    return to, _unique(parsed.addresses("cc"), own | set(to))
+
+
+def sending_mailbox(user: User, message: Message) -> Mailbox | None:
+    """The user's own mailbox holding ``message`` that can send, else their active one."""
+    holding = (
+        Mailbox.objects.filter(owner=user, locations__message=message)
+        .exclude(smtp_host="")
+        .order_by("-is_active", "pk")
+        .first()
+    )
+    return holding or Mailbox.objects.filter(owner=user, is_active=True).first()
+
+
+def _sender(mailbox: Mailbox | None, parsed: ParsedMessage) -> str:
+    if mailbox is None:
+        return ""
+    mine = from_addresses(mailbox)
+    received_as = next((a for a in parsed.addresses("to", "cc") if a in mine), "")
+    return received_as or mine[0]
+
+
+class NotReadable(Exception):
+    """The original could not be read, so it cannot be answered from crmail."""
+
+
+def read(message: Message) -> ParsedMessage:
+    if message.parse_state == ParseState.FAILED:
+        raise NotReadable("crmail could not read this message, so it cannot be answered here.")
+    try:
+        return parse_message(raw_bytes(message))
+    except Unparseable:
+        raise NotReadable(
+            "crmail could not read this message, so it cannot be answered here."
+        ) from None
+
+
+def start(user: User, message: Message, mode: Mode) -> Start:
+    """What replying to (``reply``, ``all``) or forwarding ``message`` starts as."""
+    parsed = read(message)
+    to, cc = recipients(parsed, mode, own_addresses(user))
+    mailbox = sending_mailbox(user, message)
+    return Start(
+        mode=mode,
+        original=message,
+        subject=subject_for(mode, parsed.subject or message.subject),
+        to=to,
+        cc=cc,
+        text=forwarded(parsed) if mode == "forward" else quoted(parsed),
+        in_reply_to=parsed.message_id.strip("<> "),
+        references=references_for(parsed),
+        mailbox=mailbox,
+        sender=_sender(mailbox, parsed),
+        attachments=[a for a in parsed.attachments if not a.inline or a.filename]
+        if mode == "forward"
+        else [],
+    )
+
+
+def forwarded_files(
+    message: Message, parts: Iterable[AttachmentInfo]
+) -> list[tuple[str, str, bytes]]:
+    """The bytes of the original's attachments ``parts``, for the forward's Draft."""
+    raw = raw_bytes(message)
+    files = []
+    for info in parts:
+        data, content_type, filename = part_bytes(raw, info.part)
+        name = filename or info.filename or f"part {info.part}"
+        # A name is a header parameter: a line break in a received one is not carried on.
+        name = " ".join(name.replace("\x00", " ").split())
+        files.append((name, content_type, data))
+    return files
