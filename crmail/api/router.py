@@ -20,6 +20,7 @@ from crmail.api import (
     mailboxes,
     messages,
     pipelines,
+    search,
     sharing,
     tokens,
     users,
@@ -78,3 +79,4 @@ api.add_router("/mailboxes", mailboxes.router)
 api.add_router("/sharing", sharing.router)
 api.add_router("/messages", messages.router)
 api.add_router("/tokens", tokens.router)
+api.add_router("/search", search.router)
