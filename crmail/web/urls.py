@@ -9,6 +9,7 @@ from crmail.people.models import MODULES
 from crmail.web.views import account, auth, compose, departing, home, mailboxes, records, static
 from crmail.web.views import message_deals as deal_pages
 from crmail.web.views import messages as message_pages
+from crmail.web.views import search as search_pages
 from crmail.web.views import settings as admin_pages
 from crmail.web.views import sharing as sharing_pages
 
@@ -56,6 +57,7 @@ pages: list[URLPattern] = [
     # Mail
     path("<module:module>/<int:pk>/email/", compose.compose, name="record_compose"),
     path("compose/", compose.compose, name="compose"),
+    path("search/", search_pages.search, name="search"),
     # Opening a message (safe display: crmail.mail.display, docs/decisions/014)
     path("messages/<int:pk>/", message_pages.message_page, name="message"),
     path("messages/<int:pk>/body/", message_pages.message_body, name="message_body"),
