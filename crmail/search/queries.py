@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -136,9 +137,12 @@ def search_messages(
     if query.is_empty() and filters == Filters():
         return Results()
     base = candidates(viewer, query, filters)
-    base_sql, base_params = (
-        base.order_by().values("id", "thread_id", "date").query.sql_with_params()
-    )
+    try:
+        base_sql, base_params = (
+            base.order_by().values("id", "thread_id", "date").query.sql_with_params()
+        )
+    except EmptyResultSet:  # nothing to see at all (a deactivated viewer): nothing to find
+        return Results()
     if query.terms:
         if connection.vendor == "sqlite":
             match_sql = (

@@ -220,3 +220,10 @@ def test_a_deleted_message_leaves_the_index(rep, mails):
     mails["lunch"].locations.all().delete()
     Message.objects.filter(pk=mails["lunch"].pk).delete()
     assert index.indexed_count() == 3
+
+
+def test_a_deactivated_user_finds_nothing(rep, mails):
+    type(rep).objects.filter(pk=rep.pk).update(is_active=False)
+    rep.refresh_from_db()
+    results = search_messages(rep, parse("proposal"), limit=10)
+    assert (results.hits, results.count) == ([], 0)
