@@ -227,3 +227,26 @@ def test_a_deactivated_user_finds_nothing(rep, mails):
     rep.refresh_from_db()
     results = search_messages(rep, parse("proposal"), limit=10)
     assert (results.hits, results.count) == ([], 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"',
+        "NEAR(a b)",
+        "*",
+        "a OR b",
+        "'; DROP TABLE x; --",
+        "proposal\\",
+        "%_",
+        "AND",
+        "from:",
+        'in:""x',
+    ],
+)
+def test_query_syntax_of_the_database_is_only_words(rep, mails, text):
+    try:
+        results = search_messages(rep, parse(text), limit=10)
+    except QueryError:
+        return
+    assert results.count == len(results.hits)
