@@ -250,3 +250,13 @@ def test_query_syntax_of_the_database_is_only_words(rep, mails, text):
     except QueryError:
         return
     assert results.count == len(results.hits)
+
+
+def test_ascii_and_other_text_are_cut_into_the_same_words():
+    assert index.words("Re: Foo_bar-BAZ 1.5 jane@acme.com") == [
+        "re", "foo", "bar", "baz", "1", "5", "jane", "acme", "com",
+    ]  # fmt: skip
+    assert index.words("Ré: Foo_bar-BÄZ 1.5 jane@acme.com") == index.words(
+        "Re: Foo_bar-BAZ 1.5 jane@acme.com"
+    )
+    assert index.words("x" * 101 + " ok") == ["ok"]
