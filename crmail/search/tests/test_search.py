@@ -97,6 +97,8 @@ def test_from_and_to_find_people_by_name_or_address(rep, mails):
     assert found(rep, 'from:"Bob Stone"') == ["Lunch"]
     assert found(rep, "to:ann") == ["出張"]
     assert found(rep, "from:ann") == []  # Ann only received it
+    assert found(rep, "from:ja") == ["Proposal for Acme"]  # the start of a name
+    assert found(rep, "from:jane@cust") == ["Proposal for Acme"]
     assert found(rep, "", sender="bob") == ["Lunch"]
     assert found(rep, "", recipient="customer.test") == ["出張"]
 
@@ -122,6 +124,7 @@ def test_folder_unread_and_mailbox_filters_read_the_viewers_own_copies(rep, mail
     lunch.seen = True
     lunch.save()
     assert found(rep, "in:archive") == ["Lunch"]
+    assert found(rep, "in:nowhere") == []
     assert "Lunch" not in found(rep, "in:inbox")
     assert found(rep, "", folder_id=archive.pk) == ["Lunch"]
     assert "Lunch" not in found(rep, "is:unread")
