@@ -20,7 +20,7 @@ from crmail.api.auth import current_user
 from crmail.api.errors import Invalid
 from crmail.api.schemas import MAX_LIMIT, Id, ListParams, Page, QueryText, errors_doc
 from crmail.search.queries import Filters, search_messages
-from crmail.search.query import QueryError, parse
+from crmail.search.query import QueryError, parse, person
 
 router = Router(tags=["Search"])
 
@@ -88,6 +88,12 @@ def search(request: HttpRequest, params: Query[SearchParams]) -> dict[str, Any]:
         query = parse(params.q)
     except QueryError as exc:
         raise Invalid.one("q", str(exc)) from None
+    for name, value in (("from", params.sender), ("to", params.to)):
+        if value is not None:
+            try:
+                person(name, value)
+            except QueryError as exc:
+                raise Invalid.one(name, str(exc)) from None
     record = None
     if params.record:
         module, _, pk = params.record.partition(":")

@@ -26,8 +26,8 @@ from django.utils.safestring import SafeString, mark_safe
 from crmail.mail.models import Message
 from crmail.mailboxes.models import Location
 from crmail.people.models import User
-from crmail.search.index import normalise, words
-from crmail.search.query import FIELD_RECIPIENTS, FIELD_SENDER, Query, Term
+from crmail.search.index import normalise
+from crmail.search.query import Query, person
 from crmail.sharing.visibility import visible_messages
 
 SNIPPET_CHARS = 200
@@ -68,30 +68,23 @@ class Results:
 
 
 def combined(query: Query, filters: Filters) -> Query:
-    """``query`` with ``filters`` added to it (both must hold)."""
+    """``query`` with ``filters`` added to it (both must hold). Raises ``QueryError`` for a
+    sender or recipient filter that holds no word."""
     terms = list(query.terms)
-    for text, where in ((filters.sender, FIELD_SENDER), (filters.recipient, FIELD_RECIPIENTS)):
-        found = tuple(words(text or ""))
-        if found:
-            terms.append(Term(found, where, prefix=True))
-    after = (
-        max(d for d in (query.after, filters.after) if d)
-        if (query.after or filters.after)
-        else None
-    )
-    before = (
-        min(d for d in (query.before, filters.before) if d)
-        if (query.before or filters.before)
-        else None
-    )
+    if filters.sender is not None:
+        terms.append(person("from", filters.sender))
+    if filters.recipient is not None:
+        terms.append(person("to", filters.recipient))
+    afters = [d for d in (query.after, filters.after) if d]
+    befores = [d for d in (query.before, filters.before) if d]
     return replace(
         query,
         terms=terms,
-        after=after,
-        before=before,
-        has_attachment=query.has_attachment
-        if filters.has_attachment is None
-        else filters.has_attachment,
+        after=max(afters) if afters else None,
+        before=min(befores) if befores else None,
+        has_attachment=(
+            query.has_attachment if filters.has_attachment is None else filters.has_attachment
+        ),
         unread=query.unread if filters.unread is None else filters.unread,
     )
 
@@ -131,7 +124,8 @@ def search_messages(
     viewer: User, query: Query, filters: Filters | None = None, *, limit: int = 20, offset: int = 0
 ) -> Results:
     """One page of the threads whose messages match, best first, as ``viewer`` may see
-    them; nothing at all for an empty query."""
+    them; nothing at all for an empty query. Raises ``QueryError`` for a sender or
+    recipient filter that holds no word."""
     filters = filters or Filters()
     query = combined(query, filters)
     if query.is_empty() and filters == Filters():

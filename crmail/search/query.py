@@ -95,6 +95,15 @@ def _unquote(text: str) -> str:
     return text[1:-1] if len(text) >= 2 and text.endswith('"') else text.lstrip('"')
 
 
+def person(operator: str, value: str) -> Term:
+    """``from:``/``to:`` ``value``: a sender's or recipient's name or address, its last word
+    a prefix. Raises ``QueryError`` naming ``operator`` when ``value`` holds no word."""
+    found = tuple(words(value))
+    if not found:
+        raise QueryError(f"{operator}: takes a name or an address, or a part of one.")
+    return Term(found, FIELD_SENDER if operator == "from" else FIELD_RECIPIENTS, prefix=True)
+
+
 def _day(operator: str, value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -112,10 +121,7 @@ def parse(text: str) -> Query:
             name = op.lower()
             plain = _unquote(value or "")
             if name in ("from", "to"):
-                found = tuple(words(plain))
-                if found:
-                    where = FIELD_SENDER if name == "from" else FIELD_RECIPIENTS
-                    query.terms.append(Term(found, where, prefix=True))
+                query.terms.append(person(name, plain))
                 continue
             if name == "has":
                 if plain.lower() not in ("attachment", "attachments"):

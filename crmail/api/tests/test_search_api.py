@@ -79,6 +79,9 @@ def test_bad_input_answers_422_naming_the_parameter(world):
         ({"unread": "maybe"}, "unread"),
         ({"folder": "0"}, "folder"),
         ({"q": "x" * 201}, "q"),
+        ({"q": "from:@@"}, "q"),
+        ({"from": "@@"}, "from"),
+        ({"to": " "}, "to"),
     ):
         response = search(org.rep, **params)
         assert response.status_code == 422, params

@@ -67,6 +67,8 @@ def test_filters_and_operators_on_the_page(client_for, world):
     page = client.get("/search/", {"q": "before:someday"})
     assert page.status_code == 200
     assert "before: takes a day written YYYY-MM-DD" in page.content.decode()
+    page = client.get("/search/", {"q": "contract", "sender": "@@"})
+    assert "from: takes a name or an address" in page.content.decode()
 
 
 def test_nobody_else_finds_private_mail(client_for, world):

@@ -48,14 +48,17 @@ def search(request: HttpRequest) -> HttpResponse:
             unread=True if data["unread"] else None,
         )
         try:
-            query = parse(q)
+            page_number = _page_number(request.GET.get("page"))
+            results = search_messages(
+                request.user,
+                parse(q),
+                filters,
+                limit=MAIL_PAGE,
+                offset=(page_number - 1) * MAIL_PAGE,
+            )
         except QueryError as exc:
             context["problem"] = str(exc)
         else:
-            page_number = _page_number(request.GET.get("page"))
-            results = search_messages(
-                request.user, query, filters, limit=MAIL_PAGE, offset=(page_number - 1) * MAIL_PAGE
-            )
             context["results"] = results
             context["page"] = Paginator(range(results.count), MAIL_PAGE).get_page(page_number)
     return render(request, "web/search.html", context)
