@@ -20,6 +20,7 @@ from crmail.api import (
     mailboxes,
     messages,
     pipelines,
+    search,
     sharing,
     templates,
     tokens,
@@ -80,3 +81,4 @@ api.add_router("/sharing", sharing.router)
 api.add_router("/messages", messages.router)
 api.add_router("/tokens", tokens.router)
 api.add_router("/templates", templates.router)
+api.add_router("/search", search.router)

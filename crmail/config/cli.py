@@ -22,6 +22,7 @@ from crmail.config.commands import (
     keys,
     mailbox,
     people,
+    search,
     serve,
     setup,
     sharing,
@@ -46,7 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"crmail {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    for module in (setup, serve, people, groups, imports, mailbox, sharing, backup, keys, check):
+    for module in (
+        setup,
+        serve,
+        people,
+        groups,
+        imports,
+        mailbox,
+        sharing,
+        search,
+        backup,
+        keys,
+        check,
+    ):
         module.register(commands)
     return parser
 

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "crmail.mailboxes",
     "crmail.linking",
     "crmail.sharing",
+    "crmail.search",
     "crmail.web",
 ]
 

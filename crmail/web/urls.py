@@ -11,6 +11,7 @@ from crmail.web.views import email_templates as template_pages
 from crmail.web.views import message_deals as deal_pages
 from crmail.web.views import message_mailbox as mailbox_actions
 from crmail.web.views import messages as message_pages
+from crmail.web.views import search as search_pages
 from crmail.web.views import settings as admin_pages
 from crmail.web.views import sharing as sharing_pages
 
@@ -65,6 +66,7 @@ pages: list[URLPattern] = [
     path("templates/preview/", template_pages.template_preview, name="template_preview"),
     path("templates/<int:pk>/", template_pages.template_edit, name="template_edit"),
     path("templates/<int:pk>/delete/", template_pages.template_delete, name="template_delete"),
+    path("search/", search_pages.search, name="search"),
     # Opening a message (safe display: crmail.mail.display, docs/decisions/014)
     path("messages/<int:pk>/", message_pages.message_page, name="message"),
     path("messages/<int:pk>/body/", message_pages.message_body, name="message_body"),

@@ -55,6 +55,7 @@ from crmail.mailboxes.models import Folder, Mailbox, SentMessage
 from crmail.mailboxes.queries import user_mail
 from crmail.people import actions as people_actions
 from crmail.people.models import ApiToken, Group, ModuleDefault, Profile, Role, User
+from crmail.search import index as search_index
 from crmail.sharing import actions
 from crmail.sharing.tests.build import link, place
 from crmail.sharing.visibility import record_model, visible_messages
@@ -170,6 +171,7 @@ def build_world() -> World:
             link(message, record)
         messages[marker] = message
     SentMessage.objects.create(message=messages["mkjsent"], sender=owner, from_address=owner.email)
+    search_index.reindex()  # the signal that feeds it waits for a commit these tests never make
     people_actions.update_user(departed, {"is_active": False}, by=org.admin)
     departed.refresh_from_db()
     # Email templates, one shared and one personal, filled from any record.
@@ -387,6 +389,10 @@ def _api_query_variants(
         variants += [{"folder": x.pk} for x in world.folders if x.mailbox_id == filling.get("id")]
     if "owner" in names:
         variants += [{"owner": u.pk} for u in world.users]
+    if "has_attachment" in names:  # search: every marker, on each record, and filters alone
+        variants += [{"q": "mk"}, {"q": "about"}, {"has_attachment": "true"}]
+        variants += [{"q": "mk", "record": f"{m}:{pk}"} for m, pk in world.record_pairs()]
+        variants += [{"q": "mk", "mailbox": b.pk} for b in world.mailboxes]
     return variants
 
 
@@ -584,6 +590,8 @@ def _web_queries(world: World, pattern: Pattern) -> list[dict[str, Any]]:
         return [{}, *views, *({"view": "user", "user": u.pk} for u in world.mail_users)]
     if pattern.name == "mailboxes":
         return [{}, *({"user": u.pk} for u in world.users)]
+    if pattern.name == "search":
+        return [{}, {"q": "mk"}, {"q": "has:attachment"}, {"q": "about in:inbox"}]
     return [{}]
 
 

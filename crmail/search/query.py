@@ -1,0 +1,167 @@
+"""What someone types in a search box, read as mail clients read it.
+
+- free words: all must match, anywhere (subject, people, body, attachment names); the last
+  one also matches as the start of a word (``propo`` finds ``proposal``);
+- ``"quoted words"``: those words next to each other, in that order;
+- ``from:alice`` / ``to:acme.com``: a sender or a recipient (To, Cc, Bcc), by name or
+  address, its last word as a prefix; quote a name with spaces (``from:"Ann Lee"``);
+- ``has:attachment``, ``is:unread``, ``in:FOLDER`` (a folder of your own mailboxes by
+  name, or by role: ``in:inbox``, ``in:sent``), ``after:YYYY-MM-DD`` (that day or later)
+  and ``before:YYYY-MM-DD`` (before that day).
+
+Anything else is words: ``foo:bar`` is the words ``foo`` and ``bar``. Words are cut and
+folded as the index does (``search.index.words``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from crmail.search.index import words
+
+MAX_TERMS = 20
+
+FIELD_ANY = ""
+FIELD_SENDER = "sender"
+FIELD_RECIPIENTS = "recipients"
+
+
+class QueryError(ValueError):
+    """The query cannot be read; the message says which part and why."""
+
+
+@dataclass(frozen=True)
+class Term:
+    """Words that must appear together, in order, in ``field`` (any field when empty);
+    ``prefix``: the last word may be the start of a longer one."""
+
+    words: tuple[str, ...]
+    field: str = FIELD_ANY
+    prefix: bool = False
+
+
+@dataclass
+class Query:
+    terms: list[Term] = field(default_factory=list)
+    has_attachment: bool | None = None
+    unread: bool | None = None
+    folder_name: str | None = None
+    after: date | None = None
+    before: date | None = None
+
+    @property
+    def words(self) -> set[str]:
+        """Every word of the terms (what a snippet highlights)."""
+        return {w for t in self.terms for w in t.words}
+
+    @property
+    def prefixes(self) -> set[str]:
+        return {t.words[-1] for t in self.terms if t.prefix}
+
+    def is_empty(self) -> bool:
+        """Nothing to look for: no words and no condition."""
+        return self == Query()
+
+    def fts5(self) -> str:
+        """The terms as an SQLite FTS5 MATCH expression."""
+        parts = []
+        for term in self.terms:
+            phrase = '"' + " ".join(term.words) + '"' + (" *" if term.prefix else "")
+            parts.append(f"{term.field} : {phrase}" if term.field else phrase)
+        return " AND ".join(parts)
+
+    def tsquery(self) -> str:
+        """The terms as a PostgreSQL ``tsquery`` (given to ``::tsquery`` as it is: the
+        words hold only letters and digits)."""
+        weight = {FIELD_ANY: "", FIELD_SENDER: "B", FIELD_RECIPIENTS: "C"}
+        parts = []
+        for term in self.terms:
+            last = len(term.words) - 1
+            lexemes = []
+            for i, word in enumerate(term.words):
+                star = "*" if term.prefix and i == last else ""
+                label = weight[term.field]
+                lexemes.append(f"'{word}'" + (f":{star}{label}" if star or label else ""))
+            parts.append("(" + " <-> ".join(lexemes) + ")")
+        return " & ".join(parts)
+
+
+_TOKEN = re.compile(r'(?P<op>[A-Za-z]+):(?P<value>"[^"]*"?|\S*)|(?P<quoted>"[^"]*"?)|(?P<word>\S+)')
+
+
+def _unquote(text: str) -> str:
+    return text[1:-1] if len(text) >= 2 and text.endswith('"') else text.lstrip('"')
+
+
+def person(operator: str, value: str) -> Term:
+    """``from:``/``to:`` ``value``: a sender's or recipient's name or address, its last word
+    a prefix. Raises ``QueryError`` naming ``operator`` when ``value`` holds no word."""
+    found = tuple(words(value))
+    if not found:
+        raise QueryError(f"{operator}: takes a name or an address, or a part of one.")
+    return Term(found, FIELD_SENDER if operator == "from" else FIELD_RECIPIENTS, prefix=True)
+
+
+def _day(operator: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise QueryError(f"{operator}: takes a day written YYYY-MM-DD, not {value!r}.") from None
+
+
+def parse(text: str) -> Query:
+    """Read ``text``; raises ``QueryError`` naming the operator whose value is wrong."""
+    query = Query()
+    free: list[tuple[str, ...]] = []
+    for match in _TOKEN.finditer(text):
+        op, value = match.group("op"), match.group("value")
+        if op is not None:
+            name = op.lower()
+            plain = _unquote(value or "")
+            if name in ("from", "to"):
+                query.terms.append(person(name, plain))
+                continue
+            if name == "has":
+                if plain.lower() not in ("attachment", "attachments"):
+                    raise QueryError(f"has: takes attachment, not {plain!r}.")
+                query.has_attachment = True
+                continue
+            if name == "is":
+                if plain.lower() == "unread":
+                    query.unread = True
+                elif plain.lower() == "read":
+                    query.unread = False
+                else:
+                    raise QueryError(f"is: takes unread or read, not {plain!r}.")
+                continue
+            if name == "in":
+                if not plain.strip():
+                    raise QueryError("in: takes a folder's name.")
+                query.folder_name = plain.strip()
+                continue
+            if name == "after":
+                query.after = _day("after", plain)
+                continue
+            if name == "before":
+                query.before = _day("before", plain)
+                continue
+            # Not an operator: the words on both sides of the colon.
+            found = tuple(words(match.group(0)))
+        elif match.group("quoted") is not None:
+            found = tuple(words(_unquote(match.group("quoted"))))
+            if found:
+                query.terms.append(Term(found))
+            continue
+        else:
+            found = tuple(words(match.group("word")))
+        if found:
+            free.append(found)
+    for i, found in enumerate(free):
+        query.terms.append(Term(found, prefix=i == len(free) - 1))
+    if len(query.terms) > MAX_TERMS:
+        raise QueryError(f"Search for at most {MAX_TERMS} words or phrases at a time.")
+    if query.after and query.before and query.after >= query.before:
+        raise QueryError("after: must be a day before before:.")
+    return query

@@ -1,0 +1,43 @@
+"""``crmail search reindex [--mailbox ID]``: the index rebuilt from the stored mail."""
+
+from __future__ import annotations
+
+import pytest
+
+from crmail.config.cli import main
+from crmail.search import index
+from crmail.search.queries import search_messages
+from crmail.search.query import parse
+from crmail.search.tests.mail import deliver, raw
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def test_reindex_brings_back_a_lost_index_and_says_how_much(
+    capsys, django_capture_on_commit_callbacks
+):
+    rep = f.user("rep@crmail.test")
+    deliver(
+        django_capture_on_commit_callbacks,
+        raw("a@x.test", rep.email, "Quarterly review", "numbers"),
+        to=[rep],
+    )
+    table = "search_fts" if index.connection.vendor == "sqlite" else "search_document"
+    with index.connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table}")
+    assert search_messages(rep, parse("quarterly")).count == 0
+
+    assert main(["search", "reindex"]) == 0
+    assert "Indexed 1 message." in capsys.readouterr().out
+    assert search_messages(rep, parse("quarterly")).count == 1
+
+    box = rep.mailboxes.get()
+    assert main(["search", "reindex", "--mailbox", str(box.pk)]) == 0
+    assert f"Indexed 1 message of mailbox {box.pk}." in capsys.readouterr().out
+
+
+def test_an_unknown_mailbox_is_an_error_in_words(capsys):
+    assert main(["search", "reindex", "--mailbox", "999"]) == 1
+    err = capsys.readouterr().err
+    assert "--mailbox: there is no mailbox with id 999." in err and "Traceback" not in err

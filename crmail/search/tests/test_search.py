@@ -1,0 +1,265 @@
+"""Search as a user meets it: operators, filters, ranking, highlights, other scripts,
+threads, and never a message the user may not open. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from crmail.mailboxes.models import Folder
+from crmail.search import index
+from crmail.search.queries import Filters, search_messages
+from crmail.search.query import QueryError, parse
+from crmail.search.tests.mail import deliver, raw
+from crmail.sharing import actions
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rep(org):  # type: ignore[no-untyped-def]
+    return org.rep
+
+
+def found(user, text: str, **filters):  # type: ignore[no-untyped-def]
+    results = search_messages(user, parse(text), Filters(**filters), limit=50)
+    return [h.message.subject for h in results.hits]
+
+
+@pytest.fixture
+def mails(rep, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    c = django_capture_on_commit_callbacks
+    return {
+        "proposal": deliver(
+            c,
+            raw(
+                "Jane Doe <jane@customer.test>",
+                rep.email,
+                "Proposal for Acme",
+                "Here is the proposal we discussed.",
+                day=1,
+                attachment="Pricing-2027.pdf",
+            ),
+            to=[rep],
+        ),
+        "lunch": deliver(
+            c,
+            raw(
+                "Bob Stone <bob@other.test>",
+                rep.email,
+                "Lunch",
+                "Shall we have lunch at the café near Straße 5?",
+                day=5,
+            ),
+            to=[rep],
+        ),
+        "japan": deliver(
+            c,
+            raw(
+                "Kenji <kenji@example.jp>",
+                "Ann Lee <ann@customer.test>, " + rep.email,
+                "出張",
+                "来週 日本 に 行きます",
+                day=9,
+            ),
+            to=[rep],
+        ),
+        "tags": deliver(
+            c,
+            raw(
+                "Eve <eve@customer.test>",
+                rep.email,
+                "About <script>",
+                "the <b>proposal</b> & terms",
+                day=12,
+            ),
+            to=[rep],
+        ),
+    }
+
+
+def test_every_word_must_match_and_the_last_one_is_a_prefix(rep, mails):
+    assert found(rep, "proposal acme") == ["Proposal for Acme"]
+    assert set(found(rep, "propo")) == {"About <script>", "Proposal for Acme"}
+    assert found(rep, "proposal lunch") == []
+
+
+def test_a_quoted_phrase_needs_its_words_together(rep, mails):
+    assert found(rep, '"proposal we discussed"') == ["Proposal for Acme"]
+    assert found(rep, '"discussed proposal"') == []
+
+
+def test_from_and_to_find_people_by_name_or_address(rep, mails):
+    assert found(rep, "from:jane") == ["Proposal for Acme"]
+    assert found(rep, "from:jane@customer.test") == ["Proposal for Acme"]
+    assert found(rep, 'from:"Bob Stone"') == ["Lunch"]
+    assert found(rep, "to:ann") == ["出張"]
+    assert found(rep, "from:ann") == []  # Ann only received it
+    assert found(rep, "from:ja") == ["Proposal for Acme"]  # the start of a name
+    assert found(rep, "from:jane@cust") == ["Proposal for Acme"]
+    assert found(rep, "", sender="bob") == ["Lunch"]
+    assert found(rep, "", recipient="customer.test") == ["出張"]
+
+
+def test_attachment_names_are_searched_and_has_attachment_filters(rep, mails):
+    assert found(rep, "pricing") == ["Proposal for Acme"]
+    assert found(rep, "has:attachment") == ["Proposal for Acme"]
+    assert "Proposal for Acme" not in found(rep, "", has_attachment=False)
+
+
+def test_dates_before_and_after(rep, mails):
+    assert set(found(rep, "after:2026-06-07")) == {"出張", "About <script>"}
+    assert set(found(rep, "before:2026-06-07")) == {"Proposal for Acme", "Lunch"}
+    assert found(rep, "after:2026-06-07 before:2026-06-11") == ["出張"]
+    assert found(rep, "", after=date(2026, 6, 13)) == ["About <script>"]
+
+
+def test_folder_unread_and_mailbox_filters_read_the_viewers_own_copies(rep, mails):
+    box = rep.mailboxes.get()
+    archive = Folder.objects.create(mailbox=box, remote_id="Archive", name="Archive")
+    lunch = mails["lunch"].locations.get()
+    lunch.folder = archive
+    lunch.seen = True
+    lunch.save()
+    assert found(rep, "in:archive") == ["Lunch"]
+    assert found(rep, "in:nowhere") == []
+    assert "Lunch" not in found(rep, "in:inbox")
+    assert found(rep, "", folder_id=archive.pk) == ["Lunch"]
+    assert "Lunch" not in found(rep, "is:unread")
+    assert found(rep, "is:read") == ["Lunch"]
+    assert len(found(rep, "", mailbox_id=box.pk)) == 4
+
+
+def test_non_ascii_words_match_with_and_without_accents(rep, mails):
+    assert found(rep, "café") == ["Lunch"]
+    assert found(rep, "cafe") == ["Lunch"]
+    assert found(rep, "strasse") == ["Lunch"]
+    assert found(rep, "STRASSE") == ["Lunch"]
+    assert found(rep, "日本") == ["出張"]
+    assert found(rep, "出張") == ["出張"]
+
+
+def test_highlights_are_escaped_and_marked(rep, mails):
+    hits = search_messages(rep, parse("proposal"), limit=10).hits
+    by_subject = {h.message.subject: h for h in hits}
+    tags = by_subject["About <script>"]
+    assert "<script>" not in tags.subject_html
+    assert "&lt;script&gt;" in tags.subject_html
+    assert "&lt;b&gt;<mark>proposal</mark>&lt;/b&gt; &amp; terms" in tags.snippet_html
+    assert by_subject["Proposal for Acme"].subject_html == "<mark>Proposal</mark> for Acme"
+    lunch = search_messages(rep, parse("cafe"), limit=1).hits[0]
+    assert "<mark>café</mark>" in lunch.snippet_html
+
+
+def test_a_subject_match_ranks_above_a_body_match(rep, django_capture_on_commit_callbacks):
+    c = django_capture_on_commit_callbacks
+    deliver(c, raw("a@x.test", rep.email, "Weekly notes", "we talked about the invoice"), to=[rep])
+    deliver(c, raw("b@x.test", rep.email, "Invoice 42", "see the attachment"), to=[rep])
+    assert found(rep, "invoice") == ["Invoice 42", "Weekly notes"]
+
+
+def test_a_thread_is_one_row_with_its_count(rep, django_capture_on_commit_callbacks):
+    c = django_capture_on_commit_callbacks
+    first = deliver(c, raw("a@x.test", rep.email, "Renewal", "renewal terms"), to=[rep])
+    deliver(
+        c,
+        raw(
+            "b@x.test",
+            rep.email,
+            "Re: Renewal",
+            "renewal agreed",
+            reply_to=f"<{first.message_id.strip('<>')}>",
+        ),
+        to=[rep],
+    )
+    results = search_messages(rep, parse("renewal"), limit=10)
+    assert results.count == 1
+    assert [h.in_thread for h in results.hits] == [2]
+
+
+def test_search_never_shows_or_counts_mail_the_viewer_may_not_open(
+    org, django_capture_on_commit_callbacks
+):
+    c = django_capture_on_commit_callbacks
+    actions.set_sharing(None, org.rep, mode="private")
+    jane = f.contact(org.rep, "jane@customer.test")
+    deliver(
+        c,
+        raw("jane@customer.test", org.rep.email, "Secret offer", "offer"),
+        to=[org.rep],
+        on=[jane],
+    )
+    assert found(org.rep, "offer") == ["Secret offer"]
+    for other in (org.manager, org.peer, org.admin):
+        results = search_messages(other, parse("offer"), limit=10)
+        assert (results.hits, results.count) == ([], 0), other
+
+
+def test_bad_operators_are_named():
+    with pytest.raises(QueryError, match="before:"):
+        parse("before:yesterday")
+    with pytest.raises(QueryError, match="has:"):
+        parse("has:pictures")
+    with pytest.raises(QueryError, match="is:"):
+        parse("is:starred")
+    assert [t.words for t in parse("foo:bar").terms] == [("foo", "bar")]
+
+
+def test_reindex_rebuilds_what_was_lost(rep, mails):
+    with index.connection.cursor() as cursor:
+        table = "search_fts" if index.connection.vendor == "sqlite" else "search_document"
+        cursor.execute(f"DELETE FROM {table}")
+    assert found(rep, "proposal") == []
+    assert index.reindex() == 4
+    assert found(rep, "proposal acme") == ["Proposal for Acme"]
+    assert index.reindex(mailbox_id=rep.mailboxes.get().pk) == 4
+
+
+def test_a_deleted_message_leaves_the_index(rep, mails):
+    from crmail.mail.models import Message
+
+    mails["lunch"].locations.all().delete()
+    Message.objects.filter(pk=mails["lunch"].pk).delete()
+    assert index.indexed_count() == 3
+
+
+def test_a_deactivated_user_finds_nothing(rep, mails):
+    type(rep).objects.filter(pk=rep.pk).update(is_active=False)
+    rep.refresh_from_db()
+    results = search_messages(rep, parse("proposal"), limit=10)
+    assert (results.hits, results.count) == ([], 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"',
+        "NEAR(a b)",
+        "*",
+        "a OR b",
+        "'; DROP TABLE x; --",
+        "proposal\\",
+        "%_",
+        "AND",
+        "from:",
+        'in:""x',
+    ],
+)
+def test_query_syntax_of_the_database_is_only_words(rep, mails, text):
+    try:
+        results = search_messages(rep, parse(text), limit=10)
+    except QueryError:
+        return
+    assert results.count == len(results.hits)
+
+
+def test_ascii_and_other_text_are_cut_into_the_same_words():
+    assert index.words("Re: Foo_bar-BAZ 1.5 jane@acme.com") == [
+        "re", "foo", "bar", "baz", "1", "5", "jane", "acme", "com",
+    ]  # fmt: skip
+    assert index.words("Ré: Foo_bar-BÄZ 1.5 jane@acme.com") == index.words(
+        "Re: Foo_bar-BAZ 1.5 jane@acme.com"
+    )
+    assert index.words("x" * 101 + " ok") == ["ok"]
