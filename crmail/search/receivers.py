@@ -7,10 +7,14 @@ from typing import Any
 from django.dispatch import receiver
 
 from crmail.mail.ingest import messages_parsed
-from crmail.search import index
+from crmail.search.index import BATCH
+from crmail.search.tasks import index_messages_job
 
 
 @receiver(messages_parsed, dispatch_uid="search.messages_parsed")
 def on_messages_parsed(sender: Any, *, message_ids: list[int], **_: Any) -> None:
-    """Synced, sent or dropped mail is found by search as soon as it is parsed."""
-    index.index_messages(message_ids)
+    """Synced, sent or dropped mail is found by search once the job queue has indexed it:
+    a job per batch, so reading and writing the documents is off the sync's path (the
+    sync only enqueues). ``crmail search reindex`` repairs an index that missed any."""
+    for start in range(0, len(message_ids), BATCH):
+        index_messages_job(list(message_ids[start : start + BATCH]))

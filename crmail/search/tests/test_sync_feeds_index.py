@@ -43,3 +43,33 @@ def test_synced_mail_is_found_once_its_parse_commits(dovecot, django_capture_on_
     assert [h.message.subject for h in search_messages(owner, parse("zebra1")).hits] == ["Order 1"]
     assert search_messages(owner, parse("invoice")).count == 3
     assert search_messages(owner, parse("from:client2")).count == 1
+
+
+def test_the_sync_only_enqueues_the_indexing(dovecot, django_capture_on_commit_callbacks):
+    """Reading and writing the documents is a job's work, not the syncing thread's: with
+    the queue holding its jobs, a finished sync has indexed nothing; the job then does."""
+    from django.conf import settings
+
+    huey = settings.HUEY
+    name, password = dovecot.new_user()
+    mailbox = f.mailbox(dovecot, name, password)
+    dovecot.deliver(name, mail(7))
+    huey.immediate = False
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            driver = open_driver(mailbox)
+            try:
+                sync_mailbox(mailbox, driver)
+            finally:
+                driver.close()
+        assert search_messages(mailbox.owner, parse("zebra7")).count == 0
+        jobs = []
+        while (task := huey.dequeue()) is not None:
+            jobs.append(task)
+        assert {task.name for task in jobs} >= {"search.index_messages"}
+        for task in jobs:
+            if task.name == "search.index_messages":
+                huey.execute(task)
+    finally:
+        huey.immediate = True
+    assert search_messages(mailbox.owner, parse("zebra7")).count == 1
