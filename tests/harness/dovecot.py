@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import grp
 import json
 import os
@@ -67,6 +68,15 @@ _PORT_CLASHES = ("Address already in use", "duplicate listener")
 # writes: its files and processes get the usual umask whatever this process has (crmail
 # makes its own files private with a umask of 077 once its WSGI application is loaded).
 USUAL_UMASK = 0o022
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _stop_with_this_process() -> None:
+    """In the child before exec: the kernel sends Dovecot's master SIGTERM (it then stops
+    its own processes) when the test process that started it dies, even by kill -9, when
+    ``stop`` and atexit never run."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 @contextlib.contextmanager
@@ -300,6 +310,7 @@ class DovecotServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: stop() can reap children
                 umask=USUAL_UMASK,
+                preexec_fn=_stop_with_this_process,  # a killed test run leaves no Dovecot
             )
         finally:
             out.close()
