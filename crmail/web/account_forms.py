@@ -13,15 +13,7 @@ from django.contrib.auth import password_validation
 
 from crmail.people import actions as people_actions
 from crmail.text import CheckedTextForm
-
-
-class ActionErrors:
-    """Show a writer's ``Invalid`` errors beside the fields they name (others on top)."""
-
-    def add_action_errors(self, exc: people_actions.Invalid) -> None:
-        for error in exc.errors:
-            field = error["field"] if error["field"] in self.fields else None  # type: ignore[attr-defined]
-            self.add_error(field, error["message"])  # type: ignore[attr-defined]
+from crmail.web.forms import ActionErrors
 
 
 class AccountForm(ActionErrors, CheckedTextForm, forms.Form):

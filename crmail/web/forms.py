@@ -6,7 +6,7 @@ Record forms (leads, contacts, accounts, deals) live in ``crmail.crm.forms``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from django import forms
 from django.contrib.auth import password_validation
@@ -27,6 +27,22 @@ from crmail.people.models import (
     User,
 )
 from crmail.text import CheckedTextForm
+
+
+class WriterRefusal(Protocol):
+    """What a writer raises when it refuses input (``people.actions.Invalid`` and its
+    likes): ``{"field", "message"}`` items."""
+
+    errors: list[dict[str, str]]
+
+
+class ActionErrors:
+    """Show a writer's refusals beside the fields they name (the others on top)."""
+
+    def add_action_errors(self, exc: WriterRefusal) -> None:
+        for error in exc.errors:
+            field = error["field"] if error["field"] in self.fields else None  # type: ignore[attr-defined]
+            self.add_error(field, error["message"])  # type: ignore[attr-defined]
 
 
 class SignInForm(CheckedTextForm, AuthenticationForm):
@@ -171,18 +187,13 @@ def set_active(target: User, active: bool, *, by: User) -> str | None:
     return None
 
 
-class ActionForm(CheckedTextForm, forms.ModelForm):
+class ActionForm(ActionErrors, CheckedTextForm, forms.ModelForm):
     """A model form that only reads its fields: the checks and the write are a
     ``people.actions`` writer's, called by ``save``; its ``Invalid`` shows beside the
     fields it names (``add_action_errors``)."""
 
     def _post_clean(self) -> None:
         """No model validation and no change to the instance here: the writer does both."""
-
-    def add_action_errors(self, exc: people_actions.Invalid) -> None:
-        for error in exc.errors:
-            field = error["field"] if error["field"] in self.fields else None
-            self.add_error(field, error["message"])
 
 
 class RoleForm(ActionForm):
@@ -244,7 +255,7 @@ class GroupForm(ActionForm):
         )
 
 
-class ProfileForm(CheckedTextForm, forms.Form):
+class ProfileForm(ActionErrors, CheckedTextForm, forms.Form):
     """A profile: its name, what it allows on each module, Mail Integration, administration.
 
     The form shapes input (one checkbox per module and action); ``people.actions.save_profile``
@@ -308,11 +319,6 @@ class ProfileForm(CheckedTextForm, forms.Form):
                 for module in MODULES
             },
         }
-
-    def add_action_errors(self, exc: people_actions.Invalid) -> None:
-        for error in exc.errors:
-            field = error["field"] if error["field"] in self.fields else None
-            self.add_error(field, error["message"])
 
 
 class AccessDefaultsForm(CheckedTextForm, forms.Form):

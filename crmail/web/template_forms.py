@@ -19,6 +19,7 @@ from crmail.emailtemplates.models import BODY_MAX, NAME_MAX, SUBJECT_MAX, EmailT
 from crmail.people import access
 from crmail.people.models import User
 from crmail.text import CheckedTextForm
+from crmail.web.forms import ActionErrors
 
 RECORDS_OFFERED = 25  # per module, the most recently changed, in the preview's choice
 MODULE_LABELS = {"contacts": "Contacts", "leads": "Leads", "accounts": "Accounts", "deals": "Deals"}
@@ -42,7 +43,7 @@ def record_choices(user: User, also: str = "") -> list[tuple[str, Any]]:
     return choices
 
 
-class TemplateForm(CheckedTextForm, forms.Form):
+class TemplateForm(ActionErrors, CheckedTextForm, forms.Form):
     name = forms.CharField(label="Name", required=False, max_length=NAME_MAX)
     subject = forms.CharField(label="Subject", required=False, max_length=SUBJECT_MAX)
     body = forms.CharField(
@@ -71,12 +72,6 @@ class TemplateForm(CheckedTextForm, forms.Form):
     def values(self) -> dict[str, Any]:
         data = self.cleaned_data
         return {k: data.get(k, "") for k in ("name", "subject", "body", "shared")}
-
-    def add_action_errors(self, exc: actions.Invalid) -> None:
-        for error in exc.errors:
-            self.add_error(
-                error["field"] if error["field"] in self.fields else None, error["message"]
-            )
 
 
 @dataclass
