@@ -34,7 +34,8 @@ answers 422 naming it, and nothing is sent.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -658,6 +659,21 @@ def _own_copy(request: HttpRequest, id: int) -> tuple[User, Message, Location]:
     return user, message, copy
 
 
+@contextmanager
+def _twoway_errors() -> Iterator[None]:
+    """A two-way change's refusals as API answers: 409 for a one-way (POP3) copy, 422
+    naming ``folder_id`` for a folder not in the copy's mailbox, 502 when the server
+    refuses or cannot be reached (nothing changed on either side)."""
+    try:
+        yield
+    except twoway.OneWay as exc:
+        raise HttpError(409, str(exc)) from None
+    except twoway.BadFolder as exc:
+        raise Invalid.one("folder_id", str(exc)) from None
+    except twoway.Refused as exc:
+        raise HttpError(502, str(exc)) from None
+
+
 @router.patch(
     "/{id}",
     response={200: MessageStateOut},
@@ -669,13 +685,11 @@ def change_message(request: HttpRequest, id: Id, payload: MessageFlagsIn) -> dic
     for a message you may not see, 409 when you hold no copy of it, 422 when neither field
     is given, and 502 when the server refuses or cannot be reached (nothing changed)."""
     user, message, copy = _own_copy(request, id)
-    try:
+    with _twoway_errors():
         if payload.seen is not None:
             twoway.set_seen(user, copy, payload.seen)
         if payload.flagged is not None:
             twoway.set_flagged(user, copy, payload.flagged)
-    except twoway.Refused as exc:
-        raise HttpError(502, str(exc)) from None
     return _state(user, message)
 
 
@@ -693,14 +707,8 @@ def move_message(request: HttpRequest, id: Id, payload: MessageMoveIn) -> dict[s
     in that mailbox or gone from the server, and 502 when the server refuses (for instance
     the folder was deleted there meanwhile) or cannot be reached: nothing changed."""
     user, message, copy = _own_copy(request, id)
-    try:
+    with _twoway_errors():
         twoway.move(user, copy, payload.folder_id)
-    except twoway.OneWay as exc:
-        raise HttpError(409, str(exc)) from None
-    except twoway.BadFolder as exc:
-        raise Invalid.one("folder_id", str(exc)) from None
-    except twoway.Refused as exc:
-        raise HttpError(502, str(exc)) from None
     return _state(user, message)
 
 
@@ -718,10 +726,6 @@ def delete_message(request: HttpRequest, id: Id) -> dict[str, Any]:
     crmail keeps its copy), and 502 when the server refuses or
     cannot be reached: nothing changed."""
     user, message, copy = _own_copy(request, id)
-    try:
+    with _twoway_errors():
         twoway.delete(user, copy)
-    except twoway.OneWay as exc:
-        raise HttpError(409, str(exc)) from None
-    except twoway.Refused as exc:
-        raise HttpError(502, str(exc)) from None
     return _state(user, message)
