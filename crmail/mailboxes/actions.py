@@ -50,13 +50,12 @@ def test_connection(mailbox: Mailbox) -> None:
     try:
         attempt = ratelimit.reserve(_server_account(mailbox), f"user:{mailbox.owner_id}")
     except ratelimit.SignInLocked as exc:
-        minutes = max(1, -(-exc.seconds // 60))
         raise Invalid(
             [
                 {
                     "field": "incoming",
                     "message": "Too many refused sign-ins to this mail server from crmail; "
-                    f"try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+                    f"try again in {ratelimit.wait_words(exc.seconds)}.",
                 }
             ]
         ) from None

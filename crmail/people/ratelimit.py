@@ -146,8 +146,12 @@ def reserve(email: str, client: str) -> Attempt:
     raise SignInLocked(seconds, account=not over_client)
 
 
-def lock_message(seconds: int, *, account: bool = False) -> str:
+def wait_words(seconds: int) -> str:
+    """How long until a lock lifts, in whole minutes: "1 minute", "15 minutes"."""
     minutes = max(1, math.ceil(seconds / 60))
-    unit = "minute" if minutes == 1 else "minutes"
+    return f"{minutes} {'minute' if minutes == 1 else 'minutes'}"
+
+
+def lock_message(seconds: int, *, account: bool = False) -> str:
     where = "to this account" if account else "from your network address"
-    return f"Too many failed sign-ins {where}; try again in {minutes} {unit}."
+    return f"Too many failed sign-ins {where}; try again in {wait_words(seconds)}."
