@@ -26,7 +26,7 @@ from crmail.crm.models import (
 )
 from crmail.people import access
 from crmail.people.models import User
-from crmail.text import CheckedTextForm
+from crmail.text_forms import CheckedTextForm
 
 
 class RecordForm(CheckedTextForm, forms.ModelForm):

@@ -12,7 +12,7 @@ from django import forms
 from django.contrib.auth import password_validation
 
 from crmail.people import actions as people_actions
-from crmail.text import CheckedTextForm
+from crmail.text_forms import CheckedTextForm
 from crmail.web.forms import ActionErrors
 
 

@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from crmail.people import ratelimit
-from crmail.text import CheckedTextForm
+from crmail.text_forms import CheckedTextForm
 
 NO_BACK_OFFICE = "Your account has no access to the back office. Ask an administrator."
 

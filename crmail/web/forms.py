@@ -26,7 +26,7 @@ from crmail.people.models import (
     Role,
     User,
 )
-from crmail.text import CheckedTextForm
+from crmail.text_forms import CheckedTextForm
 
 
 class WriterRefusal(Protocol):

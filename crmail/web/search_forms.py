@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from crmail.text import CheckedTextForm
+from crmail.text_forms import CheckedTextForm
 
 
 class SearchForm(CheckedTextForm, forms.Form):

@@ -18,7 +18,7 @@ from crmail.people import actions as people_actions
 from crmail.people.models import Group, User
 from crmail.sharing import actions
 from crmail.sharing.models import Audience, Mode, SharingSetting
-from crmail.text import CheckedTextForm
+from crmail.text_forms import CheckedTextForm
 
 # Domains are written one per line or separated by commas (or spaces, or semicolons).
 DOMAIN_SEPARATORS = re.compile(r"[\s,;]+")

@@ -18,7 +18,7 @@ from crmail.emailtemplates import actions, merge
 from crmail.emailtemplates.models import BODY_MAX, NAME_MAX, SUBJECT_MAX, EmailTemplate
 from crmail.people import access
 from crmail.people.models import User
-from crmail.text import CheckedTextForm
+from crmail.text_forms import CheckedTextForm
 from crmail.web.forms import ActionErrors
 
 RECORDS_OFFERED = 25  # per module, the most recently changed, in the preview's choice

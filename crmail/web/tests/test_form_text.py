@@ -105,7 +105,7 @@ def test_every_form_crmail_shows_checks_its_text():
     from django import forms
 
     import crmail
-    from crmail.text import CheckedTextForm
+    from crmail.text_forms import CheckedTextForm
 
     for info in pkgutil.walk_packages(crmail.__path__, "crmail."):
         if ".tests" not in info.name and ".migrations" not in info.name and "wsgi" not in info.name:

@@ -53,7 +53,7 @@ from crmail.mailboxes.sending import (
 from crmail.people import access
 from crmail.people.models import User
 from crmail.sharing.visibility import may_see_message
-from crmail.text import CheckedTextForm
+from crmail.text_forms import CheckedTextForm
 from crmail.web.modules import MODULES
 from crmail.web.template_forms import TemplatePickForm
 
