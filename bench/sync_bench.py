@@ -266,6 +266,8 @@ def machine() -> dict[str, str]:
     ).stdout.strip()
 
     def version(cmd: list[str]) -> str:
+        if shutil.which(cmd[0]) is None:  # e.g. offlineimap with --no-offlineimap
+            return "not installed"
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         return (proc.stdout or proc.stderr).strip().splitlines()[0]
 
