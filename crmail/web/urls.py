@@ -6,7 +6,17 @@ from django.conf import settings
 from django.urls import URLPattern, path, register_converter
 
 from crmail.people.models import MODULES
-from crmail.web.views import account, auth, compose, departing, home, mailboxes, records, static
+from crmail.web.views import (
+    account,
+    auth,
+    compose,
+    departing,
+    events,
+    home,
+    mailboxes,
+    records,
+    static,
+)
 from crmail.web.views import email_templates as template_pages
 from crmail.web.views import message_deals as deal_pages
 from crmail.web.views import message_mailbox as mailbox_actions
@@ -120,6 +130,7 @@ pages: list[URLPattern] = [
     path("settings/groups/<int:pk>/remove/", admin_pages.group_remove, name="group_remove"),
     path("settings/access/", admin_pages.access_defaults, name="access_defaults"),
     path("settings/users/<int:pk>/mail-lock/", admin_pages.user_mail_lock, name="user_mail_lock"),
+    path("settings/events/", events.events_page, name="events"),
     # Departed users (SPEC F12)
     path("settings/departed/", departing.departed, name="departed"),
     path("settings/departed/<int:pk>/backup.mbox", departing.backup, name="departed_backup"),
