@@ -194,14 +194,19 @@ class _Conditions:
         )
 
 
-def _in_thread(condition: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
-    """A row ``l`` of the walk whose conversation has a link meeting ``condition``."""
-    sql, params = condition
+def _kind(conditions: _Conditions) -> tuple[str, list[Any]]:
+    """SQL: the stream number (0 deals, 1 contacts, 2 leads, 3 others) of the conversation
+    of walked row ``l``, from the links of its messages in the folder."""
+    deal, p_deal = conditions.deal
+    contact, p_contact = conditions.contact
+    lead, p_lead = conditions.lead
+    case = f"MIN(CASE WHEN {deal} THEN 0 WHEN {contact} THEN 1 WHEN {lead} THEN 2 ELSE 3 END)"
+    params = p_deal + p_contact + p_lead
     return (
-        f"(EXISTS (SELECT 1 FROM {LOC} m JOIN {LINK} k ON k.message_id = m.message_id "
-        f"WHERE m.folder_id = l.folder_id AND m.thread_id = l.thread_id AND {sql}) "
-        f"OR (l.thread_id IS NULL AND EXISTS (SELECT 1 FROM {LINK} k "
-        f"WHERE k.message_id = l.message_id AND {sql})))",
+        f"COALESCE((SELECT {case} FROM {LOC} m JOIN {LINK} k ON k.message_id = m.message_id "
+        "WHERE m.folder_id = l.folder_id AND m.thread_id = l.thread_id), "
+        f"(SELECT {case} FROM {LINK} k WHERE k.message_id = l.message_id "
+        "AND l.thread_id IS NULL), 3)",
         params + params,
     )
 
@@ -227,16 +232,8 @@ def _fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
 
 
 def _stream_condition(stream: str, conditions: _Conditions) -> tuple[list[str], list[Any]]:
-    has_deal, p_deal = _in_thread(conditions.deal)
-    has_contact, p_contact = _in_thread(conditions.contact)
-    has_lead, p_lead = _in_thread(conditions.lead)
-    if stream == "contacts":
-        return [has_contact, f"NOT {has_deal}"], p_contact + p_deal
-    if stream == "leads":
-        return [has_lead, f"NOT {has_deal}", f"NOT {has_contact}"], p_lead + p_deal + p_contact
-    return [f"NOT {has_deal}", f"NOT {has_contact}", f"NOT {has_lead}"], (
-        p_deal + p_contact + p_lead
-    )
+    kind, params = _kind(conditions)
+    return [f"{kind} = %s"], [*params, STREAMS.index(stream)]
 
 
 def _walk(
@@ -368,17 +365,18 @@ def _deal_threads(
         f"FROM ({ranked}) r WHERE r.rn = 1 {unread_sql}"
     )
     base = [*params, *folder_ids, "contacts", *params, *folder_ids, "deals", *unread_params]
-    count = _fetch(f"SELECT COUNT(*) FROM ({best}) b", base)[0][0]
     rows = _fetch(
-        f"SELECT b.f, b.tk, b.deal_id FROM ({best}) b "
+        f"SELECT b.f, b.tk, b.deal_id, COUNT(*) OVER () FROM ({best}) b "
         "ORDER BY b.amount DESC NULLS LAST, b.closing ASC NULLS LAST, b.last DESC, b.tk DESC "
         "LIMIT %s OFFSET %s",
         [*base, limit, offset],
     )
     if not rows:
+        count = 0 if offset == 0 else _fetch(f"SELECT COUNT(*) FROM ({best}) b", base)[0][0]
         return [], count
-    newest = _newest_locations([(f, tk) for f, tk, _ in rows])
-    return [(newest[(f, tk)], deal_id) for f, tk, deal_id in rows if (f, tk) in newest], count
+    newest = _newest_locations([(f, tk) for f, tk, _, _ in rows])
+    found = [(newest[(f, tk)], deal_id) for f, tk, deal_id, _ in rows if (f, tk) in newest]
+    return found, rows[0][3]
 
 
 def _newest_locations(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
