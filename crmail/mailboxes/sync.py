@@ -47,6 +47,8 @@ LOCATION_COLUMNS = (
     *FLAG_FIELDS,
     "keywords",
     "created_at",
+    "thread",
+    "date",
 )
 
 
@@ -298,9 +300,10 @@ def _rematch(
     old = list(
         Location.objects.filter(folder=row)
         .select_related("message")
-        .values_list("message_id", "message__message_id", "message__size")
+        .values_list("message_id", "message__message_id", "message__size", "thread_id", "date")
     )
-    by_identity = {(mid, size): pk for pk, mid, size in old if mid}
+    by_identity = {(mid, size): pk for pk, mid, size, _, _ in old if mid}
+    placed = {pk: (thread_id, when) for pk, _, _, thread_id, when in old}
     fresh: dict[str, int] = {}
     headers = getattr(driver, "fetch_headers", None)
     if headers is not None and delta.new_ids:
@@ -318,6 +321,8 @@ def _rematch(
                     message_id=pk,
                     remote_id=rid,
                     uid=_as_uid(rid),
+                    thread_id=placed[pk][0],
+                    date=placed[pk][1],
                 )
                 for rid, pk in fresh.items()
             ]
@@ -432,9 +437,9 @@ def _store_batch(
     connection = connections[router.db_for_write(Location)]
     with transaction.atomic():
         messages = store_many(raws)
-        created = Location._meta.get_field("created_at").get_db_prep_save(
-            timezone.now(), connection
-        )
+        now = timezone.now()
+        created = Location._meta.get_field("created_at").get_db_prep_save(now, connection)
+        date_field = Location._meta.get_field("date")
         insert_rows(
             Location,
             LOCATION_COLUMNS,
@@ -448,6 +453,8 @@ def _store_batch(
                     *(f in m.flags for f in FLAG_FIELDS),
                     " ".join(sorted(f for f in m.flags if f not in FLAG_FIELDS))[:1000],
                     created,
+                    msg.thread_id,  # known content keeps its thread and date (decision 028)
+                    date_field.get_db_prep_save(msg.date or now, connection),
                 )
                 for m, msg in zip(batch, messages, strict=True)
             ],

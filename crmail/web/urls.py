@@ -18,6 +18,7 @@ from crmail.web.views import (
     static,
 )
 from crmail.web.views import email_templates as template_pages
+from crmail.web.views import inbox as inbox_pages
 from crmail.web.views import message_deals as deal_pages
 from crmail.web.views import message_mailbox as mailbox_actions
 from crmail.web.views import messages as message_pages
@@ -77,6 +78,8 @@ pages: list[URLPattern] = [
     path("templates/<int:pk>/", template_pages.template_edit, name="template_edit"),
     path("templates/<int:pk>/delete/", template_pages.template_delete, name="template_delete"),
     path("search/", search_pages.search, name="search"),
+    path("inbox/", inbox_pages.inbox_page, name="inbox"),
+    path("inbox/act/", inbox_pages.inbox_act, name="inbox_act"),
     # Opening a message (safe display: crmail.mail.display, docs/decisions/014)
     path("messages/<int:pk>/", message_pages.message_page, name="message"),
     path("messages/<int:pk>/body/", message_pages.message_body, name="message_body"),
