@@ -19,6 +19,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from crmail.mail.models import Message, ParseState
+from crmail.mailboxes import conversations
 from crmail.mailboxes.connect import open_driver, smtp_client
 from crmail.mailboxes.drivers.base import AuthFailed, DriverError, RemoteFolder
 from crmail.mailboxes.models import (
@@ -272,6 +273,7 @@ def discard_mail(mailbox: Mailbox) -> int:
     """Delete ``mailbox``'s locations and every message left with no location nor send."""
     message_ids = set(Location.objects.filter(mailbox=mailbox).values_list("message_id", flat=True))
     Location.objects.filter(mailbox=mailbox).delete()
+    conversations.refresh_folders(mailbox.folders.values_list("pk", flat=True))
     Folder.objects.filter(mailbox=mailbox).update(cursor={}, last_synced_at=None)
     Mailbox.objects.filter(pk=mailbox.pk).update(last_sync_at=None, progress_done=0)
     ids = list(message_ids)

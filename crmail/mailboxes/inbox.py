@@ -35,12 +35,11 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import F, Q, QuerySet, Sum
 
 from crmail.crm.models import Account, Contact, Deal, EmailAddress, Lead, StageKind
-from crmail.linking.models import Link
 from crmail.mail.models import Message
-from crmail.mailboxes.models import Folder, Location
+from crmail.mailboxes.models import Conversation, ConversationLink, Folder, Location
 from crmail.people import access
 from crmail.people.models import User
 
@@ -133,10 +132,10 @@ def folders(user: User) -> list[FolderCount]:
     Inbox, Sent, Drafts, Trash, Junk, Archive first, then the others by name."""
     rows = sorted(user_folders(user), key=_folder_rank)
     counts = {
-        r["folder_id"]: (r["unread"], r["total"])
-        for r in Location.objects.filter(folder__in=[f.pk for f in rows])
+        r["folder_id"]: (r["unread"] or 0, r["total"] or 0)
+        for r in Conversation.objects.filter(folder__in=[f.pk for f in rows])
         .values("folder_id")
-        .annotate(total=Count("pk"), unread=Count("pk", filter=Q(seen=False)))
+        .annotate(total=Sum("messages"), unread=Sum("unread"))
     }
     return [FolderCount(f, *counts.get(f.pk, (0, 0))) for f in rows]
 
@@ -150,9 +149,10 @@ def _scope_folders(user: User, folder: Folder | None) -> list[int]:
 # --------------------------------------------------------------------------- SQL pieces
 
 _q = connection.ops.quote_name
-LOC = _q(Location._meta.db_table)
-LINK = _q(Link._meta.db_table)
+CONV = _q(Conversation._meta.db_table)
+CLINK = _q(ConversationLink._meta.db_table)
 NONE_SQL = "SELECT 0 WHERE 1 = 0"
+LINKED_MODULES = ("deals", "contacts", "leads")
 
 
 def _subquery(qs: QuerySet[Any]) -> tuple[str, list[Any]]:
@@ -170,11 +170,11 @@ def _open_deals(user: User) -> QuerySet[Deal]:
 
 @dataclass(frozen=True)
 class _Conditions:
-    """SQL conditions on a link row ``k``: it puts its message in a stream."""
+    """SQL: the stream number (0 deals, 1 contacts, 2 leads, 3 others) a conversation link
+    row ``k`` gives, from the records ``user`` may view."""
 
-    deal: tuple[str, list[Any]]
-    contact: tuple[str, list[Any]]
-    lead: tuple[str, list[Any]]
+    case: str
+    params: list[Any]
 
     @classmethod
     def of(cls, user: User) -> _Conditions:
@@ -184,41 +184,19 @@ class _Conditions:
         contacts, p3 = _subquery(access.visible(user, Contact).values("pk"))
         leads, p4 = _subquery(access.visible(user, Lead).values("pk"))
         return cls(
-            deal=(
-                f"((k.module = 'contacts' AND k.record_id IN ({by_contact})) "
-                f"OR (k.module = 'deals' AND k.record_id IN ({by_deal})))",
-                p1 + p2,
-            ),
-            contact=(f"(k.module = 'contacts' AND k.record_id IN ({contacts}))", p3),
-            lead=(f"(k.module = 'leads' AND k.record_id IN ({leads}))", p4),
+            f"CASE WHEN (k.module = 'contacts' AND k.record_id IN ({by_contact})) "
+            f"OR (k.module = 'deals' AND k.record_id IN ({by_deal})) THEN 0 "
+            f"WHEN k.module = 'contacts' AND k.record_id IN ({contacts}) THEN 1 "
+            f"WHEN k.module = 'leads' AND k.record_id IN ({leads}) THEN 2 ELSE 3 END",
+            p1 + p2 + p3 + p4,
         )
 
-
-def _kind(conditions: _Conditions) -> tuple[str, list[Any]]:
-    """SQL: the stream number (0 deals, 1 contacts, 2 leads, 3 others) of the conversation
-    of walked row ``l``, from the links of its messages in the folder."""
-    deal, p_deal = conditions.deal
-    contact, p_contact = conditions.contact
-    lead, p_lead = conditions.lead
-    case = f"MIN(CASE WHEN {deal} THEN 0 WHEN {contact} THEN 1 WHEN {lead} THEN 2 ELSE 3 END)"
-    params = p_deal + p_contact + p_lead
-    return (
-        f"COALESCE((SELECT {case} FROM {LOC} m JOIN {LINK} k ON k.message_id = m.message_id "
-        "WHERE m.folder_id = l.folder_id AND m.thread_id = l.thread_id), "
-        f"(SELECT {case} FROM {LINK} k WHERE k.message_id = l.message_id "
-        "AND l.thread_id IS NULL), 3)",
-        params + params,
-    )
-
-
-NEWEST = (
-    f"NOT EXISTS (SELECT 1 FROM {LOC} n WHERE n.folder_id = l.folder_id "
-    "AND n.thread_id = l.thread_id AND (n.date > l.date OR (n.date = l.date AND n.id > l.id)))"
-)
-UNREAD_IN_THREAD = (
-    f"(l.seen = %s OR EXISTS (SELECT 1 FROM {LOC} u WHERE u.folder_id = l.folder_id "
-    "AND u.thread_id = l.thread_id AND u.seen = %s))"
-)
+    def kind(self) -> tuple[str, list[Any]]:
+        """SQL: the stream number of conversation ``c``, from its links."""
+        return (
+            f"COALESCE((SELECT MIN({self.case}) FROM {CLINK} k WHERE k.conversation_id = c.id), 3)",
+            self.params,
+        )
 
 
 def _marks(values: Sequence[Any]) -> str:
@@ -231,72 +209,63 @@ def _fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return cursor.fetchall()
 
 
-def _stream_condition(stream: str, conditions: _Conditions) -> tuple[list[str], list[Any]]:
-    kind, params = _kind(conditions)
-    return [f"{kind} = %s"], [*params, STREAMS.index(stream)]
+def _where(
+    folder_ids: list[int], unread: bool | None, kind: tuple[str, list[Any]] | None = None
+) -> tuple[str, list[Any]]:
+    """SQL conditions on conversation ``c``: in these folders, (un)read, of a stream."""
+    parts = [f"c.folder_id IN ({_marks(folder_ids)})"]
+    params: list[Any] = list(folder_ids)
+    if unread is not None:
+        parts.append("c.unread > 0" if unread else "c.unread = 0")
+    if kind is not None:
+        parts.append(f"{kind[0]} = %s")
+        params += kind[1]
+    return " AND ".join(parts), params
 
 
-def _walk(
-    folder_ids: list[int],
-    where: list[str],
-    params: list[Any],
-    limit: int,
-    offset: int,
-) -> list[int]:
-    """The newest location of each conversation that meets ``where``, newest first."""
-    conditions = " AND ".join([f"l.folder_id IN ({_marks(folder_ids)})", NEWEST, *where])
+def _walk(where: tuple[str, list[Any]], limit: int, offset: int) -> list[int]:
+    """The ids of the conversations that meet ``where``, newest first."""
     sql = (
-        f"SELECT l.id FROM {LOC} l WHERE {conditions} "
-        "ORDER BY l.date DESC, l.id DESC LIMIT %s OFFSET %s"
+        f"SELECT c.id FROM {CONV} c WHERE {where[0]} "
+        "ORDER BY c.date DESC, c.location_id DESC LIMIT %s OFFSET %s"
     )
-    return [r[0] for r in _fetch(sql, [*folder_ids, *params, limit, offset])]
-
-
-def _unread_where(unread: bool | None) -> tuple[list[str], list[Any]]:
-    if unread is None:
-        return [], []
-    if unread:
-        return [UNREAD_IN_THREAD], [False, False]
-    return [f"NOT {UNREAD_IN_THREAD}"], [False, False]
+    return [r[0] for r in _fetch(sql, [*where[1], limit, offset])]
 
 
 # --------------------------------------------------------------------------- counting
 
 
-def _count_threads(folder_ids: list[int], unread_only: bool = False) -> int:
-    unread = " AND seen = %s" if unread_only else ""
-    sql = (
-        "SELECT COUNT(*) FROM (SELECT DISTINCT folder_id, "
-        f"COALESCE(thread_id, -id) AS tk FROM {LOC} "
-        f"WHERE folder_id IN ({_marks(folder_ids)}){unread}) t"
-    )
-    return _fetch(sql, [*folder_ids, *([False] if unread_only else [])])[0][0]
+def _count(where: tuple[str, list[Any]]) -> int:
+    return _fetch(f"SELECT COUNT(*) FROM {CONV} c WHERE {where[0]}", where[1])[0][0]
 
 
 def _linked_kinds(folder_ids: list[int], conditions: _Conditions) -> dict[str, tuple[int, int]]:
     """{stream: (unread, total)} of the conversations linked to records the user may view
     (deals, contacts, leads), each counted in its first stream."""
-    deal, p_deal = conditions.deal
-    contact, p_contact = conditions.contact
-    lead, p_lead = conditions.lead
     sql = (
-        "SELECT t.kind, COUNT(*), SUM(CASE WHEN EXISTS (SELECT 1 FROM "
-        f"{LOC} u WHERE u.folder_id = t.folder_id AND u.thread_id = t.tk AND u.seen = %s) "
-        f"OR EXISTS (SELECT 1 FROM {LOC} u WHERE u.id = -t.tk AND u.seen = %s) "
-        "THEN 1 ELSE 0 END) FROM ("
-        "SELECT m.folder_id AS folder_id, COALESCE(m.thread_id, -m.id) AS tk, "
-        f"MIN(CASE WHEN {deal} THEN 0 WHEN {contact} THEN 1 WHEN {lead} THEN 2 ELSE 3 END) "
-        f"AS kind FROM {LOC} m JOIN {LINK} k ON k.message_id = m.message_id "
-        f"WHERE m.folder_id IN ({_marks(folder_ids)}) "
-        "AND k.module IN ('deals', 'contacts', 'leads') "
-        "GROUP BY m.folder_id, COALESCE(m.thread_id, -m.id)) t GROUP BY t.kind"
+        "SELECT t.kind, COUNT(*), SUM(CASE WHEN c.unread > 0 THEN 1 ELSE 0 END) FROM ("
+        f"SELECT k.conversation_id AS cid, MIN({conditions.case}) AS kind FROM {CLINK} k "
+        f"WHERE k.folder_id IN ({_marks(folder_ids)}) "
+        f"AND k.module IN ({_marks(LINKED_MODULES)}) "
+        f"GROUP BY k.conversation_id) t JOIN {CONV} c ON c.id = t.cid GROUP BY t.kind"
     )
-    params = [False, False, *p_deal, *p_contact, *p_lead, *folder_ids]
     out = {s: (0, 0) for s in STREAMS[:3]}
-    for kind, total, unread in _fetch(sql, params):
+    for kind, total, unread in _fetch(sql, [*conditions.params, *folder_ids, *LINKED_MODULES]):
         if kind < 3:
             out[STREAMS[kind]] = (int(unread or 0), int(total))
     return out
+
+
+def _stream_counts(folder_ids: list[int], conditions: _Conditions) -> dict[str, tuple[int, int]]:
+    """{stream: (unread, total)} for all four streams."""
+    linked = _linked_kinds(folder_ids, conditions)
+    total = _count(_where(folder_ids, None))
+    unread = _count(_where(folder_ids, True))
+    linked["others"] = (
+        unread - sum(u for u, _ in linked.values()),
+        total - sum(t for _, t in linked.values()),
+    )
+    return linked
 
 
 def stream_counts(user: User, folder: Folder | None = None) -> list[StreamCount]:
@@ -304,14 +273,8 @@ def stream_counts(user: User, folder: Folder | None = None) -> list[StreamCount]
     folder_ids = _scope_folders(user, folder)
     if not folder_ids:
         return [StreamCount(s, 0, 0) for s in STREAMS]
-    linked = _linked_kinds(folder_ids, _Conditions.of(user))
-    total = _count_threads(folder_ids)
-    unread = _count_threads(folder_ids, unread_only=True)
-    others = (
-        unread - sum(u for u, _ in linked.values()),
-        total - sum(t for _, t in linked.values()),
-    )
-    return [StreamCount(s, *linked[s]) for s in STREAMS[:3]] + [StreamCount("others", *others)]
+    counts = _stream_counts(folder_ids, _Conditions.of(user))
+    return [StreamCount(s, *counts[s]) for s in STREAMS]
 
 
 # --------------------------------------------------------------------------- the deals stream
@@ -324,7 +287,8 @@ def _deal_threads(
     limit: int,
     offset: int,
 ) -> tuple[list[tuple[int, int | None]], int]:
-    """([(newest location id, ranking deal id)], count) of the deals stream's page."""
+    """([(conversation id, ranking deal id)], count) of the deals stream's page: the
+    folder's links to the user's open deals and their contacts, best deal per conversation."""
     deals, params = _subquery(
         _open_deals(user).values(
             d_id=F("pk"),
@@ -337,65 +301,32 @@ def _deal_threads(
 
     def hits(column: str) -> str:
         return (
-            "SELECT m.folder_id AS f, COALESCE(m.thread_id, -m.id) AS tk, d.d_id AS deal_id, "
-            f"d.d_amount AS amount, d.d_closing AS closing FROM {LOC} m "
-            f"JOIN {LINK} k ON k.message_id = m.message_id "
-            f"JOIN ({deals}) d ON k.record_id = d.{column} "
-            f"WHERE m.folder_id IN ({marks}) AND k.module = %s"
+            "SELECT k.conversation_id AS cid, d.d_id AS deal_id, d.d_amount AS amount, "
+            f"d.d_closing AS closing FROM ({deals}) d JOIN {CLINK} k "
+            f"ON k.module = %s AND k.record_id = d.{column} AND k.folder_id IN ({marks})"
         )
 
-    unread_sql = ""
-    unread_params: list[Any] = []
-    if unread is not None:
-        unread_sql = (
-            f"AND {'' if unread else 'NOT '}(EXISTS (SELECT 1 FROM {LOC} u "
-            "WHERE u.folder_id = r.f AND u.thread_id = r.tk AND u.seen = %s) "
-            f"OR EXISTS (SELECT 1 FROM {LOC} u WHERE u.id = -r.tk AND u.seen = %s))"
-        )
-        unread_params = [False, False]
     ranked = (
-        "SELECT f, tk, deal_id, amount, closing, ROW_NUMBER() OVER (PARTITION BY f, tk "
+        "SELECT cid, deal_id, amount, closing, ROW_NUMBER() OVER (PARTITION BY cid "
         "ORDER BY amount DESC NULLS LAST, closing ASC NULLS LAST, deal_id ASC) AS rn "
         f"FROM ({hits('d_contact')} UNION ALL {hits('d_id')}) h"
     )
+    unread_sql = "" if unread is None else ("AND c.unread > 0" if unread else "AND c.unread = 0")
     best = (
-        "SELECT r.f, r.tk, r.deal_id, r.amount, r.closing, "
-        f"COALESCE((SELECT MAX(x.date) FROM {LOC} x WHERE x.folder_id = r.f "
-        f"AND x.thread_id = r.tk), (SELECT x.date FROM {LOC} x WHERE x.id = -r.tk)) AS last "
-        f"FROM ({ranked}) r WHERE r.rn = 1 {unread_sql}"
+        f"SELECT r.cid, r.deal_id, r.amount, r.closing, c.date, c.location_id FROM ({ranked}) r "
+        f"JOIN {CONV} c ON c.id = r.cid WHERE r.rn = 1 {unread_sql}"
     )
-    base = [*params, *folder_ids, "contacts", *params, *folder_ids, "deals", *unread_params]
+    base = [*params, "contacts", *folder_ids, *params, "deals", *folder_ids]
     rows = _fetch(
-        f"SELECT b.f, b.tk, b.deal_id, COUNT(*) OVER () FROM ({best}) b "
-        "ORDER BY b.amount DESC NULLS LAST, b.closing ASC NULLS LAST, b.last DESC, b.tk DESC "
-        "LIMIT %s OFFSET %s",
+        f"SELECT b.cid, b.deal_id, COUNT(*) OVER () FROM ({best}) b "
+        "ORDER BY b.amount DESC NULLS LAST, b.closing ASC NULLS LAST, b.date DESC, "
+        "b.location_id DESC LIMIT %s OFFSET %s",
         [*base, limit, offset],
     )
     if not rows:
         count = 0 if offset == 0 else _fetch(f"SELECT COUNT(*) FROM ({best}) b", base)[0][0]
         return [], count
-    newest = _newest_locations([(f, tk) for f, tk, _, _ in rows])
-    found = [(newest[(f, tk)], deal_id) for f, tk, deal_id, _ in rows if (f, tk) in newest]
-    return found, rows[0][3]
-
-
-def _newest_locations(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
-    """{(folder id, thread key): its newest location id} for a page of conversations."""
-    keys = list(keys)
-    by_thread = [(f, tk) for f, tk in keys if tk > 0]
-    own = [-tk for _, tk in keys if tk < 0]
-    out: dict[tuple[int, int], int] = {(f, -tk): -tk for f, tk in keys if tk < 0 and -tk in own}
-    if by_thread:
-        folder_ids = sorted({f for f, _ in by_thread})
-        thread_ids = sorted({tk for _, tk in by_thread})
-        rows = (
-            Location.objects.filter(folder_id__in=folder_ids, thread_id__in=thread_ids)
-            .order_by("folder_id", "thread_id", "-date", "-pk")
-            .values_list("folder_id", "thread_id", "pk")
-        )
-        for f, t, pk in rows:
-            out.setdefault((f, t), pk)
-    return {k: out[k] for k in keys if k in out}
+    return [(cid, deal_id) for cid, deal_id, _ in rows], rows[0][2]
 
 
 # --------------------------------------------------------------------------- the page
@@ -420,90 +351,48 @@ def page(
     if not folder_ids:
         return InboxPage([], 0, limit, offset)
     conditions = _Conditions.of(user)
-    deal_of: dict[int, int | None] = {}
     if stream == "deals":
         found, count = _deal_threads(folder_ids, user, unread, limit, offset)
-        ids = [loc for loc, _ in found]
-        deal_of = dict(found)
+        ids = [cid for cid, _ in found]
+    elif stream is None:
+        where = _where(folder_ids, unread)
+        ids = _walk(where, limit, offset)
+        count = _count(where)
     else:
-        where, params = _unread_where(unread)
-        if stream is not None:
-            more, more_params = _stream_condition(stream, conditions)
-            where, params = where + more, params + more_params
-        ids = _walk(folder_ids, where, params, limit, offset)
-        if stream is None:
-            count = (
-                _count_threads(folder_ids)
-                if unread is None
-                else _count_filtered(folder_ids, where, params)
-            )
-        else:
-            count = _stream_total(user, folder_ids, conditions, stream, unread)
-    return InboxPage(_entries(user, ids, deal_of), count, limit, offset)
-
-
-def _count_filtered(folder_ids: list[int], where: list[str], params: list[Any]) -> int:
-    conditions = " AND ".join([f"l.folder_id IN ({_marks(folder_ids)})", NEWEST, *where])
-    sql = f"SELECT COUNT(*) FROM {LOC} l WHERE {conditions}"
-    return _fetch(sql, [*folder_ids, *params])[0][0]
-
-
-def _stream_total(
-    user: User,
-    folder_ids: list[int],
-    conditions: _Conditions,
-    stream: str,
-    unread: bool | None,
-) -> int:
-    if unread is not None:
-        where, params = _unread_where(unread)
-        more, more_params = _stream_condition(stream, conditions)
-        return _count_filtered(folder_ids, where + more, params + more_params)
-    linked = _linked_kinds(folder_ids, conditions)
-    if stream in linked:
-        return linked[stream][1]
-    return _count_threads(folder_ids) - sum(t for _, t in linked.values())
+        kind = conditions.kind()
+        ids = _walk(
+            _where(folder_ids, unread, (kind[0], [*kind[1], STREAMS.index(stream)])), limit, offset
+        )
+        unread_n, total = _stream_counts(folder_ids, conditions)[stream]
+        count = total if unread is None else (unread_n if unread else total - unread_n)
+    return InboxPage(_entries(user, ids), count, limit, offset)
 
 
 # --------------------------------------------------------------------------- entries
 
 
-def _entries(user: User, location_ids: list[int], deal_of: dict[int, int | None]) -> list[Entry]:
+def _entries(user: User, conversation_ids: list[int]) -> list[Entry]:
     """The page's conversations, built in a fixed number of queries."""
-    if not location_ids:
+    if not conversation_ids:
         return []
-    locations = {
-        loc.pk: loc
-        for loc in Location.objects.filter(pk__in=location_ids).select_related("message")
-    }
-    rows = [locations[i] for i in location_ids if i in locations]
-    thread_ids = sorted({loc.thread_id for loc in rows if loc.thread_id is not None})
-    folder_ids = sorted({loc.folder_id for loc in rows})
-    members: dict[tuple[int, int], list[tuple[int, bool, bool]]] = defaultdict(list)
-    if thread_ids:
-        for f, t, message_id, seen, flagged in Location.objects.filter(
-            folder_id__in=folder_ids, thread_id__in=thread_ids
-        ).values_list("folder_id", "thread_id", "message_id", "seen", "flagged"):
-            members[(f, t)].append((message_id, seen, flagged))
-    for loc in rows:
-        if loc.thread_id is None:
-            members[(loc.folder_id, -loc.pk)] = [(loc.message_id, loc.seen, loc.flagged)]
-
-    def key(loc: Location) -> tuple[int, int]:
-        return (loc.folder_id, loc.thread_id if loc.thread_id is not None else -loc.pk)
-
-    message_ids = {m for group in members.values() for m, _, _ in group}
-    links = _visible_links(user, message_ids)
+    rows = Conversation.objects.in_bulk(conversation_ids)
+    conversations = [rows[i] for i in conversation_ids if i in rows]
+    locations = (
+        Location.objects.filter(pk__in=[c.location_id for c in conversations])
+        .select_related("message")
+        .in_bulk()
+    )
+    conversations = [c for c in conversations if c.location_id in locations]
+    links = _visible_links(user, [c.pk for c in conversations])
     deals_by_contact = _open_deals_of(user, {rid for mod, rid in _all(links) if mod == "contacts"})
     direct_deals = _open_deal_ids(user, {rid for mod, rid in _all(links) if mod == "deals"})
-    known = _known_senders(user, {loc.message.from_address for loc in rows})
+    known = _known_senders(
+        user, {locations[c.location_id].message.from_address for c in conversations}
+    )
     entries = []
-    for loc in rows:
-        group = members[key(loc)]
-        refs: dict[tuple[str, int], RecordRef] = {}
-        for message_id, _, _ in group:
-            for ref in links.get(message_id, ()):
-                refs.setdefault((ref.module, ref.id), ref)
+    for conv in conversations:
+        loc = locations[conv.location_id]
+        refs = {(ref.module, ref.id): ref for ref in links.get(conv.pk, ())}
         deals = [d for (m, rid) in refs if m == "contacts" for d in deals_by_contact.get(rid, [])]
         deals += [direct_deals[rid] for (m, rid) in refs if m == "deals" and rid in direct_deals]
         stream = _stream_of(refs, deals)
@@ -515,12 +404,12 @@ def _entries(user: User, location_ids: list[int], deal_of: dict[int, int | None]
             Entry(
                 message=message,
                 location_id=loc.pk,
-                folder_id=loc.folder_id,
+                folder_id=conv.folder_id,
                 mailbox_id=loc.mailbox_id,
-                thread_id=loc.thread_id,
-                count=len(group),
-                unread=any(not seen for _, seen, _ in group),
-                flagged=any(flagged for _, _, flagged in group),
+                thread_id=conv.key if conv.key > 0 else None,
+                count=conv.messages,
+                unread=conv.unread > 0,
+                flagged=conv.flagged > 0,
                 stream=stream,
                 records=sorted(refs.values(), key=_ref_order),
                 sender_known=not message.from_address or message.from_address.lower() in known,
@@ -561,11 +450,11 @@ def _stream_of(refs: dict[tuple[str, int], RecordRef], deals: list[Deal]) -> str
     return "others"
 
 
-def _visible_links(user: User, message_ids: Iterable[int]) -> dict[int, list[RecordRef]]:
-    """{message id: the records it is linked to that ``user`` may view}."""
+def _visible_links(user: User, conversation_ids: Iterable[int]) -> dict[int, list[RecordRef]]:
+    """{conversation id: the records it is linked to that ``user`` may view}."""
     pairs = set(
-        Link.objects.filter(message_id__in=list(message_ids)).values_list(
-            "message_id", "module", "record_id"
+        ConversationLink.objects.filter(conversation_id__in=list(conversation_ids)).values_list(
+            "conversation_id", "module", "record_id"
         )
     )
     wanted: dict[str, set[int]] = defaultdict(set)
@@ -587,10 +476,10 @@ def _visible_links(user: User, message_ids: Iterable[int]) -> dict[int, list[Rec
             ):
                 names[(module, pk)] = name
     out: dict[int, list[RecordRef]] = defaultdict(list)
-    for message_id, module, record_id in sorted(pairs):
+    for conversation_id, module, record_id in sorted(pairs):
         name = names.get((module, record_id))
         if name is not None:
-            out[message_id].append(RecordRef(module, record_id, name))
+            out[conversation_id].append(RecordRef(module, record_id, name))
     return out
 
 

@@ -175,15 +175,95 @@ class Location(models.Model):
         return f"{self.folder} #{self.remote_id}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """A new row takes its message's thread and date (bulk writers pass them)."""
-        if self._state.adding and self.thread_id is None and self.message_id:
-            row = (
-                Message.objects.filter(pk=self.message_id).values_list("thread_id", "date").first()
-            )
-            if row is not None:
-                self.thread_id = row[0]
-                self.date = row[1] or self.date
+        """A new row takes its message's thread and date (bulk writers pass them); the
+        conversations it leaves and joins follow (decision 028)."""
+        from crmail.mailboxes import conversations
+
+        before: set[tuple[int, int]] = set()
+        if self._state.adding:
+            if self.thread_id is None and self.message_id:
+                row = (
+                    Message.objects.filter(pk=self.message_id)
+                    .values_list("thread_id", "date")
+                    .first()
+                )
+                if row is not None:
+                    self.thread_id = row[0]
+                    self.date = row[1] or self.date
+        elif self.pk is not None:
+            before = conversations.keys(Location.objects.filter(pk=self.pk))
         super().save(*args, **kwargs)
+        conversations.refresh(before | {conversations.key_of(self)})
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        """Delete the row; its conversation follows."""
+        from crmail.mailboxes import conversations
+
+        before = conversations.keys(Location.objects.filter(pk=self.pk))
+        out = super().delete(*args, **kwargs)
+        conversations.refresh(before)
+        return out
+
+
+class Conversation(models.Model):
+    """A thread within one folder, summed up from its locations (decision 028): kept by
+    every writer of locations and links through ``mailboxes.conversations``, and rebuilt
+    from them by ``crmail inbox rebuild``."""
+
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="+")
+    # The thread's id, or minus the location's id for a message whose thread is not known.
+    key = models.BigIntegerField()
+    # The newest location (by date, then id): no foreign key, the row is recomputed when
+    # its locations change.
+    location_id = models.BigIntegerField()
+    date = models.DateTimeField()
+    messages = models.PositiveIntegerField()
+    unread = models.PositiveIntegerField()
+    flagged = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["folder", "key"], name="unique_conversation"),
+        ]
+        indexes = [
+            models.Index(fields=["folder", "-date", "-location_id"], name="conversation_newest"),
+            models.Index(
+                fields=["folder", "-date", "-location_id"],
+                name="conversation_unread",
+                condition=Q(unread__gt=0),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.folder_id}/{self.key}"
+
+
+class ConversationLink(models.Model):
+    """A record a message of a conversation is linked to (``linking.Link``), per folder."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="+")
+    module = models.CharField(max_length=20)
+    record_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "module", "record_id"], name="unique_conversation_link"
+            ),
+        ]
+        indexes = [
+            # A folder's links, grouped by conversation (the stream counts).
+            models.Index(
+                fields=["folder", "conversation", "module", "record_id"],
+                name="conversation_link_folder",
+            ),
+            # A record's conversations in a folder (the deals stream, a deleted record).
+            models.Index(fields=["module", "record_id", "folder"], name="conversation_link_record"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id} {self.module}:{self.record_id}"
 
 
 class SentMessage(models.Model):

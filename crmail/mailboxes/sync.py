@@ -22,6 +22,7 @@ from crmail.events import outbox
 from crmail.events.kinds import EventData, MailboxNeedsAttention, MessageReceived, SyncFinished
 from crmail.mail.ingest import PIPELINE_MIN_MESSAGES, ParsePipeline, parse_pending
 from crmail.mail.store import insert_rows, store_many
+from crmail.mailboxes import conversations
 from crmail.mailboxes.drivers.base import (
     Driver,
     DriverError,
@@ -198,6 +199,9 @@ def _sync_folder_list(mailbox: Mailbox, driver: Driver) -> list[tuple[Folder, Re
     if gone:
         Folder.objects.filter(mailbox=mailbox, remote_id__in=gone).update(exists_on_server=False)
         Location.objects.filter(folder__mailbox=mailbox, folder__remote_id__in=gone).delete()
+        conversations.refresh_folders(
+            Folder.objects.filter(mailbox=mailbox, remote_id__in=gone).values_list("pk", flat=True)
+        )
     pairs.sort(key=lambda p: (p[0].role != "inbox", p[0].name))
     return pairs
 
@@ -327,6 +331,7 @@ def _rematch(
                 for rid, pk in fresh.items()
             ]
         )
+        conversations.refresh_folders([row.pk])
     report.reused += len(fresh)
     return fresh
 
@@ -339,7 +344,9 @@ def _apply_removals(
         removed |= set(known) - set(delta.present_ids)
     removed &= set(known)
     if removed:
-        Location.objects.filter(folder=row, remote_id__in=removed).delete()
+        gone = Location.objects.filter(folder=row, remote_id__in=removed)
+        with conversations.following(gone):
+            gone.delete()
         for rid in removed:
             known.pop(rid, None)
         report.removed += len(removed)
@@ -356,6 +363,7 @@ def _apply_flags(row: Folder, delta: FolderDelta, report: SyncReport) -> None:
                 changed.append(loc)
     if changed:
         Location.objects.bulk_update(changed, [*FLAG_FIELDS, "keywords"], batch_size=1000)
+        conversations.refresh(conversations.key_of(loc) for loc in changed)
         report.flags_changed += len(changed)
 
 
@@ -459,6 +467,11 @@ def _store_batch(
                 for m, msg in zip(batch, messages, strict=True)
             ],
             ignore_conflicts=True,  # stored by an earlier run that stopped before its cursor
+        )
+        conversations.refresh(
+            conversations.keys(
+                Location.objects.filter(folder=row, remote_id__in=[m.remote_id for m in batch])
+            )
         )
         outbox.record_many(
             [

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from crmail.mail.models import Message
+from crmail.mailboxes import conversations
 from crmail.mailboxes.connect import open_driver
 from crmail.mailboxes.drivers.base import FLAGS, Driver, DriverError, RemoteFolder
 from crmail.mailboxes.models import Folder, Location, Mailbox, Protocol
@@ -95,6 +96,7 @@ def _relocate(location: Location, folder: Folder, remote_id: str) -> Location:
     if existing is not None:
         location.delete()
         return existing
+    before = conversations.keys(Location.objects.filter(pk=location.pk))
     location.folder = folder
     location.remote_id = remote_id
     location.uid = int(remote_id) if remote_id.isdigit() else None
@@ -106,7 +108,9 @@ def _relocate(location: Location, folder: Folder, remote_id: str) -> Location:
                 location.save()
     except IntegrityError:  # recorded by a sync between the check and the save
         Location.objects.filter(pk=location.pk).delete()
+        conversations.refresh(before)
         return Location.objects.get(folder=folder, remote_id=remote_id)
+    conversations.refresh(before | {conversations.key_of(location)})
     return location
 
 

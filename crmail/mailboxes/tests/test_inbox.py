@@ -10,7 +10,7 @@ import pytest
 
 from crmail.linking.models import Link
 from crmail.mail.models import Message, Thread
-from crmail.mailboxes import inbox
+from crmail.mailboxes import inbox, receivers
 from crmail.mailboxes.models import Folder, Location, Mailbox
 from crmail.people.models import User
 from tests import factories as f
@@ -213,7 +213,7 @@ def test_a_message_without_a_thread_is_a_conversation_of_its_own(org):
     box = connect(rep)
     msg = put(box, seen=False)
     Message.objects.filter(pk=msg.pk).update(thread=None, parse_state="failed")
-    Location.objects.filter(message=msg).update(thread=None)
+    receivers.copy_message_fields([msg.pk])
     put(box)
     got = inbox.page(rep)
     assert got.count == 2
