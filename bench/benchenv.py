@@ -10,10 +10,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def setup_crmail(name: str) -> Path:
+def setup_crmail(name: str, extra: dict[str, str] | None = None) -> Path:
     """Forget this shell's crmail settings, `crmail init` a new data dir, set Django up.
 
-    Jobs run in-process (memory queue). Returns the temporary folder, to remove at the end.
+    Jobs run in-process (memory queue); ``extra`` settings (a database URL) are added.
+    Returns the temporary folder, to remove at the end.
     """
     data = Path(tempfile.mkdtemp(prefix=f"crmail-{name}-"))
     for key in [k for k in os.environ if k.startswith("CRMAIL_")]:
@@ -25,6 +26,7 @@ def setup_crmail(name: str) -> Path:
         CRMAIL_LOG_LEVEL="WARNING",
         CRMAIL_QUEUE_URL="memory://",
     )
+    os.environ.update(extra or {})
     from crmail.config.cli import main as crmail
 
     if crmail(["init"]) != 0:
