@@ -93,8 +93,8 @@ def _recompute(where: str, params: list[Any], conv_where: str, conv_params: list
             params,
         )
         _run(
-            f"INSERT INTO {CLINK} (conversation_id, folder_id, module, record_id) "
-            "SELECT DISTINCT c.id, c.folder_id, k.module, k.record_id "
+            f"INSERT INTO {CLINK} (conversation_id, folder_id, module, record_id, unread) "
+            "SELECT DISTINCT c.id, c.folder_id, k.module, k.record_id, c.unread > 0 "
             f"FROM {LOC} l JOIN {CONV} c ON c.folder_id = l.folder_id "
             f"AND c.{KEY} = COALESCE(l.thread_id, -l.id) "
             f"JOIN {LINK} k ON k.message_id = l.message_id WHERE {where}",

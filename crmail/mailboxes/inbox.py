@@ -86,18 +86,20 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class StreamCount:
+    stream: str
+    unread: int
+    total: int
+
+
+@dataclass(frozen=True)
 class InboxPage:
     items: list[Entry]
     count: int
     limit: int
     offset: int
-
-
-@dataclass(frozen=True)
-class StreamCount:
-    stream: str
-    unread: int
-    total: int
+    # A stream's page counts every stream on the way: the tabs take them from here.
+    streams: tuple[StreamCount, ...] = ()
 
 
 # --------------------------------------------------------------------------- folders
@@ -243,11 +245,12 @@ def _linked_kinds(folder_ids: list[int], conditions: _Conditions) -> dict[str, t
     """{stream: (unread, total)} of the conversations linked to records the user may view
     (deals, contacts, leads), each counted in its first stream."""
     sql = (
-        "SELECT t.kind, COUNT(*), SUM(CASE WHEN c.unread > 0 THEN 1 ELSE 0 END) FROM ("
-        f"SELECT k.conversation_id AS cid, MIN({conditions.case}) AS kind FROM {CLINK} k "
+        "SELECT t.kind, COUNT(*), SUM(t.unread) FROM ("
+        f"SELECT MIN({conditions.case}) AS kind, "
+        f"MAX(CASE WHEN k.unread THEN 1 ELSE 0 END) AS unread FROM {CLINK} k "
         f"WHERE k.folder_id IN ({_marks(folder_ids)}) "
         f"AND k.module IN ({_marks(LINKED_MODULES)}) "
-        f"GROUP BY k.conversation_id) t JOIN {CONV} c ON c.id = t.cid GROUP BY t.kind"
+        "GROUP BY k.conversation_id) t GROUP BY t.kind"
     )
     out = {s: (0, 0) for s in STREAMS[:3]}
     for kind, total, unread in _fetch(sql, [*conditions.params, *folder_ids, *LINKED_MODULES]):
@@ -351,6 +354,7 @@ def page(
     if not folder_ids:
         return InboxPage([], 0, limit, offset)
     conditions = _Conditions.of(user)
+    streams: tuple[StreamCount, ...] = ()
     if stream == "deals":
         found, count = _deal_threads(folder_ids, user, unread, limit, offset)
         ids = [cid for cid, _ in found]
@@ -363,9 +367,11 @@ def page(
         ids = _walk(
             _where(folder_ids, unread, (kind[0], [*kind[1], STREAMS.index(stream)])), limit, offset
         )
-        unread_n, total = _stream_counts(folder_ids, conditions)[stream]
+        counts = _stream_counts(folder_ids, conditions)
+        streams = tuple(StreamCount(s, *counts[s]) for s in STREAMS)
+        unread_n, total = counts[stream]
         count = total if unread is None else (unread_n if unread else total - unread_n)
-    return InboxPage(_entries(user, ids), count, limit, offset)
+    return InboxPage(_entries(user, ids), count, limit, offset, streams)
 
 
 # --------------------------------------------------------------------------- entries

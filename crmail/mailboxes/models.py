@@ -245,6 +245,8 @@ class ConversationLink(models.Model):
     folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="+")
     module = models.CharField(max_length=20)
     record_id = models.BigIntegerField()
+    # The conversation has unread mail (a copy of it, so the tab counts read this table alone).
+    unread = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -255,7 +257,7 @@ class ConversationLink(models.Model):
         indexes = [
             # A folder's links, grouped by conversation (the stream counts).
             models.Index(
-                fields=["folder", "conversation", "module", "record_id"],
+                fields=["folder", "conversation", "module", "record_id", "unread"],
                 name="conversation_link_folder",
             ),
             # A record's conversations in a folder (the deals stream, a deleted record).

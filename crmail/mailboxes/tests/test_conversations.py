@@ -29,11 +29,11 @@ FOLDERS = ("INBOX", "Archive", "Clients")
 
 def snapshot() -> set[tuple]:
     """Every conversation as its fields and records (not its row id)."""
-    records: dict[int, set[tuple[str, int]]] = {}
-    for cid, module, record_id in ConversationLink.objects.values_list(
-        "conversation_id", "module", "record_id"
+    records: dict[int, set[tuple[str, int, bool]]] = {}
+    for cid, module, record_id, unread in ConversationLink.objects.values_list(
+        "conversation_id", "module", "record_id", "unread"
     ):
-        records.setdefault(cid, set()).add((module, record_id))
+        records.setdefault(cid, set()).add((module, record_id, unread))
     return {
         (
             c.folder_id,

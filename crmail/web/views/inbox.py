@@ -73,7 +73,7 @@ def inbox_page(request: HttpRequest) -> HttpResponse:
             "total": s.total,
             "href": "?" + urlencode({**query, "stream": s.stream}),
         }
-        for s in inbox.stream_counts(user, folder)
+        for s in got.streams or inbox.stream_counts(user, folder)
     ]
     here = {**query, **({"stream": stream} if stream else {})}
     context = {
