@@ -153,10 +153,6 @@ def rebuild(mailbox_id: int | None = None) -> int:
     return Conversation.objects.filter(folder_id__in=ids).count()
 
 
-def record_keys(module: str, record_id: int) -> set[Key]:
-    """The keys of the conversations linked to one record."""
-    return set(
-        ConversationLink.objects.filter(module=module, record_id=record_id).values_list(
-            "folder_id", "conversation__key"
-        )
-    )
+def forget_record(module: str, record_id: int) -> None:
+    """A deleted record names no conversation any more."""
+    ConversationLink.objects.filter(module=module, record_id=record_id).delete()

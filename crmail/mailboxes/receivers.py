@@ -57,7 +57,9 @@ def follow_links(batch: list[Delivered]) -> None:
     for start in range(0, len(message_ids), BATCH):
         chunk = message_ids[start : start + BATCH]
         touched |= conversations.keys(Location.objects.filter(message_id__in=chunk))
+    conversations.refresh(touched)
     for item in batch:
         if isinstance(item.data, RecordDeleted):
-            touched |= conversations.record_keys(item.data.module, item.data.record_id)
-    conversations.refresh(touched)
+            # Linking's own consumer deletes the record's links, in either order with this
+            # one: its conversations lose the record here, whatever the links say yet.
+            conversations.forget_record(item.data.module, item.data.record_id)

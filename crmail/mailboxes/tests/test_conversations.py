@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmail.config.cli import main
+from crmail.crm import actions
 from crmail.events import outbox
 from crmail.events.kinds import MessageParsed
 from crmail.linking import links
@@ -172,3 +173,16 @@ def test_the_rebuild_command_recomputes_one_mailbox(org, capsys):
     assert inbox.page(org.rep).count == 2
     assert [c.unread for c in inbox.folders(org.rep)][:1] == [1]
     assert main(["inbox", "rebuild", "--mailbox", "999999"]) != 0
+
+
+def test_a_deleted_record_names_no_conversation(org, django_capture_on_commit_callbacks):
+    rep = org.rep
+    box = connect(rep)
+    buyer = f.contact(rep, "buyer@example.com")
+    msg = put(box, on=(buyer,))
+    assert ConversationLink.objects.filter(module="contacts", record_id=buyer.pk).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.delete_record(org.admin, buyer)
+    assert not ConversationLink.objects.filter(module="contacts", record_id=buyer.pk).exists()
+    assert [e.message.pk for e in inbox.page(rep, stream="others").items] == [msg.pk]
+    assert snapshot() == rebuilt()
