@@ -220,10 +220,14 @@ def run(args: argparse.Namespace) -> list[str]:
     from crmail.mail.models import Message
     from crmail.mailboxes import conversations, inbox
     from crmail.mailboxes.models import Conversation, Location
+    from crmail.people.models import User
 
     rnd = random.Random(7)
     t0 = time.perf_counter()
-    rep = populate(args.messages, args.inbox, rnd)
+    if args.reuse is None:
+        rep = populate(args.messages, args.inbox, rnd)
+    else:
+        rep = User.objects.get(email="rep@x.test")
     populated = time.perf_counter() - t0
     t0 = time.perf_counter()
     conversations.rebuild()
@@ -302,6 +306,22 @@ def run(args: argparse.Namespace) -> list[str]:
     return lines
 
 
+def reopen(data: Path, database_url: str | None) -> Path:
+    """Django set up on a data dir (and database) an earlier ``--keep`` run populated."""
+    for key in [k for k in os.environ if k.startswith("CRMAIL_")]:
+        del os.environ[key]
+    os.environ.update(
+        CRMAIL_DATA_DIR=str(data / "data"), CRMAIL_LOG_LEVEL="WARNING", CRMAIL_QUEUE_URL="memory://"
+    )
+    if database_url is not None:
+        os.environ["CRMAIL_DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crmail.config.settings")
+    import django
+
+    django.setup()
+    return data
+
+
 def write(path: Path, db: str, lines: list[str]) -> None:
     start, end = f"<!-- inbox-bench:{db}:start -->", f"<!-- inbox-bench:{db}:end -->"
     text = path.read_text()
@@ -322,13 +342,22 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--out", type=Path, help="write the results into this Markdown file")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and database")
+    parser.add_argument(
+        "--reuse",
+        metavar="DIR[:DATABASE]",
+        help="time a store a --keep run populated (its data dir, and database on PostgreSQL)",
+    )
     args = parser.parse_args()
     name = f"inbox_bench_{os.getpid()}"
     extra = {}
-    if args.db == "postgresql":
-        subprocess.run(["createdb", "-h", "127.0.0.1", name], check=True)
-        extra["CRMAIL_DATABASE_URL"] = f"{PG}/{name}"
-    data = setup_crmail("inbox-bench", extra)
+    if args.reuse is not None:
+        folder, _, name = args.reuse.partition(":")
+        data = reopen(Path(folder), f"{PG}/{name}" if args.db == "postgresql" else None)
+    else:
+        if args.db == "postgresql":
+            subprocess.run(["createdb", "-h", "127.0.0.1", name], check=True)
+            extra["CRMAIL_DATABASE_URL"] = f"{PG}/{name}"
+        data = setup_crmail("inbox-bench", extra)
     try:
         lines = run(args)
         if args.out is not None:
