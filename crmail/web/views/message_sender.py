@@ -29,7 +29,7 @@ from django.views.decorators.http import require_http_methods
 
 from crmail.config.words import count
 from crmail.crm import actions
-from crmail.crm.forms import FORMS
+from crmail.crm.forms import FORMS, RecordForm
 from crmail.crm.models import Account
 from crmail.linking import senders
 from crmail.linking.links import link_progress
@@ -38,23 +38,31 @@ from crmail.mailboxes.replies import own_addresses
 from crmail.people import access
 from crmail.people.models import User
 from crmail.sharing.visibility import visible_messages
-from crmail.text_forms import CheckedTextForm
 from crmail.web.modules import MODULES
 from crmail.web.views.messages import _message_for
 
 
-class NewAccountForm(CheckedTextForm, forms.Form):
-    """The account a new Contact goes into when none is chosen in the record form."""
-
-    new_account = forms.CharField(
-        required=False,
-        max_length=200,
-        label="New account",
-        help_text=(
-            "Used when no account is chosen above: crmail creates an account with this name "
-            "for the contact. Leave it empty for a contact without an account."
-        ),
-    )
+def _with_account_help(form: RecordForm, new_account: bool, match: Account | None) -> RecordForm:
+    """The record form with, for a Contact, a "New account" field under Account (when the
+    user may create accounts) and why the account chosen was chosen."""
+    if match is not None:
+        form.fields[
+            "account"
+        ].help_text = f"{match} is chosen because its name matches the company in the message."
+    if new_account:
+        form.fields["new_account"] = forms.CharField(
+            required=False,
+            max_length=200,
+            label="New account",
+            help_text=(
+                "Used when no account is chosen above: crmail creates an account with this "
+                "name for the contact. Leave it empty for a contact without an account."
+            ),
+        )
+        names = [name for name in form.fields if name != "new_account"]
+        names.insert(names.index("account") + 1, "new_account")
+        form.order_fields(names)
+    return form
 
 
 def _made_message(user: User, module: str, record: Any, address: str) -> str:
@@ -106,33 +114,28 @@ def message_sender_create(request: HttpRequest, pk: int, module: str) -> HttpRes
     match = senders.matching_account(user, suggested) if module == "contacts" else None
     new_account = module == "contacts" and access.can_create(user, Account)
     if request.method == "POST":
-        form = actions.bind_form(user, module, request.POST.dict())
-        extra = NewAccountForm(request.POST) if new_account else None
-        if extra is None or extra.is_valid():
-            name = extra.cleaned_data["new_account"] if extra is not None else ""
+        data = request.POST.dict()
+        form = _with_account_help(actions.bind_form(user, module, data), new_account, match)
+        if form.is_valid():
             try:
                 record = senders.create_from_sender(
-                    user, sender, module, request.POST.dict(), account_name=name
+                    user, sender, module, data, form.cleaned_data.get("new_account", "")
                 )
             except senders.AlreadyKnown as exc:
                 return _known_page(request, context, [exc.record])
             except actions.NotAllowed as exc:
                 raise PermissionDenied(str(exc)) from None
-            except actions.RecordInvalid as exc:
-                form.is_valid()  # the record form's own errors, beside its fields
+            except actions.RecordInvalid as exc:  # the new account's name, or a race
                 for error in exc.errors:
-                    if error["field"] == "account_name" and extra is not None:
-                        extra.add_error("new_account", error["message"])
+                    field = "new_account" if error["field"] == "account_name" else error["field"]
+                    form.add_error(field if field in form.fields else None, error["message"])
             else:
                 messages.success(request, _made_message(user, module, record, sender.address))
                 return redirect("web:record_detail", module=module, pk=record.pk)
     else:
-        initial = {**values, "owner": user.pk}
+        initial = {**values, "owner": user.pk, "new_account": "" if match else suggested}
         if match is not None:
             initial["account"] = match.pk
-        form = FORMS[module](user=user, initial=initial)
-        extra = None
-        if new_account:
-            extra = NewAccountForm(initial={"new_account": "" if match else suggested})
-    context |= {"form": form, "extra": extra, "match": match, "suggested": suggested}
+        form = _with_account_help(FORMS[module](user=user, initial=initial), new_account, match)
+    context["form"] = form
     return render(request, "web/messages/sender.html", context)
