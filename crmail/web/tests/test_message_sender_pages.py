@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 
 from crmail.crm.models import Account, Contact, Lead
-from crmail.linking.models import Link
+from crmail.linking.models import Link, LinkJob
 from crmail.mail.models import Message
 from crmail.people.models import ModuleDefault, Profile, User, full_permissions
 from crmail.sharing import actions as sharing
@@ -238,3 +238,16 @@ def test_without_leave_to_create_accounts_no_new_account_is_offered(s):
     )
     assert answer.status_code == 302
     assert Contact.objects.get().account is None and not Account.objects.exists()
+
+
+def test_a_contacts_page_shows_the_background_linking_while_it_runs(s):
+    contact = f.contact(s.rep, HANS)
+    job = LinkJob.objects.create(
+        module="contacts", record_id=contact.pk, addresses=[HANS], total=5000, done=2000
+    )
+    client = signed_in(s.rep)
+    LinkJob.objects.filter(pk=job.pk).update(state="running")
+    page = client.get(f"/contacts/{contact.pk}/").content.decode()
+    assert "crmail is linking the past mail of this contact: 40% done." in page
+    LinkJob.objects.filter(pk=job.pk).update(state="done", done=5000)
+    assert "crmail is linking" not in client.get(f"/contacts/{contact.pk}/").content.decode()
