@@ -22,6 +22,7 @@ from crmail.api import (
     messages,
     pipelines,
     search,
+    senders,
     sharing,
     templates,
     tokens,
@@ -80,6 +81,7 @@ api.add_router("/groups", groups.router)
 api.add_router("/mailboxes", mailboxes.router)
 api.add_router("/sharing", sharing.router)
 api.add_router("/messages", messages.router)
+api.add_router("/messages", senders.router)
 api.add_router("/tokens", tokens.router)
 api.add_router("/templates", templates.router)
 api.add_router("/search", search.router)

@@ -302,6 +302,21 @@ def text_to_html(text: str) -> str:
     return '<pre class="plain">' + "".join(out) + "</pre>"
 
 
+# Where HTML breaks a line, kept when its tags are taken away (``html_to_text``).
+_PARAGRAPH = re.compile(r"</(?:p|div|h[1-6]|blockquote|table|ul|ol)\s*>", re.IGNORECASE)
+_BREAK = re.compile(r"<br\s*/?>|</(?:li|tr)\s*>", re.IGNORECASE)
+
+
+def html_to_text(markup: str) -> str:
+    """Mail HTML as plain text: tags dropped, line and paragraph breaks kept."""
+    if not markup.strip():
+        return ""
+    marked = _BREAK.sub("\n", _PARAGRAPH.sub("\n\n", markup[:MAX_HTML]))
+    stripped = nh3.clean(marked, tags=set(), clean_content_tags={"style", "script"})
+    lines = [line.strip() for line in html.unescape(stripped).splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
 def header_block(raw: bytes, limit: int = 65_536) -> str:
     """The raw header lines of a message as text (to show, escaped, when parsing failed)."""
     head = raw[:limit]

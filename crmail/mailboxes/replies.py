@@ -14,16 +14,15 @@ The caller has checked that the user may see the message (``sharing.visibility``
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-import nh3
 from django.utils import timezone
 
+from crmail.mail.display import html_to_text
 from crmail.mail.models import Message, ParseState
 from crmail.mail.parse import AttachmentInfo, ParsedMessage, Unparseable, parse_message, part_bytes
 from crmail.mail.store import raw_bytes
@@ -39,9 +38,6 @@ MODES: tuple[Mode, ...] = ("reply", "all", "forward")
 _PREFIX = re.compile(
     r"^(?:\s*(?:re|fwd?|aw|wg|sv|vs|rif|tr|antw|doorst)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE
 )
-# Where HTML breaks a line, kept when its tags are taken away.
-_PARAGRAPH = re.compile(r"</(?:p|div|h[1-6]|blockquote|table|ul|ol)\s*>", re.IGNORECASE)
-_BREAK = re.compile(r"<br\s*/?>|</(?:li|tr)\s*>", re.IGNORECASE)
 FORWARD_LINE = "---------- Forwarded message ----------"
 
 
@@ -81,12 +77,7 @@ def plain_text(parsed: ParsedMessage) -> str:
     """The original's text: its text part, else its HTML without tags."""
     if parsed.text.strip():
         return parsed.text
-    if parsed.html.strip():
-        marked = _BREAK.sub("\n", _PARAGRAPH.sub("\n\n", parsed.html))
-        stripped = nh3.clean(marked, tags=set(), clean_content_tags={"style", "script"})
-        lines = [line.strip() for line in html.unescape(stripped).splitlines()]
-        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return ""
+    return html_to_text(parsed.html)
 
 
 def _when(date: datetime | None) -> str:

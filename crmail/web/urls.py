@@ -21,6 +21,7 @@ from crmail.web.views import email_templates as template_pages
 from crmail.web.views import inbox as inbox_pages
 from crmail.web.views import message_deals as deal_pages
 from crmail.web.views import message_mailbox as mailbox_actions
+from crmail.web.views import message_sender as sender_pages
 from crmail.web.views import messages as message_pages
 from crmail.web.views import search as search_pages
 from crmail.web.views import settings as admin_pages
@@ -99,6 +100,12 @@ pages: list[URLPattern] = [
     path("messages/<int:pk>/mark/", mailbox_actions.message_mark, name="message_mark"),
     path("messages/<int:pk>/move/", mailbox_actions.message_move, name="message_move"),
     path("messages/<int:pk>/delete/", mailbox_actions.message_delete, name="message_delete"),
+    # An unknown sender made a Lead or Contact, with its past mail (SPEC F14)
+    path(
+        "messages/<int:pk>/sender/<module:module>/",
+        sender_pages.message_sender_create,
+        name="message_sender_create",
+    ),
     # A message's deals (SPEC F4): link by hand, move, unlink
     path("messages/<int:pk>/deals/link/", deal_pages.message_deal_link, name="message_deal_link"),
     path(

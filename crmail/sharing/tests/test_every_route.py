@@ -394,6 +394,8 @@ def _api_query_variants(
         variants += [{"stream": s} for s in STREAMS]
         variants += [{"folder": x.pk} for x in world.folders]
         variants += [{"stream": "deals", "unread": "true"}]
+    if "module" in names:  # a message's sender, as each kind of record
+        variants = [{"module": module} for module in Module.values]
     if "has_attachment" in names:  # search: every marker, on each record, and filters alone
         variants += [{"q": "mk"}, {"q": "about"}, {"has_attachment": "true"}]
         variants += [{"q": "mk", "record": f"{m}:{pk}"} for m, pk in world.record_pairs()]
@@ -568,7 +570,9 @@ def _web_fillings(world: World, pattern: Pattern) -> list[dict[str, Any]]:
     names = list(pattern.params)
     pairs: list[dict[str, Any]] = [{}]
     if "module" in names:
-        if "pk" in names:
+        if pattern.route.startswith("messages/"):  # a message's sender as a new record
+            pairs = [{"module": m} for m in Module.values]
+        elif "pk" in names:
             pairs = [{"module": m, "pk": pk} for m, pk in world.record_pairs()]
             names.remove("pk")
         else:
