@@ -30,7 +30,6 @@ from django.db import transaction
 from crmail.crm import actions
 from crmail.crm.addresses import normalize_address
 from crmail.crm.models import Account, Contact, EmailAddress, Lead, Record
-from crmail.events import dispatch
 from crmail.linking import signatures
 from crmail.linking.models import Module
 from crmail.mail.display import html_to_text
@@ -191,12 +190,9 @@ def create_from_sender(
             if account is None:
                 account = _new_account(user, sender, account_name)
             data["account"] = account.pk
-        record = actions.create_record(user, module, data)
-    # Linking reads the outbox in the job queue; the user waits for its own step here, so
-    # the record's page shows the past mail at once (a large history still goes to a job).
-    if not transaction.get_connection().in_atomic_block:
-        dispatch.dispatch("linking")
-    return record
+        # Linking is an eager consumer of the outbox: it runs as this commits, so the
+        # record's page shows the past mail at once (a large history goes to a job).
+        return actions.create_record(user, module, data)
 
 
 def _new_account(user: User, sender: Sender, name: str) -> Record:
