@@ -382,7 +382,7 @@ def _compose(request: HttpRequest, module: str | None, pk: int | None) -> HttpRe
             "sender": start.sender,
             "body": (with_signature(user) or "\n\n") + "\n" + start.text,
         }
-        rich = text_html(with_signature(user) or "\n\n") + start.html
+        rich = text_html((with_signature(user) or "\n\n") + "\n") + start.html
         form = ComposeForm(initial=initial, rich_start=rich, **options)
     elif not problem:
         to = recipient_for(user, record) if record is not None else request.GET.get("to", "")

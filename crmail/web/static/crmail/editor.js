@@ -239,10 +239,10 @@
     } else {
       textInto(this.area, textarea.value);
     }
-    // Until the message is changed, switching to plain text gives the text as crmail
-    // wrote it (the signature and the quote exactly), not a conversion of it.
-    this.startHtml = this.area.innerHTML;
-    this.startText = textarea.value;
+    // The last HTML and text known to say the same: until either is changed, switching
+    // gives the other as it was (the signature and quote exactly as crmail wrote them),
+    // not a conversion of a conversion.
+    this.pair = { html: this.area.innerHTML, text: textarea.value };
     var plain = false;
     try {
       plain = window.localStorage.getItem("crmail-editor") === "plain";
@@ -302,7 +302,6 @@
     area.spellcheck = true;
     if (this.label) {
       this.label.id = this.label.id || this.textarea.id + "_label";
-      area.setAttribute("aria-labelledby", this.label.id);
     }
     var describedBy = this.textarea.getAttribute("aria-describedby");
     if (describedBy) {
@@ -335,17 +334,16 @@
   Editor.prototype.setRich = function (rich, convert) {
     if (convert) {
       if (rich) {
-        if (this.textarea.value === this.plainFrom) {
-          this.area.innerHTML = this.richFrom; // unchanged since switching: as it was
+        if (this.textarea.value === this.pair.text) {
+          setHtml(this.area, this.pair.html);
         } else {
           this.area.textContent = "";
           textInto(this.area, this.textarea.value);
         }
       } else {
-        this.richFrom = this.area.innerHTML;
-        this.textarea.value = this.richFrom === this.startHtml ? this.startText : toText(this.area);
-        this.plainFrom = this.textarea.value;
+        this.textarea.value = this.textOf(this.area);
       }
+      this.pair = { html: this.area.innerHTML, text: this.textarea.value };
       try {
         window.localStorage.setItem("crmail-editor", rich ? "rich" : "plain");
       } catch (e) { /* private windows may refuse; the choice lasts this page */ }
@@ -357,6 +355,11 @@
     // The field's label names whichever of the two is in use.
     if (this.label) {
       this.label.htmlFor = rich ? "" : this.textarea.id;
+      if (rich) {
+        this.area.setAttribute("aria-labelledby", this.label.id);
+      } else {
+        this.area.removeAttribute("aria-labelledby");
+      }
     }
     if (convert) {
       (rich ? this.area : this.textarea).focus();
@@ -467,9 +470,30 @@
       document.execCommand("insertText", false, data.getData("text/plain"));
       return;
     }
+    // Parsing it may log the page's policy refusing its event handlers and styles:
+    // refused, they never run; the cleaning leaves them out anyway.
     var holder = document.createElement("div");
     setHtml(holder, html);
-    document.execCommand("insertHTML", false, holder.innerHTML);
+    // Inserted as cleaned (insertHTML would add style attributes of its own).
+    var selection = window.getSelection();
+    if (!selection.rangeCount) {
+      return;
+    }
+    var range = selection.getRangeAt(0);
+    range.deleteContents();
+    var last = holder.lastChild;
+    var pasted = document.createDocumentFragment();
+    while (holder.firstChild) {
+      pasted.appendChild(holder.firstChild);
+    }
+    range.insertNode(pasted);
+    if (last) {
+      range.setStartAfter(last);
+      range.collapse(true);
+      selection.removeAllRanges();
+      selection.addRange(range);
+    }
+    this.area.dispatchEvent(new Event("input", { bubbles: true }));
   };
 
   /* The buttons show what applies where the cursor is. */
@@ -498,12 +522,13 @@
     }
     var clean = document.createElement("div");
     setHtml(clean, this.area.innerHTML);
-    if (this.area.innerHTML === this.startHtml) {
-      this.textarea.value = this.startText;
-    } else {
-      this.textarea.value = toText(clean);
-    }
+    this.textarea.value = this.textOf(clean);
     this.hidden.value = hasContent(clean) ? clean.innerHTML : "";
+  };
+
+  /* The text alternative of the editor as it is now. */
+  Editor.prototype.textOf = function (root) {
+    return this.area.innerHTML === this.pair.html ? this.pair.text : toText(root);
   };
 
   function start() {
