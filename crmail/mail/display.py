@@ -172,8 +172,11 @@ def clean_html(
     """
     result = SafeHtml(html="")
     inlined = inline_styles(markup[:MAX_HTML])
-    # The body element would be dropped with its attributes; keep them on a div.
-    inlined = _BODY_CLOSE.sub("</div>", _BODY_OPEN.sub(r"<div\1>", inlined, count=1), count=1)
+    # The body element would be dropped with its attributes; keep them on a div (a body
+    # without any needs none: cleaning twice adds no wrapper).
+    body = _BODY_OPEN.search(inlined)
+    if body is not None and body.group(1).strip():
+        inlined = _BODY_CLOSE.sub("</div>", _BODY_OPEN.sub(r"<div\1>", inlined, count=1), count=1)
 
     def image(url: str) -> str | None:
         scheme = scheme_of(url)
@@ -330,6 +333,8 @@ class _TextReader(HTMLParser):
         if tag == "blockquote":
             self.block()
             self.depth = max(0, self.depth - 1)
+            if self.lines and not self.lines[-1][1]:  # a quote's end: a blank line outside it
+                self.lines[-1] = (self.depth, "")
             self.block(blank=True)
         elif tag in ("ul", "ol"):
             self.block(blank=len(self.lists) == 1)

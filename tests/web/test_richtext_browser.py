@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from crmail.mail.display import html_to_text
 from crmail.mailboxes.models import SentMessage
 from crmail.web.tests.mail_samples import deliver
 from crmail.web.tests.test_compose import sending_mailbox
@@ -166,3 +167,21 @@ def test_pasted_html_is_kept_to_plain_formatting(app, smtp_sink):
     # Reading the pasted HTML, the page's policy refused its handler and style; nothing ran.
     assert page.js_errors, "the hostile paste was read"
     assert all("violates the following Content Security Policy" in e for e in page.js_errors)
+
+
+def test_the_editors_text_alternative_reads_as_crmails_own(app, smtp_sink):
+    """Switching to plain text writes what the server would derive from the same HTML."""
+    rep = f.user("rep@crmail.test", name="Rex Rep")
+    sending_mailbox(rep, smtp_sink.port)
+    app.sign_in("rep@crmail.test", f.PASSWORD)
+    page = app.page
+    app.go("/compose/")
+    markup = (
+        "Hello <b>Grace</b>,<div>the terms:</div><ul><li>one</li><li>two<ol><li>a</li>"
+        "<li>b</li></ol></li></ul><div>-- </div><div>Rex<br>Acme</div>"
+        "<p>On 3 Dec, Ada wrote:</p><blockquote>Thanks<br><br>Can you<blockquote>earlier"
+        '</blockquote></blockquote><p>See <a href="https://x.example/a">the page</a>.</p>'
+    )
+    page.locator(".editor-area").evaluate("(area, html) => { area.innerHTML = html; }", markup)
+    page.get_by_role("button", name="Plain text").click()
+    expect(page.get_by_label("Message")).to_have_value(html_to_text(markup))

@@ -158,6 +158,9 @@
           walk(child);
           block(false);
           st.depth = Math.max(0, st.depth - 1);
+          if (lines.length && !lines[lines.length - 1][1]) {
+            lines[lines.length - 1] = [st.depth, ""]; // a quote's end: a blank line outside it
+          }
           block(true);
         } else if (tag === "UL" || tag === "OL") {
           block(st.lists.length === 0);
