@@ -16,6 +16,7 @@ from crmail.api import (
     deals,
     errors,
     groups,
+    inbox,
     leads,
     mailboxes,
     messages,
@@ -82,3 +83,4 @@ api.add_router("/messages", messages.router)
 api.add_router("/tokens", tokens.router)
 api.add_router("/templates", templates.router)
 api.add_router("/search", search.router)
+api.add_router("/inbox", inbox.router)

@@ -17,6 +17,7 @@ from crmail.config import env
 from crmail.config.commands import (
     backup,
     check,
+    events,
     groups,
     imports,
     keys,
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         mailbox,
         sharing,
         search,
+        events,
         backup,
         keys,
         check,

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "crmail.people",
     "crmail.crm",
     "crmail.jobs",
+    "crmail.events",
     "crmail.mail",
     "crmail.emailtemplates",
     "crmail.mailboxes",

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.dispatch import Signal
 from django.forms.models import model_to_dict
 
 from crmail.crm.forms import FORMS, PersonForm, RecordForm, form_errors
-from crmail.crm.models import Contact, PersonRecord, Record
+from crmail.crm.models import Deal, PersonRecord, Record
+from crmail.events import outbox
+from crmail.events.kinds import DealStageChanged, RecordCreated, RecordDeleted, RecordUpdated
 from crmail.people import access
 from crmail.people.models import User
 
@@ -28,13 +29,6 @@ class RecordInvalid(Exception):
 
 class NotAllowed(Exception):
     """The user may not do this (callers answer 404 where existence must not show)."""
-
-
-# Events sent after the transaction commits, for later layers (linking subscribes; crm
-# imports none of them). Keyword arguments as listed; ``sender`` is the record's model.
-addresses_changed = Signal()  # module, record_id, added: set[str], removed: set[str]
-record_deleted = Signal()  # module, record_id
-contact_account_changed = Signal()  # record_id, old_account_id, new_account_id
 
 
 def bind_form(
@@ -65,49 +59,80 @@ def save_form(user: User, form: RecordForm) -> Record:
             raise NotAllowed(f"You may not create {instance.MODULE}.")
     elif not access.can(user, instance, "edit"):
         raise NotAllowed("You may not edit this record.")
-    before = _linked_state(instance)
+    before = _Before(instance, type(form))
     if not form.is_valid():
         raise RecordInvalid(form_errors(form))
     with transaction.atomic():
         record = form.save()
-        _emit_changes(record, before, form)
+        _record_changes(user, record, before, form)
     return record
 
 
-def _linked_state(instance: Record) -> tuple[set[str], int | None]:
-    """What later layers follow, as stored: a person's addresses, a contact's account."""
-    if instance.pk is None or not isinstance(instance, PersonRecord):
-        return set(), None
-    addresses = set(instance.emails.values_list("address", flat=True))
-    account_id = None
-    if isinstance(instance, Contact):
-        account_id = Contact.objects.filter(pk=instance.pk).values_list("account_id", flat=True)[0]
-    return addresses, account_id
+class _Before:
+    """What the events of a save compare with: the stored addresses and stage."""
+
+    def __init__(self, instance: Record, form_class: type[RecordForm]) -> None:
+        self.new = instance.pk is None
+        self.addresses: set[str] = set()
+        self.stage_id: int | None = None
+        self.values: dict[str, Any] = {}
+        if self.new:
+            return
+        stored = type(instance).objects.get(pk=instance.pk)
+        self.values = current_values(stored, form_class)
+        if isinstance(instance, PersonRecord):
+            self.addresses = set(instance.emails.values_list("address", flat=True))
+        if isinstance(instance, Deal):
+            self.stage_id = Deal.objects.filter(pk=instance.pk).values_list("stage_id", flat=True)[
+                0
+            ]
 
 
-def _emit_changes(record: Record, before: tuple[set[str], int | None], form: RecordForm) -> None:
-    if not isinstance(record, PersonRecord):
+def _record_changes(user: User, record: Record, before: _Before, form: RecordForm) -> None:
+    """Record what the save did (``record.created``/``record.updated``, the address changes
+    linking follows, ``deal.stage_changed``) in the save's transaction."""
+    module, pk = record.MODULE, record.pk
+    added: set[str] = set()
+    removed: set[str] = set()
+    if isinstance(record, PersonRecord):
+        data = form.cleaned_data
+        now = {a for a in [data.get("email"), *data.get("secondary_emails", [])] if a}
+        added, removed = now - before.addresses, before.addresses - now
+    if before.new:
+        outbox.record(
+            RecordCreated(
+                module=module,
+                record_id=pk,
+                owner_id=record.owner_id,
+                actor_id=user.pk,
+                addresses=sorted(added),
+            )
+        )
         return
-    old_addresses, old_account = before
-    data = form.cleaned_data
-    new_addresses = {a for a in [data.get("email"), *data.get("secondary_emails", [])] if a}
-    added, removed = new_addresses - old_addresses, old_addresses - new_addresses
-    kind, pk = type(record), record.pk
-    if added or removed:
-        transaction.on_commit(
-            lambda: addresses_changed.send(
-                kind, module=kind.MODULE, record_id=pk, added=added, removed=removed
-            ),
-            robust=True,
+    after = current_values(record, type(form))
+    changed = sorted(k for k, v in after.items() if before.values.get(k) != v)
+    if not changed and not added and not removed:
+        return
+    events: list = [
+        RecordUpdated(
+            module=module,
+            record_id=pk,
+            actor_id=user.pk,
+            fields=changed,
+            addresses_added=sorted(added),
+            addresses_removed=sorted(removed),
         )
-    if isinstance(record, Contact) and record.account_id != old_account:
-        old, new = old_account, record.account_id
-        transaction.on_commit(
-            lambda: contact_account_changed.send(
-                kind, record_id=pk, old_account_id=old, new_account_id=new
-            ),
-            robust=True,
+    ]
+    if isinstance(record, Deal) and record.stage_id != before.stage_id:
+        events.append(
+            DealStageChanged(
+                deal_id=pk,
+                from_stage_id=before.stage_id,
+                to_stage_id=record.stage_id,
+                actor_id=user.pk,
+            )
         )
+    outbox.record_many(events)
 
 
 def create_record(user: User, module: str, data: dict[str, Any]) -> Record:
@@ -123,9 +148,7 @@ def update_record(user: User, record: Record, data: dict[str, Any]) -> Record:
 def delete_record(user: User, record: Record) -> None:
     if not access.can(user, record, "delete"):
         raise NotAllowed("You may not delete this record.")
-    kind, pk = type(record), record.pk
+    module, pk = record.MODULE, record.pk
     with transaction.atomic():
         record.delete()
-        transaction.on_commit(
-            lambda: record_deleted.send(kind, module=kind.MODULE, record_id=pk), robust=True
-        )
+        outbox.record(RecordDeleted(module=module, record_id=pk, actor_id=user.pk))

@@ -25,6 +25,8 @@ from django.utils import timezone
 
 from crmail.crm.actions import NotAllowed
 from crmail.crm.models import RECORD_MODELS, Deal, EmailAddress, Record
+from crmail.events import outbox
+from crmail.events.kinds import MessageLinked, MessageUnlinked
 from crmail.linking.models import JobState, Link, LinkJob, Module, Reason
 from crmail.mail.models import Message, Participant
 from crmail.people import access
@@ -148,6 +150,7 @@ def _insert_address_links(where: str, params: list[object]) -> int:
         JOIN {q(message.db_table)} m ON m.{q("id")} = p.{q("message_id")}
         WHERE p.{q("role")} IN ({roles}) AND {where}
         ON CONFLICT DO NOTHING
+        RETURNING {q("message_id")}, {q("module")}, {q("record_id")}
     """  # noqa: S608
     values = [
         Module.LEADS.value,
@@ -159,7 +162,55 @@ def _insert_address_links(where: str, params: list[object]) -> int:
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
-        return max(cursor.rowcount, 0)
+        made = cursor.fetchall()
+    outbox.record_many(
+        [
+            MessageLinked(message_id=m, module=module, record_id=r, reason=Reason.ADDRESS.value)
+            for m, module, r in made
+        ]
+    )
+    return len(made)
+
+
+def _linked(links: Iterable[Link], actor: User | None = None) -> None:
+    """Record ``message.linked`` for links just written."""
+    outbox.record_many(
+        [
+            MessageLinked(
+                message_id=link.message_id,
+                module=link.module,
+                record_id=link.record_id,
+                reason=link.reason,
+                actor_id=actor.pk if actor is not None else None,
+            )
+            for link in links
+        ]
+    )
+
+
+def _unlinked(rows: QuerySet[Link], actor: User | None = None) -> int:
+    """Delete ``rows``, recording ``message.unlinked`` once per message and record that
+    lost its last link; the number of rows deleted."""
+    pairs = set(rows.values_list("message_id", "module", "record_id"))
+    deleted, _ = rows.delete()
+    if pairs:
+        still = set(
+            Link.objects.filter(message_id__in={m for m, _, _ in pairs}).values_list(
+                "message_id", "module", "record_id"
+            )
+        )
+        outbox.record_many(
+            [
+                MessageUnlinked(
+                    message_id=m,
+                    module=module,
+                    record_id=r,
+                    actor_id=actor.pk if actor is not None else None,
+                )
+                for m, module, r in sorted(pairs - still)
+            ]
+        )
+    return deleted
 
 
 def link_sent(message: Message, module: str, record_id: int | None, user: User | None) -> None:
@@ -170,20 +221,17 @@ def link_sent(message: Message, module: str, record_id: int | None, user: User |
         if module not in Module.values or record_id is None:
             raise ValueError(f"Cannot link sent mail to {module!r} {record_id!r}.")
         date = Message.objects.filter(pk=message.pk).values_list("date", flat=True).first()
-        Link.objects.bulk_create(
-            [
-                _new_link(
-                    message.pk,
-                    module,
-                    record_id,
-                    Reason.SENT_FROM_RECORD,
-                    date,
-                    timezone.now(),
-                    created_by=user,
-                )
-            ],
-            ignore_conflicts=True,
+        link = _new_link(
+            message.pk,
+            module,
+            record_id,
+            Reason.SENT_FROM_RECORD,
+            date,
+            timezone.now(),
+            created_by=user,
         )
+        Link.objects.bulk_create([link], ignore_conflicts=True)
+        _linked([link], user)
 
 
 def link_answer(message: Message, original: Message, user: User) -> None:
@@ -201,6 +249,7 @@ def link_answer(message: Message, original: Message, user: User) -> None:
                 _new_link(message.pk, module, record_id, Reason.THREAD, date, now, created_by=user)
             )
     Link.objects.bulk_create(links, ignore_conflicts=True)
+    _linked(links, user)
 
 
 # --- Past mail of a record's addresses ---------------------------------------------------
@@ -322,10 +371,11 @@ def unlink_addresses(module: str, record_id: int, addresses: Iterable[str]) -> i
     addresses = list(addresses)
     if not addresses:
         return 0
-    deleted, _ = Link.objects.filter(
-        module=module, record_id=record_id, reason=Reason.ADDRESS, address__in=addresses
-    ).delete()
-    return deleted
+    return _unlinked(
+        Link.objects.filter(
+            module=module, record_id=record_id, reason=Reason.ADDRESS, address__in=addresses
+        )
+    )
 
 
 def unlink_record(module: str, record_id: int) -> int:
@@ -370,7 +420,7 @@ def link_to_record(user: User, message: Message, record: Record) -> Link:
     Whether ``user`` may see ``message`` is the caller's check (the sharing layer).
     """
     _check_may_edit(user, record)
-    link, _ = Link.objects.get_or_create(
+    link, created = Link.objects.get_or_create(
         message=message,
         module=record.MODULE,
         record_id=record.pk,
@@ -378,6 +428,8 @@ def link_to_record(user: User, message: Message, record: Record) -> Link:
         address="",
         defaults={"date": message.date, "created_at": timezone.now(), "created_by": user},
     )
+    if created:
+        _linked([link], user)
     return link
 
 
@@ -392,13 +444,15 @@ def unlink_from_record(user: User, message: Message, record: Record) -> int:
     Address links follow the record's addresses, and mail sent from the record stays on it.
     """
     _check_may_edit(user, record)
-    deleted, _ = Link.objects.filter(
-        message=message,
-        module=record.MODULE,
-        record_id=record.pk,
-        reason__in=MOVABLE_REASONS,
-    ).delete()
-    return deleted
+    return _unlinked(
+        Link.objects.filter(
+            message=message,
+            module=record.MODULE,
+            record_id=record.pk,
+            reason__in=MOVABLE_REASONS,
+        ),
+        user,
+    )
 
 
 def move_deal_link(user: User, message: Message, from_deal: Deal, to_deal: Deal) -> Link:
@@ -430,8 +484,8 @@ def move_deal_link(user: User, message: Message, from_deal: Deal, to_deal: Deal)
             f"{from_deal} instead."
         )
     with transaction.atomic():
-        current.filter(reason__in=MOVABLE_REASONS).delete()
-        link, _ = Link.objects.get_or_create(
+        _unlinked(current.filter(reason__in=MOVABLE_REASONS), user)
+        link, created = Link.objects.get_or_create(
             message=message,
             module=Module.DEALS,
             record_id=to_deal.pk,
@@ -439,4 +493,6 @@ def move_deal_link(user: User, message: Message, from_deal: Deal, to_deal: Deal)
             address="",
             defaults={"date": message.date, "created_at": timezone.now(), "created_by": user},
         )
+        if created:
+            _linked([link], user)
     return link

@@ -24,9 +24,10 @@ from typing import Any
 
 from django.db import connections, router, transaction
 from django.db.models import Q
-from django.dispatch import Signal
 from django.utils import timezone
 
+from crmail.events import outbox
+from crmail.events.kinds import MessageParsed
 from crmail.mail.models import (
     Attachment,
     Compression,
@@ -76,16 +77,12 @@ def parse_pending(mailbox_id: int | None = None) -> int:
     return len(ids)
 
 
-# Sent once the parse results of messages are committed (keyword ``message_ids``), for the
-# layers above mail (linking subscribes; mail imports none of them).
-messages_parsed = Signal()
-
-
 def save_parsed(messages: Sequence[Message], outcomes: Sequence[Outcome]) -> None:
     """Write parse outcomes: fields, participants, attachments, threads; one transaction.
 
-    ``messages_parsed`` follows after the commit, so readers of the participants (linking)
-    see them, and a contact given an address meanwhile misses nothing.
+    A ``message.parsed`` event per parsed message commits with them, so its consumers
+    (linking, the search index) read the participants, and a contact given an address
+    meanwhile misses nothing.
     """
     results: list[tuple[Message, ParsedMessage | None]] = []
     for message, outcome in zip(messages, outcomes, strict=True):
@@ -135,11 +132,9 @@ def save_parsed(messages: Sequence[Message], outcomes: Sequence[Outcome]) -> Non
             ("message", "part", "filename", "content_type", "size", "content_id", "inline"),
             attachments,
         )
-        parsed_ids = [m.pk for m, p in results if p is not None]
-        if parsed_ids:
-            transaction.on_commit(
-                lambda: messages_parsed.send(Message, message_ids=parsed_ids), robust=True
-            )
+        outbox.record_many(
+            [MessageParsed(message_id=m.pk) for m, parsed in results if parsed is not None]
+        )
 
 
 PARSED_FIELDS = (

@@ -5,3 +5,6 @@ class MailboxesConfig(AppConfig):
     name = "crmail.mailboxes"
     label = "mailboxes"
     verbose_name = "Mailboxes"
+
+    def ready(self) -> None:
+        from crmail.mailboxes import receivers  # noqa: F401  (locations follow parsing)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from crmail.config.crypto import EncryptedTextField
+from crmail.mail.models import Message
 
 
 class Protocol(models.TextChoices):
@@ -148,15 +152,38 @@ class Location(models.Model):
     draft = models.BooleanField(default=False)
     keywords = models.CharField(max_length=1000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Copied from the message (decision 028), so a folder's conversations are read newest
+    # first from one index: its thread (None until parsed, or when parsing failed) and its
+    # date (when crmail stored it, until parsed). Set by every writer of locations and by
+    # ``mailboxes.receivers`` when parse results commit.
+    thread = models.ForeignKey(
+        "mail.Thread", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    date = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["folder", "remote_id"], name="unique_location"),
         ]
-        indexes = [models.Index(fields=["mailbox", "message"], name="location_mailbox_msg")]
+        indexes = [
+            models.Index(fields=["mailbox", "message"], name="location_mailbox_msg"),
+            models.Index(fields=["folder", "-date", "-id"], name="location_folder_date"),
+            models.Index(fields=["folder", "thread", "-date"], name="location_folder_thread"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.folder} #{self.remote_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A new row takes its message's thread and date (bulk writers pass them)."""
+        if self._state.adding and self.thread_id is None and self.message_id:
+            row = (
+                Message.objects.filter(pk=self.message_id).values_list("thread_id", "date").first()
+            )
+            if row is not None:
+                self.thread_id = row[0]
+                self.date = row[1] or self.date
+        super().save(*args, **kwargs)
 
 
 class SentMessage(models.Model):

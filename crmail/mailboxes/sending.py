@@ -12,6 +12,8 @@ import logging
 
 from django.db import transaction
 
+from crmail.events import outbox
+from crmail.events.kinds import MessageSent
 from crmail.linking.links import link_sent
 from crmail.mail.compose import ComposeError, Draft, build_message, no_newlines
 from crmail.mail.ingest import parse_stored
@@ -87,6 +89,15 @@ def send_message(
             recipients=recipients,
             record_module=record_module,
             record_id=record_id,
+        )
+        outbox.record(
+            MessageSent(
+                message_id=message.pk,
+                sender_id=user.pk,
+                mailbox_id=mailbox.pk if mailbox else None,
+                record_module=record_module or "",
+                record_id=record_id,
+            )
         )
     parse_stored([message])
     # On the record it was sent from, and on every lead and contact it was sent to.

@@ -18,6 +18,8 @@ from typing import Any
 from django.db import connections, router, transaction
 from django.utils import timezone
 
+from crmail.events import outbox
+from crmail.events.kinds import EventData, MailboxNeedsAttention, MessageReceived, SyncFinished
 from crmail.mail.ingest import PIPELINE_MIN_MESSAGES, ParsePipeline, parse_pending
 from crmail.mail.store import insert_rows, store_many
 from crmail.mailboxes.drivers.base import (
@@ -45,6 +47,8 @@ LOCATION_COLUMNS = (
     *FLAG_FIELDS,
     "keywords",
     "created_at",
+    "thread",
+    "date",
 )
 
 
@@ -90,28 +94,75 @@ def sync_mailbox(mailbox: Mailbox, driver: Driver, progress: Progress | None = N
         parse_pending(mailbox.pk)  # left by an earlier run that stopped mid-parse
     except Throttled as exc:
         report.paused = True
-        _finish(mailbox, SyncState.PAUSED, str(exc), exc.kind)
+        record_state(mailbox, SyncState.PAUSED, str(exc), exc.kind, report)
         return report
     except DriverError as exc:
         report.errors.append(str(exc))
-        state = SyncState.NEEDS_REAUTH if exc.kind == "oauth_revoked" else SyncState.ERROR
-        _finish(mailbox, state, str(exc), exc.kind)
+        record_state(mailbox, failure_state(exc), str(exc), exc.kind, report)
         raise
     except Exception:
         # A fault of crmail's, not the server's: say so in words (the traceback goes to the
         # worker's log with the exception) and let the scheduler retry after a pause.
         report.errors.append(UNEXPECTED)
-        _finish(mailbox, SyncState.ERROR, UNEXPECTED, "internal")
+        record_state(mailbox, SyncState.ERROR, UNEXPECTED, "internal", report)
         raise
-    _finish(mailbox, SyncState.COMPLETED, "", "")
+    record_state(mailbox, SyncState.COMPLETED, "", "", report)
     return report
 
 
-def _finish(mailbox: Mailbox, state: str, error: str, kind: str) -> None:
+# Failures only the owner can mend (sign in again, a new password, a certificate): a
+# ``mailbox.needs_attention`` event tells them once per new error.
+ATTENTION_KINDS = frozenset(
+    {
+        "auth",
+        "app_password",
+        "auth_unsupported",
+        "oauth_revoked",
+        "oauth_refresh",
+        "oauth_client",
+        "tls",
+    }
+)
+
+
+def failure_state(exc: DriverError) -> str:
+    """The state a mailbox is left in by ``exc``."""
+    return SyncState.NEEDS_REAUTH if exc.kind == "oauth_revoked" else SyncState.ERROR
+
+
+def record_state(
+    mailbox: Mailbox, state: str, error: str, kind: str, report: SyncReport | None = None
+) -> None:
+    """Write a mailbox's state after a sync (``report``) or a failed connection, with its
+    events in the same transaction: ``sync.finished`` after a sync, and
+    ``mailbox.needs_attention`` when the owner must act and the error is new."""
+    again = bool(error) and (mailbox.last_error, mailbox.last_error_kind) == (error, kind)
     fields: dict[str, Any] = {"state": state, "last_error": error, "last_error_kind": kind}
     if state == SyncState.COMPLETED:
         fields["last_sync_at"] = timezone.now()
-    Mailbox.objects.filter(pk=mailbox.pk).update(**fields)
+    with transaction.atomic():
+        Mailbox.objects.filter(pk=mailbox.pk).update(**fields)
+        events: list[EventData] = []
+        if report is not None:
+            events.append(
+                SyncFinished(
+                    mailbox_id=mailbox.pk,
+                    owner_id=mailbox.owner_id,
+                    state=state,
+                    fetched=report.fetched,
+                    error=error,
+                )
+            )
+        needs_owner = state == SyncState.NEEDS_REAUTH or (
+            state == SyncState.ERROR and kind in ATTENTION_KINDS
+        )
+        if needs_owner and not again:
+            events.append(
+                MailboxNeedsAttention(
+                    mailbox_id=mailbox.pk, owner_id=mailbox.owner_id, state=state, error=error
+                )
+            )
+        outbox.record_many(events)
     for key, value in fields.items():
         setattr(mailbox, key, value)
 
@@ -249,9 +300,10 @@ def _rematch(
     old = list(
         Location.objects.filter(folder=row)
         .select_related("message")
-        .values_list("message_id", "message__message_id", "message__size")
+        .values_list("message_id", "message__message_id", "message__size", "thread_id", "date")
     )
-    by_identity = {(mid, size): pk for pk, mid, size in old if mid}
+    by_identity = {(mid, size): pk for pk, mid, size, _, _ in old if mid}
+    placed = {pk: (thread_id, when) for pk, _, _, thread_id, when in old}
     fresh: dict[str, int] = {}
     headers = getattr(driver, "fetch_headers", None)
     if headers is not None and delta.new_ids:
@@ -269,6 +321,8 @@ def _rematch(
                     message_id=pk,
                     remote_id=rid,
                     uid=_as_uid(rid),
+                    thread_id=placed[pk][0],
+                    date=placed[pk][1],
                 )
                 for rid, pk in fresh.items()
             ]
@@ -383,9 +437,9 @@ def _store_batch(
     connection = connections[router.db_for_write(Location)]
     with transaction.atomic():
         messages = store_many(raws)
-        created = Location._meta.get_field("created_at").get_db_prep_save(
-            timezone.now(), connection
-        )
+        now = timezone.now()
+        created = Location._meta.get_field("created_at").get_db_prep_save(now, connection)
+        date_field = Location._meta.get_field("date")
         insert_rows(
             Location,
             LOCATION_COLUMNS,
@@ -399,10 +453,24 @@ def _store_batch(
                     *(f in m.flags for f in FLAG_FIELDS),
                     " ".join(sorted(f for f in m.flags if f not in FLAG_FIELDS))[:1000],
                     created,
+                    msg.thread_id,  # known content keeps its thread and date (decision 028)
+                    date_field.get_db_prep_save(msg.date or now, connection),
                 )
                 for m, msg in zip(batch, messages, strict=True)
             ],
             ignore_conflicts=True,  # stored by an earlier run that stopped before its cursor
+        )
+        outbox.record_many(
+            [
+                MessageReceived(
+                    message_id=msg.pk,
+                    mailbox_id=mailbox.pk,
+                    owner_id=mailbox.owner_id,
+                    folder_id=row.pk,
+                    folder_role=row.role,
+                )
+                for msg in messages
+            ]
         )
     acknowledge = getattr(driver, "acknowledge", None)
     if acknowledge is not None:

@@ -28,7 +28,7 @@ from crmail.jobs.models import Lease
 from crmail.mailboxes.connect import SUPPORTED_PROTOCOLS, open_driver
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.models import Mailbox, SyncState
-from crmail.mailboxes.sync import SyncReport, sync_mailbox
+from crmail.mailboxes.sync import SyncReport, failure_state, record_state, sync_mailbox
 from crmail.mailboxes.twoway import mark_read_now
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,8 @@ def run_sync(mailbox: Mailbox, progress: Callable[[Mailbox], None] | None = None
     except DriverError as exc:
         # Failing to connect never reaches sync_mailbox: record it the same way.
         if mailbox.last_error != str(exc):
-            state = SyncState.NEEDS_REAUTH if exc.kind == "oauth_revoked" else SyncState.ERROR
-            Mailbox.objects.filter(pk=mailbox.pk).update(
-                state=state, last_error=str(exc), last_error_kind=exc.kind or ""
-            )
+            state = failure_state(exc)
+            record_state(mailbox, state, str(exc), exc.kind or "")
             mailbox.state, mailbox.last_error = state, str(exc)
         raise
     finally:

@@ -30,7 +30,8 @@ from crmail.jobs.models import Lease
 from crmail.mailboxes.connect import imap_config, is_watched
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.drivers.imap_session import ImapConfig
-from crmail.mailboxes.models import AuthMethod, Folder, Mailbox, Protocol, SyncState
+from crmail.mailboxes.models import AuthMethod, Folder, Mailbox, Protocol
+from crmail.mailboxes.sync import failure_state, record_state
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +152,10 @@ def oauth_token(mailbox_id: int, *, renew: bool = False) -> str:
 
 def record_login_failure(mailbox_id: int, exc: DriverError) -> None:
     """The watcher could not log in: say so on the mailbox, as a failed sync does."""
-    state = SyncState.NEEDS_REAUTH if exc.kind == "oauth_revoked" else SyncState.ERROR
     with db_job():
-        Mailbox.objects.filter(pk=mailbox_id).update(
-            state=state, last_error=str(exc), last_error_kind=exc.kind or ""
-        )
+        mailbox = Mailbox.objects.filter(pk=mailbox_id).first()
+        if mailbox is not None:
+            record_state(mailbox, failure_state(exc), str(exc), exc.kind or "")
 
 
 # -- leases -------------------------------------------------------------------------------------

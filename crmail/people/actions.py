@@ -18,6 +18,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from crmail.events import outbox
+from crmail.events.kinds import UserCreated, UserUpdated
 from crmail.people import ratelimit
 from crmail.people.models import (
     ACTIONS,
@@ -170,7 +172,7 @@ def create_user(
     extra = {"is_staff": True, "is_superuser": True} if admin else {}
     try:
         with transaction.atomic():
-            return User.objects.create_user(
+            made = User.objects.create_user(
                 email,
                 password or None,
                 name=name,
@@ -179,6 +181,8 @@ def create_user(
                 manager=manager,
                 **extra,
             )
+            outbox.record(UserCreated(user_id=made.pk, actor_id=by.pk if by else None))
+            return made
     except ValidationError as exc:
         raise Invalid(_validation_errors(exc)) from None
 
@@ -253,6 +257,13 @@ def update_user(target: User, changes: dict[str, Any], *, by: User | None) -> Us
     if fields:
         with transaction.atomic():
             target.save(update_fields=list(fields))
+            outbox.record(
+                UserUpdated(
+                    user_id=target.pk,
+                    actor_id=by.pk if by else None,
+                    fields=sorted(f for f in fields if f != "deactivated_at"),
+                )
+            )
     return target
 
 

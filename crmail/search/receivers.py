@@ -1,20 +1,16 @@
-"""What search does when mail changes: parsed mail enters the index once it commits."""
+"""What search does when mail changes: parsed mail enters the index (a consumer of the
+outbox, so it runs in the job queue, off the sync's path; ``crmail search reindex``
+rebuilds the index whatever happened)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.dispatch import receiver
-
-from crmail.mail.ingest import messages_parsed
-from crmail.search.index import BATCH
-from crmail.search.tasks import index_messages_job
+from crmail.events.kinds import MessageParsed
+from crmail.events.registry import Delivered, consumer
+from crmail.search import index
 
 
-@receiver(messages_parsed, dispatch_uid="search.messages_parsed")
-def on_messages_parsed(sender: Any, *, message_ids: list[int], **_: Any) -> None:
-    """Synced, sent or dropped mail is found by search once the job queue has indexed it:
-    a job per batch, so reading and writing the documents is off the sync's path (the
-    sync only enqueues). ``crmail search reindex`` repairs an index that missed any."""
-    for start in range(0, len(message_ids), BATCH):
-        index_messages_job(list(message_ids[start : start + BATCH]))
+@consumer("search", ("message.parsed",), batch=index.BATCH)
+def handle(batch: list[Delivered]) -> None:
+    ids = [item.data.message_id for item in batch if isinstance(item.data, MessageParsed)]
+    if ids:
+        index.index_messages(ids)

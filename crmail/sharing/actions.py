@@ -18,6 +18,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from crmail.events import outbox
+from crmail.events.kinds import SharingChanged
 from crmail.linking.models import Module
 from crmail.mail import mbox
 from crmail.mail.models import Message
@@ -352,6 +354,9 @@ def set_sharing(
             ExcludedDomain.objects.bulk_create(
                 [ExcludedDomain(setting=setting, domain=d) for d in domains]
             )
+        outbox.record(
+            SharingChanged(user_id=user.pk, actor_id=actor.pk if actor else None, mode=setting.mode)
+        )
     return setting
 
 

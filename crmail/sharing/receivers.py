@@ -7,7 +7,8 @@ from typing import Any
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from crmail.crm.actions import record_deleted
+from crmail.events.kinds import RecordDeleted
+from crmail.events.registry import Delivered, consumer
 from crmail.people.models import User
 from crmail.sharing import actions
 
@@ -21,6 +22,9 @@ def on_user_created(
         actions.ensure_setting(instance)
 
 
-@receiver(record_deleted, dispatch_uid="sharing.record_deleted")
-def on_record_deleted(sender: Any, *, module: str, record_id: int, **_: Any) -> None:
-    actions.forget_record(module, record_id)
+@consumer("sharing", ("record.deleted",))
+def handle(batch: list[Delivered]) -> None:
+    """A deleted record's per-record sharing choices go with it."""
+    for item in batch:
+        if isinstance(item.data, RecordDeleted):
+            actions.forget_record(item.data.module, item.data.record_id)

@@ -6,8 +6,19 @@ from django.conf import settings
 from django.urls import URLPattern, path, register_converter
 
 from crmail.people.models import MODULES
-from crmail.web.views import account, auth, compose, departing, home, mailboxes, records, static
+from crmail.web.views import (
+    account,
+    auth,
+    compose,
+    departing,
+    events,
+    home,
+    mailboxes,
+    records,
+    static,
+)
 from crmail.web.views import email_templates as template_pages
+from crmail.web.views import inbox as inbox_pages
 from crmail.web.views import message_deals as deal_pages
 from crmail.web.views import message_mailbox as mailbox_actions
 from crmail.web.views import messages as message_pages
@@ -67,6 +78,8 @@ pages: list[URLPattern] = [
     path("templates/<int:pk>/", template_pages.template_edit, name="template_edit"),
     path("templates/<int:pk>/delete/", template_pages.template_delete, name="template_delete"),
     path("search/", search_pages.search, name="search"),
+    path("inbox/", inbox_pages.inbox_page, name="inbox"),
+    path("inbox/act/", inbox_pages.inbox_act, name="inbox_act"),
     # Opening a message (safe display: crmail.mail.display, docs/decisions/014)
     path("messages/<int:pk>/", message_pages.message_page, name="message"),
     path("messages/<int:pk>/body/", message_pages.message_body, name="message_body"),
@@ -120,6 +133,7 @@ pages: list[URLPattern] = [
     path("settings/groups/<int:pk>/remove/", admin_pages.group_remove, name="group_remove"),
     path("settings/access/", admin_pages.access_defaults, name="access_defaults"),
     path("settings/users/<int:pk>/mail-lock/", admin_pages.user_mail_lock, name="user_mail_lock"),
+    path("settings/events/", events.events_page, name="events"),
     # Departed users (SPEC F12)
     path("settings/departed/", departing.departed, name="departed"),
     path("settings/departed/<int:pk>/backup.mbox", departing.backup, name="departed_backup"),

@@ -85,14 +85,20 @@ def test_linking_twice_and_an_address_in_two_headers_make_one_link(org):
     assert queries.messages_for_record("contacts", jane.pk).count() == 1
 
 
-def test_linking_a_batch_is_one_statement(org, django_assert_num_queries):
-    f.contact(org.rep, "jane@acme.test")
+def test_linking_a_batch_is_one_statement_and_its_events_one_more(org, django_assert_num_queries):
+    from crmail.events.models import Event
+
+    jane = f.contact(org.rep, "jane@acme.test")
     messages = ingest(
         *[raw_mail("jane@acme.test", ["me@crmail.test"]) for _ in range(20)], link=False
     )
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):
         assert links.link_messages([m.pk for m in messages]) == 20
+    linked = Event.objects.filter(kind="message.linked")
+    assert sorted(e.data["message_id"] for e in linked) == sorted(m.pk for m in messages)
+    assert {(e.data["module"], e.data["record_id"]) for e in linked} == {("contacts", jane.pk)}
     assert links.link_messages([m.pk for m in messages]) == 0  # nothing new
+    assert linked.count() == 20
 
 
 @pytest.mark.parametrize(
@@ -156,11 +162,20 @@ def test_adding_an_address_links_its_mail_and_removing_one_unlinks_only_what_it_
     assert Link.objects.get(module="contacts", record_id=jane.pk).reason == Reason.MANUAL
 
 
-def test_editing_other_fields_sends_no_address_event(org, django_capture_on_commit_callbacks):
+def test_editing_other_fields_records_no_address_change(org, django_capture_on_commit_callbacks):
+    from crmail.events.models import Event
+
     jane = new_contact(org.rep, "jane@acme.test")
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+    Event.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=False):
         actions.update_record(org.rep, jane, {"title": "CTO"})
-    assert callbacks == []
+    (event,) = Event.objects.all()
+    assert event.kind == "record.updated"
+    assert event.data["fields"] == ["title"]
+    assert event.data["addresses_added"] == event.data["addresses_removed"] == []
+    with django_capture_on_commit_callbacks(execute=False):
+        actions.update_record(org.rep, jane, {"title": "CTO"})
+    assert Event.objects.count() == 1  # nothing changed, nothing recorded
 
 
 def test_much_past_mail_is_linked_by_a_job_in_batches_with_progress(

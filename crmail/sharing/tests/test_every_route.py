@@ -51,6 +51,7 @@ from crmail.mail.ingest import parse_stored
 from crmail.mail.models import Message
 from crmail.mail.store import store_raw
 from crmail.mailboxes import tasks, twoway
+from crmail.mailboxes.inbox import STREAMS
 from crmail.mailboxes.models import Folder, Mailbox, SentMessage
 from crmail.mailboxes.queries import user_mail
 from crmail.people import actions as people_actions
@@ -389,6 +390,10 @@ def _api_query_variants(
         variants += [{"folder": x.pk} for x in world.folders if x.mailbox_id == filling.get("id")]
     if "owner" in names:
         variants += [{"owner": u.pk} for u in world.users]
+    if "stream" in names:  # the inbox: each stream, each folder (another's answers 404)
+        variants += [{"stream": s} for s in STREAMS]
+        variants += [{"folder": x.pk} for x in world.folders]
+        variants += [{"stream": "deals", "unread": "true"}]
     if "has_attachment" in names:  # search: every marker, on each record, and filters alone
         variants += [{"q": "mk"}, {"q": "about"}, {"has_attachment": "true"}]
         variants += [{"q": "mk", "record": f"{m}:{pk}"} for m, pk in world.record_pairs()]
@@ -590,6 +595,8 @@ def _web_queries(world: World, pattern: Pattern) -> list[dict[str, Any]]:
         return [{}, *views, *({"view": "user", "user": u.pk} for u in world.mail_users)]
     if pattern.name == "mailboxes":
         return [{}, *({"user": u.pk} for u in world.users)]
+    if pattern.name == "inbox":
+        return [{}, *({"stream": s} for s in STREAMS), *({"folder": x.pk} for x in world.folders)]
     if pattern.name == "search":
         return [{}, {"q": "mk"}, {"q": "has:attachment"}, {"q": "about in:inbox"}]
     return [{}]

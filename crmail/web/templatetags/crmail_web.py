@@ -10,7 +10,7 @@ from django.utils import formats
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from crmail.config import dates
+from crmail.config import dates, words
 from crmail.web.modules import Column
 
 register = template.Library()
@@ -77,3 +77,16 @@ def show(value: Any) -> Any:
     if value is None or value == "":
         return EMPTY
     return value
+
+
+@register.filter
+def waiting_since(value: Any, now: Any) -> str:
+    """How long since ``value`` (a datetime), in whole days or hours: "3 days", "5 hours"."""
+    if value is None or now is None:
+        return ""
+    seconds = max(0, int((now - value).total_seconds()))
+    if seconds >= 86400:
+        return words.count(seconds // 86400, "day")
+    if seconds >= 3600:
+        return words.count(seconds // 3600, "hour")
+    return "less than an hour"

@@ -1,0 +1,323 @@
+"""Handing the outbox to its consumers: sequencing, batches, retries, parking, pruning.
+
+Every step is safe to run twice and from several processes at once: the sequencer and
+each consumer's place are rows taken with a lock (``SELECT … FOR UPDATE``; SQLite's
+IMMEDIATE transactions serialise writers the same way), so two dispatchers never hand the
+same batch out twice, and a crash rolls back to the last committed position.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, Min, OuterRef
+from django.utils import timezone
+
+from crmail.config import env
+from crmail.events.kinds import load
+from crmail.events.models import ConsumerState, Event, Failure, Sequencer
+from crmail.events.registry import CONSUMERS, Consumer, Delivered
+
+log = logging.getLogger(__name__)
+
+SEQUENCE_BATCH = 2000
+# Waits before each retry of a failed event; after the last one it is parked.
+RETRY_DELAYS = (
+    timedelta(seconds=30),
+    timedelta(minutes=2),
+    timedelta(minutes=10),
+    timedelta(hours=1),
+    timedelta(hours=4),
+)
+ERROR_LIMIT = 4000
+
+
+def retention() -> timedelta:
+    """How long handled events are kept (``CRMAIL_EVENTS_RETENTION_DAYS``, default 30)."""
+    return timedelta(days=env.whole_number("CRMAIL_EVENTS_RETENTION_DAYS", 30, minimum=1))
+
+
+# -- sequencing ------------------------------------------------------------------------
+
+
+def _sequencer() -> Sequencer:
+    """The sequencer's row, locked until the transaction ends (made on first use)."""
+    for _ in range(2):
+        row = Sequencer.objects.select_for_update().filter(pk=1).first()
+        if row is not None:
+            return row
+        try:
+            with transaction.atomic():
+                Sequencer.objects.create(pk=1, last_position=0)
+        except IntegrityError:
+            pass  # another process made it meanwhile
+    return Sequencer.objects.select_for_update().get(pk=1)
+
+
+def sequence() -> int:
+    """Give committed events without a position the next positions, in id order; the
+    number given."""
+    given = 0
+    while True:
+        with transaction.atomic():
+            row = _sequencer()
+            ids = list(
+                Event.objects.filter(position__isnull=True)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:SEQUENCE_BATCH]
+            )
+            if not ids:
+                return given
+            start = row.last_position
+            Event.objects.bulk_update(
+                [Event(pk=pk, position=start + n) for n, pk in enumerate(ids, 1)],
+                ["position"],
+                batch_size=500,
+            )
+            row.last_position = start + len(ids)
+            row.save(update_fields=["last_position"])
+            given += len(ids)
+        if len(ids) < SEQUENCE_BATCH:
+            return given
+
+
+def high_water() -> int:
+    """The last position given."""
+    return Sequencer.objects.filter(pk=1).values_list("last_position", flat=True).first() or 0
+
+
+# -- consuming -------------------------------------------------------------------------
+
+
+def start_all() -> None:
+    """Make the rows of registered consumers that have none. A consumer new to this
+    installation starts at the current end of the outbox (it does not replay what happened
+    before it existed), so this runs before anything is sequenced (``dispatch``): it then
+    gets every event that committed after it was deployed."""
+    have = set(
+        ConsumerState.objects.filter(name__in=list(CONSUMERS)).values_list("name", flat=True)
+    )
+    for name in CONSUMERS.keys() - have:
+        try:
+            with transaction.atomic():
+                ConsumerState.objects.create(name=name, position=high_water())
+        except IntegrityError:
+            pass  # made by another process meanwhile
+
+
+def _locked(name: str) -> ConsumerState | None:
+    """The consumer's row locked, or None while another dispatcher works on it."""
+    rows = ConsumerState.objects.filter(name=name)
+    if connection.features.has_select_for_update_skip_locked:
+        rows = rows.select_for_update(skip_locked=True)
+    return rows.first()
+
+
+def _delivered(rows: Iterable[Event]) -> list[Delivered]:
+    return [Delivered(event=e, data=load(e.kind, e.data)) for e in rows]
+
+
+def _run_batch(consumer: Consumer) -> int | None:
+    """Hand one window of positions to ``consumer``; the number of its events in it, or
+    None when there is nothing left (or another dispatcher has it)."""
+    with transaction.atomic():
+        state = _locked(consumer.name)
+        if state is None:
+            return None
+        high = high_water()
+        if state.position >= high:
+            return None
+        upto = min(high, state.position + consumer.batch)
+        rows = list(
+            Event.objects.filter(
+                position__gt=state.position, position__lte=upto, kind__in=consumer.kinds
+            ).order_by("position")
+        )
+        if rows:
+            try:
+                with transaction.atomic():
+                    consumer.handler(_delivered(rows))
+            except Exception:
+                log.warning(
+                    "events: %s failed on a batch of %d; handling them one by one",
+                    consumer.name,
+                    len(rows),
+                    exc_info=True,
+                )
+                for row in rows:
+                    _handle_one(consumer, row, None)
+        state.position = upto
+        state.handled += len(rows)
+        state.save(update_fields=["position", "handled", "updated_at"])
+        return len(rows)
+
+
+def _handle_one(consumer: Consumer, event: Event, failure: Failure | None) -> bool:
+    """Handle one event in a savepoint; record the failure (retry later, or park) if the
+    handler raises. True when handled."""
+    try:
+        with transaction.atomic():
+            consumer.handler(_delivered([event]))
+    except Exception as exc:
+        log.exception("events: %s failed on event %s (%s)", consumer.name, event.pk, event.kind)
+        _failed(consumer.name, event, failure, exc)
+        return False
+    if failure is not None:
+        failure.delete()
+    return True
+
+
+def _failed(name: str, event: Event, failure: Failure | None, exc: Exception) -> None:
+    now = timezone.now()
+    error = f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT]
+    if failure is None:
+        failure = Failure(consumer=name, event=event, attempts=0, last_failed_at=now)
+    failure.attempts += 1
+    failure.error = error
+    failure.last_failed_at = now
+    retries_done = failure.attempts - 1
+    if retries_done < len(RETRY_DELAYS):
+        failure.next_try_at = now + RETRY_DELAYS[retries_done]
+        failure.parked = False
+    else:
+        failure.next_try_at = None
+        failure.parked = True
+        log.error("events: %s parked event %s after %d attempts", name, event.pk, failure.attempts)
+    failure.save()
+
+
+def run(name: str) -> int:
+    """Hand ``name`` everything that waits for it; the number of events handled."""
+    consumer = CONSUMERS[name]
+    start_all()
+    total = 0
+    while (n := _run_batch(consumer)) is not None:
+        total += n
+    return total
+
+
+def retry_due(name: str, *, now: datetime | None = None) -> int:
+    """Try again the failed events of ``name`` whose wait is over; the number now handled."""
+    consumer = CONSUMERS[name]
+    now = now or timezone.now()
+    due = Failure.objects.filter(consumer=name, parked=False, next_try_at__lte=now)
+    done = 0
+    for pk in list(due.order_by("next_try_at", "pk").values_list("pk", flat=True)[:500]):
+        with transaction.atomic():
+            rows = Failure.objects.filter(pk=pk, parked=False).select_related("event")
+            if connection.features.has_select_for_update_skip_locked:
+                rows = rows.select_for_update(skip_locked=True, of=("self",))
+            failure = rows.first()
+            if failure is None:
+                continue
+            done += _handle_one(consumer, failure.event, failure)
+    return done
+
+
+def dispatch(name: str) -> int:
+    """What a nudge does for one consumer: sequence what committed, then hand it over."""
+    start_all()
+    sequence()
+    return run(name)
+
+
+# -- failures, for administrators ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Retried:
+    handled: int
+    failed: int
+
+
+def retry(ids: Iterable[int] | None = None) -> Retried:
+    """Retry failed events now (``ids``: those failures; None: every parked one), each
+    once more; one that fails again is parked again at once. Runs in the caller."""
+    rows = Failure.objects.select_related("event")
+    rows = rows.filter(pk__in=list(ids)) if ids is not None else rows.filter(parked=True)
+    handled = failed = 0
+    for failure in list(rows.order_by("pk")):
+        consumer = CONSUMERS.get(failure.consumer)
+        if consumer is None:
+            failed += 1
+            continue
+        with transaction.atomic():
+            failure.attempts = max(failure.attempts, len(RETRY_DELAYS))  # parks on failure
+            if _handle_one(consumer, failure.event, failure):
+                handled += 1
+            else:
+                failed += 1
+    return Retried(handled=handled, failed=failed)
+
+
+def failures(*, parked: bool | None = None) -> list[Failure]:
+    rows = Failure.objects.select_related("event")
+    if parked is not None:
+        rows = rows.filter(parked=parked)
+    return list(rows.order_by("-last_failed_at", "pk"))
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    position: int
+    waiting: int
+    handled: int
+    retrying: int
+    parked: int
+
+
+def status() -> list[Status]:
+    """Each registered consumer: its position, the events after it, its failures."""
+    start_all()
+    sequence()
+    high = high_water()
+    rows = {s.name: s for s in ConsumerState.objects.filter(name__in=list(CONSUMERS))}
+    out = []
+    for name in sorted(CONSUMERS):
+        state = rows[name]
+        kinds = CONSUMERS[name].kinds
+        fails = Failure.objects.filter(consumer=name)
+        out.append(
+            Status(
+                name=name,
+                position=state.position,
+                waiting=Event.objects.filter(
+                    position__gt=state.position, position__lte=high, kind__in=kinds
+                ).count(),
+                handled=state.handled,
+                retrying=fails.filter(parked=False).count(),
+                parked=fails.filter(parked=True).count(),
+            )
+        )
+    return out
+
+
+# -- pruning ---------------------------------------------------------------------------
+
+
+def prune(*, now: datetime | None = None) -> int:
+    """Delete events older than the retention window that every registered consumer has
+    passed and none waits to retry; the number deleted."""
+    now = now or timezone.now()
+    start_all()
+    floor = (
+        ConsumerState.objects.filter(name__in=list(CONSUMERS)).aggregate(m=Min("position"))["m"]
+        if CONSUMERS
+        else high_water()
+    )
+    if floor is None:
+        return 0
+    old = Event.objects.filter(
+        created_at__lt=now - retention(), position__isnull=False, position__lte=floor
+    ).exclude(Exists(Failure.objects.filter(event_id=OuterRef("pk"))))
+    deleted = 0
+    while True:
+        ids = list(old.order_by("position").values_list("pk", flat=True)[:5000])
+        if not ids:
+            return deleted
+        deleted += Event.objects.filter(pk__in=ids).delete()[0]

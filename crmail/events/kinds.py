@@ -1,0 +1,188 @@
+"""The kinds of events crmail records, one dataclass each (docs/events.md lists them).
+
+Fields are ids and plain values (JSON), never model instances: a consumer reads the rows it
+needs when it handles the event, so it sees them as they are then. A field added later
+gets a default, so older events still load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+class EventData:
+    KIND: ClassVar[str]
+
+
+REGISTRY: dict[str, type[EventData]] = {}
+
+
+def kind(name: str):  # type: ignore[no-untyped-def]
+    """Class decorator: a frozen dataclass recorded under ``name``."""
+
+    def wrap(cls: type) -> type:
+        made = dataclass(frozen=True)(cls)
+        made.KIND = name
+        if name in REGISTRY:
+            raise ValueError(f"Event kind {name!r} is defined twice.")
+        REGISTRY[name] = made
+        return made
+
+    return wrap
+
+
+def dump(event: EventData) -> dict[str, Any]:
+    return dataclasses.asdict(event)  # type: ignore[call-overload]
+
+
+def load(name: str, data: dict[str, Any]) -> EventData:
+    """The dataclass of an event as stored; unknown fields (from a newer release) are
+    left out, missing ones take their defaults."""
+    cls = REGISTRY[name]
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# -- mail ------------------------------------------------------------------------------
+
+
+@kind("message.received")
+class MessageReceived(EventData):
+    """A message was stored in a folder of a mailbox by a sync (once per new copy)."""
+
+    message_id: int
+    mailbox_id: int
+    owner_id: int
+    folder_id: int
+    folder_role: str = ""
+
+
+@kind("message.parsed")
+class MessageParsed(EventData):
+    """A stored message's parse results committed (participants, body, thread); readers of
+    its content (linking, search) start here."""
+
+    message_id: int
+
+
+@kind("message.sent")
+class MessageSent(EventData):
+    """A user sent a message from crmail."""
+
+    message_id: int
+    sender_id: int
+    mailbox_id: int | None = None
+    record_module: str = ""
+    record_id: int | None = None
+
+
+@kind("message.linked")
+class MessageLinked(EventData):
+    """A message was put on a record (``reason`` as in ``linking.models.Reason``)."""
+
+    message_id: int
+    module: str
+    record_id: int
+    reason: str
+    actor_id: int | None = None
+
+
+@kind("message.unlinked")
+class MessageUnlinked(EventData):
+    """A message was taken off a record."""
+
+    message_id: int
+    module: str
+    record_id: int
+    actor_id: int | None = None
+
+
+# -- records ---------------------------------------------------------------------------
+
+
+@kind("record.created")
+class RecordCreated(EventData):
+    module: str
+    record_id: int
+    owner_id: int | None = None
+    actor_id: int | None = None
+    addresses: list[str] = field(default_factory=list)
+
+
+@kind("record.updated")
+class RecordUpdated(EventData):
+    """``fields``: the names of the fields that changed; the address lists say which email
+    addresses of a lead or contact came and went."""
+
+    module: str
+    record_id: int
+    actor_id: int | None = None
+    fields: list[str] = field(default_factory=list)
+    addresses_added: list[str] = field(default_factory=list)
+    addresses_removed: list[str] = field(default_factory=list)
+
+
+@kind("record.deleted")
+class RecordDeleted(EventData):
+    module: str
+    record_id: int
+    actor_id: int | None = None
+
+
+@kind("deal.stage_changed")
+class DealStageChanged(EventData):
+    deal_id: int
+    from_stage_id: int | None
+    to_stage_id: int
+    actor_id: int | None = None
+
+
+# -- mailboxes -------------------------------------------------------------------------
+
+
+@kind("sync.finished")
+class SyncFinished(EventData):
+    """One sync of a mailbox ended (``state`` as in ``mailboxes.models.SyncState``)."""
+
+    mailbox_id: int
+    owner_id: int
+    state: str
+    fetched: int = 0
+    error: str = ""
+
+
+@kind("mailbox.needs_attention")
+class MailboxNeedsAttention(EventData):
+    """A mailbox stopped syncing until its owner acts (sign in again, fix a setting)."""
+
+    mailbox_id: int
+    owner_id: int
+    state: str
+    error: str = ""
+
+
+# -- people and sharing ----------------------------------------------------------------
+
+
+@kind("user.created")
+class UserCreated(EventData):
+    user_id: int
+    actor_id: int | None = None
+
+
+@kind("user.updated")
+class UserUpdated(EventData):
+    user_id: int
+    actor_id: int | None = None
+    fields: list[str] = field(default_factory=list)
+
+
+@kind("sharing.changed")
+class SharingChanged(EventData):
+    """A user's mail sharing setting changed (mode, audience, domains, lock)."""
+
+    user_id: int
+    actor_id: int | None = None
+    mode: str = ""

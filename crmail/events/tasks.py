@@ -1,0 +1,47 @@
+"""The outbox's jobs: a nudge per consumer after a commit, and the minute's sweep."""
+
+from __future__ import annotations
+
+import logging
+
+from django.utils import timezone
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
+
+from crmail.events import dispatch
+from crmail.events.registry import CONSUMERS
+
+log = logging.getLogger(__name__)
+
+
+@db_task(name="events.dispatch")
+def dispatch_job(name: str) -> None:
+    """Sequence what committed and hand it to consumer ``name``."""
+    if name in CONSUMERS:
+        dispatch.dispatch(name)
+
+
+def nudge() -> None:
+    """After a commit that recorded events: every consumer gets a job (each runs apart, so
+    a slow one, like the search index, does not hold up another, like alerts)."""
+    for name in list(CONSUMERS):
+        try:
+            dispatch_job(name)
+        except Exception:
+            log.exception("events: could not queue %s; the minute's sweep will", name)
+
+
+@db_periodic_task(crontab(minute="*"), name="events.sweep")
+def sweep() -> None:
+    """Every minute: what a lost nudge left, the retries that are due, and (hourly) the
+    pruning of old events."""
+    dispatch.start_all()
+    dispatch.sequence()
+    for name in list(CONSUMERS):
+        try:
+            dispatch.retry_due(name)
+            dispatch.run(name)
+        except Exception:
+            log.exception("events: the sweep of %s failed; next minute again", name)
+    if timezone.now().minute == 0:
+        dispatch.prune()

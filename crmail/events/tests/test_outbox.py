@@ -1,0 +1,266 @@
+"""The outbox: events exist exactly when what they tell of committed; every consumer gets
+each of its events at least once and its effects in crmail's database happen once; a
+failing handler is retried, parked, listed and handled again."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from crmail.events import dispatch, outbox
+from crmail.events.kinds import RecordCreated, SyncFinished
+from crmail.events.models import ConsumerState, Event, Failure
+from crmail.events.registry import CONSUMERS, Consumer
+from crmail.jobs.models import Lease
+
+pytestmark = pytest.mark.django_db
+
+
+class Crash(BaseException):
+    """A worker killed in the middle of a batch: nothing the dispatcher catches."""
+
+
+class Recorder:
+    """A test consumer of ``sync.finished``: each handled event leaves a row (its effect,
+    in the handler's transaction) and a note of the attempt (outside any transaction)."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+        self.fail_on: set[int] = set()  # mailbox ids whose event raises
+        self.crash_after: int | None = None
+
+    def __call__(self, batch) -> None:  # type: ignore[no-untyped-def]
+        for item in batch:
+            self.seen.append(item.event.pk)
+            if item.data.mailbox_id in self.fail_on:
+                raise RuntimeError(f"mailbox {item.data.mailbox_id} is broken")
+            Lease.objects.create(
+                name=f"effect:{item.data.mailbox_id}", holder="t", expires_at=timezone.now()
+            )
+            if self.crash_after is not None and len(self.seen) >= self.crash_after:
+                self.crash_after = None
+                raise Crash
+
+
+@pytest.fixture
+def recorder(monkeypatch):
+    rec = Recorder()
+    monkeypatch.setitem(
+        CONSUMERS,
+        "test",
+        Consumer(name="test", kinds=frozenset({"sync.finished"}), handler=rec, batch=3),
+    )
+    return rec
+
+
+def finished(n: int) -> SyncFinished:
+    return SyncFinished(mailbox_id=n, owner_id=1, state="completed")
+
+
+def effects() -> list[int]:
+    return sorted(int(n.split(":")[1]) for n in Lease.objects.values_list("name", flat=True))
+
+
+def test_an_event_of_a_rolled_back_transaction_does_not_exist(recorder):
+    dispatch.start_all()
+    with transaction.atomic():
+        outbox.record(finished(1))
+        transaction.set_rollback(True)
+    with transaction.atomic():
+        outbox.record(finished(2))
+    dispatch.dispatch("test")
+    assert effects() == [2]
+    assert Event.objects.get().data == {
+        "mailbox_id": 2,
+        "owner_id": 1,
+        "state": "completed",
+        "fetched": 0,
+        "error": "",
+    }
+
+
+def test_positions_follow_commits_without_gaps_and_each_event_is_handled_once(recorder):
+    dispatch.start_all()
+    for n in range(1, 8):
+        outbox.record(finished(n))
+    assert dispatch.dispatch("test") == 7
+    assert sorted(Event.objects.values_list("position", flat=True)) == list(range(1, 8))
+    assert effects() == list(range(1, 8))
+    assert dispatch.dispatch("test") == 0
+    assert ConsumerState.objects.get(name="test").position == 7
+
+
+def test_a_crash_in_the_middle_of_a_batch_hands_the_batch_out_again_and_effects_happen_once(
+    recorder,
+):
+    dispatch.start_all()
+    for n in range(1, 6):
+        outbox.record(finished(n))
+    recorder.crash_after = 2
+    with pytest.raises(Crash):
+        dispatch.dispatch("test")
+    assert effects() == []  # rolled back with the position
+    dispatch.dispatch("test")
+    assert effects() == [1, 2, 3, 4, 5]
+    assert len(recorder.seen) == 7  # the first two twice: at least once
+
+
+def test_a_failing_event_is_retried_with_backoff_then_parked_while_others_go_on(recorder):
+    dispatch.start_all()
+    recorder.fail_on = {2}
+    for n in (1, 2, 3):
+        outbox.record(finished(n))
+    dispatch.dispatch("test")
+    assert effects() == [1, 3]
+    failure = Failure.objects.get()
+    assert (failure.consumer, failure.attempts, failure.parked) == ("test", 1, False)
+    assert "mailbox 2 is broken" in failure.error
+    start = timezone.now()
+    assert dispatch.retry_due("test", now=start) == 0  # not due yet
+    moment = start
+    for delay in dispatch.RETRY_DELAYS:
+        moment += delay + timedelta(seconds=1)
+        assert dispatch.retry_due("test", now=moment) == 0
+    failure.refresh_from_db()
+    assert failure.parked and failure.next_try_at is None
+    assert failure.attempts == len(dispatch.RETRY_DELAYS) + 1
+    assert dispatch.retry_due("test", now=moment + timedelta(days=1)) == 0  # parked: left
+
+    recorder.fail_on = set()
+    result = dispatch.retry()
+    assert (result.handled, result.failed) == (1, 0)
+    assert effects() == [1, 2, 3]
+    assert not Failure.objects.exists()
+
+
+def test_a_parked_event_that_fails_again_is_parked_again(recorder):
+    dispatch.start_all()
+    recorder.fail_on = {9}
+    outbox.record(finished(9))
+    dispatch.dispatch("test")
+    Failure.objects.update(parked=True, next_try_at=None, attempts=6)
+    result = dispatch.retry()
+    assert (result.handled, result.failed) == (0, 1)
+    failure = Failure.objects.get()
+    assert failure.parked and failure.attempts == 7
+
+
+def test_a_consumer_new_to_an_installation_starts_at_the_end(recorder, monkeypatch):
+    dispatch.start_all()
+    outbox.record(finished(1))
+    dispatch.dispatch("test")
+    late = Recorder()
+    monkeypatch.setitem(
+        CONSUMERS, "late", Consumer(name="late", kinds=frozenset({"sync.finished"}), handler=late)
+    )
+    outbox.record(finished(2))
+    dispatch.dispatch("late")
+    assert [Event.objects.get(pk=pk).data["mailbox_id"] for pk in late.seen] == [2]
+
+
+def test_old_events_every_consumer_passed_are_pruned_and_failed_ones_kept(recorder):
+    dispatch.start_all()
+    recorder.fail_on = {2}
+    for n in (1, 2, 3):
+        outbox.record(finished(n))
+    dispatch.sequence()
+    for name in CONSUMERS:
+        dispatch.run(name)
+    Event.objects.update(created_at=timezone.now() - timedelta(days=31))
+    outbox.record(finished(4))  # new: kept
+    assert dispatch.prune() == 2
+    kept = sorted(e.data["mailbox_id"] for e in Event.objects.all())
+    assert kept == [2, 4]
+
+
+def test_kinds_load_what_older_and_newer_releases_wrote():
+    from crmail.events.kinds import load
+
+    old = load("record.created", {"module": "contacts", "record_id": 3})
+    assert old == RecordCreated(module="contacts", record_id=3)
+    newer = load("record.created", {"module": "leads", "record_id": 4, "colour": "red"})
+    assert newer == RecordCreated(module="leads", record_id=4)
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("write"), st.integers(1, 4), st.booleans()),
+        st.tuples(st.just("dispatch"), st.one_of(st.none(), st.integers(1, 6))),
+    ),
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=operations)
+def test_any_interleaving_of_writes_and_crashes_handles_every_event_and_its_effect_once(
+    monkeypatch, ops
+):
+    rec = Recorder()
+    monkeypatch.setitem(
+        CONSUMERS,
+        "prop",
+        Consumer(name="prop", kinds=frozenset({"sync.finished"}), handler=rec, batch=3),
+    )
+    with transaction.atomic():  # each example starts from nothing
+        Event.objects.all().delete()
+        ConsumerState.objects.all().delete()
+        Lease.objects.all().delete()
+        from crmail.events.models import Sequencer
+
+        Sequencer.objects.all().delete()
+        dispatch.start_all()
+        committed: list[int] = []
+        n = 0
+        for op in ops:
+            if op[0] == "write":
+                _, size, commit = op
+                with transaction.atomic():
+                    mine = list(range(n + 1, n + size + 1))
+                    n += size
+                    outbox.record_many([finished(i) for i in mine])
+                    if commit:
+                        committed += mine
+                    else:
+                        transaction.set_rollback(True)
+            else:
+                rec.crash_after = None if op[1] is None else len(rec.seen) + op[1]
+                try:
+                    with transaction.atomic():
+                        dispatch.dispatch("prop")
+                except Crash:
+                    pass
+        rec.crash_after = None
+        dispatch.dispatch("prop")
+        assert effects() == sorted(committed)
+        handled = {
+            Event.objects.get(pk=pk).data["mailbox_id"]
+            for pk in rec.seen
+            if Event.objects.filter(pk=pk).exists()
+        }
+        assert handled == set(committed)
+        transaction.set_rollback(True)
+
+
+def test_docs_list_every_kind_with_its_fields():
+    import dataclasses
+    from pathlib import Path
+
+    from crmail.events.kinds import REGISTRY
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "events.md").read_text()
+    sections = {part.split("`", 1)[0]: part for part in doc.split("\n## `")[1:]}
+    assert set(sections) == set(REGISTRY)
+    for name, cls in REGISTRY.items():
+        for f in dataclasses.fields(cls):
+            assert f"| `{f.name}` |" in sections[name], (name, f.name)
