@@ -656,6 +656,15 @@ class RecordRef(Input):
     id: Id
 
 
+HTML_DESCRIPTION = (
+    "The message written in HTML (optional). It is cleaned as crmail cleans mail it shows: "
+    "formatting elements only, no scripts, event handlers, forms or embedded content, "
+    "links only to http, https and mailto, images without a remote address. It is sent "
+    "as multipart/alternative beside a text part: ``text`` when given, else the text of "
+    "the cleaned HTML."
+)
+
+
 class SendIn(Input):
     sender: Address = Field(
         alias="from",
@@ -667,8 +676,10 @@ class SendIn(Input):
     subject: Annotated[str, Field(max_length=998)] | None = Field(
         None, description="Required unless ``template_id`` gives it."
     )
-    text: Annotated[str, Field(max_length=5_000_000)] = ""
-    html: Annotated[str, Field(max_length=5_000_000)] = ""
+    text: Annotated[str, Field(max_length=5_000_000)] = Field(
+        "", description="The text of the message (its text part when ``html`` is given too)."
+    )
+    html: Annotated[str, Field(max_length=5_000_000)] = Field("", description=HTML_DESCRIPTION)
     template_id: Id | None = Field(
         None,
         description="A template you may use: its subject and body, filled for ``record`` "
@@ -684,6 +695,11 @@ class ReplyIn(Input):
     all: bool = Field(False, description="Reply all: also to the original's To and Cc.")
     text: Annotated[str, Field(max_length=5_000_000)] = Field(
         "", description="Your text; the original follows it, quoted."
+    )
+    html: Annotated[str, Field(max_length=5_000_000)] = Field(
+        "",
+        description=HTML_DESCRIPTION
+        + " The original follows it in a blockquote (and quoted in the text part).",
     )
     cc: list[Address] = Field(
         default_factory=list, max_length=500, description="More addresses to copy."
@@ -701,6 +717,11 @@ class ForwardIn(Input):
     bcc: list[Address] = Field(default_factory=list, max_length=500)
     text: Annotated[str, Field(max_length=5_000_000)] = Field(
         "", description="Your text; the original follows it with its attachments."
+    )
+    html: Annotated[str, Field(max_length=5_000_000)] = Field(
+        "",
+        description=HTML_DESCRIPTION
+        + " The original follows it in a blockquote (and below it in the text part).",
     )
     record: RecordRef | None = Field(
         None, description="The record it is forwarded from; it is recorded there too."

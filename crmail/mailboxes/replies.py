@@ -22,6 +22,7 @@ from typing import Literal
 
 from django.utils import timezone
 
+from crmail.mail.compose import text_html
 from crmail.mail.display import html_to_text
 from crmail.mail.models import Message, ParseState
 from crmail.mail.parse import AttachmentInfo, ParsedMessage, Unparseable, parse_message, part_bytes
@@ -51,6 +52,7 @@ class Start:
     to: list[str]
     cc: list[str]
     text: str  # the original, quoted (reply) or shown under a header block (forward)
+    html: str  # the same for a message written in HTML: the original in a blockquote
     in_reply_to: str
     references: list[str]
     mailbox: Mailbox | None  # the user's mailbox to send from; None: they have none
@@ -77,7 +79,7 @@ def plain_text(parsed: ParsedMessage) -> str:
     """The original's text: its text part, else its HTML without tags."""
     if parsed.text.strip():
         return parsed.text
-    return html_to_text(parsed.html)
+    return html_to_text(parsed.html) if parsed.html.strip() else ""
 
 
 def _when(date: datetime | None) -> str:
@@ -92,14 +94,31 @@ def _who(parsed: ParsedMessage, role: str) -> str:
     )
 
 
-def quoted(parsed: ParsedMessage) -> str:
-    """ "On 3 Dec 2026, Ada wrote:" and the original's lines, each under ``> ``."""
+def _intro(parsed: ParsedMessage) -> str:
+    """ "On 3 Dec 2026, Ada wrote:" """
     sender = next((p for p in parsed.participants if p.role == "from"), None)
     name = (sender.name or sender.address) if sender else "the sender"
     when = _when(parsed.date)
-    intro = f"On {when}, {name} wrote:" if when else f"{name} wrote:"
+    return f"On {when}, {name} wrote:" if when else f"{name} wrote:"
+
+
+def quoted(parsed: ParsedMessage) -> str:
+    """ "On 3 Dec 2026, Ada wrote:" and the original's lines, each under ``> ``."""
     lines = plain_text(parsed).rstrip().splitlines() or [""]
-    return intro + "\n" + "\n".join(f"> {line}" if line else ">" for line in lines) + "\n"
+    return _intro(parsed) + "\n" + "\n".join(f"> {line}" if line else ">" for line in lines) + "\n"
+
+
+def quoted_html(parsed: ParsedMessage) -> str:
+    """The "On …, Ada wrote:" line and the original's text in a ``<blockquote>``."""
+    return (
+        f"<div>{text_html(_intro(parsed))}</div>"
+        f"<blockquote>{text_html(plain_text(parsed).rstrip())}</blockquote>"
+    )
+
+
+def forwarded_html(parsed: ParsedMessage) -> str:
+    """The forwarded block (``forwarded``) in a ``<blockquote>``."""
+    return f"<blockquote>{text_html(forwarded(parsed).rstrip())}</blockquote>"
 
 
 def forwarded(parsed: ParsedMessage) -> str:
@@ -190,6 +209,7 @@ def start(user: User, message: Message, mode: Mode) -> Start:
         to=to,
         cc=cc,
         text=forwarded(parsed) if mode == "forward" else quoted(parsed),
+        html=forwarded_html(parsed) if mode == "forward" else quoted_html(parsed),
         in_reply_to=parsed.message_id.strip("<> "),
         references=references_for(parsed),
         mailbox=mailbox,
