@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "crmail.linking",
     "crmail.sharing",
     "crmail.search",
+    "crmail.webhooks",
     "crmail.web",
 ]
 
