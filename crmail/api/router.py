@@ -25,6 +25,7 @@ from crmail.api import (
     templates,
     tokens,
     users,
+    webhooks,
 )
 from crmail.api.auth import AUTH
 
@@ -82,3 +83,4 @@ api.add_router("/messages", messages.router)
 api.add_router("/tokens", tokens.router)
 api.add_router("/templates", templates.router)
 api.add_router("/search", search.router)
+api.add_router("/webhooks", webhooks.router)
