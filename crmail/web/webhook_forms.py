@@ -31,6 +31,12 @@ class EndpointForm(ActionErrors, CheckedTextForm, forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["kinds"].choices = [(k, k) for k in actions.kinds()]  # type: ignore[attr-defined]
 
+    def clean_url(self) -> str:
+        try:
+            return actions.check(self.cleaned_data["url"], None)["url"]
+        except actions.Invalid as exc:
+            raise forms.ValidationError(exc.errors[0]["message"]) from None
+
     def groups(self) -> list[tuple[str, list[tuple[str, bool]]]]:
         """The kinds, grouped, each with whether it is ticked (for the template)."""
         if self.is_bound:

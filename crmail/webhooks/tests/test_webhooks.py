@@ -250,3 +250,14 @@ def test_the_secret_is_stored_encrypted_and_never_logged_or_shown_again(
         (stored,) = cursor.fetchone()
     assert key not in stored
     assert Endpoint.objects.get(pk=pk).secret == secret
+
+
+def test_crmail_check_reports_whether_private_addresses_are_allowed(capsys, org, monkeypatch):
+    from crmail.config.tests.test_cli import run
+
+    status, _, err = run(capsys, "check")
+    assert status == 0 and "CRMAIL_WEBHOOKS_ALLOW_PRIVATE is on" in err
+    monkeypatch.setenv(send.ALLOW_PRIVATE, "0")
+    status, out, err = run(capsys, "check")
+    assert "Webhooks call only public addresses." in out
+    assert "CRMAIL_WEBHOOKS_ALLOW_PRIVATE" not in err
