@@ -79,7 +79,9 @@ def attempt(delivery_id: int, *, now: datetime | None = None) -> bool | None:
     claimed = Delivery.objects.filter(due(now=now), pk=delivery_id).update(next_try_at=now + CLAIM)
     if not claimed:
         return None
-    delivery = Delivery.objects.select_related("endpoint").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    if delivery is None:  # deleted with its endpoint meanwhile
+        return None
     endpoint = delivery.endpoint
     body = body_of(delivery)
     sent_at = timezone.now()
@@ -93,7 +95,9 @@ def attempt(delivery_id: int, *, now: datetime | None = None) -> bool | None:
 def record(delivery_id: int, answer: send.Answer, *, at: datetime) -> None:
     """What one attempt did to its delivery and to its endpoint's health."""
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+        delivery = Delivery.objects.select_for_update().filter(pk=delivery_id).first()
+        if delivery is None:
+            return  # the endpoint was deleted during the call, with its log
         endpoint = Endpoint.objects.select_for_update().get(pk=delivery.endpoint_id)
         delivery.attempts += 1
         delivery.last_tried_at = at
