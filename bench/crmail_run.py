@@ -12,7 +12,8 @@ raw and location inserts, parse pipeline, saving parse results, threads) without
 crmail's code;
 ``--profile`` runs the sync under cProfile and writes the stats to F (this process only:
 the parsing workers are not profiled); ``--parse-workers N`` overrides the number of
-parsing processes (0: parse in the syncing process, as before the pipeline).
+parsing processes (0: parse in the syncing process, as before the pipeline); ``--no-events``
+replaces ``outbox.record_many`` with a no-op in this process (``events_bench.py`` compares).
 """
 
 from __future__ import annotations
@@ -122,6 +123,11 @@ def main() -> None:
     parser.add_argument(
         "--parse-workers", type=int, default=None, help="parsing processes (0: parse inline)"
     )
+    parser.add_argument(
+        "--no-events",
+        action="store_true",
+        help="record no events (this process only: what the outbox costs a sync)",
+    )
     args = parser.parse_args()
 
     t_start = time.perf_counter()
@@ -134,6 +140,10 @@ def main() -> None:
     from crmail.mailboxes.sync import sync_mailbox
     from crmail.people.actions import first_admin
 
+    if args.no_events:  # a bench-only switch, never a setting: writers call record_many
+        from crmail.events import outbox
+
+        outbox.record_many = lambda events: None
     if args.parse_workers is not None:
         from crmail.mail import ingest
 

@@ -27,6 +27,7 @@ from crmail.api import (
     templates,
     tokens,
     users,
+    webhooks,
 )
 from crmail.api.auth import AUTH
 
@@ -86,3 +87,4 @@ api.add_router("/tokens", tokens.router)
 api.add_router("/templates", templates.router)
 api.add_router("/search", search.router)
 api.add_router("/inbox", inbox.router)
+api.add_router("/webhooks", webhooks.router)

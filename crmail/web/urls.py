@@ -16,6 +16,7 @@ from crmail.web.views import (
     mailboxes,
     records,
     static,
+    webhooks,
 )
 from crmail.web.views import email_templates as template_pages
 from crmail.web.views import inbox as inbox_pages
@@ -141,6 +142,14 @@ pages: list[URLPattern] = [
     path("settings/access/", admin_pages.access_defaults, name="access_defaults"),
     path("settings/users/<int:pk>/mail-lock/", admin_pages.user_mail_lock, name="user_mail_lock"),
     path("settings/events/", events.events_page, name="events"),
+    # Webhooks (administrators)
+    path("settings/webhooks/", webhooks.webhook_list, name="webhooks"),
+    path("settings/webhooks/new/", webhooks.webhook_create, name="webhook_create"),
+    path("settings/webhooks/<int:pk>/", webhooks.webhook_detail, name="webhook_detail"),
+    path("settings/webhooks/<int:pk>/edit/", webhooks.webhook_edit, name="webhook_edit"),
+    path("settings/webhooks/<int:pk>/enabled/", webhooks.webhook_enabled, name="webhook_enabled"),
+    path("settings/webhooks/<int:pk>/test/", webhooks.webhook_test, name="webhook_test"),
+    path("settings/webhooks/<int:pk>/delete/", webhooks.webhook_delete, name="webhook_delete"),
     # Departed users (SPEC F12)
     path("settings/departed/", departing.departed, name="departed"),
     path("settings/departed/<int:pk>/backup.mbox", departing.backup, name="departed_backup"),

@@ -60,6 +60,8 @@ from crmail.search import index as search_index
 from crmail.sharing import actions
 from crmail.sharing.tests.build import link, place
 from crmail.sharing.visibility import record_model, visible_messages
+from crmail.webhooks import actions as webhook_actions
+from crmail.webhooks.models import Endpoint
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -179,6 +181,11 @@ def build_world() -> World:
     body = "{{Contact.first_name}} {{Deal.name}} {{Account.name}} {{Lead.company}} {{User.name}}"
     template_actions.do_create_template(owner, name="Walk shared", body=body, shared=True)
     template_actions.do_create_template(owner, name="Walk personal", body=body)
+    # A webhook, with a test call in its log.
+    hook, _ = webhook_actions.create_endpoint(
+        "https://hooks.customer.test/walk", ["message.linked"], by=org.admin
+    )
+    webhook_actions.send_test(hook, by=org.admin)
 
     roles = {
         "admin": org.admin,
@@ -331,6 +338,7 @@ def _api_path_values(world: World, path: str, name: str) -> list[Any]:
             "groups": [g.pk for g in world.groups],
             "tokens": list(ApiToken.objects.values_list("pk", flat=True)),
             "templates": list(EmailTemplate.objects.values_list("pk", flat=True)),
+            "webhooks": list(Endpoint.objects.values_list("pk", flat=True)),
         }
         for module in Module.values:
             kinds[module] = world.ids(record_model(module))
@@ -535,6 +543,7 @@ _PK_KINDS = (
     ("account/tokens/", "token"),
     ("settings/mail/", "mailbox"),
     ("templates/", "template"),
+    ("settings/webhooks/", "webhook"),
 )
 
 
@@ -553,6 +562,7 @@ def _web_values(world: World, pattern: Pattern, name: str) -> list[Any]:
         "profile": list(Profile.objects.values_list("pk", flat=True)),
         "token": list(ApiToken.objects.values_list("pk", flat=True)),
         "template": list(EmailTemplate.objects.values_list("pk", flat=True)),
+        "webhook": list(Endpoint.objects.values_list("pk", flat=True)),
     }
     if name == "pk":
         for prefix, kind in _PK_KINDS:
