@@ -13,6 +13,11 @@ crmail's code;
 ``--profile`` runs the sync under cProfile and writes the stats to F (this process only:
 the parsing workers are not profiled); ``--parse-workers N`` overrides the number of
 parsing processes (0: parse in the syncing process, as before the pipeline).
+``--search-index off`` measures the sync without the search index: the receiver that
+queues the index's jobs is disconnected in this process (a benchmark switch, not a
+setting). Otherwise the sync queues them as in production, and once it has finished this
+process runs the queued jobs itself, timed per job (``jobs_s``): what a job worker beside
+the sync spends indexing what it stored.
 """
 
 from __future__ import annotations
@@ -112,6 +117,22 @@ def install_phase_timers(driver: Any) -> Timers:
     return timers
 
 
+def run_queued_jobs() -> dict[str, float]:
+    """Run the jobs the sync queued, here and one by one; seconds per job name."""
+    from django.utils.module_loading import autodiscover_modules
+    from huey.contrib.djhuey import HUEY
+
+    autodiscover_modules("tasks")
+    spent: dict[str, float] = defaultdict(float)
+    if HUEY.immediate:
+        return spent
+    while (task := HUEY.dequeue()) is not None:
+        start = time.perf_counter()
+        HUEY.execute(task)
+        spent[task.name] += time.perf_counter() - start
+    return dict(spent)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -122,6 +143,7 @@ def main() -> None:
     parser.add_argument(
         "--parse-workers", type=int, default=None, help="parsing processes (0: parse inline)"
     )
+    parser.add_argument("--search-index", choices=("on", "off"), default="on")
     args = parser.parse_args()
 
     t_start = time.perf_counter()
@@ -138,6 +160,10 @@ def main() -> None:
         from crmail.mail import ingest
 
         ingest.default_workers = lambda: args.parse_workers
+    if args.search_index == "off":
+        from crmail.mail.ingest import messages_parsed
+
+        messages_parsed.disconnect(dispatch_uid="search.messages_parsed")
     t_django = time.perf_counter()
     mailbox = Mailbox.objects.filter(login=args.login).first()
     first = mailbox is None
@@ -171,7 +197,9 @@ def main() -> None:
     t2 = time.perf_counter()
     driver.close()
 
+    jobs = run_queued_jobs()
     out: dict[str, Any] = {
+        "jobs_s": jobs,
         "first": first,
         "django_setup_s": t_django - t_start,
         "connect_s": t1 - t0,
