@@ -19,7 +19,7 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
@@ -110,18 +110,20 @@ def candidates(viewer: User, query: Query, filters: Filters) -> QuerySet[Message
         qs = qs.filter(date__lt=_start_of(query.before))
     if query.has_attachment is not None:
         qs = qs.filter(has_attachments=query.has_attachment)
-    own = Location.objects.filter(message_id=OuterRef("pk"), mailbox__owner_id=viewer.pk)
+    # The viewer's own copies, as a list of message ids: the database starts from them (a
+    # fraction of what the viewer may see) rather than testing every visible message.
+    own = Location.objects.filter(mailbox__owner_id=viewer.pk)
     if filters.mailbox_id is not None:
-        qs = qs.filter(Exists(own.filter(mailbox_id=filters.mailbox_id)))
+        qs = qs.filter(pk__in=own.filter(mailbox_id=filters.mailbox_id).values("message_id"))
     if filters.folder_id is not None:
-        qs = qs.filter(Exists(own.filter(folder_id=filters.folder_id)))
+        qs = qs.filter(pk__in=own.filter(folder_id=filters.folder_id).values("message_id"))
     if query.folder_name:
         named = Q(folder__name__iexact=query.folder_name) | Q(
             folder__role__iexact=query.folder_name
         )
-        qs = qs.filter(Exists(own.filter(named)))
+        qs = qs.filter(pk__in=own.filter(named).values("message_id"))
     if query.unread is not None:
-        qs = qs.filter(Exists(own.filter(seen=not query.unread)))
+        qs = qs.filter(pk__in=own.filter(seen=not query.unread).values("message_id"))
     return qs
 
 
