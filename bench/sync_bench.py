@@ -5,8 +5,9 @@
                                [--no-offlineimap] [--compare TREE --compare-label TEXT]
                                [--search-index-compare]
 
-Needs root (a throwaway Dovecot from tests/harness), Debian's isync and offlineimap, and
-npm for the real-world corpus (see bench/corpus.py). For each mailbox and each run, in
+Needs root (a throwaway Dovecot from tests/harness), Debian's isync (``apt-get install -y
+isync``: mbsync) and offlineimap, and npm for the real-world corpus (see bench/corpus.py);
+``--no-offlineimap`` and ``--real none`` do without the last two. For each mailbox and each run, in
 turn: mbsync (PipelineDepth 50) into a fresh Maildir, offlineimap into a fresh Maildir,
 crmail's first sync (``open_driver`` + ``sync_mailbox``) into a fresh SQLite data dir, the
 same through a proxy adding ``--rtt-ms`` of round-trip time, then a resync with nothing
