@@ -337,6 +337,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the store (for --reuse)")
     parser.add_argument("--reuse", type=Path, metavar="DIR", help="measure a kept store")
+    parser.add_argument(
+        "--populate-s",
+        type=float,
+        default=0.0,
+        help="with --reuse of a store stopped while indexing: how long populating took",
+    )
     args = parser.parse_args()
     if args.reuse:
         data = bigstore.reopen(args.reuse)
@@ -346,11 +352,18 @@ def main() -> None:
     started_line = bigstore.machine()
     print(started_line, flush=True)
     try:
-        if args.reuse:
+        if args.reuse and (data / "ids.json").exists():
             ids = json.loads((data / "ids.json").read_text())
+        elif args.reuse:  # a populate stopped before it wrote its ids: read them back
+            ids = bigstore.recover_ids(args.messages, args.populate_s)
         else:
             ids = bigstore.populate(args.messages)
-            ids["index_s"] = bigstore.build_index()
+        if "index_s" not in ids:
+            seconds, done = bigstore.build_index(resume=bool(args.reuse))
+            ids["index_s"] = seconds * ids["messages"] / max(1, done)
+            ids["index_note"] = (
+                "" if done == ids["messages"] else f" (timed on the last {done:,}, scaled)"
+            )
             (data / "ids.json").write_text(json.dumps(ids))
         from crmail.people.models import User
         from crmail.search.index import indexed_count
@@ -385,7 +398,8 @@ def main() -> None:
             f"{bigstore.machine().rsplit('; ', 1)[1]}.",
             "",
             f"Store: {ids['messages']:,} messages populated in {ids['populate_s']:.0f} s; "
-            f"search index built by `reindex` in {ids['index_s']:.0f} s "
+            f"search index built by `reindex` in {ids['index_s']:.0f} s"
+            f"{ids.get('index_note', '')} "
             f"({ids['messages'] / ids['index_s']:,.0f} messages/s); the measured user may see "
             f"{ids['visible']:,} messages ({ids['visible'] / ids['messages']:.1%}; "
             f"`visible_messages(viewer).count()` took {ids['visible_count_s']:.1f} s).",
