@@ -19,6 +19,7 @@ from crmail.api import (
     leads,
     mailboxes,
     messages,
+    notifications,
     pipelines,
     search,
     sharing,
@@ -78,6 +79,7 @@ api.add_router("/users", users.router)
 api.add_router("/groups", groups.router)
 api.add_router("/mailboxes", mailboxes.router)
 api.add_router("/sharing", sharing.router)
+api.add_router("/notifications", notifications.router)
 api.add_router("/messages", messages.router)
 api.add_router("/tokens", tokens.router)
 api.add_router("/templates", templates.router)

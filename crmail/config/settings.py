@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "crmail.linking",
     "crmail.sharing",
     "crmail.search",
+    "crmail.notifications",
     "crmail.web",
 ]
 
@@ -82,6 +83,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "crmail.web.context.mailbox_alert",
+                "crmail.web.context.notifications",
             ],
         },
     },

@@ -1,4 +1,5 @@
-"""What every page knows beyond the request: the signed-in user's mailbox alert."""
+"""What every page knows beyond the request: the signed-in user's mailbox alert and the
+number of their unread notifications (the bell's badge)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from crmail.mailboxes.models import Mailbox, SyncState
+from crmail.notifications import queries as notification_queries
 
 ALERT_STATES = (SyncState.NEEDS_REAUTH, SyncState.ERROR)
 
@@ -23,3 +25,12 @@ def mailbox_alert(request: HttpRequest) -> dict[str, Any]:
         .first()
     )
     return {"mailbox_alert": mailbox} if mailbox else {}
+
+
+def notifications(request: HttpRequest) -> dict[str, Any]:
+    """The bell's badge: the user's unread notifications, counted lazily (one indexed
+    COUNT, only on pages that show the top bar)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {"unread_notifications": lambda: notification_queries.unread_count(user)}
