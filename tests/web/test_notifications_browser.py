@@ -101,3 +101,32 @@ def test_a_colleagues_notifications_stay_theirs(app):  # type: ignore[no-untyped
     expect(app.page.get_by_text("For Rex only")).to_have_count(0)
     app.shot("alerts-empty-feed")
     assert app.go(f"/notifications/{row.pk}/").status == 404
+
+
+def test_the_mailbox_switch_and_the_daily_digest_are_chosen_on_their_pages(app):  # type: ignore[no-untyped-def]
+    rep = f.user("rep@crmail.test", name="Rex Rep")
+    box = inbox_of(rep).mailbox
+
+    app.sign_in(rep.email, f.PASSWORD)
+    app.go(f"/settings/mail/{box.pk}/edit/")
+    switch = app.page.get_by_label("Tell me at once when a lead or contact writes")
+    expect(switch).to_be_checked()
+    switch.uncheck()
+    app.shot("alerts-mailbox-edit")
+    app.page.get_by_role("button", name="Save").click()
+    app.page.wait_for_url(f"**/settings/mail/{box.pk}/")
+    expect(app.page.get_by_text("Customer mail alerts")).to_be_visible()
+    box.refresh_from_db()
+    assert box.customer_alerts is False
+
+    app.go("/account/")
+    digest = app.page.get_by_label("Send me a daily mail of unread customer mail")
+    expect(digest).not_to_be_checked()
+    digest.check()
+    app.page.locator("#digest").get_by_role("button", name="Save this choice").click()
+    expect(
+        app.page.get_by_text("You will get a daily mail of unread customer mail")
+    ).to_be_visible()
+    expect(app.page.get_by_label("Send me a daily mail of unread customer mail")).to_be_checked()
+    app.shot("alerts-account-digest")
+    assert not app.page.js_errors
