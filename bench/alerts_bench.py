@@ -234,8 +234,8 @@ class Bench:
             "",
             "| from `doveadm save` to | median | p95 | max |",
             "| --- | --- | --- | --- |",
-            f"| the message stored (Location) | {s['p50']:.2f} s | {s['p95']:.2f} s | {s['max']:.2f} s |",
-            f"| the notification row | {n['p50']:.2f} s | {n['p95']:.2f} s | {n['max']:.2f} s |",
+            _row("the message stored (Location)", s),
+            _row("the notification row", n),
             "",
             f"Target 2 s: {verdict}. Between the two rows the outbox hands the parsed message "
             "to linking and the new link to alerts, each a job of its own that a worker "
@@ -260,6 +260,10 @@ class Bench:
 
             with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+
+
+def _row(name: str, p: dict[str, float]) -> str:
+    return f"| {name} | {p['p50']:.2f} s | {p['p95']:.2f} s | {p['max']:.2f} s |"
 
 
 def write_report(path: Path, text: str) -> None:
