@@ -20,6 +20,7 @@ from crmail.api import (
     leads,
     mailboxes,
     messages,
+    notifications,
     pipelines,
     search,
     senders,
@@ -81,6 +82,7 @@ api.add_router("/users", users.router)
 api.add_router("/groups", groups.router)
 api.add_router("/mailboxes", mailboxes.router)
 api.add_router("/sharing", sharing.router)
+api.add_router("/notifications", notifications.router)
 api.add_router("/messages", messages.router)
 api.add_router("/messages", senders.router)
 api.add_router("/tokens", tokens.router)

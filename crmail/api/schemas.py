@@ -407,6 +407,7 @@ BOOLEAN_SETTINGS = (
     "smtp_same_credentials",
     "store_sent_on_server",
     "keep_on_server",
+    "customer_alerts",
 )
 
 
@@ -456,6 +457,9 @@ class MailboxOut(Schema):
     import_folders: list[str]
     import_since: date | None
     keep_on_server: bool
+    customer_alerts: bool = Field(
+        description="Mail from a lead or contact reaching the Inbox notifies the owner."
+    )
     is_active: bool = Field(description="The mailbox that fetches (one per user).")
     locked: bool = Field(description="Locked by an administrator.")
     state: str
@@ -581,6 +585,11 @@ class MailboxSettings(Input):
     )
     import_since: date | None = Field(None, description="Import mail from this date on.")
     keep_on_server: bool | None = Field(None, description="POP3: leave messages on the server.")
+    customer_alerts: bool | None = Field(
+        None,
+        description="Notify the owner when mail from a lead or contact reaches the Inbox "
+        "(default true).",
+    )
 
     @field_validator(*BOOLEAN_SETTINGS, mode="after")
     @classmethod

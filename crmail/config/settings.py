@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "crmail.sharing",
     "crmail.search",
     "crmail.webhooks",
+    "crmail.notifications",
     "crmail.web",
 ]
 
@@ -84,6 +85,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "crmail.web.context.mailbox_alert",
                 "crmail.web.context.webhook_alert",
+                "crmail.web.context.notifications",
             ],
         },
     },

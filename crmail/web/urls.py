@@ -14,6 +14,7 @@ from crmail.web.views import (
     events,
     home,
     mailboxes,
+    notifications,
     records,
     static,
     webhooks,
@@ -52,6 +53,7 @@ pages: list[URLPattern] = [
     # Your account
     path("account/", account.account, name="account"),
     path("account/reading/", account.account_reading, name="account_reading"),
+    path("account/digest/", account.account_digest, name="account_digest"),
     path("account/password/", account.account_password, name="account_password"),
     path("account/tokens/", account.account_token_create, name="account_token_create"),
     path(
@@ -82,6 +84,11 @@ pages: list[URLPattern] = [
     path("search/", search_pages.search, name="search"),
     path("inbox/", inbox_pages.inbox_page, name="inbox"),
     path("inbox/act/", inbox_pages.inbox_act, name="inbox_act"),
+    # Notifications (SPEC F7: customer mail alerts)
+    path("notifications/", notifications.feed, name="notifications"),
+    path("notifications/read/", notifications.mark_read, name="notifications_read"),
+    path("notifications/stream/", notifications.stream, name="notifications_stream"),
+    path("notifications/<int:pk>/", notifications.open_notification, name="notification_open"),
     # Opening a message (safe display: crmail.mail.display, docs/decisions/014)
     path("messages/<int:pk>/", message_pages.message_page, name="message"),
     path("messages/<int:pk>/body/", message_pages.message_body, name="message_body"),

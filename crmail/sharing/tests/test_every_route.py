@@ -54,12 +54,14 @@ from crmail.mailboxes import tasks, twoway
 from crmail.mailboxes.inbox import STREAMS
 from crmail.mailboxes.models import Folder, Mailbox, SentMessage
 from crmail.mailboxes.queries import user_mail
+from crmail.notifications.models import Kind, Notification
 from crmail.people import actions as people_actions
 from crmail.people.models import ApiToken, Group, ModuleDefault, Profile, Role, User
 from crmail.search import index as search_index
 from crmail.sharing import actions
 from crmail.sharing.tests.build import link, place
 from crmail.sharing.visibility import record_model, visible_messages
+from crmail.web.views import notifications as notification_pages
 from crmail.webhooks import actions as webhook_actions
 from crmail.webhooks.models import Endpoint
 from tests import factories as f
@@ -174,6 +176,15 @@ def build_world() -> World:
             link(message, record)
         messages[marker] = message
     SentMessage.objects.create(message=messages["mkjsent"], sender=owner, from_address=owner.email)
+    # Each holder of a message is told of it (customer mail alerts): the title names it.
+    for message in messages.values():
+        for box in Mailbox.objects.filter(locations__message=message).distinct():
+            Notification.objects.get_or_create(
+                user=box.owner,
+                message=message,
+                kind=Kind.CUSTOMER_MAIL,
+                defaults={"title": f"New mail from {CUSTOMER}: {message.subject}"},
+            )
     search_index.reindex()  # the signal that feeds it waits for a commit these tests never make
     people_actions.update_user(departed, {"is_active": False}, by=org.admin)
     departed.refresh_from_db()
@@ -250,6 +261,8 @@ def world(monkeypatch: pytest.MonkeyPatch) -> World:
     # A sync asked for by a route would try a server: what it would store is not the point.
     monkeypatch.setattr(tasks, "request_sync", lambda mailbox: None)
     monkeypatch.setattr(twoway, "open_driver", lambda mailbox: _AcceptingServer())
+    # The notifications' live stream answers one tick instead of holding on for a minute.
+    monkeypatch.setattr(notification_pages, "STREAM_SECONDS", 0.0)
     built = build_world()
     built.tokens = {name: f.token(user) for name, user in built.roles.items()}
     return built
@@ -544,6 +557,7 @@ _PK_KINDS = (
     ("settings/mail/", "mailbox"),
     ("templates/", "template"),
     ("settings/webhooks/", "webhook"),
+    ("notifications/", "notification"),
 )
 
 
@@ -563,6 +577,7 @@ def _web_values(world: World, pattern: Pattern, name: str) -> list[Any]:
         "token": list(ApiToken.objects.values_list("pk", flat=True)),
         "template": list(EmailTemplate.objects.values_list("pk", flat=True)),
         "webhook": list(Endpoint.objects.values_list("pk", flat=True)),
+        "notification": list(Notification.objects.values_list("pk", flat=True)),
     }
     if name == "pk":
         for prefix, kind in _PK_KINDS:
