@@ -12,7 +12,14 @@ raw and location inserts, parse pipeline, saving parse results, threads) without
 crmail's code;
 ``--profile`` runs the sync under cProfile and writes the stats to F (this process only:
 the parsing workers are not profiled); ``--parse-workers N`` overrides the number of
-parsing processes (0: parse in the syncing process, as before the pipeline).
+parsing processes (0: parse in the syncing process, as before the pipeline); ``--no-events``
+replaces ``outbox.record_many`` with a no-op in this process (``events_bench.py`` compares).
+``--search-index off`` measures the sync without the search index: the index's consumer
+of the event outbox is unregistered in this process (a benchmark switch, not a setting).
+Otherwise the sync queues the consumers' jobs as in production (``events.dispatch``, one
+per consumer after a commit; linking runs as the commit returns), and once it has
+finished this process runs the queued jobs itself, timed per job name (``jobs_s``): what a
+job worker beside the sync spends on what it stored.
 """
 
 from __future__ import annotations
@@ -112,6 +119,22 @@ def install_phase_timers(driver: Any) -> Timers:
     return timers
 
 
+def run_queued_jobs() -> dict[str, float]:
+    """Run the jobs the sync queued, here and one by one; seconds per job name."""
+    from django.utils.module_loading import autodiscover_modules
+    from huey.contrib.djhuey import HUEY
+
+    autodiscover_modules("tasks")
+    spent: dict[str, float] = defaultdict(float)
+    if HUEY.immediate:
+        return spent
+    while (task := HUEY.dequeue()) is not None:
+        start = time.perf_counter()
+        HUEY.execute(task)
+        spent[task.name] += time.perf_counter() - start
+    return dict(spent)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -122,6 +145,12 @@ def main() -> None:
     parser.add_argument(
         "--parse-workers", type=int, default=None, help="parsing processes (0: parse inline)"
     )
+    parser.add_argument(
+        "--no-events",
+        action="store_true",
+        help="record no events (this process only: what the outbox costs a sync)",
+    )
+    parser.add_argument("--search-index", choices=("on", "off"), default="on")
     args = parser.parse_args()
 
     t_start = time.perf_counter()
@@ -134,10 +163,18 @@ def main() -> None:
     from crmail.mailboxes.sync import sync_mailbox
     from crmail.people.actions import first_admin
 
+    if args.no_events:  # a bench-only switch, never a setting: writers call record_many
+        from crmail.events import outbox
+
+        outbox.record_many = lambda events: None
     if args.parse_workers is not None:
         from crmail.mail import ingest
 
         ingest.default_workers = lambda: args.parse_workers
+    if args.search_index == "off":  # the index's consumer of the outbox, unregistered here
+        from crmail.events.registry import CONSUMERS
+
+        CONSUMERS.pop("search", None)
     t_django = time.perf_counter()
     mailbox = Mailbox.objects.filter(login=args.login).first()
     first = mailbox is None
@@ -171,7 +208,9 @@ def main() -> None:
     t2 = time.perf_counter()
     driver.close()
 
+    jobs = run_queued_jobs()
     out: dict[str, Any] = {
+        "jobs_s": jobs,
         "first": first,
         "django_setup_s": t_django - t_start,
         "connect_s": t1 - t0,

@@ -3,9 +3,11 @@
     python bench/sync_bench.py [--mixed 4000] [--real auto|PATH|none] [--rtt-ms 20]
                                [--runs 3] [--out docs/benchmarks.md] [--no-profile]
                                [--no-offlineimap] [--compare TREE --compare-label TEXT]
+                               [--search-index-compare]
 
-Needs root (a throwaway Dovecot from tests/harness), Debian's isync and offlineimap, and
-npm for the real-world corpus (see bench/corpus.py). For each mailbox and each run, in
+Needs root (a throwaway Dovecot from tests/harness), Debian's isync (``apt-get install -y
+isync``: mbsync) and offlineimap, and npm for the real-world corpus (see bench/corpus.py);
+``--no-offlineimap`` and ``--real none`` do without the last two. For each mailbox and each run, in
 turn: mbsync (PipelineDepth 50) into a fresh Maildir, offlineimap into a fresh Maildir,
 crmail's first sync (``open_driver`` + ``sync_mailbox``) into a fresh SQLite data dir, the
 same through a proxy adding ``--rtt-ms`` of round-trip time, then a resync with nothing
@@ -13,6 +15,10 @@ changed through the proxy. Every client runs in a child process; wall time is me
 around it, and peak RSS is the child's ``ru_maxrss`` from ``wait4``. With ``--compare``,
 the crmail of another tree (a copy of an earlier commit, with its own migrated data dir)
 runs its first syncs in the same rounds, so a change is measured under the same load.
+With ``--search-index-compare``, each round also runs crmail's first sync with the search
+index switched off in the child (``crmail_run.py --search-index off``), and the report
+sets the two side by side with the time the queued index jobs took (run by the child after
+the measured sync, as a job worker would).
 Afterwards one run per mailbox with phase timers and one under cProfile show where crmail's
 time goes.
 
@@ -357,9 +363,21 @@ def one_round(
     note("mbsync", mbsync(work, port, box))
     if not args.no_offlineimap:
         note("offlineimap", offlineimap(work, port, box))
+
+    def without_index() -> None:
+        bare = crmail_first(work, template, port, box, "--search-index", "off")
+        note("crmail no index", bare)
+        shutil.rmtree(Path(bare.detail["data_dir"]).parent)
+
+    # With --search-index-compare, every other round runs the sync without the index
+    # first, so neither side always finds the mailbox in the page cache.
+    if args.search_index_compare and n % 2:
+        without_index()
     first = crmail_first(work, template, port, box)
     note("crmail", first)
     shutil.rmtree(Path(first.detail["data_dir"]).parent)
+    if args.search_index_compare and not n % 2:
+        without_index()
     if args.compare:
         other = crmail_first(work, args.compare_template, port, box, tree=args.compare)
         note("crmail compare", other)
@@ -432,7 +450,8 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
         f"Run of {time.strftime('%Y-%m-%d %H:%M %Z')}: `python bench/sync_bench.py "
         f"--mixed {args.mixed} --real {args.real} --rtt-ms {args.rtt_ms:g} --runs {args.runs}"
         f"{' --no-offlineimap' if args.no_offlineimap else ''}"
-        f"{' --compare …' if args.compare else ''}`. "
+        f"{' --compare …' if args.compare else ''}"
+        f"{' --search-index-compare' if args.search_index_compare else ''}`. "
         "Median of the runs, (min-max) after it.",
         "",
         "| machine | |",
@@ -510,6 +529,29 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
                 f"| {_stat([box.count / x.seconds for x in r['crmail rtt']], '{:.0f}')} "
                 f"| {_stat([box.count / x.seconds for x in r['crmail compare rtt']], '{:.0f}')} |"
             )
+    if args.search_index_compare:
+        lines += [
+            "",
+            "First sync with and without the search index (same rounds; without: the "
+            "receiver that queues the index jobs disconnected in the child). The index jobs "
+            "the sync queued were then run by the child, one after another, as a job worker "
+            "beside the sync would run them; their time is not in the sync's:",
+            "",
+            "| mailbox | sync with index s | sync without s | cost of the index "
+            "| queued consumers' jobs s (index and the rest) | msg/s through them | sync msg/s |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for box in boxes:
+            r = box.results
+            with_ = [x.seconds for x in r["crmail"]]
+            without = [x.seconds for x in r["crmail no index"]]
+            jobs = [x.detail.get("jobs_s", {}).get("events.dispatch", 0.0) for x in r["crmail"]]
+            cost = statistics.median(with_) / statistics.median(without) - 1
+            lines.append(
+                f"| {box.key} | {_stat(with_)} | {_stat(without)} | {cost * 100:+.1f} % "
+                f"| {_stat(jobs)} | {box.count / statistics.median(jobs):,.0f} "
+                f"| {box.count / statistics.median(with_):,.0f} |"
+            )
     if any(box.phases for box in boxes):
         lines += [
             "",
@@ -569,6 +611,11 @@ def main() -> None:
         help="another crmail tree (e.g. a copy of the last commit) to run in the same rounds",
     )
     parser.add_argument("--compare-label", default="the compared tree")
+    parser.add_argument(
+        "--search-index-compare",
+        action="store_true",
+        help="also run each first sync without the search index (a benchmark switch)",
+    )
     args = parser.parse_args()
     # Started in the background, a shell ignores SIGINT for us: end cleanly on either
     # signal, so Dovecot and the temp dirs go away.

@@ -4,8 +4,10 @@
                                      [--samples 300] [--api | --api-only] [--no-split]
                                      [--profile N] [--keep | --reuse DIR]
 
-On a fresh data dir (``crmail init``; SQLite in WAL mode, the default install), rows are
-written directly with ``executemany`` (no parsing, no linking: this measures reading):
+On a fresh data dir (``crmail init``; SQLite in WAL mode, the default install; the
+environment, the machine line and the percentiles are ``bigstore``'s, which
+``search_bench.py`` fills with a richer store), rows are written directly with
+``executemany`` (no parsing, no linking: this measures reading):
 
 - ``--users`` users: a CEO, managers (one per 10 users) and representatives under them;
   sharing settings: 60 % public to everyone (own domain excluded; the organisation's
@@ -43,20 +45,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
-import shutil
-import sqlite3
 import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchenv import setup_crmail
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bigstore import close_store, machine, open_store, pct, reopen
 
 
 def populate(args: argparse.Namespace, rng: random.Random) -> dict[str, list[int]]:
@@ -193,10 +189,6 @@ def populate(args: argparse.Namespace, rng: random.Random) -> dict[str, list[int
     return {"users": [u.pk for u in users], "contacts": contact_ids, "busy": busy}
 
 
-def pct(samples: list[float], p: float) -> float:
-    return sorted(samples)[min(len(samples) - 1, int(len(samples) * p))] * 1000
-
-
 def bench(ids: dict[str, list[int]], samples: int, rng: random.Random) -> None:
     from django.db.models import Count
 
@@ -252,33 +244,6 @@ def bench(ids: dict[str, list[int]], samples: int, rng: random.Random) -> None:
     )
 
 
-def reopen(data: Path) -> Path:
-    """Django set up on a data dir that an earlier ``--keep`` run populated."""
-    for key in [k for k in os.environ if k.startswith("CRMAIL_")]:
-        del os.environ[key]
-    os.environ.update(
-        CRMAIL_DATA_DIR=str(data / "data"), CRMAIL_LOG_LEVEL="WARNING", CRMAIL_QUEUE_URL="memory://"
-    )
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crmail.config.settings")
-    import django
-
-    django.setup()
-    return data
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"{cpu}, {os.cpu_count()} cores; {platform.platform()}; Python "
-        f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}; load average {load}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
@@ -302,8 +267,8 @@ def main() -> None:
         "--reuse", type=Path, metavar="DIR", help="measure a data dir kept by --keep"
     )
     args = parser.parse_args()
+    data = reopen(args.reuse) if args.reuse else open_store("visibility-bench")
     print(machine(), flush=True)
-    data = reopen(args.reuse) if args.reuse else setup_crmail("visibility-bench")
     try:
         rng = random.Random(13)
         if args.reuse:
@@ -320,12 +285,9 @@ def main() -> None:
             visibility_api.run(
                 ids, args.samples, rng, data, split=not args.no_split, profile=args.profile
             )
+        print(machine())
     finally:
-        if args.keep or args.reuse:
-            print(f"data dir kept: {data}", file=sys.stderr)
-        else:
-            shutil.rmtree(data, ignore_errors=True)
-    print(machine())
+        close_store(data, args.keep or bool(args.reuse))
 
 
 if __name__ == "__main__":

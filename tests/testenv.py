@@ -23,6 +23,8 @@ os.environ.setdefault("CRMAIL_QUEUE_URL", "memory://")
 os.environ.setdefault("CRMAIL_SECRET_KEY", secrets.token_urlsafe(40))
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 os.environ.setdefault("CRMAIL_LOG_LEVEL", "WARNING")
+# Webhook tests call receivers on loopback; the refusal is tested with the setting off.
+os.environ.setdefault("CRMAIL_WEBHOOKS_ALLOW_PRIVATE", "1")
 
 if os.environ.get("CRMAIL_TEST_DB", "sqlite").lower().startswith("postgres"):
     base = os.environ.get("CRMAIL_TEST_PG_URL", "postgresql://127.0.0.1:5432").rstrip("/")

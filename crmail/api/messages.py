@@ -77,7 +77,7 @@ from crmail.linking.links import (
     link_answer,
 )
 from crmail.linking.models import Link, Module, Reason
-from crmail.mail.compose import ComposeError, Draft
+from crmail.mail.compose import ComposeError, Draft, safe_html, text_alternative
 from crmail.mail.display import clean_html
 
 # The web's downloads (safe types, RFC 6266 names) and signed cid: addresses serve the
@@ -186,7 +186,9 @@ def _from_template(user: User, payload: SendIn, record: Record | None) -> tuple[
 def send(request: HttpRequest, payload: SendIn) -> dict[str, Any]:
     """Send as ``from`` (your mailbox's address or one of its extra addresses) to ``to``,
     ``cc`` and ``bcc``; with ``template_id``, the template filled for ``record`` gives the
-    subject and text. Answers 409 when you have no active mailbox or it has no outgoing
+    subject and text. With ``html`` the message is multipart/alternative: the HTML,
+    cleaned as crmail cleans mail it shows, and a text part (``text``, else the text of
+    the cleaned HTML). Answers 409 when you have no active mailbox or it has no outgoing
     server, 502 when that server refuses (both say why), and otherwise the stored message
     and whether a copy went to the server's Sent folder (and if not, why). To answer a
     message in its thread, use ``/messages/{id}/reply`` or ``/forward``."""
@@ -222,6 +224,19 @@ def _answer_text(text: str, original: str) -> str:
     return f"{text.rstrip()}\n\n{original}" if text.strip() else original
 
 
+def _answer(text: str, html: str, start: replies.Start, with_quote: bool = True) -> tuple[str, str]:
+    """The text and HTML of an answer: what the caller wrote, then (``with_quote``) the
+    original: quoted in the text part, in a blockquote in the HTML. Without ``html`` the
+    answer is plain text; without ``text`` its text is that of the HTML."""
+    if not html.strip():
+        return (_answer_text(text, start.text) if with_quote else text), ""
+    mine = text if text.strip() else text_alternative(html)
+    if not with_quote:
+        return mine, html
+    # Cleaned on its own first, so nothing left open in it can swallow the quote.
+    return _answer_text(mine, start.text), f"{safe_html(html)}\n{start.html}"
+
+
 @router.post(
     "/{id}/reply",
     response={201: SentOut},
@@ -232,17 +247,21 @@ def reply(request: HttpRequest, id: Id, payload: ReplyIn) -> dict[str, Any]:
     """Answer a message you may see (404 otherwise) in its thread: to its Reply-To (else
     its From), and with ``all`` to its To and Cc as well, less your own addresses; the
     subject gets ``Re:`` once; In-Reply-To and References are set (RFC 5322 §3.6.4); your
-    text comes first, the original quoted below. It is sent from your mailbox that
-    received the message (else your active one), as the address it was sent to, and
-    recorded on the records the original is on that you may see."""
+    text comes first, the original quoted below. With ``html`` the answer is
+    multipart/alternative: your HTML, cleaned, with the original in a blockquote, beside
+    the text part (``text``, else the text of your HTML, with the quote). It is sent from
+    your mailbox that received the message (else your active one), as the address it was
+    sent to, and recorded on the records the original is on that you may see."""
     user, start = _start(request, id, "all" if payload.all else "reply")
+    text, html = _answer(payload.text, payload.html, start, payload.quote)
     draft = Draft(
         sender=start.sender,
         to=start.to,
         cc=[*start.cc, *payload.cc],
         bcc=payload.bcc,
         subject=start.subject,
-        text=_answer_text(payload.text, start.text) if payload.quote else payload.text,
+        text=text,
+        html=html,
         in_reply_to=start.in_reply_to,
         references=start.references,
     )
@@ -258,7 +277,8 @@ def reply(request: HttpRequest, id: Id, payload: ReplyIn) -> dict[str, Any]:
 def forward(request: HttpRequest, id: Id, payload: ForwardIn) -> dict[str, Any]:
     """Forward a message you may see (404 otherwise) to ``to``: the subject gets ``Fwd:``
     once, your text comes first and the original below it with its headers, and the
-    original's attachments are attached. Threaded, sent and recorded as a reply is."""
+    original's attachments are attached; ``html`` works as for a reply. Threaded, sent and
+    recorded as a reply is."""
     user, start = _start(request, id, "forward")
     if start.mailbox is not None:
         carried = sum(a.size for a in start.attachments)
@@ -268,13 +288,15 @@ def forward(request: HttpRequest, id: Id, payload: ForwardIn) -> dict[str, Any]:
                 f"The attachments come to {filesizeformat(carried)}, more than "
                 f"{filesizeformat(message_limit(start.mailbox))} a message.",
             )
+    text, html = _answer(payload.text, payload.html, start)
     draft = Draft(
         sender=start.sender,
         to=payload.to,
         cc=payload.cc,
         bcc=payload.bcc,
         subject=start.subject,
-        text=_answer_text(payload.text, start.text),
+        text=text,
+        html=html,
         in_reply_to=start.in_reply_to,
         references=start.references,
         attachments=replies.forwarded_files(start.original, start.attachments),

@@ -20,12 +20,15 @@ from crmail.api import (
     leads,
     mailboxes,
     messages,
+    notifications,
     pipelines,
     search,
+    senders,
     sharing,
     templates,
     tokens,
     users,
+    webhooks,
 )
 from crmail.api.auth import AUTH
 
@@ -79,8 +82,11 @@ api.add_router("/users", users.router)
 api.add_router("/groups", groups.router)
 api.add_router("/mailboxes", mailboxes.router)
 api.add_router("/sharing", sharing.router)
+api.add_router("/notifications", notifications.router)
 api.add_router("/messages", messages.router)
+api.add_router("/messages", senders.router)
 api.add_router("/tokens", tokens.router)
 api.add_router("/templates", templates.router)
 api.add_router("/search", search.router)
 api.add_router("/inbox", inbox.router)
+api.add_router("/webhooks", webhooks.router)

@@ -407,6 +407,7 @@ BOOLEAN_SETTINGS = (
     "smtp_same_credentials",
     "store_sent_on_server",
     "keep_on_server",
+    "customer_alerts",
 )
 
 
@@ -456,6 +457,9 @@ class MailboxOut(Schema):
     import_folders: list[str]
     import_since: date | None
     keep_on_server: bool
+    customer_alerts: bool = Field(
+        description="Mail from a lead or contact reaching the Inbox notifies the owner."
+    )
     is_active: bool = Field(description="The mailbox that fetches (one per user).")
     locked: bool = Field(description="Locked by an administrator.")
     state: str
@@ -581,6 +585,11 @@ class MailboxSettings(Input):
     )
     import_since: date | None = Field(None, description="Import mail from this date on.")
     keep_on_server: bool | None = Field(None, description="POP3: leave messages on the server.")
+    customer_alerts: bool | None = Field(
+        None,
+        description="Notify the owner when mail from a lead or contact reaches the Inbox "
+        "(default true).",
+    )
 
     @field_validator(*BOOLEAN_SETTINGS, mode="after")
     @classmethod
@@ -656,6 +665,15 @@ class RecordRef(Input):
     id: Id
 
 
+HTML_DESCRIPTION = (
+    "The message written in HTML (optional). It is cleaned as crmail cleans mail it shows: "
+    "formatting elements only, no scripts, event handlers, forms or embedded content, "
+    "links only to http, https and mailto, images without a remote address. It is sent "
+    "as multipart/alternative beside a text part: ``text`` when given, else the text of "
+    "the cleaned HTML."
+)
+
+
 class SendIn(Input):
     sender: Address = Field(
         alias="from",
@@ -667,8 +685,10 @@ class SendIn(Input):
     subject: Annotated[str, Field(max_length=998)] | None = Field(
         None, description="Required unless ``template_id`` gives it."
     )
-    text: Annotated[str, Field(max_length=5_000_000)] = ""
-    html: Annotated[str, Field(max_length=5_000_000)] = ""
+    text: Annotated[str, Field(max_length=5_000_000)] = Field(
+        "", description="The text of the message (its text part when ``html`` is given too)."
+    )
+    html: Annotated[str, Field(max_length=5_000_000)] = Field("", description=HTML_DESCRIPTION)
     template_id: Id | None = Field(
         None,
         description="A template you may use: its subject and body, filled for ``record`` "
@@ -684,6 +704,11 @@ class ReplyIn(Input):
     all: bool = Field(False, description="Reply all: also to the original's To and Cc.")
     text: Annotated[str, Field(max_length=5_000_000)] = Field(
         "", description="Your text; the original follows it, quoted."
+    )
+    html: Annotated[str, Field(max_length=5_000_000)] = Field(
+        "",
+        description=HTML_DESCRIPTION
+        + " The original follows it in a blockquote (and quoted in the text part).",
     )
     cc: list[Address] = Field(
         default_factory=list, max_length=500, description="More addresses to copy."
@@ -701,6 +726,11 @@ class ForwardIn(Input):
     bcc: list[Address] = Field(default_factory=list, max_length=500)
     text: Annotated[str, Field(max_length=5_000_000)] = Field(
         "", description="Your text; the original follows it with its attachments."
+    )
+    html: Annotated[str, Field(max_length=5_000_000)] = Field(
+        "",
+        description=HTML_DESCRIPTION
+        + " The original follows it in a blockquote (and below it in the text part).",
     )
     record: RecordRef | None = Field(
         None, description="The record it is forwarded from; it is recorded there too."

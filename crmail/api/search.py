@@ -72,16 +72,24 @@ class SearchHitOut(Schema):
     url: str = Field(description="The message's page in crmail.")
 
 
+class SearchPage(Page[SearchHitOut]):
+    more: bool = Field(
+        False, description="More threads match than count says (count is a lower bound)."
+    )
+
+
 @router.get(
     "",
-    response={200: Page[SearchHitOut]},
+    response={200: SearchPage},
     openapi_extra=errors_doc(401, 422),
     summary="Search mail",
 )
 def search(request: HttpRequest, params: Query[SearchParams]) -> dict[str, Any]:
     """Mail you may open that matches ``q`` and every filter: one item per thread (its best
     matching message, with how many of its messages match), best match first. ``count``
-    counts threads. Without ``q`` and filters the list is empty. A record you may not see
+    counts threads; when ``more`` is true, more threads match than ``count`` (a common
+    word on a large store: the page is exact, the count a lower bound; further pages
+    continue). Without ``q`` and filters the list is empty. A record you may not see
     finds nothing."""
     user = current_user(request)
     try:
@@ -130,4 +138,10 @@ def search(request: HttpRequest, params: Query[SearchParams]) -> dict[str, Any]:
         }
         for h in results.hits
     ]
-    return {"items": items, "count": results.count, "limit": limit, "offset": params.offset}
+    return {
+        "items": items,
+        "count": results.count,
+        "more": results.more,
+        "limit": limit,
+        "offset": params.offset,
+    }

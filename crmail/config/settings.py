@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "crmail.linking",
     "crmail.sharing",
     "crmail.search",
+    "crmail.webhooks",
+    "crmail.notifications",
     "crmail.web",
 ]
 
@@ -82,6 +84,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "crmail.web.context.mailbox_alert",
+                "crmail.web.context.webhook_alert",
+                "crmail.web.context.notifications",
             ],
         },
     },

@@ -32,13 +32,20 @@ class Consumer:
     kinds: frozenset[str]
     handler: Handler
     batch: int = 200
+    eager: bool = False
 
 
 CONSUMERS: dict[str, Consumer] = {}
 
 
-def consumer(name: str, kinds: Iterable[str], *, batch: int = 200) -> Callable[[Handler], Handler]:
-    """Register ``handler`` as consumer ``name`` of ``kinds`` (from an app's ``ready``)."""
+def consumer(
+    name: str, kinds: Iterable[str], *, batch: int = 200, eager: bool = False
+) -> Callable[[Handler], Handler]:
+    """Register ``handler`` as consumer ``name`` of ``kinds`` (from an app's ``ready``).
+
+    An ``eager`` consumer runs in the committing process right after the commit (what the
+    user does next reads its effects: a new contact's past mail on its page), and in the
+    job queue only if that fails; the others run in the job queue."""
     wanted = frozenset(kinds)
     unknown = wanted - REGISTRY.keys()
     if unknown:
@@ -48,7 +55,9 @@ def consumer(name: str, kinds: Iterable[str], *, batch: int = 200) -> Callable[[
         existing = CONSUMERS.get(name)
         if existing is not None and existing.handler is not handler:
             raise ValueError(f"Consumer {name!r} is registered twice.")
-        CONSUMERS[name] = Consumer(name=name, kinds=wanted, handler=handler, batch=batch)
+        CONSUMERS[name] = Consumer(
+            name=name, kinds=wanted, handler=handler, batch=batch, eager=eager
+        )
         return handler
 
     return register

@@ -22,9 +22,19 @@ def dispatch_job(name: str) -> None:
 
 
 def nudge() -> None:
-    """After a commit that recorded events: every consumer gets a job (each runs apart, so
-    a slow one, like the search index, does not hold up another, like alerts)."""
-    for name in list(CONSUMERS):
+    """After a commit that recorded events: eager consumers run here and now; every other
+    consumer gets a job (each apart, so a slow one, like the search index, does not hold
+    up another, like alerts). An eager consumer that fails here gets a job too."""
+    queued = []
+    for consumer in list(CONSUMERS.values()):
+        if consumer.eager:
+            try:
+                dispatch.dispatch(consumer.name)
+                continue
+            except Exception:
+                log.exception("events: %s failed after the commit; queued", consumer.name)
+        queued.append(consumer.name)
+    for name in queued:
         try:
             dispatch_job(name)
         except Exception:

@@ -16,6 +16,7 @@ from crmail.linking.links import PERSON_MODULES
     "linking",
     ("message.parsed", "record.created", "record.updated", "record.deleted"),
     batch=500,
+    eager=True,
 )
 def handle(batch: list[Delivered]) -> None:
     """In order; runs of parsed messages are linked together (one statement a chunk)."""

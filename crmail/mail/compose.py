@@ -3,10 +3,17 @@
 Every header value crmail writes is checked: a CR or LF in a subject, a name or an address
 is refused (header injection), addresses must be valid, and the message gets its own
 Message-ID and Date. The result is bytes ready for SMTP and for storing like synced mail.
+
+A message written in HTML is cleaned by the allowlist that shows mail
+(``display.clean_html``: no scripts, event handlers, forms, ``javascript:`` links or
+remote images) and sent as multipart/alternative, its text part first: the writer's
+text, else the text of the cleaned HTML (``display.html_to_text``). Attachments make
+a multipart/mixed around it.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email import policy
@@ -18,6 +25,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from crmail.crm.addresses import normalize_address
+from crmail.mail.display import clean_html, html_to_text
 
 
 class ComposeError(ValueError):
@@ -38,10 +46,30 @@ class Draft:
     cc: Sequence[str] = ()
     bcc: Sequence[str] = ()
     reply_to: str = ""
-    html: str = ""
+    html: str = ""  # written in HTML: cleaned when the message is built
     in_reply_to: str = ""
     references: Sequence[str] = ()
     attachments: Sequence[tuple[str, str, bytes]] = field(default_factory=list)  # name, type, data
+
+
+def safe_html(markup: str) -> str:
+    """HTML from a writer, cleaned as crmail cleans mail it shows (decision 014): the
+    same elements, attributes, styles and link schemes. Images keep no address: a
+    remote one is held back as display holds it back (a tracking pixel), and a ``cid:``
+    one names no part of an outgoing message."""
+    return clean_html(markup, inline_url=lambda _content_id: None).html if markup else ""
+
+
+def text_alternative(markup: str) -> str:
+    """The text part of a message written as ``markup``: the text of its cleaned HTML."""
+    return html_to_text(safe_html(markup))
+
+
+def text_html(text: str) -> str:
+    """Plain text (a signature, a quoted message, a template) as HTML: escaped, every
+    line break kept as ``<br>``."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "<br>".join(html.escape(line, quote=False) for line in lines)
 
 
 def no_newlines(field_name: str, value: str) -> str:
@@ -87,9 +115,11 @@ def build_message(draft: Draft) -> tuple[EmailMessage, list[str]]:
         msg["References"] = " ".join(
             f"<{no_newlines('references', r).strip('<>')}>" for r in draft.references
         )
-    msg.set_content(draft.text or "")
-    if draft.html:
-        msg.add_alternative(draft.html, subtype="html")
+    markup = safe_html(draft.html) if draft.html.strip() else ""
+    text = draft.text if draft.text.strip() or not markup else html_to_text(markup)
+    msg.set_content(text or "")
+    if markup:
+        msg.add_alternative(markup, subtype="html")
     for name, content_type, data in draft.attachments:
         maintype, _, subtype = (content_type or "application/octet-stream").partition("/")
         msg.add_attachment(

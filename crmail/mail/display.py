@@ -20,6 +20,7 @@ import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 
 import css_inline
 import nh3
@@ -171,8 +172,11 @@ def clean_html(
     """
     result = SafeHtml(html="")
     inlined = inline_styles(markup[:MAX_HTML])
-    # The body element would be dropped with its attributes; keep them on a div.
-    inlined = _BODY_CLOSE.sub("</div>", _BODY_OPEN.sub(r"<div\1>", inlined, count=1), count=1)
+    # The body element would be dropped with its attributes; keep them on a div (a body
+    # without any needs none: cleaning twice adds no wrapper).
+    body = _BODY_OPEN.search(inlined)
+    if body is not None and body.group(1).strip():
+        inlined = _BODY_CLOSE.sub("</div>", _BODY_OPEN.sub(r"<div\1>", inlined, count=1), count=1)
 
     def image(url: str) -> str | None:
         scheme = scheme_of(url)
@@ -258,6 +262,145 @@ def _style_value(value: str, image: Callable[[str], str | None]) -> str | None:
             return None
         rest = rest.replace(f"url(__{n}__)", f'url("{target}")')
     return rest
+
+
+# -- HTML as text -------------------------------------------------------------------------
+
+# What shapes the text: kept through the first pass, read by ``_TextReader``.
+_TEXT_TAGS = frozenset(
+    {
+        "a", "address", "article", "aside", "blockquote", "br", "center", "dd", "details",
+        "div", "dl", "dt", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header",
+        "hr", "li", "main", "ol", "p", "pre", "section", "summary", "table", "td", "th",
+        "tr", "ul",
+    }
+)  # fmt: skip
+_BLANK_AROUND = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "pre", "hr", "dl"})
+_SPACE = re.compile(r"\s+")
+SIGNATURE_LINE = "-- "  # the signature separator keeps its space (RFC 3676 4.3)
+
+
+class _TextReader(HTMLParser):
+    """Lines of text with their quote depth, from HTML the first pass made regular."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[tuple[int, str]] = []
+        self.line = ""
+        self.depth = 0  # blockquotes open
+        self.lists: list[list[int]] = []  # per open list: [numbered, items so far]
+        self.pre = 0
+        self.links: list[tuple[str, list[str]]] = []  # open links: href, their text
+
+    def end_line(self) -> None:
+        line = self.line if self.line == SIGNATURE_LINE else self.line.rstrip()
+        self.lines.append((self.depth, line))
+        self.line = ""
+
+    def block(self, blank: bool = False) -> None:
+        if self.line.strip():
+            self.end_line()
+        self.line = ""
+        if blank and self.lines and self.lines[-1][1]:
+            self.lines.append((self.depth, ""))
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self.end_line()
+        elif tag == "blockquote":
+            self.block()
+            self.depth += 1
+        elif tag in ("ul", "ol"):
+            self.block(blank=not self.lists)
+            self.lists.append([tag == "ol", 0])
+        elif tag == "li":
+            self.block()
+            if self.lists:
+                self.lists[-1][1] += 1
+                numbered, count = self.lists[-1]
+                indent = "   " * (len(self.lists) - 1)
+                self.line = f"{indent}{count}. " if numbered else f"{indent}- "
+        elif tag == "a":
+            href = dict(attrs).get("href") or ""
+            self.links.append((href, []))
+        elif tag in ("td", "th"):
+            self.add(" ")
+        elif tag in _TEXT_TAGS:
+            self.block(blank=tag in _BLANK_AROUND)
+            self.pre += tag == "pre"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "blockquote":
+            self.block()
+            self.depth = max(0, self.depth - 1)
+            if self.lines and not self.lines[-1][1]:  # a quote's end: a blank line outside it
+                self.lines[-1] = (self.depth, "")
+            self.block(blank=True)
+        elif tag in ("ul", "ol"):
+            self.block(blank=len(self.lists) == 1)
+            if self.lists:
+                self.lists.pop()
+        elif tag == "a" and self.links:
+            href, words = self.links.pop()
+            shown = " ".join("".join(words).split())
+            if scheme_of(href) in ("http", "https", "mailto") and href.strip() not in (
+                shown,
+                f"mailto:{shown}",
+            ):
+                self.add(f" <{href.strip()}>" if shown else href.strip())
+        elif tag in _TEXT_TAGS and tag not in ("br", "td", "th", "li"):
+            self.pre -= tag == "pre" and self.pre > 0
+            self.block(blank=tag in _BLANK_AROUND)
+
+    def handle_data(self, data: str) -> None:
+        data = data.replace("\xa0", " ")
+        if self.pre:
+            first, *rest = data.replace("\r\n", "\n").split("\n")
+            self.add(first)
+            for part in rest:
+                self.end_line()
+                self.add(part)
+            return
+        data = _SPACE.sub(" ", data)
+        if not self.line.strip():
+            data = self.line + data.lstrip()
+            self.line = ""
+        self.add(data)
+
+    def add(self, text: str) -> None:
+        self.line += text
+        for _, words in self.links:
+            words.append(text)
+
+    def text(self) -> str:
+        self.block()
+        out: list[str] = []
+        for depth, line in self.lines:
+            if not line and out and not out[-1] and depth == 0:
+                continue  # one blank line at most
+            out.append(("> " * depth + line).rstrip() if line != SIGNATURE_LINE else line)
+        return "\n".join(out).strip("\n")
+
+
+def html_to_text(markup: str) -> str:
+    """HTML as readable plain text: paragraphs and line breaks kept, list items as
+    ``- `` or ``1. ``, blockquotes under ``> ``, a link's address after its words
+    (only http, https and mailto), entities decoded; scripts, styles and other
+    non-text elements go with their contents. For quoting a message and for the text
+    part of a message written in HTML."""
+    regular = nh3.clean(
+        markup[:MAX_HTML],
+        tags=set(_TEXT_TAGS),
+        clean_content_tags=set(DROP_WITH_CONTENT),
+        attributes={"a": {"href"}},
+        link_rel=None,
+        strip_comments=True,
+        url_relative="pass_through",
+    )
+    reader = _TextReader()
+    reader.feed(regular)
+    reader.close()
+    return reader.text()
 
 
 # -- text mail --------------------------------------------------------------------------

@@ -107,6 +107,7 @@ EDITABLE_FIELDS = (
     "import_folders",
     "import_since",
     "keep_on_server",
+    "customer_alerts",
 )
 CONNECTION_FIELDS = frozenset(EDITABLE_FIELDS[: EDITABLE_FIELDS.index("smtp_secret") + 1])
 FOLDER_ROLES = ("inbox", "sent", "drafts", "trash", "junk", "archive")

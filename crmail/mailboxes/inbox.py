@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import F, Q, QuerySet, Sum
 
 from crmail.crm.models import Account, Contact, Deal, EmailAddress, Lead, StageKind
@@ -206,14 +206,7 @@ def _marks(values: Sequence[Any]) -> str:
 
 
 def _fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(sql, list(params))
-            return cursor.fetchall()
-    # PostgreSQL's planner prices a walk with a probe per row by the whole folder, and then
-    # compiles it (JIT): seconds spent to save microseconds. Off for these statements.
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL jit = off")
+    with connection.cursor() as cursor:
         cursor.execute(sql, list(params))
         return cursor.fetchall()
 

@@ -79,6 +79,10 @@ class Mailbox(models.Model):
     store_sent_on_server = models.BooleanField(
         default=True, help_text="Put a copy of mail sent from crmail in the Sent folder."
     )
+    customer_alerts = models.BooleanField(
+        default=True,
+        help_text="Tell the owner at once when mail from a lead or contact reaches the Inbox.",
+    )
 
     import_folders = models.JSONField(
         default=list, blank=True, help_text="Folders to sync; empty for all."

@@ -34,7 +34,7 @@ def copy_message_fields(message_ids: Sequence[int]) -> None:
             )
 
 
-@consumer("inbox", ("message.parsed",), batch=BATCH)
+@consumer("inbox", ("message.parsed",), batch=BATCH, eager=True)
 def handle(batch: list[Delivered]) -> None:
     """Parsed mail takes its place among its folder's conversations."""
     copy_message_fields(

@@ -14,16 +14,16 @@ The caller has checked that the user may see the message (``sharing.visibility``
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-import nh3
 from django.utils import timezone
 
+from crmail.mail.compose import text_html
+from crmail.mail.display import html_to_text
 from crmail.mail.models import Message, ParseState
 from crmail.mail.parse import AttachmentInfo, ParsedMessage, Unparseable, parse_message, part_bytes
 from crmail.mail.store import raw_bytes
@@ -39,9 +39,6 @@ MODES: tuple[Mode, ...] = ("reply", "all", "forward")
 _PREFIX = re.compile(
     r"^(?:\s*(?:re|fwd?|aw|wg|sv|vs|rif|tr|antw|doorst)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE
 )
-# Where HTML breaks a line, kept when its tags are taken away.
-_PARAGRAPH = re.compile(r"</(?:p|div|h[1-6]|blockquote|table|ul|ol)\s*>", re.IGNORECASE)
-_BREAK = re.compile(r"<br\s*/?>|</(?:li|tr)\s*>", re.IGNORECASE)
 FORWARD_LINE = "---------- Forwarded message ----------"
 
 
@@ -55,6 +52,7 @@ class Start:
     to: list[str]
     cc: list[str]
     text: str  # the original, quoted (reply) or shown under a header block (forward)
+    html: str  # the same for a message written in HTML: the original in a blockquote
     in_reply_to: str
     references: list[str]
     mailbox: Mailbox | None  # the user's mailbox to send from; None: they have none
@@ -81,12 +79,7 @@ def plain_text(parsed: ParsedMessage) -> str:
     """The original's text: its text part, else its HTML without tags."""
     if parsed.text.strip():
         return parsed.text
-    if parsed.html.strip():
-        marked = _BREAK.sub("\n", _PARAGRAPH.sub("\n\n", parsed.html))
-        stripped = nh3.clean(marked, tags=set(), clean_content_tags={"style", "script"})
-        lines = [line.strip() for line in html.unescape(stripped).splitlines()]
-        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return ""
+    return html_to_text(parsed.html) if parsed.html.strip() else ""
 
 
 def _when(date: datetime | None) -> str:
@@ -101,14 +94,31 @@ def _who(parsed: ParsedMessage, role: str) -> str:
     )
 
 
-def quoted(parsed: ParsedMessage) -> str:
-    """ "On 3 Dec 2026, Ada wrote:" and the original's lines, each under ``> ``."""
+def _intro(parsed: ParsedMessage) -> str:
+    """ "On 3 Dec 2026, Ada wrote:" """
     sender = next((p for p in parsed.participants if p.role == "from"), None)
     name = (sender.name or sender.address) if sender else "the sender"
     when = _when(parsed.date)
-    intro = f"On {when}, {name} wrote:" if when else f"{name} wrote:"
+    return f"On {when}, {name} wrote:" if when else f"{name} wrote:"
+
+
+def quoted(parsed: ParsedMessage) -> str:
+    """ "On 3 Dec 2026, Ada wrote:" and the original's lines, each under ``> ``."""
     lines = plain_text(parsed).rstrip().splitlines() or [""]
-    return intro + "\n" + "\n".join(f"> {line}" if line else ">" for line in lines) + "\n"
+    return _intro(parsed) + "\n" + "\n".join(f"> {line}" if line else ">" for line in lines) + "\n"
+
+
+def quoted_html(parsed: ParsedMessage) -> str:
+    """The "On …, Ada wrote:" line and the original's text in a ``<blockquote>``."""
+    return (
+        f"<div>{text_html(_intro(parsed))}</div>"
+        f"<blockquote>{text_html(plain_text(parsed).rstrip())}</blockquote>"
+    )
+
+
+def forwarded_html(parsed: ParsedMessage) -> str:
+    """The forwarded block (``forwarded``) in a ``<blockquote>``."""
+    return f"<blockquote>{text_html(forwarded(parsed).rstrip())}</blockquote>"
 
 
 def forwarded(parsed: ParsedMessage) -> str:
@@ -199,6 +209,7 @@ def start(user: User, message: Message, mode: Mode) -> Start:
         to=to,
         cc=cc,
         text=forwarded(parsed) if mode == "forward" else quoted(parsed),
+        html=forwarded_html(parsed) if mode == "forward" else quoted_html(parsed),
         in_reply_to=parsed.message_id.strip("<> "),
         references=references_for(parsed),
         mailbox=mailbox,

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
@@ -30,6 +30,10 @@ from crmail.search.index import normalise
 from crmail.search.query import Query, person
 from crmail.sharing.visibility import visible_messages
 
+# The best matches (or, without words, the newest candidates) checked against visibility
+# at first, then GROWTH times as many until a page is full (decision 031).
+WINDOW = 2_000
+GROWTH = 8
 SNIPPET_CHARS = 200
 # How much of a body is looked through for the words to show.
 SNIPPET_SCAN = 50_000
@@ -65,6 +69,7 @@ class Hit:
 class Results:
     hits: list[Hit] = field(default_factory=list)
     count: int = 0  # threads, over all pages
+    more: bool = False  # more threads match than ``count`` says (a lower bound)
 
 
 def combined(query: Query, filters: Filters) -> Query:
@@ -105,18 +110,20 @@ def candidates(viewer: User, query: Query, filters: Filters) -> QuerySet[Message
         qs = qs.filter(date__lt=_start_of(query.before))
     if query.has_attachment is not None:
         qs = qs.filter(has_attachments=query.has_attachment)
-    own = Location.objects.filter(message_id=OuterRef("pk"), mailbox__owner_id=viewer.pk)
+    # The viewer's own copies, as a list of message ids: the database starts from them (a
+    # fraction of what the viewer may see) rather than testing every visible message.
+    own = Location.objects.filter(mailbox__owner_id=viewer.pk)
     if filters.mailbox_id is not None:
-        qs = qs.filter(Exists(own.filter(mailbox_id=filters.mailbox_id)))
+        qs = qs.filter(pk__in=own.filter(mailbox_id=filters.mailbox_id).values("message_id"))
     if filters.folder_id is not None:
-        qs = qs.filter(Exists(own.filter(folder_id=filters.folder_id)))
+        qs = qs.filter(pk__in=own.filter(folder_id=filters.folder_id).values("message_id"))
     if query.folder_name:
         named = Q(folder__name__iexact=query.folder_name) | Q(
             folder__role__iexact=query.folder_name
         )
-        qs = qs.filter(Exists(own.filter(named)))
+        qs = qs.filter(pk__in=own.filter(named).values("message_id"))
     if query.unread is not None:
-        qs = qs.filter(Exists(own.filter(seen=not query.unread)))
+        qs = qs.filter(pk__in=own.filter(seen=not query.unread).values("message_id"))
     return qs
 
 
@@ -125,7 +132,13 @@ def search_messages(
 ) -> Results:
     """One page of the threads whose messages match, best first, as ``viewer`` may see
     them; nothing at all for an empty query. Raises ``QueryError`` for a sender or
-    recipient filter that holds no word."""
+    recipient filter that holds no word.
+
+    Bounded (decision 031): the ``WINDOW`` best matches (newest candidates, without
+    words) are checked against visibility first, then eight times as many, until the page
+    is full or every match has been looked at. When the window cut matches off, the page
+    is still exact (any thread outside the window ranks below every thread in it), its
+    thread counts are counted apart, and ``count`` is a lower bound (``more``)."""
     filters = filters or Filters()
     query = combined(query, filters)
     if query.is_empty() and filters == Filters():
@@ -137,6 +150,41 @@ def search_messages(
         )
     except EmptyResultSet:  # nothing to see at all (a deactivated viewer): nothing to find
         return Results()
+    window: int | None = WINDOW
+    while True:
+        rows, count, cut = _page(query, base_sql, list(base_params), window, limit, offset)
+        if not cut or len(rows) >= limit:
+            break
+        window = window * GROWTH if window < WINDOW * GROWTH**3 else None
+    in_thread = {r[0]: int(r[1]) for r in rows}
+    if cut:
+        in_thread = _in_thread(base, query, [r[0] for r in rows])
+    messages = Message.objects.in_bulk([r[0] for r in rows])
+    hits = []
+    for message_id, _, _ in rows:
+        message = messages[message_id]
+        hits.append(
+            Hit(
+                message=message,
+                in_thread=in_thread[message_id],
+                subject_html=highlight(message.subject, query),
+                snippet_html=snippet(message.body_text, query),
+            )
+        )
+    return Results(hits=hits, count=count, more=cut)
+
+
+THREAD = "COALESCE(thread_id, -id)"
+
+
+def _window_sql(
+    query: Query, base_sql: str, base_params: list[Any], window: int | None
+) -> tuple[str, list[Any]]:
+    """``WITH m AS (…), hits AS (…)``: the window (at most ``window`` + 1 best matches, or
+    newest candidates without words; every one when ``window`` is None) and, of it, the
+    messages the viewer may see, with their thread, date and score."""
+    cap = "" if window is None else " LIMIT %s"
+    cap_params = [] if window is None else [window + 1]
     if query.terms:
         if connection.vendor == "sqlite":
             match_sql = (
@@ -150,50 +198,87 @@ def search_messages(
                 " FROM search_document WHERE document @@ %s::tsquery"
             )
             match_params = [query.tsquery(), query.tsquery()]
-        hits_sql = (
-            f"SELECT b.id, b.thread_id, b.date, s.score FROM ({match_sql}) s"  # noqa: S608
-            f" JOIN ({base_sql}) b ON b.id = s.id"
+        sql = (
+            f"WITH m AS MATERIALIZED ({match_sql} ORDER BY score, id DESC{cap}),"  # noqa: S608
+            f" hits AS (SELECT b.id, b.thread_id, b.date, m.score FROM m"
+            f" JOIN ({base_sql}) b ON b.id = m.id)"
         )
-        hits_params = [*match_params, *base_params]
-    else:
-        hits_sql = f"SELECT b.id, b.thread_id, b.date, 0 AS score FROM ({base_sql}) b"  # noqa: S608
-        hits_params = list(base_params)
-    thread = "COALESCE(thread_id, -id)"
+        return sql, [*match_params, *cap_params, *base_params]
+    sql = (
+        "WITH m AS MATERIALIZED (SELECT b.id, b.thread_id, b.date, 0 AS score"  # noqa: S608
+        f" FROM ({base_sql}) b ORDER BY b.date DESC, b.id DESC{cap}),"
+        " hits AS (SELECT id, thread_id, date, score FROM m)"
+    )
+    return sql, [*base_params, *cap_params]
+
+
+def _page(
+    query: Query,
+    base_sql: str,
+    base_params: list[Any],
+    window: int | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[int, int, int]], int, bool]:
+    """The page's (id, matches in its thread, total) rows, the number of threads found
+    and whether the window cut matches off."""
+    with_sql, params = _window_sql(query, base_sql, base_params, window)
     # The compiled visibility query and constants only; every value is a parameter.
     sql = (
-        f"WITH hits AS ({hits_sql}), ranked AS ("  # noqa: S608
-        f" SELECT id, score, date, COUNT(*) OVER (PARTITION BY {thread}) AS in_thread,"
-        f" ROW_NUMBER() OVER (PARTITION BY {thread} ORDER BY score, date DESC, id DESC) AS nth"
+        f"{with_sql}, ranked AS ("  # noqa: S608
+        f" SELECT id, score, date, COUNT(*) OVER (PARTITION BY {THREAD}) AS in_thread,"
+        f" ROW_NUMBER() OVER (PARTITION BY {THREAD} ORDER BY score, date DESC, id DESC) AS nth"
         " FROM hits)"
-        " SELECT id, in_thread, COUNT(*) OVER () AS total FROM ranked WHERE nth = 1"
-        " ORDER BY score, date DESC, id DESC LIMIT %s OFFSET %s"
+        " SELECT id, in_thread, COUNT(*) OVER () AS total, (SELECT COUNT(*) FROM m) AS windowed"
+        " FROM ranked WHERE nth = 1 ORDER BY score, date DESC, id DESC LIMIT %s OFFSET %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*hits_params, limit, offset])
+        cursor.execute(sql, [*params, limit, offset])
         rows = cursor.fetchall()
         if rows:
-            count = int(rows[0][2])
-        elif offset:
-            cursor.execute(
-                f"WITH hits AS ({hits_sql}) SELECT COUNT(DISTINCT {thread}) FROM hits",  # noqa: S608
-                hits_params,
-            )
-            count = int(cursor.fetchone()[0])
+            count, windowed = int(rows[0][2]), int(rows[0][3])
         else:
-            count = 0
-    messages = Message.objects.in_bulk([r[0] for r in rows])
-    hits = []
-    for message_id, in_thread, _ in rows:
-        message = messages[message_id]
-        hits.append(
-            Hit(
-                message=message,
-                in_thread=int(in_thread),
-                subject_html=highlight(message.subject, query),
-                snippet_html=snippet(message.body_text, query),
+            cursor.execute(
+                f"{with_sql} SELECT (SELECT COUNT(DISTINCT {THREAD}) FROM hits),"  # noqa: S608
+                " (SELECT COUNT(*) FROM m)",
+                params,
             )
-        )
-    return Results(hits=hits, count=count)
+            count, windowed = (int(x) for x in cursor.fetchone())
+    cut = window is not None and windowed > window
+    return [(r[0], r[1], r[2]) for r in rows], count, cut
+
+
+def _in_thread(base: QuerySet[Message], query: Query, page: list[int]) -> dict[int, int]:
+    """For each message of ``page`` (its thread's best match), how many messages of its
+    thread match and the viewer may see: counted apart when the window cut matches off."""
+    threads = dict(Message.objects.filter(pk__in=page).values_list("pk", "thread_id"))
+    members = list(
+        Message.objects.filter(
+            Q(thread_id__in=[t for t in threads.values() if t]) | Q(pk__in=page)
+        ).values_list("pk", flat=True)
+    )
+    if query.terms:
+        with connection.cursor() as cursor:
+            if connection.vendor == "sqlite":
+                marks = ", ".join("%s" for _ in members)
+                cursor.execute(
+                    f"SELECT rowid FROM search_fts WHERE search_fts MATCH %s"  # noqa: S608
+                    f" AND rowid IN ({marks})",
+                    [query.fts5(), *members],
+                )
+            else:
+                cursor.execute(
+                    "SELECT message_id FROM search_document"
+                    " WHERE message_id = ANY(%s) AND document @@ %s::tsquery",
+                    [members, query.tsquery()],
+                )
+            members = [r[0] for r in cursor.fetchall()]
+    seen = base.order_by().filter(pk__in=members).values_list("pk", "thread_id")
+    per_thread: dict[int, int] = {}
+    for pk, thread in seen:
+        key = thread if thread is not None else -pk
+        per_thread[key] = per_thread.get(key, 0) + 1
+    return {pk: per_thread.get(t if t is not None else -pk, 1) for pk, t in threads.items()}
 
 
 # --- highlighting ----------------------------------------------------------------------

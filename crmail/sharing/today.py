@@ -17,6 +17,7 @@ from django.utils import timezone
 from crmail.crm.models import Contact, Deal, EmailAddress, Lead, StageKind
 from crmail.linking.models import Link, Module
 from crmail.mail.models import Message
+from crmail.mailboxes import inbox
 from crmail.mailboxes.models import Location, SentMessage
 from crmail.mailboxes.replies import own_addresses
 from crmail.people import access
@@ -32,6 +33,28 @@ class Waiting:
 
     messages: list[Message]
     count: int
+
+
+@dataclass(frozen=True)
+class Unread:
+    """Unread conversations with leads and contacts in the user's Inbox folders, by stream
+    (deals first); a few of each and how many in all."""
+
+    entries: list[inbox.Entry]
+    count: int
+
+
+CUSTOMER_STREAMS = ("deals", "contacts", "leads")
+
+
+def unread_customer_mail(user: User, *, limit: int = 8) -> Unread:
+    entries: list[inbox.Entry] = []
+    count = 0
+    for stream in CUSTOMER_STREAMS:
+        found = inbox.page(user, stream=stream, unread=True, limit=limit)
+        count += found.count
+        entries += found.items[: max(0, limit - len(entries))]
+    return Unread(entries=entries, count=count)
 
 
 @dataclass(frozen=True)

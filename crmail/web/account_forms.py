@@ -36,6 +36,16 @@ class ReadingForm(CheckedTextForm, forms.Form):
     )
 
 
+class DigestForm(CheckedTextForm, forms.Form):
+    daily_digest = forms.BooleanField(
+        label="Send me a daily mail of unread customer mail",
+        required=False,
+        help_text="Once a day, the mail from leads and contacts you have not read in crmail "
+        "yet, sent through your own mailbox to its own address. Nothing is sent on a day "
+        "with nothing unread.",
+    )
+
+
 class PasswordForm(ActionErrors, CheckedTextForm, forms.Form):
     current = forms.CharField(
         label="Current password",

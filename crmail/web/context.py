@@ -1,4 +1,6 @@
-"""What every page knows beyond the request: the signed-in user's mailbox alert."""
+"""What every page knows beyond the request: the signed-in user's mailbox alert, the
+number of their unread notifications (the bell's badge), and for administrators the
+webhooks crmail turned off."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ from typing import Any
 from django.http import HttpRequest
 
 from crmail.mailboxes.models import Mailbox, SyncState
+from crmail.notifications import queries as notification_queries
+from crmail.webhooks.actions import auto_disabled
 
 ALERT_STATES = (SyncState.NEEDS_REAUTH, SyncState.ERROR)
 
@@ -23,3 +27,22 @@ def mailbox_alert(request: HttpRequest) -> dict[str, Any]:
         .first()
     )
     return {"mailbox_alert": mailbox} if mailbox else {}
+
+
+def webhook_alert(request: HttpRequest) -> dict[str, Any]:
+    """Administrators see on every page the webhooks crmail turned off after repeated
+    failure, until they turn them on again or delete them."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.is_admin:
+        return {}
+    endpoints = auto_disabled()
+    return {"webhook_alert": endpoints} if endpoints else {}
+
+
+def notifications(request: HttpRequest) -> dict[str, Any]:
+    """The bell's badge: the user's unread notifications, counted lazily (one indexed
+    COUNT, only on pages that show the top bar)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {"unread_notifications": lambda: notification_queries.unread_count(user)}

@@ -441,6 +441,13 @@ class MailboxSettingsForm(CheckedTextForm, forms.Form):
         help_text="Shown to recipients next to the address, such as a team's name; "
         "leave empty for your own name.",
     )
+    customer_alerts = forms.BooleanField(
+        label="Tell me at once when a lead or contact writes",
+        required=False,
+        initial=True,
+        help_text="New mail from your leads and contacts in this mailbox's Inbox shows in "
+        "your notifications (the bell at the top).",
+    )
     extra_from_addresses = forms.CharField(
         label="Other addresses to send from",
         required=False,
@@ -486,6 +493,8 @@ class MailboxSettingsForm(CheckedTextForm, forms.Form):
             "store_sent_on_server": data["store_sent_on_server"],
             "extra_from_addresses": [a.lower() for a in _lines(data["extra_from_addresses"])],
             "display_name": data.get("display_name", "").strip(),
+            # Not on the connect page: a new mailbox alerts (the model's default).
+            "customer_alerts": data.get("customer_alerts", True),
         }
         return fields
 
@@ -551,6 +560,7 @@ class MailboxConnectForm(MailboxSettingsForm):
         self.fields["preset"].choices = [(p.key, p.name) for p in self.presets.values()]
         self.fields["preset"].initial = CUSTOM.key
         self.fields["password"].help_text = ""
+        del self.fields["customer_alerts"]  # on by default; changed on the edit page
 
     def clean_sharing(self) -> str:
         """The mode chosen; what was preselected when nothing came (an older page)."""

@@ -18,14 +18,14 @@ safely (no SVG), at most ``MAX_BYTES``, within ``DEADLINE`` seconds.
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
 from django.core import signing
+
+from crmail.net import IpAddress, addresses, forbidden_address
 
 SALT = "crmail.web.image-proxy"
 TOKEN_MAX_AGE = 7 * 24 * 3600  # a message frame's image addresses stay usable for a week
@@ -50,8 +50,6 @@ IMAGE_TYPES = frozenset(
     }
 )
 USER_AGENT = "crmail-image-proxy"
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class Refused(Exception):
@@ -85,44 +83,13 @@ def unsign(token: str) -> str:
     return url
 
 
-def forbidden_address(ip: IpAddress) -> bool:
-    """Whether ``ip`` is one crmail never connects to for a message: private, loopback,
-    link-local, multicast, reserved, unspecified, shared (CGNAT), or not globally
-    routable; IPv6 forms that carry an IPv4 address are judged by that address."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is None and ip in _NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None and forbidden_address(embedded):
-            return True
-    return (
-        not ip.is_global
-        or ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
-
-
 def resolve(host: str, port: int) -> IpAddress:
     """The address to connect to for ``host``: refused unless every address the name
     resolves to is allowed (one bad answer among good ones is enough to refuse)."""
     try:
-        literal = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        literal = None
-    if literal is not None:
-        found = [literal]
-    else:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as exc:
-            raise Refused("the image's host name does not resolve") from exc
-        found = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-    if not found:
-        raise Refused("the image's host name does not resolve")
+        found = addresses(host, port)
+    except OSError as exc:
+        raise Refused("the image's host name does not resolve") from exc
     if any(forbidden_address(ip) for ip in found):
         raise Refused("the image's address is a private or reserved one", 403)
     return found[0]

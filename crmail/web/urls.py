@@ -14,13 +14,16 @@ from crmail.web.views import (
     events,
     home,
     mailboxes,
+    notifications,
     records,
     static,
+    webhooks,
 )
 from crmail.web.views import email_templates as template_pages
 from crmail.web.views import inbox as inbox_pages
 from crmail.web.views import message_deals as deal_pages
 from crmail.web.views import message_mailbox as mailbox_actions
+from crmail.web.views import message_sender as sender_pages
 from crmail.web.views import messages as message_pages
 from crmail.web.views import search as search_pages
 from crmail.web.views import settings as admin_pages
@@ -50,6 +53,7 @@ pages: list[URLPattern] = [
     # Your account
     path("account/", account.account, name="account"),
     path("account/reading/", account.account_reading, name="account_reading"),
+    path("account/digest/", account.account_digest, name="account_digest"),
     path("account/password/", account.account_password, name="account_password"),
     path("account/tokens/", account.account_token_create, name="account_token_create"),
     path(
@@ -80,6 +84,11 @@ pages: list[URLPattern] = [
     path("search/", search_pages.search, name="search"),
     path("inbox/", inbox_pages.inbox_page, name="inbox"),
     path("inbox/act/", inbox_pages.inbox_act, name="inbox_act"),
+    # Notifications (SPEC F7: customer mail alerts)
+    path("notifications/", notifications.feed, name="notifications"),
+    path("notifications/read/", notifications.mark_read, name="notifications_read"),
+    path("notifications/stream/", notifications.stream, name="notifications_stream"),
+    path("notifications/<int:pk>/", notifications.open_notification, name="notification_open"),
     # Opening a message (safe display: crmail.mail.display, docs/decisions/014)
     path("messages/<int:pk>/", message_pages.message_page, name="message"),
     path("messages/<int:pk>/body/", message_pages.message_body, name="message_body"),
@@ -99,6 +108,12 @@ pages: list[URLPattern] = [
     path("messages/<int:pk>/mark/", mailbox_actions.message_mark, name="message_mark"),
     path("messages/<int:pk>/move/", mailbox_actions.message_move, name="message_move"),
     path("messages/<int:pk>/delete/", mailbox_actions.message_delete, name="message_delete"),
+    # An unknown sender made a Lead or Contact, with its past mail (SPEC F14)
+    path(
+        "messages/<int:pk>/sender/<module:module>/",
+        sender_pages.message_sender_create,
+        name="message_sender_create",
+    ),
     # A message's deals (SPEC F4): link by hand, move, unlink
     path("messages/<int:pk>/deals/link/", deal_pages.message_deal_link, name="message_deal_link"),
     path(
@@ -134,6 +149,14 @@ pages: list[URLPattern] = [
     path("settings/access/", admin_pages.access_defaults, name="access_defaults"),
     path("settings/users/<int:pk>/mail-lock/", admin_pages.user_mail_lock, name="user_mail_lock"),
     path("settings/events/", events.events_page, name="events"),
+    # Webhooks (administrators)
+    path("settings/webhooks/", webhooks.webhook_list, name="webhooks"),
+    path("settings/webhooks/new/", webhooks.webhook_create, name="webhook_create"),
+    path("settings/webhooks/<int:pk>/", webhooks.webhook_detail, name="webhook_detail"),
+    path("settings/webhooks/<int:pk>/edit/", webhooks.webhook_edit, name="webhook_edit"),
+    path("settings/webhooks/<int:pk>/enabled/", webhooks.webhook_enabled, name="webhook_enabled"),
+    path("settings/webhooks/<int:pk>/test/", webhooks.webhook_test, name="webhook_test"),
+    path("settings/webhooks/<int:pk>/delete/", webhooks.webhook_delete, name="webhook_delete"),
     # Departed users (SPEC F12)
     path("settings/departed/", departing.departed, name="departed"),
     path("settings/departed/<int:pk>/backup.mbox", departing.backup, name="departed_backup"),

@@ -56,7 +56,10 @@ def test_open_a_contact_click_send_email_and_the_server_receives_it(app, smtp_si
     mail = message_from_bytes(got.data, policy=policy.default)
     assert mail["From"] == "Rex Rep <rep@crmail.test>"
     assert mail["Subject"] == "Compiler demo"
-    assert "Shall we meet on Tuesday?" in mail.get_content()
+    # Written in the editor: a text part that reads as typed, and the same in HTML.
+    text = mail.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.startswith("Hello Grace,\n\nShall we meet on Tuesday?\n\nRex")
+    assert "Shall we meet on Tuesday?" in mail.get_body(("html",)).get_content()
     assert SentMessage.objects.get().record_id == contact.pk
     assert page.js_errors == []
 

@@ -55,6 +55,10 @@ def test_the_day_starts_with_waiting_customers_and_deals_with_news(app):  # type
 
     app.sign_in(rep.email, f.PASSWORD)
     app.go("/")
+    unread = app.page.get_by_role("region", name="Unread customer mail")
+    expect(unread.get_by_role("link", name="Updated quote please")).to_be_visible()
+    expect(unread.get_by_text("Deal", exact=True)).to_be_visible()
+    expect(unread.get_by_text("Weekly offers")).to_have_count(0)
     waiting = app.page.get_by_role("region", name="Awaiting your reply")
     expect(waiting.get_by_role("link", name="Updated quote please")).to_be_visible()
     expect(waiting).to_contain_text("waiting 3 days")

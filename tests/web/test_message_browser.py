@@ -123,7 +123,7 @@ def image_server(monkeypatch) -> Iterator[tuple[str, list[str]]]:
     monkeypatch.setattr(
         image_proxy, "forbidden_address", lambda ip: ip != loopback and real_check(ip)
     )
-    monkeypatch.setattr(image_proxy.socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", seen
     finally:

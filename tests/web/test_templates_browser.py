@@ -87,7 +87,10 @@ def test_write_a_template_preview_it_live_and_send_it_from_a_deal(app, smtp_sink
     page.get_by_label("Use template").select_option(label="Quote")
     page.get_by_role("button", name="Use template").click()
     expect(page.get_by_label("Subject")).to_have_value("Your quote for Navy compilers")
-    expect(page.get_by_label("Message")).to_have_value(MERGED)
+    # A template is text: the editor shows it as it is.
+    expect(page.get_by_role("textbox", name="Message")).to_contain_text(
+        "Here is the quote for Navy compilers (US Navy)"
+    )
     expect(page.get_by_label("To", exact=True)).to_have_value("grace@navy.example")
     app.shot("compose-with-template")
     page.get_by_role("button", name="Send").click()
@@ -96,6 +99,7 @@ def test_write_a_template_preview_it_live_and_send_it_from_a_deal(app, smtp_sink
     [got] = smtp_sink.wait_for(1, 5)
     mail = message_from_bytes(got.data, policy=policy.default)
     assert mail["Subject"] == "Your quote for Navy compilers"
-    assert mail.get_content().replace("\r\n", "\n").strip() == MERGED
+    assert mail.get_body(("plain",)).get_content().replace("\r\n", "\n").strip() == MERGED
+    assert "Here is the quote for Navy compilers" in mail.get_body(("html",)).get_content()
     assert SentMessage.objects.get().record_id == deal.pk
     assert page.js_errors == [], page.js_errors

@@ -65,6 +65,7 @@ def run_check(args: argparse.Namespace, out: Output) -> int:
         check_queue(found)
     check_secret_key(found, Path(settings.DATA_DIR))
     check_proxies(found)
+    check_webhooks(found)
     if settings.DEBUG:
         found.warn("CRMAIL_DEBUG is on: error pages show internals. Turn it off in production.")
     if found.problems:
@@ -73,6 +74,18 @@ def run_check(args: argparse.Namespace, out: Output) -> int:
         return 1
     out.done("Everything is in order.")
     return 0
+
+
+def check_webhooks(found: Findings) -> None:
+    from crmail.webhooks.send import ALLOW_PRIVATE, private_allowed
+
+    if private_allowed():
+        found.warn(
+            f"{ALLOW_PRIVATE} is on: webhooks may call private and loopback addresses, "
+            "so an administrator's webhook can reach services inside this network."
+        )
+    else:
+        found.ok("Webhooks call only public addresses.")
 
 
 def check_data_dir(found: Findings, data_dir: Path) -> None:

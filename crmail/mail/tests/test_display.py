@@ -15,10 +15,12 @@ from html.parser import HTMLParser
 import pytest
 
 from crmail.mail import display
+from crmail.mail.compose import text_html
 from crmail.mail.display import (
     clean_html,
     clean_style,
     header_block,
+    html_to_text,
     scheme_of,
     subject_from_headers,
     text_to_html,
@@ -359,3 +361,27 @@ def test_the_subject_is_read_from_raw_header_lines():
     headers = "From: a@b\nSUBJECT: =?utf-8?q?Caf=C3=A9?=\n  offer\nTo: c@d"
     assert subject_from_headers(headers) == "Café offer"
     assert subject_from_headers("From: a@b") == ""
+
+
+# -- HTML as text ------------------------------------------------------------------------
+
+
+def test_html_reads_as_text_with_lists_quotes_links_and_the_signature_line():
+    markup = (
+        "Hello <b>Grace</b>,<div>the&nbsp;terms:</div><ul><li>one</li><li>two<ol><li>a</li>"
+        "<li>b</li></ol></li></ul><div>--&nbsp;</div><div>Rex<br>Acme</div>"
+        "<p>On 3 Dec, Ada wrote:</p><blockquote>Thanks<br><br>Can you<blockquote>earlier"
+        "</blockquote></blockquote><p>See <a href='https://x.example/a'>the page</a>, "
+        "<a href='mailto:ada@x.example'>ada@x.example</a> and <a href='javascript:x()'>this"
+        "</a>.</p><style>p { color: red }</style><script>x()</script>"
+    )
+    assert html_to_text(markup) == (
+        "Hello Grace,\nthe terms:\n\n- one\n- two\n   1. a\n   2. b\n\n-- \nRex\nAcme\n\n"
+        "On 3 Dec, Ada wrote:\n\n> Thanks\n>\n> Can you\n> > earlier\n\n"
+        "See the page <https://x.example/a>, ada@x.example and this."
+    )
+
+
+def test_plain_text_as_html_is_escaped_with_its_line_breaks():
+    assert text_html("Rex <Acme> & Sons\r\n-- \nbye") == "Rex &lt;Acme&gt; &amp; Sons<br>-- <br>bye"
+    assert html_to_text(text_html("a\n\n-- \nb")) == "a\n\n-- \nb"

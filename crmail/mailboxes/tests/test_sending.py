@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from email import message_from_bytes, policy
+
 import pytest
 
 from crmail.mail.compose import ComposeError, Draft
 from crmail.mail.models import Message
+from crmail.mail.store import raw_bytes
 from crmail.mailboxes.connect import open_driver
 from crmail.mailboxes.drivers.base import AuthFailed
 from crmail.mailboxes.models import Location, Mailbox, SentMessage
@@ -120,3 +123,28 @@ def test_mail_sent_from_a_deal_is_on_the_deal_and_on_its_recipients(
         Link.objects.filter(message=sent.message).values_list("module", "record_id", "reason")
     )
     assert links == {("deals", deal.pk, "sent_from_record"), ("contacts", client.pk, "address")}
+
+
+def test_a_rich_message_is_the_same_bytes_in_the_sink_in_crmail_and_in_sent(setup):
+    dovecot, user_name, sink, rep, _mailbox = setup
+    sent = send_message(
+        rep,
+        draft(
+            text="",
+            html="<p>Here <b>it</b> is.<script>steal()</script></p>",
+            attachments=[("terms.txt", "text/plain", b"Terms.")],
+        ),
+    )
+    [got] = sink.wait_for(1, 5)
+    stored = raw_bytes(Message.objects.get(pk=sent.message_id))
+    assert got.data == stored
+    [row] = dovecot.doveadm_json("fetch", "-u", user_name, "text", "mailbox", "Sent", "all")
+    assert row["text"].replace("\r\n", "\n").encode() == stored.replace(b"\r\n", b"\n")
+    mail = message_from_bytes(stored, policy=policy.default)
+    assert mail.get_content_type() == "multipart/mixed"
+    alternative, attachment = mail.iter_parts()
+    assert alternative.get_content_type() == "multipart/alternative"
+    assert attachment.get_filename() == "terms.txt"
+    text, html = alternative.iter_parts()
+    assert text.get_content().strip() == "Here it is."  # taken from the HTML
+    assert "<b>it</b>" in html.get_content() and "script" not in html.get_content()

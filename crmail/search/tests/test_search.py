@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from crmail.mailboxes.models import Folder
-from crmail.search import index
+from crmail.search import index, queries
 from crmail.search.queries import Filters, search_messages
 from crmail.search.query import QueryError, parse
 from crmail.search.tests.mail import deliver, raw
@@ -177,6 +177,31 @@ def test_a_thread_is_one_row_with_its_count(rep, django_capture_on_commit_callba
     results = search_messages(rep, parse("renewal"), limit=10)
     assert results.count == 1
     assert [h.in_thread for h in results.hits] == [2]
+
+
+def test_a_common_word_shows_its_best_page_and_says_there_is_more(
+    rep, django_capture_on_commit_callbacks, monkeypatch
+):
+    c = django_capture_on_commit_callbacks
+    first = deliver(c, raw("a@x.test", rep.email, "Offer", "offer one", day=1), to=[rep])
+    deliver(
+        c,
+        raw("b@x.test", rep.email, "Re: Offer", "offer two", day=2, reply_to=first.message_id),
+        to=[rep],
+    )
+    for n in range(5):
+        deliver(c, raw("c@x.test", rep.email, f"Note {n}", "an offer", day=3 + n), to=[rep])
+    everything = search_messages(rep, parse("offer"), limit=3)
+    assert (everything.count, everything.more) == (6, False)
+    # Two matches looked at first, then four: the page is the same, counted as "at least".
+    monkeypatch.setattr(queries, "WINDOW", 2)
+    monkeypatch.setattr(queries, "GROWTH", 2)
+    bounded = search_messages(rep, parse("offer"), limit=3)
+    assert [h.message.pk for h in bounded.hits] == [h.message.pk for h in everything.hits]
+    assert [h.in_thread for h in bounded.hits] == [h.in_thread for h in everything.hits]
+    assert bounded.more and 3 <= bounded.count < 6
+    newest = search_messages(rep, parse("is:unread"), limit=2)
+    assert [h.message.subject for h in newest.hits] == ["Note 4", "Note 3"] and newest.more
 
 
 def test_search_never_shows_or_counts_mail_the_viewer_may_not_open(

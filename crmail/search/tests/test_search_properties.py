@@ -13,13 +13,15 @@ count that agrees with its rows.
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmail.people.models import User
-from crmail.search import index
+from crmail.search import index, queries
 from crmail.search.queries import Filters, search_messages
 from crmail.search.query import parse
 from crmail.sharing.tests.test_visibility_properties import (
@@ -40,6 +42,17 @@ def found(viewer: User, text: str, filters: Filters | None = None) -> tuple[set[
     results = search_messages(viewer, parse(text), filters, limit=10_000)
     ids = [h.message.pk for h in results.hits]
     assert len(ids) == len(set(ids)) == results.count, text
+    assert not results.more, text
+    # A window of one match (then two, four…) cuts matches off: the first page is the
+    # same, and the count a lower bound of what the viewer may see.
+    with (
+        mock.patch.object(queries, "WINDOW", 1),
+        mock.patch.object(queries, "GROWTH", 2),
+    ):
+        small = search_messages(viewer, parse(text), filters, limit=2)
+    assert [h.message.pk for h in small.hits] == ids[:2], text
+    assert [h.in_thread for h in small.hits] == [h.in_thread for h in results.hits[:2]], text
+    assert len(small.hits) <= small.count <= results.count, text
     return set(ids), results.count
 
 

@@ -54,12 +54,16 @@ from crmail.mailboxes import tasks, twoway
 from crmail.mailboxes.inbox import STREAMS
 from crmail.mailboxes.models import Folder, Mailbox, SentMessage
 from crmail.mailboxes.queries import user_mail
+from crmail.notifications.models import Kind, Notification
 from crmail.people import actions as people_actions
 from crmail.people.models import ApiToken, Group, ModuleDefault, Profile, Role, User
 from crmail.search import index as search_index
 from crmail.sharing import actions
 from crmail.sharing.tests.build import link, place
 from crmail.sharing.visibility import record_model, visible_messages
+from crmail.web.views import notifications as notification_pages
+from crmail.webhooks import actions as webhook_actions
+from crmail.webhooks.models import Endpoint
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -172,6 +176,15 @@ def build_world() -> World:
             link(message, record)
         messages[marker] = message
     SentMessage.objects.create(message=messages["mkjsent"], sender=owner, from_address=owner.email)
+    # Each holder of a message is told of it (customer mail alerts): the title names it.
+    for message in messages.values():
+        for box in Mailbox.objects.filter(locations__message=message).distinct():
+            Notification.objects.get_or_create(
+                user=box.owner,
+                message=message,
+                kind=Kind.CUSTOMER_MAIL,
+                defaults={"title": f"New mail from {CUSTOMER}: {message.subject}"},
+            )
     search_index.reindex()  # the signal that feeds it waits for a commit these tests never make
     people_actions.update_user(departed, {"is_active": False}, by=org.admin)
     departed.refresh_from_db()
@@ -179,6 +192,11 @@ def build_world() -> World:
     body = "{{Contact.first_name}} {{Deal.name}} {{Account.name}} {{Lead.company}} {{User.name}}"
     template_actions.do_create_template(owner, name="Walk shared", body=body, shared=True)
     template_actions.do_create_template(owner, name="Walk personal", body=body)
+    # A webhook, with a test call in its log.
+    hook, _ = webhook_actions.create_endpoint(
+        "https://hooks.customer.test/walk", ["message.linked"], by=org.admin
+    )
+    webhook_actions.send_test(hook, by=org.admin)
 
     roles = {
         "admin": org.admin,
@@ -243,6 +261,8 @@ def world(monkeypatch: pytest.MonkeyPatch) -> World:
     # A sync asked for by a route would try a server: what it would store is not the point.
     monkeypatch.setattr(tasks, "request_sync", lambda mailbox: None)
     monkeypatch.setattr(twoway, "open_driver", lambda mailbox: _AcceptingServer())
+    # The notifications' live stream answers one tick instead of holding on for a minute.
+    monkeypatch.setattr(notification_pages, "STREAM_SECONDS", 0.0)
     built = build_world()
     built.tokens = {name: f.token(user) for name, user in built.roles.items()}
     return built
@@ -331,6 +351,7 @@ def _api_path_values(world: World, path: str, name: str) -> list[Any]:
             "groups": [g.pk for g in world.groups],
             "tokens": list(ApiToken.objects.values_list("pk", flat=True)),
             "templates": list(EmailTemplate.objects.values_list("pk", flat=True)),
+            "webhooks": list(Endpoint.objects.values_list("pk", flat=True)),
         }
         for module in Module.values:
             kinds[module] = world.ids(record_model(module))
@@ -394,6 +415,8 @@ def _api_query_variants(
         variants += [{"stream": s} for s in STREAMS]
         variants += [{"folder": x.pk} for x in world.folders]
         variants += [{"stream": "deals", "unread": "true"}]
+    if "module" in names:  # a message's sender, as a record
+        variants = [{"module": module} for module in SENDER_MODULES]
     if "has_attachment" in names:  # search: every marker, on each record, and filters alone
         variants += [{"q": "mk"}, {"q": "about"}, {"has_attachment": "true"}]
         variants += [{"q": "mk", "record": f"{m}:{pk}"} for m, pk in world.record_pairs()]
@@ -533,7 +556,14 @@ _PK_KINDS = (
     ("account/tokens/", "token"),
     ("settings/mail/", "mailbox"),
     ("templates/", "template"),
+    ("settings/webhooks/", "webhook"),
+    ("notifications/", "notification"),
 )
+
+
+# A sender becomes a contact (leads take the same path) and never a deal (404): walking
+# these two keeps the walk's time within the suite's budget.
+SENDER_MODULES = (Module.CONTACTS.value, Module.DEALS.value)
 
 
 def _web_values(world: World, pattern: Pattern, name: str) -> list[Any]:
@@ -546,6 +576,8 @@ def _web_values(world: World, pattern: Pattern, name: str) -> list[Any]:
         "profile": list(Profile.objects.values_list("pk", flat=True)),
         "token": list(ApiToken.objects.values_list("pk", flat=True)),
         "template": list(EmailTemplate.objects.values_list("pk", flat=True)),
+        "webhook": list(Endpoint.objects.values_list("pk", flat=True)),
+        "notification": list(Notification.objects.values_list("pk", flat=True)),
     }
     if name == "pk":
         for prefix, kind in _PK_KINDS:
@@ -568,7 +600,9 @@ def _web_fillings(world: World, pattern: Pattern) -> list[dict[str, Any]]:
     names = list(pattern.params)
     pairs: list[dict[str, Any]] = [{}]
     if "module" in names:
-        if "pk" in names:
+        if pattern.route.startswith("messages/"):  # a message's sender as a new record
+            pairs = [{"module": m} for m in SENDER_MODULES]
+        elif "pk" in names:
             pairs = [{"module": m, "pk": pk} for m, pk in world.record_pairs()]
             names.remove("pk")
         else:

@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from crmail.mail.models import Message, Thread
+from crmail.mailboxes.receivers import copy_message_fields
 from crmail.sharing import today
 from crmail.sharing.tests import build
 from tests import factories as f
@@ -26,6 +27,7 @@ def _mail(sender: str, to: str, *, days_ago: float, thread: Thread, **kw) -> Mes
         subject=f"{thread.subject} ({days_ago})",
     )
     msg.links.update(date=NOW - timedelta(days=days_ago))
+    copy_message_fields([msg.pk])  # as the outbox's consumer does after parsing
     msg.refresh_from_db()
     return msg
 
@@ -204,3 +206,30 @@ def test_the_home_page_asks_a_new_user_to_connect_a_mailbox_and_then_shows_the_d
     assert 'Awaiting your reply <span class="count">(1)</span>' in page
     assert "Pricing question" in page and "waiting 3 days" in page
     assert reverse("web:record_detail", args=["deals", deal.pk]) in page
+
+
+def test_unread_customer_mail_leaves_out_read_mail_and_strangers():
+    org = f.org()
+    ann = f.contact(org.rep, "ann@client.example")
+    f.deal(org.rep, "Big", amount=900, contact=ann)
+    bob = f.contact(org.rep, "bob@client.example")
+    t1, t2, t3, t4 = (Thread.objects.create(subject=s) for s in "abcd")
+    deal_mail = _mail(
+        "ann@client.example", org.rep.email, days_ago=1, thread=t1, on=[ann], in_mailboxes=[org.rep]
+    )
+    contact_mail = _mail(
+        "bob@client.example", org.rep.email, days_ago=2, thread=t2, on=[bob], in_mailboxes=[org.rep]
+    )
+    read = _mail(
+        "bob@client.example", org.rep.email, days_ago=3, thread=t3, on=[bob], in_mailboxes=[org.rep]
+    )
+    read.locations.update(seen=True)
+    _mail("news@shop.example", org.rep.email, days_ago=1, thread=t4, in_mailboxes=[org.rep])
+
+    unread = today.unread_customer_mail(org.rep)
+    assert unread.count == 2
+    assert [(e.message.pk, e.stream) for e in unread.entries] == [
+        (deal_mail.pk, "deals"),
+        (contact_mail.pk, "contacts"),
+    ]
+    assert today.unread_customer_mail(org.peer).count == 0

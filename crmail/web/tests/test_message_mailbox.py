@@ -119,7 +119,7 @@ def test_a_colleague_reading_shared_mail_has_no_mailbox_actions(org, client_for,
     sharing_actions.set_sharing(None, org.rep, mode="public")
     client = client_for(org.manager)
     html = page(client, inbox)
-    assert "This message is not in a mailbox of yours" in html
+    assert "you see it because a colleague shares their mail" in html
     assert ">Flag<" not in html
     assert inbox.on_server() == [("INBOX", False, False)]  # not marked read for the rep
     for action, data in (("mark", {"seen": "1"}), ("move", {"folder": "1"}), ("delete", {})):
@@ -138,3 +138,16 @@ def test_a_change_made_with_another_client_shows_after_a_sync(org, client_for, i
     html = page(client, inbox)
     assert '<span class="folder-name">Archive</span>' in html
     assert "Flagged" in html and ">Unflag<" in html and ">Mark unread<" in html
+
+
+def test_mail_the_user_sent_without_a_sent_copy_says_so_and_offers_no_actions(org, client_for):
+    from crmail.mail.store import store_raw
+    from crmail.mailboxes.models import SentMessage
+
+    message = store_raw(
+        b"From: rep@crmail.test\r\nTo: carl@client.example\r\nSubject: Quote\r\n\r\nHi"
+    )
+    SentMessage.objects.create(message=message, sender=org.rep, from_address="rep@crmail.test")
+    html = client_for(org.rep).get(reverse("web:message", args=[message.pk])).content.decode()
+    assert "You sent this message from crmail, and no mailbox of yours holds a copy" in html
+    assert "a colleague shares their mail" not in html and ">Flag<" not in html

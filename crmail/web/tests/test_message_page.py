@@ -386,14 +386,14 @@ def test_the_proxy_refuses_a_host_name_resolving_to_loopback(monkeypatch):
         assert host == "images.attacker.example"
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
 
-    monkeypatch.setattr(image_proxy.socket, "getaddrinfo", fake)
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
     assert proxy("http://images.attacker.example/x.png").status_code == 403
 
 
 def test_the_proxy_refuses_a_name_with_one_private_answer_among_public_ones(monkeypatch):
     answers = [("93.184.216.34", 80), ("10.0.0.7", 80)]
     monkeypatch.setattr(
-        image_proxy.socket,
+        socket,
         "getaddrinfo",
         lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ip) for ip in answers],
     )
@@ -546,7 +546,7 @@ def test_the_proxy_connects_to_the_address_it_checked(image_server, monkeypatch)
         calls.append(host)
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", p))]
 
-    monkeypatch.setattr(image_proxy.socket, "getaddrinfo", resolve_once)
+    monkeypatch.setattr(socket, "getaddrinfo", resolve_once)
     response = proxy(f"http://images.vendor.example:{port}/logo.png")
     assert response.status_code == 200
     # The name is resolved once; the connection goes to the address found (a literal,
@@ -631,7 +631,7 @@ def tls_image_server(tmp_path, monkeypatch) -> Iterator[tuple[int, str]]:
     real = image_proxy.forbidden_address
     monkeypatch.setattr(image_proxy, "forbidden_address", lambda ip: ip != loopback and real(ip))
     monkeypatch.setattr(
-        image_proxy.socket,
+        socket,
         "getaddrinfo",
         lambda host, port, *a, **k: [
             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))

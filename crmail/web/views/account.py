@@ -16,10 +16,18 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from crmail.notifications import actions as notification_actions
+from crmail.notifications import digest
 from crmail.people import actions as people_actions
 from crmail.people.backends import client_address
 from crmail.people.models import ApiToken, User
-from crmail.web.account_forms import AccountForm, PasswordForm, ReadingForm, TokenForm
+from crmail.web.account_forms import (
+    AccountForm,
+    DigestForm,
+    PasswordForm,
+    ReadingForm,
+    TokenForm,
+)
 
 
 def _page(
@@ -35,6 +43,9 @@ def _page(
         "account_form": account
         or AccountForm(initial={"name": user.name, "signature": user.signature}),
         "reading_form": ReadingForm(initial={"mark_read_on_open": user.mark_read_on_open}),
+        "digest_form": DigestForm(
+            initial={"daily_digest": notification_actions.wants_digest(user)}
+        ),
         "password_form": password or PasswordForm(),
         "token_form": token or TokenForm(),
         "tokens": people_actions.tokens_of(user),
@@ -80,6 +91,23 @@ def account_reading(request: HttpRequest) -> HttpResponse:
             "Opening a message now marks it read."
             if user.mark_read_on_open
             else "Opening a message now leaves it unread.",
+        )
+    return redirect("web:account")
+
+
+@login_required
+@require_POST
+def account_digest(request: HttpRequest) -> HttpResponse:
+    """Saves whether the user gets the daily digest of unread customer mail."""
+    form = DigestForm(request.POST)
+    if form.is_valid():
+        on = form.cleaned_data["daily_digest"]
+        notification_actions.set_daily_digest(request.user, on)  # type: ignore[arg-type]
+        messages.success(
+            request,
+            f"You will get a daily mail of unread customer mail at {digest.digest_hour()}:00."
+            if on
+            else "You will get no daily mail of unread customer mail.",
         )
     return redirect("web:account")
 

@@ -16,6 +16,12 @@ the form. Files attached here are streamed to disk as they upload (settings
 "Use template" fills the subject and message from a template, merged for the record and
 the user (``crmail.emailtemplates.merge``), keeping what was typed in the other fields; the
 user reads it, may change it, and sends.
+
+Rich text: with JavaScript, crmail's editor (``static/crmail/editor.js``) turns the message
+box into a formatting editor that starts from ``data-rich-start`` (the signature and the
+quote as HTML) and, on Send, puts its HTML in ``body_html`` and its text alternative in
+``body``; ``mail.compose`` cleans the HTML and sends both as multipart/alternative.
+Without JavaScript ``body_html`` stays empty and the message is plain text.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from django.views.decorators.http import require_http_methods
 from crmail.crm.models import Account, Contact, Deal, Record
 from crmail.emailtemplates import merge
 from crmail.linking.links import link_answer
-from crmail.mail.compose import ComposeError, Draft
+from crmail.mail.compose import ComposeError, Draft, text_html
 from crmail.mail.models import Message
 from crmail.mailboxes import replies
 from crmail.mailboxes.drivers.base import DriverError
@@ -131,7 +137,11 @@ class ComposeForm(CheckedTextForm, forms.Form):
         required=False,
         strip=False,
         max_length=1_000_000,
-        widget=forms.Textarea(attrs={"rows": 14}),
+        widget=forms.Textarea(attrs={"rows": 14, "data-editor": "rich"}),
+    )
+    # Filled by the editor on Send; the server cleans it (mail.compose.safe_html).
+    body_html = forms.CharField(
+        required=False, strip=False, max_length=2_000_000, widget=forms.HiddenInput
     )
     files = FilesField(label="Attach files", required=False)
 
@@ -143,9 +153,12 @@ class ComposeForm(CheckedTextForm, forms.Form):
         limit_owner: str,
         carried: int = 0,
         over: int = 0,
+        rich_start: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        if rich_start:  # what the editor starts from; never sent as it is
+            self.fields["body"].widget.attrs["data-rich-start"] = rich_start
         self.over = over  # bytes of files not kept: past the upload cap
         self.fields["sender"].choices = senders
         self.limit, self.limit_owner, self.carried = limit, limit_owner, carried
@@ -181,6 +194,7 @@ class ComposeForm(CheckedTextForm, forms.Form):
             bcc=split(data["bcc"]),
             subject=data["subject"],
             text=data["body"],
+            html=data["body_html"],
             in_reply_to=start.in_reply_to if start else "",
             references=start.references if start else (),
             attachments=files,
@@ -238,7 +252,8 @@ def with_template(
     pick = TemplatePickForm(request.POST, user=user)
     typed = ComposeForm(request.POST, **options)
     typed.is_valid()  # only to keep what is valid of what was typed
-    initial = {k: typed.cleaned_data.get(k, "") for k in ("to", "cc", "bcc", "subject", "body")}
+    fields = ("to", "cc", "bcc", "subject", "body", "body_html")
+    initial = {k: typed.cleaned_data.get(k, "") for k in fields}
     initial["sender"] = typed.cleaned_data.get("sender") or options["senders"][0][0]
     if pick.is_valid():
         chosen = pick.cleaned_data["template"]
@@ -252,7 +267,8 @@ def with_template(
             except merge.MergeError as exc:
                 pick.add_error("template", str(exc))
             else:
-                initial["body"] = done.body
+                # A template is plain text: the editor starts again from it, in either mode.
+                initial["body"], initial["body_html"] = done.body, ""
                 if done.subject:  # a template without a subject keeps the one typed
                     initial["subject"] = done.subject
     return ComposeForm(initial=initial, **options), pick
@@ -366,7 +382,8 @@ def _compose(request: HttpRequest, module: str | None, pk: int | None) -> HttpRe
             "sender": start.sender,
             "body": (with_signature(user) or "\n\n") + "\n" + start.text,
         }
-        form = ComposeForm(initial=initial, **options)
+        rich = text_html((with_signature(user) or "\n\n") + "\n") + start.html
+        form = ComposeForm(initial=initial, rich_start=rich, **options)
     elif not problem:
         to = recipient_for(user, record) if record is not None else request.GET.get("to", "")
         initial = {
@@ -374,7 +391,7 @@ def _compose(request: HttpRequest, module: str | None, pk: int | None) -> HttpRe
             "sender": senders[0][0],  # the mailbox's own address
             "body": with_signature(user),
         }
-        form = ComposeForm(initial=initial, **options)
+        form = ComposeForm(initial=initial, rich_start=text_html(with_signature(user)), **options)
     title = TITLES[start.mode] if start is not None else ""
     context = {
         "mod": mod,

@@ -29,6 +29,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "cards": cards,
             "now": timezone.now(),
             "connect_prompt": not has_mailbox and may_connect(user),
+            "unread": today.unread_customer_mail(user) if has_mailbox else None,
             "waiting": today.awaiting_reply(user) if has_mailbox else None,
             "deal_news": today.deals_with_news(user),
         },

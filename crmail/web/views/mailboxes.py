@@ -75,6 +75,7 @@ EDIT_GROUPS = [
         ),
     ),
     ("Import filter", ("import_folders", "import_since", "keep_on_server")),
+    ("Customer mail alerts", ("customer_alerts",)),
 ]
 # Sign-ins started from this browser session: state -> what to do with the tokens.
 _SESSION_KEY = "crmail_mailbox_oauth"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
 
 from django.contrib.auth.decorators import login_required
@@ -33,6 +34,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_safe
 
 from crmail.crm.models import RECORD_MODELS, Contact, EmailAddress, Lead, Record
+from crmail.linking import senders
 from crmail.linking.models import Module
 from crmail.mail.display import (
     SafeHtml,
@@ -54,6 +56,7 @@ from crmail.mail.models import Message, ParseState
 from crmail.mail.parse import AttachmentInfo, ParsedMessage, Unparseable, parse_message, part_bytes
 from crmail.mail.store import raw_bytes
 from crmail.mailboxes import replies
+from crmail.mailboxes.replies import own_addresses
 from crmail.people import access
 from crmail.people.models import User
 from crmail.sharing.actions import record_open
@@ -183,15 +186,40 @@ def _render_body(message: Message, reading: Reading, remote: bool, viewer: User)
     return body
 
 
-def _people(parsed: ParsedMessage, role: str, pages: dict[str, str]) -> list[dict[str, str]]:
+def _people(parsed: ParsedMessage, role: str, pages: dict[str, str]) -> list[dict[str, Any]]:
     return [
         {
             "label": f"{p.name} <{p.address}>" if p.name else p.address,
             "url": pages.get(p.address, "") if p.valid else "",
+            "address": p.address if p.valid else "",
         }
         for p in parsed.participants
         if p.role == role
     ]
+
+
+def _add_sender(
+    user: User, message: Message, parsed: ParsedMessage, people: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Put "Add as contact" and "Add as lead" beside the person at the other end of the
+    message (From, or the first To of mail the user sent) when no Lead or Contact the user
+    may see has their address, and the user may create such records."""
+    sender = senders.unknown_sender(parsed, user, own_addresses(user))
+    if sender is None:
+        return
+    buttons = [
+        {
+            "label": f"Add as {RECORD_MODELS[module]._meta.verbose_name}",
+            "url": reverse("web:message_sender_create", args=[message.pk, module]),
+        }
+        for module in senders.MODULES
+        if access.can_create(user, RECORD_MODELS[module])
+    ]
+    role = "from" if sender.received else "to"
+    for person in people[role]:
+        if person["address"] == sender.address:
+            person["add"] = buttons
+            return
 
 
 def _answer_urls(message: Message, record: Record | None) -> dict[str, str]:
@@ -246,11 +274,13 @@ def message_page(request: HttpRequest, pk: int) -> HttpResponse:
     ]
     body_url = reverse("web:message_body", args=[message.pk])
     pages = _record_pages(request.user, parsed)  # type: ignore[arg-type]
+    people = {role: _people(parsed, role, pages) for role in ("from", "to")}
+    _add_sender(request.user, message, parsed, people)  # type: ignore[arg-type]
     context.update(
         subject=parsed.subject or message.subject,
         date=parsed.date or message.date,
-        senders=_people(parsed, "from", pages),
-        to=_people(parsed, "to", pages),
+        senders=people["from"],
+        to=people["to"],
         cc=_people(parsed, "cc", pages),
         bcc=_people(parsed, "bcc", pages),
         attachments=attachments,

@@ -19,6 +19,9 @@ from django.views.decorators.http import require_http_methods
 from crmail.crm import actions
 from crmail.crm.forms import FORMS
 from crmail.crm.models import Record
+from crmail.linking.links import link_progress
+from crmail.linking.models import JobState, LinkJob
+from crmail.linking.models import Module as LinkModule
 from crmail.mail.models import Message
 from crmail.people import access
 from crmail.sharing import emails
@@ -119,6 +122,14 @@ def _emails_context(request: HttpRequest, module: str, record: Record) -> dict[s
     }
 
 
+def _linking(module: str, pk: int) -> LinkJob | None:
+    """The background linking of a Lead's or Contact's past mail, while it runs."""
+    if module not in (LinkModule.LEADS, LinkModule.CONTACTS):
+        return None
+    job = link_progress(module, pk)
+    return job if job is not None and job.state in (JobState.QUEUED, JobState.RUNNING) else None
+
+
 @login_required
 def record_detail(request: HttpRequest, module: str, pk: int) -> HttpResponse:
     mod = MODULES[module]
@@ -136,6 +147,7 @@ def record_detail(request: HttpRequest, module: str, pk: int) -> HttpResponse:
             "related": modules.related(request.user, mod, record),
             "can_edit": access.can(request.user, record, "edit"),
             "can_delete": access.can(request.user, record, "delete"),
+            "linking": _linking(module, record.pk),
         }
     response = render(request, template, context)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])

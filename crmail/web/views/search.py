@@ -60,7 +60,9 @@ def search(request: HttpRequest) -> HttpResponse:
             context["problem"] = str(exc)
         else:
             context["results"] = results
-            context["page"] = Paginator(range(results.count), MAIL_PAGE).get_page(page_number)
+            # More than counted: one page past the count, so Next leads on.
+            shown = results.count + (MAIL_PAGE if results.more else 0)
+            context["page"] = Paginator(range(shown), MAIL_PAGE).get_page(page_number)
     return render(request, "web/search.html", context)
 
 

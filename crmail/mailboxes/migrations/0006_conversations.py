@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('linking', '0001_links_and_jobs'),
-        ('mailboxes', '0004_location_thread_date'),
+        ('mailboxes', '0005_mailbox_customer_alerts'),
     ]
 
     operations = [
