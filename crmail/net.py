@@ -4,13 +4,20 @@ A URL from a message (a remote image) or from an administrator (a webhook) must 
 crmail into a way into its own network: ``forbidden_address`` says which addresses are
 refused, and ``addresses`` resolves a host once, so a caller checks every answer and then
 connects to the address it checked (a DNS answer that changes in between, rebinding,
-cannot move the request inside). No Django import.
+cannot move the request inside): ``split_url`` takes such a URL apart and ``pinned_pool``
+opens a connection pool to the checked address that still speaks to, and verifies TLS for,
+the host name. No Django import.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from dataclasses import dataclass
+from enum import Enum
+from urllib.parse import urlsplit
+
+import urllib3
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -52,3 +59,74 @@ def addresses(host: str, port: int) -> list[IpAddress]:
     if not found:
         raise OSError("the host name has no address")
     return found
+
+
+class UrlFault(Enum):
+    """Why ``split_url`` refused a URL; each caller says it in its own words."""
+
+    INVALID = "invalid"
+    SCHEME = "scheme"  # not http or https
+    CREDENTIALS = "credentials"  # user:password@ in the URL
+    NO_HOST = "no_host"
+
+
+class BadUrl(ValueError):
+    def __init__(self, fault: UrlFault) -> None:
+        super().__init__(fault.value)
+        self.fault = fault
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an http(s) URL points: the pieces a request to a checked address needs."""
+
+    scheme: str
+    host: str  # IDNA-encoded host name, or an IP literal without brackets
+    port: int
+    path: str  # path and query
+    host_header: str
+
+
+def split_url(url: str) -> Target:
+    """``url``'s target; ``BadUrl`` for anything but an http(s) URL with a host and no
+    credentials."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise BadUrl(UrlFault.INVALID) from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise BadUrl(UrlFault.SCHEME)
+    if parts.username is not None or parts.password is not None:
+        raise BadUrl(UrlFault.CREDENTIALS)
+    hostname = parts.hostname or ""
+    try:
+        host = hostname if hostname.isascii() else hostname.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise BadUrl(UrlFault.INVALID) from None
+    if not host:
+        raise BadUrl(UrlFault.NO_HOST)
+    default = 443 if scheme == "https" else 80
+    port = port or default
+    shown = f"[{host}]" if ":" in host else host
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(scheme, host, port, path, shown if port == default else f"{shown}:{port}")
+
+
+def pinned_pool(
+    target: Target, ip: IpAddress, timeout: urllib3.Timeout
+) -> urllib3.HTTPConnectionPool:
+    """A pool that connects to ``ip`` (already checked) as if to ``target``'s host: TLS
+    sends and verifies the host name. No retries; the caller closes it."""
+    if target.scheme == "https":
+        return urllib3.HTTPSConnectionPool(
+            str(ip),
+            target.port,
+            timeout=timeout,
+            retries=False,
+            cert_reqs="CERT_REQUIRED",
+            server_hostname=target.host,
+            assert_hostname=target.host,
+        )
+    return urllib3.HTTPConnectionPool(str(ip), target.port, timeout=timeout, retries=False)

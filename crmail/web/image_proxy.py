@@ -20,12 +20,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import urllib3
 from django.core import signing
 
-from crmail.net import IpAddress, addresses, forbidden_address
+from crmail.net import (
+    BadUrl,
+    IpAddress,
+    Target,
+    UrlFault,
+    addresses,
+    forbidden_address,
+    pinned_pool,
+    split_url,
+)
 
 SALT = "crmail.web.image-proxy"
 TOKEN_MAX_AGE = 7 * 24 * 3600  # a message frame's image addresses stay usable for a week
@@ -95,41 +104,19 @@ def resolve(host: str, port: int) -> IpAddress:
     return found[0]
 
 
-@dataclass(frozen=True)
-class _Target:
-    scheme: str
-    host: str  # IDNA-encoded host name, or an IP literal without brackets
-    port: int
-    path: str  # path and query
-    host_header: str
+_FAULTS = {
+    UrlFault.INVALID: ("not a valid image address", 400),
+    UrlFault.SCHEME: ("only http and https images are fetched", 400),
+    UrlFault.CREDENTIALS: ("image addresses with credentials are not fetched", 400),
+    UrlFault.NO_HOST: ("not a valid image address", 400),
+}
 
 
-def _target(url: str) -> _Target:
+def _target(url: str) -> Target:
     try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise Refused("not a valid image address", 400) from exc
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise Refused("only http and https images are fetched", 400)
-    if parts.username is not None or parts.password is not None:
-        raise Refused("image addresses with credentials are not fetched", 400)
-    hostname = parts.hostname or ""
-    try:
-        host = hostname if hostname.isascii() else hostname.encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        raise Refused("not a valid image address", 400) from exc
-    if not host:
-        raise Refused("not a valid image address", 400)
-    default = 443 if scheme == "https" else 80
-    port = port or default
-    shown = f"[{host}]" if ":" in host else host
-    host_header = shown if port == default else f"{shown}:{port}"
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    return _Target(scheme, host, port, path, host_header)
+        return split_url(url.strip())
+    except BadUrl as exc:
+        raise Refused(*_FAULTS[exc.fault]) from None
 
 
 def fetch(url: str) -> Image:
@@ -159,23 +146,10 @@ def fetch(url: str) -> Image:
 
 
 def _request(
-    target: _Target, ip: IpAddress
+    target: Target, ip: IpAddress
 ) -> tuple[urllib3.BaseHTTPResponse, urllib3.HTTPConnectionPool]:
     """A GET to the already-checked address ``ip``, as if to the host name."""
-    timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
-    pool: urllib3.HTTPConnectionPool
-    if target.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
-            str(ip),
-            target.port,
-            timeout=timeout,
-            retries=False,
-            cert_reqs="CERT_REQUIRED",
-            server_hostname=target.host,
-            assert_hostname=target.host,
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(str(ip), target.port, timeout=timeout, retries=False)
+    pool = pinned_pool(target, ip, urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT))
     headers = {
         "Host": target.host_header,
         "User-Agent": USER_AGENT,

@@ -12,12 +12,20 @@ from __future__ import annotations
 import ipaddress
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import urllib3
 
 from crmail.config import env
-from crmail.net import IpAddress, addresses, forbidden_address
+from crmail.net import (
+    BadUrl,
+    IpAddress,
+    Target,
+    UrlFault,
+    addresses,
+    forbidden_address,
+    pinned_pool,
+    split_url,
+)
 from crmail.text import repaired
 
 ALLOW_PRIVATE = "CRMAIL_WEBHOOKS_ALLOW_PRIVATE"
@@ -32,15 +40,6 @@ URL_MAX = 2000
 def private_allowed() -> bool:
     """Whether deliveries may go to private and loopback addresses (tests, a LAN)."""
     return env.flag(ALLOW_PRIVATE)
-
-
-@dataclass(frozen=True)
-class Target:
-    scheme: str
-    host: str  # IDNA-encoded host name, or an IP literal without brackets
-    port: int
-    path: str  # path and query
-    host_header: str
 
 
 def url_problem(url: str) -> str | None:
@@ -70,35 +69,28 @@ class Refused(Exception):
     """The URL is not called; the message says why."""
 
 
+_FAULTS = {
+    UrlFault.INVALID: "This is not a valid URL.",
+    UrlFault.SCHEME: "Only http:// and https:// URLs can receive webhooks.",
+    UrlFault.CREDENTIALS: (
+        "Put no user name or password in the URL; the signature proves the sender."
+    ),
+    UrlFault.NO_HOST: "The URL needs a host name, like https://hooks.example.com/crmail.",
+}
+
+
 def target(url: str) -> Target:
     if len(url) > URL_MAX:
         raise Refused(f"The URL is longer than {URL_MAX} characters.")
     if any(c in url for c in "\r\n\t ") or not url.isprintable():
         raise Refused("The URL holds spaces or control characters.")
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise Refused("This is not a valid URL.") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise Refused("Only http:// and https:// URLs can receive webhooks.")
-    if parts.username is not None or parts.password is not None:
-        raise Refused("Put no user name or password in the URL; the signature proves the sender.")
-    if parts.fragment:
+        where = split_url(url)
+    except BadUrl as exc:
+        raise Refused(_FAULTS[exc.fault]) from None
+    if "#" in url:
         raise Refused("A URL with a #fragment cannot be called; leave it out.")
-    hostname = parts.hostname or ""
-    try:
-        host = hostname if hostname.isascii() else hostname.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise Refused("The URL's host name is not valid.") from None
-    if not host:
-        raise Refused("The URL needs a host name, like https://hooks.example.com/crmail.")
-    default = 443 if scheme == "https" else 80
-    port = port or default
-    shown = f"[{host}]" if ":" in host else host
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(scheme, host, port, path, shown if port == default else f"{shown}:{port}")
+    return where
 
 
 def checked_address(host: str, port: int) -> IpAddress:
@@ -142,20 +134,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
         ip = checked_address(where.host, where.port)
     except Refused as exc:
         return Answer(None, took(), error=str(exc))
-    timeout = urllib3.Timeout(total=TIMEOUT, connect=CONNECT_TIMEOUT)
-    pool: urllib3.HTTPConnectionPool
-    if where.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
-            str(ip),
-            where.port,
-            timeout=timeout,
-            retries=False,
-            cert_reqs="CERT_REQUIRED",
-            server_hostname=where.host,
-            assert_hostname=where.host,
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(str(ip), where.port, timeout=timeout, retries=False)
+    pool = pinned_pool(where, ip, urllib3.Timeout(total=TIMEOUT, connect=CONNECT_TIMEOUT))
     sent = {
         **headers,
         "Host": where.host_header,
