@@ -83,6 +83,14 @@ class App:
         self.page.locator("summary", has_text="Administration").click()
         return self.page.get_by_role("navigation", name="Administration")
 
+    def my_menu(self) -> Any:
+        """Open the signed-in user's menu (their name in the top bar); its links."""
+        self.page.locator("summary.who").click()
+        return self.page.get_by_role("navigation", name="Your settings")
+
+    def sign_out(self) -> None:
+        self.my_menu().get_by_role("button", name="Sign out").click()
+
     def shot(self, name: str) -> Path:
         SHOTS.mkdir(parents=True, exist_ok=True)
         path = SHOTS / f"{name}.png"

@@ -14,7 +14,8 @@ peer is trusted and only then hands the request to it (docs/decisions/019). Behi
 of trusted proxies, the ``X-Forwarded-For`` entries they added are skipped from the right:
 the client is the nearest address that is not itself a trusted proxy. This lives in the
 WSGI application, so it holds under any WSGI server; ``crmail serve`` tells waitress to
-leave the headers to it.
+leave the headers to it. A request from a trusted proxy is marked (``VIA_PROXY`` in the
+environ), so crmail can redirect to https what the proxy received over plain http.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ TRUSTED_HEADERS = frozenset(
 )
 # A bound on the proxies in front of crmail, so a long forged chain costs nothing.
 MAX_HOPS = 8
+VIA_PROXY = "crmail.via_proxy"  # environ key: the request came through a trusted proxy
 
 
 def _address(entry: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -84,8 +86,10 @@ class TrustedProxies:
         return hops
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        environ.pop(VIA_PROXY, None)
         if self.networks and self.trusts(environ.get("REMOTE_ADDR", "")):
             app = self.trusted[self.hops(environ) - 1]
+            environ[VIA_PROXY] = True
         else:
             app = self.untrusted
         return app(environ, start_response)

@@ -12,7 +12,9 @@ read. ``read``, ``flag``, ``move`` and ``delete`` turn a server's refusal into
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 
 from django.db import IntegrityError, transaction
 from django.db.models import Case, IntegerField, QuerySet, Value, When
@@ -59,9 +61,50 @@ def _remote(folder: Folder) -> RemoteFolder:
     return RemoteFolder(folder.remote_id, folder.name, folder.role or None)
 
 
-def _session(mailbox: Mailbox) -> Driver | None:
-    """A driver for two-way changes; None for one-way mailboxes (POP3)."""
-    return open_driver(mailbox) if mailbox.protocol == Protocol.IMAP else None
+_held: ContextVar[dict[int, Driver] | None] = ContextVar("twoway_held", default=None)
+
+
+@contextmanager
+def batch() -> Iterator[None]:
+    """Within it, the changes made to one mailbox share one server connection (the
+    inbox's bulk bar acts on many messages), closed when the block ends."""
+    held: dict[int, Driver] = {}
+    token = _held.set(held)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+        for driver in held.values():
+            with suppress(DriverError, OSError):
+                driver.close()
+
+
+@contextmanager
+def _session(mailbox: Mailbox) -> Iterator[Driver | None]:
+    """A driver for two-way changes; None for one-way mailboxes (POP3). Inside ``batch``
+    the mailbox's connection is reused, and dropped after any error, so the next change
+    starts on a fresh one rather than reading on after something unexpected."""
+    if mailbox.protocol != Protocol.IMAP:
+        yield None
+        return
+    held = _held.get()
+    if held is None:
+        driver = open_driver(mailbox)
+        try:
+            yield driver
+        finally:
+            driver.close()
+        return
+    driver = held.get(mailbox.pk)
+    if driver is None:
+        driver = held[mailbox.pk] = open_driver(mailbox)
+    try:
+        yield driver
+    except BaseException:
+        held.pop(mailbox.pk, None)
+        with suppress(DriverError, OSError):
+            driver.close()
+        raise
 
 
 def change_flags(
@@ -73,12 +116,9 @@ def change_flags(
     if unknown:
         raise ValueError(f"Unknown flags: {', '.join(sorted(unknown))}.")
     mailbox = _check(user, location)
-    driver = _session(mailbox)
-    if driver is not None:
-        try:
+    with _session(mailbox) as driver:
+        if driver is not None:
             driver.set_flags(_remote(location.folder), location.remote_id, add, remove)
-        finally:
-            driver.close()
     for name in FLAG_FIELDS:
         if name in add:
             setattr(location, name, True)
@@ -125,17 +165,15 @@ def move_message(user: User, location: Location, destination: Folder) -> Locatio
         raise NotYours("That folder is not in this message's mailbox.")
     if destination.pk == location.folder_id:
         return location
-    driver = _session(mailbox)
     new_uid: str | None = None
-    if driver is not None:
-        try:
+    with _session(mailbox) as driver:
+        two_way = driver is not None
+        if driver is not None:
             new_uid = driver.move(
                 _remote(location.folder), location.remote_id, _remote(destination)
             )
-        finally:
-            driver.close()
     with transaction.atomic():
-        if driver is not None and new_uid is None:
+        if two_way and new_uid is None:
             location.delete()
             return None
         return _relocate(location, destination, new_uid or location.remote_id)
@@ -144,15 +182,12 @@ def move_message(user: User, location: Location, destination: Folder) -> Locatio
 def delete_message(user: User, location: Location) -> Location | None:
     """Delete one message: into the server's Trash (its new location), or gone from Trash."""
     mailbox = _check(user, location)
-    driver = _session(mailbox)
-    if driver is None:  # POP3: the copy in crmail is crmail's own
-        location.delete()
-        return None
-    try:
+    with _session(mailbox) as driver:
+        if driver is None:  # POP3: the copy in crmail is crmail's own
+            location.delete()
+            return None
         trash_remote = next((f for f in driver.list_folders() if f.role == "trash"), None)
         new_uid = driver.delete(_remote(location.folder), location.remote_id)
-    finally:
-        driver.close()
     with transaction.atomic():
         if new_uid is None or trash_remote is None:
             location.delete()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase, HttpResponsePermanentRedirect
+
+from crmail.config.proxy import VIA_PROXY
 
 # Scripts and styles only from crmail's own static files: no inline script or style, no
 # eval (htmx is configured without it), nothing from other origins.
@@ -64,7 +66,14 @@ class SecurityHeadersMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        response = self.get_response(request)
+        if settings.HTTPS and request.META.get(VIA_PROXY) and not request.is_secure():
+            # The HTTPS proxy received this over plain http (someone typed http://): the
+            # same address over https. Only through a trusted proxy, which says how it was
+            # reached; a request straight to crmail says nothing, and is served as it is.
+            secure = "https://" + request.build_absolute_uri().removeprefix("http://")
+            response: HttpResponseBase = HttpResponsePermanentRedirect(secure)
+        else:
+            response = self.get_response(request)
         if not request.path.startswith(self.EXEMPT):
             add_security_headers(response)
         if settings.HTTPS:

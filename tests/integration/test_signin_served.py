@@ -233,3 +233,20 @@ def test_a_client_forging_x_forwarded_for_directly_is_not_believed(served):
         assert sign_in(forger, "finn@example.com", "guess", **forged) == NOT_RIGHT
     fresh = {"X-Forwarded-For": "198.51.100.200"}
     assert sign_in(forger, "finn@example.com", PASSWORD, **fresh) == ADDRESS_LOCKED
+
+
+def test_the_proxy_s_plain_http_requests_are_sent_to_https_and_direct_ones_are_served(served):
+    # What a proxy says when someone typed http://: crmail answers with the https address.
+    proxy = Client(served.port, source="127.0.0.2")
+    answer = proxy.get(
+        "/sign-in/?next=/contacts/",
+        headers={"X-Forwarded-For": "127.0.0.60", "X-Forwarded-Proto": "http"},
+    )
+    assert answer.status == 301
+    expected = f"https://127.0.0.1:{served.port}/sign-in/?next=/contacts/"
+    assert answer.headers["Location"] == expected
+    assert answer.headers["Strict-Transport-Security"] == "max-age=31536000"
+    # Through the proxy over https, and straight to crmail (no proxy to say how), served.
+    assert served.via_proxy("127.0.0.61").get("/sign-in/").status == 200
+    direct = served.direct("127.0.0.62").get("/sign-in/", headers={"X-Forwarded-Proto": "http"})
+    assert direct.status == 200

@@ -117,7 +117,7 @@ def test_an_admin_creates_a_user(app):
     expect(row).to_contain_text("Manager East")
     expect(row).to_contain_text("Active")
 
-    page.get_by_role("button", name="Sign out").click()
+    app.sign_out()
     app.sign_in("nina@crmail.test", "a long enough passphrase")
     expect(page.get_by_role("heading", name="Hello, Nina New")).to_be_visible()
     expect(page.get_by_role("navigation", name="Administration")).to_have_count(0)

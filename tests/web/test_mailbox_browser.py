@@ -43,9 +43,7 @@ def test_connect_a_mailbox_watch_it_sync_then_deactivate(app, dovecot):
     page = app.page
     app.sign_in("rep@crmail.test", f.PASSWORD)
 
-    page.get_by_role("navigation", name="Your settings").get_by_role(
-        "link", name="Mailboxes"
-    ).click()
+    app.my_menu().get_by_role("link", name="Mailboxes").click()
     expect(page.get_by_role("heading", name="My mailboxes")).to_be_visible()
     expect(page.locator(".empty")).to_contain_text("No mailbox is connected yet")
     app.shot("mailboxes-empty")

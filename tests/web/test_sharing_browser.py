@@ -92,9 +92,7 @@ def test_a_user_adds_their_own_domain_back_from_the_suggestion(app):
     rep = f.user("rep@crmail.test", name="Rex Rep")
     page = app.page
     app.sign_in("rep@crmail.test", f.PASSWORD)
-    page.get_by_role("navigation", name="Your settings").get_by_role(
-        "link", name="Mail sharing"
-    ).click()
+    app.my_menu().get_by_role("link", name="Mail sharing").click()
     expect(page.get_by_role("heading", name="My mail sharing")).to_be_visible()
     expect(page.get_by_role("button", name="Add my domain")).to_have_count(0)  # excluded
     page.get_by_label("Excluded domains").fill("")
@@ -144,9 +142,7 @@ def test_a_user_switches_to_custom_and_shares_a_contact_from_its_page(app):
     assert SharedRecord.objects.filter(record_id=jane.pk, module="contacts").exists()
     assert visible_messages(peer, "contacts", jane.pk).filter(pk=synced.pk).exists()
 
-    page.get_by_role("navigation", name="Your settings").get_by_role(
-        "link", name="Mail sharing"
-    ).click()
+    app.my_menu().get_by_role("link", name="Mail sharing").click()
     shared = page.locator("table.shared tbody tr")
     expect(shared).to_have_count(1)
     expect(shared.first).to_contain_text("Contact")

@@ -254,7 +254,10 @@ def check_proxies(found: Findings) -> None:
         )
     if settings.HTTPS:
         if networks:
-            found.ok("CRMAIL_HTTPS is on: secure cookies, and Strict-Transport-Security sent.")
+            found.ok(
+                "CRMAIL_HTTPS is on: secure cookies, Strict-Transport-Security sent, and "
+                "requests the proxy received over http:// redirected to https://."
+            )
         else:
             found.warn(
                 "CRMAIL_HTTPS is on but no proxy is trusted: crmail cannot tell that requests "

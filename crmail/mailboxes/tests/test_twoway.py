@@ -144,3 +144,38 @@ def test_a_move_whose_old_place_a_sync_dropped_meanwhile_is_recorded(synced, mon
     assert moved is not None and moved.folder == archive
     assert Location.objects.filter(message=copy.message).count() == 1
     assert_matches_server(dovecot, user, mailbox)
+
+
+def _sessions(dovecot, user: str) -> int:
+    """The IMAP connections Dovecot has open for ``user`` (``doveadm who``)."""
+    lines = dovecot.doveadm("who", "-1").splitlines()
+    return sum(1 for line in lines if line.split() and line.split()[0] == user)
+
+
+def test_changes_in_a_batch_share_one_connection_and_close_it_after(synced):
+    dovecot, user, mailbox, uids = synced
+    archive = Folder.objects.get(mailbox=mailbox, remote_id="Archive")
+    with twoway.batch():
+        twoway.set_seen(mailbox.owner, loc(mailbox, uids[0]), True)
+        twoway.set_flagged(mailbox.owner, loc(mailbox, uids[1]), True)
+        twoway.move(mailbox.owner, loc(mailbox, uids[2]), archive.pk)
+        assert _sessions(dovecot, user) == 1
+    flags = {m["uid"]: set(m["flags"]) for m in dovecot.messages(user, "INBOX")}
+    assert "\\Seen" in flags[uids[0]] and "\\Flagged" in flags[uids[1]]
+    assert len(dovecot.messages(user, "Archive")) == 1
+    assert _sessions(dovecot, user) == 0
+    assert sync(mailbox).fetched == 0
+    assert_matches_server(dovecot, user, mailbox)
+
+
+def test_a_refusal_in_a_batch_leaves_crmail_as_it_was_and_the_next_change_still_lands(synced):
+    dovecot, user, mailbox, uids = synced
+    archive = Folder.objects.get(mailbox=mailbox, remote_id="Archive")
+    dovecot.doveadm("mailbox", "delete", "-u", user, "Archive")  # gone behind crmail's back
+    with twoway.batch():
+        with pytest.raises(twoway.Refused):
+            twoway.move(mailbox.owner, loc(mailbox, uids[0]), archive.pk)
+        twoway.set_seen(mailbox.owner, loc(mailbox, uids[1]), True)
+    flags = {m["uid"]: set(m["flags"]) for m in dovecot.messages(user, "INBOX")}
+    assert len(flags) == 3 and "\\Seen" in flags[uids[1]]
+    assert loc(mailbox, uids[0]).folder.remote_id == "INBOX"  # crmail unchanged

@@ -167,10 +167,22 @@ def inbox_act(request: HttpRequest) -> HttpResponse:
     if action == "move" and not data["target"]:
         messages.error(request, "Choose a folder to move the conversations to.")
         return redirect(back)
+    with twoway.batch():  # one server connection for the whole selection
+        done = _act_on_all(request, user, action, chosen, data["target"])
+    if done:
+        messages.success(request, DONE[action].format(n=count(done, "conversation")))
+    return redirect(back)
+
+
+def _act_on_all(
+    request: HttpRequest, user: User, action: str, chosen: list[Location], target: int | None
+) -> int:
+    """Each chosen conversation in turn; a refusal is reported and the rest go on. The
+    number of conversations done."""
     done = 0
     for newest in chosen:
         subject = newest.message.subject or "(no subject)"
-        target = data["target"]
+        goal = target
         if action == "archive":
             archive = _archive_of(newest)
             if archive is None:
@@ -180,14 +192,12 @@ def inbox_act(request: HttpRequest) -> HttpResponse:
                     "Choose one on the mailbox's page, or use Move.",
                 )
                 continue
-            target = archive.pk
+            goal = archive.pk
         try:
             for copy in _conversation(newest):
-                _act(user, action, copy, target)
+                _act(user, action, copy, goal)
         except (twoway.Refused, twoway.BadFolder, twoway.NotYours) as exc:
             messages.error(request, f"“{subject}”: {exc}")
             continue
         done += 1
-    if done:
-        messages.success(request, DONE[action].format(n=count(done, "conversation")))
-    return redirect(back)
+    return done
