@@ -205,14 +205,24 @@ def move(workflow: Workflow, *, by: User, up: bool) -> Workflow:
     """Swap the rule with the one before (``up``) or after it in its chain."""
     _check_may(by, workflow)
     with transaction.atomic():
+        chain = list(
+            _chain(workflow.owner_id).order_by("position", "pk").values_list("pk", flat=True)
+        )
+        index = chain.index(workflow.pk)
+        return place(workflow, by=by, position=max(0, index - 1 if up else index + 1))
+
+
+def place(workflow: Workflow, *, by: User, position: int) -> Workflow:
+    """Move the rule to ``position`` in its chain (0: it runs first; past the end: last);
+    the others keep their order."""
+    _check_may(by, workflow)
+    with transaction.atomic():
         chain = list(_chain(workflow.owner_id).select_for_update().order_by("position", "pk"))
-        index = next(i for i, w in enumerate(chain) if w.pk == workflow.pk)
-        other = index - 1 if up else index + 1
-        if 0 <= other < len(chain):
-            chain[index], chain[other] = chain[other], chain[index]
-        for position, row in enumerate(chain):
-            if row.position != position:
-                Workflow.objects.filter(pk=row.pk).update(position=position)
+        rest = [w for w in chain if w.pk != workflow.pk]
+        rest.insert(min(position, len(rest)), workflow)
+        for index, row in enumerate(rest):
+            if row.position != index:
+                Workflow.objects.filter(pk=row.pk).update(position=index)
     workflow.refresh_from_db()
     return workflow
 
