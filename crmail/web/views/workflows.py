@@ -5,6 +5,7 @@ organisation's; another user's rule is a 404 to everyone. Every change goes thro
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.contrib import messages
@@ -60,7 +61,13 @@ def workflow_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def _editor(request: HttpRequest, workflow: Workflow | None, organisation: bool) -> HttpResponse:
     data = request.POST if request.method == "POST" else None
     editor = Editor(data, user=request.user, workflow=workflow, organisation=organisation)
-    context: dict[str, Any] = {"editor": editor, "workflow": workflow, "spec_error": ""}
+    context: dict[str, Any] = {
+        "editor": editor,
+        "workflow": workflow,
+        "spec_error": "",
+        # Each answer's own: a page (or a test) can tell when the editor was redrawn.
+        "render_id": secrets.token_hex(4),
+    }
     command = data.get("edit", "") if data is not None else ""
     if data is not None and command == "try":
         context |= _try(editor, request, workflow)
