@@ -113,9 +113,20 @@ def test_a_user_builds_tries_and_saves_a_rule(app):  # type: ignore[no-untyped-d
         "link_open_deal",
         "notify",
     ]
+    # New mail meets the rule: its run is in the log, action by action.
+    build.deliver(box, build.raw("jane@acme.test", subject="June invoice", body="invoice"))
+    page.reload()
+    page.get_by_role("link", name="1 matched").click()
+    run = page.locator("table.workflow-runs tbody tr").first
+    expect(run).to_contain_text("June invoice")
+    expect(run).to_contain_text("Done")
+    expect(run).to_contain_text("Linked to the deal Acme renewal")
+    expect(run).to_contain_text("Told Rex Rep.")
+    app.shot("workflow-runs")
+    page.get_by_role("link", name="Workflows").first.click()
+    row = page.locator("table.workflows tbody tr").first
     row.get_by_role("switch").click()
     expect(page.get_by_text("is off: it runs on nothing")).to_be_visible()
     rule.refresh_from_db()
     assert not rule.enabled
-    page.get_by_role("link", name="0 matched").click()
-    expect(page.get_by_text("No runs yet")).to_be_visible()
+    expect(row).to_contain_text("Off")
