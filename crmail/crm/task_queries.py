@@ -69,14 +69,17 @@ def may_own(user: User, record: Record) -> bool:
     return user.is_active and access.can(user, record, "view")
 
 
-def on_record(user: User, module: str, record_id: int) -> QuerySet[Task]:
-    """The tasks on one record that ``user`` may see: open ones first by due day, then the
-    done ones, the most recently done first."""
+NEXT_FIRST = ("done", "due", "-done_at", "pk")  # open ones by due day, then the latest done
+
+
+def of_record(record: Record) -> QuerySet[Task]:
+    """Every task on ``record``, open ones first by due day: what one who may view the
+    record sees (``visible_tasks`` without asking again, for a page that has just read
+    the record through ``people.access``)."""
     return (
-        visible_tasks(user)
-        .filter(module=module, record_id=record_id)
+        Task.objects.filter(module=record.MODULE, record_id=record.pk)
         .select_related("owner")
-        .order_by("done", "due", "-done_at", "pk")
+        .order_by(*NEXT_FIRST)
     )
 
 
