@@ -54,6 +54,8 @@ def message_tag(request: HttpRequest, pk: int) -> HttpResponse:
         added = tags.tag_messages([message.pk], [name], actor=user)
     except tags.TagInvalid as exc:
         return _answer(request, message, "", str(exc))
+    found = tags.find(name)  # the tag as first spelt
+    name = found.name if found is not None else name
     done = f"Tagged “{name}”." if added else f"It is tagged “{name}” already."
     return _answer(request, message, done, "")
 
