@@ -22,7 +22,7 @@ from crmail.people.models import ModuleDefault
 from crmail.webhooks import actions as webhook_actions
 from crmail.webhooks.models import Delivery
 from crmail.webhooks.tests.receiver import receiver
-from crmail.workflows import actions, engine, scope
+from crmail.workflows import actions, engine, scope, tasks
 from crmail.workflows.models import RunState, WorkflowRun
 from crmail.workflows.spec import Trigger
 from crmail.workflows.tests import build
@@ -411,3 +411,15 @@ def test_a_users_rule_puts_no_task_where_its_owner_may_not_add_one(org, flow):
     run = WorkflowRun.objects.get()
     assert run.state == RunState.DONE and run.outcomes[0]["state"] == "skipped"
     assert jane.pk  # the contact is there; the peer may only read it
+
+
+def test_runs_that_did_not_match_are_forgotten_with_the_outbox_the_others_kept(org, acme, flow):
+    actions.create_workflow(
+        by=org.rep, name="Invoices", enabled=True, spec=spec({"kind": "link_open_deal"})
+    )
+    with flow():
+        build.deliver(acme["box"], build.raw("jane@acme.test", body="invoice"))
+        build.deliver(acme["box"], build.raw("jane@acme.test", body="lunch"))
+    WorkflowRun.objects.update(created_at=timezone.now() - timedelta(days=31))
+    assert tasks.prune() == 1
+    assert list(WorkflowRun.objects.values_list("state", flat=True)) == [RunState.DONE]
