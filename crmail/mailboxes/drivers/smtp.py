@@ -12,7 +12,7 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .base import AuthFailed, ConnectFailed, DriverError, Throttled
+from .base import AuthFailed, ConnectFailed, DriverError, Sends, Throttled
 from .imap_errors import APP_PASSWORD, WRONG_PASSWORD, socket_failed
 from .net import tls_context, xoauth2_string
 
@@ -43,7 +43,7 @@ class SmtpConfig:
         return f"SmtpConfig(host={self.host!r}, port={self.port}, security={self.security!r})"
 
 
-class SmtpClient:
+class SmtpClient(Sends):
     """One SMTP session: ``with SmtpClient(cfg) as c: c.send(...)``."""
 
     def __init__(self, config: SmtpConfig) -> None:
