@@ -13,6 +13,7 @@ with kind ``busy`` and the job tries again later.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 from crmail.jobs import leases
@@ -130,8 +131,7 @@ def imap_config(
     mailbox: Mailbox, *, password: str = "", token: str = "", timeout: float | None = None
 ) -> ImapConfig:
     """The IMAP settings of ``mailbox`` (the sync's driver and the IDLE watcher share it)."""
-    extra = {} if timeout is None else {"timeout": timeout}
-    return ImapConfig(
+    config = ImapConfig(
         host=mailbox.host,
         port=mailbox.port or 993,
         security=mailbox.security,
@@ -139,8 +139,8 @@ def imap_config(
         password=password or None,
         oauth2_token=token or None,
         allow_self_signed=mailbox.allow_self_signed,
-        **extra,
     )
+    return config if timeout is None else replace(config, timeout=timeout)
 
 
 def _open_driver(mailbox: Mailbox, on_close: Callable[[], None]) -> Driver:

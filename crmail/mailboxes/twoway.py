@@ -122,15 +122,15 @@ def _session(mailbox: Mailbox) -> Iterator[TwoWay | None]:
         finally:
             driver.close()
         return
-    driver = held.get(mailbox.pk)
-    if driver is None:
-        driver = held[mailbox.pk] = _open(mailbox)
+    shared = held.get(mailbox.pk)
+    if shared is None:
+        shared = held[mailbox.pk] = _open(mailbox)
     try:
-        yield driver
+        yield shared
     except BaseException:
         held.pop(mailbox.pk, None)
         with suppress(DriverError, OSError):
-            driver.close()
+            shared.close()
         raise
 
 

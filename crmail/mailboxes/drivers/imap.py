@@ -163,11 +163,9 @@ class ImapDriver(
         """
         self.connect()
         old = dict(cursor or {})
-        o_uv, o_next, o_modseq = (
-            old.get("uidvalidity"),
-            old.get("uidnext"),
-            old.get("highestmodseq"),
-        )
+        o_uv: Any = old.get("uidvalidity")  # JSON values, as the cursor was stored
+        o_next: Any = old.get("uidnext")
+        o_modseq: Any = old.get("highestmodseq")
         use_qresync = self._qresync and bool(o_uv) and bool(o_modseq)
         info = self._select(
             folder, write=False, qresync=(int(o_uv), int(o_modseq)) if use_qresync else None

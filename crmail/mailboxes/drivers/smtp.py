@@ -165,7 +165,10 @@ class SmtpClient(Sends):
             self._smtp = None
 
 
-def _text(exc: smtplib.SMTPResponseException) -> str:
+def _text(exc: smtplib.SMTPException) -> str:
+    """The server's answer (code and words), or what smtplib says went wrong."""
+    if not isinstance(exc, smtplib.SMTPResponseException):
+        return str(exc)[:300]
     message = exc.smtp_error
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
     return f"{exc.smtp_code} {text}"[:300]
