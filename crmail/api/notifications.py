@@ -22,7 +22,9 @@ MAX_IDS = 1000
 
 class NotificationOut(Schema):
     id: int
-    kind: str = Field(description='What it tells of: "customer_mail".')
+    kind: str = Field(
+        description='What it tells of: "customer_mail", or "workflow" (a rule\'s "notify").'
+    )
     title: str = Field(description='"New mail from Jane Quinn (Contact): Quote for May".')
     excerpt: str
     message_id: int = Field(description="The message: GET /api/v1/messages/{id}.")

@@ -29,6 +29,7 @@ from crmail.api import (
     tokens,
     users,
     webhooks,
+    workflows,
 )
 from crmail.api.auth import AUTH
 
@@ -90,3 +91,4 @@ api.add_router("/templates", templates.router)
 api.add_router("/search", search.router)
 api.add_router("/inbox", inbox.router)
 api.add_router("/webhooks", webhooks.router)
+api.add_router("/workflows", workflows.router)

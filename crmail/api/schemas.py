@@ -771,7 +771,9 @@ class LinkOut(Schema):
 
     module: str
     record_id: int
-    reason: str = Field(description="address, sent_from_record, manual, bcc_dropbox, thread.")
+    reason: str = Field(
+        description="address, sent_from_record, manual, bcc_dropbox, thread, workflow."
+    )
     address: str = Field(description="The matching address (reason address).")
     explanation: str = Field(description="The reason in words, as the UI says it.")
 

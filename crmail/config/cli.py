@@ -28,6 +28,7 @@ from crmail.config.commands import (
     serve,
     setup,
     sharing,
+    workflows,
 )
 from crmail.config.commands.base import CommandError, Output, database_problem, setup_django
 from crmail.text import text_problem
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         search,
         inbox,
         events,
+        workflows,
         backup,
         keys,
         check,

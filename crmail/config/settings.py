@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "crmail.search",
     "crmail.webhooks",
     "crmail.notifications",
+    "crmail.workflows",
     "crmail.web",
 ]
 

@@ -118,6 +118,18 @@ def _locked(name: str) -> ConsumerState | None:
     return rows.first()
 
 
+def _limit(consumer: Consumer) -> int:
+    """The last position ``consumer`` may read: the end of the outbox, or, for a consumer
+    ``after`` another, that one's position (what it has not handled yet waits)."""
+    high = high_water()
+    if consumer.after is None:
+        return high
+    before = (
+        ConsumerState.objects.filter(name=consumer.after).values_list("position", flat=True).first()
+    )
+    return min(high, before if before is not None else 0)
+
+
 def _delivered(rows: Iterable[Event]) -> list[Delivered]:
     return [Delivered(event=e, data=load(e.kind, e.data)) for e in rows]
 
@@ -129,7 +141,7 @@ def _run_batch(consumer: Consumer) -> int | None:
         state = _locked(consumer.name)
         if state is None:
             return None
-        high = high_water()
+        high = _limit(consumer)
         if state.position >= high:
             return None
         upto = min(high, state.position + consumer.batch)

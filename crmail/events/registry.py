@@ -33,19 +33,28 @@ class Consumer:
     handler: Handler
     batch: int = 200
     eager: bool = False
+    after: str | None = None
 
 
 CONSUMERS: dict[str, Consumer] = {}
 
 
 def consumer(
-    name: str, kinds: Iterable[str], *, batch: int = 200, eager: bool = False
+    name: str,
+    kinds: Iterable[str],
+    *,
+    batch: int = 200,
+    eager: bool = False,
+    after: str | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler`` as consumer ``name`` of ``kinds`` (from an app's ``ready``).
 
     An ``eager`` consumer runs in the committing process right after the commit (what the
     user does next reads its effects: a new contact's past mail on its page), and in the
-    job queue only if that fails; the others run in the job queue."""
+    job queue only if that fails; the others run in the job queue.
+
+    A consumer ``after`` another reads only the events that one has passed: it sees what
+    the other did with them (workflows run on mail once linking has linked it)."""
     wanted = frozenset(kinds)
     unknown = wanted - REGISTRY.keys()
     if unknown:
@@ -56,7 +65,7 @@ def consumer(
         if existing is not None and existing.handler is not handler:
             raise ValueError(f"Consumer {name!r} is registered twice.")
         CONSUMERS[name] = Consumer(
-            name=name, kinds=wanted, handler=handler, batch=batch, eager=eager
+            name=name, kinds=wanted, handler=handler, batch=batch, eager=eager, after=after
         )
         return handler
 

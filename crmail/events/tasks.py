@@ -16,9 +16,13 @@ log = logging.getLogger(__name__)
 
 @db_task(name="events.dispatch")
 def dispatch_job(name: str) -> None:
-    """Sequence what committed and hand it to consumer ``name``."""
+    """Sequence what committed and hand it to consumer ``name``; then the consumers that
+    read after it (``after=name``) get a job, as it may have passed what they wait for."""
     if name in CONSUMERS:
         dispatch.dispatch(name)
+        for other in list(CONSUMERS.values()):
+            if other.after == name:
+                dispatch_job(other.name)
 
 
 def nudge() -> None:

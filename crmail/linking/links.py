@@ -47,7 +47,7 @@ PAST_BATCH = 5000
 INLINE_LIMIT = 2000
 # What a user may take back or move to another deal; address links follow the record's
 # addresses, and mail sent from a record stays on it.
-MOVABLE_REASONS = (Reason.MANUAL, Reason.BCC_DROPBOX, Reason.THREAD)
+MOVABLE_REASONS = (Reason.MANUAL, Reason.BCC_DROPBOX, Reason.THREAD, Reason.WORKFLOW)
 
 T = TypeVar("T")
 
@@ -431,6 +431,23 @@ def link_to_record(user: User, message: Message, record: Record) -> Link:
     if created:
         _linked([link], user)
     return link
+
+
+def link_by_rule(message: Message, record: Record, actor: User | None) -> bool:
+    """Link ``message`` to ``record`` for a workflow rule (reason "workflow"); ``actor``:
+    the rule's owner, None for an organisation's rule. Whether the rule may is the
+    caller's check. True when the link is new."""
+    link, created = Link.objects.get_or_create(
+        message=message,
+        module=record.MODULE,
+        record_id=record.pk,
+        reason=Reason.WORKFLOW,
+        address="",
+        defaults={"date": message.date, "created_at": timezone.now(), "created_by": actor},
+    )
+    if created:
+        _linked([link], actor)
+    return created
 
 
 def link_to_deal(user: User, message: Message, deal: Deal) -> Link:

@@ -27,6 +27,7 @@ class Reason(models.TextChoices):
     MANUAL = "manual", "Linked by a user"
     BCC_DROPBOX = "bcc_dropbox", "BCC dropbox"
     THREAD = "thread", "Same thread"
+    WORKFLOW = "workflow", "By a workflow rule"
 
 
 class Link(models.Model):

@@ -80,4 +80,6 @@ def _explain(link: Link, on: str | None, contacts: dict[int, str], users: dict[i
         return f"Sent to {who}'s BCC dropbox" if who else "Sent to a BCC dropbox"
     if link.reason == Reason.THREAD:
         return f"Part of a conversation already on this {kind}"
+    if link.reason == Reason.WORKFLOW:
+        return f"Linked by a workflow rule on {dates.day(link.created_at)}"
     return str(Reason(link.reason).label)

@@ -9,6 +9,7 @@ from django.db.models import Q
 
 class Kind(models.TextChoices):
     CUSTOMER_MAIL = "customer_mail", "Customer mail"
+    WORKFLOW = "workflow", "A workflow rule"
 
 
 class Notification(models.Model):

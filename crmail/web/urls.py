@@ -18,6 +18,7 @@ from crmail.web.views import (
     records,
     static,
     webhooks,
+    workflows,
 )
 from crmail.web.views import email_templates as template_pages
 from crmail.web.views import inbox as inbox_pages
@@ -157,6 +158,18 @@ pages: list[URLPattern] = [
     path("settings/webhooks/<int:pk>/enabled/", webhooks.webhook_enabled, name="webhook_enabled"),
     path("settings/webhooks/<int:pk>/test/", webhooks.webhook_test, name="webhook_test"),
     path("settings/webhooks/<int:pk>/delete/", webhooks.webhook_delete, name="webhook_delete"),
+    # Email workflows (SPEC F13): each user's rules, and the organisation's (administrators)
+    path("settings/workflows/", workflows.workflow_list, name="workflows"),
+    path("settings/workflows/new/", workflows.workflow_create, name="workflow_create"),
+    path("settings/workflows/<int:pk>/", workflows.workflow_edit, name="workflow_edit"),
+    path(
+        "settings/workflows/<int:pk>/enabled/",
+        workflows.workflow_enabled,
+        name="workflow_enabled",
+    ),
+    path("settings/workflows/<int:pk>/move/", workflows.workflow_move, name="workflow_move"),
+    path("settings/workflows/<int:pk>/runs/", workflows.workflow_runs, name="workflow_runs"),
+    path("settings/workflows/<int:pk>/delete/", workflows.workflow_delete, name="workflow_delete"),
     # Departed users (SPEC F12)
     path("settings/departed/", departing.departed, name="departed"),
     path("settings/departed/<int:pk>/backup.mbox", departing.backup, name="departed_backup"),

@@ -161,6 +161,28 @@ def send_test(endpoint: Endpoint, *, by: User) -> Delivery:
     return delivery
 
 
+def enqueue(endpoint: Endpoint, kind: str, data: dict[str, Any], *, key: str) -> Delivery:
+    """One call of ``kind`` with ``data`` to ``endpoint``, sent after the commit like an
+    event's, retried and logged the same way; ``key`` (unique per endpoint) makes asking
+    twice one delivery, and is the webhook-id its receiver sees on every attempt. An
+    endpoint that is off keeps it until it is turned on again."""
+    now = timezone.now()
+    delivery, created = Delivery.objects.get_or_create(
+        endpoint=endpoint,
+        key=key,
+        defaults={"kind": kind, "payload": payload(kind, now, data), "next_try_at": now},
+    )
+    if created and endpoint.enabled:
+
+        def nudge() -> None:
+            from crmail.webhooks import tasks
+
+            tasks.send_soon([endpoint.pk])
+
+        transaction.on_commit(nudge)
+    return delivery
+
+
 def deliveries(endpoint: Endpoint) -> Any:
     """The endpoint's delivery log, newest first."""
     return Delivery.objects.filter(endpoint=endpoint).order_by("-created_at", "-pk")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from crmail.config.crypto import EncryptedTextField
 
@@ -56,6 +57,9 @@ class Delivery(models.Model):
     # The outbox event's id (null for a test): kept as a number, so deliveries outlive the
     # pruning of events, and a repeat of the event for this endpoint is refused.
     event_id = models.PositiveBigIntegerField(null=True, blank=True)
+    # A call made for something other than an outbox event (a workflow rule's "call a
+    # webhook"): its own idempotency key, the webhook-id of every attempt.
+    key = models.CharField(max_length=80, blank=True)
     kind = models.CharField(max_length=40)
     payload = models.JSONField(default=dict)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
@@ -71,7 +75,10 @@ class Delivery(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["endpoint", "event_id"], name="delivery_once")
+            models.UniqueConstraint(fields=["endpoint", "event_id"], name="delivery_once"),
+            models.UniqueConstraint(
+                fields=["endpoint", "key"], condition=~Q(key=""), name="delivery_key_once"
+            ),
         ]
         indexes = [models.Index(fields=["state", "next_try_at"], name="delivery_due")]
         ordering = ["-created_at", "-pk"]
@@ -83,4 +90,6 @@ class Delivery(models.Model):
     def webhook_id(self) -> str:
         """The ``webhook-id`` header: the same for every attempt, so a receiver can tell a
         repeat (and for every endpoint the event goes to)."""
+        if self.key:
+            return self.key
         return f"evt_{self.event_id}" if self.event_id is not None else f"test_{self.pk}"

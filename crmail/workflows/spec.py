@@ -80,7 +80,9 @@ MODULES = ("lead", "contact", "account", "deal")
 
 
 class ActionKind(StrEnum):
-    CREATE_TASK = "create_task"  # params: title, due_in_days (int, default 0), assignee
+    # params: title, due_in_days (int, default 0), assignee, and optionally record (the
+    # module the task goes on: deal, contact, lead or account; default: the first there is)
+    CREATE_TASK = "create_task"
     UPDATE_FIELD = "update_field"  # params: module, field, value (on the linked records)
     NOTIFY = "notify"  # params: users (list of ids and/or "record_owner", "mailbox_owner"), text
     CALL_WEBHOOK = "call_webhook"  # params: endpoint_id (a registered webhook endpoint)
@@ -259,6 +261,8 @@ def _check_params(kind: ActionKind, params: dict[str, Any], number: int) -> None
         if isinstance(due, bool) or not isinstance(due, int) or not 0 <= due <= 3650:
             raise SpecError(f"Action {number}: a task is due 0 to 3650 days after the mail.")
         _check_assignee(params.get("assignee", "record_owner"), number)
+        if params.get("record", "deal") not in MODULES:
+            raise SpecError(f"Action {number}: a task goes on a {', '.join(MODULES)}.")
     elif kind == ActionKind.UPDATE_FIELD:
         if params.get("module") not in MODULES:
             raise SpecError(f"Action {number}: choose the record type to update.")

@@ -28,6 +28,7 @@ from schemathesis.specs.openapi.checks import (
 from crmail.crm.models import Pipeline
 from crmail.mailboxes.models import Mailbox
 from crmail.people.models import Profile, Role, User
+from crmail.workflows import actions as workflow_actions
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -71,6 +72,16 @@ def world() -> World:
         "sharing": target.pk,
         "mailboxes": mailbox.pk,
     }
+    ids["workflows"] = workflow_actions.create_workflow(
+        by=org.admin,
+        name="Fuzzed",
+        organisation=True,
+        spec={
+            "triggers": ["incoming"],
+            "conditions": [{"field": "subject", "op": "contains", "values": ["invoice"]}],
+            "actions": [{"kind": "link_open_deal"}],
+        },
+    ).pk
     tokens = {"admin": f.token(org.admin), "rep": f.token(org.rep)}
     return World(admin=org.admin, rep=org.rep, tokens=tokens, ids=ids)
 

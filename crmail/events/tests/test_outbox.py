@@ -108,6 +108,38 @@ def test_a_crash_in_the_middle_of_a_batch_hands_the_batch_out_again_and_effects_
     assert len(recorder.seen) == 7  # the first two twice: at least once
 
 
+def test_a_consumer_after_another_reads_only_what_that_one_has_passed(recorder, monkeypatch):
+    seen: list[int] = []
+
+    def follower(batch) -> None:  # type: ignore[no-untyped-def]
+        seen.extend(item.data.mailbox_id for item in batch)
+
+    monkeypatch.setitem(
+        CONSUMERS,
+        "follower",
+        Consumer(
+            name="follower",
+            kinds=frozenset({"sync.finished"}),
+            handler=follower,
+            batch=10,
+            after="test",
+        ),
+    )
+    dispatch.start_all()
+    for n in range(1, 6):
+        outbox.record(finished(n))
+    assert dispatch.dispatch("follower") == 0  # "test" has handled nothing yet
+    recorder.crash_after = 4  # "test" gets through its first batch of 3 only
+    with pytest.raises(Crash):
+        dispatch.dispatch("test")
+    assert ConsumerState.objects.get(name="test").position == 3
+    assert dispatch.dispatch("follower") == 3
+    dispatch.dispatch("test")
+    assert dispatch.dispatch("follower") == 2
+    assert seen == [1, 2, 3, 4, 5]
+    assert not Failure.objects.exists()
+
+
 def test_a_failing_event_is_retried_with_backoff_then_parked_while_others_go_on(recorder):
     dispatch.start_all()
     recorder.fail_on = {2}

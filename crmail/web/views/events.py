@@ -1,5 +1,5 @@
-"""Events (administrators): how far each consumer of the outbox is, and the events a
-consumer failed on, with a button to handle them again."""
+"""Events (administrators): how far each consumer of the outbox is, the events a consumer
+failed on, and the workflow runs whose actions failed, with buttons to try them again."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ from crmail.config.words import count
 from crmail.events import dispatch
 from crmail.events.models import Failure
 from crmail.web.views.settings import admin_required
+from crmail.workflows import actions as workflow_actions
+from crmail.workflows import queries as workflow_queries
 
 
 @admin_required
 def events_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
+        if "run" in request.POST:
+            return _retry_runs(request)
         return _retry(request)
     return render(
         request,
@@ -24,6 +28,7 @@ def events_page(request: HttpRequest) -> HttpResponse:
             "consumers": dispatch.status(),
             "parked": dispatch.failures(parked=True),
             "retrying": dispatch.failures(parked=False),
+            "runs": list(workflow_queries.failing()[:200]),
         },
     )
 
@@ -48,4 +53,21 @@ def _retry(request: HttpRequest) -> HttpResponse:
         )
     if not result.handled and not result.failed:
         messages.info(request, "No parked events.")
+    return redirect("web:events")
+
+
+def _retry_runs(request: HttpRequest) -> HttpResponse:
+    """Workflow runs whose actions failed, run again (their rule acts as it always does)."""
+    raw = request.POST.get("run", "")
+    ids = None if raw == "all" else ([int(raw)] if raw.isdigit() else [])
+    result = workflow_actions.retry_any(ids)
+    if result.done:
+        messages.success(request, f"{count(result.done, 'workflow run')} done.")
+    if result.failed:
+        messages.error(
+            request,
+            f"{count(result.failed, 'workflow run')} failed again: the error is below.",
+        )
+    if not result.done and not result.failed:
+        messages.info(request, "No failed workflow runs.")
     return redirect("web:events")
