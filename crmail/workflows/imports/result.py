@@ -84,7 +84,8 @@ class ImportResult:
         return sorted(found, key=lambda p: p.line)
 
     def source_name(self) -> str:
-        return {"gmail": "Gmail filters", "sieve": "Sieve script"}.get(self.source, self.source)
+        """What the file was, in a sentence: "Imported from Gmail's filters"."""
+        return {"gmail": "Gmail's filters", "sieve": "a Sieve script"}.get(self.source, self.source)
 
 
 class Source:
