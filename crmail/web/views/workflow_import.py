@@ -26,11 +26,8 @@ from crmail.workflows.imports import (
     MAX_BYTES,
     FilterImportError,
     read_file,
-    read_text,
 )
 from crmail.workflows.spec import ActionKind, Field, Op
-
-TEXT_LIMIT = 2 * MAX_BYTES  # characters of a file carried back by the preview
 
 
 class ImportForm(CheckedTextForm, forms.Form):
@@ -72,8 +69,8 @@ def _import(request: HttpRequest) -> HttpResponse:
         if upload is not None:
             result = read_file(upload.read())
             text = result_text(upload)
-        elif text and len(text) <= TEXT_LIMIT:
-            result = read_text(text)
+        elif text:
+            result = read_file(text.encode("utf-8"))
         else:
             form.add_error("file", "Choose the file to import.")
             return render(request, "web/settings/workflow_import.html", context)
