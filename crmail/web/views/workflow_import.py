@@ -70,7 +70,7 @@ def _import(request: HttpRequest) -> HttpResponse:
             result = read_file(upload.read())
             text = result_text(upload)
         elif text:
-            result = read_file(text.encode("utf-8"))
+            result = read_file(text.replace("\r\n", "\n").encode("utf-8"))  # as uploaded
         else:
             form.add_error("file", "Choose the file to import.")
             return render(request, "web/settings/workflow_import.html", context)
