@@ -420,34 +420,32 @@ def link_to_record(user: User, message: Message, record: Record) -> Link:
     Whether ``user`` may see ``message`` is the caller's check (the sharing layer).
     """
     _check_may_edit(user, record)
-    link, created = Link.objects.get_or_create(
-        message=message,
-        module=record.MODULE,
-        record_id=record.pk,
-        reason=Reason.MANUAL,
-        address="",
-        defaults={"date": message.date, "created_at": timezone.now(), "created_by": user},
-    )
-    if created:
-        _linked([link], user)
-    return link
+    return _link_once(message, record.MODULE, record.pk, Reason.MANUAL, user)[0]
 
 
 def link_by_rule(message: Message, record: Record, actor: User | None) -> bool:
     """Link ``message`` to ``record`` for a workflow rule (reason "workflow"); ``actor``:
     the rule's owner, None for an organisation's rule. Whether the rule may is the
     caller's check. True when the link is new."""
+    return _link_once(message, record.MODULE, record.pk, Reason.WORKFLOW, actor)[1]
+
+
+def _link_once(
+    message: Message, module: str, record_id: int, reason: str, actor: User | None
+) -> tuple[Link, bool]:
+    """The link of ``message`` to the record for ``reason``, made (and recorded as an
+    event) unless it exists; (link, whether new)."""
     link, created = Link.objects.get_or_create(
         message=message,
-        module=record.MODULE,
-        record_id=record.pk,
-        reason=Reason.WORKFLOW,
+        module=module,
+        record_id=record_id,
+        reason=reason,
         address="",
         defaults={"date": message.date, "created_at": timezone.now(), "created_by": actor},
     )
     if created:
         _linked([link], actor)
-    return created
+    return link, created
 
 
 def link_to_deal(user: User, message: Message, deal: Deal) -> Link:
@@ -502,14 +500,5 @@ def move_deal_link(user: User, message: Message, from_deal: Deal, to_deal: Deal)
         )
     with transaction.atomic():
         _unlinked(current.filter(reason__in=MOVABLE_REASONS), user)
-        link, created = Link.objects.get_or_create(
-            message=message,
-            module=Module.DEALS,
-            record_id=to_deal.pk,
-            reason=Reason.MANUAL,
-            address="",
-            defaults={"date": message.date, "created_at": timezone.now(), "created_by": user},
-        )
-        if created:
-            _linked([link], user)
+        link = _link_once(message, Module.DEALS, to_deal.pk, Reason.MANUAL, user)[0]
     return link

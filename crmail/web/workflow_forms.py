@@ -112,8 +112,8 @@ class WorkflowForm(CheckedTextForm, forms.Form):
         required=False,
     )
     match = forms.ChoiceField(
-        label="Conditions",
-        choices=[("all", "All of these hold"), ("any", "Any of these holds")],
+        label="The rule matches when",
+        choices=[("all", "all of these hold"), ("any", "any of these holds")],
         widget=forms.RadioSelect,
         initial="all",
     )
@@ -450,7 +450,11 @@ def describe(spec: dict[str, Any], *, organisation: bool = False) -> str:
     parts = []
     for c in spec.get("conditions", []):
         subject = FIELD_LABELS.get(c.get("field"), c.get("field", ""))  # type: ignore[call-overload]
-        if c.get("name"):
+        if c.get("field") == Field.RECORD_FIELD:
+            module, _, name = str(c.get("name", "")).partition(".")
+            found = FIELDS.get(module, {}).get(name)
+            subject = f"the {module}'s {(found.label if found else name).lower()}"
+        elif c.get("name"):
             subject = f"{subject} {c['name']}"
         op = OP_LABELS.get(c.get("op"), c.get("op", ""))  # type: ignore[call-overload]
         values = " or ".join(str(v) for v in c.get("values", []))

@@ -22,6 +22,7 @@ from crmail.events.models import ConsumerState, Event, Failure
 from crmail.events.registry import Delivered, consumer
 from crmail.mail.models import Message, ParseState
 from crmail.workflows import engine
+from crmail.workflows.models import Workflow
 
 LINKING = "linking"
 
@@ -37,6 +38,8 @@ class WaitingForLinking(Exception):
     after=LINKING,
 )
 def handle(batch: list[Delivered]) -> None:
+    if not Workflow.objects.filter(enabled=True).exists():
+        return  # no rule is on: nothing to run, nothing to wait for
     parsed: list[int] = []
     copies: list[int] = []
     for item in batch:

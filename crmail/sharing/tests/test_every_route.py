@@ -64,6 +64,8 @@ from crmail.sharing.visibility import record_model, visible_messages
 from crmail.web.views import notifications as notification_pages
 from crmail.webhooks import actions as webhook_actions
 from crmail.webhooks.models import Endpoint
+from crmail.workflows import actions as workflow_actions
+from crmail.workflows.models import RunState, Workflow, WorkflowRun
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -197,6 +199,9 @@ def build_world() -> World:
         "https://hooks.customer.test/walk", ["message.linked"], by=org.admin
     )
     webhook_actions.send_test(hook, by=org.admin)
+    # Workflow rules of the owner, the peer and the organisation, each with runs on mail
+    # (a failed one included): their logs name only the mail each viewer may see.
+    _workflows(org, owner, peer, messages, hook.pk)
 
     roles = {
         "admin": org.admin,
@@ -217,6 +222,42 @@ def build_world() -> World:
         groups=[group],
         role_rows=list(Role.objects.order_by("pk")),
     )
+
+
+def _workflows(
+    org: f.Org, owner: User, peer: User, messages: dict[str, Message], hook_id: int
+) -> None:
+    spec = {
+        "triggers": ["incoming"],
+        "conditions": [{"field": "subject", "op": "contains", "values": ["about"]}],
+        "actions": [{"kind": "link_open_deal"}],
+    }
+    rules = [
+        workflow_actions.create_workflow(by=owner, name="Walk own", spec=spec, enabled=True),
+        workflow_actions.create_workflow(by=peer, name="Walk peer", spec=spec, enabled=True),
+        workflow_actions.create_workflow(
+            by=org.admin,
+            name="Walk everyone",
+            organisation=True,
+            enabled=True,
+            spec={
+                **spec,
+                "actions": [{"kind": "call_webhook", "params": {"endpoint_id": hook_id}}],
+            },
+        ),
+    ]
+    for rule in rules:
+        for n, message in enumerate(messages.values()):
+            WorkflowRun.objects.create(
+                workflow=rule,
+                message=message,
+                trigger="incoming",
+                state=RunState.FAILED if n == 0 else RunState.DONE,
+                actions=spec["actions"],
+                outcomes=[{"kind": "link_open_deal", "state": "done", "detail": "Linked"}],
+                error="link_open_deal: the database went away" if n == 0 else "",
+                attempts=6 if n == 0 else 1,
+            )
 
 
 def _mailbox(
@@ -352,6 +393,7 @@ def _api_path_values(world: World, path: str, name: str) -> list[Any]:
             "tokens": list(ApiToken.objects.values_list("pk", flat=True)),
             "templates": list(EmailTemplate.objects.values_list("pk", flat=True)),
             "webhooks": list(Endpoint.objects.values_list("pk", flat=True)),
+            "workflows": list(Workflow.objects.values_list("pk", flat=True)),
         }
         for module in Module.values:
             kinds[module] = world.ids(record_model(module))
@@ -557,6 +599,7 @@ _PK_KINDS = (
     ("settings/mail/", "mailbox"),
     ("templates/", "template"),
     ("settings/webhooks/", "webhook"),
+    ("settings/workflows/", "workflow"),
     ("notifications/", "notification"),
 )
 
@@ -578,6 +621,7 @@ def _web_values(world: World, pattern: Pattern, name: str) -> list[Any]:
         "template": list(EmailTemplate.objects.values_list("pk", flat=True)),
         "webhook": list(Endpoint.objects.values_list("pk", flat=True)),
         "notification": list(Notification.objects.values_list("pk", flat=True)),
+        "workflow": list(Workflow.objects.values_list("pk", flat=True)),
     }
     if name == "pk":
         for prefix, kind in _PK_KINDS:

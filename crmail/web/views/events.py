@@ -11,6 +11,7 @@ from crmail.config.words import count
 from crmail.events import dispatch
 from crmail.events.models import Failure
 from crmail.web.views.settings import admin_required
+from crmail.web.views.workflows import say_retried
 from crmail.workflows import actions as workflow_actions
 from crmail.workflows import queries as workflow_queries
 
@@ -60,14 +61,5 @@ def _retry_runs(request: HttpRequest) -> HttpResponse:
     """Workflow runs whose actions failed, run again (their rule acts as it always does)."""
     raw = request.POST.get("run", "")
     ids = None if raw == "all" else ([int(raw)] if raw.isdigit() else [])
-    result = workflow_actions.retry_any(ids)
-    if result.done:
-        messages.success(request, f"{count(result.done, 'workflow run')} done.")
-    if result.failed:
-        messages.error(
-            request,
-            f"{count(result.failed, 'workflow run')} failed again: the error is below.",
-        )
-    if not result.done and not result.failed:
-        messages.info(request, "No failed workflow runs.")
+    say_retried(request, workflow_actions.retry_any(ids), "workflow run")
     return redirect("web:events")

@@ -5,6 +5,7 @@ organisation's; another user's rule is a 404 to everyone. Every change goes thro
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.contrib import messages
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from crmail.config.words import count
 from crmail.web.workflow_forms import KIND_LABELS, Editor, describe
-from crmail.workflows import actions, dryrun, queries
+from crmail.workflows import actions, dryrun, engine, queries
 from crmail.workflows.models import RunState, Workflow
 from crmail.workflows.spec import RuleSpec, SpecError
 
@@ -60,7 +61,13 @@ def workflow_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def _editor(request: HttpRequest, workflow: Workflow | None, organisation: bool) -> HttpResponse:
     data = request.POST if request.method == "POST" else None
     editor = Editor(data, user=request.user, workflow=workflow, organisation=organisation)
-    context: dict[str, Any] = {"editor": editor, "workflow": workflow, "spec_error": ""}
+    context: dict[str, Any] = {
+        "editor": editor,
+        "workflow": workflow,
+        "spec_error": "",
+        # Each answer's own: a page (or a test) can tell when the editor was redrawn.
+        "render_id": secrets.token_hex(4),
+    }
     command = data.get("edit", "") if data is not None else ""
     if data is not None and command == "try":
         context |= _try(editor, request, workflow)
@@ -200,15 +207,19 @@ def workflow_runs(request: HttpRequest, pk: int) -> HttpResponse:
 def _retry(request: HttpRequest, workflow: Workflow) -> HttpResponse:
     raw = request.POST.get("run", "")
     ids = None if raw == "all" else ([int(raw)] if raw.isdigit() else [])
-    result = actions.retry_runs(workflow, by=request.user, ids=ids)
+    say_retried(request, actions.retry_runs(workflow, by=request.user, ids=ids), "run")
+    return redirect("web:workflow_runs", pk=workflow.pk)
+
+
+def say_retried(request: HttpRequest, result: engine.Retried, noun: str) -> None:
+    """What running failed runs again did, in words (the rule's log, Events)."""
     if result.done:
-        messages.success(request, f"{count(result.done, 'run')} done.")
+        messages.success(request, f"{count(result.done, noun)} done.")
     if result.failed:
         messages.error(
             request,
-            f"{count(result.failed, 'run')} failed again and "
+            f"{count(result.failed, noun)} failed again and "
             f"{'waits' if result.failed == 1 else 'wait'} for you: the error is below.",
         )
     if not result.done and not result.failed:
-        messages.info(request, "No failed runs: they were done or run again meanwhile.")
-    return redirect("web:workflow_runs", pk=workflow.pk)
+        messages.info(request, f"No failed {noun}s: they were done or run again meanwhile.")
