@@ -99,6 +99,24 @@ class MessageUnlinked(EventData):
     actor_id: int | None = None
 
 
+@kind("message.tagged")
+class MessageTagged(EventData):
+    """Tags were put on a message (``tags``: the names it did not hold before)."""
+
+    message_id: int
+    tags: list[str] = field(default_factory=list)
+    actor_id: int | None = None
+
+
+@kind("message.untagged")
+class MessageUntagged(EventData):
+    """Tags were taken off a message (``tags``: the names it held)."""
+
+    message_id: int
+    tags: list[str] = field(default_factory=list)
+    actor_id: int | None = None
+
+
 # -- records ---------------------------------------------------------------------------
 
 
@@ -136,6 +154,47 @@ class DealStageChanged(EventData):
     deal_id: int
     from_stage_id: int | None
     to_stage_id: int
+    actor_id: int | None = None
+
+
+# -- tasks -----------------------------------------------------------------------------
+
+
+@kind("task.created")
+class TaskCreated(EventData):
+    """A task was put on a record, by a user or by a workflow (no actor); ``due`` is a
+    day, written YYYY-MM-DD; ``message_id`` the mail it came from."""
+
+    task_id: int
+    module: str
+    record_id: int
+    owner_id: int
+    due: str
+    actor_id: int | None = None
+    message_id: int | None = None
+
+
+@kind("task.updated")
+class TaskUpdated(EventData):
+    """``fields``: the names of the fields that changed (``done`` when it was ticked or
+    unticked; ``done`` then says which)."""
+
+    task_id: int
+    module: str
+    record_id: int
+    actor_id: int | None = None
+    fields: list[str] = field(default_factory=list)
+    done: bool = False
+
+
+@kind("task.deleted")
+class TaskDeleted(EventData):
+    """A task was deleted (the tasks of a deleted record go with it, without an event of
+    their own: ``record.deleted`` says so)."""
+
+    task_id: int
+    module: str
+    record_id: int
     actor_id: int | None = None
 
 
