@@ -15,7 +15,15 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from crmail.api.auth import current_user
-from crmail.api.schemas import MAX_LIMIT, Id, ListParams, Page, errors_doc
+from crmail.api.schemas import (
+    MAX_LIMIT,
+    TAG_FILTER,
+    Id,
+    ListParams,
+    Page,
+    TagName,
+    errors_doc,
+)
 from crmail.mailboxes import inbox
 
 router = Router(tags=["Inbox"])
@@ -32,6 +40,9 @@ class InboxParams(ListParams):
     folder: Id | None = Field(None, description="A folder of your mailboxes; your Inbox if not.")
     unread: bool | None = Field(
         None, description="Only conversations with unread (true) or without unread (false) mail."
+    )
+    tag: TagName | None = Field(
+        None, description=TAG_FILTER + " A conversation with a message so tagged."
     )
 
 
@@ -55,6 +66,9 @@ class InboxItemOut(Schema):
     flagged: bool = Field(description="Any of its messages in the folder is flagged.")
     message_count: int = Field(description="Its messages in the folder.")
     records: list[RecordRefOut] = Field(description="Records it is linked to that you may view.")
+    tags: list[str] = Field(
+        description="The tags of its messages in the folder, by name (alphabetical)."
+    )
     url: str = Field(description="The message's page in crmail.")
 
 
@@ -90,6 +104,7 @@ def list_inbox(request: HttpRequest, params: Query[InboxParams]) -> dict[str, An
         stream=params.stream,
         folder=folder,
         unread=params.unread,
+        tag=params.tag,
         limit=limit,
         offset=params.offset,
     )
@@ -111,6 +126,7 @@ def list_inbox(request: HttpRequest, params: Query[InboxParams]) -> dict[str, An
             "flagged": e.flagged,
             "message_count": e.count,
             "records": [{"module": r.module, "id": r.id, "name": r.name} for r in e.records],
+            "tags": e.tags,
             "url": f"{before}/{e.message.pk}/{after}",
         }
         for e in got.items

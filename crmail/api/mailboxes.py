@@ -46,6 +46,7 @@ from crmail.api.schemas import (
     PresetOut,
     errors_doc,
 )
+from crmail.mail import tags
 from crmail.mail.models import Message
 from crmail.mailboxes import actions, tasks
 from crmail.mailboxes.models import Folder, Location, Mailbox
@@ -264,7 +265,8 @@ def list_messages(request: HttpRequest, id: Id, filters: Query[MessageFilters]) 
     where: dict[int, list[Location]] = {m.pk: [] for m in messages}
     for location in locations.filter(message_id__in=list(where)).select_related("folder"):
         where[location.message_id].append(location)
-    result["items"] = [summary(m, where[m.pk]) for m in messages]
+    held = tags.tags_of(where)
+    result["items"] = [summary(m, where[m.pk]) | {"tags": held.get(m.pk, [])} for m in messages]
     return result
 
 

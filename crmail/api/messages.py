@@ -77,6 +77,7 @@ from crmail.linking.links import (
     link_answer,
 )
 from crmail.linking.models import Link, Module, Reason
+from crmail.mail import tags
 from crmail.mail.compose import ComposeError, Draft, safe_html, text_alternative
 from crmail.mail.display import clean_html
 
@@ -335,7 +336,7 @@ def record_emails_page(
         emails.check_view(filters.view, filters.user)
     except emails.BadView as exc:
         raise Invalid.one(exc.field, str(exc)) from None
-    qs = emails.record_emails(user, module, record_id, filters.view, filters.user)
+    qs = emails.record_emails(user, module, record_id, filters.view, filters.user, filters.tag)
     result = counted_page(qs, filters)
     page_url = _page_urls(request)
     found = emails.extras(module, record_id, [m.pk for m in result["items"]], recipients=True)
@@ -352,6 +353,7 @@ def record_emails_page(
             "automated": m.automated,
             "list_id": m.list_id,
             "links": [_link_out(r) for r in found.reasons.get(m.pk, [])],
+            "tags": found.tags.get(m.pk, []),
             "url": page_url(m.pk),
         }
         for m in result["items"]
@@ -418,6 +420,7 @@ def read_message(request: HttpRequest, id: Id) -> dict[str, Any]:
         "automated": message.automated,
         "list_id": message.list_id,
         "links": [_link_out(r) for r in reasons],
+        "tags": tags.tags_of([message.pk]).get(message.pk, []),
         "url": _page_url(request, message.pk),
     }
     if parsed is None:

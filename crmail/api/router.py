@@ -25,6 +25,8 @@ from crmail.api import (
     search,
     senders,
     sharing,
+    tags,
+    tasks,
     templates,
     tokens,
     users,
@@ -33,7 +35,8 @@ from crmail.api import (
 from crmail.api.auth import AUTH
 
 DESCRIPTION = """
-Leads, contacts, accounts and deals, with the users who own them, their groups, and mail.
+Leads, contacts, accounts and deals, with the users who own them, their groups, their
+tasks, and mail.
 
 **Signing in.** Send an API token in the header `Authorization: Bearer <token>`. Pages of
 crmail itself may use the signed-in session instead (changes then need the CSRF token).
@@ -85,6 +88,9 @@ api.add_router("/sharing", sharing.router)
 api.add_router("/notifications", notifications.router)
 api.add_router("/messages", messages.router)
 api.add_router("/messages", senders.router)
+api.add_router("/messages", tags.message_router)
+api.add_router("/tags", tags.router)
+api.add_router("/tasks", tasks.router)
 api.add_router("/tokens", tokens.router)
 api.add_router("/templates", templates.router)
 api.add_router("/search", search.router)

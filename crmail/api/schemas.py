@@ -59,6 +59,10 @@ Moment = Annotated[datetime, AfterValidator(in_utc)]
 
 # Free text in query parameters: bounded and storable.
 QueryText = Annotated[str, Field(max_length=200), AfterValidator(storable)]
+# A tag's name in a query parameter (crmail.mail.tags: 1 to 100 characters, any case).
+TagName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(storable)]
+TAG_FILTER = "Only mail tagged so (a tag's name, in any case)."
+TAGS_DOC = "The message's tags, by name (alphabetical)."
 
 
 # ---------------------------------------------------------------------------- output
@@ -541,6 +545,7 @@ class MessageSummaryOut(Schema):
     parse_state: str
     folders: list[FolderRef]
     flags: list[str] = Field(description="seen, flagged, answered, draft, deleted, keywords.")
+    tags: list[str] = Field(description=TAGS_DOC)
 
 
 def _preset_key(value: str) -> str:
@@ -759,6 +764,7 @@ class EmailFilters(ListParams):
         "IMAP / POP3); user (lying in one user's mailbox or sent by them: give ``user``).",
     )
     user: Id | None = Field(None, description="The user of view=user.")
+    tag: TagName | None = Field(None, description=TAG_FILTER)
 
 
 class PersonAddress(Schema):
@@ -790,6 +796,7 @@ class EmailOut(Schema):
     automated: bool = Field(description="Mailing-list or automated mail.")
     list_id: str
     links: list[LinkOut] = Field(description="Why the message is on this record.")
+    tags: list[str] = Field(description=TAGS_DOC)
     url: str = Field(description="The message's page in crmail.")
 
 
@@ -846,4 +853,5 @@ class MessageOut(MessageState):
     list_id: str
     readable: bool = Field(description="False when the message could not be parsed.")
     links: list[LinkOut] = Field(description="The records you may see it on, and why.")
+    tags: list[str] = Field(description=TAGS_DOC)
     url: str = Field(description="The message's page in crmail.")

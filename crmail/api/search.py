@@ -18,7 +18,18 @@ from pydantic import AfterValidator, Field
 
 from crmail.api.auth import current_user
 from crmail.api.errors import Invalid
-from crmail.api.schemas import MAX_LIMIT, Id, ListParams, Page, QueryText, errors_doc
+from crmail.api.schemas import (
+    MAX_LIMIT,
+    TAG_FILTER,
+    TAGS_DOC,
+    Id,
+    ListParams,
+    Page,
+    QueryText,
+    TagName,
+    errors_doc,
+)
+from crmail.mail.tags import tags_of
 from crmail.search.queries import Filters, search_messages
 from crmail.search.query import QueryError, parse, person
 
@@ -40,7 +51,7 @@ class SearchParams(ListParams):
     q: QueryText = Field(
         "",
         description="Words (all must match; the last may be the start of a word), "
-        '"quoted phrases", and from:, to:, has:attachment, is:unread, is:read, in:FOLDER, '
+        '"quoted phrases", and from:, to:, tag:, has:attachment, is:unread, is:read, in:FOLDER, '
         "after:YYYY-MM-DD, before:YYYY-MM-DD.",
     )
     sender: QueryText | None = Field(
@@ -56,6 +67,7 @@ class SearchParams(ListParams):
     record: Annotated[str, Field(max_length=40), AfterValidator(_record)] | None = Field(
         None, description="On this record: contacts:ID, leads:ID, accounts:ID or deals:ID."
     )
+    tag: TagName | None = Field(None, description=TAG_FILTER)
 
 
 class SearchHitOut(Schema):
@@ -69,6 +81,7 @@ class SearchHitOut(Schema):
     date: datetime | None
     has_attachments: bool
     thread_matches: int = Field(description="Messages of this thread that match.")
+    tags: list[str] = Field(description=TAGS_DOC)
     url: str = Field(description="The message's page in crmail.")
 
 
@@ -116,9 +129,11 @@ def search(request: HttpRequest, params: Query[SearchParams]) -> dict[str, Any]:
         mailbox_id=params.mailbox,
         unread=params.unread,
         record=record,
+        tag=params.tag,
     )
     limit = min(params.limit, MAX_LIMIT)
     results = search_messages(user, query, filters, limit=limit, offset=params.offset)
+    held = tags_of([h.message.pk for h in results.hits])
     before, _, after = request.build_absolute_uri(reverse("web:message", args=[0])).rpartition(
         "/0/"
     )
@@ -134,6 +149,7 @@ def search(request: HttpRequest, params: Query[SearchParams]) -> dict[str, Any]:
             "date": h.message.date,
             "has_attachments": h.message.has_attachments,
             "thread_matches": h.in_thread,
+            "tags": held.get(h.message.pk, []),
             "url": f"{before}/{h.message.pk}/{after}",
         }
         for h in results.hits

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.forms.models import model_to_dict
 
 from crmail.crm.forms import FORMS, PersonForm, RecordForm, form_errors
-from crmail.crm.models import Deal, PersonRecord, Record
+from crmail.crm.models import Deal, PersonRecord, Record, Task
 from crmail.events import outbox
 from crmail.events.kinds import DealStageChanged, RecordCreated, RecordDeleted, RecordUpdated
 from crmail.people import access
@@ -151,4 +151,5 @@ def delete_record(user: User, record: Record) -> None:
     module, pk = record.MODULE, record.pk
     with transaction.atomic():
         record.delete()
+        Task.objects.filter(module=module, record_id=pk).delete()  # named, not a foreign key
         outbox.record(RecordDeleted(module=module, record_id=pk, actor_id=user.pk))

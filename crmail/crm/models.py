@@ -228,3 +228,58 @@ RECORD_MODELS: dict[str, type[Record]] = {
     "accounts": Account,
     "deals": Deal,
 }
+
+
+TASK_TITLE_MAX = 200
+TASK_NOTES_MAX = 10_000
+
+
+class Task(models.Model):
+    """Something to do on a record, by a day, for one user (SPEC F13).
+
+    The record is named by module and id, as links name it (``linking.Link``): one table
+    serves Leads, Contacts, Accounts and Deals, and a record's tasks are one index range.
+    Who sees and changes a task is decided in ``crm.task_actions``; the rows are written
+    there only.
+    """
+
+    module = models.CharField(max_length=10, choices=[(m, m) for m in RECORD_MODELS])
+    record_id = models.PositiveBigIntegerField()
+    title = models.CharField(max_length=TASK_TITLE_MAX)
+    notes = models.TextField(blank=True)
+    due = models.DateField()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tasks"
+    )
+    done = models.BooleanField(default=False)
+    done_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Empty when a workflow made it.",
+    )
+    # The mail it came from (a workflow's task). A plain number: crm sits below mail.
+    message_id = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["done", "due", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(done=False, done_at__isnull=True) | Q(done=True, done_at__isnull=False),
+                name="task_done_at_when_done",
+            ),
+        ]
+        indexes = [
+            # A record's tasks, open ones first by due day.
+            models.Index(fields=["module", "record_id", "done", "due"], name="task_record"),
+            # A user's open tasks, by due day (the home page).
+            models.Index(fields=["owner", "done", "due"], name="task_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

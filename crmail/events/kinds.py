@@ -8,8 +8,9 @@ gets a default, so older events still load.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 
 class EventData:
@@ -17,18 +18,21 @@ class EventData:
 
 
 REGISTRY: dict[str, type[EventData]] = {}
+_Kind = TypeVar("_Kind", bound=type[EventData])
 
 
-def kind(name: str):  # type: ignore[no-untyped-def]
-    """Class decorator: a frozen dataclass recorded under ``name``."""
+@dataclass_transform(frozen_default=True)
+def kind(name: str) -> Callable[[_Kind], _Kind]:
+    """Class decorator: a frozen dataclass recorded under ``name`` (type checkers see the
+    dataclass through ``dataclass_transform``)."""
 
-    def wrap(cls: type) -> type:
-        made = dataclass(frozen=True)(cls)
-        made.KIND = name
+    def wrap(cls: _Kind) -> _Kind:
+        dataclass(frozen=True)(cls)  # made a dataclass in place
+        cls.KIND = name
         if name in REGISTRY:
             raise ValueError(f"Event kind {name!r} is defined twice.")
-        REGISTRY[name] = made
-        return made
+        REGISTRY[name] = cls
+        return cls
 
     return wrap
 
@@ -99,6 +103,24 @@ class MessageUnlinked(EventData):
     actor_id: int | None = None
 
 
+@kind("message.tagged")
+class MessageTagged(EventData):
+    """Tags were put on a message (``tags``: the names it did not hold before)."""
+
+    message_id: int
+    tags: list[str] = field(default_factory=list)
+    actor_id: int | None = None
+
+
+@kind("message.untagged")
+class MessageUntagged(EventData):
+    """Tags were taken off a message (``tags``: the names it held)."""
+
+    message_id: int
+    tags: list[str] = field(default_factory=list)
+    actor_id: int | None = None
+
+
 # -- records ---------------------------------------------------------------------------
 
 
@@ -136,6 +158,47 @@ class DealStageChanged(EventData):
     deal_id: int
     from_stage_id: int | None
     to_stage_id: int
+    actor_id: int | None = None
+
+
+# -- tasks -----------------------------------------------------------------------------
+
+
+@kind("task.created")
+class TaskCreated(EventData):
+    """A task was put on a record, by a user or by a workflow (no actor); ``due`` is a
+    day, written YYYY-MM-DD; ``message_id`` the mail it came from."""
+
+    task_id: int
+    module: str
+    record_id: int
+    owner_id: int
+    due: str
+    actor_id: int | None = None
+    message_id: int | None = None
+
+
+@kind("task.updated")
+class TaskUpdated(EventData):
+    """``fields``: the names of the fields that changed (``done`` when it was ticked or
+    unticked; ``done`` then says which)."""
+
+    task_id: int
+    module: str
+    record_id: int
+    actor_id: int | None = None
+    fields: list[str] = field(default_factory=list)
+    done: bool = False
+
+
+@kind("task.deleted")
+class TaskDeleted(EventData):
+    """A task was deleted (the tasks of a deleted record go with it, without an event of
+    their own: ``record.deleted`` says so)."""
+
+    task_id: int
+    module: str
+    record_id: int
     actor_id: int | None = None
 
 

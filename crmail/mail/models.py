@@ -8,6 +8,7 @@ again is one message with several locations, never a duplicate. Its raw bytes ar
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -128,3 +129,52 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename or f"part {self.part}"
+
+
+TAG_NAME_MAX = 100
+
+
+class Tag(models.Model):
+    """A name to sort mail by ("quote", "Follow up"): one row per name, whatever its case.
+
+    ``key`` is the name case-folded, unique, so "Quote" and "quote" are one tag; the name
+    keeps the spelling it was first given. Written by ``mail.tags`` only.
+    """
+
+    name = models.CharField(max_length=TAG_NAME_MAX)
+    key = models.CharField(max_length=4 * TAG_NAME_MAX, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MessageTag(models.Model):
+    """A tag on a message; a message holds each tag once."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="tag_rows")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="message_rows")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Empty when a workflow tagged it.",
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "tag"], name="unique_message_tag"),
+        ]
+        indexes = [
+            # A tag's messages: the filters of the inbox, search and Emails lists.
+            models.Index(fields=["tag", "message"], name="message_tag_tag"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tag_id} on {self.message_id}"

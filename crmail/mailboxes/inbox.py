@@ -14,6 +14,12 @@ Its *stream* says what it is to a salesperson (decision 028):
 - ``contacts`` / ``leads``: otherwise, linked to a contact / lead the user may view;
 - ``others``: the rest; these three newest first.
 
+Tags (``mail.tags``): a conversation holds the tags of its messages in the folder, and a
+tag filter keeps the conversations with a message holding the tag. It starts from the
+tag's messages (index (tag, message)), finds their locations in the folders (index on the
+message) and their conversations by key (the unique (folder, key) index): no probe per
+conversation walked.
+
 Speed: each location carries its message's thread and date (``Location.thread``,
 ``Location.date``, kept by every writer), indexed by folder. A page walks the folder's
 newest locations and keeps each thread's newest one (an index probe per row), so the
@@ -38,7 +44,8 @@ from django.db import connection
 from django.db.models import F, Q, QuerySet, Sum
 
 from crmail.crm.models import Account, Contact, Deal, EmailAddress, Lead, StageKind
-from crmail.mail.models import Message
+from crmail.mail import tags as mail_tags
+from crmail.mail.models import Message, MessageTag, Tag
 from crmail.mailboxes.models import Conversation, ConversationLink, Folder, Location
 from crmail.people import access
 from crmail.people.models import User
@@ -83,6 +90,7 @@ class Entry:
     stream: str
     records: list[RecordRef] = field(default_factory=list)
     sender_known: bool = True
+    tags: list[str] = field(default_factory=list)  # of its messages in the folder
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,10 @@ def _scope_folders(user: User, folder: Folder | None) -> list[int]:
 _q = connection.ops.quote_name
 CONV = _q(Conversation._meta.db_table)
 CLINK = _q(ConversationLink._meta.db_table)
+LOC = _q(Location._meta.db_table)
+MTAG = _q(MessageTag._meta.db_table)
+TAG = _q(Tag._meta.db_table)
+KEY = _q("key")
 NONE_SQL = "SELECT 0 WHERE 1 = 0"
 LINKED_MODULES = ("deals", "contacts", "leads")
 
@@ -211,10 +223,33 @@ def _fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return cursor.fetchall()
 
 
+Sql = tuple[str, list[Any]]
+
+
+def _tagged(folder_ids: list[int], tag_id: int) -> Sql:
+    """SQL: the ids of the conversations of these folders with a message holding the tag.
+
+    From the tag's messages outwards: each one's few locations (index on the message),
+    then their conversations in these folders (index (folder, key)). SQLite keeps the
+    order of a CROSS JOIN; without statistics it would rather walk the folder's locations
+    and probe the tag for each."""
+    return (
+        f"SELECT t.id FROM {MTAG} g CROSS JOIN {LOC} l CROSS JOIN {CONV} t "
+        "WHERE g.tag_id = %s AND l.message_id = g.message_id "
+        f"AND t.folder_id = +l.folder_id AND t.{KEY} = COALESCE(l.thread_id, -l.id) "
+        f"AND t.folder_id IN ({_marks(folder_ids)})",
+        [tag_id, *folder_ids],
+    )
+
+
 def _where(
-    folder_ids: list[int], unread: bool | None, kind: tuple[str, list[Any]] | None = None
-) -> tuple[str, list[Any]]:
-    """SQL conditions on conversation ``c``: in these folders, (un)read, of a stream."""
+    folder_ids: list[int],
+    unread: bool | None,
+    kind: Sql | None = None,
+    tagged: Sql | None = None,
+) -> Sql:
+    """SQL conditions on conversation ``c``: in these folders, (un)read, of a stream, with
+    a message holding a tag."""
     parts = [f"c.folder_id IN ({_marks(folder_ids)})"]
     params: list[Any] = list(folder_ids)
     if unread is not None:
@@ -222,6 +257,9 @@ def _where(
     if kind is not None:
         parts.append(f"{kind[0]} = %s")
         params += kind[1]
+    if tagged is not None:
+        parts.append(f"c.id IN ({tagged[0]})")
+        params += tagged[1]
     return " AND ".join(parts), params
 
 
@@ -241,29 +279,37 @@ def _count(where: tuple[str, list[Any]]) -> int:
     return _fetch(f"SELECT COUNT(*) FROM {CONV} c WHERE {where[0]}", where[1])[0][0]
 
 
-def _linked_kinds(folder_ids: list[int], conditions: _Conditions) -> dict[str, tuple[int, int]]:
+def _linked_kinds(
+    folder_ids: list[int], conditions: _Conditions, tagged: Sql | None = None
+) -> dict[str, tuple[int, int]]:
     """{stream: (unread, total)} of the conversations linked to records the user may view
     (deals, contacts, leads), each counted in its first stream."""
+    tag_sql, tag_params = (
+        ("", []) if tagged is None else (f"AND k.conversation_id IN ({tagged[0]}) ", tagged[1])
+    )
     sql = (
         "SELECT t.kind, COUNT(*), SUM(t.unread) FROM ("
         f"SELECT MIN({conditions.case}) AS kind, "
         f"MAX(CASE WHEN k.unread THEN 1 ELSE 0 END) AS unread FROM {CLINK} k "
         f"WHERE k.folder_id IN ({_marks(folder_ids)}) "
-        f"AND k.module IN ({_marks(LINKED_MODULES)}) "
+        f"AND k.module IN ({_marks(LINKED_MODULES)}) {tag_sql}"
         "GROUP BY k.conversation_id) t GROUP BY t.kind"
     )
     out = {s: (0, 0) for s in STREAMS[:3]}
-    for kind, total, unread in _fetch(sql, [*conditions.params, *folder_ids, *LINKED_MODULES]):
+    params = [*conditions.params, *folder_ids, *LINKED_MODULES, *tag_params]
+    for kind, total, unread in _fetch(sql, params):
         if kind < 3:
             out[STREAMS[kind]] = (int(unread or 0), int(total))
     return out
 
 
-def _stream_counts(folder_ids: list[int], conditions: _Conditions) -> dict[str, tuple[int, int]]:
+def _stream_counts(
+    folder_ids: list[int], conditions: _Conditions, tagged: Sql | None = None
+) -> dict[str, tuple[int, int]]:
     """{stream: (unread, total)} for all four streams."""
-    linked = _linked_kinds(folder_ids, conditions)
-    total = _count(_where(folder_ids, None))
-    unread = _count(_where(folder_ids, True))
+    linked = _linked_kinds(folder_ids, conditions, tagged)
+    total = _count(_where(folder_ids, None, tagged=tagged))
+    unread = _count(_where(folder_ids, True, tagged=tagged))
     linked["others"] = (
         unread - sum(u for u, _ in linked.values()),
         total - sum(t for _, t in linked.values()),
@@ -271,12 +317,25 @@ def _stream_counts(folder_ids: list[int], conditions: _Conditions) -> dict[str, 
     return linked
 
 
-def stream_counts(user: User, folder: Folder | None = None) -> list[StreamCount]:
-    """Unread and total conversations of each stream, for the stream tabs."""
+def _tag_id(tag: str | None) -> int | None:
+    """The id of the tag named ``tag``; 0 when there is no such tag (nothing holds it)."""
+    if tag is None:
+        return None
+    found = mail_tags.find(tag)
+    return found.pk if found is not None else 0
+
+
+def stream_counts(
+    user: User, folder: Folder | None = None, tag: str | None = None
+) -> list[StreamCount]:
+    """Unread and total conversations of each stream, for the stream tabs (of the
+    conversations with a message tagged ``tag``, when given)."""
     folder_ids = _scope_folders(user, folder)
-    if not folder_ids:
+    tag_id = _tag_id(tag)
+    if not folder_ids or tag_id == 0:
         return [StreamCount(s, 0, 0) for s in STREAMS]
-    counts = _stream_counts(folder_ids, _Conditions.of(user))
+    tagged = _tagged(folder_ids, tag_id) if tag_id else None
+    counts = _stream_counts(folder_ids, _Conditions.of(user), tagged)
     return [StreamCount(s, *counts[s]) for s in STREAMS]
 
 
@@ -289,6 +348,7 @@ def _deal_threads(
     unread: bool | None,
     limit: int,
     offset: int,
+    tagged: Sql | None = None,
 ) -> tuple[list[tuple[int, int | None]], int]:
     """([(conversation id, ranking deal id)], count) of the deals stream's page: the
     folder's links to the user's open deals and their contacts, best deal per conversation."""
@@ -315,11 +375,13 @@ def _deal_threads(
         f"FROM ({hits('d_contact')} UNION ALL {hits('d_id')}) h"
     )
     unread_sql = "" if unread is None else ("AND c.unread > 0" if unread else "AND c.unread = 0")
+    tag_sql = "" if tagged is None else f" AND c.id IN ({tagged[0]})"
     best = (
         f"SELECT r.cid, r.deal_id, r.amount, r.closing, c.date, c.location_id FROM ({ranked}) r "
-        f"JOIN {CONV} c ON c.id = r.cid WHERE r.rn = 1 {unread_sql}"
+        f"JOIN {CONV} c ON c.id = r.cid WHERE r.rn = 1 {unread_sql}{tag_sql}"
     )
     base = [*params, "contacts", *folder_ids, *params, "deals", *folder_ids]
+    base += [] if tagged is None else tagged[1]
     rows = _fetch(
         f"SELECT b.cid, b.deal_id, COUNT(*) OVER () FROM ({best}) b "
         "ORDER BY b.amount DESC NULLS LAST, b.closing ASC NULLS LAST, b.date DESC, "
@@ -341,33 +403,39 @@ def page(
     stream: str | None = None,
     folder: Folder | None = None,
     unread: bool | None = None,
+    tag: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> InboxPage:
     """A page of the user's conversations: of ``folder`` (else their Inbox folders), of
-    one stream or all, only unread (or only read) ones when asked."""
+    one stream or all, only unread (or only read) ones when asked, only those with a
+    message tagged ``tag`` when given."""
     if stream is not None and stream not in STREAMS:
         raise ValueError(f"No such stream: choose one of {', '.join(STREAMS)}.")
     limit = max(1, min(int(limit), MAX_LIMIT))
     offset = max(0, int(offset))
     folder_ids = _scope_folders(user, folder)
-    if not folder_ids:
+    tag_id = _tag_id(tag)
+    if not folder_ids or tag_id == 0:
         return InboxPage([], 0, limit, offset)
+    tagged = _tagged(folder_ids, tag_id) if tag_id else None
     conditions = _Conditions.of(user)
     streams: tuple[StreamCount, ...] = ()
     if stream == "deals":
-        found, count = _deal_threads(folder_ids, user, unread, limit, offset)
+        found, count = _deal_threads(folder_ids, user, unread, limit, offset, tagged)
         ids = [cid for cid, _ in found]
     elif stream is None:
-        where = _where(folder_ids, unread)
+        where = _where(folder_ids, unread, tagged=tagged)
         ids = _walk(where, limit, offset)
         count = _count(where)
     else:
         kind = conditions.kind()
         ids = _walk(
-            _where(folder_ids, unread, (kind[0], [*kind[1], STREAMS.index(stream)])), limit, offset
+            _where(folder_ids, unread, (kind[0], [*kind[1], STREAMS.index(stream)]), tagged),
+            limit,
+            offset,
         )
-        counts = _stream_counts(folder_ids, conditions)
+        counts = _stream_counts(folder_ids, conditions, tagged)
         streams = tuple(StreamCount(s, *counts[s]) for s in STREAMS)
         unread_n, total = counts[stream]
         count = total if unread is None else (unread_n if unread else total - unread_n)
@@ -395,6 +463,7 @@ def _entries(user: User, conversation_ids: list[int]) -> list[Entry]:
     known = _known_senders(
         user, {locations[c.location_id].message.from_address for c in conversations}
     )
+    tags = _conversation_tags([c.pk for c in conversations])
     entries = []
     for conv in conversations:
         loc = locations[conv.location_id]
@@ -419,9 +488,33 @@ def _entries(user: User, conversation_ids: list[int]) -> list[Entry]:
                 stream=stream,
                 records=sorted(refs.values(), key=_ref_order),
                 sender_known=not message.from_address or message.from_address.lower() in known,
+                tags=tags.get(conv.pk, []),
             )
         )
     return entries
+
+
+def _conversation_tags(conversation_ids: list[int]) -> dict[int, list[str]]:
+    """{conversation id: the tags its messages in the folder hold, alphabetical}, in one
+    statement: a thread's locations by (folder, thread), a lone message's by its id."""
+    if not conversation_ids:
+        return {}
+    marks = _marks(conversation_ids)
+    held = (
+        f"SELECT t.id AS cid, g.tag_id FROM {CONV} t JOIN {LOC} l "
+        f"ON l.folder_id = t.folder_id AND l.thread_id = t.{KEY} "
+        f"JOIN {MTAG} g ON g.message_id = l.message_id WHERE t.id IN ({marks}) AND t.{KEY} > 0 "
+        f"UNION SELECT t.id, g.tag_id FROM {CONV} t JOIN {LOC} l ON l.id = -t.{KEY} "
+        f"JOIN {MTAG} g ON g.message_id = l.message_id WHERE t.id IN ({marks}) AND t.{KEY} < 0"
+    )
+    rows = _fetch(
+        f"SELECT h.cid, n.name FROM ({held}) h JOIN {TAG} n ON n.id = h.tag_id ORDER BY n.{KEY}",
+        [*conversation_ids, *conversation_ids],
+    )
+    out: dict[int, list[str]] = defaultdict(list)
+    for cid, name in rows:
+        out[cid].append(name)
+    return dict(out)
 
 
 def _all(links: dict[int, list[RecordRef]]) -> set[tuple[str, int]]:
@@ -475,11 +568,11 @@ def _visible_links(user: User, conversation_ids: Iterable[int]) -> dict[int, lis
                 .values_list("pk", "first_name", "last_name")
             ):
                 names[(module, pk)] = f"{first} {last}".strip()
-    for module, model in (("accounts", Account), ("deals", Deal)):
+    for module, named in (("accounts", Account), ("deals", Deal)):
         if wanted.get(module):
-            for pk, name in (
-                access.visible(user, model).filter(pk__in=wanted[module]).values_list("pk", "name")
-            ):
+            rows = access.visible(user, named).filter(pk__in=wanted[module])
+            # The type checker's Django plugin joins Account | Deal to Record, which has no name.
+            for pk, name in rows.values_list("pk", "name"):  # type: ignore[misc]
                 names[(module, pk)] = name
     out: dict[int, list[RecordRef]] = defaultdict(list)
     for conversation_id, module, record_id in sorted(pairs):

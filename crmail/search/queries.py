@@ -23,6 +23,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from crmail.mail import tags
 from crmail.mail.models import Message
 from crmail.mailboxes.models import Location
 from crmail.people.models import User
@@ -55,6 +56,7 @@ class Filters:
     unread: bool | None = None
     mailbox_id: int | None = None
     record: tuple[str, int] | None = None
+    tag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ def combined(query: Query, filters: Filters) -> Query:
             query.has_attachment if filters.has_attachment is None else filters.has_attachment
         ),
         unread=query.unread if filters.unread is None else filters.unread,
+        tags=[*query.tags, *([filters.tag] if filters.tag is not None else [])],
     )
 
 
@@ -110,6 +113,8 @@ def candidates(viewer: User, query: Query, filters: Filters) -> QuerySet[Message
         qs = qs.filter(date__lt=_start_of(query.before))
     if query.has_attachment is not None:
         qs = qs.filter(has_attachments=query.has_attachment)
+    for name in query.tags:  # each tag's messages: one index range (tag, message)
+        qs = qs.filter(pk__in=tags.tagged(name))
     # The viewer's own copies, as a list of message ids: the database starts from them (a
     # fraction of what the viewer may see) rather than testing every visible message.
     own = Location.objects.filter(mailbox__owner_id=viewer.pk)

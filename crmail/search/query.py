@@ -5,6 +5,7 @@
 - ``"quoted words"``: those words next to each other, in that order;
 - ``from:alice`` / ``to:acme.com``: a sender or a recipient (To, Cc, Bcc), by name or
   address, its last word as a prefix; quote a name with spaces (``from:"Ann Lee"``);
+- ``tag:NAME``: tagged so (``mail.tags``; quote a name with spaces, ``tag:"follow up"``);
 - ``has:attachment``, ``is:unread``, ``in:FOLDER`` (a folder of your own mailboxes by
   name, or by role: ``in:inbox``, ``in:sent``), ``after:YYYY-MM-DD`` (that day or later)
   and ``before:YYYY-MM-DD`` (before that day).
@@ -50,6 +51,7 @@ class Query:
     folder_name: str | None = None
     after: date | None = None
     before: date | None = None
+    tags: list[str] = field(default_factory=list)
 
     @property
     def words(self) -> set[str]:
@@ -140,6 +142,11 @@ def parse(text: str) -> Query:
                 if not plain.strip():
                     raise QueryError("in: takes a folder's name.")
                 query.folder_name = plain.strip()
+                continue
+            if name == "tag":
+                if not plain.strip():
+                    raise QueryError("tag: takes the name of a tag.")
+                query.tags.append(plain.strip())
                 continue
             if name == "after":
                 query.after = _day("after", plain)

@@ -42,6 +42,7 @@ from django.db.models.functions import Coalesce, RowNumber
 
 from crmail.linking.models import Link
 from crmail.linking.queries import explanations, record_links
+from crmail.mail import tags
 from crmail.mail.models import Message, Participant
 from crmail.mailboxes.models import Protocol
 from crmail.people.models import User
@@ -110,14 +111,22 @@ def check_view(view: str, user_id: int | None) -> None:
 
 
 def record_emails(
-    viewer: User, module: str, record_id: int, view: str = "all", user_id: int | None = None
+    viewer: User,
+    module: str,
+    record_id: int,
+    view: str = "all",
+    user_id: int | None = None,
+    tag: str | None = None,
 ) -> QuerySet[Message]:
-    """The messages of one view of a record's Emails list, newest first (list fields only).
+    """The messages of one view of a record's Emails list, newest first (list fields only);
+    only those tagged ``tag`` when given (the tag's messages: one index range).
 
     Empty when the viewer cannot view the record; ``BadView`` for an unknown view.
     """
     copies, sends = _view_paths(view, user_id)
     visible = visible_through(viewer, module, record_id, copies=copies, sends=sends)
+    if tag is not None:
+        visible = visible.filter(pk__in=tags.tagged(tag))
     return visible.only(*LIST_FIELDS).order_by(*_newest_first())
 
 
@@ -165,10 +174,11 @@ class LinkReason:
 
 @dataclass
 class Extras:
-    """Per message id: why it is on the record, and its recipients."""
+    """Per message id: why it is on the record, its tags, and its recipients."""
 
     reasons: dict[int, list[LinkReason]] = field(default_factory=dict)
     to: dict[int, list[str]] = field(default_factory=dict)
+    tags: dict[int, list[str]] = field(default_factory=dict)
 
 
 def reasons_for(links: Sequence[Link], on: str | None) -> dict[int, list[LinkReason]]:
@@ -184,12 +194,13 @@ def reasons_for(links: Sequence[Link], on: str | None) -> dict[int, list[LinkRea
 def extras(
     module: str, record_id: int, message_ids: Iterable[int], *, recipients: bool = False
 ) -> Extras:
-    """ "Linked because…" for messages on a record (and their To addresses, when asked)."""
+    """ "Linked because…" and the tags of messages on a record (and their To addresses,
+    when asked)."""
     ids = list(message_ids)
     if not ids:
         return Extras()
     links = list(record_links(module, record_id).filter(message_id__in=ids))
-    result = Extras(reasons=reasons_for(links, module))
+    result = Extras(reasons=reasons_for(links, module), tags=tags.tags_of(ids))
     if recipients:
         to: dict[int, list[str]] = defaultdict(list)
         rows = Participant.objects.filter(message_id__in=ids, role="to").order_by(

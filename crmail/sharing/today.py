@@ -1,5 +1,8 @@
 """The home page's read side: what a salesperson's day starts with.
 
+The user's own open tasks come first, overdue ones at the top (``crm.task_queries``),
+each with its record's name when the user may open it.
+
 Threads awaiting the user's reply come from the user's own mail only (their mailboxes, not
 Trash or Junk, and what they sent from crmail), so a colleague's private answer neither
 hides nor reveals anything. Deals whose contacts wrote recently count only mail the user may
@@ -9,12 +12,13 @@ see (``visibility``) on deals the user may view (``people.access``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from crmail.crm.models import Contact, Deal, EmailAddress, Lead, StageKind
+from crmail.crm.models import Contact, Deal, EmailAddress, Lead, StageKind, Task
+from crmail.crm.task_queries import is_overdue, open_tasks, record_names
 from crmail.linking.models import Link, Module
 from crmail.mail.models import Message
 from crmail.mailboxes import inbox
@@ -22,9 +26,46 @@ from crmail.mailboxes.models import Location, SentMessage
 from crmail.mailboxes.replies import own_addresses
 from crmail.people import access
 from crmail.people.models import User
-from crmail.sharing.visibility import visible_messages
+from crmail.sharing.visibility import seen_of, visible_messages
 
 LEFT_OUT_FOLDERS = ("trash", "junk")
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    task: Task
+    record_name: str | None  # None: a record the user may not open (or one gone)
+    overdue: bool
+    message_id: int | None  # the mail it came from, when the user may see it
+    can_change: bool = True  # their own task: its owner ticks and edits it
+
+
+@dataclass(frozen=True)
+class OpenTasks:
+    """The user's open tasks, overdue first then by due day: the first few, how many."""
+
+    entries: list[TaskEntry]
+    count: int
+
+
+def my_open_tasks(user: User, *, today: date | None = None, limit: int = 10) -> OpenTasks:
+    """A fixed number of queries: the tasks, their records' names, the mail they came from."""
+    today = today or timezone.localdate()
+    qs = open_tasks(user)
+    shown = list(qs[:limit])
+    count = len(shown) if len(shown) < limit else qs.count()
+    names = record_names(user, {(t.module, t.record_id) for t in shown})
+    seen = seen_of(user, (t.message_id for t in shown))
+    entries = [
+        TaskEntry(
+            task=t,
+            record_name=names.get((t.module, t.record_id)),
+            overdue=is_overdue(t, today),
+            message_id=t.message_id if t.message_id in seen else None,
+        )
+        for t in shown
+    ]
+    return OpenTasks(entries=entries, count=count)
 
 
 @dataclass(frozen=True)

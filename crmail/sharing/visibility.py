@@ -27,6 +27,7 @@ and are counted beside this layer, not through it: they name no message (decisio
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterable
 from functools import reduce
 from typing import Any
 
@@ -137,6 +138,14 @@ def may_see_message(viewer: User, message: Message | int) -> bool:
     """Whether ``viewer`` may open ``message`` (its page, attachments): the overall query."""
     pk = message.pk if isinstance(message, Message) else message
     return visible_messages(viewer).filter(pk=pk).exists()
+
+
+def seen_of(viewer: User, message_ids: Iterable[int | None]) -> set[int]:
+    """Of these messages (None left out), the ids of those ``viewer`` may see: one query."""
+    ids = {pk for pk in message_ids if pk}
+    if not ids:
+        return set()
+    return set(visible_messages(viewer).filter(pk__in=ids).values_list("pk", flat=True))
 
 
 def may_list_mailbox(viewer: User, mailbox: Mailbox) -> bool:

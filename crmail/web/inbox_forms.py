@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from crmail.mail.models import TAG_NAME_MAX
 from crmail.mailboxes.inbox import STREAMS
 from crmail.text_forms import CheckedTextForm
 
@@ -29,6 +30,7 @@ class InboxForm(CheckedTextForm, forms.Form):
     )
     folder = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     unread = forms.BooleanField(required=False)
+    tag = forms.CharField(required=False, max_length=TAG_NAME_MAX, strip=True)
     page = forms.IntegerField(required=False, min_value=1, max_value=10**6)
 
 

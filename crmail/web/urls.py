@@ -17,6 +17,7 @@ from crmail.web.views import (
     notifications,
     records,
     static,
+    tasks,
     webhooks,
 )
 from crmail.web.views import email_templates as template_pages
@@ -24,6 +25,7 @@ from crmail.web.views import inbox as inbox_pages
 from crmail.web.views import message_deals as deal_pages
 from crmail.web.views import message_mailbox as mailbox_actions
 from crmail.web.views import message_sender as sender_pages
+from crmail.web.views import message_tags as tag_pages
 from crmail.web.views import messages as message_pages
 from crmail.web.views import search as search_pages
 from crmail.web.views import settings as admin_pages
@@ -72,6 +74,11 @@ pages: list[URLPattern] = [
         records.record_email_thread,
         name="record_email_thread",
     ),
+    # Tasks on records (SPEC F13)
+    path("<module:module>/<int:pk>/tasks/", tasks.task_add, name="task_add"),
+    path("tasks/<int:pk>/", tasks.task_edit, name="task_edit"),
+    path("tasks/<int:pk>/done/", tasks.task_done, name="task_done"),
+    path("tasks/<int:pk>/delete/", tasks.task_delete, name="task_delete"),
     # Mail
     path("<module:module>/<int:pk>/email/", compose.compose, name="record_compose"),
     path("compose/", compose.compose, name="compose"),
@@ -108,6 +115,9 @@ pages: list[URLPattern] = [
     path("messages/<int:pk>/mark/", mailbox_actions.message_mark, name="message_mark"),
     path("messages/<int:pk>/move/", mailbox_actions.message_move, name="message_move"),
     path("messages/<int:pk>/delete/", mailbox_actions.message_delete, name="message_delete"),
+    # Tags on a message (SPEC F13)
+    path("messages/<int:pk>/tags/", tag_pages.message_tag, name="message_tag"),
+    path("messages/<int:pk>/tags/remove/", tag_pages.message_untag, name="message_untag"),
     # An unknown sender made a Lead or Contact, with its past mail (SPEC F14)
     path(
         "messages/<int:pk>/sender/<module:module>/",

@@ -186,6 +186,8 @@ class IdleSession:
                 sent = True
             elif resp.tag is None:
                 handler(resp)
+            else:
+                raise self._out_of_step(resp)
 
     # -- watching -------------------------------------------------------------------------
 
@@ -214,6 +216,8 @@ class IdleSession:
             while (resp := await self._read()).tag != b"+":
                 if resp.tag == tag:
                     raise command_failed("IDLE", resp)
+                if resp.tag is not None:
+                    raise self._out_of_step(resp)
         self._idle_tag = tag
 
     async def wait(self, timeout: float) -> bool:
@@ -238,7 +242,9 @@ class IdleSession:
             if resp.tag == self._idle_tag:  # the server ended IDLE by itself
                 self._idle_tag = None
                 raise command_failed("IDLE", resp)
-            if resp.tag is None and resp.kind in CHANGE_KINDS:
+            if resp.tag is not None:
+                raise self._out_of_step(resp)
+            if resp.kind in CHANGE_KINDS:
                 return True
         return False
 
@@ -251,7 +257,9 @@ class IdleSession:
         async with self._deadline():
             await self._send(b"DONE")
             while (resp := await self._read()).tag != tag:
-                changed = changed or (resp.tag is None and resp.kind in CHANGE_KINDS)
+                if resp.tag is not None:
+                    raise self._out_of_step(resp)
+                changed = changed or resp.kind in CHANGE_KINDS
         return changed
 
     async def noop(self) -> bool:
@@ -287,6 +295,15 @@ class IdleSession:
     def _next_tag(self) -> bytes:
         self._tag += 1
         return b"W%d" % self._tag
+
+    def _out_of_step(self, resp: Response) -> DriverError:
+        """A tagged answer to no command in flight, or a continuation nobody asked for:
+        the conversation is lost. The session is unusable; the watcher reconnects."""
+        what = "a continuation request" if resp.tag == b"+" else "an answer to no command"
+        return DriverError(
+            f"The server {self.config.host} sent {what}; crmail closed the connection.",
+            kind="protocol",
+        )
 
     def _need_reader(self) -> asyncio.StreamReader:
         if self._reader is None:
@@ -327,6 +344,8 @@ class IdleSession:
                 while (resp := await self._read()).tag != b"+":
                     if resp.tag == tag:
                         raise command_failed(what, resp)
+                    if resp.tag is not None:
+                        raise self._out_of_step(resp)
                 line = bytes(part)
         await self._send(line)
         while True:
@@ -335,7 +354,9 @@ class IdleSession:
                 if check and resp.kind != b"OK":
                     raise command_failed(what, resp)
                 return resp
-            if resp.tag is None and handler is not None:
+            if resp.tag is not None:
+                raise self._out_of_step(resp)
+            if handler is not None:
                 handler(resp)
 
     async def _read(self) -> Response:

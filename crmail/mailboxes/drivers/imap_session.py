@@ -324,7 +324,7 @@ class ImapSession:
             self.idle_done()
         while self._inflight:
             resp = self._read()
-            if resp.tag in self._inflight:
+            if resp.tag is not None and resp.tag in self._inflight:
                 self._inflight.remove(resp.tag)
             elif resp.tag is not None:
                 raise self._out_of_step(resp)
@@ -492,6 +492,8 @@ class ImapSession:
         while (resp := self._read()).tag != b"+":
             if resp.tag == tag:
                 raise command_failed("IDLE", resp)
+            if resp.tag is not None:
+                raise self._out_of_step(resp)
             self._note_idle(resp)
         self._idle_tag = tag
         self._idle_since = time.monotonic()
@@ -507,7 +509,10 @@ class ImapSession:
             raise DriverError("idle_check() without idle_start().", kind="protocol")
         try:
             while wire.response_ready():
-                self._note_idle(self._read())
+                resp = self._read()
+                if resp.tag is not None:  # IDLE's own tag only ends it after DONE
+                    raise self._out_of_step(resp)
+                self._note_idle(resp)
         except ConnectFailed:
             self._drop()
             raise

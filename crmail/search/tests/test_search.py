@@ -288,3 +288,17 @@ def test_ascii_and_other_text_are_cut_into_the_same_words():
         "Re: Foo_bar-BAZ 1.5 jane@acme.com"
     )
     assert index.words("x" * 101 + " ok") == ["ok"]
+
+
+def test_tag_finds_the_tagged_mail_alone_or_with_words(rep, mails):
+    from crmail.mail import tags
+
+    tags.tag_messages([mails["proposal"].pk, mails["lunch"].pk], ["Follow up"], actor=rep)
+    tags.tag_messages([mails["lunch"].pk], ["Food"], actor=rep)
+    assert set(found(rep, 'tag:"follow up"')) == {"Proposal for Acme", "Lunch"}
+    assert found(rep, 'tag:"Follow up" tag:food') == ["Lunch"]
+    assert found(rep, 'proposal tag:"follow up"') == ["Proposal for Acme"]
+    assert found(rep, "", tag="FOOD") == ["Lunch"]
+    assert found(rep, "tag:never") == []
+    with pytest.raises(QueryError, match="tag:"):
+        parse("tag:")

@@ -30,7 +30,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -43,10 +43,12 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from crmail.crm.models import Pipeline, Record, Stage
+from crmail.crm import task_actions
+from crmail.crm.models import Pipeline, Record, Stage, Task
 from crmail.emailtemplates import actions as template_actions
 from crmail.emailtemplates.models import EmailTemplate
 from crmail.linking.models import Module
+from crmail.mail import tags
 from crmail.mail.ingest import parse_stored
 from crmail.mail.models import Message
 from crmail.mail.store import store_raw
@@ -69,6 +71,7 @@ from tests import factories as f
 pytestmark = pytest.mark.django_db
 
 CUSTOMER = "jane@customer.test"
+WALK_TAG = "walk"
 ATTACHMENT_PART = 2  # the attachment of every message (part 1 is the text)
 
 
@@ -186,6 +189,21 @@ def build_world() -> World:
                 defaults={"title": f"New mail from {CUSTOMER}: {message.subject}"},
             )
     search_index.reindex()  # the signal that feeds it waits for a commit these tests never make
+    # Tags: one on every message, and one naming each message's marker (a list of tags
+    # must not name a tag of mail its reader may not see).
+    for marker, message in messages.items():
+        tags.tag_messages([message.pk], [WALK_TAG, f"tag-{marker}"], actor=None)
+    # Tasks on every record, each from a message (its link shows only to who may see it).
+    for record, marker in zip(records, itertools.cycle(messages), strict=False):
+        task_actions.create_task(
+            actor=None,
+            module=type(record).MODULE,
+            record_id=record.pk,
+            title="Walk task",
+            due=date(2026, 5, 4),
+            owner=owner,
+            message_id=messages[marker].pk,
+        )
     people_actions.update_user(departed, {"is_active": False}, by=org.admin)
     departed.refresh_from_db()
     # Email templates, one shared and one personal, filled from any record.
@@ -352,6 +370,7 @@ def _api_path_values(world: World, path: str, name: str) -> list[Any]:
             "tokens": list(ApiToken.objects.values_list("pk", flat=True)),
             "templates": list(EmailTemplate.objects.values_list("pk", flat=True)),
             "webhooks": list(Endpoint.objects.values_list("pk", flat=True)),
+            "tasks": list(Task.objects.values_list("pk", flat=True)),
         }
         for module in Module.values:
             kinds[module] = world.ids(record_model(module))
@@ -363,6 +382,7 @@ def _api_path_values(world: World, path: str, name: str) -> list[Any]:
         "folder_id": [x.pk for x in world.folders],
         "deal_id": world.ids(record_model(Module.DEALS)),
         "part": [ATTACHMENT_PART],
+        "name": [WALK_TAG, "tag-mkaprivate"],  # a tag's name
     }
     if name in simple:
         return simple[name]
@@ -417,6 +437,8 @@ def _api_query_variants(
         variants += [{"stream": "deals", "unread": "true"}]
     if "module" in names:  # a message's sender, as a record
         variants = [{"module": module} for module in SENDER_MODULES]
+    if "tag" in names:  # the inbox, search and Emails lists by tag
+        variants += [{"tag": WALK_TAG}]
     if "has_attachment" in names:  # search: every marker, on each record, and filters alone
         variants += [{"q": "mk"}, {"q": "about"}, {"has_attachment": "true"}]
         variants += [{"q": "mk", "record": f"{m}:{pk}"} for m, pk in world.record_pairs()]
@@ -507,6 +529,10 @@ def _api_body(world: World, doc: dict[str, Any], operation: dict[str, Any]) -> d
             body[name] = deals[-1]
         elif name == "folder_id":  # a folder of the mailbox holding the caller's copy
             body[name] = world.folders[-1].pk
+        elif name == "record_id":  # a record of the module chosen above
+            body[name] = world.ids(record_model(body.get("module", Module.LEADS)))[0]
+        elif prop.get("format") == "date":
+            body[name] = "2026-05-04"
         elif name == "stage_id":
             body[name] = Stage.objects.values_list("pk", flat=True).first()
         elif kind == "integer":
@@ -558,6 +584,7 @@ _PK_KINDS = (
     ("templates/", "template"),
     ("settings/webhooks/", "webhook"),
     ("notifications/", "notification"),
+    ("tasks/", "task"),
 )
 
 
@@ -578,6 +605,7 @@ def _web_values(world: World, pattern: Pattern, name: str) -> list[Any]:
         "template": list(EmailTemplate.objects.values_list("pk", flat=True)),
         "webhook": list(Endpoint.objects.values_list("pk", flat=True)),
         "notification": list(Notification.objects.values_list("pk", flat=True)),
+        "task": list(Task.objects.values_list("pk", flat=True)),
     }
     if name == "pk":
         for prefix, kind in _PK_KINDS:
@@ -626,13 +654,21 @@ def _web_queries(world: World, pattern: Pattern) -> list[dict[str, Any]]:
     """Query strings that choose what a page lists: the Emails views, users and folders."""
     if pattern.name == "record_detail":
         views = [{"view": v} for v in ("all", "sent", "imap", "pop")]
-        return [{}, *views, *({"view": "user", "user": u.pk} for u in world.mail_users)]
+        users = ({"view": "user", "user": u.pk} for u in world.mail_users)
+        return [{}, *views, *users, {"tag": WALK_TAG}]
     if pattern.name == "mailboxes":
         return [{}, *({"user": u.pk} for u in world.users)]
     if pattern.name == "inbox":
-        return [{}, *({"stream": s} for s in STREAMS), *({"folder": x.pk} for x in world.folders)]
+        folders = ({"folder": x.pk} for x in world.folders)
+        return [{}, *({"stream": s} for s in STREAMS), *folders, {"tag": WALK_TAG}]
     if pattern.name == "search":
-        return [{}, {"q": "mk"}, {"q": "has:attachment"}, {"q": "about in:inbox"}]
+        return [
+            {},
+            {"q": "mk"},
+            {"q": "has:attachment"},
+            {"q": "about in:inbox"},
+            {"q": "tag:walk"},
+        ]
     return [{}]
 
 

@@ -12,6 +12,7 @@ from crmail.mailboxes.models import Mailbox
 from crmail.people import access
 from crmail.sharing import today
 from crmail.web import modules
+from crmail.web.views.tasks import home_context
 
 
 @login_required
@@ -32,5 +33,6 @@ def home(request: HttpRequest) -> HttpResponse:
             "unread": today.unread_customer_mail(user) if has_mailbox else None,
             "waiting": today.awaiting_reply(user) if has_mailbox else None,
             "deal_news": today.deals_with_news(user),
+            **home_context(user),
         },
     )

@@ -56,14 +56,23 @@ def inbox_page(request: HttpRequest) -> HttpResponse:
             raise Http404("No such folder in your mailboxes.") from None
     stream = data["stream"] or None
     unread = True if data["unread"] else None
+    tag = data["tag"] or None
     number = data["page"] or 1
     got = inbox.page(
-        user, stream=stream, folder=folder, unread=unread, limit=PAGE, offset=(number - 1) * PAGE
+        user,
+        stream=stream,
+        folder=folder,
+        unread=unread,
+        tag=tag,
+        limit=PAGE,
+        offset=(number - 1) * PAGE,
     )
     folder_counts = inbox.folders(user)
     shown = folder or next((c.folder for c in folder_counts if c.folder.role == "inbox"), None)
     query = {
-        k: v for k, v in (("folder", data["folder"]), ("unread", "1" if unread else None)) if v
+        k: v
+        for k, v in (("folder", data["folder"]), ("unread", "1" if unread else None), ("tag", tag))
+        if v
     }
     tabs = [
         {
@@ -73,7 +82,7 @@ def inbox_page(request: HttpRequest) -> HttpResponse:
             "total": s.total,
             "href": "?" + urlencode({**query, "stream": s.stream}),
         }
-        for s in got.streams or inbox.stream_counts(user, folder)
+        for s in got.streams or inbox.stream_counts(user, folder, tag)
     ]
     here = {**query, **({"stream": stream} if stream else {})}
     context = {
@@ -87,6 +96,9 @@ def inbox_page(request: HttpRequest) -> HttpResponse:
         "folders": folder_counts,
         "folder": shown,
         "unread": unread,
+        "tag": tag,
+        "untagged_href": "?" + urlencode({k: v for k, v in here.items() if k != "tag"}),
+        "tag_query": urlencode({k: v for k, v in here.items() if k not in ("tag", "stream")}),
         "unread_href": "?" + urlencode({**here, "unread": "1"}),
         "everything_href": "?" + urlencode({k: v for k, v in here.items() if k != "unread"}),
         "page": Paginator(range(got.count), PAGE).get_page(number) if got.count else None,

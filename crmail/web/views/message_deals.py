@@ -51,7 +51,7 @@ class Picker:
     more: bool = False
 
 
-def _visible_message(request: HttpRequest, pk: int) -> Message:
+def visible_message(request: HttpRequest, pk: int) -> Message:
     """The message when the viewer may see it (``sharing.visibility``); 404 otherwise."""
     message = get_object_or_404(Message.objects.defer("body_text"), pk=pk)
     if not may_see_message(request.user, message):  # type: ignore[arg-type]
@@ -129,7 +129,7 @@ def deals_context(request: HttpRequest, message: Message) -> dict[str, object]:
 @require_safe
 def message_deal_choices(request: HttpRequest, pk: int) -> HttpResponse:
     """The deals a picker offers for ``?deal_q=`` (and ``?move=``: the deal to move from)."""
-    message = _visible_message(request, pk)
+    message = visible_message(request, pk)
     from_id = _deal_id(request.GET.get("move"))
     from_deal = _deal_or_404(request.user, from_id) if from_id is not None else None  # type: ignore[arg-type]
     picker = _picker(request, message, from_deal, request.GET.get("deal_q", ""))
@@ -148,7 +148,7 @@ def _back(request: HttpRequest, message: Message, deal: Deal | None = None) -> H
 @login_required
 @require_POST
 def message_deal_link(request: HttpRequest, pk: int) -> HttpResponse:
-    message = _visible_message(request, pk)
+    message = visible_message(request, pk)
     user: User = request.user  # type: ignore[assignment]
     deal_id = _deal_id(request.POST.get("deal"))
     if deal_id is None:
@@ -169,7 +169,7 @@ def message_deal_link(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def message_deal_unlink(request: HttpRequest, pk: int, deal_pk: int) -> HttpResponse:
-    message = _visible_message(request, pk)
+    message = visible_message(request, pk)
     user: User = request.user  # type: ignore[assignment]
     deal = _deal_or_404(user, deal_pk)
     try:
@@ -186,7 +186,7 @@ def message_deal_unlink(request: HttpRequest, pk: int, deal_pk: int) -> HttpResp
 @login_required
 @require_POST
 def message_deal_move(request: HttpRequest, pk: int, deal_pk: int) -> HttpResponse:
-    message = _visible_message(request, pk)
+    message = visible_message(request, pk)
     user: User = request.user  # type: ignore[assignment]
     from_deal = _deal_or_404(user, deal_pk)
     to_id = _deal_id(request.POST.get("to_deal"))

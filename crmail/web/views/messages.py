@@ -65,6 +65,7 @@ from crmail.web import image_proxy
 from crmail.web.security import MESSAGE_BODY_POLICY
 from crmail.web.views.message_deals import deals_context
 from crmail.web.views.message_mailbox import mailbox_context
+from crmail.web.views.message_tags import tags_context
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +251,7 @@ def message_page(request: HttpRequest, pk: int) -> HttpResponse:
         "on": f"{opened_from.MODULE}/{opened_from.pk}" if opened_from else "",
         "answer": _answer_urls(message, opened_from) if parsed is not None else {},
     }
+    context |= tags_context(message)
     context |= deals_context(request, message)
     context |= mailbox_context(request, message, opening=request.GET.get("images") != "1")
     if parsed is None:

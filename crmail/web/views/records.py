@@ -6,6 +6,8 @@ shows); one the user sees but may not change answers 403 with a message.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -23,11 +25,13 @@ from crmail.linking.links import link_progress
 from crmail.linking.models import JobState, LinkJob
 from crmail.linking.models import Module as LinkModule
 from crmail.mail.models import Message
+from crmail.mail.tags import TagInvalid, clean_name
 from crmail.people import access
 from crmail.sharing import emails
 from crmail.web import modules
 from crmail.web.modules import MODULES, Module
 from crmail.web.views.sharing import record_sharing_context
+from crmail.web.views.tasks import tasks_context
 
 
 def _visible_record(request: HttpRequest, module: Module, pk: int) -> Record:
@@ -75,14 +79,19 @@ EMAILS_PAGE_SIZE = 20
 THREAD_LIMIT = 200
 
 
-def _email_view(request: HttpRequest) -> tuple[str, int | None]:
-    """The Emails list's view and user from the address (unknown values: all, none)."""
+def _email_view(request: HttpRequest) -> tuple[str, int | None, str | None]:
+    """The Emails list's view, user and tag from the address (unknown values: all, none;
+    a tag that cannot be one: none)."""
     view = request.GET.get("view", "all")
     if view not in emails.VIEWS:
         view = "all"
     raw_user = request.GET.get("user", "")
     user_id = int(raw_user) if raw_user.isdigit() and len(raw_user) < 19 else None
-    return view, user_id if view == "user" else None
+    try:
+        tag = clean_name(request.GET["tag"]) if request.GET.get("tag", "").strip() else None
+    except TagInvalid:
+        tag = None
+    return view, user_id if view == "user" else None, tag
 
 
 def _email_rows(module: str, record: Record, messages_: list[Message]) -> list[dict[str, object]]:
@@ -93,6 +102,7 @@ def _email_rows(module: str, record: Record, messages_: list[Message]) -> list[d
             "message": m,
             "url": f"{reverse('web:message', args=[m.pk])}?on={module}/{record.pk}",
             "reasons": [r.explanation for r in found.reasons.get(m.pk, [])],
+            "tags": found.tags.get(m.pk, []),
             "count": getattr(m, "thread_count", 1),
         }
         for m in messages_
@@ -101,17 +111,20 @@ def _email_rows(module: str, record: Record, messages_: list[Message]) -> list[d
 
 def _emails_context(request: HttpRequest, module: str, record: Record) -> dict[str, object]:
     """The record's Emails list: one view, one page of threads (a fixed number of queries)."""
-    view, user_id = _email_view(request)
+    view, user_id, tag = _email_view(request)
     choosing = view == "user" and user_id is None
-    qs = emails.record_emails(request.user, module, record.pk, view, user_id)  # type: ignore[arg-type]
+    qs = emails.record_emails(request.user, module, record.pk, view, user_id, tag)  # type: ignore[arg-type]
     page = Paginator(
         emails.thread_heads(qs) if not choosing else qs.none(), EMAILS_PAGE_SIZE
     ).get_page(request.GET.get("page"))
-    query = f"view={view}" + (f"&user={user_id}" if user_id is not None else "")
+    view_query = f"view={view}" + (f"&user={user_id}" if user_id is not None else "")
+    query = view_query + (f"&{urlencode({'tag': tag})}" if tag else "")
     return {
         "emails": {
             "view": view,
             "user_id": user_id,
+            "tag": tag,
+            "view_query": view_query,
             "choosing": choosing,
             "views": [(key, label) for key, label in emails.VIEWS.items() if key != "user"],
             "users": list(emails.mail_users(request.user, module, record.pk)),  # type: ignore[arg-type]
@@ -145,10 +158,11 @@ def record_detail(request: HttpRequest, module: str, pk: int) -> HttpResponse:
             "fields": modules.details(mod, record),
             "linked": modules.linked(request.user, record),
             "related": modules.related(request.user, mod, record),
-            "can_edit": access.can(request.user, record, "edit"),
+            "can_edit": (can_edit := access.can(request.user, record, "edit")),
             "can_delete": access.can(request.user, record, "delete"),
             "linking": _linking(module, record.pk),
         }
+        context |= tasks_context(request.user, module, record, can_edit=can_edit)  # type: ignore[arg-type]
     response = render(request, template, context)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])
     return response
@@ -161,10 +175,10 @@ def record_email_thread(
     """The messages of one conversation in the record's Emails list (its expanded row)."""
     mod = MODULES[module]
     record = _visible_record(request, mod, pk)
-    view, user_id = _email_view(request)
+    view, user_id, tag = _email_view(request)
     if view == "user" and user_id is None:
         raise Http404("Choose a user.")
-    qs = emails.record_emails(request.user, module, record.pk, view, user_id)  # type: ignore[arg-type]
+    qs = emails.record_emails(request.user, module, record.pk, view, user_id, tag)  # type: ignore[arg-type]
     head = qs.filter(pk=message_pk).first()
     if head is None:
         raise Http404("No such message on this record.")

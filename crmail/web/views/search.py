@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from crmail.mail.tags import tags_of
 from crmail.search.queries import Filters, search_messages
 from crmail.search.query import QueryError, parse
 from crmail.web import modules
@@ -60,6 +61,8 @@ def search(request: HttpRequest) -> HttpResponse:
             context["problem"] = str(exc)
         else:
             context["results"] = results
+            held = tags_of([h.message.pk for h in results.hits])
+            context["hits"] = [(h, held.get(h.message.pk, [])) for h in results.hits]
             # More than counted: one page past the count, so Next leads on.
             shown = results.count + (MAIL_PAGE if results.more else 0)
             context["page"] = Paginator(range(shown), MAIL_PAGE).get_page(page_number)
