@@ -8,8 +8,9 @@ gets a default, so older events still load.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 
 class EventData:
@@ -17,18 +18,21 @@ class EventData:
 
 
 REGISTRY: dict[str, type[EventData]] = {}
+_Kind = TypeVar("_Kind", bound=type[EventData])
 
 
-def kind(name: str):  # type: ignore[no-untyped-def]
-    """Class decorator: a frozen dataclass recorded under ``name``."""
+@dataclass_transform(frozen_default=True)
+def kind(name: str) -> Callable[[_Kind], _Kind]:
+    """Class decorator: a frozen dataclass recorded under ``name`` (type checkers see the
+    dataclass through ``dataclass_transform``)."""
 
-    def wrap(cls: type) -> type:
-        made = dataclass(frozen=True)(cls)
-        made.KIND = name
+    def wrap(cls: _Kind) -> _Kind:
+        dataclass(frozen=True)(cls)  # made a dataclass in place
+        cls.KIND = name
         if name in REGISTRY:
             raise ValueError(f"Event kind {name!r} is defined twice.")
-        REGISTRY[name] = made
-        return made
+        REGISTRY[name] = cls
+        return cls
 
     return wrap
 

@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from crmail.mail.models import Message, ParseState
 from crmail.mailboxes import conversations
-from crmail.mailboxes.connect import open_driver, smtp_client
-from crmail.mailboxes.drivers.base import AuthFailed, DriverError, RemoteFolder
+from crmail.mailboxes.connect import can, open_driver, smtp_client
+from crmail.mailboxes.drivers.base import AuthFailed, CreatesFolders, DriverError, RemoteFolder
 from crmail.mailboxes.models import (
     Folder,
     Location,
@@ -321,10 +321,11 @@ SENT_NAME = "Sent"
 
 
 def needs_sent_folder(mailbox: Mailbox) -> bool:
-    """True when crmail knows the IMAP server's folders and none is the Sent folder."""
+    """True when crmail knows the server's folders, could create one (IMAP), and none is
+    the Sent folder."""
     folders = mailbox.folders.filter(exists_on_server=True)
     return (
-        mailbox.protocol == Protocol.IMAP
+        can(mailbox, CreatesFolders)
         and folders.exists()
         and not folders.filter(role="sent").exists()
     )
@@ -346,7 +347,7 @@ def create_sent_folder(actor: User, mailbox: Mailbox) -> tuple[Folder, bool]:
     after all, else one created on the server (CREATE), then marked with the Sent role.
     Returns the folder and whether it was created on the server."""
     _check_may_change(actor, mailbox.owner)
-    if mailbox.protocol != Protocol.IMAP:
+    if not can(mailbox, CreatesFolders):
         raise Invalid(
             [
                 {
@@ -367,7 +368,9 @@ def create_sent_folder(actor: User, mailbox: Mailbox) -> tuple[Folder, bool]:
         remote = next((f for f in remote_folders if f.role == "sent"), None)
         created = remote is None
         if remote is None:
-            remote = driver.create_folder(_sent_name(remote_folders), role="sent")  # type: ignore[attr-defined]
+            if not isinstance(driver, CreatesFolders):
+                raise DriverError("The server cannot create folders.", kind="unsupported")
+            remote = driver.create_folder(_sent_name(remote_folders), role="sent")
     finally:
         driver.close()
     wanted = set(mailbox.import_folders or [])

@@ -1,5 +1,9 @@
 """Opening a protocol driver for a stored mailbox: the one place settings become a session.
 
+``DRIVERS`` says which driver class serves each protocol; ``can(mailbox, capability)``
+asks that class, without connecting, for one of the capabilities of ``drivers.base``
+(the rest of crmail never asks for a protocol by name).
+
 Providers allow a few simultaneous connections per account (``Preset.max_connections``).
 Each driver opened here holds one of that many connection slots, leases in the database
 that every worker shares, until it is closed; when all are taken, opening fails in words
@@ -8,19 +12,33 @@ with kind ``busy`` and the job tries again later.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
 from crmail.jobs import leases
-from crmail.mailboxes.drivers.base import AuthFailed, Driver, DriverError
+from crmail.mailboxes.drivers.base import AuthFailed, Driver, DriverError, WaitsForNews
 from crmail.mailboxes.drivers.imap import ImapConfig, ImapDriver
 from crmail.mailboxes.drivers.pop3 import Pop3Config, Pop3Driver
 from crmail.mailboxes.drivers.smtp import SmtpClient, SmtpConfig
 from crmail.mailboxes.models import AuthMethod, Mailbox, Protocol
 from crmail.mailboxes.providers import CUSTOM, preset, preset_for_host
 
-# Protocols a driver exists for; other configured mailboxes are never opened.
-SUPPORTED_PROTOCOLS = (Protocol.IMAP, Protocol.POP3)
+# The driver class of each protocol; mailboxes of other protocols are never opened.
+DRIVERS: dict[str, type[Driver]] = {Protocol.IMAP: ImapDriver, Protocol.POP3: Pop3Driver}
+SUPPORTED_PROTOCOLS = tuple(DRIVERS)
+
+
+def can(mailbox: Mailbox, capability: type) -> bool:
+    """True when ``mailbox``'s driver offers ``capability`` (a protocol class of
+    ``drivers.base``, such as ``SetsFlags``); asked of its class: nothing connects."""
+    driver = DRIVERS.get(mailbox.protocol)
+    return driver is not None and issubclass(driver, capability)
+
+
+def protocols_that(capability: type) -> list[str]:
+    """The protocols whose driver offers ``capability`` (for queries over mailboxes)."""
+    return [protocol for protocol, driver in DRIVERS.items() if issubclass(driver, capability)]
 
 
 def _credentials(mailbox: Mailbox) -> tuple[str, str]:
@@ -32,16 +50,18 @@ def _credentials(mailbox: Mailbox) -> tuple[str, str]:
     return mailbox.secret, ""
 
 
-def open_driver(mailbox: Mailbox) -> Driver:
+def open_driver(mailbox: Mailbox, slot: ConnectionSlot | None = None) -> Driver:
     """A connected, logged-in driver for ``mailbox``; raises ``DriverError`` in words.
 
+    It holds a connection slot (``slot``, else one taken here) until it is closed; a
+    caller that passes its own slot renews it during long work.
     A mail server may refuse an OAuth access token the provider still deems valid (revoked
     on the server side, clocks apart): the token is renewed once before giving up.
     """
-    slot = ConnectionSlot.take(mailbox)
+    slot = slot or ConnectionSlot.take(mailbox)
     try:
         try:
-            driver = _open_driver(mailbox)
+            driver = _open_driver(mailbox, slot.release)
         except AuthFailed as exc:
             if mailbox.auth_method != AuthMethod.OAUTH2 or exc.kind != "oauth_revoked":
                 raise
@@ -49,11 +69,11 @@ def open_driver(mailbox: Mailbox) -> Driver:
 
             forget_access_token(mailbox)
             mailbox.refresh_from_db(fields=["access_token", "access_token_expires_at", "state"])
-            driver = _open_driver(mailbox)
+            driver = _open_driver(mailbox, slot.release)
     except BaseException:
         slot.release()
         raise
-    return HeldDriver(driver, slot) if slot.name else driver
+    return driver
 
 
 def max_connections(mailbox: Mailbox) -> int:
@@ -63,9 +83,10 @@ def max_connections(mailbox: Mailbox) -> int:
 
 
 def is_watched(mailbox: Mailbox) -> bool:
-    """True when the IDLE watcher keeps a connection to ``mailbox``'s Inbox: IMAP, and
-    a provider that allows a second connection for syncs and changes."""
-    return mailbox.protocol == Protocol.IMAP and max_connections(mailbox) >= 2
+    """True when the IDLE watcher keeps a connection to ``mailbox``'s Inbox: a driver
+    that waits for news, and a provider that allows a second connection for syncs and
+    changes."""
+    return can(mailbox, WaitsForNews) and max_connections(mailbox) >= 2
 
 
 class ConnectionSlot:
@@ -106,28 +127,11 @@ class ConnectionSlot:
             leases.release(self.name, self.holder)
 
 
-class HeldDriver:
-    """A driver holding a connection slot: closing it gives the slot back."""
-
-    def __init__(self, driver: Driver, slot: ConnectionSlot) -> None:
-        self._driver, self.slot = driver, slot
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._driver, name)
-
-    def close(self) -> None:
-        try:
-            self._driver.close()
-        finally:
-            self.slot.release()
-
-
 def imap_config(
     mailbox: Mailbox, *, password: str = "", token: str = "", timeout: float | None = None
 ) -> ImapConfig:
     """The IMAP settings of ``mailbox`` (the sync's driver and the IDLE watcher share it)."""
-    extra = {} if timeout is None else {"timeout": timeout}
-    return ImapConfig(
+    config = ImapConfig(
         host=mailbox.host,
         port=mailbox.port or 993,
         security=mailbox.security,
@@ -135,14 +139,14 @@ def imap_config(
         password=password or None,
         oauth2_token=token or None,
         allow_self_signed=mailbox.allow_self_signed,
-        **extra,
     )
+    return config if timeout is None else replace(config, timeout=timeout)
 
 
-def _open_driver(mailbox: Mailbox) -> Driver:
+def _open_driver(mailbox: Mailbox, on_close: Callable[[], None]) -> Driver:
     password, token = _credentials(mailbox)
     if mailbox.protocol == Protocol.IMAP:
-        driver = ImapDriver(imap_config(mailbox, password=password, token=token))
+        driver = ImapDriver(imap_config(mailbox, password=password, token=token), on_close=on_close)
         driver.connect()
         return driver
     if mailbox.protocol == Protocol.POP3:
@@ -156,7 +160,8 @@ def _open_driver(mailbox: Mailbox) -> Driver:
                 oauth2_token=token,
                 keep_on_server=mailbox.keep_on_server,
                 allow_self_signed=mailbox.allow_self_signed,
-            )
+            ),
+            on_close=on_close,
         )
         pop.connect()
         return pop

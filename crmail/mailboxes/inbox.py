@@ -568,11 +568,11 @@ def _visible_links(user: User, conversation_ids: Iterable[int]) -> dict[int, lis
                 .values_list("pk", "first_name", "last_name")
             ):
                 names[(module, pk)] = f"{first} {last}".strip()
-    for module, model in (("accounts", Account), ("deals", Deal)):
+    for module, named in (("accounts", Account), ("deals", Deal)):
         if wanted.get(module):
-            for pk, name in (
-                access.visible(user, model).filter(pk__in=wanted[module]).values_list("pk", "name")
-            ):
+            rows = access.visible(user, named).filter(pk__in=wanted[module])
+            # The type checker's Django plugin joins Account | Deal to Record, which has no name.
+            for pk, name in rows.values_list("pk", "name"):  # type: ignore[misc]
                 names[(module, pk)] = name
     out: dict[int, list[RecordRef]] = defaultdict(list)
     for conversation_id, module, record_id in sorted(pairs):

@@ -18,9 +18,9 @@ from crmail.linking.links import link_sent
 from crmail.mail.compose import ComposeError, Draft, build_message, no_newlines
 from crmail.mail.ingest import parse_stored
 from crmail.mail.store import store_raw
-from crmail.mailboxes.connect import open_driver, smtp_client
-from crmail.mailboxes.drivers.base import DriverError, RemoteFolder
-from crmail.mailboxes.models import Folder, Location, Mailbox, Protocol, SentMessage
+from crmail.mailboxes.connect import can, open_driver, smtp_client
+from crmail.mailboxes.drivers.base import Appends, DriverError, RemoteFolder
+from crmail.mailboxes.models import Folder, Location, Mailbox, SentMessage
 from crmail.mailboxes.providers import preset
 from crmail.people.models import User
 
@@ -110,10 +110,11 @@ def send_message(
 
 
 def _wants_sent_copy(mailbox: Mailbox) -> bool:
-    """Store a copy on the server when asked, over IMAP, unless the provider files it itself."""
+    """Store a copy on the server when asked, where the driver can (IMAP), unless the
+    provider files it itself."""
     return (
         mailbox.store_sent_on_server
-        and mailbox.protocol == Protocol.IMAP
+        and can(mailbox, Appends)
         and not preset(mailbox.provider).sent_copy_by_smtp
     )
 
@@ -125,6 +126,8 @@ def _append_to_sent(mailbox: Mailbox, message_pk: int, raw: bytes) -> str:
     except DriverError as exc:
         return f"The copy for the Sent folder could not be stored: {exc}"
     try:
+        if not isinstance(driver, Appends):
+            return "The copy for the Sent folder could not be stored: the server takes none."
         folder = Folder.objects.filter(mailbox=mailbox, role="sent").first()
         if folder is None:
             remote = next((f for f in driver.list_folders() if f.role == "sent"), None)
@@ -169,7 +172,7 @@ def sent_copy_outcome(sent: SentMessage) -> tuple[bool, str]:
         return True, ""
     if not mailbox.store_sent_on_server:
         return False, "Storing sent mail on the server is off for this mailbox."
-    if mailbox.protocol != Protocol.IMAP:
+    if not can(mailbox, Appends):
         return False, (
             f"{mailbox.get_protocol_display()} mailboxes have no Sent folder crmail can write to."
         )

@@ -26,7 +26,10 @@ from crmail.mailboxes import conversations
 from crmail.mailboxes.drivers.base import (
     Driver,
     DriverError,
+    FiltersByArrival,
     FolderDelta,
+    HandsOver,
+    ReadsHeaders,
     RemoteFolder,
     RemoteMessage,
     Throttled,
@@ -226,12 +229,11 @@ def _sync_folder(
     todo = [i for i in delta.new_ids if i not in known]
     if mailbox.import_since and todo:
         todo = _within_import_filter(driver, row, remote, mailbox, delta, todo)
-    acknowledge = getattr(driver, "acknowledge", None)
-    if acknowledge is not None:
+    if isinstance(driver, HandsOver):
         # Stored by an earlier run that stopped before the server applied its deletions.
         stored_before = [i for i in delta.new_ids if i in known]
         if stored_before:
-            acknowledge(remote, _stored_sizes(row, stored_before))
+            driver.acknowledge(remote, _stored_sizes(row, stored_before))
     if todo:
         Mailbox.objects.filter(pk=mailbox.pk).update(
             progress_total=mailbox.progress_total + len(todo)
@@ -246,8 +248,8 @@ def _sync_folder(
 
 
 def _stored_sizes(row: Folder, ids: list[str]) -> dict[str, int]:
-    """{remote id: size of the stored bytes}: a one-way driver deletes on the server only
-    what crmail holds whole (the size its server lists)."""
+    """{remote id: size of the stored bytes}: a server that hands mail over lets go only
+    of what crmail holds whole (the size it lists)."""
     out: dict[str, int] = {}
     for start in range(0, len(ids), 5000):
         out.update(
@@ -270,16 +272,17 @@ def _within_import_filter(
 
     Drivers that can tell arrival dates (IMAP SEARCH SINCE, POP3 TOP) do; the others
     import everything. IMAP applies it on the first sync of a folder (later mail is newer).
-    One-way drivers (POP3) list every message each time, so the ids left out are kept in
-    the cursor and not asked about again.
+    Servers that hand mail over (POP3) list every message each time, so the ids left out
+    are kept in the cursor and not asked about again.
     """
-    ids_since = getattr(driver, "ids_since", None)
-    one_way = getattr(driver, "one_way", False)
-    if ids_since is None or mailbox.import_since is None or not (delta.reset or one_way):
+    one_way = isinstance(driver, HandsOver)
+    if not isinstance(driver, FiltersByArrival) or mailbox.import_since is None:
+        return ids
+    if not (delta.reset or one_way):
         return ids
     skipped = set((row.cursor or {}).get("skipped", [])) if one_way else set()
     candidates = [i for i in ids if i not in skipped]
-    allowed = ids_since(remote, mailbox.import_since, candidates) if candidates else set()
+    allowed = driver.ids_since(remote, mailbox.import_since, candidates) if candidates else set()
     if one_way:
         still_there = set(delta.new_ids)
         delta.cursor["skipped"] = sorted(
@@ -309,9 +312,8 @@ def _rematch(
     by_identity = {(mid, size): pk for pk, mid, size, _, _ in old if mid}
     placed = {pk: (thread_id, when) for pk, _, _, thread_id, when in old}
     fresh: dict[str, int] = {}
-    headers = getattr(driver, "fetch_headers", None)
-    if headers is not None and delta.new_ids:
-        for remote_id, (mid, size) in headers(remote, delta.new_ids).items():
+    if isinstance(driver, ReadsHeaders) and delta.new_ids:
+        for remote_id, (mid, size) in driver.fetch_headers(remote, delta.new_ids).items():
             pk = by_identity.get((mid, size)) if mid else None
             if pk is not None:
                 fresh[remote_id] = pk
@@ -485,9 +487,8 @@ def _store_batch(
                 for msg in messages
             ]
         )
-    acknowledge = getattr(driver, "acknowledge", None)
-    if acknowledge is not None:
-        acknowledge(remote, {m.remote_id: len(r) for m, r in zip(batch, raws, strict=True)})
+    if isinstance(driver, HandsOver):
+        driver.acknowledge(remote, {m.remote_id: len(r) for m, r in zip(batch, raws, strict=True)})
     parser.submit(messages, raws)
 
 

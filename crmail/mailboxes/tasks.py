@@ -25,7 +25,7 @@ from huey.contrib.djhuey import db_periodic_task, db_task
 
 from crmail.jobs import leases
 from crmail.jobs.models import Lease
-from crmail.mailboxes.connect import SUPPORTED_PROTOCOLS, open_driver
+from crmail.mailboxes.connect import SUPPORTED_PROTOCOLS, ConnectionSlot, open_driver
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.models import Mailbox, SyncState
 from crmail.mailboxes.sync import SyncReport, failure_state, record_state, sync_mailbox
@@ -58,18 +58,18 @@ def run_sync(mailbox: Mailbox, progress: Callable[[Mailbox], None] | None = None
     if not leases.acquire(lease, holder, SYNC_LEASE_TTL):
         raise AlreadySyncing(f"A sync of {mailbox.email} is already running.")
 
-    driver = None
+    slot: ConnectionSlot | None = None
 
     def renew(m: Mailbox) -> None:
         leases.acquire(lease, holder, SYNC_LEASE_TTL)
-        slot = getattr(driver, "slot", None)
         if slot is not None:
             slot.renew()
         if progress is not None:
             progress(m)
 
     try:
-        driver = open_driver(mailbox)
+        slot = ConnectionSlot.take(mailbox)
+        driver = open_driver(mailbox, slot)
         try:
             return sync_mailbox(mailbox, driver, progress=renew)
         finally:

@@ -2,7 +2,8 @@
 
 Reading, flagging, moving or deleting a message in crmail changes it on the server, and
 only then in crmail's own rows, so the server stays the truth and the next sync sees
-nothing to undo. POP3 mailboxes are one-way: their copies live on their own in crmail.
+nothing to undo, on mailboxes whose driver sets flags and moves messages (``TwoWay``).
+The others (POP3) are one-way: their copies live on their own in crmail.
 
 The pages and the API act on a message through ``own_copy``: the viewer's own copy of it
 (a ``Location`` in a mailbox they own), never a colleague's copy that sharing lets them
@@ -15,15 +16,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
+from typing import Protocol, runtime_checkable
 
 from django.db import IntegrityError, transaction
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from crmail.mail.models import Message
 from crmail.mailboxes import conversations
-from crmail.mailboxes.connect import open_driver
-from crmail.mailboxes.drivers.base import FLAGS, Driver, DriverError, RemoteFolder
-from crmail.mailboxes.models import Folder, Location, Mailbox, Protocol
+from crmail.mailboxes.connect import can, open_driver
+from crmail.mailboxes.drivers.base import (
+    FLAGS,
+    Driver,
+    DriverError,
+    MovesMessages,
+    RemoteFolder,
+    SetsFlags,
+)
+from crmail.mailboxes.models import Folder, Location, Mailbox
 from crmail.mailboxes.sync import FLAG_FIELDS
 from crmail.people.models import User
 
@@ -50,6 +59,16 @@ class BadFolder(Exception):
     """The folder asked for is not one a message of this mailbox can be moved to."""
 
 
+@runtime_checkable
+class TwoWay(Driver, SetsFlags, MovesMessages, Protocol):
+    """A driver that carries crmail's changes to the server."""
+
+
+def two_way(mailbox: Mailbox) -> bool:
+    """True when crmail's changes to ``mailbox``'s mail go to its server (not POP3)."""
+    return can(mailbox, TwoWay)
+
+
 def _check(user: User, location: Location) -> Mailbox:
     mailbox = location.mailbox
     if mailbox.owner_id != user.pk:
@@ -61,14 +80,14 @@ def _remote(folder: Folder) -> RemoteFolder:
     return RemoteFolder(folder.remote_id, folder.name, folder.role or None)
 
 
-_held: ContextVar[dict[int, Driver] | None] = ContextVar("twoway_held", default=None)
+_held: ContextVar[dict[int, TwoWay] | None] = ContextVar("twoway_held", default=None)
 
 
 @contextmanager
 def batch() -> Iterator[None]:
     """Within it, the changes made to one mailbox share one server connection (the
     inbox's bulk bar acts on many messages), closed when the block ends."""
-    held: dict[int, Driver] = {}
+    held: dict[int, TwoWay] = {}
     token = _held.set(held)
     try:
         yield
@@ -79,31 +98,39 @@ def batch() -> Iterator[None]:
                 driver.close()
 
 
+def _open(mailbox: Mailbox) -> TwoWay:
+    driver = open_driver(mailbox)
+    if not isinstance(driver, TwoWay):
+        driver.close()
+        raise OneWay(ONE_WAY)
+    return driver
+
+
 @contextmanager
-def _session(mailbox: Mailbox) -> Iterator[Driver | None]:
+def _session(mailbox: Mailbox) -> Iterator[TwoWay | None]:
     """A driver for two-way changes; None for one-way mailboxes (POP3). Inside ``batch``
     the mailbox's connection is reused, and dropped after any error, so the next change
     starts on a fresh one rather than reading on after something unexpected."""
-    if mailbox.protocol != Protocol.IMAP:
+    if not two_way(mailbox):
         yield None
         return
     held = _held.get()
     if held is None:
-        driver = open_driver(mailbox)
+        driver = _open(mailbox)
         try:
             yield driver
         finally:
             driver.close()
         return
-    driver = held.get(mailbox.pk)
-    if driver is None:
-        driver = held[mailbox.pk] = open_driver(mailbox)
+    shared = held.get(mailbox.pk)
+    if shared is None:
+        shared = held[mailbox.pk] = _open(mailbox)
     try:
-        yield driver
+        yield shared
     except BaseException:
         held.pop(mailbox.pk, None)
         with suppress(DriverError, OSError):
-            driver.close()
+            shared.close()
         raise
 
 
@@ -265,7 +292,7 @@ def set_flagged(user: User, location: Location, flagged: bool) -> Location:
 
 def move(user: User, location: Location, folder_id: int) -> Location | None:
     """Move to folder ``folder_id`` of the copy's own mailbox, on the server first."""
-    if location.mailbox.protocol != Protocol.IMAP:
+    if not two_way(location.mailbox):
         raise OneWay(ONE_WAY)
     destination = Folder.objects.filter(pk=folder_id, mailbox_id=location.mailbox_id).first()
     if destination is None or not destination.exists_on_server or not destination.selectable:
@@ -280,7 +307,7 @@ def delete(user: User, location: Location) -> Location | None:
     """Delete: into Trash (its new copy there), or for good from Trash (None). Not from a
     POP3 mailbox: its copy would come back with the next sync, or, when the server keeps
     nothing, crmail's would be the last one lost."""
-    if location.mailbox.protocol != Protocol.IMAP:
+    if not two_way(location.mailbox):
         raise OneWay(ONE_WAY)
     try:
         return delete_message(user, location)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from crmail.mail.models import Message
 from crmail.mail.store import raw_bytes_many
-from crmail.mailboxes.drivers.base import Driver
+from crmail.mailboxes.drivers.base import Driver, HandsOver, ReadsHeaders
 from crmail.mailboxes.drivers.imap_protocol import message_id_from_header
 from crmail.mailboxes.models import Location, Mailbox
 
@@ -26,7 +26,7 @@ class FolderCheck:
     missing: list[str] = field(default_factory=list)  # on the server, not stored
     extra: list[str] = field(default_factory=list)  # stored, no longer on the server
     message_id_mismatches: list[str] = field(default_factory=list)
-    size_mismatches: list[str] = field(default_factory=list)  # drivers with exact sizes
+    size_mismatches: list[str] = field(default_factory=list)  # servers that hand mail over
 
     @property
     def agrees(self) -> bool:
@@ -56,7 +56,6 @@ def verify_mailbox(mailbox: Mailbox, driver: Driver) -> VerifyReport:
     """Check every synced folder of ``mailbox`` against the server, read-only."""
     remote = {f.remote_id: f for f in driver.list_folders()}
     checks: list[FolderCheck] = []
-    headers = getattr(driver, "fetch_headers", None)
     for row in mailbox.folders.filter(sync_enabled=True, selectable=True).order_by("name"):
         rf = remote.get(row.remote_id)
         stored = {
@@ -73,13 +72,13 @@ def verify_mailbox(mailbox: Mailbox, driver: Driver) -> VerifyReport:
         check = FolderCheck(row.name, len(server_ids), len(stored))
         server_set = set(server_ids)
         check.missing = [i for i in server_ids if i not in stored]
-        if not getattr(driver, "one_way", False):  # POP3 keeps what the server let go
+        if not isinstance(driver, HandsOver):  # POP3: crmail keeps what the server let go
             check.extra = sorted(set(stored) - server_set)
-        if headers is not None:
+        if isinstance(driver, ReadsHeaders):
             common = [i for i in server_ids if i in stored]
-            server = headers(rf, common) if common else {}
+            server = driver.fetch_headers(rf, common) if common else {}
             check.message_id_mismatches = _message_id_mismatches(server, stored)
-            if getattr(driver, "exact_sizes", False):
+            if isinstance(driver, HandsOver):  # it lists the sizes fetching gives
                 check.size_mismatches = [
                     i for i in common if i in server and server[i][1] != stored[i][1]
                 ]

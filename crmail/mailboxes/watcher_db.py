@@ -27,10 +27,10 @@ from django.utils import timezone
 
 from crmail.jobs import leases
 from crmail.jobs.models import Lease
-from crmail.mailboxes.connect import imap_config, is_watched
-from crmail.mailboxes.drivers.base import DriverError
+from crmail.mailboxes.connect import imap_config, is_watched, protocols_that
+from crmail.mailboxes.drivers.base import DriverError, WaitsForNews
 from crmail.mailboxes.drivers.imap_session import ImapConfig
-from crmail.mailboxes.models import AuthMethod, Folder, Mailbox, Protocol
+from crmail.mailboxes.models import AuthMethod, Folder, Mailbox
 from crmail.mailboxes.sync import failure_state, record_state
 
 log = logging.getLogger(__name__)
@@ -94,9 +94,12 @@ class Target:
 
 
 def watch_targets() -> dict[int, Target]:
-    """Active IMAP mailboxes of active users whose provider allows a second connection."""
+    """Active mailboxes of active users whose driver waits for news (IMAP IDLE) and whose
+    provider allows a second connection."""
     rows = (
-        Mailbox.objects.filter(is_active=True, owner__is_active=True, protocol=Protocol.IMAP)
+        Mailbox.objects.filter(
+            is_active=True, owner__is_active=True, protocol__in=protocols_that(WaitsForNews)
+        )
         .exclude(host="")
         .only(
             "pk",

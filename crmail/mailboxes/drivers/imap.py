@@ -14,11 +14,24 @@ from __future__ import annotations
 import contextlib
 import select
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from .base import DriverError, FolderDelta, RemoteFolder, RemoteMessage
+from .base import (
+    Appends,
+    CreatesFolders,
+    Driver,
+    DriverError,
+    FiltersByArrival,
+    FolderDelta,
+    MovesMessages,
+    ReadsHeaders,
+    RemoteFolder,
+    RemoteMessage,
+    SetsFlags,
+    WaitsForNews,
+)
 from .imap_errors import command_failed
 from .imap_protocol import (
     FetchItem,
@@ -62,8 +75,33 @@ _MONTHS = b"Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 ROLE_FLAGS = {"sent": b"\\Sent", "drafts": b"\\Drafts", "trash": b"\\Trash", "junk": b"\\Junk"}
 
 
-class ImapDriver(ImapSession):
-    """An IMAP mailbox as a `base.Driver`, plus two-way operations and IDLE."""
+class ImapDriver(
+    ImapSession,
+    Driver,
+    ReadsHeaders,
+    FiltersByArrival,
+    SetsFlags,
+    MovesMessages,
+    Appends,
+    CreatesFolders,
+    WaitsForNews,
+):
+    """An IMAP mailbox as a `base.Driver`, plus two-way operations and IDLE.
+
+    ``on_close`` is called once, when the driver is closed (a connection slot given back).
+    """
+
+    def __init__(self, config: ImapConfig, *, on_close: Callable[[], None] | None = None) -> None:
+        super().__init__(config)
+        self._on_close = on_close
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            done, self._on_close = self._on_close, None
+            if done is not None:
+                done()
 
     # -- folders --------------------------------------------------------------------------
 
@@ -125,11 +163,9 @@ class ImapDriver(ImapSession):
         """
         self.connect()
         old = dict(cursor or {})
-        o_uv, o_next, o_modseq = (
-            old.get("uidvalidity"),
-            old.get("uidnext"),
-            old.get("highestmodseq"),
-        )
+        o_uv: Any = old.get("uidvalidity")  # JSON values, as the cursor was stored
+        o_next: Any = old.get("uidnext")
+        o_modseq: Any = old.get("highestmodseq")
         use_qresync = self._qresync and bool(o_uv) and bool(o_modseq)
         info = self._select(
             folder, write=False, qresync=(int(o_uv), int(o_modseq)) if use_qresync else None

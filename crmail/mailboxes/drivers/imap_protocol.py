@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 # -- responses ---------------------------------------------------------------------------
 
@@ -52,7 +53,7 @@ class Response:
     code: bytes | None = None
     code_data: bytes = b""
     text: bytes = b""
-    data: list = field(default_factory=list)
+    data: list[Any] = field(default_factory=list)  # tokens: bytes, None, lists of them
 
     @property
     def status(self) -> bool:
@@ -83,14 +84,14 @@ def line_may_have_literal(first_line: bytes) -> bool:
     return not (len(parts) >= 3 and parts[0] == b"*" and parts[2].upper() in STATUS_KINDS)
 
 
-def tokenize(segments: Sequence[bytes], text: bytes, start: int = 0) -> list:
+def tokenize(segments: Sequence[bytes], text: bytes, start: int = 0) -> list[Any]:
     """Tokens of a data response: ``text`` (the rest of the first line) and the literals.
 
     ``segments`` alternates line text and literal bytes as read from the wire:
     [line0, literal0, line1, literal1, ..., lineN]; ``text`` replaces line0. Atoms and
     strings come back as bytes, NIL as None, parenthesised lists as lists.
     """
-    stack: list[list] = [[]]
+    stack: list[list[Any]] = [[]]
     top = stack[0]
     seg = 0
     line = text[start:] if start else text
@@ -103,7 +104,7 @@ def tokenize(segments: Sequence[bytes], text: bytes, start: int = 0) -> list:
                 value = quoted[1:-1]
                 top.append(_UNESCAPE.sub(rb"\1", value) if b"\\" in value else value)
             elif lp:
-                new: list = []
+                new: list[Any] = []
                 top.append(new)
                 stack.append(new)
                 top = new

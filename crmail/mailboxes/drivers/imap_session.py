@@ -324,7 +324,7 @@ class ImapSession:
             self.idle_done()
         while self._inflight:
             resp = self._read()
-            if resp.tag in self._inflight:
+            if resp.tag is not None and resp.tag in self._inflight:
                 self._inflight.remove(resp.tag)
             elif resp.tag is not None:
                 raise self._out_of_step(resp)

@@ -10,9 +10,11 @@ without blocking (``peek`` with the socket briefly non-blocking) for IDLE multip
 from __future__ import annotations
 
 import contextlib
+import io
 import select
 import socket
 import ssl
+from typing import cast
 
 from .base import DriverError
 from .imap_errors import disconnected, socket_failed, timed_out
@@ -23,6 +25,11 @@ MAX_LINE = 64 << 20  # a SEARCH answer for a huge mailbox is one long line
 MAX_LITERAL = 1 << 31
 
 
+def _reader(sock: socket.socket) -> io.BufferedReader:
+    # "rb" with a positive buffer size gives a BufferedReader (typeshed says only IOBase).
+    return cast(io.BufferedReader, sock.makefile("rb", buffering=BUFFER_SIZE))
+
+
 class Wire:
     """One connection's socket with a read buffer. Raises `ConnectFailed` on socket errors."""
 
@@ -30,7 +37,7 @@ class Wire:
         self.sock = sock
         self.host = host
         self.timeout = timeout
-        self._reader = sock.makefile("rb", buffering=BUFFER_SIZE)
+        self._reader = _reader(sock)
 
     # -- sending --------------------------------------------------------------------------
 
@@ -137,7 +144,7 @@ class Wire:
             self.sock = context.wrap_socket(self.sock, server_hostname=self.host)
         except (OSError, ssl.SSLError) as exc:
             raise socket_failed(self.host, port, exc, self.timeout) from None
-        self._reader = self.sock.makefile("rb", buffering=BUFFER_SIZE)
+        self._reader = _reader(self.sock)
 
     def fileno(self) -> int:
         return self.sock.fileno()

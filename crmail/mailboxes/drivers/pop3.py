@@ -11,7 +11,7 @@ work is in ``pop3_session``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from email.parser import BytesHeaderParser
@@ -19,7 +19,16 @@ from email.policy import compat32
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from .base import DriverError, FolderDelta, RemoteFolder, RemoteMessage
+from .base import (
+    Driver,
+    DriverError,
+    FiltersByArrival,
+    FolderDelta,
+    HandsOver,
+    ReadsHeaders,
+    RemoteFolder,
+    RemoteMessage,
+)
 from .imap_protocol import message_id_from_header
 from .pop3_session import Pop3Refused, Pop3Session, listing, whole_message
 
@@ -46,14 +55,16 @@ class Pop3Config:
         return f"Pop3Config(host={self.host!r}, port={self.port}, security={self.security!r})"
 
 
-class Pop3Driver:
-    """A POP3 session implementing the ``Driver`` interface."""
+class Pop3Driver(Driver, ReadsHeaders, FiltersByArrival, HandsOver):
+    """A POP3 session as a `base.Driver`. The server hands mail over (``HandsOver``):
+    messages it lets go stay in crmail, and LIST gives each size as RETR sends it.
 
-    one_way = True  # messages removed on the server stay in crmail
-    exact_sizes = True  # LIST gives each message's size as RETR sends it: verify compares
+    ``on_close`` is called once, when the driver is closed (a connection slot given back).
+    """
 
-    def __init__(self, config: Pop3Config) -> None:
+    def __init__(self, config: Pop3Config, *, on_close: Callable[[], None] | None = None) -> None:
         self.config = config
+        self._on_close = on_close
         self._session: Pop3Session | None = None
         self._numbers: dict[str, int] = {}
         self._sizes: dict[str, int] = {}  # UIDL → LIST size, this session
@@ -100,6 +111,14 @@ class Pop3Driver:
     def close(self) -> None:
         """DELE what was acknowledged, then QUIT: the server applies deletions now, and
         only now. A reply out of step drops the session instead, deleting nothing."""
+        try:
+            self._quit()
+        finally:
+            done, self._on_close = self._on_close, None
+            if done is not None:
+                done()
+
+    def _quit(self) -> None:
         session, self._session = self._session, None
         if session is None:
             return

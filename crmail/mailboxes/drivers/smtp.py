@@ -12,7 +12,7 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .base import AuthFailed, ConnectFailed, DriverError, Throttled
+from .base import AuthFailed, ConnectFailed, DriverError, Sends, Throttled
 from .imap_errors import APP_PASSWORD, WRONG_PASSWORD, socket_failed
 from .net import tls_context, xoauth2_string
 
@@ -43,7 +43,7 @@ class SmtpConfig:
         return f"SmtpConfig(host={self.host!r}, port={self.port}, security={self.security!r})"
 
 
-class SmtpClient:
+class SmtpClient(Sends):
     """One SMTP session: ``with SmtpClient(cfg) as c: c.send(...)``."""
 
     def __init__(self, config: SmtpConfig) -> None:
@@ -165,7 +165,10 @@ class SmtpClient:
             self._smtp = None
 
 
-def _text(exc: smtplib.SMTPResponseException) -> str:
+def _text(exc: smtplib.SMTPException) -> str:
+    """The server's answer (code and words), or what smtplib says went wrong."""
+    if not isinstance(exc, smtplib.SMTPResponseException):
+        return str(exc)[:300]
     message = exc.smtp_error
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
     return f"{exc.smtp_code} {text}"[:300]

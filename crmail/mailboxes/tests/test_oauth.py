@@ -12,7 +12,12 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import secrets
+import socket
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -25,10 +30,13 @@ import pytest
 import requests
 from django.utils import timezone
 
+from crmail.jobs import leases
+from crmail.jobs.models import Lease
 from crmail.mailboxes import oauth
 from crmail.mailboxes.connect import open_driver
 from crmail.mailboxes.drivers.base import AuthFailed, ConnectFailed
 from crmail.mailboxes.models import AuthMethod, Location, Mailbox, SyncState
+from crmail.mailboxes.oauth import providers, refresh, signin
 from crmail.mailboxes.sync import sync_mailbox
 from tests import factories as f
 
@@ -363,7 +371,7 @@ def test_a_started_sign_in_is_single_use_and_bound_to_its_user(auth_server):
 @pytest.mark.django_db
 def test_an_expired_sign_in_is_refused(auth_server, monkeypatch):
     owner = f.user()
-    monkeypatch.setattr(oauth, "PENDING_SECONDS", -1)
+    monkeypatch.setattr(signin, "PENDING_SECONDS", -1)
     _, params = sign_in(owner)
     with pytest.raises(oauth.AuthorizationFailed, match="expired"):
         oauth.complete_authorization(owner, params)
@@ -401,7 +409,7 @@ def test_providers_from_the_environment(monkeypatch):
         oauth.provider("nobody")
     assert [p.key for p in oauth.configured_providers()] == ["google", "microsoft"]
 
-    url, _ = oauth._client(google).create_authorization_url(
+    url, _ = providers.client(google).create_authorization_url(
         google.authorize_url,
         state="s",
         code_verifier="v" * 43,
@@ -526,22 +534,56 @@ def test_an_unreachable_provider_is_a_connection_failure_in_words(auth_server, m
     assert mailbox.state != SyncState.NEEDS_REAUTH  # a network failure withdraws nothing
 
     monkeypatch.setenv("CRMAIL_OAUTH_TESTIDP_TOKEN_URL", f"{auth_server.url}/token")
+    assert not Lease.objects.filter(name=refresh.refresh_lease(mailbox.pk)).exists()
     started = time.monotonic()
     assert oauth.access_token(mailbox) in auth_server.access  # nothing left claimed
     assert time.monotonic() - started < 5
 
 
+def stale_token(mailbox: Mailbox) -> Mailbox:
+    """``mailbox`` with its access token due for renewal, as stored and in memory."""
+    Mailbox.objects.filter(pk=mailbox.pk).update(access_token_expires_at=timezone.now())
+    mailbox.refresh_from_db()
+    return mailbox
+
+
 @pytest.mark.django_db
-def test_a_refresh_claimed_by_a_worker_that_died_is_taken_over(auth_server):
-    """The claim that guards refreshes on SQLite: an old one does not block for ever."""
-    mailbox = connected_mailbox(auth_server, "alice")
-    stale = timezone.now() - oauth._CLAIM_SHIFT - timedelta(seconds=oauth.LEASE_SECONDS + 1)
-    Mailbox.objects.filter(pk=mailbox.pk).update(access_token_expires_at=stale)
-    token = oauth._renew_with_claim(mailbox, oauth.provider_for(mailbox))
+def test_a_crashed_refreshers_claim_lapses_and_the_next_worker_refreshes(auth_server, monkeypatch):
+    """A worker on another machine claimed the refresh and died: the others wait only
+    until its claim (a lease of one token request's time) runs out, then one refreshes."""
+    mailbox = stale_token(connected_mailbox(auth_server, "alice"))
+    lease = refresh.refresh_lease(mailbox.pk)
+    assert leases.acquire(lease, "another-machine:4242#1", refresh.CLAIM_TTL)
+    waits: list[int] = []
+
+    def time_passes() -> None:
+        waits.append(1)
+        if len(waits) == 3:  # the dead worker's claim runs out
+            past = timezone.now() - timedelta(seconds=1)
+            Lease.objects.filter(name=lease).update(expires_at=past)
+
+    monkeypatch.setattr(refresh, "_wait", time_passes)
+    token = oauth.access_token(mailbox)
+
+    assert len(waits) == 3  # it waited while the claim held
     assert auth_server.refresh_grants() == ["ok"]
     stored = Mailbox.objects.get(pk=mailbox.pk)
     assert stored.access_token == token
     assert stored.access_token_expires_at > timezone.now() + timedelta(minutes=55)
+    assert not Lease.objects.filter(name=lease).exists()  # given back once stored
+
+
+@pytest.mark.django_db
+def test_a_claim_whose_process_on_this_machine_is_gone_is_taken_at_once(auth_server, monkeypatch):
+    mailbox = stale_token(connected_mailbox(auth_server, "alice"))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = f"{socket.gethostname()}:{gone.pid}#1"
+    assert leases.acquire(refresh.refresh_lease(mailbox.pk), dead, timedelta(hours=1))
+    monkeypatch.setattr(refresh, "_wait", lambda: pytest.fail("waited for a dead process"))
+
+    assert oauth.access_token(mailbox) in auth_server.access
+    assert auth_server.refresh_grants() == ["ok"]
 
 
 class socket_closed_port:
@@ -569,39 +611,23 @@ def test_a_password_mailbox_has_no_access_token():
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("guard", ["process_lock", "database"])
+@pytest.mark.parametrize("guard", ["process_lock", "lease"])
 def test_two_workers_refreshing_at_once_store_one_token(auth_server, monkeypatch, guard):
     """Two workers find the token near expiry together. Refresh tokens are single-use
     here (rotated), so a second refresh with the old one would be refused: the guard must
     leave one consistent stored token, the one both workers use, and no false alarm.
 
-    ``database`` switches the in-process lock off, as for two worker processes: then the
-    database guard alone must hold (a row lock on PostgreSQL, the claim on SQLite)."""
+    ``lease`` switches the in-process lock off, as for two worker processes: then the
+    claim through ``jobs.leases`` alone must hold."""
     from django.db import connection
 
-    if guard == "database":
+    if guard == "lease":
         if connection.vendor == "sqlite":
             pytest.skip(
                 "SQLite's in-memory test database (shared cache) refuses concurrent writers "
-                "with 'table is locked'; the claim is tested step by step below, and here "
-                "on PostgreSQL"
+                "with 'table is locked'; two processes on a database file are tested below"
             )
-        monkeypatch.setattr(oauth, "_process_lock", lambda pk: contextlib.nullcontext())
-    run_two_workers(auth_server)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_two_workers_claiming_the_refresh_store_one_token(auth_server, monkeypatch):
-    """The SQLite guard (a compare-and-set claim on the expiry), run by two workers on a
-    database that lets them write at once."""
-    from django.db import connection
-
-    if connection.vendor == "sqlite":
-        pytest.skip("SQLite's in-memory test database refuses concurrent writers")
-    monkeypatch.setattr(oauth, "_process_lock", lambda pk: contextlib.nullcontext())
-    monkeypatch.setattr(
-        oauth, "_renew", lambda m: oauth._renew_with_claim(m, oauth.provider_for(m))
-    )
+        monkeypatch.setattr(refresh, "_process_lock", lambda pk: contextlib.nullcontext())
     run_two_workers(auth_server)
 
 
@@ -610,8 +636,7 @@ def run_two_workers(auth_server: AuthServer) -> None:
 
     auth_server.rotate_refresh = True
     auth_server.refresh_delay = 0.3
-    mailbox = connected_mailbox(auth_server, "alice")
-    Mailbox.objects.filter(pk=mailbox.pk).update(access_token_expires_at=timezone.now())
+    mailbox = stale_token(connected_mailbox(auth_server, "alice"))
 
     results: list[str] = []
     errors: list[BaseException] = []
@@ -642,24 +667,88 @@ def run_two_workers(auth_server: AuthServer) -> None:
     assert auth_server.refresh_grants() == ["ok"]
 
 
+# Run by each of two processes: wait for the word "go", then ask for the mailbox's token.
+REFRESHER = """
+import sys
+import django
+django.setup()
+from crmail.mailboxes.models import Mailbox
+from crmail.mailboxes.oauth import access_token
+mailbox = Mailbox.objects.get(pk=int(sys.argv[1]))
+print("ready", flush=True)
+sys.stdin.readline()
+print(access_token(mailbox), flush=True)
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_processes_refreshing_at_once_make_one_token_request(auth_server, tmp_path):
+    """Two worker processes, no lock shared in memory: on SQLite (a database file, as
+    crmail runs it) and on PostgreSQL, the claim lets one of them ask the provider."""
+    from django.db import connection
+
+    auth_server.rotate_refresh = True  # a second request with the same token would fail
+    auth_server.refresh_delay = 0.5
+    mailbox = stale_token(connected_mailbox(auth_server, "alice"))
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "crmail.config.settings"}
+    if connection.vendor == "sqlite":
+        path = tmp_path / "crmail.sqlite3"
+        connection.ensure_connection()
+        with sqlite3.connect(path) as copy:
+            connection.connection.backup(copy)  # the test database, committed rows and all
+        env["CRMAIL_DATABASE_URL"] = f"sqlite:///{path}"
+    else:
+        base = os.environ["CRMAIL_DATABASE_URL"].rpartition("/")[0]
+        env["CRMAIL_DATABASE_URL"] = f"{base}/{connection.settings_dict['NAME']}"
+    refreshers = [
+        subprocess.Popen(
+            [sys.executable, "-c", REFRESHER, str(mailbox.pk)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for process in refreshers:
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == "ready", process.communicate()[1]
+        for process in refreshers:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        answers = [process.communicate(timeout=60) for process in refreshers]
+    finally:
+        for process in refreshers:
+            if process.poll() is None:
+                process.kill()
+    assert [p.returncode for p in refreshers] == [0, 0], [err for _, err in answers]
+    tokens = {out.strip() for out, _ in answers}
+    assert len(tokens) == 1 and tokens <= set(auth_server.access)
+    assert auth_server.refresh_grants() == ["ok"]
+
+
 @pytest.mark.django_db
 def test_a_worker_waits_for_the_token_another_worker_claimed_to_refresh(auth_server, monkeypatch):
-    """The claim, step by step: another worker has claimed the refresh; this one waits
-    (polls) and takes the token the other stores, without asking the provider itself."""
-    mailbox = connected_mailbox(auth_server, "alice")
-    claim = timezone.now() - oauth._CLAIM_SHIFT  # claimed just now by someone else
-    Mailbox.objects.filter(pk=mailbox.pk).update(access_token_expires_at=claim)
+    """The claim, step by step: another worker holds it; this one waits and takes the
+    token the other stores, without asking the provider itself."""
+    mailbox = stale_token(connected_mailbox(auth_server, "alice"))
+    lease = refresh.refresh_lease(mailbox.pk)
+    assert leases.acquire(lease, "another-machine:4242#1", refresh.CLAIM_TTL)
     theirs = auth_server.issue("alice", refresh=False)["access_token"]
-    polls: list[int] = []
+    waits: list[int] = []
 
     def other_worker_stores_its_token() -> None:
-        polls.append(1)
-        if len(polls) == 2:
-            Mailbox.objects.filter(pk=mailbox.pk, access_token_expires_at=claim).update(
+        waits.append(1)
+        if len(waits) == 2:
+            Mailbox.objects.filter(pk=mailbox.pk).update(
                 access_token=theirs, access_token_expires_at=timezone.now() + timedelta(hours=1)
             )
+            leases.release(lease, "another-machine:4242#1")
 
-    monkeypatch.setattr(oauth, "_pause", other_worker_stores_its_token)
-    assert oauth._renew_with_claim(mailbox, oauth.provider_for(mailbox)) == theirs
-    assert len(polls) == 2 and auth_server.refresh_grants() == []
+    monkeypatch.setattr(refresh, "_wait", other_worker_stores_its_token)
+    assert oauth.access_token(mailbox) == theirs
+    assert len(waits) == 2 and auth_server.refresh_grants() == []
     assert mailbox.access_token == theirs

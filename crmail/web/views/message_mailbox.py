@@ -76,7 +76,7 @@ def mailbox_context(request: HttpRequest, message: Message, *, opening: bool) ->
             "folders": folders,
             "targets": list(twoway.move_targets(copy)) if copy is not None else [],
             "marking": queued and copy is not None and not copy.seen,
-            "one_way": copy is not None and copy.mailbox.protocol != "imap",
+            "one_way": copy is not None and not twoway.two_way(copy.mailbox),
             "sent_by_viewer": copy is None
             and SentMessage.objects.filter(message=message, sender_id=viewer.pk).exists(),
             "held_by_others": copy is None
