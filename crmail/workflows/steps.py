@@ -23,9 +23,12 @@ from typing import Any
 
 from django.utils import timezone
 
+from crmail.config import dates
 from crmail.crm import actions as crm_actions
+from crmail.crm import task_actions
 from crmail.crm.models import Deal, Stage
 from crmail.linking import links
+from crmail.mail import tags
 from crmail.mail.models import Message
 from crmail.mailboxes import twoway
 from crmail.mailboxes.models import Folder
@@ -122,7 +125,27 @@ def create_task(ctx: Context, index: int, params: dict[str, Any]) -> dict[str, A
     owners = _user(params.get("assignee", "record_owner"), ctx, target)
     if not owners:
         raise StepFailed("The person the task is for is not an active user.")
-    raise StepFailed("Tasks are not available in this version of crmail.")
+    module = PLURAL[target.module]
+    try:
+        task = task_actions.create_task(
+            actor=ctx.actor,
+            module=module,
+            record_id=target.id,
+            title=params["title"],
+            due=due_date(ctx.facts, int(params.get("due_in_days", 0))),
+            owner=owners[0],
+            message_id=ctx.facts.id,
+        )
+    except crm_actions.NotAllowed as exc:
+        return skipped(str(exc))
+    except crm_actions.RecordInvalid as exc:
+        raise StepFailed("; ".join(e["message"] for e in exc.errors)) from None
+    who = owners[0].name or owners[0].email
+    return done(
+        f"Task “{task.title}” on the {target.module} {target.name}, for {who}, "
+        f"due {dates.day(task.due)}",
+        task_id=task.pk,
+    )
 
 
 def update_field(ctx: Context, index: int, params: dict[str, Any]) -> dict[str, Any]:
@@ -229,7 +252,14 @@ def call_webhook(ctx: Context, index: int, params: dict[str, Any]) -> dict[str, 
 
 
 def tag(ctx: Context, index: int, params: dict[str, Any]) -> dict[str, Any]:
-    raise StepFailed("Tags are not available in this version of crmail.")
+    try:
+        added = tags.tag_messages([ctx.facts.id], params["tags"], actor=ctx.actor)
+    except tags.TagInvalid as exc:
+        raise StepFailed(str(exc)) from None
+    new = added.get(ctx.facts.id, [])
+    if not new:
+        return done("It had these tags already.")
+    return done(f"Tagged {', '.join(new)}.")
 
 
 def link_open_deal(ctx: Context, index: int, params: dict[str, Any]) -> dict[str, Any]:

@@ -87,6 +87,9 @@ def test_a_user_builds_tries_and_saves_a_rule(app):  # type: ignore[no-untyped-d
     )
     page.get_by_label("Whom").select_option(label="The mailbox's owner")
     page.get_by_label("Saying").fill("Invoice from a customer")
+    redrawn(page, lambda: page.get_by_role("button", name="Add an action").click())
+    page.get_by_label("Title").fill("Check the invoice")
+    page.get_by_label("Due after (days)").fill("2")
 
     page.get_by_role("button", name="Try it on past mail").click()
     result = page.locator("#dry-run")
@@ -112,6 +115,7 @@ def test_a_user_builds_tries_and_saves_a_rule(app):  # type: ignore[no-untyped-d
     assert rule.enabled and [a["kind"] for a in rule.spec["actions"]] == [
         "link_open_deal",
         "notify",
+        "create_task",
     ]
     # New mail meets the rule: its run is in the log, action by action.
     build.deliver(box, build.raw("jane@acme.test", subject="June invoice", body="invoice"))
@@ -122,6 +126,7 @@ def test_a_user_builds_tries_and_saves_a_rule(app):  # type: ignore[no-untyped-d
     expect(run).to_contain_text("Done")
     expect(run).to_contain_text("Linked to the deal Acme renewal")
     expect(run).to_contain_text("Told Rex Rep.")
+    expect(run).to_contain_text("Task “Check the invoice” on the deal Acme renewal, for Rex Rep")
     app.shot("workflow-runs")
     page.get_by_role("link", name="Workflows").first.click()
     row = page.locator("table.workflows tbody tr").first

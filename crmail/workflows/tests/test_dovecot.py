@@ -14,6 +14,7 @@ from email.utils import format_datetime
 import pytest
 from django.utils import timezone
 
+from crmail.crm.models import Task
 from crmail.events import dispatch
 from crmail.events.models import ConsumerState
 from crmail.linking.models import Link, Reason
@@ -64,15 +65,6 @@ def mail(sender: str, subject: str, body: str) -> bytes:
     ).encode()
 
 
-def tasks():  # type: ignore[no-untyped-def]
-    """The Task model (until tasks land on this branch, the tests that need it skip)."""
-    try:
-        from crmail.crm.models import Task
-    except ImportError:
-        pytest.skip("Tasks are not in this tree yet.")
-    return Task
-
-
 @pytest.fixture
 def killer(monkeypatch):  # type: ignore[no-untyped-def]
     found = Killer(steps.do)
@@ -106,7 +98,6 @@ def acme(org, dovecot, dovecot_user, sync):  # type: ignore[no-untyped-def]
 
 
 def test_invoice_mail_from_an_account_with_an_open_deal_is_one_task_on_the_deal(org, acme, sync):
-    Task = tasks()
     actions.create_workflow(by=org.rep, name="Invoices", spec=INVOICE_RULE, enabled=True)
     server, login = acme["server"], acme["login"]
     invoice = mail("Jane Quinn <jane@acme.test>", "May", "Please find our invoice attached.")
@@ -144,7 +135,6 @@ def test_a_worker_killed_mid_run_is_seen_waiting_and_its_work_done_once_after(
     killer,
     django_capture_on_commit_callbacks,
 ):
-    Task = tasks()
     actions.create_workflow(by=org.rep, name="Invoices", spec=INVOICE_RULE, enabled=True)
     acme["server"].deliver(acme["login"], mail("jane@acme.test", "June", "The invoice."))
     with django_capture_on_commit_callbacks(execute=False):  # no job runs by itself

@@ -10,13 +10,15 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from crmail.crm.models import Deal, Stage
+from crmail.crm.models import Deal, Stage, Task
 from crmail.events import dispatch
 from crmail.events.models import ConsumerState, Failure
 from crmail.events.registry import CONSUMERS, Consumer
 from crmail.linking.models import Link, Reason
+from crmail.mail import tags
 from crmail.mailboxes.models import SentMessage
 from crmail.notifications.models import Kind, Notification
+from crmail.people.models import ModuleDefault
 from crmail.webhooks import actions as webhook_actions
 from crmail.webhooks.models import Delivery
 from crmail.webhooks.tests.receiver import receiver
@@ -360,3 +362,52 @@ def test_an_organisation_rule_changes_records_as_the_admin_who_saved_it(org, acm
         build.deliver(acme["box"], build.raw("jane@acme.test", body="invoice"))
     assert Deal.objects.get(pk=acme["deal"].pk).amount == Decimal("7500")
     assert WorkflowRun.objects.get().state == RunState.DONE
+
+
+def test_a_task_goes_on_the_deal_for_its_owner_once_and_the_message_is_tagged(org, acme, flow):
+    deal = acme["deal"]
+    deal.owner = org.peer
+    deal.save()
+    actions.create_workflow(
+        by=org.admin,
+        name="Invoices",
+        organisation=True,
+        enabled=True,
+        spec=spec(
+            {"kind": "create_task", "params": {"title": "Check the invoice", "due_in_days": 3}},
+            {"kind": "tag", "params": {"tags": ["Invoice", "billing"]}},
+        ),
+    )
+    with flow():
+        message = build.deliver(acme["box"], build.raw("jane@acme.test", body="invoice"))
+    (task,) = Task.objects.all()
+    assert (task.module, task.record_id, task.owner, task.created_by) == (
+        "deals",
+        deal.pk,
+        org.peer,  # the record's owner
+        None,  # an organisation's rule acts as crmail itself
+    )
+    assert task.message_id == message.pk
+    assert task.due == timezone.localdate(message.date) + timedelta(days=3)
+    assert set(tags.tags_of([message.pk])[message.pk]) == {"billing", "Invoice"}
+    run = WorkflowRun.objects.get()
+    assert run.outcomes[0]["task_id"] == task.pk
+    assert run.outcomes[0]["detail"].startswith("Task “Check the invoice” on the deal Acme renewal")
+
+
+def test_a_users_rule_puts_no_task_where_its_owner_may_not_add_one(org, flow):
+    box = build.mailbox(org.peer)
+    jane = f.contact(org.rep, "jane@acme.test")  # the rep's contact, public to read only
+    ModuleDefault.objects.update_or_create(module="contacts", defaults={"level": "public_read"})
+    actions.create_workflow(
+        by=org.peer,
+        name="Tasks",
+        enabled=True,
+        spec=spec({"kind": "create_task", "params": {"title": "Call back", "record": "contact"}}),
+    )
+    with flow():
+        build.deliver(box, build.raw("jane@acme.test", "peer@crmail.test", body="invoice"))
+    assert not Task.objects.exists()
+    run = WorkflowRun.objects.get()
+    assert run.state == RunState.DONE and run.outcomes[0]["state"] == "skipped"
+    assert jane.pk  # the contact is there; the peer may only read it

@@ -10,9 +10,11 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crmail.crm.models import Task
 from crmail.events import dispatch
 from crmail.events.models import ConsumerState, Event, Failure, Sequencer
 from crmail.linking.models import Link, Reason
+from crmail.mail.models import MessageTag
 from crmail.notifications.models import Kind, Notification
 from crmail.workflows import actions, engine, steps
 from crmail.workflows.models import RunState, WorkflowRun
@@ -66,6 +68,7 @@ def world(org):
             "conditions": [INVOICE],
             "actions": [
                 {"kind": "link_open_deal"},
+                {"kind": "create_task", "params": {"title": "Check the invoice"}},
             ],
         },
     )
@@ -79,6 +82,7 @@ def world(org):
             "conditions": [INVOICE],
             "actions": [
                 {"kind": "notify", "params": {"users": ["mailbox_owner"], "text": "Invoice"}},
+                {"kind": "tag", "params": {"tags": ["invoice"]}},
             ],
         },
     )
@@ -102,6 +106,8 @@ def test_a_worker_killed_after_the_action_leaves_no_trace_and_the_rerun_acts_onc
     dispatch.dispatch("workflows")
     assert Link.objects.filter(message=message, reason=Reason.WORKFLOW).count() == 1
     assert Notification.objects.filter(kind=Kind.WORKFLOW, message=message).count() == 1
+    assert Task.objects.filter(message_id=message.pk).count() == 1
+    assert MessageTag.objects.filter(message=message).count() == 1
     assert set(WorkflowRun.objects.values_list("state", flat=True)) == {RunState.DONE}
     # And the same events once more (a dispatcher that died before saving its place).
     ConsumerState.objects.filter(name="workflows").update(position=0)
@@ -185,6 +191,11 @@ def test_any_interleaving_of_mail_crashes_and_repeats_acts_once_per_rule_and_mes
             assert list(links.values_list("record_id", flat=True)) == (
                 [world["deal"].pk] if invoice and the_reps else []
             )
+            tasks = Task.objects.filter(message_id=pk)
+            assert list(tasks.values_list("record_id", flat=True)) == (
+                [world["deal"].pk] if invoice and the_reps else []
+            )
+            assert MessageTag.objects.filter(message_id=pk).count() == (1 if invoice else 0)
             # Told once each: the owners whose copies were there when the rule ran.
             told = Notification.objects.filter(message_id=pk, kind=Kind.WORKFLOW)
             assert told.exists() == invoice
