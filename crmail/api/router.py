@@ -31,6 +31,7 @@ from crmail.api import (
     tokens,
     users,
     webhooks,
+    workflow_import,
     workflows,
 )
 from crmail.api.auth import AUTH
@@ -97,4 +98,5 @@ api.add_router("/templates", templates.router)
 api.add_router("/search", search.router)
 api.add_router("/inbox", inbox.router)
 api.add_router("/webhooks", webhooks.router)
+api.add_router("/workflows", workflow_import.router)  # before /workflows/{id}
 api.add_router("/workflows", workflows.router)

@@ -110,6 +110,7 @@ ERROR_MEANINGS: dict[int, tuple[str, dict[str, Any]]] = {
     404: ("No such item, or one you may not see.", MESSAGE_SCHEMA),
     422: ("Invalid input; each entry names a field.", INVALID_INPUT_SCHEMA),
     409: ("Not possible in the current state; the message says why.", MESSAGE_SCHEMA),
+    413: ("The body is larger than this operation takes.", MESSAGE_SCHEMA),
     502: ("A mail server refused or failed; the message says why.", MESSAGE_SCHEMA),
 }
 

@@ -19,6 +19,7 @@ from crmail.web.views import (
     static,
     tasks,
     webhooks,
+    workflow_import,
     workflows,
 )
 from crmail.web.views import email_templates as template_pages
@@ -171,6 +172,7 @@ pages: list[URLPattern] = [
     # Email workflows (SPEC F13): each user's rules, and the organisation's (administrators)
     path("settings/workflows/", workflows.workflow_list, name="workflows"),
     path("settings/workflows/new/", workflows.workflow_create, name="workflow_create"),
+    path("settings/workflows/import/", workflow_import.workflow_import, name="workflow_import"),
     path("settings/workflows/<int:pk>/", workflows.workflow_edit, name="workflow_edit"),
     path(
         "settings/workflows/<int:pk>/enabled/",

@@ -19,6 +19,7 @@ from django.db.models import Max, Q, QuerySet
 from crmail.people.models import User
 from crmail.webhooks.models import Endpoint
 from crmail.workflows import engine, fields
+from crmail.workflows.imports import ImportedRule, ImportResult
 from crmail.workflows.models import RunState, Workflow, WorkflowRun
 from crmail.workflows.spec import ASSIGNEES, ActionKind, RuleSpec, SpecError
 
@@ -251,3 +252,41 @@ def retry_any(ids: Iterable[int] | None = None) -> engine.Retried:
     rows = WorkflowRun.objects.filter(state__in=(RunState.FAILED, RunState.RETRYING))
     rows = rows.filter(pk__in=list(ids)) if ids is not None else rows.filter(state=RunState.FAILED)
     return engine.retry(list(rows.order_by("pk")))
+
+
+# --- importing --------------------------------------------------------------------------------
+
+
+def import_rules(result: ImportResult, *, by: User) -> list[Workflow]:
+    """Every rule of an import (``crmail.workflows.imports``) as ``by``'s own, off, at the
+    end of their chain in the file's order: all in one transaction, or none when one is
+    refused (``Invalid`` names it). Each rule's description says where it came from and
+    how its meaning differs from the original."""
+    made: list[Workflow] = []
+    with transaction.atomic():
+        for rule in result.rules:
+            try:
+                made.append(
+                    create_workflow(
+                        by=by,
+                        name=rule.name,
+                        spec=rule.dump(),
+                        description=imported_description(result, rule),
+                    )
+                )
+            except Invalid as exc:
+                raise Invalid(
+                    [
+                        {"field": "rules", "message": f"{rule.name}: {e['message']}"}
+                        for e in exc.errors
+                    ]
+                ) from None
+    return made
+
+
+def imported_description(result: ImportResult, rule: ImportedRule) -> str:
+    numbers = [line.number for line in rule.lines]
+    where = (
+        f"line {numbers[0]}" if len(set(numbers)) == 1 else f"lines {numbers[0]} to {numbers[-1]}"
+    )
+    return " ".join([f"Imported from {result.source_name()}, {where}.", *rule.notes])

@@ -6,11 +6,12 @@ rule's log."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
 
-from crmail.config.commands.base import CommandError, Output, require_ready
+from crmail.config.commands.base import CommandError, Output, active_user, require_ready
 from crmail.config.words import count
 
 
@@ -44,6 +45,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     which.add_argument("ids", nargs="*", type=int, default=[], metavar="ID", help="run ids")
     which.add_argument("--all", action="store_true", help="every failed run")
     retry.set_defaults(handler=run_retry, needs_django=True)
+    imports = sub.add_parser(
+        "import",
+        help="import Gmail filters or a Sieve script as a user's rules",
+        description="Import a Gmail filters export (mailFilters.xml) or a Sieve script as the "
+        "user's own rules, all at once and off (try them on past mail, then turn them on). A "
+        "filter with any part crmail cannot do is not imported; each such line is listed "
+        "with the reason.",
+    )
+    imports.add_argument("file", type=Path, metavar="FILE", help="mailFilters.xml or a .sieve file")
+    imports.add_argument("--user", required=True, metavar="EMAIL", help="whose rules they become")
+    imports.add_argument(
+        "--dry-run", action="store_true", help="list what would be imported; make nothing"
+    )
+    imports.set_defaults(handler=run_import, needs_django=True)
 
 
 def run_runs(args: argparse.Namespace, out: Output) -> int:
@@ -101,5 +116,64 @@ def run_retry(args: argparse.Namespace, out: Output) -> int:
         out.problem(
             f"{count(result.failed, 'run')} failed again: `crmail workflows runs` shows why."
         )
+        return 1
+    return 0
+
+
+def run_import(args: argparse.Namespace, out: Output) -> int:
+    require_ready()
+    from crmail.workflows import actions
+    from crmail.workflows.imports import MAX_BYTES, FilterImportError, read_file
+
+    user = active_user(args.user, "--user")
+    path: Path = args.file
+    try:
+        if not path.is_file():
+            raise CommandError(f"There is no file {path}.")
+        if path.stat().st_size > MAX_BYTES:
+            raise CommandError(f"{path}: the file is larger than 1 MB; filters are smaller.")
+        result = read_file(path.read_bytes())
+    except OSError as exc:
+        raise CommandError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    except FilterImportError as exc:
+        raise CommandError(f"{path}: {exc}") from None
+    if result.rules:
+        table = Table("Rule", "Conditions", "Actions", title=f"Rules from {path.name}")
+        for rule in result.rules:
+            spec = rule.dump()
+            conditions = f" {spec['match']} ".join(
+                f"{c['field']}{' ' + c['name'] if c.get('name') else ''} {c['op']} "
+                + ", ".join(map(str, c["values"]))
+                for c in spec["conditions"]
+            )
+            steps = ", ".join(
+                a["kind"] + "".join(f" {v}" for v in a["params"].values()) for a in spec["actions"]
+            )
+            table.add_row(Text(rule.name), Text(conditions or "every message"), Text(steps))
+        out.out.print(table)
+    if result.skipped:
+        table = Table("Line", "In the file", "Why", title="Not imported")
+        for problem in result.problems:
+            table.add_row(str(problem.line), Text(problem.text), Text(problem.reason))
+        out.out.print(table)
+    skipped = count(len(result.skipped), "filter")
+    if args.dry_run:
+        out.say(
+            f"Dry run: {count(len(result.rules), 'rule')} would be imported; {skipped} cannot "
+            "be. Nothing was made."
+        )
+    elif result.rules:
+        try:
+            made = actions.import_rules(result, by=user)
+        except actions.Invalid as exc:
+            raise CommandError(f"Nothing was imported: {exc}") from None
+        out.done(
+            f"{count(len(made), 'rule')} imported for {user.email}, off: try each on past mail "
+            "on Workflows, then turn it on."
+        )
+    else:
+        out.say("Nothing to import.")
+    if result.skipped:
+        out.problem(f"{skipped} not imported: the lines above say why.")
         return 1
     return 0
