@@ -74,15 +74,20 @@ def org(db) -> factories.Org:  # type: ignore[no-untyped-def]
 
 
 def pytest_collection_modifyitems(config, items) -> None:  # type: ignore[no-untyped-def]
-    """Soak tests run only when CRMAIL_SOAK=1: CI keeps to the quick suite."""
+    """Soak tests run only when CRMAIL_SOAK=1: CI keeps to the quick suite. Tests marked
+    ``database_independent`` are skipped with CRMAIL_TEST_SKIP_DATABASE_INDEPENDENT=1, which
+    ``scripts/test`` sets for the PostgreSQL pass when the SQLite pass runs them too."""
     import os
 
-    if os.environ.get("CRMAIL_SOAK") == "1":
-        return
-    skip = pytest.mark.skip(reason="soak test: set CRMAIL_SOAK=1 to run")
-    for item in items:
-        if "soak" in item.keywords:
-            item.add_marker(skip)
+    skips = []
+    if os.environ.get("CRMAIL_SOAK") != "1":
+        skips.append(("soak", "soak test: set CRMAIL_SOAK=1 to run"))
+    if os.environ.get("CRMAIL_TEST_SKIP_DATABASE_INDEPENDENT") == "1":
+        skips.append(("database_independent", "the same on every database: run in another pass"))
+    for marker, reason in skips:
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture

@@ -15,7 +15,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.operator import crmail, crmail_script, free_port, wait_until_serving
+
+pytestmark = pytest.mark.database_independent  # no database, or a data dir of its own
 
 ADMIN = "owner@example.com"
 PASSWORD = "violet tractor 1987 harbour"
