@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,6 +54,26 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_until_serving(server: subprocess.Popen[str], port: int, within: float = 60) -> None:
+    """Wait until `crmail serve` (``server``) answers on ``port``; fail if it exits first.
+
+    Its first answer builds the OpenAPI document: on a busy machine that takes seconds, so
+    a request that times out is asked again, like one refused before the port is open."""
+    deadline = time.monotonic() + within
+    while True:
+        assert server.poll() is None, server.communicate()[1]
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=10
+            ) as response:
+                if response.status == 200:
+                    return
+        except OSError:  # refused, reset or timed out (URLError is an OSError too)
+            pass
+        assert time.monotonic() < deadline, f"crmail serve did not answer within {within} s"
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def start_serve(env: dict[str, str], *argv: str) -> Iterator[int]:
     """`crmail serve` on a free port, answering; its port. Stopped with SIGTERM afterwards."""
@@ -68,19 +87,7 @@ def start_serve(env: dict[str, str], *argv: str) -> Iterator[int]:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.communicate()[1]
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=2
-                ) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            assert time.monotonic() < deadline, "crmail serve did not answer within a minute"
-            time.sleep(0.2)
+        wait_until_serving(server, port)
         yield port
     finally:
         server.send_signal(signal.SIGTERM)

@@ -22,6 +22,8 @@ from tests.harness.dovecot import DovecotError, DovecotServer, live_group_member
 from tests.harness.plugin import DovecotFactory, SmtpSinkFactory
 from tests.harness.smtp import SmtpSink
 
+pytestmark = pytest.mark.database_independent  # no database, or a data dir of its own
+
 HOST = "127.0.0.1"
 
 

@@ -22,6 +22,8 @@ import pytest
 from crmail.mailboxes.drivers.tests.mailgen import fill_maildir
 from tests.operator import crmail, crmail_script
 
+pytestmark = pytest.mark.database_independent  # no database, or a data dir of its own
+
 ADMIN = {
     "CRMAIL_ADMIN_EMAIL": "owner@example.com",
     "CRMAIL_ADMIN_PASSWORD": "violet tractor 1987 harbour",

@@ -13,8 +13,15 @@ import time
 import psycopg
 import pytest
 
-from crmail.mailboxes.tests.test_sync import mail
-from tests.integration.workers import STATES, scale_out, start_worker, stop, trouble
+from tests.integration.workers import (
+    STATES,
+    add_mailboxes,
+    scale_out,
+    start_worker,
+    stop,
+    trouble,
+    verify_all,
+)
 from tests.operator import crmail
 
 pytestmark = pytest.mark.skipif(
@@ -33,22 +40,7 @@ def scale_out_env(operator_env):
 def test_two_workers_on_postgresql_and_redis_sync_every_mailbox(dovecot, scale_out_env, tmp_path):
     env = scale_out_env
     assert crmail(env, "init").returncode == 0
-    ids = []
-    for n in range(4):
-        login, password = dovecot.new_user()
-        for m in range(25):
-            dovecot.deliver(login, mail(n * 100 + m))
-        email = f"rep{n}@example.com"
-        assert crmail(env, "user", "add", email, "--name", f"Rep {n}").returncode == 0
-        added = crmail(
-            env,
-            *("mailbox", "add", "--user", email, "--protocol", "imap", "--host", "127.0.0.1"),
-            *("--port", str(dovecot.imap_port), "--security", "none", "--login", login),
-            *("--password-env", "MAILBOX_PW"),
-            MAILBOX_PW=password,
-        )
-        assert added.returncode == 0, added.stderr
-        ids.append(added.stdout.strip())
+    ids = add_mailboxes(env, dovecot, 4, 25)
     workers = [start_worker(env, tmp_path / f"worker{n}.log") for n in (1, 2)]
     try:
         for _ in range(3):
@@ -62,9 +54,7 @@ def test_two_workers_on_postgresql_and_redis_sync_every_mailbox(dovecot, scale_o
                     break
                 time.sleep(0.2)
         assert [(state, count) for _, state, count in states] == [("completed", 25)] * 4
-        for mailbox_id in ids:
-            verify = crmail(env, "mailbox", "verify", mailbox_id)
-            assert verify.returncode == 0, verify.stdout
+        assert verify_all(env, ids) == {}
         with psycopg.connect(env["CRMAIL_DATABASE_URL"]) as conn:
             held = conn.execute(
                 "select count(*) from jobs_lease where name like 'mailbox-sync:%%' "

@@ -13,11 +13,13 @@ import socket
 import sqlite3
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from tests.operator import crmail, crmail_script, free_port
+import pytest
+
+from tests.operator import crmail, crmail_script, free_port, wait_until_serving
+
+pytestmark = pytest.mark.database_independent  # no database, or a data dir of its own
 
 ADMIN = "owner@example.com"
 PASSWORD = "violet tractor 1987 harbour"
@@ -138,18 +140,7 @@ def test_serve_answers_runs_its_job_consumer_and_stops_on_sigterm(operator_env):
         text=True,
     )
     try:
-        status = None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and status != 200:
-            assert server.poll() is None, server.communicate()
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=2
-                ) as response:
-                    status = response.status
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
-        assert status == 200
+        wait_until_serving(server, port)
 
         # The embedded consumer's scheduler takes the periodic-jobs lease as it starts.
         deadline = time.monotonic() + 10

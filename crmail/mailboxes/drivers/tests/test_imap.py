@@ -20,6 +20,8 @@ from crmail.mailboxes.drivers.imap_errors import WRONG_PASSWORD
 from crmail.mailboxes.drivers.tests.mailgen import fill_maildir
 from tests.harness.dovecot import DovecotServer, free_port
 
+pytestmark = pytest.mark.database_independent  # no database, or a data dir of its own
+
 HOST = "127.0.0.1"
 
 

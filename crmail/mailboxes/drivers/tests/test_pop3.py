@@ -9,6 +9,8 @@ from crmail.mailboxes.drivers.imap_errors import WRONG_PASSWORD
 from crmail.mailboxes.drivers.pop3 import INBOX, Pop3Config, Pop3Driver
 from crmail.mailboxes.drivers.tests.test_imap import introspection  # noqa: F401 (fixture)
 
+pytestmark = pytest.mark.database_independent  # no database, or a data dir of its own
+
 HOST = "127.0.0.1"
 
 
