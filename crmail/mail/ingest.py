@@ -26,6 +26,7 @@ from django.db import connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from crmail.config.bulk import insert_rows
 from crmail.events import outbox
 from crmail.events.kinds import MessageParsed
 from crmail.mail.models import (
@@ -37,7 +38,7 @@ from crmail.mail.models import (
     Thread,
 )
 from crmail.mail.parse import ParsedMessage, Unparseable, parse_many, parse_packed
-from crmail.mail.store import insert_rows, raw_bytes_many
+from crmail.mail.store import raw_bytes_many
 from crmail.mail.worker_process import die_with_parent
 
 log = logging.getLogger(__name__)
