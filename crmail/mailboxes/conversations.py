@@ -119,13 +119,16 @@ def refresh(touched: Iterable[Key]) -> None:
             chunk = folder_keys[start : start + CHUNK]
             threads = [k for k in chunk if k > 0] or [0]
             lone = [-k for k in chunk if k < 0] or [0]
+            # Two index searches, not a walk of the folder: the threads' locations by
+            # (folder, thread), the lone ones by id (the unary plus keeps SQLite from
+            # taking the (folder, thread) index for them: every unthreaded location).
             where = (
-                f"l.folder_id = %s AND (l.thread_id IN ({_marks(threads)}) "
-                f"OR (l.thread_id IS NULL AND l.id IN ({_marks(lone)})))"
+                f"(l.folder_id = %s AND l.thread_id IN ({_marks(threads)})) "
+                f"OR (l.id IN ({_marks(lone)}) AND +l.folder_id = %s AND +l.thread_id IS NULL)"
             )
             _recompute(
                 where,
-                [folder_id, *threads, *lone],
+                [folder_id, *threads, *lone, folder_id],
                 f"folder_id = %s AND {KEY} IN ({_marks(chunk)})",
                 [folder_id, *chunk],
             )
