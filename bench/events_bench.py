@@ -318,12 +318,20 @@ def report(args: argparse.Namespace, results: dict, sync: dict | None, load: lis
         ]
         if sync.get("compare"):
             before = statistics.median(sync["compare"])
+            rounds = [
+                (ours - theirs) / theirs * 100
+                for ours, theirs in zip(sync["events"], sync["compare"], strict=True)
+            ]
             lines += [
                 f"| crmail as in {args.compare_label} (`--compare`) | {before:.2f} s | "
                 + ", ".join(f"{x:.2f}" for x in sync["compare"])
                 + " |",
                 f"| cost of the events and the inbox's upkeep against it | "
                 f"**{(on - before) / before * 100:+.1f} %** (target: under 10 %) | |",
+                "| the same, round by round (each round runs both under the same load) | "
+                + f"**{statistics.median(rounds):+.1f} %** (median) | "
+                + ", ".join(f"{x:+.1f} %" for x in rounds)
+                + " |",
             ]
     return "\n".join(lines)
 

@@ -35,9 +35,8 @@ def kind(name: str):  # type: ignore[no-untyped-def]
 
 
 def dump(event: EventData) -> dict[str, Any]:
-    """The event's fields as JSON values (fields are ids and plain values; lists copied)."""
-    out = {name: getattr(event, name) for name in _names(type(event))}
-    return {k: list(v) if isinstance(v, list) else v for k, v in out.items()}
+    """The event's fields as JSON values (its fields are ids and plain values)."""
+    return {name: getattr(event, name) for name in _names(type(event))}
 
 
 @functools.cache

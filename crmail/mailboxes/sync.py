@@ -469,11 +469,7 @@ def _store_batch(
             ],
             ignore_conflicts=True,  # stored by an earlier run that stopped before its cursor
         )
-        conversations.refresh(
-            conversations.keys(
-                Location.objects.filter(folder=row, remote_id__in=[m.remote_id for m in batch])
-            )
-        )
+        conversations.refresh(conversations.keys_at(row.pk, [m.remote_id for m in batch]))
         outbox.record_many(
             [
                 MessageReceived(
