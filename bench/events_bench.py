@@ -2,7 +2,7 @@
 
     python bench/events_bench.py [--events 20000] [--webhook-events 3000] [--batch 500]
                                  [--backends sqlite,postgresql] [--sync 4000] [--runs 3]
-                                 [--out docs/benchmarks.md]
+                                 [--compare TREE --compare-label TEXT] [--out docs/benchmarks.md]
 
 Throughput, for each backend (a child process per measurement, a fresh migrated crmail):
 ``sqlite`` is the default install (SQLite WAL, huey's SQLite queue in the data dir);
@@ -17,11 +17,14 @@ commit queues a dispatch job per consumer, as in production), then handed over t
   ``webhooks.send`` job's function, signed, to a receiver in another process on loopback
   (a threaded http.server answering 200; it counts the calls, the bench checks the count).
 
-Sync cost (``--sync N``, needs root, Dovecot and Debian's isync like bench/sync_bench.py,
-whose helpers it uses): crmail's first sync of N generated mixed messages, in turns with
-events recorded and with ``outbox.record_many`` replaced by a no-op in the syncing child
-(``crmail_run.py --no-events``, a bench-only switch). Only the syncing process is timed:
-the consumers run later as jobs.
+Sync cost (``--sync N``, needs root and Dovecot like bench/sync_bench.py, whose helpers it
+uses): crmail's first sync of N generated mixed messages, in turns with events recorded and
+with ``outbox.record_many`` replaced by a no-op in the syncing child (``crmail_run.py
+--no-events``, a bench-only switch; linking, a consumer of the outbox, then does not run
+either). With ``--compare TREE`` (a copy of an earlier commit, e.g. the one before the
+outbox, named by ``--compare-label``), that crmail's first sync runs in the same rounds too;
+the order of the three changes from round to round. Only the syncing process is timed
+(``open_driver`` + ``sync_mailbox``): the consumers that are not eager run later as jobs.
 
 With ``--out``, the tables replace what lies between ``<!-- events-bench:start -->`` and
 ``<!-- events-bench:end -->`` in that file.
@@ -211,7 +214,14 @@ def sync_cost(args: argparse.Namespace) -> dict[str, list[float]]:
 
     work = Workdir()
     template = crmail_template(work)
-    times: dict[str, list[float]] = {"events": [], "no events": []}
+    compare = Path(args.compare) if args.compare else None
+    variants: list[tuple[str, Path, Path, tuple[str, ...]]] = [
+        ("events", template, REPO, ()),
+        ("no events", template, REPO, ("--no-events",)),
+    ]
+    if compare is not None:
+        variants.append(("compare", crmail_template(work, compare), compare, ()))
+    times: dict[str, list[float]] = {label: [] for label, *_ in variants}
     try:
         with DovecotServer(users={}) as server:
             assert server.imap_port is not None
@@ -220,9 +230,11 @@ def sync_cost(args: argparse.Namespace) -> dict[str, list[float]]:
             nbytes = fill(server, user, messages)
             box = Box("mixed", "mixed", user, password, len(messages), nbytes)
             for n in range(args.runs):
-                for label, extra in (("events", ()), ("no events", ("--no-events",))):
-                    run = crmail_first(work, template, server.imap_port, box, *extra)
+                turn = n % len(variants)  # each variant goes first in turn
+                for label, data, tree, extra in variants[turn:] + variants[:turn]:
+                    run = crmail_first(work, data, server.imap_port, box, *extra, tree=tree)
                     times[label].append(run.seconds)
+                    shutil.rmtree(Path(run.detail["data_dir"]).parent)
                     print(f"sync {label} run {n + 1}: {run.seconds:.2f} s", flush=True)
     finally:
         shutil.rmtree(work.root, ignore_errors=True)
@@ -249,7 +261,8 @@ def report(args: argparse.Namespace, results: dict, sync: dict | None, load: lis
     end_load = Path("/proc/loadavg").read_text().split()[:3]
     lines = [
         f"`python bench/events_bench.py --events {args.events} --webhook-events "
-        f"{args.webhook_events} --batch {args.batch} --runs {args.runs} --sync {args.sync}`, "
+        f"{args.webhook_events} --batch {args.batch} --runs {args.runs} --sync {args.sync}"
+        f"{' --compare …' if args.compare else ''}`, "
         f"run of {when}.",
         "",
         f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; "
@@ -301,8 +314,25 @@ def report(args: argparse.Namespace, results: dict, sync: dict | None, load: lis
             f"| `outbox.record_many` a no-op (bench only) | {off:.2f} s | "
             + ", ".join(f"{x:.2f}" for x in sync["no events"])
             + " |",
-            f"| cost of the events | **{(on - off) / off * 100:+.1f} %** (target: under 10 %) | |",
+            f"| cost of the events | **{(on - off) / off * 100:+.1f} %** | |",
         ]
+        if sync.get("compare"):
+            before = statistics.median(sync["compare"])
+            rounds = [
+                (ours - theirs) / theirs * 100
+                for ours, theirs in zip(sync["events"], sync["compare"], strict=True)
+            ]
+            lines += [
+                f"| crmail as in {args.compare_label} (`--compare`) | {before:.2f} s | "
+                + ", ".join(f"{x:.2f}" for x in sync["compare"])
+                + " |",
+                f"| cost of the events and the inbox's upkeep against it | "
+                f"**{(on - before) / before * 100:+.1f} %** (target: under 10 %) | |",
+                "| the same, round by round (each round runs both under the same load) | "
+                + f"**{statistics.median(rounds):+.1f} %** (median) | "
+                + ", ".join(f"{x:+.1f} %" for x in rounds)
+                + " |",
+            ]
     return "\n".join(lines)
 
 
@@ -325,6 +355,8 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--sync", type=int, default=4000, help="0: skip the sync's cost")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--compare", default="", help="a tree of an earlier commit (sync cost)")
+    parser.add_argument("--compare-label", default="the compared tree")
     parser.add_argument("--out", default="")
     parser.add_argument("--child", choices=("noop", "webhook"), help=argparse.SUPPRESS)
     parser.add_argument("--receiver-port", type=int, default=0, help=argparse.SUPPRESS)

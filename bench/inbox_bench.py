@@ -45,10 +45,10 @@ def populate(total: int, inbox_n: int, rnd: random.Random) -> Any:
     from django.db import connection, transaction
     from django.utils import timezone
 
+    from crmail.config.bulk import insert_rows
     from crmail.crm.models import Contact, Deal, Lead, Pipeline, Stage
     from crmail.linking.models import Link
     from crmail.mail.models import Message, Thread
-    from crmail.mail.store import insert_rows
     from crmail.mailboxes.models import Folder, Location, Mailbox
     from crmail.people.models import Profile, Role, User
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, Min, OuterRef
+from django.db.models import Exists, Min, OuterRef, Subquery
 from django.utils import timezone
 
 from crmail.config import env
@@ -70,6 +70,8 @@ def sequence() -> int:
         ) AS numbered
         WHERE {table}.id = numbered.id
     """  # noqa: S608  (the table name comes from the model; values are parameters)
+    if not Event.objects.filter(position__isnull=True).exists():
+        return 0  # nothing committed waits (the lock is not taken for nothing)
     given = 0
     while True:
         with transaction.atomic():
@@ -135,8 +137,9 @@ def _delivered(rows: Iterable[Event]) -> list[Delivered]:
 
 
 def _run_batch(consumer: Consumer) -> int | None:
-    """Hand one window of positions to ``consumer``; the number of its events in it, or
-    None when there is nothing left (or another dispatcher has it)."""
+    """Hand ``consumer`` its next events, at most a batch of them; how many, or None when
+    nothing is left (or another dispatcher has it). Positions of other kinds are passed
+    over in the same step."""
     with transaction.atomic():
         state = _locked(consumer.name)
         if state is None:
@@ -144,12 +147,13 @@ def _run_batch(consumer: Consumer) -> int | None:
         high = _limit(consumer)
         if state.position >= high:
             return None
-        upto = min(high, state.position + consumer.batch)
         rows = list(
             Event.objects.filter(
-                position__gt=state.position, position__lte=upto, kind__in=consumer.kinds
-            ).order_by("position")
+                position__gt=state.position, position__lte=high, kind__in=consumer.kinds
+            ).order_by("position")[: consumer.batch]
         )
+        # A full batch ends at its last event (more may follow); a short one at ``high``.
+        upto = rows[-1].position if len(rows) == consumer.batch else high
         if rows:
             try:
                 with transaction.atomic():
@@ -167,6 +171,23 @@ def _run_batch(consumer: Consumer) -> int | None:
         state.handled += len(rows)
         state.save(update_fields=["position", "handled", "updated_at"])
         return len(rows)
+
+
+def _behind(name: str) -> bool:
+    """Whether consumer ``name`` has positions left to pass (read without a lock: a cheap
+    look before a transaction that takes one)."""
+    high = Sequencer.objects.filter(pk=1).values("last_position")
+    row = (
+        ConsumerState.objects.filter(name=name)
+        .annotate(high=Subquery(high[:1]))
+        .values_list("position", "high")
+        .first()
+    )
+    if row is None:  # new here: made at the current end of the outbox
+        start_all()
+        return False
+    position, last = row
+    return last is not None and position < last
 
 
 def _handle_one(consumer: Consumer, event: Event, failure: Failure | None) -> bool:
@@ -206,9 +227,8 @@ def _failed(name: str, event: Event, failure: Failure | None, exc: Exception) ->
 def run(name: str) -> int:
     """Hand ``name`` everything that waits for it; the number of events handled."""
     consumer = CONSUMERS[name]
-    start_all()
     total = 0
-    while (n := _run_batch(consumer)) is not None:
+    while _behind(name) and (n := _run_batch(consumer)) is not None:
         total += n
     return total
 
@@ -231,10 +251,16 @@ def retry_due(name: str, *, now: datetime | None = None) -> int:
     return done
 
 
-def dispatch(name: str) -> int:
-    """What a nudge does for one consumer: sequence what committed, then hand it over."""
+def prepare() -> None:
+    """Before handing events over: every consumer has its place, and what committed has
+    its position."""
     start_all()
     sequence()
+
+
+def dispatch(name: str) -> int:
+    """What a nudge does for one consumer: sequence what committed, then hand it over."""
+    prepare()
     return run(name)
 
 

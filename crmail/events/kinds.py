@@ -8,6 +8,7 @@ gets a default, so older events still load.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, dataclass_transform
@@ -38,14 +39,20 @@ def kind(name: str) -> Callable[[_Kind], _Kind]:
 
 
 def dump(event: EventData) -> dict[str, Any]:
-    return dataclasses.asdict(event)  # type: ignore[call-overload]
+    """The event's fields as JSON values (its fields are ids and plain values)."""
+    return {name: getattr(event, name) for name in _names(type(event))}
+
+
+@functools.cache
+def _names(cls: type[EventData]) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
 
 
 def load(name: str, data: dict[str, Any]) -> EventData:
     """The dataclass of an event as stored; unknown fields (from a newer release) are
     left out, missing ones take their defaults."""
     cls = REGISTRY[name]
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = _names(cls)
     return cls(**{k: v for k, v in data.items() if k in names})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from django.utils import timezone
 from huey import crontab
@@ -25,19 +26,29 @@ def dispatch_job(name: str) -> None:
                 dispatch_job(other.name)
 
 
-def nudge() -> None:
-    """After a commit that recorded events: eager consumers run here and now; every other
-    consumer gets a job (each apart, so a slow one, like the search index, does not hold
-    up another, like alerts). An eager consumer that fails here gets a job too."""
-    queued = []
-    for consumer in list(CONSUMERS.values()):
-        if consumer.eager:
-            try:
-                dispatch.dispatch(consumer.name)
-                continue
-            except Exception:
-                log.exception("events: %s failed after the commit; queued", consumer.name)
-        queued.append(consumer.name)
+def nudge(kinds: Iterable[str] | None = None) -> None:
+    """After a commit that recorded events of ``kinds`` (None: any kind): each consumer of
+    one of them runs, an eager one here and now, any other as a job (each apart, so a slow
+    one, like the search index, does not hold up another, like alerts). An eager consumer
+    that fails here gets a job too. A consumer of none of these kinds has nothing new, and
+    is left alone."""
+    recorded = None if kinds is None else frozenset(kinds)
+    wanting = [c for c in list(CONSUMERS.values()) if recorded is None or c.kinds & recorded]
+    eager = [c.name for c in wanting if c.eager]
+    queued = [c.name for c in wanting if not c.eager]
+    if eager:
+        try:
+            dispatch.prepare()
+        except Exception:
+            log.exception("events: sequencing after the commit failed; queued")
+            queued += eager
+            eager = []
+    for name in eager:
+        try:
+            dispatch.run(name)
+        except Exception:
+            log.exception("events: %s failed after the commit; queued", name)
+            queued.append(name)
     for name in queued:
         try:
             dispatch_job(name)
@@ -49,8 +60,7 @@ def nudge() -> None:
 def sweep() -> None:
     """Every minute: what a lost nudge left, the retries that are due, and (hourly) the
     pruning of old events."""
-    dispatch.start_all()
-    dispatch.sequence()
+    dispatch.prepare()
     for name in list(CONSUMERS):
         try:
             dispatch.retry_due(name)

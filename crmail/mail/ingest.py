@@ -24,8 +24,10 @@ from typing import Any
 
 from django.db import connections, router, transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
+from crmail.config.bulk import insert_rows
 from crmail.events import outbox
 from crmail.events.kinds import MessageParsed
 from crmail.mail.models import (
@@ -37,7 +39,7 @@ from crmail.mail.models import (
     Thread,
 )
 from crmail.mail.parse import ParsedMessage, Unparseable, parse_many, parse_packed
-from crmail.mail.store import insert_rows, raw_bytes_many
+from crmail.mail.store import raw_bytes_many
 from crmail.mail.worker_process import die_with_parent
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,12 @@ IN_FLIGHT_BYTES = 24 * 1024 * 1024
 
 # What parsing one message gives: the result, or why its structure could not be read.
 Outcome = ParsedMessage | Unparseable
+
+# Sent inside the transaction that saves parse results, with ``message_ids`` (those
+# parsed; not those that failed). What copies a message's parse results (the inbox's
+# locations, decision 038) is written by its receivers in the same commit, or not at all:
+# a receiver that raises rolls the results back, and the messages stay ``pending``.
+results_saved = Signal()
 
 
 def parse_stored(messages: Sequence[Message]) -> None:
@@ -82,7 +90,7 @@ def save_parsed(messages: Sequence[Message], outcomes: Sequence[Outcome]) -> Non
 
     A ``message.parsed`` event per parsed message commits with them, so its consumers
     (linking, the search index) read the participants, and a contact given an address
-    meanwhile misses nothing.
+    meanwhile misses nothing. ``results_saved`` is sent before the commit.
     """
     results: list[tuple[Message, ParsedMessage | None]] = []
     for message, outcome in zip(messages, outcomes, strict=True):
@@ -132,9 +140,9 @@ def save_parsed(messages: Sequence[Message], outcomes: Sequence[Outcome]) -> Non
             ("message", "part", "filename", "content_type", "size", "content_id", "inline"),
             attachments,
         )
-        outbox.record_many(
-            [MessageParsed(message_id=m.pk) for m, parsed in results if parsed is not None]
-        )
+        parsed_ids = [m.pk for m, parsed in results if parsed is not None]
+        results_saved.send(sender=Message, message_ids=parsed_ids)
+        outbox.record_many([MessageParsed(message_id=pk) for pk in parsed_ids])
 
 
 PARSED_FIELDS = (

@@ -7,4 +7,4 @@ class MailboxesConfig(AppConfig):
     verbose_name = "Mailboxes"
 
     def ready(self) -> None:
-        from crmail.mailboxes import receivers  # noqa: F401  (locations follow parsing)
+        from crmail.mailboxes import receivers  # noqa: F401  (locations follow parsing, links)

@@ -56,6 +56,22 @@ def keys(locations: QuerySet[Location]) -> set[Key]:
     }
 
 
+def keys_at(folder_id: int, remote_ids: list[str]) -> set[Key]:
+    """The keys of the conversations of these locations of a folder (by the server's ids;
+    one statement per thousand, parameters passed as they are)."""
+    out: set[Key] = set()
+    for start in range(0, len(remote_ids), 1000):
+        chunk = remote_ids[start : start + 1000]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, thread_id FROM {LOC} WHERE folder_id = %s "
+                f"AND remote_id IN ({_marks(chunk)})",
+                [folder_id, *chunk],
+            )
+            out |= {(folder_id, thread or -pk) for pk, thread in cursor.fetchall()}
+    return out
+
+
 @contextmanager
 def following(locations: QuerySet[Location]) -> Iterator[None]:
     """Refresh the conversations ``locations`` are in before and after the block (for an
@@ -119,13 +135,16 @@ def refresh(touched: Iterable[Key]) -> None:
             chunk = folder_keys[start : start + CHUNK]
             threads = [k for k in chunk if k > 0] or [0]
             lone = [-k for k in chunk if k < 0] or [0]
+            # Two index searches, not a walk of the folder: the threads' locations by
+            # (folder, thread), the lone ones by id (the unary plus keeps SQLite from
+            # taking the (folder, thread) index for them: every unthreaded location).
             where = (
-                f"l.folder_id = %s AND (l.thread_id IN ({_marks(threads)}) "
-                f"OR (l.thread_id IS NULL AND l.id IN ({_marks(lone)})))"
+                f"(l.folder_id = %s AND l.thread_id IN ({_marks(threads)})) "
+                f"OR (l.id IN ({_marks(lone)}) AND +l.folder_id = %s AND +l.thread_id IS NULL)"
             )
             _recompute(
                 where,
-                [folder_id, *threads, *lone],
+                [folder_id, *threads, *lone, folder_id],
                 f"folder_id = %s AND {KEY} IN ({_marks(chunk)})",
                 [folder_id, *chunk],
             )

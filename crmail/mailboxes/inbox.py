@@ -166,7 +166,6 @@ MTAG = _q(MessageTag._meta.db_table)
 TAG = _q(Tag._meta.db_table)
 KEY = _q("key")
 NONE_SQL = "SELECT 0 WHERE 1 = 0"
-LINKED_MODULES = ("deals", "contacts", "leads")
 
 
 def _subquery(qs: QuerySet[Any]) -> tuple[str, list[Any]]:
@@ -263,13 +262,39 @@ def _where(
     return " AND ".join(parts), params
 
 
-def _walk(where: tuple[str, list[Any]], limit: int, offset: int) -> list[int]:
-    """The ids of the conversations that meet ``where``, newest first."""
+# What a page shows of a conversation row (``_Row``), read with the walk that finds it.
+ROW = "c.id, c.folder_id, c.key, c.location_id, c.messages, c.unread, c.flagged"
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    folder_id: int
+    key: int
+    location_id: int
+    messages: int
+    unread: int
+    flagged: int
+
+
+def _walk(where: tuple[str, list[Any]], limit: int, offset: int) -> list[_Row]:
+    """The conversations that meet ``where``, newest first."""
     sql = (
-        f"SELECT c.id FROM {CONV} c WHERE {where[0]} "
+        f"SELECT {ROW} FROM {CONV} c WHERE {where[0]} "
         "ORDER BY c.date DESC, c.location_id DESC LIMIT %s OFFSET %s"
     )
-    return [r[0] for r in _fetch(sql, [*where[1], limit, offset])]
+    return [_Row(*r) for r in _fetch(sql, [*where[1], limit, offset])]
+
+
+def _rows(ids: list[int]) -> list[_Row]:
+    """These conversations, in this order."""
+    if not ids:
+        return []
+    got = {
+        r[0]: _Row(*r)
+        for r in _fetch(f"SELECT {ROW} FROM {CONV} c WHERE c.id IN ({_marks(ids)})", ids)
+    }
+    return [got[i] for i in ids if i in got]
 
 
 # --------------------------------------------------------------------------- counting
@@ -283,7 +308,9 @@ def _linked_kinds(
     folder_ids: list[int], conditions: _Conditions, tagged: Sql | None = None
 ) -> dict[str, tuple[int, int]]:
     """{stream: (unread, total)} of the conversations linked to records the user may view
-    (deals, contacts, leads), each counted in its first stream."""
+    (deals, contacts, leads), each counted in its first stream. A conversation linked to
+    nothing else than records of other modules (accounts) or that the user may not view
+    comes out as others (3): left for ``_stream_counts`` to count as the rest."""
     tag_sql, tag_params = (
         ("", []) if tagged is None else (f"AND k.conversation_id IN ({tagged[0]}) ", tagged[1])
     )
@@ -292,11 +319,10 @@ def _linked_kinds(
         f"SELECT MIN({conditions.case}) AS kind, "
         f"MAX(CASE WHEN k.unread THEN 1 ELSE 0 END) AS unread FROM {CLINK} k "
         f"WHERE k.folder_id IN ({_marks(folder_ids)}) "
-        f"AND k.module IN ({_marks(LINKED_MODULES)}) {tag_sql}"
-        "GROUP BY k.conversation_id) t GROUP BY t.kind"
+        f"{tag_sql}GROUP BY k.conversation_id) t GROUP BY t.kind"
     )
     out = {s: (0, 0) for s in STREAMS[:3]}
-    params = [*conditions.params, *folder_ids, *LINKED_MODULES, *tag_params]
+    params = [*conditions.params, *folder_ids, *tag_params]
     for kind, total, unread in _fetch(sql, params):
         if kind < 3:
             out[STREAMS[kind]] = (int(unread or 0), int(total))
@@ -406,10 +432,13 @@ def page(
     tag: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    tabs: bool = False,
 ) -> InboxPage:
     """A page of the user's conversations: of ``folder`` (else their Inbox folders), of
     one stream or all, only unread (or only read) ones when asked, only those with a
-    message tagged ``tag`` when given."""
+    message tagged ``tag`` when given. With ``tabs``, the counts of every stream come with
+    it (``InboxPage.streams``), as they do anyway for a page of the contacts, leads or
+    others stream."""
     if stream is not None and stream not in STREAMS:
         raise ValueError(f"No such stream: choose one of {', '.join(STREAMS)}.")
     limit = max(1, min(int(limit), MAX_LIMIT))
@@ -420,44 +449,52 @@ def page(
         return InboxPage([], 0, limit, offset)
     tagged = _tagged(folder_ids, tag_id) if tag_id else None
     conditions = _Conditions.of(user)
-    streams: tuple[StreamCount, ...] = ()
+    counts = None
+    if tabs or stream in STREAMS[1:]:
+        counts = _stream_counts(folder_ids, conditions, tagged)
     if stream == "deals":
         found, count = _deal_threads(folder_ids, user, unread, limit, offset, tagged)
-        ids = [cid for cid, _ in found]
-    elif stream is None:
-        where = _where(folder_ids, unread, tagged=tagged)
-        ids = _walk(where, limit, offset)
-        count = _count(where)
+        rows = _rows([cid for cid, _ in found])
     else:
-        kind = conditions.kind()
-        ids = _walk(
-            _where(folder_ids, unread, (kind[0], [*kind[1], STREAMS.index(stream)]), tagged),
-            limit,
-            offset,
-        )
-        counts = _stream_counts(folder_ids, conditions, tagged)
-        streams = tuple(StreamCount(s, *counts[s]) for s in STREAMS)
-        unread_n, total = counts[stream]
-        count = total if unread is None else (unread_n if unread else total - unread_n)
-    return InboxPage(_entries(user, ids), count, limit, offset, streams)
+        kind = None
+        if stream is not None:
+            case, params = conditions.kind()
+            kind = (case, [*params, STREAMS.index(stream)])
+        where = _where(folder_ids, unread, kind, tagged)
+        rows = _walk(where, limit, offset)
+        count = _count(where) if counts is None else _counted(counts, stream, unread)
+    streams = tuple(StreamCount(s, *counts[s]) for s in STREAMS) if counts else ()
+    return InboxPage(_entries(user, rows), count, limit, offset, streams)
+
+
+def _counted(counts: dict[str, tuple[int, int]], stream: str | None, unread: bool | None) -> int:
+    """How many conversations of ``stream`` (None: all) meet ``unread``, from the counts."""
+    chosen = STREAMS if stream is None else (stream,)
+    unread_n = sum(counts[s][0] for s in chosen)
+    total = sum(counts[s][1] for s in chosen)
+    return total if unread is None else (unread_n if unread else total - unread_n)
 
 
 # --------------------------------------------------------------------------- entries
 
 
-def _entries(user: User, conversation_ids: list[int]) -> list[Entry]:
+# What a page shows of a conversation's newest message (``Entry.message``): a message's
+# other fields, its body above all, are not read for a page (one query each if asked).
+SHOWN = ("subject", "snippet", "from_name", "from_address", "date")
+
+
+def _entries(user: User, conversations: list[_Row]) -> list[Entry]:
     """The page's conversations, built in a fixed number of queries."""
-    if not conversation_ids:
+    if not conversations:
         return []
-    rows = Conversation.objects.in_bulk(conversation_ids)
-    conversations = [rows[i] for i in conversation_ids if i in rows]
     locations = (
         Location.objects.filter(pk__in=[c.location_id for c in conversations])
         .select_related("message")
+        .only("mailbox_id", "message_id", *(f"message__{f}" for f in SHOWN))
         .in_bulk()
     )
     conversations = [c for c in conversations if c.location_id in locations]
-    links = _visible_links(user, [c.pk for c in conversations])
+    links = _visible_links(user, [c.id for c in conversations])
     deals_by_contact = _open_deals_of(user, {rid for mod, rid in _all(links) if mod == "contacts"})
     direct_deals = _open_deal_ids(user, {rid for mod, rid in _all(links) if mod == "deals"})
     known = _known_senders(
@@ -467,7 +504,7 @@ def _entries(user: User, conversation_ids: list[int]) -> list[Entry]:
     entries = []
     for conv in conversations:
         loc = locations[conv.location_id]
-        refs = {(ref.module, ref.id): ref for ref in links.get(conv.pk, ())}
+        refs = {(ref.module, ref.id): ref for ref in links.get(conv.id, ())}
         deals = [d for (m, rid) in refs if m == "contacts" for d in deals_by_contact.get(rid, [])]
         deals += [direct_deals[rid] for (m, rid) in refs if m == "deals" and rid in direct_deals]
         stream = _stream_of(refs, deals)

@@ -18,10 +18,11 @@ from typing import Any
 from django.db import connections, router, transaction
 from django.utils import timezone
 
+from crmail.config.bulk import insert_rows
 from crmail.events import outbox
 from crmail.events.kinds import EventData, MailboxNeedsAttention, MessageReceived, SyncFinished
 from crmail.mail.ingest import PIPELINE_MIN_MESSAGES, ParsePipeline, parse_pending
-from crmail.mail.store import insert_rows, store_many
+from crmail.mail.store import store_many
 from crmail.mailboxes import conversations
 from crmail.mailboxes.drivers.base import (
     Driver,
@@ -470,11 +471,7 @@ def _store_batch(
             ],
             ignore_conflicts=True,  # stored by an earlier run that stopped before its cursor
         )
-        conversations.refresh(
-            conversations.keys(
-                Location.objects.filter(folder=row, remote_id__in=[m.remote_id for m in batch])
-            )
-        )
+        conversations.refresh(conversations.keys_at(row.pk, [m.remote_id for m in batch]))
         outbox.record_many(
             [
                 MessageReceived(

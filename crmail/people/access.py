@@ -17,10 +17,15 @@ Deleting follows ownership and hierarchy only, never the organisation-wide defau
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from django.db import models
 from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
 
 from crmail.people.models import AccessLevel, ModuleDefault, User
 
@@ -37,10 +42,53 @@ OPENED_BY_DEFAULT: dict[str, set[str]] = {
 }
 
 
+# Within a request the organisation-wide defaults are read once (``remembering``), not at
+# every check: one page asks about several modules several times (the inbox, seven).
+@dataclass
+class _Levels:
+    read: dict[str, str] | None = None
+
+
+_remembered: ContextVar[_Levels | None] = ContextVar("crmail_module_levels", default=None)
+
+
 def module_level(module: str) -> str:
     """The organisation-wide default for ``module`` (private when never set)."""
-    level = ModuleDefault.objects.filter(module=module).values_list("level", flat=True).first()
-    return level or AccessLevel.PRIVATE
+    memo = _remembered.get()
+    if memo is None:
+        level = ModuleDefault.objects.filter(module=module).values_list("level", flat=True).first()
+        return level or AccessLevel.PRIVATE
+    if memo.read is None:
+        memo.read = dict(ModuleDefault.objects.values_list("module", "level"))
+    return memo.read.get(module) or AccessLevel.PRIVATE
+
+
+@contextmanager
+def remembering() -> Iterator[None]:
+    """Read the organisation-wide defaults once within the block (one request)."""
+    token = _remembered.set(_Levels())
+    try:
+        yield
+    finally:
+        _remembered.reset(token)
+
+
+def forget_remembered() -> None:
+    """The defaults changed: the block reads them again (their writer calls this)."""
+    memo = _remembered.get()
+    if memo is not None:
+        memo.read = None
+
+
+class RememberPerRequest:
+    """Middleware: each request reads the organisation-wide defaults once."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with remembering():
+            return self.get_response(request)
 
 
 def owners_in_reach(user: User, field: str = "owner") -> Q:

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from crmail.events import outbox
 from crmail.events.kinds import UserCreated, UserUpdated
-from crmail.people import ratelimit
+from crmail.people import access, ratelimit
 from crmail.people.models import (
     ACTIONS,
     MODULES,
@@ -487,6 +487,7 @@ def set_module_defaults(levels: dict[str, str], *, by: User | None) -> None:
     with transaction.atomic():
         for module, level in levels.items():
             ModuleDefault.objects.update_or_create(module=module, defaults={"level": level})
+    access.forget_remembered()
 
 
 # Profiles: what each module allows, Mail Integration, administration.

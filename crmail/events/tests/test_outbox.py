@@ -4,6 +4,7 @@ failing handler is retried, parked, listed and handled again."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -193,6 +194,54 @@ def test_a_consumer_new_to_an_installation_starts_at_the_end(recorder, monkeypat
     assert [Event.objects.get(pk=pk).data["mailbox_id"] for pk in late.seen] == [2]
 
 
+def test_a_commit_runs_only_the_consumers_of_the_kinds_it_recorded(
+    recorder, monkeypatch, django_capture_on_commit_callbacks
+):
+    batches: list[list[int]] = []
+    monkeypatch.setitem(
+        CONSUMERS,
+        "records",
+        Consumer(
+            name="records",
+            kinds=frozenset({"record.created"}),
+            handler=lambda batch: batches.append([item.data.record_id for item in batch]),
+            eager=True,
+        ),
+    )
+    dispatch.start_all()
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        outbox.record(finished(1))
+    assert effects() == [1]  # the job of the consumer of sync.finished ran
+    assert batches == []  # a consumer of other kinds was left alone: nothing new for it
+    assert ConsumerState.objects.get(name="records").position == 0
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        outbox.record(RecordCreated(module="contacts", record_id=7))
+    assert batches == [[7]]  # run at once (eager), past the event it does not want
+    assert ConsumerState.objects.get(name="records").position == 2
+
+
+def test_a_batch_is_of_the_consumers_own_kinds_however_many_others_lie_between(
+    recorder, monkeypatch
+):
+    dispatch.start_all()
+    for n in range(1, 8):
+        outbox.record_many(
+            [RecordCreated(module="contacts", record_id=n * 10 + i) for i in range(5)]
+        )
+        outbox.record(finished(n))
+    batches: list[int] = []
+
+    def counted(batch):  # type: ignore[no-untyped-def]
+        batches.append(len(batch))
+        recorder(batch)
+
+    monkeypatch.setitem(CONSUMERS, "test", replace(CONSUMERS["test"], handler=counted))
+    assert dispatch.dispatch("test") == 7
+    assert batches == [3, 3, 1]
+    assert effects() == list(range(1, 8))
+    assert ConsumerState.objects.get(name="test").position == dispatch.high_water() == 42
+
+
 def test_old_events_every_consumer_passed_are_pruned_and_failed_ones_kept(recorder):
     dispatch.start_all()
     recorder.fail_on = {2}
@@ -222,7 +271,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 operations = st.lists(
     st.one_of(
-        st.tuples(st.just("write"), st.integers(1, 4), st.booleans()),
+        st.tuples(st.just("write"), st.integers(1, 4), st.booleans(), st.integers(0, 3)),
         st.tuples(st.just("dispatch"), st.one_of(st.none(), st.integers(1, 6))),
     ),
     max_size=12,
@@ -256,10 +305,14 @@ def test_any_interleaving_of_writes_and_crashes_handles_every_event_and_its_effe
         n = 0
         for op in ops:
             if op[0] == "write":
-                _, size, commit = op
+                _, size, commit, others = op
                 with transaction.atomic():
                     mine = list(range(n + 1, n + size + 1))
                     n += size
+                    # Events of a kind the consumer does not want lie between its own.
+                    outbox.record_many(
+                        [RecordCreated(module="leads", record_id=i) for i in range(others)]
+                    )
                     outbox.record_many([finished(i) for i in mine])
                     if commit:
                         committed += mine

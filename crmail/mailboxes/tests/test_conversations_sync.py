@@ -101,6 +101,22 @@ def test_changes_made_on_the_server_show_in_the_conversations(synced):
     assert snapshot() == rebuilt()
 
 
+def test_synced_mail_is_in_its_threads_conversations_when_the_sync_commits(dovecot):
+    """No consumer of the outbox has run (no commit callbacks): the parse results' own
+    transaction put the messages in their threads' conversations."""
+    user, password = dovecot.new_user()
+    dovecot.deliver(user, mail(1))
+    dovecot.deliver(user, reply(2, to=1))
+    mailbox = f.mailbox(dovecot, user, password)
+    driver = open_driver(mailbox)
+    try:
+        sync_mailbox(mailbox, driver)
+    finally:
+        driver.close()
+    assert conversations(mailbox) == [("Re: Message 1", 2, True, False)]
+    assert snapshot() == rebuilt()
+
+
 def test_a_uidvalidity_change_keeps_the_conversations(synced):
     dovecot, user, mailbox, sync = synced
     before = conversations(mailbox)

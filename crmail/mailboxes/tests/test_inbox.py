@@ -283,3 +283,20 @@ def test_a_new_location_takes_its_messages_thread_and_date(org):
         mailbox=box, folder=folder(box, "Archive"), message=msg, remote_id="x"
     )
     assert (loc.thread_id, loc.date) == (msg.thread_id, msg.date)
+
+
+def test_mail_linked_to_an_account_alone_is_counted_with_the_others(org):
+    rep = org.rep
+    box = connect(rep)
+    firm = f.account(rep, "Firm")
+    friend = f.contact(rep, "friend@example.com")
+    put(box, on=(firm,), seen=False)
+    both = put(box, on=(firm, friend))
+    assert streams(rep) == {
+        "deals": (0, 0),
+        "contacts": (0, 1),
+        "leads": (0, 0),
+        "others": (1, 1),
+    }
+    assert [e.message.pk for e in inbox.page(rep, stream="contacts").items] == [both.pk]
+    assert inbox.page(rep, stream="others", tabs=True).count == 1

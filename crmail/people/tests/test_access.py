@@ -110,3 +110,20 @@ def test_visible_is_one_query_whatever_the_number_of_records(org, django_assert_
         f.contact(org.rep)
     with django_assert_max_num_queries(2):  # the module default, then the rows
         assert len(list(access.visible(org.manager, Contact))) == 30
+
+
+def test_within_a_request_the_defaults_are_read_once_and_again_after_a_change(
+    org, django_assert_max_num_queries
+):
+    from crmail.people.actions import set_module_defaults
+
+    theirs = f.contact(org.peer)
+    with access.remembering():
+        with django_assert_max_num_queries(1):
+            for module in ("contacts", "leads", "deals", "contacts"):
+                access.module_level(module)
+        assert not access.can(org.rep, theirs)
+        set_module_defaults({"contacts": "public_read"}, by=org.admin)
+        assert access.can(org.rep, theirs)  # the writer's change is seen at once
+    ModuleDefault.objects.filter(module="contacts").update(level="private")
+    assert not access.can(org.rep, theirs)  # outside a request: the table as it is now

@@ -8,6 +8,7 @@ conversation in words and changes nothing of it.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -16,15 +17,18 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from crmail.config import dates
 from crmail.config.words import count
 from crmail.mailboxes import inbox, twoway
 from crmail.mailboxes.models import Folder, Location
-from crmail.people.models import User
+from crmail.people.models import MODULES, User
 from crmail.web.inbox_forms import ACTIONS, InboxActionForm, InboxForm
 
 PAGE = 50
+ADD = (("contacts", "Add as contact"), ("leads", "Add as lead"))
 DONE = {
     "read": "Marked {n} read.",
     "unread": "Marked {n} unread.",
@@ -38,6 +42,45 @@ DONE = {
 
 def _user(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
+
+
+class _Links:
+    """The links of a page's rows (about eight a row): each kind reversed once, with a
+    stand-in id that each row's id then replaces (reversing every link took a fifth of the
+    page's time)."""
+
+    STAND_IN = "2147483000"
+
+    def __init__(self) -> None:
+        stand_in = int(self.STAND_IN)
+        self.message = reverse("web:message", args=[stand_in])
+        self.compose = reverse("web:compose")
+        self.sender = {
+            m: reverse("web:message_sender_create", args=[stand_in, m])
+            for m in ("contacts", "leads")
+        }
+        self.records = {m: reverse("web:record_detail", args=[m, stand_in]) for m in MODULES}
+
+    def row(self, entry: inbox.Entry) -> dict[str, Any]:
+        m = entry.message
+        pk = str(m.pk)
+        compose = f"{self.compose}?message={pk}&mode="
+        return {
+            "e": entry,
+            "m": m,
+            "open": self.message.replace(self.STAND_IN, pk),
+            "reply": compose + "reply",
+            "all": compose + "all",
+            "forward": compose + "forward",
+            "records": [
+                (r, self.records[r.module].replace(self.STAND_IN, str(r.id))) for r in entry.records
+            ],
+            "add": [(label, self.sender[mod].replace(self.STAND_IN, pk)) for mod, label in ADD]
+            if m.from_address and not entry.sender_known
+            else [],
+            "iso": timezone.localtime(m.date).isoformat() if m.date else "",
+            "when": dates.when(m.date),
+        }
 
 
 @login_required
@@ -66,6 +109,7 @@ def inbox_page(request: HttpRequest) -> HttpResponse:
         tag=tag,
         limit=PAGE,
         offset=(number - 1) * PAGE,
+        tabs=True,
     )
     folder_counts = inbox.folders(user)
     shown = folder or next((c.folder for c in folder_counts if c.folder.role == "inbox"), None)
@@ -85,9 +129,10 @@ def inbox_page(request: HttpRequest) -> HttpResponse:
         for s in got.streams or inbox.stream_counts(user, folder, tag)
     ]
     here = {**query, **({"stream": stream} if stream else {})}
+    links = _Links()
     context = {
         "form": form,
-        "entries": got.items,
+        "rows": [links.row(e) for e in got.items],
         "count": got.count,
         "count_words": count(got.count, "conversation"),
         "stream": stream,
