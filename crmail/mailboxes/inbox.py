@@ -500,7 +500,7 @@ def _entries(user: User, conversations: list[_Row]) -> list[Entry]:
     known = _known_senders(
         user, {locations[c.location_id].message.from_address for c in conversations}
     )
-    tags = _conversation_tags([c.pk for c in conversations])
+    tags = _conversation_tags([c.id for c in conversations])
     entries = []
     for conv in conversations:
         loc = locations[conv.location_id]
@@ -525,7 +525,7 @@ def _entries(user: User, conversations: list[_Row]) -> list[Entry]:
                 stream=stream,
                 records=sorted(refs.values(), key=_ref_order),
                 sender_known=not message.from_address or message.from_address.lower() in known,
-                tags=tags.get(conv.pk, []),
+                tags=tags.get(conv.id, []),
             )
         )
     return entries
