@@ -88,6 +88,14 @@ class App:
         self.page.locator("summary.who").click()
         return self.page.get_by_role("navigation", name="Your settings")
 
+    def settled(self) -> None:
+        """Wait until htmx has no request, swap or settle under way: it wires the
+        controls it swapped in only when they settle (20 ms later), so a choice made
+        before then reaches no handler."""
+        from playwright.sync_api import expect
+
+        expect(self.page.locator(".htmx-settling, .htmx-request, .htmx-swapping")).to_have_count(0)
+
     def sign_out(self) -> None:
         self.my_menu().get_by_role("button", name="Sign out").click()
 

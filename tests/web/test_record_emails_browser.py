@@ -59,8 +59,7 @@ def test_open_a_contact_see_its_emails_switch_view_and_open_a_message(app):
     emails.get_by_role("link", name="From IMAP mailboxes").click()
     expect(rows).to_have_count(2)
     expect(page).to_have_url(re.compile(r"view=imap"))
-    # htmx wires the swapped-in form up once it settles: choose only then.
-    expect(page.locator(".htmx-settling, .htmx-request, .htmx-swapping")).to_have_count(0)
+    app.settled()
     emails.get_by_label("By user").select_option(label=s.mark.name)
     expect(page).to_have_url(re.compile(rf"view=user&user={s.mark.pk}"))
     expect(rows).to_have_count(3)  # the thread (his two), his sent offer, the note

@@ -261,7 +261,7 @@ def test_by_user_lists_only_the_copies_the_viewer_may_see(app, scene):
     sign_in_as(app, scene.bob)
     app.go(f"/contacts/{scene.jane.pk}/")
     page = app.page
-    expect(page.locator(".htmx-settling, .htmx-request, .htmx-swapping")).to_have_count(0)
+    app.settled()
     emails_region(app).get_by_label("By user").select_option(label="Max Manager")
     expect(page).to_have_url(re.compile(rf"view=user&user={scene.max.pk}"))
     assert listed_subjects(app, 1) == ["Contract terms"]

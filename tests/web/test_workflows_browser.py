@@ -17,11 +17,13 @@ pytestmark = pytest.mark.browser
 
 
 def redrawn(page, act) -> None:  # type: ignore[no-untyped-def]
-    """Do ``act`` (which posts the editor) and wait until the editor is drawn again."""
+    """Do ``act`` (which posts the editor) and wait until the editor is drawn again and
+    htmx has wired its new controls up (they answer only once the swap settles)."""
     editor = page.locator("#workflow-editor")
     before = editor.get_attribute("data-render")
     act()
     expect(editor).not_to_have_attribute("data-render", before or "")
+    expect(page.locator(".htmx-settling, .htmx-request, .htmx-swapping")).to_have_count(0)
 
 
 def test_a_user_builds_tries_and_saves_a_rule(app):  # type: ignore[no-untyped-def]
