@@ -83,6 +83,17 @@ class Mailbox(models.Model):
         default=True,
         help_text="Tell the owner at once when mail from a lead or contact reaches the Inbox.",
     )
+    deal_labels = models.BooleanField(
+        default=False,
+        help_text="Sort Inbox mail from contacts under labels by their deals' state "
+        "(needs customer alerts).",
+    )
+    keeps_copy = models.BooleanField(
+        default=True,
+        help_text="Keep a copy of the mail in crmail (search, reports). IMAP and POP3 always "
+        "do; a Gmail API or Graph mailbox without it is asked live and stores nothing of the "
+        "mail.",
+    )
 
     import_folders = models.JSONField(
         default=list, blank=True, help_text="Folders to sync; empty for all."
