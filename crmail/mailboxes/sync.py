@@ -92,11 +92,13 @@ def sync_mailbox(mailbox: Mailbox, driver: Driver, progress: Progress | None = N
     mailbox.refresh_from_db()
     try:
         folders = _sync_folder_list(mailbox, driver)
-        with ParsePipeline() as parser:  # parses while the next batches are fetched
-            for row, remote in folders:
-                report.folders += 1
-                _sync_folder(mailbox, driver, row, remote, report, progress, parser)
-        parse_pending(mailbox.pk)  # left by an earlier run that stopped mid-parse
+        # Consumers hear of the batches' events at most every second, and at the end.
+        with outbox.gathered():
+            with ParsePipeline() as parser:  # parses while the next batches are fetched
+                for row, remote in folders:
+                    report.folders += 1
+                    _sync_folder(mailbox, driver, row, remote, report, progress, parser)
+            parse_pending(mailbox.pk)  # left by an earlier run that stopped mid-parse
     except Throttled as exc:
         report.paused = True
         record_state(mailbox, SyncState.PAUSED, str(exc), exc.kind, report)

@@ -220,6 +220,49 @@ def test_a_commit_runs_only_the_consumers_of_the_kinds_it_recorded(
     assert ConsumerState.objects.get(name="records").position == 2
 
 
+def test_a_writer_of_many_commits_hands_them_over_together_and_all_by_its_end(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    batches: list[list[int]] = []
+    monkeypatch.setitem(
+        CONSUMERS,
+        "records",
+        Consumer(
+            name="records",
+            kinds=frozenset({"record.created"}),
+            handler=lambda batch: batches.append([item.data.record_id for item in batch]),
+            eager=True,
+        ),
+    )
+    clock = [100.0]
+    monkeypatch.setattr(outbox.time, "monotonic", lambda: clock[0])
+    dispatch.start_all()
+
+    def commit(n: int) -> None:
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            outbox.record(RecordCreated(module="contacts", record_id=n))
+
+    with outbox.gathered():
+        commit(1)
+        commit(2)
+        assert batches == []  # gathered, not handed over commit by commit
+        clock[0] += outbox.GATHER_SECONDS
+        commit(3)
+        assert batches == [[1, 2, 3]]  # a second on: everything so far, in one batch
+        commit(4)
+        with outbox.gathered():  # an inner block leaves the gathering to the outer one
+            commit(5)
+        assert batches == [[1, 2, 3]]
+    assert batches == [[1, 2, 3], [4, 5]]  # the block's end hands the rest over
+
+    with pytest.raises(RuntimeError), outbox.gathered():
+        commit(6)
+        raise RuntimeError("the server went away")
+    assert batches[-1] == [6]  # what committed before a failure is handed over too
+    commit(7)
+    assert batches[-1] == [7]  # outside a block, at once
+
+
 def test_a_batch_is_of_the_consumers_own_kinds_however_many_others_lie_between(
     recorder, monkeypatch
 ):
