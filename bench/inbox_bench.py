@@ -207,7 +207,8 @@ def machine(db: str) -> str:
             cpu = line.split(":", 1)[1].strip()
             break
     if connection.vendor == "postgresql":
-        version = f"PostgreSQL {connection.cursor().connection.info.server_version}"
+        number = connection.cursor().connection.info.server_version  # e.g. 150020
+        version = f"PostgreSQL {number // 10000}.{number % 10000}"
     else:
         version = f"SQLite {sqlite3.sqlite_version}"
     python = f"Python {platform.python_version()}"
