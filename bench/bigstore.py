@@ -614,6 +614,8 @@ def populate(
                         False,
                         "",
                         w.dt(now),
+                        thread,
+                        w.dt(date),
                     )
                 )
             if not inbound and rng.random() < 0.08:
@@ -677,6 +679,8 @@ def populate(
                     "draft",
                     "keywords",
                     "created_at",
+                    "thread_id",
+                    "date",
                 ),
                 locs,
             )
