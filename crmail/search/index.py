@@ -86,9 +86,14 @@ def _documents(ids: Sequence[int]) -> list[tuple[int, str, str, str, str, str]]:
         .values_list("message_id", "filename")
     ):
         files[message_id].append(filename)
-    rows = Message.objects.filter(
-        pk__in=ids, parse_state__in=(ParseState.PARSED, ParseState.PARTIAL)
-    ).values_list("pk", "subject", "body_text")
+    # In rowid order: FTS5 writes a new segment whenever a rowid is not above the last one
+    # it was given, and merging thousands of one-document segments read the whole index
+    # again and again (20 s for 500 documents on a store of a million messages).
+    rows = (
+        Message.objects.filter(pk__in=ids, parse_state__in=(ParseState.PARSED, ParseState.PARTIAL))
+        .order_by("pk")
+        .values_list("pk", "subject", "body_text")
+    )
     return [
         (
             pk,
@@ -115,8 +120,12 @@ def index_messages(ids: Sequence[int]) -> int:
 
 
 def _write(ids: list[int], documents: list[tuple[int, str, str, str, str, str]]) -> None:
+    ids = sorted(ids)
+    documents = sorted(documents)  # by message id: see ``_documents``
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
+            # Deletes, then inserts, each in rowid order: FTS5 starts one new segment
+            # between them, not one per document.
             cursor.executemany("DELETE FROM search_fts WHERE rowid = %s", [(i,) for i in ids])
             cursor.executemany(
                 "INSERT INTO search_fts (rowid, subject, sender, recipients, body, attachments)"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from crmail.config.cli import main
+from crmail.mail.models import Message
 from crmail.search import index
 from crmail.search.queries import search_messages
 from crmail.search.query import parse
-from crmail.search.tests.mail import deliver, raw
+from crmail.search.tests.mail import START, deliver, raw
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -41,3 +44,17 @@ def test_an_unknown_mailbox_is_an_error_in_words(capsys):
     assert main(["search", "reindex", "--mailbox", "999"]) == 1
     err = capsys.readouterr().err
     assert "--mailbox: there is no mailbox with id 999." in err and "Traceback" not in err
+
+
+def test_documents_go_to_the_index_in_message_order_whatever_their_dates():
+    """FTS5 starts a new segment whenever a document's id is not above the last one
+    written; written in date order, a big store's index was rewritten again and again."""
+    rep = f.user("rep@crmail.test")
+    ids = [
+        deliver(None, raw("a@x.test", rep.email, f"Note {n}", "words"), to=[rep]).pk
+        for n in range(5)
+    ]
+    # Lists of mail put the newest first: here that is the last message stored.
+    for n, pk in enumerate(ids):
+        Message.objects.filter(pk=pk).update(date=START + timedelta(days=n))
+    assert [doc[0] for doc in index._documents(list(reversed(ids)))] == sorted(ids)
