@@ -23,8 +23,9 @@ from __future__ import annotations
 import base64
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import getaddresses
@@ -354,14 +355,26 @@ class GraphDriver(Driver, SetsFlags, MovesMessages, CreatesFolders, QueriesLive,
     # -- fetching -----------------------------------------------------------------------
 
     def fetch(self, folder: RemoteFolder, ids: list[str]) -> Iterator[RemoteMessage]:
-        step = max(self.config.parallel * 16, 16)
+        """In ``ids``' order, with a few requests in flight while the caller stores what
+        came: fetching and storing overlap, and a few messages at most wait in memory."""
+        window = self.config.parallel * 4
+        pending: deque[Future[RemoteMessage | None]] = deque()
         with ThreadPoolExecutor(max_workers=self.config.parallel) as pool:
-            for start in range(0, len(ids), step):
-                chunk = ids[start : start + step]
-                token = self.config.token()  # once a chunk: renewed during long syncs
-                for message in pool.map(self._fetch_one, chunk, [token] * len(chunk)):
-                    if message is not None:
-                        yield message
+            try:
+                token, asked = "", 0
+                for position in range(len(ids) + window):
+                    if position < len(ids):
+                        if asked % 64 == 0:
+                            token = self.config.token()  # renewed during long syncs
+                        pending.append(pool.submit(self._fetch_one, ids[position], token))
+                        asked += 1
+                    if pending and (len(pending) > window or position >= len(ids)):
+                        message = pending.popleft().result()
+                        if message is not None:
+                            yield message
+            finally:
+                for future in pending:
+                    future.cancel()
 
     def _fetch_one(self, mid: str, token: str) -> RemoteMessage | None:
         path = f"/me/messages/{quote(mid, safe='')}"

@@ -37,6 +37,7 @@ import contextlib
 import json
 import re
 import secrets
+import socket
 import threading
 import time
 import uuid
@@ -467,6 +468,12 @@ def _page_size(options: dict[str, str], prefer: str, default: int = 10) -> int:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes: without this, Nagle's algorithm and the
+        # client's delayed ACK would add 40 ms to every answer, which Graph does not.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
