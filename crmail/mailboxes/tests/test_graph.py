@@ -14,6 +14,7 @@ from crmail.mail.compose import Draft
 from crmail.mail.models import Message
 from crmail.mail.store import raw_bytes
 from crmail.mailboxes import twoway
+from crmail.mailboxes.actions import mailbox_status
 from crmail.mailboxes.connect import can, open_driver
 from crmail.mailboxes.drivers.base import (
     Appends,
@@ -185,6 +186,9 @@ def test_throttling_pauses_the_sync_for_the_time_graph_asks(graph, outlook):
     assert report.paused and outlook.state == SyncState.PAUSED
     assert "slow down" in outlook.last_error and "2 minutes" in outlook.last_error
     assert outlook.pk not in due_mailboxes()
+    status = mailbox_status(outlook)
+    assert status.state_label == "Paused at the provider's request"
+    assert "slow down" in status.last_error
     assert outlook.pk in due_mailboxes(timezone.now() + timedelta(minutes=3))
     # The wait is over: the sync carries on where it stopped, nothing stored twice.
     report = run_sync(outlook)
