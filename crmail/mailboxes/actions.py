@@ -30,7 +30,7 @@ from crmail.mailboxes.models import (
     SentMessage,
     SyncState,
 )
-from crmail.mailboxes.sync import eta_seconds
+from crmail.mailboxes.sync import eta_seconds, resume_times
 from crmail.mailboxes.tasks import is_interrupted
 from crmail.people import ratelimit
 from crmail.people.actions import Invalid, NotAllowed
@@ -432,6 +432,8 @@ class MailboxStatus:
 # and its lease has lapsed; not stored: the next sync carries on and sets the state.
 INTERRUPTED = "interrupted"
 INTERRUPTED_LABEL = "Interrupted: the sync stopped before it finished"
+# Paused because the provider asked crmail to slow down (not for a day's transfer cap).
+PAUSED_ON_REQUEST_LABEL = "Paused at the provider's request"
 
 
 def mailbox_status(mailbox: Mailbox) -> MailboxStatus:
@@ -446,6 +448,8 @@ def mailbox_status(mailbox: Mailbox) -> MailboxStatus:
     state, label = mailbox.state, mailbox.get_state_display()
     if is_interrupted(mailbox):
         state, label = INTERRUPTED, INTERRUPTED_LABEL
+    elif state == SyncState.PAUSED and mailbox.pk in resume_times([mailbox.pk]):
+        label = PAUSED_ON_REQUEST_LABEL
     rate = None
     if state == SyncState.SYNCING and mailbox.sync_started_at:
         elapsed = (timezone.now() - mailbox.sync_started_at).total_seconds()

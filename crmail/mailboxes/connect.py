@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from crmail.jobs import leases
 from crmail.mailboxes.drivers.base import AuthFailed, Driver, DriverError, WaitsForNews
+from crmail.mailboxes.drivers.graph import GraphConfig, GraphDriver, graph_api_url
 from crmail.mailboxes.drivers.imap import ImapConfig, ImapDriver
 from crmail.mailboxes.drivers.pop3 import Pop3Config, Pop3Driver
 from crmail.mailboxes.drivers.smtp import SmtpClient, SmtpConfig
@@ -25,7 +26,11 @@ from crmail.mailboxes.models import AuthMethod, Mailbox, Protocol
 from crmail.mailboxes.providers import CUSTOM, preset, preset_for_host
 
 # The driver class of each protocol; mailboxes of other protocols are never opened.
-DRIVERS: dict[str, type[Driver]] = {Protocol.IMAP: ImapDriver, Protocol.POP3: Pop3Driver}
+DRIVERS: dict[str, type[Driver]] = {
+    Protocol.IMAP: ImapDriver,
+    Protocol.POP3: Pop3Driver,
+    Protocol.GRAPH: GraphDriver,
+}
 SUPPORTED_PROTOCOLS = tuple(DRIVERS)
 
 
@@ -143,7 +148,27 @@ def imap_config(
     return config if timeout is None else replace(config, timeout=timeout)
 
 
+def graph_config(mailbox: Mailbox) -> GraphConfig:
+    """Microsoft Graph for ``mailbox``: its access token, asked for again at each use so a
+    long sync renews it (``oauth.access_token`` keeps it while it lasts)."""
+    if mailbox.auth_method != AuthMethod.OAUTH2:
+        raise AuthFailed(
+            "Microsoft Graph mailboxes sign in with Microsoft: connect this mailbox again "
+            "with “Sign in with Microsoft”.",
+            kind="auth_unsupported",
+        )
+    return GraphConfig(token=lambda: _credentials(mailbox)[1], base_url=graph_api_url())
+
+
 def _open_driver(mailbox: Mailbox, on_close: Callable[[], None]) -> Driver:
+    if mailbox.protocol == Protocol.GRAPH:
+        graph = GraphDriver(graph_config(mailbox), on_close=on_close)
+        try:
+            graph.connect()
+        except BaseException:
+            graph.close()
+            raise
+        return graph
     password, token = _credentials(mailbox)
     if mailbox.protocol == Protocol.IMAP:
         driver = ImapDriver(imap_config(mailbox, password=password, token=token), on_close=on_close)

@@ -1,4 +1,5 @@
-"""Sending mail from crmail (SPEC F3): through the user's SMTP server, stored like synced mail.
+"""Sending mail from crmail (SPEC F3): through the user's SMTP server (or the mailbox's
+mail API), stored like synced mail.
 
 The message is built with checked headers, sent, stored by content and parsed, and recorded
 as sent from crmail (always shared, SPEC F5). Where the mailbox asks for it and the provider
@@ -19,7 +20,7 @@ from crmail.mail.compose import ComposeError, Draft, build_message, no_newlines
 from crmail.mail.ingest import parse_stored
 from crmail.mail.store import store_raw
 from crmail.mailboxes.connect import can, open_driver, smtp_client
-from crmail.mailboxes.drivers.base import Appends, DriverError, RemoteFolder
+from crmail.mailboxes.drivers.base import Appends, DriverError, RemoteFolder, Sends
 from crmail.mailboxes.models import Folder, Location, Mailbox, SentMessage
 from crmail.mailboxes.providers import preset
 from crmail.people.models import User
@@ -66,7 +67,7 @@ def send_message(
         mailbox = Mailbox.objects.filter(owner=user, is_active=True).first()
     if mailbox is None or mailbox.owner_id != user.pk:
         raise SendingNotPossible("Connect a mailbox before sending mail from crmail.")
-    if not mailbox.smtp_host:
+    if not sends_itself(mailbox) and not mailbox.smtp_host:
         raise SendingNotPossible(
             f"The mailbox {mailbox.email} has no outgoing (SMTP) server: add one to send mail."
         )
@@ -77,8 +78,7 @@ def send_message(
         draft.sender_name = sender_name(mailbox, user)
     msg, recipients = build_message(draft)
     raw = msg.as_bytes()
-    with smtp_client(mailbox) as client:
-        client.send(draft.sender, recipients, raw)
+    _deliver(mailbox, draft.sender, recipients, raw)
     with transaction.atomic():
         message = store_raw(raw)
         sent = SentMessage.objects.create(
@@ -109,12 +109,35 @@ def send_message(
     return sent
 
 
+def sends_itself(mailbox: Mailbox) -> bool:
+    """True when ``mailbox``'s own driver hands mail over for delivery (a mail API such as
+    Microsoft Graph's ``sendMail``), which also files the copy in Sent: no SMTP server and
+    no copy appended by crmail."""
+    return can(mailbox, Sends)
+
+
+def _deliver(mailbox: Mailbox, sender: str, recipients: list[str], raw: bytes) -> None:
+    """Hand ``raw`` over for delivery: through the mailbox's API, else its SMTP server."""
+    if not sends_itself(mailbox):
+        with smtp_client(mailbox) as client:
+            client.send(sender, recipients, raw)
+        return
+    driver = open_driver(mailbox)
+    try:
+        if not isinstance(driver, Sends):  # pragma: no cover (``can`` said it does)
+            raise SendingNotPossible(f"The mailbox {mailbox.email} cannot send mail.")
+        driver.send(sender, recipients, raw)
+    finally:
+        driver.close()
+
+
 def _wants_sent_copy(mailbox: Mailbox) -> bool:
     """Store a copy on the server when asked, where the driver can (IMAP), unless the
-    provider files it itself."""
+    provider files it itself (its SMTP server, or its API that sent the message)."""
     return (
         mailbox.store_sent_on_server
         and can(mailbox, Appends)
+        and not sends_itself(mailbox)
         and not preset(mailbox.provider).sent_copy_by_smtp
     )
 
@@ -170,6 +193,11 @@ def sent_copy_outcome(sent: SentMessage) -> tuple[bool, str]:
         return False, "The mailbox it was sent from is no longer connected."
     if _wants_sent_copy(mailbox):
         return True, ""
+    if sends_itself(mailbox):
+        return False, (
+            f"{mailbox.get_protocol_display()} files sent mail in the Sent folder itself: "
+            "crmail added no second copy."
+        )
     if not mailbox.store_sent_on_server:
         return False, "Storing sent mail on the server is off for this mailbox."
     if not can(mailbox, Appends):

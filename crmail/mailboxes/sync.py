@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import connections, router, transaction
@@ -21,6 +21,8 @@ from django.utils import timezone
 from crmail.config.bulk import insert_rows
 from crmail.events import outbox
 from crmail.events.kinds import EventData, MailboxNeedsAttention, MessageReceived, SyncFinished
+from crmail.jobs import leases
+from crmail.jobs.models import Lease
 from crmail.mail.ingest import PIPELINE_MIN_MESSAGES, ParsePipeline, parse_pending
 from crmail.mail.store import store_many
 from crmail.mailboxes import conversations
@@ -101,11 +103,11 @@ def sync_mailbox(mailbox: Mailbox, driver: Driver, progress: Progress | None = N
             parse_pending(mailbox.pk)  # left by an earlier run that stopped mid-parse
     except Throttled as exc:
         report.paused = True
-        record_state(mailbox, SyncState.PAUSED, str(exc), exc.kind, report)
+        record_failure(mailbox, exc, report)
         return report
     except DriverError as exc:
         report.errors.append(str(exc))
-        record_state(mailbox, failure_state(exc), str(exc), exc.kind, report)
+        record_failure(mailbox, exc, report)
         raise
     except Exception:
         # A fault of crmail's, not the server's: say so in words (the traceback goes to the
@@ -113,8 +115,43 @@ def sync_mailbox(mailbox: Mailbox, driver: Driver, progress: Progress | None = N
         report.errors.append(UNEXPECTED)
         record_state(mailbox, SyncState.ERROR, UNEXPECTED, "internal", report)
         raise
+    leases.release(resume_lease(mailbox.pk), RESUME_HOLDER)
     record_state(mailbox, SyncState.COMPLETED, "", "", report)
     return report
+
+
+# A provider that asks crmail to wait (``Throttled.retry_after``) is waited for through a
+# lease that only expires: the scheduler leaves the paused mailbox alone until then.
+RESUME_HOLDER = "provider-asked-to-wait"
+
+
+def resume_lease(mailbox_id: int) -> str:
+    return f"mailbox-resume:{mailbox_id}"
+
+
+def resume_times(mailbox_ids: list[int] | None = None) -> dict[int, datetime]:
+    """{mailbox id: when its provider lets crmail sync again}, for mailboxes paused at a
+    provider's request (not for a day's transfer cap)."""
+    rows = Lease.objects.filter(name__startswith="mailbox-resume:", holder=RESUME_HOLDER)
+    if mailbox_ids is not None:
+        rows = rows.filter(name__in=[resume_lease(pk) for pk in mailbox_ids])
+    return {
+        int(name.rpartition(":")[2]): expires_at
+        for name, expires_at in rows.values_list("name", "expires_at")
+    }
+
+
+def record_failure(mailbox: Mailbox, exc: DriverError, report: SyncReport | None = None) -> None:
+    """Record a failed sync or connection: paused when the provider asked crmail to slow
+    down (until the time it gave, or the day's cap resets), else the failure's state."""
+    if isinstance(exc, Throttled):
+        if exc.retry_after is not None:
+            wait = timedelta(seconds=max(exc.retry_after, 1))
+            leases.release(resume_lease(mailbox.pk), RESUME_HOLDER)
+            leases.acquire(resume_lease(mailbox.pk), RESUME_HOLDER, wait)
+        record_state(mailbox, SyncState.PAUSED, str(exc), exc.kind, report)
+        return
+    record_state(mailbox, failure_state(exc), str(exc), exc.kind, report)
 
 
 # Failures only the owner can mend (sign in again, a new password, a certificate): a

@@ -8,8 +8,8 @@ its lease expires (at once when the holder ran on this machine).
 
 ``schedule_syncs`` runs every minute on one worker and queues the mailboxes that are due:
 never synced, due for polling, retrying after an error, resuming after a provider's
-daily transfer limit (the next day), or interrupted (marked syncing, but the process that
-held its lease is gone).
+daily transfer limit (the next day) or once the wait a provider asked for is over, or
+interrupted (marked syncing, but the process that held its lease is gone).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from huey.contrib.djhuey import db_periodic_task, db_task
 from crmail.jobs import leases
 from crmail.jobs.models import Lease
 from crmail.mailboxes.connect import SUPPORTED_PROTOCOLS, ConnectionSlot, open_driver
-from crmail.mailboxes.drivers.base import DriverError
+from crmail.mailboxes.drivers.base import DriverError, Throttled
 from crmail.mailboxes.models import Mailbox, SyncState
-from crmail.mailboxes.sync import SyncReport, failure_state, record_state, sync_mailbox
+from crmail.mailboxes.sync import SyncReport, record_failure, resume_times, sync_mailbox
 from crmail.mailboxes.twoway import mark_read_now
 
 log = logging.getLogger(__name__)
@@ -76,10 +76,8 @@ def run_sync(mailbox: Mailbox, progress: Callable[[Mailbox], None] | None = None
             driver.close()
     except DriverError as exc:
         # Failing to connect never reaches sync_mailbox: record it the same way.
-        if mailbox.last_error != str(exc):
-            state = failure_state(exc)
-            record_state(mailbox, state, str(exc), exc.kind or "")
-            mailbox.state, mailbox.last_error = state, str(exc)
+        if mailbox.last_error != str(exc) or isinstance(exc, Throttled):
+            record_failure(mailbox, exc)
         raise
     finally:
         leases.release(lease, holder)
@@ -132,15 +130,24 @@ def due_mailboxes(now: datetime | None = None) -> list[int]:
         | Q(state=SyncState.COMPLETED, last_sync_at__isnull=True)
         | Q(state=SyncState.ERROR, sync_started_at__lt=now - RETRY_AFTER_ERROR)
         | Q(state=SyncState.ERROR, sync_started_at__isnull=True)
-        | Q(state=SyncState.PAUSED, bytes_day__lt=today)
+        # Paused: when the day's transfer cap resets, or the provider's wait is over.
+        | Q(state=SyncState.PAUSED)
         # Marked syncing: due when interrupted (no live holder of its lease, below).
         | Q(state=SyncState.SYNCING)
     )
-    ids = list(
+    rows = list(
         Mailbox.objects.filter(
             due, is_active=True, owner__is_active=True, protocol__in=SUPPORTED_PROTOCOLS
-        ).values_list("pk", flat=True)
+        ).values_list("pk", "state", "bytes_day")
     )
+    paused = [pk for pk, state, _ in rows if state == SyncState.PAUSED]
+    resume = resume_times(paused) if paused else {}
+    ids = [
+        pk
+        for pk, state, day in rows
+        if state != SyncState.PAUSED
+        or (resume[pk] <= now if pk in resume else day is not None and day < today)
+    ]
     busy = {
         int(name.rpartition(":")[2])
         for name, holder in Lease.objects.filter(

@@ -1,0 +1,583 @@
+"""Microsoft Graph (Outlook, Microsoft 365): mail through Graph v1.0's REST API.
+
+Plain HTTPS with ``requests`` (decision 041). Folders are ``/me/mailFolders`` and their
+``childFolders``, with crmail's roles from the well-known names (``inbox``,
+``sentitems``…). Changes come per folder from ``/me/mailFolders/{id}/messages/delta``:
+the cursor is the round's ``@odata.deltaLink``; a first listing is a round without one.
+A removed message (``@removed``, which is also how a move out of the folder shows) is a
+removal; a message seen again is a flag change, and new when crmail has no copy. A sync
+state Graph no longer has (``410 Gone``, ``syncStateNotFound``, ``resyncRequired``) is
+listed again from the start: the item ids stay valid, so only what crmail lacks is
+fetched. Raw bytes come from ``/me/messages/{id}/$value``, four requests at a time (the
+mailbox concurrency Outlook allows an application). Throttling (429, 503 with
+``Retry-After``) waits out short pauses and raises ``Throttled`` with ``retry_after``
+for longer ones. Sending goes through ``/me/sendMail`` in MIME form; Outlook files the
+copy in Sent Items itself.
+
+Links Graph returns (next pages, delta links) are followed only on the configured API
+base: the access token never goes to another host.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import getaddresses
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+
+from crmail.mailboxes.drivers.base import (
+    FLAGS,
+    AuthFailed,
+    ConnectFailed,
+    CreatesFolders,
+    Driver,
+    DriverError,
+    FolderDelta,
+    LiveMessage,
+    LivePage,
+    MovesMessages,
+    QueriesLive,
+    RemoteFolder,
+    RemoteMessage,
+    Sends,
+    SetsFlags,
+    Throttled,
+)
+
+DEFAULT_API_URL = "https://graph.microsoft.com/v1.0"
+# Graph's well-known folder names and crmail's roles (mailFolder, "well-known folder names").
+ROLES = {
+    "inbox": "inbox",
+    "sentitems": "sent",
+    "drafts": "drafts",
+    "deleteditems": "trash",
+    "junkemail": "junk",
+    "archive": "archive",
+    "outbox": "outbox",
+}
+SYNC_FIELDS = "isRead,flag,isDraft,receivedDateTime"
+LIVE_FIELDS = "from,subject,receivedDateTime,toRecipients,ccRecipients,conversationId,isRead,flag"
+RESET_CODES = frozenset({"syncStateNotFound", "resyncRequired"})
+SEND_LIMIT = 4 * 1024 * 1024  # Graph's request size limit; base64 makes MIME a third larger
+NAME = "Microsoft Graph"
+
+
+def graph_api_url() -> str:
+    """Graph's base URL: ``CRMAIL_GRAPH_API_URL`` (national clouds, tests), else the
+    global service."""
+    return (getattr(settings, "CRMAIL_GRAPH_API_URL", "") or DEFAULT_API_URL).rstrip("/")
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    token: Callable[[], str]  # an access token for Graph, valid now (renewed by the caller)
+    base_url: str = DEFAULT_API_URL
+    timeout: float = 30.0
+    page_size: int = 200  # Prefer: odata.maxpagesize for delta rounds
+    parallel: int = 4  # requests in flight (Outlook allows an app four per mailbox)
+    max_wait: float = 5.0  # a Retry-After up to this is waited out; longer pauses the sync
+
+
+class _Reset(Exception):
+    """Graph no longer has the sync state behind a delta link."""
+
+
+class _Gone(Exception):
+    """The item asked for no longer exists."""
+
+
+def _words(status: int, code: str) -> str:
+    return f"{NAME} answered HTTP {status}" + (f" ({code})" if code else "")
+
+
+def _wait_words(seconds: float) -> str:
+    if seconds < 90:
+        return f"{int(seconds)} seconds"
+    minutes = round(seconds / 60)
+    return f"{minutes} minutes" if minutes < 90 else f"{round(minutes / 60)} hours"
+
+
+class GraphDriver(Driver, SetsFlags, MovesMessages, CreatesFolders, QueriesLive, Sends):
+    """One mailbox through Microsoft Graph, for one sync or one change."""
+
+    def __init__(self, config: GraphConfig, *, on_close: Callable[[], None] | None = None) -> None:
+        self.config = config
+        self.base = config.base_url.rstrip("/")
+        self._on_close = on_close
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+        self._flags: dict[str, tuple[frozenset[str], datetime | None]] = {}
+        self._roles: dict[str, str] | None = None
+
+    # -- connection ---------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Check that the token opens the mailbox (``GET /me``)."""
+        self._get("/me", {"$select": "id,mail,userPrincipalName"})
+
+    def close(self) -> None:
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            on_close()
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["Accept"] = "application/json"
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def _url(self, path_or_link: str) -> str:
+        if path_or_link.startswith("/"):
+            return self.base + path_or_link
+        if not path_or_link.startswith(self.base + "/"):
+            raise DriverError(
+                f"{NAME} pointed crmail to an address outside its API; crmail did not follow.",
+                kind="protocol",
+            )
+        return path_or_link
+
+    def _request(
+        self,
+        method: str,
+        path_or_link: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        token: str | None = None,
+    ) -> requests.Response:
+        """One call, with short throttling pauses waited out; errors in words."""
+        url = self._url(path_or_link)
+        send_headers = {
+            "Authorization": f"Bearer {token or self.config.token()}",
+            **(headers or {}),
+        }
+        for attempt in range(4):
+            try:
+                response = self._session().request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    data=data,
+                    headers=send_headers,
+                    timeout=self.config.timeout,
+                    allow_redirects=False,
+                )
+            except requests.Timeout:
+                raise ConnectFailed(f"{NAME} did not answer in time.", kind="timeout") from None
+            except requests.RequestException:
+                raise ConnectFailed(f"{NAME} could not be reached.") from None
+            if response.status_code < 400:
+                return response
+            wait = _retry_after(response)
+            if wait is not None and wait <= self.config.max_wait and attempt < 3:
+                time.sleep(wait)
+                continue
+            self._raise(response, wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _raise(self, response: requests.Response, wait: float | None) -> None:
+        status = response.status_code
+        code = _error_code(response)
+        if status == 410 or code in RESET_CODES:
+            raise _Reset()
+        if wait is not None or status in (429, 509):
+            wait = wait if wait is not None else 60.0
+            raise Throttled(
+                f"{NAME} asked crmail to slow down (too many requests); the sync waits "
+                f"{_wait_words(wait)}, as it asked, and then carries on by itself.",
+                retry_after=wait,
+            )
+        if status == 401:
+            raise AuthFailed(
+                f"{NAME} refused crmail's access: sign in with Microsoft again.",
+                kind="oauth_revoked",
+            )
+        if status == 403:
+            raise AuthFailed(
+                f"{NAME} refused access to this mailbox ({code or 'access denied'}): the "
+                "sign-in must allow reading and writing mail (Mail.ReadWrite, Mail.Send).",
+                kind="auth",
+            )
+        if status == 404 and code in ("ErrorItemNotFound", "itemNotFound", ""):
+            raise _Gone()
+        if status >= 500:
+            raise ConnectFailed(f"{_words(status, code)}; crmail tries again later.")
+        raise DriverError(f"{_words(status, code)} and did not do it.", kind="refused")
+
+    def _get(self, path: str, params: dict[str, str] | None = None, **kw: Any) -> dict[str, Any]:
+        response = self._request("GET", path, params=params, **kw)
+        try:
+            data = response.json()
+        except ValueError:
+            raise DriverError(
+                f"{NAME} answered something that is not JSON.", kind="protocol"
+            ) from None
+        if not isinstance(data, dict):
+            raise DriverError(f"{NAME} answered an unexpected document.", kind="protocol")
+        return data
+
+    def _pages(
+        self, path: str, params: dict[str, str] | None = None, prefer: str = ""
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a collection, following ``@odata.nextLink``."""
+        headers = {"Prefer": prefer} if prefer else None
+        page = self._get(path, params, headers=headers)
+        while True:
+            yield from _items(page)
+            link = page.get("@odata.nextLink")
+            if not link:
+                return
+            page = self._get(str(link), headers=headers)
+
+    # -- folders ------------------------------------------------------------------------
+
+    def _role_ids(self) -> dict[str, str]:
+        if self._roles is None:
+            roles: dict[str, str] = {}
+            for name, role in ROLES.items():
+                try:
+                    folder = self._get(f"/me/mailFolders/{name}", {"$select": "id"})
+                except _Gone:
+                    continue
+                roles[str(folder["id"])] = role
+            self._roles = roles
+        return self._roles
+
+    def list_folders(self) -> list[RemoteFolder]:
+        roles = self._role_ids()
+        out: list[RemoteFolder] = []
+        select = {"$select": "id,displayName,childFolderCount", "$top": "100"}
+        todo: list[tuple[str, str]] = [("/me/mailFolders", "")]
+        while todo:
+            path, prefix = todo.pop(0)
+            for item in self._pages(path, select):
+                fid, name = str(item.get("id", "")), str(item.get("displayName", ""))
+                if not fid:
+                    continue
+                shown = f"{prefix}{name}"
+                out.append(RemoteFolder(fid, shown, roles.get(fid)))
+                if int(item.get("childFolderCount") or 0) > 0:
+                    todo.append(
+                        (f"/me/mailFolders/{quote(fid, safe='')}/childFolders", shown + "/")
+                    )
+        return out
+
+    def create_folder(self, name: str, role: str | None = None) -> RemoteFolder:
+        try:
+            response = self._request("POST", "/me/mailFolders", json={"displayName": name})
+        except DriverError as exc:
+            existing = next((f for f in self.list_folders() if f.name == name), None)
+            if existing is None:
+                raise DriverError(f"The folder {name!r} could not be created: {exc}") from None
+            return existing
+        item = response.json()
+        return RemoteFolder(str(item["id"]), str(item.get("displayName", name)), role)
+
+    # -- changes ------------------------------------------------------------------------
+
+    def changes(self, folder: RemoteFolder, cursor: dict[str, Any] | None) -> FolderDelta:
+        link = (cursor or {}).get("delta_link")
+        if isinstance(link, str) and link:
+            try:
+                return self._round(folder, link)
+            except _Reset:
+                pass  # Graph lost the sync state: list the folder again
+        try:
+            return self._round(folder, None)
+        except _Reset:
+            raise DriverError(
+                f"{NAME} could not list the folder {folder.name}; crmail tries again later.",
+                kind="refused",
+            ) from None
+
+    def _round(self, folder: RemoteFolder, link: str | None) -> FolderDelta:
+        prefer = f"odata.maxpagesize={self.config.page_size}"
+        headers = {"Prefer": prefer}
+        if link is None:
+            path = f"/me/mailFolders/{quote(folder.remote_id, safe='')}/messages/delta"
+            page = self._get(path, {"$select": SYNC_FIELDS}, headers=headers)
+        else:
+            page = self._get(link, headers=headers)
+        seen: dict[str, tuple[frozenset[str], datetime | None]] = {}
+        removed: set[str] = set()
+        while True:
+            for item in _items(page):
+                mid = str(item.get("id") or "")
+                if not mid:
+                    continue
+                if "@removed" in item:
+                    seen.pop(mid, None)
+                    removed.add(mid)
+                else:
+                    removed.discard(mid)
+                    seen[mid] = (_flags(item), _when(item.get("receivedDateTime")))
+            next_link = page.get("@odata.nextLink")
+            if next_link:
+                page = self._get(str(next_link), headers=headers)
+                continue
+            delta_link = page.get("@odata.deltaLink")
+            if not delta_link:
+                raise DriverError(f"{NAME} ended a listing without a delta link.", kind="protocol")
+            self._url(str(delta_link))  # refuse a link off the API before storing it
+            break
+        self._flags.update(seen)
+        oldest_first = sorted(seen, key=lambda i: (seen[i][1] is None, seen[i][1] or 0, i))
+        return FolderDelta(
+            cursor={"delta_link": str(delta_link)},
+            new_ids=oldest_first,
+            flag_changes={i: seen[i][0] for i in seen},
+            removed_ids=sorted(removed),
+            present_ids=list(seen) if link is None else None,
+        )
+
+    # -- fetching -----------------------------------------------------------------------
+
+    def fetch(self, folder: RemoteFolder, ids: list[str]) -> Iterator[RemoteMessage]:
+        """In ``ids``' order, with a few requests in flight while the caller stores what
+        came: fetching and storing overlap, and a few messages at most wait in memory."""
+        window = self.config.parallel * 4
+        pending: deque[Future[RemoteMessage | None]] = deque()
+        with ThreadPoolExecutor(max_workers=self.config.parallel) as pool:
+            try:
+                token, asked = "", 0
+                for position in range(len(ids) + window):
+                    if position < len(ids):
+                        if asked % 64 == 0:
+                            token = self.config.token()  # renewed during long syncs
+                        pending.append(pool.submit(self._fetch_one, ids[position], token))
+                        asked += 1
+                    if pending and (len(pending) > window or position >= len(ids)):
+                        message = pending.popleft().result()
+                        if message is not None:
+                            yield message
+            finally:
+                for future in pending:
+                    future.cancel()
+
+    def _fetch_one(self, mid: str, token: str) -> RemoteMessage | None:
+        path = f"/me/messages/{quote(mid, safe='')}"
+        try:
+            known = self._flags.get(mid)
+            if known is None:
+                item = self._get(path, {"$select": SYNC_FIELDS}, token=token)
+                known = (_flags(item), _when(item.get("receivedDateTime")))
+            raw = self._request("GET", path + "/$value", token=token).content
+        except _Gone:
+            return None  # moved or deleted since it was listed: the next round says so
+        return RemoteMessage(mid, known[0], raw, len(raw), known[1])
+
+    # -- changes made in crmail ---------------------------------------------------------
+
+    def set_flags(
+        self, folder: RemoteFolder, id: str, add: Iterable[str], remove: Iterable[str]
+    ) -> None:
+        add, remove = set(add), set(remove)
+        other = (add | remove) - {"seen", "flagged"}
+        if other - set(FLAGS):
+            raise ValueError(f"Unknown flags: {', '.join(sorted(other - set(FLAGS)))}.")
+        if other:
+            raise DriverError(
+                f"{NAME} keeps no {', '.join(sorted(other))} mark crmail can set.",
+                kind="unsupported",
+            )
+        body: dict[str, Any] = {}
+        if "seen" in add | remove:
+            body["isRead"] = "seen" in add
+        if "flagged" in add | remove:
+            body["flag"] = {"flagStatus": "flagged" if "flagged" in add else "notFlagged"}
+        if body:
+            self._change(f"/me/messages/{quote(id, safe='')}", "PATCH", body)
+
+    def move(self, folder: RemoteFolder, id: str, dest: RemoteFolder) -> str | None:
+        response = self._change(
+            f"/me/messages/{quote(id, safe='')}/move", "POST", {"destinationId": dest.remote_id}
+        )
+        new_id = response.json().get("id")
+        return str(new_id) if new_id else None
+
+    def delete(self, folder: RemoteFolder, id: str) -> str | None:
+        if folder.role == "trash":
+            self._change(f"/me/messages/{quote(id, safe='')}", "DELETE", None)
+            return None
+        return self.move(folder, id, RemoteFolder("deleteditems", "Deleted Items", "trash"))
+
+    def _change(self, path: str, method: str, body: dict[str, Any] | None) -> requests.Response:
+        try:
+            return self._request(method, path, json=body)
+        except _Gone:
+            raise DriverError(
+                "The message is no longer there (moved or deleted in another program).",
+                kind="gone",
+            ) from None
+
+    # -- live queries and sending -------------------------------------------------------
+
+    def query(
+        self, addresses: Sequence[str], *, page: str | None = None, limit: int = 25
+    ) -> LivePage:
+        if page:
+            data = self._get(page)
+        else:
+            terms = [f"participants:{a}" for a in addresses if _searchable(a)]
+            if not terms:
+                return LivePage([])
+            params = {
+                "$search": '"' + " OR ".join(terms) + '"',
+                "$select": LIVE_FIELDS,
+                "$top": str(max(1, min(limit, 1000))),
+            }
+            try:
+                data = self._get("/me/messages", params)
+            except _Gone:
+                return LivePage([])
+        messages = [_live(item) for item in _items(data) if item.get("id")]
+        next_link = data.get("@odata.nextLink")
+        if next_link:
+            self._url(str(next_link))
+        return LivePage(messages, str(next_link) if next_link else None)
+
+    def send(self, sender: str, recipients: Sequence[str], raw: bytes) -> None:
+        mime = _with_bcc(raw, recipients)
+        body = base64.b64encode(mime)
+        if len(body) > SEND_LIMIT:
+            raise DriverError(
+                f"{NAME} takes messages of up to about 3 MB this way: send fewer or smaller "
+                "attachments.",
+                kind="too_large",
+            )
+        self._request("POST", "/me/sendMail", data=body, headers={"Content-Type": "text/plain"})
+
+
+# -- reading Graph's documents ----------------------------------------------------------------
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    if response.status_code not in (429, 503, 509):
+        return None
+    value = response.headers.get("Retry-After", "").strip()
+    if value.isdigit():
+        return float(value)
+    return 60.0 if response.status_code in (429, 509) else None
+
+
+def _error_code(response: requests.Response) -> str:
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        return ""
+    code = error.get("code") if isinstance(error, dict) else None
+    return str(code)[:80] if isinstance(code, str) else ""
+
+
+def _items(page: dict[str, Any]) -> list[dict[str, Any]]:
+    value = page.get("value")
+    if not isinstance(value, list):
+        raise DriverError(f"{NAME} answered a list without items.", kind="protocol")
+    return [item for item in value if isinstance(item, dict)]
+
+
+def _flags(item: dict[str, Any]) -> frozenset[str]:
+    flags: set[str] = set()
+    if item.get("isRead") is True:
+        flags.add("seen")
+    if isinstance(item.get("flag"), dict) and item["flag"].get("flagStatus") == "flagged":
+        flags.add("flagged")
+    if item.get("isDraft") is True:
+        flags.add("draft")
+    return frozenset(flags)
+
+
+def _when(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _address(value: Any) -> str:
+    if not isinstance(value, dict):
+        return ""
+    email = value.get("emailAddress")
+    if not isinstance(email, dict):
+        return ""
+    name, address = str(email.get("name") or ""), str(email.get("address") or "")
+    return f"{name} <{address}>" if name and name != address else address
+
+
+def _live(item: dict[str, Any]) -> LiveMessage:
+    recipients = tuple(
+        a
+        for key in ("toRecipients", "ccRecipients")
+        for r in (item.get(key) or [])
+        if (a := _address(r))
+    )
+    return LiveMessage(
+        remote_id=str(item["id"]),
+        sender=_address(item.get("from")),
+        received_at=_when(item.get("receivedDateTime")),
+        subject=str(item.get("subject") or ""),
+        recipients=recipients,
+        thread_id=str(item.get("conversationId") or ""),
+        flags=_flags(item),
+    )
+
+
+def _searchable(address: str) -> bool:
+    """An address KQL can take as it is inside the quoted $search (no quotes, spaces,
+    parentheses or control characters)."""
+    return (
+        "@" in address
+        and len(address) <= 254
+        and not any(c.isspace() or c in '"\\()' or ord(c) < 32 for c in address)
+    )
+
+
+def _with_bcc(raw: bytes, recipients: Sequence[str]) -> bytes:
+    """The MIME Graph sends: its recipients are the headers', so envelope recipients
+    missing from To and Cc (Bcc) are added as a Bcc header, which Outlook keeps only in
+    the sender's copy."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = raw.partition(b"\n\n")
+    lines = head.decode("ascii", "replace").replace("\r\n", "\n").split("\n")
+    fields: dict[str, list[str]] = {}
+    name = ""
+    for line in lines:
+        if line[:1] in (" ", "\t") and name:
+            fields[name][-1] += line
+        elif ":" in line:
+            name = line.split(":", 1)[0].strip().lower()
+            fields.setdefault(name, []).append(line.split(":", 1)[1])
+    shown = {a.lower() for _, a in getaddresses(fields.get("to", []) + fields.get("cc", [])) if a}
+    hidden = [r for r in recipients if r.lower() not in shown]
+    for r in hidden:
+        if any(c in r for c in '\r\n,<>"') or "@" not in r:
+            raise DriverError(f"{r!r} is not an address crmail can send to.", kind="refused")
+    if not hidden:
+        return raw
+    newline = b"\r\n" if b"\r\n" in head else b"\n"
+    return head + newline + b"Bcc: " + ", ".join(hidden).encode("ascii") + sep + body
