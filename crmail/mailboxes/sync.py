@@ -72,6 +72,7 @@ class SyncReport:
     flags_changed: int = 0
     bytes: int = 0
     paused: bool = False
+    retry_after: float | None = None  # paused at the provider's request: resume after it
     errors: list[str] = field(default_factory=list)
 
 
@@ -101,6 +102,7 @@ def sync_mailbox(mailbox: Mailbox, driver: Driver, progress: Progress | None = N
             parse_pending(mailbox.pk)  # left by an earlier run that stopped mid-parse
     except Throttled as exc:
         report.paused = True
+        report.retry_after = exc.retry_after
         record_state(mailbox, SyncState.PAUSED, str(exc), exc.kind, report)
         return report
     except DriverError as exc:

@@ -71,9 +71,13 @@ def run_sync(mailbox: Mailbox, progress: Callable[[Mailbox], None] | None = None
         slot = ConnectionSlot.take(mailbox)
         driver = open_driver(mailbox, slot)
         try:
-            return sync_mailbox(mailbox, driver, progress=renew)
+            report = sync_mailbox(mailbox, driver, progress=renew)
         finally:
             driver.close()
+        if report.paused and report.retry_after is not None:
+            # The provider said how long to wait (Retry-After): resume then, not tomorrow.
+            sync_task.schedule((mailbox.pk,), delay=max(report.retry_after, 1.0))
+        return report
     except DriverError as exc:
         # Failing to connect never reaches sync_mailbox: record it the same way.
         if mailbox.last_error != str(exc):
