@@ -57,6 +57,9 @@ LOCATION_COLUMNS = (
 )
 
 
+# The kind of a pause the provider asked for with a wait (Retry-After), not a daily cap.
+RETRY_LATER = "retry_later"
+
 UNEXPECTED = (
     "The sync stopped on an unexpected error; what it stored is kept and crmail tries again "
     "later (the worker's log has the details)."
@@ -103,7 +106,8 @@ def sync_mailbox(mailbox: Mailbox, driver: Driver, progress: Progress | None = N
     except Throttled as exc:
         report.paused = True
         report.retry_after = exc.retry_after
-        record_state(mailbox, SyncState.PAUSED, str(exc), exc.kind, report)
+        kind = RETRY_LATER if exc.retry_after is not None else exc.kind
+        record_state(mailbox, SyncState.PAUSED, str(exc), kind, report)
         return report
     except DriverError as exc:
         report.errors.append(str(exc))

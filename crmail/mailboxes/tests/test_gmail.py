@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import requests
 from django.conf import settings
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from crmail.mail.models import Message
@@ -328,6 +330,13 @@ def test_a_long_retry_after_pauses_the_sync_says_why_and_resumes_then(gmail):
     )
     (resume,) = settings.HUEY.scheduled()
     assert resume.name == "mailbox.sync" and resume.args == (mailbox.pk,)
+    client = Client()
+    client.force_login(mailbox.owner)
+    for url in (reverse("web:mailbox_detail", args=[mailbox.pk]), reverse("web:mailboxes")):
+        html = client.get(url).content.decode()
+        assert "Paused at the provider&#x27;s request" in html
+        assert "crmail carries on in about 1 hour" in html
+        assert "daily limit" not in html
     settings.HUEY.flush()
     gmail.failures.clear()
     assert run_sync(mailbox).fetched == 3
