@@ -436,6 +436,13 @@ INTERRUPTED_LABEL = "Interrupted: the sync stopped before it finished"
 PAUSED_ON_REQUEST_LABEL = "Paused at the provider's request"
 
 
+def state_label(mailbox: Mailbox) -> str:
+    """The mailbox's state in words (a pause the provider asked for is no daily limit)."""
+    if mailbox.state == SyncState.PAUSED and mailbox.pk in resume_times([mailbox.pk]):
+        return PAUSED_ON_REQUEST_LABEL
+    return str(mailbox.get_state_display())
+
+
 def mailbox_status(mailbox: Mailbox) -> MailboxStatus:
     """What the status line, page and API show: progress while syncing, counts after."""
     message_ids = Location.objects.filter(mailbox=mailbox).values("message_id")
@@ -445,11 +452,9 @@ def mailbox_status(mailbox: Mailbox) -> MailboxStatus:
         failed=Count("pk", filter=Q(parse_state=ParseState.FAILED)),
         partial=Count("pk", filter=Q(parse_state=ParseState.PARTIAL)),
     )
-    state, label = mailbox.state, mailbox.get_state_display()
+    state, label = mailbox.state, state_label(mailbox)
     if is_interrupted(mailbox):
         state, label = INTERRUPTED, INTERRUPTED_LABEL
-    elif state == SyncState.PAUSED and mailbox.pk in resume_times([mailbox.pk]):
-        label = PAUSED_ON_REQUEST_LABEL
     rate = None
     if state == SyncState.SYNCING and mailbox.sync_started_at:
         elapsed = (timezone.now() - mailbox.sync_started_at).total_seconds()

@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from crmail.jobs import leases
 from crmail.mailboxes.drivers.base import AuthFailed, Driver, DriverError, WaitsForNews
+from crmail.mailboxes.drivers.gmail import GmailConfig, GmailDriver
 from crmail.mailboxes.drivers.graph import GraphConfig, GraphDriver, graph_api_url
 from crmail.mailboxes.drivers.imap import ImapConfig, ImapDriver
 from crmail.mailboxes.drivers.pop3 import Pop3Config, Pop3Driver
@@ -29,6 +30,7 @@ from crmail.mailboxes.providers import CUSTOM, preset, preset_for_host
 DRIVERS: dict[str, type[Driver]] = {
     Protocol.IMAP: ImapDriver,
     Protocol.POP3: Pop3Driver,
+    Protocol.GMAIL: GmailDriver,
     Protocol.GRAPH: GraphDriver,
 }
 SUPPORTED_PROTOCOLS = tuple(DRIVERS)
@@ -190,9 +192,28 @@ def _open_driver(mailbox: Mailbox, on_close: Callable[[], None]) -> Driver:
         )
         pop.connect()
         return pop
+    if mailbox.protocol == Protocol.GMAIL:
+        if not token:
+            raise AuthFailed("A Gmail API mailbox signs in with Google: connect it again.")
+        gmail = GmailDriver(
+            GmailConfig(email=mailbox.email, token=token),
+            renew_token=lambda: _renewed_token(mailbox),
+            on_close=on_close,
+        )
+        gmail.connect()
+        return gmail
     raise DriverError(
         f"{mailbox.get_protocol_display()} mailboxes are not supported yet.", kind="unsupported"
     )
+
+
+def _renewed_token(mailbox: Mailbox) -> str:
+    """A new access token for an API session whose token the provider refused."""
+    from crmail.mailboxes.oauth import access_token, forget_access_token
+
+    forget_access_token(mailbox)
+    mailbox.refresh_from_db(fields=["access_token", "access_token_expires_at", "state"])
+    return access_token(mailbox)
 
 
 def smtp_client(mailbox: Mailbox) -> SmtpClient:

@@ -210,6 +210,7 @@ def mailbox_list(request: HttpRequest) -> HttpResponse:
     rows = list(rows)
     for m in rows:  # a lease look-up for the few marked syncing
         m.interrupted = tasks.is_interrupted(m)
+        m.state_label = actions.state_label(m)
     context = {
         "rows": rows,
         "people": people,
