@@ -397,3 +397,22 @@ def test_a_gmail_mailbox_without_a_google_sign_in_says_so(gmail):
     with pytest.raises(AuthFailed, match="signs in with Google"):
         open_driver(mailbox)
     assert RemoteFolder("INBOX", "Inbox", "inbox").role == "inbox"
+
+
+def test_mail_sent_from_crmail_goes_through_gmail_which_files_it_in_sent(gmail):
+    from crmail.mail.compose import Draft
+    from crmail.mailboxes.sending import send_message
+
+    mailbox = gmail_mailbox(is_active=True)
+    draft = Draft(
+        sender=ME, to=["ada@acme.io"], bcc=["boss@crmail.test"], subject="Offer", text="Hello"
+    )
+    sent = send_message(mailbox.owner, draft, mailbox=mailbox)
+    (handed,) = gmail.sent
+    assert b"Subject: Offer" in handed and b"Bcc: boss@crmail.test" in handed
+    assert sent.recipients == ["ada@acme.io", "boss@crmail.test"]
+    assert sent.sent_copy_error == ""
+    assert len(gmail.ids_with("SENT")) == 1  # Gmail's own copy; crmail appended none
+    sync(mailbox)
+    (copy,) = Location.objects.filter(mailbox=mailbox, folder__remote_id="SENT")
+    assert copy.message_id == sent.message_id  # the same content: one message in crmail

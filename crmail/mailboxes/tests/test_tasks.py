@@ -141,6 +141,7 @@ def test_the_scheduler_picks_the_mailboxes_that_are_due():
         # Interrupted now: its lease is gone, or its holder on this machine has ended.
         make(SyncState.SYNCING, sync_started_at=just_now).pk,
         interrupted.pk,
+        make(SyncState.NEW, protocol="gmail").pk,  # keeps a copy through the API
     }
     not_due = [
         make(SyncState.COMPLETED, last_sync_at=just_now),
@@ -150,7 +151,7 @@ def test_the_scheduler_picks_the_mailboxes_that_are_due():
         make(SyncState.NEEDS_REAUTH),  # waits for its owner to sign in again
         make(SyncState.NEW, is_active=False),
         make(SyncState.NEW, owner=f.user(is_active=False)),
-        make(SyncState.NEW, protocol="gmail"),
+        make(SyncState.NEW, protocol="gmail", keeps_copy=False),  # asked live, not synced
     ]
     busy = make(SyncState.NEW)
     leases.acquire(tasks.sync_lease(busy.pk), "other-host:1", dt.timedelta(minutes=5))

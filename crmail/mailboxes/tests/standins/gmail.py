@@ -581,6 +581,8 @@ class GmailStandIn:
         self, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         """``POST /batch``: each part an HTTP request; each answer a part in the same order."""
+        with self._lock:
+            self.requests.append(Request("POST", "/batch", {}, False))
         try:
             self._authorize(headers)
         except ApiError as exc:
@@ -1034,6 +1036,7 @@ class _Handler(BaseHTTPRequestHandler):
     gmail: GmailStandIn
     protocol_version = "HTTP/1.1"
     server_version = "ESF"
+    disable_nagle_algorithm = True  # headers and body leave at once, as a real server's do
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
