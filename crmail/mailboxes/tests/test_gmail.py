@@ -416,3 +416,9 @@ def test_mail_sent_from_crmail_goes_through_gmail_which_files_it_in_sent(gmail):
     sync(mailbox)
     (copy,) = Location.objects.filter(mailbox=mailbox, folder__remote_id="SENT")
     assert copy.message_id == sent.message_id  # the same content: one message in crmail
+
+
+def test_imaps_daily_transfer_cap_does_not_hold_back_the_api(gmail):
+    mailbox = gmail_mailbox(bytes_day=timezone.localdate(), bytes_today=3 * 1024**3)
+    gmail.add_message(mail(1))
+    assert sync(mailbox).fetched == 1  # Gmail's 2.5 GB a day is IMAP's limit

@@ -192,7 +192,7 @@ def test_a_daily_transfer_cap_pauses_the_first_sync_and_it_resumes_the_next_day(
 ):
     import dataclasses
 
-    from crmail.mailboxes import sync
+    from crmail.mailboxes import connect, sync
     from crmail.mailboxes.providers import preset
 
     server, user, mailbox = account
@@ -200,7 +200,7 @@ def test_a_daily_transfer_cap_pauses_the_first_sync_and_it_resumes_the_next_day(
         server.deliver(user, mail(n))
     # A provider whose daily limit is about four of these messages.
     capped = dataclasses.replace(preset("gmail"), daily_bytes=4 * len(mail(0)))
-    monkeypatch.setattr(sync, "preset", lambda key: capped)
+    monkeypatch.setattr(connect, "preset", lambda key: capped)
     monkeypatch.setattr(sync, "BATCH_MESSAGES", 2)
     tasks.sync_task(mailbox.pk)
     mailbox.refresh_from_db()
