@@ -31,6 +31,7 @@ from crmail.mailboxes.models import Folder, Location, Mailbox, SyncState
 from crmail.mailboxes.sync import sync_mailbox
 from crmail.mailboxes.tasks import run_sync
 from crmail.mailboxes.tests.standins.gmail import FULL_SCOPE, GmailStandIn
+from crmail.mailboxes.verify import verify_mailbox
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -284,6 +285,11 @@ def test_first_sync_then_changes_made_in_gmail_arrive_by_history(gmail):
     assert Message.objects.count() == 6
     assert Location.objects.get(mailbox=mailbox, remote_id=new, folder__remote_id="INBOX")
     assert sync(mailbox).fetched == 0
+    driver = open_driver(mailbox)
+    try:
+        assert verify_mailbox(mailbox, driver).agrees
+    finally:
+        driver.close()
 
 
 def test_expired_history_lists_again_without_fetching_or_duplicating(gmail):
