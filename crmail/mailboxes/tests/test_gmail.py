@@ -174,6 +174,41 @@ def test_stand_in_pages_and_searches_like_gmail(gmail):
     assert other_query.status_code == 400
 
 
+def test_stand_in_batches_answer_each_part_and_refuse_too_many(gmail):
+    ids = [gmail.add_message(mail(n)) for n in range(2)]
+
+    def batch(count: int) -> requests.Response:
+        parts = "".join(
+            f"--b\r\nContent-Type: application/http\r\nContent-ID: <q{i}>\r\n\r\n"
+            f"GET /gmail/v1/users/me/messages/{ids[i % 2]}?format=minimal HTTP/1.1\r\n\r\n"
+            for i in range(count)
+        )
+        return api(
+            gmail,
+            "POST",
+            "/batch/gmail/v1",
+            data=parts + "--b--\r\n",
+            headers={"Content-Type": "multipart/mixed; boundary=b"},
+        )
+
+    answer = batch(2)
+    assert answer.status_code == 200 and answer.text.count("HTTP/1.1 200 OK") == 2
+    assert "Content-ID: <response-q1>" in answer.text
+    assert batch(101).status_code == 400
+
+
+def test_quota_errors_in_403_and_429_are_waited_for(gmail):
+    waits: list[float] = []
+    driver = GmailDriver(
+        GmailConfig(email=ME, token="access-1", api_url=gmail.url), sleep=waits.append
+    )
+    gmail.fail(403, "rateLimitExceeded", retry_after=4)
+    gmail.fail(429, "userRateLimitExceeded", retry_after=None)
+    driver.connect()
+    assert waits[0] == 4 and 2 <= waits[1] <= 3  # the server's wait, then one of our own
+    assert driver.history_id
+
+
 # -- the driver's capabilities ------------------------------------------------------------
 
 
