@@ -89,6 +89,14 @@ def max_connections(mailbox: Mailbox) -> int:
     return (known if known is not CUSTOM else preset_for_host(mailbox.host)).max_connections
 
 
+def daily_transfer_cap(mailbox: Mailbox) -> int | None:
+    """Bytes a day the provider lets ``mailbox`` download over IMAP or POP3 (Gmail's
+    2.5 GB), or None; API access is limited by quotas the API reports itself."""
+    if mailbox.protocol not in (Protocol.IMAP, Protocol.POP3):
+        return None
+    return preset(mailbox.provider).daily_bytes
+
+
 def is_watched(mailbox: Mailbox) -> bool:
     """True when the IDLE watcher keeps a connection to ``mailbox``'s Inbox: a driver
     that waits for news, and a provider that allows a second connection for syncs and

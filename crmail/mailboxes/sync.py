@@ -26,6 +26,7 @@ from crmail.jobs.models import Lease
 from crmail.mail.ingest import PIPELINE_MIN_MESSAGES, ParsePipeline, parse_pending
 from crmail.mail.store import store_many
 from crmail.mailboxes import conversations
+from crmail.mailboxes.connect import daily_transfer_cap
 from crmail.mailboxes.drivers.base import (
     Driver,
     DriverError,
@@ -38,7 +39,6 @@ from crmail.mailboxes.drivers.base import (
     Throttled,
 )
 from crmail.mailboxes.models import Folder, Location, Mailbox, SyncState
-from crmail.mailboxes.providers import preset
 
 log = logging.getLogger(__name__)
 
@@ -450,7 +450,7 @@ def _fetch_new(
 ) -> None:
     """Fetch and store ``ids`` in batches. A driver that drops a conversation out of step
     (kind "protocol") is asked once more for what is not stored yet: it connects again."""
-    cap = preset(mailbox.provider).daily_bytes
+    cap = daily_transfer_cap(mailbox)
     if cap is not None and mailbox.bytes_day == date.today() and mailbox.bytes_today >= cap:
         raise Throttled(_cap_reached(cap))  # "Sync now" on a paused mailbox fetches nothing
     done: set[str] = set()

@@ -107,6 +107,8 @@ def sync_task(mailbox_id: int) -> None:
     mailbox = Mailbox.objects.select_related("owner").filter(pk=mailbox_id).first()
     if mailbox is None or not mailbox.is_active or not mailbox.owner.is_active:
         return
+    if not mailbox.keeps_copy:  # asked live (an API mailbox's privacy mode): no copy kept
+        return
     try:
         run_sync(mailbox)
     except AlreadySyncing:
@@ -137,7 +139,11 @@ def due_mailboxes(now: datetime | None = None) -> list[int]:
     )
     rows = list(
         Mailbox.objects.filter(
-            due, is_active=True, owner__is_active=True, protocol__in=SUPPORTED_PROTOCOLS
+            due,
+            is_active=True,
+            owner__is_active=True,
+            protocol__in=SUPPORTED_PROTOCOLS,
+            keeps_copy=True,  # the others are asked live: nothing of their mail is synced
         ).values_list("pk", "state", "bytes_day")
     )
     paused = [pk for pk, state, _ in rows if state == SyncState.PAUSED]

@@ -61,6 +61,7 @@ from crmail.mailboxes.drivers.base import (
     SetsFlags,
     Throttled,
 )
+from crmail.mailboxes.drivers.imap_protocol import message_id_from_header
 
 DEFAULT_API_URL = "https://gmail.googleapis.com"
 # System labels crmail keeps as folders, with their role and the name a user knows.
@@ -494,8 +495,10 @@ class GmailDriver(
     def fetch_headers(self, folder: RemoteFolder, ids: list[str]) -> dict[str, tuple[str, int]]:
         out: dict[str, tuple[str, int]] = {}
         for mid, m in self._metadata(ids, ["Message-ID"]).items():
-            values = [h["value"] for h in m.get("payload", {}).get("headers", [])]
-            out[mid] = ((values[0] if values else "").strip().strip("<>"), m["sizeEstimate"])
+            block = "".join(
+                f"{h['name']}: {h['value']}\r\n" for h in m.get("payload", {}).get("headers", [])
+            )
+            out[mid] = (message_id_from_header(block.encode()), int(m["sizeEstimate"]))
         return out
 
     def set_flags(

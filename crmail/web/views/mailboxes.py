@@ -28,7 +28,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crmail.mailboxes import actions, oauth, tasks
-from crmail.mailboxes.drivers.base import DriverError
+from crmail.mailboxes.connect import can
+from crmail.mailboxes.drivers.base import DriverError, Sends
 from crmail.mailboxes.models import AuthMethod, Folder, Location, Mailbox, SyncState
 from crmail.mailboxes.providers import CUSTOM, PRESETS
 from crmail.people.actions import Invalid, NotAllowed
@@ -476,6 +477,7 @@ def mailbox_detail(request: HttpRequest, pk: int) -> HttpResponse:
         **_status_context(mailbox, _requested_since(request)),
         **_folders_context(request, mailbox),
         "locked": actions.is_locked_for(request.user, mailbox.owner),
+        "sends_itself": can(mailbox, Sends),
     }
     return render(request, "web/mailboxes/detail.html", context)
 

@@ -288,6 +288,8 @@ class GmailStandIn:
         self.sent: list[bytes] = []
         self._lock = threading.RLock()
         self._order: list[StoredMessage] | None = None  # newest first, rebuilt on demand
+        # (from|to|cc|bcc, address): message ids, so from:/to:/cc: queries need no scan
+        self._by_address: dict[tuple[str, str], set[str]] = {}
         self._next_id = 0x18C0000000000000
         self._next_label = 1
         self._server: ThreadingHTTPServer | None = None
@@ -447,6 +449,10 @@ class GmailStandIn:
         )
         self.messages[mid] = m
         self._order = None
+        for field_name, text in m.addresses.items():
+            for _, address in email.utils.getaddresses([text]):
+                if address:
+                    self._by_address.setdefault((field_name, address), set()).add(mid)
         self._record("messageAdded", m)
         return m
 
@@ -465,6 +471,8 @@ class GmailStandIn:
 
     def _delete(self, m: StoredMessage) -> None:
         del self.messages[m.id]
+        for ids in self._by_address.values():
+            ids.discard(m.id)
         self._order = None
         self._record("messageDeleted", m)
 
@@ -581,6 +589,8 @@ class GmailStandIn:
         self, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         """``POST /batch``: each part an HTTP request; each answer a part in the same order."""
+        with self._lock:
+            self.requests.append(Request("POST", "/batch", {}, False))
         try:
             self._authorize(headers)
         except ApiError as exc:
@@ -786,7 +796,10 @@ def _evaluate(node: Any, m: StoredMessage) -> bool:
     op, colon, arg = text.partition(":")
     arg = arg.strip('"').lower()
     if colon and op.lower() in ("from", "to", "cc", "bcc"):
-        return arg in m.addresses[op.lower()]
+        header = m.addresses[op.lower()]
+        if "@" in arg:  # an address: Gmail matches it whole
+            return arg in {a.lower() for _, a in email.utils.getaddresses([header])}
+        return arg in header
     if colon and op.lower() == "subject":
         return arg in m.subject.lower()
     if colon and op.lower() in ("label", "in"):
@@ -822,7 +835,8 @@ def messages_list(g: GmailStandIn, p: Params, q: Query, b: Body, scopes: frozens
     parsed = _parse_query(_resolve_labels(g, search)) if search else None
     found: list[StoredMessage] = []
     total = 0
-    for m in g._ordered():
+    candidates = _indexed(g, parsed)
+    for m in g._ordered() if candidates is None else candidates:
         if not _visible(m, label_ids, spam_trash):
             continue
         if parsed is not None and not _evaluate(parsed, m):
@@ -837,6 +851,26 @@ def messages_list(g: GmailStandIn, p: Params, q: Query, b: Body, scopes: frozens
         out["nextPageToken"] = _token("messages", start + limit, key)
     out["resultSizeEstimate"] = total
     return 200, out
+
+
+def _indexed(g: GmailStandIn, parsed: Any) -> list[StoredMessage] | None:
+    """For a query of from:/to:/cc: addresses joined by OR (a record's Emails list), its
+    messages newest first from the address index; None for other queries (a scan)."""
+    if parsed is None:
+        return None
+    _kind, alternatives = parsed
+    keys = []
+    for alternative in alternatives:
+        terms = alternative[1]
+        if len(terms) != 1 or terms[0][0] != "term":
+            return None
+        op, colon, arg = terms[0][1].partition(":")
+        if not colon or op.lower() not in ("from", "to", "cc", "bcc") or "@" not in arg:
+            return None
+        keys.append((op.lower(), arg.strip('"').lower()))
+    ids = set().union(*(g._by_address.get(key, set()) for key in keys)) if keys else set()
+    found = [g.messages[i] for i in ids if i in g.messages]
+    return sorted(found, key=lambda m: (m.internal_date, m.id), reverse=True)
 
 
 def _resolve_labels(g: GmailStandIn, search: str) -> str:
@@ -1034,6 +1068,7 @@ class _Handler(BaseHTTPRequestHandler):
     gmail: GmailStandIn
     protocol_version = "HTTP/1.1"
     server_version = "ESF"
+    disable_nagle_algorithm = True  # headers and body leave at once, as a real server's do
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
