@@ -35,6 +35,7 @@ from crmail.people.actions import Invalid, NotAllowed
 from crmail.people.models import User
 from crmail.sharing import actions as sharing_actions
 from crmail.sharing import queries as sharing_queries
+from crmail.web.views.mailbox_labels import labels_context
 from crmail.web.forms import PRESET_FIELDS, MailboxConnectForm, MailboxSettingsForm
 
 SIDES = {"incoming": "Incoming server", "outgoing": "Outgoing server"}
@@ -474,6 +475,7 @@ def mailbox_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         **_status_context(mailbox, _requested_since(request)),
         **_folders_context(request, mailbox),
+        **labels_context(request, mailbox),
         "locked": actions.is_locked_for(request.user, mailbox.owner),
     }
     return render(request, "web/mailboxes/detail.html", context)
