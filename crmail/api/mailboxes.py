@@ -315,9 +315,7 @@ def connect_mailbox(request: HttpRequest, payload: MailboxIn) -> Mailbox:
         if found is None:
             raise Invalid.one("owner_id", f"No active user has id {payload.owner_id}.")
         owner = found
-    given = payload.model_dump(
-        exclude_unset=True, exclude={"owner_id", "sharing", "remove_labels"}
-    )
+    given = payload.model_dump(exclude_unset=True, exclude={"owner_id", "sharing", "remove_labels"})
     given.setdefault("provider", payload.provider)
     given.setdefault("protocol", payload.protocol)
     fields = with_preset(model_fields(given))

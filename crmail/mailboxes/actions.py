@@ -393,9 +393,7 @@ def create_sent_folder(actor: User, mailbox: Mailbox) -> tuple[Folder, bool]:
         if remote is None:
             if not isinstance(driver, CreatesFolders):
                 raise DriverError("The server cannot create folders.", kind="unsupported")
-            remote = driver.create_folder(
-                new_folder_path(remote_folders, SENT_NAME), role="sent"
-            )
+            remote = driver.create_folder(new_folder_path(remote_folders, SENT_NAME), role="sent")
     finally:
         driver.close()
     wanted = set(mailbox.import_folders or [])

@@ -80,14 +80,20 @@ def test_switch_labels_on_see_the_moves_undo_one_then_remove_the_labels(app, dov
     page.locator("#labels").get_by_label("Sort mail from contacts under labels").uncheck()
     page.locator("#labels").get_by_role("button", name="Save").click()
     expect(page.get_by_role("status").first).to_contain_text("keep the three labels")
-    expect(page.locator("#labels").get_by_label("Sort mail from contacts under labels")).to_be_checked()
+    expect(
+        page.locator("#labels").get_by_label("Sort mail from contacts under labels")
+    ).to_be_checked()
     page.locator("#labels").get_by_label("Sort mail from contacts under labels").uncheck()
     page.locator("#labels").get_by_label("Remove them from the server").check()
     app.shot("mailbox-labels-switching-off")
     page.locator("#labels").get_by_role("button", name="Save").click()
     expect(page.get_by_role("status").first).to_contain_text("being removed")
-    expect(page.locator("#labels").get_by_label("Sort mail from contacts under labels")).not_to_be_checked()
-    expect(page.locator("#labels table.label-moves tbody tr").first).to_contain_text("labels removed")
+    expect(
+        page.locator("#labels").get_by_label("Sort mail from contacts under labels")
+    ).not_to_be_checked()
+    expect(page.locator("#labels table.label-moves tbody tr").first).to_contain_text(
+        "labels removed"
+    )
     assert dovecot.list_mailboxes(login) == ["INBOX"]
     assert len(dovecot.messages(login, "INBOX")) == 3
     app.shot("mailbox-labels-removed")

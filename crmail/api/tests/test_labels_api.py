@@ -72,7 +72,10 @@ def test_both_switches_are_read_and_changed_and_labels_need_alerts(
     assert (off.json()["customer_alerts"], off.json()["deal_labels"]) == (False, False)
     assert "Customers" not in server.list_mailboxes(login)
     assert len(server.messages(login, "INBOX")) == 2
-    assert ApiClient(org.peer).patch(f"/mailboxes/{mailbox.pk}", {"deal_labels": True}).status_code == 404
+    assert (
+        ApiClient(org.peer).patch(f"/mailboxes/{mailbox.pk}", {"deal_labels": True}).status_code
+        == 404
+    )
 
 
 def test_the_move_log_lists_moves_and_undoes_them_for_the_owner_only(

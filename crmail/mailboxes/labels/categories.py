@@ -38,7 +38,9 @@ def _strongest(a: LabelCategory | None, b: LabelCategory) -> LabelCategory:
     return b if a is None or STRENGTH[b] < STRENGTH[a] else a
 
 
-def deal_category(kind: str, closing: date | None, month: tuple[date, date]) -> LabelCategory | None:
+def deal_category(
+    kind: str, closing: date | None, month: tuple[date, date]
+) -> LabelCategory | None:
     """The label one deal puts its contact's mail under (None: a lost deal)."""
     if kind == StageKind.OPEN:
         if closing is not None and month[0] <= closing <= month[1]:
@@ -67,10 +69,10 @@ def categories(
     found: dict[str, LabelCategory] = {}
     ids = sorted(of_contact)
     for start in range(0, len(ids), CHUNK):
-        rows = deals.filter(contact_id__in=ids[start : start + CHUNK]).values_list(
+        found_deals = deals.filter(contact_id__in=ids[start : start + CHUNK]).values_list(
             "contact_id", "stage__kind", "closing_date"
         )
-        for contact_id, kind, closing in rows:
+        for contact_id, kind, closing in found_deals:
             category = deal_category(kind, closing, month)
             if category is None:
                 continue

@@ -126,7 +126,9 @@ class Planned:
     reason: str
 
 
-def _carry(driver: Driver, source: RemoteFolder, remote_id: str, target: RemoteFolder) -> str | None:
+def _carry(
+    driver: Driver, source: RemoteFolder, remote_id: str, target: RemoteFolder
+) -> str | None:
     """Move one message on the server; its id in ``target`` when known."""
     if isinstance(driver, AppliesLabels):
         driver.change_labels(remote_id, add=[target.remote_id], remove=[source.remote_id])
@@ -212,9 +214,7 @@ def plan(mailbox: Mailbox, found: Places, now: datetime | None = None) -> list[P
     )
     folders = [found.inbox, *found.labels.values()]
     mail = {f.remote_id: metadata.in_folder(mailbox, f.remote_id) for f in folders}
-    wanted = categories(
-        mailbox.owner, {m.from_address for ms in mail.values() for m in ms}, now
-    )
+    wanted = categories(mailbox.owner, {m.from_address for ms in mail.values() for m in ms}, now)
     planned: list[Planned] = []
     for folder in folders:
         current = found.category_of(folder)
@@ -322,7 +322,11 @@ def remove_labels(mailbox: Mailbox, driver: Driver) -> list[LabelMove]:
     for folder in found.labels.values():
         delta = driver.changes(folder, None)
         ids = delta.present_ids if delta.present_ids is not None else delta.new_ids
-        known = {m.remote_id: m for m in metadata.in_folder(mailbox, folder.remote_id)} if metadata else {}
+        known = (
+            {m.remote_id: m for m in metadata.in_folder(mailbox, folder.remote_id)}
+            if metadata
+            else {}
+        )
         planned = [
             Planned(
                 known.get(i) or SortableMail(i, ""),

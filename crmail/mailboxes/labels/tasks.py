@@ -59,7 +59,9 @@ def session(mailbox: Mailbox) -> Iterator[Driver]:
 
 
 def _active(mailbox_id: int) -> Mailbox | None:
-    return Mailbox.objects.select_related("owner").filter(pk=mailbox_id, owner__is_active=True).first()
+    return (
+        Mailbox.objects.select_related("owner").filter(pk=mailbox_id, owner__is_active=True).first()
+    )
 
 
 def _quietly(mailbox_id: int, what: str, work: Callable[[Mailbox, Driver], T]) -> T | None:

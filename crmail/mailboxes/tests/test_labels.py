@@ -67,7 +67,7 @@ def rep(dovecot, dovecot_user, org, sync):
     """The rep's mailbox, with mail from five senders synced and labels switched on."""
     login, password = dovecot_user
     mailbox = f.mailbox(dovecot, login, password, owner=org.rep, deal_labels=True)
-    first, last = this_month()
+    _, last = this_month()
     people = {
         "closing": f.contact(org.rep, "cleo@acme.test", first_name="Cleo", last_name="Closer"),
         "open": f.contact(org.rep, "otto@acme.test", first_name="Otto", last_name="Open"),

@@ -77,11 +77,11 @@ def mailbox_labels(request: HttpRequest, pk: int) -> HttpResponse:
     except NotAllowed as exc:
         raise PermissionDenied(str(exc)) from None
     if remove:
-        note = "Labels are off: the three labels are being removed, their mail goes back to the Inbox."
+        note = "Labels are off: the three labels are being removed, their mail back to the Inbox."
     elif switching_off:
         note = "Labels are off: the three labels and the mail in them stay on the server."
     elif labels:
-        note = "Labels are on: mail from your contacts is being sorted, and again every ten minutes."
+        note = "Labels are on: mail from your contacts is being sorted, then every ten minutes."
     else:
         note = f"Customer mail alerts are {'on' if alerts else 'off'}."
     messages.success(request, note)
@@ -93,7 +93,9 @@ def mailbox_labels(request: HttpRequest, pk: int) -> HttpResponse:
 def mailbox_label_undo(request: HttpRequest, pk: int, move_pk: int) -> HttpResponse:
     """Move one message back where the labels took it from."""
     mailbox = get_object_or_404(actions.mailboxes_for(request.user), pk=pk)
-    move = get_object_or_404(LabelMove.objects.select_related("mailbox"), pk=move_pk, mailbox=mailbox)
+    move = get_object_or_404(
+        LabelMove.objects.select_related("mailbox"), pk=move_pk, mailbox=mailbox
+    )
     try:
         tasks.undo(request.user, move)
     except NotAllowed as exc:

@@ -35,8 +35,8 @@ from crmail.people.actions import Invalid, NotAllowed
 from crmail.people.models import User
 from crmail.sharing import actions as sharing_actions
 from crmail.sharing import queries as sharing_queries
-from crmail.web.views.mailbox_labels import labels_context
 from crmail.web.forms import PRESET_FIELDS, MailboxConnectForm, MailboxSettingsForm
+from crmail.web.views.mailbox_labels import labels_context
 
 SIDES = {"incoming": "Incoming server", "outgoing": "Outgoing server"}
 ROLE_LABELS = {
