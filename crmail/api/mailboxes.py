@@ -384,7 +384,7 @@ def label_move(move: LabelMove, can_undo: bool) -> dict[str, Any]:
 @router.post(
     "/{id}/label-moves/{move_id}/undo",
     response={200: LabelMoveOut},
-    openapi_extra=errors_doc(401, 403, 404, 409),
+    openapi_extra=errors_doc(401, 403, 404, 409, 422),
     summary="Move a message back where the labels took it from",
 )
 def undo_label_move(request: HttpRequest, id: Id, move_id: Id) -> dict:
