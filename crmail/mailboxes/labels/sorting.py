@@ -78,10 +78,6 @@ class Places:
         return None
 
 
-def _listing(driver: Driver) -> list[RemoteFolder]:
-    if isinstance(driver, AppliesLabels):
-        return driver.list_labels()
-    return driver.list_folders()
 
 
 def _inbox(folders: list[RemoteFolder]) -> RemoteFolder:
@@ -94,9 +90,11 @@ def _inbox(folders: list[RemoteFolder]) -> RemoteFolder:
 
 def places(driver: Driver, *, create: bool) -> Places:
     """Find the Inbox and the three labels; with ``create``, make those missing."""
-    folders = _listing(driver)
+    folders = driver.list_folders()
     found = Places(inbox=_inbox(folders), labels={})
     with_labels = isinstance(driver, AppliesLabels)
+    if isinstance(driver, AppliesLabels):
+        folders = driver.list_labels()
     for category in LabelCategory:
         name = str(category.label)
         path = name if with_labels else new_folder_path(folders, name)
