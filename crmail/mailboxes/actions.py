@@ -34,7 +34,7 @@ from crmail.mailboxes.models import (
     SentMessage,
     SyncState,
 )
-from crmail.mailboxes.sync import eta_seconds
+from crmail.mailboxes.sync import RETRY_LATER, eta_seconds
 from crmail.mailboxes.tasks import is_interrupted
 from crmail.people import ratelimit
 from crmail.people.actions import Invalid, NotAllowed
@@ -455,6 +455,14 @@ class MailboxStatus:
 # and its lease has lapsed; not stored: the next sync carries on and sets the state.
 INTERRUPTED = "interrupted"
 INTERRUPTED_LABEL = "Interrupted: the sync stopped before it finished"
+RETRY_LATER_LABEL = "Paused at the provider's request"
+
+
+def state_label(mailbox: Mailbox) -> str:
+    """The mailbox's state in words (a pause the provider asked for is no daily limit)."""
+    if mailbox.state == SyncState.PAUSED and mailbox.last_error_kind == RETRY_LATER:
+        return RETRY_LATER_LABEL
+    return str(mailbox.get_state_display())
 
 
 def mailbox_status(mailbox: Mailbox) -> MailboxStatus:
@@ -466,7 +474,7 @@ def mailbox_status(mailbox: Mailbox) -> MailboxStatus:
         failed=Count("pk", filter=Q(parse_state=ParseState.FAILED)),
         partial=Count("pk", filter=Q(parse_state=ParseState.PARTIAL)),
     )
-    state, label = mailbox.state, mailbox.get_state_display()
+    state, label = mailbox.state, state_label(mailbox)
     if is_interrupted(mailbox):
         state, label = INTERRUPTED, INTERRUPTED_LABEL
     rate = None

@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from crmail.jobs import leases
 from crmail.mailboxes.drivers.base import AuthFailed, Driver, DriverError, WaitsForNews
+from crmail.mailboxes.drivers.gmail import GmailConfig, GmailDriver
 from crmail.mailboxes.drivers.imap import ImapConfig, ImapDriver
 from crmail.mailboxes.drivers.pop3 import Pop3Config, Pop3Driver
 from crmail.mailboxes.drivers.smtp import SmtpClient, SmtpConfig
@@ -25,7 +26,11 @@ from crmail.mailboxes.models import AuthMethod, Mailbox, Protocol
 from crmail.mailboxes.providers import CUSTOM, preset, preset_for_host
 
 # The driver class of each protocol; mailboxes of other protocols are never opened.
-DRIVERS: dict[str, type[Driver]] = {Protocol.IMAP: ImapDriver, Protocol.POP3: Pop3Driver}
+DRIVERS: dict[str, type[Driver]] = {
+    Protocol.IMAP: ImapDriver,
+    Protocol.POP3: Pop3Driver,
+    Protocol.GMAIL: GmailDriver,
+}
 SUPPORTED_PROTOCOLS = tuple(DRIVERS)
 
 
@@ -80,6 +85,14 @@ def max_connections(mailbox: Mailbox) -> int:
     """How many connections at once ``mailbox``'s provider allows for one account."""
     known = preset(mailbox.provider)
     return (known if known is not CUSTOM else preset_for_host(mailbox.host)).max_connections
+
+
+def daily_transfer_cap(mailbox: Mailbox) -> int | None:
+    """Bytes a day the provider lets ``mailbox`` download over IMAP or POP3 (Gmail's
+    2.5 GB), or None; API access is limited by quotas the API reports itself."""
+    if mailbox.protocol not in (Protocol.IMAP, Protocol.POP3):
+        return None
+    return preset(mailbox.provider).daily_bytes
 
 
 def is_watched(mailbox: Mailbox) -> bool:
@@ -165,9 +178,28 @@ def _open_driver(mailbox: Mailbox, on_close: Callable[[], None]) -> Driver:
         )
         pop.connect()
         return pop
+    if mailbox.protocol == Protocol.GMAIL:
+        if not token:
+            raise AuthFailed("A Gmail API mailbox signs in with Google: connect it again.")
+        gmail = GmailDriver(
+            GmailConfig(email=mailbox.email, token=token),
+            renew_token=lambda: _renewed_token(mailbox),
+            on_close=on_close,
+        )
+        gmail.connect()
+        return gmail
     raise DriverError(
         f"{mailbox.get_protocol_display()} mailboxes are not supported yet.", kind="unsupported"
     )
+
+
+def _renewed_token(mailbox: Mailbox) -> str:
+    """A new access token for an API session whose token the provider refused."""
+    from crmail.mailboxes.oauth import access_token, forget_access_token
+
+    forget_access_token(mailbox)
+    mailbox.refresh_from_db(fields=["access_token", "access_token_expires_at", "state"])
+    return access_token(mailbox)
 
 
 def smtp_client(mailbox: Mailbox) -> SmtpClient:

@@ -1,4 +1,5 @@
-"""Sending mail from crmail (SPEC F3): through the user's SMTP server, stored like synced mail.
+"""Sending mail from crmail (SPEC F3): through the user's SMTP server, or the provider's API
+where the mailbox's driver sends (Gmail), stored like synced mail.
 
 The message is built with checked headers, sent, stored by content and parsed, and recorded
 as sent from crmail (always shared, SPEC F5). Where the mailbox asks for it and the provider
@@ -19,7 +20,7 @@ from crmail.mail.compose import ComposeError, Draft, build_message, no_newlines
 from crmail.mail.ingest import parse_stored
 from crmail.mail.store import store_raw
 from crmail.mailboxes.connect import can, open_driver, smtp_client
-from crmail.mailboxes.drivers.base import Appends, DriverError, RemoteFolder
+from crmail.mailboxes.drivers.base import Appends, DriverError, RemoteFolder, Sends
 from crmail.mailboxes.models import Folder, Location, Mailbox, SentMessage
 from crmail.mailboxes.providers import preset
 from crmail.people.models import User
@@ -66,7 +67,7 @@ def send_message(
         mailbox = Mailbox.objects.filter(owner=user, is_active=True).first()
     if mailbox is None or mailbox.owner_id != user.pk:
         raise SendingNotPossible("Connect a mailbox before sending mail from crmail.")
-    if not mailbox.smtp_host:
+    if not mailbox.smtp_host and not can(mailbox, Sends):
         raise SendingNotPossible(
             f"The mailbox {mailbox.email} has no outgoing (SMTP) server: add one to send mail."
         )
@@ -77,8 +78,7 @@ def send_message(
         draft.sender_name = sender_name(mailbox, user)
     msg, recipients = build_message(draft)
     raw = msg.as_bytes()
-    with smtp_client(mailbox) as client:
-        client.send(draft.sender, recipients, raw)
+    _hand_over(mailbox, draft.sender, recipients, raw)
     with transaction.atomic():
         message = store_raw(raw)
         sent = SentMessage.objects.create(
@@ -107,6 +107,20 @@ def send_message(
         if sent.sent_copy_error:
             sent.save(update_fields=["sent_copy_error"])
     return sent
+
+
+def _hand_over(mailbox: Mailbox, sender: str, recipients: list[str], raw: bytes) -> None:
+    """Send through the mailbox's own API where its driver sends (Gmail), else SMTP."""
+    if can(mailbox, Sends):
+        driver = open_driver(mailbox)
+        try:
+            if isinstance(driver, Sends):
+                driver.send(sender, recipients, raw)
+                return
+        finally:
+            driver.close()
+    with smtp_client(mailbox) as client:
+        client.send(sender, recipients, raw)
 
 
 def _wants_sent_copy(mailbox: Mailbox) -> bool:

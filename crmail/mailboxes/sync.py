@@ -24,6 +24,7 @@ from crmail.events.kinds import EventData, MailboxNeedsAttention, MessageReceive
 from crmail.mail.ingest import PIPELINE_MIN_MESSAGES, ParsePipeline, parse_pending
 from crmail.mail.store import store_many
 from crmail.mailboxes import conversations
+from crmail.mailboxes.connect import daily_transfer_cap
 from crmail.mailboxes.drivers.base import (
     Driver,
     DriverError,
@@ -36,7 +37,6 @@ from crmail.mailboxes.drivers.base import (
     Throttled,
 )
 from crmail.mailboxes.models import Folder, Location, Mailbox, SyncState
-from crmail.mailboxes.providers import preset
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,9 @@ LOCATION_COLUMNS = (
 )
 
 
+# The kind of a pause the provider asked for with a wait (Retry-After), not a daily cap.
+RETRY_LATER = "retry_later"
+
 UNEXPECTED = (
     "The sync stopped on an unexpected error; what it stored is kept and crmail tries again "
     "later (the worker's log has the details)."
@@ -72,6 +75,7 @@ class SyncReport:
     flags_changed: int = 0
     bytes: int = 0
     paused: bool = False
+    retry_after: float | None = None  # paused at the provider's request: resume after it
     errors: list[str] = field(default_factory=list)
 
 
@@ -101,7 +105,9 @@ def sync_mailbox(mailbox: Mailbox, driver: Driver, progress: Progress | None = N
             parse_pending(mailbox.pk)  # left by an earlier run that stopped mid-parse
     except Throttled as exc:
         report.paused = True
-        record_state(mailbox, SyncState.PAUSED, str(exc), exc.kind, report)
+        report.retry_after = exc.retry_after
+        kind = RETRY_LATER if exc.retry_after is not None else exc.kind
+        record_state(mailbox, SyncState.PAUSED, str(exc), kind, report)
         return report
     except DriverError as exc:
         report.errors.append(str(exc))
@@ -413,7 +419,7 @@ def _fetch_new(
 ) -> None:
     """Fetch and store ``ids`` in batches. A driver that drops a conversation out of step
     (kind "protocol") is asked once more for what is not stored yet: it connects again."""
-    cap = preset(mailbox.provider).daily_bytes
+    cap = daily_transfer_cap(mailbox)
     if cap is not None and mailbox.bytes_day == date.today() and mailbox.bytes_today >= cap:
         raise Throttled(_cap_reached(cap))  # "Sync now" on a paused mailbox fetches nothing
     done: set[str] = set()

@@ -71,9 +71,13 @@ def run_sync(mailbox: Mailbox, progress: Callable[[Mailbox], None] | None = None
         slot = ConnectionSlot.take(mailbox)
         driver = open_driver(mailbox, slot)
         try:
-            return sync_mailbox(mailbox, driver, progress=renew)
+            report = sync_mailbox(mailbox, driver, progress=renew)
         finally:
             driver.close()
+        if report.paused and report.retry_after is not None:
+            # The provider said how long to wait (Retry-After): resume then, not tomorrow.
+            sync_task.schedule((mailbox.pk,), delay=max(report.retry_after, 1.0))
+        return report
     except DriverError as exc:
         # Failing to connect never reaches sync_mailbox: record it the same way.
         if mailbox.last_error != str(exc):
@@ -109,6 +113,8 @@ def sync_task(mailbox_id: int) -> None:
     mailbox = Mailbox.objects.select_related("owner").filter(pk=mailbox_id).first()
     if mailbox is None or not mailbox.is_active or not mailbox.owner.is_active:
         return
+    if not mailbox.keeps_copy:  # asked live (an API mailbox's privacy mode): no copy kept
+        return
     try:
         run_sync(mailbox)
     except AlreadySyncing:
@@ -138,7 +144,11 @@ def due_mailboxes(now: datetime | None = None) -> list[int]:
     )
     ids = list(
         Mailbox.objects.filter(
-            due, is_active=True, owner__is_active=True, protocol__in=SUPPORTED_PROTOCOLS
+            due,
+            is_active=True,
+            owner__is_active=True,
+            protocol__in=SUPPORTED_PROTOCOLS,
+            keeps_copy=True,  # the others are asked live: nothing of their mail is synced
         ).values_list("pk", flat=True)
     )
     busy = {

@@ -48,9 +48,18 @@ class ConnectFailed(DriverError):
 
 
 class Throttled(DriverError):
-    """The provider asks us to slow down or stop for today (transfer or connection caps)."""
+    """The provider asks us to slow down or stop for today (transfer or connection caps).
+
+    ``retry_after``: the seconds the provider asked to wait (an API's Retry-After), when it
+    said; the sync resumes after them rather than the next day."""
 
     kind = "throttled"
+
+    def __init__(
+        self, message: str, *, kind: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, kind=kind)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

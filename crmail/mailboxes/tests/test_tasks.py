@@ -141,6 +141,7 @@ def test_the_scheduler_picks_the_mailboxes_that_are_due():
         # Interrupted now: its lease is gone, or its holder on this machine has ended.
         make(SyncState.SYNCING, sync_started_at=just_now).pk,
         interrupted.pk,
+        make(SyncState.NEW, protocol="gmail").pk,  # keeps a copy through the API
     }
     not_due = [
         make(SyncState.COMPLETED, last_sync_at=just_now),
@@ -150,7 +151,7 @@ def test_the_scheduler_picks_the_mailboxes_that_are_due():
         make(SyncState.NEEDS_REAUTH),  # waits for its owner to sign in again
         make(SyncState.NEW, is_active=False),
         make(SyncState.NEW, owner=f.user(is_active=False)),
-        make(SyncState.NEW, protocol="gmail"),
+        make(SyncState.NEW, protocol="gmail", keeps_copy=False),  # asked live, not synced
     ]
     busy = make(SyncState.NEW)
     leases.acquire(tasks.sync_lease(busy.pk), "other-host:1", dt.timedelta(minutes=5))
@@ -191,7 +192,7 @@ def test_a_daily_transfer_cap_pauses_the_first_sync_and_it_resumes_the_next_day(
 ):
     import dataclasses
 
-    from crmail.mailboxes import sync
+    from crmail.mailboxes import connect, sync
     from crmail.mailboxes.providers import preset
 
     server, user, mailbox = account
@@ -199,7 +200,7 @@ def test_a_daily_transfer_cap_pauses_the_first_sync_and_it_resumes_the_next_day(
         server.deliver(user, mail(n))
     # A provider whose daily limit is about four of these messages.
     capped = dataclasses.replace(preset("gmail"), daily_bytes=4 * len(mail(0)))
-    monkeypatch.setattr(sync, "preset", lambda key: capped)
+    monkeypatch.setattr(connect, "preset", lambda key: capped)
     monkeypatch.setattr(sync, "BATCH_MESSAGES", 2)
     tasks.sync_task(mailbox.pk)
     mailbox.refresh_from_db()

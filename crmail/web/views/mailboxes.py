@@ -28,7 +28,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crmail.mailboxes import actions, oauth, tasks
-from crmail.mailboxes.drivers.base import DriverError
+from crmail.mailboxes.connect import can
+from crmail.mailboxes.drivers.base import DriverError, Sends
 from crmail.mailboxes.models import AuthMethod, Folder, Location, Mailbox, SyncState
 from crmail.mailboxes.providers import CUSTOM, PRESETS
 from crmail.people.actions import Invalid, NotAllowed
@@ -211,6 +212,7 @@ def mailbox_list(request: HttpRequest) -> HttpResponse:
     rows = list(rows)
     for m in rows:  # a lease look-up for the few marked syncing
         m.interrupted = tasks.is_interrupted(m)
+        m.state_label = actions.state_label(m)
     context = {
         "rows": rows,
         "people": people,
@@ -477,6 +479,7 @@ def mailbox_detail(request: HttpRequest, pk: int) -> HttpResponse:
         **_folders_context(request, mailbox),
         **labels_context(request, mailbox),
         "locked": actions.is_locked_for(request.user, mailbox.owner),
+        "sends_itself": can(mailbox, Sends),
     }
     return render(request, "web/mailboxes/detail.html", context)
 
