@@ -78,8 +78,6 @@ class Places:
         return None
 
 
-
-
 def _inbox(folders: list[RemoteFolder]) -> RemoteFolder:
     found = next((f for f in folders if f.role == "inbox"), None)
     found = found or next((f for f in folders if f.remote_id.upper() == "INBOX"), None)
