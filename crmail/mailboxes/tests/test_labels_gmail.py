@@ -100,3 +100,11 @@ def test_removing_gmail_labels_puts_their_mail_back_in_the_inbox(
     assert server.label_id(CLOSING) is None and server.label_id(OPEN) is None
     assert all("INBOX" in server.labels_of(i) for i in ids.values())
     assert acme in server.labels_of(ids["otto"])
+
+
+def test_a_mailbox_that_keeps_no_copy_is_left_as_it_is_and_says_why(gmail, org):  # noqa: F811
+    gmail.add_message(mail(4, "cleo@acme.test"))
+    mailbox = gmail_mailbox(owner=org.rep, keeps_copy=False, deal_labels=True)
+    report = sort(mailbox)
+    assert report.moves == [] and "keeps no copy" in report.skipped
+    assert gmail.label_id(CLOSING) is None
