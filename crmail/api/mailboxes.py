@@ -33,6 +33,7 @@ from crmail.api.schemas import (
     FolderOut,
     FolderPatch,
     Id,
+    LabelMoveOut,
     ListParams,
     LockIn,
     MailboxFilters,
@@ -49,7 +50,10 @@ from crmail.api.schemas import (
 from crmail.mail import tags
 from crmail.mail.models import Message
 from crmail.mailboxes import actions, tasks
-from crmail.mailboxes.models import Folder, Location, Mailbox
+from crmail.mailboxes.drivers.base import DriverError
+from crmail.mailboxes.labels import sorting as labels_sorting
+from crmail.mailboxes.labels import tasks as labels_tasks
+from crmail.mailboxes.models import Folder, LabelMove, Location, Mailbox
 from crmail.mailboxes.oauth import OAuthNotConfigured
 from crmail.mailboxes.oauth import provider as oauth_provider
 from crmail.mailboxes.providers import CUSTOM, PRESETS, Preset
@@ -311,7 +315,7 @@ def connect_mailbox(request: HttpRequest, payload: MailboxIn) -> Mailbox:
         if found is None:
             raise Invalid.one("owner_id", f"No active user has id {payload.owner_id}.")
         owner = found
-    given = payload.model_dump(exclude_unset=True, exclude={"owner_id", "sharing"})
+    given = payload.model_dump(exclude_unset=True, exclude={"owner_id", "sharing", "remove_labels"})
     given.setdefault("provider", payload.provider)
     given.setdefault("protocol", payload.protocol)
     fields = with_preset(model_fields(given))
@@ -330,11 +334,75 @@ def update_mailbox(request: HttpRequest, id: Id, payload: MailboxSettings) -> Ma
     """Change the settings given. A changed server or credential is tested first; an empty
     or absent ``password`` keeps the stored one."""
     mailbox = mailbox_or_404(request, id)
+    changes = payload.model_dump(exclude_unset=True)
+    remove_labels = bool(changes.pop("remove_labels", False))
     with action_errors():
         actions.update_mailbox(
-            current_user(request), mailbox, model_fields(payload.model_dump(exclude_unset=True))
+            current_user(request), mailbox, model_fields(changes), remove_labels=remove_labels
         )
     return mailbox_or_404(request, id)
+
+
+@router.get(
+    "/{id}/label-moves",
+    response={200: Page[LabelMoveOut]},
+    openapi_extra=READ_ERRORS,
+    summary="List the moves of the labels by deal state",
+)
+def list_label_moves(request: HttpRequest, id: Id, params: Query[ListParams]) -> dict:
+    """The messages the labels by deal state moved on the server, newest first, and
+    whether each can be moved back. Like its messages, only the mailbox's owner lists
+    them: an administrator gets 403 for another user's mailbox."""
+    mailbox = mailbox_or_404(request, id)
+    if not may_list_mailbox(current_user(request), mailbox):
+        raise Forbidden("Only its owner lists the mail the labels of a mailbox moved.")
+    qs = LabelMove.objects.filter(mailbox=mailbox).select_related("message")
+    result = records.page(qs.order_by("-moved_at", "-pk"), params)
+    moves = result["items"]
+    undoable = labels_sorting.undoable(moves)
+    result["items"] = [label_move(m, undoable[m.pk]) for m in moves]
+    return result
+
+
+def label_move(move: LabelMove, can_undo: bool) -> dict[str, Any]:
+    return {
+        "id": move.pk,
+        "moved_at": move.moved_at,
+        "from_address": move.from_address,
+        "subject": move.message.subject if move.message else None,
+        "source": move.source,
+        "source_name": move.source_name,
+        "target": move.target,
+        "target_name": move.target_name,
+        "category": move.category,
+        "reason": move.reason,
+        "undone_at": move.undone_at,
+        "can_undo": can_undo,
+    }
+
+
+@router.post(
+    "/{id}/label-moves/{move_id}/undo",
+    response={200: LabelMoveOut},
+    openapi_extra=errors_doc(401, 403, 404, 409, 422),
+    summary="Move a message back where the labels took it from",
+)
+def undo_label_move(request: HttpRequest, id: Id, move_id: Id) -> dict:
+    """The message goes back to the folder or label it left, and the sorter leaves it
+    there. Only the mailbox's owner undoes (403); a move that cannot be undone (undone
+    already, moved again since, the server refusing) answers 409 saying why."""
+    mailbox = mailbox_or_404(request, id)
+    move = records.get_or_404(LabelMove.objects.filter(mailbox=mailbox), move_id)
+    try:
+        labels_tasks.undo(current_user(request), move)
+    except people_actions.NotAllowed as exc:
+        raise Forbidden(str(exc)) from None
+    except (labels_sorting.CannotUndo, labels_tasks.Busy) as exc:
+        raise HttpError(409, str(exc)) from None
+    except DriverError as exc:
+        raise HttpError(409, f"The mail server did not move the message back: {exc}") from None
+    move.refresh_from_db()
+    return label_move(move, False)
 
 
 @router.post(

@@ -413,6 +413,8 @@ BOOLEAN_SETTINGS = (
     "store_sent_on_server",
     "keep_on_server",
     "customer_alerts",
+    "deal_labels",
+    "remove_labels",
 )
 
 
@@ -464,6 +466,10 @@ class MailboxOut(Schema):
     keep_on_server: bool
     customer_alerts: bool = Field(
         description="Mail from a lead or contact reaching the Inbox notifies the owner."
+    )
+    deal_labels: bool = Field(
+        description="Inbox mail from contacts is sorted under the labels (IMAP: folders) "
+        '"Deals Closing This Month", "Open Deals" and "Customers" by their deals.'
     )
     is_active: bool = Field(description="The mailbox that fetches (one per user).")
     locked: bool = Field(description="Locked by an administrator.")
@@ -596,6 +602,17 @@ class MailboxSettings(Input):
         description="Notify the owner when mail from a lead or contact reaches the Inbox "
         "(default true).",
     )
+    deal_labels: bool | None = Field(
+        None,
+        description="Sort Inbox mail from contacts under the three labels by their deals, "
+        "every ten minutes and soon after a deal changes (default false). Needs "
+        "customer_alerts, and a server with folders or labels (not POP3).",
+    )
+    remove_labels: bool | None = Field(
+        None,
+        description="With deal_labels false: also take the three labels (folders) off the "
+        "server, their mail back in the Inbox (a job). Absent or false: they stay.",
+    )
 
     @field_validator(*BOOLEAN_SETTINGS, mode="after")
     @classmethod
@@ -626,6 +643,21 @@ class MailboxIn(MailboxSettings):
         "for a first mailbox (``GET /sharing/default``), the owner's setting afterwards. A "
         "setting an administrator locked can only be given as it is.",
     )
+
+
+class LabelMoveOut(Schema):
+    id: int
+    moved_at: datetime
+    from_address: str = Field(description="The sender, when crmail knows it.")
+    subject: str | None = Field(description="When crmail keeps a copy of the mail.")
+    source: str = Field(description="The folder or label it left (the server's name).")
+    source_name: str
+    target: str = Field(description="The folder or label it went to.")
+    target_name: str
+    category: str = Field(description="closing, open, customers; empty: back to the Inbox.")
+    reason: str = Field(description="sorted, recategorised or labels_removed.")
+    undone_at: datetime | None
+    can_undo: bool = Field(description="POST …/label-moves/{id}/undo would move it back.")
 
 
 class DeactivateIn(Input):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -21,7 +22,10 @@ from django.utils import timezone
 from crmail.mail.models import Message, ParseState
 from crmail.mailboxes import conversations
 from crmail.mailboxes.connect import can, open_driver, smtp_client
-from crmail.mailboxes.drivers.base import AuthFailed, CreatesFolders, DriverError, RemoteFolder
+from crmail.mailboxes.drivers.base import AuthFailed, CreatesFolders, DriverError
+from crmail.mailboxes.folder_names import new_folder_path
+from crmail.mailboxes.labels import sorting as labels_sorting
+from crmail.mailboxes.labels import tasks as labels_tasks
 from crmail.mailboxes.models import (
     Folder,
     Location,
@@ -108,6 +112,7 @@ EDITABLE_FIELDS = (
     "import_since",
     "keep_on_server",
     "customer_alerts",
+    "deal_labels",
 )
 CONNECTION_FIELDS = frozenset(EDITABLE_FIELDS[: EDITABLE_FIELDS.index("smtp_secret") + 1])
 FOLDER_ROLES = ("inbox", "sent", "drafts", "trash", "junk", "archive")
@@ -155,6 +160,14 @@ def _clean(mailbox: Mailbox) -> None:
             )
     if mailbox.protocol in (Protocol.IMAP, Protocol.POP3) and not mailbox.host:
         errors.append({"field": "host", "message": "Give the incoming server's name."})
+    if mailbox.deal_labels and not labels_sorting.can_label(mailbox):
+        errors.append(
+            {
+                "field": "deal_labels",
+                "message": f"{mailbox.get_protocol_display()} mailboxes have no folders on the "
+                "server to sort mail into: labels by deal state need IMAP or the Gmail API.",
+            }
+        )
     if errors:
         raise Invalid(errors)
 
@@ -198,16 +211,33 @@ def connect_mailbox(
 
 
 def update_mailbox(
-    actor: User, mailbox: Mailbox, fields: dict[str, Any], *, test: bool = True
+    actor: User,
+    mailbox: Mailbox,
+    fields: dict[str, Any],
+    *,
+    test: bool = True,
+    remove_labels: bool = False,
 ) -> Mailbox:
     """Change ``mailbox``'s settings; a changed server or credential is tested first.
 
     An empty ``secret`` or ``smtp_secret`` keeps the stored one (forms never show them).
+    Labels by deal state switched on sort the mail at once (a job); ``remove_labels`` with
+    labels off takes them off the server, their mail back in the Inbox (a job).
     """
     _check_may_change(actor, mailbox.owner)
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise Invalid([{"field": f, "message": "This field cannot be changed."} for f in unknown])
+    if remove_labels and fields.get("deal_labels", mailbox.deal_labels):
+        raise Invalid(
+            [
+                {
+                    "field": "remove_labels",
+                    "message": "Labels are removed when they are switched off: give "
+                    "deal_labels false with it.",
+                }
+            ]
+        )
     fields = {k: v for k, v in fields.items() if not (k.endswith("secret") and not v)}
     changed = {k for k, v in fields.items() if getattr(mailbox, k) != v}
     for key in changed:
@@ -231,6 +261,10 @@ def update_mailbox(
                     if folder.sync_enabled != enabled:
                         folder.sync_enabled = enabled
                         folder.save(update_fields=["sync_enabled"])
+            if "deal_labels" in changed and labels_sorting.is_on(mailbox):
+                transaction.on_commit(partial(labels_tasks.request_sort, mailbox.pk))
+    if remove_labels:
+        transaction.on_commit(partial(labels_tasks.request_removal, mailbox.pk))
     return mailbox
 
 
@@ -331,17 +365,6 @@ def needs_sent_folder(mailbox: Mailbox) -> bool:
     )
 
 
-def _sent_name(folders: list[RemoteFolder]) -> str:
-    """ "Sent", or "INBOX.Sent" on servers that keep every folder under the Inbox."""
-    others = [f for f in folders if f.remote_id.upper() != "INBOX"]
-    inbox = next((f for f in folders if f.remote_id.upper() == "INBOX"), None)
-    if inbox is not None and others:
-        prefix = inbox.remote_id + inbox.delimiter
-        if all(f.remote_id.startswith(prefix) for f in others):
-            return prefix + SENT_NAME
-    return SENT_NAME
-
-
 def create_sent_folder(actor: User, mailbox: Mailbox) -> tuple[Folder, bool]:
     """Give an IMAP mailbox without one a Sent folder: the server's own when it has one
     after all, else one created on the server (CREATE), then marked with the Sent role.
@@ -370,7 +393,7 @@ def create_sent_folder(actor: User, mailbox: Mailbox) -> tuple[Folder, bool]:
         if remote is None:
             if not isinstance(driver, CreatesFolders):
                 raise DriverError("The server cannot create folders.", kind="unsupported")
-            remote = driver.create_folder(_sent_name(remote_folders), role="sent")
+            remote = driver.create_folder(new_folder_path(remote_folders, SENT_NAME), role="sent")
     finally:
         driver.close()
     wanted = set(mailbox.import_folders or [])

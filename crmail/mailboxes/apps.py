@@ -8,3 +8,4 @@ class MailboxesConfig(AppConfig):
 
     def ready(self) -> None:
         from crmail.mailboxes import receivers  # noqa: F401  (locations follow parsing, links)
+        from crmail.mailboxes.labels import receivers as labels  # noqa: F401  (deals move mail)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -126,6 +127,15 @@ class Mailbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ({self.get_protocol_display()})"
+
+    def clean(self) -> None:
+        if self.deal_labels and not self.customer_alerts:
+            raise ValidationError(
+                {
+                    "deal_labels": "Labels by deal state need customer mail alerts: turn "
+                    "customer alerts on with them, or turn the labels off too."
+                }
+            )
 
 
 class Folder(models.Model):
@@ -310,3 +320,63 @@ class SentMessage(models.Model):
 
     def __str__(self) -> str:
         return f"sent by {self.sender} at {self.sent_at:%Y-%m-%d %H:%M}"
+
+
+class LabelCategory(models.TextChoices):
+    """The labels by deal state (SPEC F8), strongest first; each is a folder or a label
+    named as ``label`` says on the server."""
+
+    CLOSING = "closing", "Deals Closing This Month"
+    OPEN = "open", "Open Deals"
+    CUSTOMERS = "customers", "Customers"
+
+
+class MoveReason(models.TextChoices):
+    SORTED = "sorted", "Sorted by deal state"
+    RECATEGORISED = "recategorised", "Its contact's deals changed"
+    LABELS_REMOVED = "labels_removed", "Labels removed"
+
+
+class LabelMove(models.Model):
+    """One message moved on the server by the labels by deal state: what the mailbox page
+    lists, and what undoing it puts back. Places are the server's names (folder or label
+    ``remote_id``) and ids, so moves of mailboxes that keep no copy are logged the same."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="label_moves")
+    # Shown with the move when crmail keeps a copy of the mail; nothing else is.
+    message = models.ForeignKey(
+        "mail.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    from_address = models.CharField(max_length=254, blank=True)
+    source = models.CharField(max_length=1000, help_text="The folder or label it left.")
+    source_name = models.CharField(max_length=1000)
+    remote_id = models.CharField(max_length=255, help_text="Its id there.")
+    target = models.CharField(max_length=1000, help_text="The folder or label it went to.")
+    target_name = models.CharField(max_length=1000)
+    new_remote_id = models.CharField(
+        max_length=255, blank=True, help_text="Its id there; empty when the server did not say."
+    )
+    category = models.CharField(max_length=10, choices=LabelCategory.choices, blank=True)
+    reason = models.CharField(max_length=15, choices=MoveReason.choices)
+    moved_at = models.DateTimeField(default=timezone.now)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    restored_remote_id = models.CharField(
+        max_length=255, blank=True, help_text="Its id back in the source once undone."
+    )
+
+    class Meta:
+        ordering = ["-moved_at", "-pk"]
+        indexes = [
+            models.Index(fields=["mailbox", "-moved_at", "-id"], name="label_move_recent"),
+            models.Index(
+                fields=["mailbox", "source", "restored_remote_id"],
+                name="label_move_undone",
+                condition=Q(undone_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_name} -> {self.target_name} #{self.remote_id}"

@@ -199,11 +199,20 @@ def move_message(user: User, location: Location, destination: Folder) -> Locatio
             new_uid = driver.move(
                 _remote(location.folder), location.remote_id, _remote(destination)
             )
+    if not two_way:
+        new_uid = location.remote_id
+    return record_move(location, destination, new_uid)
+
+
+def record_move(location: Location, destination: Folder, new_id: str | None) -> Location | None:
+    """Record in crmail that the server moved ``location`` to ``destination``, where its id
+    is ``new_id``. Without one (the server did not say), the copy is forgotten: the next
+    sync of the destination finds it by content, without fetching a duplicate."""
     with transaction.atomic():
-        if two_way and new_uid is None:
+        if new_id is None:
             location.delete()
             return None
-        return _relocate(location, destination, new_uid or location.remote_id)
+        return _relocate(location, destination, new_id)
 
 
 def delete_message(user: User, location: Location) -> Location | None:

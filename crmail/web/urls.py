@@ -13,6 +13,7 @@ from crmail.web.views import (
     departing,
     events,
     home,
+    mailbox_labels,
     mailboxes,
     notifications,
     records,
@@ -218,6 +219,12 @@ pages: list[URLPattern] = [
         name="mailbox_deactivate",
     ),
     path("settings/mail/<int:pk>/reauth/", mailboxes.mailbox_reauth, name="mailbox_reauth"),
+    path("settings/mail/<int:pk>/labels/", mailbox_labels.mailbox_labels, name="mailbox_labels"),
+    path(
+        "settings/mail/<int:pk>/labels/moves/<int:move_pk>/undo/",
+        mailbox_labels.mailbox_label_undo,
+        name="mailbox_label_undo",
+    ),
     path(
         "settings/mail/<int:pk>/sent-folder/",
         mailboxes.mailbox_sent_folder,

@@ -195,6 +195,17 @@ class CreatesFolders(Protocol):
 
 
 @runtime_checkable
+class DeletesFolders(Protocol):
+    """A folder (or, on servers with labels, a label) removed from the server: the labels
+    by deal state are taken off again when their owner switches them off and asks so."""
+
+    def delete_folder(self, folder: RemoteFolder) -> None:
+        """Delete ``folder`` (a label: take it off every message); one already gone is
+        taken as deleted."""
+        ...
+
+
+@runtime_checkable
 class WaitsForNews(Protocol):
     """A connection of its own waits for news in a folder (IMAP IDLE, RFC 2177): the IDLE
     watcher keeps one to each watched Inbox (``drivers/imap_idle.py``)."""

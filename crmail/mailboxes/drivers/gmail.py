@@ -47,6 +47,7 @@ from crmail.mailboxes.drivers.base import (
     AppliesLabels,
     AuthFailed,
     ConnectFailed,
+    DeletesFolders,
     Driver,
     DriverError,
     FolderDelta,
@@ -202,7 +203,14 @@ def _words(seconds: float) -> str:
 
 
 class GmailDriver(
-    Driver, ReadsHeaders, SetsFlags, MovesMessages, AppliesLabels, QueriesLive, Sends
+    Driver,
+    ReadsHeaders,
+    SetsFlags,
+    MovesMessages,
+    AppliesLabels,
+    DeletesFolders,
+    QueriesLive,
+    Sends,
 ):
     """One mailbox's Gmail API session."""
 
@@ -361,6 +369,12 @@ class GmailDriver(
     def change_labels(self, id: str, add: Iterable[str], remove: Iterable[str]) -> None:
         body = {"addLabelIds": list(add), "removeLabelIds": list(remove)}
         self._call(self._users.messages().modify(userId="me", id=id, body=body))
+
+    def delete_folder(self, folder: RemoteFolder) -> None:
+        """``labels.delete``: the label goes, and with it from every message that carried
+        it; a label already gone (404) is taken as deleted."""
+        self._call(self._users.labels().delete(userId="me", id=folder.remote_id), missing=None)
+        self._labels = None
 
     # -- changes ---------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from typing import Any
 from .base import (
     Appends,
     CreatesFolders,
+    DeletesFolders,
     Driver,
     DriverError,
     FiltersByArrival,
@@ -84,6 +85,7 @@ class ImapDriver(
     MovesMessages,
     Appends,
     CreatesFolders,
+    DeletesFolders,
     WaitsForNews,
 ):
     """An IMAP mailbox as a `base.Driver`, plus two-way operations and IDLE.
@@ -152,6 +154,20 @@ class ImapDriver(
                 f"The server answered that it created the folder {name}, but does not list it."
             )
         return listed
+
+    def delete_folder(self, folder: RemoteFolder | str) -> None:
+        """UNSUBSCRIBE (RFC 3501 §6.3.7), then DELETE (§6.3.4); the folder is left first
+        when it is the one selected. A folder that does not exist (NONEXISTENT, RFC 5530
+        §3) is taken as deleted."""
+        self.connect()
+        name = self._name(folder)
+        if self._selected == name:
+            self._select("INBOX", write=False)
+        self._run([b"UNSUBSCRIBE ", self._mailbox(folder)], f"unsubscribing {name}", check=False)
+        tagged = self._run([b"DELETE ", self._mailbox(folder)], f"deleting {name}", check=False)
+        if tagged.kind != b"OK" and tagged.code != b"NONEXISTENT":
+            raise command_failed(f"deleting the folder {name}", tagged)
+        self._raw_names.pop(name, None)
 
     # -- changes --------------------------------------------------------------------------
 

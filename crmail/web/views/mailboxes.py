@@ -37,6 +37,7 @@ from crmail.people.models import User
 from crmail.sharing import actions as sharing_actions
 from crmail.sharing import queries as sharing_queries
 from crmail.web.forms import PRESET_FIELDS, MailboxConnectForm, MailboxSettingsForm
+from crmail.web.views.mailbox_labels import labels_context
 
 SIDES = {"incoming": "Incoming server", "outgoing": "Outgoing server"}
 ROLE_LABELS = {
@@ -476,6 +477,7 @@ def mailbox_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         **_status_context(mailbox, _requested_since(request)),
         **_folders_context(request, mailbox),
+        **labels_context(request, mailbox),
         "locked": actions.is_locked_for(request.user, mailbox.owner),
         "sends_itself": can(mailbox, Sends),
     }
