@@ -3,7 +3,9 @@ speaks to their token endpoints (both sign-in and refresh use this).
 
 Providers come from settings or the environment: ``CRMAIL_OAUTH_GOOGLE_CLIENT_ID`` and
 ``_SECRET``; ``CRMAIL_OAUTH_MICROSOFT_CLIENT_ID``, ``_SECRET`` and ``_TENANT`` (default
-``common``); and any other NAME with ``CRMAIL_OAUTH_<NAME>_AUTHORIZE_URL``, ``_TOKEN_URL``,
+``common``), their endpoints moved with ``CRMAIL_OAUTH_GOOGLE_AUTHORIZE_URL``,
+``_TOKEN_URL`` and ``CRMAIL_OAUTH_MICROSOFT_AUTHORIZE_URL``, ``_TOKEN_URL`` (a local
+stand-in, a proxy); and any other NAME with ``CRMAIL_OAUTH_<NAME>_AUTHORIZE_URL``, ``_TOKEN_URL``,
 ``_CLIENT_ID``, ``_CLIENT_SECRET`` (empty for a public client), ``_SCOPES`` (space- or
 comma-separated), and optionally ``_LABEL`` (the name users see) and ``_TOKEN_AUTH``
 (``client_secret_basic``, the default, or ``client_secret_post``). A mailbox names its
@@ -87,8 +89,8 @@ def provider(key: str) -> Provider:
         return _known(
             key,
             "Google",
-            GOOGLE_AUTHORIZE_URL,
-            GOOGLE_TOKEN_URL,
+            _setting("CRMAIL_OAUTH_GOOGLE_AUTHORIZE_URL") or GOOGLE_AUTHORIZE_URL,
+            _setting("CRMAIL_OAUTH_GOOGLE_TOKEN_URL") or GOOGLE_TOKEN_URL,
             GOOGLE_SCOPES,
             {"access_type": "offline", "prompt": "consent"},
             scope_on_refresh=False,
@@ -99,8 +101,8 @@ def provider(key: str) -> Provider:
         return _known(
             key,
             "Microsoft",
-            f"{authority}/authorize",
-            f"{authority}/token",
+            _setting("CRMAIL_OAUTH_MICROSOFT_AUTHORIZE_URL") or f"{authority}/authorize",
+            _setting("CRMAIL_OAUTH_MICROSOFT_TOKEN_URL") or f"{authority}/token",
             MICROSOFT_SCOPES,
             {},
             scope_on_refresh=True,
