@@ -315,16 +315,54 @@ def connect_mailbox(request: HttpRequest, payload: MailboxIn) -> Mailbox:
         if found is None:
             raise Invalid.one("owner_id", f"No active user has id {payload.owner_id}.")
         owner = found
-    given = payload.model_dump(exclude_unset=True, exclude={"owner_id", "sharing", "remove_labels"})
+    given = payload.model_dump(
+        exclude_unset=True,
+        exclude={"owner_id", "sharing", "remove_labels", "oauth_refresh_token", "keeps_copy"},
+    )
     given.setdefault("provider", payload.provider)
     given.setdefault("protocol", payload.protocol)
-    fields = with_preset(model_fields(given))
+    fields = model_fields(given)
+    _check_credentials(payload)
+    if payload.protocol in actions.API_PRESETS:
+        assert payload.oauth_refresh_token
+        try:
+            fields.update(
+                actions.api_mailbox_fields(
+                    payload.protocol, payload.oauth_refresh_token, keeps_copy=payload.keeps_copy
+                )
+            )
+        except DriverError as exc:
+            raise Invalid.one("oauth_refresh_token", str(exc)) from None
+    else:
+        fields = with_preset(fields)
     fields.setdefault("login", fields["email"])
     sharing = payload.sharing or sharing_queries.connect_choice(owner, actor).mode
     with action_errors():
         mailbox = sharing_actions.connect_mailbox(actor, owner, fields, sharing=sharing)
     tasks.request_sync(mailbox)
     return mailbox_or_404(request, mailbox.pk)
+
+
+def _check_credentials(payload: MailboxIn) -> None:
+    """A password for IMAP and POP3; a refresh token for the APIs, which alone may keep
+    no copy."""
+    if payload.protocol in actions.API_PRESETS:
+        if not payload.oauth_refresh_token:
+            raise Invalid.one(
+                "oauth_refresh_token",
+                f"A {payload.protocol} mailbox signs in with OAuth: give oauth_refresh_token.",
+            )
+        if payload.password:
+            raise Invalid.one("password", f"A {payload.protocol} mailbox takes no password.")
+        return
+    if not payload.password:
+        raise Invalid.one("password", f"A {payload.protocol} mailbox needs its password.")
+    for name in ("oauth_refresh_token", "keeps_copy"):
+        if getattr(payload, name):
+            raise Invalid.one(
+                name,
+                f"{name} is for gmail and graph mailboxes; {payload.protocol} always keeps a copy.",
+            )
 
 
 @router.patch(

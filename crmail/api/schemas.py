@@ -444,7 +444,14 @@ class MailboxOut(Schema):
     owner: UserRef
     email: str
     provider: str
-    protocol: str
+    protocol: str = Field(
+        description="imap, pop3, gmail (the Gmail API) or graph (Outlook through Microsoft Graph)."
+    )
+    keeps_copy: bool = Field(
+        description="crmail keeps a copy of the mail (search, reports). Always true for IMAP "
+        "and POP3; a gmail or graph mailbox without it stores nothing of the mail and is "
+        "asked live."
+    )
     host: str
     port: int | None
     security: str
@@ -629,12 +636,28 @@ class MailboxIn(MailboxSettings):
         "custom",
         description="A preset key (GET /mailboxes/presets): fills in the servers not given.",
     )
-    protocol: Literal["imap", "pop3"] = "imap"
+    protocol: Literal["imap", "pop3", "gmail", "graph"] = Field(
+        "imap",
+        description="imap or pop3 (with ``password``); gmail (the Gmail API) or graph "
+        "(Outlook through Microsoft Graph), with ``oauth_refresh_token``: nothing of the "
+        "mail is stored unless ``keeps_copy`` is true.",
+    )
     email: Address
     login: Address | None = Field(None, description="Defaults to the email address.")
-    password: Annotated[str, Field(min_length=1, max_length=4096)] = Field(
-        description="Or app password. Write-only."
+    password: Annotated[str, Field(min_length=1, max_length=4096)] | None = Field(
+        None, description="Or app password, for imap and pop3. Write-only."
     )
+    oauth_refresh_token: Annotated[str, Field(min_length=1, max_length=4096)] | None = Field(
+        None,
+        description="gmail, graph: a refresh token for this server's OAuth client at Google "
+        "or Microsoft, obtained elsewhere (moving from another tool); checked with one "
+        "refresh. Write-only.",
+    )
+    keeps_copy: bool = Field(
+        False,
+        description="gmail, graph: keep a copy of the mail in crmail for search and reports.",
+    )
+
     sharing: Literal["private", "public", "custom"] | None = Field(
         None,
         description="Who sees the mail synced from this mailbox: ``private`` (the owner "

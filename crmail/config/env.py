@@ -10,6 +10,7 @@ import ipaddress
 import os
 import secrets
 import stat
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,26 @@ def whole_number(name: str, default: int, *, minimum: int = 0) -> int:
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
     return value
+
+
+def endpoint_url(name: str) -> str:
+    """An http:// or https:// URL from the environment ("" when unset), without a query."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    parts = urllib.parse.urlsplit(raw)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or any(c.isspace() or ord(c) < 32 for c in raw)
+    ):
+        raise ConfigError(
+            f"{name} must be an http:// or https:// URL without a query, such as "
+            f"https://login.microsoftonline.us/common/oauth2/v2.0/token, not {raw!r}"
+        )
+    return raw.rstrip("/")
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

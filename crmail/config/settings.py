@@ -167,6 +167,26 @@ CRMAIL_LOGIN_MAX_FAILURES = _whole_number("CRMAIL_LOGIN_MAX_FAILURES", 5)
 CRMAIL_LOGIN_MAX_ACCOUNT_FAILURES = _whole_number("CRMAIL_LOGIN_MAX_ACCOUNT_FAILURES", 20)
 CRMAIL_LOGIN_WINDOW_SECONDS = _whole_number("CRMAIL_LOGIN_WINDOW_SECONDS", 900, minimum=1)
 
+
+def _endpoint(name: str) -> str:
+    try:
+        return env.endpoint_url(name)
+    except env.ConfigError as exc:
+        CRMAIL_CONFIG_ERRORS.append(str(exc))
+        return ""
+
+
+# Google's and Microsoft's sign-in endpoints and mail APIs, moved elsewhere (Microsoft's
+# national clouds, a proxy, a local stand-in); empty: the providers' own
+# (crmail.mailboxes.oauth.providers, drivers/gmail.py, drivers/graph.py). `crmail check`
+# reports them.
+CRMAIL_OAUTH_GOOGLE_AUTHORIZE_URL = _endpoint("CRMAIL_OAUTH_GOOGLE_AUTHORIZE_URL")
+CRMAIL_OAUTH_GOOGLE_TOKEN_URL = _endpoint("CRMAIL_OAUTH_GOOGLE_TOKEN_URL")
+CRMAIL_GMAIL_API_URL = _endpoint("CRMAIL_GMAIL_API_URL")
+CRMAIL_OAUTH_MICROSOFT_AUTHORIZE_URL = _endpoint("CRMAIL_OAUTH_MICROSOFT_AUTHORIZE_URL")
+CRMAIL_OAUTH_MICROSOFT_TOKEN_URL = _endpoint("CRMAIL_OAUTH_MICROSOFT_TOKEN_URL")
+CRMAIL_GRAPH_API_URL = _endpoint("CRMAIL_GRAPH_API_URL")
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("CRMAIL_TIME_ZONE", "UTC")
 USE_I18N = True

@@ -27,6 +27,7 @@ from crmail.mailboxes.folder_names import new_folder_path
 from crmail.mailboxes.labels import sorting as labels_sorting
 from crmail.mailboxes.labels import tasks as labels_tasks
 from crmail.mailboxes.models import (
+    AuthMethod,
     Folder,
     Location,
     Mailbox,
@@ -514,3 +515,32 @@ def reauthorize_mailbox(actor: User, mailbox: Mailbox, tokens: Any) -> Mailbox:
     _check_may_change(actor, mailbox.owner)
     store_tokens(mailbox, tokens)
     return mailbox
+
+
+# The provider preset of each API protocol.
+API_PRESETS = {Protocol.GMAIL: "gmail", Protocol.GRAPH: "outlook"}
+
+
+def api_mailbox_fields(protocol: str, refresh_token: str, *, keeps_copy: bool) -> dict[str, Any]:
+    """A Gmail API or Microsoft Graph mailbox's sign-in from a refresh token obtained
+    elsewhere (moving from another tool), proven by one refresh at the provider, which
+    also gives its first access token. Raises ``DriverError`` in words (``AuthFailed``
+    for a refused token, ``OAuthNotConfigured`` when the server has no client for it)."""
+    from crmail.mailboxes import oauth
+
+    preset = API_PRESETS[Protocol(protocol)]
+    tokens = oauth.redeem_refresh_token(preset, refresh_token, oauth.API_RESOURCE)
+    return {
+        "provider": preset,
+        "protocol": protocol,
+        "host": "",
+        "port": None,
+        "smtp_host": "",
+        "smtp_port": None,
+        "auth_method": AuthMethod.OAUTH2,
+        "secret": tokens.refresh_token,
+        "access_token": tokens.access_token,
+        "access_token_expires_at": tokens.expires_at,
+        "access_token_resource": tokens.resource,
+        "keeps_copy": keeps_copy,
+    }

@@ -62,6 +62,12 @@ class Mailbox(models.Model):
     secret = EncryptedTextField(blank=True, help_text="Password, or the OAuth refresh token.")
     access_token = EncryptedTextField(blank=True)
     access_token_expires_at = models.DateTimeField(null=True, blank=True)
+    access_token_resource = models.CharField(
+        max_length=10,
+        blank=True,
+        help_text="What the access token opens: 'mail' (IMAP, POP3, SMTP) or 'api' (Gmail "
+        "API, Microsoft Graph); empty: the mailbox's own.",
+    )
 
     smtp_host = models.CharField(max_length=253, blank=True)
     smtp_port = models.PositiveIntegerField(null=True, blank=True)

@@ -347,9 +347,23 @@ class AccessDefaultsForm(CheckedTextForm, forms.Form):
 
 SECURITY_CHOICES = [("tls", "SSL/TLS"), ("starttls", "STARTTLS"), ("none", "None")]
 PROTOCOL_CHOICES = [("imap", "IMAP (two-way)"), ("pop3", "POP3 (download only)")]
+# How crmail reads the mail, in words (the connect page's choice): the APIs store nothing
+# of the mail unless the user keeps a copy; IMAP and POP3 keep one.
+PROTOCOL_MEANINGS = {
+    "imap": "IMAP: crmail keeps a copy of your mail for search, reports and email "
+    "intelligence; reading, flags and moves show on both sides.",
+    "pop3": "POP3: crmail downloads your mail and keeps it; nothing goes back to the server.",
+    "gmail": "Gmail API: nothing of your mail is stored in crmail; records show it live from "
+    "Gmail (unless you keep a copy below).",
+    "graph": "Microsoft Graph: nothing of your mail is stored in crmail; records show it live "
+    "from Outlook (unless you keep a copy below).",
+}
+# The API each provider preset offers beside IMAP and POP3.
+API_OF_PRESET = {"gmail": "gmail", "outlook": "graph"}
 # Where each model field's error shows: the form field that carries it.
 MAILBOX_ERROR_FIELDS = {"secret": "password", "smtp_secret": "smtp_password"}
 # What a provider preset fills in: the connect page hides these unless "custom" is chosen.
+CUSTOM_KEY = "custom"
 PRESET_FIELDS = ("host", "port", "security", "smtp_host", "smtp_port", "smtp_security")
 
 
@@ -521,7 +535,9 @@ class MailboxConnectForm(MailboxSettingsForm):
     """Connecting a mailbox: a provider preset fills in the servers; "custom" asks for them."""
 
     preset = forms.ChoiceField(label="Provider")
-    protocol = forms.ChoiceField(label="Protocol", choices=PROTOCOL_CHOICES, initial="imap")
+    protocol = forms.ChoiceField(
+        label="Protocol", choices=PROTOCOL_CHOICES, initial="imap", required=False
+    )
     sharing = forms.ChoiceField(
         label="Who sees the mail synced from this mailbox",
         widget=forms.RadioSelect,
@@ -532,6 +548,13 @@ class MailboxConnectForm(MailboxSettingsForm):
             "required": "Choose who sees your synced mail: Private, Public or Custom.",
             "invalid_choice": "Choose who sees your synced mail: Private, Public or Custom.",
         },
+    )
+
+    keeps_copy = forms.BooleanField(
+        label="Keep a copy of my mail in crmail",
+        required=False,
+        help_text="Search, reports and email intelligence then include this mailbox's mail. "
+        "IMAP and POP3 always keep one.",
     )
 
     field_order = ["preset", "email", "login", "password", "protocol"]
@@ -559,6 +582,16 @@ class MailboxConnectForm(MailboxSettingsForm):
         self.presets = {**PRESETS, CUSTOM.key: CUSTOM}
         self.fields["preset"].choices = [(p.key, p.name) for p in self.presets.values()]
         self.fields["preset"].initial = CUSTOM.key
+        # The protocols offered follow the provider: Gmail adds the Gmail API, Outlook
+        # Microsoft Graph; each choice says what it means for the mail.
+        chosen = self.presets.get(self.chosen_preset(), CUSTOM)
+        offered = ["imap", "pop3"]
+        if chosen.key in API_OF_PRESET:
+            offered.append(API_OF_PRESET[chosen.key])
+        protocol = self.fields["protocol"]
+        protocol.choices = [(p, PROTOCOL_MEANINGS[p]) for p in offered]
+        protocol.widget = forms.RadioSelect(choices=protocol.choices)
+        protocol.label = "How crmail reads your mail"
         self.fields["password"].help_text = ""
         del self.fields["customer_alerts"]  # on by default; changed on the edit page
 
@@ -566,15 +599,30 @@ class MailboxConnectForm(MailboxSettingsForm):
         """The mode chosen; what was preselected when nothing came (an older page)."""
         return self.cleaned_data.get("sharing") or str(self.fields["sharing"].initial or "")
 
+    def chosen_preset(self) -> str:
+        return str(self.data.get("preset") or self.initial.get("preset") or CUSTOM_KEY)
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        if not data.get("protocol"):
+            data["protocol"] = "imap"  # an older page without the choice
         chosen = self.presets.get(data.get("preset") or "")
         if chosen and chosen.key != "custom" and data.get("protocol") == "pop3" and not chosen.pop3:
             self.add_error("protocol", f"{chosen.name} does not offer POP3: choose IMAP.")
+        if data.get("protocol") not in self.api_protocols():
+            data["keeps_copy"] = True
         return data
 
+    @staticmethod
+    def api_protocols() -> tuple[str, ...]:
+        return tuple(API_OF_PRESET.values())
+
+    def uses_api(self) -> bool:
+        """The user chose the provider's API (after ``is_valid``)."""
+        return self.cleaned_data.get("protocol") in self.api_protocols()
+
     def uses_preset(self) -> bool:
-        return (self.data.get("preset") or self.initial.get("preset") or "custom") != "custom"
+        return self.chosen_preset() != CUSTOM_KEY
 
     def mailbox_fields(self) -> dict[str, Any]:
         """Like the settings form's; a preset's servers replace what was typed for them."""
@@ -582,6 +630,21 @@ class MailboxConnectForm(MailboxSettingsForm):
         chosen = self.presets[self.cleaned_data["preset"]]
         fields["provider"] = chosen.key
         fields["protocol"] = self.cleaned_data["protocol"]
+        fields["keeps_copy"] = self.cleaned_data["keeps_copy"]
+        if self.uses_api():  # no servers: the API's address is a setting, sending goes through it
+            fields.update(
+                host="",
+                port=None,
+                smtp_host="",
+                smtp_port=None,
+                smtp_same_credentials=True,
+                smtp_login="",
+                smtp_secret="",
+                secret="",
+                login=fields["email"],
+                allow_self_signed=False,
+            )
+            return fields
         if chosen.key != "custom":
             incoming = chosen.pop3 if fields["protocol"] == "pop3" else chosen.imap
             if incoming:

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import stat
 import tempfile
+import urllib.parse
 from pathlib import Path
 
 from crmail.config.commands.base import (
@@ -66,6 +67,7 @@ def run_check(args: argparse.Namespace, out: Output) -> int:
     check_secret_key(found, Path(settings.DATA_DIR))
     check_proxies(found)
     check_webhooks(found)
+    check_mail_providers(found)
     if settings.DEBUG:
         found.warn("CRMAIL_DEBUG is on: error pages show internals. Turn it off in production.")
     if found.problems:
@@ -86,6 +88,32 @@ def check_webhooks(found: Findings) -> None:
         )
     else:
         found.ok("Webhooks call only public addresses.")
+
+
+def check_mail_providers(found: Findings) -> None:
+    """Which "Sign in with …" are set up, and provider endpoints moved from their defaults."""
+    from crmail.mailboxes import oauth
+
+    names = [p.name for p in oauth.configured_providers()]
+    if names:
+        found.ok("Mailboxes can sign in with " + ", ".join(names) + ".")
+    else:
+        found.ok(
+            "No OAuth sign-in is set up: Gmail and Outlook mailboxes connect with app "
+            "passwords (set CRMAIL_OAUTH_GOOGLE_CLIENT_ID/_SECRET or "
+            "CRMAIL_OAUTH_MICROSOFT_CLIENT_ID/_SECRET to offer Sign in with Google/Microsoft)."
+        )
+    moved = oauth.endpoint_settings()
+    if not moved:
+        found.ok("Google's and Microsoft's sign-in endpoints and mail APIs are their own.")
+    for name, url in moved:
+        found.ok(f"{name} is set: crmail uses {url} instead of the provider's own.")
+        host = urllib.parse.urlsplit(url).hostname or ""
+        if url.startswith("http://") and host not in ("localhost", "127.0.0.1", "::1"):
+            found.warn(
+                f"{name} is plain http:// to {host}: tokens and mail would cross the network "
+                "unencrypted. Use https://."
+            )
 
 
 def check_data_dir(found: Findings, data_dir: Path) -> None:

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import json
 import time
+from typing import Any
 
 from rich.progress import (
     BarColumn,
@@ -45,17 +46,36 @@ def register(commands: argparse._SubParsersAction) -> None:
         "login); prints the new mailbox's id.",
     )
     add.add_argument("--user", required=True, metavar="EMAIL", help="the mailbox's owner")
-    add.add_argument("--protocol", required=True, choices=["imap", "pop3"])
+    add.add_argument(
+        "--protocol",
+        required=True,
+        choices=["imap", "pop3", "gmail", "graph"],
+        help="imap or pop3 (with --host, --port, --security, --login, --password-env), or "
+        "gmail (the Gmail API) or graph (Outlook through Microsoft Graph) with "
+        "--oauth-refresh-token-env",
+    )
     add.add_argument("--email", help="the mailbox's address (default: the user's)")
-    add.add_argument("--host", required=True)
-    add.add_argument("--port", required=True, type=int)
-    add.add_argument("--security", required=True, choices=["tls", "starttls", "none"])
-    add.add_argument("--login", required=True)
+    add.add_argument("--host", help="imap, pop3: the incoming server")
+    add.add_argument("--port", type=int, help="imap, pop3: its port")
+    add.add_argument("--security", choices=["tls", "starttls", "none"], help="imap, pop3")
+    add.add_argument("--login", help="imap, pop3: the login name")
     add.add_argument(
         "--password-env",
-        required=True,
         metavar="VAR",
-        help="take the password from this environment variable",
+        help="imap, pop3: take the password from this environment variable",
+    )
+    add.add_argument(
+        "--oauth-refresh-token-env",
+        metavar="VAR",
+        help="gmail, graph: take the OAuth refresh token (obtained elsewhere for this "
+        "server's OAuth client) from this environment variable; it is checked with one "
+        "refresh at Google or Microsoft",
+    )
+    add.add_argument(
+        "--keep-copy",
+        action="store_true",
+        help="gmail, graph: keep a copy of the mail in crmail (search, reports); without it "
+        "nothing of the mail is stored and records ask the provider live",
     )
     add.add_argument("--smtp-host")
     add.add_argument("--smtp-port", type=int)
@@ -172,6 +192,89 @@ def run_add(args: argparse.Namespace, out: Output) -> int:
     from crmail.sharing.queries import connect_choice
 
     owner = active_user(args.user, "--user")
+    if args.protocol in API_PROTOCOLS:
+        fields = _api_fields(args, owner)
+    else:
+        fields = _server_fields(args, owner)
+    actor = first_admin() or owner
+    sharing = args.sharing or connect_choice(owner, None).mode
+    try:
+        mailbox = connect_mailbox(actor, owner, fields, test=not args.no_test, sharing=sharing)
+    except Invalid as exc:
+        raise CommandError(
+            "The mailbox was not saved:",
+            field_errors(
+                exc.errors, {"incoming": "incoming server", "outgoing": "outgoing server"}
+            ),
+        ) from None
+    except NotAllowed as exc:
+        raise CommandError(str(exc)) from None
+    if args.protocol in API_PROTOCOLS:
+        out.note(
+            f"{mailbox.get_protocol_display()}: "
+            + (
+                "a copy of the mail is kept in crmail for search and reports."
+                if mailbox.keeps_copy
+                else "nothing of the mail is stored in crmail; records ask the provider live."
+            )
+        )
+    elif not args.smtp_host:
+        out.note("No outgoing (SMTP) server given: this mailbox cannot send mail from crmail.")
+    out.note(f"Mail sharing of {owner.email}: {describe_sharing(owner)}.")
+    out.say(str(mailbox.pk))
+    return 0
+
+
+API_PROTOCOLS = ("gmail", "graph")
+SERVER_OPTIONS = ("host", "port", "security", "login", "password_env")
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _api_fields(args: argparse.Namespace, owner: Any) -> dict[str, Any]:
+    """A Gmail API or Graph mailbox from a refresh token obtained elsewhere, proven by one
+    refresh (which also gives its first access token)."""
+    from crmail.mailboxes.actions import api_mailbox_fields
+    from crmail.mailboxes.drivers.base import DriverError
+
+    given = [_option(n) for n in (*SERVER_OPTIONS, "smtp_host") if getattr(args, n)]
+    if given:
+        raise CommandError(
+            f"--protocol {args.protocol} signs in with OAuth and needs no server settings: "
+            f"leave out {', '.join(given)}."
+        )
+    if not args.oauth_refresh_token_env:
+        raise CommandError(
+            f"--protocol {args.protocol} needs --oauth-refresh-token-env VAR: the name of an "
+            "environment variable holding the OAuth refresh token (never the token itself)."
+        )
+    refresh_token = secret_from_env(args.oauth_refresh_token_env, "--oauth-refresh-token-env")
+    try:
+        fields = api_mailbox_fields(args.protocol, refresh_token, keeps_copy=args.keep_copy)
+    except DriverError as exc:
+        raise CommandError(f"The refresh token was not accepted: {exc}") from None
+    return {
+        **fields,
+        "email": (args.email or owner.email).lower(),
+        "import_folders": [f.strip() for f in (args.folders or "").split(",") if f.strip()],
+        "import_since": args.since,
+        "display_name": args.display_name,
+    }
+
+
+def _server_fields(args: argparse.Namespace, owner: Any) -> dict[str, Any]:
+    """An IMAP or POP3 mailbox with a password."""
+    missing = [_option(n) for n in SERVER_OPTIONS if getattr(args, n) in (None, "")]
+    if missing:
+        raise CommandError(f"--protocol {args.protocol} needs {', '.join(missing)}.")
+    for name in ("oauth_refresh_token_env", "keep_copy"):
+        if getattr(args, name):
+            raise CommandError(
+                f"{_option(name)} is for --protocol gmail or graph; {args.protocol} mailboxes "
+                "sign in with a password and always keep a copy."
+            )
     fields = {
         "email": (args.email or owner.email).lower(),
         "protocol": args.protocol,
@@ -200,24 +303,7 @@ def run_add(args: argparse.Namespace, out: Output) -> int:
             )
     if args.smtp_no_login:
         fields.update(smtp_same_credentials=False, smtp_login="", smtp_secret="")
-    actor = first_admin() or owner
-    sharing = args.sharing or connect_choice(owner, None).mode
-    try:
-        mailbox = connect_mailbox(actor, owner, fields, test=not args.no_test, sharing=sharing)
-    except Invalid as exc:
-        raise CommandError(
-            "The mailbox was not saved:",
-            field_errors(
-                exc.errors, {"incoming": "incoming server", "outgoing": "outgoing server"}
-            ),
-        ) from None
-    except NotAllowed as exc:
-        raise CommandError(str(exc)) from None
-    if not args.smtp_host:
-        out.note("No outgoing (SMTP) server given: this mailbox cannot send mail from crmail.")
-    out.note(f"Mail sharing of {owner.email}: {describe_sharing(owner)}.")
-    out.say(str(mailbox.pk))
-    return 0
+    return fields
 
 
 def run_sync(args: argparse.Namespace, out: Output) -> int:

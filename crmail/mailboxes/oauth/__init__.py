@@ -10,15 +10,24 @@ The names below are the ones the rest of crmail uses. See docs/decisions/007-oau
 """
 
 from crmail.mailboxes.oauth.providers import (
+    API_RESOURCE,
+    MAIL_RESOURCE,
     PRESET_PROVIDERS,
     OAuthNotConfigured,
     Provider,
     TokenSet,
     configured_providers,
+    endpoint_settings,
     provider,
     provider_for,
+    resource_for,
 )
-from crmail.mailboxes.oauth.refresh import access_token, forget_access_token, reauth_message
+from crmail.mailboxes.oauth.refresh import (
+    access_token,
+    forget_access_token,
+    reauth_message,
+    redeem_refresh_token,
+)
 from crmail.mailboxes.oauth.signin import (
     AuthorizationFailed,
     PendingAuthorization,
@@ -30,6 +39,8 @@ from crmail.mailboxes.oauth.signin import (
 )
 
 __all__ = [
+    "API_RESOURCE",
+    "MAIL_RESOURCE",
     "PRESET_PROVIDERS",
     "AuthorizationFailed",
     "OAuthNotConfigured",
@@ -39,12 +50,15 @@ __all__ = [
     "access_token",
     "complete_authorization",
     "configured_providers",
+    "endpoint_settings",
     "finish_authorization",
     "forget_access_token",
     "pending_authorization",
     "provider",
     "provider_for",
     "reauth_message",
+    "redeem_refresh_token",
+    "resource_for",
     "start_authorization",
     "store_tokens",
 ]

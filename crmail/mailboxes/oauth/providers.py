@@ -3,7 +3,9 @@ speaks to their token endpoints (both sign-in and refresh use this).
 
 Providers come from settings or the environment: ``CRMAIL_OAUTH_GOOGLE_CLIENT_ID`` and
 ``_SECRET``; ``CRMAIL_OAUTH_MICROSOFT_CLIENT_ID``, ``_SECRET`` and ``_TENANT`` (default
-``common``); and any other NAME with ``CRMAIL_OAUTH_<NAME>_AUTHORIZE_URL``, ``_TOKEN_URL``,
+``common``), their endpoints moved with ``CRMAIL_OAUTH_GOOGLE_AUTHORIZE_URL``,
+``_TOKEN_URL`` and ``CRMAIL_OAUTH_MICROSOFT_AUTHORIZE_URL``, ``_TOKEN_URL`` (a local
+stand-in, a proxy); and any other NAME with ``CRMAIL_OAUTH_<NAME>_AUTHORIZE_URL``, ``_TOKEN_URL``,
 ``_CLIENT_ID``, ``_CLIENT_SECRET`` (empty for a public client), ``_SCOPES`` (space- or
 comma-separated), and optionally ``_LABEL`` (the name users see) and ``_TOKEN_AUTH``
 (``client_secret_basic``, the default, or ``client_secret_post``). A mailbox names its
@@ -27,7 +29,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from crmail.mailboxes.drivers.base import ConnectFailed, DriverError
-from crmail.mailboxes.models import Mailbox
+from crmail.mailboxes.models import Mailbox, Protocol
 
 DEFAULT_LIFETIME = timedelta(hours=1)  # when the provider does not say (expires_in)
 HTTP_TIMEOUT = 20.0  # seconds, for each call to a token endpoint
@@ -42,6 +44,21 @@ MICROSOFT_SCOPES = (
     "https://outlook.office.com/SMTP.Send",
     "offline_access",  # without it Microsoft sends no refresh token
 )
+# The APIs: Gmail API (read, label, trash, send; labels created) and Microsoft Graph. A
+# Microsoft access token is for one resource, so a Graph token does not open IMAP or SMTP
+# (outlook.office.com) and the other way round; Graph wants its resource in each scope.
+GOOGLE_API_SCOPES = (
+    "https://www.googleapis.com/auth/gmail.modify",
+    "https://www.googleapis.com/auth/gmail.labels",
+)
+GRAPH_SCOPES = (
+    "https://graph.microsoft.com/Mail.ReadWrite",
+    "https://graph.microsoft.com/Mail.Send",
+    "offline_access",
+)
+API_PROTOCOLS = (Protocol.GMAIL, Protocol.GRAPH)
+MAIL_RESOURCE = "mail"  # IMAP, POP3 and SMTP (XOAUTH2)
+API_RESOURCE = "api"  # the provider's mail API (Gmail API, Microsoft Graph)
 PRESET_PROVIDERS = {"gmail": "google", "outlook": "microsoft"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
 _CUSTOM_SETTING = re.compile(r"^CRMAIL_OAUTH_([A-Z][A-Z0-9_]*)_TOKEN_URL$")
@@ -67,11 +84,26 @@ class Provider:
     authorize_params: Mapping[str, str] = field(default_factory=dict)
     client_auth: str = "client_secret_post"  # how the client proves itself at token_url
     scope_on_refresh: bool = False  # send the scopes again with a refresh_token grant
+    api_scopes: tuple[str, ...] = ()  # for the provider's mail API, when it has one
+
+    def scopes_for(self, resource: str) -> tuple[str, ...]:
+        """The scopes to ask for a token for ``resource`` (``MAIL_RESOURCE``/``API_RESOURCE``)."""
+        if resource == API_RESOURCE:
+            if not self.api_scopes:
+                raise OAuthNotConfigured(f"{self.name} has no mail API crmail can use.")
+            return self.api_scopes
+        return self.scopes
+
+
+def resource_for(protocol: str) -> str:
+    """Which token a mailbox of ``protocol`` signs in with: its API's, or IMAP/POP/SMTP's."""
+    return API_RESOURCE if protocol in API_PROTOCOLS else MAIL_RESOURCE
 
 
 def _setting(name: str) -> str:
+    """``name`` from Django's settings, else from the environment (read at each call)."""
     value = getattr(settings, name, None)
-    if value is None:
+    if value is None or value == "":
         value = os.environ.get(name, "")
     return str(value).strip()
 
@@ -87,11 +119,12 @@ def provider(key: str) -> Provider:
         return _known(
             key,
             "Google",
-            GOOGLE_AUTHORIZE_URL,
-            GOOGLE_TOKEN_URL,
+            _setting("CRMAIL_OAUTH_GOOGLE_AUTHORIZE_URL") or GOOGLE_AUTHORIZE_URL,
+            _setting("CRMAIL_OAUTH_GOOGLE_TOKEN_URL") or GOOGLE_TOKEN_URL,
             GOOGLE_SCOPES,
             {"access_type": "offline", "prompt": "consent"},
             scope_on_refresh=False,
+            api_scopes=GOOGLE_API_SCOPES,
         )
     if key == "microsoft":
         tenant = _setting("CRMAIL_OAUTH_MICROSOFT_TENANT") or "common"
@@ -99,11 +132,12 @@ def provider(key: str) -> Provider:
         return _known(
             key,
             "Microsoft",
-            f"{authority}/authorize",
-            f"{authority}/token",
+            _setting("CRMAIL_OAUTH_MICROSOFT_AUTHORIZE_URL") or f"{authority}/authorize",
+            _setting("CRMAIL_OAUTH_MICROSOFT_TOKEN_URL") or f"{authority}/token",
             MICROSOFT_SCOPES,
             {},
             scope_on_refresh=True,
+            api_scopes=GRAPH_SCOPES,
         )
     return _custom(key)
 
@@ -117,6 +151,7 @@ def _known(
     params: dict[str, str],
     *,
     scope_on_refresh: bool,
+    api_scopes: tuple[str, ...],
 ) -> Provider:
     prefix = f"CRMAIL_OAUTH_{key.upper()}_"
     client_id, secret = _setting(prefix + "CLIENT_ID"), _setting(prefix + "CLIENT_SECRET")
@@ -136,6 +171,7 @@ def _known(
         authorize_params=params,
         client_auth="client_secret_post",
         scope_on_refresh=scope_on_refresh,
+        api_scopes=api_scopes,
     )
 
 
@@ -201,6 +237,20 @@ def provider_for(mailbox: Mailbox) -> Provider:
     return provider(mailbox.provider or "")
 
 
+def endpoint_settings() -> list[tuple[str, str]]:
+    """(setting, value) for each provider or API endpoint moved from its default (for
+    ``crmail check``): a national cloud, a proxy, or a local stand-in."""
+    names = (
+        "CRMAIL_OAUTH_GOOGLE_AUTHORIZE_URL",
+        "CRMAIL_OAUTH_GOOGLE_TOKEN_URL",
+        "CRMAIL_GMAIL_API_URL",
+        "CRMAIL_OAUTH_MICROSOFT_AUTHORIZE_URL",
+        "CRMAIL_OAUTH_MICROSOFT_TOKEN_URL",
+        "CRMAIL_GRAPH_API_URL",
+    )
+    return [(name, _setting(name)) for name in names if _setting(name)]
+
+
 # -- the token endpoint ------------------------------------------------------------------
 
 
@@ -214,9 +264,12 @@ class TokenSet:
     expires_at: datetime
     scope: str = ""
     token_type: str = "Bearer"  # noqa: S105 (a type name)
+    resource: str = MAIL_RESOURCE  # what the access token opens (``resource_for``)
 
     @classmethod
-    def from_response(cls, provider_key: str, token: Mapping[str, Any]) -> TokenSet:
+    def from_response(
+        cls, provider_key: str, token: Mapping[str, Any], resource: str = MAIL_RESOURCE
+    ) -> TokenSet:
         access = str(token.get("access_token") or "")
         if not access:
             raise ValueError("the token endpoint's answer has no access_token")
@@ -234,12 +287,16 @@ class TokenSet:
             expires_at=expires_at,
             scope=str(token.get("scope") or ""),
             token_type=str(token.get("token_type") or "Bearer"),
+            resource=resource,
         )
 
 
-def client(p: Provider, *, for_refresh: bool = False) -> OAuth2Session:
-    """An authlib session for ``p``'s endpoints (PKCE S256, crmail's timeout)."""
-    scope = " ".join(p.scopes) or None
+def client(
+    p: Provider, *, for_refresh: bool = False, resource: str = MAIL_RESOURCE
+) -> OAuth2Session:
+    """An authlib session for ``p``'s endpoints (PKCE S256, crmail's timeout), asking for
+    a token for ``resource``."""
+    scope = " ".join(p.scopes_for(resource)) or None
     if for_refresh and not p.scope_on_refresh:
         scope = None
     return OAuth2Session(

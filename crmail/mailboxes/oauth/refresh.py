@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,7 +38,9 @@ from crmail.mailboxes.oauth.providers import (
     TokenSet,
     client,
     network_error,
+    provider,
     provider_for,
+    resource_for,
 )
 
 logger = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ WAIT_SECONDS = 0.1  # between two looks at a refresh another process claimed
 _FIELDS = (
     "access_token",
     "access_token_expires_at",
+    "access_token_resource",
     "secret",
     "state",
     "last_error",
@@ -75,9 +79,7 @@ def access_token(mailbox: Mailbox) -> str:
     """
     if mailbox.auth_method != AuthMethod.OAUTH2:
         raise ValueError("access_token() is for mailboxes that sign in with OAuth 2")
-    if mailbox.state != SyncState.NEEDS_REAUTH and _usable(
-        mailbox.access_token, mailbox.access_token_expires_at
-    ):
+    if mailbox.state != SyncState.NEEDS_REAUTH and _usable_for(mailbox):
         return str(mailbox.access_token)
     with _process_lock(mailbox.pk):
         return _renew(mailbox)
@@ -116,6 +118,15 @@ def _usable(token: str, expires_at: datetime | None) -> bool:
     return bool(token) and expires_at is not None and expires_at - timezone.now() >= REFRESH_MARGIN
 
 
+def _usable_for(row: Mailbox) -> bool:
+    """The stored token lasts and opens what the mailbox's protocol needs (a Graph token
+    is no use to IMAP, nor an IMAP one to Graph: Microsoft issues each for one resource)."""
+    resource = row.access_token_resource
+    return resource in ("", resource_for(row.protocol)) and _usable(
+        row.access_token, row.access_token_expires_at
+    )
+
+
 def _renew(mailbox: Mailbox) -> str:
     """The stored token when another process renewed it, else a new one, under the claim."""
     p = provider_for(mailbox)
@@ -133,7 +144,7 @@ def _renew(mailbox: Mailbox) -> str:
         if token:
             return token
         version = row.access_token_expires_at
-        tokens = _refresh_unless_revoked(p, row.secret)
+        tokens = _refresh_unless_revoked(p, row.secret, resource_for(row.protocol))
         if tokens is None:
             return _mark_needs_reauth(mailbox, p, version)
         return _save_refreshed(mailbox, p, version, tokens)
@@ -142,7 +153,7 @@ def _renew(mailbox: Mailbox) -> str:
 
 
 def _row(mailbox: Mailbox) -> Mailbox:
-    return Mailbox.objects.only(*_FIELDS).get(pk=mailbox.pk)
+    return Mailbox.objects.only("protocol", *_FIELDS).get(pk=mailbox.pk)
 
 
 def _wait() -> None:
@@ -155,18 +166,18 @@ def _stored_token(row: Mailbox, mailbox: Mailbox, p: Provider) -> str:
     if row.state == SyncState.NEEDS_REAUTH:
         _copy(row, mailbox)
         raise AuthFailed(row.last_error or reauth_message(p.name), kind="oauth_revoked")
-    if _usable(row.access_token, row.access_token_expires_at):
+    if _usable_for(row):
         _copy(row, mailbox)
         return str(row.access_token)
     return ""
 
 
-def _refresh_unless_revoked(p: Provider, refresh_token: str) -> TokenSet | None:
+def _refresh_unless_revoked(p: Provider, refresh_token: str, resource: str) -> TokenSet | None:
     """New tokens, or None when the provider withdrew access (or there is no refresh token)."""
     if not refresh_token:
         return None
     try:
-        return _refresh(p, refresh_token)
+        return _refresh(p, refresh_token, resource)
     except _Revoked:
         return None
 
@@ -175,11 +186,30 @@ class _Revoked(Exception):
     pass
 
 
-def _refresh(p: Provider, refresh_token: str) -> TokenSet:
+def redeem_refresh_token(provider_key: str, refresh_token: str, resource: str) -> TokenSet:
+    """Tokens from a refresh token obtained elsewhere (moving from another tool): one
+    refresh at the provider proves it and gives the first access token for ``resource``.
+    The refresh token in the answer is the one to keep (the provider may rotate it)."""
+    p = provider(provider_key)
     try:
-        with client(p, for_refresh=True) as session:
+        tokens = _refresh(p, refresh_token, resource)
+    except _Revoked:
+        raise AuthFailed(
+            f"{p.name} refused this refresh token (invalid_grant): it was revoked, has "
+            f"expired, or was issued to another OAuth client than this server's "
+            f"(CRMAIL_OAUTH_{p.key.upper()}_CLIENT_ID). Get a new one for this client.",
+            kind="oauth_revoked",
+        ) from None
+    if tokens.refresh_token:
+        return tokens
+    return replace(tokens, refresh_token=refresh_token)
+
+
+def _refresh(p: Provider, refresh_token: str, resource: str) -> TokenSet:
+    try:
+        with client(p, for_refresh=True, resource=resource) as session:
             token = session.refresh_token(p.token_url, refresh_token=refresh_token)
-        return TokenSet.from_response(p.key, token)
+        return TokenSet.from_response(p.key, token, resource)
     except OAuthError as exc:
         if exc.error == "invalid_grant":
             raise _Revoked from None
@@ -221,13 +251,14 @@ def _save_refreshed(
     fields: dict[str, Any] = {
         "access_token": tokens.access_token,
         "access_token_expires_at": tokens.expires_at,
+        "access_token_resource": tokens.resource,
     }
     if tokens.refresh_token:  # the provider rotated it
         fields["secret"] = tokens.refresh_token
     stored = Mailbox.objects.filter(pk=mailbox.pk, access_token_expires_at=version)
     if not stored.update(**fields):
         current = _row(mailbox)
-        if _usable(current.access_token, current.access_token_expires_at):
+        if _usable_for(current):
             _copy(current, mailbox)  # another worker won: its token is the stored one
             return str(current.access_token)
         Mailbox.objects.filter(pk=mailbox.pk).update(**fields)
@@ -250,9 +281,7 @@ def _mark_needs_reauth(mailbox: Mailbox, p: Provider, version: datetime | None) 
     marked = Mailbox.objects.filter(pk=mailbox.pk, access_token_expires_at=version).update(**fields)
     if not marked:
         current = _row(mailbox)
-        if current.state != SyncState.NEEDS_REAUTH and _usable(
-            current.access_token, current.access_token_expires_at
-        ):
+        if current.state != SyncState.NEEDS_REAUTH and _usable_for(current):
             # Another worker renewed it meanwhile (with a newer refresh token): use that.
             _copy(current, mailbox)
             return str(current.access_token)

@@ -23,7 +23,13 @@ from django.contrib.sessions.models import Session
 from crmail.config import crypto
 from crmail.mailboxes.drivers.base import AuthFailed
 from crmail.mailboxes.models import AuthMethod, Mailbox, SyncState
-from crmail.mailboxes.oauth.providers import TokenSet, client, network_error, provider
+from crmail.mailboxes.oauth.providers import (
+    MAIL_RESOURCE,
+    TokenSet,
+    client,
+    network_error,
+    provider,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -47,6 +53,7 @@ class PendingAuthorization:
     user_id: Any
     verifier: str = field(repr=False)
     redirect_uri: str
+    resource: str = MAIL_RESOURCE  # which token was asked for (``providers.resource_for``)
 
 
 def start_authorization(
@@ -55,9 +62,14 @@ def start_authorization(
     redirect_uri: str,
     *,
     login_hint: str = "",
+    resource: str = MAIL_RESOURCE,
 ) -> tuple[str, str]:
-    """(URL to send ``user`` to, state). The PKCE verifier stays on the server."""
+    """(URL to send ``user`` to, state). The PKCE verifier stays on the server.
+
+    ``resource`` says which access the sign-in asks: IMAP/POP/SMTP's (``MAIL_RESOURCE``)
+    or the provider's mail API's (``API_RESOURCE``), each with its own scopes."""
     p = provider(provider_key)
+    p.scopes_for(resource)  # a provider without an API says so before the user leaves
     verifier = generate_token(VERIFIER_LENGTH)
     record = SessionStore()
     record[_PENDING_KEY] = {
@@ -65,6 +77,7 @@ def start_authorization(
         "user": user.pk,
         "verifier": crypto.encrypt(verifier),
         "redirect_uri": redirect_uri,
+        "resource": resource,
     }
     record.set_expiry(PENDING_SECONDS)
     record.create()  # a new random key, unique in the table: it is the state
@@ -73,7 +86,7 @@ def start_authorization(
     extra = dict(p.authorize_params)
     if login_hint:
         extra["login_hint"] = login_hint
-    with client(p) as session:
+    with client(p, resource=resource) as session:
         url, _ = session.create_authorization_url(
             p.authorize_url, state=state, code_verifier=verifier, redirect_uri=redirect_uri, **extra
         )
@@ -99,6 +112,7 @@ def pending_authorization(state: str, user: AbstractBaseUser) -> PendingAuthoriz
         user_id=data["user"],
         verifier=crypto.decrypt(data["verifier"]),
         redirect_uri=data["redirect_uri"],
+        resource=data.get("resource") or MAIL_RESOURCE,
     )
 
 
@@ -108,6 +122,8 @@ def finish_authorization(
     state: str,
     verifier: str,
     redirect_uri: str,
+    *,
+    resource: str = MAIL_RESOURCE,
 ) -> TokenSet:
     """Exchange the code the provider sent back (``request_params``: the callback's query)."""
     p = provider(provider_key)
@@ -127,7 +143,7 @@ def finish_authorization(
     if not code:
         raise AuthorizationFailed(f"{p.name} sent no authorization code back: try again.")
     try:
-        with client(p) as session:
+        with client(p, resource=resource) as session:
             token = session.fetch_token(
                 p.token_url,
                 grant_type="authorization_code",
@@ -135,7 +151,7 @@ def finish_authorization(
                 code_verifier=verifier,
                 redirect_uri=redirect_uri,
             )
-        return TokenSet.from_response(p.key, token)
+        return TokenSet.from_response(p.key, token, resource)
     except OAuthError as exc:
         raise AuthorizationFailed(
             f"{p.name} did not accept the sign-in ({exc.error}): start it again.",
@@ -153,7 +169,12 @@ def complete_authorization(user: AbstractBaseUser, request_params: Mapping[str, 
     state = str(request_params.get("state") or "")
     pending = pending_authorization(state, user)
     return finish_authorization(
-        pending.provider, request_params, state, pending.verifier, pending.redirect_uri
+        pending.provider,
+        request_params,
+        state,
+        pending.verifier,
+        pending.redirect_uri,
+        resource=pending.resource,
     )
 
 
@@ -162,9 +183,16 @@ def store_tokens(mailbox: Mailbox, tokens: TokenSet) -> None:
     mailbox.auth_method = AuthMethod.OAUTH2
     mailbox.access_token = tokens.access_token
     mailbox.access_token_expires_at = tokens.expires_at
+    mailbox.access_token_resource = tokens.resource
     if tokens.refresh_token:
         mailbox.secret = tokens.refresh_token
-    fields = ["auth_method", "access_token", "access_token_expires_at", "secret"]
+    fields = [
+        "auth_method",
+        "access_token",
+        "access_token_expires_at",
+        "access_token_resource",
+        "secret",
+    ]
     if mailbox.state == SyncState.NEEDS_REAUTH:
         mailbox.state = SyncState.COMPLETED if mailbox.last_sync_at else SyncState.NEW
         mailbox.last_error = ""

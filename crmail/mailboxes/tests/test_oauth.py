@@ -1,19 +1,16 @@
 """OAuth 2 for mailboxes against a real local authorization server and a real Dovecot.
 
-The authorization server below is small but strict: it checks the PKCE verifier against
-the S256 challenge, answers ``invalid_grant`` for revoked refresh tokens, and serves the
-token introspection Dovecot's oauth2 passdb asks when a client logs in with XOAUTH2.
+The authorization server (``standins/oauth.py``) is small but strict: it checks the PKCE
+verifier against the S256 challenge, answers ``invalid_grant`` for revoked refresh tokens,
+and serves the token introspection Dovecot's oauth2 passdb asks when a client logs in with
+XOAUTH2.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
-import json
 import logging
 import os
-import secrets
 import socket
 import sqlite3
 import subprocess
@@ -21,10 +18,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 import requests
@@ -38,213 +32,14 @@ from crmail.mailboxes.drivers.base import AuthFailed, ConnectFailed
 from crmail.mailboxes.models import AuthMethod, Location, Mailbox, SyncState
 from crmail.mailboxes.oauth import providers, refresh, signin
 from crmail.mailboxes.sync import sync_mailbox
+from crmail.mailboxes.tests.standins import oauth as standin
+from crmail.mailboxes.tests.standins.oauth import HOST, REDIRECT_URI, AuthServer
 from tests import factories as f
 
-HOST = "127.0.0.1"
-REDIRECT_URI = "http://127.0.0.1:9/mailboxes/oauth/callback"  # never fetched in these tests
-CLIENT_ID = "crmail-test-client"
-CLIENT_SECRET = "client-secret-for-tests"
-
-
-# -- a local OAuth 2 authorization server -------------------------------------------------
-
-
-class AuthServer:
-    """State of the authorization server; the handler below serves it over HTTP."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.user = "alice"  # who signs in at /authorize
-        self.expires_in = 3600
-        self.rotate_refresh = False  # issue a new refresh token with each refresh
-        self.refresh_delay = 0.0  # seconds a refresh takes (widens races)
-        self.codes: dict[str, dict[str, str]] = {}
-        self.access: dict[str, tuple[str, float]] = {}  # token -> (user, expires at)
-        self.refresh: dict[str, str] = {}  # live refresh token -> user
-        self.challenges: list[tuple[str, str]] = []  # (code_challenge, method) seen
-        self.grants: list[tuple[str, str]] = []  # (grant_type, "ok" or the error)
-        self.introspected: list[tuple[str, bool]] = []
-        self.url = ""
-
-    # tokens ------------------------------------------------------------------
-
-    def issue(self, user: str, *, refresh: bool) -> dict[str, Any]:
-        access = "at-" + secrets.token_urlsafe(24)
-        self.access[access] = (user, time.time() + self.expires_in)
-        answer: dict[str, Any] = {
-            "access_token": access,
-            "token_type": "Bearer",
-            "expires_in": self.expires_in,
-            "scope": "mail",
-        }
-        if refresh:
-            token = "rt-" + secrets.token_urlsafe(24)
-            self.refresh[token] = user
-            answer["refresh_token"] = token
-        return answer
-
-    def revoke(self, refresh_token: str) -> None:
-        with self.lock:
-            self.refresh.pop(refresh_token, None)
-
-    def expire(self, access_token: str) -> None:
-        with self.lock:
-            user, _ = self.access[access_token]
-            self.access[access_token] = (user, time.time() - 1)
-
-    def refresh_grants(self) -> list[str]:
-        return [outcome for grant, outcome in self.grants if grant == "refresh_token"]
-
-    # endpoints ---------------------------------------------------------------
-
-    def authorize(self, query: dict[str, str]) -> tuple[int, dict[str, str], dict[str, Any]]:
-        if query.get("client_id") != CLIENT_ID or query.get("response_type") != "code":
-            return 400, {}, {"error": "invalid_request"}
-        challenge, method = query.get("code_challenge", ""), query.get("code_challenge_method", "")
-        code = "code-" + secrets.token_urlsafe(16)
-        with self.lock:
-            self.challenges.append((challenge, method))
-            self.codes[code] = {
-                "challenge": challenge,
-                "method": method,
-                "redirect_uri": query.get("redirect_uri", ""),
-                "user": self.user,
-            }
-        location = (
-            query["redirect_uri"]
-            + "?"
-            + urllib.parse.urlencode({"code": code, "state": query.get("state", "")})
-        )
-        return 302, {"Location": location}, {}
-
-    def token(self, form: dict[str, str], basic: tuple[str, str] | None) -> tuple[int, dict]:
-        client = basic or (form.get("client_id", ""), form.get("client_secret", ""))
-        if client != (CLIENT_ID, CLIENT_SECRET):
-            return 401, {"error": "invalid_client"}
-        grant = form.get("grant_type", "")
-        if grant == "authorization_code":
-            status, answer = self._code_grant(form)
-        elif grant == "refresh_token":
-            time.sleep(self.refresh_delay)
-            status, answer = self._refresh_grant(form)
-        else:
-            status, answer = 400, {"error": "unsupported_grant_type"}
-        with self.lock:
-            self.grants.append((grant, answer.get("error", "ok")))
-        return status, answer
-
-    def _code_grant(self, form: dict[str, str]) -> tuple[int, dict]:
-        with self.lock:
-            issued = self.codes.pop(form.get("code", ""), None)
-            if issued is None:
-                return 400, {"error": "invalid_grant"}
-            if issued["redirect_uri"] != form.get("redirect_uri"):
-                return 400, {"error": "invalid_grant", "error_description": "redirect_uri"}
-            verifier = form.get("code_verifier", "")
-            digest = hashlib.sha256(verifier.encode("ascii")).digest()
-            expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-            if issued["method"] != "S256" or not verifier or expected != issued["challenge"]:
-                return 400, {"error": "invalid_grant", "error_description": "PKCE check failed"}
-            return 200, self.issue(issued["user"], refresh=True)
-
-    def _refresh_grant(self, form: dict[str, str]) -> tuple[int, dict]:
-        with self.lock:
-            token = form.get("refresh_token", "")
-            user = self.refresh.get(token)
-            if user is None:
-                return 400, {
-                    "error": "invalid_grant",
-                    "error_description": "Token has been expired or revoked.",
-                }
-            answer = self.issue(user, refresh=self.rotate_refresh)
-            if self.rotate_refresh:
-                del self.refresh[token]  # a used refresh token is spent
-            return 200, answer
-
-    def introspect(self, form: dict[str, str]) -> dict[str, Any]:
-        token = form.get("token", "")
-        with self.lock:
-            user, expires = self.access.get(token, ("", 0.0))
-            active = bool(user) and expires > time.time()
-            self.introspected.append((token, active))
-        return {"active": True, "username": user} if active else {"active": False}
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: Any
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        parts = urllib.parse.urlsplit(self.path)
-        if parts.path != "/authorize":
-            self._send(404, {"error": "not_found"})
-            return
-        query = dict(urllib.parse.parse_qsl(parts.query))
-        status, headers, body = self.server.auth.authorize(query)
-        self._send(status, body, headers)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
-        auth: AuthServer = self.server.auth
-        if self.path == "/token":
-            status, body = auth.token(form, self._basic())
-            self._send(status, body)
-        elif self.path == "/introspect":
-            self._send(200, auth.introspect(form))
-        else:
-            self._send(404, {"error": "not_found"})
-
-    def _basic(self) -> tuple[str, str] | None:
-        header = self.headers.get("Authorization", "")
-        if not header.startswith("Basic "):
-            return None
-        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        return urllib.parse.unquote(user), urllib.parse.unquote(password)
-
-
-@pytest.fixture
-def auth_server(monkeypatch) -> Iterator[AuthServer]:
-    """The authorization server, configured as crmail's custom provider ``testidp``."""
-    auth = AuthServer()
-    httpd = ThreadingHTTPServer((HOST, 0), Handler)
-    httpd.daemon_threads = True
-    httpd.auth = auth  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    auth.url = f"http://{HOST}:{httpd.server_address[1]}"
-    for name, value in {
-        "AUTHORIZE_URL": f"{auth.url}/authorize",
-        "TOKEN_URL": f"{auth.url}/token",
-        "CLIENT_ID": CLIENT_ID,
-        "CLIENT_SECRET": CLIENT_SECRET,
-        "SCOPES": "mail offline",
-        "LABEL": "Test Identity",
-    }.items():
-        monkeypatch.setenv(f"CRMAIL_OAUTH_TESTIDP_{name}", value)
-    try:
-        yield auth
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-@pytest.fixture
-def oauth_dovecot(dovecot_factory, auth_server):
-    """A Dovecot whose oauth2 passdb asks ``auth_server`` about each XOAUTH2 token."""
-    return dovecot_factory(oauth2_introspection_url=f"{auth_server.url}/introspect")
+# The authorization server and a Dovecot that asks it, as fixtures (other tests use them
+# from here too).
+auth_server = standin.auth_server
+oauth_dovecot = standin.oauth_dovecot
 
 
 def sign_in(user, redirect_uri: str = REDIRECT_URI) -> tuple[str, dict[str, str]]:
@@ -752,3 +547,118 @@ def test_a_worker_waits_for_the_token_another_worker_claimed_to_refresh(auth_ser
     assert oauth.access_token(mailbox) == theirs
     assert len(waits) == 2 and auth_server.refresh_grants() == []
     assert mailbox.access_token == theirs
+
+
+# -- Google's and Microsoft's endpoints (the stand-in) ----------------------------------------
+
+
+def provider_mailbox(owner, provider: str, tokens: oauth.TokenSet) -> Mailbox:
+    mailbox = Mailbox.objects.create(
+        owner=owner, email="rep@crmail.test", provider=provider, protocol="imap", host=HOST
+    )
+    oauth.store_tokens(mailbox, tokens)
+    return mailbox
+
+
+def sign_in_at(oauth_server: AuthServer, provider: str):
+    owner = f.user()
+    url, _ = oauth.start_authorization(provider, owner, REDIRECT_URI, login_hint="rep@x.test")
+    return owner, oauth.complete_authorization(owner, standin.follow(url))
+
+
+@pytest.mark.django_db
+def test_google_signs_in_refreshes_without_a_new_refresh_token_and_revokes(oauth_server):
+    owner, tokens = sign_in_at(oauth_server, "gmail")
+    assert tokens.provider == "google" and tokens.access_token.startswith("ya29.")
+    assert oauth_server.unexpected == []  # crmail sends only what Google documents
+    [query] = oauth_server.authorize_requests
+    assert query["access_type"] == "offline" and query["login_hint"] == "rep@x.test"
+    mailbox = stale_token(provider_mailbox(owner, "gmail", tokens))
+    refresh_token = mailbox.secret
+
+    fresh = oauth.access_token(mailbox)
+
+    assert oauth_server.valid(fresh) is not None
+    mailbox.refresh_from_db()
+    assert mailbox.secret == refresh_token  # Google keeps the refresh token it gave
+    assert oauth_server.unexpected == []
+
+    oauth_server.revoke(refresh_token)
+    stale_token(mailbox)
+    with pytest.raises(AuthFailed, match="sign in to Google again"):
+        oauth.access_token(mailbox)
+
+
+@pytest.mark.django_db
+def test_microsoft_gives_a_token_per_resource_and_a_new_refresh_token_each_time(oauth_server):
+    owner, tokens = sign_in_at(oauth_server, "outlook")
+    issued = oauth_server.valid(tokens.access_token)
+    assert issued is not None and issued.resource == standin.OUTLOOK_RESOURCE
+    assert "offline_access" in tokens.scope.split()
+    assert oauth_server.unexpected == []
+    mailbox = stale_token(provider_mailbox(owner, "outlook", tokens))
+    first_refresh = mailbox.secret
+
+    oauth.access_token(mailbox)
+
+    mailbox.refresh_from_db()
+    assert mailbox.secret != first_refresh and mailbox.secret in oauth_server.refresh
+    # A resource the user did not consent to is Microsoft's AADSTS65001.
+    answer = requests.post(
+        oauth_server.microsoft_urls()["TOKEN_URL"],
+        data={
+            "client_id": standin.CLIENT_ID,
+            "client_secret": standin.CLIENT_SECRET,
+            "grant_type": "refresh_token",
+            "refresh_token": mailbox.secret,
+            "scope": "https://graph.microsoft.com/Mail.ReadWrite offline_access",
+        },
+        timeout=10,
+    )
+    assert answer.status_code == 400
+    body = answer.json()
+    assert body["error"] == "invalid_grant" and body["error_codes"] == [65001]
+    assert body["error_description"].startswith("AADSTS65001: ")
+    assert {"timestamp", "trace_id", "correlation_id", "error_uri"} <= set(body)
+
+
+def test_the_token_endpoints_answer_mistakes_as_the_providers_do(oauth_server):
+    google, microsoft = oauth_server.google_urls(), oauth_server.microsoft_urls()
+    assert requests.get(google["TOKEN_URL"], timeout=10).status_code == 405
+    answer = requests.get(microsoft["TOKEN_URL"], timeout=10)
+    assert answer.status_code == 400 and answer.json()["error_codes"] == [900561]
+
+    client = {"client_id": standin.CLIENT_ID, "client_secret": standin.CLIENT_SECRET}
+    answer = requests.post(google["TOKEN_URL"], data=client, timeout=10)
+    assert answer.json() == {
+        "error": "invalid_request",
+        "error_description": "Missing required parameter: grant_type",
+    }
+    revoked = {**client, "grant_type": "refresh_token", "refresh_token": "1//0gone"}
+    answer = requests.post(google["TOKEN_URL"], data=revoked, timeout=10)
+    assert (answer.status_code, answer.json()["error"]) == (400, "invalid_grant")
+    answer = requests.post(microsoft["TOKEN_URL"], data={**revoked, "scope": "x"}, timeout=10)
+    assert answer.json()["error_codes"] == [50173]
+    wrong = {**client, "client_secret": "nope", "grant_type": "refresh_token"}
+    answer = requests.post(google["TOKEN_URL"], data=wrong, timeout=10)
+    assert (answer.status_code, answer.json()["error"]) == (401, "invalid_client")
+
+    oauth_server.fail_next(429, retry_after=7)
+    answer = requests.post(google["TOKEN_URL"], data=revoked, timeout=10)
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "7"
+
+    # Google's authorization endpoint refuses a parameter it does not know.
+    query = {
+        "client_id": standin.CLIENT_ID,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "scope": "https://mail.google.com/",
+        "resource": "x",
+    }
+    answer = requests.get(google["AUTHORIZE_URL"], params=query, allow_redirects=False, timeout=10)
+    assert answer.status_code == 400 and "Parameter not allowed" in answer.text
+    oauth_server.deny = True
+    del query["resource"]
+    assert standin.follow(f"{google['AUTHORIZE_URL']}?{urllib.parse.urlencode(query)}") == {
+        "error": "access_denied"
+    }

@@ -30,7 +30,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crmail.mailboxes import actions, oauth, tasks
 from crmail.mailboxes.connect import can
 from crmail.mailboxes.drivers.base import DriverError, Sends
-from crmail.mailboxes.models import AuthMethod, Folder, Location, Mailbox, SyncState
+from crmail.mailboxes.models import AuthMethod, Folder, Location, Mailbox, Protocol, SyncState
 from crmail.mailboxes.providers import CUSTOM, PRESETS
 from crmail.people.actions import Invalid, NotAllowed
 from crmail.people.models import User
@@ -296,7 +296,13 @@ def mailbox_connect(request: HttpRequest) -> HttpResponse:
         initial = {"email": owner.email, "preset": request.GET.get("preset") or CUSTOM.key}
         return _connect_page(request, _connect_form(request, owner, initial=initial), owner)
     form = _connect_form(request, owner, request.POST)
-    if form.is_valid():
+    if form.is_valid() and form.uses_api():
+        api = Protocol(form.cleaned_data["protocol"]).label
+        name = oauth.PRESET_PROVIDERS.get(form.cleaned_data["preset"], "").title()
+        form.add_error(
+            "protocol", f"{api} needs no password: use “Sign in with {name}” to connect it."
+        )
+    elif form.is_valid():
         hidden = PRESET_FIELDS if form.uses_preset() else ()
         try:
             mailbox = sharing_actions.connect_mailbox(
@@ -325,12 +331,22 @@ def _connected(request: HttpRequest, mailbox: Mailbox) -> HttpResponse:
 
 
 def _start_sign_in(
-    request: HttpRequest, provider_key: str, login_hint: str, then: dict[str, Any]
+    request: HttpRequest,
+    provider_key: str,
+    login_hint: str,
+    then: dict[str, Any],
+    *,
+    protocol: str,
 ) -> HttpResponse:
-    """Send the user to the provider; ``then`` says what the callback does with the tokens."""
+    """Send the user to the provider, asking the access ``protocol`` needs (its API's or
+    IMAP/POP/SMTP's); ``then`` says what the callback does with the tokens."""
     redirect_uri = request.build_absolute_uri(reverse("web:mailbox_oauth_callback"))
     url, state = oauth.start_authorization(
-        provider_key, request.user, redirect_uri, login_hint=login_hint
+        provider_key,
+        request.user,
+        redirect_uri,
+        login_hint=login_hint,
+        resource=oauth.resource_for(protocol),
     )
     pending = dict(request.session.get(_SESSION_KEY) or {})
     pending[state] = then
@@ -366,6 +382,7 @@ def mailbox_oauth_start(request: HttpRequest) -> HttpResponse:
                     "provider": chosen[1],
                     "form": {k: v for k, v in request.POST.items() if k not in _NOT_REPLAYED},
                 },
+                protocol=form.cleaned_data["protocol"],
             )
         except DriverError as exc:
             form.add_error(None, str(exc))
@@ -383,7 +400,13 @@ def mailbox_reauth(request: HttpRequest, pk: int) -> HttpResponse:
     if actions.is_locked_for(request.user, mailbox.owner):
         raise PermissionDenied("An administrator has locked this mail configuration.")
     try:
-        return _start_sign_in(request, mailbox.provider, mailbox.email, {"mailbox": mailbox.pk})
+        return _start_sign_in(
+            request,
+            mailbox.provider,
+            mailbox.email,
+            {"mailbox": mailbox.pk},
+            protocol=mailbox.protocol,
+        )
     except DriverError as exc:
         messages.error(request, str(exc))
         if _is_htmx(request):
@@ -438,6 +461,7 @@ def mailbox_oauth_callback(request: HttpRequest) -> HttpResponse:
         secret=tokens.refresh_token,
         access_token=tokens.access_token,
         access_token_expires_at=tokens.expires_at,
+        access_token_resource=tokens.resource,
         smtp_same_credentials=True,
         smtp_login="",
         smtp_secret="",

@@ -1,0 +1,101 @@
+"""Connecting Gmail and Outlook through their APIs in a real browser: the connect page's
+choice, Sign in with Google / Microsoft at the local authorization server (which sends the
+browser straight back), and the mailbox page with the API chosen and no copy kept."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import expect
+
+from crmail.mailboxes.models import Mailbox
+from crmail.mailboxes.tests.standins.gmail import GmailStandIn
+from crmail.mailboxes.tests.standins.oauth import GOOGLE, GRAPH_RESOURCE, AuthServer, Issued
+from tests import factories as f
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def graph(oauth_server: AuthServer, settings) -> Iterator[object]:
+    from crmail.mailboxes.tests.standins.graph import serve
+
+    with serve() as state:
+        settings.CRMAIL_GRAPH_API_URL = state.base_url
+        oauth_server.user = state.address
+
+        def accept(issued: Issued) -> None:
+            if issued.resource == GRAPH_RESOURCE:
+                state.add_token(issued.token)
+
+        oauth_server.on_issue.append(accept)
+        yield state
+
+
+@pytest.fixture
+def gmail(oauth_server: AuthServer, settings) -> Iterator[object]:
+    """The Gmail API stand-in, taking the tokens Google hands out."""
+    with GmailStandIn("rep@gmail.test") as state:
+        settings.CRMAIL_GMAIL_API_URL = state.url
+        oauth_server.user = state.email
+
+        def accept(issued: Issued) -> None:
+            if issued.provider == GOOGLE:
+                state.token(issued.token, issued.scopes)
+
+        oauth_server.on_issue.append(accept)
+        yield state
+
+
+def connect_through_the_api(app, preset: str, api: str, email: str, provider: str) -> None:
+    page = app.page
+    app.sign_in(email, f.PASSWORD)
+    app.go("/settings/mail/connect/")
+    page.get_by_label("Provider").select_option(preset)
+    app.settled()
+    choice = page.locator("#provider-info")
+    expect(choice).to_contain_text("IMAP: crmail keeps a copy of your mail")
+    expect(page.get_by_label("Keep a copy of my mail in crmail")).to_be_hidden()
+    page.get_by_role("radio", name=f"{api}: nothing of your mail is stored").check()
+    expect(page.get_by_label("Keep a copy of my mail in crmail")).to_be_visible()
+    expect(page.get_by_label("Keep a copy of my mail in crmail")).not_to_be_checked()
+    expect(page.get_by_label("Password or app password")).to_be_hidden()
+    page.get_by_label("Email address").fill(email)
+    app.shot(f"mailbox-connect-{preset}-api")
+    page.get_by_role("button", name=f"Sign in with {provider}").click()
+    # To the provider's authorization page and straight back, then the mailbox's page.
+    expect(page).to_have_url(re.compile(r"/settings/mail/\d+/(\?since=[0-9.]+)?$"))
+    expect(page.locator("main")).to_contain_text(email)
+
+
+def test_connect_outlook_through_microsoft_graph(app, oauth_server, graph):
+    f.user(graph.address, name="Alice Rep")
+    connect_through_the_api(app, "outlook", "Microsoft Graph", graph.address, "Microsoft")
+    expect(app.page.locator("main")).to_contain_text("Microsoft Graph")
+    app.shot("mailbox-graph-connected")
+    mailbox = Mailbox.objects.get(email=graph.address)
+    assert (mailbox.protocol, mailbox.keeps_copy, mailbox.access_token_resource) == (
+        "graph",
+        False,
+        "api",
+    )
+    assert oauth_server.valid(mailbox.access_token, resource=GRAPH_RESOURCE) is not None
+    assert app.page.js_errors == []
+
+
+def test_connect_gmail_through_the_gmail_api(app, oauth_server, gmail):
+    f.user("rep@gmail.test", name="Rex Rep")
+    connect_through_the_api(app, "gmail", "Gmail API", "rep@gmail.test", "Google")
+    expect(app.page.locator("main")).to_contain_text("Gmail API")
+    app.shot("mailbox-gmail-connected")
+    mailbox = Mailbox.objects.get(email="rep@gmail.test")
+    assert (mailbox.protocol, mailbox.keeps_copy) == ("gmail", False)
+    [asked] = oauth_server.authorize_requests
+    assert asked["scope"].split() == [
+        "https://www.googleapis.com/auth/gmail.modify",
+        "https://www.googleapis.com/auth/gmail.labels",
+    ]
+    assert oauth_server.unexpected == []
+    assert app.page.js_errors == []
