@@ -55,6 +55,7 @@ from crmail.mailboxes.drivers.base import (
     MovesMessages,
     QueriesLive,
     ReadsHeaders,
+    ReadsSenders,
     RemoteFolder,
     RemoteMessage,
     Sends,
@@ -201,7 +202,14 @@ def _words(seconds: float) -> str:
 
 
 class GmailDriver(
-    Driver, ReadsHeaders, SetsFlags, MovesMessages, AppliesLabels, QueriesLive, Sends
+    Driver,
+    ReadsHeaders,
+    ReadsSenders,
+    SetsFlags,
+    MovesMessages,
+    AppliesLabels,
+    QueriesLive,
+    Sends,
 ):
     """One mailbox's Gmail API session."""
 
@@ -496,6 +504,16 @@ class GmailDriver(
         for mid, m in self._metadata(ids, ["Message-ID"]).items():
             values = [h["value"] for h in m.get("payload", {}).get("headers", [])]
             out[mid] = ((values[0] if values else "").strip().strip("<>"), m["sizeEstimate"])
+        return out
+
+    def senders(
+        self, folder: RemoteFolder, ids: list[str]
+    ) -> dict[str, tuple[str, datetime | None]]:
+        out: dict[str, tuple[str, datetime | None]] = {}
+        for mid, m in self._metadata(ids, ["From"]).items():
+            values = [h["value"] for h in m.get("payload", {}).get("headers", [])]
+            when = datetime.fromtimestamp(int(m["internalDate"]) / 1000, UTC)
+            out[mid] = (values[0] if values else "", when)
         return out
 
     def set_flags(
