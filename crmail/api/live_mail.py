@@ -145,7 +145,7 @@ def read(
         return out
     out["headers"] = {
         "subject": parsed.subject,
-        "date": parsed.date,
+        "date": reading.date,
         "from": _people(reading, "from"),
         "to": _people(reading, "to"),
         "cc": _people(reading, "cc"),

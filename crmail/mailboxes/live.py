@@ -16,7 +16,13 @@ from collections.abc import Sequence
 from django.core.cache import cache
 
 from crmail.mailboxes.connect import can, open_driver
-from crmail.mailboxes.drivers.base import LIVE_FOLDER, DriverError, LivePage, QueriesLive
+from crmail.mailboxes.drivers.base import (
+    LIVE_FOLDER,
+    DriverError,
+    LivePage,
+    QueriesLive,
+    RemoteMessage,
+)
 from crmail.mailboxes.models import Mailbox
 
 PAGE_SECONDS = 120  # a page of a live list
@@ -66,10 +72,11 @@ def query(mailbox: Mailbox, addresses: Sequence[str], *, page: str | None, limit
     return found
 
 
-def raw_message(mailbox: Mailbox, remote_id: str) -> bytes | None:
-    """The raw bytes of one message of ``mailbox``; None when the provider has it no more."""
+def raw_message(mailbox: Mailbox, remote_id: str) -> RemoteMessage | None:
+    """One message of ``mailbox`` with its raw bytes and received time; None when the
+    provider has it no more."""
     key = _key("raw", mailbox.pk, mailbox.email, remote_id)
-    found: bytes | None = cache.get(key)
+    found: RemoteMessage | None = cache.get(key)
     if found is not None:
         return found
     driver = open_driver(mailbox)
@@ -82,5 +89,5 @@ def raw_message(mailbox: Mailbox, remote_id: str) -> bytes | None:
     if fetched is None or fetched.raw is None:
         return None
     if len(fetched.raw) <= MESSAGE_CACHE_BYTES:
-        cache.set(key, fetched.raw, MESSAGE_SECONDS)
-    return bytes(fetched.raw)
+        cache.set(key, fetched, MESSAGE_SECONDS)
+    return fetched

@@ -310,6 +310,12 @@ class LiveReading:
     remote_id: str
     raw: bytes
     parsed: ParsedMessage | None  # None: the message could not be parsed
+    received_at: datetime | None = None  # when the provider received it
+
+    @property
+    def date(self) -> datetime | None:
+        """Its Date header, else when the provider received it."""
+        return (self.parsed.date if self.parsed else None) or self.received_at
 
 
 REMOTE_ID = re.compile(r"[A-Za-z0-9_=+.\-]{1,400}")
@@ -327,9 +333,10 @@ def open_message(
     access = may_open(viewer, mailbox_id, module, record_id)
     if access is None:
         return None
-    raw = live.raw_message(access.mailbox, remote_id)
-    if raw is None:
+    fetched = live.raw_message(access.mailbox, remote_id)
+    if fetched is None or fetched.raw is None:
         return None
+    raw = fetched.raw
     try:
         parsed: ParsedMessage | None = parse_message(raw)
     except Unparseable:
@@ -343,4 +350,4 @@ def open_message(
         addresses = parsed.addresses("from", "to", "cc")
         if not shows_on_record(access, module, record_id, addresses):
             return None
-    return LiveReading(access, remote_id, raw, parsed)
+    return LiveReading(access, remote_id, raw, parsed, fetched.internal_date)

@@ -114,7 +114,7 @@ def live_message_page(request: HttpRequest, mailbox_id: int, remote_id: str) -> 
         "provider": live.provider_name(reading.access.mailbox),
         "mailbox": reading.access.mailbox,
         "subject": parsed.subject if parsed else subject_from_headers(headers),
-        "date": parsed.date if parsed else None,
+        "date": reading.date,
         "senders": _people(reading, "from"),
         "to": _people(reading, "to"),
         "cc": _people(reading, "cc"),
