@@ -381,3 +381,56 @@ def test_deactivating_the_mailbox_takes_its_mail_off_every_record_at_once(scene)
     client.force_login(scene.rep)
     url = reverse("web:live_message", args=[scene.box.pk, scene.ids["newest"]])
     assert client.get(url).status_code == 404
+
+
+# --- the same through Microsoft Graph --------------------------------------------------------
+
+
+def test_an_outlook_mailbox_through_graph_is_asked_live_and_synced_to_ids_only(settings):
+    from crmail.mailboxes.tests.standins.graph import serve
+
+    cache.clear()
+    ModuleDefault.objects.update_or_create(module="contacts", defaults={"level": "public_read"})
+    with serve() as graph:
+        settings.CRMAIL_GRAPH_API_URL = graph.base_url
+        owner = f.user("owen@crmail.test")
+        box = Mailbox.objects.create(
+            owner=owner,
+            email=graph.address,
+            provider="outlook",
+            protocol="graph",
+            auth_method="oauth2",
+            secret="a-refresh-token",
+            access_token=graph.add_token(),
+            access_token_expires_at=timezone.now() + timedelta(hours=1),
+            keeps_copy=False,
+        )
+        jane = f.contact(owner, JANE, last_name="Quinn")
+        graph.deliver(
+            mail(f"Jane <{JANE}>", graph.address, "Outlook hello", body="Private words"),
+            received=datetime(2026, 6, 3, tzinfo=UTC),
+        )
+        graph.deliver(mail("bob@else.io", graph.address, "Other"))
+        viewer = f.user("vic@crmail.test")
+        from crmail.sharing import emails
+
+        boxes = live.mailboxes_for(viewer, "contacts", jane.pk, "all", None, None)
+        result = live.merged_page(
+            viewer,
+            "contacts",
+            jane.pk,
+            emails.record_emails(viewer, "contacts", jane.pk),
+            boxes,
+            cursor=None,
+            limit=20,
+        )
+        assert names(result.items) == ["Outlook hello"]
+        item = result.items[0]
+        assert isinstance(item, live.LiveItem) and item.provider == "Outlook"
+        opened = live.open_message(viewer, box.pk, item.message.remote_id, "contacts", jane.pk)
+        assert opened is not None and opened.parsed is not None
+        assert opened.parsed.subject == "Outlook hello"
+        run_sync(box)
+        assert set(LiveMail.objects.values_list("sender", flat=True)) == {JANE, "bob@else.io"}
+        assert "Private words" not in _every_value() and "Outlook hello" not in _every_value()
+    cache.clear()
