@@ -2,10 +2,10 @@
 
 Two questions go to the provider, each through the mailbox's driver (``QueriesLive``):
 a page of the messages from or to some addresses, and one message's raw bytes. Both
-answers are kept a few minutes in Django's cache (memory unless ``CACHES`` says
-otherwise; never crmail's database), so paging a list, opening a message and showing its
-frame ask once. Who may ask is decided before, in ``sharing.live``; nothing here checks
-access.
+answers are kept a few minutes in Django's caches ``live-pages`` and ``live-messages``
+(each process's memory, bounded in entries; never crmail's database), so paging a list,
+opening a message and showing its frame ask once. Who may ask is decided before, in
+``sharing.live``; nothing here checks access.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from django.core.cache import cache
+from django.core.cache import caches
 
 from crmail.mailboxes.connect import can, open_driver
 from crmail.mailboxes.drivers.base import (
@@ -27,7 +27,8 @@ from crmail.mailboxes.models import Mailbox
 
 PAGE_SECONDS = 120  # a page of a live list
 MESSAGE_SECONDS = 300  # an opened message
-MESSAGE_CACHE_BYTES = 10 * 1024 * 1024  # larger messages are asked for each time
+MESSAGE_CACHE_BYTES = 2 * 1024 * 1024  # larger messages are asked for each time
+PAGES, MESSAGES = "live-pages", "live-messages"  # the caches (settings.CACHES)
 PROVIDER_NAMES = {"gmail": "Gmail", "graph": "Outlook"}
 
 
@@ -58,7 +59,7 @@ def query(mailbox: Mailbox, addresses: Sequence[str], *, page: str | None, limit
     (``DriverError`` in words when the provider does not answer)."""
     wanted = sorted({a.lower() for a in addresses})
     key = _key("page", mailbox.pk, mailbox.email, ",".join(wanted), page or "", limit)
-    found: LivePage | None = cache.get(key)
+    found: LivePage | None = caches[PAGES].get(key)
     if found is not None:
         return found
     driver = open_driver(mailbox)
@@ -68,7 +69,7 @@ def query(mailbox: Mailbox, addresses: Sequence[str], *, page: str | None, limit
         found = driver.query(wanted, page=page, limit=limit)
     finally:
         driver.close()
-    cache.set(key, found, PAGE_SECONDS)
+    caches[PAGES].set(key, found, PAGE_SECONDS)
     return found
 
 
@@ -76,7 +77,7 @@ def raw_message(mailbox: Mailbox, remote_id: str) -> RemoteMessage | None:
     """One message of ``mailbox`` with its raw bytes and received time; None when the
     provider has it no more."""
     key = _key("raw", mailbox.pk, mailbox.email, remote_id)
-    found: RemoteMessage | None = cache.get(key)
+    found: RemoteMessage | None = caches[MESSAGES].get(key)
     if found is not None:
         return found
     driver = open_driver(mailbox)
@@ -89,5 +90,11 @@ def raw_message(mailbox: Mailbox, remote_id: str) -> RemoteMessage | None:
     if fetched is None or fetched.raw is None:
         return None
     if len(fetched.raw) <= MESSAGE_CACHE_BYTES:
-        cache.set(key, fetched, MESSAGE_SECONDS)
+        caches[MESSAGES].set(key, fetched, MESSAGE_SECONDS)
     return fetched
+
+
+def clear_cache() -> None:
+    """Forget every answer kept (tests; an administrator's reset)."""
+    caches[PAGES].clear()
+    caches[MESSAGES].clear()

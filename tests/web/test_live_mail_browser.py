@@ -8,10 +8,10 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from crmail.mailboxes.live import clear_cache
 from crmail.mailboxes.models import Mailbox
 from crmail.mailboxes.tests.standins.gmail import GmailStandIn
 from crmail.people.models import ModuleDefault
@@ -25,7 +25,7 @@ JANE = "jane@acme.io"
 
 
 def test_a_contacts_emails_show_live_gmail_mail_and_open_it(app, settings):
-    cache.clear()
+    clear_cache()
     ModuleDefault.objects.update_or_create(module="contacts", defaults={"level": "public_read"})
     rex = f.user("rex@crmail.test", name="Rex Rep")
     pia = f.user("pia@crmail.test", name="Pia Peer")
@@ -82,4 +82,4 @@ def test_a_contacts_emails_show_live_gmail_mail_and_open_it(app, settings):
         expect(frame.locator("b")).to_have_text("quote")
         expect(frame.locator("script")).to_have_count(0)
         app.shot("live-mail-message")
-    cache.clear()
+    clear_cache()

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -17,6 +16,7 @@ from django.utils import timezone
 
 from crmail.api.tests.conftest import ApiClient
 from crmail.mailboxes import actions as mailbox_actions
+from crmail.mailboxes.live import clear_cache
 from crmail.mailboxes.models import LiveMail, Mailbox
 from crmail.mailboxes.tasks import run_sync
 from crmail.mailboxes.tests.standins.gmail import GmailStandIn
@@ -51,12 +51,12 @@ def at(day: int, hour: int = 12) -> float:
 
 @pytest.fixture
 def gmail(settings: Any) -> Any:
-    cache.clear()
+    clear_cache()
     with GmailStandIn(ME) as stand_in:
         stand_in.token("access-1")
         settings.CRMAIL_GMAIL_API_URL = stand_in.url
         yield stand_in
-    cache.clear()
+    clear_cache()
 
 
 def live_mailbox(owner: User, **fields: Any) -> Mailbox:
@@ -389,7 +389,7 @@ def test_deactivating_the_mailbox_takes_its_mail_off_every_record_at_once(scene)
 def test_an_outlook_mailbox_through_graph_is_asked_live_and_synced_to_ids_only(settings):
     from crmail.mailboxes.tests.standins.graph import serve
 
-    cache.clear()
+    clear_cache()
     ModuleDefault.objects.update_or_create(module="contacts", defaults={"level": "public_read"})
     with serve() as graph:
         settings.CRMAIL_GRAPH_API_URL = graph.base_url
@@ -433,4 +433,4 @@ def test_an_outlook_mailbox_through_graph_is_asked_live_and_synced_to_ids_only(s
         run_sync(box)
         assert set(LiveMail.objects.values_list("sender", flat=True)) == {JANE, "bob@else.io"}
         assert "Private words" not in _every_value() and "Outlook hello" not in _every_value()
-    cache.clear()
+    clear_cache()
