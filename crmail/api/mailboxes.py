@@ -22,7 +22,7 @@ from django.http import HttpRequest
 from ninja import Query, Router
 from ninja.errors import HttpError
 
-from crmail.api import records
+from crmail.api import live_mail, records
 from crmail.api.auth import current_user
 from crmail.api.errors import Forbidden, Invalid
 from crmail.api.schemas import (
@@ -35,6 +35,7 @@ from crmail.api.schemas import (
     Id,
     LabelMoveOut,
     ListParams,
+    LiveMessageOut,
     LockIn,
     MailboxFilters,
     MailboxIn,
@@ -203,6 +204,21 @@ def list_presets(request: HttpRequest) -> list[dict[str, Any]]:
 )
 def read_mailbox(request: HttpRequest, id: Id) -> Mailbox:
     return mailbox_or_404(request, id)
+
+
+@router.get(
+    "/{id}/live/{remote_id}",
+    response={200: LiveMessageOut},
+    openapi_extra=errors_doc(401, 404, 422, 502),
+    by_alias=True,
+    summary="Read a live message of your mailbox",
+)
+def read_live_message(request: HttpRequest, id: Id, remote_id: str) -> dict[str, Any]:
+    """A message of your own mailbox that keeps no copy (privacy mode), read from the
+    provider now (a notification's ``live_message``); nothing of it is stored. 404 for
+    another user's mailbox (their mail is read through the records it is on); 502 when the
+    provider does not answer."""
+    return live_mail.read(request, current_user(request), id, remote_id)
 
 
 @router.get(

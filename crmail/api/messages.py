@@ -46,6 +46,7 @@ from ninja import Router
 from ninja.errors import HttpError
 from pydantic import Field, StrictBool, model_validator
 
+from crmail.api import live_mail
 from crmail.api.auth import current_user
 from crmail.api.errors import Invalid
 from crmail.api.records import counted_page
@@ -99,6 +100,7 @@ from crmail.mailboxes.sending import (
 from crmail.people import access
 from crmail.people.models import User
 from crmail.sharing import emails
+from crmail.sharing import live as live_emails
 from crmail.sharing.actions import record_open
 from crmail.sharing.visibility import may_see_message
 
@@ -331,33 +333,45 @@ def _link_out(reason: emails.LinkReason) -> dict[str, Any]:
 def record_emails_page(
     request: HttpRequest, user: User, module: str, record_id: int, filters: EmailFilters
 ) -> dict[str, Any]:
-    """One page of a record's Emails list (the record is one the caller may see)."""
+    """One page of a record's Emails list (the record is one the caller may see), with
+    the live mail of mailboxes that keep no copy when the view asks them (``live_mail``)."""
     try:
         emails.check_view(filters.view, filters.user)
     except emails.BadView as exc:
         raise Invalid.one(exc.field, str(exc)) from None
     qs = emails.record_emails(user, module, record_id, filters.view, filters.user, filters.tag)
-    result = counted_page(qs, filters)
     page_url = _page_urls(request)
-    found = emails.extras(module, record_id, [m.pk for m in result["items"]], recipients=True)
-    result["items"] = [
-        {
-            "id": m.pk,
-            "subject": m.subject,
-            "from": {"name": m.from_name, "address": m.from_address},
-            "to": found.to.get(m.pk, []),
-            "date": m.date,
-            "snippet": m.snippet,
-            "thread_id": m.thread_id,
-            "has_attachments": m.has_attachments,
-            "automated": m.automated,
-            "list_id": m.list_id,
-            "links": [_link_out(r) for r in found.reasons.get(m.pk, [])],
-            "tags": found.tags.get(m.pk, []),
-            "url": page_url(m.pk),
-        }
-        for m in result["items"]
-    ]
+
+    def items(rows: list[Message]) -> list[dict[str, Any]]:
+        found = emails.extras(module, record_id, [m.pk for m in rows], recipients=True)
+        return [
+            {
+                "id": m.pk,
+                "subject": m.subject,
+                "from": {"name": m.from_name, "address": m.from_address},
+                "to": found.to.get(m.pk, []),
+                "date": m.date,
+                "snippet": m.snippet,
+                "thread_id": m.thread_id,
+                "has_attachments": m.has_attachments,
+                "automated": m.automated,
+                "list_id": m.list_id,
+                "links": [_link_out(r) for r in found.reasons.get(m.pk, [])],
+                "tags": found.tags.get(m.pk, []),
+                "url": page_url(m.pk),
+            }
+            for m in rows
+        ]
+
+    mailboxes = live_emails.mailboxes_for(
+        user, module, record_id, filters.view, filters.user, filters.tag
+    )
+    if mailboxes:
+        return live_mail.mixed_page(request, user, module, record_id, filters, qs, mailboxes, items)
+    if filters.cursor:
+        raise Invalid.one("cursor", "This list has no live mail: page it with offset.")
+    result = counted_page(qs, filters)
+    result["items"] = items(result["items"])
     return result
 
 

@@ -27,7 +27,15 @@ class NotificationOut(Schema):
     )
     title: str = Field(description='"New mail from Jane Quinn (Contact): Quote for May".')
     excerpt: str
-    message_id: int = Field(description="The message: GET /api/v1/messages/{id}.")
+    message_id: int | None = Field(
+        description="The message: GET /api/v1/messages/{id}. Null for mail asked live "
+        "(a mailbox that keeps no copy): see live_message."
+    )
+    live_message: str | None = Field(
+        None,
+        description="Mail crmail keeps no copy of: its address under /api/v1, "
+        "mailboxes/{mailbox_id}/live/{message_id} (read live from the provider).",
+    )
     record_module: str | None = Field(
         description="The lead or contact it came from (leads, contacts), when you may view it."
     )
@@ -38,6 +46,12 @@ class NotificationOut(Schema):
     @staticmethod
     def resolve_record_module(obj: Notification) -> str | None:
         return obj.module or None
+
+    @staticmethod
+    def resolve_live_message(obj: Notification) -> str | None:
+        if obj.live_mail_id is None or obj.live_mail is None:
+            return None
+        return f"mailboxes/{obj.live_mail.mailbox_id}/live/{obj.live_mail.remote_id}"
 
 
 class NotificationFilters(ListParams):

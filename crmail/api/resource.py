@@ -16,10 +16,21 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
 
-from crmail.api import messages, records
+from crmail.api import live_mail, messages, records
 from crmail.api.auth import current_user
-from crmail.api.schemas import READ_ERRORS, WRITE_ERRORS, EmailFilters, EmailOut, Id, Page
+from crmail.api.schemas import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    EmailFilters,
+    EmailPage,
+    Id,
+    LiveMessageOut,
+    Page,
+    errors_doc,
+)
 from crmail.people import access
+
+LIVE_ERRORS = errors_doc(401, 404, 422, 502)
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,16 @@ def record_router(resource: RecordResource) -> Router:
         records.get_or_404(access.visible(user, r.model), id)
         return messages.record_emails_page(request, user, r.module, id, filters)
 
+    def read_live_email(request: HttpRequest, id: Id, mailbox_id: Id, remote_id: str) -> dict:
+        user = current_user(request)
+        records.get_or_404(access.visible(user, r.model), id)
+        return live_mail.read(request, user, mailbox_id, remote_id, r.module, id)
+
+    read_live_email.__doc__ = (
+        f"A message on {one} asked live from a mailbox that keeps no copy (an item of its "
+        "Emails list with live true), read from the provider now; nothing of it is stored. "
+        "404 when you may not see it; 502 when the provider does not answer."
+    )
     list_emails.__doc__ = (
         f"The mail on {one} that you may see (SPEC F5), newest first, in one of the views "
         "of SPEC F4. 404 when you may not see the record."
@@ -128,10 +149,18 @@ def record_router(resource: RecordResource) -> Router:
     )(delete_record)
     router.get(
         "/{id}/emails",
-        response={200: Page[EmailOut]},
+        response={200: EmailPage},
         openapi_extra=READ_ERRORS,
         by_alias=True,
         summary=f"List the emails on {one}",
         operation_id=f"{op}list_{r.singular}_emails",
     )(list_emails)
+    router.get(
+        "/{id}/emails/live/{mailbox_id}/{remote_id}",
+        response={200: LiveMessageOut},
+        openapi_extra=LIVE_ERRORS,
+        by_alias=True,
+        summary=f"Read a live email on {one}",
+        operation_id=f"{op}read_{r.singular}_live_email",
+    )(read_live_email)
     return router

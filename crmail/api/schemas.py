@@ -821,6 +821,12 @@ class EmailFilters(ListParams):
     )
     user: Id | None = Field(None, description="The user of view=user.")
     tag: TagName | None = Field(None, description=TAG_FILTER)
+    cursor: str | None = Field(
+        None,
+        max_length=4000,
+        description="The next page of a list with live mail: the ``next_cursor`` of the "
+        "page before (``offset`` is then left at 0).",
+    )
 
 
 class PersonAddress(Schema):
@@ -841,21 +847,48 @@ class LinkOut(Schema):
 
 
 class EmailOut(Schema):
-    """A message in a record's Emails list."""
+    """A message in a record's Emails list: stored in crmail, or asked live from a mailbox
+    that keeps no copy (``live``: then ``id`` is null, ``mailbox_id`` and ``remote_id``
+    name it, and only subject, from, to, date and thread are known)."""
 
-    id: int
+    id: int | None = Field(description="The stored message; null for live mail.")
+    live: bool = Field(
+        False, description="Asked live from its mailbox's provider; crmail keeps no copy."
+    )
+    mailbox_id: int | None = Field(None, description="Live mail: the mailbox it is in.")
+    remote_id: str | None = Field(None, description="Live mail: the provider's id for it.")
     subject: str
     sender: PersonAddress = Field(alias="from")
     to: list[str]
     date: datetime | None
     snippet: str
-    thread_id: int | None
+    thread_id: int | str | None = Field(
+        description="crmail's thread (stored mail) or the provider's (live mail)."
+    )
     has_attachments: bool
     automated: bool = Field(description="Mailing-list or automated mail.")
     list_id: str
     links: list[LinkOut] = Field(description="Why the message is on this record.")
     tags: list[str] = Field(description=TAGS_DOC)
     url: str = Field(description="The message's page in crmail.")
+    api_url: str | None = Field(
+        None, description="Live mail: where the API reads it (GET, from the provider)."
+    )
+
+
+class EmailPage(Page[EmailOut]):
+    """A page of a record's Emails list. With live mail (``live_mailboxes`` > 0), ``count``
+    counts the stored mail only, and the next page is asked with ``next_cursor``."""
+
+    live_mailboxes: int = Field(0, description="Mailboxes asked live for this list.")
+    next_cursor: str | None = Field(
+        None, description="Pass as ``cursor`` for the next page; null on the last."
+    )
+    notices: list[str] = Field(
+        default_factory=list,
+        description='A provider that did not answer, in words ("Gmail did not answer…: '
+        'showing stored mail only"); its mail is missing from this page.',
+    )
 
 
 class AttachmentOut(Schema):
@@ -913,3 +946,23 @@ class MessageOut(MessageState):
     links: list[LinkOut] = Field(description="The records you may see it on, and why.")
     tags: list[str] = Field(description=TAGS_DOC)
     url: str = Field(description="The message's page in crmail.")
+
+
+class LiveAttachmentOut(Schema):
+    part: int
+    name: str
+    content_type: str
+    size: int
+
+
+class LiveMessageOut(Schema):
+    """A message read live from a mailbox that keeps no copy (nothing of it is stored)."""
+
+    mailbox_id: int
+    remote_id: str
+    live: bool = True
+    headers: HeadersOut | None = Field(description="Null when it could not be parsed.")
+    text: str
+    html: str = Field(description="Cleaned as crmail shows it; remote images removed.")
+    attachments: list[LiveAttachmentOut]
+    url: str = Field(description="Its page in crmail.")

@@ -212,6 +212,22 @@ except env.ConfigError as exc:
     CRMAIL_CONFIG_ERRORS.append(str(exc))
     HUEY = {"huey_class": "huey.MemoryHuey", "immediate": True}
 
+# Each process's memory. Mail asked live from mailboxes that keep no copy (decision 043)
+# is kept a few minutes in caches of its own, bounded in entries: never in the database.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "live-pages": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "crmail-live-pages",
+        "OPTIONS": {"MAX_ENTRIES": 500},
+    },
+    "live-messages": {  # at most 64 messages of at most 2 MB each
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "crmail-live-messages",
+        "OPTIONS": {"MAX_ENTRIES": 64},
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -70,6 +70,17 @@ class MessageReceived(EventData):
     folder_role: str = ""
 
 
+@kind("live_mail.received")
+class LiveMailReceived(EventData):
+    """A message reached the Inbox of a mailbox that keeps no copy of the mail (privacy
+    mode, customer alerts on): crmail holds its Mail ID, From and received time only
+    (``mailboxes.LiveMail``)."""
+
+    live_mail_id: int
+    mailbox_id: int
+    owner_id: int
+
+
 @kind("message.parsed")
 class MessageParsed(EventData):
     """A stored message's parse results committed (participants, body, thread); readers of

@@ -20,7 +20,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from crmail.mail.models import Message, ParseState
-from crmail.mailboxes import conversations
+from crmail.mailboxes import conversations, live_sync
 from crmail.mailboxes.connect import can, open_driver, smtp_client
 from crmail.mailboxes.drivers.base import AuthFailed, CreatesFolders, DriverError
 from crmail.mailboxes.folder_names import new_folder_path
@@ -203,6 +203,7 @@ def connect_mailbox(
     if test:
         test_connection(mailbox)
     with transaction.atomic():
+        _stop_live(Mailbox.objects.filter(owner=owner, is_active=True))
         Mailbox.objects.filter(owner=owner, is_active=True).update(is_active=False)
         mailbox.is_active = True
         mailbox.save()
@@ -255,6 +256,8 @@ def update_mailbox(
             changed |= {"state", "last_error", "last_error_kind"}
         with transaction.atomic():
             mailbox.save(update_fields=sorted(changed))
+            if "customer_alerts" in changed and not mailbox.customer_alerts:
+                _stop_live(Mailbox.objects.filter(pk=mailbox.pk))
             if "import_folders" in changed:
                 wanted = set(mailbox.import_folders or [])
                 for folder in mailbox.folders.all():
@@ -278,9 +281,9 @@ def activate_mailbox(actor: User, mailbox: Mailbox) -> Mailbox:
             "(Mail Integration)."
         )
     with transaction.atomic():
-        Mailbox.objects.filter(owner=mailbox.owner, is_active=True).exclude(pk=mailbox.pk).update(
-            is_active=False, state=SyncState.DISABLED
-        )
+        others = Mailbox.objects.filter(owner=mailbox.owner, is_active=True).exclude(pk=mailbox.pk)
+        _stop_live(others)
+        others.update(is_active=False, state=SyncState.DISABLED)
         mailbox.is_active = True
         if mailbox.state == SyncState.DISABLED:
             mailbox.state = SyncState.NEW if mailbox.last_sync_at is None else SyncState.COMPLETED
@@ -300,9 +303,20 @@ def deactivate_mailbox(actor: User, mailbox: Mailbox, *, keep_mail: bool) -> int
         mailbox.is_active = False
         mailbox.state = SyncState.DISABLED
         mailbox.save(update_fields=["is_active", "state"])
+        _stop_live(Mailbox.objects.filter(pk=mailbox.pk))
         if not keep_mail:
             removed = discard_mail(mailbox)
     return removed
+
+
+def _stop_live(mailboxes: QuerySet[Mailbox]) -> None:
+    """Mail of these mailboxes that crmail keeps no copy of leaves every record at once: the
+    live lists ask active mailboxes only, and what the sync kept of their Inbox (Mail ID,
+    From, received time; ``LiveMail``) goes, with its notifications, and the cursor with
+    it, so switching back on starts from the Inbox as it is then."""
+    ids = list(mailboxes.filter(keeps_copy=False).values_list("pk", flat=True))
+    if ids:
+        live_sync.forget(ids)
 
 
 def discard_mail(mailbox: Mailbox) -> int:

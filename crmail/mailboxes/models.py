@@ -386,3 +386,27 @@ class LabelMove(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_name} -> {self.target_name} #{self.remote_id}"
+
+
+class LiveMail(models.Model):
+    """What crmail keeps of a message in the Inbox of a mailbox that keeps no copy (a Gmail
+    API or Graph mailbox in privacy mode) while its customer alerts are on: the Mail ID,
+    From and received time, to tell the owner of customer mail and to sort labels by deal
+    state. Nothing else of the mail (no subject, body, recipients or raw bytes) is kept;
+    the rows go when the mail leaves the Inbox, when alerts are turned off and when the
+    mailbox is deactivated."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="live_mail")
+    remote_id = models.CharField(max_length=255, help_text="The provider's id of the message.")
+    sender = models.CharField(max_length=254, help_text="The From address, lower case.")
+    received_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "remote_id"], name="unique_live_mail"),
+        ]
+        indexes = [models.Index(fields=["sender"], name="live_mail_sender")]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox_id} #{self.remote_id}"

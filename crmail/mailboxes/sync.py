@@ -25,7 +25,7 @@ from crmail.jobs import leases
 from crmail.jobs.models import Lease
 from crmail.mail.ingest import PIPELINE_MIN_MESSAGES, ParsePipeline, parse_pending
 from crmail.mail.store import store_many
-from crmail.mailboxes import conversations
+from crmail.mailboxes import conversations, live_sync
 from crmail.mailboxes.connect import daily_transfer_cap
 from crmail.mailboxes.drivers.base import (
     Driver,
@@ -33,6 +33,7 @@ from crmail.mailboxes.drivers.base import (
     FiltersByArrival,
     FolderDelta,
     HandsOver,
+    QueriesLive,
     ReadsHeaders,
     RemoteFolder,
     RemoteMessage,
@@ -93,6 +94,12 @@ def sync_mailbox(mailbox: Mailbox, driver: Driver, progress: Progress | None = N
     )
     mailbox.refresh_from_db()
     try:
+        if not mailbox.keeps_copy and isinstance(driver, QueriesLive):
+            # Privacy mode: the mail is asked for live; only the Inbox's ids are kept.
+            live_sync.sync_inbox(mailbox, driver)
+            leases.release(resume_lease(mailbox.pk), RESUME_HOLDER)
+            record_state(mailbox, SyncState.COMPLETED, "", "", report)
+            return report
         folders = _sync_folder_list(mailbox, driver)
         # Consumers hear of the batches' events at most every second, and at the end.
         with outbox.gathered():

@@ -30,7 +30,7 @@ from django.db.models import Q
 from crmail.crm.models import RECORD_MODELS, EmailAddress
 from crmail.linking.models import Link, Module, Reason
 from crmail.mail.models import Message, Participant
-from crmail.mailboxes.models import Location, Mailbox
+from crmail.mailboxes.models import LiveMail, Location, Mailbox
 from crmail.notifications.models import Kind, Notification
 from crmail.people import access
 from crmail.people.models import User
@@ -211,3 +211,73 @@ def _write(told: dict[tuple[int, int], tuple[Candidate, str]]) -> int:
         )
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
+
+
+# --- mail crmail keeps no copy of (privacy mode) -------------------------------------------
+
+
+def notify_live(received: dict[int, datetime]) -> int:
+    """Notifications for mail that reached the Inbox of a mailbox keeping no copy
+    (``LiveMail`` id -> when its event was recorded): the same rules as for stored mail,
+    read from its Mail ID, From and received time only, so the title names the sender and
+    no subject. The rows offered (those that existed already are skipped)."""
+    rows = list(
+        LiveMail.objects.filter(
+            pk__in=list(received),
+            mailbox__is_active=True,
+            mailbox__customer_alerts=True,
+            mailbox__owner__is_active=True,
+        ).select_related("mailbox__owner")
+    )
+    fresh = [
+        lm
+        for lm in rows
+        if lm.sender
+        and is_fresh(lm.created_at, lm.mailbox.created_at, lm.received_at, received[lm.pk])
+    ]
+    senders = {lm.sender for lm in fresh}
+    internal = {
+        a.lower() for a in User.objects.filter(email__in=senders).values_list("email", flat=True)
+    } | {
+        a.lower() for a in Mailbox.objects.filter(email__in=senders).values_list("email", flat=True)
+    }
+    fresh = [lm for lm in fresh if lm.sender not in internal]
+    if not fresh:
+        return 0
+    # Per address, its records: contacts first, then leads, the oldest first.
+    records: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for contact_id, lead_id, address in EmailAddress.objects.filter(
+        address__in={lm.sender for lm in fresh}
+    ).values_list("contact_id", "lead_id", "address"):
+        if contact_id is not None:
+            records[address].append((Module.CONTACTS.value, contact_id))
+        else:
+            records[address].append((Module.LEADS.value, lead_id))
+    notifications = []
+    for lm in fresh:
+        found = sorted(records.get(lm.sender, []), key=lambda r: (PERSON_MODULES.index(r[0]), r[1]))
+        if not found:
+            continue  # not a lead's or contact's mail
+        owner = lm.mailbox.owner
+        named = None
+        for module, record_id in found:
+            record = access.visible(owner, RECORD_MODELS[module]).filter(pk=record_id).first()
+            if record is not None:
+                named = (module, record_id, str(record) or "(no name)")
+                break
+        if named is not None:
+            title = f"New mail from {named[2]} ({Module(named[0]).label})"
+        else:
+            title = f"New mail from {lm.sender}"
+        notifications.append(
+            Notification(
+                user_id=owner.pk,
+                kind=Kind.CUSTOMER_MAIL,
+                live_mail_id=lm.pk,
+                module=named[0] if named else "",
+                record_id=named[1] if named else None,
+                title=title[:TITLE_LIMIT],
+            )
+        )
+    Notification.objects.bulk_create(notifications, ignore_conflicts=True)
+    return len(notifications)

@@ -13,15 +13,29 @@ class Kind(models.TextChoices):
 
 
 class Notification(models.Model):
-    """One thing a user is told of. Unique per user, message and kind: an event handled
-    again (at-least-once delivery) adds nothing."""
+    """One thing a user is told of, about a stored message or mail asked live. Unique per
+    user, message (or live mail) and kind: an event handled again (at-least-once
+    delivery) adds nothing."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     message = models.ForeignKey(
-        "mail.Message", on_delete=models.CASCADE, related_name="notifications"
+        "mail.Message",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
+    # Or mail crmail keeps no copy of (a mailbox in privacy mode): only its Mail ID, From
+    # and received time are known, and the message is opened live.
+    live_mail = models.ForeignKey(
+        "mailboxes.LiveMail",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
     )
     # The record the mail came from, when the user may view it (else empty: only the
     # address is named in the title).
@@ -36,6 +50,15 @@ class Notification(models.Model):
         ordering = ["-created_at", "-pk"]
         constraints = [
             models.UniqueConstraint(fields=["user", "message", "kind"], name="notification_once"),
+            models.UniqueConstraint(
+                fields=["user", "live_mail", "kind"],
+                condition=Q(live_mail__isnull=False),
+                name="notification_live_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(message__isnull=False) | Q(live_mail__isnull=False),
+                name="notification_of_mail",
+            ),
         ]
         indexes = [
             models.Index(fields=["user", "-created_at"], name="notification_feed"),

@@ -10,7 +10,7 @@ from crmail.people.models import User
 
 def feed(user: User, *, unread: bool = False) -> QuerySet[Notification]:
     """``user``'s notifications, newest first (only the unread ones with ``unread``)."""
-    rows = Notification.objects.filter(user=user)
+    rows = Notification.objects.filter(user=user).select_related("live_mail")
     if unread:
         rows = rows.filter(read_at__isnull=True)
     return rows.order_by("-created_at", "-pk")

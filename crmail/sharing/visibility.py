@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
@@ -46,6 +47,7 @@ from crmail.linking.links import LINK_ROLES
 from crmail.linking.models import Link, Module
 from crmail.linking.queries import record_links
 from crmail.mail.models import Message, Participant
+from crmail.mailboxes import live
 from crmail.mailboxes.models import Location, Mailbox, SentMessage
 from crmail.people import access
 from crmail.people.models import Group, User
@@ -165,6 +167,99 @@ def mailbox_copies(viewer: User, mailbox: Mailbox) -> QuerySet[Location]:
     if not may_list_mailbox(viewer, mailbox):
         return Location.objects.none()
     return Location.objects.filter(mailbox_id=mailbox.pk, mailbox__owner_id=viewer.pk)
+
+
+# --- mail asked for live (mailboxes that keep no copy: privacy mode) -------------------
+
+
+@dataclass(frozen=True)
+class LiveAccess:
+    """A mailbox whose mail a viewer may be shown live on one record, and how: its owner's
+    own mail, mail the owner shared for this record (custom), or public mail, which is
+    not shown when it is internal by the owner's excluded domains (``_internal``)."""
+
+    mailbox: Mailbox
+    path: str  # "own", "custom" or "public"
+    excluded: tuple[str, ...] = ()  # the owner's excluded domains (public path)
+    owner_addresses: frozenset[str] = frozenset()
+
+    def shows(self, participants: Iterable[str]) -> bool:
+        """Whether a message with these From/To/Cc addresses may be shown: the same rule
+        as ``_InternalCopy`` for stored copies, in Python."""
+        if self.path != "public" or not self.excluded:
+            return True
+        others = [a.lower() for a in participants if a and a.lower() not in self.owner_addresses]
+        return not all(
+            any(a.endswith("@" + d) or a.endswith("." + d) for d in self.excluded) for a in others
+        )
+
+
+def live_mailboxes(
+    viewer: User, module: str, record_id: int, owner_id: int | None = None
+) -> list[LiveAccess]:
+    """The mailboxes keeping no copy that a record's Emails list asks live for ``viewer``
+    (only ``owner_id``'s when given): the viewer must be able to view the record, and the
+    mailbox be active, of an active owner who is the viewer, shares the record with them
+    (custom) or shares their mail with them (public). The same owners as
+    ``visible_copies``, less deactivated ones (nothing of their live mail is backed up).
+    """
+    if not _may_read(viewer):
+        return []
+    model = record_model(module)
+    scope = access.record_scope(viewer, model, "view")
+    if scope is None:
+        return []
+    custom = _custom_sharers_of(viewer, module, record_id)
+    rows = (
+        Mailbox.objects.filter(
+            Q(owner_id=viewer.pk)
+            | Q(owner_id__in=custom)
+            | Q(owner_id__in=_public_sharers(viewer)),
+            Exists(model.objects.filter(scope, pk=record_id)),
+            is_active=True,
+            keeps_copy=False,
+            owner__is_active=True,
+        )
+        .annotate(shared_here=Exists(custom.filter(pk=OuterRef("owner_id"))))
+        .order_by("owner_id", "pk")
+    )
+    if owner_id is not None:
+        rows = rows.filter(owner_id=owner_id)
+    found: list[LiveAccess] = []
+    for mailbox in rows:  # one statement; most organisations have no such mailbox
+        if not live.is_live(mailbox):
+            continue
+        if mailbox.owner_id == viewer.pk:
+            found.append(LiveAccess(mailbox, "own"))
+        elif mailbox.shared_here:  # type: ignore[attr-defined]
+            found.append(LiveAccess(mailbox, "custom"))
+        else:
+            found.append(_public_access(mailbox))
+    return found
+
+
+def own_live_access(viewer: User, mailbox: Mailbox) -> LiveAccess | None:
+    """``viewer``'s own mailbox keeping no copy: its mail is theirs to open anywhere."""
+    if not _may_read(viewer) or mailbox.owner_id != viewer.pk or not live.is_live(mailbox):
+        return None
+    return LiveAccess(mailbox, "own")
+
+
+def _public_access(mailbox: Mailbox) -> LiveAccess:
+    owner = mailbox.owner_id
+    excluded = tuple(
+        ExcludedDomain.objects.filter(setting_id=owner).values_list("domain", flat=True)
+    )
+    if not excluded:
+        return LiveAccess(mailbox, "public")
+    addresses = {e.lower() for e in User.objects.filter(pk=owner).values_list("email", flat=True)}
+    for address, extra in Mailbox.objects.filter(owner_id=owner).values_list(
+        "email", "extra_from_addresses"
+    ):
+        addresses.add(address.lower())
+        if isinstance(extra, list):
+            addresses |= {a.lower() for a in extra if isinstance(a, str)}
+    return LiveAccess(mailbox, "public", excluded, frozenset(addresses))
 
 
 # --- the viewer and the owners whose mail reaches them (uncorrelated subqueries) ---------

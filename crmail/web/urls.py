@@ -25,6 +25,7 @@ from crmail.web.views import (
 )
 from crmail.web.views import email_templates as template_pages
 from crmail.web.views import inbox as inbox_pages
+from crmail.web.views import live_mail as live_pages
 from crmail.web.views import message_deals as deal_pages
 from crmail.web.views import message_mailbox as mailbox_actions
 from crmail.web.views import message_sender as sender_pages
@@ -114,6 +115,17 @@ pages: list[URLPattern] = [
         name="message_inline",
     ),
     path("messages/remote-image/", message_pages.remote_image, name="remote_image"),
+    # Mail asked live from mailboxes that keep no copy (privacy mode)
+    path(
+        "live/<int:mailbox_id>/<str:remote_id>/",
+        live_pages.live_message_page,
+        name="live_message",
+    ),
+    path(
+        "live/<int:mailbox_id>/<str:remote_id>/body/",
+        live_pages.live_message_body,
+        name="live_message_body",
+    ),
     # Mailbox actions on one's own copy (SPEC F2): on the server first
     path("messages/<int:pk>/mark/", mailbox_actions.message_mark, name="message_mark"),
     path("messages/<int:pk>/move/", mailbox_actions.message_move, name="message_move"),

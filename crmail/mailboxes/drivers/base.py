@@ -248,14 +248,33 @@ class LivePage:
     next_page: str | None = None  # pass it back for the next page
 
 
+# The folder to name when fetching a message a live query listed: API connectors read a
+# message by its id alone (``fetch(LIVE_FOLDER, [id])``).
+LIVE_FOLDER = RemoteFolder(remote_id="", name="", role=None)
+
+
 @runtime_checkable
 class QueriesLive(Protocol):
     """Mail asked for at reading time, nothing stored (the API connectors' privacy mode):
-    the messages from or to any of ``addresses``, newest first."""
+    the messages from or to any of ``addresses``, newest first. A message listed is read
+    whole with ``fetch(LIVE_FOLDER, [id])``."""
 
     def query(
         self, addresses: Sequence[str], *, page: str | None = ..., limit: int = ...
     ) -> LivePage: ...
+
+
+@runtime_checkable
+class ReadsSenders(Protocol):
+    """Each message's From address and received time without its body or headers besides:
+    all a mailbox that keeps no copy holds of its Inbox (``mailboxes.live_sync``). Without
+    it, the From header is read from the fetched bytes in memory and they are dropped."""
+
+    def senders(
+        self, folder: RemoteFolder, ids: list[str]
+    ) -> dict[str, tuple[str, datetime | None]]:
+        """{id: (the From header as sent, received time)}; ids gone are left out."""
+        ...
 
 
 @runtime_checkable

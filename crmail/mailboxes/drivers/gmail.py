@@ -56,6 +56,7 @@ from crmail.mailboxes.drivers.base import (
     MovesMessages,
     QueriesLive,
     ReadsHeaders,
+    ReadsSenders,
     RemoteFolder,
     RemoteMessage,
     Sends,
@@ -205,6 +206,7 @@ def _words(seconds: float) -> str:
 class GmailDriver(
     Driver,
     ReadsHeaders,
+    ReadsSenders,
     SetsFlags,
     MovesMessages,
     AppliesLabels,
@@ -513,6 +515,16 @@ class GmailDriver(
                 f"{h['name']}: {h['value']}\r\n" for h in m.get("payload", {}).get("headers", [])
             )
             out[mid] = (message_id_from_header(block.encode()), int(m["sizeEstimate"]))
+        return out
+
+    def senders(
+        self, folder: RemoteFolder, ids: list[str]
+    ) -> dict[str, tuple[str, datetime | None]]:
+        out: dict[str, tuple[str, datetime | None]] = {}
+        for mid, m in self._metadata(ids, ["From"]).items():
+            values = [h["value"] for h in m.get("payload", {}).get("headers", [])]
+            when = datetime.fromtimestamp(int(m["internalDate"]) / 1000, UTC)
+            out[mid] = (values[0] if values else "", when)
         return out
 
     def set_flags(

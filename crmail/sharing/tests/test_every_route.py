@@ -425,6 +425,9 @@ def _api_path_values(world: World, path: str, name: str) -> list[Any]:
         "deal_id": world.ids(record_model(Module.DEALS)),
         "part": [ATTACHMENT_PART],
         "name": [WALK_TAG, "tag-mkaprivate"],  # a tag's name
+        # Mail asked live (privacy mode): the world's mailboxes keep copies, so none answers.
+        "mailbox_id": [b.pk for b in world.mailboxes],
+        "remote_id": ["1"],
     }
     if name in simple:
         return simple[name]
@@ -662,6 +665,8 @@ def _web_values(world: World, pattern: Pattern, name: str) -> list[Any]:
         "folder_pk": [x.pk for x in world.folders],
         "part": [ATTACHMENT_PART],
         "path": ["crmail/crmail.css"],
+        "mailbox_id": kinds["mailbox"],
+        "remote_id": ["1"],
     }
     if name in simple:
         return simple[name]

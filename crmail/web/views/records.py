@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -26,8 +27,13 @@ from crmail.linking.models import JobState, LinkJob
 from crmail.linking.models import Module as LinkModule
 from crmail.mail.models import Message
 from crmail.mail.tags import TagInvalid, clean_name
+from crmail.mailboxes import live
 from crmail.people import access
+from crmail.people.models import User
 from crmail.sharing import emails
+from crmail.sharing import live as live_emails
+from crmail.sharing.live import LiveItem
+from crmail.sharing.visibility import LiveAccess
 from crmail.web import modules
 from crmail.web.modules import MODULES, Module
 from crmail.web.views.sharing import record_sharing_context
@@ -109,18 +115,82 @@ def _email_rows(module: str, record: Record, messages_: list[Message]) -> list[d
     ]
 
 
+def _live_rows(
+    module: str, record: Record, items: list[Message | LiveItem]
+) -> list[dict[str, object]]:
+    """Rows of a list with live mail: stored messages as ``_email_rows`` makes them, and the
+    live ones with their page's address."""
+    stored = {
+        row["message"].pk: row  # type: ignore[attr-defined]
+        for row in _email_rows(module, record, [m for m in items if isinstance(m, Message)])
+    }
+    rows: list[dict[str, object]] = []
+    for item in items:
+        if isinstance(item, Message):
+            rows.append(stored[item.pk])
+            continue
+        url = reverse("web:live_message", args=[item.mailbox.pk, item.message.remote_id])
+        rows.append({"live": item, "url": f"{url}?on={module}/{record.pk}"})
+    return rows
+
+
+def _mixed_context(
+    request: HttpRequest,
+    module: str,
+    record: Record,
+    stored: QuerySet[Message],
+    mailboxes: list[LiveAccess],
+) -> dict[str, object]:
+    """A page of the Emails list with the mail of mailboxes asked live, from ``?after=``."""
+    user: User = request.user  # type: ignore[assignment]
+    cursor = request.GET.get("after") or None
+    notices: list[str] = []
+    try:
+        mixed = live_emails.merged_page(
+            user, module, record.pk, stored, mailboxes, cursor=cursor, limit=EMAILS_PAGE_SIZE
+        )
+    except live_emails.BadCursor as exc:
+        notices.append(str(exc))
+        mixed = live_emails.merged_page(
+            user, module, record.pk, stored, mailboxes, cursor=None, limit=EMAILS_PAGE_SIZE
+        )
+        cursor = None
+    providers = sorted({live.provider_name(a.mailbox) for a in mailboxes})
+    return {
+        "rows": _live_rows(module, record, mixed.items),
+        "mixed": True,
+        "stored_count": stored.count(),
+        "providers": " and ".join(providers),
+        "notices": notices + mixed.notices,
+        "next_cursor": mixed.next_cursor,
+        "after": cursor,
+    }
+
+
 def _emails_context(request: HttpRequest, module: str, record: Record) -> dict[str, object]:
-    """The record's Emails list: one view, one page of threads (a fixed number of queries)."""
+    """The record's Emails list: one view, one page of threads (a fixed number of queries),
+    with the live mail of mailboxes that keep no copy merged in (``sharing.live``)."""
     view, user_id, tag = _email_view(request)
     choosing = view == "user" and user_id is None
     qs = emails.record_emails(request.user, module, record.pk, view, user_id, tag)  # type: ignore[arg-type]
-    page = Paginator(
-        emails.thread_heads(qs) if not choosing else qs.none(), EMAILS_PAGE_SIZE
-    ).get_page(request.GET.get("page"))
+    mailboxes = (
+        []
+        if choosing
+        else live_emails.mailboxes_for(request.user, module, record.pk, view, user_id, tag)  # type: ignore[arg-type]
+    )
     view_query = f"view={view}" + (f"&user={user_id}" if user_id is not None else "")
     query = view_query + (f"&{urlencode({'tag': tag})}" if tag else "")
+    if mailboxes:
+        page = None
+        extra = _mixed_context(request, module, record, emails.thread_heads(qs), mailboxes)
+    else:
+        page = Paginator(
+            emails.thread_heads(qs) if not choosing else qs.none(), EMAILS_PAGE_SIZE
+        ).get_page(request.GET.get("page"))
+        extra = {"rows": _email_rows(module, record, list(page.object_list)), "mixed": False}
     return {
-        "emails": {
+        "emails": extra
+        | {
             "view": view,
             "user_id": user_id,
             "tag": tag,
@@ -129,7 +199,6 @@ def _emails_context(request: HttpRequest, module: str, record: Record) -> dict[s
             "views": [(key, label) for key, label in emails.VIEWS.items() if key != "user"],
             "users": list(emails.mail_users(request.user, module, record.pk)),  # type: ignore[arg-type]
             "page": page,
-            "rows": _email_rows(module, record, list(page.object_list)),
             "query": query,
         }
     }
