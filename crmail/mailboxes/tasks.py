@@ -107,8 +107,6 @@ def sync_task(mailbox_id: int) -> None:
     mailbox = Mailbox.objects.select_related("owner").filter(pk=mailbox_id).first()
     if mailbox is None or not mailbox.is_active or not mailbox.owner.is_active:
         return
-    if not mailbox.keeps_copy:  # asked live (an API mailbox's privacy mode): no copy kept
-        return
     try:
         run_sync(mailbox)
     except AlreadySyncing:
@@ -143,7 +141,6 @@ def due_mailboxes(now: datetime | None = None) -> list[int]:
             is_active=True,
             owner__is_active=True,
             protocol__in=SUPPORTED_PROTOCOLS,
-            keeps_copy=True,  # the others are asked live: nothing of their mail is synced
         ).values_list("pk", "state", "bytes_day")
     )
     paused = [pk for pk, state, _ in rows if state == SyncState.PAUSED]

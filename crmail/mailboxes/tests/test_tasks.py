@@ -142,6 +142,8 @@ def test_the_scheduler_picks_the_mailboxes_that_are_due():
         make(SyncState.SYNCING, sync_started_at=just_now).pk,
         interrupted.pk,
         make(SyncState.NEW, protocol="gmail").pk,  # keeps a copy through the API
+        # Asked live, but synced for the Mail ID, From and received time alerts need.
+        make(SyncState.NEW, protocol="gmail", keeps_copy=False).pk,
     }
     not_due = [
         make(SyncState.COMPLETED, last_sync_at=just_now),
@@ -151,7 +153,6 @@ def test_the_scheduler_picks_the_mailboxes_that_are_due():
         make(SyncState.NEEDS_REAUTH),  # waits for its owner to sign in again
         make(SyncState.NEW, is_active=False),
         make(SyncState.NEW, owner=f.user(is_active=False)),
-        make(SyncState.NEW, protocol="gmail", keeps_copy=False),  # asked live, not synced
     ]
     busy = make(SyncState.NEW)
     leases.acquire(tasks.sync_lease(busy.pk), "other-host:1", dt.timedelta(minutes=5))
