@@ -189,20 +189,11 @@ def carry_out(mailbox: Mailbox, driver: Driver, planned: Iterable[Planned]) -> l
 class SortReport:
     moves: list[LabelMove] = field(default_factory=list)
     created: list[str] = field(default_factory=list)  # labels made on the server
-    skipped: str = ""  # why nothing was sorted, in words
-
-
-KEEPS_NO_RECORD = (
-    "This mailbox keeps no copy of the mail and crmail holds no record of its messages "
-    "yet, so there is nothing to sort."
-)
 
 
 def plan(mailbox: Mailbox, found: Places, now: datetime | None = None) -> list[Planned]:
     """The moves that put ``mailbox``'s known mail where its senders' deals say."""
     metadata = metadata_for(mailbox)
-    if metadata is None:
-        return []
     kept = set(
         LabelMove.objects.filter(mailbox=mailbox, undone_at__isnull=False)
         .exclude(restored_remote_id="")
@@ -232,8 +223,6 @@ def plan(mailbox: Mailbox, found: Places, now: datetime | None = None) -> list[P
 
 def sort_mailbox(mailbox: Mailbox, driver: Driver, now: datetime | None = None) -> SortReport:
     """Make the labels that are missing, then sort ``mailbox``'s mail under them."""
-    if metadata_for(mailbox) is None:
-        return SortReport(skipped=KEEPS_NO_RECORD)
     found = places(driver, create=True)
     report = SortReport(created=found.created)
     report.moves = carry_out(mailbox, driver, plan(mailbox, found, now))
@@ -318,11 +307,7 @@ def remove_labels(mailbox: Mailbox, driver: Driver) -> list[LabelMove]:
     for folder in found.labels.values():
         delta = driver.changes(folder, None)
         ids = delta.present_ids if delta.present_ids is not None else delta.new_ids
-        known = (
-            {m.remote_id: m for m in metadata.in_folder(mailbox, folder.remote_id)}
-            if metadata
-            else {}
-        )
+        known = {m.remote_id: m for m in metadata.in_folder(mailbox, folder.remote_id)}
         planned = [
             Planned(
                 known.get(i) or SortableMail(i, ""),

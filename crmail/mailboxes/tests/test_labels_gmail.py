@@ -13,7 +13,7 @@ from crmail.crm.models import Stage
 from crmail.mailboxes import actions
 from crmail.mailboxes.labels import sorting, tasks
 from crmail.mailboxes.labels.categories import this_month
-from crmail.mailboxes.models import LabelMove, Location
+from crmail.mailboxes.models import LabelMove, LiveMail, Location
 from crmail.mailboxes.tasks import run_sync
 from crmail.mailboxes.tests.test_gmail import gmail, gmail_mailbox, mail  # noqa: F401
 from tests import factories as f
@@ -102,9 +102,43 @@ def test_removing_gmail_labels_puts_their_mail_back_in_the_inbox(
     assert acme in server.labels_of(ids["otto"])
 
 
-def test_a_mailbox_that_keeps_no_copy_is_left_as_it_is_and_says_why(gmail, org):  # noqa: F811
-    gmail.add_message(mail(4, "cleo@acme.test"))
+def test_a_mailbox_that_keeps_no_copy_is_sorted_from_mail_id_and_from_alone(
+    gmail,  # noqa: F811
+    org,
+    django_capture_on_commit_callbacks,
+):
+    _, last = this_month()
+    cleo = f.contact(org.rep, "cleo@acme.test")
+    otto = f.contact(org.rep, "otto@acme.test")
+    f.deal(org.rep, contact=cleo, closing_date=last)
+    later = f.deal(org.rep, contact=otto, closing_date=date(last.year + 1, 2, 1))
+    ids = {
+        "cleo": gmail.add_message(mail(1, "cleo@acme.test")),
+        "otto": gmail.add_message(mail(2, "otto@acme.test")),
+        "other": gmail.add_message(mail(3, "news@elsewhere.test")),
+    }
     mailbox = gmail_mailbox(owner=org.rep, keeps_copy=False, deal_labels=True)
-    report = sort(mailbox)
-    assert report.moves == [] and "keeps no copy" in report.skipped
-    assert gmail.label_id(CLOSING) is None
+    with django_capture_on_commit_callbacks(execute=True):
+        run_sync(mailbox)
+    assert not Location.objects.filter(mailbox=mailbox).exists()  # nothing of the mail kept
+    assert LiveMail.objects.filter(mailbox=mailbox).count() == 3
+
+    sort(mailbox)
+    closing, opened = gmail.label_id(CLOSING), gmail.label_id(OPEN)
+    assert gmail.labels_of(ids["cleo"]) >= {closing} and "INBOX" not in gmail.labels_of(ids["cleo"])
+    assert opened in gmail.labels_of(ids["otto"])
+    assert "INBOX" in gmail.labels_of(ids["other"])
+    assert sort(mailbox).moves == []  # what it moved is known under its label
+
+    # The deal now closes this month: the mail changes label, from the sorter's log alone.
+    first, _ = this_month()
+    with django_capture_on_commit_callbacks(execute=True):
+        crm_actions.update_record(org.rep, later, {"closing_date": first.isoformat()})
+    sort(mailbox)
+    assert closing in gmail.labels_of(ids["otto"]) and opened not in gmail.labels_of(ids["otto"])
+
+    move = LabelMove.objects.filter(remote_id=ids["otto"]).first()
+    assert move is not None and move.target == closing
+    tasks.undo(org.rep, move)
+    assert opened in gmail.labels_of(ids["otto"])
+    assert sort(mailbox).moves == []  # put back by its owner: left there

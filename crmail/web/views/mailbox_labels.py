@@ -19,7 +19,6 @@ from crmail.mailboxes import actions
 from crmail.mailboxes.connect import can
 from crmail.mailboxes.drivers.base import AppliesLabels, DriverError
 from crmail.mailboxes.labels import sorting, tasks
-from crmail.mailboxes.labels.metadata import metadata_for
 from crmail.mailboxes.models import LabelCategory, LabelMove, Mailbox
 from crmail.people.actions import Invalid, NotAllowed
 from crmail.sharing.visibility import may_list_mailbox
@@ -42,7 +41,7 @@ def labels_context(request: HttpRequest, mailbox: Mailbox, **extra: Any) -> dict
         "label_names": LABEL_NAMES,
         "can_label": sorting.can_label(mailbox),
         "label_word": "labels" if can(mailbox, AppliesLabels) else "folders",
-        "nothing_to_sort": metadata_for(mailbox) is None,
+        "nothing_to_sort": not mailbox.keeps_copy and not mailbox.customer_alerts,
         "shows_log": shows_log,
         "moves": [(m, undoable[m.pk] and m.mailbox.owner_id == request.user.pk) for m in moves],
         **extra,
