@@ -8,9 +8,12 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from django.db import connection
+from django.utils import timezone
 from playwright.sync_api import expect
 
-from crmail.mailboxes.models import Mailbox
+from crmail.mailboxes.models import LiveMail, Mailbox
+from crmail.mailboxes.tasks import run_sync
 from crmail.mailboxes.tests.standins.gmail import GmailStandIn
 from crmail.mailboxes.tests.standins.oauth import GOOGLE, GRAPH_RESOURCE, AuthServer, Issued
 from tests import factories as f
@@ -85,8 +88,32 @@ def test_connect_outlook_through_microsoft_graph(app, oauth_server, graph):
     assert app.page.js_errors == []
 
 
+def _every_value() -> str:
+    """Every value of every table in crmail's database (the search index's too), as text."""
+    out = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
+            for row in cursor.fetchall():
+                out += [
+                    bytes(v).decode("utf-8", "replace")
+                    if isinstance(v, bytes | memoryview)
+                    else str(v)
+                    for v in row
+                    if v is not None
+                ]
+    return "\n".join(out)
+
+
 def test_connect_gmail_through_the_gmail_api(app, oauth_server, gmail):
-    f.user("rep@gmail.test", name="Rex Rep")
+    rep = f.user("rep@gmail.test", name="Rex Rep")
+    jane = f.contact(rep, "jane@acme.test", first_name="Jane", last_name="Quinn")
+    gmail.add_message(
+        b"From: Jane Quinn <jane@acme.test>\r\nTo: rep@gmail.test\r\n"
+        b"Subject: Renewal terms for July\r\nMessage-ID: <renewal@acme.test>\r\n"
+        b"Date: Mon, 02 Nov 2026 10:00:00 +0000\r\n\r\nThe confidential figures.\r\n",
+        internal_date=timezone.now().timestamp(),
+    )
     connect_through_the_api(app, "gmail", "Gmail API", "rep@gmail.test", "Google")
     expect(app.page.locator("main")).to_contain_text("Gmail API")
     app.shot("mailbox-gmail-connected")
@@ -98,4 +125,16 @@ def test_connect_gmail_through_the_gmail_api(app, oauth_server, gmail):
         "https://www.googleapis.com/auth/gmail.labels",
     ]
     assert oauth_server.unexpected == []
+
+    # Jane's mail shows on her record, asked from Gmail as the page is read...
+    run_sync(mailbox)
+    app.go(f"/contacts/{jane.pk}/")
+    expect(app.page.get_by_text("Renewal terms for July")).to_be_visible()
+    app.shot("contact-live-gmail-mail")
+    # ...and crmail keeps nothing of it but the Mail ID, From and received time.
+    [kept] = LiveMail.objects.filter(mailbox=mailbox)
+    assert kept.sender == "jane@acme.test" and kept.received_at is not None
+    everything = _every_value()
+    assert "jane@acme.test" in everything  # the reading reaches the rows
+    assert "Renewal terms" not in everything and "confidential figures" not in everything
     assert app.page.js_errors == []
