@@ -54,7 +54,7 @@ from crmail.mail.models import Message
 from crmail.mail.store import store_raw
 from crmail.mailboxes import tasks, twoway
 from crmail.mailboxes.inbox import STREAMS
-from crmail.mailboxes.models import Folder, Mailbox, SentMessage
+from crmail.mailboxes.models import Folder, LabelMove, Mailbox, SentMessage
 from crmail.mailboxes.queries import user_mail
 from crmail.notifications.models import Kind, Notification
 from crmail.people import actions as people_actions
@@ -428,6 +428,8 @@ def _api_path_values(world: World, path: str, name: str) -> list[Any]:
         # Mail asked live (privacy mode): the world's mailboxes keep copies, so none answers.
         "mailbox_id": [b.pk for b in world.mailboxes],
         "remote_id": ["1"],
+        # The deal-state labels' moves: the world sorts nothing, so one that is not there.
+        "move_id": list(LabelMove.objects.values_list("pk", flat=True)) or [999_999],
     }
     if name in simple:
         return simple[name]
@@ -667,6 +669,7 @@ def _web_values(world: World, pattern: Pattern, name: str) -> list[Any]:
         "path": ["crmail/crmail.css"],
         "mailbox_id": kinds["mailbox"],
         "remote_id": ["1"],
+        "move_pk": list(LabelMove.objects.values_list("pk", flat=True)) or [999_999],
     }
     if name in simple:
         return simple[name]
