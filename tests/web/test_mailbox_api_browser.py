@@ -130,6 +130,8 @@ def test_connect_gmail_through_the_gmail_api(app, oauth_server, gmail):
     run_sync(mailbox)
     app.go(f"/contacts/{jane.pk}/")
     expect(app.page.get_by_text("Renewal terms for July")).to_be_visible()
+    # Nobody's stored mail to choose by user: the list says so, not that there is no mail.
+    expect(app.page.get_by_label("By user")).to_contain_text("No stored mail by user")
     app.shot("contact-live-gmail-mail")
     # ...and crmail keeps nothing of it but the Mail ID, From and received time.
     [kept] = LiveMail.objects.filter(mailbox=mailbox)
