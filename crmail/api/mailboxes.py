@@ -400,7 +400,7 @@ def update_mailbox(request: HttpRequest, id: Id, payload: MailboxSettings) -> Ma
 @router.get(
     "/{id}/label-moves",
     response={200: Page[LabelMoveOut]},
-    openapi_extra=READ_ERRORS,
+    openapi_extra=errors_doc(401, 403, 404, 422),
     summary="List the moves of the labels by deal state",
 )
 def list_label_moves(request: HttpRequest, id: Id, params: Query[ListParams]) -> dict:
