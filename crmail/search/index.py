@@ -120,8 +120,7 @@ def index_messages(ids: Sequence[int]) -> int:
 
 
 def _write(ids: list[int], documents: list[tuple[int, str, str, str, str, str]]) -> None:
-    ids = sorted(ids)
-    documents = sorted(documents)  # by message id: see ``_documents``
+    ids = sorted(ids)  # ``documents`` come from ``_documents``, in message order
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             # Deletes, then inserts, each in rowid order: FTS5 starts one new segment
