@@ -33,6 +33,29 @@ def seed_starting_data() -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _live_server_answers_at_once() -> Iterator[None]:
+    """The test server (Django's, on wsgiref) writes a response's status line and headers
+    in several small writes; with Nagle's algorithm on, each one after the first waits for
+    the client's delayed acknowledgement, 40 ms a response on Linux. crmail's own server
+    (waitress) sets TCP_NODELAY; the test server's connections get it too."""
+    import contextlib
+    import socket
+
+    from django.core.servers.basehttp import WSGIRequestHandler
+
+    original = WSGIRequestHandler.setup
+
+    def setup(self: WSGIRequestHandler) -> None:
+        with contextlib.suppress(OSError):  # not a TCP socket
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        original(self)
+
+    WSGIRequestHandler.setup = setup  # type: ignore[method-assign]
+    yield
+    WSGIRequestHandler.setup = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _flush_by_delete_on_postgresql() -> Iterator[None]:
     """A transactional test ends by emptying every table. On PostgreSQL, Django's
     ``TRUNCATE`` of every table takes seconds (each table and index gets new files), a
