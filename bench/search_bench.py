@@ -199,6 +199,7 @@ def _row(label: str, values: list[float]) -> str:
 
 
 def section_search(b: Bench) -> list[str]:
+    from crmail.people.access import remembering
     from crmail.search.queries import search_messages
     from crmail.search.query import parse
 
@@ -212,9 +213,10 @@ def section_search(b: Bench) -> list[str]:
         kind = kinds[s % len(kinds)]
         case = make_case(b, kind)
         t = time.perf_counter()
-        results = search_messages(b.viewer, parse(case.text), case.filters, limit=PAGE)
-        for hit in results.hits:
-            str(hit.snippet_html)
+        with remembering():  # as in a request: the organisation's defaults read once
+            results = search_messages(b.viewer, parse(case.text), case.filters, limit=PAGE)
+            for hit in results.hits:
+                str(hit.snippet_html)
         ours[kind].append(time.perf_counter() - t)
         found[kind].append(results.count)
         if s // len(kinds) % like_every == 0:

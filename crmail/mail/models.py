@@ -70,6 +70,11 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["-date", "-pk"]
+        indexes = [
+            # What search tests on a message by its id, without reading the wide row (its
+            # body first): the date, the attachment flag and the thread (decision 045).
+            models.Index(fields=["id", "date", "has_attachments", "thread"], name="message_facets"),
+        ]
 
     def __str__(self) -> str:
         return self.subject or f"message {self.pk}"

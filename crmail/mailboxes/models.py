@@ -198,6 +198,8 @@ class Location(models.Model):
         ]
         indexes = [
             models.Index(fields=["mailbox", "message"], name="location_mailbox_msg"),
+            # A user's unread (or read) copies, for search's is:unread (decision 045).
+            models.Index(fields=["mailbox", "seen", "message"], name="location_mailbox_seen"),
             models.Index(fields=["folder", "-date", "-id"], name="location_folder_date"),
             models.Index(fields=["folder", "thread", "-date"], name="location_folder_thread"),
         ]

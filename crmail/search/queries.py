@@ -29,12 +29,22 @@ from crmail.mailboxes.models import Location
 from crmail.people.models import User
 from crmail.search.index import normalise
 from crmail.search.query import Query, person
-from crmail.sharing.visibility import visible_messages
+from crmail.sharing.visibility import own_messages, visible_messages
 
 # The best matches (or, without words, the newest candidates) checked against visibility
 # at first, then GROWTH times as many until a page is full (decision 031).
-WINDOW = 2_000
+WINDOW = 500
 GROWTH = 8
+# Matches scored at first: the newest stored (the highest message ids), never fewer than
+# RANKED_PER_WINDOW times the window; a word found in more messages is ranked among its
+# newest matches, and the count says "more" (decision 045).
+RANKED = 2_000
+RANKED_PER_WINDOW = 4
+# A linked record with at most this many messages the viewer may see: the index is asked
+# about those messages alone, instead of ranking every match of the words (decision 045).
+FEW = 2_000
+# A date range holding at most this many messages is read from the date index first.
+FEW_DATES = 50_000
 SNIPPET_CHARS = 200
 # How much of a body is looked through for the words to show.
 SNIPPET_SCAN = 50_000
@@ -101,10 +111,30 @@ def _start_of(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+def _own_copies(query: Query, filters: Filters) -> list[Q]:
+    """The conditions on the viewer's own copies (``Location``), each to be met by one
+    copy at least: a mailbox, a folder, read or unread."""
+    own: list[Q] = []
+    if filters.mailbox_id is not None:
+        own.append(Q(mailbox_id=filters.mailbox_id))
+    if filters.folder_id is not None:
+        own.append(Q(folder_id=filters.folder_id))
+    if query.folder_name:
+        own.append(
+            Q(folder__name__iexact=query.folder_name) | Q(folder__role__iexact=query.folder_name)
+        )
+    if query.unread is not None:
+        own.append(Q(seen=not query.unread))
+    return own
+
+
 def candidates(viewer: User, query: Query, filters: Filters) -> QuerySet[Message]:
     """The messages ``viewer`` may see that meet every condition but the words."""
+    own = _own_copies(query, filters)
     if filters.record is not None:
         qs = visible_messages(viewer, filters.record[0], filters.record[1])
+    elif own:  # the viewer's own mail: the database starts from those copies
+        qs = own_messages(viewer, own.pop(0))
     else:
         qs = visible_messages(viewer)
     if query.after:
@@ -117,18 +147,9 @@ def candidates(viewer: User, query: Query, filters: Filters) -> QuerySet[Message
         qs = qs.filter(pk__in=tags.tagged(name))
     # The viewer's own copies, as a list of message ids: the database starts from them (a
     # fraction of what the viewer may see) rather than testing every visible message.
-    own = Location.objects.filter(mailbox__owner_id=viewer.pk)
-    if filters.mailbox_id is not None:
-        qs = qs.filter(pk__in=own.filter(mailbox_id=filters.mailbox_id).values("message_id"))
-    if filters.folder_id is not None:
-        qs = qs.filter(pk__in=own.filter(folder_id=filters.folder_id).values("message_id"))
-    if query.folder_name:
-        named = Q(folder__name__iexact=query.folder_name) | Q(
-            folder__role__iexact=query.folder_name
-        )
-        qs = qs.filter(pk__in=own.filter(named).values("message_id"))
-    if query.unread is not None:
-        qs = qs.filter(pk__in=own.filter(seen=not query.unread).values("message_id"))
+    copies = Location.objects.filter(mailbox__owner_id=viewer.pk)
+    for condition in own:
+        qs = qs.filter(pk__in=copies.filter(condition).values("message_id"))
     return qs
 
 
@@ -155,15 +176,18 @@ def search_messages(
         )
     except EmptyResultSet:  # nothing to see at all (a deactivated viewer): nothing to find
         return Results()
+    if query.terms or filters.record is not None or _own_copies(query, filters):
+        base_sql = _by_id(base_sql)
+    few = _few(base, query, filters)
     window: int | None = WINDOW
     while True:
-        rows, count, cut = _page(query, base_sql, list(base_params), window, limit, offset)
+        rows, count, cut = _page(query, base_sql, list(base_params), window, limit, offset, few)
         if not cut or len(rows) >= limit:
             break
         window = window * GROWTH if window < WINDOW * GROWTH**3 else None
     in_thread = {r[0]: int(r[1]) for r in rows}
     if cut:
-        in_thread = _in_thread(base, query, [r[0] for r in rows])
+        in_thread = _in_thread(base_sql, list(base_params), query, [r[0] for r in rows])
     messages = Message.objects.in_bulk([r[0] for r in rows])
     hits = []
     for message_id, _, _ in rows:
@@ -182,8 +206,131 @@ def search_messages(
 THREAD = "COALESCE(thread_id, -id)"
 
 
+_OUTER_TABLE = 'FROM "mail_message" WHERE '
+
+
+def _by_id(base_sql: str) -> str:
+    """SQLite: the candidates' query reading each message's id, date and thread from
+    ``message_facets`` instead of the wide row (its body first). For a query that reaches
+    messages by their id (matches, a record's links, the viewer's copies); not for one
+    that walks every visible message by date."""
+    if connection.vendor != "sqlite" or _OUTER_TABLE not in base_sql:
+        return base_sql
+    # The first FROM is the outer query's: every subquery sits in its WHERE.
+    return base_sql.replace(_OUTER_TABLE, 'FROM "mail_message" INDEXED BY message_facets WHERE ', 1)
+
+
+def _few(base: QuerySet[Message], query: Query, filters: Filters) -> list[int] | None:
+    """With words and a linked record: the ids of the record's messages the viewer may
+    see, when there are at most ``FEW`` of them (None otherwise, or without words)."""
+    if not query.terms or filters.record is None:
+        return None
+    ids = list(base.order_by().values_list("pk", flat=True)[: FEW + 1])
+    return sorted(ids) if len(ids) <= FEW else None
+
+
+def _day_ids(query: Query) -> tuple[str, list[Any]] | None:
+    """SQLite: the ids of the messages dated within the query's date range, as a
+    subquery (the date index alone), when there are at most ``FEW_DATES`` of them;
+    otherwise None. A common word's matches are then tested against that set as the
+    index hands them over (a month of a big store: thousands of ids, each match a lookup
+    in memory) instead of each looking up its message's date."""
+    if connection.vendor != "sqlite" or not (query.after or query.before):
+        return None
+    sql, params = "SELECT id FROM mail_message WHERE date IS NOT NULL", []
+    if query.after:
+        sql += " AND date >= %s"
+        params.append(connection.ops.adapt_datetimefield_value(_start_of(query.after)))
+    if query.before:
+        sql += " AND date < %s"
+        params.append(connection.ops.adapt_datetimefield_value(_start_of(query.before)))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM ({sql} LIMIT %s) d", [*params, FEW_DATES + 1])  # noqa: S608
+        if int(cursor.fetchone()[0]) > FEW_DATES:
+            return None
+    return sql, params
+
+
+def _narrowed(query: Query, column: str) -> tuple[str, list[Any], str, list[Any]]:
+    """The query's date range and attachment filter as conditions on each match, cheap
+    to test before it is ranked, so that a window is not spent on matches they would
+    drop: (a join of the message row ``mm`` on ``column`` with its conditions, its
+    parameters, `` AND …`` conditions on ``column``, their parameters)."""
+    on, on_params = "", []
+    where, where_params = "", []
+    days = _day_ids(query)
+    if days is not None:
+        # ``+``: tested on each match, the set built once (not looked up id by id).
+        where, where_params = f" AND +{column} IN ({days[0]})", days[1]
+    else:
+        if query.after:
+            on += " AND mm.date >= %s"
+            on_params.append(connection.ops.adapt_datetimefield_value(_start_of(query.after)))
+        if query.before:
+            on += " AND mm.date < %s"
+            on_params.append(connection.ops.adapt_datetimefield_value(_start_of(query.before)))
+    if query.has_attachment is not None:
+        on += " AND mm.has_attachments = %s"
+        on_params.append(query.has_attachment)
+    if not on:
+        return "", [], where, where_params
+    if connection.vendor == "sqlite":
+        # The index first, then the message's facets by its id (CROSS JOIN keeps that
+        # order; ``message_facets`` holds them without reading the wide row), newest
+        # first as the index holds them: no sort before the LIMIT.
+        join = " CROSS JOIN mail_message mm INDEXED BY message_facets"
+    else:
+        join = " JOIN mail_message mm"
+    return f"{join} ON mm.id = {column}{on}", on_params, where, where_params
+
+
+def _matches_sql(query: Query, window: int | None, few: list[int] | None) -> tuple[str, list[Any]]:
+    """The index's matches as (id, score), lowest score best, cut to the window's
+    ``window`` + 1 best. Scored: the matches among ``few`` when given; otherwise the
+    newest ``max(RANKED, RANKED_PER_WINDOW * window)`` + 1 (every one when ``window`` is
+    None) that meet the query's date and attachment conditions."""
+    if connection.vendor == "sqlite":
+        column = "search_fts.rowid"
+        head = (
+            "SELECT search_fts.rowid AS id, bm25(search_fts, 10.0, 5.0, 3.0, 1.0, 3.0) AS score"
+            " FROM search_fts"
+        )
+        head_params: list[Any] = []
+        where, where_params = " WHERE search_fts MATCH %s", [query.fts5()]
+    else:
+        column = "d.message_id"
+        head = "SELECT d.message_id AS id, -ts_rank(d.document, %s::tsquery) AS score"
+        head += " FROM search_document d"
+        head_params = [query.tsquery()]
+        where, where_params = " WHERE d.document @@ %s::tsquery", [query.tsquery()]
+    join, join_params = "", []
+    if few is None:
+        join, join_params, narrowing, narrowing_params = _narrowed(query, column)
+        where += narrowing
+        where_params += narrowing_params
+    elif connection.vendor == "sqlite":
+        # ``+``: tested on each match as the index hands it over. Asked of the index id by
+        # id, each lookup would expand a prefix again (1 ms each on a big store).
+        where += f" AND +{column} IN ({', '.join('%s' for _ in few)})"
+        where_params += few
+    else:
+        where += f" AND {column} = ANY(%s)"
+        where_params.append(few)
+    ranked = ""
+    if few is None and window is not None:
+        ranked = f" ORDER BY {column} DESC LIMIT %s"
+        where_params.append(max(RANKED, RANKED_PER_WINDOW * window) + 1)
+    scored = f"{head}{join}{where}{ranked}"
+    cap = "" if window is None else " LIMIT %s"
+    cap_params = [] if window is None else [window + 1]
+    return (
+        f"SELECT id, score FROM ({scored}) s ORDER BY score, id DESC{cap}",  # noqa: S608
+        [*head_params, *join_params, *where_params, *cap_params],
+    )
+
+
 def _window_sql(
-    query: Query, base_sql: str, base_params: list[Any], window: int | None
+    query: Query, base_sql: str, base_params: list[Any], window: int | None, few: list[int] | None
 ) -> tuple[str, list[Any]]:
     """``WITH m AS (…), hits AS (…)``: the window (at most ``window`` + 1 best matches, or
     newest candidates without words; every one when ``window`` is None) and, of it, the
@@ -191,24 +338,13 @@ def _window_sql(
     cap = "" if window is None else " LIMIT %s"
     cap_params = [] if window is None else [window + 1]
     if query.terms:
-        if connection.vendor == "sqlite":
-            match_sql = (
-                "SELECT rowid AS id, bm25(search_fts, 10.0, 5.0, 3.0, 1.0, 3.0) AS score"
-                " FROM search_fts WHERE search_fts MATCH %s"
-            )
-            match_params: list[Any] = [query.fts5()]
-        else:
-            match_sql = (
-                "SELECT message_id AS id, -ts_rank(document, %s::tsquery) AS score"
-                " FROM search_document WHERE document @@ %s::tsquery"
-            )
-            match_params = [query.tsquery(), query.tsquery()]
+        match_sql, match_params = _matches_sql(query, window, few)
         sql = (
-            f"WITH m AS MATERIALIZED ({match_sql} ORDER BY score, id DESC{cap}),"  # noqa: S608
+            f"WITH m AS MATERIALIZED ({match_sql}),"  # noqa: S608
             f" hits AS (SELECT b.id, b.thread_id, b.date, m.score FROM m"
             f" JOIN ({base_sql}) b ON b.id = m.id)"
         )
-        return sql, [*match_params, *cap_params, *base_params]
+        return sql, [*match_params, *base_params]
     sql = (
         "WITH m AS MATERIALIZED (SELECT b.id, b.thread_id, b.date, 0 AS score"  # noqa: S608
         f" FROM ({base_sql}) b ORDER BY b.date DESC, b.id DESC{cap}),"
@@ -224,10 +360,11 @@ def _page(
     window: int | None,
     limit: int,
     offset: int,
+    few: list[int] | None,
 ) -> tuple[list[tuple[int, int, int]], int, bool]:
     """The page's (id, matches in its thread, total) rows, the number of threads found
     and whether the window cut matches off."""
-    with_sql, params = _window_sql(query, base_sql, base_params, window)
+    with_sql, params = _window_sql(query, base_sql, base_params, window, few)
     # The compiled visibility query and constants only; every value is a parameter.
     sql = (
         f"{with_sql}, ranked AS ("  # noqa: S608
@@ -253,7 +390,9 @@ def _page(
     return [(r[0], r[1], r[2]) for r in rows], count, cut
 
 
-def _in_thread(base: QuerySet[Message], query: Query, page: list[int]) -> dict[int, int]:
+def _in_thread(
+    base_sql: str, base_params: list[Any], query: Query, page: list[int]
+) -> dict[int, int]:
     """For each message of ``page`` (its thread's best match), how many messages of its
     thread match and the viewer may see: counted apart when the window cut matches off."""
     threads = dict(Message.objects.filter(pk__in=page).values_list("pk", "thread_id"))
@@ -266,9 +405,11 @@ def _in_thread(base: QuerySet[Message], query: Query, page: list[int]) -> dict[i
         with connection.cursor() as cursor:
             if connection.vendor == "sqlite":
                 marks = ", ".join("%s" for _ in members)
+                # ``+rowid``: each match tested against the list, not looked up id by id
+                # (each lookup would expand a prefix again).
                 cursor.execute(
                     f"SELECT rowid FROM search_fts WHERE search_fts MATCH %s"  # noqa: S608
-                    f" AND rowid IN ({marks})",
+                    f" AND +rowid IN ({marks})",
                     [query.fts5(), *members],
                 )
             else:
@@ -278,7 +419,7 @@ def _in_thread(base: QuerySet[Message], query: Query, page: list[int]) -> dict[i
                     [members, query.tsquery()],
                 )
             members = [r[0] for r in cursor.fetchall()]
-    seen = base.order_by().filter(pk__in=members).values_list("pk", "thread_id")
+    seen = _of_members(base_sql, base_params, members)
     per_thread: dict[int, int] = {}
     for pk, thread in seen:
         key = thread if thread is not None else -pk
@@ -286,20 +427,46 @@ def _in_thread(base: QuerySet[Message], query: Query, page: list[int]) -> dict[i
     return {pk: per_thread.get(t if t is not None else -pk, 1) for pk, t in threads.items()}
 
 
+def _of_members(
+    base_sql: str, base_params: list[Any], members: list[int]
+) -> list[tuple[int, int | None]]:
+    """(id, thread) of the ``members`` in the candidates ``base_sql``: tested id by id
+    (the list leads the join), however the database would start the candidates on their
+    own (an own-copy filter could make it walk every unread message of the viewer)."""
+    if not members:
+        return []
+    if connection.vendor == "sqlite":
+        ids = ", ".join("(%s)" for _ in members)
+        sql = f"SELECT b.id, b.thread_id FROM (VALUES {ids}) v CROSS JOIN ({base_sql}) b"  # noqa: S608
+        sql += " ON b.id = v.column1"
+        params = [*members, *base_params]
+    else:
+        sql = "SELECT b.id, b.thread_id FROM unnest(%s::bigint[]) v(id)"
+        sql += f" JOIN ({base_sql}) b ON b.id = v.id"
+        params = [members, *base_params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(r[0], r[1]) for r in cursor.fetchall()]
+
+
 # --- highlighting ----------------------------------------------------------------------
 
 
-def _matches(word: str, query: Query) -> bool:
+def _matches(word: str, words: frozenset[str], prefixes: tuple[str, ...]) -> bool:
     folded = normalise(word) if not word.isascii() else word.lower()
-    if folded in query.words:
-        return True
-    return any(folded.startswith(p) for p in query.prefixes)
+    return folded in words or folded.startswith(prefixes)
+
+
+def _sought(query: Query) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The query's words and the starts of words it looks for."""
+    return frozenset(query.words), tuple(query.prefixes)
 
 
 def _marked(text: str, query: Query) -> str:
     out, last = [], 0
+    words, prefixes = _sought(query)
     for m in _WORD.finditer(text):
-        if _matches(m.group(0), query):
+        if _matches(m.group(0), words, prefixes):
             out.append(html.escape(text[last : m.start()]))
             out.append(f"<mark>{html.escape(m.group(0))}</mark>")
             last = m.end()
@@ -317,8 +484,9 @@ def snippet(text: str, query: Query) -> SafeString:
     for (or its start), as escaped HTML with the words in ``<mark>``."""
     text = " ".join(text[:SNIPPET_SCAN].split())
     start = 0
+    words, prefixes = _sought(query)
     for m in _WORD.finditer(text):
-        if _matches(m.group(0), query):
+        if _matches(m.group(0), words, prefixes):
             start = max(0, m.start() - SNIPPET_CHARS // 3)
             break
     if start:

@@ -4,7 +4,8 @@
   one also matches as the start of a word (``propo`` finds ``proposal``);
 - ``"quoted words"``: those words next to each other, in that order;
 - ``from:alice`` / ``to:acme.com``: a sender or a recipient (To, Cc, Bcc), by name or
-  address, its last word as a prefix; quote a name with spaces (``from:"Ann Lee"``);
+  address, its last word as a prefix (a whole address, ``from:ann@acme.com``, as it is);
+  quote a name with spaces (``from:"Ann Lee"``);
 - ``tag:NAME``: tagged so (``mail.tags``; quote a name with spaces, ``tag:"follow up"``);
 - ``has:attachment``, ``is:unread``, ``in:FOLDER`` (a folder of your own mailboxes by
   name, or by role: ``in:inbox``, ``in:sent``), ``after:YYYY-MM-DD`` (that day or later)
@@ -97,13 +98,21 @@ def _unquote(text: str) -> str:
     return text[1:-1] if len(text) >= 2 and text.endswith('"') else text.lstrip('"')
 
 
+# A whole address: something@domain.tld, the top-level domain two letters or more.
+_WHOLE_ADDRESS = re.compile(r"^[^\s@]+@[^\s@]+\.[^\W\d_]{2,}$")
+
+
 def person(operator: str, value: str) -> Term:
     """``from:``/``to:`` ``value``: a sender's or recipient's name or address, its last word
-    a prefix. Raises ``QueryError`` naming ``operator`` when ``value`` holds no word."""
+    a prefix, unless ``value`` is a whole address (``jane@acme.com``): that is looked for
+    as it is, without ``acme.community`` (and without making the index gather every
+    word starting with ``com`` of every sender). Raises ``QueryError`` naming ``operator``
+    when ``value`` holds no word."""
     found = tuple(words(value))
     if not found:
         raise QueryError(f"{operator}: takes a name or an address, or a part of one.")
-    return Term(found, FIELD_SENDER if operator == "from" else FIELD_RECIPIENTS, prefix=True)
+    field = FIELD_SENDER if operator == "from" else FIELD_RECIPIENTS
+    return Term(found, field, prefix=not _WHOLE_ADDRESS.match(value.strip()))
 
 
 def _day(operator: str, value: str) -> date:

@@ -103,6 +103,14 @@ def test_from_and_to_find_people_by_name_or_address(rep, mails):
     assert found(rep, "", recipient="customer.test") == ["出張"]
 
 
+def test_a_whole_address_is_looked_for_as_it_is(rep, mails, django_capture_on_commit_callbacks):
+    c = django_capture_on_commit_callbacks
+    deliver(c, raw("jane@customer.testing.example", rep.email, "Other Jane", "hi"), to=[rep])
+    assert found(rep, "from:jane@customer.test") == ["Proposal for Acme"]
+    assert found(rep, "", sender="jane@customer.test") == ["Proposal for Acme"]
+    assert set(found(rep, "from:jane@custom")) == {"Proposal for Acme", "Other Jane"}
+
+
 def test_attachment_names_are_searched_and_has_attachment_filters(rep, mails):
     assert found(rep, "pricing") == ["Proposal for Acme"]
     assert found(rep, "has:attachment") == ["Proposal for Acme"]
@@ -114,6 +122,19 @@ def test_dates_before_and_after(rep, mails):
     assert set(found(rep, "before:2026-06-07")) == {"Proposal for Acme", "Lunch"}
     assert found(rep, "after:2026-06-07 before:2026-06-11") == ["出張"]
     assert found(rep, "", after=date(2026, 6, 13)) == ["About <script>"]
+
+
+@pytest.mark.parametrize("few_dates", [queries.FEW_DATES, 0])
+def test_words_with_dates_and_attachments(rep, mails, monkeypatch, few_dates):
+    # A short date range is read from the date index first; a long one (here: any) is
+    # tested on each match's date. The answer is the same.
+    monkeypatch.setattr(queries, "FEW_DATES", few_dates)
+    assert found(rep, "proposal after:2026-06-07") == ["About <script>"]
+    assert found(rep, "proposal before:2026-06-07") == ["Proposal for Acme"]
+    assert found(rep, "proposal after:2026-06-03 before:2026-06-11") == []
+    assert found(rep, "proposal has:attachment") == ["Proposal for Acme"]
+    assert found(rep, "proposal has:attachment after:2026-06-07") == []
+    assert found(rep, "proposal", has_attachment=False) == ["About <script>"]
 
 
 def test_folder_unread_and_mailbox_filters_read_the_viewers_own_copies(rep, mails):
@@ -202,6 +223,51 @@ def test_a_common_word_shows_its_best_page_and_says_there_is_more(
     assert bounded.more and 3 <= bounded.count < 6
     newest = search_messages(rep, parse("is:unread"), limit=2)
     assert [h.message.subject for h in newest.hits] == ["Note 4", "Note 3"] and newest.more
+
+
+def test_a_word_in_very_many_messages_is_ranked_among_its_newest(
+    rep, django_capture_on_commit_callbacks, monkeypatch
+):
+    c = django_capture_on_commit_callbacks
+    deliver(c, raw("a@x.test", rep.email, "Offer", "the offer", day=1), to=[rep])
+    for n in range(4):
+        deliver(c, raw("c@x.test", rep.email, f"Note {n}", "an offer", day=2 + n), to=[rep])
+    assert found(rep, "offer")[0] == "Offer"  # the subject match ranks first
+    # Only the three newest matches are scored: the best of them comes first, and the
+    # count says there is more.
+    monkeypatch.setattr(queries, "RANKED", 3)
+    monkeypatch.setattr(queries, "RANKED_PER_WINDOW", 1)
+    monkeypatch.setattr(queries, "WINDOW", 2)
+    first = search_messages(rep, parse("offer"), limit=1)
+    assert [h.message.subject for h in first.hits] == ["Note 3"] and first.more
+    # A page that the newest matches cannot fill looks further back.
+    everything = search_messages(rep, parse("offer"), limit=10)
+    assert set(h.message.subject for h in everything.hits) == {
+        "Offer",
+        "Note 0",
+        "Note 1",
+        "Note 2",
+        "Note 3",
+    }
+
+
+@pytest.mark.parametrize("few", [queries.FEW, 0])
+def test_words_on_a_linked_record_find_its_mail_alone(
+    rep, django_capture_on_commit_callbacks, monkeypatch, few
+):
+    # With few messages on the record, the index is asked about those alone; with more
+    # (here: any), the record is a filter on the best matches. The answer is the same.
+    monkeypatch.setattr(queries, "FEW", few)
+    c = django_capture_on_commit_callbacks
+    jane = f.contact(rep, "jane@customer.test")
+    deliver(
+        c, raw("jane@customer.test", rep.email, "Renewal", "renewal terms"), to=[rep], on=[jane]
+    )
+    deliver(c, raw("jane@customer.test", rep.email, "Lunch", "no business"), to=[rep], on=[jane])
+    deliver(c, raw("bob@other.test", rep.email, "Renewal too", "renewal"), to=[rep])
+    assert found(rep, "renewal", record=("contacts", jane.pk)) == ["Renewal"]
+    assert found(rep, "renewal") == ["Renewal too", "Renewal"]
+    assert set(found(rep, "", record=("contacts", jane.pk))) == {"Renewal", "Lunch"}
 
 
 def test_search_never_shows_or_counts_mail_the_viewer_may_not_open(

@@ -35,7 +35,22 @@ from crmail.sharing.visibility import visible_messages
 
 pytestmark = pytest.mark.django_db
 
-WORDS = ["m", "c1", "cust", "partner", "gmail", "u0", "acme", "from:c2", "to:u1", "sub"]
+WORDS = [
+    "m",
+    "c1",
+    "cust",
+    "partner",
+    "gmail",
+    "u0",
+    "acme",
+    "from:c2",
+    "to:u1",
+    "sub",
+    "is:unread",
+    "is:read",
+    "in:inbox",
+    "m in:inbox",
+]
 
 
 def found(viewer: User, text: str, filters: Filters | None = None) -> tuple[set[int], int]:
