@@ -229,6 +229,16 @@ def _few(base: QuerySet[Message], query: Query, filters: Filters) -> list[int] |
     return sorted(ids) if len(ids) <= FEW else None
 
 
+def _dated(query: Query, column: str) -> tuple[str, list[Any]]:
+    """`` AND …`` conditions on the date ``column`` for the query's date range."""
+    sql, params = "", []
+    for day, op in ((query.after, ">="), (query.before, "<")):
+        if day:
+            sql += f" AND {column} {op} %s"
+            params.append(connection.ops.adapt_datetimefield_value(_start_of(day)))
+    return sql, params
+
+
 def _day_ids(query: Query) -> tuple[str, list[Any]] | None:
     """SQLite: the ids of the messages dated within the query's date range, as a
     subquery (the date index alone), when there are at most ``FEW_DATES`` of them;
@@ -237,13 +247,8 @@ def _day_ids(query: Query) -> tuple[str, list[Any]] | None:
     in memory) instead of each looking up its message's date."""
     if connection.vendor != "sqlite" or not (query.after or query.before):
         return None
-    sql, params = "SELECT id FROM mail_message WHERE date IS NOT NULL", []
-    if query.after:
-        sql += " AND date >= %s"
-        params.append(connection.ops.adapt_datetimefield_value(_start_of(query.after)))
-    if query.before:
-        sql += " AND date < %s"
-        params.append(connection.ops.adapt_datetimefield_value(_start_of(query.before)))
+    dated, params = _dated(query, "date")
+    sql = f"SELECT id FROM mail_message WHERE date IS NOT NULL{dated}"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM ({sql} LIMIT %s) d", [*params, FEW_DATES + 1])  # noqa: S608
         if int(cursor.fetchone()[0]) > FEW_DATES:
@@ -263,12 +268,7 @@ def _narrowed(query: Query, column: str) -> tuple[str, list[Any], str, list[Any]
         # ``+``: tested on each match, the set built once (not looked up id by id).
         where, where_params = f" AND +{column} IN ({days[0]})", days[1]
     else:
-        if query.after:
-            on += " AND mm.date >= %s"
-            on_params.append(connection.ops.adapt_datetimefield_value(_start_of(query.after)))
-        if query.before:
-            on += " AND mm.date < %s"
-            on_params.append(connection.ops.adapt_datetimefield_value(_start_of(query.before)))
+        on, on_params = _dated(query, "mm.date")
     if query.has_attachment is not None:
         on += " AND mm.has_attachments = %s"
         on_params.append(query.has_attachment)
