@@ -708,10 +708,13 @@ def populate(
         print(f"  {done:,} messages ({rate:,.0f}/s)", end="\r", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     with transaction.atomic(), w.connection.cursor() as cursor:
-        # A thread's last message, now that all of its messages are in.
+        # A thread's last message, now that all of its messages are in: one grouped pass
+        # (a subquery per thread let PostgreSQL, with no statistics yet, walk the date
+        # index backwards for each of 333,000 threads).
         cursor.execute(
-            "UPDATE mail_thread SET last_message_at = (SELECT MAX(m.date) FROM mail_message m"
-            " WHERE m.thread_id = mail_thread.id)"
+            "UPDATE mail_thread SET last_message_at = x.last FROM (SELECT thread_id,"
+            " MAX(date) AS last FROM mail_message WHERE thread_id IS NOT NULL"
+            " GROUP BY thread_id) x WHERE x.thread_id = mail_thread.id"
         )
     w.reset_sequences(["mail_message", "mail_thread"])
     w.analyze()

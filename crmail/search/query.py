@@ -67,11 +67,21 @@ class Query:
         """Nothing to look for: no words and no condition."""
         return self == Query()
 
-    def fts5(self) -> str:
-        """The terms as an SQLite FTS5 MATCH expression."""
+    def fts5(self, continuations: dict[str, list[str] | None] | None = None) -> str:
+        """The terms as an SQLite FTS5 MATCH expression. ``continuations``: for the last
+        word of a prefix term, the whole words of the index it is the start of (None: too
+        many to list); such a term becomes those phrases joined by OR, which FTS5 merges
+        as it reads them, where a prefix makes it gather every continuation's matches
+        before the first one is handed over."""
         parts = []
         for term in self.terms:
-            phrase = '"' + " ".join(term.words) + '"' + (" *" if term.prefix else "")
+            whole = (continuations or {}).get(term.words[-1]) if term.prefix else None
+            if whole:
+                head = term.words[:-1]
+                phrases = ['"' + " ".join((*head, word)) + '"' for word in whole]
+                phrase = phrases[0] if len(phrases) == 1 else "(" + " OR ".join(phrases) + ")"
+            else:
+                phrase = '"' + " ".join(term.words) + '"' + (" *" if term.prefix else "")
             parts.append(f"{term.field} : {phrase}" if term.field else phrase)
         return " AND ".join(parts)
 

@@ -80,7 +80,11 @@ def mails(rep, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-d
     }
 
 
-def test_every_word_must_match_and_the_last_one_is_a_prefix(rep, mails):
+@pytest.mark.parametrize("continuations", [queries.CONTINUATIONS, 0])
+def test_every_word_must_match_and_the_last_one_is_a_prefix(rep, mails, monkeypatch, continuations):
+    # A prefix is spelt out as the words it starts (or, with too many, left a prefix):
+    # the same messages either way.
+    monkeypatch.setattr(queries, "CONTINUATIONS", continuations)
     assert found(rep, "proposal acme") == ["Proposal for Acme"]
     assert set(found(rep, "propo")) == {"About <script>", "Proposal for Acme"}
     assert found(rep, "proposal lunch") == []
@@ -91,7 +95,9 @@ def test_a_quoted_phrase_needs_its_words_together(rep, mails):
     assert found(rep, '"discussed proposal"') == []
 
 
-def test_from_and_to_find_people_by_name_or_address(rep, mails):
+@pytest.mark.parametrize("continuations", [queries.CONTINUATIONS, 0])
+def test_from_and_to_find_people_by_name_or_address(rep, mails, monkeypatch, continuations):
+    monkeypatch.setattr(queries, "CONTINUATIONS", continuations)
     assert found(rep, "from:jane") == ["Proposal for Acme"]
     assert found(rep, "from:jane@customer.test") == ["Proposal for Acme"]
     assert found(rep, 'from:"Bob Stone"') == ["Lunch"]
