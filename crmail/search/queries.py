@@ -163,11 +163,12 @@ def search_messages(
     them; nothing at all for an empty query. Raises ``QueryError`` for a sender or
     recipient filter that holds no word.
 
-    Bounded (decision 031): the ``WINDOW`` best matches (newest candidates, without
-    words) are checked against visibility first, then eight times as many, until the page
-    is full or every match has been looked at. When the window cut matches off, the page
-    is still exact (any thread outside the window ranks below every thread in it), its
-    thread counts are counted apart, and ``count`` is a lower bound (``more``)."""
+    Bounded (decisions 031 and 045): of the newest ``RANKED`` matches, the ``WINDOW``
+    best (newest candidates, without words) are checked against visibility first, then
+    eight times as many of both, until the page is full or every match has been looked
+    at. When the window cut matches off, the page is exact among the matches ranked (any
+    of their threads outside the window ranks below every thread in it), its thread
+    counts are counted apart, and ``count`` is a lower bound (``more``)."""
     filters = filters or Filters()
     query = combined(query, filters)
     if query.is_empty() and filters == Filters():
