@@ -42,17 +42,13 @@ ME = "rep@gmail.test"
 def _gmail_mailbox(api_url: str) -> Any:
     from django.utils import timezone
 
-    from crmail.mailboxes.models import Mailbox
     from tests import factories as f
 
-    return Mailbox.objects.create(
+    return f.api_mailbox(
+        "gmail",
+        ME,
+        TOKEN,
         owner=f.user("rep@crmail.test"),
-        email=ME,
-        provider="gmail",
-        protocol="gmail",
-        auth_method="oauth2",
-        secret="bench-refresh-token",
-        access_token=TOKEN,
         access_token_expires_at=timezone.now() + timedelta(hours=12),
     )
 

@@ -94,14 +94,11 @@ def child(side: str, count: int, latency_ms: float) -> dict[str, Any]:
             from django.conf import settings
 
             settings.CRMAIL_GRAPH_API_URL = state.base_url
-            mailbox = Mailbox.objects.create(
+            mailbox = factories.api_mailbox(
+                "graph",
+                "bench@contoso.test",
+                state.add_token(),
                 owner=owner,
-                email="bench@contoso.test",
-                provider="outlook",
-                protocol="graph",
-                auth_method="oauth2",
-                secret="unused-refresh-token",
-                access_token=state.add_token(),
                 access_token_expires_at=timezone.now() + timedelta(hours=2),
             )
             result = _sync(mailbox)

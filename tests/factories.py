@@ -144,3 +144,28 @@ def mailbox(
         secret=password,
         **fields,
     )
+
+
+def api_mailbox(
+    protocol: str, email: str, access_token: str, *, owner: User | None = None, **fields: Any
+) -> Any:
+    """A mailbox read through the Gmail API (``protocol="gmail"``) or Microsoft Graph
+    (``"graph"``), signed in: a refresh token, and ``access_token`` valid for an hour
+    (``fields`` override any of it)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from crmail.mailboxes.models import Mailbox
+
+    values: dict[str, Any] = {
+        "owner": owner or user(),
+        "email": email,
+        "provider": {"gmail": "gmail", "graph": "outlook"}[protocol],
+        "protocol": protocol,
+        "auth_method": "oauth2",
+        "secret": "refresh-token",
+        "access_token": access_token,
+        "access_token_expires_at": timezone.now() + timedelta(hours=1),
+    }
+    return Mailbox.objects.create(**{**values, **fields})

@@ -5,14 +5,12 @@ through the safe display."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from crmail.mailboxes.live import clear_cache
-from crmail.mailboxes.models import Mailbox
 from crmail.mailboxes.tests.standins.gmail import GmailStandIn
 from crmail.people.models import ModuleDefault
 from crmail.sharing.tests import build
@@ -37,17 +35,7 @@ def test_a_contacts_emails_show_live_gmail_mail_and_open_it(app, settings):
     with GmailStandIn(ME) as gmail:
         gmail.token("access-1")
         settings.CRMAIL_GMAIL_API_URL = gmail.url
-        Mailbox.objects.create(
-            owner=rex,
-            email=ME,
-            provider="gmail",
-            protocol="gmail",
-            auth_method="oauth2",
-            secret="refresh-token",
-            access_token="access-1",
-            access_token_expires_at=timezone.now() + timedelta(hours=1),
-            keeps_copy=False,
-        )
+        f.api_mailbox("gmail", ME, "access-1", owner=rex, keeps_copy=False)
         gmail.add_message(
             (
                 f"From: Jane Quinn <{JANE}>\r\nTo: {ME}\r\nSubject: Quote for July\r\n"

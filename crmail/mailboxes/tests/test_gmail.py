@@ -56,17 +56,7 @@ def gmail(settings: Any) -> Any:
 
 
 def gmail_mailbox(**fields: Any) -> Mailbox:
-    values: dict[str, Any] = {
-        "owner": fields.pop("owner", None) or f.user(),
-        "email": ME,
-        "provider": "gmail",
-        "protocol": "gmail",
-        "auth_method": "oauth2",
-        "secret": "refresh-token",
-        "access_token": "access-1",
-        "access_token_expires_at": timezone.now() + timedelta(hours=1),
-    }
-    return Mailbox.objects.create(**{**values, **fields})
+    return f.api_mailbox("gmail", ME, "access-1", **fields)
 
 
 def sync(mailbox: Mailbox) -> Any:

@@ -60,16 +60,7 @@ def graph() -> Iterator[GraphState]:
 @pytest.fixture
 def outlook(graph: GraphState, settings) -> Mailbox:
     settings.CRMAIL_GRAPH_API_URL = graph.base_url
-    return Mailbox.objects.create(
-        owner=f.user(graph.address),
-        email=graph.address,
-        provider="outlook",
-        protocol="graph",
-        auth_method="oauth2",
-        secret="a-refresh-token",
-        access_token=graph.add_token(),
-        access_token_expires_at=timezone.now() + timedelta(hours=1),
-    )
+    return f.api_mailbox("graph", graph.address, graph.add_token(), owner=f.user(graph.address))
 
 
 def sync(mailbox: Mailbox):

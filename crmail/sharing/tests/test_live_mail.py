@@ -5,7 +5,7 @@ the sync keeps only Mail ID, From and received time; deactivation takes the mail
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -60,18 +60,7 @@ def gmail(settings: Any) -> Any:
 
 
 def live_mailbox(owner: User, **fields: Any) -> Mailbox:
-    values: dict[str, Any] = {
-        "owner": owner,
-        "email": ME,
-        "provider": "gmail",
-        "protocol": "gmail",
-        "auth_method": "oauth2",
-        "secret": "refresh-token",
-        "access_token": "access-1",
-        "access_token_expires_at": timezone.now() + timedelta(hours=1),
-        "keeps_copy": False,
-    }
-    return Mailbox.objects.create(**{**values, **fields})
+    return f.api_mailbox("gmail", ME, "access-1", owner=owner, **{"keeps_copy": False, **fields})
 
 
 @pytest.fixture
@@ -394,16 +383,8 @@ def test_an_outlook_mailbox_through_graph_is_asked_live_and_synced_to_ids_only(s
     with serve() as graph:
         settings.CRMAIL_GRAPH_API_URL = graph.base_url
         owner = f.user("owen@crmail.test")
-        box = Mailbox.objects.create(
-            owner=owner,
-            email=graph.address,
-            provider="outlook",
-            protocol="graph",
-            auth_method="oauth2",
-            secret="a-refresh-token",
-            access_token=graph.add_token(),
-            access_token_expires_at=timezone.now() + timedelta(hours=1),
-            keeps_copy=False,
+        box = f.api_mailbox(
+            "graph", graph.address, graph.add_token(), owner=owner, keeps_copy=False
         )
         jane = f.contact(owner, JANE, last_name="Quinn")
         graph.deliver(
