@@ -8,7 +8,6 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -17,6 +16,7 @@ from crmail.mailboxes.tasks import run_sync
 from crmail.mailboxes.tests.standins.gmail import GmailStandIn
 from crmail.mailboxes.tests.standins.oauth import GOOGLE, GRAPH_RESOURCE, AuthServer, Issued
 from tests import factories as f
+from tests.database import every_value
 
 pytestmark = pytest.mark.browser
 
@@ -88,23 +88,6 @@ def test_connect_outlook_through_microsoft_graph(app, oauth_server, graph):
     assert app.page.js_errors == []
 
 
-def _every_value() -> str:
-    """Every value of every table in crmail's database (the search index's too), as text."""
-    out = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names(cursor):
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
-            for row in cursor.fetchall():
-                out += [
-                    bytes(v).decode("utf-8", "replace")
-                    if isinstance(v, bytes | memoryview)
-                    else str(v)
-                    for v in row
-                    if v is not None
-                ]
-    return "\n".join(out)
-
-
 def test_connect_gmail_through_the_gmail_api(app, oauth_server, gmail):
     rep = f.user("rep@gmail.test", name="Rex Rep")
     jane = f.contact(rep, "jane@acme.test", first_name="Jane", last_name="Quinn")
@@ -136,7 +119,7 @@ def test_connect_gmail_through_the_gmail_api(app, oauth_server, gmail):
     # ...and crmail keeps nothing of it but the Mail ID, From and received time.
     [kept] = LiveMail.objects.filter(mailbox=mailbox)
     assert kept.sender == "jane@acme.test" and kept.received_at is not None
-    everything = _every_value()
+    everything = every_value()
     assert "jane@acme.test" in everything  # the reading reaches the rows
     assert "Renewal terms" not in everything and "confidential figures" not in everything
     assert app.page.js_errors == []
