@@ -11,7 +11,9 @@ opening a message and showing its frame ask once. Who may ask is decided before,
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Protocol, runtime_checkable
 
 from django.core.cache import caches
 
@@ -19,6 +21,7 @@ from crmail.mailboxes.connect import can, open_driver
 from crmail.mailboxes.drivers.base import (
     LIVE_FOLDER,
     DriverError,
+    FetchesRaw,
     LivePage,
     QueriesLive,
     RemoteMessage,
@@ -48,10 +51,25 @@ def _key(*parts: object) -> str:
     return f"crmail:live:{digest}"
 
 
-def _unsupported(mailbox: Mailbox) -> DriverError:
-    return DriverError(
-        f"{mailbox.get_protocol_display()} mailboxes cannot be asked live.", kind="unsupported"
-    )
+@runtime_checkable
+class _LiveDriver(FetchesRaw, QueriesLive, Protocol):
+    """A driver that answers live questions: a query, then a message read by its id."""
+
+
+@contextmanager
+def _asking(mailbox: Mailbox) -> Iterator[_LiveDriver]:
+    """``mailbox``'s driver, for a live question, closed afterwards (``DriverError`` when
+    its connector cannot be asked live)."""
+    driver = open_driver(mailbox)
+    try:
+        if not isinstance(driver, _LiveDriver):
+            raise DriverError(
+                f"{mailbox.get_protocol_display()} mailboxes cannot be asked live.",
+                kind="unsupported",
+            )
+        yield driver
+    finally:
+        driver.close()
 
 
 def query(mailbox: Mailbox, addresses: Sequence[str], *, page: str | None, limit: int) -> LivePage:
@@ -62,13 +80,8 @@ def query(mailbox: Mailbox, addresses: Sequence[str], *, page: str | None, limit
     found: LivePage | None = caches[PAGES].get(key)
     if found is not None:
         return found
-    driver = open_driver(mailbox)
-    try:
-        if not isinstance(driver, QueriesLive):
-            raise _unsupported(mailbox)
+    with _asking(mailbox) as driver:
         found = driver.query(wanted, page=page, limit=limit)
-    finally:
-        driver.close()
     caches[PAGES].set(key, found, PAGE_SECONDS)
     return found
 
@@ -80,13 +93,8 @@ def raw_message(mailbox: Mailbox, remote_id: str) -> RemoteMessage | None:
     found: RemoteMessage | None = caches[MESSAGES].get(key)
     if found is not None:
         return found
-    driver = open_driver(mailbox)
-    try:
-        if not isinstance(driver, QueriesLive):
-            raise _unsupported(mailbox)
+    with _asking(mailbox) as driver:
         fetched = next(iter(driver.fetch(LIVE_FOLDER, [remote_id])), None)
-    finally:
-        driver.close()
     if fetched is None or fetched.raw is None:
         return None
     if len(fetched.raw) <= MESSAGE_CACHE_BYTES:
