@@ -182,7 +182,7 @@ def search_messages(
         return Results()
     if query.terms or filters.record is not None or _own_copies(query, filters):
         base_sql = _by_id(base_sql)
-    few = _few(base, query, filters)
+    few = _few(base_sql, list(base_params), query, filters)
     match = _fts5(query) if query.terms and connection.vendor == "sqlite" else ""
     window: int | None = WINDOW
     while True:
@@ -256,12 +256,15 @@ def _by_id(base_sql: str) -> str:
     return base_sql.replace(_OUTER_TABLE, 'FROM "mail_message" INDEXED BY message_facets WHERE ', 1)
 
 
-def _few(base: QuerySet[Message], query: Query, filters: Filters) -> list[int] | None:
+def _few(base_sql: str, base_params: list[Any], query: Query, filters: Filters) -> list[int] | None:
     """With words and a linked record: the ids of the record's messages the viewer may
-    see, when there are at most ``FEW`` of them (None otherwise, or without words)."""
+    see (the candidates ``base_sql``), when there are at most ``FEW`` of them (None
+    otherwise, or without words)."""
     if not query.terms or filters.record is None:
         return None
-    ids = list(base.order_by().values_list("pk", flat=True)[: FEW + 1])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT b.id FROM ({base_sql}) b LIMIT %s", [*base_params, FEW + 1])  # noqa: S608
+        ids = [row[0] for row in cursor.fetchall()]
     return sorted(ids) if len(ids) <= FEW else None
 
 
