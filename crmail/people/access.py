@@ -17,8 +17,8 @@ Deleting follows ownership and hierarchy only, never the organisation-wide defau
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
@@ -93,16 +93,53 @@ class RememberPerRequest:
 
 def owners_in_reach(user: User, field: str = "owner") -> Q:
     """Records whose ``field`` user is ``user`` or a user below ``user`` in the hierarchy."""
-    q = Q(**{f"{field}_id": user.pk})
+    return _in_reach(user, f"{field}__")
+
+
+def _in_reach(user: User, prefix: str) -> Q:
+    """The condition of ``owners_in_reach`` on the user at ``prefix`` ("" for the User
+    rows themselves, "owner__" for a record's owner)."""
+    q = Q(**{f"{prefix}id": user.pk})
     role = user.role
     if role is not None:
-        below = Q(**{f"{field}__role__path__startswith": role.path}) & ~Q(
-            **{f"{field}__role_id": role.pk}
+        below = Q(**{f"{prefix}role__path__startswith": role.path}) & ~Q(
+            **{f"{prefix}role_id": role.pk}
         )
         q |= below
         if role.share_with_peers:
-            q |= Q(**{f"{field}__role_id": role.pk})
+            q |= Q(**{f"{prefix}role_id": role.pk})
     return q
+
+
+@dataclass(frozen=True)
+class Reach:
+    """``record_scope`` as values, for queries written as SQL: every row of the module
+    (``every``), or the rows owned by one of ``owners`` (the user and those below them)."""
+
+    every: bool
+    owners: tuple[int, ...] = ()
+
+
+def record_reaches(
+    user: User, models_: Iterable[type[models.Model]], action: Action = "view"
+) -> dict[type[models.Model], Reach | None]:
+    """For each of ``models_``, the rows ``user`` may ``action``, as ``record_scope``
+    says (None: none at all), read now: the organisation-wide defaults once and the
+    owners in reach (the same for every module) once, two queries at most."""
+    memo = nullcontext() if _remembered.get() is not None else remembering()
+    with memo:
+        scopes = {model: record_scope(user, model, action) for model in models_}
+    owners: tuple[int, ...] | None = None
+    reaches: dict[type[models.Model], Reach | None] = {}
+    for model, scope in scopes.items():
+        if scope is None or not scope:
+            reaches[model] = None if scope is None else Reach(every=True)
+            continue
+        if owners is None:
+            in_reach = User.objects.filter(_in_reach(user, "")).order_by("pk")
+            owners = tuple(in_reach.values_list("pk", flat=True))
+        reaches[model] = Reach(every=False, owners=owners)
+    return reaches
 
 
 def record_scope(user: User, model: type[models.Model], action: Action = "view") -> Q | None:

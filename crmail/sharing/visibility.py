@@ -364,42 +364,47 @@ class _InternalCopy(Expression):
         owner, owner_params = compiler.compile(self.owner)
         if message_params or owner_params:
             raise ValueError("_InternalCopy takes columns, not values.")
-        if connection.vendor == "sqlite":
-            extra = (
-                "json_each(CASE WHEN json_type(b.extra_from_addresses) = 'array' "
-                "THEN b.extra_from_addresses ELSE '[]' END) AS x"
-            )
-            extra_match = "x.type = 'text' AND lower(x.value) = p.address"
-        elif connection.vendor == "postgresql":
-            extra = (
-                "jsonb_array_elements_text(CASE WHEN jsonb_typeof(b.extra_from_addresses) = "
-                "'array' THEN b.extra_from_addresses ELSE '[]'::jsonb END) AS x(address)"
-            )
-            extra_match = "lower(x.address) = p.address"
-        else:
-            raise NotImplementedError(f"No internal-mail test for {connection.vendor}.")
-        at = " OR ".join(
-            f"p.address LIKE '%%' || {_LIKE_ESCAPED.format(repr(sep) + ' || e.domain')} ESCAPE '\\'"
-            for sep in ("@", ".")
+        return _internal_sql(message, owner, connection), ()
+
+
+def _internal_sql(message: str, owner: str, connection: Any) -> str:
+    """The SQL of ``_InternalCopy`` for the columns ``message`` and ``owner`` (neither
+    may name the aliases it uses: e, p, u, b, x)."""
+    if connection.vendor == "sqlite":
+        extra = (
+            "json_each(CASE WHEN json_type(b.extra_from_addresses) = 'array' "
+            "THEN b.extra_from_addresses ELSE '[]' END) AS x"
         )
-        roles = ", ".join(f"'{role}'" for role in LINK_ROLES)
-        q = connection.ops.quote_name
-        excluded, participants = q(ExcludedDomain._meta.db_table), q(Participant._meta.db_table)
-        users, mailboxes = q(User._meta.db_table), q(Mailbox._meta.db_table)
-        # Only table names, compiled column references and constants go into the text.
-        sql = (
-            f"(EXISTS (SELECT 1 FROM {excluded} e WHERE e.setting_id = {owner})"  # noqa: S608
-            f" AND NOT EXISTS (SELECT 1 FROM {participants} p"
-            f" WHERE p.message_id = {message} AND p.role IN ({roles})"
-            f" AND p.address <> (SELECT u.email FROM {users} u WHERE u.id = {owner})"
-            " AND p.address NOT IN"
-            f" (SELECT lower(b.email) FROM {mailboxes} b WHERE b.owner_id = {owner})"
-            f" AND NOT EXISTS (SELECT 1 FROM {mailboxes} b, {extra}"
-            f" WHERE b.owner_id = {owner} AND {extra_match})"
-            f" AND NOT EXISTS (SELECT 1 FROM {excluded} e"
-            f" WHERE e.setting_id = {owner} AND ({at}))))"
+        extra_match = "x.type = 'text' AND lower(x.value) = p.address"
+    elif connection.vendor == "postgresql":
+        extra = (
+            "jsonb_array_elements_text(CASE WHEN jsonb_typeof(b.extra_from_addresses) = "
+            "'array' THEN b.extra_from_addresses ELSE '[]'::jsonb END) AS x(address)"
         )
-        return sql, ()
+        extra_match = "lower(x.address) = p.address"
+    else:
+        raise NotImplementedError(f"No internal-mail test for {connection.vendor}.")
+    at = " OR ".join(
+        f"p.address LIKE '%%' || {_LIKE_ESCAPED.format(repr(sep) + ' || e.domain')} ESCAPE '\\'"
+        for sep in ("@", ".")
+    )
+    roles = ", ".join(f"'{role}'" for role in LINK_ROLES)
+    q = connection.ops.quote_name
+    excluded, participants = q(ExcludedDomain._meta.db_table), q(Participant._meta.db_table)
+    users, mailboxes = q(User._meta.db_table), q(Mailbox._meta.db_table)
+    # Only table names, compiled column references and constants go into the text.
+    return (
+        f"(EXISTS (SELECT 1 FROM {excluded} e WHERE e.setting_id = {owner})"  # noqa: S608
+        f" AND NOT EXISTS (SELECT 1 FROM {participants} p"
+        f" WHERE p.message_id = {message} AND p.role IN ({roles})"
+        f" AND p.address <> (SELECT u.email FROM {users} u WHERE u.id = {owner})"
+        " AND p.address NOT IN"
+        f" (SELECT lower(b.email) FROM {mailboxes} b WHERE b.owner_id = {owner})"
+        f" AND NOT EXISTS (SELECT 1 FROM {mailboxes} b, {extra}"
+        f" WHERE b.owner_id = {owner} AND {extra_match})"
+        f" AND NOT EXISTS (SELECT 1 FROM {excluded} e"
+        f" WHERE e.setting_id = {owner} AND ({at}))))"
+    )
 
 
 def _internal() -> Q:
@@ -453,101 +458,170 @@ def _on_record(
 # --- overall ------------------------------------------------------------------------------
 
 
-Scopes = dict[str, Q | None]
-
-
-def _scopes(viewer: User) -> Scopes:
-    """The record access condition per module (None: no access; empty Q: every record)."""
-    return {module: access.record_scope(viewer, model, "view") for module, model in MODELS.items()}
-
-
-def _record_ids(scopes: Scopes, module: str) -> Q | None:
-    """Condition on a ``record_id`` column: records of ``module`` the viewer can view.
-    None: none of them; an empty Q: all of them.
-
-    A lookup of the one record by its key, not ``record_id IN (every record in scope)``:
-    SQLite builds such a list anew for each statement, and a viewer who may view 100,000
-    contacts paid 100 ms for it before a single message was tested (decision 045)."""
-    scope = scopes[module]
-    if scope is None or not scope:
-        return scope
-    return Q(Exists(MODELS[module].objects.filter(scope, pk=OuterRef("record_id"))))
-
-
-def _accessible_links(scopes: Scopes) -> Q:
-    """Condition on Link rows: the link puts its message on a record the viewer can view
-    (for a contact's link, also on the contact's account)."""
-    q = Q(pk__in=[])
-    for module in MODELS:
-        ids = _record_ids(scopes, module)
-        if ids is not None:
-            q |= Q(module=module) & ids
-    accounts = scopes[Module.ACCOUNTS]
-    if accounts is not None:
-        in_account = Contact.objects.filter(pk=OuterRef("record_id"))
-        if accounts:
-            viewable = Account.objects.filter(accounts, pk=OuterRef("account_id"))
-            in_account = in_account.filter(Exists(viewable))
-        else:
-            in_account = in_account.filter(account_id__isnull=False)
-        q |= Q(module=Module.CONTACTS) & Q(Exists(in_account))
-    return q
-
-
-def _shared_record_links(scopes: Scopes) -> Q:
-    """Condition on Link rows inside a Location subquery: the link puts the location's
-    message on a record the viewer can view and the location's owner shared (a shared
-    account also covers its contacts' mail).
-
-    Driven by the message's few links: each looks up one SharedRecord row by its key. (The
-    other way round, from the owner's SharedRecord rows to the message's links, SQLite
-    walked every record the viewer may view for each message: seconds at 100,000 records.)
-    """
-    owner = OuterRef(OuterRef("mailbox__owner_id"))
-    shared_here = Q(
-        Exists(
-            SharedRecord.objects.filter(
-                setting_id=owner, module=OuterRef("module"), record_id=OuterRef("record_id")
-            )
-        )
-    )
-    q = Q(pk__in=[])
-    for module in MODELS:
-        ids = _record_ids(scopes, module)
-        if ids is not None:
-            q |= Q(module=module) & ids & shared_here
-    account_ids = _record_ids(scopes, Module.ACCOUNTS)
-    if account_ids is not None:
-        account_of = Contact.objects.filter(pk=OuterRef(OuterRef("record_id"))).values("account_id")
-        shared_account = SharedRecord.objects.filter(
-            account_ids, setting_id=owner, module=Module.ACCOUNTS, record_id__in=account_of
-        )
-        q |= Q(module=Module.CONTACTS) & Q(Exists(shared_account))
-    return q
-
-
 def _overall(viewer: User) -> QuerySet[Message]:
-    scopes = _scopes(viewer)
-    on_visible_record = Exists(
-        Link.objects.filter(message_id=OuterRef("pk")).filter(_accessible_links(scopes))
+    reaches = access.record_reaches(viewer, MODELS.values(), "view")
+    sharers = User.objects.filter(
+        Q(pk__in=_public_sharers(viewer))
+        | Q(pk__in=_active_sharers(viewer, Mode.CUSTOM).values("pk"))
     )
-    shared_publicly = Exists(
-        Location.objects.filter(message_id=OuterRef("pk")).filter(_shared_publicly(viewer))
+    public, custom = [], []
+    for pk, mode in sharers.order_by("pk").values_list("pk", "sharing__mode"):
+        (public if mode == Mode.PUBLIC else custom).append(pk)
+    visible = _Overall(
+        viewer.pk,
+        {module: reaches[model] for module, model in MODELS.items()},
+        tuple(public),
+        tuple(custom),
     )
-    shared_on_record = Exists(
-        Location.objects.filter(
-            message_id=OuterRef("pk"),
-            mailbox__owner_id__in=_active_sharers(viewer, Mode.CUSTOM).values("pk"),
-        ).filter(
-            Exists(
-                Link.objects.filter(message_id=OuterRef("message_id")).filter(
-                    _shared_record_links(scopes)
-                )
-            )
+    return Message.objects.filter(visible).order_by("-date", "-pk")
+
+
+class _Overall(Expression):
+    """On ``Message`` rows: the viewer may see the message somewhere. Written out as SQL
+    from values read beforehand (what the viewer may view per module, whose mail reaches
+    them) rather than built from nested querysets: the ORM took 15 to 25 ms to build and
+    compile that query, on every list and every search (decision 046). The rules, as
+    the module's description says:
+
+    - a copy in the viewer's own mailbox, or sent by the viewer from crmail;
+    - on a record the viewer may view (a contact's mail also on its account), and sent
+      from crmail or held in a mailbox whose owner shares it publicly with the viewer
+      (not internal by the owner's excluded domains, ``_internal_sql``);
+    - held in a mailbox whose owner shares it custom, on a record the viewer may view
+      and the owner shared (a shared account also covers its contacts' mail).
+
+    Only table names, compiled columns, module names and integer ids go into the text.
+    """
+
+    output_field = BooleanField()
+
+    def __init__(
+        self,
+        viewer_id: int,
+        reaches: dict[str, access.Reach | None],
+        public: tuple[int, ...],
+        custom: tuple[int, ...],
+        message: Any = None,
+    ) -> None:
+        super().__init__()
+        self.viewer_id = int(viewer_id)
+        self.reaches = reaches
+        self.public = tuple(int(pk) for pk in public)
+        self.custom = tuple(int(pk) for pk in custom)
+        self.message = F("pk") if message is None else message
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.message]
+
+    def set_source_expressions(self, exprs: list[Any]) -> None:
+        (self.message,) = exprs
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        message, params = compiler.compile(self.message)
+        if params:
+            raise ValueError("_Overall takes a column, not a value.")
+        t = _Tables(connection)
+        copy = (
+            f"SELECT 1 FROM {t.location} vl JOIN {t.mailbox} vb ON vb.id = vl.mailbox_id"  # noqa: S608
+            f" WHERE vl.message_id = {message}"
         )
-    )
-    return Message.objects.filter(
-        _own(viewer)
-        | (Q(on_visible_record) & (Q(_sent_from_crmail()) | Q(shared_publicly)))
-        | Q(shared_on_record)
-    ).order_by("-date", "-pk")
+        paths = [
+            f"EXISTS ({copy} AND vb.owner_id = {self.viewer_id})",
+            f"EXISTS (SELECT 1 FROM {t.sent} vs WHERE vs.message_id = {message}"  # noqa: S608
+            f" AND vs.sender_id = {self.viewer_id})",
+        ]
+        accessible = self._accessible(t)
+        if accessible:
+            reaching = [f"EXISTS (SELECT 1 FROM {t.sent} vs WHERE vs.message_id = {message})"]  # noqa: S608
+            if self.public:
+                internal = _internal_sql("vl.message_id", "vb.owner_id", connection)
+                reaching.append(
+                    f"EXISTS ({copy} AND vb.owner_id IN ({_ids(self.public)}) AND NOT {internal})"
+                )
+            paths.append(
+                f"(EXISTS (SELECT 1 FROM {t.link} vk WHERE vk.message_id = {message}"  # noqa: S608
+                f" AND ({' OR '.join(accessible)})) AND ({' OR '.join(reaching)}))"
+            )
+        shared = self._shared(t)
+        if self.custom and shared:
+            paths.append(
+                f"EXISTS ({copy} AND vb.owner_id IN ({_ids(self.custom)})"  # noqa: S608
+                f" AND EXISTS (SELECT 1 FROM {t.link} vk WHERE vk.message_id = vl.message_id"
+                f" AND ({' OR '.join(shared)})))"
+            )
+        return f"({' OR '.join(paths)})", ()
+
+    def _viewable(self, t: _Tables, module: str, key: str) -> str:
+        """`` AND …``: the record of ``module`` whose id is ``key`` may be viewed."""
+        reach = self.reaches[module]
+        if reach is None or reach.every:
+            return ""
+        table = t.records[module]
+        return (
+            f" AND EXISTS (SELECT 1 FROM {table} vr WHERE vr.id = {key}"  # noqa: S608
+            f" AND vr.owner_id IN ({_ids(reach.owners)}))"
+        )
+
+    def _accessible(self, t: _Tables) -> list[str]:
+        """Conditions on a link ``vk`` (joined by OR): it puts its message on a record the
+        viewer can view (a contact's link, also on the contact's account)."""
+        found = [
+            f"(vk.module = '{module}'{self._viewable(t, module, 'vk.record_id')})"
+            for module, reach in self.reaches.items()
+            if reach is not None
+        ]
+        accounts = self.reaches[Module.ACCOUNTS]
+        if accounts is not None:
+            in_account = (
+                "vn.account_id IS NOT NULL"
+                if accounts.every
+                else f"EXISTS (SELECT 1 FROM {t.records[Module.ACCOUNTS]} vr"  # noqa: S608
+                f" WHERE vr.id = vn.account_id AND vr.owner_id IN ({_ids(accounts.owners)}))"
+            )
+            found.append(
+                f"(vk.module = '{Module.CONTACTS}' AND EXISTS (SELECT 1"  # noqa: S608
+                f" FROM {t.records[Module.CONTACTS]} vn WHERE vn.id = vk.record_id"
+                f" AND {in_account}))"
+            )
+        return found
+
+    def _shared(self, t: _Tables) -> list[str]:
+        """Conditions on a link ``vk`` of a copy in mailbox ``vb`` (joined by OR): it puts
+        the message on a record the viewer can view and the mailbox's owner shared (a
+        shared account also covers its contacts' mail). Driven by the message's few links:
+        each looks up one SharedRecord row by its key."""
+        shared_here = (
+            f"EXISTS (SELECT 1 FROM {t.shared} vh WHERE vh.setting_id = vb.owner_id"  # noqa: S608
+            " AND vh.module = vk.module AND vh.record_id = vk.record_id)"
+        )
+        found = [
+            f"(vk.module = '{module}'{self._viewable(t, module, 'vk.record_id')} AND {shared_here})"
+            for module, reach in self.reaches.items()
+            if reach is not None
+        ]
+        if self.reaches[Module.ACCOUNTS] is not None:
+            found.append(
+                f"(vk.module = '{Module.CONTACTS}' AND EXISTS (SELECT 1 FROM {t.shared} vh"  # noqa: S608
+                f" WHERE vh.setting_id = vb.owner_id AND vh.module = '{Module.ACCOUNTS}'"
+                f" AND vh.record_id IN (SELECT vn.account_id FROM {t.records[Module.CONTACTS]}"
+                f" vn WHERE vn.id = vk.record_id)"
+                f"{self._viewable(t, Module.ACCOUNTS, 'vh.record_id')}))"
+            )
+        return found
+
+
+class _Tables:
+    """The quoted table names ``_Overall`` reads."""
+
+    def __init__(self, connection: Any) -> None:
+        q = connection.ops.quote_name
+        self.location, self.mailbox = q(Location._meta.db_table), q(Mailbox._meta.db_table)
+        self.sent, self.link = q(SentMessage._meta.db_table), q(Link._meta.db_table)
+        self.shared = q(SharedRecord._meta.db_table)
+        self.records = {module: q(model._meta.db_table) for module, model in MODELS.items()}
+
+
+def _ids(ids: Iterable[int]) -> str:
+    """Integer ids as SQL text (each passed through ``int``); ``NULL``, which no id
+    equals, for none."""
+    return ", ".join(str(int(pk)) for pk in ids) or "NULL"
