@@ -227,7 +227,9 @@ def section_search(b: Bench) -> list[str]:
         print(
             f"  {s + 1}/{b.args.samples} {kind:<22} {ours[kind][-1] * 1000:8.1f} ms"
             f" {results.count:>7} threads"
-            + (f"   LIKE {like[kind][-1] * 1000:8.1f} ms" if like[kind] else ""),
+            + (f"   LIKE {like[kind][-1] * 1000:8.1f} ms" if like[kind] else "")
+            + f"   {case.text!r}"
+            + (f" on {case.filters.record}" if case.filters.record else ""),
             file=sys.stderr,
             flush=True,
         )

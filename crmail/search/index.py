@@ -1,7 +1,10 @@
 """The search index: one document per parsed message, on SQLite or PostgreSQL (decision 027).
 
 A document has five fields: the subject, the senders (From, Sender, Reply-To: names and
-addresses), the recipients (To, Cc, Bcc), the body text and the attachments' names. Both
+addresses), the recipients (To, Cc, Bcc), the body text and the attachments' names; and
+the message's year and month as two tokens no one can type (``_y2024 _m202403``, UTC;
+``date_tokens``), so that a date range is one more term of the index's own query
+(decision 046). Both
 databases are given the same words, cut by crmail (``words``): text is put in
 compatibility form (NFKD), its Latin, Greek and Cyrillic accents (the combining marks
 U+0300 to U+036F) are dropped, it is case-folded (``ß`` becomes ``ss``), and a word is a run
@@ -10,10 +13,12 @@ of letters and digits. So ``Café`` is found by ``cafe`` and ``café``, ``Straß
 word: ``日本`` finds ``日本`` written alone, and ``日本語`` by prefix, not ``語`` inside it.
 
 - SQLite: an FTS5 table ``search_fts`` (rowid = message id; unicode61 splits on the spaces
-  crmail puts between words), ranked by bm25.
+  crmail puts between words and keeps ``_`` in a token; the date tokens in a sixth
+  column, ``dates``), ranked by bm25 (the dates weigh nothing).
 - PostgreSQL: ``search_document`` (message id, a ``tsvector`` of the ``simple``
   configuration, GIN index), the fields weighted A (subject), B (senders), C (recipients)
-  and D (body and attachment names), ranked by ``ts_rank``.
+  and D (body and attachment names; the date tokens as lexemes of their own), ranked by
+  ``ts_rank`` of the words alone.
 
 The index is fed after parse results commit (``receivers``), one read and one batched
 write per batch; ``reindex`` rebuilds it. Deleting a message deletes its document (a
@@ -26,6 +31,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 
 from django.db import connection, transaction
 
@@ -64,13 +70,37 @@ def words(text: str) -> list[str]:
     return [w for w in found if len(w) <= WORD_LIMIT]
 
 
+def year_token(year: int) -> str:
+    """The index's token for a message dated in ``year`` (UTC)."""
+    return f"_y{year:04d}"
+
+
+def month_token(year: int, month: int) -> str:
+    """The index's token for a message dated in ``month`` of ``year`` (UTC)."""
+    return f"_m{year:04d}{month:02d}"
+
+
+def date_tokens(moment: datetime | None) -> str:
+    """The tokens of a message's date: its year's and its month's, in UTC; none for a
+    message without a date. A word of text never holds ``_`` (``words``), so no search
+    for words finds them."""
+    if moment is None:
+        return ""
+    utc = moment.astimezone(UTC) if moment.tzinfo else moment
+    return f"{year_token(utc.year)} {month_token(utc.year, utc.month)}"
+
+
 def _field(parts: Iterable[str]) -> str:
     return " ".join(w for part in parts for w in words(part))
 
 
-def _documents(ids: Sequence[int]) -> list[tuple[int, str, str, str, str, str]]:
+Document = tuple[int, str, str, str, str, str, str]
+
+
+def _documents(ids: Sequence[int]) -> list[Document]:
     """The documents of the parsed messages among ``ids``: (id, subject, senders,
-    recipients, body, attachments), each a string of words separated by spaces."""
+    recipients, body, attachments, date tokens), each a string of words separated by
+    spaces."""
     senders: dict[int, list[str]] = defaultdict(list)
     recipients: dict[int, list[str]] = defaultdict(list)
     for message_id, role, name, address in Participant.objects.filter(
@@ -92,7 +122,7 @@ def _documents(ids: Sequence[int]) -> list[tuple[int, str, str, str, str, str]]:
     rows = (
         Message.objects.filter(pk__in=ids, parse_state__in=(ParseState.PARSED, ParseState.PARTIAL))
         .order_by("pk")
-        .values_list("pk", "subject", "body_text")
+        .values_list("pk", "subject", "body_text", "date")
     )
     return [
         (
@@ -102,8 +132,9 @@ def _documents(ids: Sequence[int]) -> list[tuple[int, str, str, str, str, str]]:
             _field(recipients[pk]),
             _field([body[:BODY_LIMIT]]),
             _field(files[pk]),
+            date_tokens(moment),
         )
-        for pk, subject, body in rows
+        for pk, subject, body, moment in rows
     ]
 
 
@@ -119,7 +150,7 @@ def index_messages(ids: Sequence[int]) -> int:
     return written
 
 
-def _write(ids: list[int], documents: list[tuple[int, str, str, str, str, str]]) -> None:
+def _write(ids: list[int], documents: list[Document]) -> None:
     ids = sorted(ids)  # ``documents`` come from ``_documents``, in message order
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
@@ -127,8 +158,9 @@ def _write(ids: list[int], documents: list[tuple[int, str, str, str, str, str]])
             # between them, not one per document.
             cursor.executemany("DELETE FROM search_fts WHERE rowid = %s", [(i,) for i in ids])
             cursor.executemany(
-                "INSERT INTO search_fts (rowid, subject, sender, recipients, body, attachments)"
-                " VALUES (%s, %s, %s, %s, %s, %s)",
+                "INSERT INTO search_fts"
+                " (rowid, subject, sender, recipients, body, attachments, dates)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 documents,
             )
         elif connection.vendor == "postgresql":
@@ -141,7 +173,8 @@ def _write(ids: list[int], documents: list[tuple[int, str, str, str, str, str]])
                 " setweight(to_tsvector('simple', %s), 'A')"
                 " || setweight(to_tsvector('simple', %s), 'B')"
                 " || setweight(to_tsvector('simple', %s), 'C')"
-                " || setweight(to_tsvector('simple', %s || ' ' || %s), 'D'))"
+                " || setweight(to_tsvector('simple', %s || ' ' || %s), 'D')"
+                " || array_to_tsvector(string_to_array(%s, ' ')))"
                 " ON CONFLICT (message_id) DO UPDATE SET document = EXCLUDED.document",
                 documents,
             )

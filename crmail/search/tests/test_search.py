@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django.db import connection
 
 from crmail.mailboxes.models import Folder
 from crmail.search import index, queries
@@ -123,6 +124,29 @@ def test_attachment_names_are_searched_and_has_attachment_filters(rep, mails):
     assert "Proposal for Acme" not in found(rep, "", has_attachment=False)
 
 
+def test_date_ranges_keep_their_exact_days_across_months_and_years(
+    rep, django_capture_on_commit_callbacks
+):
+    # The index narrows a range to whole months and years; the days at either end are
+    # still the user's: a message two days outside the range, in a month the range
+    # touches, is not found.
+    c = django_capture_on_commit_callbacks
+    for day, subject in ((-2, "May 30"), (29, "June 30"), (31, "July 2"), (215, "January 2")):
+        deliver(c, raw("jane@customer.test", rep.email, subject, "memo", day=day), to=[rep])
+    assert found(rep, "memo after:2026-05-31 before:2026-07-02") == ["June 30"]
+    assert found(rep, "memo after:2026-06-01 before:2027-02-01") == [
+        "January 2",
+        "July 2",
+        "June 30",
+    ]
+    assert found(rep, "memo after:2026-07-01") == ["January 2", "July 2"]
+    assert found(rep, "memo before:2026-06-01") == ["May 30"]
+    assert found(rep, "memo after:2027-01-03") == []
+    # The tokens that carry the dates cannot be typed.
+    for text in ("m202606", "_m202606", "y2026", "memo _y2026"):
+        assert found(rep, text) == []
+
+
 def test_dates_before_and_after(rep, mails):
     assert set(found(rep, "after:2026-06-07")) == {"出張", "About <script>"}
     assert set(found(rep, "before:2026-06-07")) == {"Proposal for Acme", "Lunch"}
@@ -130,10 +154,15 @@ def test_dates_before_and_after(rep, mails):
     assert found(rep, "", after=date(2026, 6, 13)) == ["About <script>"]
 
 
-@pytest.mark.parametrize("few_dates", [queries.FEW_DATES, 0])
-def test_words_with_dates_and_attachments(rep, mails, monkeypatch, few_dates):
-    # A short date range is read from the date index first; a long one (here: any) is
-    # tested on each match's date. The answer is the same.
+@pytest.mark.parametrize(
+    ("date_tokens", "few_dates"),
+    [(queries.DATE_TOKENS, queries.FEW_DATES), (0, queries.FEW_DATES), (0, 0)],
+)
+def test_words_with_dates_and_attachments(rep, mails, monkeypatch, date_tokens, few_dates):
+    # A range is looked for as the index's year and month tokens; a range of too many
+    # of them, when it is short, is read from the date index first; a long one (here:
+    # any) is tested on each match's date. The answer is the same.
+    monkeypatch.setattr(queries, "DATE_TOKENS", date_tokens)
     monkeypatch.setattr(queries, "FEW_DATES", few_dates)
     assert found(rep, "proposal after:2026-06-07") == ["About <script>"]
     assert found(rep, "proposal before:2026-06-07") == ["Proposal for Acme"]
@@ -374,3 +403,42 @@ def test_tag_finds_the_tagged_mail_alone_or_with_words(rep, mails):
     assert found(rep, "tag:never") == []
     with pytest.raises(QueryError, match="tag:"):
         parse("tag:")
+
+
+@pytest.mark.skipif("connection.vendor != 'sqlite'")
+def test_thread_counts_read_from_the_documents_agree_with_the_index(
+    rep, django_capture_on_commit_callbacks
+):
+    # When the window cuts matches off, a page's thread counts are checked on the
+    # members' documents in Python (``_holds``); they must say what FTS5 says.
+    c = django_capture_on_commit_callbacks
+    bodies = [
+        ("ann@x.test", "Contract", "the renewal terms, Straße 5"),
+        ("bob@x.test", "Re: Contract", "renewals pending"),
+        ("ann@x.test", "Re: Contract", "terms renewal"),
+        ("cy@x.test", "Renewal", "nothing here"),
+    ]
+    for sender, subject, body in bodies:
+        deliver(c, raw(sender, rep.email, subject, body), to=[rep])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT rowid, subject, sender, recipients, body, attachments FROM search_fts"
+        )
+        documents = cursor.fetchall()
+    for text in (
+        "renewal",
+        "renewal terms",
+        '"renewal terms"',
+        '"terms renewal"',
+        "from:ann renewal",
+        "to:bob",
+        "strasse",
+        "contract pending",
+    ):
+        query = parse(text)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT rowid FROM search_fts WHERE search_fts MATCH %s", [query.fts5()])
+            by_index = {row[0] for row in cursor.fetchall()}
+        by_documents = {row[0] for row in documents if queries._holds(query, row[1:])}
+        assert by_documents == by_index, text
+        assert by_index or text == "to:bob", text

@@ -1,0 +1,86 @@
+"""The date tokens reach documents written before them: the migration adds them to what
+the index already holds (and takes them out again, going back)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from crmail.mail.models import Message
+from crmail.search.queries import Filters, search_messages
+from crmail.search.query import parse
+from crmail.sharing.tests import build
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db(transaction=True)
+BEFORE = [("search", "0002_vocabulary")]
+AFTER = [("search", "0003_date_tokens")]
+
+
+def _migrate(target: list[tuple[str, str]]) -> None:
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(target)
+
+
+def _old_document(message: Message) -> None:
+    """The document as the release before the date tokens wrote it."""
+    with connection.cursor() as cursor:
+        table, key = (
+            ("search_fts", "rowid")
+            if connection.vendor == "sqlite"
+            else (
+                "search_document",
+                "message_id",
+            )
+        )
+        cursor.execute(f"DELETE FROM {table} WHERE {key} = %s", [message.pk])
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "INSERT INTO search_fts (rowid, subject, sender, recipients, body, attachments)"
+                " VALUES (%s, 'quarterly plan', '', '', 'the budget', '')",
+                [message.pk],
+            )
+        else:
+            cursor.execute(
+                "INSERT INTO search_document (message_id, document)"
+                " VALUES (%s, to_tsvector('simple', 'quarterly plan the budget'))",
+                [message.pk],
+            )
+
+
+def _lexemes(message: Message) -> set[str]:
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT * FROM search_fts WHERE rowid = %s", [message.pk])
+            names = [column[0] for column in cursor.description]
+            row = dict(zip(names, cursor.fetchone(), strict=True))
+            assert row["body"] == "the budget"  # the words stay, both ways
+            return set((row.get("dates") or "").split())
+        cursor.execute(
+            "SELECT lexeme FROM search_document, unnest(document) WHERE message_id = %s",
+            [message.pk],
+        )
+        return {row[0] for row in cursor.fetchall()} - {"quarterly", "plan", "the", "budget"}
+
+
+def test_documents_indexed_before_the_date_tokens_are_found_by_date():
+    org = f.org()
+    message = build.message("jane@customer.test", [org.rep.email], in_mailboxes=[org.rep])
+    Message.objects.filter(pk=message.pk).update(date=datetime(2025, 11, 20, 9, 30, tzinfo=UTC))
+    _migrate(BEFORE)
+    try:
+        _old_document(message)
+        _migrate(AFTER)
+        assert _lexemes(message) == {"_y2025", "_m202511"}
+        hits = search_messages(
+            org.rep, parse("budget after:2025-11-01 before:2025-12-01"), Filters()
+        ).hits
+        assert [h.message.pk for h in hits] == [message.pk]
+        _migrate(BEFORE)
+        assert _lexemes(message) == set()
+    finally:
+        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
