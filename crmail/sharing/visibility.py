@@ -27,7 +27,7 @@ and are counted beside this layer, not through it: they name no message (decisio
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any
@@ -356,7 +356,7 @@ class _InternalCopy(Expression):
     def get_source_expressions(self) -> list[Any]:
         return [self.message, self.owner]
 
-    def set_source_expressions(self, exprs: list[Any]) -> None:
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         self.message, self.owner = exprs
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
@@ -464,7 +464,8 @@ def _overall(viewer: User) -> QuerySet[Message]:
         Q(pk__in=_public_sharers(viewer))
         | Q(pk__in=_active_sharers(viewer, Mode.CUSTOM).values("pk"))
     )
-    public, custom = [], []
+    public: list[int] = []
+    custom: list[int] = []
     for pk, mode in sharers.order_by("pk").values_list("pk", "sharing__mode"):
         (public if mode == Mode.PUBLIC else custom).append(pk)
     visible = _Overall(
@@ -513,7 +514,7 @@ class _Overall(Expression):
     def get_source_expressions(self) -> list[Any]:
         return [self.message]
 
-    def set_source_expressions(self, exprs: list[Any]) -> None:
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         (self.message,) = exprs
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:

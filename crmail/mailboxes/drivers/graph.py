@@ -40,6 +40,7 @@ from crmail.mailboxes.drivers.base import (
     AuthFailed,
     ConnectFailed,
     CreatesFolders,
+    DeletesFolders,
     Driver,
     DriverError,
     FolderDelta,
@@ -107,7 +108,9 @@ def _wait_words(seconds: float) -> str:
     return f"{minutes} minutes" if minutes < 90 else f"{round(minutes / 60)} hours"
 
 
-class GraphDriver(Driver, SetsFlags, MovesMessages, CreatesFolders, QueriesLive, Sends):
+class GraphDriver(
+    Driver, SetsFlags, MovesMessages, CreatesFolders, DeletesFolders, QueriesLive, Sends
+):
     """One mailbox through Microsoft Graph, for one sync or one change."""
 
     def __init__(self, config: GraphConfig, *, on_close: Callable[[], None] | None = None) -> None:
@@ -294,6 +297,14 @@ class GraphDriver(Driver, SetsFlags, MovesMessages, CreatesFolders, QueriesLive,
             return existing
         item = response.json()
         return RemoteFolder(str(item["id"]), str(item.get("displayName", name)), role)
+
+    def delete_folder(self, folder: RemoteFolder) -> None:
+        """``DELETE /me/mailFolders/{id}`` (Outlook keeps it in Deleted Items); a folder
+        already gone (404) is taken as deleted."""
+        try:
+            self._request("DELETE", f"/me/mailFolders/{quote(folder.remote_id, safe='')}")
+        except _Gone:
+            return
 
     # -- changes ------------------------------------------------------------------------
 

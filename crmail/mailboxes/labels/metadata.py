@@ -54,7 +54,7 @@ class LiveMetadata:
     kept), so it is left where they put it."""
 
     def in_folder(self, mailbox: Mailbox, folder: str) -> list[SortableMail]:
-        places = self._places(mailbox)
+        places, vacated = self._places(mailbox)
         found = [
             SortableMail(rid, sender) for (where, rid), sender in places.items() if where == folder
         ]
@@ -63,18 +63,22 @@ class LiveMetadata:
         )
         if folder in inbox:
             elsewhere = {rid for where, rid in places if where != folder}
+            known = places.keys() | vacated
             found += [
                 SortableMail(rid, sender.lower())
                 for rid, sender in LiveMail.objects.filter(mailbox=mailbox)
                 .order_by("pk")
                 .values_list("remote_id", "sender")
-                if rid not in elsewhere and (folder, rid) not in places
+                if rid not in elsewhere and (folder, rid) not in known
             ]
         return found
 
     @staticmethod
-    def _places(mailbox: Mailbox) -> dict[tuple[str, str], str]:
-        """{(folder, remote id): From} of the mail the sorter's log last put somewhere."""
+    def _places(mailbox: Mailbox) -> tuple[dict[tuple[str, str], str], set[tuple[str, str]]]:
+        """{(folder, remote id): From} of the mail the sorter's log last put somewhere, and
+        the (folder, remote id) places it left and did not come back to. A server that
+        gives a moved message a new id (Outlook) leaves its Inbox row under the old id
+        until the next sync: that row is no longer in the Inbox."""
         steps: list[tuple[object, int, tuple[str, str], tuple[str, str], str]] = []
         for move in LabelMove.objects.filter(mailbox=mailbox):
             moved_to = (move.target, move.new_remote_id or move.remote_id)
@@ -85,10 +89,12 @@ class LiveMetadata:
                 back = (move.source, move.restored_remote_id or move.remote_id)
                 steps.append((move.undone_at, 1, moved_to, back, move.from_address))
         places: dict[tuple[str, str], str] = {}
+        vacated: set[tuple[str, str]] = set()
         for _, _, left, went, sender in sorted(steps, key=lambda s: (s[0], s[1])):
             places.pop(left, None)
+            vacated.add(left)
             places[went] = sender.lower()
-        return places
+        return places, vacated - set(places)
 
 
 def metadata_for(mailbox: Mailbox) -> MailMetadata:

@@ -3,7 +3,7 @@
 It serves one signed-in user (``/me``) over HTTP on a free loopback port, at
 ``http://127.0.0.1:<port>/v1.0``, following Microsoft's published documents:
 
-- ``GET /me``; ``GET|POST /me/mailFolders``, ``GET /me/mailFolders/{id}`` (an id or a
+- ``GET /me``; ``GET|POST /me/mailFolders``, ``GET|DELETE /me/mailFolders/{id}`` (an id or a
   well-known name: ``inbox``, ``sentitems``, ``drafts``, ``deleteditems``, ``junkemail``,
   ``archive``, ``outbox``, ``msgfolderroot``), ``GET|POST .../childFolders``;
 - ``GET /me/mailFolders/{id}/messages/delta`` (message: delta): ``$select``, ``$top``,
@@ -669,8 +669,19 @@ class _Handler(BaseHTTPRequestHandler):
         if not seg:  # /me/mailFolders: the folders under the root
             return self._folder_list(method, root, query, body)
         folder = state.resolve_folder(seg[0])
+        if len(seg) == 1 and method == "DELETE":
+            # Outlook keeps a deleted folder, with what it holds, in Deleted Items.
+            _options(query, ())
+            if folder.well_known or folder.id == root.id:
+                raise GraphError(
+                    403,
+                    "ErrorDeleteDistinguishedFolder",
+                    "Distinguished folders cannot be deleted.",
+                )
+            folder.parent = state.folder_id("deleteditems")
+            return 204, None, {}
         if len(seg) == 1:
-            self._methods(method, "GET")
+            self._methods(method, "GET", "DELETE")
             options = _options(query, ("$select",))
             select = _select(options, FOLDER_PROPERTIES, "microsoft.graph.mailFolder")
             return (
