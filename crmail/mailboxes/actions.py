@@ -22,7 +22,7 @@ from django.utils import timezone
 from crmail.mail.models import Message, ParseState
 from crmail.mailboxes import conversations, live_sync
 from crmail.mailboxes.connect import can, open_driver, smtp_client
-from crmail.mailboxes.drivers.base import AuthFailed, CreatesFolders, DriverError
+from crmail.mailboxes.drivers.base import AuthFailed, CreatesFolders, DriverError, Sends
 from crmail.mailboxes.folder_names import new_folder_path
 from crmail.mailboxes.labels import sorting as labels_sorting
 from crmail.mailboxes.labels import tasks as labels_tasks
@@ -371,7 +371,10 @@ SENT_NAME = "Sent"
 
 def needs_sent_folder(mailbox: Mailbox) -> bool:
     """True when crmail knows the server's folders, could create one (IMAP), and none is
-    the Sent folder."""
+    the Sent folder; never for a mailbox that sends through its provider's API (Gmail,
+    Graph), whose provider files the sent copy itself."""
+    if can(mailbox, Sends) and not mailbox.smtp_host:
+        return False
     folders = mailbox.folders.filter(exists_on_server=True)
     return (
         can(mailbox, CreatesFolders)

@@ -123,3 +123,62 @@ def test_connect_gmail_through_the_gmail_api(app, oauth_server, gmail):
     assert "jane@acme.test" in everything  # the reading reaches the rows
     assert "Renewal terms" not in everything and "confidential figures" not in everything
     assert app.page.js_errors == []
+
+
+def test_an_outlook_user_sees_live_mail_on_a_record_and_labels_follow_the_deal(
+    app, oauth_server, graph
+):
+    # SPEC F1, F2 and F8 as an Outlook user meets them: sign in with Microsoft, the API
+    # chosen (nothing of the mail stored), the customer's mail on her record, the labels
+    # switched on, and the mail moving to "Deals Closing This Month" when the deal's date
+    # changes on its page.
+    from datetime import date
+
+    from crmail.mailboxes.labels.categories import this_month
+    from crmail.mailboxes.live import clear_cache
+    from crmail.mailboxes.tests.test_graph import mail
+
+    clear_cache()
+    alice = f.user(graph.address, name="Alice Rep")
+    _, last = this_month()
+    cleo = f.contact(alice, "cleo@acme.test", first_name="Cleo", last_name="Park")
+    deal = f.deal(alice, "Park renewal", contact=cleo, closing_date=date(last.year + 1, 2, 1))
+    graph.deliver(
+        mail(7, sender="cleo@acme.test").replace(b"Subject: Message 7", b"Subject: Renewal quote")
+    )
+    connect_through_the_api(app, "outlook", "Microsoft Graph", graph.address, "Microsoft")
+    mailbox = Mailbox.objects.get(email=graph.address)
+    run_sync(mailbox)  # as the worker does once the mailbox is connected
+
+    page = app.page
+    app.go(f"/contacts/{cleo.pk}/")
+    expect(page.get_by_text("Renewal quote")).to_be_visible()
+    app.shot("contact-live-outlook-mail")
+    everything = every_value()
+    assert "Renewal quote" not in everything and "Body 7" not in everything
+
+    app.go(f"/settings/mail/{mailbox.pk}/")
+    card = page.locator("#labels")
+    card.get_by_label("Sort mail from contacts under labels by deal state").check()
+    card.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").first).to_contain_text("Labels are on")
+    rows = page.locator("#labels table.label-moves tbody tr")
+    expect(rows.filter(has_text="cleo@acme.test")).to_contain_text("Inbox → Open Deals")
+    # Outlook files what crmail sends in its own Sent Items: no Sent folder to ask for.
+    expect(page.get_by_text("This server has no Sent folder")).to_have_count(0)
+    assert [m.folder for m in graph.messages.values()] == [graph.folder_id("Open Deals")]
+
+    app.go(f"/deals/{deal.pk}/edit/")
+    page.get_by_label("Closing date").fill(last.isoformat())
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("main")).to_contain_text("Park renewal")
+    app.go(f"/settings/mail/{mailbox.pk}/")
+    expect(rows.filter(has_text="cleo@acme.test").first).to_contain_text(
+        "Open Deals → Deals Closing This Month"
+    )
+    app.shot("mailbox-outlook-labels-moved")
+    assert [m.folder for m in graph.messages.values()] == [
+        graph.folder_id("Deals Closing This Month")
+    ]
+    assert app.page.js_errors == []
+    clear_cache()

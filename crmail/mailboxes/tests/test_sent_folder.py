@@ -62,3 +62,15 @@ def test_pop3_mailboxes_are_told_they_have_no_folders(dovecot):
     with pytest.raises(Invalid) as caught:
         actions.create_sent_folder(rep, mailbox)
     assert "only IMAP mailboxes have a Sent folder" in str(caught.value)
+
+
+@pytest.mark.parametrize("protocol", ["gmail", "graph"])
+def test_a_mailbox_sending_through_its_providers_api_is_never_asked_for_a_sent_folder(protocol):
+    # Gmail and Outlook file what crmail sends through their API in their own Sent folder;
+    # a mailbox that keeps no copy knows only its Inbox, which is no reason to ask.
+    mailbox = f.api_mailbox(protocol, "rex@example.test", "token", keeps_copy=False)
+    Folder.objects.create(mailbox=mailbox, remote_id="INBOX", name="Inbox", role="inbox")
+    assert not actions.needs_sent_folder(mailbox)
+    if protocol == "graph":  # sending through SMTP instead: crmail files the copy
+        mailbox.smtp_host = "smtp.example.test"
+        assert actions.needs_sent_folder(mailbox)
