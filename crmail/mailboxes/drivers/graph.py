@@ -56,6 +56,8 @@ from crmail.mailboxes.drivers.base import (
 )
 
 DEFAULT_API_URL = "https://graph.microsoft.com/v1.0"
+BATCH = 20  # messages a JSON batch asks for (Graph's limit: 20 steps)
+BATCHES_AHEAD = 2  # batches in flight while the sync stores what came
 # Graph's well-known folder names and crmail's roles (mailFolder, "well-known folder names").
 ROLES = {
     "inbox": "inbox",
@@ -85,7 +87,6 @@ class GraphConfig:
     base_url: str = DEFAULT_API_URL
     timeout: float = 30.0
     page_size: int = 200  # Prefer: odata.maxpagesize for delta rounds
-    parallel: int = 4  # requests in flight (Outlook allows an app four per mailbox)
     max_wait: float = 5.0  # a Retry-After up to this is waited out; longer pauses the sync
 
 
@@ -193,16 +194,14 @@ class GraphDriver(
                 raise ConnectFailed(f"{NAME} could not be reached.") from None
             if response.status_code < 400:
                 return response
-            wait = _retry_after(response)
+            wait = _retry_after(response.status_code, response.headers.get("Retry-After"))
             if wait is not None and wait <= self.config.max_wait and attempt < 3:
                 time.sleep(wait)
                 continue
-            self._raise(response, wait)
+            self._raise(response.status_code, _error_code(response), wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _raise(self, response: requests.Response, wait: float | None) -> None:
-        status = response.status_code
-        code = _error_code(response)
+    def _raise(self, status: int, code: str, wait: float | None) -> None:
         if status == 410 or code in RESET_CODES:
             raise _Reset()
         if wait is not None or status in (429, 509):
@@ -366,26 +365,72 @@ class GraphDriver(
     # -- fetching -----------------------------------------------------------------------
 
     def fetch(self, folder: RemoteFolder, ids: list[str]) -> Iterator[RemoteMessage]:
-        """In ``ids``' order, with a few requests in flight while the caller stores what
-        came: fetching and storing overlap, and a few messages at most wait in memory."""
-        window = self.config.parallel * 4
-        pending: deque[Future[RemoteMessage | None]] = deque()
-        with ThreadPoolExecutor(max_workers=self.config.parallel) as pool:
+        """In ``ids``' order, ``BATCH`` messages a request (JSON batching: one round trip
+        for twenty, where one a message cost a round trip each), with ``BATCHES_AHEAD``
+        batches in flight while the caller stores what came: fetching and storing
+        overlap, and a few batches at most wait in memory."""
+        chunks = [ids[start : start + BATCH] for start in range(0, len(ids), BATCH)]
+        pending: deque[Future[list[RemoteMessage | None]]] = deque()
+        with ThreadPoolExecutor(max_workers=BATCHES_AHEAD) as pool:
             try:
-                token, asked = "", 0
-                for position in range(len(ids) + window):
-                    if position < len(ids):
-                        if asked % 64 == 0:
-                            token = self.config.token()  # renewed during long syncs
-                        pending.append(pool.submit(self._fetch_one, ids[position], token))
-                        asked += 1
-                    if pending and (len(pending) > window or position >= len(ids)):
-                        message = pending.popleft().result()
-                        if message is not None:
-                            yield message
+                token = ""
+                for n, chunk in enumerate(chunks):
+                    if n % 4 == 0:
+                        token = self.config.token()  # renewed during long syncs
+                    pending.append(pool.submit(self._fetch_batch, chunk, token))
+                    while len(pending) > BATCHES_AHEAD or (pending and n == len(chunks) - 1):
+                        yield from (m for m in pending.popleft().result() if m is not None)
             finally:
                 for future in pending:
                     future.cancel()
+
+    def _fetch_batch(self, mids: list[str], token: str) -> list[RemoteMessage | None]:
+        """The messages ``mids`` (in their order; None for one gone since it was listed):
+        their MIME through ``POST /$batch``, a step each; a step Graph throttles is asked
+        again after the wait it names; a message whose flags the listing did not give is
+        fetched on its own."""
+        raws: dict[str, bytes | None] = {}
+        todo = [mid for mid in mids if mid in self._flags]
+        for attempt in range(4):
+            if not todo:
+                break
+            steps = [
+                {"id": str(n), "method": "GET", "url": f"/me/messages/{quote(mid, safe='')}/$value"}
+                for n, mid in enumerate(todo)
+            ]
+            response = self._request("POST", "/$batch", json={"requests": steps}, token=token)
+            answers = _batch_answers(response)
+            again, wait = [], 0.0
+            for n, mid in enumerate(todo):
+                step = answers.get(str(n))
+                if step is None:
+                    raise DriverError(f"{NAME} left a step of a batch unanswered.", kind="protocol")
+                status = int(step.get("status") or 0)
+                if status == 200:
+                    raws[mid] = _step_bytes(step)
+                    continue
+                if status == 404:
+                    raws[mid] = None  # moved or deleted since it was listed
+                    continue
+                headers = {str(k).lower(): v for k, v in (step.get("headers") or {}).items()}
+                retry = _retry_after(status, str(headers.get("retry-after") or ""))
+                if retry is not None and retry <= self.config.max_wait and attempt < 3:
+                    again.append(mid)
+                    wait = max(wait, retry)
+                    continue
+                self._raise(status, _code_of(step.get("body")), retry)
+            if again:
+                time.sleep(wait)
+            todo = again
+        found: list[RemoteMessage | None] = []
+        for mid in mids:
+            if mid not in self._flags:
+                found.append(self._fetch_one(mid, token))
+                continue
+            raw = raws.get(mid)
+            flags, when = self._flags[mid]
+            found.append(None if raw is None else RemoteMessage(mid, flags, raw, len(raw), when))
+        return found
 
     def _fetch_one(self, mid: str, token: str) -> RemoteMessage | None:
         path = f"/me/messages/{quote(mid, safe='')}"
@@ -484,22 +529,54 @@ class GraphDriver(
 # -- reading Graph's documents ----------------------------------------------------------------
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    if response.status_code not in (429, 503, 509):
+def _retry_after(status: int, header: str | None) -> float | None:
+    """How long a throttled answer (429, 503, 509) asks to wait; None for any other."""
+    if status not in (429, 503, 509):
         return None
-    value = response.headers.get("Retry-After", "").strip()
+    value = (header or "").strip()
     if value.isdigit():
         return float(value)
-    return 60.0 if response.status_code in (429, 509) else None
+    return 60.0 if status in (429, 509) else None
 
 
 def _error_code(response: requests.Response) -> str:
     try:
-        error = response.json().get("error") or {}
-    except (ValueError, AttributeError):
+        body = response.json()
+    except ValueError:
         return ""
+    return _code_of(body)
+
+
+def _code_of(body: Any) -> str:
+    """The ``error.code`` of an error body (an answer's, or a batch step's)."""
+    error = body.get("error") if isinstance(body, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
     return str(code)[:80] if isinstance(code, str) else ""
+
+
+def _batch_answers(response: requests.Response) -> dict[str, dict[str, Any]]:
+    """A batch's answers by their step's id."""
+    try:
+        answers = response.json().get("responses")
+    except (ValueError, AttributeError):
+        answers = None
+    if not isinstance(answers, list):
+        raise DriverError(f"{NAME} answered a batch without responses.", kind="protocol")
+    return {str(a.get("id")): a for a in answers if isinstance(a, dict)}
+
+
+def _step_bytes(step: dict[str, Any]) -> bytes:
+    """The body of a batch step that is not JSON (a message's MIME): Graph hands it over
+    as a base64 string."""
+    body = step.get("body")
+    if not isinstance(body, str):
+        raise DriverError(f"{NAME} answered a message's MIME without it.", kind="protocol")
+    try:
+        return base64.b64decode(body, validate=False)
+    except ValueError:
+        raise DriverError(
+            f"{NAME} answered a message's MIME unreadably.", kind="protocol"
+        ) from None
 
 
 def _items(page: dict[str, Any]) -> list[dict[str, Any]]:

@@ -20,7 +20,12 @@ It serves one signed-in user (``/me``) over HTTP on a free loopback port, at
   participants, recipients), newest first;
 - ``POST /me/sendMail`` as JSON (``message``, ``saveToSentItems``) or as MIME
   (``Content-Type: text/plain``, the message in base64), ``202 Accepted``; the copy lands
-  in Sent Items.
+  in Sent Items;
+- ``POST /$batch`` (json-batching): at most 20 ``requests``, each with a unique ``id``, a
+  ``method`` and a ``url`` relative to the version (``/me/messages/{id}/$value``), run one
+  after another and answered in ``responses`` with each one's ``status``, ``headers`` and
+  ``body``: JSON as it is, anything else (a message's MIME) as a base64 string, as Graph
+  answers it. Each step is throttled or failed on its own (``fail(path=…)``).
 
 Errors carry Graph's body ``{"error": {"code", "message", "innerError"}}``: a missing or
 unknown Bearer token ``401 InvalidAuthenticationToken``; an unknown query option or a
@@ -130,6 +135,23 @@ def _recipients(value: str | None) -> list[dict[str, Any]]:
         for name, addr in getaddresses([value or ""])
         if addr
     ]
+
+
+BATCH_LIMIT = 20  # steps in one JSON batch (json-batching)
+
+
+def _error_body(exc: GraphError) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": exc.code,
+            "message": exc.message,
+            "innerError": {
+                "date": _iso(datetime.now(UTC)),
+                "request-id": str(uuid.uuid4()),
+                "client-request-id": str(uuid.uuid4()),
+            },
+        }
+    }
 
 
 @dataclass
@@ -259,6 +281,7 @@ class GraphState:
         self.void_tokens: dict[str, str] = {}  # token -> error code
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
+        self.steps: list[tuple[str, str]] = []  # the same, of each step of a JSON batch
         self.sent: list[bytes] = []  # MIME of each message sent
         self.base_url = ""
         root = StoredFolder(_new_id("AQMkADAwATM0MDAAMS"), "Top of Information Store", "", ROOT)
@@ -509,7 +532,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._inject(state, parts.path)
             if length > MAX_REQUEST_BYTES:
                 raise GraphError(413, "RequestEntityTooLarge", "The request is too large.")
-            status, payload, headers = self._route(method, parts.path, parts.query, body)
+            if parts.path == "/v1.0/$batch":
+                status, payload, headers = self._batch(method, parts.query, body)
+            else:
+                status, payload, headers = self._route(method, parts.path, parts.query, body)
         except GraphError as exc:
             self._error(exc)
             return
@@ -547,18 +573,52 @@ class _Handler(BaseHTTPRequestHandler):
         raise GraphError(fault.status, fault.code, fault.message, headers)
 
     def _error(self, exc: GraphError) -> None:
-        payload = {
-            "error": {
-                "code": exc.code,
-                "message": exc.message,
-                "innerError": {
-                    "date": _iso(datetime.now(UTC)),
-                    "request-id": str(uuid.uuid4()),
-                    "client-request-id": str(uuid.uuid4()),
-                },
-            }
-        }
-        self._send(exc.status, payload, exc.headers)
+        self._send(exc.status, _error_body(exc), exc.headers)
+
+    def _batch(self, method: str, query: str, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        """``POST /$batch``: the steps one after another, each answered on its own."""
+        state = self.server.state
+        self._methods(method, "POST")
+        _options(query, ())
+        steps = self._json(body).get("requests")
+        if not isinstance(steps, list) or not steps:
+            raise GraphError(400, "BadRequest", "Invalid batch payload format.")
+        if len(steps) > BATCH_LIMIT:
+            raise GraphError(
+                400,
+                "BadRequest",
+                f"Number of batch request steps exceeds the maximum of {BATCH_LIMIT}.",
+            )
+        ids = [step.get("id") if isinstance(step, dict) else None for step in steps]
+        if any(not isinstance(i, str) or not i for i in ids) or len(set(ids)) != len(ids):
+            raise GraphError(400, "BadRequest", "Batch request steps must have unique ids.")
+        responses = []
+        for step in steps:
+            url, inner_method = step.get("url"), str(step.get("method", "")).upper()
+            if not isinstance(url, str) or not url.startswith("/") or "://" in url:
+                raise GraphError(400, "BadRequest", "Invalid request URL in batch step.")
+            part = urlsplit(url)
+            with state.lock:
+                state.steps.append((inner_method, "/v1.0" + url))
+            inner = json.dumps(step["body"]).encode() if "body" in step else b""
+            try:
+                self._inject(state, part.path)
+                status, payload, headers = self._route(
+                    inner_method, "/v1.0" + part.path, part.query, inner
+                )
+            except GraphError as exc:
+                status, payload, headers = exc.status, _error_body(exc), dict(exc.headers)
+            headers = dict(headers)
+            if isinstance(payload, bytes):
+                headers.setdefault("Content-Type", "text/plain")
+                payload = base64.b64encode(payload).decode("ascii")
+            elif payload is not None:
+                headers.setdefault("Content-Type", "application/json")
+            answer: dict[str, Any] = {"id": step["id"], "status": status, "headers": headers}
+            if payload is not None:
+                answer["body"] = payload
+            responses.append(answer)
+        return 200, {"responses": responses}, {}
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         headers = dict(headers or {})
