@@ -498,11 +498,15 @@ def activate_mailbox(request: HttpRequest, id: Id) -> Mailbox:
 )
 def deactivate_mailbox(request: HttpRequest, id: Id, payload: DeactivateIn) -> dict:
     """``keep_mail`` is required: keep what was synced, or forget it (mail sent from crmail
-    and mail another mailbox holds stay)."""
+    and mail another mailbox holds stay). ``remove_labels`` takes the labels by deal
+    state off the server (a job)."""
     mailbox = mailbox_or_404(request, id)
     with action_errors():
         removed = actions.deactivate_mailbox(
-            current_user(request), mailbox, keep_mail=payload.keep_mail
+            current_user(request),
+            mailbox,
+            keep_mail=payload.keep_mail,
+            remove_labels=payload.remove_labels,
         )
     return {"mailbox": mailbox_or_404(request, id), "messages_removed": removed}
 

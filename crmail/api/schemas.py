@@ -685,7 +685,12 @@ class LabelMoveOut(Schema):
 
 class DeactivateIn(Input):
     keep_mail: bool = Field(
-        description="Keep the synced mail, folders and labels (true) or forget them (false)."
+        description="Keep the synced mail and folders in crmail (true) or forget them (false)."
+    )
+    remove_labels: bool = Field(
+        False,
+        description="With labels by deal state on: take the three labels off the server, "
+        "their mail back in the Inbox (true), or leave them there (false, the default).",
     )
 
 

@@ -291,8 +291,13 @@ def activate_mailbox(actor: User, mailbox: Mailbox) -> Mailbox:
     return mailbox
 
 
-def deactivate_mailbox(actor: User, mailbox: Mailbox, *, keep_mail: bool) -> int:
-    """Stop fetching ``mailbox``; with ``keep_mail=False`` also forget what it synced.
+def deactivate_mailbox(
+    actor: User, mailbox: Mailbox, *, keep_mail: bool, remove_labels: bool = False
+) -> int:
+    """Stop fetching ``mailbox``; with ``keep_mail=False`` also forget what it synced; with
+    ``remove_labels`` (labels by deal state on) switch the labels off and take them off
+    the server, their mail back in the Inbox (a job, which reads the server's folders, not
+    what crmail kept). Seed 003: deactivating, one chooses whether the labels stay.
 
     Returns the number of messages removed. Mail that another mailbox also holds, or that
     was sent from crmail, stays: only this mailbox's copies go.
@@ -302,7 +307,12 @@ def deactivate_mailbox(actor: User, mailbox: Mailbox, *, keep_mail: bool) -> int
     with transaction.atomic():
         mailbox.is_active = False
         mailbox.state = SyncState.DISABLED
-        mailbox.save(update_fields=["is_active", "state"])
+        changed = ["is_active", "state"]
+        if remove_labels and mailbox.deal_labels:
+            mailbox.deal_labels = False
+            changed.append("deal_labels")
+            transaction.on_commit(partial(labels_tasks.request_removal, mailbox.pk))
+        mailbox.save(update_fields=changed)
         _stop_live(Mailbox.objects.filter(pk=mailbox.pk))
         if not keep_mail:
             removed = discard_mail(mailbox)

@@ -180,5 +180,19 @@ def test_an_outlook_user_sees_live_mail_on_a_record_and_labels_follow_the_deal(
     assert [m.folder for m in graph.messages.values()] == [
         graph.folder_id("Deals Closing This Month")
     ]
+
+    # Deactivating asks about the labels too; removed, the mail is back in the Inbox.
+    page.get_by_role("link", name="Deactivate").click()
+    expect(page.locator("main")).to_contain_text("crmail keeps no copy of this mailbox's mail")
+    expect(page.get_by_role("radio", name=re.compile("^Keep the synced mail"))).to_have_count(0)
+    page.get_by_role("button", name="Deactivate").click()
+    expect(page.get_by_role("alert")).to_contain_text("keep the three labels on the server")
+    page.get_by_role("radio", name=re.compile("^Remove them from the server")).check()
+    app.shot("mailbox-deactivate-labels")
+    page.get_by_role("button", name="Deactivate").click()
+    expect(page.get_by_role("status")).to_contain_text("Its labels are being removed")
+    assert [m.folder for m in graph.messages.values()] == [graph.folder_id("inbox")]
+    deleted = graph.folder_id("deleteditems")
+    assert graph.folders[graph.folder_id("Open Deals")].parent == deleted
     assert app.page.js_errors == []
     clear_cache()

@@ -529,6 +529,47 @@ def test_deactivate_can_discard_the_mail(synced, client_for):
     assert "3 synced messages removed" in page(client.get(reverse("web:mailboxes")))
 
 
+def test_deactivating_asks_about_the_labels_and_can_take_them_off_the_server(
+    dovecot, client_for, django_capture_on_commit_callbacks
+):
+    from crmail.mailboxes.labels.categories import this_month
+    from crmail.mailboxes.tasks import run_sync
+
+    login, password = dovecot.new_user()
+    rep = f.user("rep@crmail.test", name="Rex Rep")
+    _, last = this_month()
+    f.deal(rep, contact=f.contact(rep, "cleo@acme.test"), closing_date=last)
+    dovecot.deliver(
+        login,
+        b"From: cleo@acme.test\r\nTo: rep@crmail.test\r\nSubject: Contract\r\n"
+        b"Message-ID: <cleo1@acme.test>\r\nDate: Mon, 02 Nov 2026 10:00:00 +0000\r\n\r\nHi\r\n",
+    )
+    mailbox = f.mailbox(dovecot, login, password, owner=rep)
+    run_sync(mailbox)
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.update_mailbox(rep, mailbox, {"deal_labels": True})
+    assert "Deals Closing This Month" in dovecot.list_mailboxes(login)
+    assert dovecot.messages(login, "INBOX") == []
+
+    client = client_for(rep)
+    url = reverse("web:mailbox_deactivate", args=[mailbox.pk])
+    html = page(client.post(url, {"keep_mail": "keep"}))
+    assert "Choose whether to keep the three labels on the server or to remove them." in html
+    mailbox.refresh_from_db()
+    assert mailbox.is_active
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"keep_mail": "keep", "labels": "remove"})
+    assert response.status_code == 302
+    mailbox.refresh_from_db()
+    assert not mailbox.is_active and not mailbox.deal_labels
+    assert dovecot.list_mailboxes(login) == ["INBOX"]
+    assert len(dovecot.messages(login, "INBOX")) == 1
+    assert "Its labels are being removed from the server" in page(
+        client.get(reverse("web:mailboxes"))
+    )
+
+
 def test_making_another_mailbox_active_stops_the_first(synced, dovecot, client_for):
     login, password = dovecot.new_user()
     second = f.mailbox(dovecot, login, password, owner=synced.owner, is_active=False)

@@ -559,26 +559,47 @@ def mailbox_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied(
             "An administrator has locked this mail configuration: ask them to change it."
         )
-    error = ""
-    choice = request.POST.get("keep_mail", "")
+    error = labels_error = ""
+    # A mailbox that keeps no copy has no synced mail to ask about.
+    choice = request.POST.get("keep_mail", "") if mailbox.keeps_copy else "keep"
+    labels = request.POST.get("labels", "")
     if request.method == "POST":
         if choice not in ("keep", "discard"):
             error = "Choose whether to keep the synced mail or to remove it."
-        else:
+        if mailbox.deal_labels and labels not in ("keep", "remove"):
+            labels_error = (
+                "Choose whether to keep the three labels on the server or to remove them."
+            )
+        if not error and not labels_error:
             try:
                 removed = actions.deactivate_mailbox(
-                    request.user, mailbox, keep_mail=choice == "keep"
+                    request.user,
+                    mailbox,
+                    keep_mail=choice == "keep",
+                    remove_labels=labels == "remove",
                 )
             except NotAllowed as exc:
                 raise PermissionDenied(str(exc)) from None
-            if choice == "keep":
+            if not mailbox.keeps_copy:
+                note = "its live mail left the records."
+            elif choice == "keep":
                 note = "its synced mail stays on the records."
             else:
                 note = f"{removed} synced message{'' if removed == 1 else 's'} removed."
+            if labels == "remove":
+                note += " Its labels are being removed from the server: their mail goes back"
+                note += " to the Inbox."
             messages.success(request, f"{mailbox.email} was deactivated: {note}")
             return redirect("web:mailboxes")
     status = actions.mailbox_status(mailbox)
-    context = {"mailbox": mailbox, "status": status, "error": error, "choice": choice}
+    context = {
+        "mailbox": mailbox,
+        "status": status,
+        "error": error,
+        "choice": choice,
+        "labels": labels,
+        "labels_error": labels_error,
+    }
     return render(request, "web/mailboxes/deactivate.html", context)
 
 
