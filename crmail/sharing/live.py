@@ -189,6 +189,7 @@ def merged_page(
             i for i, (_, _, m) in enumerate(source.buffered) if access.shows(participants(m))
         ]
         sources.append(source)
+    _once(stored, sources)
     candidates: list[tuple[Message | LiveItem, _Source | None, int]] = [(m, None, 0) for m in rows]
     for source in sources:
         for index in source.shown:
@@ -217,6 +218,37 @@ def merged_page(
         notices=notices,
         live_mailboxes=len(mailboxes),
     )
+
+
+def _core(message_id: str) -> str:
+    return message_id.strip().strip("<>").strip()
+
+
+def _once(stored: QuerySet[Message], sources: list[_Source]) -> None:
+    """A message held in several places shows once (by its Message-ID): a stored copy
+    the list holds rather than a live one, and of live ones the first mailbox's. What is
+    left out is left out of the sources' shown messages, so the cursor steps over it."""
+    keys = {
+        _core(source.buffered[i][2].message_id)
+        for source in sources
+        for i in source.shown
+        if _core(source.buffered[i][2].message_id)
+    }
+    seen: set[str] = set()
+    if keys:
+        forms = [form for key in keys for form in (key, f"<{key}>")]
+        held = stored.filter(message_id__in=forms).values_list("message_id", flat=True)
+        seen = {_core(mid) for mid in held}
+    for source in sources:
+        kept = []
+        for i in source.shown:
+            key = _core(source.buffered[i][2].message_id)
+            if key and key in seen:
+                continue
+            if key:
+                seen.add(key)
+            kept.append(i)
+        source.shown = kept
 
 
 def _next_state(source: _Source, last: int) -> list[Any] | None:

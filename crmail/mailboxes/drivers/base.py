@@ -240,6 +240,7 @@ class LiveMessage:
     recipients: tuple[str, ...] = ()
     thread_id: str = ""
     flags: frozenset[str] = frozenset()
+    message_id: str = ""  # the Message-ID header, as sent: the same message elsewhere
 
 
 @dataclass(frozen=True)

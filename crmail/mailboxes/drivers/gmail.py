@@ -583,7 +583,7 @@ class GmailDriver(
             args["pageToken"] = page
         answer = self._call(self._users.messages().list(**args))
         ids = [m["id"] for m in answer.get("messages", [])]
-        found = self._metadata(ids, ["From", "To", "Cc", "Subject"]) if ids else {}
+        found = self._metadata(ids, ["From", "To", "Cc", "Subject", "Message-ID"]) if ids else {}
         out = []
         for mid in ids:
             m = found.get(mid)
@@ -608,6 +608,7 @@ class GmailDriver(
                     recipients=recipients,
                     thread_id=m.get("threadId", ""),
                     flags=_flags(m.get("labelIds", [])),
+                    message_id=(headers.get("message-id") or [""])[0].strip(),
                 )
             )
         return LivePage(out, answer.get("nextPageToken"))

@@ -69,7 +69,10 @@ ROLES = {
     "outbox": "outbox",
 }
 SYNC_FIELDS = "isRead,flag,isDraft,receivedDateTime"
-LIVE_FIELDS = "from,subject,receivedDateTime,toRecipients,ccRecipients,conversationId,isRead,flag"
+LIVE_FIELDS = (
+    "from,subject,receivedDateTime,toRecipients,ccRecipients,conversationId,isRead,flag,"
+    "internetMessageId"
+)
 RESET_CODES = frozenset({"syncStateNotFound", "resyncRequired"})
 SEND_LIMIT = 4 * 1024 * 1024  # Graph's request size limit; base64 makes MIME a third larger
 NAME = "Microsoft Graph"
@@ -631,6 +634,7 @@ def _live(item: dict[str, Any]) -> LiveMessage:
         recipients=recipients,
         thread_id=str(item.get("conversationId") or ""),
         flags=_flags(item),
+        message_id=str(item.get("internetMessageId") or "").strip(),
     )
 
 

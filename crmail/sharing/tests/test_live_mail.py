@@ -127,6 +127,26 @@ def test_the_records_list_merges_live_mail_with_stored_mail_newest_first(scene):
     ]
 
 
+def test_a_message_held_in_several_places_shows_once(scene, settings):
+    # Rex's Gmail and Olga's Outlook both hold Jane's quote (one Message-ID): it shows once.
+    # Once a stored copy is on the record too, that one shows instead.
+    from crmail.mailboxes.tests.standins.graph import serve
+
+    quote = mail(f"Jane Quinn <{JANE}>", ME, "Quote for July")
+    with serve() as graph:
+        settings.CRMAIL_GRAPH_API_URL = graph.base_url
+        olga = f.user("olga@crmail.test", name="Olga Other")
+        f.api_mailbox("graph", graph.address, graph.add_token(), owner=olga, keeps_copy=False)
+        graph.deliver(quote, received=datetime(2026, 6, 20, 12, tzinfo=UTC))
+        result = page(scene.rep, scene)
+        assert names(result.items) == ["Quote for July", "Our offer", "stored", "First contact"]
+        message_id = quote.split(b"Message-ID: ", 1)[1].split(b"\r\n", 1)[0].decode()
+        type(scene.stored).objects.filter(pk=scene.stored.pk).update(message_id=message_id)
+        result = page(scene.rep, scene)
+        assert names(result.items) == ["Our offer", "stored", "First contact"]
+        assert result.next_cursor is None
+
+
 def test_pages_follow_the_cursor_without_losing_or_repeating_mail(scene):
     seen: list[str] = []
     cursor = None
