@@ -173,6 +173,20 @@ class MovesMessages(Protocol):
 
 
 @runtime_checkable
+class MovesMany(Protocol):
+    """Several messages of one folder moved to another in one command (IMAP's UID MOVE
+    with a set): the labels' first sort of a full Inbox is a few commands, not one a
+    message."""
+
+    def move_many(
+        self, folder: RemoteFolder, ids: Sequence[str], dest: RemoteFolder
+    ) -> dict[str, str | None]:
+        """Move every message of ``ids``, all or none; {id: its id in ``dest`` when the
+        server says it, else None}."""
+        ...
+
+
+@runtime_checkable
 class Appends(Protocol):
     """A message crmail made stored in a folder (the copy of sent mail in Sent)."""
 

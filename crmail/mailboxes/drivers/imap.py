@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import select
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from .base import (
     DriverError,
     FiltersByArrival,
     FolderDelta,
+    MovesMany,
     MovesMessages,
     ReadsHeaders,
     RemoteFolder,
@@ -83,6 +84,7 @@ class ImapDriver(
     FiltersByArrival,
     SetsFlags,
     MovesMessages,
+    MovesMany,
     Appends,
     CreatesFolders,
     DeletesFolders,
@@ -451,6 +453,34 @@ class ImapDriver(
                     if new is not None:
                         return str(new)
         return None
+
+    def move_many(
+        self, folder: RemoteFolder | str, ids: Sequence[str], dest: RemoteFolder | str
+    ) -> dict[str, str | None]:
+        """Move several messages in one UID MOVE (RFC 6851: all or none); their UIDs in
+        ``dest`` from COPYUID. Without MOVE, one after another (``move``)."""
+        if "MOVE" not in self._caps:
+            return {i: self.move(folder, i, dest) for i in ids}
+        uids = sorted({int(i) for i in ids})
+        if not uids:
+            return {}
+        self._ensure_selected(folder, write=True)
+        codes: list[Response] = []
+
+        def collect(resp: Response) -> None:
+            if resp.code == b"COPYUID":
+                codes.append(resp)
+
+        target = self._mailbox(dest)
+        command = f"UID MOVE {compact_uids(uids)} ".encode()
+        codes.append(self._run([command, target], "moving messages", collect))
+        mapping: dict[int, int] = {}
+        for resp in codes:
+            if resp.code == b"COPYUID":
+                words = code_numbers(resp)
+                if len(words) >= 3:
+                    mapping.update(uid_mapping(words[1], words[2]))
+        return {i: (str(mapping[int(i)]) if int(i) in mapping else None) for i in ids}
 
     def delete(self, folder: RemoteFolder | str, id: str) -> str | None:
         """Move to the Trash folder (returning the new UID) or, in Trash or without one,

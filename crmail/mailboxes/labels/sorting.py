@@ -31,6 +31,7 @@ from crmail.mailboxes.drivers.base import (
     DeletesFolders,
     Driver,
     DriverError,
+    MovesMany,
     MovesMessages,
     RemoteFolder,
 )
@@ -159,30 +160,53 @@ def _follow(
         record_move(location, _folder_row(mailbox, target), new_id)
 
 
+MOVE_BATCH = 500  # messages moved in one command where the server can (``MovesMany``)
+
+
 def carry_out(mailbox: Mailbox, driver: Driver, planned: Iterable[Planned]) -> list[LabelMove]:
-    """Make the moves on the server, one by one, each logged as soon as it is made: a
-    failure midway leaves the moves made before it logged and undoable."""
+    """Make the moves on the server, each logged as soon as it is made: a failure midway
+    leaves the moves made before it logged and undoable. Where the server moves several
+    messages in one command (``MovesMany``: IMAP), the moves from one folder to another go
+    up to ``MOVE_BATCH`` a command, all or none, each still logged; otherwise one by one."""
     done: list[LabelMove] = []
-    for item in planned:
+    items = list(planned)
+    if isinstance(driver, MovesMany) and not isinstance(driver, AppliesLabels):
+        groups: dict[tuple[str, str], list[Planned]] = {}
+        for item in items:
+            groups.setdefault((item.source.remote_id, item.target.remote_id), []).append(item)
+        for group in groups.values():
+            for start in range(0, len(group), MOVE_BATCH):
+                chunk = group[start : start + MOVE_BATCH]
+                new_ids = driver.move_many(
+                    chunk[0].source, [i.mail.remote_id for i in chunk], chunk[0].target
+                )
+                with transaction.atomic():
+                    done += [_logged(mailbox, i, new_ids.get(i.mail.remote_id)) for i in chunk]
+        return done
+    for item in items:
         new_id = _carry(driver, item.source, item.mail.remote_id, item.target)
         with transaction.atomic():
-            done.append(
-                LabelMove.objects.create(
-                    mailbox=mailbox,
-                    message_id=item.mail.message_id,
-                    from_address=item.mail.from_address,
-                    source=item.source.remote_id,
-                    source_name=item.source.name,
-                    remote_id=item.mail.remote_id,
-                    target=item.target.remote_id,
-                    target_name=item.target.name,
-                    new_remote_id=new_id or "",
-                    category=item.category,
-                    reason=item.reason,
-                )
-            )
-            _follow(mailbox, item.source, item.mail.remote_id, item.target, new_id)
+            done.append(_logged(mailbox, item, new_id))
     return done
+
+
+def _logged(mailbox: Mailbox, item: Planned, new_id: str | None) -> LabelMove:
+    """The move the server made, in the log; crmail's copy follows it."""
+    move = LabelMove.objects.create(
+        mailbox=mailbox,
+        message_id=item.mail.message_id,
+        from_address=item.mail.from_address,
+        source=item.source.remote_id,
+        source_name=item.source.name,
+        remote_id=item.mail.remote_id,
+        target=item.target.remote_id,
+        target_name=item.target.name,
+        new_remote_id=new_id or "",
+        category=item.category,
+        reason=item.reason,
+    )
+    _follow(mailbox, item.source, item.mail.remote_id, item.target, new_id)
+    return move
 
 
 @dataclass

@@ -134,6 +134,37 @@ def test_the_three_folders_are_made_and_inbox_mail_sorted_by_deal_state(rep):
     assert again.moves == [] and again.created == []
 
 
+def test_a_full_inbox_is_sorted_a_few_commands_at_a_time(rep, monkeypatch):
+    # Many messages from one customer go under the label in one UID MOVE per batch, not
+    # one a message; each is still logged with its new UID, and crmail's copies follow.
+    from crmail.mailboxes.drivers.imap import ImapDriver
+
+    server, login, mailbox, _ = rep
+    for n in range(12):
+        server.deliver(login, mail("cleo@acme.test", f"more {n}"))
+    with tasks.session(mailbox) as driver:
+        from crmail.mailboxes.sync import sync_mailbox
+
+        sync_mailbox(mailbox, driver)
+    commands: list[int] = []
+    real = ImapDriver.move_many
+
+    def counted(self, folder, ids, dest):  # type: ignore[no-untyped-def]
+        commands.append(len(ids))
+        return real(self, folder, ids, dest)
+
+    monkeypatch.setattr(ImapDriver, "move_many", counted)
+    monkeypatch.setattr(ImapDriver, "move", lambda *a: pytest.fail("moved one by one"))
+    monkeypatch.setattr(sorting, "MOVE_BATCH", 5)
+    sort(mailbox)
+    assert commands == [5, 5, 3, 1, 1]  # Cleo's 13 by fives; Otto's and Wyn's one each
+    moves = LabelMove.objects.filter(target=CLOSING)
+    assert moves.count() == 13 and all(m.new_remote_id for m in moves)
+    assert len(server.messages(login, CLOSING)) == 13
+    for loc in Location.objects.filter(mailbox=mailbox).select_related("folder"):
+        assert loc.uid in server.uids(login, loc.folder.remote_id)
+
+
 def test_the_month_is_the_organisations_calendar_month(rep, settings):
     server, login, mailbox, deals = rep
     # 12:00 UTC on 30 November is already 1 December in Auckland (UTC+13).
