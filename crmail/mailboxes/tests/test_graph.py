@@ -19,9 +19,12 @@ from crmail.mailboxes.connect import can, open_driver
 from crmail.mailboxes.drivers.base import (
     Appends,
     AuthFailed,
+    CreatesFolders,
+    DeletesFolders,
     DriverError,
     MovesMessages,
     QueriesLive,
+    ReadsSenders,
     Sends,
     SetsFlags,
     WaitsForNews,
@@ -98,7 +101,15 @@ def assert_matches(graph: GraphState, mailbox: Mailbox) -> None:
 
 
 def test_the_driver_says_what_it_can(outlook):
-    for capability in (SetsFlags, MovesMessages, QueriesLive, Sends):
+    for capability in (
+        SetsFlags,
+        MovesMessages,
+        QueriesLive,
+        Sends,
+        ReadsSenders,
+        CreatesFolders,
+        DeletesFolders,
+    ):
         assert can(outlook, capability)
     assert not can(outlook, Appends) and not can(outlook, WaitsForNews)
     assert twoway.two_way(outlook)

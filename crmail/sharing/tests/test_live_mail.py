@@ -421,8 +421,12 @@ def test_an_outlook_mailbox_through_graph_is_asked_live_and_synced_to_ids_only(s
         opened = live.open_message(viewer, box.pk, item.message.remote_id, "contacts", jane.pk)
         assert opened is not None and opened.parsed is not None
         assert opened.parsed.subject == "Outlook hello"
+        before = len(graph.steps)
         run_sync(box)
         assert set(LiveMail.objects.values_list("sender", flat=True)) == {JANE, "bob@else.io"}
+        # From and received time alone were asked for, never a message's MIME.
+        asked = [path for _, path in graph.steps[before:]]
+        assert asked and all("$select=from,receivedDateTime" in p for p in asked)
         everything = _every_value()
         assert "Private words" not in everything and "Outlook hello" not in everything
     clear_cache()
