@@ -28,6 +28,7 @@ from crmail.mail.models import Message
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.people.models import User
 from crmail.sharing import live
+from crmail.sharing.actions import record_live_open
 from crmail.sharing.live import LiveItem, LiveReading
 from crmail.sharing.visibility import LiveAccess
 
@@ -127,6 +128,9 @@ def read(
         raise HttpError(502, f"The provider did not answer: {exc}") from None
     if reading is None:
         raise Http404
+    record_live_open(
+        user, reading.access.mailbox, remote_id, module=module or "", record_id=record_id
+    )
     parsed = reading.parsed
     page = reverse("web:live_message", args=[mailbox_id, remote_id])
     if module is not None:

@@ -439,6 +439,29 @@ def record_open(
     )
 
 
+def record_live_open(
+    viewer: User,
+    mailbox: Mailbox,
+    remote_id: str,
+    *,
+    module: str = "",
+    record_id: int | None = None,
+) -> MessageOpen:
+    """Audit that ``viewer`` opened a message of ``mailbox`` asked live (from a record,
+    when given): its Mail ID only, as crmail keeps of such mail nothing else.
+
+    Callers open it through ``live.open_message`` first, which decides who may."""
+    return MessageOpen.objects.create(
+        viewer=viewer,
+        viewer_email=viewer.email,
+        mailbox=mailbox,
+        remote_id=remote_id,
+        module=module,
+        record_id=record_id,
+        at=timezone.now(),
+    )
+
+
 def take_backup(
     actor: User | None,
     user: User,

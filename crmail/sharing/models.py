@@ -149,7 +149,14 @@ class MessageOpen(models.Model):
     message = models.ForeignKey(
         "mail.Message", null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    message_sha256 = models.CharField(max_length=64, help_text="Kept if the message is deleted.")
+    message_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="Kept if the message is deleted."
+    )
+    # A message asked live (a mailbox that keeps no copy): which mailbox, and its Mail ID.
+    mailbox = models.ForeignKey(
+        "mailboxes.Mailbox", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    remote_id = models.CharField(max_length=300, blank=True)
     module = models.CharField(max_length=10, blank=True, choices=Module.choices)
     record_id = models.PositiveBigIntegerField(null=True, blank=True)
     at = models.DateTimeField()
@@ -162,7 +169,8 @@ class MessageOpen(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.viewer_email} opened {self.message_sha256[:12]} at {self.at:%Y-%m-%d %H:%M}"
+        what = self.message_sha256[:12] or f"live {self.remote_id[:12]}"
+        return f"{self.viewer_email} opened {what} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class MailBackup(models.Model):

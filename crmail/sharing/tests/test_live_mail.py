@@ -22,7 +22,7 @@ from crmail.mailboxes.tests.standins.gmail import GmailStandIn
 from crmail.notifications.models import Notification
 from crmail.people.models import ModuleDefault, User
 from crmail.sharing import live
-from crmail.sharing.models import ExcludedDomain, SharingSetting
+from crmail.sharing.models import ExcludedDomain, MessageOpen, SharingSetting
 from crmail.sharing.tests import build
 from tests import factories as f
 from tests.database import every_value
@@ -256,6 +256,14 @@ def test_a_live_message_opens_through_the_safe_display_and_is_asked_once(scene):
     owner = Client()
     owner.force_login(scene.rep)
     assert owner.get(url).status_code == 200
+    # Each opening of the page is audited, by Mail ID (the frame is not a second one);
+    # what was refused is not.
+    opens = MessageOpen.objects.order_by("pk")
+    assert [(o.viewer_id, o.mailbox_id, o.remote_id, o.module, o.record_id) for o in opens] == [
+        (scene.peer.pk, scene.box.pk, raw_id, "contacts", scene.jane.pk),
+        (scene.rep.pk, scene.box.pk, raw_id, "", None),
+    ]
+    assert all(o.message_id is None and o.message_sha256 == "" for o in opens)
 
 
 def test_another_mailboxes_mail_and_bad_ids_answer_404(scene):
@@ -293,6 +301,8 @@ def test_the_api_lists_live_items_and_reads_one(scene):
     read = api.get(first["api_url"].split("/api/v1", 1)[1])
     assert read.status_code == 200
     assert read.json()["headers"]["subject"] == "Quote for July"
+    [audit] = MessageOpen.objects.all()
+    assert (audit.viewer_id, audit.remote_id) == (scene.peer.pk, first["remote_id"])
     assert api.get(f"/contacts/{scene.jane.pk}/emails", {"cursor": "x"}).status_code == 422
     assert api.get(f"/contacts/{scene.jane.pk}/emails", {"offset": 2}).status_code == 422
     # A colleague reads no one else's mailbox directly.

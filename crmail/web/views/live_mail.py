@@ -28,6 +28,7 @@ from crmail.mailboxes import live
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.people import access
 from crmail.people.models import User
+from crmail.sharing.actions import record_live_open
 from crmail.sharing.live import LiveReading, open_message
 from crmail.web import image_proxy
 from crmail.web.security import MESSAGE_BODY_POLICY
@@ -99,6 +100,14 @@ def live_message_page(request: HttpRequest, mailbox_id: int, remote_id: str) -> 
     except DriverError as exc:
         messages.error(request, f"The provider did not answer ({exc}): try again shortly.")
         return render(request, "web/messages/live.html", {"failed": True}, status=502)
+    module, record_id = _on(request)
+    record_live_open(
+        request.user,  # type: ignore[arg-type]
+        reading.access.mailbox,
+        remote_id,
+        module=module or "",
+        record_id=record_id,
+    )
     remote = request.GET.get("images") == "1"
     _, blocked, proxied = body_html(reading, remote=remote)
     on = request.GET.get("on", "")
