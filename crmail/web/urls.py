@@ -126,6 +126,11 @@ pages: list[URLPattern] = [
         live_pages.live_message_body,
         name="live_message_body",
     ),
+    path(
+        "live/<int:mailbox_id>/<str:remote_id>/attachments/<int:part>/",
+        live_pages.live_message_attachment,
+        name="live_message_attachment",
+    ),
     # Mailbox actions on one's own copy (SPEC F2): on the server first
     path("messages/<int:pk>/mark/", mailbox_actions.message_mark, name="message_mark"),
     path("messages/<int:pk>/move/", mailbox_actions.message_move, name="message_move"),

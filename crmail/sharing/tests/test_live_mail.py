@@ -266,6 +266,29 @@ def test_a_live_message_opens_through_the_safe_display_and_is_asked_once(scene):
     assert all(o.message_id is None and o.message_sha256 == "" for o in opens)
 
 
+def test_a_live_messages_attachment_downloads_under_the_same_rules(scene):
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = JANE, ME, "Signed contract"
+    msg["Message-ID"] = "<contract@acme.io>"
+    msg.set_content("Attached.")
+    msg.add_attachment(b"%PDF-1.4 signed", maintype="application", subtype="pdf", filename="c.pdf")
+    raw_id = scene.gmail.add_message(msg.as_bytes(), internal_date=at(26))
+    client = Client()
+    client.force_login(scene.peer)
+    on = f"?on=contacts/{scene.jane.pk}"
+    page_html = client.get(reverse("web:live_message", args=[scene.box.pk, raw_id]) + on)
+    link = reverse("web:live_message_attachment", args=[scene.box.pk, raw_id, 2])
+    assert f'href="{link}{on}"' in page_html.content.decode()
+    got = client.get(link + on)
+    assert got.status_code == 200 and got.content == b"%PDF-1.4 signed"
+    assert got["Content-Disposition"].startswith("attachment")
+    assert client.get(link).status_code == 404  # not from the record: not the peer's to open
+    bad = reverse("web:live_message_attachment", args=[scene.box.pk, raw_id, 9])
+    assert client.get(bad + on).status_code == 404
+
+
 def test_another_mailboxes_mail_and_bad_ids_answer_404(scene):
     client = Client()
     client.force_login(scene.rep)

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_safe
 from crmail.crm.models import RECORD_MODELS, Record
 from crmail.linking.models import Module
 from crmail.mail.display import clean_html, header_block, subject_from_headers, text_to_html
+from crmail.mail.downloads import attachment_response
 from crmail.mailboxes import live
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.people import access
@@ -128,7 +129,13 @@ def live_message_page(request: HttpRequest, mailbox_id: int, remote_id: str) -> 
         "to": _people(reading, "to"),
         "cc": _people(reading, "cc"),
         "attachments": [
-            {"name": a.filename or f"part {a.part}", "type": a.content_type, "size": a.size}
+            {
+                "name": a.filename or f"part {a.part}",
+                "type": a.content_type,
+                "size": a.size,
+                "url": reverse("web:live_message_attachment", args=[mailbox_id, remote_id, a.part])
+                + (f"?on={quote(on)}" if on else ""),
+            }
             for a in (parsed.attachments if parsed else [])
         ],
         "headers_text": headers,
@@ -140,6 +147,24 @@ def live_message_page(request: HttpRequest, mailbox_id: int, remote_id: str) -> 
         "block_url": f"?on={quote(on)}" if on else "?",
     }
     return render(request, "web/messages/live.html", context)
+
+
+@login_required
+@require_safe
+def live_message_attachment(
+    request: HttpRequest, mailbox_id: int, remote_id: str, part: int
+) -> HttpResponse:
+    """An attachment of a live message, as a download (the same checks as its page; the
+    message from the short-lived cache, nothing stored)."""
+    try:
+        reading = _reading(request, mailbox_id, remote_id)
+    except DriverError as exc:
+        return HttpResponse(
+            f"The provider did not answer ({exc}): try again shortly.",
+            status=502,
+            content_type="text/plain; charset=utf-8",
+        )
+    return attachment_response(reading.raw, reading.parsed, part)
 
 
 @login_required
