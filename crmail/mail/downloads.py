@@ -48,6 +48,31 @@ def inline_token(message_pk: int, part: int, viewer_pk: int) -> str:
     return signing.dumps([message_pk, part, viewer_pk], salt=INLINE_SALT)
 
 
+LIVE_INLINE_SALT = "crmail.web.live-inline"
+
+
+def live_inline_token(mailbox_id: int, remote_id: str, part: int, viewer_pk: int, on: str) -> str:
+    """``inline_token`` for a message asked live: its mailbox and Mail ID, the part, the
+    viewer and the record it was opened from (``on``, "contacts/12" or empty). The image
+    is served only while the viewer may still open the message from there."""
+    return signing.dumps([mailbox_id, remote_id, part, viewer_pk, on], salt=LIVE_INLINE_SALT)
+
+
+def live_inline_part(token: str) -> tuple[int, str, int, int, str] | None:
+    """What a token from ``live_inline_token`` names; None when forged, altered or old."""
+    try:
+        signed = signing.loads(token, salt=LIVE_INLINE_SALT, max_age=INLINE_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if not isinstance(signed, list) or len(signed) != 5:
+        return None
+    mailbox_id, remote_id, part, viewer_pk, on = signed
+    ints = all(isinstance(n, int) for n in (mailbox_id, part, viewer_pk))
+    if not ints or not isinstance(remote_id, str) or not isinstance(on, str):
+        return None
+    return mailbox_id, remote_id, part, viewer_pk, on
+
+
 def inline_part(token: str) -> tuple[int, int, int] | None:
     """The (message, part, viewer) a token from ``inline_token`` names; None when it is
     forged, altered or older than ``INLINE_MAX_AGE``."""

@@ -127,6 +127,11 @@ pages: list[URLPattern] = [
         name="live_message_body",
     ),
     path(
+        "live/<int:mailbox_id>/<str:remote_id>/inline/<int:part>/",
+        live_pages.live_message_inline,
+        name="live_message_inline",
+    ),
+    path(
         "live/<int:mailbox_id>/<str:remote_id>/attachments/<int:part>/",
         live_pages.live_message_attachment,
         name="live_message_attachment",

@@ -289,6 +289,40 @@ def test_a_live_messages_attachment_downloads_under_the_same_rules(scene):
     assert client.get(bad + on).status_code == 404
 
 
+def test_a_live_messages_cid_image_shows_in_its_frame_for_who_may_open_it(scene):
+    import re
+    from email.message import EmailMessage
+
+    from crmail.mail.downloads import live_inline_token
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = JANE, ME, "Our logo"
+    msg.set_content("Logo")
+    msg.add_alternative('<p>See <img src="cid:logo@acme"></p>', subtype="html")
+    msg.get_payload()[1].add_related(
+        b"\x89PNG\r\n\x1a\nlogo", maintype="image", subtype="png", cid="<logo@acme>"
+    )
+    raw_id = scene.gmail.add_message(msg.as_bytes(), internal_date=at(27))
+    viewer = Client()
+    viewer.force_login(scene.peer)
+    on = f"contacts/{scene.jane.pk}"
+    frame = viewer.get(reverse("web:live_message_body", args=[scene.box.pk, raw_id]), {"on": on})
+    found = re.search(r'src="(/live/[^"]+/inline/(\d+)/\?s=[^"]+)"', frame.content.decode())
+    assert found is not None
+    src = found[1].replace("&amp;", "&")
+    image = Client().get(src)  # the frame's request: no session
+    assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+    assert image["Content-Type"] == "image/png"
+    assert Client().get(src + "x").status_code == 404  # altered
+    # Named for someone who may not open the message there: nothing.
+    stranger = f.user("stranger@crmail.test")
+    ModuleDefault.objects.update_or_create(module="contacts", defaults={"level": "private"})
+    part = int(found[2])
+    forged = live_inline_token(scene.box.pk, raw_id, part, stranger.pk, on)
+    url = reverse("web:live_message_inline", args=[scene.box.pk, raw_id, part])
+    assert Client().get(url, {"s": forged}).status_code == 404
+
+
 def test_another_mailboxes_mail_and_bad_ids_answer_404(scene):
     client = Client()
     client.force_login(scene.rep)

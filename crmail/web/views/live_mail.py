@@ -24,7 +24,15 @@ from django.views.decorators.http import require_safe
 from crmail.crm.models import RECORD_MODELS, Record
 from crmail.linking.models import Module
 from crmail.mail.display import clean_html, header_block, subject_from_headers, text_to_html
-from crmail.mail.downloads import attachment_response
+from crmail.mail.downloads import (
+    DOWNLOAD_POLICY,
+    INLINE_IMAGE_TYPES,
+    attachment_response,
+    find_attachment,
+    live_inline_part,
+    live_inline_token,
+)
+from crmail.mail.parse import part_bytes
 from crmail.mailboxes import live
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.people import access
@@ -36,7 +44,12 @@ from crmail.web.security import MESSAGE_BODY_POLICY
 
 
 def _on(request: HttpRequest) -> tuple[str | None, int | None]:
-    module, _, raw_id = request.GET.get("on", "").partition("/")
+    return _record_of(request.GET.get("on", ""))
+
+
+def _record_of(on: str) -> tuple[str | None, int | None]:
+    """(module, record id) of an ``on`` value ("contacts/12"); (None, None) otherwise."""
+    module, _, raw_id = on.partition("/")
     record_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 19 else None
     if module not in Module.values or record_id is None:
         return None, None
@@ -52,8 +65,11 @@ def _reading(request: HttpRequest, mailbox_id: int, remote_id: str) -> LiveReadi
     return reading
 
 
-def body_html(reading: LiveReading, *, remote: bool) -> tuple[str, int, int]:
-    """The body's HTML for the frame, with the remote images blocked and shown."""
+def body_html(
+    reading: LiveReading, *, remote: bool, viewer: User | None = None, on: str = ""
+) -> tuple[str, int, int]:
+    """The body's HTML for the frame, with the remote images blocked and shown, and its
+    ``cid:`` images (for ``viewer``, opened from ``on``) served by ``live_message_inline``."""
     parsed = reading.parsed
     if parsed is None:
         return (
@@ -66,9 +82,23 @@ def body_html(reading: LiveReading, *, remote: bool) -> tuple[str, int, int]:
     def remote_url(url: str) -> str:
         return f"{reverse('web:remote_image')}?u={quote(image_proxy.sign(url))}"
 
+    images = {
+        a.content_id.lower(): a.part
+        for a in parsed.attachments
+        if a.content_id and a.content_type in INLINE_IMAGE_TYPES
+    }
+
+    def inline_url(content_id: str) -> str | None:
+        part = images.get(content_id.lower())
+        if part is None or viewer is None:
+            return None
+        box, mid = reading.access.mailbox.pk, reading.remote_id
+        token = live_inline_token(box, mid, part, viewer.pk, on)
+        return f"{reverse('web:live_message_inline', args=[box, mid, part])}?s={quote(token)}"
+
     if parsed.html.strip():
         cleaned = clean_html(
-            parsed.html, inline_url=lambda _cid: None, remote_url=remote_url if remote else None
+            parsed.html, inline_url=inline_url, remote_url=remote_url if remote else None
         )
         return cleaned.html, cleaned.blocked_images, cleaned.remote_images
     if parsed.text.strip():
@@ -110,7 +140,12 @@ def live_message_page(request: HttpRequest, mailbox_id: int, remote_id: str) -> 
         record_id=record_id,
     )
     remote = request.GET.get("images") == "1"
-    _, blocked, proxied = body_html(reading, remote=remote)
+    _, blocked, proxied = body_html(
+        reading,
+        remote=remote,
+        viewer=request.user,
+        on=request.GET.get("on", ""),  # type: ignore[arg-type]
+    )
     on = request.GET.get("on", "")
     body_url = reverse("web:live_message_body", args=[mailbox_id, remote_id])
     query = "&".join(
@@ -167,6 +202,39 @@ def live_message_attachment(
     return attachment_response(reading.raw, reading.parsed, part)
 
 
+@require_safe
+def live_message_inline(
+    request: HttpRequest, mailbox_id: int, remote_id: str, part: int
+) -> HttpResponse:
+    """An image part of a live message, for its ``cid:`` reference inside the body frame:
+    no session (the frame's requests carry none); the signed ``s`` names the message, the
+    part, the viewer and the record, and the viewer must still be able to open it."""
+    named = live_inline_part(request.GET.get("s", ""))
+    if named is None or named[:3] != (mailbox_id, remote_id, part):
+        raise Http404("No such image.")
+    viewer = User.objects.filter(pk=named[3], is_active=True).first()
+    if viewer is None:
+        raise Http404("No such image.")
+    module, record_id = _record_of(named[4])
+    try:
+        reading = open_message(viewer, mailbox_id, remote_id, module, record_id)
+    except DriverError:
+        raise Http404("No such image.") from None
+    if reading is None:
+        raise Http404("No such image.")
+    info = find_attachment(reading.parsed, part)
+    if info.content_type not in INLINE_IMAGE_TYPES:
+        raise Http404("No such image.")
+    try:
+        data, _, _ = part_bytes(reading.raw, part)
+    except Exception as exc:
+        raise Http404("No such image.") from exc
+    response = HttpResponse(data, content_type=info.content_type)
+    response["Content-Security-Policy"] = DOWNLOAD_POLICY
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
 @login_required
 @require_safe
 @xframe_options_sameorigin
@@ -174,7 +242,12 @@ def live_message_body(request: HttpRequest, mailbox_id: int, remote_id: str) -> 
     """The document inside the live message page's sandboxed frame."""
     try:
         reading = _reading(request, mailbox_id, remote_id)
-        body, _, _ = body_html(reading, remote=request.GET.get("images") == "1")
+        body, _, _ = body_html(
+            reading,
+            remote=request.GET.get("images") == "1",
+            viewer=request.user,  # type: ignore[arg-type]
+            on=request.GET.get("on", ""),
+        )
     except DriverError:
         body = '<p class="empty">The provider did not answer: reload the page shortly.</p>'
     response = render(request, "web/messages/frame.html", {"body": body})
