@@ -124,6 +124,22 @@ def raw_download(raw: bytes, message_pk: int) -> HttpResponse:
     return download(raw, "message/rfc822", f"message-{message_pk}.eml")
 
 
+def inline_image(raw: bytes, parsed: ParsedMessage | None, part: int, max_age: int) -> HttpResponse:
+    """The image part ``part`` of a message, to be shown in its body frame (a ``cid:``
+    reference); 404 for a part that is no image of the ``INLINE_IMAGE_TYPES``."""
+    info = find_attachment(parsed, part)
+    if info.content_type not in INLINE_IMAGE_TYPES:
+        raise Http404("No such image.")
+    try:
+        data, _, _ = part_bytes(raw, part)
+    except Exception as exc:
+        raise Http404("No such image.") from exc
+    response = HttpResponse(data, content_type=info.content_type)
+    response["Content-Security-Policy"] = DOWNLOAD_POLICY
+    response["Cache-Control"] = f"private, max-age={max_age}"
+    return response
+
+
 def find_attachment(parsed: ParsedMessage | None, part: int) -> AttachmentInfo:
     """The attachment numbered ``part``; 404 when the message has none such (or could not
     be parsed)."""

@@ -430,7 +430,23 @@ class ImapDriver(
         UID MOVE (RFC 6851 §3.2) when offered, else UID COPY + \\Deleted + UID EXPUNGE
         (RFC 4315 §2.1).
         """
-        uid = int(id)
+        return self._moved(folder, [int(id)], dest).get(int(id))
+
+    def move_many(
+        self, folder: RemoteFolder | str, ids: Sequence[str], dest: RemoteFolder | str
+    ) -> dict[str, str | None]:
+        """Move several messages in one UID MOVE (RFC 6851: all or none); their UIDs in
+        ``dest`` from COPYUID. Without MOVE, one after another (``move``)."""
+        if "MOVE" not in self._caps:
+            return {i: self.move(folder, i, dest) for i in ids}
+        moved = self._moved(folder, sorted({int(i) for i in ids}), dest) if ids else {}
+        return {i: moved.get(int(i)) for i in ids}
+
+    def _moved(
+        self, folder: RemoteFolder | str, uids: list[int], dest: RemoteFolder | str
+    ) -> dict[int, str]:
+        """UID MOVE of ``uids`` (UID COPY, \\Deleted and expunge of one without MOVE);
+        {old UID: new UID} as COPYUID says."""
         self._ensure_selected(folder, write=True)
         codes: list[Response] = []
 
@@ -440,47 +456,19 @@ class ImapDriver(
 
         target = self._mailbox(dest)
         if "MOVE" in self._caps:
-            tagged = self._run([b"UID MOVE %d " % uid, target], "moving a message", collect)
+            command = f"UID MOVE {compact_uids(uids)} ".encode()
+            codes.append(self._run([command, target], "moving messages", collect))
         else:
+            [uid] = uids
             tagged = self._run([b"UID COPY %d " % uid, target], "copying a message", collect)
             self._store_deleted_and_expunge(uid)
-        codes.append(tagged)
+            codes.append(tagged)
+        mapping: dict[int, str] = {}
         for resp in codes:
-            if resp.code == b"COPYUID":
-                words = code_numbers(resp)
-                if len(words) >= 3:
-                    new = uid_mapping(words[1], words[2]).get(uid)
-                    if new is not None:
-                        return str(new)
-        return None
-
-    def move_many(
-        self, folder: RemoteFolder | str, ids: Sequence[str], dest: RemoteFolder | str
-    ) -> dict[str, str | None]:
-        """Move several messages in one UID MOVE (RFC 6851: all or none); their UIDs in
-        ``dest`` from COPYUID. Without MOVE, one after another (``move``)."""
-        if "MOVE" not in self._caps:
-            return {i: self.move(folder, i, dest) for i in ids}
-        uids = sorted({int(i) for i in ids})
-        if not uids:
-            return {}
-        self._ensure_selected(folder, write=True)
-        codes: list[Response] = []
-
-        def collect(resp: Response) -> None:
-            if resp.code == b"COPYUID":
-                codes.append(resp)
-
-        target = self._mailbox(dest)
-        command = f"UID MOVE {compact_uids(uids)} ".encode()
-        codes.append(self._run([command, target], "moving messages", collect))
-        mapping: dict[int, int] = {}
-        for resp in codes:
-            if resp.code == b"COPYUID":
-                words = code_numbers(resp)
-                if len(words) >= 3:
-                    mapping.update(uid_mapping(words[1], words[2]))
-        return {i: (str(mapping[int(i)]) if int(i) in mapping else None) for i in ids}
+            words = code_numbers(resp) if resp.code == b"COPYUID" else []
+            if len(words) >= 3:
+                mapping.update({o: str(n) for o, n in uid_mapping(words[1], words[2]).items()})
+        return mapping
 
     def delete(self, folder: RemoteFolder | str, id: str) -> str | None:
         """Move to the Trash folder (returning the new UID) or, in Trash or without one,

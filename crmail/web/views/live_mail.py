@@ -25,14 +25,12 @@ from crmail.crm.models import RECORD_MODELS, Record
 from crmail.linking.models import Module
 from crmail.mail.display import clean_html, header_block, subject_from_headers, text_to_html
 from crmail.mail.downloads import (
-    DOWNLOAD_POLICY,
     INLINE_IMAGE_TYPES,
     attachment_response,
-    find_attachment,
+    inline_image,
     live_inline_part,
     live_inline_token,
 )
-from crmail.mail.parse import part_bytes
 from crmail.mailboxes import live
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.people import access
@@ -222,17 +220,7 @@ def live_message_inline(
         raise Http404("No such image.") from None
     if reading is None:
         raise Http404("No such image.")
-    info = find_attachment(reading.parsed, part)
-    if info.content_type not in INLINE_IMAGE_TYPES:
-        raise Http404("No such image.")
-    try:
-        data, _, _ = part_bytes(reading.raw, part)
-    except Exception as exc:
-        raise Http404("No such image.") from exc
-    response = HttpResponse(data, content_type=info.content_type)
-    response["Content-Security-Policy"] = DOWNLOAD_POLICY
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return inline_image(reading.raw, reading.parsed, part, max_age=3600)
 
 
 @login_required

@@ -47,13 +47,13 @@ from crmail.mail.downloads import (
     DOWNLOAD_POLICY,
     INLINE_IMAGE_TYPES,
     attachment_response,
-    find_attachment,
+    inline_image,
     inline_part,
     inline_token,
     raw_download,
 )
 from crmail.mail.models import Message, ParseState
-from crmail.mail.parse import AttachmentInfo, ParsedMessage, Unparseable, parse_message, part_bytes
+from crmail.mail.parse import AttachmentInfo, ParsedMessage, Unparseable, parse_message
 from crmail.mail.store import raw_bytes
 from crmail.mailboxes import replies
 from crmail.mailboxes.replies import own_addresses
@@ -350,17 +350,7 @@ def message_inline(request: HttpRequest, pk: int, part: int) -> HttpResponse:
     if viewer is None or not may_see_message(viewer, message):  # no longer theirs to see
         raise Http404("No such image.")
     reading = _read(message)
-    info = find_attachment(reading.parsed, part)
-    if info.content_type not in INLINE_IMAGE_TYPES:
-        raise Http404("No such image.")
-    try:
-        data, _, _ = part_bytes(reading.raw, part)
-    except Exception as exc:
-        raise Http404("No such image.") from exc
-    response = HttpResponse(data, content_type=info.content_type)
-    response["Content-Security-Policy"] = DOWNLOAD_POLICY
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    return inline_image(reading.raw, reading.parsed, part, max_age=86400)
 
 
 @require_safe
