@@ -163,7 +163,7 @@ def record_scope(user: User, model: type[models.Model], action: Action = "view")
 def visible(user: User, model: type[R], action: Action = "view") -> QuerySet[R]:
     """The ``model`` rows ``user`` may ``action`` (view, edit or delete), as a query."""
     scope = record_scope(user, model, action)
-    qs = model.objects.all()
+    qs = model._default_manager.all()
     if scope is None:
         return qs.none()
     return qs.filter(scope) if scope else qs
@@ -178,7 +178,7 @@ def can(user: User, record: Record, action: Action = "view") -> bool:
         return False
     if not scope:
         return True
-    return type(record).objects.filter(scope, pk=record.pk).exists()
+    return type(record)._default_manager.filter(scope, pk=record.pk).exists()
 
 
 def can_create(user: User, model: type[models.Model]) -> bool:

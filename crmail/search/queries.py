@@ -194,7 +194,7 @@ def search_messages(
         rows, count, cut = _page(
             query, match, base_sql, list(base_params), window, limit, offset, few
         )
-        if not cut or len(rows) >= limit:
+        if window is None or not cut or len(rows) >= limit:
             break
         window = window * GROWTH if window < WINDOW * GROWTH**3 else None
     in_thread = {r[0]: int(r[1]) for r in rows}

@@ -226,7 +226,7 @@ def live_mailboxes(
             Q(owner_id=viewer.pk)
             | Q(owner_id__in=custom)
             | Q(owner_id__in=_public_sharers(viewer)),
-            Exists(model.objects.filter(scope, pk=record_id)),
+            Exists(model._default_manager.filter(scope, pk=record_id)),
             is_active=True,
             keeps_copy=False,
             owner__is_active=True,
@@ -242,7 +242,7 @@ def live_mailboxes(
             continue
         if mailbox.owner_id == viewer.pk:
             found.append(LiveAccess(mailbox, "own"))
-        elif mailbox.shared_here:  # type: ignore[attr-defined]
+        elif mailbox.shared_here:
             found.append(LiveAccess(mailbox, "custom"))
         else:
             found.append(_public_access(mailbox))
@@ -284,7 +284,7 @@ def _role_path(viewer: User) -> str | None:
     return viewer.role.path if viewer.role_id and viewer.role else None
 
 
-def _viewer_groups(viewer: User) -> QuerySet[Group]:
+def _viewer_groups(viewer: User) -> QuerySet[Group, Any]:
     """The groups ``viewer`` belongs to (as ``Group.member_ids`` counts members)."""
     q = Q(users=viewer.pk)
     path = _role_path(viewer)
@@ -306,7 +306,7 @@ def _active_sharers(viewer: User, mode: str) -> QuerySet[User]:
     return User.objects.filter(kept, sharing__mode=mode).exclude(pk=viewer.pk)
 
 
-def _public_sharers(viewer: User) -> QuerySet[User]:
+def _public_sharers(viewer: User) -> QuerySet[User, Any]:
     """Ids of the users whose public mail reaches ``viewer`` (before excluded domains)."""
     audience = (
         Q(sharing__audience=Audience.EVERYONE)
@@ -325,7 +325,7 @@ def _public_sharers(viewer: User) -> QuerySet[User]:
     return _active_sharers(viewer, Mode.PUBLIC).filter(audience).values("pk")
 
 
-def _custom_sharers_of(viewer: User, module: str, record_id: int) -> QuerySet[User]:
+def _custom_sharers_of(viewer: User, module: str, record_id: int) -> QuerySet[User, Any]:
     return (
         _active_sharers(viewer, Mode.CUSTOM)
         .filter(
@@ -439,7 +439,7 @@ def _on_record(
     scope = access.record_scope(viewer, model, "view")
     if scope is None or (copies is None and sends is None):
         return Message.objects.none()
-    may_view_record = Exists(model.objects.filter(scope, pk=record_id))
+    may_view_record = Exists(model._default_manager.filter(scope, pk=record_id))
     paths = []
     if copies is not None:
         synced = Location.objects.filter(
