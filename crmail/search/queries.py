@@ -402,10 +402,9 @@ def _matches_sql(
         where_params: list[Any] = [match]
     else:
         column = "d.message_id"
-        # Ranked by the words alone: every match holds one of the date tokens.
         head = "SELECT d.message_id AS id, -ts_rank(d.document, %s::tsquery) AS score"
         head += " FROM search_document d"
-        head_params = [query.tsquery()]
+        head_params = [match]
         where, where_params = " WHERE d.document @@ %s::tsquery", [match]
     join, join_params = "", list[Any]()
     if few is None:

@@ -419,16 +419,6 @@ def _shared_publicly(viewer: User) -> Q:
     return Q(mailbox__owner_id__in=_public_sharers(viewer)) & ~_internal()
 
 
-def _sent_from_crmail() -> Exists:
-    return Exists(SentMessage.objects.filter(message_id=OuterRef("pk")))
-
-
-def _own(viewer: User) -> Q:
-    return Q(
-        Exists(Location.objects.filter(message_id=OuterRef("pk"), mailbox__owner_id=viewer.pk))
-    ) | Q(Exists(SentMessage.objects.filter(message_id=OuterRef("pk"), sender_id=viewer.pk)))
-
-
 # --- on one record ------------------------------------------------------------------------
 
 

@@ -129,22 +129,14 @@ def live_message_page(request: HttpRequest, mailbox_id: int, remote_id: str) -> 
     except DriverError as exc:
         messages.error(request, f"The provider did not answer ({exc}): try again shortly.")
         return render(request, "web/messages/live.html", {"failed": True}, status=502)
-    module, record_id = _on(request)
+    user: User = request.user  # type: ignore[assignment]
+    on = request.GET.get("on", "")
+    module, record_id = _record_of(on)
     record_live_open(
-        request.user,  # type: ignore[arg-type]
-        reading.access.mailbox,
-        remote_id,
-        module=module or "",
-        record_id=record_id,
+        user, reading.access.mailbox, remote_id, module=module or "", record_id=record_id
     )
     remote = request.GET.get("images") == "1"
-    _, blocked, proxied = body_html(
-        reading,
-        remote=remote,
-        viewer=request.user,
-        on=request.GET.get("on", ""),  # type: ignore[arg-type]
-    )
-    on = request.GET.get("on", "")
+    _, blocked, proxied = body_html(reading, remote=remote, viewer=user, on=on)
     body_url = reverse("web:live_message_body", args=[mailbox_id, remote_id])
     query = "&".join(
         part for part in (f"on={quote(on)}" if on else "", "images=1" if remote else "") if part
