@@ -32,6 +32,17 @@ def seed_starting_data() -> None:
         importlib.import_module(module).seed(apps, None)
 
 
+@pytest.fixture(autouse=True)
+def _forget_the_words_the_index_wrote() -> None:
+    """The search index remembers, in each process, the words it wrote to PostgreSQL's
+    word list once their batch committed (``search.index._add_words``). A test's
+    transaction is rolled back at its end even when it ran the commit callbacks it
+    captured: what a test made the index remember is forgotten with it."""
+    from crmail.search import index
+
+    index._known.clear()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _live_server_answers_at_once() -> Iterator[None]:
     """The test server (Django's, on wsgiref) writes a response's status line and headers

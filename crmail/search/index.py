@@ -17,8 +17,12 @@ word: ``日本`` finds ``日本`` written alone, and ``日本語`` by prefix, no
   column, ``dates``), ranked by bm25 (the dates weigh nothing).
 - PostgreSQL: ``search_document`` (message id, a ``tsvector`` of the ``simple``
   configuration, GIN index), the fields weighted A (subject), B (senders), C (recipients)
-  and D (body and attachment names; the date tokens as lexemes of their own), ranked by
-  ``ts_rank`` of the words alone.
+  and D (body and attachment names), ranked by ``ts_rank`` of the words alone. Lexemes
+  of their own, typed by no one: the date tokens, ``_a`` when the message has
+  attachments, and its id's buckets ``_b<id // BUCKET>`` and ``_c<id // COARSE>``, so that
+  the index itself narrows a search to an attachment, a date range or the newest
+  messages (decision 047). ``search_vocab`` holds every word the index has held (for
+  the words a prefix is the start of; on SQLite an fts5vocab table).
 
 The index is fed after parse results commit (``receivers``), one read and one batched
 write per batch; ``reindex`` rebuilds it. Deleting a message deletes its document (a
@@ -32,6 +36,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -45,6 +50,11 @@ BODY_LIMIT = 100_000
 # Longer "words" are encoded data, not something a person types.
 WORD_LIMIT = 100
 BATCH = 500
+# PostgreSQL: how many message ids share a bucket token, and a coarse bucket token
+# (decision 047). Changing either means rebuilding every document.
+BUCKET = 10_000
+COARSE = 100_000
+ATTACHED = "_a"  # the attachment token
 
 _ACCENTS = re.compile("[\u0300-\u036f]+")
 _WORD = re.compile(r"[^\W_]+")
@@ -80,6 +90,16 @@ def month_token(year: int, month: int) -> str:
     return f"_m{year:04d}{month:02d}"
 
 
+def bucket_token(bucket: int) -> str:
+    """PostgreSQL: the index's token for the messages whose id // ``BUCKET`` is ``bucket``."""
+    return f"_b{bucket}"
+
+
+def coarse_token(coarse: int) -> str:
+    """PostgreSQL: the index's token for the messages whose id // ``COARSE`` is ``coarse``."""
+    return f"_c{coarse}"
+
+
 def date_tokens(moment: datetime | None) -> str:
     """The tokens of a message's date: its year's and its month's, in UTC; none for a
     message without a date. A word of text never holds ``_`` (``words``), so no search
@@ -94,13 +114,14 @@ def _field(parts: Iterable[str]) -> str:
     return " ".join(w for part in parts for w in words(part))
 
 
-Document = tuple[int, str, str, str, str, str, str]
+Document = tuple[int, str, str, str, str, str, str, str]
 
 
 def _documents(ids: Sequence[int]) -> list[Document]:
     """The documents of the parsed messages among ``ids``: (id, subject, senders,
-    recipients, body, attachments, date tokens), each a string of words separated by
-    spaces."""
+    recipients, body, attachments, date tokens (SQLite's ``dates`` column), every token
+    for PostgreSQL (the date tokens, the attachment's, the bucket's)), each a string of
+    words separated by spaces."""
     senders: dict[int, list[str]] = defaultdict(list)
     recipients: dict[int, list[str]] = defaultdict(list)
     for message_id, role, name, address in Participant.objects.filter(
@@ -122,7 +143,7 @@ def _documents(ids: Sequence[int]) -> list[Document]:
     rows = (
         Message.objects.filter(pk__in=ids, parse_state__in=(ParseState.PARSED, ParseState.PARTIAL))
         .order_by("pk")
-        .values_list("pk", "subject", "body_text", "date")
+        .values_list("pk", "subject", "body_text", "date", "has_attachments")
     )
     return [
         (
@@ -133,8 +154,18 @@ def _documents(ids: Sequence[int]) -> list[Document]:
             _field([body[:BODY_LIMIT]]),
             _field(files[pk]),
             date_tokens(moment),
+            " ".join(
+                token
+                for token in (
+                    date_tokens(moment),
+                    ATTACHED if attached else "",
+                    bucket_token(pk // BUCKET),
+                    coarse_token(pk // COARSE),
+                )
+                if token
+            ),
         )
-        for pk, subject, body, moment in rows
+        for pk, subject, body, moment, attached in rows
     ]
 
 
@@ -161,7 +192,7 @@ def _write(ids: list[int], documents: list[Document]) -> None:
                 "INSERT INTO search_fts"
                 " (rowid, subject, sender, recipients, body, attachments, dates)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                documents,
+                [document[:7] for document in documents],
             )
         elif connection.vendor == "postgresql":
             found = {d[0] for d in documents}
@@ -176,10 +207,41 @@ def _write(ids: list[int], documents: list[Document]) -> None:
                 " || setweight(to_tsvector('simple', %s || ' ' || %s), 'D')"
                 " || array_to_tsvector(string_to_array(%s, ' ')))"
                 " ON CONFLICT (message_id) DO UPDATE SET document = EXCLUDED.document",
-                documents,
+                [(*document[:6], document[7]) for document in documents],
             )
+            _add_words(cursor, {w for d in documents for field in d[1:6] for w in field.split()})
         else:
             raise NotImplementedError(f"No search index on {connection.vendor}.")
+
+
+# PostgreSQL: words this process saw committed to ``search_vocab``, by the table they went
+# to (its oid changes when a migration makes it anew), so that a batch asks the table
+# about its new words alone (asking about all of them cost a sixth of the batch's write).
+_known: dict[tuple[str, int], set[str]] = {}
+KNOWN_LIMIT = 500_000
+
+
+def _add_words(cursor: Any, found: set[str]) -> None:
+    """PostgreSQL: ``found`` (the words of a batch's documents, as the index holds them)
+    into ``search_vocab``, for the words a prefix is the start of. In order, so that two
+    writers adding the same new words wait for each other, never lock each other out;
+    remembered once the batch commits (a batch rolled back adds nothing)."""
+    cursor.execute("SELECT current_database(), 'search_vocab'::regclass::oid")
+    name, oid = cursor.fetchone()
+    known = _known.setdefault((str(name), int(oid)), set())
+    new = sorted(found - known)
+    if not new:
+        return
+    cursor.execute(
+        "INSERT INTO search_vocab (term) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING", [new]
+    )
+
+    def remember() -> None:
+        if len(known) + len(new) > KNOWN_LIMIT:
+            known.clear()
+        known.update(new)
+
+    transaction.on_commit(remember)
 
 
 def reindex(

@@ -12,8 +12,11 @@ which messages lie in a colleague's mailbox, and where, is that colleague's mail
 from __future__ import annotations
 
 import html
+import math
 import re
-from collections.abc import Sequence
+import time as clock
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -28,7 +31,16 @@ from crmail.mail import tags
 from crmail.mail.models import Message
 from crmail.mailboxes.models import Location
 from crmail.people.models import User
-from crmail.search.index import month_token, normalise, year_token
+from crmail.search.index import (
+    ATTACHED,
+    BUCKET,
+    COARSE,
+    bucket_token,
+    coarse_token,
+    month_token,
+    normalise,
+    year_token,
+)
 from crmail.search.query import FIELD_ANY, FIELD_RECIPIENTS, FIELD_SENDER, Query, person
 from crmail.sharing.visibility import own_messages, visible_messages
 
@@ -53,6 +65,14 @@ FEW_DATES = 50_000
 # A date range is looked for as at most this many year and month tokens of the index
 # (decision 046); a longer one is tested on each match.
 DATE_TOKENS = 24
+# PostgreSQL (decision 047): the newest matches are sought in the newest buckets of
+# message ids first (``search.index.bucket_token``), as many as should hold
+# ``SLICE_MARGIN`` times the matches to be ranked by the index's statistics; a slice
+# that holds too few is widened ``SLICE_GROWTH`` times, up to the whole index.
+SLICE_MARGIN = 1.5
+SLICE_GROWTH = 8
+# How long the index's statistics (PostgreSQL's ANALYZE) are kept in memory.
+STATS_SECONDS = 600
 SNIPPET_CHARS = 200
 # How much of a body is looked through for the words to show.
 SNIPPET_SCAN = 50_000
@@ -190,10 +210,13 @@ def search_messages(
     few = _few(base_sql, list(base_params), query, filters)
     match = _match(query) if query.terms else ""
     window: int | None = WINDOW
+    slices = _Slices.of(query, match, few)
     while True:
-        rows, count, cut = _page(
-            query, match, base_sql, list(base_params), window, limit, offset, few
+        rows, count, cut, found = _page(
+            query, slices.match(window), base_sql, list(base_params), window, limit, offset, few
         )
+        if window is not None and found < _ranked(window) and slices.widen(window):
+            continue  # too few matches in the slice: the newest may lie below it
         if window is None or not cut or len(rows) >= limit:
             break
         window = window * GROWTH if window < WINDOW * GROWTH**3 else None
@@ -218,15 +241,24 @@ def search_messages(
 THREAD = "COALESCE(thread_id, -id)"
 
 
+def _ranked(window: int) -> int:
+    """How many of the newest matches are scored for a window of ``window``."""
+    return max(RANKED, RANKED_PER_WINDOW * window) + 1
+
+
 def _match(query: Query) -> str:
-    """What the index is asked: on SQLite an FTS5 MATCH expression, with the query's
-    date range as the index's date tokens when it spans at most ``DATE_TOKENS`` of them
-    (``_date_tokens``); on PostgreSQL a ``tsquery`` of the words."""
+    """What the index is asked, with the query's date range as the index's date tokens
+    when it spans at most ``DATE_TOKENS`` of them (``_date_tokens``): on SQLite an FTS5
+    MATCH expression; on PostgreSQL a ``tsquery``, also holding the attachment token
+    when the query asks for (or against) attachments."""
     if connection.vendor != "sqlite":
-        # Not the date tokens: PostgreSQL then reads every match of the range's months
-        # from the heap (a bitmap), where walking the range's newest messages stops at
-        # the 2,000th match; for a common word that is 2 to 3 times slower (decision 046).
-        return query.tsquery()
+        parts = [_tsquery(query)]
+        dates = _date_tokens(query)
+        if dates:
+            parts.append("(" + " | ".join(f"'{t}'" for t in dates) + ")")
+        if query.has_attachment is not None:
+            parts.append(("" if query.has_attachment else "!") + f"'{ATTACHED}'")
+        return " & ".join(parts)
     dates = _date_tokens(query)
     match = _fts5(query)
     if not dates:
@@ -268,12 +300,152 @@ def _date_tokens(query: Query) -> list[str]:
     return tokens
 
 
+_frequencies_read: dict[str, tuple[float, dict[str, float], float]] = {}
+
+
+def _frequencies() -> tuple[dict[str, float], float]:
+    """PostgreSQL: the share of documents holding each of the index's most common
+    lexemes (its statistics, from ANALYZE), and the least of those shares: more than any
+    lexeme not listed holds. Nothing listed (no statistics yet): every word is taken to
+    be in every document."""
+    name = str(connection.settings_dict.get("NAME"))
+    kept = _frequencies_read.get(name)
+    if kept is not None and clock.monotonic() - kept[0] < STATS_SECONDS:
+        return kept[1], kept[2]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats"
+            " WHERE schemaname = current_schema() AND tablename = 'search_document'"
+            " AND attname = 'document'"
+        )
+        row = cursor.fetchone()
+    listed: dict[str, float] = {}
+    floor = 1.0
+    if row and row[0] and row[1]:
+        lexemes, shares = row[0], row[1]
+        listed = {lexeme: float(share) for lexeme, share in zip(lexemes, shares, strict=False)}
+        # After the lexemes' shares: the least and the greatest of them.
+        floor = float(shares[len(lexemes)]) if len(shares) > len(lexemes) else 1.0
+    _frequencies_read[name] = (clock.monotonic(), listed, floor)
+    return listed, floor
+
+
+def _density(query: Query) -> tuple[float, float]:
+    """PostgreSQL: the share of documents estimated to match ``query`` (its words, dates
+    and attachment condition), from the index's statistics: a term as its rarest word
+    (a prefix as the sum of the listed words it starts), the terms as if independent;
+    and the share of the rarest of them (what the index reads through, skipping in the
+    others' lists), 0 when that is not known (a word the statistics do not list).
+    Estimates: a slice sized from them is widened when it holds too few matches."""
+    listed, floor = _frequencies()
+
+    def share(word: str, prefix: bool) -> float:
+        if prefix:
+            found = sum(f for lexeme, f in listed.items() if lexeme.startswith(word))
+            return min(1.0, max(found, floor))
+        return listed.get(word, floor)
+
+    shares = [
+        min(share(w, term.prefix and i == len(term.words) - 1) for i, w in enumerate(term.words))
+        for term in query.terms
+    ]
+    dates = _date_tokens(query)
+    if dates:
+        shares.append(min(1.0, sum(listed.get(t, floor) for t in dates)))
+    if query.has_attachment:
+        shares.append(listed.get(ATTACHED, floor))
+    density = math.prod(shares)
+    if query.has_attachment is False:
+        density *= 1.0 - listed.get(ATTACHED, 0.0)
+    rarest = min(shares, default=1.0)
+    return max(density, 1e-9), (0.0 if rarest <= floor else rarest)
+
+
+@dataclass
+class _Slices:
+    """PostgreSQL: the newest buckets of message ids a query's matches are sought in
+    (decision 047). FTS5 hands its matches over newest first: on SQLite, and for a
+    record's few messages, the whole index is asked at once."""
+
+    match_text: str
+    top: int = 0  # the bucket of the highest id indexed
+    density: float = 1.0  # the share of documents estimated to match
+    rarest: float = 0.0  # how many documents hold the query's rarest term (estimated)
+    least: int = 0  # buckets a slice holds at least (after widening)
+    whole: bool = True
+
+    @classmethod
+    def of(cls, query: Query, match: str, few: list[int] | None) -> _Slices:
+        if connection.vendor == "sqlite" or not match or few is not None:
+            return cls(match)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT MAX(message_id) FROM search_document")
+            highest = int(cursor.fetchone()[0] or 0)
+        density, rarest = _density(query)
+        return cls(match, highest // BUCKET, density, rarest * highest, whole=False)
+
+    def buckets(self, window: int | None) -> int | None:
+        """How many of the newest buckets should hold ``SLICE_MARGIN`` times the
+        matches ranked for ``window``; None: all of them, and also when the share of
+        the query's rarest term is not known (a word the statistics do not list: its
+        share is then an upper bound, the slice most often too small, and asking twice
+        cost more than reading the word's few matches)."""
+        if self.whole or window is None:
+            return None
+        wanted = math.ceil(_ranked(window) * SLICE_MARGIN / self.density / BUCKET)
+        buckets = max(wanted, self.least)
+        return None if buckets > self.top or not self.rarest else buckets
+
+    def match(self, window: int | None) -> str:
+        """The index's query for ``window``: ``match`` within the slice. The index
+        reads through the smallest lists of a query first and skips through the others
+        (PostgreSQL's GIN): a slice holding fewer documents than the query's rarest term
+        is written as its buckets, read through; a larger one as the coarse buckets
+        that cover it (each larger than that term's list), which only narrow what the
+        term's list hands over (otherwise a slice of thirty buckets was read through,
+        68 ms, where the term's list took 8)."""
+        buckets = self.buckets(window)
+        if buckets is None:
+            return self.match_text
+        lowest = self.top - buckets + 1
+        if buckets * BUCKET < self.rarest:
+            tokens = [bucket_token(b) for b in range(self.top, lowest - 1, -1)]
+        else:
+            top, bottom = self.top * BUCKET // COARSE, lowest * BUCKET // COARSE
+            if bottom <= 0:
+                return self.match_text
+            tokens = [coarse_token(c) for c in range(top, bottom - 1, -1)]
+        return f"{self.match_text} & (" + " | ".join(f"'{t}'" for t in tokens) + ")"
+
+    def widen(self, window: int | None) -> bool:
+        """Look in ``SLICE_GROWTH`` times as many buckets for ``window`` next time (the
+        whole index at last); False when its slice was the whole index already."""
+        current = self.buckets(window)
+        if current is None:
+            return False
+        self.least = current * SLICE_GROWTH
+        return True
+
+
 def _fts5(query: Query) -> str:
-    """SQLite: the query's MATCH expression, each prefix spelt out as the whole words of
-    the index it is the start of when there are at most ``CONTINUATIONS`` of them (FTS5
-    gathers every continuation's matches of a prefix before handing over the first:
-    250 ms for ``customer*`` at a million messages, 5 ms for the same words joined by
-    OR). A prefix with more continuations stays a prefix."""
+    """SQLite: the query's MATCH expression, each prefix spelt out (``_continuations``)."""
+    return query.fts5(_continuations(query))
+
+
+def _tsquery(query: Query) -> str:
+    """PostgreSQL: the query's words as a ``tsquery``, each prefix spelt out
+    (``_continuations``)."""
+    return query.tsquery(_continuations(query))
+
+
+def _continuations(query: Query) -> dict[str, list[str] | None]:
+    """Each prefix of ``query`` spelt out as the whole words of the index it is the start
+    of (``search_vocab``), when there are at most ``CONTINUATIONS`` of them; None for a
+    prefix with more, which stays a prefix. Both indexes gather every continuation's
+    matches of a prefix before handing over the first (FTS5: 250 ms for ``customer*``
+    at a million messages, 5 ms for the same words joined by OR; PostgreSQL's GIN: every
+    match of every continuation read, 30 to 40 ms for a common word, where the word
+    itself is looked for in the newest messages alone)."""
     continuations: dict[str, list[str] | None] = {}
     with connection.cursor() as cursor:
         for term in query.terms:
@@ -286,7 +458,7 @@ def _fts5(query: Query) -> str:
             )
             words = [row[0] for row in cursor.fetchall()]
             continuations[start] = words if words and len(words) <= CONTINUATIONS else None
-    return query.fts5(continuations)
+    return continuations
 
 
 def _among(match: str, column: str) -> str:
@@ -368,7 +540,8 @@ def _narrowed(query: Query, match: str, column: str) -> tuple[str, list[Any], st
         where, where_params = f" AND +{column} IN ({days[0]})", days[1]
     else:
         on, on_params = _dated(query, "mm.date")
-    if query.has_attachment is not None:
+    if query.has_attachment is not None and connection.vendor == "sqlite":
+        # (PostgreSQL's ``match`` holds the attachment token.)
         on += " AND mm.has_attachments = %s"
         on_params.append(query.has_attachment)
     if not on:
@@ -386,11 +559,11 @@ def _narrowed(query: Query, match: str, column: str) -> tuple[str, list[Any], st
 def _matches_sql(
     query: Query, match: str, window: int | None, few: list[int] | None
 ) -> tuple[str, list[Any]]:
-    """The index's matches (``match``: ``_match``) as (id, score),
-    lowest score best, cut to the window's ``window`` + 1 best. Scored: the matches
-    among ``few`` when given; otherwise the newest ``max(RANKED, RANKED_PER_WINDOW *
-    window)`` + 1 (every one when ``window`` is None) that meet the query's date and
-    attachment conditions."""
+    """The index's matches (``match``: ``_match``, or on PostgreSQL its slice) as
+    (id, score, how many were scored), lowest score best, cut to the window's ``window``
+    + 1 best. Scored: the matches among ``few`` when given; otherwise the newest
+    ``_ranked(window)`` (every one when ``window`` is None) that meet the query's date
+    and attachment conditions."""
     if connection.vendor == "sqlite":
         column = "search_fts.rowid"
         head = (
@@ -404,7 +577,7 @@ def _matches_sql(
         column = "d.message_id"
         head = "SELECT d.message_id AS id, -ts_rank(d.document, %s::tsquery) AS score"
         head += " FROM search_document d"
-        head_params = [match]
+        head_params = [_tsquery(query)]  # the words alone: every match holds the rest
         where, where_params = " WHERE d.document @@ %s::tsquery", [match]
     join, join_params = "", list[Any]()
     if few is None:
@@ -417,15 +590,30 @@ def _matches_sql(
     else:
         where += f" AND {column} = ANY(%s)"
         where_params.append(few)
-    ranked = ""
-    if few is None and window is not None:
-        ranked = f" ORDER BY {column} DESC LIMIT %s"
-        where_params.append(max(RANKED, RANKED_PER_WINDOW * window) + 1)
-    scored = f"{head}{join}{where}{ranked}"
+    if few is None and window is not None and connection.vendor != "sqlite":
+        # ``+ 0`` keeps PostgreSQL from walking the whole table newest first, testing
+        # every document on the way (a word in 3 % of them: 70,000 rows read): the
+        # index's own matches are read instead, the newest sorted out of them, and only
+        # those are scored (ranking every match read cost as much as reading it).
+        newest = (
+            f"SELECT {column} AS id FROM search_document d{join}{where}"  # noqa: S608
+            f" ORDER BY {column} + 0 DESC LIMIT %s"
+        )
+        where_params.append(_ranked(window))
+        scored = (
+            "SELECT n.id, -ts_rank(d.document, %s::tsquery) AS score"  # noqa: S608
+            f" FROM ({newest}) n JOIN search_document d ON d.message_id = n.id"
+        )
+    elif few is None and window is not None:
+        scored = f"{head}{join}{where} ORDER BY {column} DESC LIMIT %s"
+        where_params.append(_ranked(window))
+    else:
+        scored = f"{head}{join}{where}"
     cap = "" if window is None else " LIMIT %s"
     cap_params = [] if window is None else [window + 1]
     return (
-        f"SELECT id, score FROM ({scored}) s ORDER BY score, id DESC{cap}",  # noqa: S608
+        "SELECT id, score, found FROM (SELECT id, score, COUNT(*) OVER () AS found"  # noqa: S608
+        f" FROM ({scored}) r) s ORDER BY score, id DESC{cap}",
         [*head_params, *join_params, *where_params, *cap_params],
     )
 
@@ -452,7 +640,7 @@ def _window_sql(
         )
         return sql, [*match_params, *base_params]
     sql = (
-        "WITH m AS MATERIALIZED (SELECT b.id, b.thread_id, b.date, 0 AS score"  # noqa: S608
+        "WITH m AS MATERIALIZED (SELECT b.id, b.thread_id, b.date, 0 AS score, 0 AS found"  # noqa: S608
         f" FROM ({base_sql}) b ORDER BY b.date DESC, b.id DESC{cap}),"
         " hits AS (SELECT id, thread_id, date, score FROM m)"
     )
@@ -468,9 +656,9 @@ def _page(
     limit: int,
     offset: int,
     few: list[int] | None,
-) -> tuple[list[tuple[int, int, int]], int, bool]:
-    """The page's (id, matches in its thread, total) rows, the number of threads found
-    and whether the window cut matches off."""
+) -> tuple[list[tuple[int, int, int]], int, bool, int]:
+    """The page's (id, matches in its thread, total) rows, the number of threads found,
+    whether the window cut matches off, and how many matches were scored."""
     with_sql, params = _window_sql(query, match, base_sql, base_params, window, few)
     # The compiled visibility query and constants only; every value is a parameter.
     sql = (
@@ -478,23 +666,41 @@ def _page(
         f" SELECT id, score, date, COUNT(*) OVER (PARTITION BY {THREAD}) AS in_thread,"
         f" ROW_NUMBER() OVER (PARTITION BY {THREAD} ORDER BY score, date DESC, id DESC) AS nth"
         " FROM hits)"
-        " SELECT id, in_thread, COUNT(*) OVER () AS total, (SELECT COUNT(*) FROM m) AS windowed"
+        " SELECT id, in_thread, COUNT(*) OVER () AS total, (SELECT COUNT(*) FROM m) AS windowed,"
+        " (SELECT MAX(found) FROM m) AS found"
         " FROM ranked WHERE nth = 1 ORDER BY score, date DESC, id DESC LIMIT %s OFFSET %s"
     )
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, _index_first(cursor, bool(query.terms)):
         cursor.execute(sql, [*params, limit, offset])
         rows = cursor.fetchall()
         if rows:
-            count, windowed = int(rows[0][2]), int(rows[0][3])
+            count, windowed, found = int(rows[0][2]), int(rows[0][3]), int(rows[0][4] or 0)
         else:
             cursor.execute(
                 f"{with_sql} SELECT (SELECT COUNT(DISTINCT {THREAD}) FROM hits),"  # noqa: S608
-                " (SELECT COUNT(*) FROM m)",
+                " (SELECT COUNT(*) FROM m), (SELECT COALESCE(MAX(found), 0) FROM m)",
                 params,
             )
-            count, windowed = (int(x) for x in cursor.fetchone())
+            count, windowed, found = (int(x) for x in cursor.fetchone())
     cut = window is not None and windowed > window
-    return [(r[0], r[1], r[2]) for r in rows], count, cut
+    return [(r[0], r[1], r[2]) for r in rows], count, cut, found
+
+
+@contextmanager
+def _index_first(cursor: Any, words: bool) -> Iterator[None]:
+    """PostgreSQL, for a query with words: the index is read, never the whole table.
+    The planner guesses a word it holds no statistics for in half as many documents as
+    the rarest it does; forty such words joined by ``|`` (a prefix spelt out) look like
+    a quarter of the table, and it read every row (1.5 s at a million messages) where
+    the index held 4 % of them."""
+    if not words or connection.vendor != "postgresql":
+        yield
+        return
+    cursor.execute("SET enable_seqscan = off")
+    try:
+        yield
+    finally:
+        cursor.execute("RESET enable_seqscan")
 
 
 def _in_thread(
@@ -525,7 +731,7 @@ def _in_thread(
                 cursor.execute(
                     "SELECT message_id FROM search_document"
                     " WHERE message_id = ANY(%s) AND document @@ %s::tsquery",
-                    [members, match],
+                    [members, _tsquery(query)],
                 )
                 members = [r[0] for r in cursor.fetchall()]
     seen = _of_members(base_sql, base_params, members)

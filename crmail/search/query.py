@@ -85,18 +85,21 @@ class Query:
             parts.append(f"{term.field} : {phrase}" if term.field else phrase)
         return " AND ".join(parts)
 
-    def tsquery(self) -> str:
+    def tsquery(self, continuations: dict[str, list[str] | None] | None = None) -> str:
         """The terms as a PostgreSQL ``tsquery`` (given to ``::tsquery`` as it is: the
-        words hold only letters and digits)."""
+        words hold only letters and digits). ``continuations`` as for ``fts5``: a prefix
+        spelt out as the whole words it is the start of, joined by ``|``."""
         weight = {FIELD_ANY: "", FIELD_SENDER: "B", FIELD_RECIPIENTS: "C"}
         parts = []
         for term in self.terms:
-            last = len(term.words) - 1
-            lexemes = []
-            for i, word in enumerate(term.words):
-                star = "*" if term.prefix and i == last else ""
-                label = weight[term.field]
-                lexemes.append(f"'{word}'" + (f":{star}{label}" if star or label else ""))
+            label = weight[term.field]
+            lexemes = [f"'{word}'" + (f":{label}" if label else "") for word in term.words]
+            whole = (continuations or {}).get(term.words[-1]) if term.prefix else None
+            if whole:
+                spelt = [f"'{word}'" + (f":{label}" if label else "") for word in whole]
+                lexemes[-1] = spelt[0] if len(spelt) == 1 else "(" + " | ".join(spelt) + ")"
+            elif term.prefix:
+                lexemes[-1] = f"'{term.words[-1]}':*{label}"
             parts.append("(" + " <-> ".join(lexemes) + ")")
         return " & ".join(parts)
 

@@ -1,5 +1,6 @@
-"""The date tokens reach documents written before them: the migration adds them to what
-the index already holds (and takes them out again, going back)."""
+"""Tokens reach documents written before them: each migration adds them to what the
+index already holds (and takes them out again, going back). Searches run on the latest
+schema."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests import factories as f
 pytestmark = pytest.mark.django_db(transaction=True)
 BEFORE = [("search", "0002_vocabulary")]
 AFTER = [("search", "0003_date_tokens")]
+LATEST = [("search", "0004_attachment_and_bucket_tokens")]
 
 
 def _migrate(target: list[tuple[str, str]]) -> None:
@@ -26,8 +28,9 @@ def _migrate(target: list[tuple[str, str]]) -> None:
     executor.migrate(target)
 
 
-def _old_document(message: Message) -> None:
-    """The document as the release before the date tokens wrote it."""
+def _old_document(message: Message, dates: str = "") -> None:
+    """The document as the release before the date tokens wrote it (with ``dates``: as
+    the release before the attachment and bucket tokens did)."""
     with connection.cursor() as cursor:
         table, key = (
             ("search_fts", "rowid")
@@ -39,16 +42,18 @@ def _old_document(message: Message) -> None:
         )
         cursor.execute(f"DELETE FROM {table} WHERE {key} = %s", [message.pk])
         if connection.vendor == "sqlite":
+            columns, values = ("", "") if not dates else (", dates", ", %s")
             cursor.execute(
-                "INSERT INTO search_fts (rowid, subject, sender, recipients, body, attachments)"
-                " VALUES (%s, 'quarterly plan', '', '', 'the budget', '')",
-                [message.pk],
+                "INSERT INTO search_fts (rowid, subject, sender, recipients, body, attachments"
+                f"{columns}) VALUES (%s, 'quarterly plan', '', '', 'the budget', ''{values})",
+                [message.pk, *([dates] if dates else [])],
             )
         else:
             cursor.execute(
                 "INSERT INTO search_document (message_id, document)"
-                " VALUES (%s, to_tsvector('simple', 'quarterly plan the budget'))",
-                [message.pk],
+                " VALUES (%s, to_tsvector('simple', 'quarterly plan the budget')"
+                " || array_to_tsvector(string_to_array(%s, ' ')))",
+                [message.pk, dates],
             )
 
 
@@ -76,11 +81,38 @@ def test_documents_indexed_before_the_date_tokens_are_found_by_date():
         _old_document(message)
         _migrate(AFTER)
         assert _lexemes(message) == {"_y2025", "_m202511"}
+        _migrate(LATEST)
         hits = search_messages(
             org.rep, parse("budget after:2025-11-01 before:2025-12-01"), Filters()
         ).hits
         assert [h.message.pk for h in hits] == [message.pk]
         _migrate(BEFORE)
         assert _lexemes(message) == set()
+    finally:
+        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_documents_indexed_before_the_attachment_and_bucket_tokens_gain_them():
+    # PostgreSQL: the attachment token, the id's buckets and the words a prefix may be
+    # the start of. SQLite: nothing changes (FTS5 needs none of them).
+    org = f.org()
+    message = build.message("jane@customer.test", [org.rep.email], in_mailboxes=[org.rep])
+    Message.objects.filter(pk=message.pk).update(
+        date=datetime(2025, 11, 20, 9, 30, tzinfo=UTC), has_attachments=True
+    )
+    _migrate(AFTER)
+    try:
+        _old_document(message, "_y2025 _m202511")
+        _migrate(LATEST)
+        tokens = {"_y2025", "_m202511"}
+        if connection.vendor == "postgresql":
+            tokens |= {"_a", f"_b{message.pk // 10000}", f"_c{message.pk // 100000}"}
+        assert _lexemes(message) == tokens
+        for text in ("budget has:attachment", "quarterly budg", "budget after:2025-11-01"):
+            hits = search_messages(org.rep, parse(text), Filters()).hits
+            assert [h.message.pk for h in hits] == [message.pk], text
+        assert search_messages(org.rep, parse("budget"), Filters(has_attachment=False)).hits == []
+        _migrate(AFTER)
+        assert _lexemes(message) == {"_y2025", "_m202511"}
     finally:
         _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

@@ -442,3 +442,59 @@ def test_thread_counts_read_from_the_documents_agree_with_the_index(
         by_documents = {row[0] for row in documents if queries._holds(query, row[1:])}
         assert by_documents == by_index, text
         assert by_index or text == "to:bob", text
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.parametrize("kind", ["_b", "_c"])
+def test_postgresql_reads_the_newest_buckets_first_and_widens_a_slice_that_holds_too_few(
+    rep, django_capture_on_commit_callbacks, monkeypatch, kind
+):
+    # Buckets of two message ids, coarse ones of four. "offer" said (by the statistics)
+    # to be in every message: the search starts from the newest buckets, sized for the
+    # four matches it ranks; the statistics lie (every second message holds it), and
+    # the slice is widened until it holds them (the fourth newest, with the word in its
+    # subject, comes first). A word said to be in fewer messages
+    # than its slice would hold is sought through its own list, narrowed by the coarse
+    # buckets. The page is that of the whole index either way.
+    from django.test.utils import CaptureQueriesContext
+
+    for module in (index, queries):
+        monkeypatch.setattr(module, "BUCKET", 2)
+        monkeypatch.setattr(module, "COARSE", 4)
+    c = django_capture_on_commit_callbacks
+    for n in range(24):
+        body = "an offer" if n % 2 else "a note"
+        subject = "Offer" if n == 17 else f"Note {n}"
+        deliver(c, raw("c@x.test", rep.email, subject, body, day=1 + n), to=[rep])
+    index.reindex()
+    monkeypatch.setattr(queries, "RANKED", 3)
+    monkeypatch.setattr(queries, "RANKED_PER_WINDOW", 1)
+    monkeypatch.setattr(queries, "WINDOW", 2)
+    monkeypatch.setattr(queries, "_frequencies", lambda: ({"offer": 0.0}, 0.0))
+    whole = search_messages(rep, parse("offer"), limit=2)  # no statistics: every bucket
+    # A slice of 6 / share ids (four ranked, half as many again); the word's own list:
+    # share times the highest id. Coarse buckets when the slice is the larger.
+    highest = max(h.message.pk for h in whole.hits)
+    share = 1.0 if kind == "_b" else 0.9 * (6 / highest) ** 0.5
+    monkeypatch.setattr(queries, "_frequencies", lambda: ({"offer": share}, share / 100))
+    with CaptureQueriesContext(connection) as ran:
+        sliced = search_messages(rep, parse("offer"), limit=2)
+    assert [h.message.subject for h in sliced.hits] == [h.message.subject for h in whole.hits]
+    assert [h.message.subject for h in sliced.hits] == ["Offer", "Note 23"]
+    asked = [q["sql"] for q in ran.captured_queries if "WITH m AS" in q["sql"]]
+    assert f"'{kind}" in asked[0]  # the first statement reads a slice
+    if kind == "_b":
+        assert len(asked) >= 2  # too few in the first: widened
+
+
+def test_a_prefix_finds_words_first_indexed_after_it_was_spelt_out(
+    rep, django_capture_on_commit_callbacks
+):
+    # The words a prefix is spelt out as come from the index's word list: a word new to
+    # the index is in it as soon as its document is.
+    c = django_capture_on_commit_callbacks
+    deliver(c, raw("a@x.test", rep.email, "Proposal", "the proposal"), to=[rep])
+    assert found(rep, "propo") == ["Proposal"]
+    deliver(c, raw("b@x.test", rep.email, "Plans", "we propose a call", day=2), to=[rep])
+    deliver(c, raw("d@x.test", rep.email, "Again", "we propose a call", day=3), to=[rep])
+    assert set(found(rep, "propo")) == {"Proposal", "Plans", "Again"}
