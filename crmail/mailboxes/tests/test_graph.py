@@ -3,8 +3,13 @@ sending against the Graph stand-in (``standins/graph.py``)."""
 
 from __future__ import annotations
 
+import base64
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 
 import pytest
 import requests
@@ -323,6 +328,24 @@ def test_sending_goes_through_sendmail_and_outlook_files_the_copy(graph, outlook
     assert b"boss@contoso.test" not in raw_bytes(shared)
 
 
+# -- messages past Graph's 4 MB request limit ------------------------------------------------
+
+MB = 1024 * 1024
+
+
+def blob(size: int, seed: int = 1) -> bytes:
+    """``size`` bytes that do not compress, the same for the same seed."""
+    return random.Random(seed).randbytes(size)
+
+
+def received(raw: bytes) -> tuple[EmailMessage, dict[str, bytes]]:
+    """A sent message as a recipient's mail program reads it, and its attachments by name."""
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
+    files = {str(p.get_filename()): p.get_payload(decode=True) for p in msg.iter_attachments()}
+    return msg, files
+
+
 def test_a_live_query_finds_mail_from_and_to_the_addresses(graph, outlook):
     graph.deliver(mail(1, sender="ann@example.com"), received=at(1))
     graph.deliver(mail(2, sender="bob@example.com"), received=at(2))
@@ -350,9 +373,8 @@ def test_a_live_query_finds_mail_from_and_to_the_addresses(graph, outlook):
 
 def call(graph: GraphState, method: str, path: str, **kw):
     token = kw.pop("token", None) or next(iter(graph.tokens))
-    return requests.request(
-        method, graph.base_url + path, headers={"Authorization": f"Bearer {token}"}, **kw
-    )
+    headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
+    return requests.request(method, graph.base_url + path, headers=headers, **kw)
 
 
 def test_the_stand_in_refuses_what_graph_refuses(graph):
@@ -384,3 +406,44 @@ def test_a_void_delta_token_answers_410_gone_with_the_initial_request(graph):
     assert gone.status_code == 410
     assert gone.json()["error"]["code"] == "syncStateNotFound"
     assert gone.headers["Location"].endswith("/messages/delta?$deltatoken=")
+
+
+def test_the_stand_in_takes_uploads_as_outlook_documents_them(graph):
+    graph.add_token()
+    mime = {"Content-Type": "text/plain"}
+    draft = call(graph, "POST", "/me/messages", data=base64.b64encode(mail(1)), headers=mime)
+    assert draft.status_code == 201 and draft.json()["isDraft"] is True
+    path = f"/me/messages/{draft.json()['id']}/attachments/createUploadSession"
+    item = {"attachmentType": "file", "name": "plans.pdf", "size": 1_000_000}
+    small = call(graph, "POST", path, json={"AttachmentItem": item})
+    assert small.json()["error"]["code"] == "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize"
+    data = blob(10 * 320 * 1024 + 5)
+    session = call(graph, "POST", path, json={"AttachmentItem": {**item, "size": len(data)}})
+    assert session.status_code == 201 and session.json()["nextExpectedRanges"] == ["0-"]
+    url = session.json()["uploadUrl"]
+    assert not url.startswith(graph.base_url)  # Outlook's host, not Graph's
+
+    def put(start: int, end: int, **headers: str) -> requests.Response:
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"bytes {start}-{end - 1}/{len(data)}",
+            **headers,
+        }
+        return requests.put(url, data=data[start:end], headers=headers)
+
+    token = next(iter(graph.tokens))
+    assert put(0, 9 * 320 * 1024, Authorization=f"Bearer {token}").status_code == 401
+    assert put(320 * 1024, 9 * 320 * 1024).status_code == 416  # not where the upload is
+    assert put(0, 100_000).status_code == 400  # not a multiple of 320 KiB
+    first = put(0, 9 * 320 * 1024)
+    assert first.status_code == 200 and first.json()["nextExpectedRanges"] == ["2949120"]
+    last = put(9 * 320 * 1024, len(data))
+    assert last.status_code == 201 and "/Attachments('" in last.headers["Location"]
+    assert put(0, 320 * 1024).status_code == 404  # the session ended with the file
+    again = call(graph, "POST", path, json={"AttachmentItem": {**item, "size": len(data)}})
+    graph.expire_uploads()
+    url = again.json()["uploadUrl"]
+    assert put(0, 320 * 1024).status_code == 404
+    sent = call(graph, "POST", f"/me/messages/{draft.json()['id']}/send")
+    assert sent.status_code == 202
+    assert received(graph.sent[0])[1] == {"plans.pdf": data}
