@@ -18,7 +18,7 @@ import functools
 import itertools
 import quopri
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import policy
@@ -715,3 +715,30 @@ def part_bytes(raw: bytes, index: int) -> tuple[bytes, str, str]:
                 data = part.get_payload(decode=True) or b""
             return data, _content_type(part), _filename(part, [])
     raise LookupError(f"no part {index} in this message")
+
+
+def detach(raw: bytes, parts: Collection[int]) -> tuple[bytes, dict[int, bytes]]:
+    """``raw`` without the leaf parts ``parts`` (``AttachmentInfo.part``, ``walk()`` order)
+    and the decoded bytes of each part taken out; the headers and every other part stay as
+    they were. A part inside an attached message stays: that message is one whole. For a
+    mail API that takes a message's large attachments apart from it (Graph)."""
+    msg = BytesParser(policy=policy.SMTP).parsebytes(raw)
+    nodes: list[tuple[Message, Message | None, bool]] = []  # (part, parent, inside a message/*)
+    todo: list[tuple[Message, Message | None, bool]] = [(msg, None, False)]
+    while todo:  # walk()'s order: a part, then its subparts depth first
+        node, parent, sealed = todo.pop()
+        nodes.append((node, parent, sealed))
+        if node.is_multipart():
+            inner = sealed or node.get_content_maintype() == "message"
+            todo.extend((child, node, inner) for child in reversed(node.get_payload()))
+    taken: dict[int, bytes] = {}
+    for index in sorted(set(parts)):
+        if not 0 <= index < len(nodes):
+            raise LookupError(f"no part {index} in this message")
+        node, parent, sealed = nodes[index]
+        if parent is None or sealed or node.is_multipart():
+            continue
+        taken[index] = node.get_payload(decode=True) or b""
+        siblings = parent.get_payload()
+        siblings[:] = [p for p in siblings if p is not node]
+    return (msg.as_bytes() if taken else raw), taken

@@ -193,6 +193,32 @@ def test_attachment_sizes_match_their_decoded_bytes_on_the_corpus():
             assert info.size == len(part_bytes(raw, info.part)[0]), (path.name, info)
 
 
+def test_detach_takes_parts_out_and_leaves_the_rest_as_it_was():
+    inner = (
+        b'Content-Type: multipart/alternative; boundary="IN"\r\n\r\n'
+        b"--IN\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGr\xc3\xbc\xc3\x9fe\r\n"
+        b"--IN\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b"<p>Gr\xc3\xbc\xc3\x9fe</p>\r\n--IN--"
+    )
+    forwarded = b"Content-Type: message/rfc822\r\n\r\n" + multipart(
+        attachment(b"inner", "inner.bin"), boundary="FW"
+    )
+    offer = b"%PDF-1.4 " * 100
+    raw = multipart(
+        inner, attachment(offer, "offer.pdf"), attachment(b"note", "note.txt"), forwarded
+    )
+    parsed = parse_message(raw)
+    names = {a.filename: a.part for a in parsed.attachments}
+    slim, taken = parse.detach(raw, [names["offer.pdf"], names["inner.bin"]])
+    # The attached message is one whole: nothing is taken out of it.
+    assert taken == {names["offer.pdf"]: offer}
+    rest = parse_message(slim)
+    assert (rest.subject, rest.text, rest.html) == (parsed.subject, parsed.text, parsed.html)
+    assert [a.filename for a in rest.attachments] == ["note.txt", "inner.bin"]
+    assert slim.split(b"\r\n\r\n")[0] == raw.split(b"\r\n\r\n")[0]
+    assert parse.detach(raw, []) == (raw, {})
+
+
 def test_broken_base64_is_left_to_the_full_parser():
     data = base64.b64encode(b"hello world!!")[:-2] + b"*!"
     raw = multipart(attachment(b"x")[: -len(base64.b64encode(b"x"))] + data)

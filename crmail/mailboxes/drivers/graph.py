@@ -12,10 +12,15 @@ fetched. Raw bytes come from ``/me/messages/{id}/$value``, four requests at a ti
 mailbox concurrency Outlook allows an application). Throttling (429, 503 with
 ``Retry-After``) waits out short pauses and raises ``Throttled`` with ``retry_after``
 for longer ones. Sending goes through ``/me/sendMail`` in MIME form; Outlook files the
-copy in Sent Items itself.
+copy in Sent Items itself. A message past Graph's 4 MB request limit is sent as Microsoft
+documents for large attachments: a draft from its MIME without the attachments that make it
+too large (``POST /me/messages``), each of those added to it (``POST .../attachments`` under
+3 MB, an upload session's ``PUT``s of a few MB above, up to 150 MB), then ``POST
+/me/messages/{id}/send``; should a step fail, the draft is deleted and nothing is sent.
 
 Links Graph returns (next pages, delta links) are followed only on the configured API
-base: the access token never goes to another host.
+base: the access token never goes to another host. An upload session's address (on
+Outlook's host, pre-authenticated) is sent the file's bytes and no token.
 """
 
 from __future__ import annotations
@@ -28,9 +33,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import getaddresses
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from django.conf import settings
@@ -55,6 +59,15 @@ from crmail.mailboxes.drivers.base import (
     SetsFlags,
     Throttled,
 )
+from crmail.mailboxes.drivers.graph_mime import (
+    SEND_LIMIT,
+    SMALL_ATTACHMENT,
+    UPLOAD_CHUNK,
+    Part,
+    base64_size,
+    split_large,
+    with_bcc,
+)
 
 DEFAULT_API_URL = "https://graph.microsoft.com/v1.0"
 BATCH = 20  # messages a JSON batch asks for (Graph's limit: 20 steps)
@@ -75,7 +88,7 @@ LIVE_FIELDS = (
     "internetMessageId"
 )
 RESET_CODES = frozenset({"syncStateNotFound", "resyncRequired"})
-SEND_LIMIT = 4 * 1024 * 1024  # Graph's request size limit; base64 makes MIME a third larger
+LATER = "; crmail tries again later."
 NAME = "Microsoft Graph"
 
 
@@ -181,12 +194,26 @@ class GraphDriver(
         headers: dict[str, str] | None = None,
         token: str | None = None,
     ) -> requests.Response:
-        """One call, with short throttling pauses waited out; errors in words."""
+        """One call to the API, with the access token."""
         url = self._url(path_or_link)
         send_headers = {
             "Authorization": f"Bearer {token or self.config.token()}",
             **(headers or {}),
         }
+        return self._call(method, url, params=params, json=json, data=data, headers=send_headers)
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+        data: bytes | None = None,
+        headers: dict[str, str],
+    ) -> requests.Response:
+        """One call to ``url`` with ``headers`` as they are, short throttling pauses waited
+        out; errors in words."""
         for attempt in range(4):
             try:
                 response = self._session().request(
@@ -195,7 +222,7 @@ class GraphDriver(
                     params=params,
                     json=json,
                     data=data,
-                    headers=send_headers,
+                    headers=headers,
                     timeout=self.config.timeout,
                     allow_redirects=False,
                 )
@@ -236,7 +263,7 @@ class GraphDriver(
         if status == 404 and code in ("ErrorItemNotFound", "itemNotFound", ""):
             raise _Gone()
         if status >= 500:
-            raise ConnectFailed(f"{_words(status, code)}; crmail tries again later.")
+            raise ConnectFailed(f"{_words(status, code)}{LATER}")
         raise DriverError(f"{_words(status, code)} and did not do it.", kind="refused")
 
     def _get(self, path: str, params: dict[str, str] | None = None, **kw: Any) -> dict[str, Any]:
@@ -552,15 +579,137 @@ class GraphDriver(
         return LivePage(messages, str(next_link) if next_link else None)
 
     def send(self, sender: str, recipients: Sequence[str], raw: bytes) -> None:
-        mime = _with_bcc(raw, recipients)
-        body = base64.b64encode(mime)
-        if len(body) > SEND_LIMIT:
+        """One ``sendMail`` request (the MIME in base64) for a message within Graph's
+        request limit; a larger one as a draft and its attachments (``_send_large``)."""
+        mime = with_bcc(raw, recipients)
+        try:
+            if base64_size(len(mime)) > SEND_LIMIT:
+                self._send_large(mime)
+                return
+            body = base64.b64encode(mime)
+            self._request("POST", "/me/sendMail", data=body, headers={"Content-Type": "text/plain"})
+        except (Throttled, _Gone, _Reset) as exc:  # in words for a send, not for a sync
+            raise _not_sent(exc) from None
+
+    def _send_large(self, mime: bytes) -> None:
+        """A message past the request limit, the way Microsoft documents large attachments:
+        a draft from its MIME without the attachments that make it too large (``POST
+        /me/messages``, base64 MIME), each of those added to the draft (``_attach``), then
+        ``POST /me/messages/{id}/send``, which files it in Sent Items. When anything fails
+        once the draft exists, the draft is deleted: nothing half made goes out or stays."""
+        slim, parts = split_large(mime)
+        created = self._request(
+            "POST",
+            "/me/messages",
+            data=base64.b64encode(slim),
+            headers={"Content-Type": "text/plain"},
+        )
+        try:
+            draft_id = str(created.json()["id"])
+        except (ValueError, KeyError, TypeError):
             raise DriverError(
-                f"{NAME} takes messages of up to about 3 MB this way: send fewer or smaller "
-                "attachments.",
-                kind="too_large",
-            )
-        self._request("POST", "/me/sendMail", data=body, headers={"Content-Type": "text/plain"})
+                f"{NAME} made a draft without saying which.", kind="protocol"
+            ) from None
+        path = f"/me/messages/{quote(draft_id, safe='')}"
+        for part in parts:
+            try:
+                self._attach(path, part)
+            except (DriverError, _Gone, _Reset) as exc:
+                raise self._unsent(path, exc, at=part.name) from None
+        try:
+            self._request("POST", path + "/send")
+        except ConnectFailed as exc:
+            if exc.kind != "timeout":
+                raise self._unsent(path, exc) from None
+            raise DriverError(  # it may have gone: deleting the draft could not unsend it
+                f"{NAME} did not answer in time when asked to send the message, which may "
+                "have gone all the same: look in Outlook's Sent Items (if it is not there, "
+                "its draft is in Drafts) before sending it again.",
+                kind="timeout",
+            ) from None
+        except (DriverError, _Gone, _Reset) as exc:
+            raise self._unsent(path, exc) from None
+
+    def _attach(self, path: str, part: Part) -> None:
+        """``part`` added to the draft at ``path``: in one request (a fileAttachment with
+        its base64 ``contentBytes``) when that stays within the limit, a file under 3 MB;
+        through an upload session otherwise."""
+        if len(part.data) >= SMALL_ATTACHMENT:
+            self._upload(path, part)
+            return
+        attachment: dict[str, Any] = {
+            "@odata.type": "#microsoft.graph.fileAttachment",
+            "name": part.name,
+            "contentType": part.content_type,
+            "isInline": part.inline,
+            "contentBytes": base64.b64encode(part.data).decode("ascii"),
+        }
+        if part.content_id:
+            attachment["contentId"] = part.content_id
+        self._request("POST", path + "/attachments", json=attachment)
+
+    def _upload(self, path: str, part: Part) -> None:
+        """``part`` through an upload session (attachment: createUploadSession): PUTs of
+        ``UPLOAD_CHUNK`` bytes, in order, each from where the answer before it expects the
+        next (``nextExpectedRanges``), to the session's ``uploadUrl``. That address is
+        pre-authenticated: it is sent no token."""
+        item: dict[str, Any] = {
+            "attachmentType": "file",
+            "name": part.name,
+            "size": len(part.data),
+            "contentType": part.content_type,
+            "isInline": part.inline,
+        }
+        if part.content_id:
+            item["contentId"] = part.content_id
+        session = self._request(
+            "POST", path + "/attachments/createUploadSession", json={"AttachmentItem": item}
+        )
+        url = self._upload_url(session)
+        total, start = len(part.data), 0
+        while True:
+            end = min(start + UPLOAD_CHUNK, total)
+            headers = {
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"bytes {start}-{end - 1}/{total}",
+            }
+            try:
+                answer = self._call("PUT", url, data=part.data[start:end], headers=headers)
+            except _Gone:
+                raise DriverError(
+                    f"{NAME} no longer had the upload session (it lasts a limited time)",
+                    kind="refused",
+                ) from None
+            if end == total:
+                return
+            start = _next_start(answer, start, end)
+
+    def _upload_url(self, session: requests.Response) -> str:
+        """The ``uploadUrl`` of a new upload session: HTTPS (Outlook's own host), or on
+        the API's host and scheme (a stand-in on loopback)."""
+        try:
+            url = session.json().get("uploadUrl")
+        except (ValueError, AttributeError):
+            url = None
+        if isinstance(url, str):
+            parts, api = urlsplit(url), urlsplit(self.base)
+            if parts.netloc and (
+                parts.scheme == "https" or (parts.scheme, parts.netloc) == (api.scheme, api.netloc)
+            ):
+                return url
+        raise DriverError(f"{NAME} opened an upload without a usable address.", kind="protocol")
+
+    def _unsent(self, path: str, exc: Exception, at: str = "") -> DriverError:
+        """The error, in words, for a large message that stopped half way (``at`` an
+        attachment): the draft at ``path`` is deleted first (gone counts as deleted)."""
+        cleanup = "The unfinished draft was deleted from Outlook."
+        try:
+            self._request("DELETE", path)
+        except _Gone:
+            pass
+        except (DriverError, _Reset):
+            cleanup = "An unfinished draft may be left in Outlook's Drafts folder: delete it there."
+        return _not_sent(exc, f" (it stopped at the attachment {at})" if at else "", cleanup)
 
 
 # -- reading Graph's documents ----------------------------------------------------------------
@@ -614,6 +763,38 @@ def _step_bytes(step: dict[str, Any]) -> bytes:
         raise DriverError(
             f"{NAME} answered a message's MIME unreadably.", kind="protocol"
         ) from None
+
+
+def _next_start(answer: requests.Response, start: int, end: int) -> int:
+    """Where an upload goes on after the range ``start``-``end``: the first of the answer's
+    ``nextExpectedRanges`` ("2097152" for Outlook, "2097152-" in other sessions); ``end``
+    when it names none."""
+    try:
+        ranges = answer.json().get("nextExpectedRanges")
+    except (ValueError, AttributeError):
+        ranges = None
+    if not ranges:
+        return end
+    first = str(ranges[0]).split("-", 1)[0].strip() if isinstance(ranges, list) else ""
+    if not first.isdigit() or not start < int(first) <= end:
+        raise DriverError(f"{NAME} expected an upload to go on from elsewhere.", kind="protocol")
+    return int(first)
+
+
+def _not_sent(exc: Exception, where: str = "", cleanup: str = "") -> DriverError:
+    """A send that failed, in words for a send (the driver's other words are a sync's)."""
+    if isinstance(exc, Throttled):
+        wait = _wait_words(exc.retry_after if exc.retry_after is not None else 60.0)
+        why = f"{NAME} asked crmail to slow down (too many requests) for {wait}"
+    elif isinstance(exc, _Gone):
+        why = f"{NAME} answered HTTP 404 (not found)"
+    elif isinstance(exc, _Reset):
+        why = f"{NAME} answered HTTP 410 (gone)"
+    else:
+        why = str(exc).removesuffix(LATER).removesuffix(".")
+    words = f"The message was not sent{where}: {why}."
+    kind = exc.kind if isinstance(exc, DriverError) else "refused"
+    return DriverError(f"{words} {cleanup}" if cleanup else words, kind=kind)
 
 
 def _items(page: dict[str, Any]) -> list[dict[str, Any]]:
@@ -680,30 +861,3 @@ def _searchable(address: str) -> bool:
         and len(address) <= 254
         and not any(c.isspace() or c in '"\\()' or ord(c) < 32 for c in address)
     )
-
-
-def _with_bcc(raw: bytes, recipients: Sequence[str]) -> bytes:
-    """The MIME Graph sends: its recipients are the headers', so envelope recipients
-    missing from To and Cc (Bcc) are added as a Bcc header, which Outlook keeps only in
-    the sender's copy."""
-    head, sep, body = raw.partition(b"\r\n\r\n")
-    if not sep:
-        head, sep, body = raw.partition(b"\n\n")
-    lines = head.decode("ascii", "replace").replace("\r\n", "\n").split("\n")
-    fields: dict[str, list[str]] = {}
-    name = ""
-    for line in lines:
-        if line[:1] in (" ", "\t") and name:
-            fields[name][-1] += line
-        elif ":" in line:
-            name = line.split(":", 1)[0].strip().lower()
-            fields.setdefault(name, []).append(line.split(":", 1)[1])
-    shown = {a.lower() for _, a in getaddresses(fields.get("to", []) + fields.get("cc", [])) if a}
-    hidden = [r for r in recipients if r.lower() not in shown]
-    for r in hidden:
-        if any(c in r for c in '\r\n,<>"') or "@" not in r:
-            raise DriverError(f"{r!r} is not an address crmail can send to.", kind="refused")
-    if not hidden:
-        return raw
-    newline = b"\r\n" if b"\r\n" in head else b"\n"
-    return head + newline + b"Bcc: " + ", ".join(hidden).encode("ascii") + sep + body

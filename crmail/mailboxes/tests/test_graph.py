@@ -3,8 +3,15 @@ sending against the Graph stand-in (``standins/graph.py``)."""
 
 from __future__ import annotations
 
+import base64
+import random
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -323,6 +330,161 @@ def test_sending_goes_through_sendmail_and_outlook_files_the_copy(graph, outlook
     assert b"boss@contoso.test" not in raw_bytes(shared)
 
 
+# -- messages past Graph's 4 MB request limit ------------------------------------------------
+
+MB = 1024 * 1024
+
+
+def blob(size: int, seed: int = 1) -> bytes:
+    """``size`` bytes that do not compress, the same for the same seed."""
+    return random.Random(seed).randbytes(size)
+
+
+def offer(graph: GraphState, *attachments: tuple[str, str, bytes]) -> Draft:
+    """A reply in a thread, to a client with a colleague in Cc and the boss in Bcc."""
+    return Draft(
+        sender=graph.address,
+        to=["client@example.com"],
+        cc=["colleague@contoso.test"],
+        bcc=["boss@contoso.test"],
+        subject="Re: The plans",
+        text="Here they are.",
+        in_reply_to="offer-1@example.com",
+        references=["start@example.com", "offer-1@example.com"],
+        attachments=list(attachments),
+    )
+
+
+def received(raw: bytes) -> tuple[EmailMessage, dict[str, bytes]]:
+    """A sent message as a recipient's mail program reads it, and its attachments by name."""
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
+    files = {str(p.get_filename()): p.get_payload(decode=True) for p in msg.iter_attachments()}
+    return msg, files
+
+
+def calls(graph: GraphState, method: str, ending: str = "") -> list[str]:
+    """The paths (with their queries) of the requests ``graph`` took with ``method``."""
+    return [p for m, p in graph.requests if m == method and urlsplit(p).path.endswith(ending)]
+
+
+def test_a_10_mb_attachment_arrives_whole_threaded_and_to_every_recipient(graph, outlook):
+    plans = blob(10 * MB)
+    sent = send_message(outlook.owner, offer(graph, ("plans.pdf", "application/pdf", plans)))
+    [raw] = graph.sent
+    msg, files = received(raw)
+    assert files == {"plans.pdf": plans}
+    assert msg.get_body(("plain",)).get_content().strip() == "Here they are."
+    assert msg["Subject"] == "Re: The plans"
+    assert msg["In-Reply-To"] == "<offer-1@example.com>"
+    assert msg["References"].split() == ["<start@example.com>", "<offer-1@example.com>"]
+    shared = Message.objects.get(pk=sent.message_id)
+    assert msg["Message-ID"] == f"<{shared.message_id}>"
+    # Outlook sent it to To, Cc and Bcc and filed it in Sent Items; no draft is left.
+    [copy] = graph.in_folder("sentitems").values()
+    seen = copy.resource(graph.base_url, None)
+    assert [r["emailAddress"]["address"] for r in seen["toRecipients"]] == ["client@example.com"]
+    assert [r["emailAddress"]["address"] for r in seen["ccRecipients"]] == [
+        "colleague@contoso.test"
+    ]
+    assert [r["emailAddress"]["address"] for r in seen["bccRecipients"]] == ["boss@contoso.test"]
+    assert not seen["isDraft"] and seen["hasAttachments"] and copy.raw == raw
+    assert graph.in_folder("drafts") == {}
+    # A draft, the file through an upload session in ranges Outlook takes, then send.
+    assert calls(graph, "POST", "/sendMail") == []
+    assert len(calls(graph, "POST", "/me/messages")) == 1
+    assert len(calls(graph, "POST", "/attachments/createUploadSession")) == 1
+    assert len(calls(graph, "PUT")) == 3  # 3.75 MB a range
+    assert len(calls(graph, "POST", "/send")) == 1
+    # crmail keeps the message as it was written, the blind copy out of it.
+    assert b"boss@contoso.test" not in raw_bytes(shared)
+    assert [(a.filename, a.size) for a in shared.attachments.all()] == [("plans.pdf", 10 * MB)]
+
+
+def test_attachments_under_3_mb_go_in_one_request_larger_ones_through_an_upload_session(
+    graph, outlook
+):
+    large, medium, small = blob(5 * MB, 1), blob(2 * MB, 2), blob(MB + MB // 2, 3)
+    send_message(
+        outlook.owner,
+        offer(
+            graph,
+            ("large.zip", "application/zip", large),
+            ("medium.pdf", "application/pdf", medium),
+            ("small.png", "image/png", small),
+        ),
+    )
+    [raw] = graph.sent
+    assert received(raw)[1] == {"large.zip": large, "medium.pdf": medium, "small.png": small}
+    # The draft's MIME keeps what fits (1.5 MB); 2 MB in one request, 5 MB in ranges.
+    assert len(calls(graph, "POST", "/attachments")) == 1
+    assert len(calls(graph, "POST", "/attachments/createUploadSession")) == 1
+    assert len(calls(graph, "PUT")) == 2
+
+
+@pytest.mark.parametrize(
+    "status, retry_after, why",
+    [
+        (500, None, "Microsoft Graph answered HTTP 500 (generalException)"),
+        (404, None, "Microsoft Graph no longer had the upload session (it lasts a limited time)"),
+        (429, 120, "Microsoft Graph asked crmail to slow down (too many requests) for 2 minutes"),
+    ],
+)
+def test_a_failed_upload_deletes_the_draft_and_sends_nothing(
+    graph, outlook, status, retry_after, why
+):
+    graph.fail(status, retry_after=retry_after, path="/AttachmentSessions(", after=1)
+    with pytest.raises(DriverError) as failed:
+        send_message(outlook.owner, offer(graph, ("plans.pdf", "application/pdf", blob(10 * MB))))
+    assert str(failed.value) == (
+        f"The message was not sent (it stopped at the attachment plans.pdf): {why}. "
+        "The unfinished draft was deleted from Outlook."
+    )
+    assert graph.sent == [] and graph.in_folder("sentitems") == {}
+    assert graph.in_folder("drafts") == {} and len(calls(graph, "DELETE")) == 1
+    assert not SentMessage.objects.exists()
+
+
+def test_a_refused_send_deletes_the_draft_with_its_attachments(graph, outlook):
+    graph.fail(503, retry_after=None, path="/send")
+    with pytest.raises(DriverError) as failed:
+        send_message(outlook.owner, offer(graph, ("plans.pdf", "application/pdf", blob(10 * MB))))
+    assert str(failed.value) == (
+        "The message was not sent: Microsoft Graph answered HTTP 503 (serviceNotAvailable). "
+        "The unfinished draft was deleted from Outlook."
+    )
+    assert graph.sent == [] and graph.in_folder("drafts") == {}
+    assert graph.in_folder("sentitems") == {}
+
+
+def test_a_throttled_range_is_sent_again_after_the_wait_graph_asks(graph, outlook):
+    graph.fail(429, retry_after=1, path="/AttachmentSessions(", after=1)
+    plans = blob(10 * MB)
+    started = time.monotonic()
+    send_message(outlook.owner, offer(graph, ("plans.pdf", "application/pdf", plans)))
+    assert time.monotonic() - started >= 1
+    [raw] = graph.sent
+    assert received(raw)[1] == {"plans.pdf": plans}
+    assert len(calls(graph, "PUT")) == 4  # the second of three ranges twice
+
+
+def test_a_message_under_4_mb_is_still_one_sendmail_request(graph, outlook):
+    brochure = blob(2 * MB)
+    send_message(outlook.owner, offer(graph, ("brochure.pdf", "application/pdf", brochure)))
+    assert [(m, p) for m, p in graph.requests if m != "GET"] == [("POST", "/v1.0/me/sendMail")]
+    assert received(graph.sent[0])[1] == {"brochure.pdf": brochure}
+
+
+def test_a_text_too_large_to_send_without_its_attachments_is_refused_in_words(graph, outlook):
+    long_text = "A line of a very long message.\n" * 120_000  # 3.7 MB
+    with pytest.raises(
+        DriverError, match="about 3 MB of a message besides its attachments: shorten its text"
+    ) as failed:
+        send_message(outlook.owner, Draft(graph.address, ["client@example.com"], "Hi", long_text))
+    assert failed.value.kind == "too_large"
+    assert [m for m, _ in graph.requests if m != "GET"] == []
+
+
 def test_a_live_query_finds_mail_from_and_to_the_addresses(graph, outlook):
     graph.deliver(mail(1, sender="ann@example.com"), received=at(1))
     graph.deliver(mail(2, sender="bob@example.com"), received=at(2))
@@ -350,9 +512,8 @@ def test_a_live_query_finds_mail_from_and_to_the_addresses(graph, outlook):
 
 def call(graph: GraphState, method: str, path: str, **kw):
     token = kw.pop("token", None) or next(iter(graph.tokens))
-    return requests.request(
-        method, graph.base_url + path, headers={"Authorization": f"Bearer {token}"}, **kw
-    )
+    headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
+    return requests.request(method, graph.base_url + path, headers=headers, **kw)
 
 
 def test_the_stand_in_refuses_what_graph_refuses(graph):
@@ -384,3 +545,44 @@ def test_a_void_delta_token_answers_410_gone_with_the_initial_request(graph):
     assert gone.status_code == 410
     assert gone.json()["error"]["code"] == "syncStateNotFound"
     assert gone.headers["Location"].endswith("/messages/delta?$deltatoken=")
+
+
+def test_the_stand_in_takes_uploads_as_outlook_documents_them(graph):
+    graph.add_token()
+    mime = {"Content-Type": "text/plain"}
+    draft = call(graph, "POST", "/me/messages", data=base64.b64encode(mail(1)), headers=mime)
+    assert draft.status_code == 201 and draft.json()["isDraft"] is True
+    path = f"/me/messages/{draft.json()['id']}/attachments/createUploadSession"
+    item = {"attachmentType": "file", "name": "plans.pdf", "size": 1_000_000}
+    small = call(graph, "POST", path, json={"AttachmentItem": item})
+    assert small.json()["error"]["code"] == "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize"
+    data = blob(10 * 320 * 1024 + 5)
+    session = call(graph, "POST", path, json={"AttachmentItem": {**item, "size": len(data)}})
+    assert session.status_code == 201 and session.json()["nextExpectedRanges"] == ["0-"]
+    url = session.json()["uploadUrl"]
+    assert not url.startswith(graph.base_url)  # Outlook's host, not Graph's
+
+    def put(start: int, end: int, **headers: str) -> requests.Response:
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"bytes {start}-{end - 1}/{len(data)}",
+            **headers,
+        }
+        return requests.put(url, data=data[start:end], headers=headers)
+
+    token = next(iter(graph.tokens))
+    assert put(0, 9 * 320 * 1024, Authorization=f"Bearer {token}").status_code == 401
+    assert put(320 * 1024, 9 * 320 * 1024).status_code == 416  # not where the upload is
+    assert put(0, 100_000).status_code == 400  # not a multiple of 320 KiB
+    first = put(0, 9 * 320 * 1024)
+    assert first.status_code == 200 and first.json()["nextExpectedRanges"] == ["2949120"]
+    last = put(9 * 320 * 1024, len(data))
+    assert last.status_code == 201 and "/Attachments('" in last.headers["Location"]
+    assert put(0, 320 * 1024).status_code == 404  # the session ended with the file
+    again = call(graph, "POST", path, json={"AttachmentItem": {**item, "size": len(data)}})
+    graph.expire_uploads()
+    url = again.json()["uploadUrl"]
+    assert put(0, 320 * 1024).status_code == 404
+    sent = call(graph, "POST", f"/me/messages/{draft.json()['id']}/send")
+    assert sent.status_code == 202
+    assert received(graph.sent[0])[1] == {"plans.pdf": data}

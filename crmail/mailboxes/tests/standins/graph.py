@@ -21,6 +21,26 @@ It serves one signed-in user (``/me``) over HTTP on a free loopback port, at
 - ``POST /me/sendMail`` as JSON (``message``, ``saveToSentItems``) or as MIME
   (``Content-Type: text/plain``, the message in base64), ``202 Accepted``; the copy lands
   in Sent Items;
+- a large message, as "Attach large files to Outlook messages" has it: ``POST /me/messages``
+  with base64 MIME (``text/plain``) makes a draft in Drafts (``201``, ``isDraft``; bad base64
+  ``400 ErrorMimeContentInvalidBase64String``); ``POST /me/messages/{id}/attachments``
+  takes a ``#microsoft.graph.fileAttachment`` (``name``, ``contentBytes``, ``contentType``,
+  ``isInline``, ``contentId``); ``POST .../attachments/createUploadSession`` takes an
+  ``AttachmentItem`` of 3 MB or more (less: ``400
+  ErrorAttachmentSizeShouldNotBeLessThanMinimumSize``) and answers ``201`` with
+  ``uploadUrl``, ``expirationDateTime`` and ``nextExpectedRanges: ["0-"]``. The upload
+  URL is served here, outside ``/v1.0``, as Outlook serves it on its own host:
+  pre-authenticated by its ``authtoken``, so a request with an ``Authorization`` header
+  is refused (``401``). Each ``PUT`` names its bytes in ``Content-Range: bytes
+  {start}-{end}/{total}`` and must go on where the last one ended (else ``416``), with
+  the session's total; a range that is not the last must be a multiple of 320 KiB (else
+  ``400``: Graph documents that rule for OneDrive's upload sessions, and the stand-in holds
+  Outlook's to it too). Answers: ``200``
+  with ``nextExpectedRanges: ["{next}"]``, then ``201 Created`` with a ``Location``
+  (the attachment) for the last range; an expired or cancelled session (``DELETE`` on
+  the URL) answers ``404``. ``POST /me/messages/{id}/send`` (``202``) sends the draft
+  with its attachments put back into its MIME, where ``sendMail`` records what it sent,
+  and moves it to Sent Items (a new id);
 - ``POST /$batch`` (json-batching): at most 20 ``requests``, each with a unique ``id``, a
   ``method`` and a ``url`` relative to the version (``/me/messages/{id}/$value``), run one
   after another and answered in ``responses`` with each one's ``status``, ``headers`` and
@@ -46,9 +66,9 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
@@ -110,6 +130,15 @@ SEARCH_PROPERTIES = ("from", "to", "cc", "participants", "recipients")
 MAX_PAGE = 1000
 ENTITY = "/$metadata#users('me')/messages/$entity"
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # Graph's request size limit (sendMail MIME included)
+UPLOAD_MIN = 3_000_000  # an upload session's attachment: 3 MB or more
+UPLOAD_FRAGMENT = 320 * 1024  # a range that is not the last: a multiple of this
+UPLOAD_PREFIX = "/api/v2.0/"  # where Outlook serves upload URLs (another host there)
+UPLOAD_PATH = re.compile(
+    r"/api/v2\.0/Users\('[^'/]*'\)/Messages\('(?P<message>[^'/]*)'\)"
+    r"/AttachmentSessions\('(?P<session>[^'/]*)'\)"
+)
+CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+ME_ID = "a3f1c6f0-0000-4000-8000-000000000001"
 
 
 class GraphError(Exception):
@@ -163,6 +192,28 @@ class StoredFolder:
 
 
 @dataclass
+class StoredAttachment:
+    id: str
+    name: str
+    content_type: str
+    data: bytes
+    is_inline: bool = False
+    content_id: str = ""
+
+
+@dataclass
+class UploadSession:
+    """An attachment's upload in progress (attachment: createUploadSession)."""
+
+    id: str
+    token: str  # the uploadUrl's authtoken
+    message: str
+    item: StoredAttachment  # its data: the bytes received so far
+    size: int
+    expires: datetime
+
+
+@dataclass
 class StoredMessage:
     id: str
     folder: str
@@ -174,6 +225,7 @@ class StoredMessage:
     categories: list[str] = field(default_factory=list)
     conversation: str = ""
     changed: datetime = field(default_factory=lambda: datetime.now(UTC))
+    attachments: list[StoredAttachment] = field(default_factory=list)  # added to a draft
 
     def headers(self) -> EmailMessage:
         msg = message_from_bytes(
@@ -197,7 +249,8 @@ class StoredMessage:
             "categories": list(self.categories),
             "receivedDateTime": _iso(self.received),
             "sentDateTime": _iso(sent),
-            "hasAttachments": b"Content-Disposition: attachment" in self.raw,
+            "hasAttachments": bool(self.attachments)
+            or b"Content-Disposition: attachment" in self.raw,
             "internetMessageId": str(head["Message-ID"] or ""),
             "subject": str(head["Subject"] or ""),
             "bodyPreview": "",
@@ -263,6 +316,7 @@ class Fault:
     times: int
     retry_after: int | None = None
     path: str = ""  # only requests whose path contains it
+    after: int = 0  # that many such requests pass first
 
 
 class GraphState:
@@ -283,6 +337,8 @@ class GraphState:
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
         self.steps: list[tuple[str, str]] = []  # the same, of each step of a JSON batch
         self.sent: list[bytes] = []  # MIME of each message sent
+        self.uploads: dict[str, UploadSession] = {}
+        self.upload_lifetime = timedelta(minutes=15)
         self.base_url = ""
         root = StoredFolder(_new_id("AQMkADAwATM0MDAAMS"), "Top of Information Store", "", ROOT)
         self.folders[root.id] = root
@@ -379,18 +435,27 @@ class GraphState:
         retry_after: int | None = 30,
         code: str = "",
         path: str = "",
+        after: int = 0,
     ) -> None:
-        """The next ``times`` requests (whose path contains ``path``) fail with ``status``;
-        429 and 503 carry ``Retry-After`` as Graph's throttling does."""
+        """The next ``times`` requests (whose path contains ``path``), once ``after`` of
+        them have passed, fail with ``status``; 429 and 503 carry ``Retry-After`` as Graph's
+        throttling does."""
         default = {
             429: ("ApplicationThrottled", "Application is over its MailboxConcurrency limit."),
             503: ("serviceNotAvailable", "The service is temporarily unavailable."),
             500: ("generalException", "An unspecified error has occurred."),
+            404: ("ErrorItemNotFound", "The specified object was not found in the store."),
         }.get(status, ("generalException", "An unspecified error has occurred."))
         with self.lock:
             self.faults.append(
-                Fault(status, code or default[0], default[1], times, retry_after, path)
+                Fault(status, code or default[0], default[1], times, retry_after, path, after)
             )
+
+    def expire_uploads(self) -> None:
+        """Every upload session open now has expired."""
+        with self.lock:
+            for session in self.uploads.values():
+                session.expires = datetime.now(UTC) - timedelta(seconds=1)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -527,12 +592,18 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         with state.lock:
             state.requests.append((method, self.path))
+        upload = parts.path.startswith(UPLOAD_PREFIX)
         try:
-            self._check_auth(state)
+            if upload:
+                self._check_no_auth()
+            else:
+                self._check_auth(state)
             self._inject(state, parts.path)
             if length > MAX_REQUEST_BYTES:
                 raise GraphError(413, "RequestEntityTooLarge", "The request is too large.")
-            if parts.path == "/v1.0/$batch":
+            if upload:
+                status, payload, headers = self._upload(method, parts.path, parts.query, body)
+            elif parts.path == "/v1.0/$batch":
                 status, payload, headers = self._batch(method, parts.query, body)
             else:
                 status, payload, headers = self._route(method, parts.path, parts.query, body)
@@ -561,10 +632,22 @@ class _Handler(BaseHTTPRequestHandler):
                 {"WWW-Authenticate": 'Bearer realm="", error="invalid_token"'},
             )
 
+    def _check_no_auth(self) -> None:
+        """An upload URL carries its own token: a Bearer token sent along is refused."""
+        if "Authorization" in self.headers:
+            raise GraphError(
+                401,
+                "InvalidAuthenticationToken",
+                "The upload URL is pre-authenticated: do not send an Authorization header.",
+            )
+
     def _inject(self, state: GraphState, path: str) -> None:
         with state.lock:
             fault = next((f for f in state.faults if f.path in path), None)
             if fault is None:
+                return
+            if fault.after > 0:
+                fault.after -= 1
                 return
             fault.times -= 1
             if fault.times <= 0:
@@ -678,7 +761,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._methods(method, "GET")
             options = _options(query, ("$select",))
             me = {
-                "id": "a3f1c6f0-0000-4000-8000-000000000001",
+                "id": ME_ID,
                 "displayName": state.address.split("@")[0].title(),
                 "mail": state.address,
                 "userPrincipalName": state.address,
@@ -936,7 +1019,10 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> tuple[int, Any, dict[str, str]]:
         state = self.server.state
         if not seg:
-            self._methods(method, "GET")
+            self._methods(method, "GET", "POST")
+            if method == "POST":
+                _options(query, ())
+                return self._create_draft(body)
             return self._search(query)
         if len(seg) == 1 and low[0] in ("delta", "microsoft.graph.delta()"):
             raise GraphError(
@@ -967,6 +1053,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._methods(method, "GET")
             _options(query, ())
             return 200, msg.raw, {"Content-Type": "text/plain"}
+        if len(seg) == 2 and low[1] == "attachments":
+            if method == "GET":
+                raise GraphError(501, "NotImplemented", "The stand-in does not list attachments.")
+            self._methods(method, "POST")
+            _options(query, ())
+            return self._add_attachment(msg, self._json(body))
+        if (
+            len(seg) == 3
+            and low[1] == "attachments"
+            and low[2] in ("createuploadsession", "microsoft.graph.createuploadsession")
+        ):
+            self._methods(method, "POST")
+            _options(query, ())
+            return self._create_upload(msg, self._json(body))
+        if len(seg) == 2 and low[1] in ("send", "microsoft.graph.send"):
+            self._methods(method, "POST")
+            _options(query, ())
+            return self._send_draft(msg)
         if len(seg) == 2 and low[1] == "move":
             self._methods(method, "POST")
             _options(query, ())
@@ -1116,14 +1220,7 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type == "text/plain":
-            try:
-                raw = base64.b64decode(body, validate=True)
-            except ValueError:
-                raise GraphError(
-                    400,
-                    "ErrorMimeContentInvalidBase64String",
-                    "Invalid base64 string for MIME content.",
-                ) from None
+            raw = _mime_body(body)
             save = True
         else:
             data = self._json(body)
@@ -1137,6 +1234,18 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             raw = self._mime_of(message)
             save = data.get("saveToSentItems", True) is not False
+
+        def file_copy() -> None:
+            if save:
+                state.deliver(raw, "sentitems", is_read=True)
+
+        self._hand_over(raw, file_copy)
+        return 202, None, {}
+
+    def _hand_over(self, raw: bytes, file_copy: Callable[[], None]) -> None:
+        """``raw`` sent (recorded in ``state.sent``) once it names a recipient: its copy
+        filed by ``file_copy``, and delivered to the Inbox too when it is to the user."""
+        state = self.server.state
         head = message_from_bytes(raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n", policy=policy.default)
         rcpts = [
             a for _, a in getaddresses([str(head[h]) for h in ("To", "Cc", "Bcc") if head[h]]) if a
@@ -1148,10 +1257,224 @@ class _Handler(BaseHTTPRequestHandler):
                 "At least one recipient is not valid., Recipient is missing.",
             )
         state.sent.append(raw)
-        if save:
-            state.deliver(raw, "sentitems", is_read=True)
+        file_copy()
         if state.address.lower() in {r.lower() for r in rcpts}:
             state.deliver(_without_bcc(raw), "inbox")
+
+    # -- a large message: a draft, its attachments, then send ---------------------------
+
+    def _create_draft(self, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        """``POST /me/messages`` with base64 MIME: a draft in Drafts."""
+        state = self.server.state
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type != "text/plain":
+            raise GraphError(
+                501, "NotImplemented", "The stand-in makes drafts from MIME (text/plain) only."
+            )
+        mid = state.deliver(_mime_body(body), "drafts", is_read=True)
+        msg = state.messages[mid]
+        msg.is_draft = True
+        return (
+            201,
+            {"@odata.context": state.base_url + ENTITY, **msg.resource(state.base_url, None)},
+            {},
+        )
+
+    def _add_attachment(
+        self, msg: StoredMessage, data: dict[str, Any]
+    ) -> tuple[int, Any, dict[str, str]]:
+        """``POST /me/messages/{id}/attachments``: a fileAttachment."""
+        state = self.server.state
+        kind = data.get("@odata.type")
+        if kind in ("#microsoft.graph.itemAttachment", "#microsoft.graph.referenceAttachment"):
+            raise GraphError(501, "NotImplemented", "The stand-in takes file attachments only.")
+        if kind != "#microsoft.graph.fileAttachment":
+            raise GraphError(
+                400, "ErrorInvalidParameter", "The attachment's '@odata.type' is missing."
+            )
+        fields = _attachment_fields(
+            {k: v for k, v in data.items() if k != "@odata.type"},
+            ("name", "contentBytes", "contentType", "isInline", "contentId"),
+            "microsoft.graph.fileAttachment",
+        )
+        content = fields.get("contentBytes")
+        if not isinstance(content, str):
+            raise GraphError(
+                400, "ErrorInvalidParameter", "The value of the parameter 'ContentBytes' is empty."
+            )
+        try:
+            payload = base64.b64decode(content, validate=True)
+        except ValueError:
+            raise GraphError(
+                400, "RequestBodyRead", "Cannot read the value of 'contentBytes' as base64."
+            ) from None
+        attachment = _stored_attachment(fields, payload)
+        msg.attachments.append(attachment)
+        state._touch(msg)
+        return (
+            201,
+            {
+                "@odata.context": f"{state.base_url}/$metadata#users('me')/messages"
+                f"('{msg.id}')/attachments/$entity",
+                "@odata.type": "#microsoft.graph.fileAttachment",
+                **_attachment_resource(attachment),
+                "contentBytes": content,
+            },
+            {},
+        )
+
+    def _create_upload(
+        self, msg: StoredMessage, data: dict[str, Any]
+    ) -> tuple[int, Any, dict[str, str]]:
+        """``POST .../attachments/createUploadSession``: an upload session for a file of 3 MB
+        or more, its ``uploadUrl`` served by ``_upload``."""
+        state = self.server.state
+        item = data.get("AttachmentItem")
+        if set(data) != {"AttachmentItem"} or not isinstance(item, dict):
+            raise GraphError(
+                400,
+                "ErrorInvalidParameter",
+                "The value of the parameter 'AttachmentItem' is empty or not valid.",
+            )
+        fields = _attachment_fields(
+            item,
+            ("attachmentType", "name", "size", "contentType", "isInline", "contentId"),
+            "microsoft.graph.attachmentItem",
+        )
+        if fields.get("attachmentType") in ("item", "reference"):
+            raise GraphError(501, "NotImplemented", "The stand-in uploads files only.")
+        size = fields.get("size")
+        if (
+            fields.get("attachmentType") != "file"
+            or not isinstance(size, int)
+            or isinstance(size, bool)
+            or size < 0
+        ):
+            raise GraphError(
+                400,
+                "ErrorInvalidParameter",
+                "The attachment item needs 'attachmentType' file, a 'name' and a 'size'.",
+            )
+        if size < UPLOAD_MIN:
+            raise GraphError(
+                400,
+                "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize",
+                "Attachment size must be greater than the minimum size.",
+            )
+        session = UploadSession(
+            _new_id("AAMkAGI2TG93AAAS"),
+            secrets.token_urlsafe(24),
+            msg.id,
+            _stored_attachment(fields, b""),
+            size,
+            datetime.now(UTC) + state.upload_lifetime,
+        )
+        state.uploads[session.id] = session
+        return (
+            201,
+            {
+                "@odata.context": f"{state.base_url}/$metadata#microsoft.graph.uploadSession",
+                "uploadUrl": self._outlook_url(
+                    session, f"AttachmentSessions('{session.id}')?authtoken={session.token}"
+                ),
+                "expirationDateTime": _iso(session.expires),
+                "nextExpectedRanges": ["0-"],
+            },
+            {},
+        )
+
+    def _outlook_url(self, session: UploadSession, tail: str) -> str:
+        """An address on "Outlook's host" (the stand-in's, outside ``/v1.0``) under the
+        message of ``session``: its upload URL, its attachments."""
+        origin = self.server.state.base_url.rsplit("/v1.0", 1)[0]
+        return f"{origin}{UPLOAD_PREFIX}Users('{ME_ID}')/Messages('{session.message}')/{tail}"
+
+    def _upload(
+        self, method: str, path: str, query: str, body: bytes
+    ) -> tuple[int, Any, dict[str, str]]:
+        """A ``PUT`` of a range of an upload session's file (or ``DELETE``: cancel it)."""
+        state = self.server.state
+        found = UPLOAD_PATH.fullmatch(unquote(path))
+        with state.lock:
+            session = state.uploads.get(found["session"]) if found else None
+            if session is None or found is None or session.message != found["message"]:
+                raise GraphError(404, "ErrorItemNotFound", "The upload session was not found.")
+            if dict(parse_qsl(query)) != {"authtoken": session.token}:
+                raise GraphError(
+                    401, "InvalidAuthenticationToken", "The upload URL's token is not valid."
+                )
+            if datetime.now(UTC) >= session.expires:
+                del state.uploads[session.id]
+                raise GraphError(404, "ErrorItemNotFound", "The upload session has expired.")
+            self._methods(method, "PUT", "DELETE")
+            if method == "DELETE":
+                del state.uploads[session.id]
+                return 204, None, {}
+            return self._upload_range(session, body)
+
+    def _upload_range(self, session: UploadSession, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        state = self.server.state
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type != "application/octet-stream":
+            raise GraphError(
+                415, "UnsupportedMediaType", "Upload ranges are application/octet-stream."
+            )
+        match = CONTENT_RANGE.fullmatch((self.headers.get("Content-Range") or "").strip())
+        if match is None:
+            raise GraphError(
+                400, "InvalidContentRange", "Content-Range must be 'bytes {start}-{end}/{total}'."
+            )
+        start, end, total = (int(n) for n in match.groups())
+        received = len(session.item.data)
+        if total != session.size or end < start or end >= total or len(body) != end - start + 1:
+            raise GraphError(
+                400,
+                "InvalidContentRange",
+                "The range does not match the body or the size of the upload session.",
+            )
+        if start != received:
+            raise GraphError(
+                416,
+                "RequestedRangeNotSatisfiable",
+                f"The upload session expects the range from byte {received}.",
+            )
+        if end + 1 < total and len(body) % UPLOAD_FRAGMENT:
+            raise GraphError(
+                400,
+                "InvalidContentRange",
+                "A range other than the last must be a multiple of 320 KiB (327,680 bytes).",
+            )
+        session.item.data += body
+        if end + 1 < total:
+            return (
+                200,
+                {
+                    "@odata.context": self._outlook_url(session, "AttachmentSessions/$entity"),
+                    "expirationDateTime": _iso(session.expires),
+                    "nextExpectedRanges": [str(end + 1)],
+                },
+                {},
+            )
+        del state.uploads[session.id]
+        msg = state.message(session.message)
+        msg.attachments.append(session.item)
+        state._touch(msg)
+        location = self._outlook_url(session, f"Attachments('{session.item.id}')")
+        return 201, None, {"Location": location}
+
+    def _send_draft(self, msg: StoredMessage) -> tuple[int, Any, dict[str, str]]:
+        """``POST /me/messages/{id}/send``: the draft goes out with its attachments and
+        moves to Sent Items."""
+        state = self.server.state
+        if not msg.is_draft:
+            raise GraphError(400, "ErrorInvalidOperation", "Only a draft can be sent.")
+        raw = _with_attachments(msg.raw, msg.attachments)
+
+        def file_copy() -> None:
+            msg.raw, msg.attachments, msg.is_draft, msg.is_read = raw, [], False, True
+            state._move(msg, state.folder_id("sentitems"))
+
+        self._hand_over(raw, file_copy)
         return 202, None, {}
 
     @staticmethod
@@ -1191,6 +1514,86 @@ def _without_bcc(raw: bytes) -> bytes:
         if not skipping:
             kept.append(line)
     return b"\r\n".join(kept) + sep + body
+
+
+def _mime_body(body: bytes) -> bytes:
+    """A request's base64 MIME (sendMail, a draft), decoded as Graph reads it."""
+    try:
+        return base64.b64decode(body, validate=True)
+    except ValueError:
+        raise GraphError(
+            400, "ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content."
+        ) from None
+
+
+def _attachment_fields(
+    data: dict[str, Any], known: tuple[str, ...], type_name: str
+) -> dict[str, Any]:
+    """An attachment's properties, refused as Graph refuses them: unknown ones, a name
+    that is not a string, and ``contentType``, ``isInline`` or ``contentId`` of the
+    wrong type."""
+    for key in data:
+        if key not in known:
+            raise GraphError(
+                400,
+                "RequestBodyRead",
+                f"The property '{key}' does not exist on type '{type_name}'.",
+            )
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise GraphError(
+            400, "ErrorInvalidParameter", "The value of the parameter 'Name' is empty."
+        )
+    for key, kind in (("contentType", str), ("isInline", bool), ("contentId", str)):
+        if data.get(key) is not None and not isinstance(data[key], kind):
+            raise GraphError(
+                400, "RequestBodyRead", f"Cannot read the value of '{key}' on type '{type_name}'."
+            )
+    return data
+
+
+def _stored_attachment(fields: dict[str, Any], data: bytes) -> StoredAttachment:
+    return StoredAttachment(
+        _new_id("AAMkAGI2TG93AAABEgAQ"),
+        fields["name"],
+        fields.get("contentType") or "application/octet-stream",
+        data,
+        bool(fields.get("isInline")),
+        fields.get("contentId") or "",
+    )
+
+
+def _attachment_resource(attachment: StoredAttachment) -> dict[str, Any]:
+    return {
+        "id": attachment.id,
+        "lastModifiedDateTime": _iso(datetime.now(UTC)),
+        "name": attachment.name,
+        "contentType": attachment.content_type,
+        "size": len(attachment.data),
+        "isInline": attachment.is_inline,
+        "contentId": attachment.content_id or None,
+        "contentLocation": None,
+    }
+
+
+def _with_attachments(raw: bytes, attachments: list[StoredAttachment]) -> bytes:
+    """A draft's MIME with the attachments added to it apart put back in, as the
+    recipients get it."""
+    if not attachments:
+        return raw
+    msg = message_from_bytes(raw, policy=policy.SMTP)
+    assert isinstance(msg, EmailMessage)
+    for a in attachments:
+        maintype, _, subtype = a.content_type.partition("/")
+        msg.add_attachment(
+            a.data,
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
+            filename=a.name,
+            disposition="inline" if a.is_inline else "attachment",
+            cid=f"<{a.content_id}>" if a.content_id else None,
+        )
+    return msg.as_bytes()
 
 
 class _Server(ThreadingHTTPServer):
