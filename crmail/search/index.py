@@ -31,6 +31,7 @@ trigger on ``mail_message``).
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections import defaultdict
@@ -55,6 +56,10 @@ BATCH = 500
 BUCKET = 10_000
 COARSE = 100_000
 ATTACHED = "_a"  # the attachment token
+# PostgreSQL: two words next to each other, each of at most this many characters, are
+# also one lexeme of their own ("with a"), so that a phrase of common words is found in
+# the index rather than in every document holding both (decision 048).
+PAIR_WORD = 4
 
 _ACCENTS = re.compile("[\u0300-\u036f]+")
 _WORD = re.compile(r"[^\W_]+")
@@ -114,14 +119,32 @@ def _field(parts: Iterable[str]) -> str:
     return " ".join(w for part in parts for w in words(part))
 
 
-Document = tuple[int, str, str, str, str, str, str, str]
+def pair(first: str, second: str) -> str | None:
+    """PostgreSQL: the lexeme of two words next to each other, when both are short
+    (``PAIR_WORD``); None otherwise. It starts with ``_``, as no word does: a prefix
+    (``ann:*``) never finds a pair (``ann lee``), and no one can type one."""
+    if len(first) <= PAIR_WORD and len(second) <= PAIR_WORD:
+        return f"_{first} {second}"
+    return None
+
+
+def pairs(fields: Sequence[str]) -> set[str]:
+    """PostgreSQL: the pair lexemes of a document's ``fields`` (each the index's words
+    joined by spaces), read as PostgreSQL numbers their positions: one field after the
+    other, so the last word of one is next to the first of the next (``<->`` matches
+    there too, and a pair must be in the document wherever ``<->`` finds one)."""
+    sequence = [w for field in fields for w in field.split()]
+    return {p for a, b in itertools.pairwise(sequence) if (p := pair(a, b)) is not None}
+
+
+Document = tuple[int, str, str, str, str, str, str, list[str]]
 
 
 def _documents(ids: Sequence[int]) -> list[Document]:
     """The documents of the parsed messages among ``ids``: (id, subject, senders,
-    recipients, body, attachments, date tokens (SQLite's ``dates`` column), every token
-    for PostgreSQL (the date tokens, the attachment's, the bucket's)), each a string of
-    words separated by spaces."""
+    recipients, body, attachments, date tokens (SQLite's ``dates`` column): each a
+    string of words separated by spaces; and the lexemes PostgreSQL's document holds
+    besides its words: the date tokens, the attachment's, the buckets' and the pairs)."""
     senders: dict[int, list[str]] = defaultdict(list)
     recipients: dict[int, list[str]] = defaultdict(list)
     for message_id, role, name, address in Participant.objects.filter(
@@ -145,28 +168,21 @@ def _documents(ids: Sequence[int]) -> list[Document]:
         .order_by("pk")
         .values_list("pk", "subject", "body_text", "date", "has_attachments")
     )
-    return [
-        (
-            pk,
+    documents = []
+    for pk, subject, body, moment, attached in rows:
+        fields = (
             _field([subject]),
             _field(senders[pk]),
             _field(recipients[pk]),
             _field([body[:BODY_LIMIT]]),
             _field(files[pk]),
-            date_tokens(moment),
-            " ".join(
-                token
-                for token in (
-                    date_tokens(moment),
-                    ATTACHED if attached else "",
-                    bucket_token(pk // BUCKET),
-                    coarse_token(pk // COARSE),
-                )
-                if token
-            ),
         )
-        for pk, subject, body, moment, attached in rows
-    ]
+        tokens = [*date_tokens(moment).split(), bucket_token(pk // BUCKET)]
+        tokens += [coarse_token(pk // COARSE), *([ATTACHED] if attached else [])]
+        if connection.vendor == "postgresql":
+            tokens += sorted(pairs(fields))
+        documents.append((pk, *fields, date_tokens(moment), tokens))
+    return documents
 
 
 def index_messages(ids: Sequence[int]) -> int:
@@ -205,7 +221,7 @@ def _write(ids: list[int], documents: list[Document]) -> None:
                 " || setweight(to_tsvector('simple', %s), 'B')"
                 " || setweight(to_tsvector('simple', %s), 'C')"
                 " || setweight(to_tsvector('simple', %s || ' ' || %s), 'D')"
-                " || array_to_tsvector(string_to_array(%s, ' ')))"
+                " || array_to_tsvector(%s::text[]))"
                 " ON CONFLICT (message_id) DO UPDATE SET document = EXCLUDED.document",
                 [(*document[:6], document[7]) for document in documents],
             )

@@ -12,6 +12,7 @@ which messages lie in a colleague's mailbox, and where, is that colleague's mail
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import re
 import time as clock
@@ -39,6 +40,7 @@ from crmail.search.index import (
     coarse_token,
     month_token,
     normalise,
+    pair,
     year_token,
 )
 from crmail.search.query import FIELD_ANY, FIELD_RECIPIENTS, FIELD_SENDER, Query, person
@@ -252,7 +254,7 @@ def _match(query: Query) -> str:
     MATCH expression; on PostgreSQL a ``tsquery``, also holding the attachment token
     when the query asks for (or against) attachments."""
     if connection.vendor != "sqlite":
-        parts = [_tsquery(query)]
+        parts = [_tsquery(query), *(f"'{p}'" for p in _pairs(query))]
         dates = _date_tokens(query)
         if dates:
             parts.append("(" + " | ".join(f"'{t}'" for t in dates) + ")")
@@ -264,6 +266,19 @@ def _match(query: Query) -> str:
     if not dates:
         return match
     return f"{match} AND (" + " OR ".join(f'"{t}"' for t in dates) + ")"
+
+
+def _pairs(query: Query) -> list[str]:
+    """PostgreSQL: the pair lexemes every match of ``query``'s phrases holds (two short
+    words next to each other; not the last word of a prefix), in order (decision 048)."""
+    found: list[str] = []
+    for term in query.terms:
+        whole = len(term.words) - (1 if term.prefix else 0)
+        for first, second in itertools.pairwise(term.words[:whole]):
+            lexeme = pair(first, second)
+            if lexeme is not None and lexeme not in found:
+                found.append(lexeme)
+    return found
 
 
 def _date_tokens(query: Query) -> list[str]:
@@ -349,6 +364,7 @@ def _density(query: Query) -> tuple[float, float]:
         min(share(w, term.prefix and i == len(term.words) - 1) for i, w in enumerate(term.words))
         for term in query.terms
     ]
+    shares += [listed.get(p, floor) for p in _pairs(query)]
     dates = _date_tokens(query)
     if dates:
         shares.append(min(1.0, sum(listed.get(t, floor) for t in dates)))

@@ -19,7 +19,8 @@ from tests import factories as f
 pytestmark = pytest.mark.django_db(transaction=True)
 BEFORE = [("search", "0002_vocabulary")]
 AFTER = [("search", "0003_date_tokens")]
-LATEST = [("search", "0004_attachment_and_bucket_tokens")]
+TOKENS = [("search", "0004_attachment_and_bucket_tokens")]
+LATEST = [("search", "0005_word_pairs")]
 
 
 def _migrate(target: list[tuple[str, str]]) -> None:
@@ -107,6 +108,7 @@ def test_documents_indexed_before_the_attachment_and_bucket_tokens_gain_them():
         tokens = {"_y2025", "_m202511"}
         if connection.vendor == "postgresql":
             tokens |= {"_a", f"_b{message.pk // 10000}", f"_c{message.pk // 100000}"}
+            tokens |= {"_plan the"}  # two short words next to each other (0005)
         assert _lexemes(message) == tokens
         for text in ("budget has:attachment", "quarterly budg", "budget after:2025-11-01"):
             hits = search_messages(org.rep, parse(text), Filters()).hits
@@ -114,5 +116,29 @@ def test_documents_indexed_before_the_attachment_and_bucket_tokens_gain_them():
         assert search_messages(org.rep, parse("budget"), Filters(has_attachment=False)).hits == []
         _migrate(AFTER)
         assert _lexemes(message) == {"_y2025", "_m202511"}
+    finally:
+        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_documents_indexed_before_the_word_pairs_gain_them():
+    # PostgreSQL: two short words next to each other, read from the positions the
+    # document holds. SQLite: nothing changes.
+    org = f.org()
+    message = build.message("jane@customer.test", [org.rep.email], in_mailboxes=[org.rep])
+    _migrate(TOKENS)
+    try:
+        _old_document(message)
+        before = _lexemes(message)
+        _migrate(LATEST)
+        postgresql = connection.vendor == "postgresql"
+        assert _lexemes(message) == before | ({"_plan the"} if postgresql else set())
+        # PostgreSQL's <-> runs on from one field to the next (the subject, then the body
+        # here); FTS5 keeps a phrase within a column.
+        phrase = '"plan the budget"' if postgresql else '"the budget"'
+        hits = search_messages(org.rep, parse(phrase), Filters()).hits
+        assert [h.message.pk for h in hits] == [message.pk]
+        assert search_messages(org.rep, parse('"the plan"'), Filters()).hits == []
+        _migrate(TOKENS)
+        assert _lexemes(message) == before
     finally:
         _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

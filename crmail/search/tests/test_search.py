@@ -3,11 +3,13 @@ threads, and never a message the user may not open. Runs on SQLite and PostgreSQ
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 
 import pytest
 from django.db import connection
 
+from crmail.mail.models import Message
 from crmail.mailboxes.models import Folder
 from crmail.search import index, queries
 from crmail.search.queries import Filters, search_messages
@@ -498,3 +500,31 @@ def test_a_prefix_finds_words_first_indexed_after_it_was_spelt_out(
     deliver(c, raw("b@x.test", rep.email, "Plans", "we propose a call", day=2), to=[rep])
     deliver(c, raw("d@x.test", rep.email, "Again", "we propose a call", day=3), to=[rep])
     assert set(found(rep, "propo")) == {"Proposal", "Plans", "Again"}
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_postgresql_finds_phrases_of_short_words_through_their_pair_and_loses_none(
+    rep, django_capture_on_commit_callbacks, monkeypatch
+):
+    # Two short words next to each other are a lexeme of their own: a phrase of them is
+    # asked of the index as that pair too. Every message the phrase finds without the
+    # pair (PostgreSQL's <-> on the words' positions, across fields too) it finds with it.
+    c = django_capture_on_commit_callbacks
+    texts = [
+        ("Call with", "a plan for the day"),
+        ("Plans", "we met with a client and the team"),
+        ("Team", "with the team a plan is due"),
+        ("a", "day with a view"),
+    ]
+    for n, (subject, body) in enumerate(texts):
+        deliver(c, raw("c@x.test", rep.email, subject, body, day=1 + n), to=[rep])
+    assert set(found(rep, '"with a"')) == {"Plans", "a"}
+    assert found(rep, '"the team a"') == ["Team"]
+    assert found(rep, '"with c"') == ["Call with"]  # the subject's last word, the sender's first
+    phrases = set()
+    for document in index._documents(list(Message.objects.values_list("pk", flat=True))):
+        sequence = [w for field in document[1:6] for w in field.split()]
+        phrases |= {f'"{a} {b}"' for a, b in itertools.pairwise(sequence)}
+    with_pairs = {text: set(found(rep, text)) for text in phrases}
+    monkeypatch.setattr(queries, "_pairs", lambda query: [])
+    assert {text: set(found(rep, text)) for text in phrases} == with_pairs
