@@ -715,8 +715,13 @@ def _index_first(cursor: Any, words: bool) -> Iterator[None]:
     cursor.execute("SET enable_seqscan = off")
     try:
         yield
-    finally:
-        cursor.execute("RESET enable_seqscan")
+    except BaseException:
+        # Within a transaction, the one the failed statement aborted takes the setting
+        # back as it rolls back (to its savepoint, if any); asked now, it would refuse.
+        if not connection.in_atomic_block:
+            cursor.execute("RESET enable_seqscan")
+        raise
+    cursor.execute("RESET enable_seqscan")
 
 
 def _in_thread(

@@ -528,3 +528,22 @@ def test_postgresql_finds_phrases_of_short_words_through_their_pair_and_loses_no
     with_pairs = {text: set(found(rep, text)) for text in phrases}
     monkeypatch.setattr(queries, "_pairs", lambda query: [])
     assert {text: set(found(rep, text)) for text in phrases} == with_pairs
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_postgresql_plans_the_rest_of_the_session_as_before_a_search(rep, mails, monkeypatch):
+    # A search keeps PostgreSQL from reading the whole table for its statement alone:
+    # after it, and after one that failed, the setting is the server's again.
+    from django.db import DatabaseError, transaction
+
+    def setting() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW enable_seqscan")
+            return str(cursor.fetchone()[0])
+
+    assert found(rep, "proposal")
+    assert setting() == "on"
+    monkeypatch.setattr(queries, "THREAD", "no_such_column")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        search_messages(rep, parse("proposal"))
+    assert setting() == "on"
