@@ -412,34 +412,36 @@ class _Slices:
         buckets = max(wanted, self.least)
         return None if buckets > self.top or not self.rarest else buckets
 
-    def match(self, window: int | None) -> str:
-        """The index's query for ``window``: ``match`` within the slice. The index
-        reads through the smallest lists of a query first and skips through the others
-        (PostgreSQL's GIN): a slice holding fewer documents than the query's rarest term
-        is written as its buckets, read through; a larger one as the coarse buckets
-        that cover it (each larger than that term's list), which only narrow what the
-        term's list hands over (otherwise a slice of thirty buckets was read through,
-        68 ms, where the term's list took 8)."""
+    def tokens(self, window: int | None) -> list[str] | None:
+        """The bucket tokens of the slice for ``window``; None: the whole index. The
+        index reads through the smallest lists of a query first and skips through the
+        others (PostgreSQL's GIN): a slice holding fewer documents than the query's
+        rarest term is written as its buckets, read through; a larger one as the coarse
+        buckets that cover it (each larger than that term's list), which only narrow
+        what the term's list hands over (otherwise a slice of thirty buckets was read
+        through, 68 ms, where the term's list took 8)."""
         buckets = self.buckets(window)
         if buckets is None:
-            return self.match_text
+            return None
         lowest = self.top - buckets + 1
         if buckets * BUCKET < self.rarest:
-            tokens = [bucket_token(b) for b in range(self.top, lowest - 1, -1)]
-        else:
-            top, bottom = self.top * BUCKET // COARSE, lowest * BUCKET // COARSE
-            if bottom <= 0:
-                return self.match_text
-            tokens = [coarse_token(c) for c in range(top, bottom - 1, -1)]
+            return [bucket_token(b) for b in range(self.top, lowest - 1, -1)]
+        top, bottom = self.top * BUCKET // COARSE, lowest * BUCKET // COARSE
+        return [coarse_token(c) for c in range(top, bottom - 1, -1)] if bottom > 0 else None
+
+    def match(self, window: int | None) -> str:
+        """The index's query for ``window``: ``match`` within the slice."""
+        tokens = self.tokens(window)
+        if tokens is None:
+            return self.match_text
         return f"{self.match_text} & (" + " | ".join(f"'{t}'" for t in tokens) + ")"
 
     def widen(self, window: int | None) -> bool:
         """Look in ``SLICE_GROWTH`` times as many buckets for ``window`` next time (the
         whole index at last); False when its slice was the whole index already."""
-        current = self.buckets(window)
-        if current is None:
+        if self.tokens(window) is None:
             return False
-        self.least = current * SLICE_GROWTH
+        self.least = (self.buckets(window) or 0) * SLICE_GROWTH
         return True
 
 
