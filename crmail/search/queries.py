@@ -210,12 +210,25 @@ def search_messages(
     if query.terms or filters.record is not None or _own_copies(query, filters):
         base_sql = _by_id(base_sql)
     few = _few(base_sql, list(base_params), query, filters)
-    match = _match(query) if query.terms else ""
+    # What the index is asked, worked out once (the words a prefix starts and the ends
+    # of an open date range are queries of their own).
+    continuations = _continuations(query)
+    dates = _date_tokens(query) if query.terms else []
+    match = _match(query, continuations, dates) if query.terms else ""
+    words = query.tsquery(continuations)  # PostgreSQL's ranking and thread counts
     window: int | None = WINDOW
-    slices = _Slices.of(query, match, few)
+    slices = _Slices.of(query, match, few, dates)
     while True:
         rows, count, cut, found = _page(
-            query, slices.match(window), base_sql, list(base_params), window, limit, offset, few
+            query,
+            slices.match(window),
+            words,
+            base_sql,
+            list(base_params),
+            window,
+            limit,
+            offset,
+            few,
         )
         if window is not None and found < _ranked(window) and slices.widen(window):
             continue  # too few matches in the slice: the newest may lie below it
@@ -224,7 +237,7 @@ def search_messages(
         window = window * GROWTH if window < WINDOW * GROWTH**3 else None
     in_thread = {r[0]: int(r[1]) for r in rows}
     if cut:
-        in_thread = _in_thread(base_sql, list(base_params), query, match, [r[0] for r in rows])
+        in_thread = _in_thread(base_sql, list(base_params), query, words, [r[0] for r in rows])
     messages = Message.objects.in_bulk([r[0] for r in rows])
     hits = []
     for message_id, _, _ in rows:
@@ -248,21 +261,19 @@ def _ranked(window: int) -> int:
     return max(RANKED, RANKED_PER_WINDOW * window) + 1
 
 
-def _match(query: Query) -> str:
-    """What the index is asked, with the query's date range as the index's date tokens
-    when it spans at most ``DATE_TOKENS`` of them (``_date_tokens``): on SQLite an FTS5
-    MATCH expression; on PostgreSQL a ``tsquery``, also holding the attachment token
-    when the query asks for (or against) attachments."""
+def _match(query: Query, continuations: dict[str, list[str] | None], dates: list[str]) -> str:
+    """What the index is asked, each prefix spelt out (``_continuations``), with the
+    query's date range as the index's date ``dates`` (``_date_tokens``): on SQLite an
+    FTS5 MATCH expression; on PostgreSQL a ``tsquery``, also holding the phrases' pairs
+    and the attachment token when the query asks for (or against) attachments."""
     if connection.vendor != "sqlite":
-        parts = [_tsquery(query), *(f"'{p}'" for p in _pairs(query))]
-        dates = _date_tokens(query)
+        parts = [query.tsquery(continuations), *(f"'{p}'" for p in _pairs(query))]
         if dates:
             parts.append("(" + " | ".join(f"'{t}'" for t in dates) + ")")
         if query.has_attachment is not None:
             parts.append(("" if query.has_attachment else "!") + f"'{ATTACHED}'")
         return " & ".join(parts)
-    dates = _date_tokens(query)
-    match = _fts5(query)
+    match = query.fts5(continuations)
     if not dates:
         return match
     return f"{match} AND (" + " OR ".join(f'"{t}"' for t in dates) + ")"
@@ -345,7 +356,7 @@ def _frequencies() -> tuple[dict[str, float], float]:
     return listed, floor
 
 
-def _density(query: Query) -> tuple[float, float]:
+def _density(query: Query, dates: list[str]) -> tuple[float, float]:
     """PostgreSQL: the share of documents estimated to match ``query`` (its words, dates
     and attachment condition), from the index's statistics: a term as its rarest word
     (a prefix as the sum of the listed words it starts), the terms as if independent;
@@ -365,7 +376,6 @@ def _density(query: Query) -> tuple[float, float]:
         for term in query.terms
     ]
     shares += [listed.get(p, floor) for p in _pairs(query)]
-    dates = _date_tokens(query)
     if dates:
         shares.append(min(1.0, sum(listed.get(t, floor) for t in dates)))
     if query.has_attachment:
@@ -388,17 +398,18 @@ class _Slices:
     density: float = 1.0  # the share of documents estimated to match
     rarest: float = 0.0  # how many documents hold the query's rarest term (estimated)
     least: int = 0  # buckets a slice holds at least (after widening)
-    whole: bool = True
 
     @classmethod
-    def of(cls, query: Query, match: str, few: list[int] | None) -> _Slices:
+    def of(cls, query: Query, match: str, few: list[int] | None, dates: list[str]) -> _Slices:
+        """The slices for ``query`` (its ``match`` and date tokens); without a top
+        bucket or a rarest term, every slice is the whole index."""
         if connection.vendor == "sqlite" or not match or few is not None:
             return cls(match)
         with connection.cursor() as cursor:
             cursor.execute("SELECT MAX(message_id) FROM search_document")
             highest = int(cursor.fetchone()[0] or 0)
-        density, rarest = _density(query)
-        return cls(match, highest // BUCKET, density, rarest * highest, whole=False)
+        density, rarest = _density(query, dates)
+        return cls(match, highest // BUCKET, density, rarest * highest)
 
     def buckets(self, window: int | None) -> int | None:
         """How many of the newest buckets should hold ``SLICE_MARGIN`` times the
@@ -406,11 +417,11 @@ class _Slices:
         the query's rarest term is not known (a word the statistics do not list: its
         share is then an upper bound, the slice most often too small, and asking twice
         cost more than reading the word's few matches)."""
-        if self.whole or window is None:
+        if window is None or not self.rarest:
             return None
         wanted = math.ceil(_ranked(window) * SLICE_MARGIN / self.density / BUCKET)
         buckets = max(wanted, self.least)
-        return None if buckets > self.top or not self.rarest else buckets
+        return None if buckets > self.top else buckets
 
     def tokens(self, window: int | None) -> list[str] | None:
         """The bucket tokens of the slice for ``window``; None: the whole index. The
@@ -443,17 +454,6 @@ class _Slices:
             return False
         self.least = (self.buckets(window) or 0) * SLICE_GROWTH
         return True
-
-
-def _fts5(query: Query) -> str:
-    """SQLite: the query's MATCH expression, each prefix spelt out (``_continuations``)."""
-    return query.fts5(_continuations(query))
-
-
-def _tsquery(query: Query) -> str:
-    """PostgreSQL: the query's words as a ``tsquery``, each prefix spelt out
-    (``_continuations``)."""
-    return query.tsquery(_continuations(query))
 
 
 def _continuations(query: Query) -> dict[str, list[str] | None]:
@@ -575,10 +575,11 @@ def _narrowed(query: Query, match: str, column: str) -> tuple[str, list[Any], st
 
 
 def _matches_sql(
-    query: Query, match: str, window: int | None, few: list[int] | None
+    query: Query, match: str, words: str, window: int | None, few: list[int] | None
 ) -> tuple[str, list[Any]]:
     """The index's matches (``match``: ``_match``, or on PostgreSQL its slice) as
-    (id, score, how many were scored), lowest score best, cut to the window's ``window``
+    (id, score, how many were scored), lowest score best (PostgreSQL ranks by ``words``,
+    the words alone), cut to the window's ``window``
     + 1 best. Scored: the matches among ``few`` when given; otherwise the newest
     ``_ranked(window)`` (every one when ``window`` is None) that meet the query's date
     and attachment conditions."""
@@ -595,7 +596,7 @@ def _matches_sql(
         column = "d.message_id"
         head = "SELECT d.message_id AS id, -ts_rank(d.document, %s::tsquery) AS score"
         head += " FROM search_document d"
-        head_params = [_tsquery(query)]  # the words alone: every match holds the rest
+        head_params = [words]  # the words alone: every match holds the rest
         where, where_params = " WHERE d.document @@ %s::tsquery", [match]
     join, join_params = "", list[Any]()
     if few is None:
@@ -639,6 +640,7 @@ def _matches_sql(
 def _window_sql(
     query: Query,
     match: str,
+    words: str,
     base_sql: str,
     base_params: list[Any],
     window: int | None,
@@ -650,7 +652,7 @@ def _window_sql(
     cap = "" if window is None else " LIMIT %s"
     cap_params = [] if window is None else [window + 1]
     if query.terms:
-        match_sql, match_params = _matches_sql(query, match, window, few)
+        match_sql, match_params = _matches_sql(query, match, words, window, few)
         sql = (
             f"WITH m AS MATERIALIZED ({match_sql}),"  # noqa: S608
             f" hits AS (SELECT b.id, b.thread_id, b.date, m.score FROM m"
@@ -668,6 +670,7 @@ def _window_sql(
 def _page(
     query: Query,
     match: str,
+    words: str,
     base_sql: str,
     base_params: list[Any],
     window: int | None,
@@ -677,7 +680,7 @@ def _page(
 ) -> tuple[list[tuple[int, int, int]], int, bool, int]:
     """The page's (id, matches in its thread, total) rows, the number of threads found,
     whether the window cut matches off, and how many matches were scored."""
-    with_sql, params = _window_sql(query, match, base_sql, base_params, window, few)
+    with_sql, params = _window_sql(query, match, words, base_sql, base_params, window, few)
     # The compiled visibility query and constants only; every value is a parameter.
     sql = (
         f"{with_sql}, ranked AS ("  # noqa: S608
@@ -727,10 +730,11 @@ def _index_first(cursor: Any, words: bool) -> Iterator[None]:
 
 
 def _in_thread(
-    base_sql: str, base_params: list[Any], query: Query, match: str, page: list[int]
+    base_sql: str, base_params: list[Any], query: Query, words: str, page: list[int]
 ) -> dict[int, int]:
     """For each message of ``page`` (its thread's best match), how many messages of its
-    thread match and the viewer may see: counted apart when the window cut matches off."""
+    thread match and the viewer may see: counted apart when the window cut matches off.
+    ``words``: PostgreSQL's ``tsquery`` of the query's words."""
     threads = dict(Message.objects.filter(pk__in=page).values_list("pk", "thread_id"))
     members = list(
         Message.objects.filter(
@@ -754,7 +758,7 @@ def _in_thread(
                 cursor.execute(
                     "SELECT message_id FROM search_document"
                     " WHERE message_id = ANY(%s) AND document @@ %s::tsquery",
-                    [members, _tsquery(query)],
+                    [members, words],
                 )
                 members = [r[0] for r in cursor.fetchall()]
     seen = _of_members(base_sql, base_params, members)
