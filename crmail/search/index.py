@@ -143,8 +143,9 @@ Document = tuple[int, str, str, str, str, str, str, list[str]]
 def _documents(ids: Sequence[int]) -> list[Document]:
     """The documents of the parsed messages among ``ids``: (id, subject, senders,
     recipients, body, attachments, date tokens (SQLite's ``dates`` column): each a
-    string of words separated by spaces; and the lexemes PostgreSQL's document holds
-    besides its words: the date tokens, the attachment's, the buckets' and the pairs)."""
+    string of words separated by spaces; and, on PostgreSQL, the lexemes its document
+    holds besides its words: the date tokens, the attachment's, the buckets' and the
+    pairs)."""
     senders: dict[int, list[str]] = defaultdict(list)
     recipients: dict[int, list[str]] = defaultdict(list)
     for message_id, role, name, address in Participant.objects.filter(
@@ -168,6 +169,7 @@ def _documents(ids: Sequence[int]) -> list[Document]:
         .order_by("pk")
         .values_list("pk", "subject", "body_text", "date", "has_attachments")
     )
+    postgresql = connection.vendor == "postgresql"
     documents = []
     for pk, subject, body, moment, attached in rows:
         fields = (
@@ -177,11 +179,12 @@ def _documents(ids: Sequence[int]) -> list[Document]:
             _field([body[:BODY_LIMIT]]),
             _field(files[pk]),
         )
-        tokens = [*date_tokens(moment).split(), bucket_token(pk // BUCKET)]
-        tokens += [coarse_token(pk // COARSE), *([ATTACHED] if attached else [])]
-        if connection.vendor == "postgresql":
-            tokens += sorted(pairs(fields))
-        documents.append((pk, *fields, date_tokens(moment), tokens))
+        dates = date_tokens(moment)
+        tokens = []
+        if postgresql:
+            tokens = [*dates.split(), bucket_token(pk // BUCKET), coarse_token(pk // COARSE)]
+            tokens += [*([ATTACHED] if attached else []), *sorted(pairs(fields))]
+        documents.append((pk, *fields, dates, tokens))
     return documents
 
 

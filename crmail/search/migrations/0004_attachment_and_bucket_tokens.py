@@ -4,8 +4,8 @@ its id, so that the index itself narrows a search to attachments or to the newes
 messages; and ``search_vocab``, every word the index holds, for the words a prefix is
 the start of (SQLite has its own, an fts5vocab table). SQLite's FTS5 needs no tokens (it
 tests attachments on each match, and hands matches over newest first): nothing changes
-there. The statistics the search sizes its slices from
-are gathered at the end (``ANALYZE``)."""
+there. The statistics the search sizes its slices from are gathered at the end
+(``ANALYZE``)."""
 
 from django.db import migrations
 
