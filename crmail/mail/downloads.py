@@ -14,6 +14,7 @@ from __future__ import annotations
 import mimetypes
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote
 
 from django.core import signing
@@ -60,33 +61,34 @@ def live_inline_token(mailbox_id: int, remote_id: str, part: int, viewer_pk: int
 
 def live_inline_part(token: str) -> tuple[int, str, int, int, str] | None:
     """What a token from ``live_inline_token`` names; None when forged, altered or old."""
-    try:
-        signed = signing.loads(token, salt=LIVE_INLINE_SALT, max_age=INLINE_MAX_AGE)
-    except signing.BadSignature:
-        return None
-    if not isinstance(signed, list) or len(signed) != 5:
+    signed = _signed(token, LIVE_INLINE_SALT, (int, str, int, int, str))
+    if signed is None:
         return None
     mailbox_id, remote_id, part, viewer_pk, on = signed
-    ints = all(isinstance(n, int) for n in (mailbox_id, part, viewer_pk))
-    if not ints or not isinstance(remote_id, str) or not isinstance(on, str):
-        return None
     return mailbox_id, remote_id, part, viewer_pk, on
 
 
 def inline_part(token: str) -> tuple[int, int, int] | None:
     """The (message, part, viewer) a token from ``inline_token`` names; None when it is
     forged, altered or older than ``INLINE_MAX_AGE``."""
-    try:
-        signed = signing.loads(token, salt=INLINE_SALT, max_age=INLINE_MAX_AGE)
-    except signing.BadSignature:
-        return None
-    if (
-        not isinstance(signed, list)
-        or len(signed) != 3
-        or not all(isinstance(n, int) for n in signed)
-    ):
+    signed = _signed(token, INLINE_SALT, (int, int, int))
+    if signed is None:
         return None
     return signed[0], signed[1], signed[2]
+
+
+def _signed(token: str, salt: str, shape: tuple[type, ...]) -> list[Any] | None:
+    """The values a token signed with ``salt`` holds, one of each type of ``shape``;
+    None when it is forged, altered, older than ``INLINE_MAX_AGE`` or of another shape."""
+    try:
+        signed = signing.loads(token, salt=salt, max_age=INLINE_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if not isinstance(signed, list) or len(signed) != len(shape):
+        return None
+    if not all(isinstance(value, kind) for value, kind in zip(signed, shape, strict=True)):
+        return None
+    return signed
 
 
 def attachment_disposition(filename: str) -> str:
