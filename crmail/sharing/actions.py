@@ -428,15 +428,7 @@ def record_open(
 
     Callers check ``visibility.may_see_message`` first; this only writes the fact.
     """
-    return MessageOpen.objects.create(
-        viewer=viewer,
-        viewer_email=viewer.email,
-        message=message,
-        message_sha256=message.sha256,
-        module=module,
-        record_id=record_id,
-        at=timezone.now(),
-    )
+    return _opened(viewer, module, record_id, message=message, message_sha256=message.sha256)
 
 
 def record_live_open(
@@ -451,14 +443,19 @@ def record_live_open(
     when given): its Mail ID only, as crmail keeps of such mail nothing else.
 
     Callers open it through ``live.open_message`` first, which decides who may."""
+    return _opened(viewer, module, record_id, mailbox=mailbox, remote_id=remote_id)
+
+
+def _opened(viewer: User, module: str, record_id: int | None, **message: Any) -> MessageOpen:
+    """The audit row of one open by ``viewer``, from a record or not; ``message`` names
+    what was opened (a stored message, or a live one's mailbox and Mail ID)."""
     return MessageOpen.objects.create(
         viewer=viewer,
         viewer_email=viewer.email,
-        mailbox=mailbox,
-        remote_id=remote_id,
         module=module,
         record_id=record_id,
         at=timezone.now(),
+        **message,
     )
 
 
