@@ -637,15 +637,11 @@ class GraphDriver(
         if len(part.data) >= SMALL_ATTACHMENT:
             self._upload(path, part)
             return
-        attachment: dict[str, Any] = {
+        attachment = {
             "@odata.type": "#microsoft.graph.fileAttachment",
-            "name": part.name,
-            "contentType": part.content_type,
-            "isInline": part.inline,
+            **_described(part),
             "contentBytes": base64.b64encode(part.data).decode("ascii"),
         }
-        if part.content_id:
-            attachment["contentId"] = part.content_id
         self._request("POST", path + "/attachments", json=attachment)
 
     def _upload(self, path: str, part: Part) -> None:
@@ -653,15 +649,7 @@ class GraphDriver(
         ``UPLOAD_CHUNK`` bytes, in order, each from where the answer before it expects the
         next (``nextExpectedRanges``), to the session's ``uploadUrl``. That address is
         pre-authenticated: it is sent no token."""
-        item: dict[str, Any] = {
-            "attachmentType": "file",
-            "name": part.name,
-            "size": len(part.data),
-            "contentType": part.content_type,
-            "isInline": part.inline,
-        }
-        if part.content_id:
-            item["contentId"] = part.content_id
+        item = {"attachmentType": "file", **_described(part), "size": len(part.data)}
         session = self._request(
             "POST", path + "/attachments/createUploadSession", json={"AttachmentItem": item}
         )
@@ -779,6 +767,18 @@ def _next_start(answer: requests.Response, start: int, end: int) -> int:
     if not first.isdigit() or not start < int(first) <= end:
         raise DriverError(f"{NAME} expected an upload to go on from elsewhere.", kind="protocol")
     return int(first)
+
+
+def _described(part: Part) -> dict[str, Any]:
+    """What a file attachment and an upload session's item both say of ``part``."""
+    described: dict[str, Any] = {
+        "name": part.name,
+        "contentType": part.content_type,
+        "isInline": part.inline,
+    }
+    if part.content_id:
+        described["contentId"] = part.content_id
+    return described
 
 
 def _not_sent(exc: Exception, where: str = "", cleanup: str = "") -> DriverError:
