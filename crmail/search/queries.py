@@ -394,7 +394,8 @@ class _Slices:
     record's few messages, the whole index is asked at once."""
 
     match_text: str
-    top: int = 0  # the bucket of the highest id indexed
+    highest: int = 0  # the highest message id indexed
+    top: int = 0  # its bucket
     density: float = 1.0  # the share of documents estimated to match
     rarest: float = 0.0  # how many documents hold the query's rarest term (estimated)
     least: int = 0  # buckets a slice holds at least (after widening)
@@ -409,7 +410,7 @@ class _Slices:
             cursor.execute("SELECT MAX(message_id) FROM search_document")
             highest = int(cursor.fetchone()[0] or 0)
         density, rarest = _density(query, dates)
-        return cls(match, highest // BUCKET, density, rarest * highest)
+        return cls(match, highest, highest // BUCKET, density, rarest * highest)
 
     def buckets(self, window: int | None) -> int | None:
         """How many of the newest buckets should hold ``SLICE_MARGIN`` times the
@@ -419,8 +420,11 @@ class _Slices:
         cost more than reading the word's few matches)."""
         if window is None or not self.rarest:
             return None
-        wanted = math.ceil(_ranked(window) * SLICE_MARGIN / self.density / BUCKET)
-        buckets = max(wanted, self.least)
+        # Counted in ids down from the highest: the newest bucket has often just begun
+        # (a slice of two buckets held one bucket's matches, and was asked again).
+        wanted = math.ceil(_ranked(window) * SLICE_MARGIN / self.density)
+        lowest = max(0, self.highest - wanted + 1) // BUCKET
+        buckets = max(self.top - lowest + 1, self.least)
         return None if buckets > self.top else buckets
 
     def tokens(self, window: int | None) -> list[str] | None:
@@ -435,7 +439,7 @@ class _Slices:
         if buckets is None:
             return None
         lowest = self.top - buckets + 1
-        if buckets * BUCKET < self.rarest:
+        if self.highest - lowest * BUCKET + 1 < self.rarest:
             return [bucket_token(b) for b in range(self.top, lowest - 1, -1)]
         top, bottom = self.top * BUCKET // COARSE, lowest * BUCKET // COARSE
         return [coarse_token(c) for c in range(top, bottom - 1, -1)] if bottom > 0 else None
