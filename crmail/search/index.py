@@ -56,9 +56,10 @@ BATCH = 500
 BUCKET = 10_000
 COARSE = 100_000
 ATTACHED = "_a"  # the attachment token
-# PostgreSQL: two words next to each other, each of at most this many characters, are
-# also one lexeme of their own ("with a"), so that a phrase of common words is found in
-# the index rather than in every document holding both (decision 048).
+# PostgreSQL: two words next to each other, one of them of at most this many
+# characters, are also one lexeme of their own ("with a", "the merra"), so that a phrase
+# with a common word is found in the index rather than in every document holding both
+# (decisions 048 and 049).
 PAIR_WORD = 4
 
 _ACCENTS = re.compile("[\u0300-\u036f]+")
@@ -120,10 +121,10 @@ def _field(parts: Iterable[str]) -> str:
 
 
 def pair(first: str, second: str) -> str | None:
-    """PostgreSQL: the lexeme of two words next to each other, when both are short
+    """PostgreSQL: the lexeme of two words next to each other, when one of them is short
     (``PAIR_WORD``); None otherwise. It starts with ``_``, as no word does: a prefix
     (``ann:*``) never finds a pair (``ann lee``), and no one can type one."""
-    if len(first) <= PAIR_WORD and len(second) <= PAIR_WORD:
+    if len(first) <= PAIR_WORD or len(second) <= PAIR_WORD:
         return f"_{first} {second}"
     return None
 

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 BEFORE = [("search", "0002_vocabulary")]
 AFTER = [("search", "0003_date_tokens")]
 TOKENS = [("search", "0004_attachment_and_bucket_tokens")]
-LATEST = [("search", "0005_word_pairs")]
+PAIRS = [("search", "0005_word_pairs")]
+STATISTICS = [("search", "0006_lexeme_statistics")]
+LATEST = [("search", "0007_pairs_with_one_short_word")]
 
 
 def _migrate(target: list[tuple[str, str]]) -> None:
@@ -109,6 +111,7 @@ def test_documents_indexed_before_the_attachment_and_bucket_tokens_gain_them():
         if connection.vendor == "postgresql":
             tokens |= {"_a", f"_b{message.pk // 10000}", f"_c{message.pk // 100000}"}
             tokens |= {"_plan the"}  # two short words next to each other (0005)
+            tokens |= {"_quarterly plan", "_the budget"}  # one short word (0007)
         assert _lexemes(message) == tokens
         for text in ("budget has:attachment", "quarterly budg", "budget after:2025-11-01"):
             hits = search_messages(org.rep, parse(text), Filters()).hits
@@ -129,9 +132,10 @@ def test_documents_indexed_before_the_word_pairs_gain_them():
     try:
         _old_document(message)
         before = _lexemes(message)
-        _migrate(LATEST)
+        _migrate(PAIRS)
         postgresql = connection.vendor == "postgresql"
         assert _lexemes(message) == before | ({"_plan the"} if postgresql else set())
+        _migrate(LATEST)  # searches run on the latest schema
         # PostgreSQL's <-> runs on from one field to the next (the subject, then the body
         # here); FTS5 keeps a phrase within a column.
         phrase = '"plan the budget"' if postgresql else '"the budget"'
@@ -142,3 +146,45 @@ def test_documents_indexed_before_the_word_pairs_gain_them():
         assert _lexemes(message) == before
     finally:
         _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_documents_indexed_before_pairs_with_one_short_word_gain_them():
+    # "quarterly plan the budget": "plan the" was a pair (two short words); "quarterly
+    # plan" and "the budget" become pairs too, and go again going back.
+    org = f.org()
+    message = build.message("jane@customer.test", [org.rep.email], in_mailboxes=[org.rep])
+    _migrate(TOKENS)
+    try:
+        _old_document(message)
+        _migrate(PAIRS)
+        before = _lexemes(message)
+        assert "_plan the" in before
+        _migrate(LATEST)
+        assert _lexemes(message) == before | {"_quarterly plan", "_the budget"}
+        hits = search_messages(org.rep, parse('"the budget"'), Filters()).hits
+        assert [h.message.pk for h in hits] == [message.pk]
+        _migrate(STATISTICS)
+        assert _lexemes(message) == before
+    finally:
+        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_postgresql_keeps_statistics_of_ten_thousand_lexemes_and_gives_them_back():
+    # The slices a search reads first are sized from them (decision 049).
+    def target() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT attstattarget FROM pg_attribute WHERE attrelid ="
+                " 'search_document'::regclass AND attname = 'document'"
+            )
+            return int(cursor.fetchone()[0])
+
+    assert target() == 1000
+    try:
+        _migrate(PAIRS)
+        assert target() == -1
+    finally:
+        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    assert target() == 1000

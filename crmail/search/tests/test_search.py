@@ -517,6 +517,57 @@ def test_postgresql_sizes_its_first_slice_in_ids_when_the_newest_bucket_has_just
     assert len(asked) == 1 and "'_b" in asked[0]
 
 
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_postgresql_widens_a_slice_by_the_share_of_matches_it_held(
+    rep, django_capture_on_commit_callbacks, monkeypatch
+):
+    # Both words are said to be in every message, and are; the phrase is in the oldest
+    # two alone. The first slice holds none of it: the next statement asks the whole
+    # index at once, not a slice eight times as wide (six ids, then 48 of 60), then ...
+    from django.test.utils import CaptureQueriesContext
+
+    for module in (index, queries):
+        monkeypatch.setattr(module, "BUCKET", 1)
+    c = django_capture_on_commit_callbacks
+    for n in range(60):
+        body = "proposal pricing" if n < 2 else "pricing of the proposal"
+        deliver(c, raw("c@x.test", rep.email, f"Note {n}", body, day=1 + n), to=[rep])
+    index.reindex()
+    monkeypatch.setattr(queries, "RANKED", 3)
+    monkeypatch.setattr(queries, "RANKED_PER_WINDOW", 1)
+    monkeypatch.setattr(queries, "WINDOW", 2)
+    monkeypatch.setattr(queries, "_frequencies", lambda: ({"proposal": 1.0, "pricing": 1.0}, 0.01))
+    with CaptureQueriesContext(connection) as ran:
+        result = search_messages(rep, parse('"proposal pricing"'), limit=2)
+    assert [h.message.subject for h in result.hits] == ["Note 1", "Note 0"]
+    pages = [
+        q["sql"] for q in ran.captured_queries if "WITH m AS" in q["sql"] and "OFFSET" in q["sql"]
+    ]
+    assert len(pages) == 2
+    assert "'_b" in pages[0] and "'_b" not in pages[1]
+
+
+def test_the_share_estimated_to_match_counts_a_phrase_by_its_pair_and_a_range_by_its_days(
+    monkeypatch,
+):
+    # What a PostgreSQL slice is sized from (decision 049). A pair holds both its words:
+    # "from to" is as rare as its pair, not a third of it. The months of a range that
+    # starts on 31 March hold twice as many messages as the range.
+    monkeypatch.setattr(
+        queries,
+        "_frequencies",
+        lambda: (
+            {"from": 0.5, "to": 0.9, "_from to": 0.01, "_m202303": 0.02, "_m202304": 0.02},
+            0.001,
+        ),
+    )
+    assert queries._density(parse('"from to"'), []) == (pytest.approx(0.01), pytest.approx(0.01))
+    dated = parse("from after:2023-03-31 before:2023-04-30")
+    tokens = queries._date_tokens(dated)
+    assert tokens == ["_m202303", "_m202304"]
+    assert queries._density(dated, tokens)[0] == pytest.approx(0.5 * 0.04 * 30 / 61)
+
+
 def test_a_prefix_finds_words_first_indexed_after_it_was_spelt_out(
     rep, django_capture_on_commit_callbacks
 ):
@@ -531,12 +582,13 @@ def test_a_prefix_finds_words_first_indexed_after_it_was_spelt_out(
 
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
-def test_postgresql_finds_phrases_of_short_words_through_their_pair_and_loses_none(
+def test_postgresql_finds_phrases_with_a_short_word_through_their_pair_and_loses_none(
     rep, django_capture_on_commit_callbacks, monkeypatch
 ):
-    # Two short words next to each other are a lexeme of their own: a phrase of them is
-    # asked of the index as that pair too. Every message the phrase finds without the
-    # pair (PostgreSQL's <-> on the words' positions, across fields too) it finds with it.
+    # Two words next to each other, one of them short, are a lexeme of their own: a
+    # phrase of them is asked of the index as that pair too. Every message the phrase
+    # finds without the pair (PostgreSQL's <-> on the words' positions, across fields
+    # too) it finds with it.
     c = django_capture_on_commit_callbacks
     texts = [
         ("Call with", "a plan for the day"),
@@ -549,6 +601,8 @@ def test_postgresql_finds_phrases_of_short_words_through_their_pair_and_loses_no
     assert set(found(rep, '"with a"')) == {"Plans", "a"}
     assert found(rep, '"the team a"') == ["Team"]
     assert found(rep, '"with c"') == ["Call with"]  # the subject's last word, the sender's first
+    assert found(rep, '"client and"') == ["Plans"]  # one long word
+    assert "'_client and'" in queries._match(parse('"client and"'), {}, [])
     phrases = set()
     for document in index._documents(list(Message.objects.values_list("pk", flat=True))):
         sequence = [w for field in document[1:6] for w in field.split()]
