@@ -16,6 +16,7 @@ from crmail import __version__
 from crmail.config import env
 from crmail.config.commands import (
     backup,
+    blobs,
     check,
     events,
     groups,
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         events,
         workflows,
         backup,
+        blobs,
         keys,
         check,
     ):

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "crmail.people",
     "crmail.crm",
     "crmail.jobs",
+    "crmail.blobs",
     "crmail.events",
     "crmail.mail",
     "crmail.emailtemplates",
@@ -202,6 +203,10 @@ try:
     (DATA_DIR / "uploads").mkdir(mode=0o700, parents=True, exist_ok=True)
 except OSError as exc:
     CRMAIL_CONFIG_ERRORS.append(f"data dir {DATA_DIR} has no room for uploads ({exc.strerror})")
+
+# Where raw mail is kept (decision 050): packs of files under the data dir, or objects
+# in S3-compatible storage (s3://bucket/prefix).
+BLOB_URL = os.environ.get("CRMAIL_BLOB_URL", "").strip() or f"file:{DATA_DIR / 'blobs'}"
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"

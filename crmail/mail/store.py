@@ -2,22 +2,25 @@
 
 ``store_raw`` is the first step for every message from every source: the bytes are kept
 before anything tries to understand them, so nothing a parser chokes on is lost. They go
-to ``MessageRaw``, apart from the ``Message`` row that parsing fills in later (decision
-015); ``raw_bytes`` is the one way to read them back.
+to the blob store (``crmail.blobs``, decision 050), a pack per batch made durable before
+the ``Message`` rows and the pack's index rows commit together; ``raw_bytes`` is the one
+way to read them back. Messages stored by releases before the blob store keep their bytes
+in ``MessageRaw`` rows until ``crmail blobs migrate`` moves them (``migrate_raw_rows``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import zstandard
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from crmail.config.bulk import insert_rows
+from crmail.blobs import store as blob_store
+from crmail.blobs.packs import Item
 from crmail.mail.models import Compression, Message, MessageRaw, ParseState
 
 # Level 1, not 3: on the benchmark mailboxes it compresses 1.5-3.4 times faster for 1-2 %
@@ -71,17 +74,37 @@ def raw_bytes(message: Message) -> bytes:
     return raw_bytes_many([message])[0]
 
 
+class MissingRaw(LookupError):
+    """A message whose bytes are in neither the blob store nor a ``MessageRaw`` row."""
+
+
 def raw_bytes_many(messages: Sequence[Message]) -> list[bytes]:
-    """``raw_bytes`` of each message, in order, with one query for those not at hand."""
-    wanted = [m.pk for m in messages if m.packed is None]
+    """``raw_bytes`` of each message, in order: from the blob store, or a ``MessageRaw``
+    row for a message not moved there yet. Raises ``MissingRaw`` for one in neither."""
+    wanted = [m for m in messages if m.packed is None]
+    # The content hashes, read in one query for rows loaded without them.
+    digests = {m.pk: m.__dict__.get("sha256") or "" for m in wanted}
+    unknown = [pk for pk, digest in digests.items() if not digest]
+    for start in range(0, len(unknown), 500):
+        digests.update(
+            Message.objects.filter(pk__in=unknown[start : start + 500]).values_list("pk", "sha256")
+        )
+    in_store = blob_store.read_many(digests.values())
+    old = [m.pk for m in wanted if digests[m.pk] not in in_store]
     stored: dict[int, tuple[bytes, int]] = {}
-    for start in range(0, len(wanted), 500):
-        rows = MessageRaw.objects.filter(message_id__in=wanted[start : start + 500])
+    for start in range(0, len(old), 500):
+        rows = MessageRaw.objects.filter(message_id__in=old[start : start + 500])
         stored.update(
             (pk, (raw, compression))
             for pk, raw, compression in rows.values_list("message_id", "raw", "compression")
         )
-    return [unpack(*(m.packed or stored[m.pk])) for m in messages]
+    found = []
+    for m in messages:
+        form = m.packed or in_store.get(digests.get(m.pk, "")) or stored.get(m.pk)
+        if form is None:
+            raise MissingRaw(f"message {m.pk} has no stored bytes")
+        found.append(unpack(*form))
+    return found
 
 
 def store_many(raws: Iterable[bytes]) -> list[Message]:
@@ -109,10 +132,15 @@ def store_raw(raw: bytes) -> Message:
 
 
 def _insert_new(fresh: dict[str, bytes]) -> dict[str, Message]:
-    """INSERT a Message and a MessageRaw row per content; prepared statements, no model
+    """Write the contents as one pack of the blob store, then INSERT a Message row per
+    content and the pack's index rows in one transaction; prepared statements, no model
     building per row. Contents another process stored meanwhile are read back instead."""
     now = timezone.now()
     packed = {digest: pack(raw) for digest, raw in fresh.items()}
+    # Durable before any row names it (decision 050).
+    written = blob_store.write(
+        [Item(d, form, compression, len(fresh[d])) for d, (form, compression) in packed.items()]
+    )
     connection = connections[router.db_for_write(Message)]
     created_at = Message._meta.get_field("first_seen_at").get_db_prep_save(now, connection)
     ours: dict[str, int] = {}
@@ -125,11 +153,7 @@ def _insert_new(fresh: dict[str, bytes]) -> dict[str, Message]:
                 [v for d in part for v in (d, len(fresh[d]), created_at)],
             )
             ours.update((digest, pk) for pk, digest in cursor.fetchall())
-        insert_rows(
-            MessageRaw,
-            ("message", "raw", "compression"),
-            [(ours[d], *packed[d]) for d in ours],
-        )
+        blob_store.record(written)
     stored: dict[str, Message] = {}
     for digest, pk in ours.items():
         message = Message(pk=pk, sha256=digest, size=len(fresh[digest]), first_seen_at=now)
@@ -169,3 +193,54 @@ def _message_insert_sql(connection: Any, rows: int) -> str:
         f"INSERT INTO {quote(Message._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
         f"VALUES {values} ON CONFLICT DO NOTHING RETURNING {quote('id')}, {quote('sha256')}"
     )
+
+
+# --- moving, checking and collecting what the blob store holds --------------------------
+
+
+def migrate_raw_rows(batch: int = 500, progress: Callable[[int], None] | None = None) -> int:
+    """Move the bytes of ``MessageRaw`` rows into the blob store, a pack per ``batch``
+    rows, each batch committed on its own (mail keeps being read and stored meanwhile:
+    a message is read from the store once its batch commits, from its row before).
+    Returns how many messages moved."""
+    moved = 0
+    while True:
+        rows = list(
+            MessageRaw.objects.order_by("message_id").values_list(
+                "message_id", "message__sha256", "message__size", "raw", "compression"
+            )[:batch]
+        )
+        if not rows:
+            return moved
+        items = {
+            digest: Item(digest, bytes(raw), compression, size)
+            for _, digest, size, raw, compression in rows
+        }
+        written = blob_store.write(list(items.values()))
+        with transaction.atomic():
+            blob_store.record(written)
+            MessageRaw.objects.filter(message_id__in=[r[0] for r in rows]).delete()
+        moved += len(rows)
+        if progress:
+            progress(moved)
+
+
+def without_bytes(limit: int = 100) -> tuple[int, list[int]]:
+    """How many messages have their bytes neither in the blob store nor in a
+    ``MessageRaw`` row, and the ids of the first ``limit`` of them."""
+    from crmail.blobs.models import Blob
+
+    missing = Message.objects.exclude(sha256__in=Blob.objects.values("sha256")).exclude(
+        pk__in=MessageRaw.objects.values("message_id")
+    )
+    return missing.count(), list(missing.order_by("pk").values_list("pk", flat=True)[:limit])
+
+
+def _live(digests: list[str]) -> set[str]:
+    return set(Message.objects.filter(sha256__in=digests).values_list("sha256", flat=True))
+
+
+def collect_blobs(among: Iterable[str] | None = None) -> blob_store.Collected:
+    """Remove from the blob store the bytes of messages that are gone (``among`` those
+    digests only, when given): no deleted message's mail stays on disk."""
+    return blob_store.collect(_live, among)

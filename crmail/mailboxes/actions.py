@@ -20,6 +20,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from crmail.mail.models import Message, ParseState
+from crmail.mail.store import collect_blobs
 from crmail.mailboxes import conversations, live_sync
 from crmail.mailboxes.connect import can, open_driver, smtp_client
 from crmail.mailboxes.drivers.base import AuthFailed, CreatesFolders, DriverError, Sends
@@ -332,6 +333,9 @@ def _stop_live(mailboxes: QuerySet[Mailbox]) -> None:
 def discard_mail(mailbox: Mailbox) -> int:
     """Delete ``mailbox``'s locations and every message left with no location nor send."""
     message_ids = set(Location.objects.filter(mailbox=mailbox).values_list("message_id", flat=True))
+    digests = list(Message.objects.filter(pk__in=message_ids).values_list("sha256", flat=True))
+    # Once the messages are gone, their bytes go from the blob store too.
+    transaction.on_commit(lambda: collect_blobs(digests))
     Location.objects.filter(mailbox=mailbox).delete()
     conversations.refresh_folders(mailbox.folders.values_list("pk", flat=True))
     Folder.objects.filter(mailbox=mailbox).update(cursor={}, last_synced_at=None)

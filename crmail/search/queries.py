@@ -487,7 +487,7 @@ class _Slices:
         A phrase of two common words is much rarer than both words together, and
         widening eightfold at a time read the slices of a rare one three times."""
         buckets = self.buckets(window)
-        if buckets is None or self.tokens(window) is None:
+        if window is None or buckets is None or self.tokens(window) is None:
             return False
         wanted = _ranked(window) * SLICE_MARGIN / found if found else math.inf
         self.least = max(buckets * SLICE_GROWTH, math.ceil(min(buckets * wanted, self.top + 1)))

@@ -60,6 +60,7 @@ def run_check(args: argparse.Namespace, out: Output) -> int:
     if not errors:
         found.ok("Settings read from the environment without a problem.")
     check_data_dir(found, Path(settings.DATA_DIR))
+    check_blob_store(found)
     if not any(e.startswith("CRMAIL_DATABASE_URL") for e in errors):
         check_database(found)
     if not any(e.startswith("CRMAIL_QUEUE_URL") for e in errors):
@@ -136,6 +137,29 @@ def check_data_dir(found: Findings, data_dir: Path) -> None:
             f"{len(readable)} files or folders in the data dir can be read by other users of "
             "this machine: run `crmail init` to make them private."
         )
+
+
+def check_blob_store(found: Findings) -> None:
+    """Raw mail's store (decision 050): a pack can be written, read back and removed."""
+    from crmail.blobs.store import backend
+
+    try:
+        store = backend()
+    except ValueError as exc:
+        found.problem(f"{exc}: use file:/path (the default is the data dir's blobs folder).")
+        return
+    name = f"check{os.getpid()}"
+    try:
+        store.write(name, b"crmail check")
+        readable = store.read(name, [(0, 12)]) == [b"crmail check"]
+        store.delete(name)
+    except OSError as exc:
+        found.problem(f"Raw mail cannot be stored in {store.describe()} ({exc.strerror or exc}).")
+        return
+    if not readable:
+        found.problem(f"Raw mail written to {store.describe()} does not read back the same.")
+        return
+    found.ok(f"Raw mail is stored in {store.describe()}.")
 
 
 def check_database(found: Findings) -> None:

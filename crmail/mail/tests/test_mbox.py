@@ -169,7 +169,7 @@ def test_raw_bytes_are_read_in_batches(tmp_path, monkeypatch):
     assert batched == whole
     assert [p.messages for p in seen] == [2, 4, 6, 7]
     assert seen[-1].bytes == len(whole)
-    raw_reads = [q for q in queries if "mail_messageraw" in q["sql"]]
+    raw_reads = [q for q in queries if "blobs_blob" in q["sql"]]
     assert len(raw_reads) == 4
 
 

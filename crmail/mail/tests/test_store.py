@@ -8,11 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
+from crmail.blobs import packs
+from crmail.blobs.models import Blob
 from crmail.mail.ingest import parse_stored, thread_subject
 from crmail.mail.models import Compression, Message, MessageRaw, ParseState
 from crmail.mail.store import (
     _insert_new,
+    collect_blobs,
     content_hash,
     raw_bytes,
     raw_bytes_many,
@@ -56,10 +60,11 @@ def test_raw_bytes_come_back_exactly_whether_compressed_or_not():
     text = mail("c@x", body="compressible " * 2000)
     noise = mail("n@x", body="") + os.urandom(50_000)
     stored = store_many([text, noise])
-    kept = {r.pk: r for r in MessageRaw.objects.all()}
-    assert kept[stored[0].pk].compression == Compression.ZSTD
-    assert len(kept[stored[0].pk].raw) < len(text) / 5
-    assert kept[stored[1].pk].compression == Compression.NONE
+    kept = {b.sha256: b for b in Blob.objects.all()}
+    assert kept[stored[0].sha256].compression == Compression.ZSTD
+    assert kept[stored[0].sha256].length < len(text) / 5
+    assert kept[stored[1].sha256].compression == Compression.NONE
+    assert not MessageRaw.objects.exists()  # the blob store holds them
     rows = {m.pk: m for m in Message.objects.filter(pk__in=[m.pk for m in stored])}
     assert raw_bytes(rows[stored[0].pk]) == text
     assert raw_bytes(rows[stored[1].pk]) == noise
@@ -72,17 +77,28 @@ def test_content_stored_meanwhile_by_another_process_is_taken_not_duplicated():
     # This process looked before the other one committed: it tries to insert too.
     got = _insert_new({content_hash(raw): raw})
     assert got[content_hash(raw)].pk == theirs.pk
-    assert (Message.objects.count(), MessageRaw.objects.count()) == (1, 1)
+    assert (Message.objects.count(), Blob.objects.count()) == (1, 1)
+    # Two packs hold it; the index names one, and collecting removes the other.
+    assert collect_blobs().packs == 1
+    assert raw_bytes(Message.objects.get()) == raw
 
 
-def test_parse_results_leave_the_raw_row_alone_and_deleting_a_message_drops_it():
-    raw = mail("alone@x")
-    message = store_raw(raw)
+def test_parse_results_leave_the_bytes_alone_and_a_deleted_message_leaves_none_behind():
+    raw, other = mail("alone@x"), mail("other@x")
+    message, kept = store_many([raw, other])
     parse_stored([message])
-    kept = MessageRaw.objects.get(pk=message.pk)
-    assert unpack(kept.raw, kept.compression) == raw
+    assert raw_bytes(Message.objects.get(pk=message.pk)) == raw
     Message.objects.filter(pk=message.pk).delete()
-    assert not MessageRaw.objects.exists()
+    collect_blobs([message.sha256])
+    # The pack is written again without it: its bytes are nowhere on disk.
+    assert list(Blob.objects.values_list("sha256", flat=True)) == [kept.sha256]
+    on_disk = [
+        unpack(data[e.offset : e.offset + e.length], e.compression)
+        for data in (p.read_bytes() for p in Path(settings.BLOB_URL[5:]).rglob("*.pack"))
+        for e in packs.scan(data)
+    ]
+    assert raw not in on_disk and other in on_disk
+    assert raw_bytes(Message.objects.get(pk=kept.pk)) == other
 
 
 def test_parsing_fills_fields_and_participants():

@@ -1,0 +1,230 @@
+"""The blob store: contents by SHA-256, written once in packs, read back through the index.
+
+``write`` puts a batch's blobs in one new pack and makes it durable; ``record`` then adds
+the pack and its blobs to the index inside the caller's transaction (the one that stores
+the messages), so the index never points at bytes that are not on disk, and a crash
+between the two leaves only a pack no row names, which ``collect`` removes once it is older
+than any batch takes to commit. ``read_many`` reads stored forms back, a pack at a time;
+``verify`` checks every blob against its hash (decision 050).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connections, router, transaction
+
+from crmail.blobs import packs
+from crmail.blobs.backends import Backend, FileBackend
+from crmail.blobs.models import Blob, Pack
+
+# A pack no row names is removed only when older than this: a batch between writing its
+# pack and committing its rows is never that slow.
+ORPHAN_SECONDS = 3600
+# Index rows read at once.
+CHUNK = 500
+
+
+@cache
+def backend() -> Backend:
+    """The store ``CRMAIL_BLOB_URL`` names (``settings.BLOB_URL``)."""
+    url = settings.BLOB_URL
+    if url.startswith("file:"):
+        return FileBackend(Path(url.removeprefix("file:")))
+    raise ValueError(f"CRMAIL_BLOB_URL: no blob store at {url!r}")
+
+
+@dataclass(frozen=True)
+class Written:
+    """A pack on durable storage, not yet in the index."""
+
+    name: str
+    size: int
+    entries: list[packs.Entry]
+
+
+def write(items: Sequence[packs.Item]) -> Written:
+    """Write ``items`` as one new pack, durable when this returns."""
+    data, entries = packs.build(items)
+    name = uuid.uuid4().hex
+    backend().write(name, data)
+    return Written(name, len(data), entries)
+
+
+def record(written: Written) -> None:
+    """Add ``written`` and its blobs to the index, in the caller's transaction. A blob the
+    index holds already moves to the new pack: the old one may be on its way out
+    (``collect`` removing a deleted message's bytes while the same content is stored
+    again), the new one is durable."""
+    pack = Pack.objects.create(name=written.name, size=written.size)
+    connection = connections[router.db_for_write(Blob)]
+    quote = connection.ops.quote_name
+    columns = ["sha256", "pack_id", "offset", "length", "compression", "size"]
+    moved = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in columns[1:])
+    sql = (
+        f"INSERT INTO {quote(Blob._meta.db_table)} ({', '.join(quote(c) for c in columns)})"  # noqa: S608
+        f" VALUES ({', '.join(['%s'] * len(columns))})"
+        f" ON CONFLICT ({quote('sha256')}) DO UPDATE SET {moved}"
+    )
+    rows = [(e.sha256, pack.pk, e.offset, e.length, e.compression, e.size) for e in written.entries]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def read_many(digests: Iterable[str]) -> dict[str, tuple[bytes, int]]:
+    """The stored form (bytes, compression) of each of ``digests`` the index holds.
+    Raises ``packs.PackError`` when a pack no longer holds what the index says."""
+    wanted = list(dict.fromkeys(digests))
+    rows: list[tuple[str, str, int, int, int]] = []
+    for start in range(0, len(wanted), CHUNK):
+        rows += Blob.objects.filter(sha256__in=wanted[start : start + CHUNK]).values_list(
+            "sha256", "pack__name", "offset", "length", "compression"
+        )
+    by_pack: dict[str, list[tuple[str, int, int, int]]] = defaultdict(list)
+    for digest, name, offset, length, compression in rows:
+        by_pack[name].append((digest, offset, length, compression))
+    found: dict[str, tuple[bytes, int]] = {}
+    store = backend()
+    for name, blobs in by_pack.items():
+        ranges = [
+            (offset - packs.HEADER_SIZE, length + packs.HEADER_SIZE)
+            for _, offset, length, _ in blobs
+        ]
+        for (digest, _, _, compression), chunk in zip(blobs, store.read(name, ranges), strict=True):
+            found[digest] = (packs.record(chunk, digest), compression)
+    return found
+
+
+@dataclass
+class Verified:
+    blobs: int = 0
+    bytes: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def verify(
+    unpack: Callable[[bytes, int], bytes], progress: Callable[[int], None] | None = None
+) -> Verified:
+    """Read every blob the index holds, unpack it (``unpack(stored, compression)``) and
+    check its SHA-256; each one that fails is a problem, said in words."""
+    report = Verified()
+    for pack in Pack.objects.order_by("pk").iterator():
+        blobs = list(
+            Blob.objects.filter(pack=pack)
+            .order_by("offset")
+            .values_list("sha256", "offset", "length", "compression")
+        )
+        try:
+            chunks = backend().read(
+                pack.name, [(o - packs.HEADER_SIZE, n + packs.HEADER_SIZE) for _, o, n, _ in blobs]
+            )
+        except OSError as exc:
+            report.problems.append(
+                f"pack {pack.name} cannot be read ({exc.strerror or exc}): {len(blobs)} blobs"
+            )
+            continue
+        for (digest, _, _, compression), chunk in zip(blobs, chunks, strict=True):
+            try:
+                content = unpack(packs.record(chunk, digest), compression)
+            except (packs.PackError, ValueError) as exc:
+                report.problems.append(f"blob {digest} in pack {pack.name}: {exc}")
+                continue
+            if hashlib.sha256(content).hexdigest() != digest:
+                report.problems.append(
+                    f"blob {digest} in pack {pack.name}: its content has another hash"
+                )
+                continue
+            report.blobs += 1
+            report.bytes += len(content)
+            if progress:
+                progress(report.blobs)
+    return report
+
+
+@dataclass
+class Collected:
+    packs: int = 0
+    rewritten: int = 0
+    bytes: int = 0
+
+
+def collect(
+    live: Callable[[list[str]], set[str]],
+    among: Iterable[str] | None = None,
+    *,
+    orphan_seconds: int = ORPHAN_SECONDS,
+) -> Collected:
+    """Remove what no one needs: blobs ``live`` (given digests, returns those still
+    wanted) no longer wants, packs left with none (their bytes deleted), packs holding
+    some rewritten without the rest (a deleted message's bytes do not stay behind), and
+    packs no row names that are older than ``orphan_seconds`` (a crash's leftovers).
+    With ``among``: only the packs holding those digests, and no orphans."""
+    done = Collected()
+    chosen = Pack.objects.order_by("pk")
+    if among is not None:
+        chosen = chosen.filter(pk__in=Blob.objects.filter(sha256__in=list(among)).values("pack_id"))
+    for pack in chosen.iterator():
+        digests = list(Blob.objects.filter(pack=pack).values_list("sha256", flat=True))
+        keep = live(digests) if digests else set()
+        if digests and len(keep) == len(digests):
+            continue
+        if keep:
+            _rewrite(pack, keep)
+            done.rewritten += 1
+        else:
+            with transaction.atomic():
+                Blob.objects.filter(pack=pack).delete()
+                pack.delete()
+            backend().delete(pack.name)
+            done.packs += 1
+        done.bytes += pack.size
+    if among is not None:
+        return done
+    named = set(Pack.objects.values_list("name", flat=True))
+    for name, age in list(backend().names()):
+        if name not in named and age > orphan_seconds:
+            backend().delete(name)
+            done.packs += 1
+    return done
+
+
+def _rewrite(pack: Pack, keep: set[str]) -> None:
+    """Move the blobs of ``pack`` in ``keep`` into a new pack, then delete the old one."""
+    rows = list(
+        Blob.objects.filter(pack=pack, sha256__in=keep).values_list(
+            "sha256", "offset", "length", "compression", "size"
+        )
+    )
+    chunks = backend().read(
+        pack.name, [(o - packs.HEADER_SIZE, n + packs.HEADER_SIZE) for _, o, n, _, _ in rows]
+    )
+    items = [
+        packs.Item(digest, packs.record(chunk, digest), compression, size)
+        for (digest, _, _, compression, size), chunk in zip(rows, chunks, strict=True)
+    ]
+    written = write(items)
+    with transaction.atomic():
+        Blob.objects.filter(pack=pack).delete()
+        record(written)
+        pack.delete()
+    backend().delete(pack.name)
+
+
+def stored_bytes(digests: Iterable[str]) -> int:
+    """The bytes (uncompressed) of the blobs among ``digests``, from the index."""
+    total = 0
+    wanted = list(set(digests))
+    for start in range(0, len(wanted), CHUNK):
+        total += sum(
+            Blob.objects.filter(sha256__in=wanted[start : start + CHUNK]).values_list(
+                "size", flat=True
+            )
+        )
+    return total

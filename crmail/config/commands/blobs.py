@@ -1,0 +1,86 @@
+"""``crmail blobs``: the store that holds raw mail (decision 050): check it, move mail
+stored by earlier releases into it, and remove what no message needs."""
+
+from __future__ import annotations
+
+import argparse
+
+from crmail.config.commands.base import Output, require_ready
+from crmail.config.words import count
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    blobs = commands.add_parser(
+        "blobs",
+        help="the store that holds raw mail",
+        description="Raw mail is kept in packs in a blob store (files under the data dir, "
+        "or S3-compatible storage with CRMAIL_BLOB_URL), indexed in the database.",
+    )
+    sub = blobs.add_subparsers(dest="blobs_command", metavar="COMMAND")
+    blobs.set_defaults(handler=lambda args, out: blobs.print_help() or 2, needs_django=False)
+    verify = sub.add_parser(
+        "verify",
+        help="check every stored message against its hash",
+        description="Read every message's bytes from the blob store and check each one "
+        "against the SHA-256 it is stored under; list every message whose bytes are "
+        "missing or changed. Exit status 1 when there is one.",
+    )
+    verify.set_defaults(handler=run_verify, needs_django=True)
+    migrate = sub.add_parser(
+        "migrate",
+        help="move mail stored by earlier releases into the blob store",
+        description="Move the raw mail that releases before the blob store kept in the "
+        "database into the blob store, a pack at a time. crmail keeps running meanwhile; "
+        "run it again if it is stopped.",
+    )
+    migrate.add_argument("--batch", type=int, default=500, metavar="N", help="messages a pack")
+    migrate.set_defaults(handler=run_migrate, needs_django=True)
+    gc = sub.add_parser(
+        "gc",
+        help="remove the bytes no message needs",
+        description="Remove from the blob store the bytes of messages that were deleted "
+        "(packs still holding other messages are written again without them) and packs "
+        "an interrupted sync left behind (older than an hour).",
+    )
+    gc.set_defaults(handler=run_gc, needs_django=True)
+
+
+def run_verify(args: argparse.Namespace, out: Output) -> int:
+    require_ready()
+    from crmail.blobs import store
+    from crmail.mail.store import unpack, without_bytes
+
+    report = store.verify(unpack)
+    missing, first = without_bytes()
+    problems = list(report.problems)
+    if missing:
+        shown = ", ".join(str(pk) for pk in first)
+        problems.append(f"{count(missing, 'message')} without stored bytes (ids {shown})")
+    for problem in problems:
+        out.problem(problem)
+    where = store.backend().describe()
+    if problems:
+        return 1
+    out.ok(f"{count(report.blobs, 'message')} in {where} match their hashes.")
+    return 0
+
+
+def run_migrate(args: argparse.Namespace, out: Output) -> int:
+    require_ready()
+    from crmail.mail.store import migrate_raw_rows
+
+    moved = migrate_raw_rows(max(1, args.batch))
+    out.done(f"Moved {count(moved, 'message')} into the blob store.")
+    return 0
+
+
+def run_gc(args: argparse.Namespace, out: Output) -> int:
+    require_ready()
+    from crmail.mail.store import collect_blobs
+
+    done = collect_blobs()
+    out.done(
+        f"Removed {count(done.packs, 'pack')} and wrote {count(done.rewritten, 'pack')} "
+        "again without the bytes of deleted messages."
+    )
+    return 0
