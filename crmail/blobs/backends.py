@@ -1,5 +1,7 @@
 """Where packs are kept: files under the data dir (the default), or objects in
-S3-compatible storage for several machines (``CRMAIL_BLOB_URL``).
+S3-compatible storage for several machines (``CRMAIL_BLOB_URL=s3://bucket/prefix``;
+the endpoint and credentials from the usual variables: ``AWS_ENDPOINT_URL``,
+``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``).
 
 A backend writes a whole pack at once and makes it durable before ``write`` returns; it
 reads byte ranges of a pack, lists packs with their age, and deletes one. Nothing else.
@@ -11,7 +13,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Backend(Protocol):
@@ -85,3 +87,80 @@ class FileBackend:
 
     def describe(self) -> str:
         return f"files under {self.root}"
+
+
+class S3Backend:
+    """Packs as objects ``PREFIX/ab/abcdef….pack`` in a bucket of S3-compatible storage
+    (AWS S3, MinIO, Ceph RGW): a PUT is whole or absent, and durable when it answers.
+    A pack's byte ranges are read with one ranged GET."""
+
+    def __init__(self, bucket: str, prefix: str, client: Any = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.client = client if client is not None else _s3_client()
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}{name[:2]}/{name}.pack"
+
+    def _ask(self, method: str, **kwargs: Any) -> Any:
+        """One request; the storage's refusals and unreachability as ``OSError``, as a
+        file system's would be (the callers say them in words)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise OSError(f"{error.get('Code', 'error')}: {error.get('Message', '')}") from exc
+        except BotoCoreError as exc:
+            raise OSError(str(exc)) from exc
+
+    def write(self, name: str, data: bytes) -> None:
+        self._ask("put_object", Key=self._key(name), Body=data)
+
+    def read(self, name: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        if not ranges:
+            return []
+        low = min(offset for offset, _ in ranges)
+        high = max(offset + length for offset, length in ranges)
+        answer = self._ask("get_object", Key=self._key(name), Range=f"bytes={low}-{high - 1}")
+        data = answer["Body"].read()
+        return [data[offset - low : offset - low + length] for offset, length in ranges]
+
+    def read_all(self, name: str) -> bytes:
+        return bytes(self._ask("get_object", Key=self._key(name))["Body"].read())
+
+    def delete(self, name: str) -> None:
+        self._ask("delete_object", Key=self._key(name))
+
+    def names(self) -> Iterator[tuple[str, float]]:
+        now = time.time()
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                key = str(item["Key"])
+                if key.endswith(".pack"):
+                    age = now - item["LastModified"].timestamp()
+                    yield key.rsplit("/", 1)[-1].removesuffix(".pack"), age
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+def _s3_client() -> Any:
+    """boto3's S3 client from the usual variables. With an endpoint of its own (MinIO,
+    Ceph RGW) buckets are addressed by path, which every such server understands, and
+    checksums are sent only where S3 requires them (older servers refuse the others)."""
+    import boto3
+    from botocore.config import Config
+
+    custom = bool(os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3"))
+    config = Config(
+        s3={"addressing_style": "path"} if custom else {},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        retries={"mode": "standard", "max_attempts": 5},
+    )
+    return boto3.client("s3", config=config)

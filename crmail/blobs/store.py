@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connections, router, transaction
 
 from crmail.blobs import packs
-from crmail.blobs.backends import Backend, FileBackend
+from crmail.blobs.backends import Backend, FileBackend, S3Backend
 from crmail.blobs.models import Blob, Pack
 
 # A pack no row names is removed only when older than this: a batch between writing its
@@ -38,7 +38,13 @@ def backend() -> Backend:
     url = settings.BLOB_URL
     if url.startswith("file:"):
         return FileBackend(Path(url.removeprefix("file:")))
-    raise ValueError(f"CRMAIL_BLOB_URL: no blob store at {url!r}")
+    if url.startswith("s3://"):
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        if bucket:
+            return S3Backend(bucket, prefix)
+    raise ValueError(
+        f"CRMAIL_BLOB_URL: no blob store at {url!r} (file:/path or s3://bucket/prefix)"
+    )
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,10 @@
 
 The operator's own commands against a real Dovecot and a SQLite data dir on disk:
 `crmail init`, `crmail mailbox add`, `crmail mailbox sync` (killed with SIGKILL at
-several points), then a last sync and `crmail mailbox verify`, which must agree.
+several moments, wherever the sync then is: writing a batch's pack, between the pack
+and its commit, in the commit), then a last sync, `crmail mailbox verify` and
+`crmail blobs verify`, which must agree, and `crmail blobs gc`, which leaves exactly the
+packs the index names.
 """
 
 from __future__ import annotations
@@ -99,3 +102,18 @@ def test_kill_9_during_sync_then_resume_converges(dovecot, operator_env):
     locations, distinct = stored(db)
     assert locations == 1520
     assert distinct == 1500  # the 20 copies in Projects are the same messages
+
+    # Every message's bytes are in the blob store and check out; packs a killed sync
+    # wrote but never committed are named by no row, and go once they are old.
+    checked = crmail(env, "blobs", "verify")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "1500 messages" in checked.stdout
+    blobs = Path(env["CRMAIL_DATA_DIR"]) / "blobs"
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        named = {row[0] for row in conn.execute("select name from blobs_pack")}
+    hours_ago = time.time() - 7200
+    for path in blobs.rglob("*.pa*"):
+        os.utime(path, (hours_ago, hours_ago))
+    assert crmail(env, "blobs", "gc").returncode == 0
+    assert {p.stem for p in blobs.rglob("*") if p.is_file()} == named
+    assert crmail(env, "blobs", "verify").returncode == 0

@@ -146,7 +146,7 @@ def check_blob_store(found: Findings) -> None:
     try:
         store = backend()
     except ValueError as exc:
-        found.problem(f"{exc}: use file:/path (the default is the data dir's blobs folder).")
+        found.problem(str(exc))
         return
     name = f"check{os.getpid()}"
     try:
