@@ -43,6 +43,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         "an interrupted sync left behind (older than an hour).",
     )
     gc.set_defaults(handler=run_gc, needs_django=True)
+    usage = sub.add_parser(
+        "usage",
+        help="the mail each user and mailbox keeps in the store",
+        description="Messages and bytes each user and each of their mailboxes keep in the "
+        "blob store, from its index: bytes as received and as stored (compressed where it "
+        "paid). A message is counted once per mailbox and once per user, however many "
+        "folders hold it; mail that several users hold counts for each of them.",
+    )
+    usage.set_defaults(handler=run_usage, needs_django=True)
 
 
 def run_verify(args: argparse.Namespace, out: Output) -> int:
@@ -84,3 +93,56 @@ def run_gc(args: argparse.Namespace, out: Output) -> int:
         "again without the bytes of deleted messages."
     )
     return 0
+
+
+def run_usage(args: argparse.Namespace, out: Output) -> int:
+    require_ready()
+    from rich.table import Table
+    from rich.text import Text
+
+    from crmail.mail.models import MessageRaw
+    from crmail.mailboxes.models import Mailbox
+    from crmail.mailboxes.queries import Usage, storage_by_mailbox, storage_by_user
+
+    by_user, by_mailbox = storage_by_user(), storage_by_mailbox()
+    none = Usage(0, 0, 0)
+    table = Table("User", "Mailbox", "Messages", "Received", "Stored")
+    for column in table.columns[2:]:
+        column.justify = "right"
+    mailboxes = Mailbox.objects.select_related("owner").order_by("owner__email", "email", "pk")
+    owner = None
+    for mailbox in mailboxes:
+        if mailbox.owner_id != owner:
+            owner = mailbox.owner_id
+            used = by_user.get(owner, none)
+            table.add_row(
+                Text(mailbox.owner.email, style="bold"),
+                "all",
+                f"{used.messages:,}",
+                _bytes(used.size),
+                _bytes(used.stored),
+            )
+        used = by_mailbox.get(mailbox.pk, none)
+        table.add_row(
+            "", Text(mailbox.email), f"{used.messages:,}", _bytes(used.size), _bytes(used.stored)
+        )
+    out.out.print(table)
+    waiting = MessageRaw.objects.count()
+    if waiting:
+        out.note(
+            f"{count(waiting, 'message')} kept by an earlier release in the database "
+            "are not counted: `crmail blobs migrate` moves them into the store."
+        )
+    return 0
+
+
+def _bytes(n: int) -> str:
+    """``n`` bytes in words a person reads at a glance (decimal units)."""
+    if n < 1000:
+        return f"{n:,} bytes"
+    value = n / 1000
+    for unit in ("kB", "MB", "GB"):
+        if value < 1000:
+            return f"{value:,.1f} {unit}"
+        value /= 1000
+    return f"{value:,.1f} TB"

@@ -1,4 +1,4 @@
-"""``crmail blobs verify | migrate | gc``: the store that holds raw mail."""
+"""``crmail blobs verify | migrate | gc | usage``: the store that holds raw mail."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from crmail.blobs.models import Blob, Pack
 from crmail.config.cli import main
 from crmail.mail.models import Message, MessageRaw
 from crmail.mail.store import pack, raw_bytes, store_many
+from crmail.mailboxes.models import Folder, Location, Mailbox
 
 pytestmark = pytest.mark.django_db
 
@@ -78,3 +79,26 @@ def test_gc_removes_a_pack_a_crash_left_behind_once_it_is_old(capsys):
     assert main(["blobs", "gc"]) == 0
     assert "Removed 1 pack" in capsys.readouterr().out
     assert not path.exists()
+
+
+def test_usage_counts_each_message_once_per_mailbox_and_once_per_user(capsys):
+    from crmail.sharing.tests import build
+    from tests import factories as f
+
+    owner = f.user("owner@crmail.test")
+    work, old = build.mailbox(owner), build.mailbox(owner, active=False)
+    Mailbox.objects.filter(pk=work.pk).update(email="work@crmail.test")
+    Mailbox.objects.filter(pk=old.pk).update(email="old@crmail.test")
+    small, big = store_many([mail(30), mail(31) + b"x" * 5000])
+    for message, box in ((small, work), (big, work), (big, old)):
+        build.place(message, box)
+    archive = Folder.objects.create(mailbox=work, remote_id="Archive", name="Archive")
+    Location.objects.create(mailbox=work, folder=archive, remote_id="9", message=big)
+    assert main(["blobs", "usage"]) == 0
+    lines = [
+        " ".join(line.replace("│", " ").split()) for line in capsys.readouterr().out.splitlines()
+    ]
+    sizes = small.size + big.size
+    assert any(f"owner@crmail.test all 2 {sizes / 1000:,.1f} kB" in line for line in lines)
+    assert any(f"work@crmail.test 2 {sizes / 1000:,.1f} kB" in line for line in lines)
+    assert any(f"old@crmail.test 1 {big.size / 1000:,.1f} kB" in line for line in lines)
