@@ -159,6 +159,7 @@ class Collected:
     packs: int = 0
     rewritten: int = 0
     bytes: int = 0
+    problems: list[str] = field(default_factory=list)
 
 
 def collect(
@@ -182,7 +183,12 @@ def collect(
         if digests and len(keep) == len(digests):
             continue
         if keep:
-            _rewrite(pack, keep)
+            try:
+                _rewrite(pack, keep)
+            except (OSError, packs.PackError) as exc:
+                # Left as it is (its live blobs stay readable where they can be); said.
+                done.problems.append(f"pack {pack.name} could not be written again: {exc}")
+                continue
             done.rewritten += 1
         else:
             with transaction.atomic():

@@ -88,11 +88,13 @@ def run_gc(args: argparse.Namespace, out: Output) -> int:
     from crmail.mail.store import collect_blobs
 
     done = collect_blobs()
+    for problem in done.problems:
+        out.problem(problem)
     out.done(
         f"Removed {count(done.packs, 'pack')} and wrote {count(done.rewritten, 'pack')} "
         "again without the bytes of deleted messages."
     )
-    return 0
+    return 1 if done.problems else 0
 
 
 def run_usage(args: argparse.Namespace, out: Output) -> int:
