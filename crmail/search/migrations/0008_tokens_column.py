@@ -12,11 +12,11 @@ POSTGRESQL = [
     "ALTER TABLE search_document ADD COLUMN extra tsvector NOT NULL DEFAULT ''",
     # A row past about 2 kB is cut down by moving its largest values to TOAST: the
     # document (words alone: median 1.6 kB on the bench store) would go first and be
-    # read back for each match ranked. MAIN keeps it in the row unless the row cannot
-    # hold it (past about 8 kB); ``extra`` goes out first, uncompressed (tsvectors do
-    # not compress: pglz gave up on every one of a 5 % sample).
+    # read back for each match ranked, ``extra`` (median 1.1 kB) for each match
+    # rechecked (a phrase's, or every row of a bitmap's lossy pages). MAIN keeps both
+    # in the row unless it cannot hold them (past about 8 kB; decision 050).
     "ALTER TABLE search_document ALTER COLUMN document SET STORAGE MAIN,"
-    " ALTER COLUMN extra SET STORAGE EXTERNAL",
+    " ALTER COLUMN extra SET STORAGE MAIN",
     # Every document is rewritten: the GIN index is built again afterwards rather than
     # updated a million times (run ``VACUUM FULL search_document`` after it on a big
     # store). Both expressions read the document as it was.
