@@ -23,7 +23,7 @@ word: ``日本`` finds ``日本`` written alone, and ``日本語`` by prefix, no
   ``_b<id // BUCKET>`` and ``_c<id // COARSE>``, and the pairs; one GIN index on both
   columns), so that the index itself narrows a search to an attachment, a date range or
   the newest messages (decision 047) and the ranked document stays the words alone
-  (decision 050). ``search_vocab`` holds every word the index has held (for the words a
+  (decision 051). ``search_vocab`` holds every word the index has held (for the words a
   prefix is the start of; on SQLite an fts5vocab table).
 
 The index is fed after parse results commit (``receivers``), one read and one batched

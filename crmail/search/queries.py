@@ -265,7 +265,7 @@ def _ranked(window: int) -> int:
 @dataclass(frozen=True)
 class Match:
     """What the index is asked. SQLite: ``words``, an FTS5 MATCH expression (the date
-    tokens included); ``extra`` is empty. PostgreSQL (decision 050): ``words``, a
+    tokens included); ``extra`` is empty. PostgreSQL (decision 051): ``words``, a
     ``tsquery`` of the words, asked of ``search_document.document``; ``extra``, a
     ``tsquery`` of the lexemes of its own (the phrases' pairs, the date tokens, the
     attachment token, a slice's buckets), asked of ``search_document.extra``; empty

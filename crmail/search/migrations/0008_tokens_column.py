@@ -1,6 +1,6 @@
 """PostgreSQL's lexemes of its own (the date tokens, ``_a``, the id's buckets and the
 pairs: every lexeme that starts with ``_``) move from ``document`` to a column of their
-own, ``extra`` (decision 050), so that the document a search ranks holds the words
+own, ``extra`` (decision 051), so that the document a search ranks holds the words
 alone. The GIN index covers both columns: a search asks for its words in one and its
 tokens in the other, in one scan of the index. SQLite's FTS5 keeps its date tokens in a
 column of their own already: nothing changes there."""
@@ -14,7 +14,7 @@ POSTGRESQL = [
     # document (words alone: median 1.6 kB on the bench store) would go first and be
     # read back for each match ranked, ``extra`` (median 1.1 kB) for each match
     # rechecked (a phrase's, or every row of a bitmap's lossy pages). MAIN keeps both
-    # in the row unless it cannot hold them (past about 8 kB; decision 050).
+    # in the row unless it cannot hold them (past about 8 kB; decision 051).
     "ALTER TABLE search_document ALTER COLUMN document SET STORAGE MAIN,"
     " ALTER COLUMN extra SET STORAGE MAIN",
     # Every document is rewritten: the GIN index is built again afterwards rather than

@@ -215,7 +215,7 @@ def test_postgresql_keeps_statistics_of_ten_thousand_lexemes_and_gives_them_back
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
 def test_documents_indexed_before_the_tokens_column_have_their_tokens_moved_to_it():
     # Every lexeme starting with "_" (dates, attachment, buckets, pairs) moves from the
-    # ranked document to ``extra`` (decision 050); the words and their positions stay.
+    # ranked document to ``extra`` (decision 051); the words and their positions stay.
     # Going back, they return to the document and the column goes.
     org = f.org()
     message = build.message("jane@customer.test", [org.rep.email], in_mailboxes=[org.rep])
