@@ -16,13 +16,15 @@ word: ``日本`` finds ``日本`` written alone, and ``日本語`` by prefix, no
   crmail puts between words and keeps ``_`` in a token; the date tokens in a sixth
   column, ``dates``), ranked by bm25 (the dates weigh nothing).
 - PostgreSQL: ``search_document`` (message id, a ``tsvector`` of the ``simple``
-  configuration, GIN index), the fields weighted A (subject), B (senders), C (recipients)
-  and D (body and attachment names), ranked by ``ts_rank`` of the words alone. Lexemes
-  of their own, typed by no one: the date tokens, ``_a`` when the message has
-  attachments, and its id's buckets ``_b<id // BUCKET>`` and ``_c<id // COARSE>``, so that
-  the index itself narrows a search to an attachment, a date range or the newest
-  messages (decision 047). ``search_vocab`` holds every word the index has held (for
-  the words a prefix is the start of; on SQLite an fts5vocab table).
+  configuration, ``document``: the words, the fields weighted A (subject), B (senders),
+  C (recipients) and D (body and attachment names), ranked by ``ts_rank``; and
+  ``extra``: lexemes of its own, typed by no one, each starting with ``_``: the date
+  tokens, ``_a`` when the message has attachments, its id's buckets
+  ``_b<id // BUCKET>`` and ``_c<id // COARSE>``, and the pairs; one GIN index on both
+  columns), so that the index itself narrows a search to an attachment, a date range or
+  the newest messages (decision 047) and the ranked document stays the words alone
+  (decision 051). ``search_vocab`` holds every word the index has held (for the words a
+  prefix is the start of; on SQLite an fts5vocab table).
 
 The index is fed after parse results commit (``receivers``), one read and one batched
 write per batch; ``reindex`` rebuilds it. Deleting a message deletes its document (a
@@ -144,9 +146,8 @@ Document = tuple[int, str, str, str, str, str, str, list[str]]
 def _documents(ids: Sequence[int]) -> list[Document]:
     """The documents of the parsed messages among ``ids``: (id, subject, senders,
     recipients, body, attachments, date tokens (SQLite's ``dates`` column): each a
-    string of words separated by spaces; and, on PostgreSQL, the lexemes its document
-    holds besides its words: the date tokens, the attachment's, the buckets' and the
-    pairs)."""
+    string of words separated by spaces; and, on PostgreSQL, the lexemes of its
+    ``extra`` column: the date tokens, the attachment's, the buckets' and the pairs)."""
     senders: dict[int, list[str]] = defaultdict(list)
     recipients: dict[int, list[str]] = defaultdict(list)
     for message_id, role, name, address in Participant.objects.filter(
@@ -220,13 +221,14 @@ def _write(ids: list[int], documents: list[Document]) -> None:
             if gone:
                 cursor.execute("DELETE FROM search_document WHERE message_id = ANY(%s)", [gone])
             cursor.executemany(
-                "INSERT INTO search_document (message_id, document) VALUES (%s,"
+                "INSERT INTO search_document (message_id, document, extra) VALUES (%s,"
                 " setweight(to_tsvector('simple', %s), 'A')"
                 " || setweight(to_tsvector('simple', %s), 'B')"
                 " || setweight(to_tsvector('simple', %s), 'C')"
-                " || setweight(to_tsvector('simple', %s || ' ' || %s), 'D')"
-                " || array_to_tsvector(%s::text[]))"
-                " ON CONFLICT (message_id) DO UPDATE SET document = EXCLUDED.document",
+                " || setweight(to_tsvector('simple', %s || ' ' || %s), 'D'),"
+                " array_to_tsvector(%s::text[]))"
+                " ON CONFLICT (message_id) DO UPDATE"
+                " SET document = EXCLUDED.document, extra = EXCLUDED.extra",
                 [(*document[:6], document[7]) for document in documents],
             )
             _add_words(cursor, {w for d in documents for field in d[1:6] for w in field.split()})

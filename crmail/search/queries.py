@@ -215,7 +215,7 @@ def search_messages(
     # of an open date range are queries of their own).
     continuations = _continuations(query)
     dates = _date_tokens(query) if query.terms else []
-    match = _match(query, continuations, dates) if query.terms else ""
+    match = _match(query, continuations, dates) if query.terms else Match("")
     words = query.tsquery(continuations)  # PostgreSQL's ranking and thread counts
     window: int | None = WINDOW
     slices = _Slices.of(query, match, few, dates)
@@ -262,22 +262,46 @@ def _ranked(window: int) -> int:
     return max(RANKED, RANKED_PER_WINDOW * window) + 1
 
 
-def _match(query: Query, continuations: dict[str, list[str] | None], dates: list[str]) -> str:
+@dataclass(frozen=True)
+class Match:
+    """What the index is asked. SQLite: ``words``, an FTS5 MATCH expression (the date
+    tokens included); ``extra`` is empty. PostgreSQL (decision 051): ``words``, a
+    ``tsquery`` of the words, asked of ``search_document.document``; ``extra``, a
+    ``tsquery`` of the lexemes of its own (the phrases' pairs, the date tokens, the
+    attachment token, a slice's buckets), asked of ``search_document.extra``; empty
+    when there are none."""
+
+    words: str
+    extra: str = ""
+
+
+def _match(query: Query, continuations: dict[str, list[str] | None], dates: list[str]) -> Match:
     """What the index is asked, each prefix spelt out (``_continuations``), with the
     query's date range as the index's date ``dates`` (``_date_tokens``): on SQLite an
-    FTS5 MATCH expression; on PostgreSQL a ``tsquery``, also holding the phrases' pairs
-    and the attachment token when the query asks for (or against) attachments."""
+    FTS5 MATCH expression; on PostgreSQL a ``tsquery`` of the words and one of the
+    phrases' pairs, the date tokens and the attachment token when the query asks for
+    (or against) attachments."""
     if connection.vendor != "sqlite":
-        parts = [query.tsquery(continuations), *(f"'{p}'" for p in _pairs(query))]
+        parts = [f"'{p}'" for p in _pairs(query)]
         if dates:
             parts.append("(" + " | ".join(f"'{t}'" for t in dates) + ")")
         if query.has_attachment is not None:
             parts.append(("" if query.has_attachment else "!") + f"'{ATTACHED}'")
-        return " & ".join(parts)
+        return Match(query.tsquery(continuations), " & ".join(parts))
     match = query.fts5(continuations)
     if not dates:
-        return match
-    return f"{match} AND (" + " OR ".join(f'"{t}"' for t in dates) + ")"
+        return Match(match)
+    return Match(f"{match} AND (" + " OR ".join(f'"{t}"' for t in dates) + ")")
+
+
+def _where(match: Match) -> tuple[str, list[Any]]:
+    """PostgreSQL: `` WHERE …`` of ``match`` on the documents ``d``: one scan of the GIN
+    index on both columns."""
+    where, params = " WHERE d.document @@ %s::tsquery", [match.words]
+    if match.extra:
+        where += " AND d.extra @@ %s::tsquery"
+        params.append(match.extra)
+    return where, params
 
 
 def _pairs(query: Query) -> list[str]:
@@ -334,29 +358,41 @@ def _date_tokens(query: Query) -> list[str]:
 _frequencies_read: dict[str, tuple[float, dict[str, float], float]] = {}
 
 
+_COLUMNS_COUNTED = ("document", "extra")
+
+
 def _frequencies() -> tuple[dict[str, float], float]:
     """PostgreSQL: the share of documents holding each of the index's most common
-    lexemes (its statistics, from ANALYZE), and the least of those shares: more than any
-    lexeme not listed holds. Nothing listed (no statistics yet): every word is taken to
-    be in every document."""
+    lexemes (its statistics, from ANALYZE: the words' of ``document`` and the tokens' and
+    pairs' of ``extra``, two lists that share no lexeme), and a floor: more than any
+    lexeme not listed holds. Each column's floor is the least share it lists; the floor
+    is the larger of the two, the one that bounds an unlisted lexeme of either column
+    (the smaller would take a pair or a token not listed for rarer than it may be, and
+    size a slice too small, asked again), and a term below it is read whole, as decision
+    049 found right for one that rare. A column that lists nothing (no statistics yet):
+    every lexeme is taken to be in every document."""
     name = str(connection.settings_dict.get("NAME"))
     kept = _frequencies_read.get(name)
     if kept is not None and clock.monotonic() - kept[0] < STATS_SECONDS:
         return kept[1], kept[2]
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats"
-            " WHERE schemaname = current_schema() AND tablename = 'search_document'"
-            " AND attname = 'document'"
+            "SELECT attname, most_common_elems::text::text[], most_common_elem_freqs"
+            " FROM pg_stats WHERE schemaname = current_schema()"
+            " AND tablename = 'search_document' AND attname = ANY(%s)",
+            [list(_COLUMNS_COUNTED)],
         )
-        row = cursor.fetchone()
+        rows = {row[0]: row[1:] for row in cursor.fetchall()}
     listed: dict[str, float] = {}
-    floor = 1.0
-    if row and row[0] and row[1]:
-        lexemes, shares = row[0], row[1]
-        listed = {lexeme: float(share) for lexeme, share in zip(lexemes, shares, strict=False)}
+    floor = 0.0
+    for column in _COLUMNS_COUNTED:
+        lexemes, shares = rows.get(column, (None, None))
+        if not (lexemes and shares):
+            floor = 1.0
+            continue
+        listed.update(zip(lexemes, (float(share) for share in shares), strict=False))
         # After the lexemes' shares: the least and the greatest of them.
-        floor = float(shares[len(lexemes)]) if len(shares) > len(lexemes) else 1.0
+        floor = max(floor, float(shares[len(lexemes)]) if len(shares) > len(lexemes) else 1.0)
     _frequencies_read[name] = (clock.monotonic(), listed, floor)
     return listed, floor
 
@@ -421,7 +457,7 @@ class _Slices:
     (decision 047). FTS5 hands its matches over newest first: on SQLite, and for a
     record's few messages, the whole index is asked at once."""
 
-    match_text: str
+    match_text: Match
     highest: int = 0  # the highest message id indexed
     top: int = 0  # its bucket
     density: float = 1.0  # the share of documents estimated to match
@@ -429,10 +465,10 @@ class _Slices:
     least: int = 0  # buckets a slice holds at least (after widening)
 
     @classmethod
-    def of(cls, query: Query, match: str, few: list[int] | None, dates: list[str]) -> _Slices:
+    def of(cls, query: Query, match: Match, few: list[int] | None, dates: list[str]) -> _Slices:
         """The slices for ``query`` (its ``match`` and date tokens); without a top
         bucket or a rarest term, every slice is the whole index."""
-        if connection.vendor == "sqlite" or not match or few is not None:
+        if connection.vendor == "sqlite" or not match.words or few is not None:
             return cls(match)
         with connection.cursor() as cursor:
             cursor.execute("SELECT MAX(message_id) FROM search_document")
@@ -472,12 +508,15 @@ class _Slices:
         top, bottom = self.top * BUCKET // COARSE, lowest * BUCKET // COARSE
         return [coarse_token(c) for c in range(top, bottom - 1, -1)] if bottom > 0 else None
 
-    def match(self, window: int | None) -> str:
-        """The index's query for ``window``: ``match`` within the slice."""
+    def match(self, window: int | None) -> Match:
+        """The index's query for ``window``: ``match`` within the slice (its bucket
+        tokens asked of ``extra``)."""
         tokens = self.tokens(window)
         if tokens is None:
             return self.match_text
-        return f"{self.match_text} & (" + " | ".join(f"'{t}'" for t in tokens) + ")"
+        within = "(" + " | ".join(f"'{t}'" for t in tokens) + ")"
+        extra = self.match_text.extra
+        return replace(self.match_text, extra=f"{extra} & {within}" if extra else within)
 
     def widen(self, window: int | None, found: int) -> bool:
         """After a slice for ``window`` held ``found`` matches, too few: look next time
@@ -517,12 +556,12 @@ def _continuations(query: Query) -> dict[str, list[str] | None]:
     return continuations
 
 
-def _among(match: str, column: str) -> str:
+def _among(match: Match, column: str) -> str:
     """How an FTS5 ``match`` is tested on a list of ids: each id looked up in the index
     (whole words: a seek in each word's list), or, for a prefix, ``+column``: every match
     tested against the list as the index hands it over (a lookup would gather the
     prefix's continuations again for each id, 1 ms each on a big store)."""
-    return f"+{column}" if "*" in match else column
+    return f"+{column}" if "*" in match.words else column
 
 
 _OUTER_TABLE = 'FROM "mail_message" WHERE '
@@ -561,7 +600,7 @@ def _dated(query: Query, column: str) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def _day_ids(query: Query, match: str) -> tuple[str, list[Any]] | None:
+def _day_ids(query: Query, match: Match) -> tuple[str, list[Any]] | None:
     """SQLite: the ids of the messages dated within the query's date range, as a
     subquery (the date index alone), when there are at most ``FEW_DATES`` of them;
     otherwise None. A common word's matches are then tested against that set as the
@@ -569,7 +608,7 @@ def _day_ids(query: Query, match: str) -> tuple[str, list[Any]] | None:
     in memory) instead of each looking up its message's date."""
     if connection.vendor != "sqlite" or not (query.after or query.before):
         return None
-    if _DATED in match:  # the index narrows the matches to the range's months
+    if _DATED in match.words:  # the index narrows the matches to the range's months
         return None
     dated, params = _dated(query, "date")
     sql = f"SELECT id FROM mail_message WHERE date IS NOT NULL{dated}"  # noqa: S608
@@ -583,7 +622,7 @@ def _day_ids(query: Query, match: str) -> tuple[str, list[Any]] | None:
 _DATED = '"_'  # how a date token starts in an FTS5 MATCH expression
 
 
-def _narrowed(query: Query, match: str, column: str) -> tuple[str, list[Any], str, list[Any]]:
+def _narrowed(query: Query, match: Match, column: str) -> tuple[str, list[Any], str, list[Any]]:
     """The query's date range and attachment filter as conditions on each match, cheap
     to test before it is ranked, so that a window is not spent on matches they would
     drop: (a join of the message row ``mm`` on ``column`` with its conditions, its
@@ -597,7 +636,7 @@ def _narrowed(query: Query, match: str, column: str) -> tuple[str, list[Any], st
     else:
         on, on_params = _dated(query, "mm.date")
     if query.has_attachment is not None and connection.vendor == "sqlite":
-        # (PostgreSQL's ``match`` holds the attachment token.)
+        # (PostgreSQL's ``match`` asks for the attachment token.)
         on += " AND mm.has_attachments = %s"
         on_params.append(query.has_attachment)
     if not on:
@@ -613,7 +652,7 @@ def _narrowed(query: Query, match: str, column: str) -> tuple[str, list[Any], st
 
 
 def _matches_sql(
-    query: Query, match: str, words: str, window: int | None, few: list[int] | None
+    query: Query, match: Match, words: str, window: int | None, few: list[int] | None
 ) -> tuple[str, list[Any]]:
     """The index's matches (``match``: ``_match``, or on PostgreSQL its slice) as
     (id, score, how many were scored), lowest score best (PostgreSQL ranks by ``words``,
@@ -629,13 +668,13 @@ def _matches_sql(
         )
         head_params: list[Any] = []
         where = " WHERE search_fts MATCH %s"
-        where_params: list[Any] = [match]
+        where_params: list[Any] = [match.words]
     else:
         column = "d.message_id"
         head = "SELECT d.message_id AS id, -ts_rank(d.document, %s::tsquery) AS score"
         head += " FROM search_document d"
         head_params = [words]  # the words alone: every match holds the rest
-        where, where_params = " WHERE d.document @@ %s::tsquery", [match]
+        where, where_params = _where(match)
     join, join_params = "", list[Any]()
     if few is None:
         join, join_params, narrowing, narrowing_params = _narrowed(query, match, column)
@@ -677,7 +716,7 @@ def _matches_sql(
 
 def _window_sql(
     query: Query,
-    match: str,
+    match: Match,
     words: str,
     base_sql: str,
     base_params: list[Any],
@@ -707,7 +746,7 @@ def _window_sql(
 
 def _page(
     query: Query,
-    match: str,
+    match: Match,
     words: str,
     base_sql: str,
     base_params: list[Any],

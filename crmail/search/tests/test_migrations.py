@@ -22,7 +22,8 @@ AFTER = [("search", "0003_date_tokens")]
 TOKENS = [("search", "0004_attachment_and_bucket_tokens")]
 PAIRS = [("search", "0005_word_pairs")]
 STATISTICS = [("search", "0006_lexeme_statistics")]
-LATEST = [("search", "0007_pairs_with_one_short_word")]
+SHORT_PAIRS = [("search", "0007_pairs_with_one_short_word")]
+LATEST = [("search", "0008_tokens_column")]
 
 
 def _migrate(target: list[tuple[str, str]]) -> None:
@@ -68,11 +69,32 @@ def _lexemes(message: Message) -> set[str]:
             row = dict(zip(names, cursor.fetchone(), strict=True))
             assert row["body"] == "the budget"  # the words stay, both ways
             return set((row.get("dates") or "").split())
+        # From 0008 on, the lexemes of its own are in a column of their own.
+        found = set()
+        for column in _columns():
+            cursor.execute(
+                f"SELECT lexeme FROM search_document, unnest({column}) WHERE message_id = %s",
+                [message.pk],
+            )
+            found |= {row[0] for row in cursor.fetchall()}
+        return found - {"quarterly", "plan", "the", "budget"}
+
+
+def _columns() -> list[str]:
+    """PostgreSQL: the tsvector columns of ``search_document``."""
+    return list(_storage())
+
+
+def _storage() -> dict[str, str]:
+    """PostgreSQL: the tsvector columns of ``search_document`` and how each is stored
+    (``x``: compressed, then moved to TOAST; ``m``: kept in the row)."""
+    with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT lexeme FROM search_document, unnest(document) WHERE message_id = %s",
-            [message.pk],
+            "SELECT attname, attstorage FROM pg_attribute"
+            " WHERE attrelid = 'search_document'::regclass"
+            " AND atttypid = 'tsvector'::regtype AND NOT attisdropped ORDER BY attnum"
         )
-        return {row[0] for row in cursor.fetchall()} - {"quarterly", "plan", "the", "budget"}
+        return {row[0]: row[1] for row in cursor.fetchall()}
 
 
 def test_documents_indexed_before_the_date_tokens_are_found_by_date():
@@ -188,3 +210,54 @@ def test_postgresql_keeps_statistics_of_ten_thousand_lexemes_and_gives_them_back
     finally:
         _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
     assert target() == 1000
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_documents_indexed_before_the_tokens_column_have_their_tokens_moved_to_it():
+    # Every lexeme starting with "_" (dates, attachment, buckets, pairs) moves from the
+    # ranked document to ``extra`` (decision 051); the words and their positions stay.
+    # Going back, they return to the document and the column goes.
+    org = f.org()
+    message = build.message("jane@customer.test", [org.rep.email], in_mailboxes=[org.rep])
+    Message.objects.filter(pk=message.pk).update(
+        date=datetime(2025, 11, 20, 9, 30, tzinfo=UTC), has_attachments=True
+    )
+    tokens = {"_y2025", "_m202511", "_a", f"_b{message.pk // 10000}", f"_c{message.pk // 100000}"}
+    tokens |= {"_quarterly plan", "_plan the", "_the budget"}
+    _migrate(SHORT_PAIRS)
+    try:
+        _old_document(message)
+        with connection.cursor() as cursor:  # as the release before 0008 wrote it
+            cursor.execute(
+                "UPDATE search_document SET document = document || array_to_tsvector(%s)"
+                " WHERE message_id = %s",
+                [sorted(tokens), message.pk],
+            )
+        assert _columns() == ["document"]
+        _migrate(LATEST)
+        assert _storage() == {"document": "m", "extra": "m"}
+        assert _lexemes(message) == tokens
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT document = to_tsvector('simple', 'quarterly plan the budget'),"
+                " extra = array_to_tsvector(%s) FROM search_document WHERE message_id = %s",
+                [sorted(tokens), message.pk],
+            )
+            assert cursor.fetchone() == (True, True)
+        for text in ('"the budget"', "budget has:attachment", "quarterly budg after:2025-11-01"):
+            hits = search_messages(org.rep, parse(text), Filters()).hits
+            assert [h.message.pk for h in hits] == [message.pk], text
+        assert search_messages(org.rep, parse("budget"), Filters(has_attachment=False)).hits == []
+        assert search_messages(org.rep, parse('"budget the"'), Filters()).hits == []
+        _migrate(SHORT_PAIRS)
+        assert _storage() == {"document": "x"}
+        assert _lexemes(message) == tokens
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT document = to_tsvector('simple', 'quarterly plan the budget')"
+                " || array_to_tsvector(%s) FROM search_document WHERE message_id = %s",
+                [sorted(tokens), message.pk],
+            )
+            assert cursor.fetchone() == (True,)
+    finally:
+        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

@@ -602,7 +602,7 @@ def test_postgresql_finds_phrases_with_a_short_word_through_their_pair_and_loses
     assert found(rep, '"the team a"') == ["Team"]
     assert found(rep, '"with c"') == ["Call with"]  # the subject's last word, the sender's first
     assert found(rep, '"client and"') == ["Plans"]  # one long word
-    assert "'_client and'" in queries._match(parse('"client and"'), {}, [])
+    assert "'_client and'" in queries._match(parse('"client and"'), {}, []).extra
     phrases = set()
     for document in index._documents(list(Message.objects.values_list("pk", flat=True))):
         sequence = [w for field in document[1:6] for w in field.split()]
