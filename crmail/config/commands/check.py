@@ -60,7 +60,8 @@ def run_check(args: argparse.Namespace, out: Output) -> int:
     if not errors:
         found.ok("Settings read from the environment without a problem.")
     check_data_dir(found, Path(settings.DATA_DIR))
-    check_blob_store(found)
+    if not any(e.startswith("CRMAIL_BLOB_URL") for e in errors):
+        check_blob_store(found)
     if not any(e.startswith("CRMAIL_DATABASE_URL") for e in errors):
         check_database(found)
     if not any(e.startswith("CRMAIL_QUEUE_URL") for e in errors):

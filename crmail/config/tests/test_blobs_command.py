@@ -102,3 +102,14 @@ def test_usage_counts_each_message_once_per_mailbox_and_once_per_user(capsys):
     assert any(f"owner@crmail.test all 2 {sizes / 1000:,.1f} kB" in line for line in lines)
     assert any(f"work@crmail.test 2 {sizes / 1000:,.1f} kB" in line for line in lines)
     assert any(f"old@crmail.test 1 {big.size / 1000:,.1f} kB" in line for line in lines)
+
+
+def test_a_blob_url_crmail_cannot_use_is_refused_in_words(tmp_path):
+    from tests.operator import crmail, operator_environment
+
+    env = operator_environment(tmp_path)
+    done = crmail(env, "check", CRMAIL_BLOB_URL="ftp://mail.example.com/x")
+    assert done.returncode == 1
+    said = done.stdout + done.stderr
+    assert "CRMAIL_BLOB_URL must be file:/path or s3://bucket/prefix" in said
+    assert said.count("CRMAIL_BLOB_URL") == 1 and "Traceback" not in said
