@@ -16,12 +16,21 @@ from pathlib import Path
 from typing import Any, Protocol
 
 
+def location(url: str) -> tuple[str, str, str]:
+    """What ``CRMAIL_BLOB_URL`` names: ("file", its path, "") or ("s3", a bucket, a
+    prefix). Raises ``ValueError``, in words, for anything else."""
+    if url.startswith("file:") and len(url) > len("file:"):
+        return "file", url.removeprefix("file:"), ""
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    if url.startswith("s3://") and bucket:
+        return "s3", bucket, prefix
+    raise ValueError(f"CRMAIL_BLOB_URL must be file:/path or s3://bucket/prefix, not {url!r}")
+
+
 class Backend(Protocol):
     def write(self, name: str, data: bytes) -> None: ...
 
     def read(self, name: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]: ...
-
-    def read_all(self, name: str) -> bytes: ...
 
     def delete(self, name: str) -> None: ...
 
@@ -66,9 +75,6 @@ class FileBackend:
     def read(self, name: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
         with open(self._path(name), "rb") as f:
             return [os.pread(f.fileno(), length, offset) for offset, length in ranges]
-
-    def read_all(self, name: str) -> bytes:
-        return self._path(name).read_bytes()
 
     def delete(self, name: str) -> None:
         path = self.root / name[:2] / name if name.endswith(".part") else self._path(name)
@@ -126,9 +132,6 @@ class S3Backend:
         answer = self._ask("get_object", Key=self._key(name), Range=f"bytes={low}-{high - 1}")
         data = answer["Body"].read()
         return [data[offset - low : offset - low + length] for offset, length in ranges]
-
-    def read_all(self, name: str) -> bytes:
-        return bytes(self._ask("get_object", Key=self._key(name))["Body"].read())
 
     def delete(self, name: str) -> None:
         self._ask("delete_object", Key=self._key(name))

@@ -71,6 +71,12 @@ def build(items: Sequence[Item]) -> tuple[bytes, list[Entry]]:
     return b"".join(parts), entries
 
 
+def span(offset: int, length: int) -> tuple[int, int]:
+    """Where the record whose stored bytes lie at ``offset`` (``length`` of them, as the
+    index says) lies in its pack, its header included: what ``record`` reads."""
+    return offset - HEADER_SIZE, length + HEADER_SIZE
+
+
 def record(chunk: bytes, sha256: str) -> bytes:
     """The stored bytes of the record ``chunk`` (its header and stored bytes, as the index
     locates them); raises ``PackError`` when they are not those of ``sha256``'s record."""

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connections, router, transaction
 
 from crmail.blobs import packs
-from crmail.blobs.backends import Backend, FileBackend, S3Backend
+from crmail.blobs.backends import Backend, FileBackend, S3Backend, location
 from crmail.blobs.models import Blob, Pack
 
 # A pack no row names is removed only when older than this: a batch between writing its
@@ -35,16 +35,8 @@ CHUNK = 500
 @cache
 def backend() -> Backend:
     """The store ``CRMAIL_BLOB_URL`` names (``settings.BLOB_URL``)."""
-    url = settings.BLOB_URL
-    if url.startswith("file:"):
-        return FileBackend(Path(url.removeprefix("file:")))
-    if url.startswith("s3://"):
-        bucket, _, prefix = url.removeprefix("s3://").partition("/")
-        if bucket:
-            return S3Backend(bucket, prefix)
-    raise ValueError(
-        f"CRMAIL_BLOB_URL: no blob store at {url!r} (file:/path or s3://bucket/prefix)"
-    )
+    kind, where, prefix = location(settings.BLOB_URL)
+    return FileBackend(Path(where)) if kind == "file" else S3Backend(where, prefix)
 
 
 @dataclass(frozen=True)
@@ -97,27 +89,26 @@ def read_many(digests: Iterable[str]) -> dict[str, tuple[bytes, int]]:
     for digest, name, offset, length, compression in rows:
         by_pack[name].append((digest, offset, length, compression))
     found: dict[str, tuple[bytes, int]] = {}
-    store = backend()
     for name, blobs in by_pack.items():
-        ranges = [
-            (offset - packs.HEADER_SIZE, length + packs.HEADER_SIZE)
-            for _, offset, length, _ in blobs
-        ]
-        for (digest, _, _, compression), chunk in zip(blobs, store.read(name, ranges), strict=True):
+        chunks = _records(name, [(offset, length) for _, offset, length, _ in blobs])
+        for (digest, _, _, compression), chunk in zip(blobs, chunks, strict=True):
             found[digest] = (packs.record(chunk, digest), compression)
     return found
+
+
+def _records(name: str, places: Sequence[tuple[int, int]]) -> list[bytes]:
+    """The records (header and stored bytes, unchecked: ``packs.record`` checks each) of
+    pack ``name`` whose stored bytes lie at ``places`` (offset, length) as the index says."""
+    return backend().read(name, [packs.span(offset, length) for offset, length in places])
 
 
 @dataclass
 class Verified:
     blobs: int = 0
-    bytes: int = 0
     problems: list[str] = field(default_factory=list)
 
 
-def verify(
-    unpack: Callable[[bytes, int], bytes], progress: Callable[[int], None] | None = None
-) -> Verified:
+def verify(unpack: Callable[[bytes, int], bytes]) -> Verified:
     """Read every blob the index holds, unpack it (``unpack(stored, compression)``) and
     check its SHA-256; each one that fails is a problem, said in words."""
     report = Verified()
@@ -128,9 +119,7 @@ def verify(
             .values_list("sha256", "offset", "length", "compression")
         )
         try:
-            chunks = backend().read(
-                pack.name, [(o - packs.HEADER_SIZE, n + packs.HEADER_SIZE) for _, o, n, _ in blobs]
-            )
+            chunks = _records(pack.name, [(offset, length) for _, offset, length, _ in blobs])
         except OSError as exc:
             report.problems.append(
                 f"pack {pack.name} cannot be read ({exc.strerror or exc}): {len(blobs)} blobs"
@@ -148,9 +137,6 @@ def verify(
                 )
                 continue
             report.blobs += 1
-            report.bytes += len(content)
-            if progress:
-                progress(report.blobs)
     return report
 
 
@@ -158,7 +144,6 @@ def verify(
 class Collected:
     packs: int = 0
     rewritten: int = 0
-    bytes: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -196,7 +181,6 @@ def collect(
                 pack.delete()
             backend().delete(pack.name)
             done.packs += 1
-        done.bytes += pack.size
     if among is not None:
         return done
     named = set(Pack.objects.values_list("name", flat=True))
@@ -214,9 +198,7 @@ def _rewrite(pack: Pack, keep: set[str]) -> None:
             "sha256", "offset", "length", "compression", "size"
         )
     )
-    chunks = backend().read(
-        pack.name, [(o - packs.HEADER_SIZE, n + packs.HEADER_SIZE) for _, o, n, _, _ in rows]
-    )
+    chunks = _records(pack.name, [(offset, length) for _, offset, length, _, _ in rows])
     items = [
         packs.Item(digest, packs.record(chunk, digest), compression, size)
         for (digest, _, _, compression, size), chunk in zip(rows, chunks, strict=True)
@@ -227,16 +209,3 @@ def _rewrite(pack: Pack, keep: set[str]) -> None:
         record(written)
         pack.delete()
     backend().delete(pack.name)
-
-
-def stored_bytes(digests: Iterable[str]) -> int:
-    """The bytes (uncompressed) of the blobs among ``digests``, from the index."""
-    total = 0
-    wanted = list(set(digests))
-    for start in range(0, len(wanted), CHUNK):
-        total += sum(
-            Blob.objects.filter(sha256__in=wanted[start : start + CHUNK]).values_list(
-                "size", flat=True
-            )
-        )
-    return total

@@ -6,6 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
+from crmail.blobs.backends import location as blob_location
 from crmail.config import env
 from crmail.jobs.queue import build_huey
 
@@ -207,13 +208,10 @@ except OSError as exc:
 # Where raw mail is kept (decision 050): packs of files under the data dir, or objects
 # in S3-compatible storage (s3://bucket/prefix).
 BLOB_URL = os.environ.get("CRMAIL_BLOB_URL", "").strip() or f"file:{DATA_DIR / 'blobs'}"
-if not (
-    (BLOB_URL.startswith("file:") and len(BLOB_URL) > 5)
-    or (BLOB_URL.startswith("s3://") and BLOB_URL[5:].split("/", 1)[0])
-):
-    CRMAIL_CONFIG_ERRORS.append(
-        f"CRMAIL_BLOB_URL must be file:/path or s3://bucket/prefix, not {BLOB_URL!r}"
-    )
+try:
+    blob_location(BLOB_URL)
+except ValueError as exc:
+    CRMAIL_CONFIG_ERRORS.append(str(exc))
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
