@@ -38,7 +38,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -96,6 +96,16 @@ def year_token(year: int) -> str:
 def month_token(year: int, month: int) -> str:
     """The index's token for a message dated in ``month`` of ``year`` (UTC)."""
     return f"_m{year:04d}{month:02d}"
+
+
+def token_days(token: str) -> tuple[date, date]:
+    """The days a ``year_token`` or ``month_token`` stands for: (the first, the day after
+    the last)."""
+    year = int(token[2:6])
+    if token.startswith("_y"):
+        return date(year, 1, 1), date(year + 1, 1, 1)
+    month = int(token[6:8])
+    return date(year, month, 1), date(year + month // 12, month % 12 + 1, 1)
 
 
 def bucket_token(bucket: int) -> str:

@@ -41,6 +41,7 @@ from crmail.search.index import (
     month_token,
     normalise,
     pair,
+    token_days,
     year_token,
 )
 from crmail.search.query import FIELD_ANY, FIELD_RECIPIENTS, FIELD_SENDER, Query, Term, person
@@ -436,14 +437,7 @@ def _density(query: Query, dates: list[str]) -> tuple[float, float]:
 def _within(query: Query, dates: list[str]) -> float:
     """The share of the days the date tokens ``dates`` cover that lie in the query's
     range (the months at either end are most often cut by it)."""
-    spans = []
-    for token in dates:  # ``_yYYYY`` or ``_mYYYYMM`` (``search.index``)
-        year = int(token[2:6])
-        if token.startswith("_y"):
-            spans.append((date(year, 1, 1), date(year + 1, 1, 1)))
-        else:
-            month = int(token[6:8])
-            spans.append((date(year, month, 1), date(year + month // 12, month % 12 + 1, 1)))
+    spans = [token_days(token) for token in dates]
     first, last = min(s for s, _ in spans), max(e for _, e in spans)
     start = max(first, query.after) if query.after else first
     end = min(last, query.before) if query.before else last
