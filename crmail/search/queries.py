@@ -75,6 +75,11 @@ DATE_TOKENS = 24
 # ``SLICE_GROWTH`` times, up to the whole index (decision 049).
 SLICE_MARGIN = 1.5
 SLICE_GROWTH = 2
+# PostgreSQL: a query with a prefix that stays a prefix (more than CONTINUATIONS words
+# start it) is looked for row by row, newest first, in a slice of at most this many
+# message ids, rather than through the index, which gathers every continuation's
+# matches before it hands over the first.
+WALK_IDS = 60_000
 # How long the index's statistics (PostgreSQL's ANALYZE) are kept in memory.
 STATS_SECONDS = 600
 SNIPPET_CHARS = 200
@@ -219,7 +224,7 @@ def search_messages(
     match = _match(query, continuations, dates) if query.terms else Match("")
     words = query.tsquery(continuations)  # PostgreSQL's ranking and thread counts
     window: int | None = WINDOW
-    slices = _Slices.of(query, match, few, dates)
+    slices = _Slices.of(query, match, few, dates, continuations)
     while True:
         rows, count, cut, found = _page(
             query,
@@ -274,6 +279,7 @@ class Match:
 
     words: str
     extra: str = ""
+    since: int = 0  # PostgreSQL: read row by row from this message id up, not via the index
 
 
 def _match(query: Query, continuations: dict[str, list[str] | None], dates: list[str]) -> Match:
@@ -297,7 +303,16 @@ def _match(query: Query, continuations: dict[str, list[str] | None], dates: list
 
 def _where(match: Match) -> tuple[str, list[Any]]:
     """PostgreSQL: `` WHERE …`` of ``match`` on the documents ``d``: one scan of the GIN
-    index on both columns."""
+    index on both columns; or, for a slice read row by row (``since``), each document
+    from that id up tested as it is read (``ts_match_vq`` is ``@@``, but a call the
+    planner does not hand to the index)."""
+    if match.since:
+        where = " WHERE d.message_id >= %s AND ts_match_vq(d.document, %s::tsquery)"
+        params: list[Any] = [match.since, match.words]
+        if match.extra:
+            where += " AND ts_match_vq(d.extra, %s::tsquery)"
+            params.append(match.extra)
+        return where, params
     where, params = " WHERE d.document @@ %s::tsquery", [match.words]
     if match.extra:
         where += " AND d.extra @@ %s::tsquery"
@@ -457,18 +472,28 @@ class _Slices:
     density: float = 1.0  # the share of documents estimated to match
     rarest: float = 0.0  # how many documents hold the query's rarest term (estimated)
     least: int = 0  # buckets a slice holds at least (after widening)
+    walks: bool = False  # a prefix stays a prefix, no date range: a small slice is read row by row
 
     @classmethod
-    def of(cls, query: Query, match: Match, few: list[int] | None, dates: list[str]) -> _Slices:
-        """The slices for ``query`` (its ``match`` and date tokens); without a top
-        bucket or a rarest term, every slice is the whole index."""
+    def of(
+        cls,
+        query: Query,
+        match: Match,
+        few: list[int] | None,
+        dates: list[str],
+        continuations: dict[str, list[str] | None],
+    ) -> _Slices:
+        """The slices for ``query`` (its ``match``, date tokens and spelt-out prefixes);
+        without a top bucket or a rarest term, every slice is the whole index."""
         if connection.vendor == "sqlite" or not match.words or few is not None:
             return cls(match)
         with connection.cursor() as cursor:
             cursor.execute("SELECT MAX(message_id) FROM search_document")
             highest = int(cursor.fetchone()[0] or 0)
         density, rarest = _density(query, dates)
-        return cls(match, highest, highest // BUCKET, density, rarest * highest)
+        # A date range: its matches may lie anywhere among the ids, the newest far above.
+        walks = not (query.after or query.before) and None in continuations.values()
+        return cls(match, highest, highest // BUCKET, density, rarest * highest, walks=walks)
 
     def buckets(self, window: int | None) -> int | None:
         """How many of the newest buckets should hold ``SLICE_MARGIN`` times the
@@ -502,9 +527,21 @@ class _Slices:
         top, bottom = self.top * BUCKET // COARSE, lowest * BUCKET // COARSE
         return [coarse_token(c) for c in range(top, bottom - 1, -1)] if bottom > 0 else None
 
+    def since(self, window: int | None) -> int:
+        """The lowest message id of the slice for ``window`` when it is read row by row
+        (``walks``, and at most ``WALK_IDS`` ids); 0 otherwise."""
+        buckets = self.buckets(window)
+        if not self.walks or buckets is None:
+            return 0
+        lowest = (self.top - buckets + 1) * BUCKET
+        return lowest if 0 < self.highest - lowest < WALK_IDS else 0
+
     def match(self, window: int | None) -> Match:
-        """The index's query for ``window``: ``match`` within the slice (its bucket
-        tokens asked of ``extra``)."""
+        """The index's query for ``window``: ``match`` within the slice (read row by
+        row from its lowest id, or its bucket tokens asked of ``extra``)."""
+        since = self.since(window)
+        if since:
+            return replace(self.match_text, since=since)
         tokens = self.tokens(window)
         if tokens is None:
             return self.match_text
@@ -520,7 +557,9 @@ class _Slices:
         A phrase of two common words is much rarer than both words together, and
         widening eightfold at a time read the slices of a rare one three times."""
         buckets = self.buckets(window)
-        if window is None or buckets is None or self.tokens(window) is None:
+        if window is None or buckets is None:
+            return False
+        if not self.since(window) and self.tokens(window) is None:
             return False
         wanted = _ranked(window) * SLICE_MARGIN / found if found else math.inf
         self.least = max(buckets * SLICE_GROWTH, math.ceil(min(buckets * wanted, self.top + 1)))
@@ -684,10 +723,12 @@ def _matches_sql(
         # ``+ 0`` keeps PostgreSQL from walking the whole table newest first, testing
         # every document on the way (a word in 3 % of them: 70,000 rows read): the
         # index's own matches are read instead, the newest sorted out of them, and only
-        # those are scored (ranking every match read cost as much as reading it).
+        # those are scored (ranking every match read cost as much as reading it). A slice
+        # read row by row (``since``) is walked newest first, to its first matches only.
+        order = column if match.since else f"{column} + 0"
         newest = (
             f"SELECT {column} AS id FROM search_document d{join}{where}"  # noqa: S608
-            f" ORDER BY {column} + 0 DESC LIMIT %s"
+            f" ORDER BY {order} DESC LIMIT %s"
         )
         where_params.append(_ranked(window))
         scored = (

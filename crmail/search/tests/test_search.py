@@ -490,6 +490,44 @@ def test_postgresql_reads_the_newest_buckets_first_and_widens_a_slice_that_holds
 
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_postgresql_reads_a_prefix_of_many_words_row_by_row_in_the_newest_ids(
+    rep, django_capture_on_commit_callbacks, monkeypatch
+):
+    # "off" stays a prefix (no word spelt out): the index would gather the matches of
+    # every word it starts before handing over the newest. Said by the statistics to be
+    # in every message (it is in every fourth), it is read row by row from the newest
+    # ids, and the slice widened when it holds too few; "coffee" holds it but does not
+    # start with it. The page is the whole index's.
+    from django.test.utils import CaptureQueriesContext
+
+    for module in (index, queries):
+        monkeypatch.setattr(module, "BUCKET", 2)
+    c = django_capture_on_commit_callbacks
+    for n in range(24):
+        body = ("offers", "an offering")[n % 2] if n % 4 in (1, 3) and n % 8 < 4 else "coffee"
+        deliver(c, raw("c@x.test", rep.email, f"Note {n}", body, day=1 + n), to=[rep])
+    index.reindex()
+    monkeypatch.setattr(queries, "CONTINUATIONS", 0)
+    monkeypatch.setattr(queries, "RANKED", 3)
+    monkeypatch.setattr(queries, "RANKED_PER_WINDOW", 1)
+    monkeypatch.setattr(queries, "WINDOW", 2)
+    monkeypatch.setattr(queries, "_frequencies", lambda: ({"offers": 0.0}, 0.0))
+    with CaptureQueriesContext(connection) as indexed:
+        whole = search_messages(rep, parse("off"), limit=2)  # no statistics: the index
+    listed = {"offers": 0.5, "offering": 0.5, "coffee": 0.5}
+    monkeypatch.setattr(queries, "_frequencies", lambda: (listed, 0.01))
+    with CaptureQueriesContext(connection) as ran:
+        walked = search_messages(rep, parse("off"), limit=2)
+    assert [h.message.subject for h in walked.hits] == [h.message.subject for h in whole.hits]
+    assert [h.message.subject for h in walked.hits] == ["Note 19", "Note 17"]
+    assert (walked.count, walked.more) == (whole.count, whole.more)
+    asked = [q["sql"] for q in ran.captured_queries if "WITH m AS" in q["sql"]]
+    assert "ts_match_vq" in asked[0]
+    assert not any("ts_match_vq" in q["sql"] for q in indexed.captured_queries)
+    assert len(asked) >= 2  # too few in the first slice: widened
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
 def test_postgresql_sizes_its_first_slice_in_ids_when_the_newest_bucket_has_just_begun(
     rep, django_capture_on_commit_callbacks, monkeypatch
 ):
