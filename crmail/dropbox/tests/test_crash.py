@@ -1,0 +1,105 @@
+"""kill -9 between storing a dropbox message and saying 250: the client's retry to the
+restarted receiver stores nothing twice, and nothing is lost.
+
+The operator's own commands on a SQLite data dir: `crmail init`, `crmail dropbox
+address`, `crmail dropbox serve` (killed by SIGKILL at the failpoint after the store's
+commit, before the reply), then started again for the retry.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import sqlite3
+import subprocess
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+import crmail
+from tests.operator import crmail as run_crmail
+from tests.operator import crmail_script, free_port
+
+pytestmark = pytest.mark.database_independent  # a data dir of its own
+
+ADMIN = {
+    "CRMAIL_ADMIN_EMAIL": "owner@example.com",
+    "CRMAIL_ADMIN_PASSWORD": "violet tractor 1987 harbour",
+}
+DOMAIN = "dropbox.example.com"
+
+
+def counts(db: Path) -> tuple[int, int, int]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        return tuple(  # type: ignore[return-value]
+            conn.execute(f"select count(*) from {table}").fetchone()[0]
+            for table in ("mail_message", "mailboxes_sentmessage", "dropbox_delivery")
+        )
+
+
+def start_receiver(env: dict[str, str], port: int, **extra: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [crmail_script(), "dropbox", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env={**env, **extra},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, proc.communicate()[1]
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc
+        except OSError:
+            assert time.monotonic() < deadline, "the receiver did not listen within 60 s"
+            time.sleep(0.1)
+
+
+def test_kill_9_after_storing_before_250_then_the_retry_makes_one_message(operator_env):
+    env = {
+        **operator_env,
+        **ADMIN,
+        "CRMAIL_DROPBOX_DOMAIN": DOMAIN,
+        # The subprocess runs this checkout's crmail, as the test does.
+        "PYTHONPATH": str(Path(crmail.__file__).resolve().parent.parent),
+    }
+    assert run_crmail(env, "init").returncode == 0
+    shown = run_crmail(env, "dropbox", "address", ADMIN["CRMAIL_ADMIN_EMAIL"])
+    assert shown.returncode == 0, shown.stderr
+    dropbox = shown.stdout.strip()
+    assert dropbox.endswith("@" + DOMAIN)
+
+    msg = EmailMessage()
+    msg["From"] = ADMIN["CRMAIL_ADMIN_EMAIL"]
+    msg["To"] = "ann@acme.example"
+    msg["Subject"] = "The contract"
+    msg["Message-ID"] = "<contract-1@example.com>"
+    msg.set_content("Signed copy attached soon.")
+    raw = msg.as_bytes()
+    db = Path(env["CRMAIL_DATA_DIR"]) / "crmail.sqlite3"
+
+    port = free_port()
+    doomed = start_receiver(env, port, CRMAIL_DROPBOX_FAILPOINT="stored")
+    with (
+        pytest.raises(smtplib.SMTPServerDisconnected),
+        smtplib.SMTP("127.0.0.1", port, timeout=30) as client,
+    ):
+        client.sendmail(ADMIN["CRMAIL_ADMIN_EMAIL"], [dropbox], raw)
+    assert doomed.wait(timeout=30) == -9  # killed at the failpoint, no reply given
+    assert counts(db) == (1, 1, 1)  # stored before the reply would have been given
+
+    again = start_receiver(env, port)
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:  # the client's retry
+            assert client.sendmail(ADMIN["CRMAIL_ADMIN_EMAIL"], [dropbox], raw) == {}
+    finally:
+        again.terminate()
+        err = again.communicate(timeout=30)[1].decode()
+    assert "Traceback" not in err, err
+    assert counts(db) == (1, 1, 1)
+    checked = run_crmail(env, "blobs", "verify")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "1 message" in checked.stdout
