@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import smtplib
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 
 import pytest
 from playwright.sync_api import expect
@@ -54,7 +55,7 @@ def test_the_dropbox_card(app, settings):
         msg["Subject"] = "Renewal terms"
         msg.set_content("As discussed.")
         with smtplib.SMTP("127.0.0.1", receiver.port, timeout=30) as client:
-            client.sendmail("rep@crmail.test", [first], msg.as_bytes())
+            client.sendmail("rep@crmail.test", [first], msg.as_bytes(policy=SMTP_POLICY))
     finally:
         receiver.stop()
     app.go("/settings/mail/")

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import time
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,7 @@ def test_kill_9_after_storing_before_250_then_the_retry_makes_one_message(operat
     msg["Subject"] = "The contract"
     msg["Message-ID"] = "<contract-1@example.com>"
     msg.set_content("Signed copy attached soon.")
-    raw = msg.as_bytes()
+    raw = msg.as_bytes(policy=SMTP_POLICY)
     db = Path(env["CRMAIL_DATA_DIR"]) / "crmail.sqlite3"
 
     port = free_port()

@@ -7,6 +7,7 @@ import smtplib
 from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 
 import pytest
 from django.utils import timezone
@@ -65,7 +66,7 @@ def mail(
     msg["Message-ID"] = f"<{subject.replace(' ', '.')}@work.test>"
     msg["Date"] = "Tue, 01 Dec 2026 10:00:00 +0000"
     msg.set_content(body)
-    return msg.as_bytes()
+    return msg.as_bytes(policy=SMTP_POLICY)
 
 
 def send(receiver: Receiver, rcpt: str, raw: bytes, envelope_from: str = "rep@crmail.test"):
@@ -301,3 +302,47 @@ def test_a_connection_past_its_messages_is_closed_with_421(settings):
         assert Delivery.objects.count() == 3
     finally:
         running.stop()
+
+
+def test_dropbox_mail_is_found_by_source_in_search_lists_and_the_api(receiver, rep, client):
+    from crmail.search.queries import search_messages
+    from crmail.search.query import parse
+    from crmail.sharing.emails import record_emails
+
+    ann = f.contact(rep, "ann@acme.test")
+    deal = f.deal(rep, "Acme renewal", contact=ann)
+    send(receiver, dropbox_of(rep), mail(subject="Renewal terms"))
+    message = Message.objects.get()
+    assert [h.message.pk for h in search_messages(rep, parse("source:dropbox")).hits] == [
+        message.pk
+    ]
+    assert search_messages(rep, parse("renewal source:crmail")).hits == []
+    assert [m.pk for m in record_emails(rep, "deals", deal.pk, "dropbox")] == [message.pk]
+    assert list(record_emails(rep, "deals", deal.pk, "sent")) == []
+
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {f.token(rep)}"}
+    found = client.get("/api/v1/search", {"source": "dropbox"}, **headers).json()
+    assert [item["id"] for item in found["items"]] == [message.pk]
+    listed = client.get(f"/api/v1/deals/{deal.pk}/emails", {"view": "dropbox"}, **headers).json()
+    assert [item["id"] for item in listed["items"]] == [message.pk]
+    read = client.get(f"/api/v1/messages/{message.pk}", **headers).json()
+    assert read["sources"] == ["dropbox"]
+    assert {(link["module"], link["reason"]) for link in read["links"]} >= {
+        ("deals", "bcc_dropbox")
+    }
+    bad = client.get("/api/v1/search", {"q": "source:fax"}, **headers)
+    assert bad.status_code == 422
+    assert "source: takes dropbox or crmail" in bad.content.decode()
+
+
+def test_a_message_with_a_large_attachment_under_the_limit_is_taken(settings, receiver, rep):
+    import random
+
+    msg = EmailMessage()
+    msg["From"] = "rep@crmail.test"
+    msg["To"] = "ann@acme.test"
+    msg["Subject"] = "The brochure"
+    msg.set_content("Attached.")
+    msg.add_attachment(random.Random(1).randbytes(100_000), maintype="application", subtype="pdf")
+    send(receiver, dropbox_of(rep), msg.as_bytes(policy=SMTP_POLICY))
+    assert Message.objects.get().has_attachments
