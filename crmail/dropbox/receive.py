@@ -92,35 +92,20 @@ def refuse(
 def check_recipient(recipient: str, envelope_from: str, peer: str) -> Verdict:
     """RCPT TO: a current dropbox address, and a sender who is its owner."""
     resolved = addresses.resolve(recipient)
+    owner = resolved.address.user if resolved.address is not None else None
     if resolved.problem:
         reply = f"550 5.1.1 {resolved.problem}"
-        owner = resolved.address.user if resolved.address is not None else None
-        refuse(
-            Stage.RCPT,
-            reply,
-            peer=peer,
-            envelope_from=envelope_from,
-            recipient=recipient,
-            user=owner,
-        )
-        return Verdict(reply)
-    assert resolved.address is not None
-    owner = resolved.address.user
-    if envelope_from.lower() not in addresses.own_addresses(owner):
+    elif owner is not None and envelope_from.lower() not in addresses.own_addresses(owner):
         reply = (
             "550 5.7.1 This dropbox takes mail only from its owner's own addresses "
             "(their sign-in address and their mailboxes' addresses)"
         )
-        refuse(
-            Stage.RCPT,
-            reply,
-            peer=peer,
-            envelope_from=envelope_from,
-            recipient=recipient,
-            user=owner,
-        )
-        return Verdict(reply)
-    return Verdict(address=resolved.address)
+    else:
+        return Verdict(address=resolved.address)
+    refuse(
+        Stage.RCPT, reply, peer=peer, envelope_from=envelope_from, recipient=recipient, user=owner
+    )
+    return Verdict(reply)
 
 
 def header_from(raw: bytes) -> str:
@@ -166,37 +151,25 @@ def check_message(
     sender = header_from(raw)
     for address in recipients:
         owner = address.user
-        if sender not in addresses.own_addresses(owner):
-            reply = (
-                "550 5.7.1 The From header must be one of the dropbox owner's own addresses"
-                if sender
-                else "550 5.7.1 The message has no From header crmail can read"
-            )
-            return Verdict(
-                refuse(
-                    Stage.DATA,
-                    reply,
-                    peer=peer,
-                    envelope_from=envelope_from,
-                    header_from=sender,
-                    recipient=addresses.full(address),
-                    user=owner,
-                )
-            )
-        verdict = sender_authentication(owner, envelope_from, sender, raw)
-        if verdict.checked and not verdict.passed:
+        if not sender:
+            reply = "550 5.7.1 The message has no From header crmail can read"
+        elif sender not in addresses.own_addresses(owner):
+            reply = "550 5.7.1 The From header must be one of the dropbox owner's own addresses"
+        else:
+            verdict = sender_authentication(owner, envelope_from, sender, raw)
+            if not verdict.checked or verdict.passed:
+                continue
             reply = f"550 5.7.23 The sender's domain did not authenticate it: {verdict.detail}"
-            return Verdict(
-                refuse(
-                    Stage.DATA,
-                    reply,
-                    peer=peer,
-                    envelope_from=envelope_from,
-                    header_from=sender,
-                    recipient=addresses.full(address),
-                    user=owner,
-                )
-            )
+        refuse(
+            Stage.DATA,
+            reply,
+            peer=peer,
+            envelope_from=envelope_from,
+            header_from=sender,
+            recipient=addresses.full(address),
+            user=owner,
+        )
+        return Verdict(reply)
     return Verdict()
 
 

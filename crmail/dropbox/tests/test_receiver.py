@@ -3,6 +3,7 @@ mail lands on the record SPEC F6 names, or is refused in words."""
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 from collections.abc import Iterator
 from datetime import timedelta
@@ -28,17 +29,21 @@ pytestmark = pytest.mark.django_db(transaction=True)
 DOMAIN = "dropbox.crmail.test"
 
 
+@contextlib.contextmanager
+def running(settings, sender_rate: int = 30, per_connection: int = 50) -> Iterator[Receiver]:
+    settings.CRMAIL_DROPBOX_DOMAIN = DOMAIN
+    receiver = Receiver("127.0.0.1", free_port(), Limits(200_000, sender_rate, per_connection))
+    receiver.start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
 @pytest.fixture
 def receiver(settings) -> Iterator[Receiver]:
-    settings.CRMAIL_DROPBOX_DOMAIN = DOMAIN
-    running = Receiver(
-        "127.0.0.1", free_port(), Limits(max_size=200_000, sender_rate=30, per_connection=50)
-    )
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+    with running(settings) as started:
+        yield started
 
 
 @pytest.fixture
@@ -260,48 +265,33 @@ def test_the_same_mail_twice_is_one_message(receiver, rep):
     assert Link.objects.filter(reason=Reason.BCC_DROPBOX).count() == 1
 
 
+def two_then_refused(receiver: Receiver, box: str) -> smtplib.SMTPSenderRefused:
+    """Two messages on one connection, then the refusal of a third."""
+    with smtplib.SMTP("127.0.0.1", receiver.port) as client:
+        client.sendmail("rep@crmail.test", [box], mail(subject="one"))
+        client.sendmail("rep@crmail.test", [box], mail(subject="two"))
+        with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+            client.sendmail("rep@crmail.test", [box], mail(subject="three"))
+    return refused.value
+
+
 def test_a_sender_past_the_rate_is_told_to_wait(settings):
-    settings.CRMAIL_DROPBOX_DOMAIN = DOMAIN
-    running = Receiver(
-        "127.0.0.1", free_port(), Limits(max_size=200_000, sender_rate=2, per_connection=3)
-    )
-    running.start()
-    try:
-        rep = f.user("rep@crmail.test")
-        box = dropbox_of(rep)
-        with smtplib.SMTP("127.0.0.1", running.port) as client:
-            client.sendmail("rep@crmail.test", [box], mail(subject="one"))
-            client.sendmail("rep@crmail.test", [box], mail(subject="two"))
-            with pytest.raises(smtplib.SMTPSenderRefused) as refused:
-                client.sendmail("rep@crmail.test", [box], mail(subject="three"))
-        assert refused.value.smtp_code == 451
-        assert b"try again in a minute" in refused.value.smtp_error
+    with running(settings, sender_rate=2, per_connection=3) as receiver:
+        refused = two_then_refused(receiver, dropbox_of(f.user("rep@crmail.test")))
+        assert refused.smtp_code == 451
+        assert b"try again in a minute" in refused.smtp_error
         assert Delivery.objects.count() == 2
-    finally:
-        running.stop()
 
 
 def test_a_connection_past_its_messages_is_closed_with_421(settings):
-    settings.CRMAIL_DROPBOX_DOMAIN = DOMAIN
-    running = Receiver(
-        "127.0.0.1", free_port(), Limits(max_size=200_000, sender_rate=30, per_connection=2)
-    )
-    running.start()
-    try:
-        rep = f.user("rep@crmail.test")
-        box = dropbox_of(rep)
-        with smtplib.SMTP("127.0.0.1", running.port) as client:
-            client.sendmail("rep@crmail.test", [box], mail(subject="one"))
-            client.sendmail("rep@crmail.test", [box], mail(subject="two"))
-            with pytest.raises(smtplib.SMTPSenderRefused) as refused:
-                client.sendmail("rep@crmail.test", [box], mail(subject="three"))
-            assert refused.value.smtp_code == 421
-            assert b"connect again to send more" in refused.value.smtp_error
-        with smtplib.SMTP("127.0.0.1", running.port) as client:  # a new connection may
+    with running(settings, per_connection=2) as receiver:
+        box = dropbox_of(f.user("rep@crmail.test"))
+        refused = two_then_refused(receiver, box)
+        assert refused.smtp_code == 421
+        assert b"connect again to send more" in refused.smtp_error
+        with smtplib.SMTP("127.0.0.1", receiver.port) as client:  # a new connection may
             client.sendmail("rep@crmail.test", [box], mail(subject="three"))
         assert Delivery.objects.count() == 3
-    finally:
-        running.stop()
 
 
 def test_dropbox_mail_is_found_by_source_in_search_lists_and_the_api(receiver, rep, client):
