@@ -1,5 +1,6 @@
-"""Dropbox addresses: making, regenerating and resolving them, and whose addresses a
-user's own are (the only senders their dropbox takes mail from)."""
+"""Dropbox addresses: making, regenerating and resolving them. A dropbox takes mail only
+from its owner's own addresses (``own_addresses``: the sign-in address, their mailboxes'
+addresses and the extra From addresses those send as, as replies leave them out)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crmail.dropbox.models import DropboxAddress
-from crmail.mailboxes.models import Mailbox
+from crmail.mailboxes.replies import own_addresses as own_addresses
 from crmail.people.models import User
 
 PREFIX = "u-"
@@ -91,17 +92,3 @@ def resolve(recipient: str) -> Resolved:
     if not found.user.is_active:
         return Resolved(found, "This dropbox address belongs to a deactivated user")
     return Resolved(found)
-
-
-def own_addresses(user: User) -> set[str]:
-    """``user``'s own addresses, lower case: the sign-in address, the addresses of their
-    mailboxes and the extra From addresses those send as. Only mail from one of these
-    reaches their dropbox."""
-    found = {user.email.lower()}
-    for email, extra in Mailbox.objects.filter(owner=user).values_list(
-        "email", "extra_from_addresses"
-    ):
-        found.add(email.lower())
-        if isinstance(extra, list):
-            found |= {a.lower() for a in extra if isinstance(a, str)}
-    return found

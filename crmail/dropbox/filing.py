@@ -45,6 +45,15 @@ def file(delivery_id: int) -> Delivery | None:
     )
     if delivery is None or delivery.filed_at is not None:
         return delivery
+    # Parsed and filed in one transaction: the consumers of ``message.parsed`` (workflow
+    # rules among them) see the message on its record.
+    with transaction.atomic():
+        _file(delivery)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def _file(delivery: Delivery) -> None:
     message = delivery.sent.message
     if message.parse_state == ParseState.PENDING:
         parse_stored([message])
@@ -60,19 +69,16 @@ def file(delivery_id: int) -> Delivery | None:
         if address and not _is_dropbox(address):
             found, forwarded = [address], True
     filed_as, correspondent, module, record_id = _choose(user, found)
-    with transaction.atomic():
-        if module and record_id is not None:
-            link_dropbox(message, module, record_id, user)
-        Delivery.objects.filter(pk=delivery.pk).update(
-            filed_at=timezone.now(),
-            filed_as=filed_as,
-            correspondent=correspondent,
-            forwarded=forwarded,
-            record_module=module,
-            record_id=record_id,
-        )
-    delivery.refresh_from_db()
-    return delivery
+    if module and record_id is not None:
+        link_dropbox(message, module, record_id, user)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        filed_at=timezone.now(),
+        filed_as=filed_as,
+        correspondent=correspondent,
+        forwarded=forwarded,
+        record_module=module,
+        record_id=record_id,
+    )
 
 
 def _is_dropbox(address: str) -> bool:

@@ -336,3 +336,27 @@ def test_a_message_with_a_large_attachment_under_the_limit_is_taken(settings, re
     msg.add_attachment(random.Random(1).randbytes(100_000), maintype="application", subtype="pdf")
     send(receiver, dropbox_of(rep), msg.as_bytes(policy=SMTP_POLICY))
     assert Message.objects.get().has_attachments
+
+
+def test_a_users_dropbox_rule_acts_on_mail_bccd_to_their_dropbox(receiver, rep):
+    from crmail.events import dispatch
+    from crmail.mail import tags
+    from crmail.workflows import actions as workflow_actions
+
+    dispatch.start_all()
+    f.contact(rep, "ann@acme.test")
+    workflow_actions.create_workflow(
+        by=rep,
+        name="Dropbox invoices",
+        enabled=True,
+        spec={
+            "triggers": ["dropbox"],
+            "conditions": [{"field": "body", "op": "contains", "values": ["invoice"]}],
+            "actions": [{"kind": "tag", "params": {"tags": ["From my dropbox"]}}],
+        },
+    )
+    send(receiver, dropbox_of(rep), mail(subject="The invoice", body="Your invoice."))
+    send(receiver, dropbox_of(rep), mail(subject="Hello", body="No bill here."))
+    tagged = tags.tags_of(list(Message.objects.values_list("pk", flat=True)))
+    by_subject = {m.subject: tagged.get(m.pk, []) for m in Message.objects.all()}
+    assert by_subject == {"The invoice": ["From my dropbox"], "Hello": []}
