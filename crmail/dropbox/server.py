@@ -24,6 +24,7 @@ import asyncio
 import functools
 import logging
 import ssl
+import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from typing import Any, TypeVar
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from crmail.dropbox import receive
 from crmail.dropbox.models import DropboxAddress, Stage
@@ -236,5 +237,15 @@ class Receiver:
         self.controller.start()
 
     def stop(self) -> None:
+        """Stop listening, then close the database connection of every pool thread (each
+        thread runs one of the closing tasks: they wait for each other)."""
         self.controller.stop()
+        everyone = threading.Barrier(THREADS)
+
+        def close() -> None:
+            connections.close_all()
+            everyone.wait(timeout=10)
+
+        for _ in range(THREADS):
+            self.executor.submit(close)
         self.executor.shutdown(wait=True)
