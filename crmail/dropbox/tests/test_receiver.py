@@ -360,3 +360,15 @@ def test_a_users_dropbox_rule_acts_on_mail_bccd_to_their_dropbox(receiver, rep):
     tagged = tags.tags_of(list(Message.objects.values_list("pk", flat=True)))
     by_subject = {m.subject: tagged.get(m.pk, []) for m in Message.objects.all()}
     assert by_subject == {"The invoice": ["From my dropbox"], "Hello": []}
+
+
+def test_the_sweep_files_what_a_lost_job_left(receiver, rep, monkeypatch):
+    from crmail.dropbox import tasks
+
+    ann = f.contact(rep, "ann@acme.test")
+    monkeypatch.setattr(tasks, "file_soon", lambda ids: None)  # the job is lost
+    send(receiver, dropbox_of(rep), mail())
+    assert Delivery.objects.get().filed_at is None
+    Delivery.objects.update(received_at=timezone.now() - timedelta(minutes=2))
+    tasks.sweep.call_local()
+    assert [link.record_id for link in on("contacts", ann.pk)] == [ann.pk]
