@@ -17,6 +17,12 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return status, captured.out, captured.err
 
 
+def said(capsys, *argv: str) -> str:
+    """All the command printed, on both streams, as one line."""
+    _, out, err = run(capsys, *argv)
+    return " ".join((out + err).split())
+
+
 def test_the_address_is_printed_the_same_until_it_is_regenerated(capsys, settings, org):
     settings.CRMAIL_DROPBOX_DOMAIN = "dropbox.example.com"
     status, out, _ = run(capsys, "dropbox", "address", "rep@crmail.test")
@@ -52,3 +58,19 @@ def test_refusals_are_listed_with_the_answer_given(capsys, org):
     words = " ".join(out.replace("│", " ").split())
     assert "x@evil.test" in words
     assert "550 5.1.1" in words and "dropbox" in words
+
+
+def test_check_says_where_the_dropbox_receives_and_whether_its_certificate_works(
+    capsys, settings, tmp_path
+):
+    settings.CRMAIL_DROPBOX_DOMAIN = "dropbox.example.com"
+    settings.CRMAIL_DROPBOX_PORT = 2525
+    settings.CRMAIL_DROPBOX_HOST = "0.0.0.0"
+    out = said(capsys, "check")
+    assert "BCC Dropbox addresses are at dropbox.example.com" in out
+    assert "receives it on 0.0.0.0:2525" in out
+    assert "offers no STARTTLS" in out
+    settings.CRMAIL_DROPBOX_TLS_CERT = str(tmp_path / "missing.pem")
+    settings.CRMAIL_DROPBOX_TLS_KEY = str(tmp_path / "missing.key")
+    out = said(capsys, "check")
+    assert "The dropbox's certificate or key cannot be used" in out
