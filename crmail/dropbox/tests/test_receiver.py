@@ -250,6 +250,7 @@ def test_a_message_past_the_size_limit_is_refused_with_552(receiver, rep):
     with smtplib.SMTP("127.0.0.1", receiver.port) as client:
         client.ehlo()
         assert client.esmtp_features["size"] == "200000"
+        assert not client.has_extn("starttls")  # no certificate configured
 
 
 def test_the_same_mail_twice_is_one_message(receiver, rep):
@@ -372,3 +373,19 @@ def test_the_sweep_files_what_a_lost_job_left(receiver, rep, monkeypatch):
     Delivery.objects.update(received_at=timezone.now() - timedelta(minutes=2))
     tasks.sweep.call_local()
     assert [link.record_id for link in on("contacts", ann.pk)] == [ann.pk]
+
+
+def test_with_a_certificate_the_receiver_offers_starttls(settings, tmp_path):
+    from tests.harness.certs import generate_self_signed
+
+    pair = generate_self_signed(tmp_path)
+    settings.CRMAIL_DROPBOX_TLS_CERT = str(pair.cert_path)
+    settings.CRMAIL_DROPBOX_TLS_KEY = str(pair.key_path)
+    with running(settings) as receiver:
+        rep = f.user("rep@crmail.test")
+        with smtplib.SMTP("127.0.0.1", receiver.port, timeout=30) as client:
+            client.ehlo()
+            assert client.has_extn("starttls")
+            client.starttls(context=pair.client_context())
+            client.sendmail("rep@crmail.test", [dropbox_of(rep)], mail())
+        assert Delivery.objects.count() == 1
