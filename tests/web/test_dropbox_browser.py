@@ -65,6 +65,12 @@ def test_the_dropbox_card(app, settings):
     row.get_by_role("link", name="On the contact's deal").click()
     expect(page.get_by_role("heading", name="Acme renewal")).to_be_visible()
     expect(page.get_by_text("Renewal terms").first).to_be_visible()
+    views = page.get_by_role("navigation", name="Email views")
+    views.get_by_role("link", name="Sent from crmail").click()
+    expect(page.get_by_text("Renewal terms")).to_have_count(0)
+    views.get_by_role("link", name="BCC Dropbox").click()
+    expect(page.get_by_text("Renewal terms").first).to_be_visible()
+    app.shot("dropbox-deal-emails")
 
     app.go("/settings/mail/")
     card.get_by_label("Pattern for forwarded conversations").fill("(?P<address>unclosed")
