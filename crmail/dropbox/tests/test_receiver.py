@@ -321,6 +321,12 @@ def test_dropbox_mail_is_found_by_source_in_search_lists_and_the_api(receiver, r
     assert {(link["module"], link["reason"]) for link in read["links"]} >= {
         ("deals", "bcc_dropbox")
     }
+    [recent] = client.get("/api/v1/dropbox", **headers).json()["recent"]
+    assert (recent["message_id"], recent["filed_as"], recent["record_id"]) == (
+        message.pk,
+        "deal",
+        deal.pk,
+    )
     bad = client.get("/api/v1/search", {"q": "source:fax"}, **headers)
     assert bad.status_code == 422
     assert "source: takes dropbox or crmail" in bad.content.decode()
