@@ -435,6 +435,7 @@ def read_message(request: HttpRequest, id: Id) -> dict[str, Any]:
         "list_id": message.list_id,
         "links": [_link_out(r) for r in reasons],
         "tags": tags.tags_of([message.pk]).get(message.pk, []),
+        "sources": sorted(set(message.sends.values_list("source", flat=True))),
         "url": _page_url(request, message.pk),
     }
     if parsed is None:

@@ -815,13 +815,14 @@ class SentOut(Schema):
 
 # ----------------------------------------------------------------- mail on records
 
-EMAIL_VIEW = Literal["all", "sent", "imap", "pop", "user"]
+EMAIL_VIEW = Literal["all", "sent", "dropbox", "imap", "pop", "user"]
 
 
 class EmailFilters(ListParams):
     view: EMAIL_VIEW = Field(
         "all",
-        description="all; sent (from crmail); imap / pop (lying in a mailbox synced over "
+        description="all; sent (from crmail); dropbox (received at a user's BCC Dropbox); "
+        "imap / pop (lying in a mailbox synced over "
         "IMAP / POP3); user (lying in one user's mailbox or sent by them: give ``user``).",
     )
     user: Id | None = Field(None, description="The user of view=user.")
@@ -950,6 +951,10 @@ class MessageOut(MessageState):
     readable: bool = Field(description="False when the message could not be parsed.")
     links: list[LinkOut] = Field(description="The records you may see it on, and why.")
     tags: list[str] = Field(description=TAGS_DOC)
+    sources: list[str] = Field(
+        description="How its sender's copy reached crmail besides syncing: crmail (sent "
+        "from crmail), dropbox (received at the sender's BCC Dropbox); empty for synced mail."
+    )
     url: str = Field(description="The message's page in crmail.")
 
 

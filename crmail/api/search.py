@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from django.urls import reverse
@@ -68,6 +68,11 @@ class SearchParams(ListParams):
         None, description="On this record: contacts:ID, leads:ID, accounts:ID or deals:ID."
     )
     tag: TagName | None = Field(None, description=TAG_FILTER)
+    source: Literal["dropbox", "crmail"] | None = Field(
+        None,
+        description="dropbox: received at a BCC Dropbox; crmail: sent from crmail "
+        "(as source: in q).",
+    )
 
 
 class SearchHitOut(Schema):
@@ -130,6 +135,7 @@ def search(request: HttpRequest, params: Query[SearchParams]) -> dict[str, Any]:
         unread=params.unread,
         record=record,
         tag=params.tag,
+        source=params.source,
     )
     limit = min(params.limit, MAX_LIMIT)
     results = search_messages(user, query, filters, limit=limit, offset=params.offset)

@@ -18,6 +18,7 @@ from crmail.config.commands import (
     backup,
     blobs,
     check,
+    dropbox,
     events,
     groups,
     imports,
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         workflows,
         backup,
         blobs,
+        dropbox,
         keys,
         check,
     ):

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "crmail.mailboxes",
     "crmail.linking",
     "crmail.sharing",
+    "crmail.dropbox",
     "crmail.search",
     "crmail.webhooks",
     "crmail.notifications",
@@ -188,6 +189,33 @@ CRMAIL_GMAIL_API_URL = _endpoint("CRMAIL_GMAIL_API_URL")
 CRMAIL_OAUTH_MICROSOFT_AUTHORIZE_URL = _endpoint("CRMAIL_OAUTH_MICROSOFT_AUTHORIZE_URL")
 CRMAIL_OAUTH_MICROSOFT_TOKEN_URL = _endpoint("CRMAIL_OAUTH_MICROSOFT_TOKEN_URL")
 CRMAIL_GRAPH_API_URL = _endpoint("CRMAIL_GRAPH_API_URL")
+
+# The BCC Dropbox (SPEC F6, decision 052): the domain of the users' dropbox addresses
+# (empty: no dropbox), and the SMTP receiver `crmail serve` starts when a port is set
+# (`crmail dropbox serve` runs it alone). STARTTLS is offered when a certificate and its
+# key are given; a message past the size limit is refused (552); each sender may send so
+# many messages a minute, each connection so many messages.
+CRMAIL_DROPBOX_DOMAIN = os.environ.get("CRMAIL_DROPBOX_DOMAIN", "").strip().lower()
+CRMAIL_DROPBOX_HOST = os.environ.get("CRMAIL_DROPBOX_HOST", "").strip() or "0.0.0.0"  # noqa: S104
+CRMAIL_DROPBOX_PORT = _whole_number("CRMAIL_DROPBOX_PORT", 0)
+CRMAIL_DROPBOX_TLS_CERT = os.environ.get("CRMAIL_DROPBOX_TLS_CERT", "").strip()
+CRMAIL_DROPBOX_TLS_KEY = os.environ.get("CRMAIL_DROPBOX_TLS_KEY", "").strip()
+CRMAIL_DROPBOX_MAX_SIZE = _whole_number("CRMAIL_DROPBOX_MAX_SIZE", 25 * 1024 * 1024, minimum=1024)
+CRMAIL_DROPBOX_SENDER_RATE = _whole_number("CRMAIL_DROPBOX_SENDER_RATE", 30, minimum=1)
+CRMAIL_DROPBOX_CONNECTION_LIMIT = _whole_number("CRMAIL_DROPBOX_CONNECTION_LIMIT", 50, minimum=1)
+if CRMAIL_DROPBOX_PORT > 65535:
+    CRMAIL_CONFIG_ERRORS.append(
+        f"CRMAIL_DROPBOX_PORT must be a port number (1-65535), not {CRMAIL_DROPBOX_PORT}"
+    )
+if bool(CRMAIL_DROPBOX_TLS_CERT) != bool(CRMAIL_DROPBOX_TLS_KEY):
+    CRMAIL_CONFIG_ERRORS.append(
+        "CRMAIL_DROPBOX_TLS_CERT and CRMAIL_DROPBOX_TLS_KEY go together: set both or neither"
+    )
+if CRMAIL_DROPBOX_PORT and not CRMAIL_DROPBOX_DOMAIN:
+    CRMAIL_CONFIG_ERRORS.append(
+        "CRMAIL_DROPBOX_PORT is set but CRMAIL_DROPBOX_DOMAIN is not: the dropbox receiver "
+        "needs the domain of its addresses"
+    )
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("CRMAIL_TIME_ZONE", "UTC")

@@ -423,6 +423,12 @@ def link_to_record(user: User, message: Message, record: Record) -> Link:
     return _link_once(message, record.MODULE, record.pk, Reason.MANUAL, user)[0]
 
 
+def link_dropbox(message: Message, module: str, record_id: int, user: User) -> bool:
+    """Link mail that reached ``user``'s BCC Dropbox to the record it was filed on
+    (reason "BCC dropbox", SPEC F6). True when the link is new."""
+    return _link_once(message, module, record_id, Reason.BCC_DROPBOX, user)[1]
+
+
 def link_by_rule(message: Message, record: Record, actor: User | None) -> bool:
     """Link ``message`` to ``record`` for a workflow rule (reason "workflow"); ``actor``:
     the rule's owner, None for an organisation's rule. Whether the rule may is the

@@ -301,8 +301,17 @@ class ConversationLink(models.Model):
         return f"{self.conversation_id} {self.module}:{self.record_id}"
 
 
+class Source(models.TextChoices):
+    """Where crmail got a message its user sent (SPEC F17's sources besides the synced)."""
+
+    CRMAIL = "crmail", "Sent from crmail"
+    DROPBOX = "dropbox", "BCC Dropbox"
+
+
 class SentMessage(models.Model):
-    """A message sent from crmail (SPEC F3): shared with everyone who may see its records."""
+    """A message its user sent, vouched for by crmail: sent from crmail (SPEC F3), or
+    received at the user's BCC Dropbox address (SPEC F6, ``source``). Either way shared with
+    everyone who may see its records (SPEC F5)."""
 
     message = models.ForeignKey("mail.Message", on_delete=models.PROTECT, related_name="sends")
     sender = models.ForeignKey(
@@ -321,10 +330,22 @@ class SentMessage(models.Model):
     sent_copy_error = models.TextField(
         blank=True, help_text="Why no copy could be put in the server's Sent folder."
     )
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.CRMAIL)
 
     class Meta:
         ordering = ["-sent_at"]
-        indexes = [models.Index(fields=["record_module", "record_id"], name="sent_record")]
+        indexes = [
+            models.Index(fields=["record_module", "record_id"], name="sent_record"),
+            models.Index(fields=["source", "message"], name="sent_source"),
+        ]
+        constraints = [
+            # The same mail at a user's dropbox twice (a client's retry) is one row.
+            models.UniqueConstraint(
+                fields=["message", "sender"],
+                condition=Q(source="dropbox"),
+                name="one_dropbox_copy_per_user",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"sent by {self.sender} at {self.sent_at:%Y-%m-%d %H:%M}"

@@ -30,7 +30,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from crmail.mail import tags
 from crmail.mail.models import Message
-from crmail.mailboxes.models import Location
+from crmail.mailboxes.models import Location, SentMessage
 from crmail.people.models import User
 from crmail.search.index import (
     ATTACHED,
@@ -104,6 +104,7 @@ class Filters:
     mailbox_id: int | None = None
     record: tuple[str, int] | None = None
     tag: str | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ def combined(query: Query, filters: Filters) -> Query:
         ),
         unread=query.unread if filters.unread is None else filters.unread,
         tags=[*query.tags, *([filters.tag] if filters.tag is not None else [])],
+        sources=[*query.sources, *([filters.source] if filters.source is not None else [])],
     )
 
 
@@ -182,6 +184,8 @@ def candidates(viewer: User, query: Query, filters: Filters) -> QuerySet[Message
         qs = qs.filter(has_attachments=query.has_attachment)
     for name in query.tags:  # each tag's messages: one index range (tag, message)
         qs = qs.filter(pk__in=tags.tagged(name))
+    for source in query.sources:  # one index range (source, message)
+        qs = qs.filter(pk__in=SentMessage.objects.filter(source=source).values("message_id"))
     # The viewer's own copies, as a list of message ids: the database starts from them (a
     # fraction of what the viewer may see) rather than testing every visible message.
     copies = Location.objects.filter(mailbox__owner_id=viewer.pk)

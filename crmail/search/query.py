@@ -6,6 +6,7 @@
 - ``from:alice`` / ``to:acme.com``: a sender or a recipient (To, Cc, Bcc), by name or
   address, its last word as a prefix (a whole address, ``from:ann@acme.com``, as it is);
   quote a name with spaces (``from:"Ann Lee"``);
+- ``source:dropbox``: received at a BCC Dropbox; ``source:crmail``: sent from crmail;
 - ``tag:NAME``: tagged so (``mail.tags``; quote a name with spaces, ``tag:"follow up"``);
 - ``has:attachment``, ``is:unread``, ``in:FOLDER`` (a folder of your own mailboxes by
   name, or by role: ``in:inbox``, ``in:sent``), ``after:YYYY-MM-DD`` (that day or later)
@@ -53,6 +54,7 @@ class Query:
     after: date | None = None
     before: date | None = None
     tags: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
 
     @property
     def words(self) -> set[str]:
@@ -128,6 +130,18 @@ def person(operator: str, value: str) -> Term:
     return Term(found, field, prefix=not _WHOLE_ADDRESS.match(value.strip()))
 
 
+# What ``source:`` takes: the sources of mail its user sent (``mailboxes.models.Source``).
+SOURCES = {"dropbox": "dropbox", "bcc": "dropbox", "crmail": "crmail"}
+
+
+def source(value: str) -> str:
+    """``source:`` ``value`` as a source; raises ``QueryError`` for one crmail does not know."""
+    found = SOURCES.get(value.strip().lower())
+    if found is None:
+        raise QueryError(f"source: takes dropbox or crmail, not {value!r}.")
+    return found
+
+
 def _day(operator: str, value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -169,6 +183,9 @@ def parse(text: str) -> Query:
                 if not plain.strip():
                     raise QueryError("tag: takes the name of a tag.")
                 query.tags.append(plain.strip())
+                continue
+            if name == "source":
+                query.sources.append(source(plain))
                 continue
             if name == "after":
                 query.after = _day("after", plain)

@@ -11,6 +11,7 @@ Views:
 
 - ``all``: every message the viewer may see on the record;
 - ``sent``: sent from crmail;
+- ``dropbox``: received at a user's BCC Dropbox (SPEC F6);
 - ``imap`` / ``pop``: with a copy the viewer may see in a mailbox synced over IMAP / POP3
   (mail sent from crmail is in them only through such a copy);
 - ``user``: with a copy the viewer may see in one user's mailbox, or sent by that user
@@ -44,13 +45,14 @@ from crmail.linking.models import Link
 from crmail.linking.queries import explanations, record_links
 from crmail.mail import tags
 from crmail.mail.models import Message, Participant
-from crmail.mailboxes.models import Protocol
+from crmail.mailboxes.models import Protocol, Source
 from crmail.people.models import User
 from crmail.sharing.visibility import visible_through
 
 VIEWS: dict[str, str] = {
     "all": "All",
     "sent": "Sent from crmail",
+    "dropbox": "BCC Dropbox",
     "imap": "From IMAP mailboxes",
     "pop": "From POP mailboxes",
     "user": "By user",
@@ -88,7 +90,9 @@ def _view_paths(view: str, user_id: Any) -> tuple[Q | None, Q | None]:
     if view == "all":
         return Q(), Q()
     if view == "sent":
-        return None, Q()
+        return None, Q(source=Source.CRMAIL)
+    if view == "dropbox":
+        return None, Q(source=Source.DROPBOX)
     if view == "imap":
         return Q(mailbox__protocol=Protocol.IMAP), None
     if view == "pop":

@@ -23,6 +23,7 @@ from crmail.web.views import (
     workflow_import,
     workflows,
 )
+from crmail.web.views import dropbox as dropbox_pages
 from crmail.web.views import email_templates as template_pages
 from crmail.web.views import inbox as inbox_pages
 from crmail.web.views import live_mail as live_pages
@@ -223,6 +224,13 @@ pages: list[URLPattern] = [
     ),
     # Mailboxes (SPEC F1, F2)
     path("settings/mail/", mailboxes.mailbox_list, name="mailboxes"),
+    path(
+        "settings/mail/dropbox/regenerate/",
+        dropbox_pages.dropbox_regenerate,
+        name="dropbox_regenerate",
+    ),
+    path("settings/mail/dropbox/pattern/", dropbox_pages.dropbox_pattern, name="dropbox_pattern"),
+    path("settings/dropbox/", dropbox_pages.dropbox_refusals, name="dropbox_refusals"),
     path("settings/mail/connect/", mailboxes.mailbox_connect, name="mailbox_connect"),
     path("settings/mail/oauth/start/", mailboxes.mailbox_oauth_start, name="mailbox_oauth_start"),
     path(

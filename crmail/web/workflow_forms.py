@@ -76,12 +76,12 @@ KIND_LABELS = {
 TRIGGER_LABELS = {
     Trigger.INCOMING: "Mail I receive",
     Trigger.OUTGOING: "Mail I send",
-    Trigger.DROPBOX: "Mail sent to my BCC dropbox (once crmail has one)",
+    Trigger.DROPBOX: "Mail sent to my BCC dropbox",
 }
 ORGANISATION_TRIGGER_LABELS = {
     Trigger.INCOMING: "Mail anyone receives",
     Trigger.OUTGOING: "Mail anyone sends",
-    Trigger.DROPBOX: "Mail sent to a BCC dropbox (once crmail has one)",
+    Trigger.DROPBOX: "Mail sent to a BCC dropbox",
 }
 MODULE_LABELS = {"deal": "Deal", "contact": "Contact", "lead": "Lead", "account": "Account"}
 PEOPLE = {"record_owner": "The record's owner", "mailbox_owner": "The mailbox's owner"}

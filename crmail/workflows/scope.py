@@ -1,7 +1,7 @@
 """Whose mail a message is, and as what: incoming or outgoing, per mailbox owner.
 
 For each active user holding a copy of a message (a ``Location`` in a mailbox they own) or
-having sent it from crmail (a ``SentMessage``):
+having sent it from crmail or through their BCC Dropbox (a ``SentMessage``):
 
 - **outgoing** when it is in one of their Sent folders, was sent from crmail by them, or
   its From is one of their own addresses (their mailboxes' and their account's): mail
@@ -9,14 +9,15 @@ having sent it from crmail (a ``SentMessage``):
   sent mail is not taken for incoming mail;
 - **incoming** when it is in another folder that receives mail (not Sent, Drafts, Trash,
   Junk or Outbox) and is not their own mail, or it is their own mail in their Inbox (a
-  message to oneself is both).
+  message to oneself is both);
+- **dropbox** when it reached their BCC Dropbox address (a ``SentMessage`` with source
+  "BCC Dropbox"): filed on its record in the transaction that saves its parse results, so
+  a rule sees that link.
 
 Only fresh copies count (``notifications.alerts.is_fresh``'s rule, as of when the copy was
 stored): mail already on the server when the mailbox was connected, found by its first
 sync, or old mail filed into a folder later is not new mail, and rules leave it alone.
 
-The dropbox trigger (mail BCC'd to a user's dropbox address) has no event yet: no message
-is dropbox mail until the dropbox exists.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from crmail.mail.models import Message
-from crmail.mailboxes.models import Location, Mailbox, SentMessage
+from crmail.mailboxes.models import Location, Mailbox, SentMessage, Source
 from crmail.notifications.alerts import is_fresh
 from crmail.people.models import User
 from crmail.workflows.spec import Trigger
@@ -57,15 +58,16 @@ def holders(message_ids: Iterable[int], *, fresh_only: bool = True) -> Holders:
         if fresh_only and not _fresh(stored_at, connected_at, date):
             continue
         roles[(message_id, owner_id)].add(role or "")
-    sent: set[tuple[int, int]] = set(
-        SentMessage.objects.filter(message_id__in=ids, sender__is_active=True).values_list(
-            "message_id", "sender_id"
-        )
-    )
-    owners = {owner for _, owner in roles} | {owner for _, owner in sent}
+    sent: set[tuple[int, int]] = set()
+    dropbox: set[tuple[int, int]] = set()
+    for message_id, sender_id, source in SentMessage.objects.filter(
+        message_id__in=ids, sender__is_active=True
+    ).values_list("message_id", "sender_id", "source"):
+        (dropbox if source == Source.DROPBOX else sent).add((message_id, sender_id))
+    owners = {owner for _, owner in roles} | {owner for _, owner in sent | dropbox}
     own = own_addresses(owners)
     out: Holders = defaultdict(dict)
-    for key in set(roles) | sent:
+    for key in set(roles) | sent | dropbox:
         message_id, owner_id = key
         found = roles.get(key, set())
         mine = (froms.get(message_id) or "").lower() in own.get(owner_id, set())
@@ -75,6 +77,8 @@ def holders(message_ids: Iterable[int], *, fresh_only: bool = True) -> Holders:
         receiving = found - NOT_RECEIVING
         if receiving and (not mine or "inbox" in receiving):
             triggers.add(Trigger.INCOMING)
+        if key in dropbox:
+            triggers.add(Trigger.DROPBOX)
         if triggers:
             out[message_id][owner_id] = triggers
     return dict(out)

@@ -70,6 +70,7 @@ def run_check(args: argparse.Namespace, out: Output) -> int:
     check_proxies(found)
     check_webhooks(found)
     check_mail_providers(found)
+    check_dropbox(found)
     if settings.DEBUG:
         found.warn("CRMAIL_DEBUG is on: error pages show internals. Turn it off in production.")
     if found.problems:
@@ -90,6 +91,38 @@ def check_webhooks(found: Findings) -> None:
         )
     else:
         found.ok("Webhooks call only public addresses.")
+
+
+def check_dropbox(found: Findings) -> None:
+    """The BCC Dropbox: its domain, where its receiver listens, its certificate."""
+    from django.conf import settings
+
+    domain, port = settings.CRMAIL_DROPBOX_DOMAIN, settings.CRMAIL_DROPBOX_PORT
+    if not domain:
+        found.ok("No BCC Dropbox (CRMAIL_DROPBOX_DOMAIN is not set).")
+        return
+    where = (
+        f"`crmail serve` receives it on {settings.CRMAIL_DROPBOX_HOST}:{port}"
+        if port
+        else "no receiver in `crmail serve` (run `crmail dropbox serve`, or set "
+        "CRMAIL_DROPBOX_PORT)"
+    )
+    found.ok(f"BCC Dropbox addresses are at {domain}; {where}.")
+    cert, key = settings.CRMAIL_DROPBOX_TLS_CERT, settings.CRMAIL_DROPBOX_TLS_KEY
+    if not cert:
+        found.warn(
+            "The dropbox receiver offers no STARTTLS: mail reaches it unencrypted "
+            "(set CRMAIL_DROPBOX_TLS_CERT and CRMAIL_DROPBOX_TLS_KEY)."
+        )
+        return
+    from crmail.dropbox.server import tls_context
+
+    try:
+        tls_context()
+    except (OSError, ValueError) as exc:
+        found.problem(f"The dropbox's certificate or key cannot be used ({cert}, {key}): {exc}")
+    else:
+        found.ok("The dropbox receiver offers STARTTLS.")
 
 
 def check_mail_providers(found: Findings) -> None:

@@ -104,11 +104,12 @@ def run_serve(args: argparse.Namespace, out: Output) -> int:
     else:
         consumer = make_consumer(args.workers, periodic=True, embedded=True)
     previous = signal.signal(signal.SIGTERM, _stop)
-    watcher = None
+    watcher = dropbox = None
     try:
         if consumer is not None:
             consumer.start()
         watcher = start_watcher(args)
+        dropbox = start_dropbox()
         host, port = bound_address(server)
         url = address_url(host, port)
         admin = first_admin()
@@ -119,12 +120,16 @@ def run_serve(args: argparse.Namespace, out: Output) -> int:
         jobs = f"{args.workers} job workers" if consumer else "no job workers"
         watching = ", watching mailboxes for new mail" if watcher else ""
         out.note(f"{args.threads} web threads, {jobs}{watching}. Press Ctrl-C to stop.")
+        if dropbox is not None:
+            out.note(f"The dropbox receiver takes mail on {dropbox.host}:{dropbox.port}.")
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
         out.note("Stopping…")
         server.close()
+        if dropbox is not None:
+            dropbox.stop()
         if watcher is not None:
             watcher.stop()
         if consumer is not None:
@@ -224,6 +229,17 @@ def start_watcher(args: argparse.Namespace) -> Any:
     watcher = Watcher()
     watcher.start()
     return watcher
+
+
+def start_dropbox() -> Any:
+    """The dropbox's SMTP receiver (decision 052), when CRMAIL_DROPBOX_PORT is set."""
+    from django.conf import settings
+
+    if not settings.CRMAIL_DROPBOX_PORT:
+        return None
+    from crmail.config.commands.dropbox import start_receiver
+
+    return start_receiver(settings.CRMAIL_DROPBOX_HOST, settings.CRMAIL_DROPBOX_PORT)
 
 
 def release_periodic_lease() -> None:

@@ -37,6 +37,7 @@ from crmail.people.models import User
 from crmail.sharing import actions as sharing_actions
 from crmail.sharing import queries as sharing_queries
 from crmail.web.forms import PRESET_FIELDS, MailboxConnectForm, MailboxSettingsForm
+from crmail.web.views import dropbox as dropbox_pages
 from crmail.web.views.mailbox_labels import labels_context
 
 SIDES = {"incoming": "Incoming server", "outgoing": "Outgoing server"}
@@ -178,7 +179,7 @@ def _status_context(mailbox: Mailbox, since: datetime | None = None) -> dict[str
 
 
 @login_required
-def mailbox_list(request: HttpRequest) -> HttpResponse:
+def mailbox_list(request: HttpRequest, pattern_form: Any = None) -> HttpResponse:
     user = request.user
     messages_held = (
         Location.objects.filter(mailbox=OuterRef("pk"))
@@ -219,6 +220,7 @@ def mailbox_list(request: HttpRequest) -> HttpResponse:
         "shown_user": shown_user,
         "may_connect": actions.may_connect(user),
         "locked": actions.is_locked_for(user, user),
+        **dropbox_pages.card_context(user, pattern_form),
     }
     return render(request, "web/mailboxes/list.html", context)
 

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 
 from crmail.mail.models import Message
 from crmail.mailboxes import twoway
-from crmail.mailboxes.models import Location, SentMessage
+from crmail.mailboxes.models import Location, SentMessage, Source
 from crmail.mailboxes.tasks import mark_read
 from crmail.people.models import User
 from crmail.sharing.visibility import may_see_message
@@ -79,6 +79,8 @@ def mailbox_context(request: HttpRequest, message: Message, *, opening: bool) ->
             "one_way": copy is not None and not twoway.two_way(copy.mailbox),
             "sent_by_viewer": copy is None
             and SentMessage.objects.filter(message=message, sender_id=viewer.pk).exists(),
+            "dropbox": copy is None
+            and SentMessage.objects.filter(message=message, source=Source.DROPBOX).exists(),
             "held_by_others": copy is None
             and Location.objects.filter(message=message)
             .exclude(mailbox__owner_id=viewer.pk)
