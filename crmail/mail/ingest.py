@@ -38,7 +38,14 @@ from crmail.mail.models import (
     Participant,
     Thread,
 )
-from crmail.mail.parse import ParsedMessage, Unparseable, parse_many, parse_packed
+from crmail.mail.parse import (
+    Digest,
+    ParsedMessage,
+    Unparseable,
+    digest,
+    digest_packed,
+    parse_many,
+)
 from crmail.mail.store import raw_bytes_many
 from crmail.mail.worker_process import die_with_parent
 
@@ -53,8 +60,9 @@ PENDING_BATCH = 500
 CHUNK_BYTES = 8 * 1024 * 1024
 IN_FLIGHT_BYTES = 24 * 1024 * 1024
 
-# What parsing one message gives: the result, or why its structure could not be read.
-Outcome = ParsedMessage | Unparseable
+# What parsing one message gives: the result (as saving needs it, when a worker parsed
+# it), or why its structure could not be read.
+Outcome = ParsedMessage | Digest | Unparseable
 
 # Sent inside the transaction that saves parse results, with ``message_ids`` (those
 # parsed; not those that failed). What copies a message's parse results (the inbox's
@@ -92,12 +100,14 @@ def save_parsed(messages: Sequence[Message], outcomes: Sequence[Outcome]) -> Non
     (linking, the search index) read the participants, and a contact given an address
     meanwhile misses nothing. ``results_saved`` is sent before the commit.
     """
-    results: list[tuple[Message, ParsedMessage | None]] = []
+    results: list[tuple[Message, Digest | None]] = []
     for message, outcome in zip(messages, outcomes, strict=True):
         if isinstance(outcome, Unparseable):
             message.parse_state = ParseState.FAILED
             message.parse_problems = str(outcome)[:2000]
             results.append((message, None))
+        elif isinstance(outcome, ParsedMessage):
+            results.append((message, digest(outcome, BODY_TEXT_LIMIT)))
         else:
             results.append((message, outcome))
     if not results:
@@ -108,10 +118,11 @@ def save_parsed(messages: Sequence[Message], outcomes: Sequence[Outcome]) -> Non
         Attachment.objects.filter(message_id__in=ids).delete()
         participants: list[list[Any]] = []
         attachments: list[list[Any]] = []
-        for message, parsed in results:
-            if parsed is None:
+        for message, done in results:
+            if done is None:
                 continue
-            _fill(message, parsed)
+            _fill(message, done)
+            parsed = done.parsed
             participants += [
                 [message.pk, p.role, p.address[:254], p.name[:300], p.valid, i]
                 for i, p in enumerate(parsed.participants)
@@ -196,7 +207,8 @@ def _save_parsed_fields(messages: list[Message]) -> None:
         cursor.executemany(sql, rows)
 
 
-def _fill(message: Message, parsed: ParsedMessage) -> None:
+def _fill(message: Message, done: Digest) -> None:
+    parsed = done.parsed
     message.parse_state = ParseState.PARTIAL if parsed.problems else ParseState.PARSED
     message.parse_problems = "\n".join(parsed.problems)[:2000]
     message.message_id = parsed.message_id[:500]
@@ -208,19 +220,12 @@ def _fill(message: Message, parsed: ParsedMessage) -> None:
     sender = next((p for p in parsed.participants if p.role == "from"), None)
     message.from_address = sender.address[:254] if sender else ""
     message.from_name = sender.name[:300] if sender else ""
-    text = parsed.text or _strip_tags(parsed.html)
-    message.snippet = " ".join(text.split())[:SNIPPET]
-    message.body_text = text[:BODY_TEXT_LIMIT]
-    message.has_html = bool(parsed.html)
+    message.snippet = " ".join(done.body_text.split())[:SNIPPET]
+    message.body_text = done.body_text
+    message.has_html = done.has_html
     message.has_attachments = any(not a.inline for a in parsed.attachments)
     message.automated = parsed.automated
     message.list_id = parsed.list_id[:300]
-
-
-def _strip_tags(html: str) -> str:
-    import nh3
-
-    return nh3.clean(html, tags=set()) if html else ""
 
 
 def thread_subject(subject: str) -> str:
@@ -410,14 +415,14 @@ class ParsePipeline:
             self._save_next()
         if self._pool is not None:
             try:
-                future = self._pool.submit(parse_packed, items)
+                future = self._pool.submit(digest_packed, items, BODY_TEXT_LIMIT)
             except BrokenProcessPool:
                 self._broken()
             else:
                 self._queue.append((chunk, size, future))
                 self._in_flight += size
                 return
-        self._save(chunk, parse_packed(items))
+        self._save(chunk, list(digest_packed(items, BODY_TEXT_LIMIT)))
 
     def finish(self) -> None:
         """Wait for every submitted batch and save its results."""

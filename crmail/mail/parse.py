@@ -153,6 +153,40 @@ def parse_packed(items: Sequence[tuple[bytes, bool]]) -> list[ParsedMessage | Un
     return parse_many([decompress(data) if zstd else data for data, zstd in items])
 
 
+@dataclass(frozen=True)
+class Digest:
+    """What saving a parse needs, made where the parse ran (a sync's worker process): the
+    message without its text and HTML, its body as plain text (at most ``limit``
+    characters), and whether it had HTML. HTML turned into text there, and a smaller
+    result handed back, keep that work off the process that fetches and saves."""
+
+    parsed: ParsedMessage
+    body_text: str
+    has_html: bool
+
+
+def digest(parsed: ParsedMessage, limit: int) -> Digest:
+    """``parsed`` as saving needs it: the text part, or else the HTML's text."""
+    text = parsed.text or html_text(parsed.html)
+    return Digest(replace(parsed, text="", html=""), text[:limit], bool(parsed.html))
+
+
+def html_text(html: str) -> str:
+    """The text of ``html`` (every tag taken out, as nh3 cleans it), for the index and
+    the snippet."""
+    import nh3
+
+    return nh3.clean(html, tags=set()) if html else ""
+
+
+def digest_packed(items: Sequence[tuple[bytes, bool]], limit: int) -> list[Digest | Unparseable]:
+    """``parse_packed``, each parse as its ``digest``: what a sync's parsing workers run."""
+    return [
+        outcome if isinstance(outcome, Unparseable) else digest(outcome, limit)
+        for outcome in parse_packed(items)
+    ]
+
+
 def parse_full(raw: bytes) -> ParsedMessage:
     """``parse_message`` through the standard library's parser with ``policy.default``."""
     try:

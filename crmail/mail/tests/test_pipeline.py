@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from crmail.mail.ingest import ParsePipeline, parse_pending
+from crmail.mail.ingest import ParsePipeline, parse_pending, parse_stored
 from crmail.mail.models import Message, ParseState
 from crmail.mail.store import store_many
 from crmail.mail.tests.test_store import mail
@@ -51,6 +51,31 @@ def test_worker_processes_parse_and_every_batch_is_saved():
         ("from", "ada@example.com"),
         ("to", "bob@example.org"),
     ]
+
+
+HTML_ONLY = (
+    b"From: ada@example.com\r\nTo: bob@example.org\r\nSubject: Offer\r\n"
+    b"Message-ID: <h1@x>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n"
+    b"\r\n<html><body><p>Our <b>spring</b>\r\n offer</p><script>alert(1)</script></body></html>\r\n"
+)
+
+
+@pytest.mark.parametrize("workers", [1, 0])
+def test_html_mail_is_saved_as_its_text_whoever_parsed_it(workers):
+    # The worker turns the HTML into text; what is saved is what parsing the stored
+    # message again in this process saves.
+    with ParsePipeline(workers=workers) as pipeline:
+        pipeline.start()
+        pipeline.submit(store_many([HTML_ONLY]), [HTML_ONLY])
+    message = Message.objects.get(message_id="h1@x")
+    assert message.has_html
+    assert message.snippet == "Our spring offer"
+    assert "<" not in message.body_text and "alert" not in message.body_text
+    saved = (message.body_text, message.snippet)
+    parse_stored([message])
+    message.refresh_from_db()
+    assert (message.body_text, message.snippet) == saved
+    assert message.participants.count() == 2
 
 
 def test_unreadable_and_odd_mail_is_flagged_not_lost_in_workers():
