@@ -135,9 +135,21 @@ def forwarded(parsed: ParsedMessage) -> str:
 
 def own_addresses(user: User) -> set[str]:
     """Every address that is the user's: their sign-in address and every mailbox's."""
-    own = {user.email.lower()} if user.email else set()
-    for mailbox in Mailbox.objects.filter(owner=user):
-        own.update(from_addresses(mailbox))
+    return own_addresses_of([user.pk])[user.pk]
+
+
+def own_addresses_of(user_ids: Iterable[int]) -> dict[int, set[str]]:
+    """Each user's own addresses, lower case: their sign-in address and every address
+    their mailboxes send as (``from_addresses``: each mailbox's and its extra ones)."""
+    ids = list(user_ids)
+    own: dict[int, set[str]] = {pk: set() for pk in ids}
+    for pk, email in User.objects.filter(pk__in=ids).values_list("pk", "email"):
+        if email:
+            own[pk].add(email.lower())
+    for mailbox in Mailbox.objects.filter(owner_id__in=ids).only(
+        "owner_id", "email", "extra_from_addresses"
+    ):
+        own[mailbox.owner_id].update(from_addresses(mailbox))
     return own
 
 

@@ -49,6 +49,7 @@ from crmail.linking.queries import record_links
 from crmail.mail.models import Message, Participant
 from crmail.mailboxes import live
 from crmail.mailboxes.models import Location, Mailbox, SentMessage
+from crmail.mailboxes.replies import own_addresses_of
 from crmail.people import access
 from crmail.people.models import Group, User
 from crmail.sharing.models import (
@@ -263,14 +264,7 @@ def _public_access(mailbox: Mailbox) -> LiveAccess:
     )
     if not excluded:
         return LiveAccess(mailbox, "public")
-    addresses = {e.lower() for e in User.objects.filter(pk=owner).values_list("email", flat=True)}
-    for address, extra in Mailbox.objects.filter(owner_id=owner).values_list(
-        "email", "extra_from_addresses"
-    ):
-        addresses.add(address.lower())
-        if isinstance(extra, list):
-            addresses |= {a.lower() for a in extra if isinstance(a, str)}
-    return LiveAccess(mailbox, "public", excluded, frozenset(addresses))
+    return LiveAccess(mailbox, "public", excluded, frozenset(own_addresses_of([owner])[owner]))
 
 
 # --- the viewer and the owners whose mail reaches them (uncorrelated subqueries) ---------

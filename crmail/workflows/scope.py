@@ -27,9 +27,9 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from crmail.mail.models import Message
-from crmail.mailboxes.models import Location, Mailbox, SentMessage, Source
+from crmail.mailboxes.models import Location, SentMessage, Source
+from crmail.mailboxes.replies import own_addresses_of
 from crmail.notifications.alerts import is_fresh
-from crmail.people.models import User
 from crmail.workflows.spec import Trigger
 
 NOT_RECEIVING = frozenset({"sent", "drafts", "trash", "junk", "outbox"})
@@ -65,7 +65,7 @@ def holders(message_ids: Iterable[int], *, fresh_only: bool = True) -> Holders:
     ).values_list("message_id", "sender_id", "source"):
         (dropbox if source == Source.DROPBOX else sent).add((message_id, sender_id))
     owners = {owner for _, owner in roles} | {owner for _, owner in sent | dropbox}
-    own = own_addresses(owners)
+    own = own_addresses_of(owners)
     out: Holders = defaultdict(dict)
     for key in set(roles) | sent | dropbox:
         message_id, owner_id = key
@@ -86,20 +86,3 @@ def holders(message_ids: Iterable[int], *, fresh_only: bool = True) -> Holders:
 
 def _fresh(stored_at: datetime, connected_at: datetime, date: datetime | None) -> bool:
     return is_fresh(stored_at, connected_at, date, stored_at)
-
-
-def own_addresses(owner_ids: Iterable[int]) -> dict[int, set[str]]:
-    """Each user's own addresses: their account's and their mailboxes' (with the other
-    addresses a mailbox sends as), lower case."""
-    ids = list(owner_ids)
-    found: dict[int, set[str]] = defaultdict(set)
-    for pk, email in User.objects.filter(pk__in=ids).values_list("pk", "email"):
-        found[pk].add(email.lower())
-    for owner_id, email, extra in Mailbox.objects.filter(owner_id__in=ids).values_list(
-        "owner_id", "email", "extra_from_addresses"
-    ):
-        found[owner_id].add(email.lower())
-        for address in extra or []:
-            if isinstance(address, str):
-                found[owner_id].add(address.lower())
-    return found
