@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from django.db import transaction
+from django.utils import timezone
+
 from crmail.dropbox import addresses, patterns
 from crmail.dropbox.models import DropboxAddress, DropboxSetting
 from crmail.people.models import User
 
 
 def regenerate(user: User) -> DropboxAddress:
-    """A new dropbox address for ``user``; mail to the one before is refused from now on."""
-    return addresses.regenerate(user)
+    """A new dropbox address for ``user``; the one before is retired: mail to it is
+    refused from now on."""
+    with transaction.atomic():
+        DropboxAddress.objects.select_for_update().filter(
+            user=user, retired_at__isnull=True
+        ).update(retired_at=timezone.now())
+        return DropboxAddress.objects.create(user=user, local_part=addresses.new_local_part())
 
 
 def set_pattern(user: User, pattern: str) -> str:

@@ -1,6 +1,7 @@
-"""Dropbox addresses: making, regenerating and resolving them. A dropbox takes mail only
-from its owner's own addresses (``own_addresses``: the sign-in address, their mailboxes'
-addresses and the extra From addresses those send as, as replies leave them out)."""
+"""Dropbox addresses: making the first and resolving them (a new one:
+``actions.regenerate``). A dropbox takes mail only from its owner's own addresses
+(``own_addresses``: the sign-in address, their mailboxes' addresses and the extra From
+addresses those send as, as replies leave them out)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from crmail.dropbox.models import DropboxAddress
 from crmail.mailboxes.replies import own_addresses as own_addresses
@@ -53,16 +53,6 @@ def current(user: User) -> DropboxAddress:
             return DropboxAddress.objects.create(user=user, local_part=new_local_part())
     except IntegrityError:  # made meanwhile by another request (or, once in 2^50, a clash)
         return current(user)
-
-
-def regenerate(user: User) -> DropboxAddress:
-    """A new current address for ``user``; the one before is retired: mail to it is
-    refused from now on."""
-    with transaction.atomic():
-        DropboxAddress.objects.select_for_update().filter(
-            user=user, retired_at__isnull=True
-        ).update(retired_at=timezone.now())
-        return DropboxAddress.objects.create(user=user, local_part=new_local_part())
 
 
 @dataclass(frozen=True)
