@@ -422,7 +422,7 @@ class ParsePipeline:
                 self._queue.append((chunk, size, future))
                 self._in_flight += size
                 return
-        self._save(chunk, list(digest_packed(items, BODY_TEXT_LIMIT)))
+        self._save(chunk, digest_packed(items, BODY_TEXT_LIMIT))
 
     def finish(self) -> None:
         """Wait for every submitted batch and save its results."""

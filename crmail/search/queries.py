@@ -310,18 +310,20 @@ def _where(match: Match) -> tuple[str, list[Any]]:
     index on both columns; or, for a slice read row by row (``since``), each document
     from that id up tested as it is read (``ts_match_vq`` is ``@@``, but a call the
     planner does not hand to the index)."""
-    if match.since:
-        where = " WHERE d.message_id >= %s AND ts_match_vq(d.document, %s::tsquery)"
-        params: list[Any] = [match.since, match.words]
-        if match.extra:
-            where += " AND ts_match_vq(d.extra, %s::tsquery)"
-            params.append(match.extra)
-        return where, params
-    where, params = " WHERE d.document @@ %s::tsquery", [match.words]
+
+    def holds(column: str) -> str:
+        if match.since:
+            return f"ts_match_vq(d.{column}, %s::tsquery)"
+        return f"d.{column} @@ %s::tsquery"
+
+    conditions, params = [holds("document")], list[Any]([match.words])
     if match.extra:
-        where += " AND d.extra @@ %s::tsquery"
+        conditions.append(holds("extra"))
         params.append(match.extra)
-    return where, params
+    if match.since:
+        conditions.insert(0, "d.message_id >= %s")
+        params.insert(0, match.since)
+    return " WHERE " + " AND ".join(conditions), params
 
 
 def _pairs(query: Query) -> list[str]:
@@ -522,10 +524,9 @@ class _Slices:
         buckets that cover it (each larger than that term's list), which only narrow
         what the term's list hands over (otherwise a slice of thirty buckets was read
         through, 68 ms, where the term's list took 8)."""
-        buckets = self.buckets(window)
-        if buckets is None:
+        lowest = self._lowest(window)
+        if lowest is None:
             return None
-        lowest = self.top - buckets + 1
         if self.highest - lowest * BUCKET + 1 < self.rarest:
             return [bucket_token(b) for b in range(self.top, lowest - 1, -1)]
         top, bottom = self.top * BUCKET // COARSE, lowest * BUCKET // COARSE
@@ -534,11 +535,15 @@ class _Slices:
     def since(self, window: int | None) -> int:
         """The lowest message id of the slice for ``window`` when it is read row by row
         (``walks``, and at most ``WALK_IDS`` ids); 0 otherwise."""
-        buckets = self.buckets(window)
-        if not self.walks or buckets is None:
+        lowest = self._lowest(window)
+        if not self.walks or lowest is None:
             return 0
-        lowest = (self.top - buckets + 1) * BUCKET
-        return lowest if 0 < self.highest - lowest < WALK_IDS else 0
+        return lowest * BUCKET if self.highest - lowest * BUCKET < WALK_IDS else 0
+
+    def _lowest(self, window: int | None) -> int | None:
+        """The lowest bucket of the slice for ``window``; None: the whole index."""
+        buckets = self.buckets(window)
+        return None if buckets is None else self.top - buckets + 1
 
     def match(self, window: int | None) -> Match:
         """The index's query for ``window``: ``match`` within the slice (read row by
