@@ -165,8 +165,8 @@ def field_errors(errors: list[dict[str, str]], names: dict[str, str]) -> list[st
     return lines
 
 
-def active_user(email: str, option: str) -> Any:
-    """The active user with ``email``, or a CommandError naming ``option``."""
+def any_user(email: str, option: str) -> Any:
+    """The user with ``email``, active or not, or a CommandError naming ``option``."""
     from crmail.people.actions import find_user
 
     user = find_user(email)
@@ -175,6 +175,12 @@ def active_user(email: str, option: str) -> Any:
             f"{option}: there is no user with the email {email!r}.",
             hint="`crmail user list` shows the users.",
         )
+    return user
+
+
+def active_user(email: str, option: str) -> Any:
+    """The active user with ``email``, or a CommandError naming ``option``."""
+    user = any_user(email, option)
     if not user.is_active:
         raise CommandError(f"{option}: {user.email} is deactivated.")
     return user

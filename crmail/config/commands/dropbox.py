@@ -8,7 +8,7 @@ import signal
 import threading
 from typing import Any
 
-from crmail.config.commands.base import CommandError, Output, require_ready
+from crmail.config.commands.base import CommandError, Output, any_user, require_ready
 from crmail.config.commands.serve import port_number
 
 
@@ -67,11 +67,10 @@ def _domain_or_explain() -> str:
 
 def run_address(args: argparse.Namespace, out: Output) -> int:
     require_ready()
-    from crmail.config.commands.sharing import _any_user
     from crmail.dropbox import actions, addresses
 
     _domain_or_explain()
-    user = _any_user(args.email)
+    user = any_user(args.email, "EMAIL")
     if args.regenerate:
         old = addresses.current(user)
         made = actions.regenerate(user)

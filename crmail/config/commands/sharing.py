@@ -10,6 +10,7 @@ from crmail.config.commands.base import (
     CommandError,
     Output,
     active_user,
+    any_user,
     field_errors,
     require_ready,
 )
@@ -141,7 +142,7 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
     from crmail.sharing.queries import summaries, summary
 
     if args.user:
-        user = _any_user(args.user)
+        user = any_user(args.user, "EMAIL")
         row = summary(user)
         out.say(f"{user.email}: {row.mode_words}")
         out.say(f"Excluded domains: {', '.join(row.excluded) or 'none'}")
@@ -160,15 +161,3 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
         )
     out.out.print(table)
     return 0
-
-
-def _any_user(email: str):  # type: ignore[no-untyped-def]
-    from crmail.people.actions import find_user
-
-    user = find_user(email)
-    if user is None:
-        raise CommandError(
-            f"EMAIL: there is no user with the email {email!r}.",
-            hint="`crmail user list` shows the users.",
-        )
-    return user
