@@ -9,6 +9,7 @@ from pathlib import Path
 from crmail.blobs.backends import location as blob_location
 from crmail.config import env
 from crmail.jobs.queue import build_huey
+from crmail.mail.system import relay as smtp_relay
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env.data_dir()
@@ -216,6 +217,16 @@ if CRMAIL_DROPBOX_PORT and not CRMAIL_DROPBOX_DOMAIN:
         "CRMAIL_DROPBOX_PORT is set but CRMAIL_DROPBOX_DOMAIN is not: the dropbox receiver "
         "needs the domain of its addresses"
     )
+
+# crmail's own mail (verification codes, scheduled reports): the SMTP server it goes
+# through (crmail.mail.system; empty: crmail sends no mail of its own) and its From address.
+CRMAIL_SMTP_URL = os.environ.get("CRMAIL_SMTP_URL", "").strip()
+CRMAIL_MAIL_FROM = os.environ.get("CRMAIL_MAIL_FROM", "").strip()
+if CRMAIL_SMTP_URL:
+    try:
+        smtp_relay(CRMAIL_SMTP_URL)
+    except env.ConfigError as exc:
+        CRMAIL_CONFIG_ERRORS.append(str(exc))
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("CRMAIL_TIME_ZONE", "UTC")

@@ -71,6 +71,7 @@ def run_check(args: argparse.Namespace, out: Output) -> int:
     check_webhooks(found)
     check_mail_providers(found)
     check_dropbox(found)
+    check_system_mail(found)
     if settings.DEBUG:
         found.warn("CRMAIL_DEBUG is on: error pages show internals. Turn it off in production.")
     if found.problems:
@@ -123,6 +124,30 @@ def check_dropbox(found: Findings) -> None:
         found.problem(f"The dropbox's certificate or key cannot be used ({cert}, {key}): {exc}")
     else:
         found.ok("The dropbox receiver offers STARTTLS.")
+
+
+def check_system_mail(found: Findings) -> None:
+    """The SMTP server crmail's own mail goes through (verification codes, reports)."""
+    from crmail.mail import system
+
+    if not system.configured():
+        found.warn(
+            "crmail sends no mail of its own: domain and address verification codes need "
+            "CRMAIL_SMTP_URL (for example smtp://user:password@mail.example.com:587)."
+        )
+        return
+    from django.conf import settings
+
+    from crmail.config.env import ConfigError
+
+    try:
+        where = system.relay(settings.CRMAIL_SMTP_URL)
+    except ConfigError:
+        return  # said among the configuration's problems
+    found.ok(
+        f"crmail's own mail goes through {where.host}:{where.port} "
+        f"({'TLS' if where.tls != 'none' else 'no TLS'}) from {system.sender_address()}."
+    )
 
 
 def check_mail_providers(found: Findings) -> None:
