@@ -71,7 +71,7 @@ def test_a_refused_login_is_said_without_the_password(settings, smtp_sink_factor
 def test_a_server_that_refuses_the_data_is_quoted(settings, smtp_sink):
     smtp_sink.data_response = "554 5.7.1 Message rejected as spam"
     settings.CRMAIL_SMTP_URL = f"smtp://{smtp_sink.host}:{smtp_sink.port}?tls=none"
-    with pytest.raises(system.SystemMailError, match="554 5.7.1 Message rejected as spam"):
+    with pytest.raises(system.SystemMailError, match=r"554 5\.7\.1 Message rejected as spam"):
         system.send("admin@example.com", "Code", "123")
 
 
