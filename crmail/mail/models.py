@@ -183,3 +183,28 @@ class MessageTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tag_id} on {self.message_id}"
+
+
+class VerificationCode(models.Model):
+    """A code crmail mailed to prove that someone receives mail at an address (F10, F16).
+
+    Only an HMAC of the code is kept. A new code for the same purpose and key replaces the
+    old one; each code expires, and a few wrong tries use it up (``mail.verification``).
+    """
+
+    purpose = models.CharField(max_length=40, help_text="What the code proves, e.g. domain.")
+    key = models.CharField(max_length=300, help_text="Which one: a domain, an address.")
+    address = models.EmailField(help_text="Where the code was mailed.")
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["purpose", "key"], name="one_code_per_purpose_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} code for {self.key} sent to {self.address}"
