@@ -103,7 +103,8 @@ def _new_link(
 
 
 def link_messages(message_ids: Iterable[int]) -> int:
-    """Link parsed messages to every Lead and Contact with an address in From, To or Cc.
+    """Link parsed messages to every Lead and Contact with an address in From, To or Cc
+    (a mailbox's own copy of mail sent through crmail is on records as that mail only).
 
     One statement per batch of ``CHUNK`` ids: the messages' participants are matched with
     ``crm.EmailAddress`` and the links inserted in the database (``_insert_address_links``);
@@ -148,7 +149,7 @@ def _insert_address_links(where: str, params: list[object]) -> int:
         FROM {q(participant.db_table)} p
         JOIN {q(email.db_table)} e ON e.{q("address")} = p.{q("address")}
         JOIN {q(message.db_table)} m ON m.{q("id")} = p.{q("message_id")}
-        WHERE p.{q("role")} IN ({roles}) AND {where}
+        WHERE p.{q("role")} IN ({roles}) AND m.{q("copy_of_id")} IS NULL AND {where}
         ON CONFLICT DO NOTHING
         RETURNING {q("message_id")}, {q("module")}, {q("record_id")}
     """  # noqa: S608
@@ -170,6 +171,13 @@ def _insert_address_links(where: str, params: list[object]) -> int:
         ]
     )
     return len(made)
+
+
+def unlink_copies(message_ids: Iterable[int]) -> int:
+    """Take the address links off messages found to be a mailbox's own copy of mail sent
+    through crmail (``Message.copy_of``): the record shows the message once, as sent."""
+    ids = list(message_ids)
+    return _unlinked(Link.objects.filter(message_id__in=ids, reason=Reason.ADDRESS)) if ids else 0
 
 
 def _linked(links: Iterable[Link], actor: User | None = None) -> None:

@@ -63,6 +63,15 @@ class Message(models.Model):
     thread = models.ForeignKey(
         Thread, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
+    copy_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="A mailbox's own copy of this message sent through crmail or its BCC "
+        "Dropbox (same Message-ID, other bytes): kept, but on records only as that one.",
+    )
 
     # Not a column: the stored form (bytes, compression) of a row that ``store_many`` has
     # just written, so the sync can hand it to the parser without reading it back.

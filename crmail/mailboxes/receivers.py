@@ -14,10 +14,11 @@ from django.dispatch import receiver
 
 from crmail.events.kinds import MessageLinked, MessageUnlinked, RecordDeleted
 from crmail.events.registry import Delivered, consumer
+from crmail.linking.links import unlink_copies
 from crmail.mail.ingest import results_saved
 from crmail.mail.models import Message
 from crmail.mailboxes import conversations
-from crmail.mailboxes.models import Location
+from crmail.mailboxes.models import Location, SentMessage
 
 BATCH = 1000
 LOC = conversations.LOC
@@ -57,8 +58,50 @@ def copy_message_fields(message_ids: Sequence[int]) -> None:
 @receiver(results_saved, dispatch_uid="mailboxes.locations_follow_parsing")
 def follow_parsing(sender: type[Message], message_ids: Sequence[int], **_: Any) -> None:
     """Parsed mail takes its place among its folder's conversations, in the transaction
-    that saves the parse results (decision 038)."""
+    that saves the parse results (decision 038), and a mailbox's own copy of mail its
+    owner sent through crmail is known as such."""
     copy_message_fields(message_ids)
+    mark_copies(message_ids)
+
+
+def mark_copies(message_ids: Sequence[int]) -> list[int]:
+    """Mark the messages that are a mailbox's own copy of mail its owner sent through
+    crmail or its BCC Dropbox (decision 056): the same Message-ID as the sent message,
+    other bytes (the provider's Sent copy, a copy to oneself), in a mailbox of the sender.
+    Either may be parsed first. Their address links go: the record shows the mail once,
+    as sent. Returns the ids marked. One query when none of the mail was sent from crmail.
+    """
+    keys = set(
+        Message.objects.filter(pk__in=message_ids)
+        .exclude(message_id="")
+        .values_list("message_id", flat=True)
+    )
+    if not keys:
+        return []
+    sends = list(
+        SentMessage.objects.filter(message__message_id__in=keys).values_list(
+            "message_id", "message__message_id", "sender_id"
+        )
+    )
+    if not sends:
+        return []
+    sent_ids = {o for o, _, _ in sends}
+    copies = Message.objects.filter(
+        message_id__in={k for _, k, _ in sends}, copy_of__isnull=True
+    ).exclude(pk__in=sent_ids)
+    owners: dict[int, set[int]] = {}
+    for pk, owner in Location.objects.filter(message__in=copies).values_list(
+        "message_id", "mailbox__owner_id"
+    ):
+        owners.setdefault(pk, set()).add(owner)
+    marked: list[int] = []
+    for pk, key in copies.filter(pk__in=owners).values_list("pk", "message_id"):
+        original = next((o for o, k, u in sends if k == key and u in owners[pk]), None)
+        if original is not None:
+            Message.objects.filter(pk=pk).update(copy_of_id=original)
+            marked.append(pk)
+    unlink_copies(marked)
+    return marked
 
 
 @consumer("inbox-links", ("message.linked", "message.unlinked", "record.deleted"), batch=BATCH)
