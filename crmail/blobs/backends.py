@@ -28,7 +28,9 @@ def location(url: str) -> tuple[str, str, str]:
 
 
 class Backend(Protocol):
-    def write(self, name: str, data: bytes) -> None: ...
+    def write(self, name: str, parts: Sequence[bytes]) -> None:
+        """Store the pack made of ``parts`` in order, durably, under ``name``."""
+        ...
 
     def read(self, name: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]: ...
 
@@ -53,15 +55,16 @@ class FileBackend:
     def _path(self, name: str) -> Path:
         return self.root / name[:2] / f"{name}{self.SUFFIX}"
 
-    def write(self, name: str, data: bytes) -> None:
+    def write(self, name: str, parts: Sequence[bytes]) -> None:
         path = self._path(name)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         part = path.with_suffix(".part")
         fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            for part_bytes in parts:
+                view = memoryview(part_bytes)
+                while view:
+                    view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -121,8 +124,8 @@ class S3Backend:
         except BotoCoreError as exc:
             raise OSError(str(exc)) from exc
 
-    def write(self, name: str, data: bytes) -> None:
-        self._ask("put_object", Key=self._key(name), Body=data)
+    def write(self, name: str, parts: Sequence[bytes]) -> None:
+        self._ask("put_object", Key=self._key(name), Body=b"".join(parts))
 
     def read(self, name: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
         if not ranges:

@@ -52,6 +52,13 @@ class Entry:
 
 def build(items: Sequence[Item]) -> tuple[bytes, list[Entry]]:
     """The pack holding ``items`` in order, and where each one's stored bytes lie."""
+    parts, entries = layout(items)
+    return b"".join(parts), entries
+
+
+def layout(items: Sequence[Item]) -> tuple[list[bytes], list[Entry]]:
+    """The pack holding ``items`` as its pieces in order (written one after the other,
+    never copied into one buffer), and where each one's stored bytes lie."""
     parts = [MAGIC]
     entries = []
     offset = len(MAGIC)
@@ -68,7 +75,7 @@ def build(items: Sequence[Item]) -> tuple[bytes, list[Entry]]:
         offset += HEADER_SIZE
         entries.append(Entry(item.sha256, offset, len(item.stored), item.compression, item.size))
         offset += len(item.stored)
-    return b"".join(parts), entries
+    return parts, entries
 
 
 def span(offset: int, length: int) -> tuple[int, int]:

@@ -50,10 +50,10 @@ class Written:
 
 def write(items: Sequence[packs.Item]) -> Written:
     """Write ``items`` as one new pack, durable when this returns."""
-    data, entries = packs.build(items)
+    parts, entries = packs.layout(items)
     name = uuid.uuid4().hex
-    backend().write(name, data)
-    return Written(name, len(data), entries)
+    backend().write(name, parts)
+    return Written(name, sum(len(p) for p in parts), entries)
 
 
 def record(written: Written) -> None:

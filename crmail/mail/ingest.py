@@ -377,31 +377,28 @@ class ParsePipeline:
                 log.warning("No worker processes for parsing; parsing in this process")
                 self.workers = 0
 
-    def submit(self, messages: Sequence[Message], raws: Sequence[bytes]) -> None:
-        """Queue the ``pending`` ones among stored ``messages`` (with their raw bytes, in
-        the same order) for parsing; each message once."""
-        batch: dict[int, tuple[Message, bytes]] = {}
-        for message, raw in zip(messages, raws, strict=True):
+    def submit(self, messages: Sequence[Message], forms: Sequence[tuple[bytes, int]]) -> None:
+        """Queue the ``pending`` ones among stored ``messages`` (with their stored forms,
+        (bytes, compression), in the same order) for parsing; each message once."""
+        batch: dict[int, tuple[Message, tuple[bytes, int]]] = {}
+        for message, form in zip(messages, forms, strict=True):
             if message.parse_state == ParseState.PENDING and message.pk not in batch:
-                batch[message.pk] = (message, raw)
+                batch[message.pk] = (message, form)
         if not batch:
             return
         if self._pool is None:
             todo = [m for m, _ in batch.values()]
-            self._save(todo, parse_many([r for _, r in batch.values()]))
+            items = [(data, c == Compression.ZSTD) for _, (data, c) in batch.values()]
+            self._save(todo, digest_packed(items, BODY_TEXT_LIMIT))
             return
         chunk: list[Message] = []
-        items: list[tuple[bytes, bool]] = []
+        items = []
         size = 0
-        for message, raw in batch.values():
+        for message, (stored, compression) in batch.values():
             # Only what saving needs: the row and its bytes go once handed over.
             chunk.append(Message(pk=message.pk, first_seen_at=message.first_seen_at))
-            if message.packed is not None:  # stored by this batch: its stored form
-                stored, compression = message.packed
-                items.append((stored, compression == Compression.ZSTD))
-            else:
-                items.append((raw, False))
-            size += len(items[-1][0])
+            items.append((stored, compression == Compression.ZSTD))
+            size += len(stored)
             if size >= CHUNK_BYTES:
                 self._hand_over(chunk, items, size)
                 chunk, items, size = [], [], 0

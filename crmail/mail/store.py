@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import zstandard
@@ -107,39 +108,66 @@ def raw_bytes_many(messages: Sequence[Message]) -> list[bytes]:
     return found
 
 
-def store_many(raws: Iterable[bytes]) -> list[Message]:
+@dataclass(frozen=True)
+class Prepared:
+    """Raw messages as their content hashes, sizes and stored forms, worked out before
+    the database is asked (``prepare``): by another thread while the sync fetches on. The
+    raw bytes themselves are not kept: a stored form is what the rest of the way needs."""
+
+    hashes: list[str]
+    sizes: list[int]
+    forms: dict[str, tuple[bytes, int]]  # by hash, each content once
+
+    def form_of(self, index: int) -> tuple[bytes, int]:
+        """The stored form (bytes, compression) of the ``index``-th message."""
+        return self.forms[self.hashes[index]]
+
+
+def prepare(raws: Iterable[bytes]) -> Prepared:
+    """Hash and compress ``raws``: CPU only, no database, safe in any thread (hashlib and
+    zstandard let other threads run while they work on a message)."""
+    hashes: list[str] = []
+    sizes: list[int] = []
+    forms: dict[str, tuple[bytes, int]] = {}
+    for raw in raws:
+        digest = content_hash(raw)
+        hashes.append(digest)
+        sizes.append(len(raw))
+        if digest not in forms:
+            forms[digest] = pack(raw)
+    return Prepared(hashes, sizes, forms)
+
+
+def store_many(raws: Iterable[bytes] | Prepared) -> list[Message]:
     """Store each raw message unless its content is stored already; one Message per input.
 
     New rows start as ``pending``: parsing is a later step, off the fetch path. The rows
     stored by this call carry their stored form in ``packed``. Safe beside another
     process storing the same content: whichever commits first wins, the other takes its
-    row.
+    row. ``raws`` may come ``prepare``d (hashed and compressed elsewhere).
     """
-    raws = list(raws)
-    hashes = [content_hash(r) for r in raws]
-    known = {m.sha256: m for m in Message.objects.filter(sha256__in=set(hashes))}
-    fresh: dict[str, bytes] = {}
-    for raw, digest in zip(raws, hashes, strict=True):
-        if digest not in known:
-            fresh.setdefault(digest, raw)
+    ready = raws if isinstance(raws, Prepared) else prepare(raws)
+    known = {m.sha256: m for m in Message.objects.filter(sha256__in=set(ready.hashes))}
+    fresh = {d: n for d, n in zip(ready.hashes, ready.sizes, strict=True) if d not in known}
     if fresh:
-        known.update(_insert_new(fresh))
-    return [known[d] for d in hashes]
+        known.update(_insert_new(fresh, ready.forms))
+    return [known[d] for d in ready.hashes]
 
 
 def store_raw(raw: bytes) -> Message:
     return store_many([raw])[0]
 
 
-def _insert_new(fresh: dict[str, bytes]) -> dict[str, Message]:
-    """Write the contents as one pack of the blob store, then INSERT a Message row per
-    content and the pack's index rows in one transaction; prepared statements, no model
+def _insert_new(fresh: dict[str, int], forms: dict[str, tuple[bytes, int]]) -> dict[str, Message]:
+    """Write the contents (``fresh``: hash -> size; ``forms``: their stored forms) as one
+    pack of the blob store, then INSERT a Message row per content and the pack's index rows
+    in one transaction; prepared statements, no model
     building per row. Contents another process stored meanwhile are read back instead."""
     now = timezone.now()
-    packed = {digest: pack(raw) for digest, raw in fresh.items()}
+    packed = {digest: forms[digest] for digest in fresh}
     # Durable before any row names it (decision 050).
     written = blob_store.write(
-        [Item(d, form, compression, len(fresh[d])) for d, (form, compression) in packed.items()]
+        [Item(d, form, compression, fresh[d]) for d, (form, compression) in packed.items()]
     )
     connection = connections[router.db_for_write(Message)]
     created_at = Message._meta.get_field("first_seen_at").get_db_prep_save(now, connection)
@@ -150,13 +178,13 @@ def _insert_new(fresh: dict[str, bytes]) -> dict[str, Message]:
             part = digests[start : start + INSERT_ROWS]
             cursor.execute(
                 _message_insert_sql(connection, len(part)),
-                [v for d in part for v in (d, len(fresh[d]), created_at)],
+                [v for d in part for v in (d, fresh[d], created_at)],
             )
             ours.update((digest, pk) for pk, digest in cursor.fetchall())
         blob_store.record(written)
     stored: dict[str, Message] = {}
     for digest, pk in ours.items():
-        message = Message(pk=pk, sha256=digest, size=len(fresh[digest]), first_seen_at=now)
+        message = Message(pk=pk, sha256=digest, size=fresh[digest], first_seen_at=now)
         message.packed = packed[digest]
         stored[digest] = message
     theirs = [d for d in fresh if d not in ours]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from crmail.events.kinds import EventData, MailboxNeedsAttention, MessageReceive
 from crmail.jobs import leases
 from crmail.jobs.models import Lease
 from crmail.mail.ingest import PIPELINE_MIN_MESSAGES, ParsePipeline, parse_pending
-from crmail.mail.store import store_many
+from crmail.mail.store import Prepared, prepare, store_many
 from crmail.mailboxes import conversations, live_sync
 from crmail.mailboxes.connect import daily_transfer_cap
 from crmail.mailboxes.drivers.base import (
@@ -445,6 +446,30 @@ def _batches(messages: Iterator[RemoteMessage]) -> Iterator[list[RemoteMessage]]
         yield batch
 
 
+def _prepared(
+    batches: Iterator[list[RemoteMessage]],
+) -> Iterator[tuple[list[RemoteMessage], Prepared]]:
+    """Each batch with its messages hashed and compressed by another thread, one batch
+    ahead: while batch n is stored, n + 1 is hashed and compressed and n + 2 fetched
+    (hashlib and zstandard work without holding the interpreter). A batch in hand when
+    the server fails is still handed on to be stored before the failure is raised."""
+    with ThreadPoolExecutor(1, thread_name_prefix="crmail-prepare") as worker:
+        ahead: tuple[list[RemoteMessage], Future[Prepared]] | None = None
+        try:
+            for batch in batches:
+                future = worker.submit(prepare, [m.raw or b"" for m in batch])
+                batch = [replace(m, raw=None) for m in batch]  # the stored forms carry them
+                if ahead is not None:
+                    yield ahead[0], ahead[1].result()
+                ahead = (batch, future)
+        except DriverError:
+            if ahead is not None:
+                yield ahead[0], ahead[1].result()
+            raise
+        if ahead is not None:
+            yield ahead[0], ahead[1].result()
+
+
 def _fetch_new(
     mailbox: Mailbox,
     driver: Driver,
@@ -463,10 +488,11 @@ def _fetch_new(
     done: set[str] = set()
     for attempt in (1, 2):
         try:
-            for batch in _batches(driver.fetch(remote, [i for i in ids if i not in done])):
-                _store_batch(mailbox, driver, row, remote, batch, parser)
+            fetched = _batches(driver.fetch(remote, [i for i in ids if i not in done]))
+            for batch, prepared in _prepared(fetched):
+                _store_batch(mailbox, driver, row, remote, batch, prepared, parser)
                 done.update(m.remote_id for m in batch)
-                nbytes = sum(len(m.raw or b"") for m in batch)
+                nbytes = sum(prepared.sizes)
                 report.fetched += len(batch)
                 report.bytes += nbytes
                 _count_progress(mailbox, len(batch), nbytes)
@@ -487,13 +513,13 @@ def _store_batch(
     row: Folder,
     remote: RemoteFolder,
     batch: list[RemoteMessage],
+    prepared: Prepared,
     parser: ParsePipeline,
 ) -> None:
     """Raw bytes and locations in one transaction; then the server may let them go."""
-    raws = [m.raw or b"" for m in batch]
     connection = connections[router.db_for_write(Location)]
     with transaction.atomic():
-        messages = store_many(raws)
+        messages = store_many(prepared)
         now = timezone.now()
         created = Location._meta.get_field("created_at").get_db_prep_save(now, connection)
         date_field = Location._meta.get_field("date")
@@ -531,8 +557,9 @@ def _store_batch(
             ]
         )
     if isinstance(driver, HandsOver):
-        driver.acknowledge(remote, {m.remote_id: len(r) for m, r in zip(batch, raws, strict=True)})
-    parser.submit(messages, raws)
+        sizes = zip(batch, prepared.sizes, strict=True)
+        driver.acknowledge(remote, {m.remote_id: size for m, size in sizes})
+    parser.submit(messages, [prepared.form_of(i) for i in range(len(messages))])
 
 
 def _cap_reached(cap: int) -> str:

@@ -104,6 +104,6 @@ def test_a_bucket_name_is_required():
 
 def test_the_backend_lists_packs_with_their_age(s3_store):
     backend = S3Backend("mail", "crmail", s3_store)
-    backend.write("ab12", b"data")
+    backend.write("ab12", [b"da", b"ta"])
     assert [(name, age < 60) for name, age in backend.names()] == [("ab12", True)]
     assert backend.read("ab12", [(1, 2), (0, 1)]) == [b"at", b"d"]

@@ -205,7 +205,7 @@ def check_blob_store(found: Findings) -> None:
     store = backend()  # its URL is read with the settings (a problem there skips this)
     name = f"check{os.getpid()}"
     try:
-        store.write(name, b"crmail check")
+        store.write(name, [b"crmail check"])
         readable = store.read(name, [(0, 12)]) == [b"crmail check"]
         store.delete(name)
     except OSError as exc:

@@ -14,7 +14,7 @@ import pytest
 
 from crmail.mail.ingest import ParsePipeline, parse_pending, parse_stored
 from crmail.mail.models import Message, ParseState
-from crmail.mail.store import store_many
+from crmail.mail.store import prepare, store_many
 from crmail.mail.tests.test_store import mail
 from crmail.mailboxes import sync as sync_module
 from crmail.mailboxes.connect import open_driver
@@ -34,6 +34,13 @@ def batches(count: int, size: int) -> list[list[bytes]]:
     return [raws[i : i + size] for i in range(0, count, size)]
 
 
+def submit(pipeline: ParsePipeline, raws: list[bytes]) -> None:
+    """Store ``raws`` as the sync does and hand them to ``pipeline`` in their stored form."""
+    prepared = prepare(raws)
+    messages = store_many(prepared)
+    pipeline.submit(messages, [prepared.form_of(i) for i in range(len(raws))])
+
+
 def states() -> dict[str, int]:
     return {s: Message.objects.filter(parse_state=s).count() for s in ParseState.values}
 
@@ -42,7 +49,7 @@ def test_worker_processes_parse_and_every_batch_is_saved():
     with ParsePipeline(workers=1) as pipeline:
         pipeline.start()
         for raws in batches(12, 5):
-            pipeline.submit(store_many(raws), raws)
+            submit(pipeline, raws)
     assert pipeline.saved == 12
     assert states()[ParseState.PARSED] == 12
     message = Message.objects.get(message_id="p4@x")
@@ -66,7 +73,7 @@ def test_html_mail_is_saved_as_its_text_whoever_parsed_it(workers):
     # message again in this process saves.
     with ParsePipeline(workers=workers) as pipeline:
         pipeline.start()
-        pipeline.submit(store_many([HTML_ONLY]), [HTML_ONLY])
+        submit(pipeline, [HTML_ONLY])
     message = Message.objects.get(message_id="h1@x")
     assert message.has_html
     assert message.snippet == "Our spring offer"
@@ -82,7 +89,7 @@ def test_unreadable_and_odd_mail_is_flagged_not_lost_in_workers():
     raws = [path.read_bytes() for path in CORPUS]
     with ParsePipeline(workers=1) as pipeline:
         pipeline.start()
-        pipeline.submit(store_many(raws), raws)
+        submit(pipeline, raws)
     assert states()[ParseState.PENDING] == 0
     assert Message.objects.count() == len({bytes(r) for r in raws})
 
@@ -90,7 +97,7 @@ def test_unreadable_and_odd_mail_is_flagged_not_lost_in_workers():
 def test_the_same_content_twice_in_a_batch_is_parsed_once():
     raws = [mail("twice@x"), mail("twice@x"), mail("once@x")]
     with ParsePipeline(workers=0) as pipeline:
-        pipeline.submit(store_many(raws), raws)
+        submit(pipeline, raws)
     assert pipeline.saved == 2
 
 
@@ -98,7 +105,7 @@ def test_an_interrupted_pipeline_leaves_messages_pending_for_parse_pending():
     [raws] = batches(4, 4)
     with pytest.raises(KeyboardInterrupt), ParsePipeline(workers=1) as pipeline:
         pipeline.start()
-        pipeline.submit(store_many(raws), raws)
+        submit(pipeline, raws)
         raise KeyboardInterrupt  # the process is told to stop before results are saved
     assert states()[ParseState.PENDING] == 4
     assert parse_pending() == 4
@@ -109,7 +116,7 @@ def test_a_failed_sync_still_saves_what_was_stored():
     [raws] = batches(3, 3)
     with pytest.raises(RuntimeError), ParsePipeline(workers=1) as pipeline:
         pipeline.start()
-        pipeline.submit(store_many(raws), raws)
+        submit(pipeline, raws)
         raise RuntimeError("the server went away")
     assert states()[ParseState.PARSED] == 3
 
@@ -118,10 +125,10 @@ def test_a_killed_worker_does_not_lose_its_batch():
     first, second = batches(8, 4)
     with ParsePipeline(workers=1) as pipeline:
         pipeline.start()
-        pipeline.submit(store_many(first), first)
+        submit(pipeline, first)
         for pid in list(pipeline._pool._processes):  # type: ignore[union-attr]
             os.kill(pid, signal.SIGKILL)
-        pipeline.submit(store_many(second), second)
+        submit(pipeline, second)
     assert states()[ParseState.PARSED] == 8
 
 

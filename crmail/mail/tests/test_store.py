@@ -18,6 +18,7 @@ from crmail.mail.store import (
     _insert_new,
     collect_blobs,
     content_hash,
+    prepare,
     raw_bytes,
     raw_bytes_many,
     store_many,
@@ -75,7 +76,7 @@ def test_content_stored_meanwhile_by_another_process_is_taken_not_duplicated():
     raw = mail("race@x")
     theirs = store_raw(raw)
     # This process looked before the other one committed: it tries to insert too.
-    got = _insert_new({content_hash(raw): raw})
+    got = _insert_new({content_hash(raw): len(raw)}, prepare([raw]).forms)
     assert got[content_hash(raw)].pk == theirs.pk
     assert (Message.objects.count(), Blob.objects.count()) == (1, 1)
     # Two packs hold it; the index names one, and collecting removes the other.
