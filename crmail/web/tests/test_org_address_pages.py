@@ -144,3 +144,19 @@ def test_without_organisation_addresses_the_composer_is_as_before(client, org, s
     client.force_login(org.rep)
     page = client.get(reverse("web:compose")).content.decode()
     assert "optgroup" not in page and "Reply-To" not in page and "compose_from.js" not in page
+
+
+def test_a_reply_to_mail_sent_to_an_organisation_address_starts_from_it(client, org, smtp_sink):
+    from crmail.web.tests.mail_samples import deliver
+    from crmail.web.tests.test_reply import original, prefilled
+
+    sending_mailbox(org.rep, smtp_sink.port)
+    verified("sales@acme.example", everyone=True)
+    message = deliver(org.rep, original(To="Sales <sales@acme.example>", Cc=""))
+    client.force_login(org.rep)
+    start = prefilled(client.get(f"{reverse('web:compose')}?message={message.pk}&mode=reply"))
+    assert start["sender"] == "sales@acme.example"
+    # Without the right to send as it, the reply starts from the rep's own address.
+    OrganisationAddress.objects.update(everyone=False)
+    start = prefilled(client.get(f"{reverse('web:compose')}?message={message.pk}&mode=reply"))
+    assert start["sender"] == "rep@crmail.test"
