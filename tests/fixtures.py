@@ -102,6 +102,14 @@ def _starting_data_in_transactional_tests(request) -> None:  # type: ignore[no-u
 
 
 @pytest.fixture
+def own_mail_sink(settings, smtp_sink):  # type: ignore[no-untyped-def]
+    """crmail's own mail (verification codes) sent to a real SMTP sink, which it returns."""
+    settings.CRMAIL_SMTP_URL = f"smtp://{smtp_sink.host}:{smtp_sink.port}?tls=none"
+    settings.CRMAIL_MAIL_FROM = "crmail@crm.example.com"
+    return smtp_sink
+
+
+@pytest.fixture
 def org(db) -> factories.Org:  # type: ignore[no-untyped-def]
     """Admin, manager, the manager's rep, the rep's peer, and a manager of another branch."""
     return factories.org()

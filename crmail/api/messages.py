@@ -187,9 +187,10 @@ def _from_template(user: User, payload: SendIn, record: Record | None) -> tuple[
 
 @router.post("/send", response={201: SentOut}, openapi_extra=SEND_ERRORS, summary="Send a message")
 def send(request: HttpRequest, payload: SendIn) -> dict[str, Any]:
-    """Send as ``from`` (your mailbox's address or one of its extra addresses) to ``to``,
-    ``cc`` and ``bcc``; with ``template_id``, the template filled for ``record`` gives the
-    subject and text. With ``html`` the message is multipart/alternative: the HTML,
+    """Send as ``from`` (your mailbox's address, one of its extra addresses, or an
+    organisation address your profile allows) to ``to``, ``cc`` and ``bcc``, with replies
+    to ``reply_to`` when given; with ``template_id``, the template filled for ``record``
+    gives the subject and text. With ``html`` the message is multipart/alternative: the HTML,
     cleaned as crmail cleans mail it shows, and a text part (``text``, else the text of
     the cleaned HTML). Answers 409 when you have no active mailbox or it has no outgoing
     server, 502 when that server refuses (both say why), and otherwise the stored message
@@ -203,6 +204,7 @@ def send(request: HttpRequest, payload: SendIn) -> dict[str, Any]:
         raise Invalid.one("subject", "Give a subject, or a template_id to take it from.")
     draft = Draft(
         sender=payload.sender,
+        reply_to=payload.reply_to,
         to=payload.to,
         cc=payload.cc,
         bcc=payload.bcc,

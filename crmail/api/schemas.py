@@ -743,7 +743,13 @@ HTML_DESCRIPTION = (
 class SendIn(Input):
     sender: Address = Field(
         alias="from",
-        description="Your mailbox's address or one of its extra from-addresses.",
+        description="Your mailbox's address, one of its extra from-addresses, or an "
+        "organisation address you may send as (``/organisation-addresses``).",
+    )
+    reply_to: Address = Field(
+        "",
+        description="Where replies go (Reply-To): one of the addresses ``from`` takes; "
+        "empty: to ``from``.",
     )
     to: list[Address] = Field(max_length=500)
     cc: list[Address] = Field(default_factory=list, max_length=500)

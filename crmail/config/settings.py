@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "crmail.emailtemplates",
     "crmail.mailboxes",
     "crmail.linking",
+    "crmail.orgaddresses",
     "crmail.sharing",
     "crmail.dropbox",
     "crmail.search",

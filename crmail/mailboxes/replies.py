@@ -29,6 +29,7 @@ from crmail.mail.parse import AttachmentInfo, ParsedMessage, Unparseable, parse_
 from crmail.mail.store import raw_bytes
 from crmail.mailboxes.models import Mailbox
 from crmail.mailboxes.sending import from_addresses
+from crmail.orgaddresses import queries as org_addresses
 from crmail.people.models import User
 
 Mode = Literal["reply", "all", "forward"]
@@ -186,11 +187,22 @@ def sending_mailbox(user: User, message: Message) -> Mailbox | None:
     return holding or Mailbox.objects.filter(owner=user, is_active=True).first()
 
 
-def _sender(mailbox: Mailbox | None, parsed: ParsedMessage) -> str:
+def _sender(user: User, mailbox: Mailbox | None, parsed: ParsedMessage) -> str:
+    """The address an answer goes out as: the mailbox's address the original was sent to,
+    else an organisation address it was sent to that ``user`` may send as (SPEC F16),
+    else the mailbox's own."""
     if mailbox is None:
         return ""
     mine = from_addresses(mailbox)
-    received_as = next((a for a in parsed.addresses("to", "cc") if a in mine), "")
+    received = parsed.addresses("to", "cc")
+    received_as = next((a for a in received if a in mine), "")
+    if not received_as and received:
+        shared = set(
+            org_addresses.usable_by(user)
+            .filter(address__in=received)
+            .values_list("address", flat=True)
+        )
+        received_as = next((a for a in received if a in shared), "")
     return received_as or mine[0]
 
 
@@ -225,7 +237,7 @@ def start(user: User, message: Message, mode: Mode) -> Start:
         in_reply_to=parsed.message_id.strip("<> "),
         references=references_for(parsed),
         mailbox=mailbox,
-        sender=_sender(mailbox, parsed),
+        sender=_sender(user, mailbox, parsed),
         attachments=[a for a in parsed.attachments if not a.inline or a.filename]
         if mode == "forward"
         else [],

@@ -20,9 +20,19 @@ from crmail.mail.compose import ComposeError, Draft, build_message, no_newlines
 from crmail.mail.ingest import parse_stored
 from crmail.mail.store import store_raw
 from crmail.mailboxes.connect import can, open_driver, smtp_client
-from crmail.mailboxes.drivers.base import Appends, DriverError, RemoteFolder, Sends
+from crmail.mailboxes.drivers.base import (
+    Appends,
+    AuthFailed,
+    ConnectFailed,
+    DriverError,
+    RemoteFolder,
+    Sends,
+    Throttled,
+)
 from crmail.mailboxes.models import Folder, Location, Mailbox, SentMessage
 from crmail.mailboxes.providers import preset
+from crmail.orgaddresses import queries as org_addresses
+from crmail.orgaddresses.models import OrganisationAddress
 from crmail.people.models import User
 
 log = logging.getLogger(__name__)
@@ -72,13 +82,19 @@ def send_message(
             f"The mailbox {mailbox.email} has no outgoing (SMTP) server: add one to send mail."
         )
     no_newlines("from", draft.sender)  # refused as such, not as an unknown address
-    if draft.sender.lower() not in from_addresses(mailbox):
-        raise ComposeError("from", f"{draft.sender} is not an address this mailbox sends as.")
+    organisation = _organisation_sender(user, mailbox, draft)
+    if organisation is not None:
+        draft.sender = organisation.address
     if not draft.sender_name:
-        draft.sender_name = sender_name(mailbox, user)
+        draft.sender_name = (organisation.name if organisation else "") or sender_name(
+            mailbox, user
+        )
     msg, recipients = build_message(draft)
     raw = msg.as_bytes()
-    _deliver(mailbox, draft.sender, recipients, raw)
+    try:
+        _deliver(mailbox, draft.sender, recipients, raw)
+    except DriverError as exc:
+        raise _refused_as(exc, mailbox, organisation) from None
     with transaction.atomic():
         message = store_raw(raw)
         sent = SentMessage.objects.create(
@@ -107,6 +123,49 @@ def send_message(
         if sent.sent_copy_error:
             sent.save(update_fields=["sent_copy_error"])
     return sent
+
+
+def _organisation_sender(user: User, mailbox: Mailbox, draft: Draft) -> OrganisationAddress | None:
+    """The organisation address ``draft`` is sent as (SPEC F16), None for one of the
+    mailbox's own; ``ComposeError`` in words when From or Reply-To is neither the
+    mailbox's nor an organisation address ``user`` may use."""
+    own = from_addresses(mailbox)
+    organisation = None
+    if draft.sender.strip().lower() not in own:
+        organisation = org_addresses.usable(user, draft.sender)
+        if organisation is None:
+            raise ComposeError(
+                "from",
+                org_addresses.refusal(user, draft.sender)
+                or f"{draft.sender} is not an address this mailbox sends as.",
+            )
+    if draft.reply_to:
+        no_newlines("reply_to", draft.reply_to)
+        wanted = draft.reply_to.strip().lower()
+        if wanted not in own and org_addresses.usable(user, wanted) is None:
+            raise ComposeError(
+                "reply_to",
+                org_addresses.refusal(user, wanted)
+                or f"{draft.reply_to} is neither an address of this mailbox nor an "
+                "organisation address you may use.",
+            )
+    return organisation
+
+
+def _refused_as(
+    exc: DriverError, mailbox: Mailbox, organisation: OrganisationAddress | None
+) -> DriverError:
+    """``exc``, saying in words that the server may refuse to send as an organisation
+    address the mailbox does not own (nothing was sent)."""
+    if organisation is None or isinstance(exc, AuthFailed | ConnectFailed | Throttled):
+        return exc
+    return DriverError(
+        f"{exc} Sending as the organisation address {organisation.address}: mail servers "
+        f"often refuse a From address the mailbox does not own. Let {mailbox.email} send "
+        f"as {organisation.address} at its provider (a send-as or alias address), or "
+        "choose your own address as From.",
+        kind=exc.kind,
+    )
 
 
 def sends_itself(mailbox: Mailbox) -> bool:

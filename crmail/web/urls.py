@@ -32,6 +32,7 @@ from crmail.web.views import message_mailbox as mailbox_actions
 from crmail.web.views import message_sender as sender_pages
 from crmail.web.views import message_tags as tag_pages
 from crmail.web.views import messages as message_pages
+from crmail.web.views import org_addresses as org_pages
 from crmail.web.views import search as search_pages
 from crmail.web.views import settings as admin_pages
 from crmail.web.views import sharing as sharing_pages
@@ -185,6 +186,33 @@ pages: list[URLPattern] = [
     path("settings/access/", admin_pages.access_defaults, name="access_defaults"),
     path("settings/users/<int:pk>/mail-lock/", admin_pages.user_mail_lock, name="user_mail_lock"),
     path("settings/events/", events.events_page, name="events"),
+    # Organisation addresses (administrators; SPEC F16)
+    path("settings/organisation-addresses/", org_pages.org_address_list, name="org_addresses"),
+    path(
+        "settings/organisation-addresses/new/",
+        org_pages.org_address_create,
+        name="org_address_create",
+    ),
+    path(
+        "settings/organisation-addresses/<int:pk>/",
+        org_pages.org_address_detail,
+        name="org_address_detail",
+    ),
+    path(
+        "settings/organisation-addresses/<int:pk>/code/",
+        org_pages.org_address_code,
+        name="org_address_code",
+    ),
+    path(
+        "settings/organisation-addresses/<int:pk>/verify/",
+        org_pages.org_address_verify,
+        name="org_address_verify",
+    ),
+    path(
+        "settings/organisation-addresses/<int:pk>/delete/",
+        org_pages.org_address_delete,
+        name="org_address_delete",
+    ),
     # Webhooks (administrators)
     path("settings/webhooks/", webhooks.webhook_list, name="webhooks"),
     path("settings/webhooks/new/", webhooks.webhook_create, name="webhook_create"),

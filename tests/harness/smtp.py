@@ -49,6 +49,8 @@ class _Handler:
         # auth_required is enforced here: aiosmtpd's own option warns when TLS is optional.
         if self.sink.auth_required and not session.authenticated:
             return "530 5.7.0 Authentication required"
+        if self.sink.mail_response:  # a server refusing the sender, as providers do
+            return self.sink.mail_response
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -87,7 +89,8 @@ class SmtpSink:
     `auth_required` then rejects unauthenticated MAIL. `tls="starttls"` offers
     STARTTLS on the port, `tls="implicit"` wraps the port in TLS (SMTPS); the
     self-signed certificate is at `cert_path`. Set `data_response` (e.g.
-    "451 4.3.0 try later") to make DATA fail; nothing is recorded then.
+    "451 4.3.0 try later") to make DATA fail, `mail_response` (e.g. "553 5.7.1 Sender
+    address rejected") to refuse MAIL FROM; nothing is recorded then.
     """
 
     host = HOST
@@ -115,6 +118,7 @@ class SmtpSink:
         self.port: int | None = None
         self.cert: CertPair | None = None
         self.data_response = "250 OK"
+        self.mail_response = ""  # e.g. "553 5.7.1 Sender address rejected" refuses MAIL FROM
         self.auth_attempts: list[tuple[str, str, bool]] = []  # (mechanism, login, success)
         self._messages: list[ReceivedMessage] = []
         self._cond = threading.Condition()

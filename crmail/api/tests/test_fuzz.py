@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
 
 from crmail.crm.models import Pipeline
 from crmail.mailboxes.models import Mailbox
+from crmail.orgaddresses.tests.helpers import verified
 from crmail.people.models import Profile, Role, User
 from crmail.workflows import actions as workflow_actions
 from tests import factories as f
@@ -82,6 +83,7 @@ def world() -> World:
             "actions": [{"kind": "link_open_deal"}],
         },
     ).pk
+    ids["organisation-addresses"] = verified("sales@crmail.test", everyone=True).pk
     tokens = {"admin": f.token(org.admin), "rep": f.token(org.rep)}
     return World(admin=org.admin, rep=org.rep, tokens=tokens, ids=ids)
 

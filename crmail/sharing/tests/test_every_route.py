@@ -57,6 +57,8 @@ from crmail.mailboxes.inbox import STREAMS
 from crmail.mailboxes.models import Folder, LabelMove, Mailbox, SentMessage
 from crmail.mailboxes.queries import user_mail
 from crmail.notifications.models import Kind, Notification
+from crmail.orgaddresses.models import OrganisationAddress
+from crmail.orgaddresses.tests.helpers import verified
 from crmail.people import actions as people_actions
 from crmail.people.models import ApiToken, Group, ModuleDefault, Profile, Role, User
 from crmail.search import index as search_index
@@ -217,6 +219,9 @@ def build_world() -> World:
         "https://hooks.customer.test/walk", ["message.linked"], by=org.admin
     )
     webhook_actions.send_test(hook, by=org.admin)
+    # Organisation addresses: one everyone may send as, one waiting for its code.
+    verified("sales@crmail.test", everyone=True)
+    OrganisationAddress.objects.create(address="support@crmail.test")
     # Workflow rules of the owner, the peer and the organisation, each with runs on mail
     # (a failed one included): their logs name only the mail each viewer may see.
     _workflows(org, owner, peer, messages, hook.pk)
@@ -413,6 +418,9 @@ def _api_path_values(world: World, path: str, name: str) -> list[Any]:
             "webhooks": list(Endpoint.objects.values_list("pk", flat=True)),
             "workflows": list(Workflow.objects.values_list("pk", flat=True)),
             "tasks": list(Task.objects.values_list("pk", flat=True)),
+            "organisation-addresses": list(
+                OrganisationAddress.objects.values_list("pk", flat=True)
+            ),
         }
         for module in Module.values:
             kinds[module] = world.ids(record_model(module))
@@ -630,6 +638,7 @@ _PK_KINDS = (
     ("settings/mail/", "mailbox"),
     ("templates/", "template"),
     ("settings/webhooks/", "webhook"),
+    ("settings/organisation-addresses/", "orgaddress"),
     ("settings/workflows/", "workflow"),
     ("notifications/", "notification"),
     ("tasks/", "task"),
@@ -655,6 +664,7 @@ def _web_values(world: World, pattern: Pattern, name: str) -> list[Any]:
         "notification": list(Notification.objects.values_list("pk", flat=True)),
         "workflow": list(Workflow.objects.values_list("pk", flat=True)),
         "task": list(Task.objects.values_list("pk", flat=True)),
+        "orgaddress": list(OrganisationAddress.objects.values_list("pk", flat=True)),
     }
     if name == "pk":
         for prefix, kind in _PK_KINDS:

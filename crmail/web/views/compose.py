@@ -26,6 +26,7 @@ Without JavaScript ``body_html`` stays empty and the message is plain text.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -47,6 +48,7 @@ from crmail.mail.models import Message
 from crmail.mailboxes import replies
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.models import Mailbox
+from crmail.mailboxes.org_addresses import OrgSender, organisation_senders
 from crmail.mailboxes.providers import PRESETS, preset
 from crmail.mailboxes.sending import (
     DEFAULT_MESSAGE_LIMIT,
@@ -64,7 +66,14 @@ from crmail.web.modules import MODULES
 from crmail.web.template_forms import TemplatePickForm
 
 # What compose.py calls a field, as this form names it (None: the message as a whole).
-FORM_FIELDS = {"from": "sender", "to": "to", "cc": "cc", "bcc": "bcc", "subject": "subject"}
+FORM_FIELDS = {
+    "from": "sender",
+    "reply_to": "reply_to",
+    "to": "to",
+    "cc": "cc",
+    "bcc": "bcc",
+    "subject": "subject",
+}
 MAIL_SETTINGS_FALLBACK = "/settings/mail/"
 
 
@@ -121,6 +130,11 @@ class FilesField(forms.FileField):
 
 class ComposeForm(CheckedTextForm, forms.Form):
     sender = forms.ChoiceField(label="From")
+    reply_to = forms.ChoiceField(
+        label="Reply-To",
+        required=False,
+        help_text="Where replies go; empty: to the From address.",
+    )
     to = forms.CharField(
         label="To", max_length=10_000, help_text="Email addresses, separated by commas."
     )
@@ -154,6 +168,7 @@ class ComposeForm(CheckedTextForm, forms.Form):
         carried: int = 0,
         over: int = 0,
         rich_start: str = "",
+        organisation: Sequence[OrgSender] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -161,12 +176,28 @@ class ComposeForm(CheckedTextForm, forms.Form):
             self.fields["body"].widget.attrs["data-rich-start"] = rich_start
         self.over = over  # bytes of files not kept: past the upload cap
         self.fields["sender"].choices = senders
+        self.offer_organisation(senders, organisation)
         self.limit, self.limit_owner, self.carried = limit, limit_owner, carried
         self.fields[
             "files"
         ].help_text = (
             f"Up to {filesizeformat(limit)} in all{' with the forwarded files' if carried else ''}."
         )
+
+    def offer_organisation(
+        self, senders: list[tuple[str, str]], organisation: Sequence[OrgSender]
+    ) -> None:
+        """The organisation addresses the user may send as (SPEC F16): a group of From
+        choices after the mailbox's, and the Reply-To choices; without any, no Reply-To."""
+        if not organisation:
+            del self.fields["reply_to"]
+            return
+        mine = [(o.address, o.label) for o in organisation]
+        self.fields["sender"].choices = [
+            ("Your mailbox", senders),
+            ("Organisation addresses", mine),
+        ]
+        self.fields["reply_to"].choices = [("", "(the From address)"), *senders, *mine]
 
     def clean_files(self) -> list[Any]:
         files = self.cleaned_data["files"]
@@ -189,6 +220,7 @@ class ComposeForm(CheckedTextForm, forms.Form):
             files = replies.forwarded_files(start.original, start.attachments) + files
         return Draft(
             sender=data["sender"],
+            reply_to=data.get("reply_to", ""),
             to=split(data["to"]),
             cc=split(data["cc"]),
             bcc=split(data["bcc"]),
@@ -252,7 +284,7 @@ def with_template(
     pick = TemplatePickForm(request.POST, user=user)
     typed = ComposeForm(request.POST, **options)
     typed.is_valid()  # only to keep what is valid of what was typed
-    fields = ("to", "cc", "bcc", "subject", "body", "body_html")
+    fields = ("reply_to", "to", "cc", "bcc", "subject", "body", "body_html")
     initial = {k: typed.cleaned_data.get(k, "") for k in fields}
     initial["sender"] = typed.cleaned_data.get("sender") or options["senders"][0][0]
     if pick.is_valid():
@@ -298,6 +330,15 @@ def limit_owner(mailbox: Mailbox | None) -> str:
 TITLES = {"reply": "Reply", "all": "Reply all", "forward": "Forward"}
 
 
+def untracked_warning(
+    request: HttpRequest, organisation: Sequence[OrgSender], sent_as: str
+) -> None:
+    """After sending as an organisation address whose replies crmail does not see, say so."""
+    for o in organisation:
+        if o.address == sent_as and not o.tracking.tracked:
+            messages.warning(request, f"Sent as {o.address}. {o.tracking.words}")
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 @csrf_exempt  # checked below, once the upload handler is in place (Django's upload docs)
@@ -337,8 +378,10 @@ def _compose(request: HttpRequest, module: str | None, pk: int | None) -> HttpRe
     else:
         back = reverse("web:home")
     carried = sum(a.size for a in start.attachments) if start is not None else 0
+    organisation = organisation_senders(user, mailbox) if not problem else []
     options = {
         "senders": senders,
+        "organisation": organisation,
         "limit": message_limit(mailbox) if mailbox is not None else 0,
         "limit_owner": limit_owner(mailbox),
         "carried": carried,
@@ -373,6 +416,7 @@ def _compose(request: HttpRequest, module: str | None, pk: int | None) -> HttpRe
                 messages.success(request, f"Your email “{subject}” was sent.")
                 if sent.sent_copy_error:
                     messages.warning(request, sent.sent_copy_error)
+                untracked_warning(request, organisation, sent.from_address)
                 return redirect(back)
     elif not problem and start is not None:
         initial = {
@@ -405,5 +449,6 @@ def _compose(request: HttpRequest, module: str | None, pk: int | None) -> HttpRe
         "start": start,
         "title": title,
         "carried": start.attachments if start is not None else [],
+        "organisation": organisation,
     }
     return render(request, "web/compose.html", context)
