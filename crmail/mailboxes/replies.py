@@ -224,8 +224,10 @@ def read(message: Message) -> ParsedMessage:
 def start(user: User, message: Message, mode: Mode) -> Start:
     """What replying to (``reply``, ``all``) or forwarding ``message`` starts as."""
     parsed = read(message)
-    to, cc = recipients(parsed, mode, own_addresses(user))
     mailbox = sending_mailbox(user, message)
+    sender = _sender(user, mailbox, parsed)
+    # The organisation address answered from is not copied on its own answer.
+    to, cc = recipients(parsed, mode, own_addresses(user) | {sender} - {""})
     return Start(
         mode=mode,
         original=message,
@@ -237,7 +239,7 @@ def start(user: User, message: Message, mode: Mode) -> Start:
         in_reply_to=parsed.message_id.strip("<> "),
         references=references_for(parsed),
         mailbox=mailbox,
-        sender=_sender(user, mailbox, parsed),
+        sender=sender,
         attachments=[a for a in parsed.attachments if not a.inline or a.filename]
         if mode == "forward"
         else [],

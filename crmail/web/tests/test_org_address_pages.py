@@ -156,6 +156,12 @@ def test_a_reply_to_mail_sent_to_an_organisation_address_starts_from_it(client, 
     client.force_login(org.rep)
     start = prefilled(client.get(f"{reverse('web:compose')}?message={message.pk}&mode=reply"))
     assert start["sender"] == "sales@acme.example"
+    # Reply all answers everyone else, not the organisation address it goes out as.
+    everyone = deliver(org.rep, original(To="Sales <sales@acme.example>, bob@vendor.example"))
+    start = prefilled(client.get(f"{reverse('web:compose')}?message={everyone.pk}&mode=all"))
+    assert start["sender"] == "sales@acme.example"
+    assert "sales@acme.example" not in start["to"] + start["cc"]
+    assert "bob@vendor.example" in start["to"] and "carl@client.example" in start["cc"]
     # Without the right to send as it, the reply starts from the rep's own address.
     OrganisationAddress.objects.update(everyone=False)
     start = prefilled(client.get(f"{reverse('web:compose')}?message={message.pk}&mode=reply"))
