@@ -29,6 +29,7 @@ With ``--out``, the tables replace what lies between ``<!-- bench:start -->`` an
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -59,7 +60,7 @@ MARK_START, MARK_END = "<!-- bench:start -->", "<!-- bench:end -->"
 PASSWORD_VAR = "CRMAIL_BENCH_IMAP_PASSWORD"
 _IN = "&nbsp;&nbsp;&nbsp;"
 NESTED: dict[str, tuple[str, ...]] = {
-    "store_many (all)": ("sha256", "zstd compress", "INSERT Message", "INSERT MessageRaw"),
+    "store_many (all)": ("pack write", "INSERT Message", "INSERT Blob"),
     "parsing (all)": ("MIME parse here", "save_parsed (all)"),
     "save_parsed (all)": ("threads", "UPDATE Message", "INSERT Participant", "INSERT Attachment"),
 }
@@ -75,10 +76,9 @@ PHASES: list[tuple[str, str]] = [
     ("total", "`sync_mailbox`, total"),
     ("IMAP fetch", "IMAP fetch (socket reads, response parsing)"),
     ("store_many (all)", "`store_many`"),
-    ("sha256", f"{_IN}SHA-256"),
-    ("zstd compress", f"{_IN}zstd compress (`pack`)"),
+    ("pack write", f"{_IN}the pack written and fsynced (blob store)"),
     ("INSERT Message", f"{_IN}INSERT Message rows (one statement per 300, RETURNING ids)"),
-    ("INSERT MessageRaw", f"{_IN}INSERT MessageRaw rows, the raw bytes (executemany)"),
+    ("INSERT Blob", f"{_IN}INSERT the pack's index rows (executemany)"),
     ("store_many (all) other", f"{_IN}other (lookup of known hashes)"),
     ("INSERT Location", "INSERT Location rows (executemany)"),
     ("parsing (all)", "parsing in the syncing process (`ParsePipeline.submit` + `finish`)"),
@@ -91,7 +91,9 @@ PHASES: list[tuple[str, str]] = [
     ("save_parsed (all) other", f"{_IN2}other (DELETEs of earlier results)"),
     ("parsing (all) other", f"{_IN}waiting for the parsing workers, handing batches over"),
     ("parse_pending", "`parse_pending` (messages left pending by earlier runs)"),
-    ("rest", "rest (commits, progress updates, folder list, SELECT/EXAMINE)"),
+    ("rest", "rest (waiting for the preparing thread, commits, progress, folder list, SELECT)"),
+    ("sha256 (thread)", "beside it, in the preparing thread: SHA-256"),
+    ("zstd compress (thread)", "beside it, in the preparing thread: zstd compress (`pack`)"),
 ]
 
 
@@ -201,8 +203,43 @@ def _count_maildir(path: Path) -> int:
     return sum(len(list((path / sub).iterdir())) for sub in ("cur", "new") if (path / sub).is_dir())
 
 
+# With --postgresql: the server crmail's databases go on, one database per data dir
+# (``_database``), made from the template's (``CREATE DATABASE … TEMPLATE``) for each run.
+POSTGRESQL: str = ""
+_DATABASES: list[str] = []
+
+
+def _database(data_dir: Path) -> str:
+    return "crmail_sync_" + hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(
+        ["psql", "-q", "-v", "ON_ERROR_STOP=1", f"{POSTGRESQL}/postgres", "-c", sql],
+        check=True,
+        capture_output=True,
+    )
+
+
+def new_database(data_dir: Path, template: Path | None = None) -> None:
+    """With --postgresql, an empty database for ``data_dir`` (a copy of ``template``'s)."""
+    if not POSTGRESQL:
+        return
+    name = _database(data_dir)
+    _psql(f"DROP DATABASE IF EXISTS {name}")
+    _psql(f"CREATE DATABASE {name}" + (f" TEMPLATE {_database(template)}" if template else ""))
+    _DATABASES.append(name)
+
+
+def drop_databases() -> None:
+    for name in _DATABASES:
+        _psql(f"DROP DATABASE IF EXISTS {name}")
+
+
 def crmail_env(data_dir: Path, password: str = "", tree: Path = REPO) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMAIL_")}
+    if POSTGRESQL:
+        env["CRMAIL_DATABASE_URL"] = f"{POSTGRESQL}/{_database(data_dir)}"
     env.update(
         CRMAIL_DATA_DIR=str(data_dir),
         CRMAIL_LOG_LEVEL="WARNING",
@@ -215,6 +252,7 @@ def crmail_env(data_dir: Path, password: str = "", tree: Path = REPO) -> dict[st
 def crmail_template(work: Workdir, tree: Path = REPO) -> Path:
     """A data dir after ``crmail init`` (migrated, one administrator), copied per run."""
     data = work.root / ("crmail-template" if tree == REPO else "crmail-template-compare")
+    new_database(data)
     env = crmail_env(data, tree=tree)
     env.update(CRMAIL_ADMIN_EMAIL="admin@example.org", CRMAIL_ADMIN_PASSWORD="bench-admin-pw-1")
     subprocess.run(
@@ -242,6 +280,7 @@ def crmail_first(
 ) -> Run:
     data = work.fresh("crmail") / "data"
     shutil.copytree(template, data)
+    new_database(data, template)
     run = _crmail_call(data, port, box, *extra, tree=tree)
     run.detail["data_dir"] = str(data)
     return run
@@ -402,6 +441,8 @@ def profile_round(work: Workdir, template: Path, port: int, box: Box) -> None:
         "pipeline finish", 0.0
     )
     box.phases = {"total": timed.detail["sync_s"], **phases}
+    print(f"  phases of {box.key}: " + json.dumps({k: round(v, 3) for k, v in phases.items()}))
+    print(f"  jobs after {box.key}: " + json.dumps(timed.detail["jobs_s"]), flush=True)
     shutil.rmtree(Path(timed.detail["data_dir"]).parent)
     stats_file = work.root / f"profile-{box.key}.prof"
     profiled = crmail_first(work, template, port, box, "--profile", str(stats_file))
@@ -612,6 +653,14 @@ def main() -> None:
     )
     parser.add_argument("--compare-label", default="the compared tree")
     parser.add_argument(
+        "--postgresql",
+        nargs="?",
+        const="postgresql://postgres@127.0.0.1:5432",
+        default="",
+        help="crmail's database on this PostgreSQL server (a fresh one per run) instead of "
+        "SQLite in its data dir",
+    )
+    parser.add_argument(
         "--search-index-compare",
         action="store_true",
         help="also run each first sync without the search index (a benchmark switch)",
@@ -621,7 +670,14 @@ def main() -> None:
     # signal, so Dovecot and the temp dirs go away.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    boxes, info = run_all(args)
+    global POSTGRESQL
+    POSTGRESQL = args.postgresql.rstrip("/")
+    try:
+        boxes, info = run_all(args)
+    finally:
+        drop_databases()
+    if POSTGRESQL:
+        info["database"] = f"PostgreSQL at {POSTGRESQL} (a fresh database per run)"
     text = report(boxes, info, args)
     print(text)
     if args.out:
