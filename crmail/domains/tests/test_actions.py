@@ -45,7 +45,7 @@ def test_an_admin_authenticates_a_domain_end_to_end(org, zone, sink):
     assert domain.state == State.UNVERIFIED
     assert sink.messages[0].rcpt_tos == ["postmaster@example.com"]
     assert "the domain example.com" in _body(sink.messages[0])
-    with pytest.raises(actions.Invalid, match="Prove that example.com is yours first"):
+    with pytest.raises(actions.Invalid, match=r"Prove that example\.com is yours first"):
         actions.validate(domain, by=org.admin)
 
     actions.confirm(domain, _code(sink), by=org.admin)
@@ -114,7 +114,7 @@ def test_refusals_name_the_field_in_words(org, sink, name, address, field, words
 
 def test_a_domain_is_added_once_and_only_by_admins(org, sink):
     actions.add("example.com", by=org.admin, code_to="it@example.com")
-    with pytest.raises(actions.Invalid, match="example.com is already added"):
+    with pytest.raises(actions.Invalid, match=r"example\.com is already added"):
         actions.add("EXAMPLE.com.", by=org.admin, code_to="it@example.com")
     with pytest.raises(actions.NotAllowed, match="Only administrators"):
         actions.add("example.org", by=org.rep, code_to="it@example.org")
