@@ -56,9 +56,9 @@ def records(domain: Domain) -> list[Record]:
             domain.dkim_name,
             dkim_value,
             "DNS providers that ask for the name alone take "
-            f"{domain.dkim_name.removesuffix('.' + domain.name)}. A value longer than 255 "
-            "characters is kept as several quoted strings; most providers split it "
-            f"themselves (in a zone file: {keys.zone_strings(dkim_value)[:24]}…).",
+            f"{domain.dkim_name.removesuffix('.' + domain.name)}. The value is longer than "
+            "255 characters: most providers split it into quoted strings themselves (a zone "
+            "file writes it so), and resolvers join them back.",
         ),
     ]
 

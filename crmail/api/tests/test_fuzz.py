@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from crmail.crm.models import Pipeline
+from crmail.domains import actions as domain_actions
 from crmail.mailboxes.models import Mailbox
 from crmail.people.models import Profile, Role, User
 from crmail.workflows import actions as workflow_actions
@@ -82,6 +83,7 @@ def world() -> World:
             "actions": [{"kind": "link_open_deal"}],
         },
     ).pk
+    ids["domains"] = domain_actions.add("fuzz.example", by=None).pk
     tokens = {"admin": f.token(org.admin), "rep": f.token(org.rep)}
     return World(admin=org.admin, rep=org.rep, tokens=tokens, ids=ids)
 

@@ -63,12 +63,14 @@ def _find(name: str) -> Any:
 
 
 def print_records(out: Output, domain: Any) -> None:
-    from crmail.domains import queries
+    from crmail.domains import keys, queries
 
     for record in queries.records(domain):
         out.say(f"{record.purpose}: a {record.type} record named {record.name}")
         out.say(f"  {record.value}" if record.value else "  (any one valid SPF record)")
         out.note(f"  {record.note}")
+        if record.value:
+            out.note(f"  In a zone file: {record.name}. IN TXT {keys.zone_strings(record.value)}")
 
 
 def run_add(args: argparse.Namespace, out: Output) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from crmail.config.cli import main
+from crmail.domains import keys
 from crmail.domains.models import Domain, State
 from crmail.domains.tests.conftest import INCLUDE
 
@@ -31,6 +32,9 @@ def test_add_validate_and_list(capsys, zone):
         f"  v=DKIM1; k=rsa; p={domain.public_key}",
     ]
     assert "crmail domain validate example.com" in err
+    value = keys.record_value(domain.public_key)
+    zone_line = f'In a zone file: {domain.dkim_name}. IN TXT "{value[:255]}" "{value[255:]}"'
+    assert zone_line in err
 
     zone.add("example.com", "TXT", "v=spf1 mx -all")
     status, out, _ = run(capsys, "domain", "validate", "example.com")

@@ -45,6 +45,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from crmail.crm import task_actions
 from crmail.crm.models import Pipeline, Record, Stage, Task
+from crmail.domains import actions as domain_actions
+from crmail.domains.models import Domain
 from crmail.emailtemplates import actions as template_actions
 from crmail.emailtemplates.models import EmailTemplate
 from crmail.linking.models import Module
@@ -217,6 +219,8 @@ def build_world() -> World:
         "https://hooks.customer.test/walk", ["message.linked"], by=org.admin
     )
     webhook_actions.send_test(hook, by=org.admin)
+    # A mail domain added on the server (pending: its records are shown).
+    domain_actions.add("walk.example", by=None)
     # Workflow rules of the owner, the peer and the organisation, each with runs on mail
     # (a failed one included): their logs name only the mail each viewer may see.
     _workflows(org, owner, peer, messages, hook.pk)
@@ -411,6 +415,7 @@ def _api_path_values(world: World, path: str, name: str) -> list[Any]:
             "tokens": list(ApiToken.objects.values_list("pk", flat=True)),
             "templates": list(EmailTemplate.objects.values_list("pk", flat=True)),
             "webhooks": list(Endpoint.objects.values_list("pk", flat=True)),
+            "domains": list(Domain.objects.values_list("pk", flat=True)),
             "workflows": list(Workflow.objects.values_list("pk", flat=True)),
             "tasks": list(Task.objects.values_list("pk", flat=True)),
         }
@@ -630,6 +635,7 @@ _PK_KINDS = (
     ("settings/mail/", "mailbox"),
     ("templates/", "template"),
     ("settings/webhooks/", "webhook"),
+    ("settings/domains/", "domain"),
     ("settings/workflows/", "workflow"),
     ("notifications/", "notification"),
     ("tasks/", "task"),
@@ -652,6 +658,7 @@ def _web_values(world: World, pattern: Pattern, name: str) -> list[Any]:
         "token": list(ApiToken.objects.values_list("pk", flat=True)),
         "template": list(EmailTemplate.objects.values_list("pk", flat=True)),
         "webhook": list(Endpoint.objects.values_list("pk", flat=True)),
+        "domain": list(Domain.objects.values_list("pk", flat=True)),
         "notification": list(Notification.objects.values_list("pk", flat=True)),
         "workflow": list(Workflow.objects.values_list("pk", flat=True)),
         "task": list(Task.objects.values_list("pk", flat=True)),
