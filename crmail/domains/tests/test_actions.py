@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from crmail.config import crypto
 from crmail.domains import actions, keys, queries, tasks
 from crmail.domains.models import Domain, State
 from crmail.domains.tests.conftest import INCLUDE, make_domain, publish
@@ -80,6 +81,8 @@ def test_the_private_key_is_encrypted_at_rest(db):
     assert "PRIVATE KEY" not in stored
     assert Domain.objects.get().private_key.startswith("-----BEGIN PRIVATE KEY-----")
     assert len(keys.record_value(domain.public_key)) > 390  # 2048 bits
+    labels = {column.label for column in crypto.encrypted_columns()}
+    assert "domains.Domain.private_key" in labels  # crmail keys rotate covers it
 
 
 def test_each_domain_gets_its_own_key_and_selector(org, zone, sink):
