@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -72,14 +72,18 @@ def add(name: str, *, by: User | None, code_to: str = "") -> Domain:
     if Domain.objects.filter(name=name).exists():
         raise Invalid("domain", f"{name} is already added.")
     pair = keys.new_key()
-    domain = Domain.objects.create(
-        name=name,
-        selector=keys.new_selector(),
-        public_key=pair.public_b64,
-        private_key=pair.private_pem,
-        added_by=by,
-        code_address=code_to if by is not None else "",
-    )
+    try:
+        with transaction.atomic():
+            domain = Domain.objects.create(
+                name=name,
+                selector=keys.new_selector(),
+                public_key=pair.public_b64,
+                private_key=pair.private_pem,
+                added_by=by,
+                code_address=code_to if by is not None else "",
+            )
+    except IntegrityError:  # another administrator added it a moment ago
+        raise Invalid("domain", f"{name} is already added.") from None
     if by is None:
         _proven(domain)
         return domain

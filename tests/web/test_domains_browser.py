@@ -44,7 +44,9 @@ def test_an_admin_authenticates_a_domain_and_its_mail_is_signed(
     page = app.page
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     app.sign_in("ada@example.com", f.PASSWORD)
-    app.admin_menu().get_by_role("link", name="Email authentication").click()
+    menu = app.admin_menu()
+    app.shot("domains-admin-menu")
+    menu.get_by_role("link", name="Email authentication").click()
     expect(page.get_by_role("heading", name="Email authentication")).to_be_visible()
     expect(page.get_by_text("No domain is added yet")).to_be_visible()
 
