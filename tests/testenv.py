@@ -23,6 +23,9 @@ os.environ.setdefault("CRMAIL_QUEUE_URL", "memory://")
 os.environ.setdefault("CRMAIL_SECRET_KEY", secrets.token_urlsafe(40))
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 os.environ.setdefault("CRMAIL_LOG_LEVEL", "WARNING")
+# No DNS question leaves the machine: a loopback port where nothing answers, unless a test
+# points crmail at its own DNS server (the dns_server fixture).
+os.environ.setdefault("CRMAIL_DNS_SERVERS", "127.0.0.1:9")
 # Webhook tests call receivers on loopback; the refusal is tested with the setting off.
 os.environ.setdefault("CRMAIL_WEBHOOKS_ALLOW_PRIVATE", "1")
 

@@ -14,6 +14,7 @@ from crmail.api import (
     accounts,
     contacts,
     deals,
+    domains,
     dropbox,
     errors,
     groups,
@@ -100,6 +101,7 @@ api.add_router("/templates", templates.router)
 api.add_router("/search", search.router)
 api.add_router("/dropbox", dropbox.router)
 api.add_router("/organisation-addresses", org_addresses.router)
+api.add_router("/domains", domains.router)
 api.add_router("/inbox", inbox.router)
 api.add_router("/webhooks", webhooks.router)
 api.add_router("/workflows", workflow_import.router)  # before /workflows/{id}

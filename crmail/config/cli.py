@@ -18,6 +18,7 @@ from crmail.config.commands import (
     backup,
     blobs,
     check,
+    domain,
     dropbox,
     events,
     groups,
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         backup,
         blobs,
         dropbox,
+        domain,
         keys,
         check,
     ):

@@ -256,3 +256,41 @@ def trusted_proxies(raw: str) -> tuple[Network, ...]:
                 "(write addresses like 10.0.0.5 or networks like 10.0.0.0/24, comma-separated)"
             ) from None
     return tuple(networks)
+
+
+DNS_PORT = 53
+
+
+def dns_servers(raw: str) -> tuple[tuple[str, int], ...]:
+    """``CRMAIL_DNS_SERVERS``: resolvers as ``host:port`` (the port 53 when left out),
+    comma-separated; IPv6 addresses in brackets, ``[2001:db8::53]:53``. Empty: the system's
+    resolvers (``/etc/resolv.conf``). A host must be an IP address: a name would need a
+    resolver to be found."""
+    servers: list[tuple[str, int]] = []
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        host, port = item, DNS_PORT
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            if rest and not rest.startswith(":"):
+                host = ""
+            port_text = rest[1:]
+        elif item.count(":") == 1:
+            host, _, port_text = item.partition(":")
+        else:
+            port_text = ""
+        try:
+            ipaddress.ip_address(host)
+            port = int(port_text) if port_text else DNS_PORT
+            if not 0 < port < 65536:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(
+                f"CRMAIL_DNS_SERVERS: {item!r} is not a resolver's address (write "
+                "host:port with an IP address, such as 10.0.0.53:53 or [2001:db8::53]:53, "
+                "comma-separated; leave it empty for the system's resolvers)"
+            ) from None
+        servers.append((host, port))
+    return tuple(servers)

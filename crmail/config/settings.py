@@ -8,6 +8,7 @@ from pathlib import Path
 
 from crmail.blobs.backends import location as blob_location
 from crmail.config import env
+from crmail.domains.names import BadName, domain_name
 from crmail.jobs.queue import build_huey
 from crmail.mail.system import relay as smtp_relay
 
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "crmail.linking",
     "crmail.orgaddresses",
     "crmail.sharing",
+    "crmail.domains",
     "crmail.dropbox",
     "crmail.search",
     "crmail.webhooks",
@@ -228,6 +230,23 @@ if CRMAIL_SMTP_URL:
         smtp_relay(CRMAIL_SMTP_URL)
     except env.ConfigError as exc:
         CRMAIL_CONFIG_ERRORS.append(str(exc))
+
+# Email authentication (SPEC F10, decision 054): the resolvers crmail asks about SPF, DKIM
+# and DMARC records (host:port, comma-separated; empty: the system's), and the SPF include
+# every authenticated domain must name: the SPF record of the servers crmail's mail leaves
+# through (empty: no include is asked for, only one valid SPF record).
+try:
+    CRMAIL_DNS_SERVERS = env.dns_servers(os.environ.get("CRMAIL_DNS_SERVERS", ""))
+except env.ConfigError as exc:
+    CRMAIL_CONFIG_ERRORS.append(str(exc))
+    CRMAIL_DNS_SERVERS = ()
+CRMAIL_SPF_INCLUDE = os.environ.get("CRMAIL_SPF_INCLUDE", "").strip()
+if CRMAIL_SPF_INCLUDE:
+    try:
+        CRMAIL_SPF_INCLUDE = domain_name(CRMAIL_SPF_INCLUDE.removeprefix("include:"), service=True)
+    except BadName as exc:
+        CRMAIL_CONFIG_ERRORS.append(f"CRMAIL_SPF_INCLUDE: {exc}")
+        CRMAIL_SPF_INCLUDE = ""
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("CRMAIL_TIME_ZONE", "UTC")

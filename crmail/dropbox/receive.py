@@ -6,7 +6,9 @@ The SMTP side (``dropbox.server``) asks here, at each step, in a worker thread:
   active user, and the envelope sender one of that user's own addresses
   (``addresses.own_addresses``);
 - ``check_message`` at DATA: the From header must be one of the owner's own addresses too,
-  and the sender authenticated where crmail can tell (``sender_authentication``);
+  and, at a domain authenticated in crmail, pass its SPF or DKIM check
+  (``sender_authentication``; 550 5.7.26 when it does not, 451 4.7.24 when DNS did not
+  answer);
 - ``accept`` then stores the message (raw bytes first, through ``mail.store`` as synced
   mail: the blob store's pack is durable before the rows commit) with a ``SentMessage``
   (source "BCC Dropbox") and a ``Delivery`` per owner, all in one transaction, and queues
@@ -31,6 +33,9 @@ from email.policy import compat32
 
 from django.db import transaction
 
+from crmail.domains import inbound
+from crmail.domains import queries as domain_queries
+from crmail.domains.names import domain_of as mail_domain
 from crmail.dropbox import addresses
 from crmail.dropbox.models import Delivery, DropboxAddress, Refusal, Stage
 from crmail.mail.store import store_raw
@@ -41,6 +46,7 @@ log = logging.getLogger(__name__)
 
 # For tests of a crash: the receiver kills itself with SIGKILL at this point.
 FAILPOINT_ENV = "CRMAIL_DROPBOX_FAILPOINT"
+MAX_REPLY = 400
 
 
 @dataclass(frozen=True)
@@ -126,21 +132,28 @@ class Authentication:
     checked: bool
     passed: bool
     detail: str
+    temporary: bool = False  # DNS did not answer: the client may try again later
 
 
 NO_CHECK = Authentication(checked=False, passed=True, detail="no check")
 
 
 def sender_authentication(
-    owner: User, envelope_from: str, sender: str, raw: bytes
+    owner: User, envelope_from: str, sender: str, raw: bytes, peer: str = ""
 ) -> Authentication:
     """Whether mail claiming to be from ``sender`` (one of ``owner``'s own addresses) passes
-    the SPF or DKIM check of its domain. This is where that check goes once crmail
-    authenticates domains (SPEC F10): for a sender at an authenticated domain, mail must
-    pass SPF (for the connecting address and ``envelope_from``) or DKIM (a signature of
-    ``raw`` by the domain). Until then nothing is checked, and this says so: ``NO_CHECK``
-    (``checked`` False) lets the mail through on the owner's addresses alone."""
-    return NO_CHECK
+    the SPF or DKIM check of its domain. For a sender at an authenticated domain (SPEC
+    F10) the mail must pass SPF (the connecting address ``peer`` for ``envelope_from``) or
+    DKIM (a signature of ``raw`` by the domain that verifies), aligned with the From
+    domain (``domains.inbound``). Anyone else's mail is not checked, and this says so:
+    ``NO_CHECK`` (``checked`` False) lets it through on the owner's addresses alone."""
+    domain = mail_domain(sender)
+    if not domain_queries.is_authenticated(domain):
+        return NO_CHECK
+    outcome = inbound.authenticate(domain, peer, envelope_from, raw)
+    return Authentication(
+        checked=True, passed=outcome.passed, detail=outcome.detail, temporary=outcome.temporary
+    )
 
 
 def check_message(
@@ -156,10 +169,20 @@ def check_message(
         elif sender not in addresses.own_addresses(owner):
             reply = "550 5.7.1 The From header must be one of the dropbox owner's own addresses"
         else:
-            verdict = sender_authentication(owner, envelope_from, sender, raw)
+            verdict = sender_authentication(owner, envelope_from, sender, raw, peer)
             if not verdict.checked or verdict.passed:
                 continue
-            reply = f"550 5.7.23 The sender's domain did not authenticate it: {verdict.detail}"
+            if verdict.temporary:
+                reply = (
+                    "451 4.7.24 The sender's domain could not be checked now (DNS did not "
+                    f"answer): try again later. {verdict.detail}"
+                )
+            else:
+                reply = (
+                    "550 5.7.26 The sender's domain is authenticated in crmail, and this "
+                    f"message passes neither its SPF nor its DKIM check: {verdict.detail}"
+                )
+            reply = reply[:MAX_REPLY]  # one SMTP reply line (RFC 5321 section 4.5.3.1.5)
         refuse(
             Stage.DATA,
             reply,

@@ -13,6 +13,7 @@ import logging
 
 from django.db import transaction
 
+from crmail.domains import signing
 from crmail.events import outbox
 from crmail.events.kinds import MessageSent
 from crmail.linking.links import link_sent
@@ -90,7 +91,9 @@ def send_message(
             mailbox, user
         )
     msg, recipients = build_message(draft)
-    raw = msg.as_bytes()
+    # DKIM-signed when the From domain is authenticated (SPEC F10): these bytes go out,
+    # through SMTP or the mailbox's API alike, and these are stored.
+    raw = signing.sign(draft.sender, msg.as_bytes())
     try:
         _deliver(mailbox, draft.sender, recipients, raw)
     except DriverError as exc:

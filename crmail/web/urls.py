@@ -23,6 +23,7 @@ from crmail.web.views import (
     workflow_import,
     workflows,
 )
+from crmail.web.views import domains as domain_pages
 from crmail.web.views import dropbox as dropbox_pages
 from crmail.web.views import email_templates as template_pages
 from crmail.web.views import inbox as inbox_pages
@@ -259,6 +260,15 @@ pages: list[URLPattern] = [
     ),
     path("settings/mail/dropbox/pattern/", dropbox_pages.dropbox_pattern, name="dropbox_pattern"),
     path("settings/dropbox/", dropbox_pages.dropbox_refusals, name="dropbox_refusals"),
+    # Email authentication (SPEC F10)
+    path("settings/domains/", domain_pages.domain_list, name="domains"),
+    path("settings/domains/<int:pk>/", domain_pages.domain_detail, name="domain_detail"),
+    path("settings/domains/<int:pk>/confirm/", domain_pages.domain_confirm, name="domain_confirm"),
+    path("settings/domains/<int:pk>/code/", domain_pages.domain_resend, name="domain_resend"),
+    path(
+        "settings/domains/<int:pk>/validate/", domain_pages.domain_validate, name="domain_validate"
+    ),
+    path("settings/domains/<int:pk>/delete/", domain_pages.domain_delete, name="domain_delete"),
     path("settings/mail/connect/", mailboxes.mailbox_connect, name="mailbox_connect"),
     path("settings/mail/oauth/start/", mailboxes.mailbox_oauth_start, name="mailbox_oauth_start"),
     path(

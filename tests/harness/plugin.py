@@ -6,6 +6,8 @@ Fixtures:
     dovecot_factory     function-scoped factory: dovecot_factory(**DovecotServer options).
     smtp_sink           function-scoped SmtpSink (no AUTH, no TLS).
     smtp_sink_factory   function-scoped factory: smtp_sink_factory(**SmtpSink options).
+    dns_server          function-scoped DnsServer: test zones on a loopback port (UDP+TCP).
+    silent_dns          function-scoped SilentDns: a DNS server that never answers.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from typing import Any
 
 import pytest
 
+from .dns import DnsServer, SilentDns
 from .dovecot import DovecotServer
 from .smtp import SmtpSink
 
 __all__ = [
+    "dns_server",
     "dovecot",
     "dovecot_factory",
     "dovecot_user",
+    "silent_dns",
     "smtp_sink",
     "smtp_sink_factory",
 ]
@@ -97,3 +102,25 @@ def smtp_sink_factory() -> Iterator[SmtpSinkFactory]:
 def smtp_sink(smtp_sink_factory: SmtpSinkFactory) -> SmtpSink:
     """A plain SMTP sink (no AUTH, no TLS) on 127.0.0.1."""
     return smtp_sink_factory()
+
+
+@pytest.fixture
+def dns_server() -> Iterator[DnsServer]:
+    """An authoritative DNS server on 127.0.0.1 answering from records the test sets."""
+    server = DnsServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def silent_dns() -> Iterator[SilentDns]:
+    """A DNS server on 127.0.0.1 that never answers (every question times out)."""
+    server = SilentDns()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from crmail.crm.models import Pipeline
+from crmail.domains import actions as domain_actions
 from crmail.mailboxes.models import Mailbox
 from crmail.orgaddresses.tests.helpers import verified
 from crmail.people.models import Profile, Role, User
@@ -84,6 +85,7 @@ def world() -> World:
         },
     ).pk
     ids["organisation-addresses"] = verified("sales@crmail.test", everyone=True).pk
+    ids["domains"] = domain_actions.add("fuzz.example", by=None).pk
     tokens = {"admin": f.token(org.admin), "rep": f.token(org.rep)}
     return World(admin=org.admin, rep=org.rep, tokens=tokens, ids=ids)
 

@@ -72,6 +72,7 @@ def run_check(args: argparse.Namespace, out: Output) -> int:
     check_mail_providers(found)
     check_dropbox(found)
     check_system_mail(found)
+    check_email_authentication(found)
     if settings.DEBUG:
         found.warn("CRMAIL_DEBUG is on: error pages show internals. Turn it off in production.")
     if found.problems:
@@ -148,6 +149,32 @@ def check_system_mail(found: Findings) -> None:
         f"crmail's own mail goes through {where.host}:{where.port} "
         f"({'TLS' if where.tls != 'none' else 'no TLS'}) from {system.sender_address()}."
     )
+
+
+def check_email_authentication(found: Findings) -> None:
+    """Email authentication (SPEC F10): the resolvers asked, the SPF include asked for."""
+    from django.conf import settings
+
+    from crmail.domains import dns
+
+    if not any(e.startswith("CRMAIL_DNS_SERVERS") for e in config_errors()):
+        try:
+            dns.resolver()
+        except dns.Unanswered as exc:
+            found.problem(f"Domains cannot be checked in DNS: {exc}.")
+        else:
+            found.ok(
+                f"Domains' SPF, DKIM and DMARC records are looked up through "
+                f"{dns.servers_described()} (CRMAIL_DNS_SERVERS)."
+            )
+    include = settings.CRMAIL_SPF_INCLUDE
+    if include:
+        found.ok(f"An authenticated domain's SPF record must name include:{include}.")
+    else:
+        found.ok(
+            "No SPF include is asked of domains (CRMAIL_SPF_INCLUDE is not set): one valid "
+            "SPF record is enough."
+        )
 
 
 def check_mail_providers(found: Findings) -> None:

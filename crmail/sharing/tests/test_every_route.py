@@ -45,6 +45,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from crmail.crm import task_actions
 from crmail.crm.models import Pipeline, Record, Stage, Task
+from crmail.domains import actions as domain_actions
+from crmail.domains.models import Domain
 from crmail.emailtemplates import actions as template_actions
 from crmail.emailtemplates.models import EmailTemplate
 from crmail.linking.models import Module
@@ -222,6 +224,8 @@ def build_world() -> World:
     # Organisation addresses: one everyone may send as, one waiting for its code.
     verified("sales@crmail.test", everyone=True)
     OrganisationAddress.objects.create(address="support@crmail.test")
+    # A mail domain added on the server (pending: its records are shown).
+    domain_actions.add("walk.example", by=None)
     # Workflow rules of the owner, the peer and the organisation, each with runs on mail
     # (a failed one included): their logs name only the mail each viewer may see.
     _workflows(org, owner, peer, messages, hook.pk)
@@ -416,6 +420,7 @@ def _api_path_values(world: World, path: str, name: str) -> list[Any]:
             "tokens": list(ApiToken.objects.values_list("pk", flat=True)),
             "templates": list(EmailTemplate.objects.values_list("pk", flat=True)),
             "webhooks": list(Endpoint.objects.values_list("pk", flat=True)),
+            "domains": list(Domain.objects.values_list("pk", flat=True)),
             "workflows": list(Workflow.objects.values_list("pk", flat=True)),
             "tasks": list(Task.objects.values_list("pk", flat=True)),
             "organisation-addresses": list(
@@ -639,6 +644,7 @@ _PK_KINDS = (
     ("templates/", "template"),
     ("settings/webhooks/", "webhook"),
     ("settings/organisation-addresses/", "orgaddress"),
+    ("settings/domains/", "domain"),
     ("settings/workflows/", "workflow"),
     ("notifications/", "notification"),
     ("tasks/", "task"),
@@ -661,6 +667,7 @@ def _web_values(world: World, pattern: Pattern, name: str) -> list[Any]:
         "token": list(ApiToken.objects.values_list("pk", flat=True)),
         "template": list(EmailTemplate.objects.values_list("pk", flat=True)),
         "webhook": list(Endpoint.objects.values_list("pk", flat=True)),
+        "domain": list(Domain.objects.values_list("pk", flat=True)),
         "notification": list(Notification.objects.values_list("pk", flat=True)),
         "workflow": list(Workflow.objects.values_list("pk", flat=True)),
         "task": list(Task.objects.values_list("pk", flat=True)),

@@ -41,8 +41,10 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from crmail.crm.models import Account, Contact, Deal, Record
+from crmail.domains import queries as domain_queries
 from crmail.emailtemplates import merge
 from crmail.linking.links import link_answer
+from crmail.linking.signatures import company_from_domain
 from crmail.mail.compose import ComposeError, Draft, text_html
 from crmail.mail.models import Message
 from crmail.mailboxes import replies
@@ -231,6 +233,20 @@ class ComposeForm(CheckedTextForm, forms.Form):
             references=start.references if start else (),
             attachments=files,
         )
+
+
+def unsigned_warnings(senders: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(address, why) for each From choice whose mail goes out without crmail's DKIM
+    signature (SPEC F10): its domain is not authenticated, once the organisation has added
+    a domain. Free mail services' addresses are left out: no one can authenticate them,
+    and their providers sign that mail themselves."""
+    warnings = []
+    for address, _ in senders:
+        if company_from_domain(address.rpartition("@")[2]):
+            reason = domain_queries.unsigned_reason(address)
+            if reason:
+                warnings.append((address, reason))
+    return warnings
 
 
 def with_signature(user: User) -> str:
@@ -450,5 +466,10 @@ def _compose(request: HttpRequest, module: str | None, pk: int | None) -> HttpRe
         "title": title,
         "carried": start.attachments if start is not None else [],
         "organisation": organisation,
+        "sender_warnings": (
+            unsigned_warnings(senders + [(o.address, o.label) for o in organisation])
+            if form is not None
+            else []
+        ),
     }
     return render(request, "web/compose.html", context)

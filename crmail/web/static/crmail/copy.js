@@ -1,6 +1,6 @@
-// A "Copy" button beside a secret shown once: copies the text of the element its
-// data-copy names. Without JavaScript (or a clipboard) the button stays hidden and the
-// secret can be selected by hand.
+// A "Copy" button beside a value to copy (a secret shown once, a DNS record to publish):
+// copies the text of the element its data-copy names. Without JavaScript (or a clipboard)
+// the button stays hidden and the value can be selected by hand.
 (function () {
   "use strict";
   document.querySelectorAll("button[data-copy]").forEach(function (button) {
@@ -11,7 +11,7 @@
       var said = button.parentElement.querySelector(".copied");
       navigator.clipboard.writeText(source.textContent.trim()).then(
         function () { if (said) said.textContent = "Copied."; },
-        function () { if (said) said.textContent = "Could not copy: select the secret and copy it by hand."; }
+        function () { if (said) said.textContent = "Could not copy: select the text and copy it by hand."; }
       );
     });
   });
