@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer, SessionAuth
 
+from crmail.api.errors import Forbidden
 from crmail.people.models import ApiToken, User
 
 REFUSED = "The API token is not valid: it is unknown, revoked, or its user is deactivated."
@@ -65,3 +66,11 @@ AUTH = [token_auth, session_auth]
 def current_user(request: HttpRequest) -> User:
     """The user the request was authenticated as."""
     return request.auth  # type: ignore[attr-defined,no-any-return]
+
+
+def admin_user(request: HttpRequest, refusal: str) -> User:
+    """The request's user, an administrator; ``Forbidden`` with ``refusal`` otherwise."""
+    user = current_user(request)
+    if not user.is_admin:
+        raise Forbidden(refusal)
+    return user

@@ -19,7 +19,7 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from crmail.api import records
-from crmail.api.auth import current_user
+from crmail.api.auth import admin_user
 from crmail.api.errors import Forbidden, Invalid
 from crmail.api.schemas import Id, Input, ListParams, Page, errors_doc
 from crmail.domains import actions, queries
@@ -33,10 +33,7 @@ WRITE = errors_doc(400, 401, 403, 404, 422)
 
 
 def _admin(request: HttpRequest) -> User:
-    user = current_user(request)
-    if not user.is_admin:
-        raise Forbidden(actions.ADMINS_ONLY)
-    return user
+    return admin_user(request, actions.ADMINS_ONLY)
 
 
 @contextmanager

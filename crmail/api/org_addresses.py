@@ -22,7 +22,7 @@ from ninja.errors import HttpError
 from pydantic import Field
 
 from crmail.api import records
-from crmail.api.auth import current_user
+from crmail.api.auth import admin_user, current_user
 from crmail.api.errors import Forbidden, Invalid
 from crmail.api.schemas import Address, Id, Input, ListParams, Page, errors_doc
 from crmail.mailboxes.org_addresses import tracking
@@ -38,10 +38,7 @@ Name = Annotated[str, Field(max_length=actions.NAME_MAX)]
 
 
 def _admin(request: HttpRequest) -> User:
-    user = current_user(request)
-    if not user.is_admin:
-        raise Forbidden(actions.ADMINS_ONLY)
-    return user
+    return admin_user(request, actions.ADMINS_ONLY)
 
 
 @contextmanager
