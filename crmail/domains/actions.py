@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -20,12 +21,26 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crmail.domains import checks, keys
+from crmail.domains import keys
 from crmail.domains.models import Domain, State
 from crmail.domains.names import BadName, domain_name, domain_of
 from crmail.mail import system, verification
 from crmail.mail.models import VerificationCode
 from crmail.people.models import User
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from crmail.domains.checks import Report
+
+
+def _checks() -> ModuleType:
+    """The DNS checks, loaded when a domain is checked (checkdmarc and what it brings,
+    about 45 MB, stay out of every process that only imports the jobs)."""
+    from crmail.domains import checks
+
+    return checks
+
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +164,7 @@ def _proven(domain: Domain) -> None:
     domain.save(update_fields=["state", "verified_at", "next_check_at", "recheck_until"])
 
 
-def validate(domain: Domain, *, by: User | None) -> checks.Report:
+def validate(domain: Domain, *, by: User | None) -> Report:
     """Look the records up now and record the outcome: Authenticated, or Pending with each
     problem in words. Validating by hand keeps a pending domain re-checked for another
     ``RECHECK_FOR``. ``by`` None is the command, run on the server: a domain still waiting
@@ -163,12 +178,12 @@ def validate(domain: Domain, *, by: User | None) -> checks.Report:
             f"Prove that {domain.name} is yours first: enter the code mailed to "
             f"{domain.code_address or 'an address there'}.",
         )
-    report = checks.check(domain.name, domain.selector, domain.public_key)
+    report = _checks().check(domain.name, domain.selector, domain.public_key)
     _record(domain, report, by_hand=True)
     return report
 
 
-def _record(domain: Domain, report: checks.Report, *, by_hand: bool) -> None:
+def _record(domain: Domain, report: Report, *, by_hand: bool) -> None:
     """Write a check's outcome (nothing when the domain was deleted meanwhile)."""
     now = timezone.now()
     if report.authenticated:
@@ -217,7 +232,7 @@ def recheck(domain_id: int) -> None:
     ).first()
     if domain is None:
         return
-    report = checks.check(domain.name, domain.selector, domain.public_key)
+    report = _checks().check(domain.name, domain.selector, domain.public_key)
     _record(domain, report, by_hand=False)
     if domain.state == State.AUTHENTICATED:
         _tell(

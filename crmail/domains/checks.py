@@ -30,7 +30,7 @@ import dns.exception
 from django.conf import settings
 
 from crmail.domains import dns as lookup
-from crmail.domains.keys import record_value
+from crmail.domains.keys import record_value, spf_value
 
 MAX_LOOKUPS = 10  # RFC 7208 section 4.6.4
 # What a lookup inside checkdmarc raises when DNS does not answer.
@@ -70,13 +70,6 @@ class Report:
         """Every problem is DNS not answering: the records may well be right."""
         failed = [f for f in self.findings if f.blocking and not f.ok]
         return bool(failed) and all(f.inconclusive for f in failed)
-
-
-def spf_value() -> str:
-    """The SPF record crmail asks a domain without one to publish ("" when no include is
-    set: then any one valid record will do, and only the domain knows its servers)."""
-    include = settings.CRMAIL_SPF_INCLUDE
-    return f"v=spf1 include:{include} ~all" if include else ""
 
 
 def check(name: str, selector: str, public_b64: str) -> Report:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings
 from django.utils import timezone
 
 KEY_BITS = 2048
@@ -41,6 +42,13 @@ def new_selector() -> str:
     added again gets a name no old record answers for: ``crmail202611-k3x9``."""
     suffix = "".join(secrets.choice(_SUFFIX) for _ in range(4))
     return f"crmail{timezone.now():%Y%m}-{suffix}"
+
+
+def spf_value() -> str:
+    """The SPF record crmail asks a domain without one to publish ("" when no include is
+    set: then any one valid record will do, and only the domain knows its servers)."""
+    include = settings.CRMAIL_SPF_INCLUDE
+    return f"v=spf1 include:{include} ~all" if include else ""
 
 
 def record_value(public_b64: str) -> str:

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from crmail.domains import keys
-from crmail.domains.checks import spf_value
+from crmail.domains.keys import spf_value
 from crmail.domains.models import Domain, State
 from crmail.domains.names import domain_of
 

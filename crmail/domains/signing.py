@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 
-import dkim
-
 from crmail.config.crypto import SecretUnreadable
 from crmail.domains.models import Domain, State
 from crmail.domains.names import domain_of
@@ -35,6 +33,8 @@ def sign_with(domain: Domain, raw: bytes) -> bytes:
     """``raw`` with a DKIM-Signature header of ``domain`` on top; raises ``dkim.DKIMException``
     or ``SecretUnreadable``. The headers signed are those RFC 6376 recommends that the
     message has (From once more, so none can be added); never Bcc."""
+    import dkim  # dnspython with it: only where a domain is authenticated
+
     signature = dkim.sign(
         raw,
         domain.selector.encode("ascii"),
@@ -52,6 +52,8 @@ def sign(sender: str, raw: bytes) -> bytes:
     domain = signing_domain(sender)
     if domain is None:
         return raw
+    import dkim
+
     try:
         return sign_with(domain, raw)
     except (dkim.DKIMException, SecretUnreadable) as exc:

@@ -33,7 +33,6 @@ from email.policy import compat32
 
 from django.db import transaction
 
-from crmail.domains import inbound
 from crmail.domains import queries as domain_queries
 from crmail.domains.names import domain_of as mail_domain
 from crmail.dropbox import addresses
@@ -150,6 +149,9 @@ def sender_authentication(
     domain = mail_domain(sender)
     if not domain_queries.is_authenticated(domain):
         return NO_CHECK
+    # SPF and DKIM (pyspf, dkimpy, checkdmarc): loaded only for an authenticated domain.
+    from crmail.domains import inbound
+
     outcome = inbound.authenticate(domain, peer, envelope_from, raw)
     return Authentication(
         checked=True, passed=outcome.passed, detail=outcome.detail, temporary=outcome.temporary
