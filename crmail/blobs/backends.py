@@ -15,6 +15,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from crmail.failpoints import failpoint
+
 
 def location(url: str) -> tuple[str, str, str]:
     """What ``CRMAIL_BLOB_URL`` names: ("file", its path, "") or ("s3", a bucket, a
@@ -61,7 +63,9 @@ class FileBackend:
         part = path.with_suffix(".part")
         fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            for part_bytes in parts:
+            for n, part_bytes in enumerate(parts):
+                if n == len(parts) // 2:
+                    failpoint("pack-write")
                 view = memoryview(part_bytes)
                 while view:
                     view = view[os.write(fd, view) :]
@@ -125,6 +129,7 @@ class S3Backend:
             raise OSError(str(exc)) from exc
 
     def write(self, name: str, parts: Sequence[bytes]) -> None:
+        failpoint("pack-write")  # an object is put whole or not at all
         self._ask("put_object", Key=self._key(name), Body=b"".join(parts))
 
     def read(self, name: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:

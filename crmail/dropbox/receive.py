@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import os
-import signal
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -37,14 +35,13 @@ from crmail.domains import queries as domain_queries
 from crmail.domains.names import domain_of as mail_domain
 from crmail.dropbox import addresses
 from crmail.dropbox.models import Delivery, DropboxAddress, Refusal, Stage
+from crmail.failpoints import failpoint
 from crmail.mail.store import store_raw
 from crmail.mailboxes.models import SentMessage, Source
 from crmail.people.models import User
 
 log = logging.getLogger(__name__)
 
-# For tests of a crash: the receiver kills itself with SIGKILL at this point.
-FAILPOINT_ENV = "CRMAIL_DROPBOX_FAILPOINT"
 MAX_REPLY = 400
 
 
@@ -228,11 +225,5 @@ def accept(
             deliveries.append(delivery)
         unfiled = [d.pk for d in deliveries if d.filed_at is None]
         transaction.on_commit(lambda: file_soon(unfiled))
-    failpoint("stored")
+    failpoint("dropbox-stored")
     return deliveries
-
-
-def failpoint(name: str) -> None:
-    """Kill this process as a crash would, when a test asks for it at ``name``."""
-    if os.environ.get(FAILPOINT_ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)

@@ -30,6 +30,7 @@ from django.utils import timezone
 from crmail.config.bulk import insert_rows
 from crmail.events import outbox
 from crmail.events.kinds import MessageParsed
+from crmail.failpoints import failpoint
 from crmail.mail.models import (
     Attachment,
     Compression,
@@ -154,6 +155,7 @@ def save_parsed(messages: Sequence[Message], outcomes: Sequence[Outcome]) -> Non
         parsed_ids = [m.pk for m, parsed in results if parsed is not None]
         results_saved.send(sender=Message, message_ids=parsed_ids)
         outbox.record_many([MessageParsed(message_id=pk) for pk in parsed_ids])
+        failpoint("parse-save")
 
 
 PARSED_FIELDS = (

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from crmail.blobs import store as blob_store
 from crmail.blobs.packs import Item
+from crmail.failpoints import failpoint
 from crmail.mail.models import Compression, Message, MessageRaw, ParseState
 
 # Level 1, not 3: on the benchmark mailboxes it compresses 1.5-3.4 times faster for 1-2 %
@@ -169,6 +170,7 @@ def _insert_new(fresh: dict[str, int], forms: dict[str, tuple[bytes, int]]) -> d
     written = blob_store.write(
         [Item(d, form, compression, fresh[d]) for d, (form, compression) in packed.items()]
     )
+    failpoint("pack-written")
     connection = connections[router.db_for_write(Message)]
     created_at = Message._meta.get_field("first_seen_at").get_db_prep_save(now, connection)
     ours: dict[str, int] = {}
@@ -182,6 +184,7 @@ def _insert_new(fresh: dict[str, int], forms: dict[str, tuple[bytes, int]]) -> d
             )
             ours.update((digest, pk) for pk, digest in cursor.fetchall())
         blob_store.record(written)
+        failpoint("index-commit")
     stored: dict[str, Message] = {}
     for digest, pk in ours.items():
         message = Message(pk=pk, sha256=digest, size=fresh[digest], first_seen_at=now)

@@ -94,7 +94,7 @@ def test_kill_9_after_storing_before_250_then_the_retry_makes_one_message(operat
     env, dropbox, raw, db = set_up(operator_env)
 
     port = free_port()
-    doomed = start_receiver(env, port, CRMAIL_DROPBOX_FAILPOINT="stored")
+    doomed = start_receiver(env, port, CRMAIL_FAILPOINT="dropbox-stored")
     with (
         pytest.raises(smtplib.SMTPServerDisconnected),
         smtplib.SMTP("127.0.0.1", port, timeout=30) as client,
