@@ -480,7 +480,7 @@ def _counted(counts: dict[str, tuple[int, int]], stream: str | None, unread: boo
 
 # What a page shows of a conversation's newest message (``Entry.message``): a message's
 # other fields, its body above all, are not read for a page (one query each if asked).
-SHOWN = ("subject", "snippet", "from_name", "from_address", "date")
+SHOWN = ("subject", "snippet", "from_name", "from_address", "date", "parse_state")
 
 
 def _entries(user: User, conversations: list[_Row]) -> list[Entry]:

@@ -61,6 +61,7 @@ VIEWS: dict[str, str] = {
 LIST_FIELDS = (
     "id",
     "subject",
+    "parse_state",
     "date",
     "from_address",
     "from_name",

@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from crmail.config import dates, words
+from crmail.mail.models import ParseState
 from crmail.web.modules import Column
 
 register = template.Library()
@@ -69,6 +70,15 @@ def money(value: Any) -> str:
     if value is None or value == "":
         return "—"
     return formats.number_format(value, decimal_pos=2, use_l10n=True, force_grouping=True)
+
+
+@register.filter
+def subject_of(message: Any) -> str:
+    """A message's subject as lists show it: "Processing…" while a sync is still reading
+    the message (stored, not parsed yet), "(no subject)" for mail without one."""
+    if message.subject:
+        return str(message.subject)
+    return "Processing…" if message.parse_state == ParseState.PENDING else "(no subject)"
 
 
 @register.filter

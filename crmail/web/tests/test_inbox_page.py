@@ -74,3 +74,18 @@ def test_the_page_takes_the_same_queries_for_two_rows_or_forty(
     assert len(many) == len(few) + 1  # the leads' names, now that a row shows one
     defaults = [q for q in many.captured_queries if "people_moduledefault" in q["sql"]]
     assert len(defaults) == 1  # the organisation-wide defaults, once per request
+
+
+def test_mail_a_sync_is_still_reading_says_so_instead_of_no_subject(org, client_for):
+    from crmail.mail.models import Message
+
+    rep = org.rep
+    box = connect(rep)
+    reading = put(box)
+    empty = put(box)
+    Message.objects.filter(pk=reading.pk).update(subject="", parse_state="pending")
+    Message.objects.filter(pk=empty.pk).update(subject="")
+    html = client_for(rep).get(reverse("web:inbox")).content.decode()
+    got = {m: row for row in rows(html) for m in (reading.pk, empty.pk) if f"/{m}/" in row}
+    assert "Processing…" in got[reading.pk] and "(no subject)" not in got[reading.pk]
+    assert "(no subject)" in got[empty.pk] and "Processing…" not in got[empty.pk]
