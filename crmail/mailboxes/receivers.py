@@ -12,8 +12,6 @@ from typing import Any
 from django.db import connection
 from django.dispatch import receiver
 
-from crmail.events.kinds import MessageLinked, MessageUnlinked, RecordDeleted
-from crmail.events.registry import Delivered, consumer
 from crmail.linking.links import unlink_copies
 from crmail.mail.ingest import results_saved
 from crmail.mail.models import Message
@@ -23,6 +21,7 @@ from crmail.mailboxes.models import Location, SentMessage
 BATCH = 1000
 LOC = conversations.LOC
 MSG = connection.ops.quote_name(Message._meta.db_table)
+SENT = connection.ops.quote_name(SentMessage._meta.db_table)
 
 
 def copy_message_fields(message_ids: Sequence[int]) -> None:
@@ -69,59 +68,51 @@ def mark_copies(message_ids: Sequence[int]) -> list[int]:
     crmail or its BCC Dropbox (decision 056): the same Message-ID as the sent message,
     other bytes (the provider's Sent copy, a copy to oneself), in a mailbox of the sender.
     Either may be parsed first. Their address links go: the record shows the mail once,
-    as sent. Returns the ids marked. One query when none of the mail was sent from crmail.
+    as sent. Returns the ids marked. One statement per thousand messages when none of them
+    shares its Message-ID with mail sent from crmail (a sync's usual case).
     """
-    keys = set(
-        Message.objects.filter(pk__in=message_ids)
-        .exclude(message_id="")
-        .values_list("message_id", flat=True)
-    )
-    if not keys:
+    pairs: list[tuple[int, int, int]] = []  # (copy, original, its sender)
+    ids = sorted(set(message_ids))
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start : start + BATCH]
+        marks = ", ".join(["%s"] * len(chunk))
+        # This message is a copy of a sent one, or a sent one whose copy came first.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT m.id, o.id, s.sender_id FROM {MSG} m "
+                f"JOIN {MSG} o ON o.message_id = m.message_id AND o.id <> m.id "
+                f"JOIN {SENT} s ON s.message_id = o.id "
+                f"WHERE m.id IN ({marks}) AND m.message_id <> '' "
+                "UNION "
+                f"SELECT o.id, m.id, s.sender_id FROM {MSG} m "
+                f"JOIN {SENT} s ON s.message_id = m.id "
+                f"JOIN {MSG} o ON o.message_id = m.message_id AND o.id <> m.id "
+                f"WHERE m.id IN ({marks}) AND m.message_id <> ''",
+                chunk + chunk,
+            )
+            pairs += cursor.fetchall()
+    if not pairs:
         return []
-    sends = list(
-        SentMessage.objects.filter(message__message_id__in=keys).values_list(
-            "message_id", "message__message_id", "sender_id"
+    sent = set(
+        SentMessage.objects.filter(message_id__in={c for c, _, _ in pairs}).values_list(
+            "message_id", flat=True
         )
     )
-    if not sends:
-        return []
-    sent_ids = {o for o, _, _ in sends}
-    copies = Message.objects.filter(
-        message_id__in={k for _, k, _ in sends}, copy_of__isnull=True
-    ).exclude(pk__in=sent_ids)
+    unmarked = set(
+        Message.objects.filter(pk__in={c for c, _, _ in pairs}, copy_of__isnull=True).values_list(
+            "pk", flat=True
+        )
+    )
     owners: dict[int, set[int]] = {}
-    for pk, owner in Location.objects.filter(message__in=copies).values_list(
+    for pk, owner in Location.objects.filter(message_id__in=unmarked).values_list(
         "message_id", "mailbox__owner_id"
     ):
         owners.setdefault(pk, set()).add(owner)
-    marked: list[int] = []
-    for pk, key in copies.filter(pk__in=owners).values_list("pk", "message_id"):
-        original = next((o for o, k, u in sends if k == key and u in owners[pk]), None)
-        if original is not None:
-            Message.objects.filter(pk=pk).update(copy_of_id=original)
-            marked.append(pk)
-    unlink_copies(marked)
-    return marked
-
-
-@consumer("inbox-links", ("message.linked", "message.unlinked", "record.deleted"), batch=BATCH)
-def follow_links(batch: list[Delivered]) -> None:
-    """A conversation's records follow its messages' links (a deleted record's links go
-    without an event of their own)."""
-    message_ids = sorted(
-        {
-            item.data.message_id
-            for item in batch
-            if isinstance(item.data, MessageLinked | MessageUnlinked)
-        }
-    )
-    touched: set[conversations.Key] = set()
-    for start in range(0, len(message_ids), BATCH):
-        chunk = message_ids[start : start + BATCH]
-        touched |= conversations.keys(Location.objects.filter(message_id__in=chunk))
-    conversations.refresh(touched)
-    for item in batch:
-        if isinstance(item.data, RecordDeleted):
-            # Linking's own consumer deletes the record's links, in either order with this
-            # one: its conversations lose the record here, whatever the links say yet.
-            conversations.forget_record(item.data.module, item.data.record_id)
+    marked: dict[int, int] = {}
+    for copy, original, sender in sorted(pairs):
+        if copy in unmarked and copy not in sent and sender in owners.get(copy, ()):
+            marked.setdefault(copy, original)
+    for copy, original in marked.items():
+        Message.objects.filter(pk=copy).update(copy_of_id=original)
+    unlink_copies(list(marked))
+    return list(marked)
