@@ -47,7 +47,7 @@ from crmail.mail.parse import (
     digest_packed,
     parse_many,
 )
-from crmail.mail.store import raw_bytes_many
+from crmail.mail.store import Stored, raw_bytes_many
 from crmail.mail.worker_process import die_with_parent
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def parse_pending(mailbox_id: int | None = None) -> int:
     return len(ids)
 
 
-def save_parsed(messages: Sequence[Message], outcomes: Sequence[Outcome]) -> None:
+def save_parsed(messages: Sequence[Message | Row], outcomes: Sequence[Outcome]) -> None:
     """Write parse outcomes: fields, participants, attachments, threads; one transaction.
 
     A ``message.parsed`` event per parsed message commits with them, so its consumers
@@ -179,7 +179,31 @@ PARSED_FIELDS = (
 )
 
 
-def _save_parsed_fields(messages: list[Message]) -> None:
+class Row:
+    """A message as saving its parse results needs it: its id, when crmail first saw it,
+    and room for each parsed field (starting as the field's default). Not a model
+    instance: the parsing pipeline saves thousands of them in a first sync."""
+
+    __slots__ = (
+        "first_seen_at",
+        "pk",
+        *(Message._meta.get_field(n).attname for n in PARSED_FIELDS),
+    )
+
+    def __init__(self, pk: int, first_seen_at: datetime | None) -> None:
+        self.pk = pk
+        self.first_seen_at = first_seen_at
+        for name, default in _DEFAULTS:
+            setattr(self, name, default)
+
+
+_DEFAULTS = [
+    (Message._meta.get_field(n).attname, Message._meta.get_field(n).get_default())
+    for n in PARSED_FIELDS
+]
+
+
+def _save_parsed_fields(messages: list[Message | Row]) -> None:
     """One prepared UPDATE per message, sent with executemany.
 
     ``bulk_update`` builds a CASE expression per field over the whole batch; on a first
@@ -209,7 +233,7 @@ def _save_parsed_fields(messages: list[Message]) -> None:
         cursor.executemany(sql, rows)
 
 
-def _fill(message: Message, done: Digest) -> None:
+def _fill(message: Message | Row, done: Digest) -> None:
     parsed = done.parsed
     message.parse_state = ParseState.PARTIAL if parsed.problems else ParseState.PARSED
     message.parse_problems = "\n".join(parsed.problems)[:2000]
@@ -243,7 +267,7 @@ def thread_subject(subject: str) -> str:
             return s
 
 
-def _assign_threads(messages: list[Message]) -> None:
+def _assign_threads(messages: list[Message | Row]) -> None:
     """Join each message to the thread of the messages it refers to, or start one.
 
     A parent that arrives after its replies adopts their thread, so order does not matter.
@@ -341,7 +365,7 @@ class ParsePipeline:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = default_workers() if workers is None else workers
         self._pool: ProcessPoolExecutor | None = None
-        self._queue: deque[tuple[list[Message], int, Future[list[Outcome]]]] = deque()
+        self._queue: deque[tuple[list[Row], int, Future[list[Outcome]]]] = deque()
         self._in_flight = 0  # bytes handed to the workers and not saved yet
         self.saved = 0
 
@@ -379,7 +403,9 @@ class ParsePipeline:
                 log.warning("No worker processes for parsing; parsing in this process")
                 self.workers = 0
 
-    def submit(self, messages: Sequence[Message], forms: Sequence[tuple[bytes, int]]) -> None:
+    def submit(
+        self, messages: Sequence[Message | Stored], forms: Sequence[tuple[bytes, int]]
+    ) -> None:
         """Queue the ``pending`` ones among stored ``messages`` (with their stored forms,
         (bytes, compression), in the same order) for parsing; each message once."""
         batch: dict[int, tuple[Message, tuple[bytes, int]]] = {}
@@ -389,16 +415,16 @@ class ParsePipeline:
         if not batch:
             return
         if self._pool is None:
-            todo = [m for m, _ in batch.values()]
+            todo = [Row(m.pk, m.first_seen_at) for m, _ in batch.values()]
             items = [(data, c == Compression.ZSTD) for _, (data, c) in batch.values()]
             self._save(todo, digest_packed(items, BODY_TEXT_LIMIT))
             return
-        chunk: list[Message] = []
+        chunk: list[Row] = []
         items = []
         size = 0
         for message, (stored, compression) in batch.values():
             # Only what saving needs: the row and its bytes go once handed over.
-            chunk.append(Message(pk=message.pk, first_seen_at=message.first_seen_at))
+            chunk.append(Row(message.pk, message.first_seen_at))
             items.append((stored, compression == Compression.ZSTD))
             size += len(stored)
             if size >= CHUNK_BYTES:
@@ -409,7 +435,7 @@ class ParsePipeline:
         while self._queue and self._queue[0][2].done():
             self._save_next()
 
-    def _hand_over(self, chunk: list[Message], items: list[tuple[bytes, bool]], size: int) -> None:
+    def _hand_over(self, chunk: list[Row], items: list[tuple[bytes, bool]], size: int) -> None:
         while self._queue and self._in_flight + size > IN_FLIGHT_BYTES * max(self.workers, 1):
             self._save_next()
         if self._pool is not None:
@@ -444,7 +470,7 @@ class ParsePipeline:
     def _save_next(self) -> None:
         """Save the oldest chunk (waiting for it) and every chunk after it that is ready,
         in one transaction: on SQLite each commit is a sync of the write-ahead log."""
-        messages: list[Message] = []
+        messages: list[Row] = []
         outcomes: list[Outcome] = []
         while self._queue and (not messages or self._queue[0][2].done()):
             chunk, size, future = self._queue.popleft()
@@ -469,6 +495,6 @@ class ParsePipeline:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    def _save(self, messages: list[Message], outcomes: list[Outcome]) -> None:
+    def _save(self, messages: list[Row], outcomes: list[Outcome]) -> None:
         save_parsed(messages, outcomes)
         self.saved += len(messages)

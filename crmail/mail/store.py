@@ -14,6 +14,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import zstandard
@@ -80,12 +81,12 @@ class MissingRaw(LookupError):
     """A message whose bytes are in neither the blob store nor a ``MessageRaw`` row."""
 
 
-def raw_bytes_many(messages: Sequence[Message]) -> list[bytes]:
+def raw_bytes_many(messages: Sequence[Any]) -> list[bytes]:
     """``raw_bytes`` of each message, in order: from the blob store, or a ``MessageRaw``
     row for a message not moved there yet. Raises ``MissingRaw`` for one in neither."""
-    wanted = [m for m in messages if m.packed is None]
+    wanted = [m for m in messages if getattr(m, "packed", None) is None]
     # The content hashes, read in one query for rows loaded without them.
-    digests = {m.pk: m.__dict__.get("sha256") or "" for m in wanted}
+    digests = {m.pk: getattr(m, "__dict__", {}).get("sha256") or "" for m in wanted}
     unknown = [pk for pk, digest in digests.items() if not digest]
     for start in range(0, len(unknown), 500):
         digests.update(
@@ -102,7 +103,7 @@ def raw_bytes_many(messages: Sequence[Message]) -> list[bytes]:
         )
     found = []
     for m in messages:
-        form = m.packed or in_store.get(digests.get(m.pk, "")) or stored.get(m.pk)
+        form = getattr(m, "packed", None) or in_store.get(digests.get(m.pk, "")) or stored.get(m.pk)
         if form is None:
             raise MissingRaw(f"message {m.pk} has no stored bytes")
         found.append(unpack(*form))
@@ -139,27 +140,63 @@ def prepare(raws: Iterable[bytes]) -> Prepared:
     return Prepared(hashes, sizes, forms)
 
 
-def store_many(raws: Iterable[bytes] | Prepared) -> list[Message]:
-    """Store each raw message unless its content is stored already; one Message per input.
+@dataclass(slots=True)
+class Stored:
+    """A stored message as the sync needs it, without building a model instance (a first
+    sync stores thousands): its row's id and state, and, when this call stored it, its
+    stored form (``packed``)."""
 
-    New rows start as ``pending``: parsing is a later step, off the fetch path. The rows
-    stored by this call carry their stored form in ``packed``. Safe beside another
-    process storing the same content: whichever commits first wins, the other takes its
-    row. ``raws`` may come ``prepare``d (hashed and compressed elsewhere).
+    pk: int
+    sha256: str
+    size: int
+    first_seen_at: datetime
+    parse_state: str = ParseState.PENDING
+    thread_id: int | None = None
+    date: datetime | None = None
+    packed: tuple[bytes, int] | None = None
+
+
+_STORED_COLUMNS = ("pk", "sha256", "size", "first_seen_at", "parse_state", "thread_id", "date")
+
+
+def store_rows(raws: Iterable[bytes] | Prepared) -> list[Stored]:
+    """Store each raw message unless its content is stored already; one row per input.
+
+    New rows start as ``pending``: parsing is a later step, off the fetch path; they carry
+    their stored form in ``packed``. Safe beside another process storing the same content:
+    whichever commits first wins, the other takes its row. ``raws`` may come ``prepare``d
+    (hashed and compressed elsewhere).
     """
     ready = raws if isinstance(raws, Prepared) else prepare(raws)
-    known = {m.sha256: m for m in Message.objects.filter(sha256__in=set(ready.hashes))}
+    rows = Message.objects.filter(sha256__in=set(ready.hashes)).values_list(*_STORED_COLUMNS)
+    known = {row[1]: Stored(*row) for row in rows}
     fresh = {d: n for d, n in zip(ready.hashes, ready.sizes, strict=True) if d not in known}
     if fresh:
         known.update(_insert_new(fresh, ready.forms))
     return [known[d] for d in ready.hashes]
 
 
+def store_many(raws: Iterable[bytes] | Prepared) -> list[Message]:
+    """``store_rows`` as model instances: those this call stored with their stored form in
+    ``packed`` (for parsing them without reading them back), the others as loaded."""
+    rows = store_rows(raws)
+    loaded = Message.objects.in_bulk([r.pk for r in rows if r.packed is None])
+    found = []
+    for r in rows:
+        if r.packed is None:
+            found.append(loaded[r.pk])
+            continue
+        message = Message(pk=r.pk, sha256=r.sha256, size=r.size, first_seen_at=r.first_seen_at)
+        message.packed = r.packed
+        found.append(message)
+    return found
+
+
 def store_raw(raw: bytes) -> Message:
     return store_many([raw])[0]
 
 
-def _insert_new(fresh: dict[str, int], forms: dict[str, tuple[bytes, int]]) -> dict[str, Message]:
+def _insert_new(fresh: dict[str, int], forms: dict[str, tuple[bytes, int]]) -> dict[str, Stored]:
     """Write the contents (``fresh``: hash -> size; ``forms``: their stored forms) as one
     pack of the blob store, then INSERT a Message row per content and the pack's index rows
     in one transaction; prepared statements, no model
@@ -185,14 +222,14 @@ def _insert_new(fresh: dict[str, int], forms: dict[str, tuple[bytes, int]]) -> d
             ours.update((digest, pk) for pk, digest in cursor.fetchall())
         blob_store.record(written)
         failpoint("index-commit")
-    stored: dict[str, Message] = {}
-    for digest, pk in ours.items():
-        message = Message(pk=pk, sha256=digest, size=fresh[digest], first_seen_at=now)
-        message.packed = packed[digest]
-        stored[digest] = message
+    stored = {
+        digest: Stored(pk, digest, fresh[digest], now, packed=packed[digest])
+        for digest, pk in ours.items()
+    }
     theirs = [d for d in fresh if d not in ours]
     if theirs:
-        stored.update((m.sha256, m) for m in Message.objects.filter(sha256__in=theirs))
+        rows = Message.objects.filter(sha256__in=theirs).values_list(*_STORED_COLUMNS)
+        stored.update((row[1], Stored(*row)) for row in rows)
     return stored
 
 

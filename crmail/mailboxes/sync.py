@@ -25,7 +25,7 @@ from crmail.events.kinds import EventData, MailboxNeedsAttention, MessageReceive
 from crmail.jobs import leases
 from crmail.jobs.models import Lease
 from crmail.mail.ingest import PIPELINE_MIN_MESSAGES, ParsePipeline, parse_pending
-from crmail.mail.store import Prepared, prepare, store_many
+from crmail.mail.store import Prepared, prepare, store_rows
 from crmail.mailboxes import conversations, live_sync
 from crmail.mailboxes.connect import daily_transfer_cap
 from crmail.mailboxes.drivers.base import (
@@ -352,7 +352,7 @@ def _rematch(
     """UIDVALIDITY changed: the old ids mean nothing. Keep the stored messages, re-find them.
 
     Messages are matched by Message-ID and size when the driver can list those cheaply;
-    the rest are fetched again and matched by content hash in ``store_many``.
+    the rest are fetched again and matched by content hash in ``store_rows``.
     """
     old = list(
         Location.objects.filter(folder=row)
@@ -521,7 +521,7 @@ def _store_batch(
     """Raw bytes and locations in one transaction; then the server may let them go."""
     connection = connections[router.db_for_write(Location)]
     with transaction.atomic():
-        messages = store_many(prepared)
+        messages = store_rows(prepared)
         now = timezone.now()
         created = Location._meta.get_field("created_at").get_db_prep_save(now, connection)
         date_field = Location._meta.get_field("date")
