@@ -195,6 +195,7 @@ class PersonOut(RecordOut):
 
 class ContactOut(PersonOut):
     account_id: int | None
+    time_zone: str = Field(description="An IANA time zone name; empty: unknown.")
 
 
 class LeadOut(PersonOut):
@@ -267,6 +268,9 @@ class PersonPatch(RecordPatch):
 
 class ContactPatch(PersonPatch):
     account_id: Id | None = None
+    time_zone: str | None = Field(
+        None, max_length=64, description="An IANA time zone name (Europe/Paris); empty: unknown."
+    )
 
 
 class ContactIn(ContactPatch):
