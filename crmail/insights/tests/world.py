@@ -74,3 +74,32 @@ def parsed(raw: bytes) -> EmailMessage:
 def html_of(raw: bytes) -> str:
     body = parsed(raw).get_body(("html",))
     return body.get_content() if body is not None else ""  # type: ignore[union-attr]
+
+
+def inbound(rep: Sender, raw_from: str, *, date: str, in_reply_to: str = "") -> Any:
+    """A message ``raw_from`` wrote to ``rep``, stored in ``rep``'s Inbox (their own mail)."""
+    from email.message import EmailMessage as Built
+
+    from crmail.mail.ingest import parse_stored
+    from crmail.mail.store import store_raw
+    from crmail.mailboxes.models import Folder, Location
+
+    msg = Built()
+    msg["From"] = raw_from
+    msg["To"] = rep.mailbox.email
+    msg["Subject"] = "Re: The offer"
+    msg["Date"] = date
+    msg["Message-ID"] = f"<{abs(hash((raw_from, date)))}@acme.example>"
+    if in_reply_to:
+        msg["In-Reply-To"] = msg["References"] = f"<{in_reply_to.strip('<>')}>"
+    msg.set_content("Thanks, looks good.")
+    stored = store_raw(msg.as_bytes())
+    parse_stored([stored])
+    folder, _ = Folder.objects.get_or_create(
+        mailbox=rep.mailbox, remote_id="INBOX", defaults={"name": "Inbox", "role": "inbox"}
+    )
+    Location.objects.create(
+        mailbox=rep.mailbox, folder=folder, message=stored, remote_id=str(stored.pk), uid=stored.pk
+    )
+    stored.refresh_from_db()
+    return stored
