@@ -19,10 +19,11 @@ from datetime import datetime, time, timedelta
 from django.conf import settings
 from django.db.models import Count, Max
 
-from crmail.crm.models import Contact
+from crmail.crm.models import Contact, Deal, Record
 from crmail.insights.models import Click, MessageInsight, Open
 from crmail.mail.models import Message, Participant
 from crmail.mailboxes.models import SentMessage, Source
+from crmail.people import access
 from crmail.people.models import User
 from crmail.sharing.visibility import seen_of
 
@@ -51,6 +52,11 @@ class MessageInsights:
     @property
     def counted_clicks(self) -> list[Click]:
         return [c for c in self.clicks if not c.scanner]
+
+    @property
+    def hits(self) -> list[Open | Click]:
+        """Opens and clicks together, oldest first."""
+        return sorted([*self.opens, *self.clicks], key=lambda hit: (hit.at, hit.pk))
 
 
 def for_message(message_id: int) -> MessageInsights | None:
@@ -275,6 +281,23 @@ class Heatmap:
             (DAYS[d], [(h, self.counts[d][h], self.level(d, h)) for h in range(24)])
             for d in range(7)
         ]
+
+
+def contact_for(user: User, record: Record | None, to: list[str]) -> Contact | None:
+    """The contact "send at the best time" is for: the record's (a contact, a deal's
+    contact), else the first To address that is a contact ``user`` may see."""
+    contacts = access.visible(user, Contact)
+    if isinstance(record, Contact):
+        return record
+    if isinstance(record, Deal) and record.contact_id:
+        found = contacts.filter(pk=record.contact_id).first()
+        if found is not None:
+            return found
+    for address in to:
+        found = contacts.filter(emails__address=address.strip().lower()).first()
+        if found is not None:
+            return found
+    return None
 
 
 def contact_zone(contact: Contact) -> tuple[zoneinfo.ZoneInfo, bool]:

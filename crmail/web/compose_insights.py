@@ -22,7 +22,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from crmail.config.dates import when
-from crmail.crm.models import Contact, Deal, Record
+from crmail.crm.models import Record
 from crmail.emailtemplates import actions as template_actions
 from crmail.insights import queries, scheduling, switch
 from crmail.insights.models import ScheduledSend
@@ -30,7 +30,6 @@ from crmail.insights.tracking import Tracker
 from crmail.mail.compose import Draft
 from crmail.mail.models import Message
 from crmail.mailboxes.models import Mailbox
-from crmail.people import access
 from crmail.people.models import User
 
 FIELDS = ("no_track", "send_at", "template_id")
@@ -86,26 +85,9 @@ def wants_later(request: HttpRequest) -> bool:
     return LATER in request.POST or BEST in request.POST
 
 
-def contact_for(user: User, record: Record | None, to: list[str]) -> Contact | None:
-    """The contact "send at the best time" is for: the record's (a contact, a deal's
-    contact), else the first To address that is a contact ``user`` may see."""
-    contacts = access.visible(user, Contact)
-    if isinstance(record, Contact):
-        return record
-    if isinstance(record, Deal) and record.contact_id:
-        found = contacts.filter(pk=record.contact_id).first()
-        if found is not None:
-            return found
-    for address in to:
-        found = contacts.filter(emails__address=address.strip().lower()).first()
-        if found is not None:
-            return found
-    return None
-
-
 def best_time_hint(user: User, record: Record | None) -> str:
     """What the composer says of the best time, for a record's contact; "" otherwise."""
-    contact = contact_for(user, record, [])
+    contact = queries.contact_for(user, record, [])
     if contact is None:
         return ""
     heat = queries.heatmap(user, contact)
@@ -133,7 +115,7 @@ def schedule(
     best_of = ""
     send_at: datetime | None
     if BEST in request.POST:
-        contact = contact_for(user, record, list(draft.to))
+        contact = queries.contact_for(user, record, list(draft.to))
         if contact is None:
             form.add_error(
                 None,

@@ -77,4 +77,4 @@ def best_time_context(user: User, record: Any) -> dict[str, Any]:
     """A contact page's best-time card."""
     if not isinstance(record, Contact):
         return {}
-    return {"heatmap": queries.heatmap(user, record), "hours": range(24)}
+    return {"heatmap": queries.heatmap(user, record), "hours": range(0, 24, 3)}
