@@ -68,6 +68,8 @@ from crmail.api.schemas import (
 from crmail.crm.models import RECORD_MODELS, Deal, Record
 from crmail.emailtemplates import actions as template_actions
 from crmail.emailtemplates import merge
+from crmail.insights import switch
+from crmail.insights.tracking import Tracker
 from crmail.linking import deal_links
 from crmail.linking.links import (
     AlreadyLinked,
@@ -127,10 +129,15 @@ def _send(
     draft: Draft,
     record: RecordRef | None,
     start: replies.Start | None = None,
+    *,
+    track: bool = True,
+    template_id: int | None = None,
 ) -> dict[str, Any]:
-    """Send ``draft`` (an answer to ``start.original`` when given) and describe the result."""
+    """Send ``draft`` (an answer to ``start.original`` when given) and describe the result;
+    tracked (SPEC F9) when the organisation tracks mail and ``track`` does not say no."""
     _visible_record(user, record)  # 404 for one the caller may not see
     module, record_id = ("", None) if record is None else (record.module, record.id)
+    tracker = Tracker(track=track and switch.state().tracking, template_id=template_id)
     try:
         sent = send_message(
             user,
@@ -138,6 +145,7 @@ def _send(
             mailbox=start.mailbox if start is not None else None,
             record_module=module,
             record_id=record_id,
+            tracking=tracker,
         )
     except ComposeError as exc:
         raise Invalid.one(FIELDS.get(exc.field, exc.field), str(exc)) from None
@@ -158,6 +166,7 @@ def _send(
         "recipients": sent.recipients,
         "sent_copy_stored": stored,
         "sent_copy_note": note,
+        "tracked": tracker.key is not None,
     }
 
 
@@ -197,12 +206,24 @@ def send(request: HttpRequest, payload: SendIn) -> dict[str, Any]:
     and whether a copy went to the server's Sent folder (and if not, why). To answer a
     message in its thread, use ``/messages/{id}/reply`` or ``/forward``."""
     user = current_user(request)
+    return _send(
+        user,
+        draft_of(user, payload),
+        payload.record,
+        track=payload.track,
+        template_id=payload.template_id,
+    )
+
+
+def draft_of(user: User, payload: SendIn) -> Draft:
+    """The message ``payload`` asks for (a template filled, when it names one); 422 as the
+    fields are wrong, 404 for a record the caller may not see."""
     subject, text, html = payload.subject, payload.text, payload.html
     if payload.template_id is not None:
         subject, text = _from_template(user, payload, _visible_record(user, payload.record))
     elif subject is None:
         raise Invalid.one("subject", "Give a subject, or a template_id to take it from.")
-    draft = Draft(
+    return Draft(
         sender=payload.sender,
         reply_to=payload.reply_to,
         to=payload.to,
@@ -214,7 +235,6 @@ def send(request: HttpRequest, payload: SendIn) -> dict[str, Any]:
         in_reply_to=payload.in_reply_to,
         references=[payload.in_reply_to] if payload.in_reply_to else [],
     )
-    return _send(user, draft, payload.record)
 
 
 def _start(request: HttpRequest, id: int, mode: replies.Mode) -> tuple[User, replies.Start]:
@@ -270,7 +290,7 @@ def reply(request: HttpRequest, id: Id, payload: ReplyIn) -> dict[str, Any]:
         in_reply_to=start.in_reply_to,
         references=start.references,
     )
-    return _send(user, draft, payload.record, start)
+    return _send(user, draft, payload.record, start, track=payload.track)
 
 
 @router.post(
@@ -306,7 +326,7 @@ def forward(request: HttpRequest, id: Id, payload: ForwardIn) -> dict[str, Any]:
         references=start.references,
         attachments=replies.forwarded_files(start.original, start.attachments),
     )
-    return _send(user, draft, payload.record, start)
+    return _send(user, draft, payload.record, start, track=payload.track)
 
 
 # --------------------------------------------------------------------------- reading

@@ -19,6 +19,7 @@ from crmail.api import (
     errors,
     groups,
     inbox,
+    insights,
     leads,
     mailboxes,
     messages,
@@ -94,6 +95,10 @@ api.add_router("/notifications", notifications.router)
 api.add_router("/messages", messages.router)
 api.add_router("/messages", senders.router)
 api.add_router("/messages", tags.message_router)
+api.add_router("/messages", insights.message_router)
+api.add_router("/contacts", insights.contact_router)
+api.add_router("/insights", insights.router)
+api.add_router("/scheduled", insights.scheduled_router)
 api.add_router("/tags", tags.router)
 api.add_router("/tasks", tasks.router)
 api.add_router("/tokens", tokens.router)

@@ -195,6 +195,7 @@ class PersonOut(RecordOut):
 
 class ContactOut(PersonOut):
     account_id: int | None
+    time_zone: str = Field(description="An IANA time zone name; empty: unknown.")
 
 
 class LeadOut(PersonOut):
@@ -267,6 +268,9 @@ class PersonPatch(RecordPatch):
 
 class ContactPatch(PersonPatch):
     account_id: Id | None = None
+    time_zone: str | None = Field(
+        None, max_length=64, description="An IANA time zone name (Europe/Paris); empty: unknown."
+    )
 
 
 class ContactIn(ContactPatch):
@@ -770,10 +774,21 @@ class SendIn(Input):
         "", description="The Message-ID this answers (threads the reply)."
     )
     record: RecordRef | None = Field(None, description="The record the mail is sent from.")
+    track: bool = Field(
+        True,
+        description="False: no open pixel or tracked links in this message, even while the "
+        "organisation tracks mail (Email insights, ``/insights/settings``).",
+    )
 
 
 class ReplyIn(Input):
     all: bool = Field(False, description="Reply all: also to the original's To and Cc.")
+    track: bool = Field(
+        True,
+        description="False: no open pixel or tracked links in this message, even while the "
+        "organisation tracks mail (Email insights, ``/insights/settings``).",
+    )
+
     text: Annotated[str, Field(max_length=5_000_000)] = Field(
         "", description="Your text; the original follows it, quoted."
     )
@@ -794,6 +809,12 @@ class ReplyIn(Input):
 
 class ForwardIn(Input):
     to: list[Address] = Field(max_length=500)
+    track: bool = Field(
+        True,
+        description="False: no open pixel or tracked links in this message, even while the "
+        "organisation tracks mail (Email insights, ``/insights/settings``).",
+    )
+
     cc: list[Address] = Field(default_factory=list, max_length=500)
     bcc: list[Address] = Field(default_factory=list, max_length=500)
     text: Annotated[str, Field(max_length=5_000_000)] = Field(
@@ -817,6 +838,9 @@ class SentOut(Schema):
     recipients: list[str]
     sent_copy_stored: bool = Field(description="A copy was put in the server's Sent folder.")
     sent_copy_note: str = Field(description="Why not, in words; empty when it was.")
+    tracked: bool = Field(
+        description="Its recipients' copy carries the open pixel and tracked links."
+    )
 
 
 # ----------------------------------------------------------------- mail on records

@@ -234,6 +234,34 @@ def endpoint_url(name: str) -> str:
     return raw.rstrip("/")
 
 
+def public_url(name: str) -> str:
+    """crmail's own address as people outside reach it (``https://crm.example.com``): an
+    http:// or https:// origin, without a path, query or fragment; "" when unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    parts = urllib.parse.urlsplit(raw)
+    try:
+        parts.port  # noqa: B018  (a bad port raises)
+    except ValueError:
+        parts = parts._replace(scheme="")
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path.strip("/")
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or parts.password
+        or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in raw)
+    ):
+        raise ConfigError(
+            f"{name} must be crmail's address as people outside reach it: an http:// or "
+            f"https:// address without a path, such as https://crm.example.com, not {raw!r}"
+        )
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "crmail.search",
     "crmail.webhooks",
     "crmail.notifications",
+    "crmail.insights",
     "crmail.workflows",
     "crmail.web",
 ]
@@ -247,6 +248,15 @@ if CRMAIL_SPF_INCLUDE:
     except BadName as exc:
         CRMAIL_CONFIG_ERRORS.append(f"CRMAIL_SPF_INCLUDE: {exc}")
         CRMAIL_SPF_INCLUDE = ""
+
+# crmail's address as recipients' mail programs reach it (https://crm.example.com): the open
+# pixel and tracked links of Email insights (SPEC F9, decision 057) point there. Empty: mail
+# goes out untracked, and the insights settings page and the composer say why.
+try:
+    CRMAIL_PUBLIC_URL = env.public_url("CRMAIL_PUBLIC_URL")
+except env.ConfigError as exc:
+    CRMAIL_CONFIG_ERRORS.append(str(exc))
+    CRMAIL_PUBLIC_URL = ""
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("CRMAIL_TIME_ZONE", "UTC")

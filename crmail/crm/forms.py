@@ -7,6 +7,7 @@ of or attach to a record the user may not see.
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from django import forms
@@ -140,7 +141,16 @@ class PersonForm(RecordForm):
                 record.emails.filter(pk=row.pk).update(is_primary=primary)
 
 
+def time_zone_choices() -> list[tuple[str, str]]:
+    """Every IANA time zone name, after "unknown"."""
+    return [("", "Unknown (the organisation's)")] + [
+        (name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())
+    ]
+
+
 class ContactForm(PersonForm):
+    time_zone = forms.ChoiceField(label="Time zone", required=False, choices=time_zone_choices)
+
     class Meta:
         model = Contact
         fields = [
@@ -152,6 +162,7 @@ class ContactForm(PersonForm):
             "title",
             "phone",
             "mobile",
+            "time_zone",
             "owner",
             "description",
         ]

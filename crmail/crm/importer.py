@@ -88,6 +88,8 @@ COLUMNS: dict[str, dict[str, str]] = {
         **_PERSON,
         "contactname": "full_name",
         **dict.fromkeys(_ORGANISATION_NAMES, "account"),
+        "timezone": "time_zone",
+        "tz": "time_zone",
     },
     "leads": {
         **_PERSON,

@@ -89,6 +89,12 @@ class Contact(PersonRecord):
     account = models.ForeignKey(
         Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
     )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Where the contact lives (Europe/Paris); empty: unknown, the organisation's "
+        "is used. Their best time to be written to is counted in it.",
+    )
 
     class Meta:
         ordering = ["last_name", "first_name", "pk"]

@@ -10,6 +10,8 @@ failure there does not unsend anything: it is recorded beside the sent message.
 from __future__ import annotations
 
 import logging
+from email.message import EmailMessage
+from typing import Protocol
 
 from django.db import transaction
 
@@ -43,6 +45,17 @@ class SendingNotPossible(Exception):
     """Nothing was sent; the message says why in words."""
 
 
+class Tracking(Protocol):
+    """What Email insights (SPEC F9, ``crmail.insights.tracking``) adds to sending one
+    message: the copy its recipients get (None: the message itself), and its record,
+    written in the transaction that stores the message. crmail stores the message as
+    built, so opening it in crmail fires no pixel and its links go where they say."""
+
+    def recipients_copy(self, msg: EmailMessage) -> EmailMessage | None: ...
+
+    def record(self, sent: SentMessage) -> None: ...
+
+
 def from_addresses(mailbox: Mailbox) -> list[str]:
     """The addresses ``mailbox`` may send as: its own first, then the extra ones."""
     addresses = [mailbox.email.lower()]
@@ -72,8 +85,10 @@ def send_message(
     mailbox: Mailbox | None = None,
     record_module: str = "",
     record_id: int | None = None,
+    tracking: Tracking | None = None,
 ) -> SentMessage:
-    """Send ``draft`` as ``user`` through their active mailbox (or ``mailbox``, their own)."""
+    """Send ``draft`` as ``user`` through their active mailbox (or ``mailbox``, their own);
+    with ``tracking``, the recipients get its copy of the message."""
     if mailbox is None:
         mailbox = Mailbox.objects.filter(owner=user, is_active=True).first()
     if mailbox is None or mailbox.owner_id != user.pk:
@@ -94,8 +109,14 @@ def send_message(
     # DKIM-signed when the From domain is authenticated (SPEC F10): these bytes go out,
     # through SMTP or the mailbox's API alike, and these are stored.
     raw = signing.sign(draft.sender, msg.as_bytes())
+    theirs = tracking.recipients_copy(msg) if tracking is not None else None
     try:
-        _deliver(mailbox, draft.sender, recipients, raw)
+        _deliver(
+            mailbox,
+            draft.sender,
+            recipients,
+            raw if theirs is None else signing.sign(draft.sender, theirs.as_bytes()),
+        )
     except DriverError as exc:
         raise _refused_as(exc, mailbox, organisation) from None
     with transaction.atomic():
@@ -118,6 +139,8 @@ def send_message(
                 record_id=record_id,
             )
         )
+        if tracking is not None:
+            tracking.record(sent)
     parse_stored([message])
     # On the record it was sent from, and on every lead and contact it was sent to.
     link_sent(message, record_module, record_id, user)

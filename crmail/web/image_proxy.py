@@ -25,6 +25,7 @@ from urllib.parse import urljoin
 import urllib3
 from django.core import signing
 
+from crmail.insights.tracking import is_tracking_url
 from crmail.net import (
     BadUrl,
     IpAddress,
@@ -123,6 +124,8 @@ def fetch(url: str) -> Image:
     """The image at ``url``, every hop checked; ``Refused`` says why not."""
     started = time.monotonic()
     for _hop in range(MAX_REDIRECTS + 1):
+        if is_tracking_url(url):  # a copy of tracked mail: reading it in crmail is no open
+            raise Refused("crmail's own tracking pixel is never fetched", status=404)
         target = _target(url)
         ip = resolve(target.host, target.port)
         response, pool = _request(target, ip)

@@ -90,7 +90,7 @@ MODULES: dict[str, Module] = {
             ),
             search_fields=("first_name", "last_name", "phone", "mobile"),
             search_help="Name, email, account or phone",
-            detail_fields=("title", "phone", "mobile"),
+            detail_fields=("title", "phone", "mobile", "time_zone"),
             select_related=("owner", "account"),
             prefetch=("emails",),
             people=True,

@@ -13,12 +13,14 @@ from crmail.web.views import (
     departing,
     events,
     home,
+    insights,
     mailbox_labels,
     mailboxes,
     notifications,
     records,
     static,
     tasks,
+    tracking,
     webhooks,
     workflow_import,
     workflows,
@@ -89,6 +91,11 @@ pages: list[URLPattern] = [
     # Mail
     path("<module:module>/<int:pk>/email/", compose.compose, name="record_compose"),
     path("compose/", compose.compose, name="compose"),
+    # Mail sent later, and what tracked mail points at (SPEC F9): no sign-in for the latter
+    path("scheduled/", insights.scheduled_list, name="scheduled"),
+    path("scheduled/<int:pk>/cancel/", insights.scheduled_cancel, name="scheduled_cancel"),
+    path("t/o/<str:token>", tracking.tracking_pixel, name="tracking_pixel"),
+    path("t/c/<str:token>", tracking.tracked_link, name="tracked_link"),
     # Email templates (SPEC F3)
     path("templates/", template_pages.template_list, name="templates"),
     path("templates/new/", template_pages.template_create, name="template_create"),
@@ -214,6 +221,8 @@ pages: list[URLPattern] = [
         org_pages.org_address_delete,
         name="org_address_delete",
     ),
+    # Email insights (administrators; SPEC F9)
+    path("settings/insights/", insights.insights_settings, name="insights_settings"),
     # Webhooks (administrators)
     path("settings/webhooks/", webhooks.webhook_list, name="webhooks"),
     path("settings/webhooks/new/", webhooks.webhook_create, name="webhook_create"),

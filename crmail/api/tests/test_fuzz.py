@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import requests
 import schemathesis
+from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -27,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 
 from crmail.crm.models import Pipeline
 from crmail.domains import actions as domain_actions
+from crmail.insights.models import ScheduledSend
 from crmail.mailboxes.models import Mailbox
 from crmail.orgaddresses.tests.helpers import verified
 from crmail.people.models import Profile, Role, User
@@ -86,6 +89,12 @@ def world() -> World:
     ).pk
     ids["organisation-addresses"] = verified("sales@crmail.test", everyone=True).pk
     ids["domains"] = domain_actions.add("fuzz.example", by=None).pk
+    ids["scheduled"] = ScheduledSend.objects.create(
+        user=org.rep,
+        send_at=timezone.now() + timedelta(days=30),
+        draft={"sender": "rep@crmail.test", "to": ["grace@navy.example"], "subject": "Later"},
+        subject="Later",
+    ).pk
     tokens = {"admin": f.token(org.admin), "rep": f.token(org.rep)}
     return World(admin=org.admin, rep=org.rep, tokens=tokens, ids=ids)
 

@@ -73,6 +73,7 @@ def run_check(args: argparse.Namespace, out: Output) -> int:
     check_dropbox(found)
     check_system_mail(found)
     check_email_authentication(found)
+    check_insights(found)
     if settings.DEBUG:
         found.warn("CRMAIL_DEBUG is on: error pages show internals. Turn it off in production.")
     if found.problems:
@@ -174,6 +175,40 @@ def check_email_authentication(found: Findings) -> None:
         found.ok(
             "No SPF include is asked of domains (CRMAIL_SPF_INCLUDE is not set): one valid "
             "SPF record is enough."
+        )
+
+
+def check_insights(found: Findings) -> None:
+    """Email insights (SPEC F9): crmail's public address, which tracked mail points at."""
+    from django.conf import settings
+
+    if any(e.startswith("CRMAIL_PUBLIC_URL") for e in config_errors()):
+        return  # reported with the settings
+    url = settings.CRMAIL_PUBLIC_URL
+    try:
+        from crmail.insights import switch
+
+        on = switch.state().switched_on
+    except Exception:  # the database's own check says what is wrong with it
+        on = False
+    if url:
+        found.ok(
+            f"crmail's public address is {url} (CRMAIL_PUBLIC_URL): tracked mail's open "
+            f"pixel and links point there; email tracking is {'on' if on else 'off'}."
+        )
+        if url.startswith("http://"):
+            found.warn(
+                "CRMAIL_PUBLIC_URL is plain http: mail programs may refuse or warn about "
+                "its images and links. Use https."
+            )
+    elif on:
+        found.warn(
+            "Email tracking is on, but CRMAIL_PUBLIC_URL is not set: mail goes out "
+            "untracked until it is (such as https://crm.example.com)."
+        )
+    else:
+        found.ok(
+            "No public address (CRMAIL_PUBLIC_URL): email tracking can be turned on once it is set."
         )
 
 

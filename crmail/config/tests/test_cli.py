@@ -351,3 +351,19 @@ def test_check_reports_the_trusted_proxies(capsys, org, settings):
     settings.CRMAIL_TRUSTED_PROXIES = env.trusted_proxies("0.0.0.0/0")
     status, out, err = run(capsys, "check")
     assert "CRMAIL_TRUSTED_PROXIES trusts every address" in err
+
+
+@pytest.mark.django_db
+def test_check_reports_the_public_address_tracked_mail_points_at(capsys, org, settings):
+    from crmail.insights.models import InsightsSetting
+
+    settings.CRMAIL_PUBLIC_URL = ""
+    status, out, _ = run(capsys, "check")
+    assert status == 0 and "No public address (CRMAIL_PUBLIC_URL)" in out
+    InsightsSetting.objects.create(tracking=True)
+    status, out, err = run(capsys, "check")
+    assert "Email tracking is on, but CRMAIL_PUBLIC_URL is not set" in err
+    settings.CRMAIL_PUBLIC_URL = "http://crm.example.com"
+    status, out, err = run(capsys, "check")
+    assert "crmail's public address is http://crm.example.com" in out
+    assert "email tracking is on" in out and "Use https" in err

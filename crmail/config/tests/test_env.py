@@ -72,3 +72,36 @@ def test_sign_in_limits_must_be_whole_numbers(monkeypatch):
     assert env.whole_number("CRMAIL_LOGIN_MAX_FAILURES", 5) == 7
     monkeypatch.delenv("CRMAIL_LOGIN_MAX_FAILURES")
     assert env.whole_number("CRMAIL_LOGIN_MAX_FAILURES", 5) == 5
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("", ""),
+        ("https://crm.example.com", "https://crm.example.com"),
+        ("HTTPS://CRM.Example.com:8443/", "https://crm.example.com:8443"),
+        ("http://10.0.0.5:8000", "http://10.0.0.5:8000"),
+    ],
+)
+def test_the_public_address_is_an_origin(monkeypatch, raw, expected):
+    monkeypatch.setenv("CRMAIL_PUBLIC_URL", raw)
+    assert env.public_url("CRMAIL_PUBLIC_URL") == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "crm.example.com",
+        "ftp://crm.example.com",
+        "https://crm.example.com/crmail",
+        "https://crm.example.com/?a=1",
+        "https://user:pw@crm.example.com",
+        "https://crm.example.com:99999",
+        "https://crm.exa mple.com",
+        "https://",
+    ],
+)
+def test_anything_else_is_refused_in_words(monkeypatch, raw):
+    monkeypatch.setenv("CRMAIL_PUBLIC_URL", raw)
+    with pytest.raises(env.ConfigError, match="CRMAIL_PUBLIC_URL must be crmail's address"):
+        env.public_url("CRMAIL_PUBLIC_URL")

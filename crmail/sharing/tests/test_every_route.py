@@ -49,6 +49,7 @@ from crmail.domains import actions as domain_actions
 from crmail.domains.models import Domain
 from crmail.emailtemplates import actions as template_actions
 from crmail.emailtemplates.models import EmailTemplate
+from crmail.insights.models import ScheduledSend
 from crmail.linking.models import Module
 from crmail.mail import tags
 from crmail.mail.ingest import parse_stored
@@ -426,6 +427,7 @@ def _api_path_values(world: World, path: str, name: str) -> list[Any]:
             "organisation-addresses": list(
                 OrganisationAddress.objects.values_list("pk", flat=True)
             ),
+            "scheduled": list(ScheduledSend.objects.values_list("pk", flat=True)) or [999_999],
         }
         for module in Module.values:
             kinds[module] = world.ids(record_model(module))
@@ -648,6 +650,7 @@ _PK_KINDS = (
     ("settings/workflows/", "workflow"),
     ("notifications/", "notification"),
     ("tasks/", "task"),
+    ("scheduled/", "scheduled"),
 )
 
 
@@ -672,6 +675,7 @@ def _web_values(world: World, pattern: Pattern, name: str) -> list[Any]:
         "workflow": list(Workflow.objects.values_list("pk", flat=True)),
         "task": list(Task.objects.values_list("pk", flat=True)),
         "orgaddress": list(OrganisationAddress.objects.values_list("pk", flat=True)),
+        "scheduled": list(ScheduledSend.objects.values_list("pk", flat=True)) or [999_999],
     }
     if name == "pk":
         for prefix, kind in _PK_KINDS:
@@ -687,6 +691,7 @@ def _web_values(world: World, pattern: Pattern, name: str) -> list[Any]:
         "mailbox_id": kinds["mailbox"],
         "remote_id": ["1"],
         "move_pk": list(LabelMove.objects.values_list("pk", flat=True)) or [999_999],
+        "token": ["x"],  # tracked mail's pixel and links (SPEC F9): no mail behind them
     }
     if name in simple:
         return simple[name]

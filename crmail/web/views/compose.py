@@ -43,6 +43,7 @@ from django.views.decorators.http import require_http_methods
 from crmail.crm.models import Account, Contact, Deal, Record
 from crmail.domains import queries as domain_queries
 from crmail.emailtemplates import merge
+from crmail.insights import scheduling, switch
 from crmail.linking.links import link_answer
 from crmail.linking.signatures import company_from_domain
 from crmail.mail.compose import ComposeError, Draft, text_html
@@ -64,6 +65,7 @@ from crmail.people import access
 from crmail.people.models import User
 from crmail.sharing.visibility import may_see_message
 from crmail.text_forms import CheckedTextForm
+from crmail.web import compose_insights
 from crmail.web.modules import MODULES
 from crmail.web.template_forms import TemplatePickForm
 
@@ -130,7 +132,7 @@ class FilesField(forms.FileField):
         return [super(FilesField, self).clean(item, initial) for item in items if item]
 
 
-class ComposeForm(CheckedTextForm, forms.Form):
+class ComposeForm(CheckedTextForm, compose_insights.InsightFields, forms.Form):
     sender = forms.ChoiceField(label="From")
     reply_to = forms.ChoiceField(
         label="Reply-To",
@@ -171,9 +173,11 @@ class ComposeForm(CheckedTextForm, forms.Form):
         over: int = 0,
         rich_start: str = "",
         organisation: Sequence[OrgSender] = (),
+        tracking: switch.State | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        compose_insights.arrange(self, tracking or switch.state())
         if rich_start:  # what the editor starts from; never sent as it is
             self.fields["body"].widget.attrs["data-rich-start"] = rich_start
         self.over = over  # bytes of files not kept: past the upload cap
@@ -300,7 +304,7 @@ def with_template(
     pick = TemplatePickForm(request.POST, user=user)
     typed = ComposeForm(request.POST, **options)
     typed.is_valid()  # only to keep what is valid of what was typed
-    fields = ("reply_to", "to", "cc", "bcc", "subject", "body", "body_html")
+    fields = ("reply_to", "to", "cc", "bcc", "subject", "body", "body_html", "no_track", "send_at")
     initial = {k: typed.cleaned_data.get(k, "") for k in fields}
     initial["sender"] = typed.cleaned_data.get("sender") or options["senders"][0][0]
     if pick.is_valid():
@@ -317,6 +321,7 @@ def with_template(
             else:
                 # A template is plain text: the editor starts again from it, in either mode.
                 initial["body"], initial["body_html"] = done.body, ""
+                initial["template_id"] = chosen.pk  # its rates count this email (SPEC F9)
                 if done.subject:  # a template without a subject keeps the one typed
                     initial["subject"] = done.subject
     return ComposeForm(initial=initial, **options), pick
@@ -395,9 +400,11 @@ def _compose(request: HttpRequest, module: str | None, pk: int | None) -> HttpRe
         back = reverse("web:home")
     carried = sum(a.size for a in start.attachments) if start is not None else 0
     organisation = organisation_senders(user, mailbox) if not problem else []
+    tracking = switch.state()
     options = {
         "senders": senders,
         "organisation": organisation,
+        "tracking": tracking,
         "limit": message_limit(mailbox) if mailbox is not None else 0,
         "limit_owner": limit_owner(mailbox),
         "carried": carried,
@@ -410,7 +417,27 @@ def _compose(request: HttpRequest, module: str | None, pk: int | None) -> HttpRe
         form = ComposeForm(
             request.POST, request.FILES, over=getattr(request, "upload_over", 0), **options
         )
-        if form.is_valid():
+        template_id = compose_insights.chosen_template(user, form) if form.is_valid() else None
+        if form.is_valid() and compose_insights.wants_later(request):
+            try:
+                later = compose_insights.schedule(
+                    request,
+                    form,
+                    user,
+                    form.draft(start),
+                    template_id=template_id,
+                    mailbox=mailbox,
+                    record=record,
+                    module=module or "",
+                    answers=start.original if start is not None else None,
+                )
+            except ComposeError as exc:
+                form.add_error(FORM_FIELDS.get(exc.field), str(exc))
+            else:
+                if later is not None:
+                    messages.success(request, scheduling.scheduled_words(later))
+                    return redirect(back)
+        elif form.is_valid():
             try:
                 sent = send_message(
                     user,
@@ -418,6 +445,7 @@ def _compose(request: HttpRequest, module: str | None, pk: int | None) -> HttpRe
                     mailbox=mailbox,
                     record_module=module or "",
                     record_id=pk,
+                    tracking=compose_insights.tracker(user, form, template_id),
                 )
             except ComposeError as exc:
                 form.add_error(FORM_FIELDS.get(exc.field), str(exc))
@@ -472,4 +500,5 @@ def _compose(request: HttpRequest, module: str | None, pk: int | None) -> HttpRe
             else []
         ),
     }
+    context |= compose_insights.context(user, record, tracking)
     return render(request, "web/compose.html", context)

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from crmail.emailtemplates import actions, merge
 from crmail.emailtemplates.models import EmailTemplate
+from crmail.insights.queries import Rates, template_rates
 from crmail.people.models import User
 from crmail.web.template_forms import Preview, TemplateForm, preview
 
@@ -25,7 +26,9 @@ from crmail.web.template_forms import Preview, TemplateForm, preview
 @login_required
 def template_list(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
-    rows = [(row, actions.may_change(user, row)) for row in actions.readable(user)]
+    templates = list(actions.readable(user))
+    rates = template_rates(user, [t.pk for t in templates])
+    rows = [(row, actions.may_change(user, row), rates.get(row.pk, Rates())) for row in templates]
     return render(request, "web/templates_mail/list.html", {"rows": rows})
 
 

@@ -63,6 +63,7 @@ from crmail.sharing.actions import record_open
 from crmail.sharing.visibility import may_see_message, visible_messages
 from crmail.web import image_proxy
 from crmail.web.security import MESSAGE_BODY_POLICY
+from crmail.web.views import insights as insights_pages
 from crmail.web.views.message_deals import deals_context
 from crmail.web.views.message_mailbox import mailbox_context
 from crmail.web.views.message_tags import tags_context
@@ -252,6 +253,7 @@ def message_page(request: HttpRequest, pk: int) -> HttpResponse:
         "answer": _answer_urls(message, opened_from) if parsed is not None else {},
     }
     context |= tags_context(message)
+    context |= insights_pages.message_context(message.pk)
     context |= deals_context(request, message)
     context |= mailbox_context(request, message, opening=request.GET.get("images") != "1")
     if parsed is None:

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods
 from crmail.crm import actions
 from crmail.crm.forms import FORMS
 from crmail.crm.models import Record
+from crmail.insights import queries as insight_queries
 from crmail.linking.links import link_progress
 from crmail.linking.models import JobState, LinkJob
 from crmail.linking.models import Module as LinkModule
@@ -36,6 +37,7 @@ from crmail.sharing.live import LiveItem
 from crmail.sharing.visibility import LiveAccess
 from crmail.web import modules
 from crmail.web.modules import MODULES, Module
+from crmail.web.views.insights import best_time_context
 from crmail.web.views.sharing import record_sharing_context
 from crmail.web.views.tasks import tasks_context
 
@@ -103,9 +105,11 @@ def _email_view(request: HttpRequest) -> tuple[str, int | None, str | None]:
 def _email_rows(module: str, record: Record, messages_: list[Message]) -> list[dict[str, object]]:
     """Rows for the template: the message, its page's address and why it is here."""
     found = emails.extras(module, record.pk, [m.pk for m in messages_])
+    opened = insight_queries.summaries(m.pk for m in messages_)
     return [
         {
             "message": m,
+            "insight": opened.get(m.pk),
             "url": f"{reverse('web:message', args=[m.pk])}?on={module}/{record.pk}",
             "reasons": [r.explanation for r in found.reasons.get(m.pk, [])],
             "tags": found.tags.get(m.pk, []),
@@ -232,6 +236,7 @@ def record_detail(request: HttpRequest, module: str, pk: int) -> HttpResponse:
             "linking": _linking(module, record.pk),
         }
         context |= tasks_context(request.user, module, record, can_edit=can_edit)  # type: ignore[arg-type]
+        context |= best_time_context(request.user, record)  # type: ignore[arg-type]
     response = render(request, template, context)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])
     return response
