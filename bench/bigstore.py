@@ -619,7 +619,9 @@ def populate(
                     )
                 )
             if not inbound and rng.random() < 0.08:
-                sends.append((mid, owner.pk, boxes[owner.pk], owner.email, "[]", w.dt(now), "", ""))
+                sends.append(
+                    (mid, owner.pk, boxes[owner.pk], owner.email, "[]", w.dt(now), "", "", "crmail")
+                )
             links.append((mid, record[0], record[1], "address", caddr, w.dt(date), w.dt(now)))
         with transaction.atomic():
             w.insert(
@@ -700,6 +702,7 @@ def populate(
                     "sent_at",
                     "record_module",
                     "sent_copy_error",
+                    "source",
                 ),
                 sends,
             )
