@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from crmail.blobs import store as blob_store
 from crmail.blobs.packs import Item
-from crmail.mail.models import Compression, Message, MessageRaw, ParseState
+from crmail.mail.models import Compression, Message, MessageRaw, ParseState, WaitingBody
 
 # Level 1, not 3: on the benchmark mailboxes it compresses 1.5-3.4 times faster for 1-2 %
 # more bytes (docs/decisions/010). Any level decompresses the same way.
@@ -99,6 +99,13 @@ def raw_bytes_many(messages: Sequence[Message]) -> list[bytes]:
             (pk, (raw, compression))
             for pk, raw, compression in rows.values_list("message_id", "raw", "compression")
         )
+    lacking = [m.pk for m in wanted if digests[m.pk] not in in_store and m.pk not in stored]
+    for start in range(0, len(lacking), 500):
+        rows = WaitingBody.objects.filter(message_id__in=lacking[start : start + 500])
+        stored.update(
+            (pk, (bytes(headers), Compression.NONE))
+            for pk, headers in rows.values_list("message_id", "headers")
+        )
     found = []
     for m in messages:
         form = m.packed or in_store.get(digests.get(m.pk, "")) or stored.get(m.pk)
@@ -106,6 +113,75 @@ def raw_bytes_many(messages: Sequence[Message]) -> list[bytes]:
             raise MissingRaw(f"message {m.pk} has no stored bytes")
         found.append(unpack(*form))
     return found
+
+
+# --- bodies that wait (SPEC F11, decision 058) -------------------------------------------
+
+# A header section longer than this is cut: what is kept of a message whose body waits.
+HEADERS_LIMIT = 256 * 1024
+
+
+def header_section(raw: bytes) -> bytes:
+    """The header section of ``raw`` with the blank line that ends it (all of it when there
+    is none), at most ``HEADERS_LIMIT`` bytes: a message as it reads without its body."""
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    if not ends:
+        return raw[:HEADERS_LIMIT]
+    end = min(ends)
+    cut = end + (4 if raw.startswith(b"\r\n\r\n", end) else 2)
+    return raw[: min(cut, HEADERS_LIMIT)]
+
+
+def waiting_ids(message_ids: Iterable[int]) -> set[int]:
+    """Those of ``message_ids`` whose body waits."""
+    ids = list(message_ids)
+    found: set[int] = set()
+    for start in range(0, len(ids), 500):
+        found.update(
+            WaitingBody.objects.filter(message_id__in=ids[start : start + 500]).values_list(
+                "message_id", flat=True
+            )
+        )
+    return found
+
+
+def body_waits(message: Message | int) -> bool:
+    return bool(waiting_ids([message if isinstance(message, int) else message.pk]))
+
+
+class NotTheSameMessage(ValueError):
+    """Bytes fetched for a waiting body that are not the message crmail saw."""
+
+
+def store_bodies(bodies: dict[int, bytes]) -> list[int]:
+    """Store the whole bytes of messages whose body waited (``bodies``: message id -> raw
+    bytes as fetched again), each checked against the SHA-256 the message is known by: one
+    pack, then, in the caller's transaction, its index rows; the messages' waiting rows go
+    and they are parsed again (``pending``). Returns the ids stored; raises
+    ``NotTheSameMessage`` when bytes differ from the message crmail saw."""
+    rows = dict(
+        Message.objects.filter(pk__in=list(bodies), waiting_body__isnull=False).values_list(
+            "pk", "sha256"
+        )
+    )
+    items: dict[str, Item] = {}
+    for pk, digest in rows.items():
+        raw = bodies[pk]
+        if content_hash(raw) != digest:
+            raise NotTheSameMessage(
+                f"The server's copy of message {pk} is not the message crmail saw "
+                "arrive: its body was not stored."
+            )
+        form, compression = pack(raw)
+        items[digest] = Item(digest, form, compression, len(raw))
+    if not items:
+        return []
+    written = blob_store.write(list(items.values()))
+    with transaction.atomic():
+        blob_store.record(written)
+        WaitingBody.objects.filter(message_id__in=list(rows)).delete()
+        Message.objects.filter(pk__in=list(rows)).update(parse_state=ParseState.PENDING)
+    return list(rows)
 
 
 @dataclass(frozen=True)
@@ -138,19 +214,24 @@ def prepare(raws: Iterable[bytes]) -> Prepared:
     return Prepared(hashes, sizes, forms)
 
 
-def store_many(raws: Iterable[bytes] | Prepared) -> list[Message]:
+def store_many(raws: Iterable[bytes] | Prepared, room: int | None = None) -> list[Message]:
     """Store each raw message unless its content is stored already; one Message per input.
 
     New rows start as ``pending``: parsing is a later step, off the fetch path. The rows
     stored by this call carry their stored form in ``packed``. Safe beside another
     process storing the same content: whichever commits first wins, the other takes its
     row. ``raws`` may come ``prepare``d (hashed and compressed elsewhere).
+
+    ``room``: bytes of new content that may still be stored (the organisation's quota,
+    SPEC F11). New contents past it keep only their header section (a ``WaitingBody``),
+    their ``body_waits`` set and ``packed`` that header section: their body waits on the
+    server. Contents stored already are never held back.
     """
     ready = raws if isinstance(raws, Prepared) else prepare(raws)
     known = {m.sha256: m for m in Message.objects.filter(sha256__in=set(ready.hashes))}
     fresh = {d: n for d, n in zip(ready.hashes, ready.sizes, strict=True) if d not in known}
     if fresh:
-        known.update(_insert_new(fresh, ready.forms))
+        known.update(_insert_new(fresh, ready.forms, room))
     return [known[d] for d in ready.hashes]
 
 
@@ -158,16 +239,39 @@ def store_raw(raw: bytes) -> Message:
     return store_many([raw])[0]
 
 
-def _insert_new(fresh: dict[str, int], forms: dict[str, tuple[bytes, int]]) -> dict[str, Message]:
+def _within(fresh: dict[str, int], room: int | None) -> set[str]:
+    """The contents of ``fresh`` (in order) whose bodies wait: from the first that does
+    not fit in ``room`` bytes on (None: no limit)."""
+    if room is None:
+        return set()
+    used = 0
+    digests = list(fresh)
+    for index, digest in enumerate(digests):
+        used += fresh[digest]
+        if used > room:
+            return set(digests[index:])
+    return set()
+
+
+def _insert_new(
+    fresh: dict[str, int], forms: dict[str, tuple[bytes, int]], room: int | None = None
+) -> dict[str, Message]:
     """Write the contents (``fresh``: hash -> size; ``forms``: their stored forms) as one
     pack of the blob store, then INSERT a Message row per content and the pack's index rows
     in one transaction; prepared statements, no model
-    building per row. Contents another process stored meanwhile are read back instead."""
+    building per row. Contents another process stored meanwhile are read back instead.
+    Contents past ``room`` keep their header section only (``store_many``)."""
     now = timezone.now()
-    packed = {digest: forms[digest] for digest in fresh}
+    waits = _within(fresh, room)
+    packed = {digest: forms[digest] for digest in fresh if digest not in waits}
+    headers = {digest: header_section(unpack(*forms[digest])) for digest in waits}
     # Durable before any row names it (decision 050).
-    written = blob_store.write(
-        [Item(d, form, compression, fresh[d]) for d, (form, compression) in packed.items()]
+    written = (
+        blob_store.write(
+            [Item(d, form, compression, fresh[d]) for d, (form, compression) in packed.items()]
+        )
+        if packed
+        else None
     )
     connection = connections[router.db_for_write(Message)]
     created_at = Message._meta.get_field("first_seen_at").get_db_prep_save(now, connection)
@@ -181,11 +285,20 @@ def _insert_new(fresh: dict[str, int], forms: dict[str, tuple[bytes, int]]) -> d
                 [v for d in part for v in (d, fresh[d], created_at)],
             )
             ours.update((digest, pk) for pk, digest in cursor.fetchall())
-        blob_store.record(written)
+        if written is not None:
+            blob_store.record(written)
+        if waits:
+            WaitingBody.objects.bulk_create(
+                [WaitingBody(message_id=ours[d], headers=headers[d]) for d in waits if d in ours]
+            )
     stored: dict[str, Message] = {}
     for digest, pk in ours.items():
         message = Message(pk=pk, sha256=digest, size=fresh[digest], first_seen_at=now)
-        message.packed = packed[digest]
+        if digest in waits:
+            message.packed = (headers[digest], Compression.NONE)
+            message.body_waits = True
+        else:
+            message.packed = packed[digest]
         stored[digest] = message
     theirs = [d for d in fresh if d not in ours]
     if theirs:
@@ -255,11 +368,13 @@ def migrate_raw_rows(batch: int = 500, progress: Callable[[int], None] | None = 
 
 def without_bytes(limit: int = 100) -> tuple[int, list[int]]:
     """How many messages have their bytes neither in the blob store nor in a
-    ``MessageRaw`` row, and the ids of the first ``limit`` of them."""
+    ``MessageRaw`` row (nor wait for their body), and the ids of the first ``limit``."""
     from crmail.blobs.models import Blob
 
-    missing = Message.objects.exclude(sha256__in=Blob.objects.values("sha256")).exclude(
-        pk__in=MessageRaw.objects.values("message_id")
+    missing = (
+        Message.objects.exclude(sha256__in=Blob.objects.values("sha256"))
+        .exclude(pk__in=MessageRaw.objects.values("message_id"))
+        .exclude(pk__in=WaitingBody.objects.values("message_id"))
     )
     return missing.count(), list(missing.order_by("pk").values_list("pk", flat=True)[:limit])
 
