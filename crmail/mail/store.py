@@ -222,10 +222,10 @@ def store_many(raws: Iterable[bytes] | Prepared, room: int | None = None) -> lis
     process storing the same content: whichever commits first wins, the other takes its
     row. ``raws`` may come ``prepare``d (hashed and compressed elsewhere).
 
-    ``room``: bytes of new content that may still be stored (the organisation's quota,
-    SPEC F11). New contents past it keep only their header section (a ``WaitingBody``),
-    their ``body_waits`` set and ``packed`` that header section: their body waits on the
-    server. Contents stored already are never held back.
+    ``room``: bytes left below the organisation's quota (SPEC F11). New contents that come
+    once it is used up keep only their header section (a ``WaitingBody``), their
+    ``body_waits`` set and ``packed`` that header section: their body waits on the server.
+    Contents stored already are never held back.
     """
     ready = raws if isinstance(raws, Prepared) else prepare(raws)
     known = {m.sha256: m for m in Message.objects.filter(sha256__in=set(ready.hashes))}
@@ -240,16 +240,17 @@ def store_raw(raw: bytes) -> Message:
 
 
 def _within(fresh: dict[str, int], room: int | None) -> set[str]:
-    """The contents of ``fresh`` (in order) whose bodies wait: from the first that does
-    not fit in ``room`` bytes on (None: no limit)."""
+    """The contents of ``fresh`` (in order) whose bodies wait: those that come once the
+    ``room`` left is used up (the one that crosses the quota is stored: storage is full
+    once it has reached the quota); None: no limit."""
     if room is None:
         return set()
     used = 0
     digests = list(fresh)
     for index, digest in enumerate(digests):
-        used += fresh[digest]
-        if used > room:
+        if used >= room:
             return set(digests[index:])
+        used += fresh[digest]
     return set()
 
 

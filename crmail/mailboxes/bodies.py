@@ -4,7 +4,7 @@ the mail server (``mail.WaitingBody``). Here it is fetched again, from a folder 
 mailbox holding it, checked against the hash the message is known by, stored, counted and
 parsed again with its body:
 
-- ``fetch_while_room``: the oldest first, as long as they fit in the quota (a job, every
+- ``fetch_while_room``: the oldest first, while usage is below the quota (a job, every
   few minutes and when the quota grows);
 - ``fetch_now``: one message, when someone who may see it asks (its page offers it),
   whatever room is left: a person asked for it, and nothing is deleted to make room.
@@ -57,14 +57,15 @@ def fetch_now(message_id: int) -> Fetched:
 
 
 def fetch_while_room(limit: int = JOB_LIMIT) -> Fetched:
-    """Fetch waiting bodies, oldest first, as long as they fit in the organisation's quota."""
+    """Fetch waiting bodies, oldest first, while the organisation's usage is below its
+    quota (the last one fetched may cross it, as the last mail stored whole does)."""
     room = quota.total_bytes() - usage.organisation_bytes()
     chosen: list[int] = []
     rows = WaitingBody.objects.order_by("since", "message_id").values_list(
         "message_id", "message__size"
     )
     for message_id, size in rows[:limit]:
-        if size > room:
+        if room <= 0:  # full once the quota is reached, as when mail arrives
             break
         room -= size
         chosen.append(message_id)

@@ -92,9 +92,7 @@ def test_recount_equals_the_counters_after_syncs_moves_and_deletions(dovecot):
     sync(mailbox)
     assert assert_counters_match_a_recount()[(owner.pk, WHOLE)] == first[(owner.pk, WHOLE)]
     inbox = Location.objects.filter(mailbox=mailbox, folder__remote_id="INBOX")
-    twoway.move_message(
-        owner, inbox.get(uid=uids[2]), mailbox.folders.get(remote_id="Archive")
-    )
+    twoway.move_message(owner, inbox.get(uid=uids[2]), mailbox.folders.get(remote_id="Archive"))
     twoway.delete_message(owner, inbox.get(uid=uids[3]))  # into Trash: still held
     sync(mailbox)
     assert assert_counters_match_a_recount()[(owner.pk, WHOLE)] == first[(owner.pk, WHOLE)]
