@@ -67,7 +67,7 @@ def growth_svg(points: list[tuple[date, int]], quota: int) -> str:
         parts.append(
             f'<line x1="{LEFT}" y1="{qy:.1f}" x2="{WIDTH - RIGHT}" y2="{qy:.1f}" '
             'stroke="#dc2626" stroke-width="1.5" stroke-dasharray="6 4"/>'
-            f'<text x="{WIDTH - RIGHT}" y="{qy - 6:.1f}" text-anchor="end" font-size="11" '
+            f'<text x="{LEFT + 6}" y="{qy - 6:.1f}" font-size="11" '
             f'fill="#dc2626">Quota {escape(size(quota))}</text>'
         )
     parts.append(

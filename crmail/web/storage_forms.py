@@ -17,6 +17,8 @@ class ExtraForm(CheckedTextForm, forms.Form):
         error_messages={
             "invalid": "Give a whole number of gigabytes, such as 20.",
             "required": "Give a whole number of gigabytes (0 adds none).",
+            "min_value": "Give 0 or more gigabytes.",
+            "max_value": f"Add at most {MAX_EXTRA_GB:,} GB.",
         },
         widget=forms.NumberInput(attrs={"inputmode": "numeric", "step": "1"}),
     )

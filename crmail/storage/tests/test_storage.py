@@ -17,8 +17,7 @@ from crmail.mailboxes.models import WHOLE, Location, StorageUsage
 from crmail.notifications.models import Kind, Notification
 from crmail.sharing.tests import build
 from crmail.storage import chart, history, thresholds
-from crmail.storage.models import Alert, UsageDay
-from tests import factories as f
+from crmail.storage.models import UsageDay
 
 pytestmark = pytest.mark.django_db
 KB = 1000

@@ -57,7 +57,7 @@ def message_fetch_body(request: HttpRequest, pk: int) -> HttpResponse:
     if done.stored:
         messages.success(request, "The whole message is here now.")
     elif done.problems:
-        messages.error(request, " ".join(done.problems))
+        messages.error(request, "The body could not be fetched: " + " ".join(done.problems))
     else:
         messages.info(request, "This message is whole already.")
     return redirect("web:message", pk=message.pk)
