@@ -89,7 +89,7 @@ from crmail.mail.display import clean_html
 from crmail.mail.downloads import INLINE_IMAGE_TYPES, attachment_response, inline_token
 from crmail.mail.models import Message, ParseState
 from crmail.mail.parse import ParsedMessage, Unparseable, parse_message
-from crmail.mail.store import raw_bytes
+from crmail.mail.store import body_waits, raw_bytes
 from crmail.mailboxes import replies, twoway
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.models import Location
@@ -459,6 +459,7 @@ def read_message(request: HttpRequest, id: Id) -> dict[str, Any]:
         "tags": tags.tags_of([message.pk]).get(message.pk, []),
         "sources": sorted(set(message.sends.values_list("source", flat=True))),
         "url": _page_url(request, message.pk),
+        "body_waits": body_waits(message),
     }
     if parsed is None:
         empty: list[dict[str, str]] = []

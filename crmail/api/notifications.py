@@ -23,7 +23,9 @@ MAX_IDS = 1000
 class NotificationOut(Schema):
     id: int
     kind: str = Field(
-        description='What it tells of: "customer_mail", or "workflow" (a rule\'s "notify").'
+        description='What it tells of: "customer_mail", "workflow" (a rule\'s "notify"), or '
+        '"storage" (the organisation\'s storage is nearly full, or mail arrives without its '
+        "body)."
     )
     title: str = Field(description='"New mail from Jane Quinn (Contact): Quote for May".')
     excerpt: str
@@ -36,12 +38,21 @@ class NotificationOut(Schema):
         description="Mail crmail keeps no copy of: its address under /api/v1, "
         "mailboxes/{mailbox_id}/live/{message_id} (read live from the provider).",
     )
+    link: str | None = Field(
+        None,
+        description="A page of crmail's it tells of (a path such as /settings/storage/), "
+        "when it is not about one message: the storage warnings.",
+    )
     record_module: str | None = Field(
         description="The lead or contact it came from (leads, contacts), when you may view it."
     )
     record_id: int | None
     created_at: datetime
     read_at: datetime | None = Field(description="Null while unread.")
+
+    @staticmethod
+    def resolve_link(obj: Notification) -> str | None:
+        return obj.link or None
 
     @staticmethod
     def resolve_record_module(obj: Notification) -> str | None:

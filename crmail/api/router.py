@@ -29,6 +29,7 @@ from crmail.api import (
     search,
     senders,
     sharing,
+    storage,
     tags,
     tasks,
     templates,
@@ -107,6 +108,7 @@ api.add_router("/search", search.router)
 api.add_router("/dropbox", dropbox.router)
 api.add_router("/organisation-addresses", org_addresses.router)
 api.add_router("/domains", domains.router)
+api.add_router("/storage", storage.router)
 api.add_router("/inbox", inbox.router)
 api.add_router("/webhooks", webhooks.router)
 api.add_router("/workflows", workflow_import.router)  # before /workflows/{id}

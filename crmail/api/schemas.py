@@ -979,6 +979,12 @@ class MessageOut(MessageState):
     automated: bool
     list_id: str
     readable: bool = Field(description="False when the message could not be parsed.")
+    body_waits: bool = Field(
+        False,
+        description="True when it arrived while the organisation's storage was full: its "
+        "headers, participants and links are here, its text, HTML and attachments wait on "
+        "the mail server until there is room (its page in crmail fetches it on demand).",
+    )
     links: list[LinkOut] = Field(description="The records you may see it on, and why.")
     tags: list[str] = Field(description=TAGS_DOC)
     sources: list[str] = Field(

@@ -31,6 +31,7 @@ from crmail.config.commands import (
     serve,
     setup,
     sharing,
+    storage,
     workflows,
 )
 from crmail.config.commands.base import CommandError, Output, database_problem, setup_django
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         workflows,
         backup,
         blobs,
+        storage,
         dropbox,
         domain,
         keys,

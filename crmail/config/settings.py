@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "crmail.notifications",
     "crmail.insights",
     "crmail.workflows",
+    "crmail.storage",
     "crmail.web",
 ]
 
@@ -281,6 +282,16 @@ try:
     blob_location(BLOB_URL)
 except ValueError as exc:
     CRMAIL_CONFIG_ERRORS.append(str(exc))
+
+# Email storage (SPEC F11, decision 058): the organisation's quota is the lower of the
+# ceiling and so much per active user (decimal units: 1 GB is 10^9 bytes), plus the extra
+# an administrator adds: CRMAIL_STORAGE_EXTRA_GB (whole gigabytes) when set, else the value
+# on the storage settings page. At the quota, new mail keeps its headers and its body waits.
+STORAGE_BYTES_PER_LICENCE = 5 * 10**9
+STORAGE_CEILING_BYTES = 100 * 10**9
+CRMAIL_STORAGE_EXTRA_GB: int | None = None
+if os.environ.get("CRMAIL_STORAGE_EXTRA_GB", "").strip():
+    CRMAIL_STORAGE_EXTRA_GB = _whole_number("CRMAIL_STORAGE_EXTRA_GB", 0)
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"

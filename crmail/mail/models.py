@@ -76,6 +76,9 @@ class Message(models.Model):
     # Not a column: the stored form (bytes, compression) of a row that ``store_many`` has
     # just written, so the sync can hand it to the parser without reading it back.
     packed: tuple[bytes, int] | None = None
+    # Not a column: set by ``store_many`` on a row it has just written without its body
+    # (the organisation's storage was full: a ``WaitingBody``).
+    body_waits: bool = False
 
     class Meta:
         ordering = ["-date", "-pk"]
@@ -107,6 +110,24 @@ class MessageRaw(models.Model):
 
     def __str__(self) -> str:
         return f"raw bytes of message {self.pk}"
+
+
+class WaitingBody(models.Model):
+    """A message whose body waits (SPEC F11, decision 058): it arrived while the
+    organisation's storage was full, so only its header section was kept (here, a few
+    kilobytes) and parsed: its participants, thread and links are there, its body is still
+    only on the mail server. The blob store holds nothing of it and storage counts it as
+    zero; ``mailboxes.bodies`` fetches the whole message when room frees or when someone
+    asks, and this row goes when the bytes are stored."""
+
+    message = models.OneToOneField(
+        Message, on_delete=models.CASCADE, primary_key=True, related_name="waiting_body"
+    )
+    headers = models.BinaryField(help_text="The header section as received.")
+    since = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"body of message {self.pk} waiting"
 
 
 class Participant(models.Model):

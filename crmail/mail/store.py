@@ -24,7 +24,7 @@ from django.utils import timezone
 from crmail.blobs import store as blob_store
 from crmail.blobs.packs import Item
 from crmail.failpoints import failpoint
-from crmail.mail.models import Compression, Message, MessageRaw, ParseState
+from crmail.mail.models import Compression, Message, MessageRaw, ParseState, WaitingBody
 
 # Level 1, not 3: on the benchmark mailboxes it compresses 1.5-3.4 times faster for 1-2 %
 # more bytes (docs/decisions/010). Any level decompresses the same way.
@@ -101,6 +101,13 @@ def raw_bytes_many(messages: Sequence[Any]) -> list[bytes]:
             (pk, (raw, compression))
             for pk, raw, compression in rows.values_list("message_id", "raw", "compression")
         )
+    lacking = [m.pk for m in wanted if digests[m.pk] not in in_store and m.pk not in stored]
+    for start in range(0, len(lacking), 500):
+        rows = WaitingBody.objects.filter(message_id__in=lacking[start : start + 500])
+        stored.update(
+            (pk, (bytes(headers), Compression.NONE))
+            for pk, headers in rows.values_list("message_id", "headers")
+        )
     found = []
     for m in messages:
         form = getattr(m, "packed", None) or in_store.get(digests.get(m.pk, "")) or stored.get(m.pk)
@@ -108,6 +115,75 @@ def raw_bytes_many(messages: Sequence[Any]) -> list[bytes]:
             raise MissingRaw(f"message {m.pk} has no stored bytes")
         found.append(unpack(*form))
     return found
+
+
+# --- bodies that wait (SPEC F11, decision 058) -------------------------------------------
+
+# A header section longer than this is cut: what is kept of a message whose body waits.
+HEADERS_LIMIT = 256 * 1024
+
+
+def header_section(raw: bytes) -> bytes:
+    """The header section of ``raw`` with the blank line that ends it (all of it when there
+    is none), at most ``HEADERS_LIMIT`` bytes: a message as it reads without its body."""
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    if not ends:
+        return raw[:HEADERS_LIMIT]
+    end = min(ends)
+    cut = end + (4 if raw.startswith(b"\r\n\r\n", end) else 2)
+    return raw[: min(cut, HEADERS_LIMIT)]
+
+
+def waiting_ids(message_ids: Iterable[int]) -> set[int]:
+    """Those of ``message_ids`` whose body waits."""
+    ids = list(message_ids)
+    found: set[int] = set()
+    for start in range(0, len(ids), 500):
+        found.update(
+            WaitingBody.objects.filter(message_id__in=ids[start : start + 500]).values_list(
+                "message_id", flat=True
+            )
+        )
+    return found
+
+
+def body_waits(message: Message | int) -> bool:
+    return bool(waiting_ids([message if isinstance(message, int) else message.pk]))
+
+
+class NotTheSameMessage(ValueError):
+    """Bytes fetched for a waiting body that are not the message crmail saw."""
+
+
+def store_bodies(bodies: dict[int, bytes]) -> list[int]:
+    """Store the whole bytes of messages whose body waited (``bodies``: message id -> raw
+    bytes as fetched again), each checked against the SHA-256 the message is known by: one
+    pack, then, in the caller's transaction, its index rows; the messages' waiting rows go
+    and they are parsed again (``pending``). Returns the ids stored; raises
+    ``NotTheSameMessage`` when bytes differ from the message crmail saw."""
+    rows = dict(
+        Message.objects.filter(pk__in=list(bodies), waiting_body__isnull=False).values_list(
+            "pk", "sha256"
+        )
+    )
+    items: dict[str, Item] = {}
+    for pk, digest in rows.items():
+        raw = bodies[pk]
+        if content_hash(raw) != digest:
+            raise NotTheSameMessage(
+                f"The server's copy of message {pk} is not the message crmail saw "
+                "arrive: its body was not stored."
+            )
+        form, compression = pack(raw)
+        items[digest] = Item(digest, form, compression, len(raw))
+    if not items:
+        return []
+    written = blob_store.write(list(items.values()))
+    with transaction.atomic():
+        blob_store.record(written)
+        WaitingBody.objects.filter(message_id__in=list(rows)).delete()
+        Message.objects.filter(pk__in=list(rows)).update(parse_state=ParseState.PENDING)
+    return list(rows)
 
 
 @dataclass(frozen=True)
@@ -154,32 +230,39 @@ class Stored:
     thread_id: int | None = None
     date: datetime | None = None
     packed: tuple[bytes, int] | None = None
+    body_waits: bool = False  # past the quota: its header section only (decision 058)
 
 
 _STORED_COLUMNS = ("pk", "sha256", "size", "first_seen_at", "parse_state", "thread_id", "date")
 
 
-def store_rows(raws: Iterable[bytes] | Prepared) -> list[Stored]:
+def store_rows(raws: Iterable[bytes] | Prepared, room: int | None = None) -> list[Stored]:
     """Store each raw message unless its content is stored already; one row per input.
 
     New rows start as ``pending``: parsing is a later step, off the fetch path; they carry
     their stored form in ``packed``. Safe beside another process storing the same content:
     whichever commits first wins, the other takes its row. ``raws`` may come ``prepare``d
     (hashed and compressed elsewhere).
+
+    ``room``: bytes left below the organisation's quota (SPEC F11). New contents that come
+    once it is used up keep only their header section (a ``WaitingBody``), ``body_waits``
+    set and ``packed`` that header section: their body waits on the server. Contents
+    stored already are never held back.
     """
     ready = raws if isinstance(raws, Prepared) else prepare(raws)
     rows = Message.objects.filter(sha256__in=set(ready.hashes)).values_list(*_STORED_COLUMNS)
     known = {row[1]: Stored(*row) for row in rows}
     fresh = {d: n for d, n in zip(ready.hashes, ready.sizes, strict=True) if d not in known}
     if fresh:
-        known.update(_insert_new(fresh, ready.forms))
+        known.update(_insert_new(fresh, ready.forms, room))
     return [known[d] for d in ready.hashes]
 
 
-def store_many(raws: Iterable[bytes] | Prepared) -> list[Message]:
+def store_many(raws: Iterable[bytes] | Prepared, room: int | None = None) -> list[Message]:
     """``store_rows`` as model instances: those this call stored with their stored form in
-    ``packed`` (for parsing them without reading them back), the others as loaded."""
-    rows = store_rows(raws)
+    ``packed`` (for parsing them without reading them back) and ``body_waits``, the others
+    as loaded."""
+    rows = store_rows(raws, room)
     loaded = Message.objects.in_bulk([r.pk for r in rows if r.packed is None])
     found = []
     for r in rows:
@@ -187,7 +270,7 @@ def store_many(raws: Iterable[bytes] | Prepared) -> list[Message]:
             found.append(loaded[r.pk])
             continue
         message = Message(pk=r.pk, sha256=r.sha256, size=r.size, first_seen_at=r.first_seen_at)
-        message.packed = r.packed
+        message.packed, message.body_waits = r.packed, r.body_waits
         found.append(message)
     return found
 
@@ -196,16 +279,40 @@ def store_raw(raw: bytes) -> Message:
     return store_many([raw])[0]
 
 
-def _insert_new(fresh: dict[str, int], forms: dict[str, tuple[bytes, int]]) -> dict[str, Stored]:
+def _within(fresh: dict[str, int], room: int | None) -> set[str]:
+    """The contents of ``fresh`` (in order) whose bodies wait: those that come once the
+    ``room`` left is used up (the one that crosses the quota is stored: storage is full
+    once it has reached the quota); None: no limit."""
+    if room is None:
+        return set()
+    used = 0
+    digests = list(fresh)
+    for index, digest in enumerate(digests):
+        if used >= room:
+            return set(digests[index:])
+        used += fresh[digest]
+    return set()
+
+
+def _insert_new(
+    fresh: dict[str, int], forms: dict[str, tuple[bytes, int]], room: int | None = None
+) -> dict[str, Stored]:
     """Write the contents (``fresh``: hash -> size; ``forms``: their stored forms) as one
     pack of the blob store, then INSERT a Message row per content and the pack's index rows
     in one transaction; prepared statements, no model
-    building per row. Contents another process stored meanwhile are read back instead."""
+    building per row. Contents another process stored meanwhile are read back instead.
+    Contents past ``room`` keep their header section only (``store_many``)."""
     now = timezone.now()
-    packed = {digest: forms[digest] for digest in fresh}
+    waits = _within(fresh, room)
+    packed = {digest: forms[digest] for digest in fresh if digest not in waits}
+    headers = {digest: header_section(unpack(*forms[digest])) for digest in waits}
     # Durable before any row names it (decision 050).
-    written = blob_store.write(
-        [Item(d, form, compression, fresh[d]) for d, (form, compression) in packed.items()]
+    written = (
+        blob_store.write(
+            [Item(d, form, compression, fresh[d]) for d, (form, compression) in packed.items()]
+        )
+        if packed
+        else None
     )
     failpoint("pack-written")
     connection = connections[router.db_for_write(Message)]
@@ -220,10 +327,26 @@ def _insert_new(fresh: dict[str, int], forms: dict[str, tuple[bytes, int]]) -> d
                 [v for d in part for v in (d, fresh[d], created_at)],
             )
             ours.update((digest, pk) for pk, digest in cursor.fetchall())
-        blob_store.record(written)
+        if written is not None:
+            blob_store.record(written)
+        if waits:
+            WaitingBody.objects.bulk_create(
+                [WaitingBody(message_id=ours[d], headers=headers[d]) for d in waits if d in ours]
+            )
         failpoint("index-commit")
     stored = {
-        digest: Stored(pk, digest, fresh[digest], now, packed=packed[digest])
+        digest: (
+            Stored(
+                pk,
+                digest,
+                fresh[digest],
+                now,
+                packed=(headers[digest], Compression.NONE),
+                body_waits=True,
+            )
+            if digest in waits
+            else Stored(pk, digest, fresh[digest], now, packed=packed[digest])
+        )
         for digest, pk in ours.items()
     }
     theirs = [d for d in fresh if d not in ours]
@@ -295,11 +418,13 @@ def migrate_raw_rows(batch: int = 500, progress: Callable[[int], None] | None = 
 
 def without_bytes(limit: int = 100) -> tuple[int, list[int]]:
     """How many messages have their bytes neither in the blob store nor in a
-    ``MessageRaw`` row, and the ids of the first ``limit`` of them."""
+    ``MessageRaw`` row (nor wait for their body), and the ids of the first ``limit``."""
     from crmail.blobs.models import Blob
 
-    missing = Message.objects.exclude(sha256__in=Blob.objects.values("sha256")).exclude(
-        pk__in=MessageRaw.objects.values("message_id")
+    missing = (
+        Message.objects.exclude(sha256__in=Blob.objects.values("sha256"))
+        .exclude(pk__in=MessageRaw.objects.values("message_id"))
+        .exclude(pk__in=WaitingBody.objects.values("message_id"))
     )
     return missing.count(), list(missing.order_by("pk").values_list("pk", flat=True)[:limit])
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from crmail.mail.models import Message, ParseState
 from crmail.mail.store import collect_blobs
-from crmail.mailboxes import conversations, live_sync
+from crmail.mailboxes import conversations, live_sync, usage
 from crmail.mailboxes.connect import can, open_driver, smtp_client
 from crmail.mailboxes.drivers.base import AuthFailed, CreatesFolders, DriverError, Sends
 from crmail.mailboxes.folder_names import new_folder_path
@@ -336,7 +336,8 @@ def discard_mail(mailbox: Mailbox) -> int:
     digests = list(Message.objects.filter(pk__in=message_ids).values_list("sha256", flat=True))
     # Once the messages are gone, their bytes go from the blob store too.
     transaction.on_commit(lambda: collect_blobs(digests))
-    Location.objects.filter(mailbox=mailbox).delete()
+    with usage.removing(Location.objects.filter(mailbox=mailbox)):
+        Location.objects.filter(mailbox=mailbox).delete()
     conversations.refresh_folders(mailbox.folders.values_list("pk", flat=True))
     Folder.objects.filter(mailbox=mailbox).update(cursor={}, last_synced_at=None)
     Mailbox.objects.filter(pk=mailbox.pk).update(last_sync_at=None, progress_done=0)

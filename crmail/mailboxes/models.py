@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -208,12 +208,13 @@ class Location(models.Model):
         return f"{self.folder} #{self.remote_id}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """A new row takes its message's thread and date (bulk writers pass them); the
-        conversations it leaves and joins follow (decision 028)."""
-        from crmail.mailboxes import conversations
+        """A new row takes its message's thread and date (bulk writers pass them) and
+        counts in storage (decision 058); the conversations it leaves and joins follow
+        (decision 028)."""
+        from crmail.mailboxes import conversations, usage
 
         before: set[tuple[int, int]] = set()
-        if self._state.adding:
+        if self._state.adding or self.pk is None:
             if self.thread_id is None and self.message_id:
                 row = (
                     Message.objects.filter(pk=self.message_id)
@@ -223,17 +224,22 @@ class Location(models.Model):
                 if row is not None:
                     self.thread_id = row[0]
                     self.date = row[1] or self.date
-        elif self.pk is not None:
+            owner_id = Mailbox.objects.filter(pk=self.mailbox_id).values_list("owner_id", flat=True)
+            with transaction.atomic():  # a refused row counts nothing
+                usage.added(self.mailbox_id, owner_id.get(), [self.message_id])
+                super().save(*args, **kwargs)
+        else:
             before = conversations.keys(Location.objects.filter(pk=self.pk))
-        super().save(*args, **kwargs)
+            super().save(*args, **kwargs)
         conversations.refresh(before | {conversations.key_of(self)})
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        """Delete the row; its conversation follows."""
-        from crmail.mailboxes import conversations
+        """Delete the row; its conversation and storage counters follow."""
+        from crmail.mailboxes import conversations, usage
 
         before = conversations.keys(Location.objects.filter(pk=self.pk))
-        out = super().delete(*args, **kwargs)
+        with usage.removing(Location.objects.filter(pk=self.pk)):
+            out = super().delete(*args, **kwargs)
         conversations.refresh(before)
         return out
 
@@ -350,6 +356,17 @@ class SentMessage(models.Model):
     def __str__(self) -> str:
         return f"sent by {self.sender} at {self.sent_at:%Y-%m-%d %H:%M}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A new row counts its message in its sender's storage (decision 058)."""
+        if not self._state.adding:
+            super().save(*args, **kwargs)
+            return
+        from crmail.mailboxes import usage
+
+        with transaction.atomic():  # a refused row counts nothing
+            usage.added_sent(self.sender_id, [self.message_id])
+            super().save(*args, **kwargs)
+
 
 class LabelCategory(models.TextChoices):
     """The labels by deal state (SPEC F8), strongest first; each is a folder or a label
@@ -433,3 +450,45 @@ class LiveMail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mailbox_id} #{self.remote_id}"
+
+
+# The per-user counter's ``mailbox_id``: a user's whole mail, every mailbox and what they
+# sent from crmail or through their BCC Dropbox, each message once.
+WHOLE = 0
+
+
+class StorageUsage(models.Model):
+    """What mail takes in the blob store (SPEC F11, decision 058): for each user
+    (``mailbox_id`` ``WHOLE``) and each of their mailboxes, the messages held and their bytes
+    as received, each message once however many folders (or mailboxes) hold it. Kept by
+    ``mailboxes.usage`` in the transactions that add and remove locations, sends and
+    bodies, and recomputed from the blob store's index by ``crmail storage recount``."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # No foreign key: the row of a deleted mailbox is dropped by the next recount.
+    mailbox_id = models.BigIntegerField(default=WHOLE)
+    messages = models.BigIntegerField(default=0)
+    bytes = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "mailbox_id"], name="one_usage_row"),
+        ]
+        indexes = [models.Index(fields=["mailbox_id", "bytes"], name="usage_largest")]
+
+    def __str__(self) -> str:
+        return f"usage of {self.user_id}/{self.mailbox_id}: {self.bytes} bytes"
+
+
+class StorageSetting(models.Model):
+    """The storage an administrator adds to the organisation's quota on the storage page
+    (one row; ``CRMAIL_STORAGE_EXTRA_GB``, when set, takes its place)."""
+
+    extra_gb = models.PositiveIntegerField(default=0)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.extra_gb} GB added"

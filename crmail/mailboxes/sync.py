@@ -25,8 +25,8 @@ from crmail.events.kinds import EventData, MailboxNeedsAttention, MessageReceive
 from crmail.jobs import leases
 from crmail.jobs.models import Lease
 from crmail.mail.ingest import PIPELINE_MIN_MESSAGES, ParsePipeline, parse_pending
-from crmail.mail.store import Prepared, prepare, store_rows
-from crmail.mailboxes import conversations, live_sync
+from crmail.mail.store import Prepared, prepare, store_rows, waiting_ids
+from crmail.mailboxes import conversations, live_sync, quota, usage
 from crmail.mailboxes.connect import daily_transfer_cap
 from crmail.mailboxes.drivers.base import (
     Driver,
@@ -251,7 +251,9 @@ def _sync_folder_list(mailbox: Mailbox, driver: Driver) -> list[tuple[Folder, Re
     gone = set(existing) - {rf.remote_id for rf in remote}
     if gone:
         Folder.objects.filter(mailbox=mailbox, remote_id__in=gone).update(exists_on_server=False)
-        Location.objects.filter(folder__mailbox=mailbox, folder__remote_id__in=gone).delete()
+        lost = Location.objects.filter(folder__mailbox=mailbox, folder__remote_id__in=gone)
+        with usage.removing(lost):
+            lost.delete()
         conversations.refresh_folders(
             Folder.objects.filter(mailbox=mailbox, remote_id__in=gone).values_list("pk", flat=True)
         )
@@ -304,7 +306,9 @@ def _stored_sizes(row: Folder, ids: list[str]) -> dict[str, int]:
     for start in range(0, len(ids), 5000):
         out.update(
             Location.objects.filter(
-                folder=row, remote_id__in=ids[start : start + 5000]
+                folder=row,
+                remote_id__in=ids[start : start + 5000],
+                message__waiting_body__isnull=True,  # a body that waits stays on the server
             ).values_list("remote_id", "message__size")
         )
     return out
@@ -367,7 +371,7 @@ def _rematch(
             pk = by_identity.get((mid, size)) if mid else None
             if pk is not None:
                 fresh[remote_id] = pk
-    with transaction.atomic():
+    with usage.removing(Location.objects.filter(folder=row)):
         Location.objects.filter(folder=row).delete()
         Location.objects.bulk_create(
             [
@@ -397,7 +401,7 @@ def _apply_removals(
     removed &= set(known)
     if removed:
         gone = Location.objects.filter(folder=row, remote_id__in=removed)
-        with conversations.following(gone):
+        with usage.removing(gone), conversations.following(gone):
             gone.delete()
         for rid in removed:
             known.pop(rid, None)
@@ -518,10 +522,14 @@ def _store_batch(
     prepared: Prepared,
     parser: ParsePipeline,
 ) -> None:
-    """Raw bytes and locations in one transaction; then the server may let them go."""
+    """Raw bytes and locations in one transaction, counted in storage; then the server may
+    let them go. Past the organisation's quota, new contents keep their headers and their
+    bodies wait on the server (decision 058)."""
     connection = connections[router.db_for_write(Location)]
     with transaction.atomic():
-        messages = store_rows(prepared)
+        room = usage.room_for(mailbox.owner_id, quota.total_bytes())
+        messages = store_rows(prepared, room=room)
+        usage.added(mailbox.pk, mailbox.owner_id, [msg.pk for msg in messages], locked=True)
         now = timezone.now()
         created = Location._meta.get_field("created_at").get_db_prep_save(now, connection)
         date_field = Location._meta.get_field("date")
@@ -559,9 +567,12 @@ def _store_batch(
             ]
         )
     if isinstance(driver, HandsOver):
-        sizes = zip(batch, prepared.sizes, strict=True)
-        driver.acknowledge(remote, {m.remote_id: size for m, size in sizes})
-    parser.submit(messages, [prepared.form_of(i) for i in range(len(messages))])
+        waiting = waiting_ids(msg.pk for msg in messages)  # they stay on the server
+        sizes = zip(batch, prepared.sizes, messages, strict=True)
+        driver.acknowledge(
+            remote, {m.remote_id: size for m, size, msg in sizes if msg.pk not in waiting}
+        )
+    parser.submit(messages, [msg.packed or prepared.form_of(i) for i, msg in enumerate(messages)])
 
 
 def _cap_reached(cap: int) -> str:

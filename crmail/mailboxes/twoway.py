@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from crmail.mail.models import Message
-from crmail.mailboxes import conversations
+from crmail.mailboxes import conversations, usage
 from crmail.mailboxes.connect import can, open_driver
 from crmail.mailboxes.drivers.base import (
     FLAGS,
@@ -174,7 +174,9 @@ def _relocate(location: Location, folder: Folder, remote_id: str) -> Location:
                 location.pk = None  # a sync dropped the old place meanwhile: a new row
                 location.save()
     except IntegrityError:  # recorded by a sync between the check and the save
-        Location.objects.filter(pk=location.pk).delete()
+        ours = Location.objects.filter(pk=location.pk)
+        with usage.removing(ours):
+            ours.delete()
         conversations.refresh(before)
         return Location.objects.get(folder=folder, remote_id=remote_id)
     conversations.refresh(before | {conversations.key_of(location)})

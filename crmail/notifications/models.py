@@ -10,12 +10,13 @@ from django.db.models import Q
 class Kind(models.TextChoices):
     CUSTOMER_MAIL = "customer_mail", "Customer mail"
     WORKFLOW = "workflow", "A workflow rule"
+    STORAGE = "storage", "Email storage"
 
 
 class Notification(models.Model):
-    """One thing a user is told of, about a stored message or mail asked live. Unique per
-    user, message (or live mail) and kind: an event handled again (at-least-once
-    delivery) adds nothing."""
+    """One thing a user is told of, about a stored message or mail asked live, or with a
+    page of crmail's to open (``link``). Unique per user, message (or live mail) and kind:
+    an event handled again (at-least-once delivery) adds nothing."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
@@ -41,6 +42,9 @@ class Notification(models.Model):
     # address is named in the title).
     module = models.CharField(max_length=10, blank=True)
     record_id = models.PositiveBigIntegerField(null=True, blank=True)
+    # Or a page of crmail's (a path), for what is not about one message: the storage
+    # warnings (SPEC F11).
+    link = models.CharField(max_length=200, blank=True)
     title = models.CharField(max_length=400)
     excerpt = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -56,7 +60,7 @@ class Notification(models.Model):
                 name="notification_live_once",
             ),
             models.CheckConstraint(
-                condition=Q(message__isnull=False) | Q(live_mail__isnull=False),
+                condition=Q(message__isnull=False) | Q(live_mail__isnull=False) | ~Q(link=""),
                 name="notification_of_mail",
             ),
         ]

@@ -39,6 +39,7 @@ from crmail.web.views import org_addresses as org_pages
 from crmail.web.views import search as search_pages
 from crmail.web.views import settings as admin_pages
 from crmail.web.views import sharing as sharing_pages
+from crmail.web.views import storage as storage_pages
 
 
 class ModuleConverter:
@@ -114,6 +115,11 @@ pages: list[URLPattern] = [
     path("messages/<int:pk>/", message_pages.message_page, name="message"),
     path("messages/<int:pk>/body/", message_pages.message_body, name="message_body"),
     path("messages/<int:pk>/original/", message_pages.message_raw, name="message_raw"),
+    path(
+        "messages/<int:pk>/fetch-body/",
+        storage_pages.message_fetch_body,
+        name="message_fetch_body",
+    ),
     path(
         "messages/<int:pk>/attachments/<int:part>/",
         message_pages.message_attachment,
@@ -244,6 +250,8 @@ pages: list[URLPattern] = [
     path("settings/workflows/<int:pk>/move/", workflows.workflow_move, name="workflow_move"),
     path("settings/workflows/<int:pk>/runs/", workflows.workflow_runs, name="workflow_runs"),
     path("settings/workflows/<int:pk>/delete/", workflows.workflow_delete, name="workflow_delete"),
+    # Email storage (SPEC F11)
+    path("settings/storage/", storage_pages.storage_page, name="storage"),
     # Departed users (SPEC F12)
     path("settings/departed/", departing.departed, name="departed"),
     path("settings/departed/<int:pk>/backup.mbox", departing.backup, name="departed_backup"),

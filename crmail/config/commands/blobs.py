@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from crmail.config.commands.base import Output, require_ready
-from crmail.config.words import count
+from crmail.config.words import count, size
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -49,7 +49,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Messages and bytes each user and each of their mailboxes keep in the "
         "blob store, from its index: bytes as received and as stored (compressed where it "
         "paid). A message is counted once per mailbox and once per user, however many "
-        "folders hold it; mail that several users hold counts for each of them.",
+        "folders hold it (a user's figure includes what they sent from crmail or received "
+        "at their BCC Dropbox); mail that several users hold counts for each of them. "
+        "`crmail storage show` compares them with the organisation's quota.",
     )
     usage.set_defaults(handler=run_usage, needs_django=True)
 
@@ -80,6 +82,11 @@ def run_migrate(args: argparse.Namespace, out: Output) -> int:
 
     moved = migrate_raw_rows(max(1, args.batch))
     out.done(f"Moved {count(moved, 'message')} into the blob store.")
+    if moved:
+        from crmail.mailboxes.usage import recount
+
+        recount()  # storage counts what the store holds: these count from now on
+        out.done("Recounted the storage each user's mail takes.")
     return 0
 
 
@@ -104,9 +111,9 @@ def run_usage(args: argparse.Namespace, out: Output) -> int:
 
     from crmail.mail.models import MessageRaw
     from crmail.mailboxes.models import Mailbox
-    from crmail.mailboxes.queries import Usage, storage_by_mailbox, storage_by_user
+    from crmail.mailboxes.usage import Usage, from_index
 
-    by_user, by_mailbox = storage_by_user(), storage_by_mailbox()
+    by_user, by_mailbox = from_index()
     none = Usage(0, 0, 0)
     table = Table("User", "Mailbox", "Messages", "Received", "Stored")
     for column in table.columns[2:]:
@@ -121,12 +128,12 @@ def run_usage(args: argparse.Namespace, out: Output) -> int:
                 Text(mailbox.owner.email, style="bold"),
                 "all",
                 f"{used.messages:,}",
-                _bytes(used.size),
-                _bytes(used.stored),
+                size(used.size),
+                size(used.stored),
             )
         used = by_mailbox.get(mailbox.pk, none)
         table.add_row(
-            "", Text(mailbox.email), f"{used.messages:,}", _bytes(used.size), _bytes(used.stored)
+            "", Text(mailbox.email), f"{used.messages:,}", size(used.size), size(used.stored)
         )
     out.out.print(table)
     waiting = MessageRaw.objects.count()
@@ -136,15 +143,3 @@ def run_usage(args: argparse.Namespace, out: Output) -> int:
             "are not counted: `crmail blobs migrate` moves them into the store."
         )
     return 0
-
-
-def _bytes(n: int) -> str:
-    """``n`` bytes in words a person reads at a glance (decimal units)."""
-    if n < 1000:
-        return f"{n:,} bytes"
-    value = n / 1000
-    for unit in ("kB", "MB", "GB"):
-        if value < 1000:
-            return f"{value:,.1f} {unit}"
-        value /= 1000
-    return f"{value:,.1f} TB"

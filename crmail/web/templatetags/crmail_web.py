@@ -82,6 +82,16 @@ def subject_of(message: Any) -> str:
 
 
 @register.filter
+def storage_size(value: Any) -> str:
+    """Bytes as storage counts them, in decimal units: "12.3 MB" (``config.words.size``)."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return "—"
+    return ("-" if n < 0 else "") + words.size(abs(n))
+
+
+@register.filter
 def show(value: Any) -> Any:
     """A detail value, or a dash for nothing."""
     if value is None or value == "":

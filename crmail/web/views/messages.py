@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_safe
@@ -54,7 +55,7 @@ from crmail.mail.downloads import (
 )
 from crmail.mail.models import Message, ParseState
 from crmail.mail.parse import AttachmentInfo, ParsedMessage, Unparseable, parse_message
-from crmail.mail.store import raw_bytes
+from crmail.mail.store import body_waits, raw_bytes
 from crmail.mailboxes import replies
 from crmail.mailboxes.replies import own_addresses
 from crmail.people import access
@@ -256,6 +257,7 @@ def message_page(request: HttpRequest, pk: int) -> HttpResponse:
     context |= insights_pages.message_context(message.pk)
     context |= deals_context(request, message)
     context |= mailbox_context(request, message, opening=request.GET.get("images") != "1")
+    context["body_waits"] = body_waits(message)
     if parsed is None:
         headers = header_block(reading.raw)
         context.update(
@@ -333,6 +335,13 @@ def message_attachment(request: HttpRequest, pk: int, part: int) -> HttpResponse
 def message_raw(request: HttpRequest, pk: int) -> HttpResponse:
     """The message exactly as the server gave it, as an .eml file."""
     message = _message_for(request, pk)
+    if body_waits(message):
+        messages.error(
+            request,
+            "Only this message's headers are in crmail: fetch the whole message first, "
+            "then download it.",
+        )
+        return redirect("web:message", pk=message.pk)
     return raw_download(raw_bytes(message), message.pk)
 
 

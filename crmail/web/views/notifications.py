@@ -67,6 +67,8 @@ def open_notification(request: HttpRequest, pk: int) -> HttpResponse:
     """Mark one's own notification read and open its message (404 for anyone else's)."""
     row = get_object_or_404(Notification, pk=pk, user=request.user)
     actions.mark_read(request.user, [row.pk])  # type: ignore[arg-type]
+    if row.message_id is None and row.link.startswith("/") and not row.link.startswith("//"):
+        return redirect(row.link)  # a page of crmail's (the storage warnings)
     if row.message_id is None and row.live_mail is not None:  # mail asked live: its page
         url = reverse("web:live_message", args=[row.live_mail.mailbox_id, row.live_mail.remote_id])
         return redirect(f"{url}?on={row.module}/{row.record_id}" if row.module else url)
