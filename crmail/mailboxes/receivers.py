@@ -12,6 +12,8 @@ from typing import Any
 from django.db import connection
 from django.dispatch import receiver
 
+from crmail.events.kinds import MessageLinked, MessageUnlinked, RecordDeleted
+from crmail.events.registry import Delivered, consumer
 from crmail.linking.links import unlink_copies
 from crmail.mail.ingest import results_saved
 from crmail.mail.models import Message
@@ -116,3 +118,26 @@ def mark_copies(message_ids: Sequence[int]) -> list[int]:
         Message.objects.filter(pk=copy).update(copy_of_id=original)
     unlink_copies(list(marked))
     return list(marked)
+
+
+@consumer("inbox-links", ("message.linked", "message.unlinked", "record.deleted"), batch=BATCH)
+def follow_links(batch: list[Delivered]) -> None:
+    """A conversation's records follow its messages' links (a deleted record's links go
+    without an event of their own)."""
+    message_ids = sorted(
+        {
+            item.data.message_id
+            for item in batch
+            if isinstance(item.data, MessageLinked | MessageUnlinked)
+        }
+    )
+    touched: set[conversations.Key] = set()
+    for start in range(0, len(message_ids), BATCH):
+        chunk = message_ids[start : start + BATCH]
+        touched |= conversations.keys(Location.objects.filter(message_id__in=chunk))
+    conversations.refresh(touched)
+    for item in batch:
+        if isinstance(item.data, RecordDeleted):
+            # Linking's own consumer deletes the record's links, in either order with this
+            # one: its conversations lose the record here, whatever the links say yet.
+            conversations.forget_record(item.data.module, item.data.record_id)
