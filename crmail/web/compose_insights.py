@@ -31,12 +31,13 @@ from crmail.mail.compose import Draft
 from crmail.mail.models import Message
 from crmail.mailboxes.models import Mailbox
 from crmail.people.models import User
+from crmail.text_forms import CheckedTextForm
 
 FIELDS = ("no_track", "send_at", "template_id")
 LATER, BEST = "send_later", "send_best"
 
 
-class InsightFields(forms.Form):
+class InsightFields(CheckedTextForm, forms.Form):
     """Fields the composer's form takes on (moved after its own by ``arrange``)."""
 
     no_track = forms.BooleanField(label="Don't track this message", required=False)

@@ -47,7 +47,7 @@ def test_open_a_contact_click_send_email_and_the_server_receives_it(app, smtp_si
     page.get_by_label("Subject").fill("Compiler demo")
     page.get_by_label("Message").fill("Hello Grace,\n\nShall we meet on Tuesday?\n\nRex")
     app.shot("compose")
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
 
     expect(page).to_have_url(re.compile(rf"/contacts/{contact.pk}/$"))
     expect(page.get_by_role("status")).to_contain_text("Your email “Compiler demo” was sent.")
@@ -91,7 +91,7 @@ def test_the_compose_page_explains_a_missing_mailbox_and_a_bad_address(app, smtp
     page.reload()
     page.get_by_label("To", exact=True).fill("grace at navy")
     page.get_by_label("Subject").fill("Hello")
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
     expect(page.locator(".field.has-error")).to_contain_text("is not a valid email address")
     app.shot("compose-error")
     assert smtp_sink.messages == []

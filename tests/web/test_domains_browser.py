@@ -118,7 +118,7 @@ def test_an_admin_authenticates_a_domain_and_its_mail_is_signed(
     page.get_by_label("To", exact=True).fill("grace@customer.example")
     page.get_by_label("Subject").fill("Our offer")
     page.locator("[contenteditable], textarea[name=body]").first.fill("Here it is.")
-    page.get_by_role("button", name="Send").last.click()
+    page.get_by_role("button", name="Send", exact=True).last.click()
     expect(page.get_by_text("Your email “Our offer” was sent.")).to_be_visible()
     sent = smtp_sink.wait_for(2)[1]
     assert sent.data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;")

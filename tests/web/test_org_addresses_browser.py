@@ -95,7 +95,7 @@ def test_add_verify_and_send_as_an_organisation_address(app, own_mail_sink, smtp
     page.get_by_label("Subject").fill("Your order")
     page.get_by_label("Message").fill("Thank you for your order.")
     app.shot("compose-from-organisation-address")
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
 
     expect(page).not_to_have_url(re.compile(r"/compose/"))
     statuses = page.get_by_role("status")

@@ -49,7 +49,7 @@ def test_reply_from_the_message_page_with_a_file_and_back_to_the_contact(app, sm
     body.type("Here is the contract.")
     page.get_by_label("Attach files").set_input_files(str(contract))
     app.shot("reply-composer")
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
 
     expect(page).to_have_url(re.compile(rf"/contacts/{ada.pk}/$"))
     expect(page.get_by_role("status")).to_contain_text("Your email “Re: Spring offer” was sent.")

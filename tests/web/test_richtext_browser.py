@@ -65,7 +65,7 @@ def test_bold_from_the_toolbar_and_ctrl_b_and_a_link_arrive_as_html_and_show_in_
         "href", "https://example.com/offer"
     )
     app.shot("richtext-composer")
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
 
     expect(page.get_by_role("status")).to_contain_text("Your email “The offer” was sent.")
     mail = received(smtp_sink)
@@ -121,7 +121,7 @@ def test_plain_text_switch_keeps_the_quote_and_sends_text_only(app, smtp_sink):
     page.get_by_role("button", name="Plain text").click()
     plain.press("Control+Home")
     plain.type("Here it is. ")
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
 
     expect(page.get_by_role("status")).to_contain_text("was sent")
     mail = received(smtp_sink)

@@ -93,7 +93,7 @@ def test_write_a_template_preview_it_live_and_send_it_from_a_deal(app, smtp_sink
     )
     expect(page.get_by_label("To", exact=True)).to_have_value("grace@navy.example")
     app.shot("compose-with-template")
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
 
     expect(page).to_have_url(re.compile(rf"/deals/{deal.pk}/$"))
     [got] = smtp_sink.wait_for(1, 5)

@@ -82,10 +82,10 @@ def test_a_sync_stopped_by_an_unexpected_error_says_so_and_runs_again_later(acco
     server, user, mailbox = account
     server.deliver(user, mail(1))
 
-    def broken(raws):  # stands for a bug anywhere on the sync path
+    def broken(raws, room=None):  # stands for a bug anywhere on the sync path
         raise RuntimeError("zstd: Src size is incorrect")
 
-    monkeypatch.setattr("crmail.mailboxes.sync.store_many", broken)
+    monkeypatch.setattr("crmail.mailboxes.sync.store_rows", broken)
     with pytest.raises(RuntimeError):
         tasks.run_sync(mailbox)
     mailbox.refresh_from_db()

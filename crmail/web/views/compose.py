@@ -64,7 +64,6 @@ from crmail.mailboxes.sending import (
 from crmail.people import access
 from crmail.people.models import User
 from crmail.sharing.visibility import may_see_message
-from crmail.text_forms import CheckedTextForm
 from crmail.web import compose_insights
 from crmail.web.modules import MODULES
 from crmail.web.template_forms import TemplatePickForm
@@ -132,7 +131,7 @@ class FilesField(forms.FileField):
         return [super(FilesField, self).clean(item, initial) for item in items if item]
 
 
-class ComposeForm(CheckedTextForm, compose_insights.InsightFields, forms.Form):
+class ComposeForm(compose_insights.InsightFields):  # CheckedTextForm through it
     sender = forms.ChoiceField(label="From")
     reply_to = forms.ChoiceField(
         label="Reply-To",

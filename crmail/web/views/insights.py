@@ -17,10 +17,11 @@ from crmail.crm.models import Contact
 from crmail.insights import queries, scheduling, switch
 from crmail.insights.models import ScheduledSend
 from crmail.people.models import User
+from crmail.text_forms import CheckedTextForm
 from crmail.web.views.settings import admin_required
 
 
-class SwitchForm(forms.Form):
+class SwitchForm(CheckedTextForm, forms.Form):
     tracking = forms.BooleanField(
         label="Track mail sent from crmail: an open pixel and tracked links",
         required=False,
