@@ -1,0 +1,159 @@
+"""A known set of mail for the report tests, and who sees which of it (SPEC F5, F17).
+
+Karl manages Mark and Claire (peers); Olga manages another branch. Contacts and deals are
+public read, so everyone may view Jane and both deals. Mark shares his synced mail with
+Claire (and so with Karl, his superior); Claire keeps hers private; Pat syncs over POP3
+and Gil over Microsoft Graph, both sharing with everyone. The organisation's time zone
+is Europe/Berlin.
+
+Each message is described in ``SPECS`` (where it lies, who sent it, what it is on); the
+tests count the expected figures from those descriptions with the rules of SPEC F5
+written out in ``Spec.copy_seen_by`` / ``Spec.seen_by``, never through crmail's own
+report code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from crmail.crm.models import Deal, Record
+from crmail.emailtemplates.models import EmailTemplate
+from crmail.insights.models import MessageInsight
+from crmail.mail.models import Message
+from crmail.mailboxes.models import Mailbox, SentMessage
+from crmail.people.models import ModuleDefault, User
+from crmail.sharing import actions
+from crmail.sharing.tests.build import mailbox, message, place
+from tests import factories as f
+
+CUSTOMER = "jane@customer.test"
+TIME_ZONE = "Europe/Berlin"
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    at: datetime
+    sender: str  # "customer" or a user's key
+    copies: tuple[str, ...] = ()  # mailbox keys: "mark", "gil", "claire", "pat"
+    sent: tuple[str, str] | None = None  # (user key, "crmail" | "dropbox")
+    on: tuple[str, ...] = ()  # record keys: "jane", "deal_q", "deal_p"
+    template: bool = False
+
+
+SPECS = [
+    Spec(
+        "in_june",
+        datetime(2026, 6, 3, 10, tzinfo=UTC),
+        "customer",
+        ("mark",),
+        on=("jane", "deal_q"),
+    ),
+    Spec("out_june", datetime(2026, 6, 10, 9, tzinfo=UTC), "mark", ("mark",), on=("jane",)),
+    Spec("unlinked", datetime(2026, 6, 20, 8, tzinfo=UTC), "customer", ("mark",)),
+    # 23:30 UTC on 30 June is half past one on 1 July in Berlin
+    Spec(
+        "late_june", datetime(2026, 6, 30, 23, 30, tzinfo=UTC), "customer", ("pat",), on=("jane",)
+    ),
+    Spec("graph", datetime(2026, 7, 2, 12, tzinfo=UTC), "customer", ("gil",), on=("deal_q",)),
+    Spec("claires", datetime(2026, 7, 5, 12, tzinfo=UTC), "customer", ("claire",), on=("jane",)),
+    Spec(
+        "sent",
+        datetime(2026, 7, 20, 12, tzinfo=UTC),
+        "mark",
+        ("mark",),  # its copy in Mark's Sent folder
+        sent=("mark", "crmail"),
+        on=("deal_p",),
+        template=True,
+    ),
+    Spec(
+        "dropbox",
+        datetime(2026, 8, 1, 12, tzinfo=UTC),
+        "claire",
+        sent=("claire", "dropbox"),
+        on=("jane",),
+    ),
+    Spec(
+        "popped", datetime(2026, 8, 15, 12, tzinfo=UTC), "customer", ("pat",), on=("jane", "deal_p")
+    ),
+]
+PROTOCOLS = {"mark": "imap", "gil": "graph", "claire": "imap", "pat": "pop3"}
+OWNERS = {"mark": "mark", "gil": "gil", "claire": "claire", "pat": "pat"}
+# Whose synced mail reaches whom (besides its owner), on records they may view.
+EVERYONE = {"karl", "mark", "claire", "olga", "pat", "gil"}
+SHARES = {"mark": {"claire", "karl"}, "claire": set(), "pat": EVERYONE, "gil": EVERYONE}
+
+
+def copy_seen_by(spec: Spec, viewer: str, box: str) -> bool:
+    owner = OWNERS[box]
+    return viewer == owner or (bool(spec.on) and viewer in SHARES[owner])
+
+
+def seen_by(spec: Spec, viewer: str) -> bool:
+    if any(copy_seen_by(spec, viewer, box) for box in spec.copies):
+        return True
+    return spec.sent is not None and (spec.sent[0] == viewer or bool(spec.on))
+
+
+@dataclass
+class World:
+    users: dict[str, User]
+    mailboxes: dict[str, Mailbox]
+    records: dict[str, Record]
+    template: EmailTemplate
+    messages: dict[str, Message] = field(default_factory=dict)
+
+
+def build(org: f.Org) -> World:
+    for module in ("contacts", "deals"):
+        ModuleDefault.objects.update_or_create(module=module, defaults={"level": "public_read"})
+    users = {
+        "karl": org.manager,
+        "mark": org.rep,
+        "claire": org.peer,
+        "olga": org.outsider_manager,
+        "pat": f.user("pat@crmail.test", name="Pat Pop", manager=org.manager),
+        "gil": f.user("gil@crmail.test", name="Gil Graph", manager=org.manager),
+    }
+    for everyone in ("pat", "gil"):
+        actions.set_sharing(None, users[everyone], mode="public", share_with=[])
+    actions.set_sharing(None, users["mark"], mode="public", share_with=[users["claire"]])
+    actions.set_sharing(None, users["claire"], mode="private")
+    boxes = {
+        "mark": mailbox(users["mark"]),
+        "gil": mailbox(users["gil"], protocol="graph"),
+        "claire": mailbox(users["claire"]),
+        "pat": mailbox(users["pat"], protocol="pop3"),
+    }
+    records: dict[str, Record] = {
+        "jane": f.contact(users["mark"], CUSTOMER, first_name="Jane", last_name="Doe"),
+        "deal_q": f.deal(users["mark"], "Quick deal", "Qualification"),
+        "deal_p": f.deal(users["mark"], "Price deal", "Proposal/Price Quote"),
+    }
+    template = EmailTemplate.objects.create(
+        owner=users["mark"], name="Follow-up", subject="Hi", body="Hello", shared=True
+    )
+    world = World(users, boxes, records, template)
+    for spec in SPECS:
+        sender = CUSTOMER if spec.sender == "customer" else users[spec.sender].email
+        to = [CUSTOMER] if spec.sender != "customer" else [users["mark"].email]
+        msg = message(sender, to, on=[records[key] for key in spec.on])
+        Message.objects.filter(pk=msg.pk).update(date=spec.at, from_address=sender)
+        for box in spec.copies:
+            place(msg, boxes[box])
+        if spec.sent is not None:
+            who, source = spec.sent
+            sent = SentMessage.objects.create(
+                message=msg, sender=users[who], from_address=sender, source=source
+            )
+            if spec.template:
+                MessageInsight.objects.create(sent=sent, template=template)
+        world.messages[spec.name] = msg
+    return world
+
+
+def stage_of(key: str, world: World) -> int:
+    record = world.records[key]
+    assert isinstance(record, Deal)
+    return record.stage_id
