@@ -14,8 +14,10 @@ report code.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from crmail.crm.models import Deal, Record
 from crmail.emailtemplates.models import EmailTemplate
@@ -29,6 +31,7 @@ from tests import factories as f
 
 CUSTOMER = "jane@customer.test"
 TIME_ZONE = "Europe/Berlin"
+RECORD_TYPES = {"jane": "contacts", "deal_q": "deals", "deal_p": "deals"}
 
 
 @dataclass(frozen=True)
@@ -157,3 +160,36 @@ def stage_of(key: str, world: World) -> int:
     record = world.records[key]
     assert isinstance(record, Deal)
     return record.stage_id
+
+
+def outbound(spec: Spec) -> bool:
+    return spec.sent is not None or spec.sender != "customer"
+
+
+def expected(
+    world: World, viewer: str, group_by: str, specs: list[Spec] | None = None
+) -> dict[str, tuple[int, int]]:
+    """{key: (inbound, outbound)} counted from the descriptions."""
+    counts: Counter[tuple[str, bool]] = Counter()
+    for spec in SPECS if specs is None else specs:
+        if not seen_by(spec, viewer):
+            continue
+        keys: set[str] = set()
+        boxes = [b for b in spec.copies if copy_seen_by(spec, viewer, b)]
+        if group_by == "user":
+            keys = {str(world.users[OWNERS[b]].pk) for b in boxes}
+            keys |= {str(world.users[spec.sent[0]].pk)} if spec.sent else set()
+        elif group_by == "source":
+            keys = {PROTOCOLS[b] for b in boxes} | ({spec.sent[1]} if spec.sent else set())
+        elif group_by == "month":
+            keys = {spec.at.astimezone(ZoneInfo(TIME_ZONE)).strftime("%Y-%m")}
+        elif group_by == "record_type":
+            keys = {RECORD_TYPES[r] for r in spec.on}
+        elif group_by == "stage":
+            keys = {str(stage_of(r, world)) for r in spec.on if r.startswith("deal")}
+        elif group_by == "template":
+            keys = {str(world.template.pk)} if spec.template else set()
+        for key in keys:
+            counts[(key, outbound(spec))] += 1
+    keys = {key for key, _ in counts}
+    return {key: (counts[(key, False)], counts[(key, True)]) for key in keys}

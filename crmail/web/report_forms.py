@@ -1,0 +1,43 @@
+"""The Reports page's fields: what the rows are, and which mail is counted (SPEC F17)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from crmail.reports import queries
+from crmail.text_forms import CheckedTextForm
+
+
+class ReportForm(CheckedTextForm, forms.Form):
+    group_by = forms.ChoiceField(
+        choices=list(queries.GROUPS.items()), initial="month", label="Group by"
+    )
+    after = forms.DateField(
+        required=False, label="On or after", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    before = forms.DateField(
+        required=False, label="Before", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    source = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any source"), *queries.SOURCES.items()],
+        label="Source",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            queries.check(data["group_by"], self.filters())
+        except queries.BadReport as bad:
+            self.add_error(bad.field if bad.field in self.fields else None, str(bad))
+        return data
+
+    def filters(self) -> queries.Filters:
+        data = self.cleaned_data
+        return queries.Filters(
+            after=data.get("after"), before=data.get("before"), source=data.get("source") or None
+        )
