@@ -4,6 +4,10 @@
 messages you may see, counted by user, source, month, week, day, record type, deal stage
 or template. JSON is ``{"columns": [...], "rows": [[...], ...], "total": N}``; CSV and
 XLSX are the same table with a header row.
+
+``GET /reports/response-times`` (the same filters and formats): per user, the inbound
+customer messages they answered first, and the median and 90th percentile of the time
+it took, in seconds.
 """
 
 from __future__ import annotations
@@ -11,14 +15,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field
 
 from crmail.api.auth import current_user
 from crmail.api.errors import Invalid
 from crmail.api.schemas import errors_doc
-from crmail.reports import export, queries
+from crmail.reports import export, queries, response_times
 
 router = Router(tags=["Reports"])
 
@@ -26,8 +30,7 @@ GroupBy = Literal["user", "source", "month", "week", "day", "record_type", "stag
 SourceName = Literal["imap", "pop3", "gmail", "graph", "crmail", "dropbox"]
 
 
-class ReportParams(Schema):
-    group_by: GroupBy = Field("month", description="What the rows are.")
+class FilterParams(Schema):
     after: date | None = Field(
         None, description="Only messages dated on or after this day (organisation's time zone)."
     )
@@ -40,6 +43,10 @@ class ReportParams(Schema):
         "copy you may see), sent from crmail, or received at a BCC Dropbox.",
     )
     format: Literal["json", "csv", "xlsx"] = Field("json", description="The answer's format.")
+
+
+class ReportParams(FilterParams):
+    group_by: GroupBy = Field("month", description="What the rows are.")
 
 
 class ReportOut(Schema):
@@ -77,16 +84,38 @@ def email_report(request: HttpRequest, params: Query[ReportParams]) -> Any:
         report = queries.email_report(user, params.group_by, filters)
     except queries.BadReport as bad:
         raise Invalid.one(bad.field, str(bad)) from None
-    if params.format == "csv":
-        return _file(
-            export.to_csv(report).encode(), export.CSV_TYPE, export.filename(report, "csv")
-        )
-    if params.format == "xlsx":
-        return _file(export.to_xlsx(report), export.XLSX_TYPE, export.filename(report, "xlsx"))
-    return {"columns": report.columns, "rows": report.table(), "total": report.total}
+    return export.download(report, params.format) or {
+        "columns": report.columns,
+        "rows": report.table(),
+        "total": report.total,
+    }
 
 
-def _file(data: bytes, content_type: str, name: str) -> HttpResponse:
-    response = HttpResponse(data, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+class ResponseTimesOut(Schema):
+    columns: list[str] = Field(
+        description="user (id), label, replied (inbound customer messages the user answered "
+        "first), median_seconds, p90_seconds (90th percentile, nearest rank)."
+    )
+    rows: list[list[str | int]] = Field(description="One per user who answered, fastest first.")
+
+
+@router.get(
+    "/response-times",
+    response={200: ResponseTimesOut},
+    openapi_extra=DOC,
+    summary="Response time per user",
+)
+def response_time_report(request: HttpRequest, params: Query[FilterParams]) -> Any:
+    """For each inbound customer message you may see (dated in the period, reaching crmail
+    through ``source``), its first reply you may see: the time between them counts for the
+    user who replied."""
+    user = current_user(request)
+    filters = queries.Filters(after=params.after, before=params.before, source=params.source)
+    try:
+        times = response_times.response_times(user, filters)
+    except queries.BadReport as bad:
+        raise Invalid.one(bad.field, str(bad)) from None
+    return export.download(times, params.format) or {
+        "columns": times.columns,
+        "rows": times.table(),
+    }

@@ -141,6 +141,15 @@ class Report:
     def columns(self) -> list[str]:
         return [self.group_by, *COLUMNS]
 
+    @property
+    def name(self) -> str:
+        """For file names: ``email-report-by-month``."""
+        return f"email-report-by-{self.group_by.replace('_', '-')}"
+
+    @property
+    def title(self) -> str:
+        return f"By {GROUPS[self.group_by].lower()}"
+
     def table(self) -> list[list[Any]]:
         """The rows as the API, CSV and XLSX give them (``columns``)."""
         return [[r.key, r.label, r.inbound, r.outbound, r.count] for r in self.rows]
@@ -164,9 +173,9 @@ def email_report(viewer: User, group_by: str, filters: Filters | None = None) ->
     """The messages ``viewer`` may see, meeting ``filters``, counted by ``group_by``."""
     filters = filters or Filters()
     check(group_by, filters)
-    messages = _messages(viewer, filters)
+    messages = filtered_messages(viewer, filters)
     report = Report(group_by, filters)
-    totals = messages.aggregate(outbound=Count("pk", filter=Q(_outbound(""))), count=Count("pk"))
+    totals = messages.aggregate(outbound=Count("pk", filter=Q(went_out(""))), count=Count("pk"))
     report.outbound = totals["outbound"]
     report.inbound = totals["count"] - totals["outbound"]
     if not report.total:
@@ -188,7 +197,7 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=_zone())
 
 
-def _messages(viewer: User, filters: Filters) -> QuerySet[Message]:
+def filtered_messages(viewer: User, filters: Filters) -> QuerySet[Message]:
     messages = visible_messages(viewer).order_by()
     if filters.after:
         messages = messages.filter(date__gte=_start_of(filters.after))
@@ -207,7 +216,7 @@ def _messages(viewer: User, filters: Filters) -> QuerySet[Message]:
     return messages
 
 
-def _internal_addresses() -> list[str]:
+def internal_addresses() -> list[str]:
     """The addresses of crmail's users and of their mailboxes, lower case (one list per
     organisation: a few hundred at most)."""
     found = {e.lower() for e in User.objects.values_list("email", flat=True) if e}
@@ -216,10 +225,10 @@ def _internal_addresses() -> list[str]:
     return sorted(found)
 
 
-def _outbound(path: str, addresses: list[str] | None = None) -> Any:
+def went_out(path: str, addresses: list[str] | None = None) -> Any:
     """Whether the message at ``path`` (``""``: the row is the message; ``"message__"``)
     went out: sent from crmail or through a dropbox, or from one of ``addresses``."""
-    addresses = _internal_addresses() if addresses is None else addresses
+    addresses = internal_addresses() if addresses is None else addresses
     pk = f"{path}pk" if path else "pk"
     sent = Exists(SentMessage.objects.filter(message_id=OuterRef(pk)))
     if not addresses:
@@ -232,7 +241,7 @@ def _outbound(path: str, addresses: list[str] | None = None) -> Any:
 
 def _flag(path: str, addresses: list[str]) -> Case:
     return Case(
-        When(_outbound(path, addresses), then=Value(1)),
+        When(went_out(path, addresses), then=Value(1)),
         default=Value(0),
         output_field=IntegerField(),
     )
@@ -251,7 +260,7 @@ def _in(messages: QuerySet[Message]) -> QuerySet[Message, Any]:
 
 
 def _by_user(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
-    addresses = _internal_addresses()
+    addresses = internal_addresses()
     copies = Location.objects.filter(visible_copies_anywhere(viewer), message_id__in=_in(messages))
     sends = SentMessage.objects.filter(message_id__in=_in(messages))
     return [
@@ -261,7 +270,7 @@ def _by_user(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
 
 
 def _by_source(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
-    addresses = _internal_addresses()
+    addresses = internal_addresses()
     copies = Location.objects.filter(visible_copies_anywhere(viewer), message_id__in=_in(messages))
     sends = SentMessage.objects.filter(message_id__in=_in(messages))
     return [
@@ -273,7 +282,7 @@ def _by_source(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]
 def _by_period(trunc: type[TruncMonth] | type[TruncWeek] | type[TruncDay]) -> Any:
     def pairs(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
         key = trunc("date", tzinfo=_zone())
-        return [_pairs(messages, key, "pk", _flag("", _internal_addresses()))]
+        return [_pairs(messages, key, "pk", _flag("", internal_addresses()))]
 
     return pairs
 
@@ -293,7 +302,7 @@ def _viewable_links(viewer: User, modules: Iterable[str]) -> Q:
 
 def _by_record_type(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
     links = Link.objects.filter(_viewable_links(viewer, MODELS), message_id__in=_in(messages))
-    return [_pairs(links, F("module"), "message_id", _flag("message__", _internal_addresses()))]
+    return [_pairs(links, F("module"), "message_id", _flag("message__", internal_addresses()))]
 
 
 def _by_stage(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
@@ -301,7 +310,7 @@ def _by_stage(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
         _viewable_links(viewer, [Module.DEALS]), message_id__in=_in(messages)
     )
     stage = Subquery(Deal.objects.filter(pk=OuterRef("record_id")).values("stage_id")[:1])
-    return [_pairs(links, stage, "message_id", _flag("message__", _internal_addresses()))]
+    return [_pairs(links, stage, "message_id", _flag("message__", internal_addresses()))]
 
 
 def _by_template(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:

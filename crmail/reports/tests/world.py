@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from crmail.crm.models import Deal, Record
@@ -31,6 +31,8 @@ from tests import factories as f
 
 CUSTOMER = "jane@customer.test"
 TIME_ZONE = "Europe/Berlin"
+T0 = datetime(2026, 9, 7, 9, tzinfo=UTC)  # the questions and answers of add_replies
+H = timedelta(hours=1)
 RECORD_TYPES = {"jane": "contacts", "deal_q": "deals", "deal_p": "deals"}
 
 
@@ -193,3 +195,39 @@ def expected(
             counts[(key, outbound(spec))] += 1
     keys = {key for key, _ in counts}
     return {key: (counts[(key, False)], counts[(key, True)]) for key in keys}
+
+
+def add_replies(world: World) -> None:
+    """Customer questions on Jane and their answers, from 7 September 2026 (after
+    ``SPECS``): Mark answers q1 from crmail in 2 h (and again later), q2 from his mailbox
+    in 30 min; Claire answers q3, in her private mailbox, in 1 h; Pat answers q4, in his
+    public POP3 mailbox, from crmail in 4 h; q5 has no answer; q6's "answer" is dated
+    before it."""
+    users, boxes, jane = world.users, world.mailboxes, world.records["jane"]
+
+    def mail(name: str, at: datetime, sender: str, box: str | None = None, **kw: str) -> Message:
+        address = CUSTOMER if sender == "customer" else users[sender].email
+        to = users["mark"].email if sender == "customer" else CUSTOMER
+        msg = message(address, [to], on=[jane])
+        Message.objects.filter(pk=msg.pk).update(
+            date=at, from_address=address, message_id=f"{name}@mail.test", **kw
+        )
+        if box:
+            place(msg, boxes[box])
+        return msg
+
+    def sent(msg: Message, by: str) -> None:
+        SentMessage.objects.create(message=msg, sender=users[by], from_address=users[by].email)
+
+    mail("q1", T0, "customer", "mark")
+    sent(mail("r1a", T0 + 2 * H, "mark", in_reply_to="q1@mail.test"), "mark")
+    sent(mail("r1b", T0 + 5 * H, "mark", in_reply_to="q1@mail.test"), "mark")  # not the first
+    mail("q2", T0 + 24 * H, "customer", "mark")
+    mail("r2", T0 + 24.5 * H, "mark", "mark", in_reply_to="q2@mail.test")  # synced, not sent
+    mail("q3", T0 + 48 * H, "customer", "claire")  # Claire's private mail
+    mail("r3", T0 + 49 * H, "claire", "claire", in_reply_to="q3@mail.test")
+    mail("q4", T0 + 72 * H, "customer", "pat")
+    sent(mail("r4", T0 + 76 * H, "pat", in_reply_to="q4@mail.test"), "pat")
+    mail("q5", T0 + 96 * H, "customer", "mark")  # never answered
+    mail("q6", T0 + 120 * H, "customer", "mark")
+    mail("r6", T0 + 119 * H, "mark", "mark", in_reply_to="q6@mail.test")  # dated before it
