@@ -8,6 +8,9 @@ XLSX are the same table with a header row.
 ``GET /reports/response-times`` (the same filters and formats): per user, the inbound
 customer messages they answered first, and the median and 90th percentile of the time
 it took, in seconds.
+
+``GET /reports/open-click-rates?period=month|week|day`` (the same filters and formats):
+per period, the tracked mail sent from crmail, how much of it people opened and clicked.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pydantic import Field
 from crmail.api.auth import current_user
 from crmail.api.errors import Invalid
 from crmail.api.schemas import errors_doc
-from crmail.reports import export, queries, response_times
+from crmail.reports import engagement, export, queries, response_times
 
 router = Router(tags=["Reports"])
 
@@ -118,4 +121,38 @@ def response_time_report(request: HttpRequest, params: Query[FilterParams]) -> A
     return export.download(times, params.format) or {
         "columns": times.columns,
         "rows": times.table(),
+    }
+
+
+class RatesParams(FilterParams):
+    period: Literal["month", "week", "day"] = Field("month", description="What the rows are.")
+
+
+class RatesOut(Schema):
+    columns: list[str] = Field(
+        description="The period (its key), label, tracked (messages sent from crmail with "
+        "the open pixel and tracked links), opened and clicked (by a person: hits marked as "
+        "scanners left out), open_rate and click_rate (percent of tracked; null for none)."
+    )
+    rows: list[list[str | int | None]] = Field(description="One per period, empty ones too.")
+
+
+@router.get(
+    "/open-click-rates",
+    response={200: RatesOut},
+    openapi_extra=DOC,
+    summary="Open and click rates over time",
+)
+def open_click_rates(request: HttpRequest, params: Query[RatesParams]) -> Any:
+    """Of the tracked mail sent from crmail that you may see, dated in each period, how
+    much people opened and clicked."""
+    user = current_user(request)
+    filters = queries.Filters(after=params.after, before=params.before, source=params.source)
+    try:
+        found = engagement.engagement(user, params.period, filters)
+    except queries.BadReport as bad:
+        raise Invalid.one(bad.field, str(bad)) from None
+    return export.download(found, params.format) or {
+        "columns": found.columns,
+        "rows": found.table(),
     }

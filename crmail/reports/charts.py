@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from crmail.reports.engagement import Engagement, rate
 from crmail.reports.queries import PERIODS, Report
 from crmail.reports.response_times import ResponseTimes
 
@@ -117,6 +118,25 @@ def response_chart(times: ResponseTimes) -> Chart | None:
             )
         )
     return bars("Response time (hours)", ("Median", "90th percentile"), stacks)
+
+
+def engagement_chart(found: Engagement) -> Chart | None:
+    """Per period, a bar up to the open rate (percent of the tracked mail), its lower part
+    the mail both opened and clicked (None when nothing was tracked)."""
+    if not any(r.tracked for r in found.rows):
+        return None
+    stacks = []
+    for row in found.rows:
+        both = rate(row.both, row.tracked) or 0
+        opened = rate(row.opened, row.tracked) or 0
+        words = (
+            f"{row.label}: opened {row.open_rate} %, clicked {row.click_rate} %"
+            f" of {row.tracked} tracked"
+            if row.tracked
+            else f"{row.label}: nothing tracked"
+        )
+        stacks.append(Stack(row.label, both, max(0, opened - both), words))
+    return bars("Open rate (%)", ("Opened and clicked", "Opened only"), stacks)
 
 
 def hours(span: timedelta) -> str:

@@ -189,12 +189,13 @@ def email_report(viewer: User, group_by: str, filters: Filters | None = None) ->
 # --- the messages ----------------------------------------------------------------------
 
 
-def _zone() -> zoneinfo.ZoneInfo:
+def zone() -> zoneinfo.ZoneInfo:
+    """The organisation's time zone, in which periods and days are counted."""
     return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
 
 def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=_zone())
+    return datetime.combine(day, time.min, tzinfo=zone())
 
 
 def filtered_messages(viewer: User, filters: Filters) -> QuerySet[Message]:
@@ -281,7 +282,7 @@ def _by_source(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]
 
 def _by_period(trunc: type[TruncMonth] | type[TruncWeek] | type[TruncDay]) -> Any:
     def pairs(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
-        key = trunc("date", tzinfo=_zone())
+        key = trunc("date", tzinfo=zone())
         return [_pairs(messages, key, "pk", _flag("", internal_addresses()))]
 
     return pairs
@@ -409,18 +410,27 @@ def _period_label(day: date, group_by: str) -> tuple[str, str]:
     return day.isoformat(), day.isoformat()
 
 
+def period_rows(group_by: str, counts: dict[Any, Any], empty: Any) -> list[tuple[str, str, Any]]:
+    """(key, label, figures) for every period from the first to the last of ``counts``
+    (truncated dates as the database gives them), ``empty`` for those without figures."""
+    by_day = {_as_day(k): v for k, v in counts.items() if k is not None}
+    if not by_day:
+        return []
+    found: list[tuple[str, str, Any]] = []
+    day, last = min(by_day), max(by_day)
+    while day <= last and len(found) < MAX_PERIODS:
+        key, label = _period_label(day, group_by)
+        found.append((key, label, by_day.get(day, empty)))
+        day = _next(day, group_by)
+    return found
+
+
 def _period_rows(group_by: str) -> Any:
     def rows(counts: dict[Any, tuple[int, int]]) -> list[Row]:
-        by_day = {_as_day(k): v for k, v in counts.items() if k is not None}
-        if not by_day:
-            return []
-        found: list[Row] = []
-        day, last = min(by_day), max(by_day)
-        while day <= last and len(found) < MAX_PERIODS:
-            key, label = _period_label(day, group_by)
-            found.append(Row(key, label, *by_day.get(day, (0, 0))))
-            day = _next(day, group_by)
-        return found
+        return [
+            Row(key, label, *figures)
+            for key, label, figures in period_rows(group_by, counts, (0, 0))
+        ]
 
     return rows
 

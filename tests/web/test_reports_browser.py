@@ -19,15 +19,20 @@ pytestmark = pytest.mark.browser
 
 def test_a_manager_reads_the_mail_report(app, settings):
     settings.TIME_ZONE = w.TIME_ZONE
-    w.add_replies(w.build(f.org()))
+    world = w.build(f.org())
+    w.add_replies(world)
+    w.add_tracked(world)
     page = app.page
     app.sign_in("manager@crmail.test", f.PASSWORD)
     page.get_by_role("navigation", name="Mail").get_by_role("link", name="Reports").click()
     expect(page.get_by_role("heading", name="Email reports")).to_be_visible()
+    rates = page.locator("table.rates-table")
+    expect(rates.get_by_role("row", name="July 2026")).to_contain_text("50 %")
+    app.shot("reports-whole-page")
     page.get_by_label("Before").fill("2026-09-01")
     page.get_by_role("button", name="Show").click()
     app.settled()
-    expect(page.locator(".report-summary")).to_contain_text("7 messages: 4 inbound, 3 outbound")
+    expect(page.locator(".report-summary")).to_contain_text("9 messages: 4 inbound, 5 outbound")
     chart = page.get_by_role("img", name="Volume over time: a bar per row of the table below")
     expect(chart.locator("g.bar")).to_have_count(3)
     page.get_by_label("Before").fill("")

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from crmail.crm.models import Deal, Record
 from crmail.emailtemplates.models import EmailTemplate
-from crmail.insights.models import MessageInsight
+from crmail.insights.models import Click, MessageInsight, Open
 from crmail.mail.models import Message
 from crmail.mailboxes.models import Mailbox, SentMessage
 from crmail.people.models import ModuleDefault, User
@@ -231,3 +231,33 @@ def add_replies(world: World) -> None:
     mail("q5", T0 + 96 * H, "customer", "mark")  # never answered
     mail("q6", T0 + 120 * H, "customer", "mark")
     mail("r6", T0 + 119 * H, "mark", "mark", in_reply_to="q6@mail.test")  # dated before it
+
+
+def add_tracked(world: World) -> None:
+    """Mail sent from crmail with tracking, with opens and clicks: Mark's on Jane in July
+    (one opened and clicked, one opened and clicked only by scanners) and September (one
+    opened, one untracked), and Claire's on no record in September (clicked, not
+    opened)."""
+    users, jane = world.users, world.records["jane"]
+
+    def sent(
+        at: datetime, by: str, *, tracked: bool = True, on: bool = True, hits: str = ""
+    ) -> None:
+        msg = message(users[by].email, [CUSTOMER], on=[jane] if on else [])
+        Message.objects.filter(pk=msg.pk).update(date=at)
+        send = SentMessage.objects.create(
+            message=msg, sender=users[by], from_address=users[by].email
+        )
+        MessageInsight.objects.create(sent=send, tracked=tracked)
+        for hit in hits.split():
+            model = Click if hit.startswith("click") else Open
+            extra = {"link": 0, "url": "https://example.com/"} if model is Click else {}
+            model.objects.create(
+                sent=send, at=at, client="desktop", scanner=hit.endswith("-scanner"), **extra
+            )
+
+    sent(datetime(2026, 7, 3, 9, tzinfo=UTC), "mark", hits="open open click")
+    sent(datetime(2026, 7, 4, 9, tzinfo=UTC), "mark", hits="open-scanner click-scanner")
+    sent(datetime(2026, 9, 1, 9, tzinfo=UTC), "mark", hits="open")
+    sent(datetime(2026, 9, 2, 9, tzinfo=UTC), "mark", tracked=False, hits="open")
+    sent(datetime(2026, 9, 3, 9, tzinfo=UTC), "claire", on=False, hits="click")  # hers alone

@@ -1,10 +1,12 @@
-"""``/reports/``: email reports (SPEC F17) — grouped counts of the mail the viewer may see
-and response times per user, each as a table and a chart drawn on the server, and as CSV
-or XLSX (``?format=``; ``&table=response-times`` for the response times).
+"""``/reports/``: email reports (SPEC F17) — grouped counts of the mail the viewer may see,
+response times per user, open and click rates, each as a table and a chart drawn on the
+server, and as CSV or XLSX (``?format=``; ``&table=response-times`` or
+``&table=open-click-rates`` for the other tables: the open and click rates are by the
+chosen period, else by month).
 
-Counting is ``crmail.reports.queries`` and ``crmail.reports.response_times`` (through the
-visibility layer); the files are ``crmail.reports.export``, the same the API gives; the
-charts' geometry is ``crmail.reports.charts``.
+Counting is ``crmail.reports`` (``queries``, ``response_times``, ``engagement``: through
+the visibility layer); the files are ``crmail.reports.export``, the same the API gives;
+the charts' geometry is ``crmail.reports.charts``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from crmail.reports import charts, export, queries, response_times
+from crmail.reports import charts, engagement, export, queries, response_times
 from crmail.web.report_forms import ReportForm
 
 
@@ -26,14 +28,20 @@ def reports(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "web/reports.html", context)
     wanted = request.GET.get("format", "")
+    group_by = form.cleaned_data["group_by"]
+    period = group_by if group_by in queries.PERIODS else "month"
     if request.GET.get("table") == "response-times":
         file = export.download(response_times.response_times(request.user, form.filters()), wanted)
+    elif request.GET.get("table") == "open-click-rates":
+        rates = engagement.engagement(request.user, period, form.filters())
+        file = export.download(rates, wanted)
     else:
         report = queries.email_report(request.user, form.cleaned_data["group_by"], form.filters())
         file = export.download(report, wanted)
     if file is not None:
         return file
     times = response_times.response_times(request.user, form.filters())
+    rates = engagement.engagement(request.user, period, form.filters())
     query = request.GET.copy()
     for name in ("format", "table"):
         query.pop(name, None)
@@ -44,6 +52,8 @@ def reports(request: HttpRequest) -> HttpResponse:
         chart=charts.chart(report),
         times=times,
         times_chart=charts.response_chart(times),
+        rates=rates,
+        rates_chart=charts.engagement_chart(rates),
         query=query.urlencode(),
         group_label=queries.GROUPS[report.group_by],
     )
