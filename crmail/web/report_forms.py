@@ -6,7 +6,9 @@ from typing import Any
 
 from django import forms
 
+from crmail.people.models import Role, User
 from crmail.reports import queries
+from crmail.reports.models import NAME_MAX
 from crmail.text_forms import CheckedTextForm
 
 
@@ -41,3 +43,27 @@ class ReportForm(CheckedTextForm, forms.Form):
         return queries.Filters(
             after=data.get("after"), before=data.get("before"), source=data.get("source") or None
         )
+
+
+class SaveReportForm(ReportForm):
+    """The report shown, saved under a name and shared with chosen users and roles."""
+
+    name = forms.CharField(max_length=NAME_MAX, label="Name")
+    share_users = forms.ModelMultipleChoiceField(
+        label="Share with users",
+        queryset=User.objects.filter(is_active=True).order_by("name", "email"),
+        required=False,
+        error_messages={
+            "invalid_choice": "%(value)s is not an active user to share with.",
+            "invalid_pk_value": "%(pk)s is not a user.",
+        },
+    )
+    share_roles = forms.ModelMultipleChoiceField(
+        label="Share with roles",
+        queryset=Role.objects.order_by("name"),
+        required=False,
+        error_messages={
+            "invalid_choice": "%(value)s is not a role.",
+            "invalid_pk_value": "%(pk)s is not a role.",
+        },
+    )

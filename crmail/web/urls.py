@@ -106,6 +106,8 @@ pages: list[URLPattern] = [
     path("templates/<int:pk>/delete/", template_pages.template_delete, name="template_delete"),
     path("search/", search_pages.search, name="search"),
     path("reports/", report_pages.reports, name="reports"),
+    path("reports/save/", report_pages.report_save, name="report_save"),
+    path("reports/<int:pk>/delete/", report_pages.report_delete, name="report_delete"),
     path("inbox/", inbox_pages.inbox_page, name="inbox"),
     path("inbox/act/", inbox_pages.inbox_act, name="inbox_act"),
     # Notifications (SPEC F7: customer mail alerts)

@@ -62,6 +62,15 @@ def test_a_manager_reads_the_mail_report(app, settings):
     assert rows[0] == ["user", "label", "inbound", "outbound", "count"]
     assert "Rex Rep" in [r[1] for r in rows[1:]]
 
+    page.locator("summary", has_text="Save this report").click()
+    page.get_by_label("Name").fill("Mail by user")
+    page.get_by_label("Share with users").select_option(label="Pia Peer")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".flash-success")).to_contain_text("The report “Mail by user” was saved.")
+    expect(page.get_by_role("navigation", name="Saved reports")).to_contain_text("Mail by user")
+    assert "group_by=user" in page.url
+    app.shot("reports-saved")
+
     page.get_by_label("On or after").fill("2026-09-01")
     page.get_by_label("Before").fill("2026-08-01")
     page.get_by_role("button", name="Show").click()

@@ -12,19 +12,33 @@ the charts' geometry is ``crmail.reports.charts``.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
-from crmail.reports import charts, engagement, export, queries, response_times
-from crmail.web.report_forms import ReportForm
+from crmail.people.models import User
+from crmail.reports import charts, engagement, export, queries, response_times, saved
+from crmail.reports.models import SavedReport
+from crmail.web.report_forms import ReportForm, SaveReportForm
 
 
 @login_required
 def reports(request: HttpRequest) -> HttpResponse:
     form = ReportForm(request.GET or {"group_by": "month"})
-    context: dict[str, Any] = {"form": form, "report": None, "chart": None, "query": ""}
+    context: dict[str, Any] = {
+        "form": form,
+        "report": None,
+        "chart": None,
+        "query": "",
+        "saved_reports": [(r, link_of(r)) for r in saved.visible_to(request.user)],
+        "save_form": None,
+    }
     if not form.is_valid():
         return render(request, "web/reports.html", context)
     wanted = request.GET.get("format", "")
@@ -55,6 +69,57 @@ def reports(request: HttpRequest) -> HttpResponse:
         rates=rates,
         rates_chart=charts.engagement_chart(rates),
         query=query.urlencode(),
+        save_form=SaveReportForm(initial=form.cleaned_data),
         group_label=queries.GROUPS[report.group_by],
     )
     return render(request, "web/reports.html", context)
+
+
+def link_of(report: SavedReport) -> str:
+    """The Reports page showing ``report`` (for whoever opens it: their own figures)."""
+    query = {"group_by": report.group_by, "source": report.source}
+    query |= {"after": report.after or "", "before": report.before or ""}
+    return f"{reverse('web:reports')}?{urlencode(query)}"
+
+
+@login_required
+@require_POST
+def report_save(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    form = SaveReportForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            report = saved.save_report(
+                user,
+                data["name"],
+                data["group_by"],
+                form.filters(),
+                users=data["share_users"],
+                roles=data["share_roles"],
+            )
+        except queries.BadReport as bad:
+            form.add_error(bad.field if bad.field in form.fields else None, str(bad))
+        else:
+            messages.success(request, f"The report “{report.name}” was saved.")
+            return redirect(link_of(report))
+    problems = [
+        f"{form.fields[name].label if name in form.fields else 'Report'}: {error}"
+        for name, errors in form.errors.items()
+        for error in errors
+    ]
+    messages.error(request, "The report was not saved. " + " ".join(problems))
+    return redirect("web:reports")
+
+
+@login_required
+@require_POST
+def report_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    report = get_object_or_404(saved.visible_to(user), pk=pk)
+    try:
+        saved.delete_report(user, report)
+    except saved.NotAllowed as exc:
+        raise PermissionDenied(str(exc)) from None
+    messages.success(request, f"The report “{report.name}” was deleted.")
+    return redirect("web:reports")
