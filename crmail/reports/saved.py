@@ -14,7 +14,7 @@ from django.db.models import Q, QuerySet
 
 from crmail.people.models import Role, User
 from crmail.reports import queries
-from crmail.reports.models import NAME_MAX, SavedReport
+from crmail.reports.models import NAME_MAX, SavedReport, Schedule
 
 
 class NotAllowed(Exception):
@@ -39,6 +39,7 @@ def save_report(
     *,
     users: Iterable[User] = (),
     roles: Iterable[Role] = (),
+    schedule: str = "",
 ) -> SavedReport:
     """Save a report under ``name`` (``BadReport`` in words: no name, too long, taken, or
     a report that cannot be made)."""
@@ -48,6 +49,10 @@ def save_report(
     if len(name) > NAME_MAX:
         raise queries.BadReport("name", f"A name has at most {NAME_MAX} characters.")
     queries.check(group_by, filters)
+    if schedule not in Schedule.values:
+        raise queries.BadReport(
+            "schedule", f"Choose a schedule among: {', '.join(Schedule.values[1:])}."
+        )
     try:
         with transaction.atomic():
             report = SavedReport.objects.create(
@@ -57,6 +62,7 @@ def save_report(
                 after=filters.after,
                 before=filters.before,
                 source=filters.source or "",
+                schedule=schedule,
             )
     except IntegrityError:
         raise queries.BadReport("name", f"You already have a report named “{name}”.") from None

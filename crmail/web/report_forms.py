@@ -8,7 +8,7 @@ from django import forms
 
 from crmail.people.models import Role, User
 from crmail.reports import queries
-from crmail.reports.models import NAME_MAX
+from crmail.reports.models import NAME_MAX, Schedule
 from crmail.text_forms import CheckedTextForm
 
 
@@ -57,6 +57,12 @@ class SaveReportForm(ReportForm):
             "invalid_choice": "%(value)s is not an active user to share with.",
             "invalid_pk_value": "%(pk)s is not a user.",
         },
+    )
+    schedule = forms.ChoiceField(
+        choices=Schedule.choices,
+        required=False,
+        label="Mail it to me",
+        help_text="The period just ended, from crmail's own mail.",
     )
     share_roles = forms.ModelMultipleChoiceField(
         label="Share with roles",

@@ -29,13 +29,13 @@ def test_a_manager_reads_the_mail_report(app, settings):
     rates = page.locator("table.rates-table")
     expect(rates.get_by_role("row", name="July 2026")).to_contain_text("50 %")
     app.shot("reports-whole-page")
-    page.get_by_label("Before").fill("2026-09-01")
+    page.get_by_label("Before", exact=True).fill("2026-09-01")
     page.get_by_role("button", name="Show").click()
     app.settled()
     expect(page.locator(".report-summary")).to_contain_text("9 messages: 4 inbound, 5 outbound")
     chart = page.get_by_role("img", name="Volume over time: a bar per row of the table below")
     expect(chart.locator("g.bar")).to_have_count(3)
-    page.get_by_label("Before").fill("")
+    page.get_by_label("Before", exact=True).fill("")
     page.get_by_role("button", name="Show").click()
     app.settled()
     times = page.locator("table.response-table")
@@ -65,14 +65,17 @@ def test_a_manager_reads_the_mail_report(app, settings):
     page.locator("summary", has_text="Save this report").click()
     page.get_by_label("Name").fill("Mail by user")
     page.get_by_label("Share with users").select_option(label="Pia Peer")
+    page.get_by_label("Mail it to me").select_option("weekly")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator(".flash-success")).to_contain_text("The report “Mail by user” was saved.")
-    expect(page.get_by_role("navigation", name="Saved reports")).to_contain_text("Mail by user")
+    expect(page.get_by_role("navigation", name="Saved reports")).to_contain_text(
+        "Mail by user mailed weekly"
+    )
     assert "group_by=user" in page.url
     app.shot("reports-saved")
 
-    page.get_by_label("On or after").fill("2026-09-01")
-    page.get_by_label("Before").fill("2026-08-01")
+    page.get_by_label("On or after", exact=True).fill("2026-09-01")
+    page.get_by_label("Before", exact=True).fill("2026-08-01")
     page.get_by_role("button", name="Show").click()
     app.settled()
     expect(page.get_by_role("alert")).to_contain_text(

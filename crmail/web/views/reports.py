@@ -97,6 +97,7 @@ def report_save(request: HttpRequest) -> HttpResponse:
                 form.filters(),
                 users=data["share_users"],
                 roles=data["share_roles"],
+                schedule=data["schedule"] or "",
             )
         except queries.BadReport as bad:
             form.add_error(bad.field if bad.field in form.fields else None, str(bad))
