@@ -31,6 +31,7 @@ class Table(Protocol):
     def table(self) -> list[list[Any]]: ...
 
 
+FORMATS = ("csv", "xlsx")
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -95,3 +95,12 @@ def test_bad_choices_are_answered_in_words(client_for, world):
 def test_signed_out_visitors_are_sent_to_sign_in(client):
     answer = client.get("/reports/")
     assert answer.status_code == 302 and "/sign-in/" in answer["Location"]
+
+
+def test_unknown_tables_and_formats_show_the_page(client_for, world):
+    client = client_for(world.users["karl"])
+    for query in ({"table": "response-times"}, {"table": "nope", "format": "pdf"}):
+        answer = client.get("/reports/", {"group_by": "user", **query})
+        assert answer.status_code == 200 and "report-table" in answer.content.decode()
+    answer = client.get("/reports/", {"group_by": "user", "table": "nope", "format": "csv"})
+    assert answer.content.decode().startswith("user,label,inbound,outbound,count")

@@ -11,6 +11,7 @@ the charts' geometry is ``crmail.reports.charts``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -41,21 +42,24 @@ def reports(request: HttpRequest) -> HttpResponse:
     }
     if not form.is_valid():
         return render(request, "web/reports.html", context)
-    wanted = request.GET.get("format", "")
+    user: User = request.user  # type: ignore[assignment]
+    filters = form.filters()
     group_by = form.cleaned_data["group_by"]
     period = group_by if group_by in queries.PERIODS else "month"
-    if request.GET.get("table") == "response-times":
-        file = export.download(response_times.response_times(request.user, form.filters()), wanted)
-    elif request.GET.get("table") == "open-click-rates":
-        rates = engagement.engagement(request.user, period, form.filters())
-        file = export.download(rates, wanted)
-    else:
-        report = queries.email_report(request.user, form.cleaned_data["group_by"], form.filters())
-        file = export.download(report, wanted)
-    if file is not None:
-        return file
-    times = response_times.response_times(request.user, form.filters())
-    rates = engagement.engagement(request.user, period, form.filters())
+    wanted = request.GET.get("format", "")
+    tables: dict[str, Callable[[], export.Table]] = {
+        "response-times": lambda: response_times.response_times(user, filters),
+        "open-click-rates": lambda: engagement.engagement(user, period, filters),
+    }
+    if wanted in export.FORMATS:
+        make = tables.get(request.GET.get("table", ""))
+        table = make() if make else queries.email_report(user, group_by, filters)
+        file = export.download(table, wanted)
+        if file is not None:
+            return file
+    report = queries.email_report(user, group_by, filters)
+    times = response_times.response_times(user, filters)
+    rates = engagement.engagement(user, period, filters)
     query = request.GET.copy()
     for name in ("format", "table"):
         query.pop(name, None)
