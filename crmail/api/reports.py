@@ -11,6 +11,9 @@ it took, in seconds.
 
 ``GET /reports/open-click-rates?period=month|week|day`` (the same filters and formats):
 per period, the tracked mail sent from crmail, how much of it people opened and clicked.
+
+``GET /reports/saved``: the saved reports you may open (yours and those shared with you),
+each with the address of the Reports page showing it — with your own figures.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field
 
+from crmail.api import records
 from crmail.api.auth import current_user
 from crmail.api.errors import Invalid
-from crmail.api.schemas import errors_doc
-from crmail.reports import engagement, export, queries, response_times
+from crmail.api.schemas import ListParams, Page, errors_doc
+from crmail.reports import engagement, export, queries, response_times, saved
 
 router = Router(tags=["Reports"])
 
@@ -156,3 +160,46 @@ def open_click_rates(request: HttpRequest, params: Query[RatesParams]) -> Any:
         "columns": found.columns,
         "rows": found.table(),
     }
+
+
+class SavedOut(Schema):
+    id: int
+    name: str
+    owner_id: int
+    mine: bool = Field(description="You saved it (and may delete it); else it is shared with you.")
+    group_by: GroupBy
+    after: date | None
+    before: date | None
+    source: SourceName | None
+    schedule: Literal["daily", "weekly", "monthly"] | None = Field(
+        description="Mailed to its owner, counting the period just ended; null: not mailed."
+    )
+    url: str = Field(description="The Reports page showing it, with the opener's figures.")
+
+
+@router.get(
+    "/saved",
+    response={200: Page[SavedOut]},
+    openapi_extra=errors_doc(401, 422),
+    summary="Saved reports",
+)
+def list_saved(request: HttpRequest, params: Query[ListParams]) -> dict[str, Any]:
+    """The saved reports you may open, by name."""
+    user = current_user(request)
+    page = records.page(saved.visible_to(user).order_by("name", "pk"), params)
+    page["items"] = [
+        {
+            "id": r.pk,
+            "name": r.name,
+            "owner_id": r.owner_id,
+            "mine": r.owner_id == user.pk,
+            "group_by": r.group_by,
+            "after": r.after,
+            "before": r.before,
+            "source": r.source or None,
+            "schedule": r.schedule or None,
+            "url": request.build_absolute_uri(saved.page_path(r)),
+        }
+        for r in page["items"]
+    ]
+    return page

@@ -8,9 +8,11 @@ changes or deletes it. Its figures are always counted for whoever opens it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import urlencode
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 
 from crmail.people.models import Role, User
 from crmail.reports import queries
@@ -79,3 +81,14 @@ def delete_report(actor: User, report: SavedReport) -> None:
 
 def filters_of(report: SavedReport) -> queries.Filters:
     return queries.Filters(after=report.after, before=report.before, source=report.source or None)
+
+
+def page_path(report: SavedReport) -> str:
+    """The path of the Reports page showing ``report`` (its figures: the opener's own)."""
+    query = {
+        "group_by": report.group_by,
+        "after": report.after.isoformat() if report.after else "",
+        "before": report.before.isoformat() if report.before else "",
+        "source": report.source,
+    }
+    return f"{reverse('web:reports')}?{urlencode(query)}"

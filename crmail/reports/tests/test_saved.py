@@ -95,3 +95,31 @@ def test_bad_names_and_reports_are_refused_in_words(world):
     assert answer.status_code == 302
     page = karl_client.get(answer["Location"]).content.decode()
     assert "The report was not saved." in page and "Name: This field is required." in page
+
+
+def test_the_api_lists_the_saved_reports_one_may_open(world):
+    from crmail.api.tests.conftest import ApiClient
+
+    karl, olga = world.users["karl"], world.users["olga"]
+    mine = saved.save_report(
+        karl,
+        "Weekly by user",
+        "user",
+        Filters(after=date(2026, 6, 1)),
+        users=[olga],
+        schedule="weekly",
+    )
+    saved.save_report(
+        world.users["mark"], "Reps only", "month", Filters(), roles=[world.users["claire"].role]
+    )
+    body = ApiClient(olga).get("/reports/saved").json()
+    assert body["count"] == 1
+    (item,) = body["items"]
+    assert item["id"] == mine.pk and item["mine"] is False and item["schedule"] == "weekly"
+    assert item["after"] == "2026-06-01" and item["source"] is None
+    assert item["url"].endswith("/reports/?group_by=user&after=2026-06-01&before=&source=")
+    assert ApiClient(karl).get("/reports/saved").json()["items"][0]["mine"] is True
+    assert (
+        ApiClient(world.users["claire"]).get("/reports/saved").json()["items"][0]["name"]
+        == "Reps only"
+    )

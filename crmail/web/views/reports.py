@@ -13,19 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from crmail.people.models import User
 from crmail.reports import charts, engagement, export, queries, response_times, saved
-from crmail.reports.models import SavedReport
 from crmail.web.report_forms import ReportForm, SaveReportForm
 
 
@@ -37,7 +34,7 @@ def reports(request: HttpRequest) -> HttpResponse:
         "report": None,
         "chart": None,
         "query": "",
-        "saved_reports": [(r, link_of(r)) for r in saved.visible_to(request.user)],
+        "saved_reports": [(r, saved.page_path(r)) for r in saved.visible_to(request.user)],
         "save_form": None,
     }
     if not form.is_valid():
@@ -79,13 +76,6 @@ def reports(request: HttpRequest) -> HttpResponse:
     return render(request, "web/reports.html", context)
 
 
-def link_of(report: SavedReport) -> str:
-    """The Reports page showing ``report`` (for whoever opens it: their own figures)."""
-    query = {"group_by": report.group_by, "source": report.source}
-    query |= {"after": report.after or "", "before": report.before or ""}
-    return f"{reverse('web:reports')}?{urlencode(query)}"
-
-
 @login_required
 @require_POST
 def report_save(request: HttpRequest) -> HttpResponse:
@@ -107,7 +97,7 @@ def report_save(request: HttpRequest) -> HttpResponse:
             form.add_error(bad.field if bad.field in form.fields else None, str(bad))
         else:
             messages.success(request, f"The report “{report.name}” was saved.")
-            return redirect(link_of(report))
+            return redirect(saved.page_path(report))
     problems = [
         f"{form.fields[name].label if name in form.fields else 'Report'}: {error}"
         for name, errors in form.errors.items()
