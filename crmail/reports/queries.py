@@ -199,6 +199,9 @@ def _start_of(day: date) -> datetime:
 
 
 def filtered_messages(viewer: User, filters: Filters) -> QuerySet[Message]:
+    """The messages ``viewer`` may see that meet ``filters`` (unordered): what every
+    report counts. A protocol as source: a copy the viewer sees the message through lies
+    in a mailbox of that protocol; crmail or dropbox: it was sent or received so."""
     messages = visible_messages(viewer).order_by()
     if filters.after:
         messages = messages.filter(date__gte=_start_of(filters.after))
