@@ -26,6 +26,7 @@ from crmail.api import (
     notifications,
     org_addresses,
     pipelines,
+    reports,
     search,
     senders,
     sharing,
@@ -109,6 +110,7 @@ api.add_router("/dropbox", dropbox.router)
 api.add_router("/organisation-addresses", org_addresses.router)
 api.add_router("/domains", domains.router)
 api.add_router("/storage", storage.router)
+api.add_router("/reports", reports.router)
 api.add_router("/inbox", inbox.router)
 api.add_router("/webhooks", webhooks.router)
 api.add_router("/workflows", workflow_import.router)  # before /workflows/{id}

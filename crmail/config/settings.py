@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "crmail.insights",
     "crmail.workflows",
     "crmail.storage",
+    "crmail.reports",
     "crmail.web",
 ]
 

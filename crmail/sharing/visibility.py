@@ -443,6 +443,24 @@ def _on_record(
 
 
 def _overall(viewer: User) -> QuerySet[Message]:
+    return Message.objects.filter(_overall_rules(viewer)).order_by("-date", "-pk")
+
+
+def visible_copies_anywhere(viewer: User) -> Q:
+    """Condition on ``Location`` rows: the copies through which ``viewer`` sees their
+    message overall (``visible_messages(viewer)``) — in the viewer's own mailbox; in the
+    mailbox of an owner who shares it publicly with the viewer, not internal, of a message
+    on a record the viewer may view; in the mailbox of a custom owner, of a message on a
+    record the owner shared and the viewer may view. ``visible_copies`` on no one record:
+    what a report grouping mail by the mailbox holding it (its owner, its protocol) may
+    count, so that no report reveals who holds a message privately."""
+    if not _may_read(viewer):
+        return Q(pk__in=[])
+    return Q(_OverallCopy(_overall_rules(viewer)))
+
+
+def _overall_rules(viewer: User) -> _Overall:
+    """The values ``_Overall`` is written from, read now (a few small queries)."""
     reaches = access.record_reaches(viewer, MODELS.values(), "view")
     sharers = User.objects.filter(
         Q(pk__in=_public_sharers(viewer))
@@ -452,13 +470,12 @@ def _overall(viewer: User) -> QuerySet[Message]:
     custom: list[int] = []
     for pk, mode in sharers.order_by("pk").values_list("pk", "sharing__mode"):
         (public if mode == Mode.PUBLIC else custom).append(pk)
-    visible = _Overall(
+    return _Overall(
         viewer.pk,
         {module: reaches[model] for module, model in MODELS.items()},
         tuple(public),
         tuple(custom),
     )
-    return Message.objects.filter(visible).order_by("-date", "-pk")
 
 
 class _Overall(Expression):
@@ -593,6 +610,50 @@ class _Overall(Expression):
                 f"{self._viewable(t, Module.ACCOUNTS, 'vh.record_id')}))"
             )
         return found
+
+
+class _OverallCopy(Expression):
+    """On ``Location`` rows: the copy is one through which the viewer of ``rules`` sees
+    its message (``visible_copies_anywhere``): the copy paths of ``_Overall``, on this
+    copy's own mailbox, with the same SQL for their parts."""
+
+    output_field = BooleanField()
+
+    def __init__(self, rules: _Overall, location: Any = None) -> None:
+        super().__init__()
+        self.rules = rules
+        self.location = F("pk") if location is None else location
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.location]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        (self.location,) = exprs
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        location, params = compiler.compile(self.location)
+        if params:
+            raise ValueError("_OverallCopy takes a column, not a value.")
+        rules, t = self.rules, _Tables(connection)
+        paths = [f"vb.owner_id = {rules.viewer_id}"]
+        linked = f"SELECT 1 FROM {t.link} vk WHERE vk.message_id = vl.message_id"  # noqa: S608
+        accessible = rules._accessible(t)
+        if rules.public and accessible:
+            internal = _internal_sql("vl.message_id", "vb.owner_id", connection)
+            paths.append(
+                f"(vb.owner_id IN ({_ids(rules.public)}) AND NOT {internal}"
+                f" AND EXISTS ({linked} AND ({' OR '.join(accessible)})))"
+            )
+        shared = rules._shared(t)
+        if rules.custom and shared:
+            paths.append(
+                f"(vb.owner_id IN ({_ids(rules.custom)})"
+                f" AND EXISTS ({linked} AND ({' OR '.join(shared)})))"
+            )
+        return (
+            f"EXISTS (SELECT 1 FROM {t.location} vl JOIN {t.mailbox} vb"  # noqa: S608
+            f" ON vb.id = vl.mailbox_id WHERE vl.id = {location} AND ({' OR '.join(paths)}))"
+        ), ()
 
 
 class _Tables:

@@ -36,6 +36,7 @@ from crmail.web.views import message_sender as sender_pages
 from crmail.web.views import message_tags as tag_pages
 from crmail.web.views import messages as message_pages
 from crmail.web.views import org_addresses as org_pages
+from crmail.web.views import reports as report_pages
 from crmail.web.views import search as search_pages
 from crmail.web.views import settings as admin_pages
 from crmail.web.views import sharing as sharing_pages
@@ -104,6 +105,9 @@ pages: list[URLPattern] = [
     path("templates/<int:pk>/", template_pages.template_edit, name="template_edit"),
     path("templates/<int:pk>/delete/", template_pages.template_delete, name="template_delete"),
     path("search/", search_pages.search, name="search"),
+    path("reports/", report_pages.reports, name="reports"),
+    path("reports/save/", report_pages.report_save, name="report_save"),
+    path("reports/<int:pk>/delete/", report_pages.report_delete, name="report_delete"),
     path("inbox/", inbox_pages.inbox_page, name="inbox"),
     path("inbox/act/", inbox_pages.inbox_act, name="inbox_act"),
     # Notifications (SPEC F7: customer mail alerts)

@@ -64,6 +64,7 @@ from crmail.orgaddresses.models import OrganisationAddress
 from crmail.orgaddresses.tests.helpers import verified
 from crmail.people import actions as people_actions
 from crmail.people.models import ApiToken, Group, ModuleDefault, Profile, Role, User
+from crmail.reports.models import SavedReport
 from crmail.search import index as search_index
 from crmail.sharing import actions
 from crmail.sharing.tests.build import link, place
@@ -217,6 +218,7 @@ def build_world() -> World:
     body = "{{Contact.first_name}} {{Deal.name}} {{Account.name}} {{Lead.company}} {{User.name}}"
     template_actions.do_create_template(owner, name="Walk shared", body=body, shared=True)
     template_actions.do_create_template(owner, name="Walk personal", body=body)
+    SavedReport.objects.create(owner=owner, name="Walk by user", group_by="user")
     # A webhook, with a test call in its log.
     hook, _ = webhook_actions.create_endpoint(
         "https://hooks.customer.test/walk", ["message.linked"], by=org.admin
@@ -651,6 +653,7 @@ _PK_KINDS = (
     ("notifications/", "notification"),
     ("tasks/", "task"),
     ("scheduled/", "scheduled"),
+    ("reports/", "report"),
 )
 
 
@@ -676,6 +679,7 @@ def _web_values(world: World, pattern: Pattern, name: str) -> list[Any]:
         "task": list(Task.objects.values_list("pk", flat=True)),
         "orgaddress": list(OrganisationAddress.objects.values_list("pk", flat=True)),
         "scheduled": list(ScheduledSend.objects.values_list("pk", flat=True)) or [999_999],
+        "report": list(SavedReport.objects.values_list("pk", flat=True)) or [999_999],
     }
     if name == "pk":
         for prefix, kind in _PK_KINDS:

@@ -1,0 +1,450 @@
+"""Email reports (SPEC F17): grouped counts of the mail a viewer may see.
+
+Everything is counted through ``sharing.visibility``: the messages are
+``visible_messages(viewer)``, narrowed by the filters, and the mailboxes that hold them
+count only through the copies the viewer sees them by (``visible_copies_anywhere``), so a
+report never counts what its viewer could not open, nor says who holds a message
+privately. The visibility query is run once per report, inside the one grouping
+statement; the grouping itself is SQL (decision 059).
+
+Groups (``GROUPS``), each a message counted once per value it has:
+
+- ``user``: the owners of the mailboxes holding a copy the viewer sees, and the user who
+  sent it from crmail or through their BCC Dropbox: a message two users hold counts under
+  both;
+- ``source``: the protocol of those mailboxes (IMAP, POP3, Gmail API, Microsoft Graph),
+  "Sent from crmail" and "BCC Dropbox" (``SentMessage.source``);
+- ``month`` / ``week`` (starting Monday) / ``day``: of the message's date in the
+  organisation's time zone (``TIME_ZONE``), every period between the first and the last
+  shown, empty ones too;
+- ``record_type``: the kinds of records it is linked to (leads, contacts, accounts,
+  deals), records the viewer may view only;
+- ``stage``: the stages of the deals it is linked to that the viewer may view;
+- ``template``: the template mail sent from crmail was written from, among the templates
+  the viewer may read.
+
+Each row has the messages' direction: outbound when crmail sent it (or received it at a
+BCC Dropbox) or its From is the address of a crmail user or of a connected mailbox;
+inbound otherwise. The totals count each message once.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Lower, TruncDay, TruncMonth, TruncWeek
+from django.db.models.lookups import In
+
+from crmail.crm.models import Deal, Stage
+from crmail.emailtemplates.actions import readable
+from crmail.emailtemplates.models import EmailTemplate
+from crmail.insights.models import MessageInsight
+from crmail.linking.models import Link, Module
+from crmail.mail.models import Message
+from crmail.mailboxes.models import Location, Mailbox, Protocol, SentMessage, Source
+from crmail.mailboxes.sending import from_addresses
+from crmail.people import access
+from crmail.people.models import User
+from crmail.sharing.visibility import MODELS, visible_copies_anywhere, visible_messages
+
+GROUPS: dict[str, str] = {
+    "user": "User",
+    "source": "Source",
+    "month": "Month",
+    "week": "Week",
+    "day": "Day",
+    "record_type": "Record type",
+    "stage": "Deal stage",
+    "template": "Template",
+}
+PERIODS = ("month", "week", "day")
+SOURCES: dict[str, str] = {
+    Protocol.IMAP: "IMAP",
+    Protocol.POP3: "POP3",
+    Protocol.GMAIL: "Gmail API",
+    Protocol.GRAPH: "Microsoft Graph",
+    Source.CRMAIL: "Sent from crmail",
+    Source.DROPBOX: "BCC Dropbox",
+}
+RECORD_TYPES: dict[str, str] = {
+    Module.LEADS: "Leads",
+    Module.CONTACTS: "Contacts",
+    Module.ACCOUNTS: "Accounts",
+    Module.DEALS: "Deals",
+}
+COLUMNS = ("label", "inbound", "outbound", "count")
+MAX_PERIODS = 5000  # days in a report by day: about 13 years
+
+
+class BadReport(ValueError):
+    """A report that cannot be made; ``field`` names the parameter at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which messages a report counts: dated on or after ``after`` and before ``before``
+    (days in the organisation's time zone), reaching crmail through ``source``."""
+
+    after: date | None = None
+    before: date | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str  # what the API gives in the group's column: an id, a source, a period
+    label: str  # what a person reads
+    inbound: int
+    outbound: int
+
+    @property
+    def count(self) -> int:
+        return self.inbound + self.outbound
+
+
+@dataclass
+class Report:
+    group_by: str
+    filters: Filters
+    rows: list[Row] = field(default_factory=list)
+    inbound: int = 0  # each message once, whatever its groups
+    outbound: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.inbound + self.outbound
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.group_by, *COLUMNS]
+
+    @property
+    def name(self) -> str:
+        """For file names: ``email-report-by-month``."""
+        return f"email-report-by-{self.group_by.replace('_', '-')}"
+
+    @property
+    def title(self) -> str:
+        return f"By {GROUPS[self.group_by].lower()}"
+
+    def table(self) -> list[list[Any]]:
+        """The rows as the API, CSV and XLSX give them (``columns``)."""
+        return [[r.key, r.label, r.inbound, r.outbound, r.count] for r in self.rows]
+
+
+def check(group_by: str, filters: Filters) -> None:
+    """Raise ``BadReport`` unless ``group_by`` and ``filters`` make a report."""
+    if group_by not in GROUPS:
+        raise BadReport(
+            "group_by", f"Group by one of: {', '.join(GROUPS)} (not {group_by[:40]!r})."
+        )
+    if filters.source is not None and filters.source not in SOURCES:
+        raise BadReport(
+            "source", f"Choose a source among: {', '.join(SOURCES)} (not {filters.source[:40]!r})."
+        )
+    if filters.after and filters.before and filters.after >= filters.before:
+        raise BadReport("before", "The end of the period must come after its start.")
+
+
+def email_report(viewer: User, group_by: str, filters: Filters | None = None) -> Report:
+    """The messages ``viewer`` may see, meeting ``filters``, counted by ``group_by``."""
+    filters = filters or Filters()
+    check(group_by, filters)
+    messages = filtered_messages(viewer, filters)
+    report = Report(group_by, filters)
+    totals = messages.aggregate(outbound=Count("pk", filter=Q(went_out(""))), count=Count("pk"))
+    report.outbound = totals["outbound"]
+    report.inbound = totals["count"] - totals["outbound"]
+    if not report.total:
+        return report
+    pairs = _PAIRS[group_by](viewer, messages)
+    counts = _grouped(pairs)
+    report.rows = _ROWS[group_by](counts)
+    return report
+
+
+# --- the messages ----------------------------------------------------------------------
+
+
+def zone() -> zoneinfo.ZoneInfo:
+    """The organisation's time zone, in which periods and days are counted."""
+    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=zone())
+
+
+def filtered_messages(viewer: User, filters: Filters) -> QuerySet[Message]:
+    """The messages ``viewer`` may see that meet ``filters`` (unordered): what every
+    report counts. A protocol as source: a copy the viewer sees the message through lies
+    in a mailbox of that protocol; crmail or dropbox: it was sent or received so."""
+    messages = visible_messages(viewer).order_by()
+    if filters.after:
+        messages = messages.filter(date__gte=_start_of(filters.after))
+    if filters.before:
+        messages = messages.filter(date__lt=_start_of(filters.before))
+    if filters.source in Protocol.values:
+        copies = Location.objects.filter(
+            visible_copies_anywhere(viewer),
+            mailbox__protocol=filters.source,
+            message_id=OuterRef("pk"),
+        )
+        messages = messages.filter(Exists(copies))
+    elif filters.source:
+        sends = SentMessage.objects.filter(source=filters.source, message_id=OuterRef("pk"))
+        messages = messages.filter(Exists(sends))
+    return messages
+
+
+def internal_addresses() -> list[str]:
+    """The addresses of crmail's users and of their mailboxes, lower case (one list per
+    organisation: a few hundred at most)."""
+    found = {e.lower() for e in User.objects.values_list("email", flat=True) if e}
+    for mailbox in Mailbox.objects.only("email", "extra_from_addresses"):
+        found.update(from_addresses(mailbox))
+    return sorted(found)
+
+
+def went_out(path: str, addresses: list[str] | None = None) -> Any:
+    """Whether the message at ``path`` (``""``: the row is the message; ``"message__"``)
+    went out: sent from crmail or through a dropbox, or from one of ``addresses``."""
+    addresses = internal_addresses() if addresses is None else addresses
+    pk = f"{path}pk" if path else "pk"
+    sent = Exists(SentMessage.objects.filter(message_id=OuterRef(pk)))
+    if not addresses:
+        return sent
+    return sent | In(Lower(f"{path}from_address"), addresses)
+
+
+# --- pairs: (key, message, outbound) per group, grouped in one statement ------------------
+
+
+def _flag(path: str, addresses: list[str]) -> Case:
+    return Case(
+        When(went_out(path, addresses), then=Value(1)),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+
+
+def _pairs(rows: QuerySet[Any], key: Any, message: str, out: Any) -> QuerySet[Any]:
+    return (
+        rows.order_by()
+        .annotate(report_key=key, report_message=F(message), report_out=out)
+        .values_list("report_key", "report_message", "report_out")
+    )
+
+
+def _in(messages: QuerySet[Message]) -> QuerySet[Message, Any]:
+    return messages.values("pk")
+
+
+def _by_user(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
+    addresses = internal_addresses()
+    copies = Location.objects.filter(visible_copies_anywhere(viewer), message_id__in=_in(messages))
+    sends = SentMessage.objects.filter(message_id__in=_in(messages))
+    return [
+        _pairs(copies, F("mailbox__owner_id"), "message_id", _flag("message__", addresses)),
+        _pairs(sends, F("sender_id"), "message_id", Value(1)),
+    ]
+
+
+def _by_source(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
+    addresses = internal_addresses()
+    copies = Location.objects.filter(visible_copies_anywhere(viewer), message_id__in=_in(messages))
+    sends = SentMessage.objects.filter(message_id__in=_in(messages))
+    return [
+        _pairs(copies, F("mailbox__protocol"), "message_id", _flag("message__", addresses)),
+        _pairs(sends, F("source"), "message_id", Value(1)),
+    ]
+
+
+def _by_period(trunc: type[TruncMonth] | type[TruncWeek] | type[TruncDay]) -> Any:
+    def pairs(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
+        key = trunc("date", tzinfo=zone())
+        return [_pairs(messages, key, "pk", _flag("", internal_addresses()))]
+
+    return pairs
+
+
+def _viewable_links(viewer: User, modules: Iterable[str]) -> Q:
+    """Condition on ``Link`` rows: to a record of ``modules`` that ``viewer`` may view."""
+    found = Q(pk__in=[])
+    for module in modules:
+        model = MODELS[module]
+        scope = access.record_scope(viewer, model, "view")
+        if scope is None:
+            continue
+        records = model._default_manager.filter(scope).values("pk")
+        found |= Q(module=module, record_id__in=records)
+    return found
+
+
+def _by_record_type(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
+    links = Link.objects.filter(_viewable_links(viewer, MODELS), message_id__in=_in(messages))
+    return [_pairs(links, F("module"), "message_id", _flag("message__", internal_addresses()))]
+
+
+def _by_stage(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
+    links = Link.objects.filter(
+        _viewable_links(viewer, [Module.DEALS]), message_id__in=_in(messages)
+    )
+    stage = Subquery(Deal.objects.filter(pk=OuterRef("record_id")).values("stage_id")[:1])
+    return [_pairs(links, stage, "message_id", _flag("message__", internal_addresses()))]
+
+
+def _by_template(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
+    insights = MessageInsight.objects.filter(
+        template_id__in=readable(viewer).values("pk"), sent__message_id__in=_in(messages)
+    )
+    return [_pairs(insights, F("template_id"), "sent__message_id", Value(1))]
+
+
+_PAIRS = {
+    "user": _by_user,
+    "source": _by_source,
+    "month": _by_period(TruncMonth),
+    "week": _by_period(TruncWeek),
+    "day": _by_period(TruncDay),
+    "record_type": _by_record_type,
+    "stage": _by_stage,
+    "template": _by_template,
+}
+
+
+def _grouped(pairs: list[QuerySet[Any]]) -> dict[Any, tuple[int, int]]:
+    """Per key: (inbound, outbound) messages, each (key, message) pair once — one
+    statement: the pairs' union, grouped."""
+    union = pairs[0] if len(pairs) == 1 else pairs[0].union(*pairs[1:])
+    sql, params = union.query.sql_with_params()
+    if len(pairs) == 1:  # a union is distinct already; one query may repeat a pair
+        sql = f"SELECT DISTINCT * FROM ({sql}) d"  # noqa: S608
+    outer = (
+        "SELECT u.k, SUM(1 - u.o), SUM(u.o) FROM"  # noqa: S608
+        f" (SELECT p.report_key AS k, p.report_message AS m, MAX(p.report_out) AS o"
+        f" FROM ({sql}) p GROUP BY p.report_key, p.report_message) u GROUP BY u.k"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(outer, tuple(params))
+        return {key: (int(inbound), int(outbound)) for key, inbound, outbound in cursor}
+
+
+# --- rows, labelled ------------------------------------------------------------------------
+
+
+def _ordered(rows: list[Row]) -> list[Row]:
+    return sorted(rows, key=lambda r: (-r.count, r.label.lower(), r.key))
+
+
+def _user_rows(counts: dict[Any, tuple[int, int]]) -> list[Row]:
+    users = User.objects.filter(pk__in=[k for k in counts if k is not None])
+    names = {u.pk: u.name or u.email for u in users}
+    return _ordered([Row(str(pk), names[pk], *counts[pk]) for pk in names])
+
+
+def _source_rows(counts: dict[Any, tuple[int, int]]) -> list[Row]:
+    return [Row(key, label, *counts[key]) for key, label in SOURCES.items() if key in counts]
+
+
+def _record_type_rows(counts: dict[Any, tuple[int, int]]) -> list[Row]:
+    return [Row(key, label, *counts[key]) for key, label in RECORD_TYPES.items() if key in counts]
+
+
+def _stage_rows(counts: dict[Any, tuple[int, int]]) -> list[Row]:
+    stages = Stage.objects.filter(pk__in=[k for k in counts if k is not None]).select_related(
+        "pipeline"
+    )
+    return [
+        Row(str(s.pk), f"{s.pipeline.name}: {s.name}", *counts[s.pk])
+        for s in stages.order_by("pipeline__name", "position", "pk")
+    ]
+
+
+def _template_rows(counts: dict[Any, tuple[int, int]]) -> list[Row]:
+    templates = EmailTemplate.objects.filter(pk__in=[k for k in counts if k is not None])
+    return _ordered([Row(str(t.pk), t.name, *counts[t.pk]) for t in templates])
+
+
+def _as_day(value: Any) -> date:
+    """A truncated date as the database gives it (a string on SQLite, a datetime or a
+    date on PostgreSQL)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _next(day: date, group_by: str) -> date:
+    if group_by == "day":
+        return day + timedelta(days=1)
+    if group_by == "week":
+        return day + timedelta(days=7)
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _period_label(day: date, group_by: str) -> tuple[str, str]:
+    if group_by == "month":
+        return day.strftime("%Y-%m"), day.strftime("%B %Y")
+    if group_by == "week":
+        return day.isoformat(), f"Week of {day.isoformat()}"
+    return day.isoformat(), day.isoformat()
+
+
+def period_rows(group_by: str, counts: dict[Any, Any], empty: Any) -> list[tuple[str, str, Any]]:
+    """(key, label, figures) for every period from the first to the last of ``counts``
+    (truncated dates as the database gives them), ``empty`` for those without figures."""
+    by_day = {_as_day(k): v for k, v in counts.items() if k is not None}
+    if not by_day:
+        return []
+    found: list[tuple[str, str, Any]] = []
+    day, last = min(by_day), max(by_day)
+    while day <= last and len(found) < MAX_PERIODS:
+        key, label = _period_label(day, group_by)
+        found.append((key, label, by_day.get(day, empty)))
+        day = _next(day, group_by)
+    return found
+
+
+def _period_rows(group_by: str) -> Any:
+    def rows(counts: dict[Any, tuple[int, int]]) -> list[Row]:
+        return [
+            Row(key, label, *figures)
+            for key, label, figures in period_rows(group_by, counts, (0, 0))
+        ]
+
+    return rows
+
+
+_ROWS = {
+    "user": _user_rows,
+    "source": _source_rows,
+    "month": _period_rows("month"),
+    "week": _period_rows("week"),
+    "day": _period_rows("day"),
+    "record_type": _record_type_rows,
+    "stage": _stage_rows,
+    "template": _template_rows,
+}
