@@ -198,6 +198,9 @@ def test_a_message_whose_body_waits_says_so_and_offers_to_fetch_it(small):
     assert f"/messages/{message.pk}/fetch-body/" in text
     download = client.get(f"/messages/{message.pk}/original/", follow=True)
     assert "fetch the whole message first" in download.content.decode()
+    for mode in ("reply", "forward"):  # the composer says what is missing from the quote
+        compose = client.get(f"/compose/?message={message.pk}&mode={mode}").content.decode()
+        assert "still waits on the mail server" in compose
     # The test mailbox's server is not there: the reason is said, nothing breaks.
     answer = client.post(f"/messages/{message.pk}/fetch-body/", follow=True)
     assert answer.status_code == 200

@@ -48,6 +48,7 @@ from crmail.linking.links import link_answer
 from crmail.linking.signatures import company_from_domain
 from crmail.mail.compose import ComposeError, Draft, text_html
 from crmail.mail.models import Message
+from crmail.mail.store import body_waits
 from crmail.mailboxes import replies
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.models import Mailbox
@@ -379,6 +380,13 @@ def _compose(request: HttpRequest, module: str | None, pk: int | None) -> HttpRe
     except replies.NotReadable as exc:
         messages.error(request, str(exc))
         return redirect(reverse("web:message", args=[request.GET["message"]]))
+    if start is not None and request.method == "GET" and body_waits(start.original):
+        messages.warning(
+            request,
+            "The body of this message still waits on the mail server (crmail's storage was "
+            "full when it arrived): below is only what crmail kept. To quote it or pass its "
+            "attachments on, fetch the whole message from its page first.",
+        )
     mailbox = (
         start.mailbox
         if start is not None
