@@ -53,6 +53,7 @@ from crmail.api.records import counted_page
 from crmail.api.schemas import (
     READ_ERRORS,
     EmailFilters,
+    FetchedBodyOut,
     ForwardIn,
     Id,
     Input,
@@ -90,7 +91,7 @@ from crmail.mail.downloads import INLINE_IMAGE_TYPES, attachment_response, inlin
 from crmail.mail.models import Message, ParseState
 from crmail.mail.parse import ParsedMessage, Unparseable, parse_message
 from crmail.mail.store import body_waits, raw_bytes
-from crmail.mailboxes import replies, twoway
+from crmail.mailboxes import bodies, replies, twoway
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.models import Location
 from crmail.mailboxes.sending import (
@@ -773,6 +774,26 @@ def move_message(request: HttpRequest, id: Id, payload: MessageMoveIn) -> dict[s
     with _twoway_errors():
         twoway.move(user, copy, payload.folder_id)
     return _state(user, message)
+
+
+@router.post(
+    "/{id}/fetch-body",
+    response={200: FetchedBodyOut},
+    openapi_extra=errors_doc(401, 404, 422, 502),
+    summary="Fetch the body of a message that waits for room",
+)
+def fetch_body(request: HttpRequest, id: Id) -> dict[str, Any]:
+    """A message that arrived once the organisation's storage was full keeps its headers
+    and waits for its body on the mail server (`body_waits` on the message). This fetches
+    it at once, whatever room is left (SPEC F11), for anyone who may see the message.
+    Answers 404 for a message you may not see, 502 (saying why) when the server cannot
+    give it, and 200 with `body_waits` false when the message is whole, now or already."""
+    _, message = _visible_message(request, id)
+    done = bodies.fetch_now(message.pk)
+    if done.problems and not done.stored:
+        raise HttpError(502, "The body could not be fetched: " + " ".join(done.problems))
+    words = "The whole message is here now." if done.stored else "The message is whole already."
+    return {"body_waits": False, "message": words}
 
 
 @router.delete(

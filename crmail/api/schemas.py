@@ -962,6 +962,11 @@ class MessageState(Schema):
     folders: list[MessageFolderOut] = Field(description="The folders of yours the message is in.")
 
 
+class FetchedBodyOut(Schema):
+    body_waits: bool = Field(description="Whether the body still waits on the mail server.")
+    message: str = Field(description="What happened, in words.")
+
+
 class MessageStateOut(MessageState):
     id: int
 

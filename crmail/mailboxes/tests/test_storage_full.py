@@ -130,8 +130,13 @@ def test_a_body_is_fetched_on_demand_whatever_room_is_left(dovecot, admin):
     sync(mailbox)
     waiting = Message.objects.get(waiting_body__isnull=False)
     assert bodies.fetch_while_room().stored == 0  # no room: the job leaves it
-    done = bodies.fetch_now(waiting.pk)
-    assert (done.stored, done.problems) == (1, [])
+    from crmail.api.tests.conftest import ApiClient
+
+    asked = ApiClient(mailbox.owner).post(f"/messages/{waiting.pk}/fetch-body")
+    assert asked.status_code == 200
+    assert asked.json() == {"body_waits": False, "message": "The whole message is here now."}
+    again = ApiClient(mailbox.owner).post(f"/messages/{waiting.pk}/fetch-body").json()
+    assert again["message"] == "The message is whole already."
     waiting.refresh_from_db()
     assert "Body of order 4" in waiting.body_text
     assert usage.recount().corrected == []

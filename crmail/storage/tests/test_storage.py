@@ -207,4 +207,10 @@ def test_a_message_whose_body_waits_says_so_and_offers_to_fetch_it(small):
     assert WaitingBody.objects.filter(message=message).exists()
     api = ApiClient(org.rep).get(f"/messages/{message.pk}").json()
     assert api["body_waits"] is True
+    fetched = ApiClient(org.rep).post(f"/messages/{message.pk}/fetch-body")
+    assert fetched.status_code == 502 and "could not be fetched" in fetched.json()["detail"]
+    assert (
+        ApiClient(org.outsider_manager).post(f"/messages/{message.pk}/fetch-body").status_code
+        == 404
+    )
     assert usage.recount().corrected == []
