@@ -100,9 +100,21 @@ class App:
         self.my_menu().get_by_role("button", name="Sign out").click()
 
     def shot(self, name: str) -> Path:
+        """A full-page screenshot for a person to look at. Chromium now and then answers
+        "Unable to capture screenshot" while it is busy (two suites' browsers side by
+        side): asked again, it takes it; the page itself is what the test asserts."""
+        from playwright.sync_api import Error
+
         SHOTS.mkdir(parents=True, exist_ok=True)
         path = SHOTS / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        for attempt in range(3):
+            try:
+                self.page.screenshot(path=str(path), full_page=True)
+                return path
+            except Error as exc:
+                if "Unable to capture screenshot" not in str(exc) or attempt == 2:
+                    raise
+                self.page.wait_for_timeout(200)
         return path
 
 
