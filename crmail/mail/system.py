@@ -104,22 +104,20 @@ def send(to: str, subject: str, text: str) -> None:
             "(for example smtp://user:password@mail.example.com:587)"
         )
     try:
-        where = relay(settings.CRMAIL_SMTP_URL)
-        if not sender_address():
+        where, sender = relay(settings.CRMAIL_SMTP_URL), sender_address()
+        if not sender:
             raise SystemMailError(
                 f"crmail's own mail needs a From address: an administrator sets "
                 f"CRMAIL_MAIL_FROM (its server {where.host} names no domain to use)"
             )
         message, recipients = build_message(
-            Draft(
-                sender=sender_address(), sender_name="crmail", to=[to], subject=subject, text=text
-            )
+            Draft(sender=sender, sender_name="crmail", to=[to], subject=subject, text=text)
         )
     except (env.ConfigError, ComposeError) as exc:
         raise SystemMailError(str(exc)) from None
     try:
         with _session(where) as smtp:
-            smtp.send_message(message, from_addr=sender_address(), to_addrs=recipients)
+            smtp.send_message(message, from_addr=sender, to_addrs=recipients)
     except smtplib.SMTPAuthenticationError:
         raise SystemMailError(
             f"the mail server {where.host} refused crmail's login (CRMAIL_SMTP_URL)"
