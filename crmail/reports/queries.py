@@ -37,10 +37,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import (
     Case,
-    Count,
     Exists,
     F,
     IntegerField,
@@ -51,6 +51,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower, TruncDay, TruncMonth, TruncWeek
 from django.db.models.lookups import In
 
@@ -173,16 +174,12 @@ def email_report(viewer: User, group_by: str, filters: Filters | None = None) ->
     """The messages ``viewer`` may see, meeting ``filters``, counted by ``group_by``."""
     filters = filters or Filters()
     check(group_by, filters)
-    messages = filtered_messages(viewer, filters)
     report = Report(group_by, filters)
-    totals = messages.aggregate(outbound=Count("pk", filter=Q(went_out(""))), count=Count("pk"))
-    report.outbound = totals["outbound"]
-    report.inbound = totals["count"] - totals["outbound"]
-    if not report.total:
-        return report
-    pairs = _PAIRS[group_by](viewer, messages)
-    counts = _grouped(pairs)
-    report.rows = _ROWS[group_by](counts)
+    (count, outbound), counts = _grouped(
+        filtered_messages(viewer, filters), _PAIRS[group_by](viewer)
+    )
+    report.outbound, report.inbound = outbound, count - outbound
+    report.rows = _ROWS[group_by](counts) if count else []
     return report
 
 
@@ -240,53 +237,51 @@ def went_out(path: str, addresses: list[str] | None = None) -> Any:
     return sent | In(Lower(f"{path}from_address"), addresses)
 
 
-# --- pairs: (key, message, outbound) per group, grouped in one statement ------------------
+# --- pairs: (key, message) per group, grouped in one statement ------------------------
+
+# The counted messages, (id, outbound), worked out once per report (``_grouped``): the
+# pairs name them by this table of the statement instead of asking visibility again.
+COUNTED = "report_counted"
 
 
-def _flag(path: str, addresses: list[str]) -> Case:
-    return Case(
-        When(went_out(path, addresses), then=Value(1)),
-        default=Value(0),
-        output_field=IntegerField(),
-    )
-
-
-def _pairs(rows: QuerySet[Any], key: Any, message: str, out: Any) -> QuerySet[Any]:
+def _pairs(rows: QuerySet[Any], key: Any, message: str) -> QuerySet[Any]:
     return (
         rows.order_by()
-        .annotate(report_key=key, report_message=F(message), report_out=out)
-        .values_list("report_key", "report_message", "report_out")
+        .annotate(report_key=key, report_message=F(message))
+        .values_list("report_key", "report_message")
     )
 
 
-def _in(messages: QuerySet[Message]) -> QuerySet[Message, Any]:
-    return messages.values("pk")
+def _in() -> RawSQL:
+    """The counted messages' ids (``COUNTED``), for ``message_id__in``."""
+    return RawSQL(f"SELECT {COUNTED}.id FROM {COUNTED}", ())  # noqa: S608, S611 (a constant)
 
 
-def _by_user(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
-    addresses = internal_addresses()
-    copies = Location.objects.filter(visible_copies_anywhere(viewer), message_id__in=_in(messages))
-    sends = SentMessage.objects.filter(message_id__in=_in(messages))
+def _counted() -> QuerySet[Message]:
+    return Message.objects.filter(pk__in=_in())
+
+
+def _by_user(viewer: User) -> list[QuerySet[Any]]:
+    copies = Location.objects.filter(visible_copies_anywhere(viewer), message_id__in=_in())
+    sends = SentMessage.objects.filter(message_id__in=_in())
     return [
-        _pairs(copies, F("mailbox__owner_id"), "message_id", _flag("message__", addresses)),
-        _pairs(sends, F("sender_id"), "message_id", Value(1)),
+        _pairs(copies, F("mailbox__owner_id"), "message_id"),
+        _pairs(sends, F("sender_id"), "message_id"),
     ]
 
 
-def _by_source(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
-    addresses = internal_addresses()
-    copies = Location.objects.filter(visible_copies_anywhere(viewer), message_id__in=_in(messages))
-    sends = SentMessage.objects.filter(message_id__in=_in(messages))
+def _by_source(viewer: User) -> list[QuerySet[Any]]:
+    copies = Location.objects.filter(visible_copies_anywhere(viewer), message_id__in=_in())
+    sends = SentMessage.objects.filter(message_id__in=_in())
     return [
-        _pairs(copies, F("mailbox__protocol"), "message_id", _flag("message__", addresses)),
-        _pairs(sends, F("source"), "message_id", Value(1)),
+        _pairs(copies, F("mailbox__protocol"), "message_id"),
+        _pairs(sends, F("source"), "message_id"),
     ]
 
 
 def _by_period(trunc: type[TruncMonth] | type[TruncWeek] | type[TruncDay]) -> Any:
-    def pairs(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
-        key = trunc("date", tzinfo=zone())
-        return [_pairs(messages, key, "pk", _flag("", internal_addresses()))]
+    def pairs(viewer: User) -> list[QuerySet[Any]]:
+        return [_pairs(_counted(), trunc("date", tzinfo=zone()), "pk")]
 
     return pairs
 
@@ -304,24 +299,22 @@ def _viewable_links(viewer: User, modules: Iterable[str]) -> Q:
     return found
 
 
-def _by_record_type(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
-    links = Link.objects.filter(_viewable_links(viewer, MODELS), message_id__in=_in(messages))
-    return [_pairs(links, F("module"), "message_id", _flag("message__", internal_addresses()))]
+def _by_record_type(viewer: User) -> list[QuerySet[Any]]:
+    links = Link.objects.filter(_viewable_links(viewer, MODELS), message_id__in=_in())
+    return [_pairs(links, F("module"), "message_id")]
 
 
-def _by_stage(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
-    links = Link.objects.filter(
-        _viewable_links(viewer, [Module.DEALS]), message_id__in=_in(messages)
-    )
+def _by_stage(viewer: User) -> list[QuerySet[Any]]:
+    links = Link.objects.filter(_viewable_links(viewer, [Module.DEALS]), message_id__in=_in())
     stage = Subquery(Deal.objects.filter(pk=OuterRef("record_id")).values("stage_id")[:1])
-    return [_pairs(links, stage, "message_id", _flag("message__", internal_addresses()))]
+    return [_pairs(links, stage, "message_id")]
 
 
-def _by_template(viewer: User, messages: QuerySet[Message]) -> list[QuerySet[Any]]:
+def _by_template(viewer: User) -> list[QuerySet[Any]]:
     insights = MessageInsight.objects.filter(
-        template_id__in=readable(viewer).values("pk"), sent__message_id__in=_in(messages)
+        template_id__in=readable(viewer).values("pk"), sent__message_id__in=_in()
     )
-    return [_pairs(insights, F("template_id"), "sent__message_id", Value(1))]
+    return [_pairs(insights, F("template_id"), "sent__message_id")]
 
 
 _PAIRS = {
@@ -336,21 +329,55 @@ _PAIRS = {
 }
 
 
-def _grouped(pairs: list[QuerySet[Any]]) -> dict[Any, tuple[int, int]]:
-    """Per key: (inbound, outbound) messages, each (key, message) pair once — one
-    statement: the pairs' union, grouped."""
+def _grouped(
+    messages: QuerySet[Message], pairs: list[QuerySet[Any]]
+) -> tuple[tuple[int, int], dict[Any, tuple[int, int]]]:
+    """(messages, outbound) of ``messages``, and per key of ``pairs`` (inbound,
+    outbound) messages, each (key, message) pair once — one statement: the messages
+    (visibility asked once) kept as ``COUNTED`` with their direction, the pairs' union
+    joined to it and grouped, the totals beside each row."""
+    try:
+        counted_sql, counted_params = (
+            messages.order_by()
+            .annotate(report_out=_flag("", internal_addresses()))
+            .values_list("pk", "report_out")
+            .query.sql_with_params()
+        )
+    except EmptyResultSet:  # nothing the viewer may see (a deactivated viewer)
+        return (0, 0), {}
+    groups, pairs_params = "SELECT NULL AS k, NULL AS i, NULL AS o", ()
     union = pairs[0] if len(pairs) == 1 else pairs[0].union(*pairs[1:])
-    sql, params = union.query.sql_with_params()
-    if len(pairs) == 1:  # a union is distinct already; one query may repeat a pair
-        sql = f"SELECT DISTINCT * FROM ({sql}) d"  # noqa: S608
-    outer = (
-        "SELECT u.k, SUM(1 - u.o), SUM(u.o) FROM"  # noqa: S608
-        f" (SELECT p.report_key AS k, p.report_message AS m, MAX(p.report_out) AS o"
-        f" FROM ({sql}) p GROUP BY p.report_key, p.report_message) u GROUP BY u.k"
+    try:
+        pairs_sql, pairs_params = union.query.sql_with_params()
+    except EmptyResultSet:  # no group the viewer may see (no record they may view)
+        pass
+    else:
+        groups = (
+            "SELECT u.k AS k, SUM(1 - u.o) AS i, SUM(u.o) AS o FROM"  # noqa: S608
+            " (SELECT DISTINCT p.report_key AS k, p.report_message AS m, c.o"
+            f" FROM ({pairs_sql}) p JOIN {COUNTED} c ON c.id = p.report_message) u"
+            " GROUP BY u.k"
+        )
+    sql = (
+        f"WITH {COUNTED}(id, o) AS MATERIALIZED ({counted_sql})"  # noqa: S608
+        f" SELECT t.n, t.outbound, g.k, g.i, g.o"
+        f" FROM (SELECT COUNT(*) AS n, COALESCE(SUM(o), 0) AS outbound FROM {COUNTED}) t"
+        f" LEFT JOIN ({groups}) g ON 1 = 1"
     )
     with connection.cursor() as cursor:
-        cursor.execute(outer, tuple(params))
-        return {key: (int(inbound), int(outbound)) for key, inbound, outbound in cursor}
+        cursor.execute(sql, (*counted_params, *pairs_params))
+        rows = cursor.fetchall()
+    totals = (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+    groups = {key: (int(i), int(o)) for _, _, key, i, o in rows if i is not None}
+    return totals, groups
+
+
+def _flag(path: str, addresses: list[str]) -> Case:
+    return Case(
+        When(went_out(path, addresses), then=Value(1)),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
 
 
 # --- rows, labelled ------------------------------------------------------------------------
