@@ -345,14 +345,14 @@ def _grouped(
         )
     except EmptyResultSet:  # nothing the viewer may see (a deactivated viewer)
         return (0, 0), {}
-    groups, pairs_params = "SELECT NULL AS k, NULL AS i, NULL AS o", ()
+    grouping, pairs_params = "SELECT NULL AS k, NULL AS i, NULL AS o", ()
     union = pairs[0] if len(pairs) == 1 else pairs[0].union(*pairs[1:])
     try:
         pairs_sql, pairs_params = union.query.sql_with_params()
     except EmptyResultSet:  # no group the viewer may see (no record they may view)
         pass
     else:
-        groups = (
+        grouping = (
             "SELECT u.k AS k, SUM(1 - u.o) AS i, SUM(u.o) AS o FROM"  # noqa: S608
             " (SELECT DISTINCT p.report_key AS k, p.report_message AS m, c.o"
             f" FROM ({pairs_sql}) p JOIN {COUNTED} c ON c.id = p.report_message) u"
@@ -362,7 +362,7 @@ def _grouped(
         f"WITH {COUNTED}(id, o) AS MATERIALIZED ({counted_sql})"  # noqa: S608
         f" SELECT t.n, t.outbound, g.k, g.i, g.o"
         f" FROM (SELECT COUNT(*) AS n, COALESCE(SUM(o), 0) AS outbound FROM {COUNTED}) t"
-        f" LEFT JOIN ({groups}) g ON 1 = 1"
+        f" LEFT JOIN ({grouping}) g ON 1 = 1"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, (*counted_params, *pairs_params))
