@@ -65,7 +65,7 @@ from crmail.mailboxes.models import Location, Mailbox, Protocol, SentMessage, So
 from crmail.mailboxes.sending import from_addresses
 from crmail.people import access
 from crmail.people.models import User
-from crmail.sharing.visibility import MODELS, visible_copies_anywhere, visible_messages
+from crmail.sharing.visibility import MODELS, every_visible_message, visible_copies_anywhere
 
 GROUPS: dict[str, str] = {
     "user": "User",
@@ -199,7 +199,7 @@ def filtered_messages(viewer: User, filters: Filters) -> QuerySet[Message]:
     """The messages ``viewer`` may see that meet ``filters`` (unordered): what every
     report counts. A protocol as source: a copy the viewer sees the message through lies
     in a mailbox of that protocol; crmail or dropbox: it was sent or received so."""
-    messages = visible_messages(viewer).order_by()
+    messages = every_visible_message(viewer)
     if filters.after:
         messages = messages.filter(date__gte=_start_of(filters.after))
     if filters.before:

@@ -10,7 +10,7 @@ times. Messages never answered, or answered only in a message the viewer may not
 count nowhere.
 
 Two statements (the inbound messages that have a reply, and those replies), both through
-``visible_messages``; the pairing and the figures are made in Python.
+``every_visible_message``; the pairing and the figures are made in Python.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from crmail.mailboxes.models import SentMessage
 from crmail.mailboxes.replies import own_addresses_of
 from crmail.people.models import User
 from crmail.reports.queries import Filters, check, filtered_messages, internal_addresses, went_out
-from crmail.sharing.visibility import visible_messages
+from crmail.sharing.visibility import every_visible_message
 
 COLUMNS = ["user", "label", "replied", "median_seconds", "p90_seconds"]
 
@@ -87,7 +87,7 @@ def response_times(viewer: User, filters: Filters | None = None) -> ResponseTime
     outbound = Q(went_out("", addresses))
     sender = SentMessage.objects.filter(message_id=OuterRef("pk")).order_by("pk")
     replies = (
-        visible_messages(viewer)
+        every_visible_message(viewer)
         .order_by()
         .filter(outbound)
         .exclude(in_reply_to="")

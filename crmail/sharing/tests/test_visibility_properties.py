@@ -34,7 +34,7 @@ from crmail.people.models import Group, ModuleDefault, Profile, Role, User
 from crmail.sharing.emails import mail_users, record_emails
 from crmail.sharing.models import ExcludedDomain, SharedRecord, ShareTarget, SharingSetting
 from crmail.sharing.tests import build
-from crmail.sharing.visibility import may_see_message, visible_messages
+from crmail.sharing.visibility import every_visible_message, may_see_message, visible_messages
 
 pytestmark = pytest.mark.django_db
 
@@ -463,6 +463,8 @@ def check(spec: OrgSpec) -> None:
             if sees(spec, can, v, m, keys)
         }
         assert got == want, ("overall", v)
+        every = set(every_visible_message(viewer).values_list("pk", flat=True))
+        assert every == want, ("overall, written for many messages", v)
         assert may_see_message(viewer, messages[0]) == (messages[0].pk in want)
 
 
