@@ -98,8 +98,6 @@ class Contact(PersonRecord):
 
     class Meta:
         ordering = ["last_name", "first_name", "pk"]
-        # The list's default order, walked when a search word is common (decision 062).
-        indexes = [models.Index(fields=["last_name", "first_name", "id"], name="contact_by_name")]
 
 
 class LeadStatus(models.TextChoices):
@@ -119,7 +117,6 @@ class Lead(PersonRecord):
 
     class Meta:
         ordering = ["last_name", "first_name", "pk"]
-        indexes = [models.Index(fields=["last_name", "first_name", "id"], name="lead_by_name")]
 
 
 class EmailAddress(models.Model):

@@ -18,10 +18,11 @@ are exactly those the conditions alone find, on either database.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from crmail.crm.models import Account, Contact, Deal, EmailAddress, Lead, Record
@@ -36,10 +37,12 @@ FIELDS: dict[type[Record], tuple[str, ...]] = {
 }
 SHORTEST = 3  # characters: a trigram index finds nothing for a shorter word
 
-# More candidates than this for a word: it is common, and walking the rows in their sort
-# order finds the first few matches sooner than reading all of its candidates.
-CANDIDATES_MAX = 1000
-CANDIDATES_DENSE = 20_000
+# Up to this many candidates, each row looks up its own addresses and account; past it,
+# those holding the word are read once.
+CANDIDATES_FEW = 1000
+# More candidates than this for every word: the words are common (a fifth of the largest
+# table), and walking the rows in the list's order fills a page sooner.
+CANDIDATES_MAX = 20_000
 
 
 def indexed(word: str) -> bool:
@@ -98,22 +101,33 @@ def _matching(model: type[Record], word: str) -> QuerySet[Any]:
     return first.union(*rest) if rest else first
 
 
-def candidates(model: type[Record], words: list[str]) -> list[int] | QuerySet[Any] | None:
-    """Ids among which every ``model`` row matching all of ``words`` lies (by own field,
-    address or account name, whoever may see them): a list of at most
-    ``CANDIDATES_MAX``, or a query of at most ``CANDIDATES_DENSE``; None when every word
-    is short or held by more rows than that.
+def among(model: type[Record], ids: list[int]) -> Q:
+    """The condition "the row's id is one of ``ids``", in one parameter: a JSON array
+    on SQLite (a subquery SQLite reads the rows by), an array on PostgreSQL (``= ANY``,
+    whose length the planner sees, so it reads the rows by their key, not by walking the
+    name order). Twenty thousand ids as as many parameters cost more than the search."""
+    if connection.vendor == "sqlite":
+        return Q(pk__in=RawSQL("SELECT value FROM json_each(%s)", [json.dumps(ids)]))
+    column = f"{model._meta.db_table}.{model._meta.pk.column}"  # crmail's own names
+    sql = f"{column} = ANY(%s::bigint[])"
+    return Q(RawSQL(sql, [ids], output_field=BooleanField()))  # noqa: S611
+
+
+def candidates(model: type[Record], words: list[str]) -> list[int] | None:
+    """At most ``CANDIDATES_MAX`` ids among which every ``model`` row matching all of
+    ``words`` lies (by own field, address or account name, whoever may see them), or
+    None when every word is short or held by more rows than that.
 
     The longest words are tried first (they tend to be rarer); the first word with few
     enough candidates gives them. Every row that matches the word is among its
-    candidates (the index is a superset), whatever the other words.
+    candidates (the index is a superset), whatever the other words. Each word is asked
+    for ``CANDIDATES_FEW`` first, the most a rare word has.
     """
-    many: QuerySet[Any] | None = None
     for word in sorted((w for w in words if indexed(w)), key=len, reverse=True):
         matching = _matching(model, word)
-        ids = [pk for (pk,) in matching[: CANDIDATES_MAX + 1]]
+        ids = [pk for (pk,) in matching[: CANDIDATES_FEW + 1]]
+        if len(ids) > CANDIDATES_FEW:
+            ids = [pk for (pk,) in matching[: CANDIDATES_MAX + 1]]
         if len(ids) <= CANDIDATES_MAX:
             return ids
-        if many is None and matching[:CANDIDATES_DENSE].count() < CANDIDATES_DENSE:
-            many = matching
-    return many
+    return None

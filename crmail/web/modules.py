@@ -158,10 +158,15 @@ def search(user: User, module: Module, qs: QuerySet[Any], q: str) -> QuerySet[An
     words = q.split()[:8]
     within = record_index.candidates(module.model, words)
     if within is not None:
-        qs = qs.filter(pk__in=within)
+        qs = qs.filter(record_index.among(module.model, within))
     accounts = access.visible(user, Account)
     for word in words:
-        per_row = within is not None or record_index.indexed(word)
+        # Per row (EXISTS) when few rows are tested or they are walked in order; else
+        # the addresses and accounts holding the word are read once (IN).
+        if within is None:
+            per_row = record_index.indexed(word)
+        else:
+            per_row = len(within) <= record_index.CANDIDATES_FEW
         cond = Q()
         for name in module.search_fields:
             cond |= Q(**{f"{name}__icontains": word})
@@ -171,13 +176,13 @@ def search(user: User, module: Module, qs: QuerySet[Any], q: str) -> QuerySet[An
             if per_row:
                 cond |= Exists(emails.filter(**{owner_field: OuterRef("pk")}))
             else:
-                cond |= Q(pk__in=emails.values(owner_field))
+                cond |= Q(pk__in=record_index.narrowed(emails, word).values(owner_field))
         if module.model in (Contact, Deal) and not accounts.query.is_empty():
             named = accounts.filter(name__icontains=word)
             if per_row:
                 cond |= Exists(named.filter(pk=OuterRef("account_id")))
             else:
-                cond |= Q(account__in=named)
+                cond |= Q(account__in=record_index.narrowed(named, word, "name"))
         qs = qs.filter(cond)
     return qs
 

@@ -125,17 +125,17 @@ def world(org):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(
-    ("candidates_max", "candidates_dense"),
+    ("candidates_few", "candidates_max"),
     [(1000, 20_000), (1, 20_000), (1, 1)],
     ids=["few candidates", "many candidates", "common words"],
 )
 def test_search_finds_what_a_plain_filter_finds_for_every_user(
-    world, monkeypatch, candidates_max, candidates_dense
+    world, monkeypatch, candidates_few, candidates_max
 ):
     """With the usual limits and with every word counted as having many candidates, or
     as common: each of the three ways of searching finds the same."""
+    monkeypatch.setattr(record_index, "CANDIDATES_FEW", candidates_few)
     monkeypatch.setattr(record_index, "CANDIDATES_MAX", candidates_max)
-    monkeypatch.setattr(record_index, "CANDIDATES_DENSE", candidates_dense)
     users = [world.admin, world.manager, world.rep, world.peer, world.outsider_manager]
     checked = 0
     for user in users:
