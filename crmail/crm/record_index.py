@@ -22,7 +22,7 @@ import json
 from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Q, QuerySet
+from django.db.models import F, Lookup, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from crmail.crm.models import Account, Contact, Deal, EmailAddress, Lead, Record
@@ -101,16 +101,25 @@ def _matching(model: type[Record], word: str) -> QuerySet[Any]:
     return first.union(*rest) if rest else first
 
 
-def among(model: type[Record], ids: list[int]) -> Q:
+class _AnyOf(Lookup):  # type: ignore[type-arg]
+    """``lhs = ANY(%s::bigint[])``: the ids as one array parameter (PostgreSQL)."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::bigint[])", [*params, list(self.rhs)]
+
+
+def among(ids: list[int]) -> Q:
     """The condition "the row's id is one of ``ids``", in one parameter: a JSON array
     on SQLite (a subquery SQLite reads the rows by), an array on PostgreSQL (``= ANY``,
     whose length the planner sees, so it reads the rows by their key, not by walking the
     name order). Twenty thousand ids as as many parameters cost more than the search."""
     if connection.vendor == "sqlite":
         return Q(pk__in=RawSQL("SELECT value FROM json_each(%s)", [json.dumps(ids)]))
-    column = f"{model._meta.db_table}.{model._meta.pk.column}"  # crmail's own names
-    sql = f"{column} = ANY(%s::bigint[])"
-    return Q(RawSQL(sql, [ids], output_field=BooleanField()))  # noqa: S611
+    return Q(_AnyOf(F("pk"), ids))
 
 
 def candidates(model: type[Record], words: list[str]) -> list[int] | None:

@@ -158,7 +158,7 @@ def search(user: User, module: Module, qs: QuerySet[Any], q: str) -> QuerySet[An
     words = q.split()[:8]
     within = record_index.candidates(module.model, words)
     if within is not None:
-        qs = qs.filter(record_index.among(module.model, within))
+        qs = qs.filter(record_index.among(within))
     accounts = access.visible(user, Account)
     for word in words:
         # Per row (EXISTS) when few rows are tested or they are walked in order; else

@@ -191,3 +191,12 @@ def test_the_index_covers_the_fields_the_lists_search(model):
         for name in record_index.FIELDS[model]:
             sql = str(model._default_manager.filter(**{f"{name}__icontains": "x"}).query)
             assert f'UPPER("{table}"."{name}"::text) LIKE' in sql
+
+
+def test_a_search_works_inside_another_query(world):
+    """The candidate condition names the row through Django (an alias in a subquery)."""
+    mod = modules.MODULES["contacts"]
+    found = modules.listing(world.admin, mod, "müller", mod.default_sort)
+    outer = Contact.objects.filter(pk__in=found.values("pk")).order_by("pk")
+    assert [c.pk for c in outer] == sorted(_expected(world.admin, mod, "müller"))
+    assert len(outer) >= 2
