@@ -157,6 +157,8 @@ def search(user: User, module: Module, qs: QuerySet[Any], q: str) -> QuerySet[An
     """
     words = q.split()[:8]
     within = record_index.candidates(module.model, words)
+    if within == []:  # no record holds a word: nothing to ask the database
+        return qs.none()
     if within is not None:
         qs = qs.filter(record_index.among(within))
     accounts = access.visible(user, Account)
