@@ -11,10 +11,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import formats
 
 from crmail.config import dates
+from crmail.crm import record_index
 from crmail.crm.models import Account, Contact, Deal, EmailAddress, Lead, Record
 from crmail.people import access
 from crmail.people.models import User
@@ -69,7 +70,7 @@ MODULES: dict[str, Module] = {
                 OWNER,
                 MODIFIED,
             ),
-            search_fields=("first_name", "last_name", "company", "phone", "mobile"),
+            search_fields=record_index.FIELDS[Lead],
             search_help="Name, email, company or phone",
             detail_fields=("title", "company", "status", "source", "phone", "mobile"),
             prefetch=("emails",),
@@ -88,7 +89,7 @@ MODULES: dict[str, Module] = {
                 OWNER,
                 MODIFIED,
             ),
-            search_fields=("first_name", "last_name", "phone", "mobile"),
+            search_fields=record_index.FIELDS[Contact],
             search_help="Name, email, account or phone",
             detail_fields=("title", "phone", "mobile", "time_zone"),
             select_related=("owner", "account"),
@@ -108,7 +109,7 @@ MODULES: dict[str, Module] = {
                 OWNER,
                 MODIFIED,
             ),
-            search_fields=("name", "domain", "website", "phone"),
+            search_fields=record_index.FIELDS[Account],
             search_help="Name, domain or phone",
             detail_fields=("website", "domain", "phone", "industry"),
         ),
@@ -125,7 +126,7 @@ MODULES: dict[str, Module] = {
                 Column("account", "Account"),
                 OWNER,
             ),
-            search_fields=("name",),
+            search_fields=record_index.FIELDS[Deal],
             search_help="Deal name or account",
             detail_fields=("pipeline", "stage", "amount", "closing_date"),
             select_related=("owner", "stage", "pipeline", "account", "contact"),
@@ -142,18 +143,48 @@ def parse_sort(module: Module, raw: str | None) -> str:
 
 
 def search(user: User, module: Module, qs: QuerySet[Any], q: str) -> QuerySet[Any]:
-    """Rows matching every word of ``q`` in a searchable field (related records: visible ones)."""
-    for word in q.split()[:8]:
+    """Rows matching every word of ``q`` in a searchable field (related records: visible ones).
+
+    The conditions are ``icontains`` on every field, address and account name, exactly;
+    how the database gets there depends on the words (``crm.record_index``, decision 062):
+
+    - a word with few candidates in the trigram index: only those rows are tested, each
+      looking up its own addresses and account;
+    - common words (and no rare one): the rows are walked in the list's order, each tested
+      the same way, until the page is full, which comes soon when words are common;
+    - words of one or two characters only (no trigram): the addresses and accounts holding
+      them are read once, and the rows tested against that.
+    """
+    words = q.split()[:8]
+    within = record_index.candidates(module.model, words)
+    if within == []:  # no record holds a word: nothing to ask the database
+        return qs.none()
+    if within is not None:
+        qs = qs.filter(record_index.among(within))
+    accounts = access.visible(user, Account)
+    for word in words:
+        # Per row (EXISTS) when few rows are tested or they are walked in order; else
+        # the addresses and accounts holding the word are read once (IN).
+        if within is None:
+            per_row = record_index.indexed(word)
+        else:
+            per_row = len(within) <= record_index.CANDIDATES_FEW
         cond = Q()
         for name in module.search_fields:
             cond |= Q(**{f"{name}__icontains": word})
         if module.people:
             owner_field = "contact_id" if module.model is Contact else "lead_id"
-            cond |= Q(
-                pk__in=EmailAddress.objects.filter(address__icontains=word).values(owner_field)
-            )
-        if module.model in (Contact, Deal):
-            cond |= Q(account__in=access.visible(user, Account).filter(name__icontains=word))
+            emails = EmailAddress.objects.filter(address__icontains=word)
+            if per_row:
+                cond |= Exists(emails.filter(**{owner_field: OuterRef("pk")}))
+            else:
+                cond |= Q(pk__in=record_index.narrowed(emails, word).values(owner_field))
+        if module.model in (Contact, Deal) and not accounts.query.is_empty():
+            named = accounts.filter(name__icontains=word)
+            if per_row:
+                cond |= Exists(named.filter(pk=OuterRef("account_id")))
+            else:
+                cond |= Q(account__in=record_index.narrowed(named, word, "name"))
         qs = qs.filter(cond)
     return qs
 
