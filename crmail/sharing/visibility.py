@@ -562,13 +562,43 @@ class _Overall(Expression):
                 f" AND ({' OR '.join(accessible)})) AND ({' OR '.join(reaching)}))"
             )
         shared = self._shared(t)
-        if self.custom and shared:
+        if self.custom and shared and self.many:
+            paths.append(f"{message} IN ({self._shared_copies(t)})")
+        elif self.custom and shared:
             paths.append(
                 f"EXISTS ({copy} AND vb.owner_id IN ({_ids(self.custom)})"  # noqa: S608
                 f" AND EXISTS (SELECT 1 FROM {t.link} vk WHERE vk.message_id = vl.message_id"
                 f" AND ({' OR '.join(shared)})))"
             )
         return f"({' OR '.join(paths)})", ()
+
+    def _shared_copies(self, t: _Tables) -> str:
+        """The custom path of ``many``: the messages of the custom sharers' copies that
+        are on a record they shared and the viewer may view, driven from the shared
+        records (a few rows) rather than from every copy those sharers hold (a hash of
+        every link, 1.5 s at a million messages, built even for a month's report). The
+        same conditions as ``_shared``."""
+        held = (
+            f" JOIN {t.location} vl ON vl.message_id = vk.message_id"
+            f" JOIN {t.mailbox} vb ON vb.id = vl.mailbox_id AND vb.owner_id = vh.setting_id"
+            f" WHERE vh.setting_id IN ({_ids(self.custom)})"
+        )
+        parts = [
+            f"SELECT vl.message_id FROM {t.shared} vh JOIN {t.link} vk"  # noqa: S608
+            f" ON vk.module = vh.module AND vk.record_id = vh.record_id{held}"
+            f" AND vh.module = '{module}'{self._viewable(t, module, 'vh.record_id')}"
+            for module, reach in self.reaches.items()
+            if reach is not None
+        ]
+        if self.reaches[Module.ACCOUNTS] is not None:
+            parts.append(
+                f"SELECT vl.message_id FROM {t.shared} vh"  # noqa: S608
+                f" JOIN {t.records[Module.CONTACTS]} vn ON vn.account_id = vh.record_id"
+                f" JOIN {t.link} vk ON vk.module = '{Module.CONTACTS}' AND vk.record_id = vn.id"
+                f"{held} AND vh.module = '{Module.ACCOUNTS}'"
+                f"{self._viewable(t, Module.ACCOUNTS, 'vh.record_id')}"
+            )
+        return " UNION ALL ".join(parts)
 
     def _viewable(self, t: _Tables, module: str, key: str) -> str:
         """`` AND …``: the record of ``module`` whose id is ``key`` may be viewed: looked
