@@ -25,6 +25,7 @@ job worker beside the sync spends on what it stored.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -174,7 +175,12 @@ def main() -> None:
     t_start = time.perf_counter()
     from crmail.config.commands.base import setup_django
 
+    # As the crmail command starts (crmail.config.cli.main): no collection until Django is
+    # set up, then the start-up's objects frozen.
+    gc.disable()
     setup_django()
+    gc.freeze()
+    gc.enable()
     from crmail.mail.models import Message, ParseState
     from crmail.mailboxes.connect import open_driver
     from crmail.mailboxes.models import Mailbox, Security

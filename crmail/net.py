@@ -15,9 +15,13 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import urllib3
+# urllib3 is imported by the callers that connect (webhooks, the image proxy), not by
+# every crmail command that imports this module.
+if TYPE_CHECKING:
+    import urllib3
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -119,6 +123,8 @@ def pinned_pool(
 ) -> urllib3.HTTPConnectionPool:
     """A pool that connects to ``ip`` (already checked) as if to ``target``'s host: TLS
     sends and verifies the host name. No retries; the caller closes it."""
+    import urllib3
+
     if target.scheme == "https":
         return urllib3.HTTPSConnectionPool(
             str(ip),

@@ -3,12 +3,15 @@ and browsable at /api/v1/docs."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.urls import re_path
 from django.views.decorators.csrf import csrf_exempt
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
+from ninja.openapi.docs import _csrf_needed
 
 from crmail.api import (
     accounts,
@@ -66,6 +69,24 @@ def unknown_path(request: HttpRequest, rest: str = "") -> JsonResponse:
     return JsonResponse({"detail": errors.NOT_FOUND}, status=404)
 
 
+class Docs(Swagger):
+    """ninja's Swagger page with its own scripts and styles, served by crmail.
+
+    ninja is not an installed app (settings.NINJA_DIR: its templates and static files
+    without importing it at start-up), where ninja would fall back to loading Swagger
+    from a CDN; this renders the same template as the installed app does.
+    """
+
+    def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs: Any) -> HttpResponse:
+        self.settings["url"] = self.get_openapi_url(api, kwargs)
+        context = {
+            "swagger_settings": json.dumps(self.settings, indent=1),
+            "api": api,
+            "add_csrf": _csrf_needed(api),
+        }
+        return render(request, self.template, context)
+
+
 class CrmailAPI(NinjaAPI):
     """The API, whose unknown paths answer JSON 404 like its unknown records."""
 
@@ -81,6 +102,7 @@ api = CrmailAPI(
     description=DESCRIPTION,
     auth=AUTH,
     urls_namespace="api",
+    docs=Docs(),
 )
 errors.install(api)
 

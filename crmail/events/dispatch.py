@@ -147,11 +147,18 @@ def _run_batch(consumer: Consumer) -> int | None:
         high = _limit(consumer)
         if state.position >= high:
             return None
-        rows = list(
-            Event.objects.filter(
-                position__gt=state.position, position__lte=high, kind__in=consumer.kinds
-            ).order_by("position")[: consumer.batch]
-        )
+        events = Event.objects.filter(
+            position__gt=state.position, position__lte=high, kind__in=consumer.kinds
+        ).order_by("position")
+        if consumer.idle is not None and consumer.idle():
+            # Nothing would be done with them: the same batch, its positions alone.
+            passed = list(events.values_list("position", flat=True)[: consumer.batch])
+            upto = passed[-1] if len(passed) == consumer.batch else high
+            state.position = upto
+            state.handled += len(passed)
+            state.save(update_fields=["position", "handled", "updated_at"])
+            return len(passed)
+        rows = list(events[: consumer.batch])
         # A full batch ends at its last event (more may follow); a short one at ``high``.
         upto = rows[-1].position if len(rows) == consumer.batch else high
         if rows:

@@ -34,6 +34,9 @@ class Consumer:
     batch: int = 200
     eager: bool = False
     after: str | None = None
+    # True when the handler would do nothing with any batch (no webhook endpoint, no
+    # rule): its events are passed in the same batches without being read.
+    idle: Callable[[], bool] | None = None
 
 
 CONSUMERS: dict[str, Consumer] = {}
@@ -46,6 +49,7 @@ def consumer(
     batch: int = 200,
     eager: bool = False,
     after: str | None = None,
+    idle: Callable[[], bool] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler`` as consumer ``name`` of ``kinds`` (from an app's ``ready``).
 
@@ -54,7 +58,11 @@ def consumer(
     job queue only if that fails; the others run in the job queue.
 
     A consumer ``after`` another reads only the events that one has passed: it sees what
-    the other did with them (workflows run on mail once linking has linked it)."""
+    the other did with them (workflows run on mail once linking has linked it).
+
+    ``idle`` says, in the batch's transaction, that the handler would return at once
+    whatever the events (nothing subscribes): the batch is then passed without reading
+    its rows (a first sync's tens of thousands of events, for no webhook endpoint)."""
     wanted = frozenset(kinds)
     unknown = wanted - REGISTRY.keys()
     if unknown:
@@ -65,7 +73,13 @@ def consumer(
         if existing is not None and existing.handler is not handler:
             raise ValueError(f"Consumer {name!r} is registered twice.")
         CONSUMERS[name] = Consumer(
-            name=name, kinds=wanted, handler=handler, batch=batch, eager=eager, after=after
+            name=name,
+            kinds=wanted,
+            handler=handler,
+            batch=batch,
+            eager=eager,
+            after=after,
+            idle=idle,
         )
         return handler
 

@@ -9,14 +9,56 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg
-from huey import Huey, MemoryHuey, PostgresHuey, RedisHuey, SqliteHuey
-from huey.storage import SqliteStorage
 
-from crmail.config.env import ConfigError, create_private_file, parse_url
+def _import_huey_without_clients() -> None:
+    """Import huey without the client libraries of its Redis and PostgreSQL queues.
+
+    huey's storage module imports redis and psycopg when it is imported (0.1 to 0.2 s of
+    every crmail command's start-up), and the default SQLite queue needs neither;
+    ``_give_huey`` hands huey the one a Redis or PostgreSQL queue needs when it is built.
+    A library imported before (psycopg for a PostgreSQL database) is left as it is.
+    """
+    if "huey.storage" in sys.modules:
+        return
+    hidden = [name for name in ("redis", "psycopg") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # huey sees ImportError
+    try:
+        import huey.storage  # noqa: F401
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
+
+
+def _give_huey(client: str) -> None:
+    """Give huey's storage module ``client`` (redis or psycopg) if it was left out."""
+    from huey import storage
+
+    if client == "redis" and storage.Redis is None:
+        import redis
+        import redis.exceptions
+
+        storage.ConnectionPool = redis.ConnectionPool
+        storage.Redis = storage.RedisStorage.redis_client = redis.Redis
+        storage.ConnectionError = redis.exceptions.ConnectionError
+        storage.TimeoutError = redis.exceptions.TimeoutError
+    if client == "psycopg" and storage.psycopg is None:
+        import psycopg
+
+        storage.psycopg = psycopg
+
+
+_import_huey_without_clients()
+
+from huey import Huey, MemoryHuey, PostgresHuey, RedisHuey, SqliteHuey  # noqa: E402
+from huey.storage import SqliteStorage  # noqa: E402
+
+from crmail.config.env import ConfigError, create_private_file, parse_url  # noqa: E402
 
 QUEUE_NAME = "crmail"
 
@@ -62,10 +104,14 @@ def build_huey(url: str) -> Huey:
                 f"CRMAIL_QUEUE_URL: cannot open the queue file {filename} ({exc})"
             ) from None
     if parsed.scheme in ("redis", "rediss"):
+        _give_huey("redis")
         return RedisHuey(QUEUE_NAME, url=url, utc=True)
     if parsed.scheme in ("postgres", "postgresql"):
         # PostgresHuey creates its tables at once: an unreachable server is a problem to
         # report (the message names host and database, never the password).
+        _give_huey("psycopg")
+        import psycopg
+
         try:
             return PostgresHuey(
                 QUEUE_NAME, dsn=url.replace("postgres://", "postgresql://", 1), utc=True

@@ -20,7 +20,11 @@ def payload(kind: str, at: Any, data: dict[str, Any]) -> dict[str, Any]:
     return {"type": kind, "timestamp": at.isoformat().replace("+00:00", "Z"), "data": data}
 
 
-@consumer("webhooks", REGISTRY.keys(), batch=500)
+def no_endpoint() -> bool:
+    return not Endpoint.objects.filter(enabled=True).exists()
+
+
+@consumer("webhooks", REGISTRY.keys(), batch=500, idle=no_endpoint)
 def handle(batch: list[Delivered]) -> None:
     endpoints = [(e.pk, set(e.kinds)) for e in Endpoint.objects.filter(enabled=True).only("kinds")]
     if not endpoints:

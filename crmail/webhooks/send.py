@@ -13,8 +13,6 @@ import ipaddress
 import time
 from dataclasses import dataclass
 
-import urllib3
-
 from crmail.config import env
 from crmail.net import (
     BadUrl,
@@ -124,6 +122,8 @@ class Answer:
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
     """POST ``body`` to ``url`` with ``headers`` (the signature's among them)."""
+    import urllib3
+
     started = time.monotonic()
 
     def took() -> int:
@@ -170,6 +170,8 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
 
 
 def _unreachable(exc: Exception) -> str:
+    import urllib3
+
     reason = getattr(exc, "reason", None) or exc
     if isinstance(reason, ConnectionError):
         return "The connection broke before the server answered."

@@ -36,6 +36,7 @@ class WaitingForLinking(Exception):
     ("message.parsed", "message.received", "message.sent"),
     batch=200,
     after=LINKING,
+    idle=lambda: not Workflow.objects.filter(enabled=True).exists(),
 )
 def handle(batch: list[Delivered]) -> None:
     if not Workflow.objects.filter(enabled=True).exists():

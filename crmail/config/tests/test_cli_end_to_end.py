@@ -121,6 +121,22 @@ def test_commands_before_init_say_to_run_it(operator_env):
     assert "Traceback" not in result.stderr
 
 
+def test_a_database_missing_one_migration_is_refused_until_init(operator_env):
+    data_dir = Path(operator_env["CRMAIL_DATA_DIR"])
+    admin_env = {"CRMAIL_ADMIN_EMAIL": ADMIN, "CRMAIL_ADMIN_PASSWORD": PASSWORD}
+    assert crmail(operator_env, "init", **admin_env).returncode == 0
+    assert crmail(operator_env, "mailbox", "list").returncode == 0
+    with sqlite3.connect(data_dir / "crmail.sqlite3") as db:  # as if an upgrade added one
+        db.execute(
+            "DELETE FROM django_migrations WHERE id = "
+            "(SELECT max(id) FROM django_migrations WHERE app = 'mailboxes')"
+        )
+    result = crmail(operator_env, "mailbox", "list")
+    assert result.returncode == 1
+    assert "The database is not set up yet (1 migrations to apply)." in result.stderr
+    assert "1 database migrations are not applied" in crmail(operator_env, "check").stdout
+
+
 def lease_holder(data_dir: Path) -> str | None:
     with sqlite3.connect(data_dir / "crmail.sqlite3") as db:
         row = db.execute("SELECT holder FROM jobs_lease WHERE name = 'periodic'").fetchone()

@@ -285,6 +285,40 @@ def test_a_batch_is_of_the_consumers_own_kinds_however_many_others_lie_between(
     assert ConsumerState.objects.get(name="test").position == dispatch.high_water() == 42
 
 
+def test_an_idle_consumer_passes_its_events_unread_until_it_has_work_again(recorder, monkeypatch):
+    dispatch.start_all()
+    for n in range(1, 8):
+        outbox.record_many(
+            [RecordCreated(module="contacts", record_id=n * 10 + i) for i in range(5)]
+        )
+        outbox.record(finished(n))
+    subscribed = {"now": False}
+    batches: list[int] = []
+
+    def counted(batch):  # type: ignore[no-untyped-def]
+        batches.append(len(batch))
+        recorder(batch)
+
+    asked: list[bool] = []
+
+    def nothing_subscribed() -> bool:
+        asked.append(not subscribed["now"])
+        return asked[-1]
+
+    idle = replace(CONSUMERS["test"], handler=counted, idle=nothing_subscribed)
+    monkeypatch.setitem(CONSUMERS, "test", idle)
+    assert dispatch.dispatch("test") == 7
+    assert batches == [] and effects() == []
+    assert asked == [True, True, True]  # the same batches (3, 3, 1), none of them read
+    state = ConsumerState.objects.get(name="test")
+    assert (state.position, state.handled) == (dispatch.high_water(), 7) == (42, 7)
+
+    subscribed["now"] = True
+    outbox.record(finished(8))
+    assert dispatch.dispatch("test") == 1
+    assert batches == [1] and effects() == [8]
+
+
 def test_old_events_every_consumer_passed_are_pruned_and_failed_ones_kept(recorder):
     dispatch.start_all()
     recorder.fail_on = {2}

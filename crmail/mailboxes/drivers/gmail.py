@@ -35,13 +35,9 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httplib2
 from django.conf import settings
-from googleapiclient.discovery import Resource, build_from_document
-from googleapiclient.errors import HttpError
-from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from crmail.mailboxes.drivers.base import (
     AppliesLabels,
@@ -63,6 +59,13 @@ from crmail.mailboxes.drivers.base import (
     SetsFlags,
     Throttled,
 )
+
+# googleapiclient and httplib2 take a tenth of a second to import: only a Gmail mailbox
+# pays for them (every crmail command imports this module through ``connect``).
+if TYPE_CHECKING:
+    from googleapiclient.discovery import Resource
+    from googleapiclient.errors import HttpError
+    from googleapiclient.http import BatchHttpRequest, HttpRequest
 from crmail.mailboxes.drivers.imap_protocol import message_id_from_header
 
 DEFAULT_API_URL = "https://gmail.googleapis.com"
@@ -109,24 +112,31 @@ class GmailConfig:
     max_wait: float = 30
 
 
-class _TokenHttp(httplib2.Http):  # type: ignore[misc]
-    """An httplib2 session that sends the access token with every request."""
+@cache
+def _token_http() -> type:
+    """httplib2's session class, sending the access token with every request."""
+    import httplib2
 
-    def __init__(self, token: str, timeout: float) -> None:
-        super().__init__(timeout=timeout)
-        self.token = token
+    class TokenHttp(httplib2.Http):  # type: ignore[misc]
+        """An httplib2 session that sends the access token with every request."""
 
-    def request(
-        self,
-        uri: str,
-        method: str = "GET",
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-        redirections: int = httplib2.DEFAULT_MAX_REDIRECTS,
-        connection_type: Any = None,
-    ) -> tuple[httplib2.Response, bytes]:
-        headers = {**(headers or {}), "authorization": f"Bearer {self.token}"}
-        return super().request(uri, method, body, headers, redirections, connection_type)
+        def __init__(self, token: str, timeout: float) -> None:
+            super().__init__(timeout=timeout)
+            self.token = token
+
+        def request(
+            self,
+            uri: str,
+            method: str = "GET",
+            body: Any = None,
+            headers: dict[str, str] | None = None,
+            redirections: int = httplib2.DEFAULT_MAX_REDIRECTS,
+            connection_type: Any = None,
+        ) -> tuple[httplib2.Response, bytes]:
+            headers = {**(headers or {}), "authorization": f"Bearer {self.token}"}
+            return super().request(uri, method, body, headers, redirections, connection_type)
+
+    return TokenHttp
 
 
 class _Retry(Exception):
@@ -183,6 +193,8 @@ def _collector(
 ) -> Callable[[str, Any, Exception | None], None]:
     """A batch's callback: answers into ``results``, HTTP errors into ``errors``."""
 
+    from googleapiclient.errors import HttpError
+
     def done(key: str, response: Any, exception: Exception | None) -> None:
         if exception is None:
             results[key] = response
@@ -228,7 +240,9 @@ class GmailDriver(
         self._renew_token = renew_token
         self._on_close = on_close
         self._sleep = sleep
-        self._http = _TokenHttp(config.token, config.timeout)
+        from googleapiclient.discovery import build_from_document
+
+        self._http = _token_http()(config.token, config.timeout)
         document = json.loads(_discovery())
         document["rootUrl"] = (config.api_url or gmail_api_url()) + "/"
         self.service: Resource = build_from_document(document, http=self._http)
@@ -257,6 +271,10 @@ class GmailDriver(
 
     def _call(self, request: HttpRequest | BatchHttpRequest, *, missing: Any = ...) -> Any:
         """Execute one call (or a batch); ``missing`` is answered for a 404 when given."""
+        import httplib2
+        from googleapiclient.errors import HttpError
+        from googleapiclient.http import BatchHttpRequest
+
         for attempt in range(8):
             try:
                 if isinstance(request, BatchHttpRequest):
@@ -354,6 +372,8 @@ class GmailDriver(
 
     def create_label(self, name: str) -> RemoteFolder:
         body = {"name": name, "labelListVisibility": "labelShow", "messageListVisibility": "show"}
+        from googleapiclient.errors import HttpError
+
         try:
             label = self._users.labels().create(userId="me", body=body).execute(num_retries=0)
         except HttpError as exc:

@@ -33,10 +33,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import requests
 from django.conf import settings
 
 from crmail.mailboxes.drivers.base import (
@@ -59,6 +58,11 @@ from crmail.mailboxes.drivers.base import (
     SetsFlags,
     Throttled,
 )
+
+# requests takes a tenth of a second to import: only a Microsoft 365 mailbox pays for it
+# (every crmail command imports this module through ``connect``).
+if TYPE_CHECKING:
+    import requests
 from crmail.mailboxes.drivers.graph_mime import (
     SEND_LIMIT,
     SMALL_ATTACHMENT,
@@ -166,6 +170,8 @@ class GraphDriver(
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
+            import requests
+
             session = requests.Session()
             session.headers["Accept"] = "application/json"
             self._local.session = session
@@ -214,6 +220,8 @@ class GraphDriver(
     ) -> requests.Response:
         """One call to ``url`` with ``headers`` as they are, short throttling pauses waited
         out; errors in words."""
+        import requests
+
         for attempt in range(4):
             try:
                 response = self._session().request(
