@@ -11,6 +11,7 @@ which messages lie in a colleague's mailbox, and where, is that colleague's mail
 
 from __future__ import annotations
 
+import bisect
 import html
 import itertools
 import math
@@ -419,6 +420,26 @@ def _frequencies() -> tuple[dict[str, float], float]:
     return listed, floor
 
 
+_ordered_read: dict[int, tuple[dict[str, float], list[str], list[float]]] = {}
+
+
+def _starting(listed: dict[str, float], start: str) -> float:
+    """The shares of the lexemes of ``listed`` that start with ``start``, summed: two
+    binary searches in the lexemes in order and their running sums, kept with the
+    statistics (adding up the tens of thousands listed took 5 ms a query)."""
+    kept = _ordered_read.get(id(listed))
+    if kept is None or kept[0] is not listed:
+        ordered = sorted(listed)
+        running = [0.0, *itertools.accumulate(listed[lexeme] for lexeme in ordered)]
+        if len(_ordered_read) > 8:
+            _ordered_read.clear()
+        kept = _ordered_read[id(listed)] = (listed, ordered, running)
+    _, ordered, running = kept
+    low = bisect.bisect_left(ordered, start)
+    high = bisect.bisect_left(ordered, start + "\U0010ffff")
+    return running[high] - running[low]
+
+
 def _density(query: Query, dates: list[str]) -> tuple[float, float]:
     """PostgreSQL: the share of documents estimated to match ``query`` (its words, dates
     and attachment condition), from the index's statistics: a term as its rarest word
@@ -430,8 +451,7 @@ def _density(query: Query, dates: list[str]) -> tuple[float, float]:
 
     def share(word: str, prefix: bool) -> float:
         if prefix:
-            found = sum(f for lexeme, f in listed.items() if lexeme.startswith(word))
-            return min(1.0, max(found, floor))
+            return min(1.0, max(_starting(listed, word), floor))
         return listed.get(word, floor)
 
     # A term as the rarest of its words and pairs: a pair holds both its words, and
