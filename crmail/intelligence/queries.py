@@ -19,12 +19,10 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from crmail.crm.models import Deal, StageKind
 from crmail.intelligence import switch
 from crmail.intelligence.models import Intent, Result, Sentiment
-from crmail.linking.models import Link, Module
+from crmail.linking.deal_links import on_open_deals
 from crmail.mail.models import Message
-from crmail.people import access
 from crmail.people.models import User
 from crmail.sharing.visibility import seen_of
 
@@ -126,7 +124,7 @@ PRESETS: dict[str, tuple[str, Filter]] = {
 
 
 def check_sentiment(value: str | None) -> str | None:
-    if value in (None, ""):
+    if not value:
         return None
     if value not in SENTIMENTS:
         raise BadFilter(
@@ -136,7 +134,7 @@ def check_sentiment(value: str | None) -> str | None:
 
 
 def check_intent(value: str | None) -> str | None:
-    if value in (None, ""):
+    if not value:
         return None
     if value not in INTENTS:
         raise BadFilter(
@@ -167,15 +165,6 @@ def from_params(params: Mapping[str, str]) -> Filter:
     )
 
 
-def on_open_deals(viewer: User) -> QuerySet[Link, Any]:
-    """The message ids linked to a deal in an open stage that ``viewer`` may view."""
-    scope = access.record_scope(viewer, Deal, "view")
-    if scope is None:
-        return Link.objects.none().values("message_id")
-    deals = Deal.objects.filter(scope, stage__kind=StageKind.OPEN).values("pk")
-    return Link.objects.filter(module=Module.DEALS, record_id__in=deals).values("message_id")
-
-
 def narrowed(viewer: User, messages: QuerySet[Message], wanted: Filter) -> QuerySet[Message]:
     """``messages`` (already what ``viewer`` may see) meeting ``wanted``. With a sentiment
     or an intent asked and the switch off, nothing meets it."""
@@ -193,3 +182,11 @@ def narrowed(viewer: User, messages: QuerySet[Message], wanted: Filter) -> Query
     if wanted.this_week:
         condition &= Q(date__gte=week_start())
     return messages.filter(condition)
+
+
+def within(viewer: User, wanted: Filter) -> QuerySet[Message] | None:
+    """For the inbox (the viewer's own mail): the messages meeting ``wanted``, None for
+    no filter."""
+    if not wanted:
+        return None
+    return narrowed(viewer, Message.objects.all(), wanted)

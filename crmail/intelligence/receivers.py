@@ -4,6 +4,8 @@ itself only reads ids, so the sync and the other consumers never wait for the an
 
 from __future__ import annotations
 
+import functools
+
 from django.db import transaction
 
 from crmail.events.kinds import MessageParsed
@@ -18,5 +20,4 @@ def handle(batch: list[Delivered]) -> None:
     if not ids or not switch.enabled():
         return
     for start in range(0, len(ids), BATCH):
-        chunk = ids[start : start + BATCH]
-        transaction.on_commit(lambda chunk=chunk: tasks.queue(chunk))
+        transaction.on_commit(functools.partial(tasks.queue, ids[start : start + BATCH]))

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 
 from crmail.crm import actions as record_actions
 from crmail.crm import task_actions
-from crmail.crm.models import RECORD_MODELS, Lead, PersonRecord, Record, Task
+from crmail.crm.models import RECORD_MODELS, Contact, Lead, PersonRecord, Record, Task
 from crmail.intelligence import switch
 from crmail.intelligence.models import Decision, Kind, Result, State
 from crmail.linking.models import Link
@@ -104,7 +104,9 @@ def _details(record: PersonRecord, signature: dict[str, object]) -> list[Detail]
     title = text("title")
     if title and title.casefold() != record.title.casefold():
         found.append(Detail("title", record.title, title))
-    phones = [p.strip() for p in signature.get("phones") or [] if isinstance(p, str) and p.strip()]
+    listed = signature.get("phones")
+    phones = [p.strip() for p in listed if isinstance(p, str)] if isinstance(listed, list) else []
+    phones = [p for p in phones if p]
     known = {_digits(record.phone), _digits(record.mobile)} - {""}
     new = [p for p in phones if _digits(p) not in known]
     for slot, number in zip(("phone", "mobile"), new, strict=False):
@@ -124,7 +126,7 @@ def _writers(viewer: User, message: Message) -> list[tuple[str, PersonRecord]]:
     found: list[tuple[str, PersonRecord]] = []
     links = Link.objects.filter(message=message, module__in=PERSON_MODULES).order_by("module")
     for module, record_id in links.values_list("module", "record_id"):
-        model = RECORD_MODELS[module]
+        model: type[Contact] | type[Lead] = Contact if module == "contacts" else Lead
         record = (
             access.visible(viewer, model)
             .filter(pk=record_id, emails__address=sender)
