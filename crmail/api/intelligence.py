@@ -34,7 +34,7 @@ from crmail.sharing.visibility import may_see_message
 
 router = Router(tags=["Email intelligence"])
 
-ANSWER_ERRORS = errors_doc(401, 403, 404, 409, 422)
+ANSWER_ERRORS = errors_doc(400, 401, 403, 404, 409, 422)
 PersonModule = Literal["contacts", "leads"]
 RecordModule = Literal["leads", "contacts", "accounts", "deals"]
 DetailName = Literal["name", "title", "phone", "mobile", "company"]
@@ -223,9 +223,7 @@ def dismiss_signature(request: HttpRequest, id: Id, payload: SignatureDismissIn)
     openapi_extra=ANSWER_ERRORS,
     summary="Make a meeting time a task",
 )
-def accept_meeting(
-    request: HttpRequest, id: Id, index: int, payload: MeetingAcceptIn
-) -> Status:
+def accept_meeting(request: HttpRequest, id: Id, index: int, payload: MeetingAcceptIn) -> Status:
     """A task for you on the record (one the message is on), due on the meeting's day."""
     user, message = _message(request, id)
     with _answers():

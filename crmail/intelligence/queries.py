@@ -16,11 +16,11 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, Q, QuerySet
 from django.utils import timezone
 
 from crmail.intelligence import switch
-from crmail.intelligence.models import Intent, Result, Sentiment
+from crmail.intelligence.models import IntelligenceSetting, Intent, Result, Sentiment
 from crmail.linking.deal_links import on_open_deals
 from crmail.mail.models import Message
 from crmail.people.models import User
@@ -75,10 +75,18 @@ def for_message(viewer: User, message_id: int) -> dict[str, Any] | None:
     return for_messages(viewer, [message_id]).get(message_id)
 
 
-def badges(viewer: User, message_ids: Iterable[int]) -> dict[int, Result]:
-    """The rows lists show as badges (sentiment and intent), for messages ``viewer`` may
-    open: one query for visibility, one for the rows."""
-    return {pk: row for pk, (row, _) in rows_for(viewer, message_ids).items()}
+def badges(message_ids: Iterable[int]) -> dict[int, Result]:
+    """The rows a list shows as badges (sentiment and intent), for ``message_ids`` that
+    the list read through ``sharing.visibility`` (its own rows: a record's Emails list,
+    search's hits, the viewer's own inbox): one query, the switch within it."""
+    ids = list(message_ids)
+    if not ids:
+        return {}
+    off = IntelligenceSetting.objects.filter(pk=1, enabled=False)
+    rows = Result.objects.filter(message_id__in=ids).exclude(Exists(off))
+    return {
+        r.message_id: r for r in rows.only("message_id", "sentiment", "sentiment_score", "intent")
+    }
 
 
 # --- filters ---------------------------------------------------------------------------

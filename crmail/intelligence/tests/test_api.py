@@ -27,7 +27,7 @@ def mail(org, substitute, flow):
 
 
 def test_the_message_carries_its_intelligence_to_whoever_may_open_it(org, mail):
-    world, complaint, _, _ = mail
+    _, complaint, _, _ = mail
     for user in (org.rep, org.manager):
         got = ApiClient(user).get(f"/messages/{complaint.pk}")
         assert got.status_code == 200
@@ -54,13 +54,13 @@ def test_the_message_carries_its_intelligence_to_whoever_may_open_it(org, mail):
 
 
 def test_switched_off_the_object_is_null(org, mail):
-    world, complaint, _, _ = mail
+    _, complaint, _, _ = mail
     switch.set_state(org.admin, enabled=False)
     assert ApiClient(org.rep).get(f"/messages/{complaint.pk}").json()["intelligence"] is None
 
 
 def test_list_filters_go_through_visibility(org, mail):
-    world, complaint, question, meeting = mail
+    world, complaint, _, _ = mail
     path = f"/deals/{world.deal.pk}/emails"
     for user, expected in (
         (org.rep, [complaint.pk]),
