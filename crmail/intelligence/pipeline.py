@@ -91,7 +91,7 @@ def _mail_text(message: Message, zones: dict[str, str]) -> MailText:
 def _summary(message: Message, zones: dict[str, str], tier: str) -> tuple[str, list[int]]:
     """The thread's summary as of ``message`` and the ids it was read from, when the
     thread is long by then; else ("", [])."""
-    if message.thread_id is None:
+    if message.thread_id is None or message.date is None:
         return "", []
     upto = Q(date__lt=message.date) | Q(date=message.date, pk__lte=message.pk)
     thread = list(
@@ -145,10 +145,10 @@ def analyse_messages(message_ids: Sequence[int], *, force: bool = False) -> int:
         if not messages:
             continue
         zones = _time_zones(m.from_address for m in messages)
-        found = analysis.analyse([_mail_text(m, zones) for m in messages], tier)  # type: ignore[arg-type]
+        pairs = _analysed(messages, zones, tier)
         now = timezone.now()
         with transaction.atomic():
-            for message, result in zip(messages, found, strict=True):
+            for message, result in pairs:
                 summary, sources = _summary(message, zones, tier)
                 Result.objects.update_or_create(
                     message_id=message.pk,
@@ -169,6 +169,25 @@ def analyse_messages(message_ids: Sequence[int], *, force: bool = False) -> int:
                 )
                 written += 1
     return written
+
+
+def _analysed(
+    messages: list[Message], zones: dict[str, str], tier: str
+) -> list[tuple[Message, Analysis]]:
+    """The batch analysed together; should the analysis fail on it, each message alone,
+    leaving out (and logging, without its text) one it fails on: one odd message never
+    holds up the others, nor makes the job fail again and again."""
+    texts = [_mail_text(m, zones) for m in messages]
+    try:
+        return list(zip(messages, analysis.analyse(texts, tier), strict=True))  # type: ignore[arg-type]
+    except Exception:
+        if len(messages) == 1:
+            log.exception("intelligence: the analysis failed on message %s", messages[0].pk)
+            return []
+    found: list[tuple[Message, Analysis]] = []
+    for message in messages:
+        found += _analysed([message], zones, tier)
+    return found
 
 
 def stale_ids(since: date | None = None) -> list[int]:

@@ -9,7 +9,9 @@ import pytest
 from crmail.api.tests.conftest import ApiClient, fields
 from crmail.crm.models import Contact, Task
 from crmail.intelligence import switch
-from crmail.intelligence.models import Decision
+from crmail.intelligence.models import Decision, Result
+from crmail.sharing import actions
+from crmail.workflows.tests import build
 
 from . import world as w
 
@@ -179,3 +181,22 @@ def test_a_meeting_accepted_becomes_a_task(org, mail):
     assert api.post(url, {"module": "deals", "record_id": world.deal.pk}).status_code == 409
     after = api.get(f"/messages/{meeting.pk}/intelligence/suggestions").json()["meetings"][0]
     assert (after["state"], after["task_id"]) == ("accepted", task.pk)
+
+
+def test_a_summary_is_shown_only_to_whoever_may_open_every_message_it_read(org, substitute, flow):
+    world = w.build_world(org)
+    peer_box = build.mailbox(org.peer)
+    actions.set_sharing(None, org.peer, mode="private")
+    with flow():
+        first = w.receive(world, "Point one. The start.", subject="Long")
+        second = w.receive(world, "Point two. More.", subject="Long", answers=first)
+        private = build.deliver(peer_box, w.raw("Point three. Secret.", "Long", answers=second))
+        last = w.receive(world, "Point four. The end.", subject="Long", answers=private)
+    summary = Result.objects.get(message=last).summary
+    assert "Point three" in summary
+    mine = ApiClient(org.rep).get(f"/messages/{last.pk}").json()["intelligence"]
+    assert mine["summary"] == ""  # Rex may not open Pia's message it quotes
+    assert mine["sentiment"]  # the rest of the result is his to see
+    actions.set_sharing(None, org.peer, mode="public", share_with=[])
+    shared = ApiClient(org.rep).get(f"/messages/{last.pk}").json()["intelligence"]
+    assert shared["summary"] == summary

@@ -141,3 +141,27 @@ def test_a_long_thread_gets_its_summary(org, substitute, flow):
     last = results[messages[-1].pk]
     assert last.summary.startswith("Point number 0. Point number 1.")
     assert sorted(last.summary_of) == sorted(m.pk for m in messages)
+
+
+def test_a_message_the_analysis_fails_on_holds_up_no_other(org, substitute, flow, monkeypatch):
+    world = w.build_world(org)
+    real = substitute.analyse
+
+    def fussy(items, tier="default"):  # type: ignore[no-untyped-def]
+        if any("poison" in i.text for i in items):
+            raise ValueError("cannot read this one")
+        return real(items, tier)
+
+    monkeypatch.setattr(pipeline.analysis, "analyse", fussy)
+    with flow():
+        good = w.receive(world, w.QUESTION)
+        bad = w.receive(world, "poison pill")
+    assert Result.objects.filter(message=good).exists()
+    assert not Result.objects.filter(message=bad).exists()
+    assert pipeline.analyse_messages([good.pk, bad.pk], force=True) == 1
+
+
+def test_rerun_says_so_when_switched_off(org, substitute, capsys):
+    switch.set_state(org.admin, enabled=False)
+    assert cli.main(["intelligence", "rerun"]) == 1
+    assert "Email intelligence is off" in capsys.readouterr().err

@@ -111,15 +111,10 @@ def _record_of(post: QueryDict) -> tuple[str, int] | None:
 
 
 def _refused(exc: Exception) -> str:
-    if isinstance(exc, suggestions.NoSuchSuggestion | suggestions.AlreadyDecided):
-        return str(exc)
-    if isinstance(exc, suggestions.BadAnswer):
-        return str(exc)
-    if isinstance(exc, NotAllowed):
-        return str(exc)
+    """An answer refused, in words."""
     if isinstance(exc, RecordInvalid):
         return "The record refused it: " + "; ".join(e["message"] for e in exc.errors)
-    raise exc
+    return str(exc)
 
 
 ANSWER_ERRORS = (
