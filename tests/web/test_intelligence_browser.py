@@ -99,4 +99,33 @@ def test_a_salesperson_accepts_a_phone_number_read_from_a_signature(app, mail): 
     app.go(f"/contacts/{world.jane.pk}/")
     expect(page.locator("main")).to_contain_text("+44 20 7946 0958")
     app.shot("intelligence-contact-updated")
+
+    app.go("/inbox/")
+    page.get_by_role("link", name="Negative mail from open deals this week").click()
+    rows = page.locator(".inbox-row")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Broken delivery")
+    expect(rows.first.locator(".intel-sentiment")).to_have_text("Negative")
+    app.shot("intelligence-inbox-filtered")
+    assert page.js_errors == []
+
+
+def test_an_administrator_turns_it_off_and_the_panel_goes(app, mail):  # type: ignore[no-untyped-def]
+    world, complaint, _, _ = mail
+    page = app.page
+    app.sign_in(world.org.admin.email, f.PASSWORD)
+    app.admin_menu().get_by_role("link", name="Email intelligence").click()
+    box = page.get_by_label(re.compile("^Analyse mail on this server"))
+    expect(box).to_be_checked()
+    app.shot("intelligence-settings")
+    box.uncheck()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".messages, [role=status], .flash-success").first).to_contain_text(
+        "Email intelligence is off."
+    )
+    app.sign_out()
+    app.sign_in(world.org.rep.email, f.PASSWORD)
+    app.go(f"/messages/{complaint.pk}/")
+    expect(page.get_by_role("region", name="Message details")).to_be_visible()
+    expect(page.get_by_role("region", name=re.compile("^Intelligence"))).to_have_count(0)
     assert page.js_errors == []
