@@ -231,6 +231,8 @@ def _condition(data: Any, number: int) -> Condition:
             )
     if fld == Field.RECORD_TYPE and any(v not in MODULES for v in values):
         raise SpecError(f"Condition {number}: record types are {', '.join(MODULES)}.")
+    if fld in CHOICES:
+        values = [v.strip().lower() if isinstance(v, str) else v for v in values]
     if fld in CHOICES and any(v not in CHOICES[fld] for v in values):
         raise SpecError(f"Condition {number}: {fld} is one of {', '.join(CHOICES[fld])}.")
     if fld == Field.HAS_ATTACHMENT and any(not isinstance(v, bool) for v in values):

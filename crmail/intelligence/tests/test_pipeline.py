@@ -165,3 +165,26 @@ def test_rerun_says_so_when_switched_off(org, substitute, capsys):
     switch.set_state(org.admin, enabled=False)
     assert cli.main(["intelligence", "rerun"]) == 1
     assert "Email intelligence is off" in capsys.readouterr().err
+
+
+def test_storing_and_parsing_mail_analyses_nothing_its_own_job_does(
+    org, substitute, django_capture_on_commit_callbacks
+):
+    """The sync's steps (store, parse, their commit) never wait for the analysis: it is
+    the ``intelligence`` consumer's job, run from the queue after linking."""
+    from crmail.events.registry import CONSUMERS
+
+    world = w.build_world(org)
+    dispatch.start_all()
+    message = w.receive(world, w.COMPLAINT)  # committed; no consumer has run
+    assert substitute.calls == 0 and not Result.objects.exists()
+    assert (CONSUMERS["intelligence"].eager, CONSUMERS["intelligence"].after) == (
+        False,
+        "linking",
+    )
+    dispatch.dispatch("linking")
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        dispatch.dispatch("intelligence")  # queues the job once its position commits
+    assert substitute.calls == 0 and len(queued) == 1
+    queued[0]()  # the job (the tests' queue runs it at once)
+    assert Result.objects.filter(message=message).exists()

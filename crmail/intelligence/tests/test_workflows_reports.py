@@ -71,3 +71,10 @@ def test_reports_count_by_sentiment_and_intent_what_each_viewer_may_open(org, su
     assert [row[:2] for row in rows] == [["question", "Question"], ["complaint", "Complaint"]]
     assert api.get("/reports/emails", {"intent": "angry"}).status_code == 422
     assert api.get("/reports/emails", {"group_by": "mood"}).status_code == 422
+
+
+def test_a_rule_takes_a_sentiment_however_it_is_written():
+    rule = RuleSpec.load(
+        {**COMPLAINTS, "conditions": [{"field": "sentiment", "op": "is", "values": [" Negative"]}]}
+    )
+    assert rule.conditions[0].values == ("negative",)
