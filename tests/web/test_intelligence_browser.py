@@ -12,9 +12,9 @@ from playwright.sync_api import expect
 
 from crmail.crm.models import Contact
 from crmail.events import dispatch
-from crmail.intelligence import analysis, pipeline
+from crmail.intelligence import pipeline
 from crmail.intelligence.tests import world as w
-from crmail.intelligence.tests.substitute import Substitute
+from crmail.intelligence.tests.substitute import engine_installed, use_substitute
 from tests import factories as f
 
 pytestmark = pytest.mark.browser
@@ -22,13 +22,9 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def analyser(monkeypatch):  # type: ignore[no-untyped-def]
-    """The deterministic stand-in for the analysis (see its module)."""
-    fake = Substitute()
-    monkeypatch.setattr(analysis, "analyse", fake.analyse)
-    monkeypatch.setattr(analysis, "summarise", fake.summarise)
-    monkeypatch.setattr(analysis, "available_tiers", fake.available_tiers)
+    """crmail's own analysis (its deterministic stand-in only where it is not installed)."""
     pipeline._version.cache_clear()
-    yield fake
+    yield None if engine_installed() else use_substitute(monkeypatch)
     pipeline._version.cache_clear()
 
 

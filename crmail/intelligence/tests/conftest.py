@@ -3,20 +3,26 @@ from __future__ import annotations
 import pytest
 
 from crmail.events import dispatch
-from crmail.intelligence import analysis, pipeline
+from crmail.intelligence import pipeline
 
-from .substitute import Substitute
+from .substitute import engine_installed, use_substitute
 
 
 @pytest.fixture
 def substitute(monkeypatch):
-    """The deterministic analyser in place of the real one."""
-    fake = Substitute()
-    monkeypatch.setattr(analysis, "analyse", fake.analyse)
-    monkeypatch.setattr(analysis, "summarise", fake.summarise)
-    monkeypatch.setattr(analysis, "available_tiers", fake.available_tiers)
+    """The deterministic analyser in place of the real one: for a test that needs a
+    label it decides, or counts its calls."""
     pipeline._version.cache_clear()
-    yield fake
+    yield use_substitute(monkeypatch)
+    pipeline._version.cache_clear()
+
+
+@pytest.fixture
+def analyser(monkeypatch):
+    """crmail's own analysis (the substitute only where it is not installed): for tests
+    on mail whose labels are beyond doubt (an angry complaint, a signature with a phone)."""
+    pipeline._version.cache_clear()
+    yield None if engine_installed() else use_substitute(monkeypatch)
     pipeline._version.cache_clear()
 
 

@@ -1,7 +1,7 @@
 """A small deterministic analyser standing in for ``intelligence.analysis`` where a test
 needs a label it decides (the real one is used everywhere else): words decide the
-sentiment and intent, the lines after ``-- `` are the signature, ``on YYYY-MM-DD at
-HH:MM`` is a meeting."""
+sentiment and intent, the lines after ``-- `` are the signature, ``on 5 March at
+14:30`` is a meeting."""
 
 from __future__ import annotations
 
@@ -9,12 +9,32 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import pytest
+
+from crmail.intelligence import analysis
 from crmail.intelligence.analysis import Analysis, MailText, Meeting, Signature
 
 NEGATIVE = ("angry", "unacceptable", "terrible", "disappointed", "broken")
 POSITIVE = ("thanks", "great", "wonderful")
 PHONE = re.compile(r"\+?\d[\d ()-]{6,}\d")
-MEETING = re.compile(r"on (\d{4}-\d{2}-\d{2}) at (\d{2}:\d{2})")
+MEETING = re.compile(
+    r"on (\d{1,2}) (January|February|March|April|May|June|July|August|"
+    r"September|October|November|December) at (\d{2}):(\d{2})"
+)
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 class Substitute:
@@ -55,10 +75,7 @@ class Substitute:
                 company=others[2] if len(others) > 2 else "",
                 phones=phones,
             )
-        meetings = tuple(
-            Meeting(datetime.fromisoformat(f"{d}T{t}").replace(tzinfo=UTC), f"on {d} at {t}")
-            for d, t in MEETING.findall(body)
-        )
+        meetings = tuple(self._meeting(m, item.date) for m in MEETING.finditer(body))
         return Analysis(
             language="en",
             reply_text=body.strip(),
@@ -71,8 +88,37 @@ class Substitute:
             version=self.version,
         )
 
+    @staticmethod
+    def _meeting(found: re.Match[str], sent: datetime | None) -> Meeting:
+        """``on 5 March at 14:30``: the next such day after the message's date (UTC)."""
+        day, month, hour, minute = found.groups()
+        base = sent or datetime.now(UTC)
+        start = datetime(
+            base.year, MONTHS.index(month) + 1, int(day), int(hour), int(minute), tzinfo=UTC
+        )
+        if start < base:
+            start = start.replace(year=base.year + 1)
+        return Meeting(start, found.group(0).removeprefix("on "))
+
     def summarise(self, thread: Sequence[MailText], max_sentences: int = 3) -> str:
         return " ".join(m.text.split(".")[0].strip() + "." for m in thread[:max_sentences])
 
     def available_tiers(self) -> list[str]:
         return ["default"]
+
+
+def engine_installed() -> bool:
+    """Whether crmail's analysis runs here (it does, once its modules are in)."""
+    try:
+        analysis.analyse([analysis.MailText(subject="", text="")])
+    except NotImplementedError:
+        return False
+    return True
+
+
+def use_substitute(monkeypatch: pytest.MonkeyPatch) -> Substitute:
+    fake = Substitute()
+    monkeypatch.setattr(analysis, "analyse", fake.analyse)
+    monkeypatch.setattr(analysis, "summarise", fake.summarise)
+    monkeypatch.setattr(analysis, "available_tiers", fake.available_tiers)
+    return fake

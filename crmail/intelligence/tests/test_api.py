@@ -4,7 +4,11 @@ another branch do not), suggestions are answered, bad input is a clear 4xx."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
+from django.conf import settings
 
 from crmail.api.tests.conftest import ApiClient, fields
 from crmail.crm.models import Contact, Task
@@ -19,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def mail(org, substitute, flow):
+def mail(org, analyser, flow):
     world = w.build_world(org)
     with flow():
         complaint = w.receive(world, w.COMPLAINT, deal=world.deal)
@@ -162,7 +166,9 @@ def test_a_meeting_accepted_becomes_a_task(org, mail):
     api = ApiClient(org.rep)
     offers = api.get(f"/messages/{meeting.pk}/intelligence/suggestions").json()
     [offer] = offers["meetings"]
-    assert offer["start"].startswith("2030-03-05T14:30")
+    assert "5 March at 14:30" in offer["text"]
+    start = datetime.fromisoformat(offer["start"])
+    assert (start.month, start.day, start.hour, start.minute) == (3, 5, 14, 30)
     assert {"module": "deals", "id": world.deal.pk, "name": "Acme renewal"} in offers["records"]
     url = f"/messages/{meeting.pk}/intelligence/meetings/0/accept"
     got = api.post(url, {"module": "accounts", "record_id": 999999})
@@ -176,14 +182,14 @@ def test_a_meeting_accepted_becomes_a_task(org, mail):
         org.rep,
         meeting.pk,
     )
-    assert str(task.due) == "2030-03-05"
-    assert "on 2030-03-05 at 14:30" in task.title
+    assert task.due == start.astimezone(ZoneInfo(settings.TIME_ZONE)).date()
+    assert "5 March at 14:30" in task.title
     assert api.post(url, {"module": "deals", "record_id": world.deal.pk}).status_code == 409
     after = api.get(f"/messages/{meeting.pk}/intelligence/suggestions").json()["meetings"][0]
     assert (after["state"], after["task_id"]) == ("accepted", task.pk)
 
 
-def test_a_summary_is_shown_only_to_whoever_may_open_every_message_it_read(org, substitute, flow):
+def test_a_summary_is_shown_only_to_whoever_may_open_every_message_it_read(org, analyser, flow):
     world = w.build_world(org)
     peer_box = build.mailbox(org.peer)
     actions.set_sharing(None, org.peer, mode="private")
@@ -192,8 +198,9 @@ def test_a_summary_is_shown_only_to_whoever_may_open_every_message_it_read(org, 
         second = w.receive(world, "Point two. More.", subject="Long", answers=first)
         private = build.deliver(peer_box, w.raw("Point three. Secret.", "Long", answers=second))
         last = w.receive(world, "Point four. The end.", subject="Long", answers=private)
-    summary = Result.objects.get(message=last).summary
-    assert "Point three" in summary
+    row = Result.objects.get(message=last)
+    summary = row.summary
+    assert summary and private.pk in row.summary_of
     mine = ApiClient(org.rep).get(f"/messages/{last.pk}").json()["intelligence"]
     assert mine["summary"] == ""  # Rex may not open Pia's message it quotes
     assert mine["sentiment"]  # the rest of the result is his to see

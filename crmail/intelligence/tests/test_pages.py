@@ -24,7 +24,7 @@ def client(user) -> Client:
 
 
 @pytest.fixture
-def mail(org, substitute, flow):
+def mail(org, analyser, flow):
     world = w.build_world(org)
     with flow():
         complaint = w.receive(world, w.COMPLAINT, deal=world.deal)

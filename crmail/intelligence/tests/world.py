@@ -34,7 +34,7 @@ COMPLAINT = (
 )
 QUESTION = "Hi Rex,\n\ncould you send me the price list for next year?\n\nJane\n"
 MEETING = (
-    "Hi Rex,\n\ncan we meet on 2030-03-05 at 14:30 to go through the contract?\n\n-- \nJane Doe\n"
+    "Hi Rex,\n\ncan we meet on 5 March at 14:30 to go through the contract?\n\n-- \nJane Doe\n"
 )
 
 
