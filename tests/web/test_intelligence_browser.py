@@ -68,6 +68,11 @@ def test_a_sales_manager_finds_the_complaints_from_open_deals_this_week(app, mai
     expect(panel).to_contain_text("Negative")
     expect(panel).to_contain_text("Complaint")
     app.shot("intelligence-manager-message")
+
+    app.go("/reports/?group_by=intent")
+    table = page.locator("#report-results table").first
+    expect(table).to_contain_text("Complaint")
+    app.shot("intelligence-manager-report")
     assert complaint.pk
     assert page.js_errors == []
 
