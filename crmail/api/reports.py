@@ -195,6 +195,8 @@ class SavedOut(Schema):
     after: date | None
     before: date | None
     source: SourceName | None
+    sentiment: SENTIMENT | None = None
+    intent: INTENT | None = None
     schedule: Literal["daily", "weekly", "monthly"] | None = Field(
         description="Mailed to its owner, counting the period just ended; null: not mailed."
     )
@@ -221,6 +223,8 @@ def list_saved(request: HttpRequest, params: Query[ListParams]) -> dict[str, Any
             "after": r.after,
             "before": r.before,
             "source": r.source or None,
+            "sentiment": r.sentiment or None,
+            "intent": r.intent or None,
             "schedule": r.schedule or None,
             "url": request.build_absolute_uri(saved.page_path(r)),
         }

@@ -12,6 +12,7 @@ from crmail.api.tests.conftest import ApiClient
 from crmail.intelligence.models import Result
 from crmail.mail import tags
 from crmail.reports import queries as reports
+from crmail.reports import saved
 from crmail.workflows import actions
 from crmail.workflows.spec import RuleSpec, SpecError
 
@@ -87,3 +88,17 @@ def test_a_rule_takes_a_sentiment_however_it_is_written():
         {**COMPLAINTS, "conditions": [{"field": "sentiment", "op": "is", "values": [" Negative"]}]}
     )
     assert rule.conditions[0].values == ("negative",)
+
+
+def test_a_saved_report_keeps_its_sentiment_and_intent(org, analyser, flow):
+    world = w.build_world(org)
+    with flow():
+        w.receive(world, w.COMPLAINT, deal=world.deal)
+        w.receive(world, w.QUESTION, subject="Prices", deal=world.deal)
+    filters = reports.Filters(sentiment="negative", intent="complaint")
+    report = saved.save_report(org.manager, "Angry customers", "record_type", filters)
+    assert saved.filters_of(report) == filters
+    assert "sentiment=negative" in saved.page_path(report)
+    assert reports.email_report(org.manager, "record_type", saved.filters_of(report)).total == 1
+    [item] = ApiClient(org.manager).get("/reports/saved").json()["items"]
+    assert (item["sentiment"], item["intent"]) == ("negative", "complaint")
