@@ -31,7 +31,14 @@ venv_install() {
   fi
   echo "==> installing crmail${1:+ with $1 extras} into $VENV"
   local log="$VENV/pip-install.log"
+  # The ml extra pins torch: installed on its own first, so that pip keeps that build
+  # (on this machine the CPU wheel in /opt/wheels) rather than resolving another.
+  local torch=(true)
+  if [[ ",${1:-}," == *",ml,"* ]]; then
+    torch=("$VENV/bin/python" -m pip install --disable-pip-version-check "torch==2.13.0")
+  fi
   if ! { "$VENV/bin/python" -m pip install --disable-pip-version-check --upgrade pip &&
+         "${torch[@]}" &&
          "$VENV/bin/python" -m pip install --disable-pip-version-check -e "$spec"; } >"$log" 2>&1; then
     tail -n 40 "$log"
     echo "Installing crmail's Python packages failed; the whole log is in $log." >&2

@@ -46,7 +46,9 @@ _PUBLIC_SECOND = frozenset({"co", "com", "org", "net", "ac", "gov", "edu", "or",
 # Legal forms that end a company's name, in the languages crmail's users write.
 _SUFFIX = re.compile(
     r"(?:^|[\s,])(?:"
-    r"Inc\.?|Incorporated|Corp\.?|Corporation|Ltd\.?|Limited|LLC|L\.L\.C\.|LLP|PLC|plc|"
+    r"Inc\.?|inc\.?|Incorporated|Corp\.?|Corporation|Ltd\.?|Limited|LLC|L\.L\.C\.|LLP|PLC|plc|"
+    r"Ltda\.?|Lda\.?|S/A|EIRELI|Ltée|S\.\s?de\s?R\.L\.|S\.A\.\s?de\s?C\.V\.|"
+    r"OG|GbR|PartG(?:mbB)?|mbH|e\.U\.|Sàrl|SNC|SCP|SELARL|SCOP|S\.R\.L\.|S\.L\.P\.|SLP|"
     r"Co\.|Pty\.?(?:\s+Ltd\.?)?|"
     r"GmbH(?:\s*&\s*Co\.?\s*KG)?|gGmbH|AG|KG|KGaA|OHG|UG(?:\s*\(haftungsbeschränkt\))?|"
     r"e\.\s?K\.|e\.\s?V\.|SE|"
@@ -69,7 +71,26 @@ _TITLE_WORDS = re.compile(
     r"directeur|directrice|responsable|chargé|chargée|commercial|commerciale|gérant|"
     r"gérante|ingénieur|ingénieure|chef|acheteur|acheteuse|"
     r"director|directora|gerente|jefe|jefa|responsable|comercial|ingeniero|ingeniera|"
-    r"compras|ventas|socio|socia|fundador|fundadora|consultor|consultora)\b",
+    r"compras|ventas|socio|socia|fundador|fundadora|consultor|consultora|"
+    r"head|principal|counsel|paralegal|supervisor|clerk|operations|accounts|hr|it|legal|"
+    r"administration|office|"
+    r"gérant|gérante|président|présidente|vice-président|vice-présidente|coordonnateur|"
+    r"coordonnatrice|coordinateur|coordinatrice|assistante|avocat|avocate|associé|associée|"
+    r"comptable|comptabilité|juriste|gestionnaire|secrétariat|secrétaire|architecte|dsi|"
+    r"drh|daf|pdg|dg|conseiller|conseillère|fondateur|fondatrice|technicien|technicienne|"
+    r"gerenta|presidente|presidenta|coordinador|coordinadora|asistente|secretaria|"
+    r"abogado|abogada|contador|contadora|encargado|encargada|administración|contabilidad|"
+    r"analista|jefa|diretor|diretora|sócio|sócia|sócio-diretor|sócia-diretora|coordenador|"
+    r"coordenadora|responsável|advogado|advogada|compradora|comprador|supervisora|"
+    r"administrativo|administrativa|financeiro|financeira|contabilidade|produtor|produtora|"
+    r"executivo|executiva|técnico|técnica|gerência|ventes|gm)\b|"
+    # German compounds end in the word that makes them a title: "Teamleiterin",
+    # "Datenschutzbeauftragte", "Syndikusrechtsanwältin", "Kaufmännische Leitung".
+    r"\w*(?:leiter|leiterin|leitung|manager|managerin|beauftragter?|anwalt|anwältin|berater|"
+    r"beraterin|führer|führerin|führender|assistenz|assistent|assistentin|sekretariat|"
+    r"buchhaltung|administration|disposition|vorsitzender?|gründer|gründerin|gesellschafter|"
+    r"gesellschafterin|coach|coachin|referent|referentin|verkäufer|verkäuferin|vergabestelle|"
+    r"prokurist|prokuristin|inhaber|inhaberin|vorstand)\b",
     re.IGNORECASE,
 )
 # A closing line before the signature: "Best regards," "Viele Grüße" "Cordialement".
@@ -85,24 +106,57 @@ _CLOSING = re.compile(
     r"[\s,.!]*$",
     re.IGNORECASE,
 )
-# Where quoted text starts in a reply (the signature is above it).
+# Where quoted or forwarded text starts in a reply (the signature is above it): the
+# attribution lines of mail clients in English, German, French, Spanish and Portuguese, their
+# separators, and the first line quoted with ">".
 _QUOTE_START = re.compile(
     r"^(?:>|On\s.+(?:wrote:|<[^>]+@[^>]+>)\s*$|Am .+ schrieb .+:\s*$|Le .+ a écrit\s*:\s*$|"
-    r"El .+ escribió:\s*$|-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|"
-    r"Message d'origine|Mensaje original|Forwarded message|Weitergeleitete Nachricht)|"
-    r"_{10,}\s*$|(?:From|Von|De|Da)\s*:\s.+$)",
+    r"El .+ escribió\s*:\s*$|Em .+ escreveu\s*:\s*$|"
+    r"-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|Originalnachricht|"
+    r"Message d'origine|Mensaje original|Mensagem original|Forwarded message|"
+    r"Weitergeleitete Nachricht|Message transféré|Mensaje reenviado|Mensagem encaminhada)|"
+    r"(?:Begin forwarded message|Anfang der weitergeleiteten Nachricht|"
+    r"Début du message (?:réexpédié|transféré)|Inicio del mensaje reenviado|"
+    r"Início da mensagem encaminhada)\s*:\s*$)",
     re.IGNORECASE,
 )
-_PHONE = re.compile(
-    r"^(?:(?P<label>[A-Za-zéèóñü.]{1,12})\.?\s*[:.]?\s*)?"
-    r"(?P<number>\+?\(?\d[\d\s()./-]{5,24}\d)\s*$"
+# An Outlook header block without ">": "From:" and, on the next lines, "Sent:" or "Date:"
+# (in the five languages: Von/Gesendet, De/Envoyé, De/Enviado, De/Enviada em).
+_HEADER_FROM = re.compile(r"^\*?(?:From|Von|De|Da)\s*:\*?\s*\S", re.IGNORECASE)
+_HEADER_NEXT = re.compile(
+    r"^\*?(?:Sent|Date|Gesendet|Datum|Envoyé|Date|Enviado|Enviada(?: em)?|Fecha|Data|"
+    r"To|An|À|Para|Subject|Betreff|Objet|Asunto|Assunto)\s*:",
+    re.IGNORECASE,
 )
-_MOBILE_LABELS = frozenset({"m", "mob", "mobile", "mobil", "cell", "handy", "portable", "móvil"})
+_RULE = re.compile(r"^_{10,}$")
+# An attribution line that a client wrapped: "On Wed, 11 Mar 2026 at 16:02, Jane Doe <" and
+# "jane@example.com> wrote:" on the next line.
+_WRAPPED_END = re.compile(r"(?:wrote|schrieb|a écrit|escribió|escreveu)\s*:\s*$", re.IGNORECASE)
+_WRAPPED_START = re.compile(r"^(?:On|Am|Le|El|Em)\s.*\d", re.IGNORECASE)
+_PHONE = re.compile(
+    r"^(?:(?P<label>[^\W\d_]{1,12})\.?\s*[:.]?\s*)?"
+    r"(?P<number>\+?\(?\d[\d\s()./-]{5,24}\d"
+    r"(?:\s*(?:poste|ext\.?|x|Durchwahl|DW|ramal|extensión)\s*\d{1,5})?)\s*$",
+    re.IGNORECASE,
+)
+_MOBILE_LABELS = frozenset(
+    {"m", "mob", "mobile", "mobil", "cell", "handy", "portable", "móvil", "movil", "port",
+     "gsm", "natel", "cel", "celular", "whatsapp", "telemóvel", "tlm"}
+)  # fmt: skip
 _PHONE_LABELS = _MOBILE_LABELS | {
     "t", "p", "tel", "tél", "phone", "telefon", "telephone", "téléphone", "teléfono", "fon",
-    "office", "direct", "dw", "d", "o", "mobilfunk", "fijo", "tfno", "telf",
+    "office", "direct", "dw", "d", "o", "mobilfunk", "fijo", "tfno", "telf", "zentrale",
+    "direkt", "büro", "buero", "fixo", "telefone", "tlf", "standard", "ligne",
+    "central", "switchboard", "main", "pabx", "direto", "escritório", "escritorio",
+    "oficina", "geral", "fix", "fixe", "bureau",
 }  # fmt: skip
-_PARTS = re.compile(r"\s+[|·•]\s+|\s*[|·•]\s*")
+_PARTS = re.compile(r"\s+[|·•\u2013\u2014]\s+|\s*[|·•]\s*")
+# Honorifics and "on behalf of" before a name in a signature: "Mag. Christina Ebner",
+# "i. A. Birgit Wendt", "Maître Catherine Duval".
+_NAME_PREFIX = re.compile(
+    r"^(?:i\.\s?A\.|i\.\s?V\.|ppa\.|KR|Mag\.(?:a\.)?|Maître|Me|Ing\.|DI|Dipl\.-\w+\.?|Inh\.|"
+    r"Lic\.|Lcda?\.|Ldo\.|Lda\.)\s+"
+)
 _URL_OR_MAIL = re.compile(r"(?:https?://|www\.|@|\.(?:com|de|fr|es|io|net|org)\b)", re.I)
 _NAME_WORD = re.compile(r"^[^\W\d_][\w'\u2019.-]*$")
 _NAME_SUFFIX = re.compile(
@@ -192,13 +246,38 @@ def looks_like_name(line: str) -> bool:
 # --- the signature -------------------------------------------------------------------
 
 
+def quote_start(lines: list[str]) -> int | None:
+    """The index of the line where quoted or forwarded text starts, None when none does."""
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if _QUOTE_START.match(stripped):
+            return i
+        if (
+            _RULE.match(stripped)
+            and any(  # Outlook's line above the quoted headers
+                _HEADER_FROM.match(following.strip()) for following in lines[i + 1 : i + 3]
+            )
+        ):
+            return i
+        if _HEADER_FROM.match(stripped) and any(
+            _HEADER_NEXT.match(following.strip()) for following in lines[i + 1 : i + 4]
+        ):
+            return i
+        if (
+            _WRAPPED_START.match(stripped)
+            and i + 1 < len(lines)
+            and _WRAPPED_END.search(lines[i + 1])
+            and len(stripped) + len(lines[i + 1]) < 200
+        ):
+            return i
+    return None
+
+
 def reply_text(text: str) -> list[str]:
     """The lines a sender wrote in this message: those above the first quoted line."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    for i, line in enumerate(lines):
-        if _QUOTE_START.match(line.strip()):
-            return lines[:i]
-    return lines
+    start = quote_start(lines)
+    return lines if start is None else lines[:start]
 
 
 def signature_lines(text: str) -> list[str]:
@@ -226,7 +305,25 @@ def signature_lines(text: str) -> list[str]:
 
 
 def _parts(line: str) -> list[str]:
-    return [p.strip(" ,;") for p in _PARTS.split(line) if p.strip(" ,;")]
+    """The pieces of a signature line cut at "|", "·", a dash between spaces, and at the
+    first comma after a name, a title or a company ("Carsten Möller, Prokurist", "Acme GmbH,
+    Hauptstraße 1")."""
+    parts: list[str] = []
+    for piece in _PARTS.split(line):
+        piece = piece.strip(" ,;")
+        head, comma, tail = piece.partition(", ")
+        if (
+            comma
+            and (
+                is_company(head) or looks_like_name(head) or (is_title(head) and not is_title(tail))
+            )
+            and not _NAME_SUFFIX.match(tail)
+            and not is_company(piece)  # "Grupo Alba, S.L." is one name
+        ):
+            parts.extend(p for p in (head.strip(" ,;"), tail.strip(" ,;")) if p)
+        elif piece:
+            parts.append(piece)
+    return parts
 
 
 def phone_of(line: str) -> tuple[str, str] | None:
@@ -238,7 +335,7 @@ def phone_of(line: str) -> tuple[str, str] | None:
     if label and label not in _PHONE_LABELS:
         return None
     digits = sum(c.isdigit() for c in found["number"])
-    if digits < 7:
+    if digits < 7 or (digits < 8 and not label):  # not a postcode ("4470-158")
         return None
     kind = "mobile" if label in _MOBILE_LABELS else "phone"
     return kind, found["number"].strip()[:50]
@@ -283,34 +380,43 @@ def read_signature(lines: list[str], name: str = "") -> Signature:
         if company:
             sig.company = company[: MAX_FIELD * 2]
             break
-    # The name line: the display name's words, else the first line that looks like a name.
+    # The name line: the one holding all the display name's words (or most of them), else
+    # the first line that looks like a name; never a company's line ("Krämer Optik").
     wanted = {w.lower() for w in name.replace(",", " ").split() if len(w) > 1}
-    at = -1
+    at, best = -1, 0
     for i, parts in enumerate(parts_by_line):
-        first_part = parts[0] if parts else ""
+        first_part = _NAME_PREFIX.sub("", parts[0]) if parts else ""
         words = {w.lower() for w in first_part.replace(",", " ").split()}
-        if (wanted & words and len(words) <= 5) or (not wanted and looks_like_name(first_part)):
+        if not first_part or is_company(first_part) or len(words) > 5:
+            continue
+        overlap = len(wanted & words)
+        enough = overlap == len(wanted) or (overlap >= 2 and looks_like_name(first_part))
+        if wanted and overlap > best and enough:
+            at, best = i, overlap
+        elif at < 0 and not wanted and looks_like_name(first_part):
             at = i
-            break
-    if at < 0 and lines and looks_like_name(parts_by_line[0][0] if parts_by_line[0] else ""):
-        at = 0
+    if at < 0 and parts_by_line and parts_by_line[0]:
+        first_part = _NAME_PREFIX.sub("", parts_by_line[0][0])
+        if looks_like_name(first_part) and not is_company(first_part) and not is_title(first_part):
+            at = 0
+    following: list[str] = [p for parts in parts_by_line for p in parts]
     if at >= 0:
-        sig.name = parts_by_line[at][0][:MAX_FIELD]
+        sig.name = _NAME_PREFIX.sub("", parts_by_line[at][0])[:MAX_FIELD]
         # What follows the name, on its line ("Jane Doe | Head of Sales") and below it.
         following = parts_by_line[at][1:] + [p for parts in parts_by_line[at + 1 :] for p in parts]
-        for part in following[:3]:
-            if is_title(part):
-                sig.title = part[:MAX_FIELD]
-                break
-        if not sig.company:
-            after = [p for p in following[:3] if p != sig.title]
-            candidate = after[0] if after else ""
-            if _plain(candidate) and not is_title(candidate) and not looks_like_name(candidate):
-                sig.company = candidate[: MAX_FIELD * 2]
-    elif not sig.title:
-        sig.title = next((p for parts in parts_by_line for p in parts if is_title(p)), "")[
-            :MAX_FIELD
-        ]
+    elif looks_like_name(name):
+        sig.name = name[:MAX_FIELD]  # signed above the block ("Best regards,\nJane Doe")
+    for part in following[:3]:
+        if is_title(part) and not phone_of(part):
+            sig.title = part[:MAX_FIELD]
+            break
+    if not sig.company:
+        after = [p for p in following[:3] if p != sig.title]
+        candidate = after[0] if after else ""
+        if _plain(candidate) and not is_title(candidate) and not looks_like_name(candidate):
+            sig.company = candidate[: MAX_FIELD * 2]
+        elif candidate and looks_like_name(candidate) and sig.name and not is_title(candidate):
+            sig.company = candidate[: MAX_FIELD * 2]  # "Lemoine Immobilier" under the name
     return sig
 
 
@@ -329,3 +435,44 @@ def company_from_domain(domain: str) -> str:
     if not re.fullmatch(r"[a-z0-9-]+", label) or label.isdigit() or label.startswith("xn--"):
         return ""
     return "-".join(part[:1].upper() + part[1:] for part in label.split("-"))
+
+
+# --- every phone number and the website ----------------------------------------------
+
+_WEBSITE = re.compile(
+    r"(?<![@\w.-])(?:https?://)?(?:www\.)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+    r"(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,24}(?:/[^\s|·•,;]*)?(?![@\w-])",
+    re.IGNORECASE,
+)
+# Profiles on networks are a person's page, not their organisation's website.
+_NOT_WEBSITE = re.compile(r"linkedin\.|xing\.|twitter\.|x\.com|facebook\.|instagram\.", re.I)
+
+
+def phones_in(lines: list[str]) -> list[str]:
+    """Every phone and mobile number of signature lines, in order, each once (not fax)."""
+    found: list[str] = []
+    for line in lines:
+        for part in (
+            p for chunk in re.split(r"\s+[/\u2013\u2014-]\s+", line) for p in _parts(chunk)
+        ):
+            phone = phone_of(part)
+            if phone is None:
+                labelled = re.match(r"^(\S+\.?\s*:?\s*\+?[\d\s()./-]{6,}\d)", part)
+                phone = phone_of(labelled[1]) if labelled else None
+            if phone is not None and phone[1] not in found:
+                found.append(phone[1])
+    return found
+
+
+def website_in(lines: list[str]) -> str:
+    """The first website of signature lines ("www.acme.example", "https://acme.example"),
+    not an address, nor a profile on a social network."""
+    for line in lines:
+        for candidate in _WEBSITE.findall(line):
+            host = re.sub(r"^https?://", "", candidate, flags=re.I)
+            if _NOT_WEBSITE.search(host) or "." not in host.split("/")[0]:
+                continue
+            if re.fullmatch(r"[\d.]+", host.split("/")[0]):
+                continue
+            return candidate.rstrip(".")[: MAX_FIELD * 2]
+    return ""

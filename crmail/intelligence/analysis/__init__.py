@@ -78,15 +78,23 @@ class Analysis:
 
 
 def analyse(items: Sequence[MailText], tier: Tier = "default") -> list[Analysis]:
-    """Analyse a batch (one result per item, in order). Never touches the network."""
-    raise NotImplementedError  # provided by the analysis modules
+    """Analyse a batch (one result per item, in order). Never touches the network.
+
+    Raises ``engine.TierUnavailable`` (a RuntimeError) for "ml" without the extra."""
+    from . import engine
+
+    return engine.analyse(items, tier)
 
 
 def summarise(thread: Sequence[MailText], max_sentences: int = 3) -> str:
     """A short extractive summary of a thread (oldest message first): its key sentences."""
-    raise NotImplementedError  # provided by the analysis modules
+    from . import engine
+
+    return engine.summarise(thread, max_sentences)
 
 
 def available_tiers() -> list[Tier]:
     """The tiers this installation can run ("ml" only when the extra is installed)."""
-    raise NotImplementedError  # provided by the analysis modules
+    from . import engine
+
+    return engine.available_tiers()

@@ -1,0 +1,180 @@
+"""The analysis itself: one message's reply text, language, signature and meetings by
+rules, its intent and sentiment by the tier's classifier; and thread summaries.
+
+``crmail.intelligence.analysis.analyse`` / ``summarise`` / ``available_tiers`` call these.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from crmail.intelligence.analysis import (
+    INTENTS,
+    SENTIMENTS,
+    Analysis,
+    Intent,
+    MailText,
+    Meeting,
+    Sentiment,
+    Signature,
+    Tier,
+)
+
+from . import features, language, meetings, ml, model, reply, signature
+
+INTENT_CLASSES: tuple[str, ...] = INTENTS
+SENTIMENT_CLASSES: tuple[str, ...] = SENTIMENTS
+
+
+class TierUnavailable(RuntimeError):
+    """The ``ml`` tier was asked for on an installation without the ``crmail[ml]`` extra."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What the rules read of a message, before the classifier."""
+
+    reply_text: str
+    language: str
+    signature: Signature | None
+    meetings: tuple[Meeting, ...]
+    features: features.Features
+    embedding_text: str
+
+
+def prepare(item: MailText) -> Prepared:
+    body, sig_lines = reply.split(item.text or "", item.from_name)
+    text = "\n".join(body)
+    lang = language.detect(item.subject + "\n" + text) or language.detect(item.text or "")
+    found = tuple(meetings.extract(text, item.date, item.time_zone))
+    return Prepared(
+        reply_text=text,
+        language=lang,
+        signature=signature.from_lines(sig_lines, item.from_name),
+        meetings=found,
+        features=features.extract(item.subject, text, lang, bool(found)),
+        embedding_text=(item.subject + "\n" + text)[:2000],
+    )
+
+
+@cache
+def load(tier: Tier) -> model.Model:
+    return model.load(model.MODELS / f"{tier}.npz")
+
+
+def available_tiers() -> list[Tier]:
+    tiers: list[Tier] = ["default"]
+    if ml.available() and (model.MODELS / "ml.npz").exists():
+        tiers.append("ml")
+    return tiers
+
+
+def analyse(items: Sequence[MailText], tier: Tier = "default") -> list[Analysis]:
+    if tier not in ("default", "ml"):
+        raise ValueError(f"unknown analysis tier {tier!r}")
+    if tier == "ml" and "ml" not in available_tiers():
+        raise TierUnavailable("the ml tier needs crmail's optional extra: pip install 'crmail[ml]'")
+    if not items:
+        return []
+    prepared = [prepare(item) for item in items]
+    return classify(prepared, tier)
+
+
+def classify(prepared: Sequence[Prepared], tier: Tier) -> list[Analysis]:
+    chosen = load(tier)
+    embeddings = ml.embed([p.embedding_text for p in prepared]) if tier == "ml" else None
+    feats = [p.features for p in prepared]
+    intents = chosen.heads["intent"].probabilities(feats, embeddings)
+    sentiments = chosen.heads["sentiment"].probabilities(feats, embeddings)
+    intent_classes = chosen.heads["intent"].classes
+    sentiment_classes = chosen.heads["sentiment"].classes
+    positive = sentiment_classes.index("positive")
+    negative = sentiment_classes.index("negative")
+    results: list[Analysis] = []
+    for i, item in enumerate(prepared):
+        intent: Intent = intent_classes[int(np.argmax(intents[i]))]  # type: ignore[assignment]
+        sentiment: Sentiment = sentiment_classes[int(np.argmax(sentiments[i]))]  # type: ignore[assignment]
+        # -1..1: how much likelier positive is than negative.
+        score = float(sentiments[i, positive] - sentiments[i, negative])
+        results.append(
+            Analysis(
+                language=item.language,
+                reply_text=item.reply_text,
+                sentiment=sentiment,
+                sentiment_score=round(max(-1.0, min(1.0, score)), 4),
+                intent=intent,
+                signature=item.signature,
+                meetings=item.meetings,
+                tier=tier,
+                version=chosen.version,
+            )
+        )
+    return results
+
+
+# --- summaries -----------------------------------------------------------------------
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[^\W\d_]|\d)|\n+")
+_WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
+_GREETING = re.compile(
+    r"^(?:hi|hello|hey|dear|good (?:morning|afternoon)|hallo|guten (?:morgen|tag)|"
+    r"sehr geehrte|liebe|lieber|moin|servus|bonjour|bonsoir|salut|cher|chère|hola|"
+    r"estimad[oa]s?|buen(?:os|as) (?:días|tardes)|olá|ola|oi|prezad[oa]s?|bom dia|boa tarde|"
+    r"caro|cara)\b",
+    re.IGNORECASE,
+)
+_STOP = frozenset().union(*language._SETS.values())
+
+
+def _sentences(message: MailText) -> list[str]:
+    body = reply.split(message.text or "", message.from_name)[0]
+    lines = [line.strip() for line in body]
+    while lines and (not lines[0] or (_GREETING.match(lines[0]) and len(lines[0]) < 60)):
+        lines.pop(0)
+    while lines and (not lines[-1] or reply.is_closing(lines[-1]) or len(lines[-1].split()) <= 3):
+        lines.pop()
+    out: list[str] = []
+    for paragraph in "\n".join(lines).split("\n\n"):
+        text = " ".join(paragraph.split())
+        for sentence in _SENTENCE.split(text):
+            sentence = sentence.strip()
+            if len(sentence.split()) >= 4:
+                out.append(sentence)
+    return out
+
+
+def summarise(thread: Sequence[MailText], max_sentences: int = 3) -> str:
+    """The thread's key sentences, in thread order: those whose words recur most across the
+    thread's messages (a word in many messages is what the thread is about), questions and
+    sentences with dates or figures a little ahead, the newest message's a little more."""
+    candidates: list[tuple[int, int, str, set[str]]] = []
+    frequency: Counter[str] = Counter()
+    for m, message in enumerate(thread):
+        message_words: set[str] = set()
+        for s, sentence in enumerate(_sentences(message)):
+            words = {w.lower() for w in _WORD.findall(sentence)} - _STOP
+            message_words |= words
+            candidates.append((m, s, sentence, words))
+        frequency.update(message_words)
+    if not candidates or max_sentences <= 0:
+        return ""
+    last = len(thread) - 1
+    scored: list[tuple[float, int, int, str]] = []
+    for m, s, sentence, words in candidates:
+        weight = sum(frequency[w] for w in words) / math.sqrt(len(words) + 1)
+        if "?" in sentence:
+            weight *= 1.2
+        if re.search(r"\d", sentence):
+            weight *= 1.1
+        if m == last:
+            weight *= 1.15
+        scored.append((weight, m, s, sentence))
+    best = sorted(scored, key=lambda x: (-x[0], x[1], x[2]))[:max_sentences]
+    return " ".join(sentence for _, _, _, sentence in sorted(best, key=lambda x: (x[1], x[2])))

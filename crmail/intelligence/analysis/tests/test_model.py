@@ -1,0 +1,58 @@
+"""The shipped model files: written byte for byte the same from the same weights, read
+back to the same answers; an installation without the ml extra offers the default tier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crmail.intelligence.analysis import MailText, analyse, available_tiers, features, model
+
+pytestmark = pytest.mark.database_independent
+
+
+def heads() -> dict[str, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(7)
+    out = {}
+    for task, classes in (("intent", ["a", "b", "c"]), ("sentiment", ["x", "y"])):
+        hashed = np.zeros((features.BUCKETS, len(classes)))
+        hashed[rng.integers(0, features.BUCKETS, 50)] = rng.normal(size=(50, len(classes)))
+        out[task] = {
+            "classes": np.asarray(classes),
+            "hashed": hashed,
+            "dense": rng.normal(size=(len(features.DENSE_NAMES), len(classes))),
+            "embed": np.zeros((0, len(classes))),
+            "bias": rng.normal(size=len(classes)),
+        }
+    return out
+
+
+def test_saving_is_deterministic_and_loads_back(tmp_path: Path) -> None:
+    weights = heads()
+    model.save(tmp_path / "one.npz", weights, {"tier": "default"})
+    model.save(tmp_path / "two.npz", weights, {"tier": "default"})
+    assert (tmp_path / "one.npz").read_bytes() == (tmp_path / "two.npz").read_bytes()
+    loaded = model.load(tmp_path / "one.npz")
+    assert loaded.heads["intent"].classes == ("a", "b", "c")
+    np.testing.assert_allclose(
+        loaded.heads["intent"].hashed, weights["intent"]["hashed"], rtol=1e-3, atol=1e-3
+    )
+    item = features.extract("Quote", "Please send the quote.", "en", False)
+    probabilities = loaded.heads["sentiment"].probabilities([item])
+    assert probabilities.shape == (1, 2) and abs(probabilities.sum() - 1) < 1e-6
+
+
+def test_default_tier_is_always_there() -> None:
+    assert available_tiers()[0] == "default"
+    result = analyse([MailText("Unsubscribe", "Please remove me from your mailing list.")])[0]
+    assert result.intent == "unsubscribe"
+    assert result.version.startswith("default-")
+    assert -1.0 <= result.sentiment_score <= 1.0
+    assert analyse([]) == []
+
+
+def test_unknown_tier_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown analysis tier"):
+        analyse([MailText("s", "t")], "large")  # type: ignore[arg-type]

@@ -1,0 +1,90 @@
+"""The reply text: what the sender wrote, without the quoted history, forwarded parts or
+their signature, in the five languages and the quoting styles of their mail clients."""
+
+from __future__ import annotations
+
+import pytest
+
+from crmail.intelligence.analysis import reply
+
+pytestmark = pytest.mark.database_independent
+
+CASES = {
+    "en-gmail-wrapped-attribution": (
+        "Hi Sam,\n\nTuesday works for us.\n\nThanks,\nDana\n\n"
+        "On Wed, Mar 11, 2026 at 4:02 PM Sam Lee <\nsam@example.com> wrote:\n"
+        "> Would Tuesday work?\n",
+        "Hi Sam,\n\nTuesday works for us.\n\nThanks,\nDana",
+    ),
+    "en-outlook-no-quote-marks": (
+        "Please send the revised quote.\n\nKind regards,\nOliver\n\nOliver Pennington\n"
+        "Head of IT\nHarrowgate Legal LLP\nT: +44 20 7946 0321\n\n"
+        "This email and any attachments are confidential.\n\n"
+        "________________________________\nFrom: Priya <priya@example.com>\n"
+        "Sent: 03 February 2026 16:20\nTo: Oliver\nSubject: Quote\n\nHi Oliver,\n",
+        "Please send the revised quote.\n\nKind regards,\nOliver",
+    ),
+    "de-attribution-and-signature-block": (
+        "Hallo Herr Lehmann,\n\nkönnten Sie das Angebot anpassen?\n\nViele Grüße\n"
+        "Katrin Hoffmann\n\n--\nKatrin Hoffmann\nLeitung Vertrieb\nBrandt GmbH\n"
+        "Tel. +49 (0)711 4820-316\n\nAm 09.03.2026 um 16:41 schrieb Jonas <j@example.de>:\n"
+        "> Hallo Frau Hoffmann,\n",
+        "Hallo Herr Lehmann,\n\nkönnten Sie das Angebot anpassen?\n\nViele Grüße\nKatrin Hoffmann",
+    ),
+    "de-outlook-headers": (
+        "Bitte austragen, danke.\n\nW. Scholz\n\n-----Ursprüngliche Nachricht-----\n"
+        "Von: crmail <news@example.de>\nGesendet: Montag, 2. März 2026 09:12\nAn: Scholz\n",
+        "Bitte austragen, danke.\n\nW. Scholz",
+    ),
+    "fr-attribution-and-mobile-footer": (
+        "Bonjour,\n\nJeudi 2 avril à 14h30, c'est parfait pour moi.\n\nÀ jeudi,\nJulien\n\n"
+        "Envoyé de mon iPhone\n\nLe lun. 30 mars 2026 à 10:03, Thomas <t@example.fr> a écrit :\n"
+        "> Bonjour Julien,\n",
+        "Bonjour,\n\nJeudi 2 avril à 14h30, c'est parfait pour moi.\n\nÀ jeudi,\nJulien",
+    ),
+    "fr-outlook-headers": (
+        "Merci de me rappeler.\n\nCordialement,\n\nDe : Thomas Renard <t@example.fr>\n"
+        "Envoyé : lundi 30 mars 2026 10:03\nÀ : Patricia\nObjet : Démo\n",
+        "Merci de me rappeler.\n\nCordialement,",
+    ),
+    "es-attribution-and-disclaimer": (
+        "Hola Marta,\n\n¿Podemos pasar la llamada al jueves?\n\nUn saludo,\nPilar\n\n"
+        "Pilar Navarro\nTécnica de Contratación\nAyuntamiento de Villanueva\nTel. 925 555 063\n"
+        "Este mensaje va dirigido exclusivamente a su destinatario y es confidencial.\n\n"
+        "El mar, 10 mar 2026 a las 16:02, Marta (<m@example.es>) escribió:\n> Hola Pilar,\n",
+        "Hola Marta,\n\n¿Podemos pasar la llamada al jueves?\n\nUn saludo,\nPilar",
+    ),
+    "es-forwarded": (
+        "Te reenvío la factura duplicada.\n\nSaludos,\nJavier\n\n"
+        "---------- Mensaje reenviado ---------\nDe: Facturación <f@example.com>\n"
+        "Fecha: 2 mar 2026\nAsunto: Factura\n",
+        "Te reenvío la factura duplicada.\n\nSaludos,\nJavier",
+    ),
+    "pt-attribution-and-signature": (
+        "Olá Rafael,\n\nPodem enviar o contrato revisto?\n\nAtenciosamente,\nMariana Oliveira\n"
+        "Coordenadora Comercial\nVitalog Transportes Ltda.\nTel.: (11) 3555-0142\n\n"
+        "Em ter., 10 de mar. de 2026 às 16:02, Rafael <r@example.com.br> escreveu:\n"
+        "> Olá Mariana,\n",
+        "Olá Rafael,\n\nPodem enviar o contrato revisto?\n\nAtenciosamente,",
+    ),
+    "pt-outlook-headers": (
+        "Por favor, removam o meu contacto da vossa lista.\n\nDe: Newsletter <n@example.pt>\n"
+        "Enviada em: terça-feira, 10 de março de 2026 16:02\nPara: Luís\nAssunto: Novidades\n",
+        "Por favor, removam o meu contacto da vossa lista.",
+    ),
+    "one-line-no-signature": ("Sounds good, Tuesday works.\n", "Sounds good, Tuesday works."),
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES.values(), ids=CASES.keys())
+def test_reply_text(text: str, expected: str) -> None:
+    assert reply.normalise(reply.reply_text(text)) == expected
+
+
+def test_a_line_from_in_the_text_is_not_a_quote() -> None:
+    text = "From: the procurement side, all is approved.\nPlease send the contract.\n"
+    assert reply.reply_text(text) == text.rstrip("\n")
+
+
+def test_normalise_follows_the_comparison_rule() -> None:
+    assert reply.normalise("\n\nHi  \n\n\n\nThanks,  \nJo\n\n") == "Hi\n\nThanks,\nJo"
