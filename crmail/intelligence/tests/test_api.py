@@ -189,15 +189,21 @@ def test_a_meeting_accepted_becomes_a_task(org, mail):
     assert (after["state"], after["task_id"]) == ("accepted", task.pk)
 
 
+def body(point: str) -> str:
+    return f"Hello Rex,\n\n{point} Thank you for your help.\n\nJane\n"
+
+
 def test_a_summary_is_shown_only_to_whoever_may_open_every_message_it_read(org, analyser, flow):
     world = w.build_world(org)
     peer_box = build.mailbox(org.peer)
     actions.set_sharing(None, org.peer, mode="private")
     with flow():
-        first = w.receive(world, "Point one. The start.", subject="Long")
-        second = w.receive(world, "Point two. More.", subject="Long", answers=first)
-        private = build.deliver(peer_box, w.raw("Point three. Secret.", "Long", answers=second))
-        last = w.receive(world, "Point four. The end.", subject="Long", answers=private)
+        first = w.receive(world, body("The 40 chairs are late by two weeks."), "Chairs")
+        second = w.receive(world, body("We need them before Friday."), "Chairs", answers=first)
+        private = build.deliver(
+            peer_box, w.raw(body("The truck broke down near Leeds."), "Chairs", answers=second)
+        )
+        last = w.receive(world, body("Send a new date by tomorrow."), "Chairs", answers=private)
     row = Result.objects.get(message=last)
     summary = row.summary
     assert summary and private.pk in row.summary_of
