@@ -72,6 +72,7 @@ class SignatureOffer:
     details: list[Detail]
     extra: dict[str, str] = field(default_factory=dict)  # found, with no field to go to
     decision: Decision | None = None
+    can_edit: bool = True  # the viewer may change the record (else it is only shown)
 
     @property
     def key(self) -> str:
@@ -161,6 +162,7 @@ def signature_offers(viewer: User, message: Message) -> list[SignatureOffer]:
     for module, record in _writers(viewer, message):
         offer = SignatureOffer(module, record, _details(record, row.signature))
         offer.decision = decisions.get(offer.key)
+        offer.can_edit = access.can(viewer, record, "edit")
         website = row.signature.get("website")
         if isinstance(website, str) and website:
             offer.extra["Website"] = website

@@ -9,8 +9,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from crmail.api.tests.conftest import ApiClient
 from crmail.crm.models import Contact
 from crmail.intelligence.models import IntelligenceSetting
+from crmail.sharing import actions
 
 from . import world as w
 
@@ -108,3 +110,15 @@ def test_the_switch_is_for_administrators_and_hides_everything(org, mail):
     assert 'id="intelligence"' not in page
     search = client(org.rep).get(reverse("web:search"), {"q": "sentiment:negative"})
     assert reverse("web:message", args=[complaint.pk]) not in search.content.decode()
+
+
+def test_who_may_open_the_message_but_not_change_the_contact_is_only_shown_the_details(org, mail):
+    world, complaint, _, _ = mail
+    actions.set_sharing(None, org.rep, mode="public", share_with=[org.manager, org.peer])
+    page = client(org.peer).get(reverse("web:message", args=[complaint.pk])).content.decode()
+    assert "+44 20 7946 0958" in page
+    assert "You may not change this contact" in page and "Accept ticked" not in page
+    form = {"module": "contacts", "record_id": world.jane.pk, "fields": ["phone"]}
+    got = ApiClient(org.peer).post(f"/messages/{complaint.pk}/intelligence/signature/accept", form)
+    assert got.status_code == 403
+    assert Contact.objects.get(pk=world.jane.pk).phone == ""
