@@ -15,15 +15,20 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from crmail.api.auth import current_user
+from crmail.api.intelligence import attach, filter_of
 from crmail.api.schemas import (
+    INTELLIGENCE_DOC,
     MAX_LIMIT,
     TAG_FILTER,
     Id,
+    IntelligenceFilters,
+    IntelligenceOut,
     ListParams,
     Page,
     TagName,
     errors_doc,
 )
+from crmail.intelligence.queries import within
 from crmail.mailboxes import inbox
 
 router = Router(tags=["Inbox"])
@@ -31,7 +36,7 @@ router = Router(tags=["Inbox"])
 Stream = Literal["deals", "contacts", "leads", "others"]
 
 
-class InboxParams(ListParams):
+class InboxParams(ListParams, IntelligenceFilters):
     stream: Stream | None = Field(
         None,
         description="deals (mail of contacts with open deals, largest deal first), "
@@ -70,6 +75,9 @@ class InboxItemOut(Schema):
         description="The tags of its messages in the folder, by name (alphabetical)."
     )
     url: str = Field(description="The message's page in crmail.")
+    intelligence: IntelligenceOut | None = Field(
+        None, description="Of the conversation's newest message: " + INTELLIGENCE_DOC
+    )
 
 
 class FolderOut(Schema):
@@ -107,6 +115,7 @@ def list_inbox(request: HttpRequest, params: Query[InboxParams]) -> dict[str, An
         tag=params.tag,
         limit=limit,
         offset=params.offset,
+        within=within(user, filter_of(params)),
     )
     before, _, after = request.build_absolute_uri(reverse("web:message", args=[0])).rpartition(
         "/0/"
@@ -131,7 +140,12 @@ def list_inbox(request: HttpRequest, params: Query[InboxParams]) -> dict[str, An
         }
         for e in got.items
     ]
-    return {"items": items, "count": got.count, "limit": limit, "offset": params.offset}
+    return {
+        "items": attach(user, items, "message_id"),
+        "count": got.count,
+        "limit": limit,
+        "offset": params.offset,
+    }
 
 
 @router.get(

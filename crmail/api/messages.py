@@ -49,6 +49,7 @@ from pydantic import Field, StrictBool, model_validator
 from crmail.api import live_mail
 from crmail.api.auth import current_user
 from crmail.api.errors import Invalid
+from crmail.api.intelligence import attach, filter_of
 from crmail.api.records import counted_page
 from crmail.api.schemas import (
     READ_ERRORS,
@@ -71,6 +72,7 @@ from crmail.emailtemplates import actions as template_actions
 from crmail.emailtemplates import merge
 from crmail.insights import switch
 from crmail.insights.tracking import Tracker
+from crmail.intelligence import queries as intelligence
 from crmail.linking import deal_links
 from crmail.linking.links import (
     AlreadyLinked,
@@ -363,31 +365,41 @@ def record_emails_page(
     except emails.BadView as exc:
         raise Invalid.one(exc.field, str(exc)) from None
     qs = emails.record_emails(user, module, record_id, filters.view, filters.user, filters.tag)
+    wanted = filter_of(filters)
+    qs = intelligence.narrowed(user, qs, wanted)
     page_url = _page_urls(request)
 
     def items(rows: list[Message]) -> list[dict[str, Any]]:
         found = emails.extras(module, record_id, [m.pk for m in rows], recipients=True)
-        return [
-            {
-                "id": m.pk,
-                "subject": m.subject,
-                "from": {"name": m.from_name, "address": m.from_address},
-                "to": found.to.get(m.pk, []),
-                "date": m.date,
-                "snippet": m.snippet,
-                "thread_id": m.thread_id,
-                "has_attachments": m.has_attachments,
-                "automated": m.automated,
-                "list_id": m.list_id,
-                "links": [_link_out(r) for r in found.reasons.get(m.pk, [])],
-                "tags": found.tags.get(m.pk, []),
-                "url": page_url(m.pk),
-            }
-            for m in rows
-        ]
+        return attach(
+            user,
+            [
+                {
+                    "id": m.pk,
+                    "subject": m.subject,
+                    "from": {"name": m.from_name, "address": m.from_address},
+                    "to": found.to.get(m.pk, []),
+                    "date": m.date,
+                    "snippet": m.snippet,
+                    "thread_id": m.thread_id,
+                    "has_attachments": m.has_attachments,
+                    "automated": m.automated,
+                    "list_id": m.list_id,
+                    "links": [_link_out(r) for r in found.reasons.get(m.pk, [])],
+                    "tags": found.tags.get(m.pk, []),
+                    "url": page_url(m.pk),
+                }
+                for m in rows
+            ],
+        )
 
-    mailboxes = live_emails.mailboxes_for(
-        user, module, record_id, filters.view, filters.user, filters.tag
+    # Live mail has no intelligence: a list filtered by it shows stored mail only.
+    mailboxes = (
+        []
+        if wanted
+        else live_emails.mailboxes_for(
+            user, module, record_id, filters.view, filters.user, filters.tag
+        )
     )
     if mailboxes:
         return live_mail.mixed_page(request, user, module, record_id, filters, qs, mailboxes, items)
@@ -461,6 +473,7 @@ def read_message(request: HttpRequest, id: Id) -> dict[str, Any]:
         "sources": sorted(set(message.sends.values_list("source", flat=True))),
         "url": _page_url(request, message.pk),
         "body_waits": body_waits(message),
+        "intelligence": intelligence.for_message(user, message.pk),
     }
     if parsed is None:
         empty: list[dict[str, str]] = []

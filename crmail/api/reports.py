@@ -1,9 +1,10 @@
 """Email reports (SPEC F17, decision 059) in the API.
 
 ``GET /reports/emails?group_by=…&after=…&before=…&source=…&format=json|csv|xlsx``: the
-messages you may see, counted by user, source, month, week, day, record type, deal stage
-or template. JSON is ``{"columns": [...], "rows": [[...], ...], "total": N}``; CSV and
-XLSX are the same table with a header row.
+messages you may see, counted by user, source, month, week, day, record type, deal stage,
+template, sentiment or intent (only mail of a ``sentiment`` / ``intent`` when given). JSON
+is ``{"columns": [...], "rows": [[...], ...], "total": N}``; CSV and XLSX are the same
+table with a header row.
 
 ``GET /reports/response-times`` (the same filters and formats): per user, the inbound
 customer messages they answered first, and the median and 90th percentile of the time
@@ -28,12 +29,23 @@ from pydantic import Field
 from crmail.api import records
 from crmail.api.auth import current_user
 from crmail.api.errors import Invalid
-from crmail.api.schemas import ListParams, Page, errors_doc
+from crmail.api.schemas import INTENT, SENTIMENT, ListParams, Page, errors_doc
 from crmail.reports import engagement, export, queries, response_times, saved
 
 router = Router(tags=["Reports"])
 
-GroupBy = Literal["user", "source", "month", "week", "day", "record_type", "stage", "template"]
+GroupBy = Literal[
+    "user",
+    "source",
+    "month",
+    "week",
+    "day",
+    "record_type",
+    "stage",
+    "template",
+    "sentiment",
+    "intent",
+]
 SourceName = Literal["imap", "pop3", "gmail", "graph", "crmail", "dropbox"]
 
 
@@ -53,6 +65,12 @@ class FilterParams(Schema):
 
 
 class ReportParams(FilterParams):
+    sentiment: SENTIMENT | None = Field(
+        None, description="Only messages email intelligence found of this sentiment."
+    )
+    intent: INTENT | None = Field(
+        None, description="Only messages email intelligence found of this intent."
+    )
     group_by: GroupBy = Field("month", description="What the rows are.")
 
 
@@ -86,7 +104,13 @@ def email_report(request: HttpRequest, params: Query[ReportParams]) -> Any:
     counted (SPEC F5). Periods are in the organisation's time zone, every period between
     the first and the last, empty ones included."""
     user = current_user(request)
-    filters = queries.Filters(after=params.after, before=params.before, source=params.source)
+    filters = queries.Filters(
+        after=params.after,
+        before=params.before,
+        source=params.source,
+        sentiment=params.sentiment,
+        intent=params.intent,
+    )
     try:
         report = queries.email_report(user, params.group_by, filters)
     except queries.BadReport as bad:
@@ -171,6 +195,8 @@ class SavedOut(Schema):
     after: date | None
     before: date | None
     source: SourceName | None
+    sentiment: SENTIMENT | None = None
+    intent: INTENT | None = None
     schedule: Literal["daily", "weekly", "monthly"] | None = Field(
         description="Mailed to its owner, counting the period just ended; null: not mailed."
     )
@@ -197,6 +223,8 @@ def list_saved(request: HttpRequest, params: Query[ListParams]) -> dict[str, Any
             "after": r.after,
             "before": r.before,
             "source": r.source or None,
+            "sentiment": r.sentiment or None,
+            "intent": r.intent or None,
             "schedule": r.schedule or None,
             "url": request.build_absolute_uri(saved.page_path(r)),
         }

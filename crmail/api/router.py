@@ -23,6 +23,7 @@ from crmail.api import (
     groups,
     inbox,
     insights,
+    intelligence,
     leads,
     mailboxes,
     messages,
@@ -120,6 +121,7 @@ api.add_router("/messages", messages.router)
 api.add_router("/messages", senders.router)
 api.add_router("/messages", tags.message_router)
 api.add_router("/messages", insights.message_router)
+api.add_router("/messages", intelligence.router)
 api.add_router("/contacts", insights.contact_router)
 api.add_router("/insights", insights.router)
 api.add_router("/scheduled", insights.scheduled_router)

@@ -848,7 +848,54 @@ class SentOut(Schema):
 EMAIL_VIEW = Literal["all", "sent", "dropbox", "imap", "pop", "user"]
 
 
-class EmailFilters(ListParams):
+SENTIMENT = Literal["positive", "neutral", "negative"]
+INTENT = Literal["request", "question", "complaint", "scheduling", "unsubscribe", "other"]
+INTELLIGENCE_DOC = (
+    "Email intelligence (sentiment, intent, summary, reply text, signature details, meeting "
+    "times), computed on the server after the mail arrived; null while it is not computed, "
+    "for BCC Dropbox mail, and while the organisation's switch is off."
+)
+
+
+class SignatureOut(Schema):
+    name: str
+    title: str
+    company: str
+    website: str
+    phones: list[str]
+
+
+class MeetingOut(Schema):
+    start: datetime = Field(description="The meeting's time (ISO 8601, with its offset).")
+    text: str = Field(description="The words it was read from.")
+    approximate: bool = Field(description="A part of a day (morning), not a clock time.")
+
+
+class IntelligenceOut(Schema):
+    sentiment: SENTIMENT
+    sentiment_score: float = Field(description="-1 (most negative) to 1 (most positive).")
+    intent: INTENT
+    summary: str = Field(
+        description="A long thread's short summary as of this message (empty otherwise)."
+    )
+    reply_text: str = Field(description="The new text: quotes and signature left out.")
+    signature: SignatureOut | None = Field(description="Details read from the signature.")
+    meetings: list[MeetingOut] = Field(description="Meeting times the text mentions.")
+    language: str = Field(description="ISO 639-1, empty when unknown.")
+
+
+class IntelligenceFilters(Schema):
+    sentiment: SENTIMENT | None = Field(None, description="Only mail of this sentiment.")
+    intent: INTENT | None = Field(None, description="Only mail of this intent.")
+    deal: Literal["open"] | None = Field(
+        None, description="open: only mail on a deal in an open stage that you may view."
+    )
+    period: Literal["week"] | None = Field(
+        None, description="week: only mail dated this week (from Monday, organisation's time)."
+    )
+
+
+class EmailFilters(ListParams, IntelligenceFilters):
     view: EMAIL_VIEW = Field(
         "all",
         description="all; sent (from crmail); dropbox (received at a user's BCC Dropbox); "
@@ -910,6 +957,7 @@ class EmailOut(Schema):
     api_url: str | None = Field(
         None, description="Live mail: where the API reads it (GET, from the provider)."
     )
+    intelligence: IntelligenceOut | None = Field(None, description=INTELLIGENCE_DOC)
 
 
 class EmailPage(Page[EmailOut]):
@@ -997,6 +1045,7 @@ class MessageOut(MessageState):
         "from crmail), dropbox (received at the sender's BCC Dropbox); empty for synced mail."
     )
     url: str = Field(description="The message's page in crmail.")
+    intelligence: IntelligenceOut | None = Field(None, description=INTELLIGENCE_DOC)
 
 
 class LiveAttachmentOut(Schema):

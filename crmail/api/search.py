@@ -8,6 +8,7 @@ given as parameters are added to it. Results go through the visibility layer
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -18,17 +19,22 @@ from pydantic import AfterValidator, Field
 
 from crmail.api.auth import current_user
 from crmail.api.errors import Invalid
+from crmail.api.intelligence import attach
 from crmail.api.schemas import (
+    INTELLIGENCE_DOC,
     MAX_LIMIT,
     TAG_FILTER,
     TAGS_DOC,
     Id,
+    IntelligenceFilters,
+    IntelligenceOut,
     ListParams,
     Page,
     QueryText,
     TagName,
     errors_doc,
 )
+from crmail.intelligence.queries import week_start
 from crmail.mail.tags import tags_of
 from crmail.search.queries import Filters, search_messages
 from crmail.search.query import QueryError, parse, person
@@ -47,12 +53,12 @@ def _record(value: str) -> str:
     return value
 
 
-class SearchParams(ListParams):
+class SearchParams(ListParams, IntelligenceFilters):
     q: QueryText = Field(
         "",
         description="Words (all must match; the last may be the start of a word), "
         '"quoted phrases", and from:, to:, tag:, has:attachment, is:unread, is:read, in:FOLDER, '
-        "after:YYYY-MM-DD, before:YYYY-MM-DD.",
+        "after:YYYY-MM-DD, before:YYYY-MM-DD, sentiment:NEGATIVE, intent:COMPLAINT, deal:open.",
     )
     sender: QueryText | None = Field(
         None, alias="from", description="A sender's name or address (or part of it)."
@@ -88,6 +94,7 @@ class SearchHitOut(Schema):
     thread_matches: int = Field(description="Messages of this thread that match.")
     tags: list[str] = Field(description=TAGS_DOC)
     url: str = Field(description="The message's page in crmail.")
+    intelligence: IntelligenceOut | None = Field(None, description=INTELLIGENCE_DOC)
 
 
 class SearchPage(Page[SearchHitOut]):
@@ -136,7 +143,13 @@ def search(request: HttpRequest, params: Query[SearchParams]) -> dict[str, Any]:
         record=record,
         tag=params.tag,
         source=params.source,
+        sentiment=params.sentiment,
+        intent=params.intent,
+        open_deals=params.deal == "open",
     )
+    if params.period == "week":
+        monday = week_start().date()
+        filters = replace(filters, after=max(monday, params.after) if params.after else monday)
     limit = min(params.limit, MAX_LIMIT)
     results = search_messages(user, query, filters, limit=limit, offset=params.offset)
     held = tags_of([h.message.pk for h in results.hits])
@@ -161,7 +174,7 @@ def search(request: HttpRequest, params: Query[SearchParams]) -> dict[str, Any]:
         for h in results.hits
     ]
     return {
-        "items": items,
+        "items": attach(user, items),
         "count": results.count,
         "more": results.more,
         "limit": limit,

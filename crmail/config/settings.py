@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "crmail.webhooks",
     "crmail.notifications",
     "crmail.insights",
+    "crmail.intelligence",
     "crmail.workflows",
     "crmail.storage",
     "crmail.reports",

@@ -18,6 +18,7 @@ The writes themselves are ``linking.links``' (``link_to_deal``, ``unlink_from_re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -61,6 +62,16 @@ class DealLink:
 
 
 # --- reading -----------------------------------------------------------------------------
+
+
+def on_open_deals(viewer: User) -> QuerySet[Link, Any]:
+    """The ids of the messages on a deal in an open stage that ``viewer`` may view (a
+    subquery: what the "mail from open deals" filters of lists and search read)."""
+    scope = access.record_scope(viewer, Deal, "view")
+    if scope is None:
+        return Link.objects.none().values("message_id")
+    deals = Deal.objects.filter(scope, stage__kind=StageKind.OPEN).values("pk")
+    return Link.objects.filter(module=Module.DEALS, record_id__in=deals).values("message_id")
 
 
 def visible_deal(user: User, deal_id: int | None) -> Deal:

@@ -241,6 +241,28 @@ def _tagged(folder_ids: list[int], tag_id: int) -> Sql:
     )
 
 
+def _holding(folder_ids: list[int], messages: QuerySet[Message]) -> Sql:
+    """SQL: the ids of the conversations of these folders with a message among
+    ``messages`` (a one-column query of message ids)."""
+    sql, params = _subquery(messages.values("pk"))
+    return (
+        f"SELECT t.id FROM {LOC} l CROSS JOIN {CONV} t WHERE l.message_id IN ({sql}) "
+        f"AND t.folder_id = +l.folder_id AND t.{KEY} = COALESCE(l.thread_id, -l.id) "
+        f"AND t.folder_id IN ({_marks(folder_ids)})",
+        [*params, *folder_ids],
+    )
+
+
+def _both(first: Sql | None, second: Sql | None) -> Sql | None:
+    """Conversation ids in both (either when the other is None)."""
+    if first is None or second is None:
+        return first or second
+    return (
+        f"SELECT b1.id FROM ({first[0]}) b1 WHERE b1.id IN ({second[0]})",
+        [*first[1], *second[1]],
+    )
+
+
 def _where(
     folder_ids: list[int],
     unread: bool | None,
@@ -352,7 +374,10 @@ def _tag_id(tag: str | None) -> int | None:
 
 
 def stream_counts(
-    user: User, folder: Folder | None = None, tag: str | None = None
+    user: User,
+    folder: Folder | None = None,
+    tag: str | None = None,
+    within: QuerySet[Message] | None = None,
 ) -> list[StreamCount]:
     """Unread and total conversations of each stream, for the stream tabs (of the
     conversations with a message tagged ``tag``, when given)."""
@@ -361,6 +386,8 @@ def stream_counts(
     if not folder_ids or tag_id == 0:
         return [StreamCount(s, 0, 0) for s in STREAMS]
     tagged = _tagged(folder_ids, tag_id) if tag_id else None
+    if within is not None:
+        tagged = _both(tagged, _holding(folder_ids, within))
     counts = _stream_counts(folder_ids, _Conditions.of(user), tagged)
     return [StreamCount(s, *counts[s]) for s in STREAMS]
 
@@ -433,12 +460,14 @@ def page(
     limit: int = 50,
     offset: int = 0,
     tabs: bool = False,
+    within: QuerySet[Message] | None = None,
 ) -> InboxPage:
     """A page of the user's conversations: of ``folder`` (else their Inbox folders), of
     one stream or all, only unread (or only read) ones when asked, only those with a
-    message tagged ``tag`` when given. With ``tabs``, the counts of every stream come with
-    it (``InboxPage.streams``), as they do anyway for a page of the contacts, leads or
-    others stream."""
+    message tagged ``tag`` when given, only those with a message ``within`` a set (a
+    filter of a layer above, such as email intelligence's) when given. With ``tabs``,
+    the counts of every stream come with it (``InboxPage.streams``), as they do anyway
+    for a page of the contacts, leads or others stream."""
     if stream is not None and stream not in STREAMS:
         raise ValueError(f"No such stream: choose one of {', '.join(STREAMS)}.")
     limit = max(1, min(int(limit), MAX_LIMIT))
@@ -448,6 +477,8 @@ def page(
     if not folder_ids or tag_id == 0:
         return InboxPage([], 0, limit, offset)
     tagged = _tagged(folder_ids, tag_id) if tag_id else None
+    if within is not None:
+        tagged = _both(tagged, _holding(folder_ids, within))
     conditions = _Conditions.of(user)
     counts = None
     if tabs or stream in STREAMS[1:]:

@@ -27,6 +27,8 @@ class SavedReport(models.Model):
     after = models.DateField(null=True, blank=True)
     before = models.DateField(null=True, blank=True)
     source = models.CharField(max_length=10, blank=True)
+    sentiment = models.CharField(max_length=10, blank=True, help_text="Email intelligence's.")
+    intent = models.CharField(max_length=12, blank=True, help_text="Email intelligence's.")
     shared_users = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="reports_shared_with_me"
     )

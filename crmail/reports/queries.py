@@ -21,7 +21,12 @@ Groups (``GROUPS``), each a message counted once per value it has:
   deals), records the viewer may view only;
 - ``stage``: the stages of the deals it is linked to that the viewer may view;
 - ``template``: the template mail sent from crmail was written from, among the templates
-  the viewer may read.
+  the viewer may read;
+- ``sentiment`` / ``intent``: what email intelligence found in the message (SPEC F15);
+  mail without a result (BCC Dropbox mail, not analysed yet) is in no row of these.
+
+The filters ``sentiment`` and ``intent`` count only mail email intelligence found so;
+while its switch is off, these groups have no rows and these filters count nothing.
 
 Each row has the messages' direction: outbound when crmail sent it (or received it at a
 BCC Dropbox) or its From is the address of a crmail user or of a connected mailbox;
@@ -59,6 +64,8 @@ from crmail.crm.models import Deal, Stage
 from crmail.emailtemplates.actions import readable
 from crmail.emailtemplates.models import EmailTemplate
 from crmail.insights.models import MessageInsight
+from crmail.intelligence import queries as intelligence
+from crmail.intelligence import switch as intelligence_switch
 from crmail.linking.models import Link, Module
 from crmail.mail.models import Message
 from crmail.mailboxes.models import Location, Mailbox, Protocol, SentMessage, Source
@@ -76,6 +83,8 @@ GROUPS: dict[str, str] = {
     "record_type": "Record type",
     "stage": "Deal stage",
     "template": "Template",
+    "sentiment": "Sentiment",
+    "intent": "Intent",
 }
 PERIODS = ("month", "week", "day")
 SOURCES: dict[str, str] = {
@@ -112,6 +121,8 @@ class Filters:
     after: date | None = None
     before: date | None = None
     source: str | None = None
+    sentiment: str | None = None
+    intent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +179,11 @@ def check(group_by: str, filters: Filters) -> None:
         )
     if filters.after and filters.before and filters.after >= filters.before:
         raise BadReport("before", "The end of the period must come after its start.")
+    try:
+        intelligence.check_sentiment(filters.sentiment)
+        intelligence.check_intent(filters.intent)
+    except intelligence.BadFilter as exc:
+        raise BadReport(exc.field, str(exc)) from None
 
 
 def email_report(viewer: User, group_by: str, filters: Filters | None = None) -> Report:
@@ -214,6 +230,12 @@ def filtered_messages(viewer: User, filters: Filters) -> QuerySet[Message]:
     elif filters.source:
         sends = SentMessage.objects.filter(source=filters.source, message_id=OuterRef("pk"))
         messages = messages.filter(Exists(sends))
+    if filters.sentiment or filters.intent:
+        messages = intelligence.narrowed(
+            viewer,
+            messages,
+            intelligence.Filter(sentiment=filters.sentiment, intent=filters.intent),
+        )
     return messages
 
 
@@ -317,6 +339,16 @@ def _by_template(viewer: User) -> list[QuerySet[Any]]:
     return [_pairs(insights, F("template_id"), "sent__message_id")]
 
 
+def _by_result(column: str) -> Any:
+    def pairs(viewer: User) -> list[QuerySet[Any]]:
+        found = _counted().filter(intelligence__isnull=False)
+        if not intelligence_switch.enabled():
+            found = found.none()  # no result is shown
+        return [_pairs(found, F(f"intelligence__{column}"), "pk")]
+
+    return pairs
+
+
 _PAIRS = {
     "user": _by_user,
     "source": _by_source,
@@ -326,6 +358,8 @@ _PAIRS = {
     "record_type": _by_record_type,
     "stage": _by_stage,
     "template": _by_template,
+    "sentiment": _by_result("sentiment"),
+    "intent": _by_result("intent"),
 }
 
 
@@ -416,6 +450,10 @@ def _template_rows(counts: dict[Any, tuple[int, int]]) -> list[Row]:
     return _ordered([Row(str(t.pk), t.name, *counts[t.pk]) for t in templates])
 
 
+def _choice_rows(labels: dict[str, str], counts: dict[Any, tuple[int, int]]) -> list[Row]:
+    return [Row(key, label, *counts[key]) for key, label in labels.items() if key in counts]
+
+
 def _as_day(value: Any) -> date:
     """A truncated date as the database gives it (a string on SQLite, a datetime or a
     date on PostgreSQL)."""
@@ -474,4 +512,6 @@ _ROWS = {
     "record_type": _record_type_rows,
     "stage": _stage_rows,
     "template": _template_rows,
+    "sentiment": lambda counts: _choice_rows(intelligence.SENTIMENTS, counts),
+    "intent": lambda counts: _choice_rows(intelligence.INTENTS, counts),
 }

@@ -64,6 +64,8 @@ def save_report(
                 after=filters.after,
                 before=filters.before,
                 source=filters.source or "",
+                sentiment=filters.sentiment or "",
+                intent=filters.intent or "",
                 schedule=schedule,
             )
     except IntegrityError:
@@ -80,7 +82,13 @@ def delete_report(actor: User, report: SavedReport) -> None:
 
 
 def filters_of(report: SavedReport) -> queries.Filters:
-    return queries.Filters(after=report.after, before=report.before, source=report.source or None)
+    return queries.Filters(
+        after=report.after,
+        before=report.before,
+        source=report.source or None,
+        sentiment=report.sentiment or None,
+        intent=report.intent or None,
+    )
 
 
 def page_path(report: SavedReport) -> str:
@@ -91,4 +99,6 @@ def page_path(report: SavedReport) -> str:
         "before": report.before.isoformat() if report.before else "",
         "source": report.source,
     }
+    # Email intelligence's filters, when the report has them.
+    query |= {k: v for k, v in (("sentiment", report.sentiment), ("intent", report.intent)) if v}
     return f"{reverse('web:reports')}?{urlencode(query)}"

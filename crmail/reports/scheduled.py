@@ -92,7 +92,13 @@ def _claim(report: SavedReport, start: date, today: date) -> bool:
 def compose(report: SavedReport, today: date) -> tuple[str, str]:
     """(subject, text) of the report's mail: the period just ended, as a table."""
     after, before = period_of(report.schedule, today)
-    filters = queries.Filters(after=after, before=before, source=report.source or None)
+    filters = queries.Filters(
+        after=after,
+        before=before,
+        source=report.source or None,
+        sentiment=report.sentiment or None,
+        intent=report.intent or None,
+    )
     figures = queries.email_report(report.owner, report.group_by, filters)
     last = before - timedelta(days=1)
     period = after.isoformat() if after == last else f"{after.isoformat()} to {last.isoformat()}"
@@ -100,6 +106,8 @@ def compose(report: SavedReport, today: date) -> tuple[str, str]:
         f"{report.name}: the mail you may open, {period}, by "
         f"{queries.GROUPS[report.group_by].lower()}"
         + (f", {queries.SOURCES[report.source]} only" if report.source else "")
+        + (f", {report.sentiment} mail only" if report.sentiment else "")
+        + (f", intent {report.intent} only" if report.intent else "")
         + ".",
         "",
         f"{figures.total} messages: {figures.inbound} inbound, {figures.outbound} outbound.",

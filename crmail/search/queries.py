@@ -23,12 +23,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.apps import apps
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from crmail.linking.deal_links import on_open_deals
 from crmail.mail import tags
 from crmail.mail.models import Message
 from crmail.mailboxes.models import Location, SentMessage
@@ -106,6 +108,9 @@ class Filters:
     record: tuple[str, int] | None = None
     tag: str | None = None
     source: str | None = None
+    sentiment: str | None = None
+    intent: str | None = None
+    open_deals: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,9 @@ def combined(query: Query, filters: Filters) -> Query:
         unread=query.unread if filters.unread is None else filters.unread,
         tags=[*query.tags, *([filters.tag] if filters.tag is not None else [])],
         sources=[*query.sources, *([filters.source] if filters.source is not None else [])],
+        sentiments=[*query.sentiments, *([filters.sentiment] if filters.sentiment else [])],
+        intents=[*query.intents, *([filters.intent] if filters.intent else [])],
+        open_deals=query.open_deals or filters.open_deals,
     )
 
 
@@ -187,11 +195,29 @@ def candidates(viewer: User, query: Query, filters: Filters) -> QuerySet[Message
         qs = qs.filter(pk__in=tags.tagged(name))
     for source in query.sources:  # one index range (source, message)
         qs = qs.filter(pk__in=SentMessage.objects.filter(source=source).values("message_id"))
+    if query.sentiments or query.intents:
+        qs = _intelligence(qs, query)
+    if query.open_deals:
+        qs = qs.filter(pk__in=on_open_deals(viewer))
     # The viewer's own copies, as a list of message ids: the database starts from them (a
     # fraction of what the viewer may see) rather than testing every visible message.
     copies = Location.objects.filter(mailbox__owner_id=viewer.pk)
     for condition in own:
         qs = qs.filter(pk__in=copies.filter(condition).values("message_id"))
+    return qs
+
+
+def _intelligence(qs: QuerySet[Message], query: Query) -> QuerySet[Message]:
+    """``sentiment:`` and ``intent:``: what email intelligence found (its results, read
+    through the message's ``intelligence`` relation: search sits beside that app, not
+    above it); nothing while the organisation's switch is off."""
+    setting = apps.get_model("intelligence", "IntelligenceSetting")
+    if setting.objects.filter(pk=1, enabled=False).exists():
+        return qs.none()
+    for sentiment in query.sentiments:
+        qs = qs.filter(intelligence__sentiment=sentiment)
+    for intent in query.intents:
+        qs = qs.filter(intelligence__intent=intent)
     return qs
 
 

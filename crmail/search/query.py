@@ -7,6 +7,9 @@
   address, its last word as a prefix (a whole address, ``from:ann@acme.com``, as it is);
   quote a name with spaces (``from:"Ann Lee"``);
 - ``source:dropbox``: received at a BCC Dropbox; ``source:crmail``: sent from crmail;
+- ``sentiment:negative`` (positive, neutral, negative) and ``intent:complaint`` (request,
+  question, complaint, scheduling, unsubscribe, other): what email intelligence found
+  (SPEC F15); ``deal:open``: on a deal in an open stage that the viewer may view;
 - ``tag:NAME``: tagged so (``mail.tags``; quote a name with spaces, ``tag:"follow up"``);
 - ``has:attachment``, ``is:unread``, ``in:FOLDER`` (a folder of your own mailboxes by
   name, or by role: ``in:inbox``, ``in:sent``), ``after:YYYY-MM-DD`` (that day or later)
@@ -55,6 +58,9 @@ class Query:
     before: date | None = None
     tags: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    sentiments: list[str] = field(default_factory=list)
+    intents: list[str] = field(default_factory=list)
+    open_deals: bool = False
 
     @property
     def words(self) -> set[str]:
@@ -142,6 +148,20 @@ def source(value: str) -> str:
     return found
 
 
+# What ``sentiment:`` and ``intent:`` take (``intelligence.models``' choices).
+SENTIMENTS = ("positive", "neutral", "negative")
+INTENTS = ("request", "question", "complaint", "scheduling", "unsubscribe", "other")
+INTENT_WORDS = {"query": "question", "opt-out": "unsubscribe", "optout": "unsubscribe"}
+
+
+def _one_of(operator: str, value: str, allowed: tuple[str, ...]) -> str:
+    found = value.strip().lower()
+    found = INTENT_WORDS.get(found, found) if operator == "intent" else found
+    if found not in allowed:
+        raise QueryError(f"{operator}: takes {', '.join(allowed)}, not {value!r}.")
+    return found
+
+
 def _day(operator: str, value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -186,6 +206,17 @@ def parse(text: str) -> Query:
                 continue
             if name == "source":
                 query.sources.append(source(plain))
+                continue
+            if name == "sentiment":
+                query.sentiments.append(_one_of(name, plain, SENTIMENTS))
+                continue
+            if name == "intent":
+                query.intents.append(_one_of(name, plain, INTENTS))
+                continue
+            if name == "deal":
+                if plain.strip().lower() != "open":
+                    raise QueryError(f"deal: takes open, not {plain!r}.")
+                query.open_deals = True
                 continue
             if name == "after":
                 query.after = _day("after", plain)

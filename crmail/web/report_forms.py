@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from crmail.intelligence import queries as intelligence
 from crmail.people.models import Role, User
 from crmail.reports import queries
 from crmail.reports.models import NAME_MAX, Schedule
@@ -27,6 +28,16 @@ class ReportForm(CheckedTextForm, forms.Form):
         choices=[("", "Any source"), *queries.SOURCES.items()],
         label="Source",
     )
+    sentiment = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any sentiment"), *intelligence.SENTIMENTS.items()],
+        label="Sentiment",
+    )
+    intent = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any intent"), *intelligence.INTENTS.items()],
+        label="Intent",
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -41,7 +52,11 @@ class ReportForm(CheckedTextForm, forms.Form):
     def filters(self) -> queries.Filters:
         data = self.cleaned_data
         return queries.Filters(
-            after=data.get("after"), before=data.get("before"), source=data.get("source") or None
+            after=data.get("after"),
+            before=data.get("before"),
+            source=data.get("source") or None,
+            sentiment=data.get("sentiment") or None,
+            intent=data.get("intent") or None,
         )
 
 

@@ -29,6 +29,7 @@ from crmail.web.views import domains as domain_pages
 from crmail.web.views import dropbox as dropbox_pages
 from crmail.web.views import email_templates as template_pages
 from crmail.web.views import inbox as inbox_pages
+from crmail.web.views import intelligence as intelligence_pages
 from crmail.web.views import live_mail as live_pages
 from crmail.web.views import message_deals as deal_pages
 from crmail.web.views import message_mailbox as mailbox_actions
@@ -162,6 +163,16 @@ pages: list[URLPattern] = [
     path("messages/<int:pk>/delete/", mailbox_actions.message_delete, name="message_delete"),
     # Tags on a message (SPEC F13)
     path("messages/<int:pk>/tags/", tag_pages.message_tag, name="message_tag"),
+    path(
+        "messages/<int:pk>/intelligence/signature/",
+        intelligence_pages.signature_answer,
+        name="message_intel_signature",
+    ),
+    path(
+        "messages/<int:pk>/intelligence/meetings/<int:index>/",
+        intelligence_pages.meeting_answer,
+        name="message_intel_meeting",
+    ),
     path("messages/<int:pk>/tags/remove/", tag_pages.message_untag, name="message_untag"),
     # An unknown sender made a Lead or Contact, with its past mail (SPEC F14)
     path(
@@ -233,6 +244,12 @@ pages: list[URLPattern] = [
     ),
     # Email insights (administrators; SPEC F9)
     path("settings/insights/", insights.insights_settings, name="insights_settings"),
+    # Email intelligence (administrators; SPEC F15)
+    path(
+        "settings/intelligence/",
+        intelligence_pages.intelligence_settings,
+        name="intelligence_settings",
+    ),
     # Webhooks (administrators)
     path("settings/webhooks/", webhooks.webhook_list, name="webhooks"),
     path("settings/webhooks/new/", webhooks.webhook_create, name="webhook_create"),

@@ -45,6 +45,8 @@ FIELD_LABELS = {
     Field.SIZE: "Size",
     Field.RECORD_TYPE: "It is on a",
     Field.RECORD_FIELD: "A field of its record",
+    Field.SENTIMENT: "Its sentiment (positive, neutral, negative)",
+    Field.INTENT: "Its intent (request, question, complaint, scheduling, unsubscribe, other)",
 }
 OP_LABELS = {
     Op.CONTAINS: "contains",

@@ -51,6 +51,9 @@ class MessageFacts:
     snippet: str = ""
     date: Any = None
     records: list[RecordFacts] = field(default_factory=list)
+    # What email intelligence found (None: nothing, e.g. BCC Dropbox mail, or switched off).
+    sentiment: str | None = None
+    intent: str | None = None
     # Reads the header lines on first use (header conditions only): name -> values.
     header_reader: Callable[[], dict[str, list[str]]] | None = None
     _headers: dict[str, list[str]] | None = None
@@ -105,6 +108,10 @@ def _subjects(
         return [facts.size]
     if f == Field.RECORD_TYPE:
         return {r.module for r in records}
+    if f == Field.SENTIMENT:
+        return [facts.sentiment]
+    if f == Field.INTENT:
+        return [facts.intent]
     if f == Field.RECORD_FIELD:
         module, _, name = condition.name.partition(".")
         return [v for r in records if r.module == module for v in r.values.get(name, [])]

@@ -30,7 +30,7 @@ from django.utils import timezone
 from crmail.events.dispatch import RETRY_DELAYS
 from crmail.workflows import conditions, facts, scope, steps
 from crmail.workflows.models import ActionState, RunState, Workflow, WorkflowRun
-from crmail.workflows.spec import RuleSpec, SpecError, Trigger
+from crmail.workflows.spec import INTELLIGENCE_FIELDS, RuleSpec, SpecError, Trigger
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,11 @@ def _rule(workflow: Workflow) -> RuleSpec | None:
 # --- running rules on new mail --------------------------------------------------------------
 
 
+def uses_intelligence(rule: RuleSpec) -> bool:
+    """Whether a condition of ``rule`` looks at what email intelligence found."""
+    return any(c.field in INTELLIGENCE_FIELDS for c in rule.conditions)
+
+
 def run(message_ids: Iterable[int]) -> list[WorkflowRun]:
     """Run the enabled rules on ``message_ids`` (in the caller's transaction); the runs
     made. Messages and rules that already have a run are left as they are."""
@@ -74,7 +79,7 @@ def run(message_ids: Iterable[int]) -> list[WorkflowRun]:
     for w, r in rules:
         if w.owner_id is not None and w.owner.is_active:
             personal[w.owner_id].append((w, r))
-    found = facts.load(held)
+    found = facts.load(held, intelligence=any(uses_intelligence(r) for _, r in rules))
     existing = {
         (row.workflow_id, row.message_id): row
         for row in WorkflowRun.objects.filter(

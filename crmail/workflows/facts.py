@@ -24,6 +24,8 @@ from typing import Any
 from django.db.models import Q
 
 from crmail.crm.models import Account, Contact, Deal, Lead, StageKind
+from crmail.intelligence import pipeline, switch
+from crmail.intelligence.models import Result
 from crmail.linking.models import Link, Module
 from crmail.mail.models import Message, Participant
 from crmail.mail.parse import decode_words
@@ -47,8 +49,10 @@ FIELDS = (
 )
 
 
-def load(message_ids: Iterable[int]) -> dict[int, MessageFacts]:
-    """The facts of each message that exists, by id."""
+def load(message_ids: Iterable[int], *, intelligence: bool = False) -> dict[int, MessageFacts]:
+    """The facts of each message that exists, by id. With ``intelligence`` (a rule looks
+    at sentiment or intent), a message that has no result yet is analysed first: rules
+    run after linking, maybe before the analysis's own job."""
     ids = list(dict.fromkeys(message_ids))
     if not ids:
         return {}
@@ -77,7 +81,25 @@ def load(message_ids: Iterable[int]) -> dict[int, MessageFacts]:
     for message_id, facts in found.items():
         facts.recipients = tuple(recipients.get(message_id, ()))
     _records(found)
+    _intelligence(found, compute=intelligence)
     return found
+
+
+def _intelligence(found: dict[int, MessageFacts], *, compute: bool) -> None:
+    if not found or not switch.enabled():
+        return
+    if compute:
+        missing = set(found) - set(
+            Result.objects.filter(message_id__in=list(found)).values_list("message_id", flat=True)
+        )
+        if missing:
+            pipeline.analyse_messages(sorted(missing))
+    rows = Result.objects.filter(message_id__in=list(found)).values_list(
+        "message_id", "sentiment", "intent"
+    )
+    for message_id, sentiment, intent in rows:
+        found[message_id].sentiment = sentiment
+        found[message_id].intent = intent
 
 
 def _header_reader(message_id: int) -> Any:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from crmail.intelligence.analysis import INTENTS, SENTIMENTS
 from crmail.text import text_problem
 
 
@@ -43,6 +44,8 @@ class Field(StrEnum):
     SIZE = "size"  # the raw message's size in bytes
     RECORD_TYPE = "record_type"  # a module the message is linked to: lead|contact|account|deal
     RECORD_FIELD = "record_field"  # ``name`` = "module.field", e.g. "deal.amount", "deal.stage"
+    SENTIMENT = "sentiment"  # email intelligence: positive | neutral | negative
+    INTENT = "intent"  # email intelligence: request | question | complaint | scheduling | …
 
 
 class Op(StrEnum):
@@ -75,7 +78,12 @@ OPS_BY_FIELD: dict[Field, frozenset[Op]] = {
     Field.RECORD_TYPE: frozenset({Op.IS, Op.IS_NOT}),
     # Text or number, by the field: the engine compares numbers as numbers.
     Field.RECORD_FIELD: TEXT_OPS | NUMBER_OPS,
+    Field.SENTIMENT: frozenset({Op.IS, Op.IS_NOT}),
+    Field.INTENT: frozenset({Op.IS, Op.IS_NOT}),
 }
+# What email intelligence finds (``intelligence.analysis``): the values of SENTIMENT, INTENT.
+CHOICES: dict[Field, tuple[str, ...]] = {Field.SENTIMENT: SENTIMENTS, Field.INTENT: INTENTS}
+INTELLIGENCE_FIELDS = frozenset(CHOICES)
 MODULES = ("lead", "contact", "account", "deal")
 
 
@@ -223,6 +231,10 @@ def _condition(data: Any, number: int) -> Condition:
             )
     if fld == Field.RECORD_TYPE and any(v not in MODULES for v in values):
         raise SpecError(f"Condition {number}: record types are {', '.join(MODULES)}.")
+    if fld in CHOICES:
+        values = [v.strip().lower() if isinstance(v, str) else v for v in values]
+    if fld in CHOICES and any(v not in CHOICES[fld] for v in values):
+        raise SpecError(f"Condition {number}: {fld} is one of {', '.join(CHOICES[fld])}.")
     if fld == Field.HAS_ATTACHMENT and any(not isinstance(v, bool) for v in values):
         raise SpecError(f"Condition {number}: has attachment is true or false.")
     if op in NUMBER_OPS - TEXT_OPS or fld == Field.SIZE:

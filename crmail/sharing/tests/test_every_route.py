@@ -50,6 +50,8 @@ from crmail.domains.models import Domain
 from crmail.emailtemplates import actions as template_actions
 from crmail.emailtemplates.models import EmailTemplate
 from crmail.insights.models import ScheduledSend
+from crmail.intelligence import pipeline
+from crmail.intelligence.tests.substitute import engine_installed, use_substitute
 from crmail.linking.models import Module
 from crmail.mail import tags
 from crmail.mail.ingest import parse_stored
@@ -336,6 +338,12 @@ def world(monkeypatch: pytest.MonkeyPatch) -> World:
     monkeypatch.setattr(notification_pages, "STREAM_SECONDS", 0.0)
     built = build_world()
     built.tokens = {name: f.token(user) for name, user in built.roles.items()}
+    # Email intelligence's results carry each message's text (its reply text): computed
+    # for the whole world, so every route that shows them is walked with them.
+    if not engine_installed():
+        use_substitute(monkeypatch)
+    pipeline._version.cache_clear()
+    assert pipeline.analyse_messages([m.pk for m in built.messages.values()])
     return built
 
 
@@ -441,6 +449,7 @@ def _api_path_values(world: World, path: str, name: str) -> list[Any]:
         "folder_id": [x.pk for x in world.folders],
         "deal_id": world.ids(record_model(Module.DEALS)),
         "part": [ATTACHMENT_PART],
+        "index": [0],  # a message's first meeting time (email intelligence)
         "name": [WALK_TAG, "tag-mkaprivate"],  # a tag's name
         # Mail asked live (privacy mode): the world's mailboxes keep copies, so none answers.
         "mailbox_id": [b.pk for b in world.mailboxes],
@@ -691,6 +700,7 @@ def _web_values(world: World, pattern: Pattern, name: str) -> list[Any]:
         "deal_pk": world.ids(record_model(Module.DEALS)),
         "folder_pk": [x.pk for x in world.folders],
         "part": [ATTACHMENT_PART],
+        "index": [0],  # a message's first meeting time (email intelligence)
         "path": ["crmail/crmail.css"],
         "mailbox_id": kinds["mailbox"],
         "remote_id": ["1"],

@@ -22,10 +22,12 @@ from django.views.decorators.http import require_POST
 
 from crmail.config import dates
 from crmail.config.words import count
+from crmail.intelligence import queries as intelligence
 from crmail.mailboxes import inbox, twoway
 from crmail.mailboxes.models import Folder, Location
 from crmail.people.models import MODULES, User
 from crmail.web.inbox_forms import ACTIONS, InboxActionForm, InboxForm
+from crmail.web.views import intelligence as intelligence_pages
 
 PAGE = 50
 ADD = (("contacts", "Add as contact"), ("leads", "Add as lead"))
@@ -101,6 +103,8 @@ def inbox_page(request: HttpRequest) -> HttpResponse:
     unread = True if data["unread"] else None
     tag = data["tag"] or None
     number = data["page"] or 1
+    wanted, intel = intelligence_pages.filter_context(request)
+    within = intelligence.within(user, wanted)
     got = inbox.page(
         user,
         stream=stream,
@@ -110,6 +114,7 @@ def inbox_page(request: HttpRequest) -> HttpResponse:
         limit=PAGE,
         offset=(number - 1) * PAGE,
         tabs=True,
+        within=within,
     )
     folder_counts = inbox.folders(user)
     shown = folder or next((c.folder for c in folder_counts if c.folder.role == "inbox"), None)
@@ -118,6 +123,8 @@ def inbox_page(request: HttpRequest) -> HttpResponse:
         for k, v in (("folder", data["folder"]), ("unread", "1" if unread else None), ("tag", tag))
         if v
     }
+    plain = dict(query)  # without the intelligence filters (the ready-made ones add theirs)
+    query |= wanted.params()
     tabs = [
         {
             "stream": s.stream,
@@ -126,13 +133,16 @@ def inbox_page(request: HttpRequest) -> HttpResponse:
             "total": s.total,
             "href": "?" + urlencode({**query, "stream": s.stream}),
         }
-        for s in got.streams or inbox.stream_counts(user, folder, tag)
+        for s in got.streams or inbox.stream_counts(user, folder, tag, within)
     ]
     here = {**query, **({"stream": stream} if stream else {})}
     links = _Links()
-    context = {
+    intel_rows = intelligence_pages.badges([e.message.pk for e in got.items])
+    context = intel | {
         "form": form,
-        "rows": [links.row(e) for e in got.items],
+        "rows": [links.row(e) | {"intel": intel_rows.get(e.message.pk)} for e in got.items],
+        "here": here,
+        "base": urlencode({**plain, **({"stream": stream} if stream else {})}),
         "count": got.count,
         "count_words": count(got.count, "conversation"),
         "stream": stream,

@@ -65,6 +65,7 @@ from crmail.sharing.visibility import may_see_message, visible_messages
 from crmail.web import image_proxy
 from crmail.web.security import MESSAGE_BODY_POLICY
 from crmail.web.views import insights as insights_pages
+from crmail.web.views import intelligence as intelligence_pages
 from crmail.web.views.message_deals import deals_context
 from crmail.web.views.message_mailbox import mailbox_context
 from crmail.web.views.message_tags import tags_context
@@ -255,6 +256,7 @@ def message_page(request: HttpRequest, pk: int) -> HttpResponse:
     }
     context |= tags_context(message)
     context |= insights_pages.message_context(message.pk)
+    context |= intelligence_pages.panel_context(request.user, message)  # type: ignore[arg-type]
     context |= deals_context(request, message)
     context |= mailbox_context(request, message, opening=request.GET.get("images") != "1")
     context["body_waits"] = body_waits(message)

@@ -23,6 +23,7 @@ from crmail.crm import actions
 from crmail.crm.forms import FORMS
 from crmail.crm.models import Record
 from crmail.insights import queries as insight_queries
+from crmail.intelligence import queries as intelligence
 from crmail.linking.links import link_progress
 from crmail.linking.models import JobState, LinkJob
 from crmail.linking.models import Module as LinkModule
@@ -37,6 +38,7 @@ from crmail.sharing.live import LiveItem
 from crmail.sharing.visibility import LiveAccess
 from crmail.web import modules
 from crmail.web.modules import MODULES, Module
+from crmail.web.views import intelligence as intelligence_pages
 from crmail.web.views.insights import best_time_context
 from crmail.web.views.sharing import record_sharing_context
 from crmail.web.views.tasks import tasks_context
@@ -102,14 +104,18 @@ def _email_view(request: HttpRequest) -> tuple[str, int | None, str | None]:
     return view, user_id if view == "user" else None, tag
 
 
-def _email_rows(module: str, record: Record, messages_: list[Message]) -> list[dict[str, object]]:
+def _email_rows(
+    viewer: User, module: str, record: Record, messages_: list[Message]
+) -> list[dict[str, object]]:
     """Rows for the template: the message, its page's address and why it is here."""
     found = emails.extras(module, record.pk, [m.pk for m in messages_])
     opened = insight_queries.summaries(m.pk for m in messages_)
+    intel = intelligence_pages.badges([m.pk for m in messages_])
     return [
         {
             "message": m,
             "insight": opened.get(m.pk),
+            "intel": intel.get(m.pk),
             "url": f"{reverse('web:message', args=[m.pk])}?on={module}/{record.pk}",
             "reasons": [r.explanation for r in found.reasons.get(m.pk, [])],
             "tags": found.tags.get(m.pk, []),
@@ -120,13 +126,13 @@ def _email_rows(module: str, record: Record, messages_: list[Message]) -> list[d
 
 
 def _live_rows(
-    module: str, record: Record, items: list[Message | LiveItem]
+    viewer: User, module: str, record: Record, items: list[Message | LiveItem]
 ) -> list[dict[str, object]]:
     """Rows of a list with live mail: stored messages as ``_email_rows`` makes them, and the
     live ones with their page's address."""
     stored = {
         row["message"].pk: row  # type: ignore[attr-defined]
-        for row in _email_rows(module, record, [m for m in items if isinstance(m, Message)])
+        for row in _email_rows(viewer, module, record, [m for m in items if isinstance(m, Message)])
     }
     rows: list[dict[str, object]] = []
     for item in items:
@@ -161,7 +167,7 @@ def _mixed_context(
         cursor = None
     providers = sorted({live.provider_name(a.mailbox) for a in mailboxes})
     return {
-        "rows": _live_rows(module, record, mixed.items),
+        "rows": _live_rows(user, module, record, mixed.items),
         "mixed": True,
         "stored_count": stored.count(),
         "providers": " and ".join(providers),
@@ -175,15 +181,20 @@ def _emails_context(request: HttpRequest, module: str, record: Record) -> dict[s
     """The record's Emails list: one view, one page of threads (a fixed number of queries),
     with the live mail of mailboxes that keep no copy merged in (``sharing.live``)."""
     view, user_id, tag = _email_view(request)
+    user: User = request.user  # type: ignore[assignment]
     choosing = view == "user" and user_id is None
-    qs = emails.record_emails(request.user, module, record.pk, view, user_id, tag)  # type: ignore[arg-type]
+    wanted, intel = intelligence_pages.filter_context(request)
+    qs = emails.record_emails(user, module, record.pk, view, user_id, tag)
+    qs = intelligence.narrowed(user, qs, wanted)
+    # Live mail has no intelligence: a list filtered by it shows stored mail only.
     mailboxes = (
         []
-        if choosing
-        else live_emails.mailboxes_for(request.user, module, record.pk, view, user_id, tag)  # type: ignore[arg-type]
+        if choosing or wanted
+        else live_emails.mailboxes_for(user, module, record.pk, view, user_id, tag)
     )
     view_query = f"view={view}" + (f"&user={user_id}" if user_id is not None else "")
-    query = view_query + (f"&{urlencode({'tag': tag})}" if tag else "")
+    base = view_query + (f"&{urlencode({'tag': tag})}" if tag else "")
+    query = base + (f"&{urlencode(wanted.params())}" if wanted else "")
     if mailboxes:
         page = None
         extra = _mixed_context(request, module, record, emails.thread_heads(qs), mailboxes)
@@ -191,7 +202,10 @@ def _emails_context(request: HttpRequest, module: str, record: Record) -> dict[s
         page = Paginator(
             emails.thread_heads(qs) if not choosing else qs.none(), EMAILS_PAGE_SIZE
         ).get_page(request.GET.get("page"))
-        extra = {"rows": _email_rows(module, record, list(page.object_list)), "mixed": False}
+        extra = {
+            "rows": _email_rows(user, module, record, list(page.object_list)),
+            "mixed": False,
+        }
     return {
         "emails": extra
         | {
@@ -204,7 +218,9 @@ def _emails_context(request: HttpRequest, module: str, record: Record) -> dict[s
             "users": list(emails.mail_users(request.user, module, record.pk)),  # type: ignore[arg-type]
             "page": page,
             "query": query,
+            "base": base,
         }
+        | intel
     }
 
 
@@ -257,7 +273,7 @@ def record_email_thread(
     if head is None:
         raise Http404("No such message on this record.")
     messages_ = list(emails.thread_messages(qs, head)[:THREAD_LIMIT])
-    rows = _email_rows(module, record, messages_)
+    rows = _email_rows(request.user, module, record, messages_)  # type: ignore[arg-type]
     return render(request, "web/records/_email_thread.html", {"rows": rows})
 
 
