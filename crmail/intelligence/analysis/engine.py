@@ -33,6 +33,9 @@ INTENT_CLASSES: tuple[str, ...] = INTENTS
 SENTIMENT_CLASSES: tuple[str, ...] = SENTIMENTS
 
 
+_ANY_WORD = re.compile(r"[^\W\d_]")
+
+
 class TierUnavailable(RuntimeError):
     """The ``ml`` tier was asked for on an installation without the ``crmail[ml]`` extra."""
 
@@ -47,6 +50,7 @@ class Prepared:
     meetings: tuple[Meeting, ...]
     features: features.Features
     embedding_text: str
+    empty: bool = False  # no word in the subject nor the reply text
 
 
 def prepare(item: MailText) -> Prepared:
@@ -61,6 +65,7 @@ def prepare(item: MailText) -> Prepared:
         meetings=found,
         features=features.extract(item.subject, text, lang, bool(found)),
         embedding_text=(item.subject + "\n" + text)[:2000],
+        empty=not _ANY_WORD.search(item.subject + "\n" + text),
     )
 
 
@@ -103,6 +108,8 @@ def classify(prepared: Sequence[Prepared], tier: Tier) -> list[Analysis]:
         sentiment: Sentiment = sentiment_classes[int(np.argmax(sentiments[i]))]  # type: ignore[assignment]
         # -1..1: how much likelier positive is than negative.
         score = float(sentiments[i, positive] - sentiments[i, negative])
+        if item.empty:  # nothing written: nothing to classify
+            intent, sentiment, score = "other", "neutral", 0.0
         results.append(
             Analysis(
                 language=item.language,

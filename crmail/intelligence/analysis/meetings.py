@@ -12,6 +12,7 @@ day.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
@@ -143,6 +144,7 @@ _NOT_A_MEETING = re.compile(
 _BREAK = re.compile(r"[.!?;]\s|\n\s*\n|\?")
 _NEAR_AFTER = 40  # characters between a day and its time ("Thursday 5 November at 11:00")
 _NEAR_BEFORE = 20  # a time before its day ("at 3pm on Thursday")
+MAX_TEXT = 20_000  # characters read: meetings are proposed near the top of a reply
 
 
 @dataclass
@@ -168,6 +170,7 @@ def extract(text: str, sent: datetime | None, time_zone: str | None = None) -> l
     """The meetings a text proposes, in the order they are mentioned."""
     if sent is None or not text:
         return []
+    text = text[:MAX_TEXT]
     if sent.tzinfo is None:
         sent = sent.replace(tzinfo=ZoneInfo("UTC"))
     zone = _zone(sent, time_zone)
@@ -197,7 +200,12 @@ def extract(text: str, sent: datetime | None, time_zone: str | None = None) -> l
 
 def _time_for(text: str, day: _Found, times: list[_Found], used: set[int]) -> _Found | None:
     best: tuple[int, int] | None = None
-    for i, time in enumerate(times):
+    # ``times`` is sorted by start: only those near the day are looked at.
+    first = bisect.bisect_left(times, day.start - _NEAR_BEFORE - 200, key=lambda t: t.start)
+    for i in range(first, len(times)):
+        time = times[i]
+        if time.start > day.end + _NEAR_AFTER:
+            break
         if i in used:
             continue
         if time.start >= day.end:

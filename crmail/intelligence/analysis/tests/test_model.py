@@ -51,6 +51,8 @@ def test_default_tier_is_always_there() -> None:
     assert result.version.startswith("default-")
     assert -1.0 <= result.sentiment_score <= 1.0
     assert analyse([]) == []
+    blank = analyse([MailText("", "\n> quoted only\n")])[0]
+    assert (blank.intent, blank.sentiment, blank.sentiment_score) == ("other", "neutral", 0.0)
 
 
 def test_unknown_tier_is_refused() -> None:
