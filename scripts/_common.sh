@@ -32,7 +32,8 @@ venv_install() {
   echo "==> installing crmail${1:+ with $1 extras} into $VENV"
   local log="$VENV/pip-install.log"
   # The ml extra pins torch: installed on its own first, so that pip keeps that build
-  # (on this machine the CPU wheel in /opt/wheels) rather than resolving another.
+  # (the CPU wheel, where pip's configuration offers one locally) rather than resolving
+  # another (a CUDA build of several GB).
   local torch=(true)
   if [[ ",${1:-}," == *",ml,"* ]]; then
     torch=("$VENV/bin/python" -m pip install --disable-pip-version-check "torch==2.13.0")
