@@ -35,6 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.benchenv import cpu  # noqa: E402
 from tests.harness.dovecot import DovecotServer  # noqa: E402
 
 MARK_START, MARK_END = "<!-- alerts-bench:start -->", "<!-- alerts-bench:end -->"
@@ -63,16 +64,8 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (
-        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"load average {load} at the start"
-    )
+    return f"{cpu()}, Python {platform.python_version()}, load average {load} at the start"
 
 
 class Bench:

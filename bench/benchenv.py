@@ -1,4 +1,5 @@
-"""What the in-process benchmarks share: a fresh crmail in a temporary data dir."""
+"""What the benchmarks share: a fresh crmail in a temporary data dir, the machine's CPU,
+and their sections of docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -35,3 +36,22 @@ def setup_crmail(name: str, extra: dict[str, str] | None = None) -> Path:
 
     django.setup()
     return data
+
+
+def cpu() -> str:
+    """This machine's CPU model and how many cores it has: "AMD EPYC, 2 cores"."""
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def replaced(text: str, start: str, end: str, block: str) -> str | None:
+    """``text`` with ``block`` in place of what lies from the marker ``start`` to the
+    marker ``end`` (both included); None when ``text`` does not hold both markers."""
+    if start not in text or end not in text:
+        return None
+    head, rest = text.split(start, 1)
+    return head + block + rest.split(end, 1)[1]

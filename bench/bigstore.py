@@ -49,6 +49,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.benchenv import cpu
+
 PG_SERVER = os.environ.get("CRMAIL_BENCH_PG_SERVER", "postgresql://127.0.0.1:5432")
 PG_DATABASE = "crmail_bench"
 
@@ -130,11 +132,6 @@ def machine() -> str:
     """One line: CPU, cores, OS, Python, the database's version, the load average now."""
     from django.db import connection
 
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -143,7 +140,7 @@ def machine() -> str:
     else:
         dbv = f"SQLite {sqlite3.sqlite_version}"
     return (
-        f"{cpu}, {os.cpu_count()} cores; {platform.platform()}; Python "
+        f"{cpu()}; {platform.platform()}; Python "
         f"{platform.python_version()}, {dbv}; load average {load}"
     )
 

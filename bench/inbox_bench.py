@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.benchenv import setup_crmail
+from bench.benchenv import cpu, replaced, setup_crmail
 
 PG = os.environ.get("CRMAIL_BENCH_PG_URL", "postgresql://127.0.0.1:5432")
 CHUNK = 20_000
@@ -201,18 +201,13 @@ def timed(fn: Callable[[], Any], samples: int) -> tuple[float, float, Any]:
 def machine(db: str) -> str:
     from django.db import connection
 
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
     if connection.vendor == "postgresql":
         number = connection.cursor().connection.info.server_version  # e.g. 150020
         version = f"PostgreSQL {number // 10000}.{number % 10000}"
     else:
         version = f"SQLite {sqlite3.sqlite_version}"
     python = f"Python {platform.python_version()}"
-    return f"{cpu}, {os.cpu_count()} cores; {platform.platform()}; {python}; {version}"
+    return f"{cpu()}; {platform.platform()}; {python}; {version}"
 
 
 def run(args: argparse.Namespace) -> list[str]:
@@ -327,12 +322,8 @@ def write(path: Path, db: str, lines: list[str]) -> None:
     start, end = f"<!-- inbox-bench:{db}:start -->", f"<!-- inbox-bench:{db}:end -->"
     text = path.read_text()
     block = "\n".join([start, *lines, end])
-    if start in text and end in text:
-        before, rest = text.split(start, 1)
-        text = before + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+    new = replaced(text, start, end, block)
+    path.write_text(new if new is not None else text.rstrip("\n") + "\n\n" + block + "\n")
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.benchenv import cpu, replaced
 from crmail.intelligence.analysis import (
     INTENTS,
     SENTIMENTS,
@@ -39,15 +40,9 @@ BATCH = 64
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
-        f"{cpu}, {os.cpu_count()} cores; {platform.platform()}; Python "
-        f"{platform.python_version()}; load average {load}"
+        f"{cpu()}; {platform.platform()}; Python {platform.python_version()}; load average {load}"
     )
 
 
@@ -138,12 +133,10 @@ def main() -> None:
     print(section)
     if args.out:
         text = args.out.read_text()
-        if MARK_START in text:
-            before, rest = text.split(MARK_START, 1)
-            text = before + section + rest.split(MARK_END, 1)[1]
-        else:
-            text = text.rstrip("\n") + "\n\n## Email intelligence\n\n" + section + "\n"
-        args.out.write_text(text)
+        new = replaced(text, MARK_START, MARK_END, section)
+        if new is None:
+            new = text.rstrip("\n") + "\n\n## Email intelligence\n\n" + section + "\n"
+        args.out.write_text(new)
 
 
 if __name__ == "__main__":

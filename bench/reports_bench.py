@@ -28,6 +28,8 @@ from typing import Any
 
 import bigstore
 
+from bench.benchenv import replaced
+
 MARK = "reports-bench"
 TARGET_S = 2.0
 
@@ -100,14 +102,10 @@ def measure(ids: dict[str, Any], runs: int, who: list[str], windows_: list[str])
 def write_out(path: Path, text: str, db: str) -> None:
     """Put ``text`` between this database's markers in ``path`` (appended the first time)."""
     start, end = f"<!-- {MARK}:{db}:start -->", f"<!-- {MARK}:{db}:end -->"
-    block = f"{start}\n{text}{end}\n"
+    block = f"{start}\n{text}{end}"
     old = path.read_text() if path.exists() else "# Benchmarks\n"
-    if start in old and end in old:
-        head, rest = old.split(start, 1)
-        new = head + block + rest.split(end, 1)[1].lstrip("\n")
-    else:
-        new = old.rstrip("\n") + "\n\n" + block
-    path.write_text(new)
+    new = replaced(old, start, end, block)
+    path.write_text(new if new is not None else old.rstrip("\n") + "\n\n" + block + "\n")
 
 
 def main() -> None:

@@ -46,6 +46,8 @@ from typing import Any
 
 import bigstore
 
+from bench.benchenv import replaced
+
 MARK_START, MARK_END = "<!-- search-bench:start -->", "<!-- search-bench:end -->"
 PAGE = 20
 
@@ -317,13 +319,11 @@ def write_out(path: Path, text: str, db: str) -> None:
     start, end = f"<!-- search-bench:{db}:start -->", f"<!-- search-bench:{db}:end -->"
     block = f"{start}\n{text}{end}\n"
     old = path.read_text() if path.exists() else "# Benchmarks\n"
-    if start in old and end in old:
-        head, rest = old.split(start, 1)
-        new = head + block + rest.split(end, 1)[1].lstrip("\n")
-    elif MARK_START in old and MARK_END in old:
+    new = replaced(old, start, end, block.rstrip("\n"))
+    if new is None and MARK_START in old and MARK_END in old:
         head, rest = old.split(MARK_END, 1)
         new = head + block + MARK_END + rest
-    else:
+    elif new is None:
         new = old.rstrip("\n") + f"\n\n{MARK_START}\n{block}{MARK_END}\n"
     path.write_text(new)
 
