@@ -10,7 +10,6 @@ import re
 import smtplib
 import socket
 import ssl
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +19,7 @@ import pytest
 
 from tests.harness.dovecot import DovecotError, DovecotServer, live_group_members
 from tests.harness.plugin import DovecotFactory, SmtpSinkFactory
+from tests.harness.serving import serve_in_thread
 from tests.harness.smtp import SmtpSink
 
 pytestmark = pytest.mark.database_independent  # no database, or a data dir of its own
@@ -378,8 +378,7 @@ def introspection() -> Iterator[tuple[str, list[str]]]:
             pass
 
     httpd = ThreadingHTTPServer((HOST, 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_thread(httpd)
     try:
         yield f"http://{HOST}:{httpd.server_address[1]}/introspect", seen
     finally:

@@ -17,7 +17,6 @@ import http.server
 import ipaddress
 import re
 import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +29,7 @@ from crmail.mail import display
 from crmail.web import image_proxy
 from crmail.web.tests.mail_samples import deliver, html_message, png, text_message
 from tests import factories as f
+from tests.harness.serving import serve_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -111,7 +111,7 @@ def image_server(monkeypatch) -> Iterator[tuple[str, list[str]]]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     real_check, real_resolve = image_proxy.forbidden_address, socket.getaddrinfo
     loopback = ipaddress.ip_address("127.0.0.1")
 

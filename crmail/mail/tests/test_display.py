@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.server
 import re
-import threading
 from html.parser import HTMLParser
 
 import pytest
@@ -25,6 +24,7 @@ from crmail.mail.display import (
     subject_from_headers,
     text_to_html,
 )
+from tests.harness.serving import serve_in_thread
 
 INLINE = "/inline/"
 PROXY = "/proxy/?u="
@@ -292,8 +292,7 @@ def test_the_inliner_never_fetches_a_stylesheet():
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    serve_in_thread(server)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         html = (

@@ -6,7 +6,6 @@ import http.server
 import ipaddress
 import re
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, urlsplit
@@ -27,6 +26,7 @@ from crmail.web import image_proxy
 from crmail.web.security import MESSAGE_BODY_POLICY
 from crmail.web.tests.mail_samples import PDF, PNG, deliver, html_message, text_message
 from tests import factories as f
+from tests.harness.serving import serve_in_thread
 
 pytestmark = pytest.mark.django_db
 
@@ -505,7 +505,7 @@ def image_server(monkeypatch) -> Iterator[ImageServer]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     real = image_proxy.forbidden_address
     loopback = ipaddress.ip_address("127.0.0.1")
     monkeypatch.setattr(image_proxy, "forbidden_address", lambda ip: ip != loopback and real(ip))
@@ -626,7 +626,7 @@ def tls_image_server(tmp_path, monkeypatch) -> Iterator[tuple[int, str]]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     loopback = ipaddress.ip_address("127.0.0.1")
     real = image_proxy.forbidden_address
     monkeypatch.setattr(image_proxy, "forbidden_address", lambda ip: ip != loopback and real(ip))

@@ -13,6 +13,8 @@ from typing import Any
 
 from standardwebhooks import Webhook
 
+from tests.harness.serving import serve_in_thread
+
 
 @dataclass
 class Call:
@@ -60,8 +62,7 @@ def receiver(path: str = "/hook") -> Iterator[Receiver]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     holder["r"] = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}{path}")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    serve_in_thread(server)
     try:
         yield holder["r"]
     finally:

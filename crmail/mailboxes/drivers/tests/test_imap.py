@@ -19,6 +19,7 @@ from crmail.mailboxes.drivers.imap import ImapConfig, ImapDriver
 from crmail.mailboxes.drivers.imap_errors import WRONG_PASSWORD
 from crmail.mailboxes.drivers.tests.mailgen import fill_maildir
 from tests.harness.dovecot import DovecotServer, free_port
+from tests.harness.serving import serve_in_thread
 
 pytestmark = pytest.mark.database_independent  # no database, or a data dir of its own
 
@@ -163,8 +164,7 @@ def introspection() -> Iterator[str]:
             pass
 
     httpd = ThreadingHTTPServer((HOST, 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    serve_in_thread(httpd)
     try:
         yield f"http://{HOST}:{httpd.server_address[1]}/introspect"
     finally:

@@ -36,6 +36,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.harness.serving import serve_in_thread
+
 FULL_SCOPE = "https://mail.google.com/"
 MODIFY_SCOPE = "https://www.googleapis.com/auth/gmail.modify"
 LABELS_SCOPE = "https://www.googleapis.com/auth/gmail.labels"
@@ -307,8 +309,7 @@ class GmailStandIn:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self._server)
         return self
 
     def stop(self) -> None:

@@ -76,6 +76,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from tests.harness.serving import serve_in_thread
+
 WELL_KNOWN = {
     "inbox": "Inbox",
     "sentitems": "Sent Items",
@@ -1610,8 +1612,7 @@ def serve(state: GraphState | None = None) -> Iterator[GraphState]:
     state = state or GraphState()
     server = _Server(state)
     state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1.0"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_thread(server)
     try:
         yield state
     finally:

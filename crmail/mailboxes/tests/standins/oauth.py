@@ -55,6 +55,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.harness.serving import serve_in_thread
+
 HOST = "127.0.0.1"
 REDIRECT_URI = "http://127.0.0.1:9/mailboxes/oauth/callback"  # never fetched
 CLIENT_ID = "crmail-test-client"
@@ -722,8 +724,7 @@ def serve(auth: AuthServer | None = None) -> Iterator[AuthServer]:
     auth = auth or AuthServer()
     server = _Server(auth)
     auth.url = f"http://{HOST}:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_thread(server)
     try:
         yield auth
     finally:
