@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -58,13 +59,18 @@ QUIET = 3  # seconds to wait for a second copy that should never come
 
 
 class TimedSink(SmtpSink):
-    """The SMTP sink, noting when each message arrived (``time.time()``)."""
+    """The SMTP sink, noting when each message arrived (``time.time()``); with ``pause``
+    set, it takes that many seconds to answer a message's end (``receiving`` is set then)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.arrived: list[float] = []
+        self.pause = 0.0
+        self.receiving = threading.Event()
 
     def _record(self, message: ReceivedMessage) -> None:
+        self.receiving.set()
+        time.sleep(self.pause)  # a slow server: the sender waits for its answer
         self.arrived.append(time.time())
         super()._record(message)
 
@@ -242,4 +248,25 @@ def test_an_email_whose_worker_died_sending_it_is_never_sent_again(env, sink, tm
     assert (state, sent) == ("failed", False)
     assert "may or may not have gone out" in error
     assert len(sink.messages) == 1
+    assert trouble(log) == []
+
+
+def test_a_worker_stopped_while_sending_finishes_the_send_first(env, sink, tmp_path):
+    # SIGTERM is how service managers (systemd, docker stop) stop a worker.
+    sink.pause = 3
+    log = tmp_path / "worker.log"
+    worker = start_worker(env, log, threads=1)
+    try:
+        wait_until_leading(env, worker)
+        pk, send_at = schedule_in(env, sink, 2)
+        assert sink.receiving.wait(timeout=send_at + LATE - time.time())
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=20)
+    finally:
+        kill(worker)
+
+    assert worker.returncode == 0
+    assert scheduled_state(env, pk) == ("sent", "", True)
+    assert len(sink.messages) == 1
+    assert "The worker has stopped." in log.read_text()
     assert trouble(log) == []
