@@ -10,6 +10,9 @@ failpoint costs one dictionary lookup. The points, from the fetch to the parse r
 - ``index-commit``: the batch's rows are written, the transaction not committed;
 - ``parse-save``: parse results are written, their transaction not committed;
 - ``dropbox-stored``: dropbox mail is stored, the receiver has not answered 250.
+
+Mail crmail sends is stored the same way once its server has taken it: ``pack-written``
+and ``index-commit`` then kill a process that sent a message and has not recorded it sent.
 """
 
 from __future__ import annotations

@@ -2,11 +2,13 @@
 
 Several consumers may share one queue; only the one holding the ``periodic`` lease
 enqueues periodic jobs, so each runs once per period whatever the number of workers.
+Ctrl-C and SIGTERM both let the jobs under way finish before the worker stops.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 from datetime import timedelta
 
 from django.db import close_old_connections
@@ -46,6 +48,11 @@ class CrmailConsumer(Consumer):
     def __init__(self, *args, embedded: bool = False, **kwargs) -> None:  # type: ignore[no-untyped-def]
         self.embedded = embedded
         super().__init__(*args, **kwargs)
+        # huey stops at once on SIGTERM, abandoning the jobs under way (a message half
+        # sent: a scheduled email is then marked "may or may not have gone out"). Service
+        # managers stop with SIGTERM: it finishes them first, like Ctrl-C; a second
+        # signal stops at once.
+        self._signal_actions[signal.SIGTERM] = self._signal_actions[signal.SIGINT]
 
     def _create_scheduler(self) -> LeaderScheduler:
         return LeaderScheduler(

@@ -42,7 +42,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         description=(
             "Run background jobs without the web app, to spread the work over several "
             "processes or machines sharing the database and queue. Of all running workers, "
-            "only one at a time enqueues the periodic jobs."
+            "only one at a time enqueues the periodic jobs. Ctrl-C or SIGTERM stop it once "
+            "the jobs under way are done; a second one stops it at once."
         ),
     )
     worker.add_argument("--workers", type=positive, default=4, help="worker threads (%(default)s)")
