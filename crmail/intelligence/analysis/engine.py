@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -140,8 +140,8 @@ _GREETING = re.compile(
 _STOP = frozenset().union(*language._SETS.values())
 
 
-def _sentences(message: MailText) -> list[str]:
-    body = reply.split(message.text or "", message.from_name)[0]
+def _sentences(text: str, from_name: str) -> list[str]:
+    body = reply.split(text, from_name)[0]
     lines = [line.strip() for line in body]
     while lines and (not lines[0] or (_GREETING.match(lines[0]) and len(lines[0]) < 60)):
         lines.pop(0)
@@ -157,16 +157,31 @@ def _sentences(message: MailText) -> list[str]:
     return out
 
 
+# A thread's summary is made for each of its messages as of that message, so the same
+# earlier messages are read again and again (up to ``THREAD_LIMIT`` of them each time):
+# each one's sentences are worked out once. Bodies are at most 200,000 characters; 128 of
+# them are at most 25 MB and usually a few hundred KB.
+@lru_cache(maxsize=128)
+def _sentence_words(text: str, from_name: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """The key-sentence candidates of a body: each sentence with its words (stop words
+    left out)."""
+    return tuple(
+        (sentence, frozenset(w.lower() for w in _WORD.findall(sentence)) - _STOP)
+        for sentence in _sentences(text, from_name)
+    )
+
+
 def summarise(thread: Sequence[MailText], max_sentences: int = 3) -> str:
     """The thread's key sentences, in thread order: those whose words recur most across the
     thread's messages (a word in many messages is what the thread is about), questions and
     sentences with dates or figures a little ahead, the newest message's a little more."""
-    candidates: list[tuple[int, int, str, set[str]]] = []
+    candidates: list[tuple[int, int, str, frozenset[str]]] = []
     frequency: Counter[str] = Counter()
     for m, message in enumerate(thread):
         message_words: set[str] = set()
-        for s, sentence in enumerate(_sentences(message)):
-            words = {w.lower() for w in _WORD.findall(sentence)} - _STOP
+        for s, (sentence, words) in enumerate(
+            _sentence_words(message.text or "", message.from_name)
+        ):
             message_words |= words
             candidates.append((m, s, sentence, words))
         frequency.update(message_words)
