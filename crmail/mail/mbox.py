@@ -12,6 +12,10 @@ read it.
 What goes in is the caller's query (a user's mail: ``mailboxes.queries.user_mail``), in
 its order. Messages that could not be parsed are in it too: the raw bytes are what
 counts. Raw bytes are read a batch at a time, so memory stays flat whatever the size.
+A message whose body waits (it arrived while storage was full: crmail holds its header
+section only, the body is on the mail server) goes in as that header section with one
+header before it, ``X-Crmail-Body-Waiting``, saying so, and is counted apart
+(``Progress.without_body``): a backup never passes an empty body off as the message.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from datetime import UTC, datetime
 
 from django.db.models import QuerySet
 
-from crmail.mail.models import Message
+from crmail.mail.models import Message, WaitingBody
 from crmail.mail.store import raw_bytes_many
 from crmail.people.models import User
 
@@ -32,6 +36,11 @@ BATCH_MESSAGES = 200
 BATCH_BYTES = 32 * 1024 * 1024
 
 MAILER_DAEMON = "MAILER-DAEMON"
+# Put before the header section of a message whose body crmail does not hold.
+BODY_WAITING = (
+    b"X-Crmail-Body-Waiting: the body of this message was not stored (the storage\n"
+    b" quota was reached when it arrived); it is on the mail server only\n"
+)
 CONTENT_TYPE = "application/mbox"  # RFC 4155, section 2
 
 # Quoting in mboxrd: a line of ">"s then "From " gets one more ">". Lines end in LF here.
@@ -49,6 +58,7 @@ class Progress:
 
     messages: int
     bytes: int
+    without_body: int = 0  # of ``messages``: those whose body waits on the mail server
 
 
 def asctime(moment: datetime) -> str:
@@ -111,16 +121,24 @@ def write_mbox(
 
     ``on_progress``, when given, is called after each batch with the totals so far.
     """
-    done = written = 0
+    done = written = without_body = 0
     for batch in _batches(messages):
+        waiting = set(
+            WaitingBody.objects.filter(message_id__in=[m.pk for m in batch]).values_list(
+                "message_id", flat=True
+            )
+        )
         for message, raw in zip(batch, raw_bytes_many(batch), strict=True):
             moment = message.date or message.first_seen_at
+            if message.pk in waiting:
+                raw = BODY_WAITING + raw
+                without_body += 1
             chunk = entry(raw, message.from_address, moment)
             done += 1
             written += len(chunk)
             yield chunk
         if on_progress is not None:
-            on_progress(Progress(messages=done, bytes=written))
+            on_progress(Progress(messages=done, bytes=written, without_body=without_body))
 
 
 def backup_filename(user: User) -> str:

@@ -77,6 +77,12 @@ def run_backup(args: argparse.Namespace, out: Output) -> int:
         f"Backed up {count(done.messages, 'message')} of {user.email} ({megabytes(written)}) "
         f"to {where}."
     )
+    if done.without_body:
+        out.note(
+            f"{count(done.without_body, 'message')} went in without the body (its header "
+            "section only, marked X-Crmail-Body-Waiting): it arrived while the storage was "
+            "full, and its body is on the mail server only."
+        )
     return 0
 
 

@@ -122,6 +122,34 @@ def test_at_the_quota_new_mail_keeps_its_headers_and_links_and_its_body_waits(
     assert not Alert.objects.exists()
 
 
+def test_a_backup_says_which_messages_went_in_without_their_body(dovecot, admin, tmp_path, capsys):
+    import mailbox as mailboxes
+
+    from crmail.config.cli import main
+
+    name, password = dovecot.new_user()
+    for n in range(5):  # three fit, the fourth crosses the quota, the fifth's body waits
+        dovecot.deliver(name, mail(n))
+    mailbox = f.mailbox(dovecot, name, password)
+    sync(mailbox)
+    assert WaitingBody.objects.filter(message__subject="Order 4").exists()
+
+    path = tmp_path / "rep.mbox"
+    assert main(["backup", mailbox.owner.email, "-o", str(path)]) == 0
+    _, err = capsys.readouterr()
+    assert "Backed up 5 messages" in err
+    assert "1 message went in without the body" in err and "on the mail server only" in err
+    box = mailboxes.mbox(path, create=False)
+    got = {m["Subject"]: m for m in box}
+    assert sorted(got) == [f"Order {n}" for n in range(5)]
+    waiting = got["Order 4"]
+    assert "storage" in waiting["X-Crmail-Body-Waiting"]
+    assert waiting["Message-ID"] == "<order4@example.com>" and not waiting.get_payload().strip()
+    for n in range(4):  # the others whole, unmarked
+        assert got[f"Order {n}"]["X-Crmail-Body-Waiting"] is None
+        assert f"Body of order {n}." in got[f"Order {n}"].get_payload()
+
+
 def test_a_body_is_fetched_on_demand_whatever_room_is_left(dovecot, admin):
     name, password = dovecot.new_user()
     for n in range(5):
