@@ -116,9 +116,15 @@ def org(db) -> factories.Org:  # type: ignore[no-untyped-def]
 
 
 def pytest_collection_modifyitems(config, items) -> None:  # type: ignore[no-untyped-def]
-    """Soak tests run only when CRMAIL_SOAK=1: CI keeps to the quick suite. Tests marked
-    ``database_independent`` are skipped with CRMAIL_TEST_SKIP_DATABASE_INDEPENDENT=1, which
-    ``scripts/test`` sets for the PostgreSQL pass when the SQLite pass runs them too."""
+    """Soak tests run only when CRMAIL_SOAK=1: CI keeps to the quick suite.
+
+    When ``scripts/test`` runs the SQLite and PostgreSQL passes side by side, each runs
+    once what needs running once, so that the two take about as long: tests marked
+    ``database_independent`` run in the SQLite pass only (CRMAIL_TEST_SKIP_DATABASE_INDEPENDENT=1
+    in the other), the browser tests in the PostgreSQL pass only (CRMAIL_TEST_SKIP_BROWSER=1
+    in the other). What a page's script and layout do is the same on either database, and
+    what the database changes under a page, the view and API tests check on both. A pass
+    on its own (``CRMAIL_TEST_DATABASES=sqlite``) runs everything."""
     import os
 
     skips = []
@@ -126,6 +132,8 @@ def pytest_collection_modifyitems(config, items) -> None:  # type: ignore[no-unt
         skips.append(("soak", "soak test: set CRMAIL_SOAK=1 to run"))
     if os.environ.get("CRMAIL_TEST_SKIP_DATABASE_INDEPENDENT") == "1":
         skips.append(("database_independent", "the same on every database: run in another pass"))
+    if os.environ.get("CRMAIL_TEST_SKIP_BROWSER") == "1":
+        skips.append(("browser", "the page's behaviour in a browser: run in another pass"))
     for marker, reason in skips:
         for item in items:
             if marker in item.keywords:

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from crmail.blobs import packs
 
+pytestmark = pytest.mark.database_independent  # no database: one pass runs it
+
 
 def items(contents: list[bytes]) -> list[packs.Item]:
     return [packs.Item(hashlib.sha256(c).hexdigest(), c, 0, len(c)) for c in contents]

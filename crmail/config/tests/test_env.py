@@ -8,6 +8,8 @@ import pytest
 
 from crmail.config import env
 
+pytestmark = pytest.mark.database_independent  # no database: one pass runs it
+
 
 def test_default_database_is_sqlite_in_wal_mode_in_the_data_dir(tmp_path, monkeypatch):
     monkeypatch.delenv("CRMAIL_DATABASE_URL", raising=False)

@@ -9,6 +9,8 @@ import pytest
 from crmail.config import env
 from crmail.config.proxy import TrustedProxies
 
+pytestmark = pytest.mark.database_independent  # no database: one pass runs it
+
 
 def seen_by_app(networks: str, peer: str, **headers: str) -> dict[str, Any]:
     """The WSGI environ Django would get for a request from ``peer`` with ``headers``."""

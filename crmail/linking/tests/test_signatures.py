@@ -6,6 +6,8 @@ import pytest
 
 from crmail.linking import signatures as s
 
+pytestmark = pytest.mark.database_independent  # no database: one pass runs it
+
 ENGLISH = """Hi Rex,
 
 thanks for the quote. Could you send the updated price list?

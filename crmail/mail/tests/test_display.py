@@ -26,6 +26,8 @@ from crmail.mail.display import (
 )
 from tests.harness.serving import serve_in_thread
 
+pytestmark = pytest.mark.database_independent  # no database: one pass runs it
+
 INLINE = "/inline/"
 PROXY = "/proxy/?u="
 

@@ -15,6 +15,8 @@ import pytest
 from crmail.mail import parse
 from crmail.mail.parse import parse_message, part_bytes
 
+pytestmark = pytest.mark.database_independent  # no database: one pass runs it
+
 CORPUS = sorted((Path(__file__).parents[3] / "tests" / "data" / "cpython_email").glob("msg_*.txt"))
 
 

@@ -10,6 +10,8 @@ from crmail.config.env import ConfigError
 from crmail.mail import system
 from tests.harness.dovecot import free_port
 
+pytestmark = pytest.mark.database_independent  # no database: one pass runs it
+
 
 @pytest.fixture(autouse=True)
 def _from_address(settings):

@@ -7,6 +7,8 @@ import pytest
 from crmail.mail.parse import parse_message
 from crmail.mailboxes.replies import quoted, recipients, references_for, subject_for
 
+pytestmark = pytest.mark.database_independent  # no database: one pass runs it
+
 
 @pytest.mark.parametrize(
     ("mode", "subject", "expected"),

@@ -10,6 +10,8 @@ from crmail.mailboxes.drivers.base import AuthFailed, ConnectFailed, DriverError
 from crmail.mailboxes.drivers.smtp import SmtpClient, SmtpConfig
 from tests.harness.dovecot import free_port
 
+pytestmark = pytest.mark.database_independent  # no database: one pass runs it
+
 
 def draft(**kw) -> Draft:
     base = {

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from xml.sax.saxutils import quoteattr
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmail.workflows.imports import FilterImportError, ImportResult, read_file, read_text
 from crmail.workflows.spec import RuleSpec
+
+pytestmark = pytest.mark.database_independent  # no database: one pass runs it
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

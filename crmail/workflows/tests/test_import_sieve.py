@@ -9,6 +9,8 @@ import pytest
 from crmail.workflows.imports import FilterImportError, read_file, read_text
 from crmail.workflows.spec import RuleSpec
 
+pytestmark = pytest.mark.database_independent  # no database: one pass runs it
+
 DATA = Path(__file__).parent / "data" / "filters"
 
 

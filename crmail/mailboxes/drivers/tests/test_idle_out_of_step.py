@@ -17,6 +17,8 @@ from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.drivers.imap import ImapConfig, ImapDriver
 from crmail.mailboxes.drivers.imap_idle import IdleSession
 
+pytestmark = pytest.mark.database_independent  # no database: one pass runs it
+
 EXAMINED = b"* 3 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 4] n\r\n"
 
 

@@ -12,6 +12,8 @@ from crmail.mailboxes.drivers import imap_wire
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.drivers.imap import ImapConfig, ImapDriver
 
+pytestmark = pytest.mark.database_independent  # no database: one pass runs it
+
 GOOD = b"* 1 FETCH (UID 1 RFC822.SIZE 5 BODY[] {5}\r\nhello)\r\n"
 SECOND = b"* 2 FETCH (UID 2 RFC822.SIZE 5 BODY[] {5}\r\nworld)\r\n"
 

@@ -46,6 +46,8 @@ from crmail.mailboxes.drivers.imap_protocol import (
     xoauth2_initial_response,
 )
 
+pytestmark = pytest.mark.database_independent  # no database: one pass runs it
+
 # -- modified UTF-7 (RFC 3501 §5.1.3) --------------------------------------------------------
 
 

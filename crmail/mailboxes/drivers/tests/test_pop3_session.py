@@ -11,6 +11,8 @@ from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.drivers.pop3 import INBOX, Pop3Config, Pop3Driver
 from crmail.mailboxes.drivers.pop3_session import listing, status, whole_message
 
+pytestmark = pytest.mark.database_independent  # no database: one pass runs it
+
 
 def test_status_lines_are_plus_ok_or_minus_err_and_nothing_else():
     assert status(b"+OK 12 octets\r\n") == (True, b"12 octets")
