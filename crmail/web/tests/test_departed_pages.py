@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from crmail.crm.models import Contact
 from crmail.mail.ingest import parse_stored
-from crmail.mail.models import Message
+from crmail.mail.models import Message, WaitingBody
 from crmail.mail.store import store_raw
 from crmail.mailboxes.models import Folder, Location, Mailbox, SentMessage
 from crmail.people.models import ModuleDefault, User
@@ -159,6 +159,21 @@ def test_the_departed_page_lists_deactivated_users_with_their_mail(leaving, clie
     assert s.claire.email not in html  # active users are not listed
     users_page = admin.get(reverse("web:users")).content.decode()
     assert f'<a href="{reverse("web:departed")}">Departed users</a> lists them' in users_page
+
+
+def test_the_page_says_how_many_of_their_messages_have_no_body_in_crmail(leaving, client_for):
+    """Mail that arrived while storage was full (its body on the mail server only) is
+    counted, so an administrator knows a backup holds its header section only."""
+    s = leaving
+    admin = client_for(s.admin)
+    set_active(admin, s.mark, False)
+    WaitingBody.objects.create(message=s.synced[1], headers=b"Subject: Follow up\r\n\r\n")
+    html = admin.get(reverse("web:departed")).content.decode()
+    row = re.search(rf"<tr>\s*<td data-label=\"Name\">{s.mark.name}</td>.*?</tr>", html, re.S)
+    assert row is not None
+    cells = dict(re.findall(r'<td data-label="([^"]+)">(.*?)</td>', row.group(0), re.S))
+    assert cells["Messages"] == '3 <span class="muted">(1 without the body)</span>'
+    assert "X-Crmail-Body-Waiting" in html  # the help says how a backup holds them
 
 
 def test_the_backup_downloads_every_message_as_an_mbox(leaving, client_for, tmp_path: Path):

@@ -34,6 +34,7 @@ class Departed:
     mailboxes: int
     messages: int  # distinct messages lying in their mailboxes
     hidden: int  # of those, the ones not sent from crmail: synced mail, now off the lists
+    without_body: int  # of those, the ones whose body waits on the mail server (storage full)
     sent: int  # messages they sent from crmail, still shown on records
     deactivated_at: datetime | None
     backup: MailBackup | None  # the latest taken since deactivation: their mail stays
@@ -61,6 +62,9 @@ def departed_users() -> list[Departed]:
         .annotate(
             messages=Count("message_id", distinct=True),
             hidden=Count("message_id", distinct=True, filter=~Q(sent_from_crmail)),
+            without_body=Count(
+                "message_id", distinct=True, filter=Q(message__waiting_body__isnull=False)
+            ),
         )
         .order_by()
     }
@@ -85,6 +89,7 @@ def departed_users() -> list[Departed]:
                 mailboxes=user.mailbox_count,
                 messages=counts.get("messages", 0),
                 hidden=counts.get("hidden", 0),
+                without_body=counts.get("without_body", 0),
                 sent=sent.get(user.pk, 0),
                 deactivated_at=user.deactivated_at,
                 backup=backup,
