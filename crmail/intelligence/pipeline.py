@@ -25,7 +25,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from crmail.crm.models import Contact
@@ -88,23 +88,56 @@ def _mail_text(message: Message, zones: dict[str, str]) -> MailText:
     )
 
 
-def _summary(message: Message, zones: dict[str, str], tier: str) -> tuple[str, list[int]]:
-    """The thread's summary as of ``message`` and the ids it was read from, when the
-    thread is long by then; else ("", [])."""
-    if message.thread_id is None or message.date is None:
-        return "", []
-    upto = Q(date__lt=message.date) | Q(date=message.date, pk__lte=message.pk)
-    thread = list(
-        eligible(Message.objects.filter(thread_id=message.thread_id))
-        .filter(upto)
-        .order_by("-date", "-pk")
-        .only("pk", "subject", "body_text", "date", "sent_at", "from_name", "from_address")[
-            :THREAD_LIMIT
-        ]
+_SUMMARY_FIELDS = ("pk", "subject", "body_text", "date", "sent_at", "from_name", "from_address")
+
+
+def _thread_windows(messages: Sequence[Message]) -> dict[int, list[Message]]:
+    """For each of ``messages`` in a thread, the thread as of it: its ``THREAD_LIMIT``
+    newest analysable messages up to it (itself included), oldest first. Read for the
+    whole batch at once: each thread's ids and dates in one query, the rows of every
+    window in one more, so a message shared by many windows is read once."""
+    by_thread: dict[int, list[Message]] = {}
+    for message in messages:
+        if message.thread_id is not None and message.date is not None:
+            by_thread.setdefault(message.thread_id, []).append(message)
+    if not by_thread:
+        return {}
+    newest = max(m.date for ms in by_thread.values() for m in ms)  # type: ignore[type-var]
+    members: dict[int, list[tuple[datetime, int]]] = {}
+    rows = (
+        eligible(Message.objects.filter(thread_id__in=list(by_thread)))
+        .filter(date__isnull=False, date__lte=newest)
+        .values_list("thread_id", "date", "pk")
     )
-    thread.reverse()
-    if message.pk not in {m.pk for m in thread}:
-        thread.append(message)
+    for thread_id, when, pk in rows:
+        members.setdefault(thread_id, []).append((when, pk))
+    wanted: dict[int, list[int]] = {}
+    for thread_id, own in by_thread.items():
+        ordered = sorted(members.get(thread_id, []))
+        for message in own:
+            upto = [pk for when, pk in ordered if (when, pk) <= (message.date, message.pk)]
+            wanted[message.pk] = upto[-THREAD_LIMIT:]
+    needed = {pk for pks in wanted.values() for pk in pks} - {m.pk for m in messages}
+    loaded = {m.pk: m for m in messages}
+    for chunk in _chunks(sorted(needed), 1000):
+        loaded.update(Message.objects.only(*_SUMMARY_FIELDS).in_bulk(chunk))
+    windows: dict[int, list[Message]] = {}
+    for message_pk, pks in wanted.items():
+        window = [loaded[pk] for pk in pks if pk in loaded]
+        if message_pk not in pks:
+            window.append(loaded[message_pk])
+        windows[message_pk] = window
+    return windows
+
+
+def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _summary(thread: list[Message], zones: dict[str, str]) -> tuple[str, list[int]]:
+    """The summary of ``thread`` (a message's window, ``_thread_windows``) and the ids it
+    was read from, when the thread is long by then; else ("", [])."""
     length = sum(len(m.body_text) for m in thread)
     if len(thread) < LONG_THREAD and length < LONG_TEXT:
         return "", []
@@ -146,10 +179,11 @@ def analyse_messages(message_ids: Sequence[int], *, force: bool = False) -> int:
             continue
         zones = _time_zones(m.from_address for m in messages)
         pairs = _analysed(messages, zones, tier)
+        windows = _thread_windows(messages)
         now = timezone.now()
         with transaction.atomic():
             for message, result in pairs:
-                summary, sources = _summary(message, zones, tier)
+                summary, sources = _summary(windows.get(message.pk, []), zones)
                 Result.objects.update_or_create(
                     message_id=message.pk,
                     defaults={

@@ -149,6 +149,13 @@ def test_a_long_thread_gets_its_summary(org, analyser, flow):
     last = results[messages[-1].pk]
     assert last.summary and any(p.split()[1] in last.summary for p in points)
     assert sorted(last.summary_of) == sorted(m.pk for m in messages)
+    # Analysed again together in one batch, each message still gets the thread as of
+    # itself, not as of the newest message of the batch.
+    assert pipeline.analyse_messages([m.pk for m in messages], force=True) == len(messages)
+    again = {r.message_id: r for r in Result.objects.filter(message__in=messages)}
+    assert again[messages[-2].pk].summary == "" and again[messages[-2].pk].summary_of == []
+    assert again[messages[-1].pk].summary == last.summary
+    assert sorted(again[messages[-1].pk].summary_of) == sorted(m.pk for m in messages)
 
 
 def test_a_message_the_analysis_fails_on_holds_up_no_other(org, analyser, flow, monkeypatch):
