@@ -110,7 +110,8 @@ def _thread_windows(messages: Sequence[Message]) -> dict[int, list[Message]]:
         .values_list("thread_id", "date", "pk")
     )
     for thread_id, when, pk in rows:
-        members.setdefault(thread_id, []).append((when, pk))
+        if when is not None and thread_id is not None:  # the query's own conditions
+            members.setdefault(thread_id, []).append((when, pk))
     wanted: dict[int, list[int]] = {}
     for thread_id, own in by_thread.items():
         ordered = sorted(members.get(thread_id, []))
