@@ -121,23 +121,30 @@ def pytest_collection_modifyitems(config, items) -> None:  # type: ignore[no-unt
     When ``scripts/test`` runs the SQLite and PostgreSQL passes side by side, each runs
     once what needs running once, so that the two take about as long: tests marked
     ``database_independent`` run in the SQLite pass only (CRMAIL_TEST_SKIP_DATABASE_INDEPENDENT=1
-    in the other), the browser tests in the PostgreSQL pass only (CRMAIL_TEST_SKIP_BROWSER=1
-    in the other). What a page's script and layout do is the same on either database, and
+    in the other), and the browser tests are shared out, each module in one pass
+    (CRMAIL_TEST_BROWSER_SHARE=0 in one, 1 in the other: the modules whose path's CRC-32 is
+    even, or odd). What a page's script and layout do is the same on either database, and
     what the database changes under a page, the view and API tests check on both. A pass
     on its own (``CRMAIL_TEST_DATABASES=sqlite``) runs everything."""
     import os
+    import zlib
 
     skips = []
     if os.environ.get("CRMAIL_SOAK") != "1":
         skips.append(("soak", "soak test: set CRMAIL_SOAK=1 to run"))
     if os.environ.get("CRMAIL_TEST_SKIP_DATABASE_INDEPENDENT") == "1":
         skips.append(("database_independent", "the same on every database: run in another pass"))
-    if os.environ.get("CRMAIL_TEST_SKIP_BROWSER") == "1":
-        skips.append(("browser", "the page's behaviour in a browser: run in another pass"))
     for marker, reason in skips:
         for item in items:
             if marker in item.keywords:
                 item.add_marker(pytest.mark.skip(reason=reason))
+    share = os.environ.get("CRMAIL_TEST_BROWSER_SHARE", "")
+    if share in ("0", "1"):
+        skip = pytest.mark.skip(reason="the page's behaviour in a browser: run in another pass")
+        for item in items:
+            module = item.nodeid.split("::", 1)[0]
+            if "browser" in item.keywords and zlib.crc32(module.encode()) % 2 != int(share):
+                item.add_marker(skip)
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def worker_env(operator_env):
 def test_one_worker_syncs_several_mailboxes_at_once_without_an_error(
     dovecot, worker_env, tmp_path: Path
 ):
-    env, size = worker_env, 250
+    env, size = worker_env, 120
     assert crmail(env, "init").returncode == 0
     ids = add_mailboxes(env, dovecot, 8, size)
     log = tmp_path / "worker.log"
