@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.smtp import ReceivedMessage, SmtpSink
-from tests.integration.workers import ADMIN, start_worker, trouble
+from tests.integration.workers import ADMIN, start_worker, stop, trouble
 from tests.operator import crmail, free_port, operator_environment
 
 pytestmark = pytest.mark.database_independent  # a data dir of its own
@@ -147,15 +147,6 @@ def kill(worker: subprocess.Popen[bytes]) -> None:
     if worker.poll() is None:
         os.killpg(worker.pid, signal.SIGKILL)
     worker.wait(timeout=10)
-
-
-def stop(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            kill(worker)
 
 
 def test_a_scheduled_email_goes_at_its_time_once_though_the_worker_was_killed(env, sink, tmp_path):
