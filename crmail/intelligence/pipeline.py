@@ -120,8 +120,9 @@ def _thread_windows(messages: Sequence[Message]) -> dict[int, list[Message]]:
             wanted[message.pk] = upto[-THREAD_LIMIT:]
     needed = {pk for pks in wanted.values() for pk in pks} - {m.pk for m in messages}
     loaded = {m.pk: m for m in messages}
-    for chunk in _chunks(sorted(needed), 1000):
-        loaded.update(Message.objects.only(*_SUMMARY_FIELDS).in_bulk(chunk))
+    ids = sorted(needed)
+    for start in range(0, len(ids), 1000):
+        loaded.update(Message.objects.only(*_SUMMARY_FIELDS).in_bulk(ids[start : start + 1000]))
     windows: dict[int, list[Message]] = {}
     for message_pk, pks in wanted.items():
         window = [loaded[pk] for pk in pks if pk in loaded]
@@ -129,11 +130,6 @@ def _thread_windows(messages: Sequence[Message]) -> dict[int, list[Message]]:
             window.append(loaded[message_pk])
         windows[message_pk] = window
     return windows
-
-
-def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _summary(thread: list[Message], zones: dict[str, str]) -> tuple[str, list[int]]:
