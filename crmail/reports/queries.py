@@ -57,7 +57,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Lower, TruncDay, TruncMonth, TruncWeek
+from django.db.models.functions import Lower
 from django.db.models.lookups import In
 
 from crmail.crm.models import Deal, Stage
@@ -66,13 +66,21 @@ from crmail.emailtemplates.models import EmailTemplate
 from crmail.insights.models import MessageInsight
 from crmail.intelligence import queries as intelligence
 from crmail.intelligence import switch as intelligence_switch
+from crmail.intelligence.models import Result
 from crmail.linking.models import Link, Module
 from crmail.mail.models import Message
 from crmail.mailboxes.models import Location, Mailbox, Protocol, SentMessage, Source
 from crmail.mailboxes.sending import from_addresses
 from crmail.people import access
 from crmail.people.models import User
-from crmail.sharing.visibility import MODELS, every_visible_message, visible_copies_anywhere
+from crmail.sharing.classes import values_sql
+from crmail.sharing.visibility import (
+    MODELS,
+    VisibleRows,
+    visible_copies_anywhere,
+    visible_messages,
+    visible_rows,
+)
 
 GROUPS: dict[str, str] = {
     "user": "User",
@@ -191,9 +199,8 @@ def email_report(viewer: User, group_by: str, filters: Filters | None = None) ->
     filters = filters or Filters()
     check(group_by, filters)
     report = Report(group_by, filters)
-    (count, outbound), counts = _grouped(
-        filtered_messages(viewer, filters), _PAIRS[group_by](viewer)
-    )
+    rows = visible_rows(viewer, _protocol(filters))
+    (count, outbound), counts = _grouped(rows, _counted_sql(viewer, filters), group_by, viewer)
     report.outbound, report.inbound = outbound, count - outbound
     report.rows = _ROWS[group_by](counts) if count else []
     return report
@@ -211,15 +218,20 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=zone())
 
 
-def filtered_messages(viewer: User, filters: Filters) -> QuerySet[Message]:
+def filtered_messages(viewer: User, filters: Filters, *, few: bool = False) -> QuerySet[Message]:
     """The messages ``viewer`` may see that meet ``filters`` (unordered): what every
     report counts. A protocol as source: a copy the viewer sees the message through lies
-    in a mailbox of that protocol; crmail or dropbox: it was sent or received so."""
-    messages = every_visible_message(viewer)
-    if filters.after:
-        messages = messages.filter(date__gte=_start_of(filters.after))
-    if filters.before:
-        messages = messages.filter(date__lt=_start_of(filters.before))
+    in a mailbox of that protocol; crmail or dropbox: it was sent or received so.
+
+    ``few``: for a query the caller narrows to a few candidates (replies, tracked mail),
+    the rules are asked of each candidate (``visible_messages``) instead of the viewer's
+    whole mail being listed through its classes (``visible_rows``), which costs the same
+    however few the candidates."""
+    if not few:
+        rows = visible_rows(viewer, _protocol(filters))
+        seen = RawSQL(rows.ids, rows.params)  # noqa: S611 (the visibility layer's SQL)
+        return _narrowed(viewer, Message.objects.filter(pk__in=seen), filters)
+    messages = visible_messages(viewer).order_by()
     if filters.source in Protocol.values:
         copies = Location.objects.filter(
             visible_copies_anywhere(viewer),
@@ -227,7 +239,21 @@ def filtered_messages(viewer: User, filters: Filters) -> QuerySet[Message]:
             message_id=OuterRef("pk"),
         )
         messages = messages.filter(Exists(copies))
-    elif filters.source:
+    return _narrowed(viewer, messages, filters)
+
+
+def _protocol(filters: Filters) -> str | None:
+    return filters.source if filters.source in Protocol.values else None
+
+
+def _narrowed(viewer: User, messages: QuerySet[Message], filters: Filters) -> QuerySet[Message]:
+    """``messages`` (those ``viewer`` may see, through the source if a protocol) narrowed
+    by the other filters."""
+    if filters.after:
+        messages = messages.filter(date__gte=_start_of(filters.after))
+    if filters.before:
+        messages = messages.filter(date__lt=_start_of(filters.before))
+    if filters.source and filters.source not in Protocol.values:
         sends = SentMessage.objects.filter(source=filters.source, message_id=OuterRef("pk"))
         messages = messages.filter(Exists(sends))
     if filters.sentiment or filters.intent:
@@ -261,9 +287,19 @@ def went_out(path: str, addresses: list[str] | None = None) -> Any:
 
 # --- pairs: (key, message) per group, grouped in one statement ------------------------
 
-# The counted messages, (id, outbound), worked out once per report (``_grouped``): the
-# pairs name them by this table of the statement instead of asking visibility again.
+# The messages the viewer may see, (id, class), and those counted, (id, outbound), worked
+# out once per report (``_grouped``): the pairs name them by these tables of the
+# statement instead of asking visibility again.
+ROWS = "report_rows"
 COUNTED = "report_counted"
+ASKED = "report_asked"  # those counted seen through no class: the pairs of ``THROUGH``
+# What a message seen through its class counts under, for the groups that depend on
+# how it is seen (``classes.Through``); the other groups read the message's own rows.
+THROUGH = {
+    "user": lambda t: t.users,
+    "source": lambda t: t.sources,
+    "record_type": lambda t: t.modules,
+}
 
 
 def _pairs(rows: QuerySet[Any], key: Any, message: str) -> QuerySet[Any]:
@@ -279,13 +315,15 @@ def _in() -> RawSQL:
     return RawSQL(f"SELECT {COUNTED}.id FROM {COUNTED}", ())  # noqa: S608, S611 (a constant)
 
 
-def _counted() -> QuerySet[Message]:
-    return Message.objects.filter(pk__in=_in())
+def _in_asked() -> RawSQL:
+    """The counted messages seen through no class (asked directly): the only ones whose
+    pairs the groups of ``THROUGH`` read from the rows."""
+    return RawSQL(f"SELECT {ASKED}.id FROM {ASKED}", ())  # noqa: S608, S611 (a constant)
 
 
 def _by_user(viewer: User) -> list[QuerySet[Any]]:
-    copies = Location.objects.filter(visible_copies_anywhere(viewer), message_id__in=_in())
-    sends = SentMessage.objects.filter(message_id__in=_in())
+    copies = Location.objects.filter(visible_copies_anywhere(viewer), message_id__in=_in_asked())
+    sends = SentMessage.objects.filter(message_id__in=_in_asked())
     return [
         _pairs(copies, F("mailbox__owner_id"), "message_id"),
         _pairs(sends, F("sender_id"), "message_id"),
@@ -293,19 +331,26 @@ def _by_user(viewer: User) -> list[QuerySet[Any]]:
 
 
 def _by_source(viewer: User) -> list[QuerySet[Any]]:
-    copies = Location.objects.filter(visible_copies_anywhere(viewer), message_id__in=_in())
-    sends = SentMessage.objects.filter(message_id__in=_in())
+    copies = Location.objects.filter(visible_copies_anywhere(viewer), message_id__in=_in_asked())
+    sends = SentMessage.objects.filter(message_id__in=_in_asked())
     return [
         _pairs(copies, F("mailbox__protocol"), "message_id"),
         _pairs(sends, F("source"), "message_id"),
     ]
 
 
-def _by_period(trunc: type[TruncMonth] | type[TruncWeek] | type[TruncDay]) -> Any:
-    def pairs(viewer: User) -> list[QuerySet[Any]]:
-        return [_pairs(_counted(), trunc("date", tzinfo=zone()), "pk")]
+def _by_period(kind: str) -> Any:
+    def grouping(viewer: User, group_by: str) -> tuple[str, tuple[Any, ...]]:
+        """The counted messages by the period of their date, in the organisation's time
+        zone (``COUNTED``'s date: no message is read again)."""
+        trunc: Any = connection.ops.datetime_trunc_sql  # (SQL, parameters); the stub: a str
+        key, params = trunc(kind, "c.d", (), settings.TIME_ZONE)
+        return (
+            f"SELECT {key} AS k, SUM(1 - c.o) AS i, SUM(c.o) AS o"  # noqa: S608
+            f" FROM {COUNTED} c GROUP BY 1"
+        ), tuple(params)
 
-    return pairs
+    return grouping
 
 
 def _viewable_links(viewer: User, modules: Iterable[str]) -> Q:
@@ -322,7 +367,7 @@ def _viewable_links(viewer: User, modules: Iterable[str]) -> Q:
 
 
 def _by_record_type(viewer: User) -> list[QuerySet[Any]]:
-    links = Link.objects.filter(_viewable_links(viewer, MODELS), message_id__in=_in())
+    links = Link.objects.filter(_viewable_links(viewer, MODELS), message_id__in=_in_asked())
     return [_pairs(links, F("module"), "message_id")]
 
 
@@ -341,10 +386,10 @@ def _by_template(viewer: User) -> list[QuerySet[Any]]:
 
 def _by_result(column: str) -> Any:
     def pairs(viewer: User) -> list[QuerySet[Any]]:
-        found = _counted().filter(intelligence__isnull=False)
+        found = Result.objects.filter(message_id__in=_in())
         if not intelligence_switch.enabled():
             found = found.none()  # no result is shown
-        return [_pairs(found, F(f"intelligence__{column}"), "pk")]
+        return [_pairs(found, F(column), "message_id")]
 
     return pairs
 
@@ -352,58 +397,125 @@ def _by_result(column: str) -> Any:
 _PAIRS = {
     "user": _by_user,
     "source": _by_source,
-    "month": _by_period(TruncMonth),
-    "week": _by_period(TruncWeek),
-    "day": _by_period(TruncDay),
     "record_type": _by_record_type,
     "stage": _by_stage,
     "template": _by_template,
     "sentiment": _by_result("sentiment"),
     "intent": _by_result("intent"),
 }
+# The groups counted from ``COUNTED`` alone (the others: ``_paired``).
+_GROUPINGS = {"month": _by_period("month"), "week": _by_period("week"), "day": _by_period("day")}
+
+
+def _counted_sql(viewer: User, filters: Filters) -> tuple[str, tuple[Any, ...]] | None:
+    """The statement of ``COUNTED``: of the messages the viewer may see (``ROWS``), those
+    meeting ``filters`` (but the source as a protocol, which ``ROWS`` met), with their
+    direction and date; None when nothing can meet them."""
+    addresses = internal_addresses()
+    outbound = "r.sent"
+    params: tuple[Any, ...] = ()
+    if addresses:
+        in_addresses, params = values_sql(addresses)
+        outbound = f"r.sent OR r.from_address {in_addresses}"
+    where = []
+    for day, op in ((filters.after, ">="), (filters.before, "<")):
+        if day:
+            where.append(f"r.date {op} %s")
+            params = (*params, connection.ops.adapt_datetimefield_value(_start_of(day)))
+    try:
+        narrowing = _narrowing(viewer, filters)
+        if narrowing is not None:
+            sql, narrowing_params = narrowing.query.sql_with_params()
+            where.append(f"r.message_id IN ({sql})")
+            params = (*params, *narrowing_params)
+    except EmptyResultSet:  # sentiment or intent asked with email intelligence off
+        return None
+    return (
+        f"SELECT r.message_id, CASE WHEN {outbound} THEN 1 ELSE 0 END, r.date,"  # noqa: S608
+        f" r.visibility_class_id FROM {ROWS} r{' WHERE ' + ' AND '.join(where) if where else ''}"
+    ), params
+
+
+def _narrowing(viewer: User, filters: Filters) -> QuerySet[Any] | None:
+    """The messages meeting the filters that are not in ``ROWS`` (a source that is no
+    protocol, a sentiment, an intent), as ids, or None for no such filter."""
+    found: QuerySet[Any] | None = None
+    if filters.source and filters.source not in Protocol.values:
+        found = SentMessage.objects.filter(source=filters.source).values("message_id")
+    if filters.sentiment or filters.intent:
+        results = intelligence.narrowed(
+            viewer,
+            Message.objects.all(),
+            intelligence.Filter(sentiment=filters.sentiment, intent=filters.intent),
+        ).values("pk")
+        found = results if found is None else results.filter(pk__in=found)
+    return found
 
 
 def _grouped(
-    messages: QuerySet[Message], pairs: list[QuerySet[Any]]
+    rows: VisibleRows, counted: tuple[str, tuple[Any, ...]] | None, group_by: str, viewer: User
 ) -> tuple[tuple[int, int], dict[Any, tuple[int, int]]]:
-    """(messages, outbound) of ``messages``, and per key of ``pairs`` (inbound,
-    outbound) messages, each (key, message) pair once — one statement: the messages
-    (visibility asked once) kept as ``COUNTED`` with their direction, the pairs' union
-    joined to it and grouped, the totals beside each row."""
-    try:
-        counted_sql, counted_params = (
-            messages.order_by()
-            .annotate(report_out=_flag("", internal_addresses()))
-            .values_list("pk", "report_out")
-            .query.sql_with_params()
-        )
-    except EmptyResultSet:  # nothing the viewer may see (a deactivated viewer)
+    """(messages, outbound) counted, and per key of ``group_by`` (inbound, outbound)
+    messages, each (key, message) pair once — one statement: the messages the viewer may
+    see (``rows``, visibility asked once) kept as ``ROWS``, those meeting the filters
+    (``counted``) kept as ``COUNTED`` with their direction and date, the group's pairs
+    joined to it and grouped, the totals beside each row; for the groups of
+    ``THROUGH``, the messages seen through a class counted per class and direction, in
+    the same statement, and given to each key the class is seen through (decision 063)."""
+    if counted is None:
         return (0, 0), {}
-    grouping, pairs_params = "SELECT NULL AS k, NULL AS i, NULL AS o", ()
+    counted_sql, counted_params = counted
+    grouping, grouping_params = _GROUPINGS.get(group_by, _paired)(viewer, group_by)
+    by_class = ""
+    if group_by in THROUGH:
+        by_class = (
+            " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, c.c, c.o, COUNT(*)"  # noqa: S608
+            f" FROM {COUNTED} c WHERE c.c IS NOT NULL GROUP BY c.c, c.o"
+        )
+    sql = (
+        f"WITH {ROWS}({', '.join(VisibleRows.COLUMNS)}) AS MATERIALIZED ({rows.sql}),"  # noqa: S608
+        f" {COUNTED}(id, o, d, c) AS MATERIALIZED ({counted_sql}),"
+        f" {ASKED}(id, o) AS MATERIALIZED (SELECT id, o FROM {COUNTED} WHERE c IS NULL)"
+        f" SELECT t.n, t.outbound, g.k, g.i, g.o, NULL, NULL, NULL"
+        f" FROM (SELECT COUNT(*) AS n, COALESCE(SUM(o), 0) AS outbound FROM {COUNTED}) t"
+        f" LEFT JOIN ({grouping}) g ON 1 = 1{by_class}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*rows.params, *counted_params, *grouping_params))
+        found = cursor.fetchall()
+    first = next((row for row in found if row[5] is None), None)
+    totals = (int(first[0]), int(first[1])) if first else (0, 0)
+    groups: dict[Any, tuple[int, int]] = {
+        key: (int(i), int(o))
+        for _, _, key, i, o, cls, _, _ in found
+        if cls is None and i is not None
+    }
+    for *_, cls, outbound, n in found:
+        if cls is None:
+            continue
+        for key in THROUGH[group_by](rows.through[cls]):
+            i, o = groups.get(key, (0, 0))
+            groups[key] = (i, o + n) if outbound else (i + n, o)
+    return totals, groups
+
+
+def _paired(viewer: User, group_by: str) -> tuple[str, tuple[Any, ...]]:
+    """The grouping of a group made of (key, message) pairs (``_PAIRS``): each pair once,
+    joined to the counted messages for their direction (those seen through no class, for
+    the groups of ``THROUGH``: the others are counted by class), counted per key."""
+    counted = ASKED if group_by in THROUGH else COUNTED
+    pairs = _PAIRS[group_by](viewer)
     union = pairs[0] if len(pairs) == 1 else pairs[0].union(*pairs[1:])
     try:
         pairs_sql, pairs_params = union.query.sql_with_params()
     except EmptyResultSet:  # no group the viewer may see (no record they may view)
-        pass
-    else:
-        grouping = (
-            "SELECT u.k AS k, SUM(1 - u.o) AS i, SUM(u.o) AS o FROM"  # noqa: S608
-            " (SELECT DISTINCT p.report_key AS k, p.report_message AS m, c.o"
-            f" FROM ({pairs_sql}) p JOIN {COUNTED} c ON c.id = p.report_message) u"
-            " GROUP BY u.k"
-        )
-    sql = (
-        f"WITH {COUNTED}(id, o) AS MATERIALIZED ({counted_sql})"  # noqa: S608
-        f" SELECT t.n, t.outbound, g.k, g.i, g.o"
-        f" FROM (SELECT COUNT(*) AS n, COALESCE(SUM(o), 0) AS outbound FROM {COUNTED}) t"
-        f" LEFT JOIN ({grouping}) g ON 1 = 1"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, (*counted_params, *pairs_params))
-        rows = cursor.fetchall()
-    totals = (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
-    groups = {key: (int(i), int(o)) for _, _, key, i, o in rows if i is not None}
-    return totals, groups
+        return "SELECT NULL AS k, NULL AS i, NULL AS o", ()
+    return (
+        "SELECT u.k AS k, SUM(1 - u.o) AS i, SUM(u.o) AS o FROM"  # noqa: S608
+        " (SELECT DISTINCT p.report_key AS k, p.report_message AS m, c.o"
+        f" FROM ({pairs_sql}) p JOIN {counted} c ON c.id = p.report_message) u"
+        " GROUP BY u.k"
+    ), tuple(pairs_params)
 
 
 def _flag(path: str, addresses: list[str]) -> Case:

@@ -9,8 +9,10 @@ messages they answered first, the median and the 90th percentile (nearest rank) 
 times. Messages never answered, or answered only in a message the viewer may not see,
 count nowhere.
 
-Two statements (the inbound messages that have a reply, and those replies), both through
-``every_visible_message``; the pairing and the figures are made in Python.
+The Message-IDs replied to, then the inbound messages of those ids (a statement per
+``CHUNK``), then their replies, each asking the visibility rules of the candidates only
+(``visible_messages``: replies are few beside the mail); the pairing and the figures are
+made in Python.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from crmail.mailboxes.models import SentMessage
 from crmail.mailboxes.replies import own_addresses_of
 from crmail.people.models import User
 from crmail.reports.queries import Filters, check, filtered_messages, internal_addresses, went_out
-from crmail.sharing.visibility import every_visible_message
+from crmail.sharing.visibility import visible_messages
 
 COLUMNS = ["user", "label", "replied", "median_seconds", "p90_seconds"]
+CHUNK = 5000  # Message-IDs asked for in one statement
 
 
 @dataclass(frozen=True)
@@ -87,24 +90,28 @@ def response_times(viewer: User, filters: Filters | None = None) -> ResponseTime
     outbound = Q(went_out("", addresses))
     sender = SentMessage.objects.filter(message_id=OuterRef("pk")).order_by("pk")
     replies = (
-        every_visible_message(viewer)
+        visible_messages(viewer)  # the rules asked of each reply: few beside the mail
         .order_by()
         .filter(outbound)
         .exclude(in_reply_to="")
         .annotate(sent_by=Subquery(sender.values("sender_id")[:1]))
     )
     inbound = (
-        filtered_messages(viewer, filters)
+        filtered_messages(viewer, filters, few=True)
         .exclude(outbound)
         .exclude(message_id="")
-        .filter(message_id__in=replies.values("in_reply_to"), date__isnull=False)
+        .filter(date__isnull=False)
     )
+    # The messages replied to, named first (a planner cannot tell how few they are).
+    named = sorted(set(replies.values_list("in_reply_to", flat=True)))
     asked: dict[str, datetime] = {}
-    for message_id, date in inbound.values_list("message_id", "date"):
-        if date is None:
-            continue
-        if message_id not in asked or date < asked[message_id]:
-            asked[message_id] = date
+    for start in range(0, len(named), CHUNK):
+        chunk = inbound.filter(message_id__in=named[start : start + CHUNK])
+        for message_id, date in chunk.values_list("message_id", "date"):
+            if date is None:
+                continue
+            if message_id not in asked or date < asked[message_id]:
+                asked[message_id] = date
     if not asked:
         return ResponseTimes(filters)
     answers = replies.filter(in_reply_to__in=list(asked), date__isnull=False).values_list(

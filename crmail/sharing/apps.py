@@ -7,4 +7,7 @@ class SharingConfig(AppConfig):
     verbose_name = "Mail sharing"
 
     def ready(self) -> None:
-        from crmail.sharing import receivers  # noqa: F401  (new users, deleted records)
+        from crmail.sharing import (  # noqa: F401  (new users, deleted records; the job)
+            receivers,
+            tasks,
+        )

@@ -234,3 +234,53 @@ class OrganisationSharing(models.Model):
 
     def __str__(self) -> str:
         return f"organisation default: {self.get_default_mode_display()}"
+
+
+class VisibilityClass(models.Model):
+    """What decides who may see a message, shared by every message it is the same for:
+    the mailboxes holding it (their owner, protocol, and whether the copy is internal for
+    that owner), who sent it from crmail and how, and the owners of the records it is on
+    (decision 063). ``key`` is that, as canonical JSON (``sharing.classes``); written once,
+    never changed."""
+
+    digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the key.")
+    key = models.TextField()
+
+    def __str__(self) -> str:
+        return f"visibility class {self.pk}"
+
+
+class MessageClass(models.Model):
+    """A message's visibility class, as of the last time ``sharing.classes`` worked it
+    out, with what reports read of the message itself (so that counting half a million
+    messages reads this narrow table, not the messages); a message with a
+    ``VisibilityChange`` since is asked the rules directly."""
+
+    message = models.OneToOneField(
+        "mail.Message",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="visibility",
+    )
+    visibility_class = models.ForeignKey(
+        VisibilityClass, on_delete=models.PROTECT, related_name="+"
+    )
+    date = models.DateTimeField(null=True, blank=True)  # ``Message.date``
+    from_address = models.CharField(max_length=254, blank=True)  # lower case
+    sent = models.BooleanField(default=False)  # sent from crmail or through a dropbox
+
+    def __str__(self) -> str:
+        return f"message {self.message_id}: class {self.visibility_class_id}"
+
+
+class VisibilityChange(models.Model):
+    """A message whose visibility class may have changed: written by database triggers
+    on every table the class is made from (decision 063), read and deleted by
+    ``sharing.classes.classify``. Only inserted by writers, so no writer waits on
+    another for it."""
+
+    message_id = models.BigIntegerField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"message {self.message_id} changed"

@@ -1,4 +1,4 @@
-"""`crmail sharing set` and `crmail sharing show`, as an administrator uses them."""
+"""`crmail sharing set`, `show` and `classify`, as an administrator uses them."""
 
 from __future__ import annotations
 
@@ -67,3 +67,21 @@ def test_mistakes_are_said_with_the_option_names(capsys, org):
     assert status == 1 and "no user" in err
     status, _, err = run(capsys, "sharing", "set", org.rep.email, "custom", "--share-with", "x")
     assert status == 1 and "public mode only" in err
+
+
+def test_classify_works_out_the_classes_reports_read_and_says_so(capsys, org):
+    from crmail.sharing.models import MessageClass, VisibilityChange
+    from crmail.sharing.tests.build import message
+
+    mail = [
+        message("jane@customer.test", [org.rep.email], in_mailboxes=[org.rep]) for _ in range(3)
+    ]
+    status, out, err = run(capsys, "sharing", "classify")
+    assert status == 0, err
+    assert "changes to mail wait for their visibility classes" in out
+    assert "Visibility classes up to date" in out
+    assert not VisibilityChange.objects.exists()
+    assert set(MessageClass.objects.values_list("message_id", flat=True)) == {m.pk for m in mail}
+    status, out, _ = run(capsys, "sharing", "classify")
+    assert status == 0
+    assert "Every message's visibility class is up to date." in out

@@ -31,8 +31,15 @@ from crmail.crm.models import Account, Contact, Deal, Lead, Pipeline, Record
 from crmail.mailboxes.models import Mailbox
 from crmail.people import access
 from crmail.people.models import Group, ModuleDefault, Profile, Role, User
+from crmail.sharing import classes
 from crmail.sharing.emails import mail_users, record_emails
-from crmail.sharing.models import ExcludedDomain, SharedRecord, ShareTarget, SharingSetting
+from crmail.sharing.models import (
+    ExcludedDomain,
+    SharedRecord,
+    ShareTarget,
+    SharingSetting,
+    VisibilityChange,
+)
 from crmail.sharing.tests import build
 from crmail.sharing.visibility import every_visible_message, may_see_message, visible_messages
 
@@ -443,6 +450,7 @@ def check(spec: OrgSpec) -> None:
         for v, viewer in enumerate(viewers)
         for key in keys
     }
+    wants: dict[int, set[int]] = {}
     for v, viewer in enumerate(viewers):
         for key in keys:
             got = set(
@@ -466,6 +474,35 @@ def check(spec: OrgSpec) -> None:
         every = set(every_visible_message(viewer).values_list("pk", flat=True))
         assert every == want, ("overall, written for many messages", v)
         assert may_see_message(viewer, messages[0]) == (messages[0].pk in want)
+        wants[v] = want
+    check_classes(viewers, messages, wants)
+
+
+GROUPS_THROUGH = ("user", "source", "record_type")
+
+
+def check_classes(viewers: list[User], messages: list, wants: dict[int, set[int]]) -> None:  # type: ignore[type-arg]
+    """Visibility classes (decision 063) change no answer: every message asked directly
+    (each has a change since its class), then all classified, then half of them changed
+    again. The reports grouped by what a message is seen through count the same."""
+    from crmail.reports.queries import email_report
+
+    def answers() -> list[tuple[set[int], list[list[list[object]]]]]:
+        return [
+            (
+                set(every_visible_message(viewer).values_list("pk", flat=True)),
+                [email_report(viewer, group).table() for group in GROUPS_THROUGH],
+            )
+            for viewer in viewers
+        ]
+
+    asked = answers()
+    assert [seen for seen, _ in asked] == [wants[v] for v in range(len(viewers))]
+    classes.classify()
+    assert not VisibilityChange.objects.exists()
+    assert answers() == asked, "all classified"
+    VisibilityChange.objects.bulk_create(VisibilityChange(message_id=m.pk) for m in messages[::2])
+    assert answers() == asked, "half changed since"
 
 
 VIEWS = {"all": "all", "sent": "sent", "imap": "imap", "pop": "pop3"}
