@@ -200,7 +200,8 @@ def email_report(viewer: User, group_by: str, filters: Filters | None = None) ->
     check(group_by, filters)
     report = Report(group_by, filters)
     rows = visible_rows(viewer, _protocol(filters))
-    (count, outbound), counts = _grouped(rows, _counted_sql(viewer, filters), group_by, viewer)
+    counted = _counted_sql(viewer, rows, filters)
+    (count, outbound), counts = _grouped(rows, counted, group_by, viewer)
     report.outbound, report.inbound = outbound, count - outbound
     report.rows = _ROWS[group_by](counts) if count else []
     return report
@@ -287,10 +288,9 @@ def went_out(path: str, addresses: list[str] | None = None) -> Any:
 
 # --- pairs: (key, message) per group, grouped in one statement ------------------------
 
-# The messages the viewer may see, (id, class), and those counted, (id, outbound), worked
-# out once per report (``_grouped``): the pairs name them by these tables of the
-# statement instead of asking visibility again.
-ROWS = "report_rows"
+# The messages counted, (id, outbound, date, class), worked out once per report
+# (``_grouped``): the pairs name them by this table of the statement instead of asking
+# visibility again.
 COUNTED = "report_counted"
 ASKED = "report_asked"  # those counted seen through no class: the pairs of ``THROUGH``
 # What a message seen through its class counts under, for the groups that depend on
@@ -300,6 +300,10 @@ THROUGH = {
     "source": lambda t: t.sources,
     "record_type": lambda t: t.modules,
 }
+# A message seen through its class may also be seen through a custom sharer's copy
+# (``VisibleRows.custom``), which its class does not say: the copy's column that is the
+# key of these groups.
+CUSTOM_KEY = {"user": "owner_id", "source": "protocol"}
 
 
 def _pairs(rows: QuerySet[Any], key: Any, message: str) -> QuerySet[Any]:
@@ -407,15 +411,19 @@ _PAIRS = {
 _GROUPINGS = {"month": _by_period("month"), "week": _by_period("week"), "day": _by_period("day")}
 
 
-def _counted_sql(viewer: User, filters: Filters) -> tuple[str, tuple[Any, ...]] | None:
-    """The statement of ``COUNTED``: of the messages the viewer may see (``ROWS``), those
-    meeting ``filters`` (but the source as a protocol, which ``ROWS`` met), with their
-    direction and date; None when nothing can meet them."""
+def _counted_sql(
+    viewer: User, rows: VisibleRows, filters: Filters
+) -> tuple[str, tuple[Any, ...]] | None:
+    """The statement of ``COUNTED``: of the messages the viewer may see (``rows``), those
+    meeting ``filters`` (but the source as a protocol, which ``rows`` met), with their
+    direction, date and class; None when nothing can meet them. ``rows`` is read in
+    place, so that the database takes the dates into each of its parts."""
     addresses = internal_addresses()
     outbound = "r.sent"
-    params: tuple[Any, ...] = ()
+    params: tuple[Any, ...] = rows.params
+    address_params: tuple[Any, ...] = ()
     if addresses:
-        in_addresses, params = values_sql(addresses)
+        in_addresses, address_params = values_sql(addresses)
         outbound = f"r.sent OR r.from_address {in_addresses}"
     where = []
     for day, op in ((filters.after, ">="), (filters.before, "<")):
@@ -432,12 +440,13 @@ def _counted_sql(viewer: User, filters: Filters) -> tuple[str, tuple[Any, ...]] 
         return None
     return (
         f"SELECT r.message_id, CASE WHEN {outbound} THEN 1 ELSE 0 END, r.date,"  # noqa: S608
-        f" r.visibility_class_id FROM {ROWS} r{' WHERE ' + ' AND '.join(where) if where else ''}"
-    ), params
+        f" r.visibility_class_id FROM ({rows.sql}) r"
+        f"{' WHERE ' + ' AND '.join(where) if where else ''}"
+    ), (*address_params, *params)
 
 
 def _narrowing(viewer: User, filters: Filters) -> QuerySet[Any] | None:
-    """The messages meeting the filters that are not in ``ROWS`` (a source that is no
+    """The messages meeting the filters that visible rows do not meet (a source that is no
     protocol, a sentiment, an intent), as ids, or None for no such filter."""
     found: QuerySet[Any] | None = None
     if filters.source and filters.source not in Protocol.values:
@@ -457,11 +466,11 @@ def _grouped(
 ) -> tuple[tuple[int, int], dict[Any, tuple[int, int]]]:
     """(messages, outbound) counted, and per key of ``group_by`` (inbound, outbound)
     messages, each (key, message) pair once — one statement: the messages the viewer may
-    see (``rows``, visibility asked once) kept as ``ROWS``, those meeting the filters
-    (``counted``) kept as ``COUNTED`` with their direction and date, the group's pairs
-    joined to it and grouped, the totals beside each row; for the groups of
-    ``THROUGH``, the messages seen through a class counted per class and direction, in
-    the same statement, and given to each key the class is seen through (decision 063)."""
+    see (``rows``, visibility asked once) that meet the filters (``counted``) kept as
+    ``COUNTED`` with their direction, date and class, the group's pairs joined to it and
+    grouped, the totals beside each row; for the groups of ``THROUGH``, the messages seen
+    through a class counted per class and direction, in the same statement, and given to
+    each key the class is seen through (decision 063)."""
     if counted is None:
         return (0, 0), {}
     counted_sql, counted_params = counted
@@ -472,16 +481,22 @@ def _grouped(
             " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, c.c, c.o, COUNT(*)"  # noqa: S608
             f" FROM {COUNTED} c WHERE c.c IS NOT NULL GROUP BY c.c, c.o"
         )
+    if group_by in CUSTOM_KEY and rows.custom:
+        by_class += (
+            " UNION ALL SELECT NULL, NULL, e.k, NULL, NULL, c.c, c.o, COUNT(*) FROM"  # noqa: S608
+            f" (SELECT DISTINCT x.message_id AS m, x.{CUSTOM_KEY[group_by]} AS k"
+            f" FROM ({rows.custom}) x) e JOIN {COUNTED} c ON c.id = e.m"
+            " WHERE c.c IS NOT NULL GROUP BY e.k, c.c, c.o"
+        )
     sql = (
-        f"WITH {ROWS}({', '.join(VisibleRows.COLUMNS)}) AS MATERIALIZED ({rows.sql}),"  # noqa: S608
-        f" {COUNTED}(id, o, d, c) AS MATERIALIZED ({counted_sql}),"
+        f"WITH {COUNTED}(id, o, d, c) AS MATERIALIZED ({counted_sql}),"  # noqa: S608
         f" {ASKED}(id, o) AS MATERIALIZED (SELECT id, o FROM {COUNTED} WHERE c IS NULL)"
         f" SELECT t.n, t.outbound, g.k, g.i, g.o, NULL, NULL, NULL"
         f" FROM (SELECT COUNT(*) AS n, COALESCE(SUM(o), 0) AS outbound FROM {COUNTED}) t"
         f" LEFT JOIN ({grouping}) g ON 1 = 1{by_class}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, (*rows.params, *counted_params, *grouping_params))
+        cursor.execute(sql, (*counted_params, *grouping_params))
         found = cursor.fetchall()
     first = next((row for row in found if row[5] is None), None)
     totals = (int(first[0]), int(first[1])) if first else (0, 0)
@@ -490,10 +505,13 @@ def _grouped(
         for _, _, key, i, o, cls, _, _ in found
         if cls is None and i is not None
     }
-    for *_, cls, outbound, n in found:
+    for _, _, extra, _, _, cls, outbound, n in found:
         if cls is None:
             continue
-        for key in THROUGH[group_by](rows.through[cls]):
+        by_class = THROUGH[group_by](rows.through[cls])
+        # A class's count goes to each of its keys; a custom copy's, to a key its
+        # message's class lacks (``CUSTOM_KEY``).
+        for key in by_class if extra is None else ({extra} - by_class):
             i, o = groups.get(key, (0, 0))
             groups[key] = (i, o + n) if outbound else (i + n, o)
     return totals, groups
