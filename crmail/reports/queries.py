@@ -300,10 +300,6 @@ THROUGH = {
     "source": lambda t: t.sources,
     "record_type": lambda t: t.modules,
 }
-# A message seen through its class may also be seen through a custom sharer's copy
-# (``VisibleRows.custom``), which its class does not say: the copy's column that is the
-# key of these groups.
-CUSTOM_KEY = {"user": "owner_id", "source": "protocol"}
 
 
 def _pairs(rows: QuerySet[Any], key: Any, message: str) -> QuerySet[Any]:
@@ -481,13 +477,6 @@ def _grouped(
             " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, c.c, c.o, COUNT(*)"  # noqa: S608
             f" FROM {COUNTED} c WHERE c.c IS NOT NULL GROUP BY c.c, c.o"
         )
-    if group_by in CUSTOM_KEY and rows.custom:
-        by_class += (
-            " UNION ALL SELECT NULL, NULL, e.k, NULL, NULL, c.c, c.o, COUNT(*) FROM"  # noqa: S608
-            f" (SELECT DISTINCT x.message_id AS m, x.{CUSTOM_KEY[group_by]} AS k"
-            f" FROM ({rows.custom}) x) e JOIN {COUNTED} c ON c.id = e.m"
-            " WHERE c.c IS NOT NULL GROUP BY e.k, c.c, c.o"
-        )
     sql = (
         f"WITH {COUNTED}(id, o, d, c) AS MATERIALIZED ({counted_sql}),"  # noqa: S608
         f" {ASKED}(id, o) AS MATERIALIZED (SELECT id, o FROM {COUNTED} WHERE c IS NULL)"
@@ -505,13 +494,10 @@ def _grouped(
         for _, _, key, i, o, cls, _, _ in found
         if cls is None and i is not None
     }
-    for _, _, extra, _, _, cls, outbound, n in found:
+    for *_, cls, outbound, n in found:
         if cls is None:
             continue
-        by_class = THROUGH[group_by](rows.through[cls])
-        # A class's count goes to each of its keys; a custom copy's, to a key its
-        # message's class lacks (``CUSTOM_KEY``).
-        for key in by_class if extra is None else ({extra} - by_class):
+        for key in THROUGH[group_by](rows.through[cls]):
             i, o = groups.get(key, (0, 0))
             groups[key] = (i, o + n) if outbound else (i + n, o)
     return totals, groups

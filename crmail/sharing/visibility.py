@@ -465,12 +465,10 @@ def every_visible_message(viewer: User) -> QuerySet[Message]:
 class VisibleRows:
     """``visible_rows``: an SQL query of rows ``(message_id, visibility_class_id, date,
     from_address, sent)`` (``COLUMNS``), each message the viewer may see once, with the
-    class it is seen by (NULL: asked directly), its date, its From address in lower case
-    and whether crmail sent it (or received it at a dropbox); ``ids``, the same query of
-    the ids only; ``through``, what each class is seen through; ``custom``, an SQL query
-    of the copies the custom path lets the viewer see, ``(message_id, owner_id,
-    protocol)`` (empty: none), through which a message seen by its class may be seen
-    too, which its class does not say."""
+    class it is seen by (NULL: asked directly, or seen through a custom sharer's copy),
+    its date, its From address in lower case and whether crmail sent it (or received it
+    at a dropbox); ``ids``, the same query of the ids only; ``through``, what each class
+    is seen through."""
 
     COLUMNS = ("message_id", "visibility_class_id", "date", "from_address", "sent")
 
@@ -478,7 +476,6 @@ class VisibleRows:
     ids: str
     params: tuple[Any, ...]
     through: dict[int, classes.Through]
-    custom: str = ""  # the copies seen through the custom path: (message_id, owner_id, protocol)
 
 
 def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
@@ -488,9 +485,11 @@ def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
 
     Three parts (decision 063): the messages of a class the viewer sees
     (``classes.seen_through``) and changed since by no write; the messages changed since
-    (``VisibilityChange``), asked the rules directly; the other messages a custom
-    sharer's copy lets the viewer see (which records a sharer shared is no class), asked
-    directly too. Written flat (SQLite's parser allows only so many nested queries)."""
+    (``VisibilityChange``), asked the rules directly; those a custom sharer's copy lets
+    the viewer see, always asked directly (which records a sharer shared is no class). A
+    message of the first part also in the third is given in the third only: what it is
+    seen through is then asked directly too. Written flat (SQLite's parser allows only
+    so many nested queries)."""
     t = _Tables(connection)
     if not _may_read(viewer):  # no row, of the columns' types
         columns = ", ".join(f"mc.{c}" for c in VisibleRows.COLUMNS)
@@ -525,8 +524,10 @@ def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
             )
         by_class = (
             f"SELECT mc.message_id{facts} FROM {t.message_class} mc"  # noqa: S608
+            f"{' LEFT JOIN visible_custom vc ON vc.message_id = mc.message_id' if custom else ''}"
             f" WHERE mc.visibility_class_id {in_classes} AND NOT EXISTS (SELECT 1"
             f" FROM {t.changes} ch WHERE ch.message_id = mc.message_id)"
+            f"{' AND vc.message_id IS NULL' if custom else ''}"
         )
         protocol_sql, protocol_params = through_protocol("vm.id")
         asked = (
@@ -535,22 +536,20 @@ def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
             f" AND {rules.sql('vm.id', connection, custom=False)}{protocol_sql}"
         )
         params = (*class_params, *protocol_params)
-        if custom:  # each message once: a union of its own, less those of the first part
+        if custom:  # each message once: a union of its own
             asked = (
                 f"SELECT vw.* FROM ({asked} UNION SELECT vm.id{asked_facts}"  # noqa: S608
-                f" FROM {t.message} vm WHERE vm.id IN ({custom}) AND NOT EXISTS (SELECT 1"
-                f" FROM {t.message_class} mc WHERE mc.message_id = vm.id"
-                f" AND mc.visibility_class_id {in_classes} AND NOT EXISTS (SELECT 1"
-                f" FROM {t.changes} ch WHERE ch.message_id = vm.id)){protocol_sql}) vw"
+                f" FROM {t.message} vm WHERE vm.id IN (SELECT vc.message_id"
+                f" FROM visible_custom vc){protocol_sql}) vw"
             )
-            params = (*params, *class_params, *protocol_params)
+            params = (*params, *protocol_params)
+            # the custom sharers' mail, read once for both parts
+            return f"WITH visible_custom AS ({custom}) {by_class} UNION ALL {asked}", params
         return f"{by_class} UNION ALL {asked}", params
 
     sql, params = parts(ids_only=False)
     ids, _ = parts(ids_only=True)
-    return VisibleRows(
-        sql, ids, params, through, rules.shared_copies(connection, holders=True) or ""
-    )
+    return VisibleRows(sql, ids, params, through)
 
 
 def visible_copies_anywhere(viewer: User) -> Q:
@@ -674,17 +673,15 @@ class _Overall(Expression):
             )
         return f"({' OR '.join(paths)})"
 
-    def shared_copies(self, connection: Any, *, holders: bool = False) -> str | None:
+    def shared_copies(self, connection: Any) -> str | None:
         """The messages the custom path lets the viewer see (``_shared_copies``), or None
-        when it can let them see none; with ``holders``, the copies they are seen
-        through: ``(message_id, owner_id, protocol)``."""
+        when it can let them see none."""
         t = _Tables(connection)
         if not (self.custom and self._shared(t)):
             return None
-        columns = "vl.message_id, vb.owner_id, vb.protocol" if holders else "vl.message_id"
-        return self._shared_copies(t, columns)
+        return self._shared_copies(t)
 
-    def _shared_copies(self, t: _Tables, columns: str = "vl.message_id") -> str:
+    def _shared_copies(self, t: _Tables) -> str:
         """The custom path of ``many``: the messages of the custom sharers' copies that
         are on a record they shared and the viewer may view, driven from the shared
         records (a few rows) rather than from every copy those sharers hold (a hash of
@@ -696,7 +693,7 @@ class _Overall(Expression):
             f" WHERE vh.setting_id IN ({_ids(self.custom)})"
         )
         parts = [
-            f"SELECT {columns} FROM {t.shared} vh JOIN {t.link} vk"  # noqa: S608
+            f"SELECT vl.message_id FROM {t.shared} vh JOIN {t.link} vk"  # noqa: S608
             f" ON vk.module = vh.module AND vk.record_id = vh.record_id{held}"
             f" AND vh.module = '{module}'{self._viewable(t, module, 'vh.record_id')}"
             for module, reach in self.reaches.items()
@@ -704,7 +701,7 @@ class _Overall(Expression):
         ]
         if self.reaches[Module.ACCOUNTS] is not None:
             parts.append(
-                f"SELECT {columns} FROM {t.shared} vh"  # noqa: S608
+                f"SELECT vl.message_id FROM {t.shared} vh"  # noqa: S608
                 f" JOIN {t.records[Module.CONTACTS]} vn ON vn.account_id = vh.record_id"
                 f" JOIN {t.link} vk ON vk.module = '{Module.CONTACTS}' AND vk.record_id = vn.id"
                 f"{held} AND vh.module = '{Module.ACCOUNTS}'"
