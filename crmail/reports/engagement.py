@@ -90,7 +90,7 @@ def engagement(viewer: User, period: str, filters: Filters | None = None) -> Eng
     opened = Q(Exists(Open.objects.filter(sent__message_id=OuterRef("pk"), scanner=False)))
     clicked = Q(Exists(Click.objects.filter(sent__message_id=OuterRef("pk"), scanner=False)))
     rows = (
-        filtered_messages(viewer, filters, few=True)  # tracked mail only
+        filtered_messages(viewer, filters)  # tracked mail only
         .filter(Exists(tracked))
         .annotate(report_period=_TRUNC[period]("date", tzinfo=zone()))
         .values("report_period")

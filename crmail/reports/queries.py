@@ -45,16 +45,12 @@ from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import (
-    Case,
     Exists,
     F,
-    IntegerField,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
-    Value,
-    When,
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
@@ -219,19 +215,13 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=zone())
 
 
-def filtered_messages(viewer: User, filters: Filters, *, few: bool = False) -> QuerySet[Message]:
-    """The messages ``viewer`` may see that meet ``filters`` (unordered): what every
-    report counts. A protocol as source: a copy the viewer sees the message through lies
-    in a mailbox of that protocol; crmail or dropbox: it was sent or received so.
-
-    ``few``: for a query the caller narrows to a few candidates (replies, tracked mail),
-    the rules are asked of each candidate (``visible_messages``) instead of the viewer's
-    whole mail being listed through its classes (``visible_rows``), which costs the same
-    however few the candidates."""
-    if not few:
-        rows = visible_rows(viewer, _protocol(filters))
-        seen = RawSQL(rows.ids, rows.params)  # noqa: S611 (the visibility layer's SQL)
-        return _narrowed(viewer, Message.objects.filter(pk__in=seen), filters)
+def filtered_messages(viewer: User, filters: Filters) -> QuerySet[Message]:
+    """The messages ``viewer`` may see that meet ``filters`` (unordered), for a query the
+    caller narrows to a few candidates (replies, tracked mail): the rules are asked of each
+    candidate (``visible_messages``), not of the viewer's whole mail (the counts of
+    ``email_report`` read ``visible_rows``, which costs the same however few the
+    candidates). A protocol as source: a copy the viewer sees the message through lies in
+    a mailbox of that protocol; crmail or dropbox: it was sent or received so."""
     messages = visible_messages(viewer).order_by()
     if filters.source in Protocol.values:
         copies = Location.objects.filter(
@@ -240,30 +230,16 @@ def filtered_messages(viewer: User, filters: Filters, *, few: bool = False) -> Q
             message_id=OuterRef("pk"),
         )
         messages = messages.filter(Exists(copies))
-    return _narrowed(viewer, messages, filters)
-
-
-def _protocol(filters: Filters) -> str | None:
-    return filters.source if filters.source in Protocol.values else None
-
-
-def _narrowed(viewer: User, messages: QuerySet[Message], filters: Filters) -> QuerySet[Message]:
-    """``messages`` (those ``viewer`` may see, through the source if a protocol) narrowed
-    by the other filters."""
     if filters.after:
         messages = messages.filter(date__gte=_start_of(filters.after))
     if filters.before:
         messages = messages.filter(date__lt=_start_of(filters.before))
-    if filters.source and filters.source not in Protocol.values:
-        sends = SentMessage.objects.filter(source=filters.source, message_id=OuterRef("pk"))
-        messages = messages.filter(Exists(sends))
-    if filters.sentiment or filters.intent:
-        messages = intelligence.narrowed(
-            viewer,
-            messages,
-            intelligence.Filter(sentiment=filters.sentiment, intent=filters.intent),
-        )
-    return messages
+    narrowing = _narrowing(viewer, filters)
+    return messages if narrowing is None else messages.filter(pk__in=narrowing)
+
+
+def _protocol(filters: Filters) -> str | None:
+    return filters.source if filters.source in Protocol.values else None
 
 
 def internal_addresses() -> list[str]:
@@ -412,7 +388,8 @@ def _counted_sql(
 ) -> tuple[str, tuple[Any, ...]] | None:
     """The statement of ``COUNTED``: of the messages the viewer may see (``rows``), those
     meeting ``filters`` (but the source as a protocol, which ``rows`` met), with their
-    direction, date and class; None when nothing can meet them. ``rows`` is read in
+    direction (``went_out``, read off the rows), date and class; None when nothing can
+    meet them. ``rows`` is read in
     place, so that the database takes the dates into each of its parts."""
     addresses = internal_addresses()
     outbound = "r.sent"
@@ -442,8 +419,8 @@ def _counted_sql(
 
 
 def _narrowing(viewer: User, filters: Filters) -> QuerySet[Any] | None:
-    """The messages meeting the filters that visible rows do not meet (a source that is no
-    protocol, a sentiment, an intent), as ids, or None for no such filter."""
+    """The messages meeting the filters that visibility does not decide (a source that is
+    no protocol, a sentiment, an intent), as ids, or None for no such filter."""
     found: QuerySet[Any] | None = None
     if filters.source and filters.source not in Protocol.values:
         found = SentMessage.objects.filter(source=filters.source).values("message_id")
@@ -520,14 +497,6 @@ def _paired(viewer: User, group_by: str) -> tuple[str, tuple[Any, ...]]:
         f" FROM ({pairs_sql}) p JOIN {counted} c ON c.id = p.report_message) u"
         " GROUP BY u.k"
     ), tuple(pairs_params)
-
-
-def _flag(path: str, addresses: list[str]) -> Case:
-    return Case(
-        When(went_out(path, addresses), then=Value(1)),
-        default=Value(0),
-        output_field=IntegerField(),
-    )
 
 
 # --- rows, labelled ------------------------------------------------------------------------

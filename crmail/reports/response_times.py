@@ -97,7 +97,7 @@ def response_times(viewer: User, filters: Filters | None = None) -> ResponseTime
         .annotate(sent_by=Subquery(sender.values("sender_id")[:1]))
     )
     inbound = (
-        filtered_messages(viewer, filters, few=True)
+        filtered_messages(viewer, filters)
         .exclude(outbound)
         .exclude(message_id="")
         .filter(date__isnull=False)

@@ -94,10 +94,6 @@ class Kind:
         """(module, owner) of the records it is on that exist."""
         return frozenset(k for k in self.links if k[1] != GONE)
 
-    @cached_property
-    def account_owners(self) -> frozenset[int]:
-        return frozenset(self.accounts)
-
     @classmethod
     def from_key(cls, key: str) -> Kind:
         copies, sends, links, accounts = json.loads(key)
@@ -142,21 +138,26 @@ def _classify_batch() -> int:
         if not read:
             return 0
         ids = sorted({message_id for _, message_id in read})
-        kinds = kinds_of(ids)
-        classes = _class_ids({digest(k.key()): k.key() for k in kinds.values()})
+        facts = {
+            pk: (date, from_address)
+            for pk, date, from_address in Message.objects.filter(pk__in=ids).values_list(
+                "pk", "date", "from_address"
+            )
+        }
+        kinds = kinds_of(sorted(facts))
+        digests = {pk: digest(kind.key()) for pk, kind in kinds.items()}
+        classes = _class_ids({digests[pk]: kind.key() for pk, kind in kinds.items()})
         MessageClass.objects.filter(message_id__in=[pk for pk in ids if pk not in kinds]).delete()
         MessageClass.objects.bulk_create(
             [
                 MessageClass(
                     message_id=pk,
-                    visibility_class_id=classes[digest(kinds[pk].key())],
+                    visibility_class_id=classes[digests[pk]],
                     date=date,
                     from_address=from_address.lower(),
                     sent=bool(kinds[pk].sends),
                 )
-                for pk, date, from_address in Message.objects.filter(pk__in=kinds).values_list(
-                    "pk", "date", "from_address"
-                )
+                for pk, (date, from_address) in facts.items()
             ],
             update_conflicts=True,
             unique_fields=["message"],
@@ -181,11 +182,11 @@ def _class_ids(keys: dict[str, str]) -> dict[str, int]:
     return found
 
 
-def kinds_of(message_ids: Sequence[int]) -> dict[int, Kind]:
-    """The facts of each of these messages that exists (five queries)."""
+def kinds_of(existing: Sequence[int]) -> dict[int, Kind]:
+    """The facts of each of these messages, which exist (four queries, and one per module
+    of their links)."""
     from crmail.sharing.visibility import MODELS, internal_sql
 
-    existing = set(Message.objects.filter(pk__in=message_ids).values_list("pk", flat=True))
     copies: dict[int, list[Copy]] = {pk: [] for pk in existing}
     sends: dict[int, list[tuple[int, str]]] = {pk: [] for pk in existing}
     links: dict[int, list[tuple[str, int]]] = {pk: [] for pk in existing}
@@ -296,6 +297,7 @@ def seen_through(
         (m, o) for m, r in reaches.items() if r is not None and not r.every for o in r.owners
     )
     accounts = reaches[Module.ACCOUNTS]
+    account_owners = frozenset(accounts.owners) if accounts is not None else frozenset()
     found: dict[int, Through] = {}
     for pk, kind in _known.all().items():
         accessible = (
@@ -304,7 +306,7 @@ def seen_through(
             or (
                 accounts is not None
                 and bool(kind.accounts)
-                and (accounts.every or not kind.account_owners.isdisjoint(accounts.owners))
+                and (accounts.every or not account_owners.isdisjoint(kind.accounts))
             )
         )
         own = viewer_id in kind.holders or viewer_id in kind.senders

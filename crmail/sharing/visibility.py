@@ -502,6 +502,7 @@ def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
     in_classes, class_params = classes.values_sql(sorted(through))
     custom = rules.shared_copies(connection)
     copy = _OverallCopy(rules).sql("vp.id", connection) if protocol is not None else ""
+    asked_rules = rules.sql("vm.id", connection)
 
     def through_protocol(message: str) -> tuple[str, tuple[Any, ...]]:
         """`` AND …``: the message at the column ``message`` is seen through a copy in a
@@ -533,7 +534,7 @@ def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
         asked = (
             f"SELECT vm.id{asked_facts} FROM {t.message} vm"  # noqa: S608
             f" WHERE vm.id IN (SELECT ch.message_id FROM {t.changes} ch)"
-            f" AND {rules.sql('vm.id', connection, custom=False)}{protocol_sql}"
+            f" AND {asked_rules}{protocol_sql}"
         )
         params = (*class_params, *protocol_params)
         if custom:  # each message once: a union of its own
@@ -567,7 +568,7 @@ def visible_copies_anywhere(viewer: User) -> Q:
 
 def _overall_rules(viewer: User, *, many: bool = False) -> _Overall:
     """The values ``_Overall`` is written from, read now (a few small queries); ``many``:
-    written for testing many messages (``every_visible_message``)."""
+    written for testing many messages (``visible_rows``)."""
     reaches = access.record_reaches(viewer, MODELS.values(), "view")
     sharers = User.objects.filter(
         Q(pk__in=_public_sharers(viewer))
@@ -635,9 +636,9 @@ class _Overall(Expression):
             raise ValueError("_Overall takes a column, not a value.")
         return self.sql(message, connection), ()
 
-    def sql(self, message: str, connection: Any, *, custom: bool = True) -> str:
-        """The condition on the column ``message``; without the custom path when not
-        ``custom`` (``visible_rows`` asks it apart)."""
+    def sql(self, message: str, connection: Any) -> str:
+        """The condition on the column ``message``; written for many messages (``many``),
+        without the custom path, which ``visible_rows`` asks apart (``shared_copies``)."""
         t = _Tables(connection)
         copy = (
             f"SELECT 1 FROM {t.location} vl JOIN {t.mailbox} vb ON vb.id = vl.mailbox_id"  # noqa: S608
@@ -661,11 +662,7 @@ class _Overall(Expression):
                 f" AND ({' OR '.join(accessible)})) AND ({' OR '.join(reaching)}))"
             )
         shared = self._shared(t)
-        if not custom:
-            pass
-        elif self.custom and shared and self.many:
-            paths.append(f"{message} IN ({self._shared_copies(t)})")
-        elif self.custom and shared:
+        if self.custom and shared and not self.many:
             paths.append(
                 f"EXISTS ({copy} AND vb.owner_id IN ({_ids(self.custom)})"  # noqa: S608
                 f" AND EXISTS (SELECT 1 FROM {t.link} vk WHERE vk.message_id = vl.message_id"

@@ -164,7 +164,7 @@ def test_a_link_added_and_removed(org, jane):
     msg = message(CUSTOMER, [org.rep.email], in_mailboxes=[org.rep])
     classified()
     assert msg.pk not in sees(org.manager)
-    Link.objects.bulk_create(
+    Link.objects.bulk_create(  # as the linker writes them: conflicts ignored (OR IGNORE)
         [
             Link(
                 message=msg,
