@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from crmail.mail.models import WaitingBody
 from crmail.web.tests.mail_samples import deliver, text_message
 from tests import factories as f
 
@@ -19,7 +20,9 @@ def test_an_admin_opens_departed_users_and_downloads_a_mail_backup(app, tmp_path
     f.user("admin@crmail.test", name="Ada Admin", role_name="CEO", admin=True)
     leaver = f.user("leaver@crmail.test", name="Lee Leaver")
     deliver(leaver, text_message("Hello Lee\nFrom Monday on, new prices.\n", subject="Prices"))
-    deliver(leaver, text_message("See you", subject="Farewell"))
+    farewell = deliver(leaver, text_message("See you", subject="Farewell"))
+    # It arrived while the storage was full: crmail keeps its header section only.
+    WaitingBody.objects.create(message=farewell, headers=b"Subject: Farewell\r\n\r\n")
     app.sign_in("admin@crmail.test", f.PASSWORD)
     page = app.page
 
@@ -47,7 +50,7 @@ def test_an_admin_opens_departed_users_and_downloads_a_mail_backup(app, tmp_path
         "reactivating the user brings it back."
     )
     row = page.locator("table.records tbody tr", has_text="Lee Leaver")
-    expect(row.locator('td[data-label="Messages"]')).to_have_text("2")
+    expect(row.locator('td[data-label="Messages"]')).to_have_text("2 (1 without the body)")
     expect(row.locator('td[data-label="Hidden from colleagues"]')).to_have_text("2")
     app.shot("departed-users")
 
@@ -58,6 +61,8 @@ def test_an_admin_opens_departed_users_and_downloads_a_mail_backup(app, tmp_path
     download.value.save_as(saved)
     box = mailbox.mbox(saved, create=False)
     assert sorted(box[key]["Subject"] for key in box.iterkeys()) == ["Farewell", "Prices"]
+    waiting = [box[key] for key in box.iterkeys() if box[key]["X-Crmail-Body-Waiting"]]
+    assert [m["Subject"] for m in waiting] == ["Farewell"]
 
     row.get_by_role("link", name="Reactivate Lee Leaver").click()
     expect(page.get_by_role("heading", name="Edit Lee Leaver")).to_be_visible()
