@@ -501,14 +501,15 @@ def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
         through = {pk: seen for pk, seen in through.items() if protocol in seen.sources}
     in_classes, class_params = classes.values_sql(sorted(through))
     custom = rules.shared_copies(connection)
-    copy = _OverallCopy(rules).sql("vp.id", connection) if protocol is not None else ""
     asked_rules = rules.sql("vm.id", connection)
 
-    def through_protocol(message: str) -> tuple[str, tuple[Any, ...]]:
+    def through_protocol(message: str, *, custom: bool = True) -> tuple[str, tuple[Any, ...]]:
         """`` AND …``: the message at the column ``message`` is seen through a copy in a
-        mailbox of ``protocol`` (nothing without one)."""
+        mailbox of ``protocol`` (nothing without one); without ``custom``, through its
+        own or public path (``visible_custom`` lists the custom path's copies)."""
         if protocol is None:
             return "", ()
+        copy = _OverallCopy(rules, custom=custom).sql("vp.id", connection)
         return (
             f" AND EXISTS (SELECT 1 FROM {t.location} vp JOIN {t.mailbox} vq"  # noqa: S608
             f" ON vq.id = vp.mailbox_id WHERE vp.message_id = {message}"
@@ -523,12 +524,15 @@ def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
                 ", CAST(NULL AS bigint), vm.date, LOWER(vm.from_address), EXISTS (SELECT 1"  # noqa: S608
                 f" FROM {t.sent} vs2 WHERE vs2.message_id = vm.id)"
             )
+        not_custom = " AND mc.message_id NOT IN (SELECT vc.message_id FROM visible_custom vc)"
+        not_custom = not_custom if custom else ""
+        # NOT IN, not an anti join: a set hashed once whatever the planner guesses of
+        # the custom path's size (a nested loop over it took 0.7 s at 15,000 messages).
         by_class = (
             f"SELECT mc.message_id{facts} FROM {t.message_class} mc"  # noqa: S608
-            f"{' LEFT JOIN visible_custom vc ON vc.message_id = mc.message_id' if custom else ''}"
             f" WHERE mc.visibility_class_id {in_classes} AND NOT EXISTS (SELECT 1"
             f" FROM {t.changes} ch WHERE ch.message_id = mc.message_id)"
-            f"{' AND vc.message_id IS NULL' if custom else ''}"
+            f"{not_custom}"
         )
         protocol_sql, protocol_params = through_protocol("vm.id")
         asked = (
@@ -537,16 +541,25 @@ def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
             f" AND {asked_rules}{protocol_sql}"
         )
         params = (*class_params, *protocol_params)
-        if custom:  # each message once: a union of its own
-            asked = (
-                f"SELECT vw.* FROM ({asked} UNION SELECT vm.id{asked_facts}"  # noqa: S608
-                f" FROM {t.message} vm WHERE vm.id IN (SELECT vc.message_id"
-                f" FROM visible_custom vc){protocol_sql}) vw"
+        if not custom:
+            return f"{by_class} UNION ALL {asked}", params
+        # The custom path's messages: with a protocol, those of a custom copy in a
+        # mailbox of it, and the others seen through an own or public copy of it (each
+        # copy asked); each message once, a union of its own.
+        of_custom = f"SELECT vm.id{asked_facts} FROM {t.message} vm WHERE vm.id IN"  # noqa: S608
+        if protocol is None:
+            asked += f" UNION {of_custom} (SELECT vc.message_id FROM visible_custom vc)"  # noqa: S608
+        else:
+            own_sql, own_params = through_protocol("vm.id", custom=False)
+            by_custom = "SELECT vc.message_id FROM visible_custom vc WHERE vc.protocol = %s"
+            asked += (
+                f" UNION {of_custom} ({by_custom}) UNION {of_custom} (SELECT vc.message_id"  # noqa: S608
+                f" FROM visible_custom vc) AND vm.id NOT IN ({by_custom}){own_sql}"
             )
-            params = (*params, *protocol_params)
-            # the custom sharers' mail, read once for both parts
-            return f"WITH visible_custom AS ({custom}) {by_class} UNION ALL {asked}", params
-        return f"{by_class} UNION ALL {asked}", params
+            params = (*params, protocol, protocol, *own_params)
+        # the custom sharers' mail, read once for both parts
+        union = f"{by_class} UNION ALL SELECT vw.* FROM ({asked}) vw"  # noqa: S608
+        return f"WITH visible_custom AS ({custom}) {union}", params
 
     sql, params = parts(ids_only=False)
     ids, _ = parts(ids_only=True)
@@ -671,16 +684,18 @@ class _Overall(Expression):
         return f"({' OR '.join(paths)})"
 
     def shared_copies(self, connection: Any) -> str | None:
-        """The messages the custom path lets the viewer see (``_shared_copies``), or None
-        when it can let them see none."""
+        """The copies through which the custom path lets the viewer see their message
+        (``_shared_copies``), as rows ``(message_id, protocol)``, or None when it can let
+        them see none."""
         t = _Tables(connection)
         if not (self.custom and self._shared(t)):
             return None
         return self._shared_copies(t)
 
     def _shared_copies(self, t: _Tables) -> str:
-        """The custom path of ``many``: the messages of the custom sharers' copies that
-        are on a record they shared and the viewer may view, driven from the shared
+        """The custom path of ``many``: the custom sharers' copies (message and mailbox
+        protocol) of messages on a record they shared and the viewer may view (one row
+        per copy and record; a protocol filter reads the protocol), driven from the shared
         records (a few rows) rather than from every copy those sharers hold (a hash of
         every link, 1.5 s at a million messages, built even for a month's report). The
         same conditions as ``_shared``."""
@@ -690,7 +705,7 @@ class _Overall(Expression):
             f" WHERE vh.setting_id IN ({_ids(self.custom)})"
         )
         parts = [
-            f"SELECT vl.message_id FROM {t.shared} vh JOIN {t.link} vk"  # noqa: S608
+            f"SELECT vl.message_id, vb.protocol FROM {t.shared} vh JOIN {t.link} vk"  # noqa: S608
             f" ON vk.module = vh.module AND vk.record_id = vh.record_id{held}"
             f" AND vh.module = '{module}'{self._viewable(t, module, 'vh.record_id')}"
             for module, reach in self.reaches.items()
@@ -698,7 +713,7 @@ class _Overall(Expression):
         ]
         if self.reaches[Module.ACCOUNTS] is not None:
             parts.append(
-                f"SELECT vl.message_id FROM {t.shared} vh"  # noqa: S608
+                f"SELECT vl.message_id, vb.protocol FROM {t.shared} vh"  # noqa: S608
                 f" JOIN {t.records[Module.CONTACTS]} vn ON vn.account_id = vh.record_id"
                 f" JOIN {t.link} vk ON vk.module = '{Module.CONTACTS}' AND vk.record_id = vn.id"
                 f"{held} AND vh.module = '{Module.ACCOUNTS}'"
@@ -778,13 +793,15 @@ class _Overall(Expression):
 class _OverallCopy(Expression):
     """On ``Location`` rows: the copy is one through which the viewer of ``rules`` sees
     its message (``visible_copies_anywhere``): the copy paths of ``_Overall``, on this
-    copy's own mailbox, with the same SQL for their parts."""
+    copy's own mailbox, with the same SQL for their parts; without ``custom``, the own
+    and public paths only (``visible_rows`` lists the custom path's copies apart)."""
 
     output_field = BooleanField()
 
-    def __init__(self, rules: _Overall, location: Any = None) -> None:
+    def __init__(self, rules: _Overall, location: Any = None, *, custom: bool = True) -> None:
         super().__init__()
         self.rules = rules
+        self.custom = custom
         self.location = F("pk") if location is None else location
 
     def get_source_expressions(self) -> list[Any]:
@@ -811,7 +828,7 @@ class _OverallCopy(Expression):
                 f"(vb.owner_id IN ({_ids(rules.public)}) AND NOT {internal}"
                 f" AND EXISTS ({linked} AND ({' OR '.join(accessible)})))"
             )
-        shared = rules._shared(t)
+        shared = rules._shared(t) if self.custom else []
         if rules.custom and shared:
             paths.append(
                 f"(vb.owner_id IN ({_ids(rules.custom)})"

@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +31,7 @@ from crmail.crm.models import Account, Contact, Deal, Lead, Pipeline, Record
 from crmail.mailboxes.models import Mailbox
 from crmail.people import access
 from crmail.people.models import Group, ModuleDefault, Profile, Role, User
+from crmail.reports.queries import Filters, email_report, filtered_messages
 from crmail.sharing import classes
 from crmail.sharing.emails import mail_users, record_emails
 from crmail.sharing.models import (
@@ -41,7 +42,12 @@ from crmail.sharing.models import (
     VisibilityChange,
 )
 from crmail.sharing.tests import build
-from crmail.sharing.visibility import every_visible_message, may_see_message, visible_messages
+from crmail.sharing.visibility import (
+    every_visible_message,
+    may_see_message,
+    visible_messages,
+    visible_rows,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -343,6 +349,24 @@ def sees(spec: OrgSpec, can: dict, v: int, m: MessageSpec, records: list) -> boo
     return own(m, v) or any(sees_on(spec, can, v, m, r) for r in records)
 
 
+def sees_by(spec: OrgSpec, can: dict, v: int, m: MessageSpec, records: list, protocol: str) -> bool:
+    """Whether ``v`` sees ``m`` through a copy in a mailbox of ``protocol`` (a report's
+    source filter): a copy of v's own, or one whose owner shares it with v on a record
+    v sees the message on."""
+    if not sees(spec, can, v, m, records):
+        return False
+    return any(
+        spec.users[u].protocols[n] == protocol
+        and (
+            u == v
+            or any(
+                sees_on(spec, can, v, m, r) and copy_visible(spec, v, m, r, (u, n)) for r in records
+            )
+        )
+        for u, n in m.mailboxes
+    )
+
+
 # --- building the organisation in the database --------------------------------------------
 
 
@@ -475,29 +499,51 @@ def check(spec: OrgSpec) -> None:
         assert every == want, ("overall, written for many messages", v)
         assert may_see_message(viewer, messages[0]) == (messages[0].pk in want)
         wants[v] = want
+        for protocol in PROTOCOLS:
+            wants[v, protocol] = {
+                msg.pk
+                for msg, m in zip(messages, spec.messages, strict=True)
+                if sees_by(spec, can, v, m, keys, protocol)
+            }
+            found = filtered_messages(viewer, Filters(source=protocol))
+            got = set(found.values_list("pk", flat=True))
+            assert got == wants[v, protocol], ("source", protocol, "per candidate", v)
     check_classes(viewers, messages, wants)
 
 
 GROUPS_THROUGH = ("user", "source", "record_type")
+PROTOCOLS = ("imap", "pop3")
 
 
-def check_classes(viewers: list[User], messages: list, wants: dict[int, set[int]]) -> None:  # type: ignore[type-arg]
+def check_classes(viewers: list[User], messages: list, wants: dict) -> None:  # type: ignore[type-arg]
     """Visibility classes (decision 063) change no answer: every message asked directly
     (each has a change since its class), then all classified, then half of them changed
-    again. The reports grouped by what a message is seen through count the same."""
-    from crmail.reports.queries import email_report
+    again. The reports grouped by what a message is seen through count the same, and a
+    protocol as source (``visible_rows(viewer, protocol)``) keeps the messages seen
+    through a copy of that protocol (``wants[v, protocol]``)."""
 
-    def answers() -> list[tuple[set[int], list[list[list[object]]]]]:
+    def rows_by(viewer: User, protocol: str) -> set[int]:
+        rows = visible_rows(viewer, protocol)
+        with connection.cursor() as cursor:
+            cursor.execute(rows.ids, rows.params)
+            return {pk for (pk,) in cursor.fetchall()}
+
+    def answers() -> list[tuple[object, ...]]:
         return [
             (
                 set(every_visible_message(viewer).values_list("pk", flat=True)),
+                [rows_by(viewer, protocol) for protocol in PROTOCOLS],
                 [email_report(viewer, group).table() for group in GROUPS_THROUGH],
+                email_report(viewer, "user", Filters(source="imap")).table(),
             )
             for viewer in viewers
         ]
 
     asked = answers()
-    assert [seen for seen, _ in asked] == [wants[v] for v in range(len(viewers))]
+    assert [a[0] for a in asked] == [wants[v] for v in range(len(viewers))]
+    assert [a[1] for a in asked] == [
+        [wants[v, protocol] for protocol in PROTOCOLS] for v in range(len(viewers))
+    ], "source"
     classes.classify()
     assert not VisibilityChange.objects.exists()
     assert answers() == asked, "all classified"
