@@ -27,6 +27,8 @@ The organisation (``populate``):
   (English business words first, synthetic words in the long tail), with German, French,
   Greek and Russian words among them; participants with names (some accented, some Greek
   or Cyrillic); 10 % of the messages carry one to three attachments with file names.
+- Every message has an email intelligence result (sentiment: 30 % positive, 50 %
+  neutral, 20 % negative; one of the six intents), as a store with intelligence on has.
 """
 
 from __future__ import annotations
@@ -240,6 +242,8 @@ LAST = (  # noqa: SIM905
     "Bernard Petit Durand Leroy Moreau Simon Laurent Papadopoulos Παπαδόπουλος Иванов "
     "Петрова Novak"
 ).split()
+SENTIMENTS = ("positive", "neutral", "negative")
+INTENTS = ("request", "question", "complaint", "scheduling", "unsubscribe", "other")
 EXTENSIONS = ("pdf", "pdf", "pdf", "docx", "xlsx", "pptx", "png", "jpg", "zip", "csv")
 _SYLLABLES = (  # noqa: SIM905
     "ka ri to ne sa lo mi ve du ra ten mon sel bar tor gan fil pro ver lin dos cal mer "
@@ -396,6 +400,9 @@ def populate(
 
     contacts_n = contacts_n or max(1000, messages // 10)
     rng = random.Random(seed)
+    # What the email intelligence found (sentiment, intent), drawn apart so that the
+    # rest of the store is the same as without it.
+    found = random.Random(seed + 1)
     text = Text(rng)
     w = Writer()
     started = time.perf_counter()
@@ -503,7 +510,7 @@ def populate(
     chunk = 20_000
     tid = 0
     for first in range(0, messages, chunk):
-        msgs, parts, atts, locs, links, sends = [], [], [], [], [], []
+        msgs, parts, atts, locs, links, sends, results = [], [], [], [], [], [], []
         new_threads: list[int] = []
         for n in range(first, min(messages, first + chunk)):
             mid = n + 1
@@ -620,6 +627,12 @@ def populate(
                     (mid, owner.pk, boxes[owner.pk], owner.email, "[]", w.dt(now), "", "", "crmail")
                 )
             links.append((mid, record[0], record[1], "address", caddr, w.dt(date), w.dt(now)))
+            sentiment = found.choices(SENTIMENTS, (3, 5, 2))[0]
+            intent = found.choice(INTENTS)
+            score = found.uniform(-1, 1)
+            results.append(
+                (mid, sentiment, score, intent, "", "[]", "", "[]", "en", "default", "", w.dt(now))
+            )
         with transaction.atomic():
             w.insert(
                 "mail_thread",
@@ -702,6 +715,24 @@ def populate(
                     "source",
                 ),
                 sends,
+            )
+            w.insert(
+                "intelligence_result",
+                (
+                    "message_id",
+                    "sentiment",
+                    "sentiment_score",
+                    "intent",
+                    "summary",
+                    "summary_of",
+                    "reply_text",
+                    "meetings",
+                    "language",
+                    "tier",
+                    "version",
+                    "computed_at",
+                ),
+                results,
             )
         done = min(messages, first + chunk)
         rate = done / (time.perf_counter() - started)
