@@ -213,3 +213,53 @@ def test_sharing_modes_and_audiences_need_no_new_class(org, jane):
     assert msg.pk not in sees(org.manager)
     actions.set_sharing(None, org.rep, mode="public")
     assert msg.pk in sees(org.manager)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_run_leaves_no_dead_rows_behind_on_postgresql(org, jane, monkeypatch):
+    """After a large run the drained log and the rewritten classes are vacuumed (every
+    report reads past dead rows, and autovacuum may be off), and the planner's figures
+    renewed."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("VACUUM is PostgreSQL's")
+    monkeypatch.setattr(classes, "TIDY_AFTER", 1)
+    message(CUSTOMER, [org.rep.email], on=[jane], in_mailboxes=[org.rep])
+
+    def dead(table: str) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT n_dead_tup, last_vacuum IS NOT NULL FROM pg_stat_user_tables"
+                " WHERE relname = %s",
+                [table],
+            )
+            found, vacuumed = cursor.fetchone()
+            assert vacuumed, table
+            return int(found)
+
+    assert classes.classify() > 0
+    assert dead(VisibilityChange._meta.db_table) == 0
+    assert dead(MessageClass._meta.db_table) == 0
+
+
+def test_a_message_logged_by_many_writes_is_worked_out_once(org, jane, monkeypatch):
+    """A batch takes every change of the messages it reads, so a bulk load (a message
+    logged once per table) classifies each message once, not once per change."""
+    first = message(CUSTOMER, [org.rep.email], on=[jane], in_mailboxes=[org.rep])
+    second = message(CUSTOMER, [org.rep.email], on=[jane], in_mailboxes=[org.rep])
+    classified()
+    before = dict(MessageClass.objects.values_list("message_id", "visibility_class_id"))
+    place(first, org.peer)
+    place(first, org.manager)
+    place(second, org.peer)
+    logged = VisibilityChange.objects.filter(message_id=first.pk).count()
+    assert logged > 1
+    monkeypatch.setattr(classes, "BATCH", 1)
+    assert classes.classify(limit=1) == logged  # one batch: the first message's changes
+    after = dict(MessageClass.objects.values_list("message_id", "visibility_class_id"))
+    assert after[first.pk] != before[first.pk]  # worked out with both new copies
+    assert after[second.pk] == before[second.pk]
+    assert set(VisibilityChange.objects.values_list("message_id", flat=True)) == {second.pk}
+    assert sees(org.peer) >= {first.pk, second.pk}
