@@ -329,21 +329,27 @@ def _by_period(kind: str) -> Any:
     return grouping
 
 
-def _viewable_links(viewer: User, modules: Iterable[str]) -> Q:
-    """Condition on ``Link`` rows: to a record of ``modules`` that ``viewer`` may view."""
+def _viewable_links(viewer: User, modules: Iterable[str], *, few: bool = False) -> Q:
+    """Condition on ``Link`` rows: to a record of ``modules`` that ``viewer`` may view.
+    ``few``: for the links of a few messages, each record looked up by its id (a set of
+    every record in reach let PostgreSQL scan every link: 0.6 s at a million)."""
     found = Q(pk__in=[])
     for module in modules:
         model = MODELS[module]
         scope = access.record_scope(viewer, model, "view")
         if scope is None:
             continue
-        records = model._default_manager.filter(scope).values("pk")
-        found |= Q(module=module, record_id__in=records)
+        records = model._default_manager.filter(scope)
+        if few:
+            found |= Q(Exists(records.filter(pk=OuterRef("record_id"))), module=module)
+        else:
+            found |= Q(module=module, record_id__in=records.values("pk"))
     return found
 
 
 def _by_record_type(viewer: User) -> list[QuerySet[Any]]:
-    links = Link.objects.filter(_viewable_links(viewer, MODELS), message_id__in=_in_asked())
+    viewable = _viewable_links(viewer, MODELS, few=True)  # the messages seen through no class
+    links = Link.objects.filter(viewable, message_id__in=_in_asked())
     return [_pairs(links, F("module"), "message_id")]
 
 
