@@ -297,8 +297,15 @@ def _in_asked() -> RawSQL:
     return RawSQL(f"SELECT {ASKED}.id FROM {ASKED}", ())  # noqa: S608, S611 (a constant)
 
 
-def _by_user(viewer: User) -> list[QuerySet[Any]]:
-    copies = Location.objects.filter(visible_copies_anywhere(viewer), message_id__in=_in_asked())
+def _seen_copies(viewer: User, rows: VisibleRows) -> QuerySet[Location]:
+    """The copies the messages seen through no class are seen through (the custom path's
+    read from the statement's ``visible_custom``)."""
+    seen = visible_copies_anywhere(viewer, custom_listed=rows.custom is not None)
+    return Location.objects.filter(seen, message_id__in=_in_asked())
+
+
+def _by_user(viewer: User, rows: VisibleRows) -> list[QuerySet[Any]]:
+    copies = _seen_copies(viewer, rows)
     sends = SentMessage.objects.filter(message_id__in=_in_asked())
     return [
         _pairs(copies, F("mailbox__owner_id"), "message_id"),
@@ -306,8 +313,8 @@ def _by_user(viewer: User) -> list[QuerySet[Any]]:
     ]
 
 
-def _by_source(viewer: User) -> list[QuerySet[Any]]:
-    copies = Location.objects.filter(visible_copies_anywhere(viewer), message_id__in=_in_asked())
+def _by_source(viewer: User, rows: VisibleRows) -> list[QuerySet[Any]]:
+    copies = _seen_copies(viewer, rows)
     sends = SentMessage.objects.filter(message_id__in=_in_asked())
     return [
         _pairs(copies, F("mailbox__protocol"), "message_id"),
@@ -316,7 +323,7 @@ def _by_source(viewer: User) -> list[QuerySet[Any]]:
 
 
 def _by_period(kind: str) -> Any:
-    def grouping(viewer: User, group_by: str) -> tuple[str, tuple[Any, ...]]:
+    def grouping(viewer: User, group_by: str, rows: VisibleRows) -> tuple[str, tuple[Any, ...]]:
         """The counted messages by the period of their date, in the organisation's time
         zone (``COUNTED``'s date: no message is read again)."""
         trunc: Any = connection.ops.datetime_trunc_sql  # (SQL, parameters); the stub: a str
@@ -347,19 +354,19 @@ def _viewable_links(viewer: User, modules: Iterable[str], *, few: bool = False) 
     return found
 
 
-def _by_record_type(viewer: User) -> list[QuerySet[Any]]:
+def _by_record_type(viewer: User, rows: VisibleRows) -> list[QuerySet[Any]]:
     viewable = _viewable_links(viewer, MODELS, few=True)  # the messages seen through no class
     links = Link.objects.filter(viewable, message_id__in=_in_asked())
     return [_pairs(links, F("module"), "message_id")]
 
 
-def _by_stage(viewer: User) -> list[QuerySet[Any]]:
+def _by_stage(viewer: User, rows: VisibleRows) -> list[QuerySet[Any]]:
     links = Link.objects.filter(_viewable_links(viewer, [Module.DEALS]), message_id__in=_in())
     stage = Subquery(Deal.objects.filter(pk=OuterRef("record_id")).values("stage_id")[:1])
     return [_pairs(links, stage, "message_id")]
 
 
-def _by_template(viewer: User) -> list[QuerySet[Any]]:
+def _by_template(viewer: User, rows: VisibleRows) -> list[QuerySet[Any]]:
     insights = MessageInsight.objects.filter(
         template_id__in=readable(viewer).values("pk"), sent__message_id__in=_in()
     )
@@ -367,7 +374,7 @@ def _by_template(viewer: User) -> list[QuerySet[Any]]:
 
 
 def _by_result(column: str) -> Any:
-    def grouping(viewer: User, group_by: str) -> tuple[str, tuple[Any, ...]]:
+    def grouping(viewer: User, group_by: str, rows: VisibleRows) -> tuple[str, tuple[Any, ...]]:
         """The counted messages by what email intelligence found (a message has one
         result at most: joined, not paired), none while it is switched off (no result
         is shown then)."""
@@ -431,7 +438,7 @@ def _counted_sql(
         return None
     return (
         f"SELECT r.message_id, CASE WHEN {outbound} THEN 1 ELSE 0 END, r.date,"  # noqa: S608
-        f" r.visibility_class_id FROM ({rows.sql}) r"
+        f" r.visibility_class_id FROM ({rows.body}) r"
         f"{' WHERE ' + ' AND '.join(where) if where else ''}"
     ), (*address_params, *params)
 
@@ -465,15 +472,16 @@ def _grouped(
     if counted is None:
         return (0, 0), {}
     counted_sql, counted_params = counted
-    grouping, grouping_params = _GROUPINGS.get(group_by, _paired)(viewer, group_by)
+    grouping, grouping_params = _GROUPINGS.get(group_by, _paired)(viewer, group_by, rows)
     by_class = ""
     if group_by in THROUGH:
         by_class = (
             " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, c.c, c.o, COUNT(*)"  # noqa: S608
             f" FROM {COUNTED} c WHERE c.c IS NOT NULL GROUP BY c.c, c.o"
         )
+    custom = f"visible_custom AS ({rows.custom}), " if rows.custom else ""
     sql = (
-        f"WITH {COUNTED}(id, o, d, c) AS MATERIALIZED ({counted_sql}),"  # noqa: S608
+        f"WITH {custom}{COUNTED}(id, o, d, c) AS MATERIALIZED ({counted_sql}),"  # noqa: S608
         f" {ASKED}(id, o) AS MATERIALIZED (SELECT id, o FROM {COUNTED} WHERE c IS NULL)"
         f" SELECT t.n, t.outbound, g.k, g.i, g.o, NULL, NULL, NULL"
         f" FROM (SELECT COUNT(*) AS n, COALESCE(SUM(o), 0) AS outbound FROM {COUNTED}) t"
@@ -498,12 +506,12 @@ def _grouped(
     return totals, groups
 
 
-def _paired(viewer: User, group_by: str) -> tuple[str, tuple[Any, ...]]:
+def _paired(viewer: User, group_by: str, rows: VisibleRows) -> tuple[str, tuple[Any, ...]]:
     """The grouping of a group made of (key, message) pairs (``_PAIRS``): each pair once,
     joined to the counted messages for their direction (those seen through no class, for
     the groups of ``THROUGH``: the others are counted by class), counted per key."""
     counted = ASKED if group_by in THROUGH else COUNTED
-    pairs = _PAIRS[group_by](viewer)
+    pairs = _PAIRS[group_by](viewer, rows)
     union = pairs[0] if len(pairs) == 1 else pairs[0].union(*pairs[1:])
     try:
         pairs_sql, pairs_params = union.query.sql_with_params()

@@ -468,7 +468,10 @@ class VisibleRows:
     class it is seen by (NULL: asked directly, or seen through a custom sharer's copy),
     its date, its From address in lower case and whether crmail sent it (or received it
     at a dropbox); ``ids``, the same query of the ids only; ``through``, what each class
-    is seen through."""
+    is seen through. ``custom``: the definition of ``visible_custom``, the copies through
+    which the custom path shows the viewer their message (rows ``(message_id, protocol,
+    location_id)``), or None; ``body``, ``sql`` without it, for a statement that defines
+    it once for more than the rows (``visible_copies_anywhere(..., custom_listed=True)``)."""
 
     COLUMNS = ("message_id", "visibility_class_id", "date", "from_address", "sent")
 
@@ -476,6 +479,8 @@ class VisibleRows:
     ids: str
     params: tuple[Any, ...]
     through: dict[int, classes.Through]
+    body: str = ""
+    custom: str | None = None
 
 
 def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
@@ -494,7 +499,7 @@ def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
     if not _may_read(viewer):  # no row, of the columns' types
         columns = ", ".join(f"mc.{c}" for c in VisibleRows.COLUMNS)
         nothing = f"SELECT {columns} FROM {t.message_class} mc WHERE 1 = 0"  # noqa: S608
-        return VisibleRows(nothing, "SELECT NULL AS message_id WHERE 1 = 0", (), {})
+        return VisibleRows(nothing, "SELECT NULL AS message_id WHERE 1 = 0", (), {}, nothing)
     rules = _overall_rules(viewer, many=True)
     through = classes.seen_through(rules.viewer_id, rules.reaches, rules.public)
     if protocol is not None:
@@ -557,26 +562,36 @@ def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
                 f" FROM visible_custom vc) AND vm.id NOT IN ({by_custom}){own_sql}"
             )
             params = (*params, protocol, protocol, *own_params)
-        # the custom sharers' mail, read once for both parts
-        union = f"{by_class} UNION ALL SELECT vw.* FROM ({asked}) vw"  # noqa: S608
-        return f"WITH visible_custom AS ({custom}) {union}", params
+        # the custom sharers' mail, read once for both parts (defined by the caller)
+        return f"{by_class} UNION ALL SELECT vw.* FROM ({asked}) vw", params  # noqa: S608
 
-    sql, params = parts(ids_only=False)
+    body, params = parts(ids_only=False)
     ids, _ = parts(ids_only=True)
-    return VisibleRows(sql, ids, params, through)
+    if custom is None:
+        return VisibleRows(body, ids, params, through, body)
+    defined = f"WITH visible_custom AS ({custom}) "
+    return VisibleRows(defined + body, defined + ids, params, through, body, custom)
 
 
-def visible_copies_anywhere(viewer: User) -> Q:
+def visible_copies_anywhere(viewer: User, *, custom_listed: bool = False) -> Q:
     """Condition on ``Location`` rows: the copies through which ``viewer`` sees their
     message overall (``visible_messages(viewer)``) — in the viewer's own mailbox; in the
     mailbox of an owner who shares it publicly with the viewer, not internal, of a message
     on a record the viewer may view; in the mailbox of a custom owner, of a message on a
     record the owner shared and the viewer may view. ``visible_copies`` on no one record:
     what a report grouping mail by the mailbox holding it (its owner, its protocol) may
-    count, so that no report reveals who holds a message privately."""
+    count, so that no report reveals who holds a message privately.
+
+    ``custom_listed``: for a statement that defines ``visible_custom``
+    (``VisibleRows.custom``), the custom path's copies are read from it rather than
+    asked copy by copy."""
     if not _may_read(viewer):
         return Q(pk__in=[])
-    return Q(_OverallCopy(_overall_rules(viewer, many=True)))
+    rules = _overall_rules(viewer, many=True)
+    if not custom_listed:
+        return Q(_OverallCopy(rules))
+    listed = RawSQL("SELECT vc.location_id FROM visible_custom vc", ())
+    return Q(_OverallCopy(rules, custom=False)) | Q(pk__in=listed)
 
 
 def _overall_rules(viewer: User, *, many: bool = False) -> _Overall:
@@ -685,16 +700,16 @@ class _Overall(Expression):
 
     def shared_copies(self, connection: Any) -> str | None:
         """The copies through which the custom path lets the viewer see their message
-        (``_shared_copies``), as rows ``(message_id, protocol)``, or None when it can let
-        them see none."""
+        (``_shared_copies``), as rows ``(message_id, protocol, location_id)``, or None
+        when it can let them see none."""
         t = _Tables(connection)
         if not (self.custom and self._shared(t)):
             return None
         return self._shared_copies(t)
 
     def _shared_copies(self, t: _Tables) -> str:
-        """The custom path of ``many``: the custom sharers' copies (message and mailbox
-        protocol) of messages on a record they shared and the viewer may view (one row
+        """The custom path of ``many``: the custom sharers' copies (message, mailbox
+        protocol, copy) of messages on a record they shared and the viewer may view (one row
         per copy and record; a protocol filter reads the protocol), driven from the shared
         records (a few rows) rather than from every copy those sharers hold (a hash of
         every link, 1.5 s at a million messages, built even for a month's report). The
@@ -705,7 +720,8 @@ class _Overall(Expression):
             f" WHERE vh.setting_id IN ({_ids(self.custom)})"
         )
         parts = [
-            f"SELECT vl.message_id, vb.protocol FROM {t.shared} vh JOIN {t.link} vk"  # noqa: S608
+            f"SELECT vl.message_id, vb.protocol, vl.id AS location_id FROM {t.shared} vh"  # noqa: S608
+            f" JOIN {t.link} vk"
             f" ON vk.module = vh.module AND vk.record_id = vh.record_id{held}"
             f" AND vh.module = '{module}'{self._viewable(t, module, 'vh.record_id')}"
             for module, reach in self.reaches.items()
@@ -713,7 +729,7 @@ class _Overall(Expression):
         ]
         if self.reaches[Module.ACCOUNTS] is not None:
             parts.append(
-                f"SELECT vl.message_id, vb.protocol FROM {t.shared} vh"  # noqa: S608
+                f"SELECT vl.message_id, vb.protocol, vl.id AS location_id FROM {t.shared} vh"  # noqa: S608
                 f" JOIN {t.records[Module.CONTACTS]} vn ON vn.account_id = vh.record_id"
                 f" JOIN {t.link} vk ON vk.module = '{Module.CONTACTS}' AND vk.record_id = vn.id"
                 f"{held} AND vh.module = '{Module.ACCOUNTS}'"

@@ -349,6 +349,20 @@ def sees(spec: OrgSpec, can: dict, v: int, m: MessageSpec, records: list) -> boo
     return own(m, v) or any(sees_on(spec, can, v, m, r) for r in records)
 
 
+def seen_through_users(spec: OrgSpec, can: dict, v: int, m: MessageSpec, records: list) -> set[int]:
+    """The users a report by user counts ``m`` under for ``v`` (none if v may not see
+    it): the owners of the copies v sees it through, and who sent it from crmail."""
+    if not sees(spec, can, v, m, records):
+        return set()
+    found = {
+        u
+        for u, n in m.mailboxes
+        if u == v
+        or any(sees_on(spec, can, v, m, r) and copy_visible(spec, v, m, r, (u, n)) for r in records)
+    }
+    return found | ({m.sent_by} if m.sent_by is not None else set())
+
+
 def sees_by(spec: OrgSpec, can: dict, v: int, m: MessageSpec, records: list, protocol: str) -> bool:
     """Whether ``v`` sees ``m`` through a copy in a mailbox of ``protocol`` (a report's
     source filter): a copy of v's own, or one whose owner shares it with v on a record
@@ -499,6 +513,11 @@ def check(spec: OrgSpec) -> None:
         assert every == want, ("overall, written for many messages", v)
         assert may_see_message(viewer, messages[0]) == (messages[0].pk in want)
         wants[v] = want
+        by_user: dict[str, int] = {}
+        for m in spec.messages:
+            for u in seen_through_users(spec, can, v, m, keys):
+                by_user[str(users[u].pk)] = by_user.get(str(users[u].pk), 0) + 1
+        wants[v, "user"] = by_user
         for protocol in PROTOCOLS:
             wants[v, protocol] = {
                 msg.pk
@@ -544,6 +563,9 @@ def check_classes(viewers: list[User], messages: list, wants: dict) -> None:  # 
     assert [a[1] for a in asked] == [
         [wants[v, protocol] for protocol in PROTOCOLS] for v in range(len(viewers))
     ], "source"
+    for v, viewer in enumerate(viewers):
+        got = {row.key: row.count for row in email_report(viewer, "user").rows}
+        assert got == wants[v, "user"], ("by user", v)
     classes.classify()
     assert not VisibilityChange.objects.exists()
     assert answers() == asked, "all classified"
