@@ -591,7 +591,7 @@ def visible_copies_anywhere(viewer: User, *, custom_listed: bool = False) -> Q:
     if not custom_listed:
         return Q(_OverallCopy(rules))
     listed = RawSQL("SELECT vc.location_id FROM visible_custom vc", ())
-    return Q(_OverallCopy(rules, custom=False)) | Q(pk__in=listed)
+    return Q(pk__in=listed) | Q(_OverallCopy(rules, custom=False))  # the set first
 
 
 def _overall_rules(viewer: User, *, many: bool = False) -> _Overall:
