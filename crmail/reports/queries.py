@@ -415,7 +415,8 @@ def _counted_sql(
     meeting ``filters`` (but the source as a protocol, which ``rows`` met), with their
     direction (``went_out``, read off the rows), date and class; None when nothing can
     meet them. ``rows`` is read in
-    place, so that the database takes the dates into each of its parts."""
+    place, so that the database takes the dates into each of its parts; its ``body``,
+    for ``_grouped`` defines ``visible_custom`` once for the whole statement."""
     addresses = internal_addresses()
     outbound = "r.sent"
     params: tuple[Any, ...] = rows.params
