@@ -297,15 +297,14 @@ def _in_asked() -> RawSQL:
     return RawSQL(f"SELECT {ASKED}.id FROM {ASKED}", ())  # noqa: S608, S611 (a constant)
 
 
-def _seen_copies(viewer: User, rows: VisibleRows) -> QuerySet[Location]:
+def _seen_copies(rows: VisibleRows) -> QuerySet[Location]:
     """The copies the messages seen through no class are seen through (the custom path's
     read from the statement's ``visible_custom``)."""
-    seen = visible_copies_anywhere(viewer, custom_listed=rows.custom is not None)
-    return Location.objects.filter(seen, message_id__in=_in_asked())
+    return Location.objects.filter(rows.seen_copies(), message_id__in=_in_asked())
 
 
 def _by_user(viewer: User, rows: VisibleRows) -> list[QuerySet[Any]]:
-    copies = _seen_copies(viewer, rows)
+    copies = _seen_copies(rows)
     sends = SentMessage.objects.filter(message_id__in=_in_asked())
     return [
         _pairs(copies, F("mailbox__owner_id"), "message_id"),
@@ -314,7 +313,7 @@ def _by_user(viewer: User, rows: VisibleRows) -> list[QuerySet[Any]]:
 
 
 def _by_source(viewer: User, rows: VisibleRows) -> list[QuerySet[Any]]:
-    copies = _seen_copies(viewer, rows)
+    copies = _seen_copies(rows)
     sends = SentMessage.objects.filter(message_id__in=_in_asked())
     return [
         _pairs(copies, F("mailbox__protocol"), "message_id"),

@@ -467,20 +467,44 @@ class VisibleRows:
     from_address, sent)`` (``COLUMNS``), each message the viewer may see once, with the
     class it is seen by (NULL: asked directly, or seen through a custom sharer's copy),
     its date, its From address in lower case and whether crmail sent it (or received it
-    at a dropbox); ``ids``, the same query of the ids only; ``through``, what each class
-    is seen through. ``custom``: the definition of ``visible_custom``, the copies through
-    which the custom path shows the viewer their message (rows ``(message_id, protocol,
-    location_id)``), or None; ``body``, ``sql`` without it, for a statement that defines
-    it once for more than the rows (``visible_copies_anywhere(..., custom_listed=True)``)."""
+    at a dropbox) (``sql``); ``ids``, the same query of the ids only; ``through``, what
+    each class is seen through. ``custom``: the definition of ``visible_custom``, the
+    copies through which the custom path shows the viewer their message (rows
+    ``(message_id, protocol, location_id)``), or None; ``body`` and ``ids_body``, the
+    queries without it, for a statement that defines it once for more than the rows
+    (``seen_copies``); ``rules``, the viewer's (None: they may read nothing)."""
 
     COLUMNS = ("message_id", "visibility_class_id", "date", "from_address", "sent")
 
-    sql: str
-    ids: str
+    body: str
+    ids_body: str
     params: tuple[Any, ...]
     through: dict[int, classes.Through]
-    body: str = ""
     custom: str | None = None
+    rules: _Overall | None = None
+
+    @property
+    def sql(self) -> str:
+        return self._defined(self.body)
+
+    @property
+    def ids(self) -> str:
+        return self._defined(self.ids_body)
+
+    def _defined(self, query: str) -> str:
+        return f"WITH visible_custom AS ({self.custom}) {query}" if self.custom else query
+
+    def seen_copies(self) -> Q:
+        """Condition on ``Location`` rows, in a statement that defines ``visible_custom``
+        when these rows have one: the copies through which the viewer sees their message
+        (``visible_copies_anywhere``), the custom path's read from ``visible_custom``
+        rather than asked copy by copy."""
+        if self.rules is None:
+            return Q(pk__in=[])
+        if self.custom is None:
+            return Q(_OverallCopy(self.rules))
+        listed = RawSQL("SELECT vc.location_id FROM visible_custom vc", ())
+        return Q(pk__in=listed) | Q(_OverallCopy(self.rules, custom=False))  # the set first
 
 
 def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
@@ -499,7 +523,7 @@ def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
     if not _may_read(viewer):  # no row, of the columns' types
         columns = ", ".join(f"mc.{c}" for c in VisibleRows.COLUMNS)
         nothing = f"SELECT {columns} FROM {t.message_class} mc WHERE 1 = 0"  # noqa: S608
-        return VisibleRows(nothing, "SELECT NULL AS message_id WHERE 1 = 0", (), {}, nothing)
+        return VisibleRows(nothing, "SELECT NULL AS message_id WHERE 1 = 0", (), {})
     rules = _overall_rules(viewer, many=True)
     through = classes.seen_through(rules.viewer_id, rules.reaches, rules.public)
     if protocol is not None:
@@ -567,31 +591,20 @@ def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
 
     body, params = parts(ids_only=False)
     ids, _ = parts(ids_only=True)
-    if custom is None:
-        return VisibleRows(body, ids, params, through, body)
-    defined = f"WITH visible_custom AS ({custom}) "
-    return VisibleRows(defined + body, defined + ids, params, through, body, custom)
+    return VisibleRows(body, ids, params, through, custom, rules)
 
 
-def visible_copies_anywhere(viewer: User, *, custom_listed: bool = False) -> Q:
+def visible_copies_anywhere(viewer: User) -> Q:
     """Condition on ``Location`` rows: the copies through which ``viewer`` sees their
     message overall (``visible_messages(viewer)``) — in the viewer's own mailbox; in the
     mailbox of an owner who shares it publicly with the viewer, not internal, of a message
     on a record the viewer may view; in the mailbox of a custom owner, of a message on a
     record the owner shared and the viewer may view. ``visible_copies`` on no one record:
     what a report grouping mail by the mailbox holding it (its owner, its protocol) may
-    count, so that no report reveals who holds a message privately.
-
-    ``custom_listed``: for a statement that defines ``visible_custom``
-    (``VisibleRows.custom``), the custom path's copies are read from it rather than
-    asked copy by copy."""
+    count, so that no report reveals who holds a message privately."""
     if not _may_read(viewer):
         return Q(pk__in=[])
-    rules = _overall_rules(viewer, many=True)
-    if not custom_listed:
-        return Q(_OverallCopy(rules))
-    listed = RawSQL("SELECT vc.location_id FROM visible_custom vc", ())
-    return Q(pk__in=listed) | Q(_OverallCopy(rules, custom=False))  # the set first
+    return Q(_OverallCopy(_overall_rules(viewer, many=True)))
 
 
 def _overall_rules(viewer: User, *, many: bool = False) -> _Overall:
