@@ -97,6 +97,7 @@ def run_serve(args: argparse.Namespace, out: Output) -> int:
     from crmail.config.wsgi import application
     from crmail.jobs.consumer import make_consumer
     from crmail.people.actions import first_admin
+    from crmail.sharing import classes
 
     server = listen(waitress, application, args.host, args.port, args.threads)
     consumer = None
@@ -111,6 +112,7 @@ def run_serve(args: argparse.Namespace, out: Output) -> int:
             consumer.start()
         watcher = start_watcher(args)
         dropbox = start_dropbox()
+        classes.warm()  # reports' first look at the visibility classes, ahead of them
         host, port = bound_address(server)
         url = address_url(host, port)
         admin = first_admin()

@@ -215,6 +215,37 @@ def test_sharing_modes_and_audiences_need_no_new_class(org, jane):
     assert msg.pk in sees(org.manager)
 
 
+def test_a_viewers_reach_changed_between_two_looks(org, jane):
+    """What a viewer sees through a class is remembered for a set of rules, never for the
+    viewer alone: the records they may view widened and narrowed again move the answer
+    at once, with no class worked out in between."""
+    msg = message(CUSTOMER, [org.rep.email], on=[jane], in_mailboxes=[org.rep])
+    actions.set_sharing(None, org.rep, mode="public")
+    classified()
+    assert msg.pk not in sees(org.peer)
+    ModuleDefault.objects.filter(module="contacts").update(level="public_read")
+    assert msg.pk in sees(org.peer)
+    ModuleDefault.objects.filter(module="contacts").update(level="private")
+    assert msg.pk not in sees(org.peer)
+    assert not VisibilityChange.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_classes_read_ahead_leave_nothing_to_decode_for_the_first_report(org, jane, monkeypatch):
+    """``crmail serve`` reads the classes as it starts (``warm``, a thread of its own):
+    the process's first report then decodes no class."""
+    msg = message(CUSTOMER, [org.rep.email], on=[jane], in_mailboxes=[org.rep])
+    classified()
+    monkeypatch.setattr(classes, "_known", classes._Known())
+    classes.warm().join()
+
+    def decoded(key: str) -> classes.Kind:
+        raise AssertionError("decoded by the report")
+
+    monkeypatch.setattr(classes.Kind, "from_key", decoded)
+    assert msg.pk in sees(org.rep)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_large_run_leaves_no_dead_rows_behind_on_postgresql(org, jane, monkeypatch):
     """After a large run the drained log and the rewritten classes are vacuumed (every
