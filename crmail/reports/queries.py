@@ -35,10 +35,11 @@ inbound otherwise. The totals count each message once.
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -324,15 +325,91 @@ def _by_source(viewer: User, rows: VisibleRows) -> list[QuerySet[Any]]:
 def _by_period(kind: str) -> Any:
     def grouping(viewer: User, group_by: str, rows: VisibleRows) -> tuple[str, tuple[Any, ...]]:
         """The counted messages by the period of their date, in the organisation's time
-        zone (``COUNTED``'s date: no message is read again)."""
-        trunc: Any = connection.ops.datetime_trunc_sql  # (SQL, parameters); the stub: a str
-        key, params = trunc(kind, "c.d", (), settings.TIME_ZONE)
+        zone (``COUNTED``'s date: no message is read again). On SQLite by the hour of
+        UTC (``_utc_bucket``), each given its period after (``_local_periods``):
+        Django's truncation there is a Python function called per message (2.5 s for
+        750,000)."""
+        if connection.vendor == "sqlite":
+            key, params = _utc_bucket("c.d"), []
+        else:
+            trunc: Any = connection.ops.datetime_trunc_sql  # (SQL, parameters); stub: str
+            key, params = trunc(kind, "c.d", (), settings.TIME_ZONE)
         return (
             f"SELECT {key} AS k, SUM(1 - c.o) AS i, SUM(c.o) AS o"  # noqa: S608
             f" FROM {COUNTED} c GROUP BY 1"
         ), tuple(params)
 
     return grouping
+
+
+ALIGNED_FROM, ALIGNED_UNTIL = datetime(1970, 1, 1, tzinfo=UTC), datetime(2040, 1, 1, tzinfo=UTC)
+
+
+BUCKETS = (3600, 900, 60, 1)  # seconds: the hour, quarter hour, minute, second of UTC
+
+
+def _utc_bucket(column: str) -> str:
+    """SQLite: a date column (UTC text) cut to the longest of ``BUCKETS`` that never
+    straddles a local midnight of the organisation's zone (``_alignment``), outside
+    ``ALIGNED_FROM`` to ``ALIGNED_UNTIL`` to the second."""
+    size = _alignment(settings.TIME_ZONE)
+    cut = {
+        3600: f"substr({column}, 1, 13)",
+        900: f"substr({column}, 1, 14)"
+        f" || printf('%02d', CAST(substr({column}, 15, 2) AS INTEGER) / 15 * 15)",
+        60: f"substr({column}, 1, 16)",
+    }.get(size)
+    if cut is None:
+        return f"substr({column}, 1, 19)"
+    start, end = (f"'{d:%Y-%m-%d}'" for d in (ALIGNED_FROM, ALIGNED_UNTIL))
+    return (
+        f"CASE WHEN {column} >= {start} AND {column} < {end} THEN {cut}"
+        f" ELSE substr({column}, 1, 19) END"
+    )
+
+
+@functools.cache
+def _alignment(name: str) -> int:
+    """The longest of ``BUCKETS`` that, from 1970 to 2040, divides the zone's offset from
+    UTC and every moment it changes (each change found to the second)."""
+    tz = zoneinfo.ZoneInfo(name)
+
+    def offset(at: datetime) -> timedelta:
+        return at.astimezone(tz).utcoffset() or timedelta(0)
+
+    seconds = {int(offset(ALIGNED_FROM).total_seconds())}
+    day, before = ALIGNED_FROM, offset(ALIGNED_FROM)
+    while day < ALIGNED_UNTIL:
+        after = offset(day + timedelta(days=1))
+        if after != before:
+            low, high = 0, 86400  # seconds into the day: the change is in (low, high]
+            while high - low > 1:
+                middle = (low + high) // 2
+                changed = offset(day + timedelta(seconds=middle)) == after
+                low, high = (low, middle) if changed else (middle, high)
+            seconds |= {high, int(after.total_seconds())}
+        day, before = day + timedelta(days=1), after
+    return next(size for size in BUCKETS if all(s % size == 0 for s in seconds))
+
+
+def _local_periods(kind: str, groups: dict[Any, tuple[int, int]]) -> dict[Any, tuple[int, int]]:
+    """Groups by ``_utc_bucket`` as groups by ``kind`` of the organisation's zone, keyed
+    as Django's truncation on SQLite gives them."""
+    tz = zone()
+    found: dict[Any, tuple[int, int]] = {}
+    for bucket, (inbound, outbound) in groups.items():
+        if bucket is None:
+            continue
+        start = bucket if len(bucket) > 13 else f"{bucket}:00"  # an hour: HH:00
+        day = datetime.fromisoformat(start).replace(tzinfo=UTC).astimezone(tz).date()
+        if kind == "week":
+            day -= timedelta(days=day.weekday())
+        elif kind == "month":
+            day = day.replace(day=1)
+        key = f"{day.isoformat()} 00:00:00"
+        i, o = found.get(key, (0, 0))
+        found[key] = (i + inbound, o + outbound)
+    return found
 
 
 def _viewable_links(viewer: User, modules: Iterable[str], *, few: bool = False) -> Q:
@@ -360,7 +437,12 @@ def _by_record_type(viewer: User, rows: VisibleRows) -> list[QuerySet[Any]]:
 
 
 def _by_stage(viewer: User, rows: VisibleRows) -> list[QuerySet[Any]]:
-    links = Link.objects.filter(_viewable_links(viewer, [Module.DEALS]), message_id__in=_in())
+    # Every counted message's links: PostgreSQL wants the set of deals in reach, SQLite
+    # a lookup per link (with the set it looked every deal up for every message: 2.7 s).
+    few = connection.vendor == "sqlite"
+    links = Link.objects.filter(
+        _viewable_links(viewer, [Module.DEALS], few=few), message_id__in=_in()
+    )
     stage = Subquery(Deal.objects.filter(pk=OuterRef("record_id")).values("stage_id")[:1])
     return [_pairs(links, stage, "message_id")]
 
@@ -503,6 +585,8 @@ def _grouped(
         for key in THROUGH[group_by](rows.through[cls]):
             i, o = groups.get(key, (0, 0))
             groups[key] = (i, o + n) if outbound else (i + n, o)
+    if group_by in PERIODS and connection.vendor == "sqlite":
+        groups = _local_periods(group_by, groups)
     return totals, groups
 
 

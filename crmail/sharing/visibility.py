@@ -529,6 +529,14 @@ def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
     if protocol is not None:
         through = {pk: seen for pk, seen in through.items() if protocol in seen.sources}
     in_classes, class_params = classes.values_sql(sorted(through))
+    # SQLite reads the messages of many classes faster by scanning every row against
+    # the set than by the index, class by class (0.24 s against 0.97 s for 734,000 of
+    # 1,000,000 rows); ``+`` keeps the index out. PostgreSQL's planner chooses itself.
+    class_column = (
+        "+mc.visibility_class_id"
+        if _many_classed(t, in_classes, class_params)
+        else "mc.visibility_class_id"
+    )
     custom = rules.shared_copies(connection)
     asked_rules = rules.sql("vm.id", connection)
 
@@ -559,7 +567,7 @@ def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
         # the custom path's size (a nested loop over it took 0.7 s at 15,000 messages).
         by_class = (
             f"SELECT mc.message_id{facts} FROM {t.message_class} mc"  # noqa: S608
-            f" WHERE mc.visibility_class_id {in_classes} AND NOT EXISTS (SELECT 1"
+            f" WHERE {class_column} {in_classes} AND NOT EXISTS (SELECT 1"
             f" FROM {t.changes} ch WHERE ch.message_id = mc.message_id)"
             f"{not_custom}"
         )
@@ -592,6 +600,28 @@ def visible_rows(viewer: User, protocol: str | None = None) -> VisibleRows:
     body, params = parts(ids_only=False)
     ids, _ = parts(ids_only=True)
     return VisibleRows(body, ids, params, through, custom, rules)
+
+
+SCAN_SHARE = 0.1  # of all messages, from which SQLite reads the classed part by a scan
+
+
+def _many_classed(t: _Tables, in_classes: str, params: tuple[Any, ...]) -> bool:
+    """On SQLite, whether these classes hold more than ``SCAN_SHARE`` of the messages
+    (counted in the class index, 0.03 s for 734,000; the highest id as the total)."""
+    if connection.vendor != "sqlite":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MAX(message_id) FROM {t.message_class}")  # noqa: S608
+        (highest,) = cursor.fetchone()
+        if not highest:
+            return False
+        cursor.execute(
+            f"SELECT COUNT(*) FROM {t.message_class} mc"  # noqa: S608
+            f" WHERE mc.visibility_class_id {in_classes}",
+            params,
+        )
+        (classed,) = cursor.fetchone()
+    return bool(classed > SCAN_SHARE * highest)
 
 
 def visible_copies_anywhere(viewer: User) -> Q:

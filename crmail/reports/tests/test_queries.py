@@ -3,10 +3,15 @@ from the world's description (SPEC F5, F17)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
+from django.test import override_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from crmail.reports import queries
 from crmail.reports.queries import BadReport, Filters, email_report
@@ -137,3 +142,41 @@ def test_the_copies_a_viewer_sees_anywhere_are_those_sharing_allows(world):
         assert got == want, viewer
         visible = set(visible_messages(user).values_list("pk", flat=True))
         assert {m for m, _ in got} <= visible
+
+
+ZONES = [
+    "UTC",
+    "Europe/Berlin",  # whole hours, summer time
+    "America/New_York",
+    "Asia/Kolkata",  # +5:30: quarter hours
+    "Asia/Kathmandu",  # +5:45
+    "Australia/Lord_Howe",  # a half-hour summer time
+    "America/St_Johns",  # changes at 00:01 local in some years: minutes
+    "Africa/Monrovia",  # -0:44:30 until 1972: seconds
+]
+
+
+@examples(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    day=st.dates(min_value=date(1960, 1, 1), max_value=date(2050, 12, 31)),
+    seconds=st.integers(min_value=-7200, max_value=7200),
+    zone_name=st.sampled_from(ZONES),
+    kind=st.sampled_from(queries.PERIODS),
+)
+def test_sqlite_periods_by_utc_buckets_agree_with_djangos_truncation(day, seconds, zone_name, kind):
+    """On SQLite a period is found from the hour (quarter hour, minute, second) of UTC a
+    message's date is in: the same period as Django's truncation of that date in the
+    organisation's zone, within two hours of a local midnight (where they could part)."""
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL truncates in the zone itself")
+    midnight = datetime.combine(day, time(), tzinfo=ZoneInfo(zone_name))
+    at = midnight.astimezone(UTC) + timedelta(seconds=seconds)
+    stored = connection.ops.adapt_datetimefield_value(at)
+    with override_settings(TIME_ZONE=zone_name), connection.cursor() as cursor:
+        trunc, params = connection.ops.datetime_trunc_sql(kind, "d", (), zone_name)
+        cursor.execute(
+            f"SELECT {queries._utc_bucket('d')}, {trunc} FROM (SELECT %s AS d)",
+            (*params, stored),
+        )
+        bucket, truncated = cursor.fetchone()
+        assert queries._local_periods(kind, {bucket: (1, 0)}) == {truncated: (1, 0)}
