@@ -532,12 +532,8 @@ def _narrowing(viewer: User, filters: Filters) -> QuerySet[Any] | None:
     if filters.source and filters.source not in Protocol.values:
         found = SentMessage.objects.filter(source=filters.source).values("message_id")
     if filters.sentiment or filters.intent:
-        results = intelligence.narrowed(
-            viewer,
-            Message.objects.all(),
-            intelligence.Filter(sentiment=filters.sentiment, intent=filters.intent),
-        ).values("pk")
-        found = results if found is None else results.filter(pk__in=found)
+        results = intelligence.meeting(filters.sentiment, filters.intent)
+        found = results if found is None else results.filter(message_id__in=found)
     return found
 
 
