@@ -192,7 +192,7 @@ def narrowed(viewer: User, messages: QuerySet[Message], wanted: Filter) -> Query
     return messages.filter(condition)
 
 
-def meeting(sentiment: str | None, intent: str | None) -> QuerySet[Result]:
+def meeting(sentiment: str | None, intent: str | None) -> QuerySet[Result, Any]:
     """The ids (``message_id``) of the messages found of this sentiment and intent, read
     from the results alone (SQLite scanned every message for a sentiment otherwise: its
     three values look unselective); none with the switch off."""
