@@ -329,10 +329,8 @@ class _Seen:
 
     def of(self, rules: Rules) -> dict[str, Through | None]:
         with self.lock:
-            seen = self.by_rules.pop(rules, None)
-            if seen is None:
-                seen = {}
-            self.by_rules[rules] = seen  # the most recent last
+            seen = self.by_rules.setdefault(rules, {})
+            self.by_rules.move_to_end(rules)  # the most recent last
             while len(self.by_rules) > self.SIZE:
                 self.by_rules.popitem(last=False)
             return seen
