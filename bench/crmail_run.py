@@ -97,7 +97,7 @@ def install_phase_timers(driver: Any) -> Timers:
     _wrap(timers, parse, "parse_message", "MIME parse here")
     _wrap(timers, ingest, "save_parsed", "save_parsed (all)")
     _wrap(timers, ingest, "_assign_threads", "threads")
-    _wrap(timers, ingest, "_save_parsed_fields", "UPDATE Message")
+    _wrap(timers, ingest, "_save_fields", "UPDATE Message")
     original_insert = ingest.insert_rows
 
     def insert(model: Any, *a: Any, **k: Any) -> Any:

@@ -9,6 +9,8 @@ failpoint costs one dictionary lookup. The points, from the fetch to the parse r
 - ``pack-written``: the pack is durable, the transaction naming it not begun;
 - ``index-commit``: the batch's rows are written, the transaction not committed;
 - ``parse-save``: parse results are written, their transaction not committed;
+- ``bodies-save``: bodies parsed after a first sync are written, their transaction (the
+  ``bodies`` consumer's batch) not committed;
 - ``dropbox-stored``: dropbox mail is stored, the receiver has not answered 250.
 
 Mail crmail sends is stored the same way once its server has taken it: ``pack-written``

@@ -45,8 +45,8 @@ def file(delivery_id: int) -> Delivery | None:
     )
     if delivery is None or delivery.filed_at is not None:
         return delivery
-    # Parsed and filed in one transaction: the consumers of ``message.parsed`` (workflow
-    # rules among them) see the message on its record.
+    # Parsed and filed in one transaction: the consumers of ``message.parsed`` and
+    # ``message.processed`` (workflow rules among them) see the message on its record.
     with transaction.atomic():
         _file(delivery)
     delivery.refresh_from_db()

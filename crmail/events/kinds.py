@@ -83,8 +83,17 @@ class LiveMailReceived(EventData):
 
 @kind("message.parsed")
 class MessageParsed(EventData):
-    """A stored message's parse results committed (participants, body, thread); readers of
-    its content (linking, search) start here."""
+    """A stored message's header fields, participants and thread committed; linking starts
+    here. Its body text may still be processing: ``message.processed`` follows (at once
+    for mail parsed whole, after the sync for a large first sync's)."""
+
+    message_id: int
+
+
+@kind("message.processed")
+class MessageProcessed(EventData):
+    """A parsed message's body text, snippet and attachments committed; readers of its
+    content (search, workflows, email intelligence) start here."""
 
     message_id: int
 

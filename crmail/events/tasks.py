@@ -34,6 +34,11 @@ def nudge(kinds: Iterable[str] | None = None) -> None:
     is left alone."""
     recorded = None if kinds is None else frozenset(kinds)
     wanting = [c for c in list(CONSUMERS.values()) if recorded is None or c.kinds & recorded]
+    # A consumer reads only what the one it comes ``after`` has passed: that one passes
+    # these positions first, even when none of its kinds is among them.
+    names = {c.name for c in wanting}
+    before = [CONSUMERS[c.after] for c in wanting if c.after in CONSUMERS and c.after not in names]
+    wanting = list({c.name: c for c in [*before, *wanting]}.values())
     eager = [c.name for c in wanting if c.eager]
     queued = [c.name for c in wanting if not c.eager]
     if eager:

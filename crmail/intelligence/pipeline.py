@@ -1,14 +1,14 @@
 """Computing email intelligence (SPEC F15, decision 061): messages in, ``Result`` rows out.
 
 Runs in the job queue, never in the sync: the ``intelligence`` consumer of the outbox
-reads ``message.parsed`` after linking and queues ``analyse_messages`` with the ids (a job
+reads ``message.processed`` after linking and queues ``analyse_messages`` with the ids (a job
 of its own, in batches). Safe to run twice: a message's result is written over.
 
 Which messages: mail received (a copy in a mailbox) and mail sent from crmail, parsed,
 with its body; not BCC Dropbox mail (``SentMessage.source``), nor a mailbox's own copy of
 a message sent through crmail (``copy_of``: the message itself has its result). A message
 whose body waits (``mail.WaitingBody``) or is not parsed yet is left; it is parsed again
-when its body comes, and its ``message.parsed`` brings it back here.
+when its body comes, and its ``message.processed`` brings it back here.
 
 A long thread (``LONG_THREAD`` messages or ``LONG_TEXT`` characters up to the message) gets
 the thread's summary as of that message; ``summary_of`` keeps which messages it was read

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from crmail.config.bulk import insert_rows
 from crmail.events import outbox
-from crmail.events.kinds import MessageParsed
+from crmail.events.kinds import MessageParsed, MessageProcessed
 from crmail.failpoints import failpoint
 from crmail.mail.models import (
     Attachment,
@@ -41,10 +41,12 @@ from crmail.mail.models import (
 )
 from crmail.mail.parse import (
     Digest,
+    Headers,
     ParsedMessage,
     Unparseable,
     digest,
     digest_packed,
+    headers_packed,
     parse_many,
 )
 from crmail.mail.store import Stored, raw_bytes_many
@@ -62,8 +64,9 @@ CHUNK_BYTES = 8 * 1024 * 1024
 IN_FLIGHT_BYTES = 24 * 1024 * 1024
 
 # What parsing one message gives: the result (as saving needs it, when a worker parsed
-# it), or why its structure could not be read.
-Outcome = ParsedMessage | Digest | Unparseable
+# it; its header fields alone, when a first sync's worker read them), or why its
+# structure could not be read.
+Outcome = ParsedMessage | Digest | Headers | Unparseable
 
 # Sent inside the transaction that saves parse results, with ``message_ids`` (those
 # parsed; not those that failed). What copies a message's parse results (the inbox's
@@ -98,10 +101,12 @@ def save_parsed(messages: Sequence[Message | Row], outcomes: Sequence[Outcome]) 
     """Write parse outcomes: fields, participants, attachments, threads; one transaction.
 
     A ``message.parsed`` event per parsed message commits with them, so its consumers
-    (linking, the search index) read the participants, and a contact given an address
-    meanwhile misses nothing. ``results_saved`` is sent before the commit.
+    (linking) read the participants, and a contact given an address meanwhile misses
+    nothing; ``message.processed`` too for those parsed whole (their body text is saved).
+    A message read for its headers alone (``Headers``) is ``processing``: its body follows
+    through ``process_bodies``. ``results_saved`` is sent before the commit.
     """
-    results: list[tuple[Message, Digest | None]] = []
+    results: list[tuple[Message | Row, Digest | Headers | None]] = []
     for message, outcome in zip(messages, outcomes, strict=True):
         if isinstance(outcome, Unparseable):
             message.parse_state = ParseState.FAILED
@@ -122,40 +127,90 @@ def save_parsed(messages: Sequence[Message | Row], outcomes: Sequence[Outcome]) 
         for message, done in results:
             if done is None:
                 continue
-            _fill(message, done)
-            parsed = done.parsed
+            _fill_headers(message, done.parsed)
+            if isinstance(done, Headers):
+                message.parse_state = ParseState.PROCESSING
+            else:
+                _fill_body(message, done)
+                attachments += _attachment_rows(message.pk, done.parsed)
             participants += [
                 [message.pk, p.role, p.address[:254], p.name[:300], p.valid, i]
-                for i, p in enumerate(parsed.participants)
-            ]
-            attachments += [
-                [
-                    message.pk,
-                    a.part,
-                    a.filename,
-                    a.content_type[:200],
-                    a.size,
-                    a.content_id[:500],
-                    a.inline,
-                ]
-                for a in parsed.attachments
+                for i, p in enumerate(done.parsed.participants)
             ]
         _assign_threads([m for m, p in results if p is not None])
-        _save_parsed_fields([m for m, _ in results])
+        _save_fields(PARSED_FIELDS, [m for m, _ in results])
         insert_rows(
             Participant,
             ("message", "role", "address", "name", "valid", "position"),
             participants,
         )
-        insert_rows(
-            Attachment,
-            ("message", "part", "filename", "content_type", "size", "content_id", "inline"),
-            attachments,
-        )
+        insert_rows(Attachment, ATTACHMENT_COLUMNS, attachments)
         parsed_ids = [m.pk for m, parsed in results if parsed is not None]
+        whole = [m.pk for m, parsed in results if isinstance(parsed, Digest)]
         results_saved.send(sender=Message, message_ids=parsed_ids)
         outbox.record_many([MessageParsed(message_id=pk) for pk in parsed_ids])
+        outbox.record_many([MessageProcessed(message_id=pk) for pk in whole])
         failpoint("parse-save")
+
+
+ATTACHMENT_COLUMNS = ("message", "part", "filename", "content_type", "size", "content_id", "inline")
+
+
+def _attachment_rows(pk: int, parsed: ParsedMessage) -> list[list[Any]]:
+    return [
+        [pk, a.part, a.filename, a.content_type[:200], a.size, a.content_id[:500], a.inline]
+        for a in parsed.attachments
+    ]
+
+
+def process_bodies(message_ids: Sequence[int]) -> int:
+    """The second half of a first sync's parse (decision 064): for the messages among
+    ``message_ids`` still ``processing``, parse their bytes whole and save body text,
+    snippet and attachments, with a ``message.processed`` event each, in one transaction.
+    Header fields, participants and threads stay as the first half saved them. A message
+    whose bytes cannot be read whole is marked ``failed`` (its headers stay); one whose
+    bytes are missing is left ``processing`` and said. Returns how many were saved."""
+    rows = [
+        Row(pk, first_seen_at, sha256)
+        for pk, first_seen_at, sha256 in Message.objects.filter(
+            pk__in=list(message_ids), parse_state=ParseState.PROCESSING
+        ).values_list("pk", "first_seen_at", "sha256")
+    ]
+    if not rows:
+        return 0
+    outcomes = [
+        outcome if isinstance(outcome, Unparseable) else digest(outcome, BODY_TEXT_LIMIT)
+        for outcome in parse_many(raw_bytes_many(rows))
+    ]
+    return save_bodies(rows, outcomes)
+
+
+def save_bodies(rows: Sequence[Row], outcomes: Sequence[Digest | Unparseable]) -> int:
+    """Write what ``process_bodies`` found, in one transaction: only over messages still
+    ``processing`` (a repeat changes nothing)."""
+    attachments: list[list[Any]] = []
+    for row, outcome in zip(rows, outcomes, strict=True):
+        if isinstance(outcome, Unparseable):
+            row.parse_state = ParseState.FAILED
+            row.parse_problems = str(outcome)[:2000]
+            continue
+        _fill_body(row, outcome)
+        attachments += _attachment_rows(row.pk, outcome.parsed)
+    with transaction.atomic():
+        still = set(
+            Message.objects.filter(
+                pk__in=[r.pk for r in rows], parse_state=ParseState.PROCESSING
+            ).values_list("pk", flat=True)
+        )
+        done = [r for r in rows if r.pk in still]
+        Attachment.objects.filter(message_id__in=still).delete()
+        _save_fields(BODY_FIELDS, done)
+        insert_rows(Attachment, ATTACHMENT_COLUMNS, [a for a in attachments if a[0] in still])
+        outbox.record_many(
+            [MessageProcessed(message_id=r.pk) for r in done if r.parse_state != ParseState.FAILED]
+        )
+        failpoint("bodies-save")
+    return len(done)
 
 
 PARSED_FIELDS = (
@@ -181,18 +236,21 @@ PARSED_FIELDS = (
 
 class Row:
     """A message as saving its parse results needs it: its id, when crmail first saw it,
-    and room for each parsed field (starting as the field's default). Not a model
-    instance: the parsing pipeline saves thousands of them in a first sync."""
+    its content hash when known, and room for each parsed field (starting as the field's
+    default). Not a model instance: the parsing pipeline saves thousands of them in a
+    first sync."""
 
     __slots__ = (
         "first_seen_at",
         "pk",
+        "sha256",
         *(Message._meta.get_field(n).attname for n in PARSED_FIELDS),
     )
 
-    def __init__(self, pk: int, first_seen_at: datetime | None) -> None:
+    def __init__(self, pk: int, first_seen_at: datetime | None, sha256: str = "") -> None:
         self.pk = pk
         self.first_seen_at = first_seen_at
+        self.sha256 = sha256
         for name, default in _DEFAULTS:
             setattr(self, name, default)
 
@@ -203,15 +261,27 @@ _DEFAULTS = [
 ]
 
 
-def _save_parsed_fields(messages: list[Message | Row]) -> None:
-    """One prepared UPDATE per message, sent with executemany.
+# What the second half of a first sync's parse writes (``save_bodies``).
+BODY_FIELDS = (
+    "parse_state",
+    "parse_problems",
+    "snippet",
+    "body_text",
+    "has_html",
+    "has_attachments",
+)
+
+
+def _save_fields(names: Sequence[str], messages: list[Message | Row]) -> None:
+    """The fields ``names`` of each message: one prepared UPDATE per message, sent with
+    executemany.
 
     ``bulk_update`` builds a CASE expression per field over the whole batch; on a first
     sync that cost more than parsing itself.
     """
     if not messages:
         return
-    fields = [Message._meta.get_field(name) for name in PARSED_FIELDS]
+    fields = [Message._meta.get_field(name) for name in names]
     connection = connections[router.db_for_write(Message)]
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
@@ -233,8 +303,7 @@ def _save_parsed_fields(messages: list[Message | Row]) -> None:
         cursor.executemany(sql, rows)
 
 
-def _fill(message: Message | Row, done: Digest) -> None:
-    parsed = done.parsed
+def _fill_headers(message: Message | Row, parsed: ParsedMessage) -> None:
     message.parse_state = ParseState.PARTIAL if parsed.problems else ParseState.PARSED
     message.parse_problems = "\n".join(parsed.problems)[:2000]
     message.message_id = parsed.message_id[:500]
@@ -246,12 +315,19 @@ def _fill(message: Message | Row, done: Digest) -> None:
     sender = next((p for p in parsed.participants if p.role == "from"), None)
     message.from_address = sender.address[:254] if sender else ""
     message.from_name = sender.name[:300] if sender else ""
+    message.automated = parsed.automated
+    message.list_id = parsed.list_id[:300]
+
+
+def _fill_body(message: Message | Row, done: Digest) -> None:
+    """Body text, snippet and attachments' flag; the state and problems of the whole."""
+    parsed = done.parsed
+    message.parse_state = ParseState.PARTIAL if parsed.problems else ParseState.PARSED
+    message.parse_problems = "\n".join(parsed.problems)[:2000]
     message.snippet = " ".join(done.body_text.split())[:SNIPPET]
     message.body_text = done.body_text
     message.has_html = done.has_html
     message.has_attachments = any(not a.inline for a in parsed.attachments)
-    message.automated = parsed.automated
-    message.list_id = parsed.list_id[:300]
 
 
 def thread_subject(subject: str) -> str:
@@ -355,7 +431,10 @@ class ParsePipeline:
     finishes (stored mail gets parsed even when the server went away mid-sync); anything
     else (the process being interrupted) cancels, leaving the unsaved messages
     ``pending`` for ``parse_pending``. With ``workers=0``, or when no worker can start,
-    batches are parsed in the calling process too. Workers get the stored form of each
+    batches are parsed in the calling process too. Workers read a message's header
+    fields and participants only (``parse.headers_packed``), and the message is saved
+    ``processing``: its body follows after the sync (``process_bodies``, decision 064);
+    a batch parsed in the calling process is parsed whole. Workers get the stored form of each
     message (zstd, mostly smaller than the raw bytes) in chunks of about ``CHUNK_BYTES``;
     at most ``IN_FLIGHT_BYTES`` per worker are handed over and not yet saved (a submit
     waits for the oldest chunk beyond that), so memory stays bounded when parsing is the
@@ -440,7 +519,8 @@ class ParsePipeline:
             self._save_next()
         if self._pool is not None:
             try:
-                future = self._pool.submit(digest_packed, items, BODY_TEXT_LIMIT)
+                # Header fields only: the bodies follow after the sync (decision 064).
+                future = self._pool.submit(headers_packed, items)
             except BrokenProcessPool:
                 self._broken()
             else:

@@ -14,6 +14,8 @@ from django.db import models
 
 class ParseState(models.TextChoices):
     PENDING = "pending", "Waiting to be parsed"
+    # Headers, participants and thread saved; body text and attachments follow (064).
+    PROCESSING = "processing", "Processing"
     PARSED = "parsed", "Parsed"
     PARTIAL = "partial", "Parsed with fallbacks"
     FAILED = "failed", "Could not be parsed (raw bytes kept)"

@@ -27,6 +27,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any
 
 from crmail.mail.addresses import clean_address
 
@@ -185,6 +186,74 @@ def digest_packed(items: Sequence[tuple[bytes, bool]], limit: int) -> list[Diges
         outcome if isinstance(outcome, Unparseable) else digest(outcome, limit)
         for outcome in parse_packed(items)
     ]
+
+
+@dataclass(frozen=True)
+class Headers:
+    """A message read for its header fields and participants alone (``parse_headers``):
+    what a first sync saves before the bodies (decision 064). ``parsed`` has no text,
+    HTML or attachments."""
+
+    parsed: ParsedMessage
+
+
+def parse_headers(raw: bytes) -> Headers:
+    """The top-level header fields of ``raw`` read as ``parse_message`` reads them (the
+    fast path's reader, or the standard library's for what it refuses), without the
+    bodies. Problems found reading the bodies come with the full parse, later."""
+    if raw.startswith((b"\r\n", b"\n")):
+        head_end = 0
+    else:
+        found = _HEADER_END.search(raw)
+        head_end = len(raw) if found is None else found.start() + 1
+    out = ParsedMessage()
+    try:
+        fields, _ = _header_block(raw[:head_end])
+        _read_headers(_RawHeaders(fields), out)
+    except Exception:  # _NeedsFullParser, or a header the fast reader did not foresee
+        try:
+            msg = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+        except Exception as exc:
+            raise Unparseable(f"{type(exc).__name__}: {exc}") from exc
+        out = ParsedMessage()
+        _read_headers(_RawHeaders(msg.raw_items()), out)
+    return Headers(_without_nul(out) if b"\x00" in raw[:head_end] else out)
+
+
+def headers_packed(items: Sequence[tuple[bytes, bool]]) -> list[Headers | Unparseable]:
+    """``parse_headers`` over messages as stored (``(bytes, zstd-compressed?)``): what a
+    first sync's parsing workers run. Only the start of a compressed message is
+    decompressed, as far as its header section reaches."""
+    import zstandard
+
+    out: list[Headers | Unparseable] = []
+    decompressor = zstandard.ZstdDecompressor()
+    for data, zstd in items:
+        raw = _head_of(decompressor, data) if zstd else data
+        try:
+            out.append(parse_headers(raw))
+        except Unparseable as exc:
+            out.append(exc)
+    return out
+
+
+_HEAD_STEP = 16 * 1024
+
+
+def _head_of(decompressor: Any, data: bytes) -> bytes:
+    """The decompressed start of ``data`` up to and past its first blank line (all of it
+    when there is none)."""
+    reader = decompressor.stream_reader(data)
+    head = b""
+    while True:
+        chunk = reader.read(_HEAD_STEP)
+        if not chunk:
+            return head
+        head += chunk
+        if _HEADER_END.search(head, max(0, len(head) - len(chunk) - 2)) or head.startswith(
+            (b"\r\n", b"\n")
+        ):
+            return head
 
 
 def parse_full(raw: bytes) -> ParsedMessage:

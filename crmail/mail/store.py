@@ -77,6 +77,14 @@ def raw_bytes(message: Message) -> bytes:
     return raw_bytes_many([message])[0]
 
 
+def _known_hash(message: Any) -> str:
+    """The content hash ``message`` carries already ("" when a model instance was loaded
+    without it: reading it would cost a query per message)."""
+    if hasattr(message, "__dict__"):
+        return message.__dict__.get("sha256") or ""
+    return getattr(message, "sha256", "") or ""
+
+
 class MissingRaw(LookupError):
     """A message whose bytes are in neither the blob store nor a ``MessageRaw`` row."""
 
@@ -86,7 +94,7 @@ def raw_bytes_many(messages: Sequence[Any]) -> list[bytes]:
     row for a message not moved there yet. Raises ``MissingRaw`` for one in neither."""
     wanted = [m for m in messages if getattr(m, "packed", None) is None]
     # The content hashes, read in one query for rows loaded without them.
-    digests = {m.pk: getattr(m, "__dict__", {}).get("sha256") or "" for m in wanted}
+    digests = {m.pk: _known_hash(m) for m in wanted}
     unknown = [pk for pk, digest in digests.items() if not digest]
     for start in range(0, len(unknown), 500):
         digests.update(

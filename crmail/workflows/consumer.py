@@ -1,13 +1,15 @@
 """The outbox's ``workflows`` consumer: new mail goes through the rules once linking has
 linked it (decision 035).
 
-It reads ``message.parsed``, ``message.received`` and ``message.sent`` and is registered
-``after="linking"``: it reads only events the linking consumer has passed, so when it
-handles a message's ``message.parsed``, the message's links are written. A copy stored or
-a message sent before its parse committed is left to its ``message.parsed`` (which comes
-later and sees every copy then); one of a message parsed and linked before (the same mail
-reaching a second colleague) is run at once. A message whose linking failed waits: its
-event raises here, so it is retried with the outbox's backoff, after linking's own retry.
+It reads ``message.processed`` (the body text saved: rules look at it), ``message.received``
+and ``message.sent`` and is registered ``after="linking"``: it reads only events the
+linking consumer has passed, so when it handles a message's ``message.processed``, the
+message's links are written (linking handles its ``message.parsed``, which comes first).
+A copy stored or a message sent before its body was processed is left to its
+``message.processed`` (which comes later and sees every copy then); one of a message
+processed and linked before (the same mail reaching a second colleague) is run at once.
+A message whose linking failed waits: its event raises here, so it is retried with the
+outbox's backoff, after linking's own retry.
 
 Everything is written in the consumer's transaction (``engine.run``): a crash hands the
 events out again and the unique run per rule and message makes that harmless.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from crmail.events.kinds import MessageParsed, MessageReceived, MessageSent
+from crmail.events.kinds import MessageProcessed, MessageReceived, MessageSent
 from crmail.events.models import ConsumerState, Event, Failure
 from crmail.events.registry import Delivered, consumer
 from crmail.mail.models import Message, ParseState
@@ -33,7 +35,7 @@ class WaitingForLinking(Exception):
 
 @consumer(
     "workflows",
-    ("message.parsed", "message.received", "message.sent"),
+    ("message.processed", "message.received", "message.sent"),
     batch=200,
     after=LINKING,
     idle=lambda: not Workflow.objects.filter(enabled=True).exists(),
@@ -45,7 +47,7 @@ def handle(batch: list[Delivered]) -> None:
     copies: list[int] = []
     for item in batch:
         data = item.data
-        if isinstance(data, MessageParsed):
+        if isinstance(data, MessageProcessed):
             parsed.append(data.message_id)
         elif isinstance(data, MessageReceived | MessageSent):
             copies.append(data.message_id)
@@ -61,13 +63,14 @@ def handle(batch: list[Delivered]) -> None:
 
 
 def _linked_already(message_ids: set[int]) -> list[int]:
-    """Of ``message_ids`` (a copy stored, a message sent), those parsed and linked before:
-    no ``message.parsed`` of theirs is past the linking consumer or not sequenced yet."""
+    """Of ``message_ids`` (a copy stored, a message sent), those processed and linked
+    before: no ``message.processed`` of theirs is past the linking consumer or not
+    sequenced yet."""
     if not message_ids:
         return []
     parsed = set(
         Message.objects.filter(pk__in=message_ids)
-        .exclude(parse_state=ParseState.PENDING)
+        .exclude(parse_state__in=(ParseState.PENDING, ParseState.PROCESSING))
         .values_list("pk", flat=True)
     )
     if not parsed:
@@ -75,7 +78,7 @@ def _linked_already(message_ids: set[int]) -> list[int]:
     linking = (
         ConsumerState.objects.filter(name=LINKING).values_list("position", flat=True).first() or 0
     )
-    ahead = Event.objects.filter(kind="message.parsed").filter(
+    ahead = Event.objects.filter(kind="message.processed").filter(
         Q(position__isnull=True) | Q(position__gt=linking)
     )
     later = {int(m) for m in ahead.values_list("data__message_id", flat=True) if m is not None}

@@ -68,7 +68,7 @@ def try_rule(rule: RuleSpec, *, owner: User | None, viewer: User, limit: int = L
     ``limit`` messages it covers, as ``viewer`` may be shown it."""
     ids = list(
         Message.objects.filter(_scope(owner))
-        .exclude(parse_state="pending")
+        .exclude(parse_state__in=("pending", "processing"))
         .order_by("-date", "-pk")
         .values_list("pk", flat=True)[:limit]
     )

@@ -6,7 +6,9 @@ written but not committed, parse results written but not committed. The next syn
 leave every message stored once, `crmail mailbox verify` and `crmail blobs verify`
 agreeing, no message left unparsed, and `crmail blobs gc` keeping exactly the packs the
 index names. Against a real Dovecot, with the file store and with an S3 server (moto's,
-over HTTP).
+over HTTP). A first sync large enough for parsing workers leaves bodies to the job
+worker (decision 064): a `crmail worker` killed while saving them, and the next one,
+process every body once.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,7 @@ from typing import Any
 import pytest
 
 from crmail.mailboxes.drivers.tests.mailgen import fill_maildir
-from tests.operator import crmail
+from tests.operator import crmail, crmail_script
 
 pytestmark = pytest.mark.database_independent  # data dirs of their own
 
@@ -145,3 +148,78 @@ def test_a_kill_with_the_s3_store_converges(prepared, tmp_path, s3_url, point):
     objects = client.list_objects_v2(Bucket=bucket).get("Contents", [])
     stored = {o["Key"].rsplit("/", 1)[-1].removesuffix(".pack") for o in objects}
     assert named_packs(env) <= stored
+
+
+# Enough for the sync to hand parsing to worker processes (ingest.PIPELINE_MIN_MESSAGES).
+LARGE = 420
+
+
+def db_count(env: dict[str, str], sql: str) -> int:
+    db = Path(env["CRMAIL_DATA_DIR"]) / "crmail.sqlite3"
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return int(conn.execute(sql).fetchone()[0])
+
+
+def run_worker(env: dict[str, str], until: str, within: float = 90, **extra: str) -> int:
+    """`crmail worker` until it exits (its return code) or ``until`` (SQL) counts 0; then
+    it is stopped (SIGTERM) and 0 is returned."""
+    worker = subprocess.Popen(
+        [crmail_script(), "worker", "--workers", "1", "--no-watch"],
+        env={**env, **extra},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + within
+    try:
+        while worker.poll() is None:
+            if db_count(env, until) == 0:
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(timeout=30)
+                return 0
+            assert time.monotonic() < deadline, "the worker did not process every body in time"
+            time.sleep(0.2)
+        return worker.returncode
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+
+
+def test_a_worker_killed_while_saving_bodies_converges(dovecot, tmp_path):
+    from tests.operator import operator_environment
+
+    user, password = dovecot.new_user()
+    fill_maildir(dovecot, user, LARGE, seed=12)
+    env = {**operator_environment(tmp_path), **ADMIN, "SECRET_FOR_TEST": password}
+    assert crmail(env, "init").returncode == 0
+    added = crmail(
+        env,
+        *("mailbox", "add", "--user", ADMIN["CRMAIL_ADMIN_EMAIL"], "--protocol", "imap"),
+        *("--host", "127.0.0.1", "--port", str(dovecot.imap_port), "--security", "none"),
+        *("--login", user, "--password-env", "SECRET_FOR_TEST"),
+    )
+    assert added.returncode == 0, added.stderr
+    synced = crmail(env, "mailbox", "sync", added.stdout.strip())
+    assert synced.returncode == 0, synced.stderr
+    processing = "select count(*) from mail_message where parse_state = 'processing'"
+    # Listed when the sync returns, bodies left to the job worker.
+    assert db_count(env, processing) == LARGE
+    assert db_count(env, "select count(*) from mail_message where subject = ''") == 0
+    assert run_worker(env, processing, CRMAIL_FAILPOINT="bodies-save") == -signal.SIGKILL
+    assert db_count(env, processing) == LARGE  # the killed batch left nothing half saved
+    assert run_worker(env, processing) == 0
+    assert db_count(env, "select count(*) from mail_message where parse_state = 'parsed'") == (
+        LARGE
+    )
+    processed = "select count(distinct json_extract(data, '$.message_id')) from events_event"
+    assert db_count(env, processed + " where kind = 'message.processed'") == LARGE
+    assert db_count(env, "select count(*) from events_event where kind = 'message.processed'") == (
+        LARGE
+    )
+    assert db_count(env, "select count(*) from mail_message where snippet = ''") == 0
+    verify = crmail(env, "mailbox", "verify", added.stdout.strip())
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    checked = crmail(env, "blobs", "verify")
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -2,6 +2,8 @@
 
 A message is ``pending`` from the moment it is stored until its parse results commit: an
 interrupted pipeline leaves it so, and ``parse_pending`` (run by every sync) finishes it.
+Workers read header fields and participants only; such a message is ``processing`` until
+``process_bodies`` (the ``bodies`` consumer, right after the sync) saves its body text.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from crmail.mail.ingest import ParsePipeline, parse_pending, parse_stored
+from crmail.events.models import Event
+from crmail.mail.ingest import ParsePipeline, parse_pending, parse_stored, process_bodies
 from crmail.mail.models import Message, ParseState
 from crmail.mail.store import prepare, store_many
 from crmail.mail.tests.test_store import mail
@@ -20,6 +23,7 @@ from crmail.mailboxes import sync as sync_module
 from crmail.mailboxes.connect import open_driver
 from crmail.mailboxes.models import Location
 from crmail.mailboxes.sync import sync_mailbox
+from crmail.web.templatetags.crmail_web import snippet_of
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -51,13 +55,40 @@ def test_worker_processes_parse_and_every_batch_is_saved():
         for raws in batches(12, 5):
             submit(pipeline, raws)
     assert pipeline.saved == 12
-    assert states()[ParseState.PARSED] == 12
+    # Listed, threaded and with its participants; the body follows.
+    assert states()[ParseState.PROCESSING] == 12
     message = Message.objects.get(message_id="p4@x")
+    assert (message.subject, message.body_text, message.snippet) == ("Re: Topic 1", "", "")
+    assert message.from_address == "ada@example.com" and message.sent_at is not None
     assert message.thread_id == Message.objects.get(message_id="p3@x").thread_id
     assert list(message.participants.values_list("role", "address")) == [
         ("from", "ada@example.com"),
         ("to", "bob@example.org"),
     ]
+    assert process_bodies(list(Message.objects.values_list("pk", flat=True))) == 12
+    assert states()[ParseState.PARSED] == 12
+    message.refresh_from_db()
+    assert message.body_text.strip() and message.snippet
+    assert message.thread_id == Message.objects.get(message_id="p3@x").thread_id
+    # A second time (an event handed out again after a crash) changes nothing.
+    assert process_bodies([message.pk]) == 0
+
+
+def test_bodies_are_what_parsing_the_message_whole_saves():
+    raws = [path.read_bytes() for path in CORPUS]
+    with ParsePipeline(workers=1) as pipeline:
+        pipeline.start()
+        submit(pipeline, raws)
+    process_bodies(list(Message.objects.values_list("pk", flat=True)))
+    fields = ("parse_state", "subject", "from_address", "date", "snippet", "body_text")
+    fields += ("has_html", "has_attachments", "message_id", "parse_problems", "references")
+    two_halves = {m["pk"]: m for m in Message.objects.values("pk", *fields)}
+    attachments = sorted(Message.objects.values_list("pk", "attachments__filename"), key=str)
+    parse_stored(list(Message.objects.all()))
+    assert {m["pk"]: m for m in Message.objects.values("pk", *fields)} == two_halves
+    assert sorted(Message.objects.values_list("pk", "attachments__filename"), key=str) == (
+        attachments
+    )
 
 
 HTML_ONLY = (
@@ -74,6 +105,7 @@ def test_html_mail_is_saved_as_its_text_whoever_parsed_it(workers):
     with ParsePipeline(workers=workers) as pipeline:
         pipeline.start()
         submit(pipeline, [HTML_ONLY])
+    process_bodies(list(Message.objects.values_list("pk", flat=True)))
     message = Message.objects.get(message_id="h1@x")
     assert message.has_html
     assert message.snippet == "Our spring offer"
@@ -118,7 +150,7 @@ def test_a_failed_sync_still_saves_what_was_stored():
         pipeline.start()
         submit(pipeline, raws)
         raise RuntimeError("the server went away")
-    assert states()[ParseState.PARSED] == 3
+    assert states()[ParseState.PROCESSING] == 3
 
 
 def test_a_killed_worker_does_not_lose_its_batch():
@@ -132,7 +164,9 @@ def test_a_killed_worker_does_not_lose_its_batch():
     assert states()[ParseState.PARSED] == 8
 
 
-def test_a_first_sync_with_parsing_workers_parses_everything(dovecot, dovecot_user, monkeypatch):
+def test_a_first_sync_with_parsing_workers_parses_everything(
+    dovecot, dovecot_user, monkeypatch, django_capture_on_commit_callbacks
+):
     user, password = dovecot_user
     for n in range(9):
         dovecot.deliver(user, mail(f"s{n}@x", f"Sync {n}"))
@@ -140,11 +174,24 @@ def test_a_first_sync_with_parsing_workers_parses_everything(dovecot, dovecot_us
         dovecot.deliver(user, path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
     monkeypatch.setattr(sync_module, "PIPELINE_MIN_MESSAGES", 1)
     monkeypatch.setattr(sync_module, "BATCH_MESSAGES", 4)
-    report = sync(f.mailbox(dovecot, user, password))
+    with django_capture_on_commit_callbacks() as after_commit:
+        report = sync(f.mailbox(dovecot, user, password))
     assert report.fetched == 15
     assert Location.objects.count() == 15
+    # When the sync returns: every message listed, threaded, its body processing.
     assert states()[ParseState.PENDING] == 0
-    assert Message.objects.get(message_id="s3@x").subject == "Sync 3"
+    assert states()[ParseState.PROCESSING] == 15
+    listed = Message.objects.get(message_id="s3@x")
+    assert (listed.subject, listed.from_address) == ("Sync 3", "ada@example.com")
+    assert listed.snippet == ""
+    assert listed.thread_id is not None and listed.participants.count() == 2
+    assert snippet_of(listed) == "Processing…"
+    for callback in after_commit:  # the job queue's consumers, as a worker runs them
+        callback()
+    assert states()[ParseState.PENDING] + states()[ParseState.PROCESSING] == 0
+    listed.refresh_from_db()
+    assert listed.snippet and snippet_of(listed) == listed.snippet
+    assert Event.objects.filter(kind="message.processed").count() == 15
 
 
 def sync(mailbox):

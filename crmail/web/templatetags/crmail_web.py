@@ -82,6 +82,15 @@ def subject_of(message: Any) -> str:
 
 
 @register.filter
+def snippet_of(message: Any) -> str:
+    """A message's snippet as lists show it: "Processing…" while its body is still being
+    read after a first sync (decision 064)."""
+    if message.snippet:
+        return str(message.snippet)
+    return "Processing…" if message.parse_state == ParseState.PROCESSING else ""
+
+
+@register.filter
 def storage_size(value: Any) -> str:
     """Bytes as storage counts them, in decimal units: "12.3 MB" (``config.words.size``)."""
     try:
