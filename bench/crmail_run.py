@@ -145,6 +145,21 @@ def install_phase_timers(driver: Any) -> Timers:
     return timers
 
 
+def _cpu_seconds() -> float:
+    """User and system CPU of this process and of its children waited for (parsing
+    workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _machine_busy() -> float:
+    """CPU seconds every core of the machine has spent not idle since boot (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def run_queued_jobs() -> dict[str, float]:
     """Run the jobs the sync queued, here and one by one; seconds per job name."""
     from django.utils.module_loading import autodiscover_modules
@@ -232,7 +247,9 @@ def main() -> None:
 
         profiler = cProfile.Profile()
         profiler.enable()
+    cpu_before, busy_before = _cpu_seconds(), _machine_busy()
     report = sync_mailbox(mailbox, driver)
+    cpu_sync, busy_sync = _cpu_seconds() - cpu_before, _machine_busy() - busy_before
     if args.profile:
         profiler.disable()
         profiler.dump_stats(args.profile)
@@ -262,6 +279,11 @@ def main() -> None:
         "parse_failed": Message.objects.filter(parse_state=ParseState.FAILED).count(),
         "parse_pending": Message.objects.filter(parse_state=ParseState.PENDING).count(),
         "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        # CPU seconds during the sync: this process and its parsing workers; and every
+        # process of the machine (Dovecot too), against cores x the sync's wall time.
+        "sync_cpu_s": cpu_sync,
+        "machine_busy_s": busy_sync,
+        "cores": os.cpu_count(),
     }
     if timers is not None:
         # The Message INSERT (its own statement) is what _insert_new spends besides

@@ -398,6 +398,12 @@ def one_round(
     def note(name: str, run: Run) -> None:
         box.results[name].append(run)
         extra = run.detail.get("messages", run.detail.get("fetched", ""))
+        if "sync_cpu_s" in run.detail:  # crmail: CPU during the sync, its own and the machine's
+            extra = (
+                f"{extra}  cpu {run.detail['sync_cpu_s']:.2f} s, machine busy "
+                f"{run.detail['machine_busy_s']:.2f} of {run.detail['cores']} x "
+                f"{run.detail['sync_s']:.2f} s"
+            )
         print(
             f"  run {n + 1} {box.key:<5} {name:<22} {run.seconds:7.2f} s "
             f"{run.maxrss_kb / 1024:6.0f} MB  {extra}",
