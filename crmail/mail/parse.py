@@ -439,8 +439,9 @@ def _date(value: str, problems: list[str]) -> datetime | None:
     except (TypeError, ValueError, IndexError, OverflowError):
         problems.append("header date: unreadable")
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+    # In UTC: the same instant, and one PostgreSQL takes (it refuses offsets past 15:59,
+    # which real mail has: "-1900").
+    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     if not (1970 <= parsed.year <= 2200):
         problems.append("header date: out of range")
         return None

@@ -126,6 +126,16 @@ def test_unreadable_date_is_none_and_flagged():
     assert "header date: unreadable" in parsed.problems
 
 
+def test_a_date_with_an_offset_past_a_day_is_read_in_utc():
+    # Real spam says "-1900"; PostgreSQL refuses such an offset, the instant is the same.
+    parsed = parse_message(b"From: a@example.com\r\nDate: Sat, 20 Jul 2002 03:34:09 -1900\r\n\r\n")
+    assert parsed.date == datetime(2002, 7, 20, 22, 34, 9, tzinfo=UTC)
+    assert parsed.date.utcoffset().total_seconds() == 0
+    assert parse.parse_headers(b"Date: Sat, 20 Jul 2002 03:34:09 -1900\r\n\r\n").parsed.date == (
+        parsed.date
+    )
+
+
 def test_garbage_still_gives_a_result():
     parsed = parse_message(b"\x00\xff\xfe garbage without headers \r\n\r\n\r\n--")
     assert parsed.participants == []

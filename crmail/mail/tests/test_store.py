@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,15 @@ def test_parsing_fills_fields_and_participants():
     roles = sorted(message.participants.values_list("role", "address"))
     assert roles == [("from", "ada@example.com"), ("to", "bob@example.org")]
     assert message.snippet.startswith("text text")
+
+
+def test_mail_dated_with_an_offset_past_a_day_is_saved_and_threaded():
+    # "-1900" (real spam): PostgreSQL refused the date, and with it the batch's threads.
+    message = store_raw(mail("odd@x", date="Sat, 20 Jul 2002 03:34:09 -1900"))
+    parse_stored([message])
+    message.refresh_from_db()
+    assert message.sent_at == datetime(2002, 7, 20, 22, 34, 9, tzinfo=UTC)
+    assert message.thread.last_message_at == message.sent_at
 
 
 def test_parsing_twice_replaces_rather_than_duplicates():
