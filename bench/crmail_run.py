@@ -142,7 +142,52 @@ def install_phase_timers(driver: Any) -> Timers:
         setattr(QuerySet, method, by_model)
     fetch = driver.fetch
     driver.fetch = lambda *a, **k: _timed_iter(timers, "IMAP fetch", fetch(*a, **k))
+    sql_log = os.environ.get("BENCH_SQL_LOG")  # FILE: seconds per statement, slowest first
+    if sql_log:
+        _time_statements(sql_log)
     return timers
+
+
+_STATEMENTS: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+
+
+def _time_statements(path: str) -> None:
+    """Seconds spent per SQL statement (its first 160 characters) by this process's
+    database connection during the sync, written to ``path`` as JSON after it
+    (``write_statements``)."""
+    from django.db import connections
+
+    connection = connections["default"]
+    spent = _STATEMENTS
+
+    def timed(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            entry = spent[" ".join(sql.split())[:160]]
+            entry[0] += time.perf_counter() - start
+            entry[1] += 1
+
+    connection.execute_wrappers.append(timed)
+    commit = type(connection)._commit
+
+    def timed_commit(self: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return commit(self)
+        finally:
+            spent["COMMIT"][0] += time.perf_counter() - start
+            spent["COMMIT"][1] += 1
+
+    type(connection)._commit = timed_commit  # type: ignore[method-assign]
+
+
+def write_statements() -> None:
+    path = os.environ.get("BENCH_SQL_LOG")
+    if path and _STATEMENTS:
+        ranked = sorted(_STATEMENTS.items(), key=lambda kv: -kv[1][0])[:25]
+        Path(path).write_text(json.dumps([[round(s, 3), n, sql] for sql, (s, n) in ranked]))
 
 
 def _cpu_seconds() -> float:
@@ -257,6 +302,7 @@ def main() -> None:
     driver.close()
     # The steps of the sync alone: the jobs below (bodies, the index) run the same code.
     synced_phases = dict(timers) if timers is not None else None
+    write_statements()
 
     jobs_profile = os.environ.get("BENCH_JOBS_PROFILE")  # files FILE.PID: the jobs profiled
     if jobs_profile:

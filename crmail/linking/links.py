@@ -114,8 +114,7 @@ def link_messages(message_ids: Iterable[int]) -> int:
     ids = list(dict.fromkeys(message_ids))
     count = 0
     for chunk in _chunks(ids, CHUNK):
-        marks = ", ".join(["%s"] * len(chunk))
-        count += _insert_address_links(f"p.{_q('message_id')} IN ({marks})", list(chunk))
+        count += _insert_address_links("TRUE", [], of=list(chunk))
     return count
 
 
@@ -124,12 +123,17 @@ def _q(name: str) -> str:
     return connections[router.db_for_write(Link)].ops.quote_name(name)
 
 
-def _insert_address_links(where: str, params: list[object]) -> int:
-    """INSERT … SELECT the address links of the participants that ``where`` picks.
+def _insert_address_links(where: str, params: list[object], of: list[int] | None = None) -> int:
+    """INSERT … SELECT the address links of the participants that ``where`` picks (of the
+    messages ``of`` only, when given).
 
     ``where`` is a condition on ``p`` (participants) and ``e`` (the matching addresses of
     Leads and Contacts), written by this module with every value a parameter. Links that
     exist already are skipped (ON CONFLICT DO NOTHING: SQLite 3.24+ and PostgreSQL).
+    Messages ``of`` are a list of values the statement starts from: its size is known to
+    the planner, so PostgreSQL without statistics yet (a first sync into a new database)
+    does not take ``copy_of_id IS NULL`` for one row and walk the participants once per
+    message (0.64 s a chunk at 4,000 messages).
     """
     connection = connections[router.db_for_write(Link)]
     q = connection.ops.quote_name
@@ -137,6 +141,18 @@ def _insert_address_links(where: str, params: list[object]) -> int:
     email, message = EmailAddress._meta, Message._meta
     now = Link._meta.get_field("created_at").get_db_prep_value(timezone.now(), connection)
     roles = ", ".join(["%s"] * len(LINK_ROLES))
+    if of is None:
+        start = (
+            f"{q(participant.db_table)} p"
+            f" JOIN {q(message.db_table)} m ON m.{q('id')} = p.{q('message_id')}"
+        )
+    else:
+        # VALUES columns are column1, … on SQLite and PostgreSQL alike.
+        start = (
+            f"(VALUES {', '.join(['(%s)'] * len(of))}) AS ids"
+            f" JOIN {q(message.db_table)} m ON m.{q('id')} = ids.column1"
+            f" JOIN {q(participant.db_table)} p ON p.{q('message_id')} = ids.column1"
+        )
     contact_id, lead_id = q("contact_id"), q("lead_id")
     # Identifiers come from the models, quoted; every value is a parameter.
     sql = f"""
@@ -146,9 +162,8 @@ def _insert_address_links(where: str, params: list[object]) -> int:
         SELECT DISTINCT p.{q("message_id")},
             CASE WHEN e.{contact_id} IS NULL THEN %s ELSE %s END,
             COALESCE(e.{contact_id}, e.{lead_id}), %s, p.{q("address")}, m.{q("date")}, %s
-        FROM {q(participant.db_table)} p
+        FROM {start}
         JOIN {q(email.db_table)} e ON e.{q("address")} = p.{q("address")}
-        JOIN {q(message.db_table)} m ON m.{q("id")} = p.{q("message_id")}
         WHERE p.{q("role")} IN ({roles}) AND m.{q("copy_of_id")} IS NULL AND {where}
         ON CONFLICT DO NOTHING
         RETURNING {q("message_id")}, {q("module")}, {q("record_id")}
@@ -158,6 +173,7 @@ def _insert_address_links(where: str, params: list[object]) -> int:
         Module.CONTACTS.value,
         Reason.ADDRESS.value,
         now,
+        *(of or []),
         *LINK_ROLES,
         *params,
     ]
