@@ -149,3 +149,22 @@ def test_keyboard_moves_selects_helps_and_deletes_on_the_server(app, desk):
     page.keyboard.press("j")
     page.keyboard.press("r")
     page.wait_for_url("**/compose/?message=*&mode=reply")
+
+
+def test_mail_whose_body_is_processing_says_so_then_shows_its_snippet(app, desk):
+    # A large first sync lists mail with its header fields; its body follows (064).
+    from crmail.mail.models import Message
+
+    org, _, _ = desk
+    lunch = Message.objects.get(subject="Lunch next week")
+    snippet = lunch.snippet
+    Message.objects.filter(pk=lunch.pk).update(snippet="", parse_state="processing")
+    page = app.page
+    app.sign_in(org.rep.email, f.PASSWORD)
+    page.get_by_role("navigation", name="Mail").get_by_role("link", name="Inbox").click()
+    row = page.locator(".inbox-row", has_text="Lunch next week")
+    expect(row.locator(".inbox-snippet")).to_have_text("Processing…")
+    app.shot("inbox-processing")
+    Message.objects.filter(pk=lunch.pk).update(snippet=snippet, parse_state="parsed")
+    page.reload()
+    expect(row.locator(".inbox-snippet")).to_have_text(snippet)

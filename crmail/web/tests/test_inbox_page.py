@@ -90,3 +90,19 @@ def test_mail_a_sync_is_still_reading_says_so_instead_of_no_subject(org, client_
     got = {m: row for row in rows(html) for m in (reading.pk, empty.pk) if f"/{m}/" in row}
     assert "Processing…" in got[reading.pk] and "(no subject)" not in got[reading.pk]
     assert "(no subject)" in got[empty.pk] and "Processing…" not in got[empty.pk]
+
+
+def test_mail_whose_body_is_still_processing_says_so_where_its_snippet_goes(org, client_for):
+    # A large first sync lists mail with its header fields; the body follows (064).
+    from crmail.mail.models import Message
+
+    rep = org.rep
+    box = connect(rep)
+    processing = put(box)
+    done = put(box)
+    Message.objects.filter(pk=processing.pk).update(snippet="", parse_state="processing")
+    Message.objects.filter(pk=done.pk).update(snippet="Thanks for the offer")
+    html = client_for(rep).get(reverse("web:inbox")).content.decode()
+    got = {m: row for row in rows(html) for m in (processing.pk, done.pk) if f"/{m}/" in row}
+    assert "Processing…" in got[processing.pk]
+    assert "Thanks for the offer" in got[done.pk] and "Processing…" not in got[done.pk]
