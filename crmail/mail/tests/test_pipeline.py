@@ -212,3 +212,18 @@ def test_a_sync_parses_what_an_earlier_run_left_pending(dovecot, dovecot_user):
     Message.objects.update(parse_state=ParseState.PENDING, subject="")
     assert sync(mailbox).fetched == 0
     assert Message.objects.filter(subject="Hello", parse_state=ParseState.PARSED).count() == 3
+
+
+def test_a_message_whose_bytes_are_missing_does_not_hold_up_the_other_bodies(caplog):
+    from crmail.blobs.models import Blob
+
+    with ParsePipeline(workers=1) as pipeline:
+        pipeline.start()
+        submit(pipeline, [mail("kept@x"), mail("lost@x")])
+    lost = Message.objects.get(message_id="lost@x")
+    Blob.objects.filter(sha256=lost.sha256).delete()  # as if its pack were gone
+    assert process_bodies(list(Message.objects.values_list("pk", flat=True))) == 1
+    assert Message.objects.get(message_id="kept@x").parse_state == ParseState.PARSED
+    lost.refresh_from_db()
+    assert lost.parse_state == ParseState.PROCESSING and lost.subject == "Hello"
+    assert f"message {lost.pk}: its bytes are missing" in caplog.text
