@@ -45,6 +45,7 @@ from crmail.mail.parse import (
     ParsedMessage,
     Unparseable,
     digest,
+    digest_many,
     digest_packed,
     headers_packed,
     parse_many,
@@ -182,11 +183,7 @@ def process_bodies(message_ids: Sequence[int]) -> int:
         raws = raw_bytes_many(rows)
     except MissingRaw:
         rows, raws = _readable(rows)
-    outcomes = [
-        outcome if isinstance(outcome, Unparseable) else digest(outcome, BODY_TEXT_LIMIT)
-        for outcome in parse_many(raws)
-    ]
-    return save_bodies(rows, outcomes)
+    return save_bodies(rows, digest_many(raws, BODY_TEXT_LIMIT))
 
 
 def _readable(rows: list[Row]) -> tuple[list[Row], list[bytes]]:

@@ -142,18 +142,6 @@ def parse_many(raws: Sequence[bytes]) -> list[ParsedMessage | Unparseable]:
     return out
 
 
-def parse_packed(items: Sequence[tuple[bytes, bool]]) -> list[ParsedMessage | Unparseable]:
-    """``parse_many`` over messages as stored: ``(bytes, zstd-compressed?)`` pairs.
-
-    A sync hands its workers the stored (mostly smaller) form, not a second copy of the
-    raw bytes.
-    """
-    import zstandard
-
-    decompress = zstandard.ZstdDecompressor().decompress
-    return parse_many([decompress(data) if zstd else data for data, zstd in items])
-
-
 @dataclass(frozen=True)
 class Digest:
     """What saving a parse needs, made where the parse ran (a sync's worker process): the
@@ -180,12 +168,21 @@ def html_text(html: str) -> str:
     return nh3.clean(html, tags=set()) if html else ""
 
 
-def digest_packed(items: Sequence[tuple[bytes, bool]], limit: int) -> list[Digest | Unparseable]:
-    """``parse_packed``, each parse as its ``digest``: what a sync's parsing workers run."""
+def digest_many(raws: Sequence[bytes], limit: int) -> list[Digest | Unparseable]:
+    """``parse_many``, each parse as its ``digest``."""
     return [
         outcome if isinstance(outcome, Unparseable) else digest(outcome, limit)
-        for outcome in parse_packed(items)
+        for outcome in parse_many(raws)
     ]
+
+
+def digest_packed(items: Sequence[tuple[bytes, bool]], limit: int) -> list[Digest | Unparseable]:
+    """``digest_many`` over messages as stored: ``(bytes, zstd-compressed?)`` pairs (a
+    sync hands on the stored, mostly smaller, form, not a second copy of the raw bytes)."""
+    import zstandard
+
+    decompress = zstandard.ZstdDecompressor().decompress
+    return digest_many([decompress(data) if zstd else data for data, zstd in items], limit)
 
 
 @dataclass(frozen=True)
