@@ -321,7 +321,8 @@ def _save_fields(names: Sequence[str], messages: list[Message | Row]) -> None:
 
 
 def _fill_headers(message: Message | Row, parsed: ParsedMessage) -> None:
-    message.parse_state = ParseState.PARTIAL if parsed.problems else ParseState.PARSED
+    """Header fields and the problems found reading them (the state is the caller's:
+    ``processing``, or that of the whole parse, ``_fill_body``)."""
     message.parse_problems = "\n".join(parsed.problems)[:2000]
     message.message_id = parsed.message_id[:500]
     message.in_reply_to = parsed.in_reply_to[:500]
