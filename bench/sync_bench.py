@@ -253,6 +253,9 @@ def crmail_template(work: Workdir, tree: Path = REPO) -> Path:
     """A data dir after ``crmail init`` (migrated, one administrator), copied per run."""
     data = work.root / ("crmail-template" if tree == REPO else "crmail-template-compare")
     new_database(data)
+    # Byte-compiled as an install does (scripts/_common.sh): with PYTHONDONTWRITEBYTECODE
+    # set, every run would otherwise compile crmail's modules in its start-up.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "crmail")], check=True)
     env = crmail_env(data, tree=tree)
     env.update(CRMAIL_ADMIN_EMAIL="admin@example.org", CRMAIL_ADMIN_PASSWORD="bench-admin-pw-1")
     subprocess.run(
