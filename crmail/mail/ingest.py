@@ -50,7 +50,13 @@ from crmail.mail.parse import (
     headers_packed,
     parse_many,
 )
-from crmail.mail.store import MissingRaw, Stored, raw_bytes_many
+from crmail.mail.store import (
+    MissingRaw,
+    NewFields,
+    Stored,
+    header_section,
+    raw_bytes_many,
+)
 from crmail.mail.worker_process import die_with_parent
 
 log = logging.getLogger(__name__)
@@ -304,20 +310,28 @@ def _save_fields(names: Sequence[str], messages: list[Message | Row]) -> None:
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
     # Identifiers from the model, quoted; every value is a parameter.
     sql = f"UPDATE {quote(Message._meta.db_table)} SET {assignments} WHERE {quote('id')} = %s"  # noqa: S608
-    # Only datetimes need preparing; the other values are str, bool, int or None already.
-    dated = {f.attname: f for f in fields if f.get_internal_type() == "DateTimeField"}
     rows = [
+        [*values, m.pk] for m, values in zip(messages, _db_values(names, messages), strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _db_values(names: Sequence[str], messages: Sequence[Message | Row]) -> list[list[Any]]:
+    """The fields ``names`` of each message as the database takes them: only datetimes
+    need preparing; the other values are str, bool, int or None already."""
+    fields = [Message._meta.get_field(name) for name in names]
+    connection = connections[router.db_for_write(Message)]
+    dated = {f.attname: f for f in fields if f.get_internal_type() == "DateTimeField"}
+    return [
         [
             dated[f.attname].get_db_prep_save(getattr(m, f.attname), connection)
             if f.attname in dated
             else getattr(m, f.attname)
             for f in fields
         ]
-        + [m.pk]
         for m in messages
     ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
 
 
 def _fill_headers(message: Message | Row, parsed: ParsedMessage) -> None:
@@ -361,15 +375,16 @@ def thread_subject(subject: str) -> str:
             return s
 
 
-def _assign_threads(messages: list[Message | Row]) -> None:
-    """Join each message to the thread of the messages it refers to, or start one.
+def _assign_threads(messages: list[Message | Row]) -> list[int]:
+    """Join each message to the thread of the messages it refers to, or start one; returns
+    the ids of the threads started.
 
     A parent that arrives after its replies adopts their thread, so order does not matter.
     New threads are inserted together, and the newest date of each existing thread is
     raised with one prepared UPDATE: a few statements per batch, not two per thread.
     """
     if not messages:
-        return
+        return []
     wanted = {ref for m in messages for ref in [m.in_reply_to, *m.references.split()] if ref}
     own_ids = {m.message_id for m in messages if m.message_id}
     related = Message.objects.filter(
@@ -411,6 +426,7 @@ def _assign_threads(messages: list[Message | Row]) -> None:
         for m in messages:
             if m.thread_id < 0:
                 m.thread_id = ids[m.thread_id]
+    started = [t.pk for t in fresh.values()]
     existing = [(when, thread_id, when) for thread_id, when in latest.items() if thread_id > 0]
     if existing:
         connection = connections[router.db_for_write(Thread)]
@@ -427,6 +443,86 @@ def _assign_threads(messages: list[Message | Row]) -> None:
         ]
         with connection.cursor() as cursor:
             cursor.executemany(sql, rows)
+    return started
+
+
+# -- header fields before the store (decision 065) ----------------------------------------
+
+# What a new message's INSERT carries when its header fields were read before it was
+# stored: PARSED_FIELDS without the body's.
+HEADER_FIELDS = (
+    "parse_state",
+    "parse_problems",
+    *(f for f in PARSED_FIELDS if f not in BODY_FIELDS),
+)
+
+
+class HeadersFirst:
+    """A batch whose header fields a parsing worker read before it was stored (decision
+    065): its new messages are inserted with them, their thread and ``processing``
+    (``failed`` when the header section cannot be read), so the sync writes each row
+    once; ``saved`` then adds their participants and a ``message.parsed`` event each,
+    in the same transaction. The bodies follow after the sync, as for decision 064.
+
+    ``hashes`` and ``outcomes``: the batch's content hashes and what reading each one's
+    header section gave, in the same order."""
+
+    def __init__(self, hashes: Sequence[str], outcomes: Sequence[Headers | Unparseable]) -> None:
+        self._outcomes = dict(zip(hashes, outcomes, strict=True))
+        self._rows: dict[str, Row] = {}
+        self._parsed: dict[str, ParsedMessage] = {}
+        self._started: list[int] = []
+
+    def describe(self, digests: list[str], first_seen_at: datetime) -> NewFields:
+        """``store.Describe``: the columns of the new rows (threads are started here)."""
+        rows = {d: Row(0, first_seen_at, d) for d in digests}
+        for key, row in rows.items():
+            outcome = self._outcomes[key]
+            if isinstance(outcome, Unparseable):
+                row.parse_state = ParseState.FAILED
+                row.parse_problems = str(outcome)[:2000]
+            else:
+                _fill_headers(row, outcome.parsed)
+                row.parse_state = ParseState.PROCESSING
+                self._parsed[key] = outcome.parsed
+        self._started = _assign_threads(
+            [r for r in rows.values() if r.parse_state != ParseState.FAILED]
+        )
+        self._rows = rows
+        values = _db_values(HEADER_FIELDS, list(rows.values()))
+        return NewFields(
+            columns=HEADER_FIELDS,
+            values=dict(zip(rows, values, strict=True)),
+            state={d: (r.parse_state, r.thread_id, r.date) for d, r in rows.items()},
+        )
+
+    def saved(self, stored: Sequence[Stored]) -> list[int]:
+        """After the INSERT: the participants of the messages this batch inserted and a
+        ``message.parsed`` event each; threads started for contents another process
+        stored meanwhile go. Returns the ids of the messages read."""
+        ours = {s.sha256: s.pk for s in stored if s.packed is not None and s.sha256 in self._rows}
+        read: list[int] = []
+        participants: list[list[Any]] = []
+        for key, pk in ours.items():
+            row = self._rows[key]
+            if row.parse_state == ParseState.FAILED:
+                continue
+            read.append(pk)
+            participants += [
+                [pk, p.role, p.address[:254], p.name[:300], p.valid, i]
+                for i, p in enumerate(self._parsed[key].participants)
+            ]
+        used = {self._rows[d].thread_id for d in ours}
+        unused = [t for t in self._started if t not in used]
+        if unused:
+            Thread.objects.filter(pk__in=unused).delete()
+        insert_rows(
+            Participant,
+            ("message", "role", "address", "name", "valid", "position"),
+            participants,
+        )
+        outbox.record_many([MessageParsed(message_id=pk) for pk in read])
+        return read
 
 
 # -- parsing beside the fetch ------------------------------------------------------------
@@ -546,6 +642,17 @@ class ParsePipeline:
                 self._in_flight += size
                 return
         self._save(chunk, digest_packed(items, BODY_TEXT_LIMIT))
+
+    def read_headers(self, raws: Sequence[bytes]) -> Future[list[Headers | Unparseable]] | None:
+        """The header fields of a batch about to be stored (``HeadersFirst``), read by a
+        worker from each message's header section; None without workers."""
+        if self._pool is None:
+            return None
+        try:
+            return self._pool.submit(headers_packed, [(header_section(r), False) for r in raws])
+        except BrokenProcessPool:
+            self._broken()
+            return None
 
     def finish(self) -> None:
         """Wait for every submitted batch and save its results."""

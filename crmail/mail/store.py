@@ -244,7 +244,26 @@ class Stored:
 _STORED_COLUMNS = ("pk", "sha256", "size", "first_seen_at", "parse_state", "thread_id", "date")
 
 
-def store_rows(raws: Iterable[bytes] | Prepared, room: int | None = None) -> list[Stored]:
+@dataclass(frozen=True, slots=True)
+class NewFields:
+    """What a caller knows of new contents before they are stored, written by the same
+    INSERT (a first sync's header fields, decision 065): ``columns``, Message attnames;
+    ``values``, per content hash, one value each, ready for the database; ``state``, per
+    content hash, the row's (parse state, thread id, date) as ``Stored`` carries them."""
+
+    columns: tuple[str, ...]
+    values: dict[str, list[Any]]
+    state: dict[str, tuple[str, int | None, datetime | None]]
+
+
+# Called with the hashes of the contents about to be inserted (in order) and their
+# first_seen_at, inside the transaction that inserts them.
+Describe = Callable[[list[str], datetime], NewFields]
+
+
+def store_rows(
+    raws: Iterable[bytes] | Prepared, room: int | None = None, describe: Describe | None = None
+) -> list[Stored]:
     """Store each raw message unless its content is stored already; one row per input.
 
     New rows start as ``pending``: parsing is a later step, off the fetch path; they carry
@@ -256,13 +275,16 @@ def store_rows(raws: Iterable[bytes] | Prepared, room: int | None = None) -> lis
     once it is used up keep only their header section (a ``WaitingBody``), ``body_waits``
     set and ``packed`` that header section: their body waits on the server. Contents
     stored already are never held back.
+
+    ``describe``: the other columns of the new rows, asked for once the new contents are
+    known (``NewFields``); without it they start ``pending`` with the defaults.
     """
     ready = raws if isinstance(raws, Prepared) else prepare(raws)
     rows = Message.objects.filter(sha256__in=set(ready.hashes)).values_list(*_STORED_COLUMNS)
     known = {row[1]: Stored(*row) for row in rows}
     fresh = {d: n for d, n in zip(ready.hashes, ready.sizes, strict=True) if d not in known}
     if fresh:
-        known.update(_insert_new(fresh, ready.forms, room))
+        known.update(_insert_new(fresh, ready.forms, room, describe))
     return [known[d] for d in ready.hashes]
 
 
@@ -303,11 +325,14 @@ def _within(fresh: dict[str, int], room: int | None) -> set[str]:
 
 
 def _insert_new(
-    fresh: dict[str, int], forms: dict[str, tuple[bytes, int]], room: int | None = None
+    fresh: dict[str, int],
+    forms: dict[str, tuple[bytes, int]],
+    room: int | None = None,
+    describe: Describe | None = None,
 ) -> dict[str, Stored]:
     """Write the contents (``fresh``: hash -> size; ``forms``: their stored forms) as one
-    pack of the blob store, then INSERT a Message row per content and the pack's index rows
-    in one transaction; prepared statements, no model
+    pack of the blob store, then INSERT a Message row per content (with what ``describe``
+    gives) and the pack's index rows in one transaction; prepared statements, no model
     building per row. Contents another process stored meanwhile are read back instead.
     Contents past ``room`` keep their header section only (``store_many``)."""
     now = timezone.now()
@@ -328,11 +353,17 @@ def _insert_new(
     ours: dict[str, int] = {}
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         digests = list(fresh)
+        extra = describe(digests, now) if describe is not None else None
+        columns = extra.columns if extra is not None else ()
         for start in range(0, len(digests), INSERT_ROWS):
             part = digests[start : start + INSERT_ROWS]
             cursor.execute(
-                _message_insert_sql(connection, len(part)),
-                [v for d in part for v in (d, fresh[d], created_at)],
+                _message_insert_sql(connection, len(part), columns),
+                [
+                    v
+                    for d in part
+                    for v in (d, fresh[d], created_at, *(extra.values[d] if extra else ()))
+                ],
             )
             ours.update((digest, pk) for pk, digest in cursor.fetchall())
         if written is not None:
@@ -343,17 +374,14 @@ def _insert_new(
             )
         failpoint("index-commit")
     stored = {
-        digest: (
-            Stored(
-                pk,
-                digest,
-                fresh[digest],
-                now,
-                packed=(headers[digest], Compression.NONE),
-                body_waits=True,
-            )
-            if digest in waits
-            else Stored(pk, digest, fresh[digest], now, packed=packed[digest])
+        digest: Stored(
+            pk,
+            digest,
+            fresh[digest],
+            now,
+            *(extra.state[digest] if extra else (ParseState.PENDING, None, None)),
+            packed=(headers[digest], Compression.NONE) if digest in waits else packed[digest],
+            body_waits=digest in waits,
         )
         for digest, pk in ours.items()
     }
@@ -364,8 +392,8 @@ def _insert_new(
     return stored
 
 
-# Columns a new Message row gets besides sha256, size and first_seen_at: the defaults,
-# written as SQL literals so each row needs three parameters only.
+# Columns every new Message row gets as parameters; the others, unless a caller gives them
+# (``NewFields``), get their defaults as SQL literals, so each row needs three parameters.
 _VARIABLE = ("sha256", "size", "first_seen_at")
 
 
@@ -379,12 +407,12 @@ def _literal(value: Any) -> str:
     raise ValueError(f"no SQL literal for the default {value!r}")
 
 
-def _message_insert_sql(connection: Any, rows: int) -> str:
+def _message_insert_sql(connection: Any, rows: int, given: tuple[str, ...] = ()) -> str:
     quote = connection.ops.quote_name
-    fields = [f for f in Message._meta.concrete_fields if f.name not in ("id", *_VARIABLE)]
-    columns = [quote(Message._meta.get_field(n).column) for n in _VARIABLE]
-    columns += [quote(f.column) for f in fields]
-    row = ", ".join(["%s"] * len(_VARIABLE) + [_literal(f.get_default()) for f in fields])
+    variable = [Message._meta.get_field(n) for n in (*_VARIABLE, *given)]
+    fields = [f for f in Message._meta.concrete_fields if f.name != "id" and f not in variable]
+    columns = [quote(f.column) for f in (*variable, *fields)]
+    row = ", ".join(["%s"] * len(variable) + [_literal(f.get_default()) for f in fields])
     values = ", ".join([f"({row})"] * rows)
     # Identifiers from the model, quoted; literals from the model's defaults; the rest are
     # parameters.

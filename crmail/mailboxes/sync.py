@@ -24,7 +24,8 @@ from crmail.events import outbox
 from crmail.events.kinds import EventData, MailboxNeedsAttention, MessageReceived, SyncFinished
 from crmail.jobs import leases
 from crmail.jobs.models import Lease
-from crmail.mail.ingest import PIPELINE_MIN_MESSAGES, ParsePipeline, parse_pending
+from crmail.mail.ingest import PIPELINE_MIN_MESSAGES, HeadersFirst, ParsePipeline, parse_pending
+from crmail.mail.parse import Headers, Unparseable
 from crmail.mail.store import Prepared, prepare, store_rows, waiting_ids
 from crmail.mailboxes import conversations, live_sync, quota, usage
 from crmail.mailboxes.connect import daily_transfer_cap
@@ -41,6 +42,7 @@ from crmail.mailboxes.drivers.base import (
     Throttled,
 )
 from crmail.mailboxes.models import Folder, Location, Mailbox, SyncState
+from crmail.mailboxes.receivers import mark_copies
 
 log = logging.getLogger(__name__)
 
@@ -452,28 +454,45 @@ def _batches(messages: Iterator[RemoteMessage]) -> Iterator[list[RemoteMessage]]
         yield batch
 
 
+Heads = Future[list[Headers | Unparseable]] | None
+
+
 def _prepared(
-    batches: Iterator[list[RemoteMessage]],
-) -> Iterator[tuple[list[RemoteMessage], Prepared]]:
+    batches: Iterator[list[RemoteMessage]], parser: ParsePipeline
+) -> Iterator[tuple[list[RemoteMessage], Prepared, Heads]]:
     """Each batch with its messages hashed and compressed by another thread, one batch
     ahead: while batch n is stored, n + 1 is hashed and compressed and n + 2 fetched
-    (hashlib and zstandard work without holding the interpreter). A batch in hand when
+    (hashlib and zstandard work without holding the interpreter); with parsing workers,
+    their header fields are read meanwhile too (``HeadersFirst``). A batch in hand when
     the server fails is still handed on to be stored before the failure is raised."""
     with ThreadPoolExecutor(1, thread_name_prefix="crmail-prepare") as worker:
-        ahead: tuple[list[RemoteMessage], Future[Prepared]] | None = None
+        ahead: tuple[list[RemoteMessage], Future[Prepared], Heads] | None = None
         try:
             for batch in batches:
-                future = worker.submit(prepare, [m.raw or b"" for m in batch])
+                raws = [m.raw or b"" for m in batch]
+                future = worker.submit(prepare, raws)
+                heads = parser.read_headers(raws)
                 batch = [replace(m, raw=None) for m in batch]  # the stored forms carry them
                 if ahead is not None:
-                    yield ahead[0], ahead[1].result()
-                ahead = (batch, future)
+                    yield ahead[0], ahead[1].result(), ahead[2]
+                ahead = (batch, future, heads)
         except DriverError:
             if ahead is not None:
-                yield ahead[0], ahead[1].result()
+                yield ahead[0], ahead[1].result(), ahead[2]
             raise
         if ahead is not None:
-            yield ahead[0], ahead[1].result()
+            yield ahead[0], ahead[1].result(), ahead[2]
+
+
+def _headers_first(prepared: Prepared, heads: Heads) -> HeadersFirst | None:
+    """What the workers read of a batch's header sections, when they could."""
+    if heads is None:
+        return None
+    try:
+        return HeadersFirst(prepared.hashes, heads.result())
+    except Exception as exc:  # a worker died: the batch is stored pending and parsed after
+        log.warning("Reading header fields failed (%s); parsing after the store", exc)
+        return None
 
 
 def _fetch_new(
@@ -495,8 +514,9 @@ def _fetch_new(
     for attempt in (1, 2):
         try:
             fetched = _batches(driver.fetch(remote, [i for i in ids if i not in done]))
-            for batch, prepared in _prepared(fetched):
-                _store_batch(mailbox, driver, row, remote, batch, prepared, parser)
+            for batch, prepared, heads in _prepared(fetched, parser):
+                first = _headers_first(prepared, heads)
+                _store_batch(mailbox, driver, row, remote, batch, prepared, parser, first)
                 done.update(m.remote_id for m in batch)
                 nbytes = sum(prepared.sizes)
                 report.fetched += len(batch)
@@ -521,14 +541,18 @@ def _store_batch(
     batch: list[RemoteMessage],
     prepared: Prepared,
     parser: ParsePipeline,
+    first: HeadersFirst | None = None,
 ) -> None:
     """Raw bytes and locations in one transaction, counted in storage; then the server may
     let them go. Past the organisation's quota, new contents keep their headers and their
-    bodies wait on the server (decision 058)."""
+    bodies wait on the server (decision 058). With ``first``, new messages are stored with
+    their header fields, participants and thread (decision 065); the others are parsed
+    after, through ``parser``."""
     connection = connections[router.db_for_write(Location)]
     with transaction.atomic():
         room = usage.room_for(mailbox.owner_id, quota.total_bytes())
-        messages = store_rows(prepared, room=room)
+        describe = first.describe if first is not None else None
+        messages = store_rows(prepared, room=room, describe=describe)
         usage.added(mailbox.pk, mailbox.owner_id, [msg.pk for msg in messages], locked=True)
         now = timezone.now()
         created = Location._meta.get_field("created_at").get_db_prep_save(now, connection)
@@ -553,6 +577,8 @@ def _store_batch(
             ],
             ignore_conflicts=True,  # stored by an earlier run that stopped before its cursor
         )
+        if first is not None:
+            mark_copies(first.saved(messages))
         conversations.refresh(conversations.keys_at(row.pk, [m.remote_id for m in batch]))
         outbox.record_many(
             [

@@ -187,11 +187,12 @@ def run_worker(env: dict[str, str], until: str, within: float = 90, **extra: str
             worker.wait()
 
 
-def test_a_worker_killed_while_saving_bodies_converges(dovecot, tmp_path):
+def large_mailbox(dovecot, tmp_path: Path, seed: int) -> tuple[dict[str, str], str]:  # type: ignore[no-untyped-def]
+    """A data dir with one mailbox of ``LARGE`` messages, never synced; and its id."""
     from tests.operator import operator_environment
 
     user, password = dovecot.new_user()
-    fill_maildir(dovecot, user, LARGE, seed=12)
+    fill_maildir(dovecot, user, LARGE, seed=seed)
     env = {**operator_environment(tmp_path), **ADMIN, "SECRET_FOR_TEST": password}
     assert crmail(env, "init").returncode == 0
     added = crmail(
@@ -201,7 +202,32 @@ def test_a_worker_killed_while_saving_bodies_converges(dovecot, tmp_path):
         *("--login", user, "--password-env", "SECRET_FOR_TEST"),
     )
     assert added.returncode == 0, added.stderr
-    synced = crmail(env, "mailbox", "sync", added.stdout.strip())
+    return env, added.stdout.strip()
+
+
+@pytest.mark.parametrize("point", ["pack-written", "index-commit"])
+def test_a_kill_while_a_large_first_sync_stores_header_fields_converges(dovecot, tmp_path, point):
+    """With parsing workers, a batch's rows carry their header fields, participants and
+    thread in the transaction that stores them (decision 065): a kill leaves none of it."""
+    env, mailbox = large_mailbox(dovecot, tmp_path, seed=13)
+    killed = crmail(env, "mailbox", "sync", mailbox, CRMAIL_FAILPOINT=point)
+    assert killed.returncode == -signal.SIGKILL, (killed.stdout, killed.stderr)
+    final = crmail(env, "mailbox", "sync", mailbox)
+    assert final.returncode == 0, final.stderr
+    assert counts(env) == (LARGE, LARGE, 0)
+    assert db_count(env, "select count(*) from mail_message where subject = ''") == 0
+    # Nothing twice: no participant, no thread started for a row that was rolled back.
+    twice = "select message_id, position from mail_participant group by 1, 2 having count(*) > 1"
+    assert db_count(env, f"select count(*) from ({twice})") == 0
+    empty = "select id from mail_thread where id not in (select thread_id from mail_message)"
+    assert db_count(env, f"select count(*) from ({empty})") == 0
+    verify = crmail(env, "mailbox", "verify", mailbox)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_a_worker_killed_while_saving_bodies_converges(dovecot, tmp_path):
+    env, mailbox = large_mailbox(dovecot, tmp_path, seed=12)
+    synced = crmail(env, "mailbox", "sync", mailbox)
     assert synced.returncode == 0, synced.stderr
     processing = "select count(*) from mail_message where parse_state = 'processing'"
     # Listed when the sync returns, bodies left to the job worker.
@@ -219,7 +245,7 @@ def test_a_worker_killed_while_saving_bodies_converges(dovecot, tmp_path):
         LARGE
     )
     assert db_count(env, "select count(*) from mail_message where snippet = ''") == 0
-    verify = crmail(env, "mailbox", "verify", added.stdout.strip())
+    verify = crmail(env, "mailbox", "verify", mailbox)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     checked = crmail(env, "blobs", "verify")
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import os
 import signal
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from crmail.events.models import Event
 from crmail.mail.ingest import ParsePipeline, parse_pending, parse_stored, process_bodies
-from crmail.mail.models import Message, ParseState
+from crmail.mail.models import Message, ParseState, Thread
 from crmail.mail.store import prepare, store_many
 from crmail.mail.tests.test_store import mail
 from crmail.mailboxes import sync as sync_module
 from crmail.mailboxes.connect import open_driver
-from crmail.mailboxes.models import Location
+from crmail.mailboxes.models import Conversation, Location
 from crmail.mailboxes.sync import sync_mailbox
 from crmail.web.templatetags.crmail_web import snippet_of
 from tests import factories as f
@@ -192,6 +195,57 @@ def test_a_first_sync_with_parsing_workers_parses_everything(
     listed.refresh_from_db()
     assert listed.snippet and snippet_of(listed) == listed.snippet
     assert Event.objects.filter(kind="message.processed").count() == 15
+
+
+def test_a_first_sync_stores_each_message_in_its_conversation_with_its_header_fields(
+    dovecot, dovecot_user, monkeypatch
+):
+    user, password = dovecot_user
+    dovecot.deliver(user, mail("root@x", "Pricing", date="Mon, 02 Nov 2026 09:00:00 +0000"))
+    for n in range(5):
+        dovecot.deliver(user, mail(f"other{n}@x", f"Other {n}"))
+    late = "Tue, 03 Nov 2026 16:30:00 +0000"
+    dovecot.deliver(user, mail("reply@x", "Re: Pricing", reply_to="root@x", date=late))
+    monkeypatch.setattr(sync_module, "PIPELINE_MIN_MESSAGES", 1)
+    monkeypatch.setattr(sync_module, "BATCH_MESSAGES", 2)  # the reply in a later batch
+    sync(f.mailbox(dovecot, user, password))
+    root, reply = (
+        Message.objects.get(message_id="root@x"),
+        Message.objects.get(message_id="reply@x"),
+    )
+    assert root.thread_id == reply.thread_id and root.parse_state == ParseState.PROCESSING
+    assert reply.thread.last_message_at == reply.date == datetime(2026, 11, 3, 16, 30, tzinfo=UTC)
+    # The inbox lists each message where and when it belongs as soon as the sync returns.
+    for location in Location.objects.select_related("message"):
+        assert (location.thread_id, location.date) == (
+            location.message.thread_id,
+            location.message.date,
+        )
+    threads = set(Message.objects.values_list("thread_id", flat=True))
+    assert Conversation.objects.count() == len(threads) == 6
+    assert Thread.objects.count() == 6  # none started for nothing
+    newest = Conversation.objects.get(key=root.thread_id)
+    assert (newest.messages, newest.date) == (2, reply.date)
+
+
+def test_a_batch_whose_header_fields_could_not_be_read_is_stored_and_parsed_after(
+    dovecot, dovecot_user, monkeypatch, caplog
+):
+    user, password = dovecot_user
+    for n in range(4):
+        dovecot.deliver(user, mail(f"kept{n}@x", f"Kept {n}"))
+
+    def failed(self, raws):  # as when the worker reading them dies
+        future = Future()
+        future.set_exception(BrokenProcessPool("a worker died"))
+        return future
+
+    monkeypatch.setattr(ParsePipeline, "read_headers", failed)
+    monkeypatch.setattr(sync_module, "PIPELINE_MIN_MESSAGES", 1)
+    assert sync(f.mailbox(dovecot, user, password)).fetched == 4
+    assert states()[ParseState.PENDING] == 0
+    assert set(Message.objects.values_list("subject", flat=True)) == {f"Kept {n}" for n in range(4)}
+    assert "Reading header fields failed" in caplog.text
 
 
 def sync(mailbox):

@@ -10,6 +10,7 @@ from crmail.dropbox import filing, receive
 from crmail.dropbox.addresses import current
 from crmail.mail.compose import Draft
 from crmail.mail.models import Message
+from crmail.mailboxes import sync as sync_module
 from crmail.mailboxes.connect import open_driver
 from crmail.mailboxes.models import Location, Mailbox, SentMessage
 from crmail.mailboxes.sync import sync_mailbox
@@ -56,11 +57,16 @@ def on_record(viewer, client) -> list[int]:
     return list(record_emails(viewer, "contacts", client.pk).values_list("pk", flat=True))
 
 
+# A first sync large enough for parsing workers stores its messages with their header
+# fields (decision 065); a small one parses them after the store.
+@pytest.mark.parametrize("headers_first", [False, True])
 def test_the_providers_sent_copy_is_kept_but_the_record_shows_the_mail_once(
-    setup, django_capture_on_commit_callbacks
+    setup, django_capture_on_commit_callbacks, monkeypatch, headers_first
 ):
     from crmail.mailboxes.sending import send_message
 
+    if headers_first:
+        monkeypatch.setattr(sync_module, "PIPELINE_MIN_MESSAGES", 1)
     dovecot, user_name, sink, rep, mailbox, client = setup
     colleague = f.user("boss@crmail.test", is_superuser=True)
     with django_capture_on_commit_callbacks(execute=True):

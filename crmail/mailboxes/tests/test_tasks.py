@@ -82,7 +82,7 @@ def test_a_sync_stopped_by_an_unexpected_error_says_so_and_runs_again_later(acco
     server, user, mailbox = account
     server.deliver(user, mail(1))
 
-    def broken(raws, room=None):  # stands for a bug anywhere on the sync path
+    def broken(raws, room=None, describe=None):  # stands for a bug anywhere on the sync path
         raise RuntimeError("zstd: Src size is incorrect")
 
     monkeypatch.setattr("crmail.mailboxes.sync.store_rows", broken)
