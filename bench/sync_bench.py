@@ -60,38 +60,49 @@ MARK_START, MARK_END = "<!-- bench:start -->", "<!-- bench:end -->"
 PASSWORD_VAR = "CRMAIL_BENCH_IMAP_PASSWORD"
 _IN = "&nbsp;&nbsp;&nbsp;"
 NESTED: dict[str, tuple[str, ...]] = {
-    "store_many (all)": ("pack write", "INSERT Message", "INSERT Blob"),
-    "parsing (all)": ("MIME parse here", "save_parsed (all)"),
-    "save_parsed (all)": ("threads", "UPDATE Message", "INSERT Participant", "INSERT Attachment"),
+    "fetch (all)": ("IMAP fetch", "header sections"),
+    "store batch (all)": (
+        "header fields",
+        "pack write",
+        "INSERT Message",
+        "INSERT Blob",
+        "INSERT Location",
+        "INSERT Participant",
+        "events recorded",
+        "conversations refresh",
+        "copies of sent mail",
+    ),
 }
 TOP_PHASES = (
-    "IMAP fetch",
-    "store_many (all)",
-    "INSERT Location",
+    "fetch (all)",
+    "waiting for header fields",
+    "store batch (all)",
     "parsing (all)",
     "parse_pending",
 )
 _IN2 = _IN * 2
 PHASES: list[tuple[str, str]] = [
     ("total", "`sync_mailbox`, total"),
-    ("IMAP fetch", "IMAP fetch (socket reads, response parsing)"),
-    ("store_many (all)", "`store_many`"),
-    ("pack write", f"{_IN}the pack written and fsynced (blob store)"),
-    ("INSERT Message", f"{_IN}INSERT Message rows (one statement per 300, RETURNING ids)"),
-    ("INSERT Blob", f"{_IN}INSERT the pack's index rows (executemany)"),
-    ("store_many (all) other", f"{_IN}other (lookup of known hashes)"),
-    ("INSERT Location", "INSERT Location rows (executemany)"),
-    ("parsing (all)", "parsing in the syncing process (`ParsePipeline.submit` + `finish`)"),
-    ("MIME parse here", f"{_IN}MIME parse in this process (`parse_message`)"),
-    ("save_parsed (all)", f"{_IN}saving parse results (`save_parsed`)"),
+    ("fetch (all)", "fetching batches (`_prepared`)"),
+    ("IMAP fetch", f"{_IN}IMAP fetch (socket reads, response parsing)"),
+    ("header sections", f"{_IN}header sections handed to the parsing worker"),
+    ("fetch (all) other", f"{_IN}waiting for the preparing thread (SHA-256, zstd)"),
+    ("waiting for header fields", "waiting for the parsing worker's header fields"),
+    ("store batch (all)", "storing each batch, one transaction (`_store_batch`)"),
+    ("header fields", f"{_IN}header fields and threads for the INSERT (`HeadersFirst`)"),
     ("threads", f"{_IN2}threads (`_assign_threads`)"),
-    ("UPDATE Message", f"{_IN2}UPDATE Message rows (executemany)"),
-    ("INSERT Participant", f"{_IN2}INSERT Participant rows (executemany)"),
-    ("INSERT Attachment", f"{_IN2}INSERT Attachment rows (executemany)"),
-    ("save_parsed (all) other", f"{_IN2}other (DELETEs of earlier results)"),
-    ("parsing (all) other", f"{_IN}waiting for the parsing workers, handing batches over"),
+    ("pack write", f"{_IN}the pack written and fsynced (blob store)"),
+    ("INSERT Message", f"{_IN}INSERT Message rows with their header fields (300 a statement)"),
+    ("INSERT Blob", f"{_IN}INSERT the pack's index rows (executemany)"),
+    ("INSERT Location", f"{_IN}INSERT Location rows with thread and date (executemany)"),
+    ("INSERT Participant", f"{_IN}INSERT Participant rows (executemany)"),
+    ("events recorded", f"{_IN}events recorded (message.received, message.parsed)"),
+    ("conversations refresh", f"{_IN}conversations computed"),
+    ("copies of sent mail", f"{_IN}copies of sent mail marked"),
+    ("store batch (all) other", f"{_IN}other (known hashes, quota and storage, commit)"),
+    ("parsing (all)", "parsing after the store (`ParsePipeline`: small syncs, fallback)"),
     ("parse_pending", "`parse_pending` (messages left pending by earlier runs)"),
-    ("rest", "rest (waiting for the preparing thread, commits, progress, folder list, SELECT)"),
+    ("rest", "rest (folder list, SELECT, progress, cursors)"),
     ("sha256 (thread)", "beside it, in the preparing thread: SHA-256"),
     ("zstd compress (thread)", "beside it, in the preparing thread: zstd compress (`pack`)"),
 ]
@@ -413,6 +424,15 @@ def one_round(
             flush=True,
         )
 
+    if args.sync_only:  # the two trees take turns going first
+        sides = [("crmail", template, REPO)]
+        if args.compare:
+            sides.append(("crmail compare", args.compare_template, args.compare))
+        for name, data, tree in sides[:: -1 if n % 2 else 1]:
+            run = crmail_first(work, data, port, box, tree=tree)
+            note(name, run)
+            shutil.rmtree(Path(run.detail["data_dir"]).parent)
+        return
     note("mbsync", mbsync(work, port, box))
     if not args.no_offlineimap:
         note("offlineimap", offlineimap(work, port, box))
@@ -501,6 +521,8 @@ def _stat(values: list[float], fmt: str = "{:.2f}") -> str:
 
 
 def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> str:
+    if args.sync_only:
+        return sync_only_report(boxes, args)
     lines = [
         f"Run of {time.strftime('%Y-%m-%d %H:%M %Z')}: `python bench/sync_bench.py "
         f"--mixed {args.mixed} --real {args.real} --rtt-ms {args.rtt_ms:g} --runs {args.runs}"
@@ -641,6 +663,24 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
     return "\n".join(lines) + "\n"
 
 
+def sync_only_report(boxes: list[Box], args: argparse.Namespace) -> str:
+    """``--sync-only``: crmail's first sync on loopback against the compared tree's."""
+    lines = [
+        f"Run of {time.strftime('%Y-%m-%d %H:%M %Z')}, `--sync-only --runs {args.runs}`: "
+        "crmail's first sync (`open_driver` + `sync_mailbox`, seconds, median (min-max)) "
+        f"and `{args.compare_label}` in the same rounds, alternating.",
+        "",
+        "| mailbox | crmail | compared | crmail ÷ compared |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for box in boxes:
+        ours = [x.seconds for x in box.results["crmail"]]
+        theirs = [x.seconds for x in box.results["crmail compare"]]
+        ratio = statistics.median(ours) / statistics.median(theirs) if theirs else float("nan")
+        lines.append(f"| {box.key} | {_stat(ours)} | {_stat(theirs)} | {ratio:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_out(path: Path, text: str) -> None:
     block = f"{MARK_START}\n{text}{MARK_END}\n"
     if path.exists():
@@ -682,7 +722,15 @@ def main() -> None:
         action="store_true",
         help="also run each first sync without the search index (a benchmark switch)",
     )
+    parser.add_argument(
+        "--sync-only",
+        action="store_true",
+        help="crmail's first syncs alone (with --compare's), no other client, no RTT round, "
+        "the queued jobs not run: a quick side-by-side measurement of a change",
+    )
     args = parser.parse_args()
+    if args.sync_only:
+        os.environ["BENCH_SKIP_JOBS"] = "1"  # passed on to each crmail run
     # Started in the background, a shell ignores SIGINT for us: end cleanly on either
     # signal, so Dovecot and the temp dirs go away.
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -134,12 +134,15 @@ HEADERS_LIMIT = 256 * 1024
 def header_section(raw: bytes) -> bytes:
     """The header section of ``raw`` with the blank line that ends it (all of it when there
     is none), at most ``HEADERS_LIMIT`` bytes: a message as it reads without its body."""
-    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
-    if not ends:
-        return raw[:HEADERS_LIMIT]
-    end = min(ends)
-    cut = end + (4 if raw.startswith(b"\r\n\r\n", end) else 2)
-    return raw[: min(cut, HEADERS_LIMIT)]
+    # Neither search reads past the limit, nor the bare-LF one past the CRLF blank line:
+    # a first sync cuts the header section of every message it fetches.
+    crlf = raw.find(b"\r\n\r\n", 0, HEADERS_LIMIT)
+    lf = raw.find(b"\n\n", 0, crlf + 1 if crlf >= 0 else HEADERS_LIMIT)
+    if lf >= 0:
+        return raw[: lf + 2]
+    if crlf >= 0:
+        return raw[: crlf + 4]
+    return raw[:HEADERS_LIMIT]
 
 
 def waiting_ids(message_ids: Iterable[int]) -> set[int]:

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from hypothesis import given
+from hypothesis import settings as settings_hypothesis
+from hypothesis.strategies import binary as binary_st
 
 from crmail.blobs import packs
 from crmail.blobs.models import Blob
@@ -19,6 +22,7 @@ from crmail.mail.store import (
     _insert_new,
     collect_blobs,
     content_hash,
+    header_section,
     prepare,
     raw_bytes,
     raw_bytes_many,
@@ -254,3 +258,26 @@ def test_a_batch_that_dies_between_its_pack_and_its_commit_loses_nothing(monkeyp
     collect_blobs()
     assert not any((root / n[:2] / f"{n}.pack").exists() for n in left)
     assert (root / kept[:2] / f"{kept}.pack").exists()
+
+
+def _header_section_in_full(raw: bytes, limit: int) -> bytes:
+    """The header section as read by searching the whole message: what the bounded
+    searches of ``header_section`` must agree with."""
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    if not ends:
+        return raw[:limit]
+    end = min(ends)
+    return raw[: min(end + (4 if raw.startswith(b"\r\n\r\n", end) else 2), limit)]
+
+
+@settings_hypothesis(max_examples=400, deadline=None)
+@given(raw=binary_st(max_size=60).map(lambda b: bytes(b"a\r\n"[x % 3] for x in b)))
+def test_the_header_section_is_cut_where_the_first_blank_line_ends(raw):
+    import crmail.mail.store as store
+
+    limit = store.HEADERS_LIMIT
+    try:
+        store.HEADERS_LIMIT = 24  # the limit within reach of the examples
+        assert header_section(raw) == _header_section_in_full(raw, 24)
+    finally:
+        store.HEADERS_LIMIT = limit
