@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import threading
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
@@ -46,6 +45,7 @@ from crmail.mail.parse import (
     ParsedMessage,
     Unparseable,
     digest,
+    digest_many,
     digest_packed,
     headers_packed,
     parse_many,
@@ -56,7 +56,6 @@ from crmail.mail.store import (
     Stored,
     header_section,
     raw_bytes_many,
-    stored_forms_many,
 )
 from crmail.mail.worker_process import die_with_parent
 
@@ -187,98 +186,26 @@ def process_bodies(message_ids: Sequence[int]) -> int:
     if not rows:
         return 0
     try:
-        forms = stored_forms_many(rows)
+        raws = raw_bytes_many(rows)
     except MissingRaw:
-        rows, forms = _readable(rows)
-    items = [(bytes(data), compression == Compression.ZSTD) for data, compression in forms]
-    return save_bodies(rows, _digest_bodies(items))
+        rows, raws = _readable(rows)
+    return save_bodies(rows, digest_many(raws, BODY_TEXT_LIMIT))
 
 
-def _readable(rows: list[Row]) -> tuple[list[Row], list[tuple[bytes, int]]]:
-    """Of ``rows``, those whose bytes can be read, with their stored forms (one at a time:
-    a message whose bytes are missing is said and left ``processing``; `crmail blobs
+def _readable(rows: list[Row]) -> tuple[list[Row], list[bytes]]:
+    """Of ``rows``, those whose bytes can be read, with their bytes (one at a time: a
+    message whose bytes are missing is said and left ``processing``; `crmail blobs
     verify` names it too)."""
-    found: tuple[list[Row], list[tuple[bytes, int]]] = ([], [])
+    found: tuple[list[Row], list[bytes]] = ([], [])
     for row in rows:
         try:
-            form = stored_forms_many([row])[0]
+            raw = raw_bytes_many([row])[0]
         except MissingRaw:
             log.error("message %s: its bytes are missing; its body is not processed", row.pk)
             continue
         found[0].append(row)
-        found[1].append(form)
+        found[1].append(raw)
     return found
-
-
-# A batch of bodies at least this large is parsed by worker processes, one share each.
-BODIES_POOL_MIN = 100
-_bodies_pool: ProcessPoolExecutor | None = None
-_bodies_pool_lock = threading.Lock()
-
-
-def _digest_bodies(items: list[tuple[bytes, bool]]) -> list[Digest | Unparseable]:
-    """``digest_packed`` over ``items`` (stored forms), shared among worker processes, one
-    per core, when there are enough of them: the job worker's threads hold one interpreter
-    lock, and decompressing, parsing and HTML-to-text are most of processing a body
-    (decision 065). A share a worker could not parse is parsed here."""
-    pool = _pool_for_bodies() if len(items) >= BODIES_POOL_MIN else None
-    if pool is None:
-        return digest_packed(items, BODY_TEXT_LIMIT)
-    shares = _shares(items, _body_workers())
-    futures = [pool.submit(digest_packed, share, BODY_TEXT_LIMIT) for share in shares]
-    outcomes: list[Digest | Unparseable] = []
-    for share, future in zip(shares, futures, strict=True):
-        try:
-            outcomes += future.result()
-        except Exception as exc:  # a worker died (killed, out of memory): parse here
-            log.warning("A body parsing worker failed (%s); parsing here", type(exc).__name__)
-            _drop_bodies_pool(pool)
-            outcomes += digest_packed(share, BODY_TEXT_LIMIT)
-    return outcomes
-
-
-def _shares(items: list[tuple[bytes, bool]], count: int) -> list[list[tuple[bytes, bool]]]:
-    """``items`` cut into ``count`` runs of about the same number of bytes, in order."""
-    total = sum(len(data) for data, _ in items) or 1
-    shares: list[list[tuple[bytes, bool]]] = [[]]
-    size = 0
-    for item in items:
-        if size >= total * len(shares) / count and len(shares) < count:
-            shares.append([])
-        shares[-1].append(item)
-        size += len(item[0])
-    return shares
-
-
-def _pool_for_bodies() -> ProcessPoolExecutor | None:
-    """This process's body parsing workers, started at first use (None on one core)."""
-    global _bodies_pool
-    if _body_workers() < 2:
-        return None
-    with _bodies_pool_lock:
-        if _bodies_pool is None:
-            try:
-                _bodies_pool = ProcessPoolExecutor(
-                    _body_workers(),
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=die_with_parent,
-                    initargs=(os.getpid(),),
-                )
-            except (OSError, ValueError, NotImplementedError):
-                return None
-        return _bodies_pool
-
-
-def _body_workers() -> int:
-    return min(4, os.cpu_count() or 1)
-
-
-def _drop_bodies_pool(pool: ProcessPoolExecutor) -> None:
-    global _bodies_pool
-    with _bodies_pool_lock:
-        if _bodies_pool is pool:
-            _bodies_pool = None
-    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def save_bodies(rows: Sequence[Row], outcomes: Sequence[Digest | Unparseable]) -> int:

@@ -92,12 +92,6 @@ class MissingRaw(LookupError):
 def raw_bytes_many(messages: Sequence[Any]) -> list[bytes]:
     """``raw_bytes`` of each message, in order: from the blob store, or a ``MessageRaw``
     row for a message not moved there yet. Raises ``MissingRaw`` for one in neither."""
-    return [unpack(*form) for form in stored_forms_many(messages)]
-
-
-def stored_forms_many(messages: Sequence[Any]) -> list[tuple[bytes, int]]:
-    """What ``raw_bytes_many`` reads, as stored: (bytes, compression) of each message, for
-    a caller that decompresses elsewhere (``ingest.process_bodies``' worker processes)."""
     wanted = [m for m in messages if getattr(m, "packed", None) is None]
     # The content hashes, read in one query for rows loaded without them.
     digests = {m.pk: _known_hash(m) for m in wanted}
@@ -127,7 +121,7 @@ def stored_forms_many(messages: Sequence[Any]) -> list[tuple[bytes, int]]:
         form = getattr(m, "packed", None) or in_store.get(digests.get(m.pk, "")) or stored.get(m.pk)
         if form is None:
             raise MissingRaw(f"message {m.pk} has no stored bytes")
-        found.append(form)
+        found.append(unpack(*form))
     return found
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from crmail.events.models import Event
-from crmail.mail import ingest
 from crmail.mail.ingest import ParsePipeline, parse_pending, parse_stored, process_bodies
 from crmail.mail.models import Message, ParseState, Thread
 from crmail.mail.store import prepare, store_many
@@ -282,46 +281,3 @@ def test_a_message_whose_bytes_are_missing_does_not_hold_up_the_other_bodies(cap
     lost.refresh_from_db()
     assert lost.parse_state == ParseState.PROCESSING and lost.subject == "Hello"
     assert f"message {lost.pk}: its bytes are missing" in caplog.text
-
-
-@pytest.fixture
-def bodies_pool(monkeypatch):
-    """Bodies parsed by worker processes from the fourth message of a batch on."""
-    monkeypatch.setattr(ingest, "BODIES_POOL_MIN", 4)
-    yield
-    if ingest._bodies_pool is not None:
-        ingest._drop_bodies_pool(ingest._bodies_pool)
-
-
-def stored_processing(count: int) -> list[int]:
-    with ParsePipeline(workers=1) as pipeline:
-        pipeline.start()
-        submit(pipeline, [mail(f"b{n}@x", body=f"body number {n}. " * 30) for n in range(count)])
-    return list(Message.objects.values_list("pk", flat=True))
-
-
-def assert_each_body_is_its_own(count: int) -> None:
-    for message in Message.objects.all():
-        n = message.message_id.removeprefix("b").removesuffix("@x")
-        assert message.parse_state == ParseState.PARSED
-        assert message.snippet.startswith(f"body number {n}. body number {n}.")
-    assert Message.objects.count() == count
-
-
-def test_the_bodies_of_a_large_batch_are_parsed_by_worker_processes(bodies_pool):
-    ids = stored_processing(9)
-    assert process_bodies(ids) == 9
-    assert ingest._bodies_pool is not None  # the batch went to the workers
-    assert_each_body_is_its_own(9)
-
-
-def test_a_body_worker_killed_does_not_lose_its_share(bodies_pool, caplog):
-    ids = stored_processing(9)
-    pool = ingest._pool_for_bodies()
-    assert pool is not None
-    pool.submit(len, b"").result()  # its processes started
-    for pid in list(pool._processes):
-        os.kill(pid, signal.SIGKILL)
-    assert process_bodies(ids) == 9
-    assert_each_body_is_its_own(9)
-    assert "A body parsing worker failed" in caplog.text
