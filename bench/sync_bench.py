@@ -416,7 +416,8 @@ def one_round(
             extra = (
                 f"{extra}  cpu {run.detail['sync_cpu_s']:.2f} s, machine busy "
                 f"{run.detail['machine_busy_s']:.2f} of {run.detail['cores']} x "
-                f"{run.detail['sync_s']:.2f} s"
+                f"{run.detail['sync_s']:.2f} s; process {run.detail['process_s']:.2f} s, "
+                f"its jobs {json.dumps({k: round(v, 2) for k, v in run.detail['jobs_s'].items()})}"
             )
         print(
             f"  run {n + 1} {box.key:<5} {name:<22} {run.seconds:7.2f} s "
