@@ -3,7 +3,7 @@
     python bench/sync_bench.py [--mixed 4000] [--real auto|PATH|none] [--rtt-ms 20]
                                [--runs 3] [--out docs/benchmarks.md] [--no-profile]
                                [--no-offlineimap] [--compare TREE --compare-label TEXT]
-                               [--search-index-compare]
+                               [--search-index-compare] [--floor] [--sync-only]
 
 Needs root (a throwaway Dovecot from tests/harness), Debian's isync (``apt-get install -y
 isync``: mbsync) and offlineimap, and npm for the real-world corpus (see bench/corpus.py);
@@ -18,7 +18,12 @@ runs its first syncs in the same rounds, so a change is measured under the same 
 With ``--search-index-compare``, each round also runs crmail's first sync with the search
 index switched off in the child (``crmail_run.py --search-index off``), and the report
 sets the two side by side with the time the queued index jobs took (run by the child after
-the measured sync, as a job worker would).
+the measured sync, as a job worker would). With ``--floor``, each round also runs
+``floor_sync.py`` after mbsync: a plain Python first sync, the floor under crmail's on
+the machine. ``--sync-only`` runs crmail's first syncs alone (and ``--compare``'s, the two
+taking turns going first), with no other client, no RTT round and no queued jobs: a quick
+side-by-side measurement of a change. ``BENCH_SKIP_JOBS=1`` in the environment leaves the
+queued jobs unrun in any mode (the process column then holds start-up and sync alone).
 Afterwards one run per mailbox with phase timers and one under cProfile show where crmail's
 time goes.
 
@@ -190,6 +195,17 @@ def mbsync(work: Workdir, port: int, box: Box) -> Run:
     got = _count_maildir(base / "mail" / "INBOX")
     shutil.rmtree(base)
     return Run(seconds, rss, {"messages": got})
+
+
+def floor_sync(work: Workdir, port: int, box: Box) -> Run:
+    """``floor_sync.py``: a plain Python first sync, the floor under crmail's (``--floor``)."""
+    base = work.fresh("floor")
+    env = {**os.environ, PASSWORD_VAR: box.password, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, str(REPO / "bench" / "floor_sync.py"), "--port", str(port)]
+    cmd += ["--login", box.user, "--password-env", PASSWORD_VAR, "--dir", str(base / "data")]
+    seconds, rss, out = run_measured(cmd, env=env)
+    shutil.rmtree(base)
+    return Run(seconds, rss, json.loads(out.strip().splitlines()[-1]))
 
 
 def offlineimap(work: Workdir, port: int, box: Box) -> Run:
@@ -435,6 +451,8 @@ def one_round(
             shutil.rmtree(Path(run.detail["data_dir"]).parent)
         return
     note("mbsync", mbsync(work, port, box))
+    if args.floor:
+        note("floor", floor_sync(work, port, box))
     if not args.no_offlineimap:
         note("offlineimap", offlineimap(work, port, box))
 
@@ -529,7 +547,8 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
         f"--mixed {args.mixed} --real {args.real} --rtt-ms {args.rtt_ms:g} --runs {args.runs}"
         f"{' --no-offlineimap' if args.no_offlineimap else ''}"
         f"{' --compare …' if args.compare else ''}"
-        f"{' --search-index-compare' if args.search_index_compare else ''}`. "
+        f"{' --search-index-compare' if args.search_index_compare else ''}"
+        f"{' --floor' if args.floor else ''}`. "
         "Median of the runs, (min-max) after it.",
         "",
         "| machine | |",
@@ -557,6 +576,30 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
             f"| {_stat([x.detail['process_s'] - _intelligence(x) for x in r['crmail']])} "
             f"| {_stat([_intelligence(x) for x in r['crmail']])} | {ratio:.2f} |"
         )
+    if args.floor:
+        lines += [
+            "",
+            "The floor (`bench/floor_sync.py`, same rounds): a plain Python first sync, "
+            "500 messages a FETCH, SHA-256, crmail's header-only parse, the raw bytes "
+            "appended once and fsynced per batch, one SQLite row per message; beside it "
+            "crmail as a command would take it, start-up and sync (the process less the "
+            "jobs it ran after the sync), wall seconds:",
+            "",
+            "| mailbox | mbsync | floor | floor ÷ mbsync | crmail, start-up and sync "
+            "| that ÷ mbsync |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for box in boxes:
+            r = box.results
+            mb = statistics.median([x.seconds for x in r["mbsync"]])
+            low = [x.seconds for x in r["floor"]]
+            command = [
+                x.detail["process_s"] - sum(x.detail["jobs_s"].values()) for x in r["crmail"]
+            ]
+            lines.append(
+                f"| {box.key} | {mb:.2f} | {_stat(low)} | {statistics.median(low) / mb:.2f} "
+                f"| {_stat(command)} | {statistics.median(command) / mb:.2f} |"
+            )
     lines += [
         "",
         "Peak memory (peak RSS of the client process, MB):",
@@ -722,6 +765,12 @@ def main() -> None:
         "--search-index-compare",
         action="store_true",
         help="also run each first sync without the search index (a benchmark switch)",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run bench/floor_sync.py in each round: a plain Python first sync (no "
+        "framework, no compression, no indexes), the floor under crmail's on this machine",
     )
     parser.add_argument(
         "--sync-only",
