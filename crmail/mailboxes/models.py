@@ -171,8 +171,14 @@ class Folder(models.Model):
 class Location(models.Model):
     """One message at one place on a server: a folder and the server's id for it there."""
 
-    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="locations")
-    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="locations")
+    # No index of their own: the indexes below start with them (a first sync writes every
+    # location through each index).
+    mailbox = models.ForeignKey(
+        Mailbox, on_delete=models.CASCADE, related_name="locations", db_index=False
+    )
+    folder = models.ForeignKey(
+        Folder, on_delete=models.CASCADE, related_name="locations", db_index=False
+    )
     message = models.ForeignKey("mail.Message", on_delete=models.PROTECT, related_name="locations")
     remote_id = models.CharField(max_length=255, help_text="IMAP UID, POP3 UIDL, API id.")
     uid = models.PositiveBigIntegerField(null=True, blank=True)
