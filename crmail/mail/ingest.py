@@ -140,17 +140,10 @@ def save_parsed(messages: Sequence[Message | Row], outcomes: Sequence[Outcome]) 
             else:
                 _fill_body(message, done)
                 attachments += _attachment_rows(message.pk, done.parsed)
-            participants += [
-                [message.pk, p.role, p.address[:254], p.name[:300], p.valid, i]
-                for i, p in enumerate(done.parsed.participants)
-            ]
+            participants += _participant_rows(message.pk, done.parsed)
         _assign_threads([m for m, p in results if p is not None])
         _save_fields(PARSED_FIELDS, [m for m, _ in results])
-        insert_rows(
-            Participant,
-            ("message", "role", "address", "name", "valid", "position"),
-            participants,
-        )
+        insert_rows(Participant, PARTICIPANT_COLUMNS, participants)
         insert_rows(Attachment, ATTACHMENT_COLUMNS, attachments)
         parsed_ids = [m.pk for m, parsed in results if parsed is not None]
         whole = [m.pk for m, parsed in results if isinstance(parsed, Digest)]
@@ -160,7 +153,15 @@ def save_parsed(messages: Sequence[Message | Row], outcomes: Sequence[Outcome]) 
         failpoint("parse-save")
 
 
+PARTICIPANT_COLUMNS = ("message", "role", "address", "name", "valid", "position")
 ATTACHMENT_COLUMNS = ("message", "part", "filename", "content_type", "size", "content_id", "inline")
+
+
+def _participant_rows(pk: int, parsed: ParsedMessage) -> list[list[Any]]:
+    return [
+        [pk, p.role, p.address[:254], p.name[:300], p.valid, i]
+        for i, p in enumerate(parsed.participants)
+    ]
 
 
 def _attachment_rows(pk: int, parsed: ParsedMessage) -> list[list[Any]]:
@@ -470,7 +471,6 @@ class HeadersFirst:
     def __init__(self, hashes: Sequence[str], outcomes: Sequence[Headers | Unparseable]) -> None:
         self._outcomes = dict(zip(hashes, outcomes, strict=True))
         self._rows: dict[str, Row] = {}
-        self._parsed: dict[str, ParsedMessage] = {}
         self._started: list[int] = []
 
     def describe(self, digests: list[str], first_seen_at: datetime) -> NewFields:
@@ -484,7 +484,6 @@ class HeadersFirst:
             else:
                 _fill_headers(row, outcome.parsed)
                 row.parse_state = ParseState.PROCESSING
-                self._parsed[key] = outcome.parsed
         self._started = _assign_threads(
             [r for r in rows.values() if r.parse_state != ParseState.FAILED]
         )
@@ -504,23 +503,16 @@ class HeadersFirst:
         read: list[int] = []
         participants: list[list[Any]] = []
         for key, pk in ours.items():
-            row = self._rows[key]
-            if row.parse_state == ParseState.FAILED:
+            outcome = self._outcomes[key]
+            if isinstance(outcome, Unparseable):
                 continue
             read.append(pk)
-            participants += [
-                [pk, p.role, p.address[:254], p.name[:300], p.valid, i]
-                for i, p in enumerate(self._parsed[key].participants)
-            ]
+            participants += _participant_rows(pk, outcome.parsed)
         used = {self._rows[d].thread_id for d in ours}
         unused = [t for t in self._started if t not in used]
         if unused:
             Thread.objects.filter(pk__in=unused).delete()
-        insert_rows(
-            Participant,
-            ("message", "role", "address", "name", "valid", "position"),
-            participants,
-        )
+        insert_rows(Participant, PARTICIPANT_COLUMNS, participants)
         outbox.record_many([MessageParsed(message_id=pk) for pk in read])
         return read
 

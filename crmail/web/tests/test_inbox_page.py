@@ -77,32 +77,35 @@ def test_the_page_takes_the_same_queries_for_two_rows_or_forty(
     assert len(defaults) == 1  # the organisation-wide defaults, once per request
 
 
-def test_mail_a_sync_is_still_reading_says_so_instead_of_no_subject(org, client_for):
+def two_rows(org, client_for, first: dict, second: dict) -> tuple[str, str]:
+    """The inbox rows of two messages in the rep's mailbox, their fields set to ``first``
+    and ``second``."""
     from crmail.mail.models import Message
 
-    rep = org.rep
-    box = connect(rep)
-    reading = put(box)
-    empty = put(box)
-    Message.objects.filter(pk=reading.pk).update(subject="", parse_state="pending")
-    Message.objects.filter(pk=empty.pk).update(subject="")
-    html = client_for(rep).get(reverse("web:inbox")).content.decode()
-    got = {m: row for row in rows(html) for m in (reading.pk, empty.pk) if f"/{m}/" in row}
-    assert "Processing…" in got[reading.pk] and "(no subject)" not in got[reading.pk]
-    assert "(no subject)" in got[empty.pk] and "Processing…" not in got[empty.pk]
+    box = connect(org.rep)
+    messages = [put(box), put(box)]
+    for message, fields in zip(messages, (first, second), strict=True):
+        Message.objects.filter(pk=message.pk).update(**fields)
+    html = client_for(org.rep).get(reverse("web:inbox")).content.decode()
+    got = {m.pk: row for row in rows(html) for m in messages if f"/{m.pk}/" in row}
+    return got[messages[0].pk], got[messages[1].pk]
+
+
+def test_mail_a_sync_is_still_reading_says_so_instead_of_no_subject(org, client_for):
+    reading, empty = two_rows(
+        org, client_for, {"subject": "", "parse_state": "pending"}, {"subject": ""}
+    )
+    assert "Processing…" in reading and "(no subject)" not in reading
+    assert "(no subject)" in empty and "Processing…" not in empty
 
 
 def test_mail_whose_body_is_still_processing_says_so_where_its_snippet_goes(org, client_for):
     # A large first sync lists mail with its header fields; the body follows (064).
-    from crmail.mail.models import Message
-
-    rep = org.rep
-    box = connect(rep)
-    processing = put(box)
-    done = put(box)
-    Message.objects.filter(pk=processing.pk).update(snippet="", parse_state="processing")
-    Message.objects.filter(pk=done.pk).update(snippet="Thanks for the offer")
-    html = client_for(rep).get(reverse("web:inbox")).content.decode()
-    got = {m: row for row in rows(html) for m in (processing.pk, done.pk) if f"/{m}/" in row}
-    assert "Processing…" in got[processing.pk]
-    assert "Thanks for the offer" in got[done.pk] and "Processing…" not in got[done.pk]
+    processing, done = two_rows(
+        org,
+        client_for,
+        {"snippet": "", "parse_state": "processing"},
+        {"snippet": "Thanks for the offer"},
+    )
+    assert "Processing…" in processing
+    assert "Thanks for the offer" in done and "Processing…" not in done
