@@ -33,6 +33,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,29 @@ def install_phase_timers(driver: Any) -> Timers:
     _wrap(timers, store, "pack", "zstd compress (thread)")
     _wrap(timers, store, "_insert_new", "insert new")
     _wrap(timers, blob_store, "write", "pack write")
+    # Inside ``blob_store.overlapped`` the pack is built and written by another thread:
+    # timed there, and the batch's wait for it at the end of its transaction.
+    from crmail.blobs import backends
+
+    for backend_class in (backends.FileBackend, backends.S3Backend):
+        backend_class.write = _timed(timers, "pack write (thread)", backend_class.write)  # type: ignore[method-assign]
+    overlapped = blob_store.overlapped
+
+    @contextmanager
+    def waited() -> Iterator[None]:
+        block = overlapped()
+        block.__enter__()
+        try:
+            yield
+        except BaseException:
+            if not block.__exit__(*sys.exc_info()):
+                raise
+        else:
+            start = time.perf_counter()
+            block.__exit__(None, None, None)
+            timers["waiting for the pack"] += time.perf_counter() - start
+
+    blob_store.overlapped = waited  # type: ignore[assignment]
     _wrap(timers, blob_store, "record", "INSERT Blob")
     _wrap(timers, sync, "_store_batch", "store batch (all)")
     _wrap(timers, sync, "_headers_first", "waiting for header fields")

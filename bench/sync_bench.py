@@ -69,6 +69,7 @@ NESTED: dict[str, tuple[str, ...]] = {
     "store batch (all)": (
         "header fields",
         "pack write",
+        "waiting for the pack",
         "INSERT Message",
         "INSERT Blob",
         "INSERT Location",
@@ -96,7 +97,8 @@ PHASES: list[tuple[str, str]] = [
     ("store batch (all)", "storing each batch, one transaction (`_store_batch`)"),
     ("header fields", f"{_IN}header fields and threads for the INSERT (`HeadersFirst`)"),
     ("threads", f"{_IN2}threads (`_assign_threads`)"),
-    ("pack write", f"{_IN}the pack written and fsynced (blob store)"),
+    ("pack write", f"{_IN}the pack laid out and handed to its thread (blob store)"),
+    ("waiting for the pack", f"{_IN}waiting for the pack's fsync before the commit"),
     ("INSERT Message", f"{_IN}INSERT Message rows with their header fields (300 a statement)"),
     ("INSERT Blob", f"{_IN}INSERT the pack's index rows (executemany)"),
     ("INSERT Location", f"{_IN}INSERT Location rows with thread and date (executemany)"),
@@ -110,6 +112,7 @@ PHASES: list[tuple[str, str]] = [
     ("rest", "rest (folder list, SELECT, progress, cursors)"),
     ("sha256 (thread)", "beside it, in the preparing thread: SHA-256"),
     ("zstd compress (thread)", "beside it, in the preparing thread: zstd compress (`pack`)"),
+    ("pack write (thread)", "beside it, in the pack thread: the pack built, written, fsynced"),
 ]
 
 

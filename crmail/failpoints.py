@@ -6,7 +6,7 @@ what was stored survives and the next run converges.
 failpoint costs one dictionary lookup. The points, from the fetch to the parse results:
 
 - ``pack-write``: a pack is half written (file store: before its fsync);
-- ``pack-written``: the pack is durable, the transaction naming it not begun;
+- ``pack-written``: the pack is durable, the transaction naming it not committed;
 - ``index-commit``: the batch's rows are written, the transaction not committed;
 - ``parse-save``: parse results are written, their transaction not committed;
 - ``bodies-save``: bodies parsed after a first sync are written, their transaction (the

@@ -59,9 +59,12 @@ def build(items: Sequence[Item]) -> tuple[bytes, list[Entry]]:
 def layout(items: Sequence[Item]) -> tuple[list[bytes], list[Entry]]:
     """The pack holding ``items`` as its pieces in order (written one after the other,
     never copied into one buffer), and where each one's stored bytes lie."""
+    return pieces(items), places(items)
+
+
+def pieces(items: Sequence[Item]) -> list[bytes]:
+    """The pack holding ``items``, as its pieces in order."""
     parts = [MAGIC]
-    entries = []
-    offset = len(MAGIC)
     for item in items:
         header = _HEADER.pack(
             RECORD,
@@ -72,10 +75,24 @@ def layout(items: Sequence[Item]) -> tuple[list[bytes], list[Entry]]:
             zlib.crc32(item.stored),
         )
         parts += [header, item.stored]
+    return parts
+
+
+def places(items: Sequence[Item]) -> list[Entry]:
+    """Where each of ``items``' stored bytes lie in the pack ``pieces`` makes of them:
+    sizes alone, so it is known before the pack is built."""
+    entries = []
+    offset = len(MAGIC)
+    for item in items:
         offset += HEADER_SIZE
         entries.append(Entry(item.sha256, offset, len(item.stored), item.compression, item.size))
         offset += len(item.stored)
-    return parts, entries
+    return entries
+
+
+def size(entries: Sequence[Entry]) -> int:
+    """The size of the pack whose records ``entries`` are, in order."""
+    return entries[-1].offset + entries[-1].length if entries else len(MAGIC)
 
 
 def span(offset: int, length: int) -> tuple[int, int]:

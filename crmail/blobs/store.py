@@ -11,9 +11,12 @@ than any batch takes to commit. ``read_many`` reads stored forms back, a pack at
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -24,6 +27,8 @@ from django.db import connections, router, transaction
 from crmail.blobs import packs
 from crmail.blobs.backends import Backend, FileBackend, S3Backend, location
 from crmail.blobs.models import Blob, Pack
+from crmail.config.bulk import rows_per_statement
+from crmail.failpoints import failpoint
 
 # A pack no row names is removed only when older than this: a batch between writing its
 # pack and committing its rows is never that slow.
@@ -49,11 +54,53 @@ class Written:
 
 
 def write(items: Sequence[packs.Item]) -> Written:
-    """Write ``items`` as one new pack, durable when this returns."""
-    parts, entries = packs.layout(items)
-    name = uuid.uuid4().hex
-    backend().write(name, parts)
-    return Written(name, sum(len(p) for p in parts), entries)
+    """Write ``items`` as one new pack, durable when this returns; inside ``overlapped``,
+    durable when that block ends (the pack is built and written by another thread)."""
+    entries = packs.places(items)
+    written = Written(uuid.uuid4().hex, packs.size(entries), entries)
+    pending: list[Future[None]] | None = getattr(_overlap, "pending", None)
+    if pending is None:
+        backend().write(written.name, packs.pieces(items))
+        failpoint("pack-written")
+    else:
+        pending.append(_writer().submit(lambda: backend().write(written.name, packs.pieces(items))))
+    return written
+
+
+_overlap = threading.local()
+
+
+@cache
+def _writer() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(1, thread_name_prefix="crmail-pack")
+
+
+@contextmanager
+def overlapped() -> Iterator[None]:
+    """Packs ``write`` starts inside this block are built, written and fsynced by another
+    thread while the caller goes on (writing the index rows that name them, say); every
+    one is durable when the block ends, or the block raises. Put it inside the
+    transaction that records them: its commit then follows their fsync, as without it
+    (SHA-256, CRC-32, ``write`` and ``fsync`` let the caller's thread run meanwhile)."""
+    if getattr(_overlap, "pending", None) is not None:  # nested: the outer block waits
+        yield
+        return
+    pending: list[Future[None]] = []
+    _overlap.pending = pending
+    try:
+        yield
+    finally:
+        _overlap.pending = None
+        failed: BaseException | None = None
+        for future in pending:  # each one finished, whatever happens, before leaving
+            try:
+                future.result()
+            except BaseException as exc:  # raised below, once every write has ended
+                failed = failed or exc
+    if failed is not None:
+        raise failed
+    if pending:
+        failpoint("pack-written")
 
 
 def record(written: Written) -> None:
@@ -66,14 +113,23 @@ def record(written: Written) -> None:
     quote = connection.ops.quote_name
     columns = ["sha256", "pack_id", "offset", "length", "compression", "size"]
     moved = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in columns[1:])
-    sql = (
-        f"INSERT INTO {quote(Blob._meta.db_table)} ({', '.join(quote(c) for c in columns)})"  # noqa: S608
-        f" VALUES ({', '.join(['%s'] * len(columns))})"
-        f" ON CONFLICT ({quote('sha256')}) DO UPDATE SET {moved}"
-    )
-    rows = [(e.sha256, pack.pk, e.offset, e.length, e.compression, e.size) for e in written.entries]
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    # One row per content (a statement may not update the same row twice).
+    entries = list({e.sha256: e for e in written.entries}.values())
+    size = rows_per_statement(len(columns))
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        for start in range(0, len(entries), size):
+            part = entries[start : start + size]
+            cursor.execute(
+                f"INSERT INTO {quote(Blob._meta.db_table)} ({', '.join(quote(c) for c in columns)})"  # noqa: S608
+                f" VALUES {', '.join([row] * len(part))}"
+                f" ON CONFLICT ({quote('sha256')}) DO UPDATE SET {moved}",
+                [
+                    v
+                    for e in part
+                    for v in (e.sha256, pack.pk, e.offset, e.length, e.compression, e.size)
+                ],
+            )
 
 
 def read_many(digests: Iterable[str]) -> dict[str, tuple[bytes, int]]:

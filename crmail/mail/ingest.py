@@ -27,7 +27,7 @@ from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
-from crmail.config.bulk import insert_rows
+from crmail.config.bulk import datetimes, insert_returning_ids, insert_rows
 from crmail.events import outbox
 from crmail.events.kinds import MessageParsed, MessageProcessed
 from crmail.failpoints import failpoint
@@ -323,12 +323,11 @@ def _db_values(names: Sequence[str], messages: Sequence[Message | Row]) -> list[
     need preparing; the other values are str, bool, int or None already."""
     fields = [Message._meta.get_field(name) for name in names]
     connection = connections[router.db_for_write(Message)]
-    dated = {f.attname: f for f in fields if f.get_internal_type() == "DateTimeField"}
+    dated = {f.attname for f in fields if f.get_internal_type() == "DateTimeField"}
+    as_db = datetimes(connection)
     return [
         [
-            dated[f.attname].get_db_prep_save(getattr(m, f.attname), connection)
-            if f.attname in dated
-            else getattr(m, f.attname)
+            as_db(getattr(m, f.attname)) if f.attname in dated else getattr(m, f.attname)
             for f in fields
         ]
         for m in messages
@@ -399,7 +398,7 @@ def _assign_threads(messages: list[Message | Row]) -> list[int]:
         if parent:
             children[parent] = thread_id
     # New threads get negative placeholders until they are inserted.
-    fresh: dict[int, Thread] = {}
+    fresh: dict[int, str] = {}  # placeholder -> subject
     now = timezone.now()
     for message in sorted(messages, key=lambda m: m.date or now):
         refs = [message.in_reply_to, *reversed(message.references.split())]
@@ -408,7 +407,7 @@ def _assign_threads(messages: list[Message | Row]) -> list[int]:
             thread_id = children[message.message_id]
         if thread_id is None:
             thread_id = -(len(fresh) + 1)
-            fresh[thread_id] = Thread(subject=thread_subject(message.subject)[:2000])
+            fresh[thread_id] = thread_subject(message.subject)[:2000]
         message.thread_id = thread_id
         if message.message_id:
             by_msgid[message.message_id] = thread_id
@@ -416,32 +415,26 @@ def _assign_threads(messages: list[Message | Row]) -> list[int]:
     for m in messages:
         if m.date and (m.thread_id not in latest or m.date > latest[m.thread_id]):
             latest[m.thread_id] = m.date
-    if fresh:
-        for key, thread in fresh.items():
-            thread.last_message_at = latest.get(key)
-        created = Thread.objects.bulk_create(fresh.values())
-        if any(t.pk is None for t in created):  # backends without RETURNING ids
-            for t in created:
-                t.save()
-        ids = {key: t.pk for key, t in zip(fresh, created, strict=True)}
-        for m in messages:
-            if m.thread_id < 0:
-                m.thread_id = ids[m.thread_id]
-    started = [t.pk for t in fresh.values()]
+    connection = connections[router.db_for_write(Thread)]
+    as_db = datetimes(connection)
+    started = insert_returning_ids(
+        Thread,
+        ("subject", "last_message_at"),
+        [(subject, as_db(latest.get(key))) for key, subject in fresh.items()],
+    )
+    ids = dict(zip(fresh, started, strict=True))
+    for m in messages:
+        if m.thread_id < 0:
+            m.thread_id = ids[m.thread_id]
     existing = [(when, thread_id, when) for thread_id, when in latest.items() if thread_id > 0]
     if existing:
-        connection = connections[router.db_for_write(Thread)]
         quote = connection.ops.quote_name
         table, column = quote(Thread._meta.db_table), quote("last_message_at")
         sql = (
             f"UPDATE {table} SET {column} = %s WHERE {quote('id')} = %s "  # noqa: S608
             f"AND ({column} IS NULL OR {column} < %s)"
         )
-        field = Thread._meta.get_field("last_message_at")
-        rows = [
-            [field.get_db_prep_save(a, connection), pk, field.get_db_prep_save(b, connection)]
-            for a, pk, b in existing
-        ]
+        rows = [[as_db(a), pk, as_db(b)] for a, pk, b in existing]
         with connection.cursor() as cursor:
             cursor.executemany(sql, rows)
     return started

@@ -342,7 +342,8 @@ def _insert_new(
     waits = _within(fresh, room)
     packed = {digest: forms[digest] for digest in fresh if digest not in waits}
     headers = {digest: header_section(unpack(*forms[digest])) for digest in waits}
-    # Durable before any row names it (decision 050).
+    # Durable before any row naming it commits (decision 050; inside
+    # ``blob_store.overlapped``, written meanwhile).
     written = (
         blob_store.write(
             [Item(d, form, compression, fresh[d]) for d, (form, compression) in packed.items()]
@@ -350,7 +351,6 @@ def _insert_new(
         if packed
         else None
     )
-    failpoint("pack-written")
     connection = connections[router.db_for_write(Message)]
     created_at = Message._meta.get_field("first_seen_at").get_db_prep_save(now, connection)
     ours: dict[str, int] = {}

@@ -19,7 +19,8 @@ from typing import Any
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from crmail.config.bulk import insert_rows
+from crmail.blobs import store as blob_store
+from crmail.config.bulk import datetimes, insert_rows
 from crmail.events import outbox
 from crmail.events.kinds import EventData, MailboxNeedsAttention, MessageReceived, SyncFinished
 from crmail.jobs import leases
@@ -549,14 +550,16 @@ def _store_batch(
     their header fields, participants and thread (decision 065); the others are parsed
     after, through ``parser``."""
     connection = connections[router.db_for_write(Location)]
-    with transaction.atomic():
+    # The batch's pack is written and fsynced by another thread while its rows are
+    # inserted; it is durable before they commit.
+    with transaction.atomic(), blob_store.overlapped():
         room = usage.room_for(mailbox.owner_id, quota.total_bytes())
         describe = first.describe if first is not None else None
         messages = store_rows(prepared, room=room, describe=describe)
         usage.added(mailbox.pk, mailbox.owner_id, [msg.pk for msg in messages], locked=True)
         now = timezone.now()
-        created = Location._meta.get_field("created_at").get_db_prep_save(now, connection)
-        date_field = Location._meta.get_field("date")
+        as_db = datetimes(connection)
+        created = as_db(now)
         insert_rows(
             Location,
             LOCATION_COLUMNS,
@@ -571,7 +574,7 @@ def _store_batch(
                     " ".join(sorted(f for f in m.flags if f not in FLAG_FIELDS))[:1000],
                     created,
                     msg.thread_id,  # known content keeps its thread and date (decision 028)
-                    date_field.get_db_prep_save(msg.date or now, connection),
+                    as_db(msg.date or now),
                 )
                 for m, msg in zip(batch, messages, strict=True)
             ],
