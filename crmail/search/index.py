@@ -34,8 +34,6 @@ trigger on ``mail_message``).
 from __future__ import annotations
 
 import itertools
-import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
@@ -44,14 +42,13 @@ from typing import Any
 from django.db import connection, transaction
 
 from crmail.mail.models import Attachment, Message, ParseState, Participant
+from crmail.search.words import words
 
 SENDER_ROLES = frozenset({"from", "sender", "reply-to"})
 RECIPIENT_ROLES = frozenset({"to", "cc", "bcc"})
 # Characters of a body that are indexed: PostgreSQL refuses a tsvector past 1 MB, and the
 # rest of a very long text (logs, quoted threads) rarely holds what someone looks for.
 BODY_LIMIT = 100_000
-# Longer "words" are encoded data, not something a person types.
-WORD_LIMIT = 100
 BATCH = 500
 # PostgreSQL: how many message ids share a bucket token, and a coarse bucket token
 # (decision 047). Changing either means rebuilding every document.
@@ -63,32 +60,6 @@ ATTACHED = "_a"  # the attachment token
 # with a common word is found in the index rather than in every document holding both
 # (decisions 048 and 049).
 PAIR_WORD = 4
-
-_ACCENTS = re.compile("[\u0300-\u036f]+")
-_WORD = re.compile(r"[^\W_]+")
-# ASCII text, most mail, is cut by str.translate: four times faster than the regular
-# expression, and the same words (ASCII letters and digits, lower case).
-_ASCII_SEPARATORS = str.maketrans(
-    {c: " " for c in range(128) if not (chr(c).isascii() and chr(c).isalnum())}
-)
-
-
-def normalise(text: str) -> str:
-    """``text`` as the index compares it: compatibility form, accents dropped, case-folded."""
-    folded = _ACCENTS.sub("", unicodedata.normalize("NFKD", text))
-    return unicodedata.normalize("NFC", folded).casefold()
-
-
-def words(text: str) -> list[str]:
-    """The words of ``text`` as the index holds them (see the module's description)."""
-    if text.isascii():
-        found = text.lower().translate(_ASCII_SEPARATORS).split()
-    else:
-        found = _WORD.findall(normalise(text))
-    # Looking for a long word first (in C) spares the copy for nearly every text.
-    if found and max(map(len, found)) > WORD_LIMIT:
-        return [w for w in found if len(w) <= WORD_LIMIT]
-    return found
 
 
 def year_token(year: int) -> str:

@@ -42,12 +42,12 @@ from crmail.search.index import (
     bucket_token,
     coarse_token,
     month_token,
-    normalise,
     pair,
     token_days,
     year_token,
 )
 from crmail.search.query import FIELD_ANY, FIELD_RECIPIENTS, FIELD_SENDER, Query, Term, person
+from crmail.search.words import normalise
 from crmail.sharing.visibility import own_messages, visible_messages
 
 # The best matches (or, without words, the newest candidates) checked against visibility

@@ -16,7 +16,7 @@
   and ``before:YYYY-MM-DD`` (before that day).
 
 Anything else is words: ``foo:bar`` is the words ``foo`` and ``bar``. Words are cut and
-folded as the index does (``search.index.words``).
+folded as the index does (``search.words.words``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from crmail.search.index import words
+from crmail.search.words import words
 
 MAX_TERMS = 20
 
