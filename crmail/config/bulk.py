@@ -29,9 +29,11 @@ def insert_rows(
     field; for a first sync's messages, locations and participants that was most of the
     cost of writing them. One statement per row (``executemany``) cost 2.5 times what
     rows in one statement do on SQLite (binding, stepping and resetting each, and
-    letting other threads run between the rows). Values must be what the database takes:
-    str, int, bool, bytes, None, or a datetime prepared with the field's
-    ``get_db_prep_save`` (``datetimes``).
+    letting other threads run between the rows). On PostgreSQL rows that may not
+    conflict go by COPY (a first sync's participants: a third of the INSERTs' time).
+
+    Values must be what the database takes: str, int, bool, bytes, None, or a datetime
+    prepared with the field's ``get_db_prep_save`` (``datetimes``).
     """
     if not rows:
         return
@@ -39,6 +41,19 @@ def insert_rows(
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[union-attr]
+    if connection.vendor == "postgresql" and not ignore_conflicts:
+        # COPY: no statement to parse and plan per 500 rows (triggers fire as for INSERT).
+        # Past Django's cursor, so its errors are made Django's here (IntegrityError…).
+        with (
+            connection.cursor() as cursor,
+            connection.wrap_database_errors,
+            cursor.cursor.copy(
+                f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
+            ) as copy,
+        ):
+            for values in rows:
+                copy.write_row(values)
+        return
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     conflicts = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     size = rows_per_statement(len(fields))
