@@ -27,7 +27,7 @@ from django.db import connections, router, transaction
 from crmail.blobs import packs
 from crmail.blobs.backends import Backend, FileBackend, S3Backend, location
 from crmail.blobs.models import Blob, Pack
-from crmail.config.bulk import rows_per_statement
+from crmail.config.bulk import inserts
 from crmail.failpoints import failpoint
 
 # A pack no row names is removed only when older than this: a batch between writing its
@@ -70,9 +70,14 @@ def write(items: Sequence[packs.Item]) -> Written:
 _overlap = threading.local()
 
 
+# Threads writing packs for ``overlapped`` blocks: one process may sync several mailboxes
+# at once (the job worker's threads, the watcher), each waiting only for its own packs.
+WRITERS = 4
+
+
 @cache
 def _writer() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(1, thread_name_prefix="crmail-pack")
+    return ThreadPoolExecutor(WRITERS, thread_name_prefix="crmail-pack")
 
 
 @contextmanager
@@ -109,27 +114,16 @@ def record(written: Written) -> None:
     (``collect`` removing a deleted message's bytes while the same content is stored
     again), the new one is durable."""
     pack = Pack.objects.create(name=written.name, size=written.size)
-    connection = connections[router.db_for_write(Blob)]
-    quote = connection.ops.quote_name
-    columns = ["sha256", "pack_id", "offset", "length", "compression", "size"]
-    moved = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in columns[1:])
-    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    quote = connections[router.db_for_write(Blob)].ops.quote_name
+    columns = ["sha256", "pack", "offset", "length", "compression", "size"]
+    moved = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in [*columns[2:], "pack_id"])
     # One row per content (a statement may not update the same row twice).
-    entries = list({e.sha256: e for e in written.entries}.values())
-    size = rows_per_statement(len(columns))
-    with connection.cursor() as cursor:
-        for start in range(0, len(entries), size):
-            part = entries[start : start + size]
-            cursor.execute(
-                f"INSERT INTO {quote(Blob._meta.db_table)} ({', '.join(quote(c) for c in columns)})"  # noqa: S608
-                f" VALUES {', '.join([row] * len(part))}"
-                f" ON CONFLICT ({quote('sha256')}) DO UPDATE SET {moved}",
-                [
-                    v
-                    for e in part
-                    for v in (e.sha256, pack.pk, e.offset, e.length, e.compression, e.size)
-                ],
-            )
+    entries = {e.sha256: e for e in written.entries}.values()
+    rows = [(e.sha256, pack.pk, e.offset, e.length, e.compression, e.size) for e in entries]
+    for _ in inserts(
+        Blob, columns, rows, f" ON CONFLICT ({quote('sha256')}) DO UPDATE SET {moved}"
+    ):
+        pass
 
 
 def read_many(digests: Iterable[str]) -> dict[str, tuple[bytes, int]]:

@@ -3,7 +3,7 @@ first sync's messages, locations, participants and attachments."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -54,8 +54,22 @@ def insert_rows(
             for values in rows:
                 copy.write_row(values)
         return
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     conflicts = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    for _ in inserts(model, names, rows, conflicts):
+        pass
+
+
+def inserts(
+    model: type[Model], names: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
+) -> Iterator[Any]:
+    """Execute INSERTs of ``rows`` into ``names`` of ``model``, up to
+    ``rows_per_statement`` rows each, every statement ending with ``tail`` (an ON
+    CONFLICT or RETURNING clause); yields the cursor after each statement."""
+    fields = [model._meta.get_field(name) for name in names]
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[union-attr]
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     size = rows_per_statement(len(fields))
     with connection.cursor() as cursor:
         for start in range(0, len(rows), size):
@@ -63,9 +77,10 @@ def insert_rows(
             # Identifiers from the model, quoted; every value is a parameter.
             cursor.execute(
                 f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
-                f"VALUES {', '.join([row] * len(part))}{conflicts}",
+                f"VALUES {', '.join([row] * len(part))}{tail}",
                 [value for values in part for value in values],
             )
+            yield cursor
 
 
 def rows_per_statement(columns: int) -> int:
@@ -83,23 +98,10 @@ def insert_returning_ids(
     statement get increasing ids in the order they are inserted."""
     if not rows:
         return []
-    fields = [model._meta.get_field(name) for name in names]
-    connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[union-attr]
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    quote = connections[router.db_for_write(model)].ops.quote_name
     ids: list[int] = []
-    size = rows_per_statement(len(fields))
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), size):
-            part = rows[start : start + size]
-            # Identifiers from the model, quoted; every value is a parameter.
-            cursor.execute(
-                f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
-                f"VALUES {', '.join([row] * len(part))} RETURNING {quote('id')}",
-                [value for values in part for value in values],
-            )
-            ids += sorted(pk for (pk,) in cursor.fetchall())
+    for cursor in inserts(model, names, rows, f" RETURNING {quote('id')}"):
+        ids += sorted(pk for (pk,) in cursor.fetchall())
     return ids
 
 
