@@ -4,6 +4,7 @@ first sync's messages, locations, participants and attachments."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -43,16 +44,14 @@ def insert_rows(
     columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[union-attr]
     if connection.vendor == "postgresql" and not ignore_conflicts:
         # COPY: no statement to parse and plan per 500 rows (triggers fire as for INSERT).
-        # Past Django's cursor, so its errors are made Django's here (IntegrityError…).
-        with (
-            connection.cursor() as cursor,
-            connection.wrap_database_errors,
-            cursor.cursor.copy(
-                f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
-            ) as copy,
-        ):
-            for values in rows:
-                copy.write_row(values)
+        # Past Django's cursor, so its errors are made Django's here (IntegrityError…),
+        # and it is logged as Django logs a statement when it logs them (tests, DEBUG).
+        sql = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            logged = cursor.debug_sql(sql) if hasattr(cursor, "debug_sql") else nullcontext()
+            with logged, cursor.cursor.copy(sql) as copy:
+                for values in rows:
+                    copy.write_row(values)
         return
     conflicts = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     for _ in inserts(model, names, rows, conflicts):
