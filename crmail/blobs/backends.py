@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from crmail.blobs import packs
 from crmail.failpoints import failpoint
 
 
@@ -27,6 +29,12 @@ def location(url: str) -> tuple[str, str, str]:
     if url.startswith("s3://") and bucket:
         return "s3", bucket, prefix
     raise ValueError(f"CRMAIL_BLOB_URL must be file:/path or s3://bucket/prefix, not {url!r}")
+
+
+def opened(url: str) -> Backend:
+    """The store ``url`` names (``location``): packs as files, or objects in a bucket."""
+    kind, where, prefix = location(url)
+    return FileBackend(Path(where)) if kind == "file" else S3Backend(where, prefix)
 
 
 class Backend(Protocol):
@@ -43,6 +51,25 @@ class Backend(Protocol):
         ...
 
     def describe(self) -> str: ...
+
+
+# Where a blob lies: (its hash, its pack's name, offset, length, compression).
+Place = tuple[str, str, int, int, int]
+
+
+def read_places(store: Backend, where: Iterable[Place]) -> dict[str, tuple[bytes, int]]:
+    """The stored form of each blob at ``where`` in ``store``, each record checked
+    (``packs.record``); no database: a process of its own may call it."""
+    by_pack: dict[str, list[tuple[str, int, int, int]]] = defaultdict(list)
+    for digest, name, offset, length, compression in where:
+        by_pack[name].append((digest, offset, length, compression))
+    found: dict[str, tuple[bytes, int]] = {}
+    for name, blobs in by_pack.items():
+        spans = [packs.span(offset, length) for _, offset, length, _ in blobs]
+        chunks = store.read(name, spans)
+        for (digest, _, _, compression), chunk in zip(blobs, chunks, strict=True):
+            found[digest] = (packs.record(chunk, digest), compression)
+    return found
 
 
 class FileBackend:

@@ -13,19 +13,17 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
 from django.conf import settings
 from django.db import connections, router, transaction
 
 from crmail.blobs import packs
-from crmail.blobs.backends import Backend, FileBackend, S3Backend, location
+from crmail.blobs.backends import Backend, Place, opened, read_places
 from crmail.blobs.models import Blob, Pack
 from crmail.config.bulk import inserts
 from crmail.failpoints import failpoint
@@ -40,8 +38,7 @@ CHUNK = 500
 @cache
 def backend() -> Backend:
     """The store ``CRMAIL_BLOB_URL`` names (``settings.BLOB_URL``)."""
-    kind, where, prefix = location(settings.BLOB_URL)
-    return FileBackend(Path(where)) if kind == "file" else S3Backend(where, prefix)
+    return opened(settings.BLOB_URL)
 
 
 @dataclass(frozen=True)
@@ -126,24 +123,21 @@ def record(written: Written) -> None:
         pass
 
 
-def read_many(digests: Iterable[str]) -> dict[str, tuple[bytes, int]]:
-    """The stored form (bytes, compression) of each of ``digests`` the index holds.
-    Raises ``packs.PackError`` when a pack no longer holds what the index says."""
+def places(digests: Iterable[str]) -> list[Place]:
+    """Where each of ``digests`` the index holds lies (``read_places`` reads them)."""
     wanted = list(dict.fromkeys(digests))
-    rows: list[tuple[str, str, int, int, int]] = []
+    rows: list[Place] = []
     for start in range(0, len(wanted), CHUNK):
         rows += Blob.objects.filter(sha256__in=wanted[start : start + CHUNK]).values_list(
             "sha256", "pack__name", "offset", "length", "compression"
         )
-    by_pack: dict[str, list[tuple[str, int, int, int]]] = defaultdict(list)
-    for digest, name, offset, length, compression in rows:
-        by_pack[name].append((digest, offset, length, compression))
-    found: dict[str, tuple[bytes, int]] = {}
-    for name, blobs in by_pack.items():
-        chunks = _records(name, [(offset, length) for _, offset, length, _ in blobs])
-        for (digest, _, _, compression), chunk in zip(blobs, chunks, strict=True):
-            found[digest] = (packs.record(chunk, digest), compression)
-    return found
+    return rows
+
+
+def read_many(digests: Iterable[str]) -> dict[str, tuple[bytes, int]]:
+    """The stored form (bytes, compression) of each of ``digests`` the index holds.
+    Raises ``packs.PackError`` when a pack no longer holds what the index says."""
+    return read_places(backend(), places(digests))
 
 
 def _records(name: str, places: Sequence[tuple[int, int]]) -> list[bytes]:

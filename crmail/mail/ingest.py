@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
@@ -22,11 +23,13 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
+from crmail.blobs import store as blob_store
 from crmail.config.bulk import datetimes, insert_returning_ids, insert_rows
 from crmail.events import outbox
 from crmail.events.kinds import MessageParsed, MessageProcessed
@@ -47,6 +50,7 @@ from crmail.mail.parse import (
     digest,
     digest_many,
     digest_packed,
+    digest_stored,
     headers_packed,
     parse_many,
 )
@@ -186,11 +190,101 @@ def process_bodies(message_ids: Sequence[int]) -> int:
     ]
     if not rows:
         return 0
+    handed = _hand_to_workers(rows)
+    given = {r.pk for share, _ in handed for r in share}
+    done, outcomes = _digest_here([r for r in rows if r.pk not in given])
+    for share, future in handed:
+        try:
+            found = future.result()
+        except Exception as exc:  # a worker died, or could not read the store: here then
+            log.warning("A bodies worker failed (%s); parsing its share here", exc)
+            if isinstance(exc, BrokenProcessPool):
+                _forget_pool()
+            share, found = _digest_here(share)
+        done += share
+        outcomes += found
+    return save_bodies(done, outcomes)
+
+
+def _digest_here(rows: list[Row]) -> tuple[list[Row], list[Digest | Unparseable]]:
+    """Read and parse ``rows`` whole in this process; those whose bytes are missing are
+    left out (``_readable``)."""
+    if not rows:
+        return [], []
     try:
         raws = raw_bytes_many(rows)
     except MissingRaw:
         rows, raws = _readable(rows)
-    return save_bodies(rows, digest_many(raws, BODY_TEXT_LIMIT))
+    return rows, digest_many(raws, BODY_TEXT_LIMIT)
+
+
+# A batch of bodies at least this large is shared with worker processes: one share for
+# each worker and one for the job's own process (its threads share one interpreter lock).
+# Each worker reads its messages from the blob store itself: it is told where they lie,
+# not handed their bytes (handing over the bytes cost more than parsing them, decision
+# 065).
+BODY_WORKERS_FROM = 100
+_bodies: ProcessPoolExecutor | None = None
+_bodies_lock = threading.Lock()
+
+
+def _hand_to_workers(rows: list[Row]) -> list[tuple[list[Row], Future[list[Any]]]]:
+    """Shares of ``rows`` handed to the bodies workers, each with its future (results in
+    the share's order); rows not handed (a small batch, bytes not in the blob store, no
+    workers) are for the caller."""
+    workers = default_workers()
+    if len(rows) < BODY_WORKERS_FROM or workers < 1:
+        return []
+    where = {place[0]: place for place in blob_store.places(r.sha256 for r in rows)}
+    stored = [r for r in rows if r.sha256 in where]
+    size = max(1, -(-len(stored) // (workers + 1)))
+    pool = _bodies_pool(workers)
+    handed: list[tuple[list[Row], Future[list[Any]]]] = []
+    for start in range(size, len(stored), size):  # the first share stays here
+        share = stored[start : start + size]
+        if pool is None:
+            break
+        try:
+            future = pool.submit(
+                digest_stored,
+                settings.BLOB_URL,
+                [where[r.sha256] for r in share],
+                int(Compression.ZSTD),  # a plain int: the workers load no Django models
+                BODY_TEXT_LIMIT,
+            )
+        except (BrokenProcessPool, RuntimeError):
+            _forget_pool()
+            break
+        handed.append((share, future))
+    return handed
+
+
+def _bodies_pool(workers: int) -> ProcessPoolExecutor | None:
+    """The bodies workers of this process, started once and kept (None: they cannot
+    start here)."""
+    global _bodies
+    with _bodies_lock:
+        if _bodies is None:
+            try:
+                _bodies = ProcessPoolExecutor(
+                    workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=die_with_parent,
+                    initargs=(os.getpid(),),
+                )
+            except (OSError, ValueError, NotImplementedError):
+                log.warning("No worker processes for bodies; parsing them in this process")
+                return None
+        return _bodies
+
+
+def _forget_pool() -> None:
+    """Let a broken pool go: the next batch starts workers again."""
+    global _bodies
+    with _bodies_lock:
+        pool, _bodies = _bodies, None
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _readable(rows: list[Row]) -> tuple[list[Row], list[bytes]]:

@@ -29,6 +29,7 @@ from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
+from crmail.blobs.backends import Place, opened, read_places
 from crmail.mail.addresses import clean_address
 
 ADDRESS_HEADERS = ("from", "sender", "reply-to", "to", "cc", "bcc")
@@ -183,6 +184,22 @@ def digest_packed(items: Sequence[tuple[bytes, bool]], limit: int) -> list[Diges
 
     decompress = zstandard.ZstdDecompressor().decompress
     return digest_many([decompress(data) if zstd else data for data, zstd in items], limit)
+
+
+# A worker opens each store once (an S3 client is not made per batch).
+_opened = functools.cache(opened)
+
+
+def digest_stored(
+    url: str, where: Sequence[Place], zstd: int, limit: int
+) -> list[Digest | Unparseable]:
+    """``digest_packed`` over the blobs at ``where`` (in that order) in the store ``url``
+    names, read here: what a worker process runs for the bodies after a first sync, given
+    where the messages lie rather than their bytes (``zstd``: the compression code that
+    means zstd). Raises what reading raises (``OSError``, ``packs.PackError``)."""
+    found = read_places(_opened(url), where)
+    forms = [found[digest] for digest, *_ in where]
+    return digest_packed([(data, compression == zstd) for data, compression in forms], limit)
 
 
 @dataclass(frozen=True)

@@ -281,3 +281,50 @@ def test_a_message_whose_bytes_are_missing_does_not_hold_up_the_other_bodies(cap
     lost.refresh_from_db()
     assert lost.parse_state == ParseState.PROCESSING and lost.subject == "Hello"
     assert f"message {lost.pk}: its bytes are missing" in caplog.text
+
+
+def _processing(count: int) -> list[int]:
+    """``count`` messages stored by a first sync's pipeline, their bodies still to parse:
+    the corpus's odd mail first, then replies with bodies of their own."""
+    raws = [path.read_bytes() for path in CORPUS]
+    raws += [
+        mail(f"w{n}@x", f"Re: Topic {n % 7}", body=f"line {n} of a reply\r\n" * (n % 40 + 1))
+        for n in range(count - len(raws))
+    ]
+    with ParsePipeline(workers=1) as pipeline:
+        pipeline.start()
+        submit(pipeline, raws)
+    return list(Message.objects.values_list("pk", flat=True))
+
+
+BODY_FIELDS = ("parse_state", "snippet", "body_text", "has_html", "has_attachments")
+
+
+def test_a_large_batch_of_bodies_is_shared_with_workers_and_saved_as_parsed_here(monkeypatch):
+    from crmail.mail import ingest
+
+    ids = _processing(ingest.BODY_WORKERS_FROM + 40)
+    here = []
+    original = ingest._digest_here
+    monkeypatch.setattr(ingest, "_digest_here", lambda rows: here.extend(rows) or original(rows))
+    assert process_bodies(ids) == len(ids)
+    assert 0 < len(here) < len(ids)  # the workers took their shares
+    by_workers = {m["pk"]: m for m in Message.objects.values("pk", *BODY_FIELDS)}
+    attachments = sorted(Message.objects.values_list("pk", "attachments__filename"), key=str)
+    parse_stored(list(Message.objects.all()))
+    assert {m["pk"]: m for m in Message.objects.values("pk", *BODY_FIELDS)} == by_workers
+    assert sorted(Message.objects.values_list("pk", "attachments__filename"), key=str) == (
+        attachments
+    )
+
+
+def test_a_worker_that_cannot_read_the_store_leaves_its_share_to_this_process(settings, caplog):
+    from crmail.blobs import store as blob_store
+    from crmail.mail import ingest
+
+    ids = _processing(ingest.BODY_WORKERS_FROM + 10)
+    blob_store.backend()  # this process keeps the store it opened
+    settings.BLOB_URL = "file:/nonexistent/crmail-blobs"  # what the workers are told
+    assert process_bodies(ids) == len(ids)
+    assert states()[ParseState.PROCESSING] == 0
+    assert "A bodies worker failed" in caplog.text
