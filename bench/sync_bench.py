@@ -20,9 +20,10 @@ index switched off in the child (``crmail_run.py --search-index off``), and the 
 sets the two side by side with the time the queued index jobs took (run by the child after
 the measured sync, as a job worker would). With ``--floor``, each round also runs
 ``floor_sync.py`` after mbsync: a plain Python first sync, the floor under crmail's on
-the machine. ``--sync-only`` runs crmail's first syncs alone (and ``--compare``'s, the two
-taking turns going first), with no other client, no RTT round and no queued jobs: a quick
-side-by-side measurement of a change. ``BENCH_SKIP_JOBS=1`` in the environment leaves the
+the machine, and ``floor_sync.py --process``, the floor of everything processed (bodies
+parsed whole and their words indexed by a second process). ``--sync-only`` runs crmail's
+first syncs alone (and ``--compare``'s, the two taking turns going first), with no other
+client, no RTT round and no queued jobs: a quick side-by-side measurement of a change. ``BENCH_SKIP_JOBS=1`` in the environment leaves the
 queued jobs unrun in any mode (the process column then holds start-up and sync alone);
 ``BENCH_SKIP_JOBS=intelligence.analyse`` leaves only those (job names, comma-separated).
 Afterwards one run per mailbox with phase timers and one under cProfile show where crmail's
@@ -785,7 +786,8 @@ def main() -> None:
         "--floor",
         action="store_true",
         help="also run bench/floor_sync.py in each round: a plain Python first sync (no "
-        "framework, no compression, no indexes), the floor under crmail's on this machine",
+        "framework, no compression, no indexes), the floor under crmail's on this machine, "
+        "and with --process (everything processed too)",
     )
     parser.add_argument(
         "--sync-only",
