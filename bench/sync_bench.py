@@ -23,8 +23,9 @@ the measured sync, as a job worker would). With ``--floor``, each round also run
 the machine, and ``floor_sync.py --process``, the floor of everything processed (bodies
 parsed whole and their words indexed by a second process). ``--sync-only`` runs crmail's
 first syncs alone (and ``--compare``'s, the two taking turns going first), with no other
-client, no RTT round and no queued jobs: a quick side-by-side measurement of a change. ``BENCH_SKIP_JOBS=1`` in the environment leaves the
-queued jobs unrun in any mode (the process column then holds start-up and sync alone);
+client, no RTT round and no queued jobs: a quick side-by-side measurement of a change.
+``BENCH_SKIP_JOBS=1`` in the environment leaves the queued jobs unrun in any mode (the
+process column then holds start-up and sync alone);
 ``BENCH_SKIP_JOBS=intelligence.analyse`` leaves only those (job names, comma-separated).
 Afterwards one run per mailbox with phase timers and one under cProfile show where crmail's
 time goes.
