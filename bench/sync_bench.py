@@ -25,8 +25,8 @@ parsed whole and their words indexed by a second process). ``--sync-only`` runs 
 first syncs alone (and ``--compare``'s, the two taking turns going first), with no other
 client, no RTT round and no queued jobs: a quick side-by-side measurement of a change.
 ``BENCH_SKIP_JOBS=1`` in the environment leaves the queued jobs unrun in any mode (the
-process column then holds start-up and sync alone);
-``BENCH_SKIP_JOBS=intelligence.analyse`` leaves only those (job names, comma-separated).
+process column then holds start-up and sync alone); ``BENCH_SKIP_JOBS=intelligence.analyse``
+leaves only the jobs it names unrun (job names, comma-separated).
 Afterwards one run per mailbox with phase timers and one under cProfile show where crmail's
 time goes.
 
