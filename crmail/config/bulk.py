@@ -38,14 +38,13 @@ def insert_rows(
     """
     if not rows:
         return
-    fields = [model._meta.get_field(name) for name in names]
     connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[union-attr]
     if connection.vendor == "postgresql" and not ignore_conflicts:
         # COPY: no statement to parse and plan per 500 rows (triggers fire as for INSERT).
         # Past Django's cursor, so its errors are made Django's here (IntegrityError…),
         # and it is logged as Django logs a statement when it logs them (tests, DEBUG).
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(model._meta.get_field(n).column) for n in names)  # type: ignore[union-attr]
         sql = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
         with connection.cursor() as cursor, connection.wrap_database_errors:
             logged = cursor.debug_sql(sql) if hasattr(cursor, "debug_sql") else nullcontext()

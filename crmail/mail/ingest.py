@@ -235,15 +235,15 @@ def _hand_to_workers(rows: list[Row]) -> list[tuple[list[Row], Future[list[Any]]
     workers = default_workers()
     if len(rows) < BODY_WORKERS_FROM or workers < 1:
         return []
+    pool = _bodies_pool(workers)
+    if pool is None:
+        return []
     where = {place[0]: place for place in blob_store.places(r.sha256 for r in rows)}
     stored = [r for r in rows if r.sha256 in where]
     size = max(1, -(-len(stored) // (workers + 1)))
-    pool = _bodies_pool(workers)
     handed: list[tuple[list[Row], Future[list[Any]]]] = []
     for start in range(size, len(stored), size):  # the first share stays here
         share = stored[start : start + size]
-        if pool is None:
-            break
         try:
             future = pool.submit(
                 digest_stored,
@@ -265,16 +265,7 @@ def _bodies_pool(workers: int) -> ProcessPoolExecutor | None:
     global _bodies
     with _bodies_lock:
         if _bodies is None:
-            try:
-                _bodies = ProcessPoolExecutor(
-                    workers,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=die_with_parent,
-                    initargs=(os.getpid(),),
-                )
-            except (OSError, ValueError, NotImplementedError):
-                log.warning("No worker processes for bodies; parsing them in this process")
-                return None
+            _bodies = worker_pool(workers, "bodies")
         return _bodies
 
 
@@ -520,7 +511,7 @@ def _assign_threads(messages: list[Message | Row]) -> list[int]:
     for m in messages:
         if m.thread_id < 0:
             m.thread_id = ids[m.thread_id]
-    existing = [(when, thread_id, when) for thread_id, when in latest.items() if thread_id > 0]
+    existing = [(as_db(when), pk) for pk, when in latest.items() if pk > 0]
     if existing:
         quote = connection.ops.quote_name
         table, column = quote(Thread._meta.db_table), quote("last_message_at")
@@ -528,9 +519,8 @@ def _assign_threads(messages: list[Message | Row]) -> list[int]:
             f"UPDATE {table} SET {column} = %s WHERE {quote('id')} = %s "  # noqa: S608
             f"AND ({column} IS NULL OR {column} < %s)"
         )
-        rows = [[as_db(a), pk, as_db(b)] for a, pk, b in existing]
         with connection.cursor() as cursor:
-            cursor.executemany(sql, rows)
+            cursor.executemany(sql, [(when, pk, when) for when, pk in existing])
     return started
 
 
@@ -607,6 +597,22 @@ class HeadersFirst:
 # -- parsing beside the fetch ------------------------------------------------------------
 
 
+def worker_pool(workers: int, what: str) -> ProcessPoolExecutor | None:
+    """``workers`` parsing processes, started from a bare interpreter (no Django) and
+    dying with this process (``die_with_parent``: none outlives a killed sync); None, said
+    in the log, when they cannot start here (``what`` is then done in this process)."""
+    try:
+        return ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        )
+    except (OSError, ValueError, NotImplementedError):
+        log.warning("No worker processes for %s; done in this process", what)
+        return None
+
+
 def default_workers() -> int:
     """Worker processes for a pipeline: the cores the fetching process leaves free."""
     return max(1, min(4, (os.cpu_count() or 1) - 1))
@@ -664,15 +670,8 @@ class ParsePipeline:
     def start(self) -> None:
         """Start the workers now (they take a moment) rather than at the first batch."""
         if self._pool is None and self.workers > 0:
-            try:
-                self._pool = ProcessPoolExecutor(
-                    self.workers,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=die_with_parent,  # no worker outlives a killed sync
-                    initargs=(os.getpid(),),
-                )
-            except (OSError, ValueError, NotImplementedError):
-                log.warning("No worker processes for parsing; parsing in this process")
+            self._pool = worker_pool(self.workers, "parsing")
+            if self._pool is None:
                 self.workers = 0
 
     def submit(

@@ -83,15 +83,25 @@ def test_bodies_are_what_parsing_the_message_whole_saves():
         pipeline.start()
         submit(pipeline, raws)
     process_bodies(list(Message.objects.values_list("pk", flat=True)))
-    fields = ("parse_state", "subject", "from_address", "date", "snippet", "body_text")
-    fields += ("has_html", "has_attachments", "message_id", "parse_problems", "references")
-    two_halves = {m["pk"]: m for m in Message.objects.values("pk", *fields)}
-    attachments = sorted(Message.objects.values_list("pk", "attachments__filename"), key=str)
+    assert_saved_as_parsing_here_saves()
+
+
+WHOLE_FIELDS = ("parse_state", "subject", "from_address", "date", "snippet", "body_text")
+WHOLE_FIELDS += ("has_html", "has_attachments", "message_id", "parse_problems", "references")
+
+
+def assert_saved_as_parsing_here_saves() -> None:
+    """What is saved of every message (fields and attachments) is what parsing its stored
+    bytes whole again in this process saves."""
+
+    def saved() -> tuple[dict[int, dict], list[tuple]]:
+        fields = {m["pk"]: m for m in Message.objects.values("pk", *WHOLE_FIELDS)}
+        attachments = Message.objects.values_list("pk", "attachments__filename")
+        return fields, sorted(attachments, key=str)
+
+    before = saved()
     parse_stored(list(Message.objects.all()))
-    assert {m["pk"]: m for m in Message.objects.values("pk", *fields)} == two_halves
-    assert sorted(Message.objects.values_list("pk", "attachments__filename"), key=str) == (
-        attachments
-    )
+    assert saved() == before
 
 
 HTML_ONLY = (
@@ -297,9 +307,6 @@ def _processing(count: int) -> list[int]:
     return list(Message.objects.values_list("pk", flat=True))
 
 
-BODY_FIELDS = ("parse_state", "snippet", "body_text", "has_html", "has_attachments")
-
-
 def test_a_large_batch_of_bodies_is_shared_with_workers_and_saved_as_parsed_here(monkeypatch):
     from crmail.mail import ingest
 
@@ -309,13 +316,7 @@ def test_a_large_batch_of_bodies_is_shared_with_workers_and_saved_as_parsed_here
     monkeypatch.setattr(ingest, "_digest_here", lambda rows: here.extend(rows) or original(rows))
     assert process_bodies(ids) == len(ids)
     assert 0 < len(here) < len(ids)  # the workers took their shares
-    by_workers = {m["pk"]: m for m in Message.objects.values("pk", *BODY_FIELDS)}
-    attachments = sorted(Message.objects.values_list("pk", "attachments__filename"), key=str)
-    parse_stored(list(Message.objects.all()))
-    assert {m["pk"]: m for m in Message.objects.values("pk", *BODY_FIELDS)} == by_workers
-    assert sorted(Message.objects.values_list("pk", "attachments__filename"), key=str) == (
-        attachments
-    )
+    assert_saved_as_parsing_here_saves()
 
 
 def test_a_worker_that_cannot_read_the_store_leaves_its_share_to_this_process(settings, caplog):
