@@ -3,24 +3,27 @@
 Every step is safe to run twice and from several processes at once: the sequencer and
 each consumer's place are rows taken with a lock (``SELECT … FOR UPDATE``; SQLite's
 IMMEDIATE transactions serialise writers the same way), so two dispatchers never hand the
-same batch out twice, and a crash rolls back to the last committed position.
+same batch out twice, and a crash rolls back to the last committed position. A preparing
+consumer's batch is prepared before that lock is taken (``registry.preparing_consumer``)
+and written under it only if it is still the batch the consumer's place says is next.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, Min, OuterRef, Subquery
+from django.db.models import Exists, Min, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from crmail.config import env
 from crmail.events.kinds import load
 from crmail.events.models import ConsumerState, Event, Failure, Sequencer
-from crmail.events.registry import CONSUMERS, Consumer, Delivered
+from crmail.events.registry import CONSUMERS, Consumer, Delivered, Write
 
 log = logging.getLogger(__name__)
 
@@ -136,10 +139,74 @@ def _delivered(rows: Iterable[Event]) -> list[Delivered]:
     return [Delivered(event=e, data=load(e.kind, e.data)) for e in rows]
 
 
+def _events(consumer: Consumer, position: int, high: int) -> QuerySet[Event]:
+    """The events of ``consumer``'s kinds after ``position`` up to ``high``, in order."""
+    return Event.objects.filter(
+        position__gt=position, position__lte=high, kind__in=consumer.kinds
+    ).order_by("position")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A preparing consumer's batch, prepared outside the batch's transaction: the place it
+    starts after, its events and its writes."""
+
+    position: int
+    rows: list[Event]
+    write: Write
+
+
+# Preparing consumers' batches one at a time in this process: two of a consumer's jobs
+# would otherwise prepare the same batch, one of them for nothing (and hold a job worker
+# thread that the other consumers wait for).
+_preparing: dict[str, threading.Lock] = {}
+_preparing_guard = threading.Lock()
+
+
+def _preparing_lock(name: str) -> threading.Lock:
+    with _preparing_guard:
+        return _preparing.setdefault(name, threading.Lock())
+
+
+def _prepare(consumer: Consumer) -> _Prepared | None:
+    """``consumer``'s next batch prepared, read without any lock; None when nothing waits,
+    or when preparing failed (the batch is then handled whole in its transaction, where a
+    failure is recorded)."""
+    assert consumer.prepare is not None
+    position = (
+        ConsumerState.objects.filter(name=consumer.name).values_list("position", flat=True).first()
+    )
+    if position is None:
+        return None
+    rows = list(_events(consumer, position, _limit(consumer))[: consumer.batch])
+    if not rows:
+        return None
+    try:
+        write = consumer.prepare(_delivered(rows))
+    except Exception:
+        log.info("events: preparing a batch of %s failed; handled whole", consumer.name)
+        return None
+    return _Prepared(position, rows, write)
+
+
 def _run_batch(consumer: Consumer) -> int | None:
     """Hand ``consumer`` its next events, at most a batch of them; how many, or None when
     nothing is left (or another dispatcher has it). Positions of other kinds are passed
     over in the same step."""
+    if consumer.prepare is None:
+        return _hand_batch(consumer, None)
+    lock = _preparing_lock(consumer.name)
+    if not lock.acquire(blocking=False):
+        # Another thread here has the batch; it looks again for what came once it is
+        # done, after this one gives up.
+        return None
+    try:
+        return _hand_batch(consumer, _prepare(consumer))
+    finally:
+        lock.release()
+
+
+def _hand_batch(consumer: Consumer, prepared: _Prepared | None) -> int | None:
     with transaction.atomic():
         state = _locked(consumer.name)
         if state is None:
@@ -147,9 +214,7 @@ def _run_batch(consumer: Consumer) -> int | None:
         high = _limit(consumer)
         if state.position >= high:
             return None
-        events = Event.objects.filter(
-            position__gt=state.position, position__lte=high, kind__in=consumer.kinds
-        ).order_by("position")
+        events = _events(consumer, state.position, high)
         if consumer.idle is not None and consumer.idle():
             # Nothing would be done with them: the same batch, its positions alone.
             passed = list(events.values_list("position", flat=True)[: consumer.batch])
@@ -158,13 +223,27 @@ def _run_batch(consumer: Consumer) -> int | None:
             state.handled += len(passed)
             state.save(update_fields=["position", "handled", "updated_at"])
             return len(passed)
-        rows = list(events[: consumer.batch])
+        if prepared is not None:
+            # Still the batch that was prepared? Its events' ids tell, and one more
+            # whether more came since (the batch is then what was prepared).
+            rows = prepared.rows
+            found = list(events.values_list("pk", flat=True)[: len(rows) + 1])
+            if prepared.position == state.position and found[: len(rows)] == [r.pk for r in rows]:
+                more = len(rows) == consumer.batch or len(found) > len(rows)
+            else:
+                prepared = None  # another dispatcher handled them meanwhile
+        if prepared is None:
+            rows = list(events[: consumer.batch])
+            more = len(rows) == consumer.batch
         # A full batch ends at its last event (more may follow); a short one at ``high``.
-        upto = rows[-1].position if len(rows) == consumer.batch else high
+        upto = rows[-1].position if more else high
         if rows:
             try:
                 with transaction.atomic():
-                    consumer.handler(_delivered(rows))
+                    if prepared is not None:
+                        prepared.write()
+                    else:
+                        consumer.handler(_delivered(rows))
             except Exception:
                 log.warning(
                     "events: %s failed on a batch of %d; handling them one by one",

@@ -4,6 +4,13 @@ A handler gets the events of its kinds in position order and must be idempotent:
 see an event again after a crash (at-least-once). It runs in the same transaction as the
 consumer's new position, so effects in crmail's database happen once; effects elsewhere
 (a webhook call) carry the event's id so the receiver can tell a repeat.
+
+A consumer whose work is mostly reading and computing (the bodies' parse, the search
+index's words) is registered with ``preparing_consumer``: its function reads and computes
+before the batch's transaction and returns what writes inside it. On SQLite a transaction
+holds the database's one write lock from its start, so a sync writing beside it waits only
+for the write, not for the parse (the work before it must hold whatever may change
+meanwhile: the write checks again what it writes over).
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ class Delivered:
 
 
 Handler = Callable[[list[Delivered]], None]
+# What a preparing consumer's function returns: the batch's writes, run in its transaction.
+Write = Callable[[], object]
+Preparer = Callable[[list[Delivered]], Write]
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,8 @@ class Consumer:
     # True when the handler would do nothing with any batch (no webhook endpoint, no
     # rule): its events are passed in the same batches without being read.
     idle: Callable[[], bool] | None = None
+    # A preparing consumer's function (``handler`` runs it and its write in one go).
+    prepare: Preparer | None = None
 
 
 CONSUMERS: dict[str, Consumer] = {}
@@ -63,24 +75,46 @@ def consumer(
     ``idle`` says, in the batch's transaction, that the handler would return at once
     whatever the events (nothing subscribes): the batch is then passed without reading
     its rows (a first sync's tens of thousands of events, for no webhook endpoint)."""
+    wanted = _known(kinds)
+
+    def register(handler: Handler) -> Handler:
+        new = Consumer(name, wanted, handler, batch=batch, eager=eager, after=after, idle=idle)
+        _register(new, handler)
+        return handler
+
+    return register
+
+
+def preparing_consumer(
+    name: str, kinds: Iterable[str], *, batch: int = 200
+) -> Callable[[Preparer], Preparer]:
+    """Register ``prepare`` as consumer ``name`` of ``kinds``: it reads and computes what a
+    batch needs outside the batch's transaction and returns the writes, which run inside it
+    (see the module's docstring). Its reads may be a little old by the write: the write
+    checks what it writes over, and a batch another dispatcher took meanwhile is prepared
+    again."""
+    wanted = _known(kinds)
+
+    def register(prepare: Preparer) -> Preparer:
+        def handle(items: list[Delivered]) -> None:
+            prepare(items)()
+
+        _register(Consumer(name, wanted, handle, batch=batch, prepare=prepare), prepare)
+        return prepare
+
+    return register
+
+
+def _known(kinds: Iterable[str]) -> frozenset[str]:
     wanted = frozenset(kinds)
     unknown = wanted - REGISTRY.keys()
     if unknown:
         raise ValueError(f"Unknown event kinds: {', '.join(sorted(unknown))}.")
+    return wanted
 
-    def register(handler: Handler) -> Handler:
-        existing = CONSUMERS.get(name)
-        if existing is not None and existing.handler is not handler:
-            raise ValueError(f"Consumer {name!r} is registered twice.")
-        CONSUMERS[name] = Consumer(
-            name=name,
-            kinds=wanted,
-            handler=handler,
-            batch=batch,
-            eager=eager,
-            after=after,
-            idle=idle,
-        )
-        return handler
 
-    return register
+def _register(new: Consumer, function: Callable[..., object]) -> None:
+    existing = CONSUMERS.get(new.name)
+    if existing is not None and (existing.prepare or existing.handler) is not function:
+        raise ValueError(f"Consumer {new.name!r} is registered twice.")
+    CONSUMERS[new.name] = new

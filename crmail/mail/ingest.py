@@ -182,6 +182,13 @@ def process_bodies(message_ids: Sequence[int]) -> int:
     Header fields, participants and threads stay as the first half saved them. A message
     whose bytes cannot be read whole is marked ``failed`` (its headers stay); one whose
     bytes are missing is left ``processing`` and said. Returns how many were saved."""
+    return save_bodies(*digest_bodies(message_ids))
+
+
+def digest_bodies(message_ids: Sequence[int]) -> tuple[list[Row], list[Digest | Unparseable]]:
+    """``process_bodies``' reading and parsing, outside any transaction of its own: the
+    messages among ``message_ids`` still ``processing`` whose bytes could be read, and
+    what parsing each whole found (``save_bodies`` writes them)."""
     rows = [
         Row(pk, first_seen_at, sha256)
         for pk, first_seen_at, sha256 in Message.objects.filter(
@@ -189,7 +196,7 @@ def process_bodies(message_ids: Sequence[int]) -> int:
         ).values_list("pk", "first_seen_at", "sha256")
     ]
     if not rows:
-        return 0
+        return [], []
     handed = _hand_to_workers(rows)
     given = {r.pk for share, _ in handed for r in share}
     done, outcomes = _digest_here([r for r in rows if r.pk not in given])
@@ -203,7 +210,7 @@ def process_bodies(message_ids: Sequence[int]) -> int:
             share, found = _digest_here(share)
         done += share
         outcomes += found
-    return save_bodies(done, outcomes)
+    return done, outcomes
 
 
 def _digest_here(rows: list[Row]) -> tuple[list[Row], list[Digest | Unparseable]]:
@@ -295,8 +302,9 @@ def _readable(rows: list[Row]) -> tuple[list[Row], list[bytes]]:
 
 
 def save_bodies(rows: Sequence[Row], outcomes: Sequence[Digest | Unparseable]) -> int:
-    """Write what ``process_bodies`` found, in one transaction: only over messages still
-    ``processing`` (a repeat changes nothing)."""
+    """Write what ``digest_bodies`` found, in one transaction: only over messages still
+    ``processing`` (a repeat, or a message deleted or parsed again meanwhile, is left as
+    it is)."""
     attachments: list[list[Any]] = []
     for row, outcome in zip(rows, outcomes, strict=True):
         if isinstance(outcome, Unparseable):

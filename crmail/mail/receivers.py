@@ -1,19 +1,21 @@
 """What the mail app does with its own events: the bodies of mail a first sync saved with
 its header fields alone are parsed right after it (decision 064). A consumer of the
 outbox, so it runs in the job queue, off the sync's path, and a crash hands its events
-out again (``process_bodies`` only touches messages still ``processing``)."""
+out again (``save_bodies`` only touches messages still ``processing``). The parse is
+prepared outside the batch's transaction, so a sync beside it waits only for the save."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from crmail.events.kinds import MessageParsed
-from crmail.events.registry import Delivered, consumer
-from crmail.mail.ingest import process_bodies
+from crmail.events.registry import Delivered, Write, preparing_consumer
+from crmail.mail.ingest import digest_bodies, save_bodies
 
 BATCH = 500
 
 
-@consumer("bodies", ("message.parsed",), batch=BATCH)
-def handle(batch: list[Delivered]) -> None:
+@preparing_consumer("bodies", ("message.parsed",), batch=BATCH)
+def handle(batch: list[Delivered]) -> Write:
     ids = [item.data.message_id for item in batch if isinstance(item.data, MessageParsed)]
-    if ids:
-        process_bodies(ids)
+    return partial(save_bodies, *digest_bodies(ids))

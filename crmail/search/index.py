@@ -176,13 +176,34 @@ def _documents(ids: Sequence[int]) -> list[Document]:
 
 def index_messages(ids: Sequence[int]) -> int:
     """Write (or rewrite) the documents of the messages ``ids``; returns how many."""
+    return write_documents(read_documents(ids))
+
+
+Chunk = tuple[list[int], list[Document]]
+
+
+def read_documents(ids: Sequence[int]) -> list[Chunk]:
+    """The documents of the messages ``ids``, read and cut into words, not written: each
+    chunk of at most ``BATCH`` ids with the documents of those parsed."""
+    chunks = [list(ids[start : start + BATCH]) for start in range(0, len(ids), BATCH)]
+    return [(chunk, _documents(chunk)) for chunk in chunks]
+
+
+def write_documents(chunks: Iterable[Chunk]) -> int:
+    """Write what ``read_documents`` read, a transaction a chunk; returns how many
+    documents. A message deleted since, or no longer parsed, gets none: its words may
+    have been read before it changed."""
     written = 0
-    for start in range(0, len(ids), BATCH):
-        chunk = list(ids[start : start + BATCH])
-        documents = _documents(chunk)
+    for chunk, documents in chunks:
         with transaction.atomic():
-            _write(chunk, documents)
-        written += len(documents)
+            current = set(
+                Message.objects.filter(
+                    pk__in=chunk, parse_state__in=(ParseState.PARSED, ParseState.PARTIAL)
+                ).values_list("pk", flat=True)
+            )
+            kept = [d for d in documents if d[0] in current]
+            _write(chunk, kept)
+        written += len(kept)
     return written
 
 

@@ -1,16 +1,18 @@
 """What search does when mail changes: processed mail (its body text saved) enters the
 index (a consumer of the outbox, so it runs in the job queue, off the sync's path;
-``crmail search reindex`` rebuilds the index whatever happened)."""
+``crmail search reindex`` rebuilds the index whatever happened). Its words are read and
+cut outside the batch's transaction, so a sync beside it waits only for the write."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from crmail.events.kinds import MessageProcessed
-from crmail.events.registry import Delivered, consumer
+from crmail.events.registry import Delivered, Write, preparing_consumer
 from crmail.search import index
 
 
-@consumer("search", ("message.processed",), batch=index.BATCH)
-def handle(batch: list[Delivered]) -> None:
+@preparing_consumer("search", ("message.processed",), batch=index.BATCH)
+def handle(batch: list[Delivered]) -> Write:
     ids = [item.data.message_id for item in batch if isinstance(item.data, MessageProcessed)]
-    if ids:
-        index.index_messages(ids)
+    return partial(index.write_documents, index.read_documents(ids))

@@ -4,17 +4,18 @@ failing handler is retried, parked, listed and handled again."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from crmail.events import dispatch, outbox
 from crmail.events.kinds import RecordCreated, SyncFinished
 from crmail.events.models import ConsumerState, Event, Failure
-from crmail.events.registry import CONSUMERS, Consumer
+from crmail.events.registry import CONSUMERS, Consumer, preparing_consumer
 from crmail.jobs.models import Lease
 
 pytestmark = pytest.mark.django_db
@@ -317,6 +318,109 @@ def test_an_idle_consumer_passes_its_events_unread_until_it_has_work_again(recor
     outbox.record(finished(8))
     assert dispatch.dispatch("test") == 1
     assert batches == [1] and effects() == [8]
+
+
+class Preparing:
+    """A test preparing consumer of ``sync.finished``: what it prepared (each batch's
+    mailbox ids, and whether a transaction was open) and what it wrote."""
+
+    def __init__(self) -> None:
+        self.prepared: list[tuple[list[int], bool]] = []
+        self.written: list[list[int]] = []
+        self.while_preparing: Callable[[], None] | None = None
+        self.fail_on: set[int] = set()
+
+    def __call__(self, batch):  # type: ignore[no-untyped-def]
+        ids = [item.data.mailbox_id for item in batch]
+        if self.fail_on & set(ids):
+            raise RuntimeError("cannot read what the batch needs")
+        self.prepared.append((ids, connection.in_atomic_block))
+        if self.while_preparing is not None:
+            meanwhile, self.while_preparing = self.while_preparing, None
+            meanwhile()
+
+        def write() -> None:
+            self.written.append(ids)
+            for n in ids:
+                Lease.objects.create(name=f"effect:{n}", holder="t", expires_at=timezone.now())
+
+        return write
+
+
+@pytest.fixture
+def preparing(monkeypatch):
+    prep = Preparing()
+    monkeypatch.delitem(CONSUMERS, "test", raising=False)
+    preparing_consumer("test", ("sync.finished",), batch=3)(prep)
+    yield prep
+    CONSUMERS.pop("test", None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_preparing_consumer_reads_before_its_batchs_transaction_and_writes_in_it(preparing):
+    """On SQLite a transaction holds the one write lock from its start: a sync writing
+    beside the consumer waits for its writes, not for what it reads and computes."""
+    dispatch.start_all()
+    written_in: list[bool] = []
+    original = Lease.objects.create
+
+    def create(**fields):  # type: ignore[no-untyped-def]
+        written_in.append(connection.in_atomic_block)
+        return original(**fields)
+
+    Lease.objects.create = create  # type: ignore[method-assign]
+    try:
+        outbox.record_many([finished(n) for n in range(1, 5)])  # handed over on commit
+        dispatch.dispatch("test")
+    finally:
+        del Lease.objects.create
+    assert preparing.prepared == [([1, 2, 3], False), ([4], False)]
+    assert written_in == [True] * 4
+    assert effects() == [1, 2, 3, 4]
+
+
+def test_a_batch_another_dispatcher_handled_while_it_was_prepared_is_not_written_again(
+    preparing,
+):
+    dispatch.start_all()
+    for n in range(1, 6):
+        outbox.record(finished(n))
+    # Another process takes the same first batch while this one prepares it.
+    preparing.while_preparing = lambda: dispatch._hand_batch(CONSUMERS["test"], None)
+    assert dispatch.dispatch("test") == 2
+    assert preparing.written == [[1, 2, 3], [4, 5]]
+    assert effects() == [1, 2, 3, 4, 5]
+
+
+def test_events_that_come_while_a_batch_is_prepared_wait_for_the_next_batch(preparing):
+    dispatch.start_all()
+    outbox.record(finished(1))
+    outbox.record(finished(2))
+
+    def more() -> None:
+        outbox.record(finished(3))
+        outbox.record(finished(4))
+        dispatch.sequence()
+
+    preparing.while_preparing = more
+    assert dispatch.dispatch("test") == 4
+    assert preparing.written == [[1, 2], [3, 4]]
+    assert effects() == [1, 2, 3, 4]
+    assert ConsumerState.objects.get(name="test").position == 4
+
+
+def test_a_batch_that_cannot_be_prepared_is_handled_one_by_one_and_its_failure_kept(
+    preparing,
+):
+    dispatch.start_all()
+    for n in range(1, 4):
+        outbox.record(finished(n))
+    preparing.fail_on = {2}
+    assert dispatch.dispatch("test") == 3
+    assert effects() == [1, 3]
+    failure = Failure.objects.get()
+    assert failure.event.data["mailbox_id"] == 2 and not failure.parked
+    assert "cannot read what the batch needs" in failure.error
 
 
 def test_old_events_every_consumer_passed_are_pruned_and_failed_ones_kept(recorder):

@@ -8,6 +8,7 @@ import pytest
 
 from crmail.config.cli import main
 from crmail.mail.models import Message
+from crmail.mailboxes.models import Location
 from crmail.search import index
 from crmail.search.queries import search_messages
 from crmail.search.query import parse
@@ -58,3 +59,25 @@ def test_documents_go_to_the_index_in_message_order_whatever_their_dates():
     for n, pk in enumerate(ids):
         Message.objects.filter(pk=pk).update(date=START + timedelta(days=n))
     assert [doc[0] for doc in index._documents(list(reversed(ids)))] == sorted(ids)
+
+
+def test_a_message_deleted_after_its_words_were_read_gets_no_document(
+    django_capture_on_commit_callbacks,
+):
+    """The index's consumer reads and cuts the words before its batch's transaction: a
+    message deleted meanwhile must not come back as a document that finds nothing."""
+    rep = f.user("rep@crmail.test")
+    gone, kept = (
+        deliver(None, raw("a@x.test", rep.email, subject, "words"), to=[rep])
+        for subject in ("Quarterly review", "Quarterly plan")
+    )
+    read = index.read_documents([gone.pk, kept.pk])
+    Location.objects.filter(message=gone).delete()  # its last copy gone, then itself
+    gone.delete()
+    assert index.write_documents(read) == 1
+    assert search_messages(rep, parse("quarterly")).count == 1
+    table = "search_fts" if index.connection.vendor == "sqlite" else "search_document"
+    column = "rowid" if table == "search_fts" else "message_id"
+    with index.connection.cursor() as cursor:
+        cursor.execute(f"SELECT {column} FROM {table}")
+        assert [row[0] for row in cursor.fetchall()] == [kept.pk]
