@@ -19,7 +19,13 @@ of the event outbox is unregistered in this process (a benchmark switch, not a s
 Otherwise the sync queues the consumers' jobs as in production (``events.dispatch``, one
 per consumer after a commit; linking runs as the commit returns), and once it has
 finished this process runs the queued jobs itself, timed per job name (``jobs_s``): what a
-job worker beside the sync spends on what it stored.
+job worker beside the sync spends on what it stored. With ``--worker-beside``, a job
+worker already running on the same data dir (``crmail worker``, as an installation runs
+one) takes them as they come, and this process waits after its sync until everything is
+processed (no message ``processing``, the search index caught up with the outbox) and
+ends then; ``processed_s`` is that moment. ``--intelligence off`` turns email
+intelligence off for the organisation first (its setting), so that a worker beside does
+not analyse the mail either.
 """
 
 from __future__ import annotations
@@ -255,6 +261,32 @@ def run_queued_jobs(leave: frozenset[str] = frozenset()) -> dict[str, float]:
     return dict(spent)
 
 
+def processed() -> bool:
+    """Whether everything a sync stored is processed: no message ``processing``, every
+    committed event sequenced, and the bodies and the search index past all of them."""
+    from crmail.events.models import ConsumerState, Event, Sequencer
+    from crmail.mail.models import Message, ParseState
+
+    if Message.objects.filter(parse_state=ParseState.PROCESSING).exists():
+        return False
+    if Event.objects.filter(position__isnull=True).exists():
+        return False
+    high = Sequencer.objects.values_list("last_position", flat=True).first() or 0
+    behind = ConsumerState.objects.filter(name__in=("bodies", "search"), position__lt=high)
+    return not behind.exists()
+
+
+def wait_processed(limit: float = 600.0) -> float:
+    """Wait for a job worker beside this process to process what the sync stored; the
+    ``time.perf_counter()`` when it had."""
+    deadline = time.perf_counter() + limit
+    while not processed():
+        if time.perf_counter() > deadline:
+            raise SystemExit("the job worker beside did not process the mail in time")
+        time.sleep(0.02)
+    return time.perf_counter()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -271,6 +303,12 @@ def main() -> None:
         help="record no events (this process only: what the outbox costs a sync)",
     )
     parser.add_argument("--search-index", choices=("on", "off"), default="on")
+    parser.add_argument(
+        "--worker-beside",
+        action="store_true",
+        help="a job worker runs the queued jobs; wait for everything to be processed",
+    )
+    parser.add_argument("--intelligence", choices=("on", "off"), default="on")
     args = parser.parse_args()
 
     t_start = time.perf_counter()
@@ -300,6 +338,10 @@ def main() -> None:
         from crmail.events.registry import CONSUMERS
 
         CONSUMERS.pop("search", None)
+    if args.intelligence == "off":  # the organisation's switch, as an administrator sets it
+        from crmail.intelligence.models import IntelligenceSetting
+
+        IntelligenceSetting.objects.update_or_create(pk=1, defaults={"enabled": False})
     t_django = time.perf_counter()
     mailbox = Mailbox.objects.filter(login=args.login).first()
     first = mailbox is None
@@ -339,7 +381,11 @@ def main() -> None:
     write_statements()
 
     jobs_profile = os.environ.get("BENCH_JOBS_PROFILE")  # files FILE.PID: the jobs profiled
-    if jobs_profile:
+    processed_s = None
+    if args.worker_beside:  # the worker beside runs them
+        jobs = {}
+        processed_s = wait_processed() - t_start
+    elif jobs_profile:
         import cProfile
 
         jobs_profiler = cProfile.Profile()
@@ -358,6 +404,8 @@ def main() -> None:
         "connect_s": t1 - t0,
         "sync_s": t2 - t1,
         "total_s": t2 - t0,
+        "synced_s": t2 - t_start,  # from this process's start to the sync's end
+        "processed_s": processed_s,  # and to everything processed (--worker-beside)
         "fetched": report.fetched,
         "bytes": report.bytes,
         "errors": report.errors,

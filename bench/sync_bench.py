@@ -3,7 +3,8 @@
     python bench/sync_bench.py [--mixed 4000] [--real auto|PATH|none] [--rtt-ms 20]
                                [--runs 3] [--out docs/benchmarks.md] [--no-profile]
                                [--no-offlineimap] [--compare TREE --compare-label TEXT]
-                               [--search-index-compare] [--floor] [--sync-only]
+                               [--search-index-compare] [--floor] [--worker-beside]
+                               [--sync-only]
 
 Needs root (a throwaway Dovecot from tests/harness), Debian's isync (``apt-get install -y
 isync``: mbsync) and offlineimap, and npm for the real-world corpus (see bench/corpus.py);
@@ -21,7 +22,10 @@ sets the two side by side with the time the queued index jobs took (run by the c
 the measured sync, as a job worker would). With ``--floor``, each round also runs
 ``floor_sync.py`` after mbsync: a plain Python first sync, the floor under crmail's on
 the machine, and ``floor_sync.py --process``, the floor of everything processed (bodies
-parsed whole and their words indexed by a second process). ``--sync-only`` runs crmail's
+parsed whole and their words indexed by a second process). With ``--worker-beside``,
+each round also runs crmail's first sync with ``crmail worker`` started beside it on the
+same data dir, as an installation runs (email intelligence off), and measures until
+everything the sync stored is processed. ``--sync-only`` runs crmail's
 first syncs alone (and ``--compare``'s, the two taking turns going first), with no other
 client, no RTT round and no queued jobs: a quick side-by-side measurement of a change.
 ``BENCH_SKIP_JOBS=1`` in the environment leaves the queued jobs unrun in any mode (the
@@ -329,6 +333,36 @@ def crmail_first(
     return run
 
 
+def crmail_beside(work: Workdir, template: Path, port: int, box: Box) -> Run:
+    """A first sync with a job worker beside it (``crmail worker``, started first, as an
+    installation runs one; email intelligence off): the run ends when everything the sync
+    stored is processed (``crmail_run.py --worker-beside``)."""
+    data = work.fresh("crmail") / "data"
+    shutil.copytree(template, data)
+    new_database(data, template)
+    log = data.parent / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "crmail.config.cli", "worker", "--no-periodic", "--no-watch"],
+            env=crmail_env(data),
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "worker is running" not in log.read_text():
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"crmail worker did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.05)
+        run = _crmail_call(data, port, box, "--worker-beside", "--intelligence", "off")
+    finally:
+        worker.terminate()
+        worker.wait(60)
+    run.detail["data_dir"] = str(data)
+    return run
+
+
 def crmail_resync(data: Path, port: int, box: Box) -> Run:
     return _crmail_call(data, port, box)
 
@@ -483,6 +517,10 @@ def one_round(
         other = crmail_first(work, args.compare_template, port, box, tree=args.compare)
         note("crmail compare", other)
         shutil.rmtree(Path(other.detail["data_dir"]).parent)
+    if args.worker_beside:
+        beside = crmail_beside(work, template, port, box)
+        note("crmail worker beside", beside)
+        shutil.rmtree(Path(beside.detail["data_dir"]).parent)
     if slow is not None:
         note("mbsync rtt", mbsync(work, slow, box))
         far = crmail_first(work, template, slow, box)
@@ -557,7 +595,8 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
         f"{' --no-offlineimap' if args.no_offlineimap else ''}"
         f"{' --compare …' if args.compare else ''}"
         f"{' --search-index-compare' if args.search_index_compare else ''}"
-        f"{' --floor' if args.floor else ''}`. "
+        f"{' --floor' if args.floor else ''}"
+        f"{' --worker-beside' if args.worker_beside else ''}`. "
         "Median of the runs, (min-max) after it.",
         "",
         "| machine | |",
@@ -616,6 +655,36 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
                 f"| {_stat(command)} | {statistics.median(command) / mb:.2f} "
                 f"| {_stat(processed)} | {statistics.median(processed) / mb:.2f} "
                 f"| {_stat(everything)} |"
+            )
+    if args.worker_beside:
+        lines += [
+            "",
+            "With a job worker beside the sync (`crmail worker`, started before it, as an "
+            "installation runs one; email intelligence off), same rounds: the sync's own "
+            "time beside the worker and without it (the `crmail` column above), start-up "
+            "and sync (the process less its wait), everything processed (the process, which "
+            "ends when no message is processing and the search index has caught up), and "
+            "how long processing went on after the sync ended:",
+            "",
+            "| mailbox | mbsync | crmail sync, worker beside | crmail sync alone "
+            "| start-up and sync | everything processed | that ÷ mbsync "
+            "| processing after the sync |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for box in boxes:
+            r = box.results
+            mb = statistics.median([x.seconds for x in r["mbsync"]])
+            runs = r["crmail worker beside"]
+            # The process ends when everything is processed: its wall time, less the
+            # wait after its sync, is the start-up and sync.
+            everything = [x.detail["process_s"] for x in runs]
+            after = [x.detail["processed_s"] - x.detail["synced_s"] for x in runs]
+            synced = [e - a for e, a in zip(everything, after, strict=True)]
+            lines.append(
+                f"| {box.key} | {mb:.2f} | {_stat([x.seconds for x in runs])} "
+                f"| {_stat([x.seconds for x in r['crmail']])} | {_stat(synced)} "
+                f"| {_stat(everything)} | {statistics.median(everything) / mb:.2f} "
+                f"| {_stat(after)} |"
             )
     lines += [
         "",
@@ -789,6 +858,12 @@ def main() -> None:
         help="also run bench/floor_sync.py in each round: a plain Python first sync (no "
         "framework, no compression, no indexes), the floor under crmail's on this machine, "
         "and with --process (everything processed too)",
+    )
+    parser.add_argument(
+        "--worker-beside",
+        action="store_true",
+        help="also run each first sync with a job worker beside it (`crmail worker`, "
+        "started first) and measure until everything is processed",
     )
     parser.add_argument(
         "--sync-only",
