@@ -117,10 +117,7 @@ def record(written: Written) -> None:
     # One row per content (a statement may not update the same row twice).
     entries = {e.sha256: e for e in written.entries}.values()
     rows = [(e.sha256, pack.pk, e.offset, e.length, e.compression, e.size) for e in entries]
-    for _ in inserts(
-        Blob, columns, rows, f" ON CONFLICT ({quote('sha256')}) DO UPDATE SET {moved}"
-    ):
-        pass
+    inserts(Blob, columns, rows, f" ON CONFLICT ({quote('sha256')}) DO UPDATE SET {moved}")
 
 
 def places(digests: Iterable[str]) -> list[Place]:

@@ -3,13 +3,14 @@ first sync's messages, locations, participants and attachments."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.db.models import DateTimeField, Model
 
 # Rows one INSERT carries at most.
@@ -41,44 +42,100 @@ def insert_rows(
     connection = connections[router.db_for_write(model)]
     if connection.vendor == "postgresql" and not ignore_conflicts:
         # COPY: no statement to parse and plan per 500 rows (triggers fire as for INSERT).
-        # Past Django's cursor, so its errors are made Django's here (IntegrityError…),
-        # and it is logged as Django logs a statement when it logs them (tests, DEBUG).
         quote = connection.ops.quote_name
         columns = ", ".join(quote(model._meta.get_field(n).column) for n in names)  # type: ignore[union-attr]
-        sql = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
-        with connection.cursor() as cursor, connection.wrap_database_errors:
-            logged = cursor.debug_sql(sql) if hasattr(cursor, "debug_sql") else nullcontext()
-            with logged, cursor.cursor.copy(sql) as copy:
-                for values in rows:
-                    copy.write_row(values)
+        with connection.cursor() as cursor:
+            _copy(cursor, f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN", rows)
         return
-    conflicts = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    for _ in inserts(model, names, rows, conflicts):
-        pass
+    inserts(model, names, rows, " ON CONFLICT DO NOTHING" if ignore_conflicts else "")
+
+
+def _copy(cursor: Any, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    """PostgreSQL: ``rows`` through ``COPY … FROM STDIN`` (``sql``). Past Django's cursor,
+    so its errors are made Django's here (IntegrityError…), and it is logged as Django
+    logs a statement when it logs them (tests, DEBUG)."""
+    with cursor.db.wrap_database_errors:
+        logged = cursor.debug_sql(sql) if hasattr(cursor, "debug_sql") else nullcontext()
+        with logged, cursor.cursor.copy(sql) as copy:
+            for values in rows:
+                copy.write_row(values)
 
 
 def inserts(
-    model: type[Model], names: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
-) -> Iterator[Any]:
-    """Execute INSERTs of ``rows`` into ``names`` of ``model``, up to
-    ``rows_per_statement`` rows each, every statement ending with ``tail`` (an ON
-    CONFLICT or RETURNING clause); yields the cursor after each statement."""
+    model: type[Model],
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    tail: str = "",
+    *,
+    constants: Sequence[tuple[str, str]] = (),
+) -> list[tuple[Any, ...]]:
+    """INSERT ``rows`` into ``names`` of ``model``, each statement ending with ``tail`` (an
+    ON CONFLICT or RETURNING clause); returns the rows RETURNING gave, statement after
+    statement. ``constants`` are (field name, SQL literal) pairs: the same value for
+    every row, written into the statement.
+
+    On SQLite, up to ``rows_per_statement`` rows a statement. On PostgreSQL, the rows go
+    by COPY into a temporary table of the session, and one INSERT … SELECT takes them
+    from there in their order: a statement of thousands of parameters cost more to turn
+    into PostgreSQL's form in psycopg, and to parse and plan in the server, than the
+    rows cost to write."""
+    if not rows:
+        return []
     fields = [model._meta.get_field(name) for name in names]
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[union-attr]
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    size = rows_per_statement(len(fields))
+    table = quote(model._meta.db_table)
+    given = [quote(f.column) for f in fields]  # type: ignore[union-attr]
+    fixed = [quote(model._meta.get_field(n).column) for n, _ in constants]  # type: ignore[union-attr]
+    columns = ", ".join([*given, *fixed])
+    literals = [literal for _, literal in constants]
+    found: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with transaction.atomic(using=connection.alias):  # the loaded rows live in it
+                loading = _loading_table(cursor, table, given)
+                numbered = ((*values, n) for n, values in enumerate(rows))
+                _copy(cursor, f"COPY {loading} FROM STDIN", numbered)
+                # Taken out as they go in, so the table is empty for its next use (and
+                # ON COMMIT DELETE ROWS truncates it without a trace of them).
+                cursor.execute(
+                    f"WITH loaded AS (DELETE FROM {loading} RETURNING *) "  # noqa: S608
+                    f"INSERT INTO {table} ({columns}) "
+                    f"SELECT {', '.join([*given, *literals])} FROM loaded "
+                    f"ORDER BY {_ORDINAL}{tail}"
+                )
+                return cursor.fetchall() if cursor.description else []
+        row = "(" + ", ".join(["%s"] * len(fields) + literals) + ")"
+        size = rows_per_statement(len(fields))
         for start in range(0, len(rows), size):
             part = rows[start : start + size]
-            # Identifiers from the model, quoted; every value is a parameter.
+            # Identifiers from the model, quoted; literals from the caller; every value is a
+            # parameter.
             cursor.execute(
-                f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
+                f"INSERT INTO {table} ({columns}) "  # noqa: S608
                 f"VALUES {', '.join([row] * len(part))}{tail}",
                 [value for values in part for value in values],
             )
-            yield cursor
+            if cursor.description:
+                found += cursor.fetchall()
+    return found
+
+
+# PostgreSQL: the column of a loading table that keeps its rows' order.
+_ORDINAL = "crmail_row"
+
+
+def _loading_table(cursor: Any, table: str, columns: Sequence[str]) -> str:
+    """PostgreSQL: the temporary table of this session that ``columns`` of ``table`` are
+    loaded into by COPY, with their types and no constraints, and the rows' order in
+    ``_ORDINAL``; made the first time (it lasts as long as the session)."""
+    digest = hashlib.sha256(f"{table}({', '.join(columns)})".encode()).hexdigest()[:16]
+    name = f"crmail_loading_{digest}"
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS AS "  # noqa: S608
+        f"SELECT {', '.join(columns)}, 0::bigint AS {_ORDINAL} FROM {table} WITH NO DATA"
+    )
+    return name
 
 
 def rows_per_statement(columns: int) -> int:
@@ -92,15 +149,12 @@ def insert_returning_ids(
 ) -> list[int]:
     """INSERT rows as ``insert_rows`` does, several to a statement, and return their new
     ids in the order of ``rows``. The ids are sorted, not taken in the order RETURNING
-    gives them (neither SQLite nor PostgreSQL promise that order): the rows of one
-    statement get increasing ids in the order they are inserted."""
+    gives them (neither SQLite nor PostgreSQL promise that order): rows get increasing
+    ids in the order they are inserted, which is the order of ``rows``."""
     if not rows:
         return []
     quote = connections[router.db_for_write(model)].ops.quote_name
-    ids: list[int] = []
-    for cursor in inserts(model, names, rows, f" RETURNING {quote('id')}"):
-        ids += sorted(pk for (pk,) in cursor.fetchall())
-    return ids
+    return sorted(pk for (pk,) in inserts(model, names, rows, f" RETURNING {quote('id')}"))
 
 
 def datetimes(connection: Any) -> Callable[[datetime | None], Any]:

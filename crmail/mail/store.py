@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from crmail.blobs import store as blob_store
 from crmail.blobs.packs import Item
+from crmail.config.bulk import inserts
 from crmail.failpoints import failpoint
 from crmail.mail.models import Compression, Message, MessageRaw, ParseState, WaitingBody
 
@@ -34,8 +35,6 @@ MIN_SAVING = 0.9  # keep the compressed form only when it is at most 90 % of the
 # (huey's job threads and the IDLE watcher's sync threads store mail side by side): shared,
 # they fail with "Src size is incorrect" or crash the process. Each thread makes its own.
 _local = threading.local()
-# Message rows per INSERT statement (three parameters each).
-INSERT_ROWS = 300
 
 
 def content_hash(raw: bytes) -> str:
@@ -354,21 +353,19 @@ def _insert_new(
     connection = connections[router.db_for_write(Message)]
     created_at = Message._meta.get_field("first_seen_at").get_db_prep_save(now, connection)
     ours: dict[str, int] = {}
-    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+    with transaction.atomic(using=connection.alias):
         digests = list(fresh)
         extra = describe(digests, now) if describe is not None else None
-        columns = extra.columns if extra is not None else ()
-        for start in range(0, len(digests), INSERT_ROWS):
-            part = digests[start : start + INSERT_ROWS]
-            cursor.execute(
-                _message_insert_sql(connection, len(part), columns),
-                [
-                    v
-                    for d in part
-                    for v in (d, fresh[d], created_at, *(extra.values[d] if extra else ()))
-                ],
-            )
-            ours.update((digest, pk) for pk, digest in cursor.fetchall())
+        names = (*_VARIABLE, *(extra.columns if extra is not None else ()))
+        quote = connection.ops.quote_name
+        returned = inserts(
+            Message,
+            names,
+            [(d, fresh[d], created_at, *(extra.values[d] if extra else ())) for d in digests],
+            f" ON CONFLICT DO NOTHING RETURNING {quote('id')}, {quote('sha256')}",
+            constants=_defaults(names),
+        )
+        ours.update((digest, pk) for pk, digest in returned)
         if written is not None:
             blob_store.record(written)
         if waits:
@@ -410,19 +407,14 @@ def _literal(value: Any) -> str:
     raise ValueError(f"no SQL literal for the default {value!r}")
 
 
-def _message_insert_sql(connection: Any, rows: int, given: tuple[str, ...] = ()) -> str:
-    quote = connection.ops.quote_name
-    variable = [Message._meta.get_field(n) for n in (*_VARIABLE, *given)]
-    fields = [f for f in Message._meta.concrete_fields if f.name != "id" and f not in variable]
-    columns = [quote(f.column) for f in (*variable, *fields)]
-    row = ", ".join(["%s"] * len(variable) + [_literal(f.get_default()) for f in fields])
-    values = ", ".join([f"({row})"] * rows)
-    # Identifiers from the model, quoted; literals from the model's defaults; the rest are
-    # parameters.
-    return (
-        f"INSERT INTO {quote(Message._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
-        f"VALUES {values} ON CONFLICT DO NOTHING RETURNING {quote('id')}, {quote('sha256')}"
-    )
+def _defaults(given: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The Message fields not in ``given`` (but its id), each with its default as SQL."""
+    named = {Message._meta.get_field(n) for n in given}
+    return [
+        (f.name, _literal(f.get_default()))
+        for f in Message._meta.concrete_fields
+        if f.name != "id" and f not in named
+    ]
 
 
 # --- moving, checking and collecting what the blob store holds --------------------------

@@ -61,3 +61,20 @@ def test_rows_go_in_many_statements_and_conflicting_ones_are_skipped_when_asked(
     holders = dict(Lease.objects.values_list("name", "holder"))
     assert len(holders) == len(rows)
     assert holders["lease 7"] == "first" and holders[f"lease {len(rows) - 1}"] == "second"
+
+
+def test_rows_written_twice_in_a_transaction_and_after_one_rolled_back_go_in_once_each():
+    """On PostgreSQL the rows pass through a temporary table of the session: it must be
+    empty for its next use, and made again when the transaction that made it rolled back."""
+    from django.db import transaction
+
+    names = ("last_message_at", "subject")  # a loading table of its own
+    with pytest.raises(RuntimeError), transaction.atomic():
+        insert_returning_ids(Thread, names, [(None, "rolled back")])
+        raise RuntimeError
+    with transaction.atomic():
+        first = insert_returning_ids(Thread, names, [(None, "a"), (None, "b")])
+        second = insert_returning_ids(Thread, names, [(None, "c")])
+    subjects = dict(Thread.objects.values_list("pk", "subject"))
+    assert [subjects[pk] for pk in first + second] == ["a", "b", "c"]
+    assert sorted(subjects.values()) == ["a", "b", "c"]
