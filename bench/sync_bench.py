@@ -106,7 +106,10 @@ PHASES: list[tuple[str, str]] = [
     ("threads", f"{_IN2}threads (`_assign_threads`)"),
     ("pack write", f"{_IN}the pack laid out and handed to its thread (blob store)"),
     ("waiting for the pack", f"{_IN}waiting for the pack's fsync before the commit"),
-    ("INSERT Message", f"{_IN}INSERT Message rows with their header fields (300 a statement)"),
+    (
+        "INSERT Message",
+        f"{_IN}INSERT Message rows with their header fields (many rows a statement)",
+    ),
     ("INSERT Blob", f"{_IN}INSERT the pack's index rows (many rows a statement)"),
     ("INSERT Location", f"{_IN}INSERT Location rows with thread and date (many rows a statement)"),
     ("INSERT Participant", f"{_IN}INSERT Participant rows (many rows a statement)"),
