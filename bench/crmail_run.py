@@ -263,17 +263,22 @@ def run_queued_jobs(leave: frozenset[str] = frozenset()) -> dict[str, float]:
 
 def processed() -> bool:
     """Whether everything a sync stored is processed: no message ``processing``, every
-    committed event sequenced, and the bodies and the search index past all of them."""
-    from crmail.events.models import ConsumerState, Event, Sequencer
+    committed event sequenced, and no event for the bodies or the search index after
+    their places (an event of other kinds after them waits for no one)."""
+    from crmail.events.models import ConsumerState, Event
+    from crmail.events.registry import CONSUMERS
     from crmail.mail.models import Message, ParseState
 
     if Message.objects.filter(parse_state=ParseState.PROCESSING).exists():
         return False
     if Event.objects.filter(position__isnull=True).exists():
         return False
-    high = Sequencer.objects.values_list("last_position", flat=True).first() or 0
-    behind = ConsumerState.objects.filter(name__in=("bodies", "search"), position__lt=high)
-    return not behind.exists()
+    for name in ("bodies", "search"):
+        place = ConsumerState.objects.filter(name=name).values_list("position", flat=True)
+        waiting = Event.objects.filter(kind__in=CONSUMERS[name].kinds, position__gt=place[:1])
+        if waiting.exists():
+            return False
+    return True
 
 
 def wait_processed(limit: float = 600.0) -> float:
