@@ -9,8 +9,8 @@ A consumer whose work is mostly reading and computing (the bodies' parse, the se
 index's words) is registered with ``preparing_consumer``: its function reads and computes
 before the batch's transaction and returns what writes inside it. On SQLite a transaction
 holds the database's one write lock from its start, so a sync writing beside it waits only
-for the write, not for the parse (the work before it must hold whatever may change
-meanwhile: the write checks again what it writes over).
+for the write, not for the parse. What was read may change before the write: the write
+checks again what it writes over.
 """
 
 from __future__ import annotations
