@@ -15,6 +15,9 @@ from django.db.models import DateTimeField, Model
 
 # Rows one INSERT carries at most.
 ROWS_PER_STATEMENT = 500
+# PostgreSQL: from this many rows on, ``inserts`` loads them by COPY (three statements);
+# fewer go in one INSERT, short enough for psycopg to keep its conversion.
+LOADED_FROM = 50
 
 
 def insert_rows(
@@ -74,11 +77,11 @@ def inserts(
     statement. ``constants`` are (field name, SQL literal) pairs: the same value for
     every row, written into the statement.
 
-    On SQLite, up to ``rows_per_statement`` rows a statement. On PostgreSQL, the rows go
-    by COPY into a temporary table of the session, and one INSERT … SELECT takes them
-    from there in their order: a statement of thousands of parameters cost more to turn
-    into PostgreSQL's form in psycopg, and to parse and plan in the server, than the
-    rows cost to write."""
+    On SQLite, up to ``rows_per_statement`` rows a statement. On PostgreSQL, from
+    ``LOADED_FROM`` rows on, they go by COPY into a temporary table of the session, and
+    one INSERT … SELECT takes them from there in their order: a statement of thousands of
+    parameters cost more to turn into PostgreSQL's form in psycopg, and to parse and plan
+    in the server, than the rows cost to write."""
     if not rows:
         return []
     fields = [model._meta.get_field(name) for name in names]
@@ -91,7 +94,7 @@ def inserts(
     literals = [literal for _, literal in constants]
     found: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and len(rows) >= LOADED_FROM:
             with transaction.atomic(using=connection.alias):  # the loaded rows live in it
                 loading = _loading_table(cursor, table, given)
                 numbered = ((*values, n) for n, values in enumerate(rows))

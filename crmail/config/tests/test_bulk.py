@@ -11,7 +11,12 @@ from django.db.models import DateTimeField
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crmail.config.bulk import ROWS_PER_STATEMENT, datetimes, insert_returning_ids
+from crmail.config.bulk import (
+    LOADED_FROM,
+    ROWS_PER_STATEMENT,
+    datetimes,
+    insert_returning_ids,
+)
 from crmail.mail.models import Thread
 
 pytestmark = pytest.mark.django_db
@@ -69,12 +74,14 @@ def test_rows_written_twice_in_a_transaction_and_after_one_rolled_back_go_in_onc
     from django.db import transaction
 
     names = ("last_message_at", "subject")  # a loading table of its own
+    many = [[(None, f"{part} {n:03d}") for n in range(LOADED_FROM)] for part in "xab"]
     with pytest.raises(RuntimeError), transaction.atomic():
-        insert_returning_ids(Thread, names, [(None, "rolled back")])
+        insert_returning_ids(Thread, names, many[0])
         raise RuntimeError
     with transaction.atomic():
-        first = insert_returning_ids(Thread, names, [(None, "a"), (None, "b")])
-        second = insert_returning_ids(Thread, names, [(None, "c")])
+        first = insert_returning_ids(Thread, names, many[1])
+        second = insert_returning_ids(Thread, names, many[2])
     subjects = dict(Thread.objects.values_list("pk", "subject"))
-    assert [subjects[pk] for pk in first + second] == ["a", "b", "c"]
-    assert sorted(subjects.values()) == ["a", "b", "c"]
+    expected = [subject for _, subject in many[1] + many[2]]
+    assert [subjects[pk] for pk in first + second] == expected
+    assert sorted(subjects.values()) == expected
