@@ -61,7 +61,7 @@ from crmail.mail.store import (
     header_section,
     raw_bytes_many,
 )
-from crmail.mail.worker_process import die_with_parent
+from crmail.jobs.worker_process import die_with_parent
 
 log = logging.getLogger(__name__)
 
