@@ -34,6 +34,7 @@ from crmail.config.bulk import datetimes, insert_returning_ids, insert_rows
 from crmail.events import outbox
 from crmail.events.kinds import MessageParsed, MessageProcessed
 from crmail.failpoints import failpoint
+from crmail.jobs.worker_process import die_with_parent
 from crmail.mail.models import (
     Attachment,
     Compression,
@@ -61,7 +62,6 @@ from crmail.mail.store import (
     header_section,
     raw_bytes_many,
 )
-from crmail.jobs.worker_process import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -188,13 +188,16 @@ def process_bodies(message_ids: Sequence[int]) -> int:
 def digest_bodies(message_ids: Sequence[int]) -> tuple[list[Row], list[Digest | Unparseable]]:
     """``process_bodies``' reading and parsing, outside any transaction of its own: the
     messages among ``message_ids`` still ``processing`` whose bytes could be read, and
-    what parsing each whole found (``save_bodies`` writes them)."""
-    rows = [
-        Row(pk, first_seen_at, sha256)
-        for pk, first_seen_at, sha256 in Message.objects.filter(
-            pk__in=list(message_ids), parse_state=ParseState.PROCESSING
-        ).values_list("pk", "first_seen_at", "sha256")
-    ]
+    what parsing their bodies found (``save_bodies`` writes them). The top-level header
+    fields are not read again: the sync saved them, and the problems found reading them,
+    which each row carries."""
+    rows = []
+    for pk, first_seen_at, sha256, problems in Message.objects.filter(
+        pk__in=list(message_ids), parse_state=ParseState.PROCESSING
+    ).values_list("pk", "first_seen_at", "sha256", "parse_problems"):
+        row = Row(pk, first_seen_at, sha256)
+        row.parse_problems = problems
+        rows.append(row)
     if not rows:
         return [], []
     handed = _hand_to_workers(rows)
@@ -222,7 +225,7 @@ def _digest_here(rows: list[Row]) -> tuple[list[Row], list[Digest | Unparseable]
         raws = raw_bytes_many(rows)
     except MissingRaw:
         rows, raws = _readable(rows)
-    return rows, digest_many(raws, BODY_TEXT_LIMIT)
+    return rows, digest_many(raws, BODY_TEXT_LIMIT, headers=False)
 
 
 # A batch of bodies at least this large is shared with worker processes: one share for
@@ -258,6 +261,7 @@ def _hand_to_workers(rows: list[Row]) -> list[tuple[list[Row], Future[list[Any]]
                 [where[r.sha256] for r in share],
                 int(Compression.ZSTD),  # a plain int: the workers load no Django models
                 BODY_TEXT_LIMIT,
+                False,  # the bodies alone
             )
         except (BrokenProcessPool, RuntimeError):
             _forget_pool()
@@ -311,7 +315,7 @@ def save_bodies(rows: Sequence[Row], outcomes: Sequence[Digest | Unparseable]) -
             row.parse_state = ParseState.FAILED
             row.parse_problems = str(outcome)[:2000]
             continue
-        _fill_body(row, outcome)
+        _fill_body(row, outcome, row.parse_problems)
         attachments += _attachment_rows(row.pk, outcome.parsed)
     with transaction.atomic():
         still = set(
@@ -444,11 +448,14 @@ def _fill_headers(message: Message | Row, parsed: ParsedMessage) -> None:
     message.list_id = parsed.list_id[:300]
 
 
-def _fill_body(message: Message | Row, done: Digest) -> None:
-    """Body text, snippet and attachments' flag; the state and problems of the whole."""
+def _fill_body(message: Message | Row, done: Digest, headers: str = "") -> None:
+    """Body text, snippet and attachments' flag; the state and problems of the whole
+    (``headers``: the problems found reading the header fields, when ``done`` is a parse
+    of the bodies alone)."""
     parsed = done.parsed
-    message.parse_state = ParseState.PARTIAL if parsed.problems else ParseState.PARSED
-    message.parse_problems = "\n".join(parsed.problems)[:2000]
+    problems = [headers, *parsed.problems] if headers else parsed.problems
+    message.parse_state = ParseState.PARTIAL if problems else ParseState.PARSED
+    message.parse_problems = "\n".join(problems)[:2000]
     message.snippet = " ".join(done.body_text.split())[:SNIPPET]
     message.body_text = done.body_text
     message.has_html = done.has_html

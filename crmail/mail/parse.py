@@ -85,8 +85,11 @@ class ParsedMessage:
         return seen
 
 
-def parse_message(raw: bytes) -> ParsedMessage:
-    """Read headers, participants, dates, bodies and attachments from ``raw``.
+def parse_message(raw: bytes, *, headers: bool = True) -> ParsedMessage:
+    """Read headers, participants, dates, bodies and attachments from ``raw``; with
+    ``headers`` false, the bodies and attachments alone (a first sync read the top-level
+    header fields already, ``parse_headers``): no subject, participants, date or other
+    header field then, nor the problems found reading them.
 
     Well-formed messages (nearly all mail) take a fast path: the MIME structure is found
     with byte searches, header fields are split and decoded by crmail (``compat32`` only
@@ -97,9 +100,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
     both apply (tested on real mail); see docs/decisions/010.
     """
     try:
-        out = _fast_parse(raw)
+        out = _fast_parse(raw, headers)
     except Exception:  # _NeedsFullParser, or a case the fast path did not foresee
-        out = parse_full(raw)
+        out = parse_full(raw, headers)
     return _without_nul(out) if b"\x00" in raw else out
 
 
@@ -129,7 +132,9 @@ def _without_nul(out: ParsedMessage) -> ParsedMessage:
     return out
 
 
-def parse_many(raws: Sequence[bytes]) -> list[ParsedMessage | Unparseable]:
+def parse_many(
+    raws: Sequence[bytes], *, headers: bool = True
+) -> list[ParsedMessage | Unparseable]:
     """``parse_message`` over a batch, an unreadable message's ``Unparseable`` in its place.
 
     What a parsing worker process runs: this module needs no Django set-up.
@@ -137,7 +142,7 @@ def parse_many(raws: Sequence[bytes]) -> list[ParsedMessage | Unparseable]:
     out: list[ParsedMessage | Unparseable] = []
     for raw in raws:
         try:
-            out.append(parse_message(raw))
+            out.append(parse_message(raw, headers=headers))
         except Unparseable as exc:
             out.append(exc)
     return out
@@ -169,21 +174,26 @@ def html_text(html: str) -> str:
     return nh3.clean(html, tags=set()) if html else ""
 
 
-def digest_many(raws: Sequence[bytes], limit: int) -> list[Digest | Unparseable]:
+def digest_many(
+    raws: Sequence[bytes], limit: int, *, headers: bool = True
+) -> list[Digest | Unparseable]:
     """``parse_many``, each parse as its ``digest``."""
     return [
         outcome if isinstance(outcome, Unparseable) else digest(outcome, limit)
-        for outcome in parse_many(raws)
+        for outcome in parse_many(raws, headers=headers)
     ]
 
 
-def digest_packed(items: Sequence[tuple[bytes, bool]], limit: int) -> list[Digest | Unparseable]:
+def digest_packed(
+    items: Sequence[tuple[bytes, bool]], limit: int, *, headers: bool = True
+) -> list[Digest | Unparseable]:
     """``digest_many`` over messages as stored: ``(bytes, zstd-compressed?)`` pairs (a
     sync hands on the stored, mostly smaller, form, not a second copy of the raw bytes)."""
     import zstandard
 
     decompress = zstandard.ZstdDecompressor().decompress
-    return digest_many([decompress(data) if zstd else data for data, zstd in items], limit)
+    raws = [decompress(data) if zstd else data for data, zstd in items]
+    return digest_many(raws, limit, headers=headers)
 
 
 # A worker opens each store once (an S3 client is not made per batch).
@@ -191,15 +201,17 @@ _opened = functools.cache(opened)
 
 
 def digest_stored(
-    url: str, where: Sequence[Place], zstd: int, limit: int
+    url: str, where: Sequence[Place], zstd: int, limit: int, headers: bool = True
 ) -> list[Digest | Unparseable]:
     """``digest_packed`` over the blobs at ``where`` (in that order) in the store ``url``
     names, read here: what a worker process runs for the bodies after a first sync, given
     where the messages lie rather than their bytes (``zstd``: the compression code that
-    means zstd). Raises what reading raises (``OSError``, ``packs.PackError``)."""
+    means zstd; ``headers``: as ``parse_message`` takes it). Raises what reading raises
+    (``OSError``, ``packs.PackError``)."""
     found = read_places(_opened(url), where)
     forms = [found[digest] for digest, *_ in where]
-    return digest_packed([(data, compression == zstd) for data, compression in forms], limit)
+    items = [(data, compression == zstd) for data, compression in forms]
+    return digest_packed(items, limit, headers=headers)
 
 
 @dataclass(frozen=True)
@@ -270,14 +282,15 @@ def _head_of(decompressor: Any, data: bytes) -> bytes:
             return head
 
 
-def parse_full(raw: bytes) -> ParsedMessage:
+def parse_full(raw: bytes, headers: bool = True) -> ParsedMessage:
     """``parse_message`` through the standard library's parser with ``policy.default``."""
     try:
         msg = BytesParser(policy=policy.default).parsebytes(raw)
     except Exception as exc:  # the parser itself is lenient; this is rare and total
         raise Unparseable(f"{type(exc).__name__}: {exc}") from exc
     out = ParsedMessage()
-    _read_headers(_RawHeaders(msg.raw_items()), out)
+    if headers:
+        _read_headers(_RawHeaders(msg.raw_items()), out)
     _bodies(msg, out)
     for defect in getattr(msg, "defects", []):
         out.problems.append(f"structure: {type(defect).__name__}")
@@ -590,11 +603,12 @@ class _Entity:
     body: bytes | None  # None for a multipart
 
 
-def _fast_parse(raw: bytes) -> ParsedMessage:
+def _fast_parse(raw: bytes, headers: bool = True) -> ParsedMessage:
     entities: list[_Entity] = []
     _split(raw, 0, len(raw), entities, 0)
     out = ParsedMessage()
-    _read_headers(_RawHeaders(entities[0].fields), out)
+    if headers:
+        _read_headers(_RawHeaders(entities[0].fields), out)
     for index, entity in enumerate(entities):
         if entity.body is not None:
             _fast_leaf(index, entity, out)

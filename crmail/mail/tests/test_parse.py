@@ -32,6 +32,42 @@ def test_every_corpus_message_parses_without_raising(path):
         assert "\r" not in p.address and "\n" not in p.address
 
 
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
+def test_the_bodies_alone_are_the_whole_parse_without_its_header_fields(path):
+    # What the bodies after a first sync read (the sync read the header fields): the
+    # same text, HTML and attachments, and the problems of the whole less those found
+    # reading the header fields, which the sync saved.
+    raw = path.read_bytes()
+    whole, bodies = parse_message(raw), parse_message(raw, headers=False)
+    headers = parse.parse_headers(raw).parsed
+    assert (bodies.text, bodies.html, bodies.attachments) == (
+        whole.text,
+        whole.html,
+        whole.attachments,
+    )
+    assert headers.problems + bodies.problems == whole.problems
+    assert (bodies.subject, bodies.participants, bodies.date, bodies.message_id) == (
+        "",
+        [],
+        None,
+        "",
+    )
+
+
+def test_the_bodies_alone_keep_what_went_wrong_in_them_beside_a_bad_date():
+    raw = (
+        b"From: ada@example.com\r\nDate: the day after tomorrow\r\nSubject: s\r\n"
+        b"Content-Type: text/plain; charset=x-no-such-charset\r\n\r\nhello\r\n"
+    )
+    whole, bodies = parse_message(raw), parse_message(raw, headers=False)
+    assert whole.problems == [
+        "header date: unreadable",
+        "text part: LookupError, decoded with fallback",
+    ]
+    assert bodies.problems == whole.problems[1:]
+    assert bodies.text == whole.text == "hello\r\n"
+
+
 def test_a_plain_message():
     raw = (
         b'From: "Ada Lovelace" <Ada@Example.COM>\r\n'

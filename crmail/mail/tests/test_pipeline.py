@@ -86,6 +86,28 @@ def test_bodies_are_what_parsing_the_message_whole_saves():
     assert_saved_as_parsing_here_saves()
 
 
+def test_problems_in_the_header_fields_and_in_the_bodies_are_both_kept():
+    # The sync saves what went wrong reading the header fields; the bodies, read alone
+    # after it, add theirs.
+    raw = (
+        b"From: ada@example.com\r\nDate: the day after tomorrow\r\nSubject: s\r\n"
+        b"Message-ID: <bad@x>\r\nContent-Type: text/plain; charset=x-no-such-charset\r\n"
+        b"\r\nhello\r\n"
+    )
+    with ParsePipeline(workers=1) as pipeline:
+        pipeline.start()
+        submit(pipeline, [raw])
+    assert Message.objects.get().parse_problems == "header date: unreadable"
+    process_bodies(list(Message.objects.values_list("pk", flat=True)))
+    message = Message.objects.get()
+    assert message.parse_state == ParseState.PARTIAL
+    assert message.parse_problems.splitlines() == [
+        "header date: unreadable",
+        "text part: LookupError, decoded with fallback",
+    ]
+    assert_saved_as_parsing_here_saves()
+
+
 WHOLE_FIELDS = ("parse_state", "subject", "from_address", "date", "snippet", "body_text")
 WHOLE_FIELDS += ("has_html", "has_attachments", "message_id", "parse_problems", "references")
 
