@@ -111,7 +111,7 @@ def _phrase(b: Bench) -> str:
 
 def _file_word(b: Bench) -> str:
     from crmail.mail.models import Attachment
-    from crmail.search.index import words
+    from crmail.search.words import words
 
     mid = _own_message(b, "m.has_attachments")
     name = Attachment.objects.filter(message_id=mid).values_list("filename", flat=True).first()

@@ -42,7 +42,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from crmail.mail.models import Attachment, Message, ParseState, Participant
-from crmail.search.words import words
+from crmail.search.words import joined
 
 SENDER_ROLES = frozenset({"from", "sender", "reply-to"})
 RECIPIENT_ROLES = frozenset({"to", "cc", "bcc"})
@@ -102,10 +102,6 @@ def date_tokens(moment: datetime | None) -> str:
     return f"{year_token(utc.year)} {month_token(utc.year, utc.month)}"
 
 
-def _field(parts: Iterable[str]) -> str:
-    return " ".join(itertools.chain.from_iterable(map(words, parts)))
-
-
 def pair(first: str, second: str) -> str | None:
     """PostgreSQL: the lexeme of two words next to each other, when one of them is short
     (``PAIR_WORD``); None otherwise. It starts with ``_``, as no word does: a prefix
@@ -159,11 +155,11 @@ def _documents(ids: Sequence[int]) -> list[Document]:
     documents = []
     for pk, subject, body, moment, attached in rows:
         fields = (
-            _field([subject]),
-            _field(senders[pk]),
-            _field(recipients[pk]),
-            _field([body[:BODY_LIMIT]]),
-            _field(files[pk]),
+            joined([subject]),
+            joined(senders[pk]),
+            joined(recipients[pk]),
+            joined([body[:BODY_LIMIT]]),
+            joined(files[pk]),
         )
         dates = date_tokens(moment)
         tokens = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
 # Longer "words" are encoded data, not something a person types.
 WORD_LIMIT = 100
@@ -34,3 +35,11 @@ def words(text: str) -> list[str]:
     if found and max(map(len, found)) > WORD_LIMIT:
         return [w for w in found if len(w) <= WORD_LIMIT]
     return found
+
+
+def joined(parts: Iterable[str]) -> str:
+    """The words of ``parts``, in order, separated by spaces: what one field of a
+    document holds. Cut in one go (a space separates words in every form ``words``
+    reads, and no normalisation joins characters across it), the same words as
+    ``words`` gives for each part."""
+    return " ".join(words(" ".join(parts)))
