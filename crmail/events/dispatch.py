@@ -37,6 +37,8 @@ RETRY_DELAYS = (
     timedelta(hours=4),
 )
 ERROR_LIMIT = 4000
+# An idle consumer (``registry.consumer``) passes at most this many positions a step.
+IDLE_STEP = 50_000
 
 
 def retention() -> timedelta:
@@ -216,13 +218,14 @@ def _hand_batch(consumer: Consumer, prepared: _Prepared | None) -> int | None:
             return None
         events = _events(consumer, state.position, high)
         if consumer.idle is not None and consumer.idle():
-            # Nothing would be done with them: the same batch, its positions alone.
-            passed = list(events.values_list("position", flat=True)[: consumer.batch])
-            upto = passed[-1] if len(passed) == consumer.batch else high
+            # Nothing would be done with them: passed unread, up to ``IDLE_STEP``
+            # positions a step (a first sync's tens of thousands of events in one).
+            upto = min(high, state.position + IDLE_STEP)
+            passed = events.filter(position__lte=upto).count()
             state.position = upto
-            state.handled += len(passed)
+            state.handled += passed
             state.save(update_fields=["position", "handled", "updated_at"])
-            return len(passed)
+            return passed
         if prepared is not None:
             # Still the batch that was prepared? Its events' ids tell, and one more
             # whether more came since (the batch is then what was prepared).

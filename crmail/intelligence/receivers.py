@@ -15,7 +15,13 @@ from crmail.intelligence import switch, tasks
 from crmail.intelligence.pipeline import BATCH
 
 
-@consumer("intelligence", ("message.processed",), batch=500, after="linking")
+@consumer(
+    "intelligence",
+    ("message.processed",),
+    batch=500,
+    after="linking",
+    idle=lambda: not switch.enabled(),  # switched off: mail processed meanwhile is passed
+)
 def handle(batch: list[Delivered]) -> None:
     ids = sorted({i.data.message_id for i in batch if isinstance(i.data, MessageProcessed)})
     if not ids or not switch.enabled():

@@ -310,7 +310,7 @@ def test_an_idle_consumer_passes_its_events_unread_until_it_has_work_again(recor
     monkeypatch.setitem(CONSUMERS, "test", idle)
     assert dispatch.dispatch("test") == 7
     assert batches == [] and effects() == []
-    assert asked == [True, True, True]  # the same batches (3, 3, 1), none of them read
+    assert asked == [True]  # all of them in one step, none of them read
     state = ConsumerState.objects.get(name="test")
     assert (state.position, state.handled) == (dispatch.high_water(), 7) == (42, 7)
 
@@ -318,6 +318,26 @@ def test_an_idle_consumer_passes_its_events_unread_until_it_has_work_again(recor
     outbox.record(finished(8))
     assert dispatch.dispatch("test") == 1
     assert batches == [1] and effects() == [8]
+
+
+def test_an_idle_consumer_passes_a_long_way_in_bounded_steps(recorder, monkeypatch):
+    dispatch.start_all()
+    for n in range(1, 8):
+        outbox.record_many(
+            [RecordCreated(module="contacts", record_id=n * 10 + i) for i in range(5)]
+        )
+        outbox.record(finished(n))
+    monkeypatch.setattr(dispatch, "IDLE_STEP", 10)
+    idle = replace(CONSUMERS["test"], handler=recorder, idle=lambda: True)
+    monkeypatch.setitem(CONSUMERS, "test", idle)
+    dispatch.prepare()
+    places: list[int] = []
+    while dispatch._run_batch(idle) is not None:
+        state = ConsumerState.objects.get(name="test")
+        places.append(state.position)
+    # Positions 6, 12, ... 42 hold the test's events: one or two in each step of ten.
+    assert places == [10, 20, 30, 40, 42]
+    assert (state.handled, effects()) == (7, [])
 
 
 class Preparing:
