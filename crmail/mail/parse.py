@@ -132,9 +132,7 @@ def _without_nul(out: ParsedMessage) -> ParsedMessage:
     return out
 
 
-def parse_many(
-    raws: Sequence[bytes], *, headers: bool = True
-) -> list[ParsedMessage | Unparseable]:
+def parse_many(raws: Sequence[bytes], *, headers: bool = True) -> list[ParsedMessage | Unparseable]:
     """``parse_message`` over a batch, an unreadable message's ``Unparseable`` in its place.
 
     What a parsing worker process runs: this module needs no Django set-up.
