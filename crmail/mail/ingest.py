@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -306,9 +307,23 @@ def _readable(rows: list[Row]) -> tuple[list[Row], list[bytes]]:
 
 
 def save_bodies(rows: Sequence[Row], outcomes: Sequence[Digest | Unparseable]) -> int:
-    """Write what ``digest_bodies`` found, in one transaction: only over messages still
-    ``processing`` (a repeat, or a message deleted or parsed again meanwhile, is left as
-    it is)."""
+    """Write what ``digest_bodies`` found, in one transaction (``fill_bodies``, then
+    ``write_bodies``)."""
+    return write_bodies(fill_bodies(rows, outcomes))
+
+
+@dataclass(frozen=True)
+class Bodies:
+    """What ``write_bodies`` writes: each row with its body's fields, and the rows of
+    their attachments."""
+
+    rows: Sequence[Row]
+    attachments: list[list[Any]]
+
+
+def fill_bodies(rows: Sequence[Row], outcomes: Sequence[Digest | Unparseable]) -> Bodies:
+    """``rows`` given what parsing their bodies found (no database: a preparing consumer
+    does this before its batch's transaction)."""
     attachments: list[list[Any]] = []
     for row, outcome in zip(rows, outcomes, strict=True):
         if isinstance(outcome, Unparseable):
@@ -317,6 +332,13 @@ def save_bodies(rows: Sequence[Row], outcomes: Sequence[Digest | Unparseable]) -
             continue
         _fill_body(row, outcome, row.parse_problems)
         attachments += _attachment_rows(row.pk, outcome.parsed)
+    return Bodies(rows, attachments)
+
+
+def write_bodies(bodies: Bodies) -> int:
+    """Write ``bodies`` in one transaction: only over messages still ``processing`` (a
+    repeat, or a message deleted or parsed again meanwhile, is left as it is)."""
+    rows = bodies.rows
     with transaction.atomic():
         still = set(
             Message.objects.filter(
@@ -326,7 +348,9 @@ def save_bodies(rows: Sequence[Row], outcomes: Sequence[Digest | Unparseable]) -
         done = [r for r in rows if r.pk in still]
         Attachment.objects.filter(message_id__in=still).delete()
         _save_fields(BODY_FIELDS, done)
-        insert_rows(Attachment, ATTACHMENT_COLUMNS, [a for a in attachments if a[0] in still])
+        insert_rows(
+            Attachment, ATTACHMENT_COLUMNS, [a for a in bodies.attachments if a[0] in still]
+        )
         outbox.record_many(
             [MessageProcessed(message_id=r.pk) for r in done if r.parse_state != ParseState.FAILED]
         )

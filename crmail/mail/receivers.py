@@ -1,8 +1,9 @@
 """What the mail app does with its own events: the bodies of mail a first sync saved with
 its header fields alone are parsed right after it (decision 064). A consumer of the
 outbox, so it runs in the job queue, off the sync's path, and a crash hands its events
-out again (``save_bodies`` only touches messages still ``processing``). The parse is
-prepared outside the batch's transaction, so a sync beside it waits only for the save."""
+out again (``write_bodies`` only touches messages still ``processing``). The parse, and
+each message's fields from it, are prepared outside the batch's transaction, so a sync
+beside it waits only for the writes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from functools import partial
 
 from crmail.events.kinds import MessageParsed
 from crmail.events.registry import Delivered, Write, preparing_consumer
-from crmail.mail.ingest import digest_bodies, save_bodies
+from crmail.mail.ingest import digest_bodies, fill_bodies, write_bodies
 
 BATCH = 500
 
@@ -18,4 +19,4 @@ BATCH = 500
 @preparing_consumer("bodies", ("message.parsed",), batch=BATCH)
 def handle(batch: list[Delivered]) -> Write:
     ids = [item.data.message_id for item in batch if isinstance(item.data, MessageParsed)]
-    return partial(save_bodies, *digest_bodies(ids))
+    return partial(write_bodies, fill_bodies(*digest_bodies(ids)))
