@@ -218,8 +218,8 @@ def digest_bodies(message_ids: Sequence[int]) -> tuple[list[Row], list[Digest | 
 
 
 def _digest_here(rows: list[Row]) -> tuple[list[Row], list[Digest | Unparseable]]:
-    """Read and parse ``rows`` whole in this process; those whose bytes are missing are
-    left out (``_readable``)."""
+    """Read ``rows`` and parse their bodies in this process; those whose bytes are
+    missing are left out (``_readable``)."""
     if not rows:
         return [], []
     try:
@@ -229,8 +229,9 @@ def _digest_here(rows: list[Row]) -> tuple[list[Row], list[Digest | Unparseable]
     return rows, digest_many(raws, BODY_TEXT_LIMIT, headers=False)
 
 
-# A batch of bodies at least this large is shared with worker processes: one share for
-# each worker and one for the job's own process (its threads share one interpreter lock).
+# A batch of bodies at least this large is shared among the worker processes, a share
+# each; the job's own process, whose threads share one interpreter lock with the search
+# index's words and the other consumers, only writes what they found (decision 070).
 # Each worker reads its messages from the blob store itself: it is told where they lie,
 # not handed their bytes (handing over the bytes cost more than parsing them, decision
 # 065).
@@ -251,9 +252,9 @@ def _hand_to_workers(rows: list[Row]) -> list[tuple[list[Row], Future[list[Any]]
         return []
     where = {place[0]: place for place in blob_store.places(r.sha256 for r in rows)}
     stored = [r for r in rows if r.sha256 in where]
-    size = max(1, -(-len(stored) // (workers + 1)))
+    size = max(1, -(-len(stored) // workers))
     handed: list[tuple[list[Row], Future[list[Any]]]] = []
-    for start in range(size, len(stored), size):  # the first share stays here
+    for start in range(0, len(stored), size):
         share = stored[start : start + size]
         try:
             future = pool.submit(
