@@ -584,10 +584,14 @@ class _NeedsFullParser(Exception):
 _HEADER_END = re.compile(rb"\n\r?\n")
 # One header field: name, colon, value and its continuation lines (as feedparser reads it).
 _HEADER_FIELD = re.compile(r"([\041-\071\073-\176]+):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)(?:\n|\Z)")
+# A header block made of such fields alone, each one taken whole (atomic: a block that is
+# not one fails at once, without trying other ways to cut its fields).
+_HEADER_FIELDS = re.compile(r"(?>[\041-\071\073-\176]+:[^\n]*+(?:\n[ \t][^\n]*+)*+(?:\n|\Z))*+")
 _BOUNDARY_TAIL = re.compile(rb"(--)?[ \t]*(?:\r\n|\n)?")
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 # Headers whose values the fast path reads through compat32's parameter parsing.
 _MIME_HEADERS = ("content-type", "content-disposition", "content-transfer-encoding")
+_MIME_FIELDS = frozenset((*_MIME_HEADERS, "content-id"))
 _MAX_DEPTH = 40
 
 
@@ -620,18 +624,15 @@ def _header_block(block: bytes) -> tuple[list[tuple[str, str]], Message]:
     if block.count(b"\r") != block.count(b"\r\n"):
         raise _NeedsFullParser("bare CR")  # the stdlib also ends lines at a bare CR
     text = block.decode("ascii", "surrogateescape")
-    fields: list[tuple[str, str]] = []
+    if _HEADER_FIELDS.fullmatch(text) is None:
+        raise _NeedsFullParser("not a header line")
+    # The block is field after field: findall cuts it as matching one field after the
+    # other from its start would.
+    fields = [(name, value.rstrip("\r\n")) for name, value in _HEADER_FIELD.findall(text)]
     mime = Message(policy=compat32)
-    pos, end = 0, len(text)
-    while pos < end:
-        found = _HEADER_FIELD.match(text, pos)
-        if found is None:
-            raise _NeedsFullParser("not a header line")
-        name, value = found.group(1), found.group(2).rstrip("\r\n")
-        fields.append((name, value))
-        if name.lower() in _MIME_HEADERS or name.lower() == "content-id":
+    for name, value in fields:
+        if name.lower() in _MIME_FIELDS:
             mime.set_raw(name, value)
-        pos = found.end()
     return fields, mime
 
 
