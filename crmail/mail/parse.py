@@ -318,20 +318,22 @@ class _RawHeaders:
     """
 
     def __init__(self, items: Iterable[tuple[str, str]]) -> None:
+        # Values as they stand, unfolded when read: most fields (Received, DKIM-Signature
+        # …) are never read.
         self.values: dict[str, list[str]] = {}
         for name, value in items:
-            self.values.setdefault(name.lower(), []).append(_unfold(value))
+            self.values.setdefault(name.lower(), []).append(value)
 
     def text(self, name: str) -> str:
         values = self.values.get(name)
-        return decode_words(values[0]) if values else ""
+        return decode_words(_unfold(values[0])) if values else ""
 
     def participants(self, role: str) -> list[Participant]:
         values = self.values.get(role)
         if not values:
             return []
         found = []
-        for name, address in split_addresses(values):
+        for name, address in split_addresses([_unfold(value) for value in values]):
             if not address and not name:
                 continue
             address = _unsurrogate(address)
