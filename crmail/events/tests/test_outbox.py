@@ -264,15 +264,21 @@ def test_a_writer_of_many_commits_hands_them_over_together_and_all_by_its_end(
     assert batches[-1] == [7]  # outside a block, at once
 
 
-def test_a_batch_is_of_the_consumers_own_kinds_however_many_others_lie_between(
-    recorder, monkeypatch
-):
-    dispatch.start_all()
+def record_among_others() -> None:
+    """Seven events of the test consumer's kind (positions 6, 12, ... 42), each after
+    five of a kind it does not want."""
     for n in range(1, 8):
         outbox.record_many(
             [RecordCreated(module="contacts", record_id=n * 10 + i) for i in range(5)]
         )
         outbox.record(finished(n))
+
+
+def test_a_batch_is_of_the_consumers_own_kinds_however_many_others_lie_between(
+    recorder, monkeypatch
+):
+    dispatch.start_all()
+    record_among_others()
     batches: list[int] = []
 
     def counted(batch):  # type: ignore[no-untyped-def]
@@ -288,11 +294,7 @@ def test_a_batch_is_of_the_consumers_own_kinds_however_many_others_lie_between(
 
 def test_an_idle_consumer_passes_its_events_unread_until_it_has_work_again(recorder, monkeypatch):
     dispatch.start_all()
-    for n in range(1, 8):
-        outbox.record_many(
-            [RecordCreated(module="contacts", record_id=n * 10 + i) for i in range(5)]
-        )
-        outbox.record(finished(n))
+    record_among_others()
     subscribed = {"now": False}
     batches: list[int] = []
 
@@ -322,11 +324,7 @@ def test_an_idle_consumer_passes_its_events_unread_until_it_has_work_again(recor
 
 def test_an_idle_consumer_passes_a_long_way_in_bounded_steps(recorder, monkeypatch):
     dispatch.start_all()
-    for n in range(1, 8):
-        outbox.record_many(
-            [RecordCreated(module="contacts", record_id=n * 10 + i) for i in range(5)]
-        )
-        outbox.record(finished(n))
+    record_among_others()
     monkeypatch.setattr(dispatch, "IDLE_STEP", 10)
     idle = replace(CONSUMERS["test"], handler=recorder, idle=lambda: True)
     monkeypatch.setitem(CONSUMERS, "test", idle)
@@ -335,7 +333,7 @@ def test_an_idle_consumer_passes_a_long_way_in_bounded_steps(recorder, monkeypat
     while dispatch._run_batch(idle) is not None:
         state = ConsumerState.objects.get(name="test")
         places.append(state.position)
-    # Positions 6, 12, ... 42 hold the test's events: one or two in each step of ten.
+    # One or two of the test's events in each step of ten positions.
     assert places == [10, 20, 30, 40, 42]
     assert (state.handled, effects()) == (7, [])
 
