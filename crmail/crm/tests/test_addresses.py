@@ -3,6 +3,8 @@ Django's validator takes, and gives what the validator's path gives."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -46,5 +48,5 @@ def test_an_address_is_stored_as_the_validators_path_stores_it(raw: str, monkeyp
             return f"refused: {exc.messages}"
 
     quick = outcome()
-    monkeypatch.setattr(addresses, "_PLAIN", addresses.re.compile(r"(?!)"))  # never quick
+    monkeypatch.setattr(addresses, "_PLAIN", re.compile(r"(?!)"))  # never quick
     assert quick == outcome()
