@@ -4,6 +4,7 @@ first sync's messages, locations, participants and attachments."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from datetime import datetime
@@ -64,6 +65,17 @@ def _copy(cursor: Any, sql: str, rows: Iterable[Sequence[Any]]) -> None:
                 copy.write_row(values)
 
 
+def _execute_qmark(cursor: Any, sql: str, params: Sequence[Any]) -> None:
+    """SQLite: ``sql``, written with ``?`` placeholders, past Django's cursor wrapper,
+    which turns each ``%s`` of a statement into ``?`` with a regular expression (about
+    1 ms for a statement of 500 rows of 20 values). Its errors are made Django's, and it
+    is logged as Django logs a statement when it logs them, as ``_copy`` does."""
+    with cursor.db.wrap_database_errors:
+        logged = cursor.debug_sql(sql) if hasattr(cursor, "debug_sql") else nullcontext()
+        with logged:
+            sqlite3.Cursor.execute(cursor.cursor, sql, params)
+
+
 def inserts(
     model: type[Model],
     names: Sequence[str],
@@ -108,17 +120,20 @@ def inserts(
                     f"ORDER BY {_ORDINAL}{tail}"
                 )
                 return cursor.fetchall() if cursor.description else []
-        row = "(" + ", ".join(["%s"] * len(fields) + literals) + ")"
+        sqlite = connection.vendor == "sqlite"
+        mark = "?" if sqlite else "%s"
+        row = "(" + ", ".join([mark] * len(fields) + literals) + ")"
         size = rows_per_statement(len(fields))
         for start in range(0, len(rows), size):
             part = rows[start : start + size]
             # Identifiers from the model, quoted; literals from the caller; every value is a
             # parameter.
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) "  # noqa: S608
-                f"VALUES {', '.join([row] * len(part))}{tail}",
-                [value for values in part for value in values],
-            )
+            sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(part))}{tail}"  # noqa: S608
+            params = [value for values in part for value in values]
+            if sqlite:
+                _execute_qmark(cursor, sql, params)
+            else:
+                cursor.execute(sql, params)
             if cursor.description:
                 found += cursor.fetchall()
     return found

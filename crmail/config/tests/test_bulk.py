@@ -85,3 +85,16 @@ def test_rows_written_twice_in_a_transaction_and_after_one_rolled_back_go_in_onc
     expected = [subject for _, subject in many[1] + many[2]]
     assert [subjects[pk] for pk in first + second] == expected
     assert sorted(subjects.values()) == expected
+
+
+def test_values_that_look_like_placeholders_are_written_as_they_are():
+    """SQLite's statements are written with ``?`` and go past Django's rewriting of
+    ``%s``: a subject holding ``%s``, ``%%`` or ``?`` is stored as it was given, and the
+    statement is still counted and logged as Django's own are."""
+    from django.test.utils import CaptureQueriesContext
+
+    subjects = ["100% sure", "%s and %%s", "why?", "?, ?", "%(name)s"]
+    with CaptureQueriesContext(connection) as queries:
+        ids = insert_returning_ids(Thread, ("subject",), [(s,) for s in subjects])
+    assert [Thread.objects.get(pk=pk).subject for pk in ids] == subjects
+    assert any("INSERT INTO" in q["sql"] for q in queries.captured_queries)
