@@ -666,13 +666,15 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
             "installation runs one; email intelligence off), same rounds: the sync's own "
             "time beside the worker and without it (the `crmail` column above), start-up "
             "and sync (the process less its wait), everything processed (the process, which "
-            "ends when no message is processing and the search index has caught up), and "
-            "how long processing went on after the sync ended:",
+            "ends when no message is processing and the search index has caught up), "
+            "how long processing went on after the sync ended, and how long after it the "
+            'last messages showed "processing" (their body text not saved yet), against '
+            "the sync's own time:",
             "",
             "| mailbox | mbsync | crmail sync, worker beside | crmail sync alone "
             "| start-up and sync | everything processed | that ÷ mbsync "
-            "| processing after the sync |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            '| processing after the sync | "processing" shown after the sync | that ÷ sync |',
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for box in boxes:
             r = box.results
@@ -683,11 +685,13 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
             everything = [x.detail["process_s"] for x in runs]
             after = [x.detail["processed_s"] - x.detail["synced_s"] for x in runs]
             synced = [e - a for e, a in zip(everything, after, strict=True)]
+            shown = [max(0.0, x.detail["bodies_s"] - x.detail["synced_s"]) for x in runs]
+            against = statistics.median(shown) / statistics.median([x.seconds for x in runs])
             lines.append(
                 f"| {box.key} | {mb:.2f} | {_stat([x.seconds for x in runs])} "
                 f"| {_stat([x.seconds for x in r['crmail']])} | {_stat(synced)} "
                 f"| {_stat(everything)} | {statistics.median(everything) / mb:.2f} "
-                f"| {_stat(after)} |"
+                f"| {_stat(after)} | {_stat(shown)} | {against:.2f} |"
             )
     lines += [
         "",
