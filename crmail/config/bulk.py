@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -54,26 +54,29 @@ def insert_rows(
     inserts(model, names, rows, " ON CONFLICT DO NOTHING" if ignore_conflicts else "")
 
 
+@contextmanager
+def _past_django(cursor: Any, sql: str) -> Iterator[None]:
+    """Around a statement run on the database driver's own cursor (``cursor.cursor``),
+    past Django's: its errors are made Django's (IntegrityError…), and it is logged as
+    Django logs a statement when it logs them (tests, DEBUG)."""
+    logged = cursor.debug_sql(sql) if hasattr(cursor, "debug_sql") else nullcontext()
+    with cursor.db.wrap_database_errors, logged:
+        yield
+
+
 def _copy(cursor: Any, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-    """PostgreSQL: ``rows`` through ``COPY … FROM STDIN`` (``sql``). Past Django's cursor,
-    so its errors are made Django's here (IntegrityError…), and it is logged as Django
-    logs a statement when it logs them (tests, DEBUG)."""
-    with cursor.db.wrap_database_errors:
-        logged = cursor.debug_sql(sql) if hasattr(cursor, "debug_sql") else nullcontext()
-        with logged, cursor.cursor.copy(sql) as copy:
-            for values in rows:
-                copy.write_row(values)
+    """PostgreSQL: ``rows`` through ``COPY … FROM STDIN`` (``sql``), past Django's cursor."""
+    with _past_django(cursor, sql), cursor.cursor.copy(sql) as copy:
+        for values in rows:
+            copy.write_row(values)
 
 
 def _execute_qmark(cursor: Any, sql: str, params: Sequence[Any]) -> None:
     """SQLite: ``sql``, written with ``?`` placeholders, past Django's cursor wrapper,
     which turns each ``%s`` of a statement into ``?`` with a regular expression (about
-    1 ms for a statement of 500 rows of 20 values). Its errors are made Django's, and it
-    is logged as Django logs a statement when it logs them, as ``_copy`` does."""
-    with cursor.db.wrap_database_errors:
-        logged = cursor.debug_sql(sql) if hasattr(cursor, "debug_sql") else nullcontext()
-        with logged:
-            sqlite3.Cursor.execute(cursor.cursor, sql, params)
+    1 ms for a statement of 500 rows of 20 values)."""
+    with _past_django(cursor, sql):
+        sqlite3.Cursor.execute(cursor.cursor, sql, params)
 
 
 def inserts(
