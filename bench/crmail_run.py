@@ -261,15 +261,21 @@ def run_queued_jobs(leave: frozenset[str] = frozenset()) -> dict[str, float]:
     return dict(spent)
 
 
+def processing() -> bool:
+    """Whether some message still shows "processing" (its body text not saved yet)."""
+    from crmail.mail.models import Message, ParseState
+
+    return Message.objects.filter(parse_state=ParseState.PROCESSING).exists()
+
+
 def processed() -> bool:
     """Whether everything a sync stored is processed: no message ``processing``, every
     committed event sequenced, and no event for the bodies or the search index after
     their places (an event of other kinds after them waits for no one)."""
     from crmail.events.models import ConsumerState, Event
     from crmail.events.registry import CONSUMERS
-    from crmail.mail.models import Message, ParseState
 
-    if Message.objects.filter(parse_state=ParseState.PROCESSING).exists():
+    if processing():
         return False
     if Event.objects.filter(position__isnull=True).exists():
         return False
@@ -285,16 +291,11 @@ def wait_processed(limit: float = 600.0) -> tuple[float, float]:
     """Wait for a job worker beside this process to process what the sync stored; the
     ``time.perf_counter()`` when no message showed "processing" any more (their body
     text, snippets and attachments saved), and when everything was processed."""
-    from crmail.mail.models import Message, ParseState
-
     deadline = time.perf_counter() + limit
     bodies: float | None = None
     while True:
         now = time.perf_counter()
-        if (
-            bodies is None
-            and not Message.objects.filter(parse_state=ParseState.PROCESSING).exists()
-        ):
+        if bodies is None and not processing():
             bodies = now
         if bodies is not None and processed():
             return bodies, now
