@@ -584,11 +584,13 @@ class _NeedsFullParser(Exception):
 
 
 _HEADER_END = re.compile(rb"\n\r?\n")
+# A header field's name: printable ASCII but the colon (RFC 5322 §2.2).
+_FIELD_NAME = r"[\041-\071\073-\176]+"
 # One header field: name, colon, value and its continuation lines (as feedparser reads it).
-_HEADER_FIELD = re.compile(r"([\041-\071\073-\176]+):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)(?:\n|\Z)")
+_HEADER_FIELD = re.compile(rf"({_FIELD_NAME}):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)(?:\n|\Z)")
 # A header block made of such fields alone, each one taken whole (atomic: a block that is
 # not one fails at once, without trying other ways to cut its fields).
-_HEADER_FIELDS = re.compile(r"(?>[\041-\071\073-\176]+:[^\n]*+(?:\n[ \t][^\n]*+)*+(?:\n|\Z))*+")
+_HEADER_FIELDS = re.compile(rf"(?>{_FIELD_NAME}:[^\n]*+(?:\n[ \t][^\n]*+)*+(?:\n|\Z))*+")
 _BOUNDARY_TAIL = re.compile(rb"(--)?[ \t]*(?:\r\n|\n)?")
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 # Headers whose values the fast path reads through compat32's parameter parsing.
