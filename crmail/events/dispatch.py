@@ -37,6 +37,9 @@ RETRY_DELAYS = (
     timedelta(hours=4),
 )
 ERROR_LIMIT = 4000
+# The longest a consumer that gives way to another (``Consumer.gives_way_to``) waits before
+# a batch of its own, so that it is never held back for good.
+GIVE_WAY = timedelta(seconds=2)
 # An idle consumer (``registry.consumer``) passes at most this many positions a step.
 IDLE_STEP = 50_000
 
@@ -171,20 +174,22 @@ def _preparing_lock(name: str) -> threading.Lock:
 
 
 def _prepare(consumer: Consumer) -> _Prepared | None:
-    """``consumer``'s next batch prepared, read without any lock; None when nothing waits,
-    or when preparing failed (the batch is then handled whole in its transaction, where a
-    failure is recorded)."""
+    """``consumer``'s next batch prepared, read without any lock (its preparer shown the
+    events after it, up to its ``ahead``); None when nothing waits, or when preparing
+    failed (the batch is then handled whole in its transaction, where a failure is
+    recorded)."""
     assert consumer.prepare is not None
     position = (
         ConsumerState.objects.filter(name=consumer.name).values_list("position", flat=True).first()
     )
     if position is None:
         return None
-    rows = list(_events(consumer, position, _limit(consumer))[: consumer.batch])
+    found = list(_events(consumer, position, _limit(consumer))[: consumer.batch + consumer.ahead])
+    rows, upcoming = found[: consumer.batch], found[consumer.batch :]
     if not rows:
         return None
     try:
-        write = consumer.prepare(_delivered(rows))
+        write = consumer.prepare(_delivered(rows), _delivered(upcoming))
     except Exception:
         log.info("events: preparing a batch of %s failed; handled whole", consumer.name)
         return None
@@ -313,12 +318,38 @@ def _failed(name: str, event: Event, failure: Failure | None, exc: Exception) ->
     failure.save()
 
 
+# Consumers with a ``run`` under way in this process, how many of each (a consumer that
+# gives way to one of them waits for the count to fall to nothing).
+_running: dict[str, int] = {}
+_running_changed = threading.Condition()
+
+
+def _give_way(consumer: Consumer) -> None:
+    """Wait, ``GIVE_WAY`` at most, while the consumer ``consumer`` gives way to runs in
+    this process."""
+    other = consumer.gives_way_to
+    if other is None:
+        return
+    with _running_changed:
+        _running_changed.wait_for(lambda: not _running.get(other), GIVE_WAY.total_seconds())
+
+
 def run(name: str) -> int:
     """Hand ``name`` everything that waits for it; the number of events handled."""
     consumer = CONSUMERS[name]
     total = 0
-    while _behind(name) and (n := _run_batch(consumer)) is not None:
-        total += n
+    with _running_changed:
+        _running[name] = _running.get(name, 0) + 1
+    try:
+        while _behind(name):
+            _give_way(consumer)
+            if (n := _run_batch(consumer)) is None:
+                break
+            total += n
+    finally:
+        with _running_changed:
+            _running[name] -= 1
+            _running_changed.notify_all()
     return total
 
 

@@ -10,7 +10,9 @@ index's words) is registered with ``preparing_consumer``: its function reads and
 before the batch's transaction and returns what writes inside it. On SQLite a transaction
 holds the database's one write lock from its start, so a sync writing beside it waits only
 for the write, not for the parse. What was read may change before the write: the write
-checks again what it writes over.
+checks again what it writes over. Registered with ``ahead``, it is also shown the events
+known to come after its batch: it may start on them (the bodies' parse, in worker
+processes) while this batch is written; they come again as a batch of their own.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ class Delivered:
 Handler = Callable[[list[Delivered]], None]
 # What a preparing consumer's function returns: the batch's writes, run in its transaction.
 Write = Callable[[], object]
-Preparer = Callable[[list[Delivered]], Write]
+# A preparing consumer's function: given its batch and the events known to follow it (at
+# most ``ahead`` of them), the batch's writes.
+Preparer = Callable[[list[Delivered], list[Delivered]], Write]
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,13 @@ class Consumer:
     # True when the handler would do nothing with any batch (no webhook endpoint, no
     # rule): its events are passed in the same batches without being read.
     idle: Callable[[], bool] | None = None
-    # A preparing consumer's function (``handler`` runs it and its write in one go).
+    # A preparing consumer's function (``handler`` runs it and its write in one go), and
+    # how many events after its batch it is shown.
     prepare: Preparer | None = None
+    ahead: int = 0
+    # A consumer whose batches wait while that one runs in the same process (a while at
+    # most, ``dispatch.GIVE_WAY``): what users wait for first goes first.
+    gives_way_to: str | None = None
 
 
 CONSUMERS: dict[str, Consumer] = {}
@@ -86,20 +95,42 @@ def consumer(
 
 
 def preparing_consumer(
-    name: str, kinds: Iterable[str], *, batch: int = 200
+    name: str,
+    kinds: Iterable[str],
+    *,
+    batch: int = 200,
+    ahead: int = 0,
+    gives_way_to: str | None = None,
 ) -> Callable[[Preparer], Preparer]:
     """Register ``prepare`` as consumer ``name`` of ``kinds``: it reads and computes what a
     batch needs outside the batch's transaction and returns the writes, which run inside it
     (see the module's docstring). Its reads may be a little old by the write: the write
     checks what it writes over, and a batch another dispatcher took meanwhile is prepared
-    again."""
+    again. ``prepare`` is also given up to ``ahead`` of the events that follow the batch,
+    as far as they are known (none when a batch is handled whole or one by one): a hint
+    only, what it starts on them must be right whatever comes of them.
+
+    A consumer that ``gives_way_to`` another starts none of its batches while that one
+    runs in the same process, for a while at most (``dispatch.GIVE_WAY``): on a machine
+    of few cores the two would otherwise share one interpreter lock and the database's
+    write lock, and the one users wait for (the bodies of new mail) would take twice as
+    long. In another process, or when nothing else runs that one, it does not wait."""
     wanted = _known(kinds)
 
     def register(prepare: Preparer) -> Preparer:
         def handle(items: list[Delivered]) -> None:
-            prepare(items)()
+            prepare(items, [])()
 
-        _register(Consumer(name, wanted, handle, batch=batch, prepare=prepare), prepare)
+        new = Consumer(
+            name,
+            wanted,
+            handle,
+            batch=batch,
+            prepare=prepare,
+            ahead=ahead,
+            gives_way_to=gives_way_to,
+        )
+        _register(new, prepare)
         return prepare
 
     return register

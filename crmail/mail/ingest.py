@@ -186,12 +186,36 @@ def process_bodies(message_ids: Sequence[int]) -> int:
     return save_bodies(*digest_bodies(message_ids))
 
 
-def digest_bodies(message_ids: Sequence[int]) -> tuple[list[Row], list[Digest | Unparseable]]:
+def digest_bodies(
+    message_ids: Sequence[int], ahead: Sequence[int] = ()
+) -> tuple[list[Row], list[Digest | Unparseable]]:
     """``process_bodies``' reading and parsing, outside any transaction of its own: the
     messages among ``message_ids`` still ``processing`` whose bytes could be read, and
     what parsing their bodies found (``save_bodies`` writes them). The top-level header
     fields are not read again: the sync saved them, and the problems found reading them,
-    which each row carries."""
+    which each row carries. The bodies of ``ahead`` (the messages expected next) start
+    being parsed in the worker processes meanwhile (``_start_ahead``)."""
+    rows = _processing(message_ids)
+    handed = _hand_to_workers(rows)
+    _start_ahead(ahead)
+    given = {r.pk for share in handed for r in share.rows}
+    done, outcomes = _digest_here([r for r in rows if r.pk not in given])
+    for share in handed:
+        try:
+            parsed, found = share.rows, share.outcomes()
+        except Exception as exc:  # a worker died, or could not read the store: here then
+            log.warning("A bodies worker failed (%s); parsing its share here", exc)
+            if isinstance(exc, BrokenProcessPool):
+                _forget_pool()
+            parsed, found = _digest_here(share.rows)
+        done += parsed
+        outcomes += found
+    return done, outcomes
+
+
+def _processing(message_ids: Sequence[int]) -> list[Row]:
+    """The messages among ``message_ids`` still ``processing``, as rows with their hash
+    and the problems the sync found in their header fields."""
     rows = []
     for pk, first_seen_at, sha256, problems in Message.objects.filter(
         pk__in=list(message_ids), parse_state=ParseState.PROCESSING
@@ -199,22 +223,7 @@ def digest_bodies(message_ids: Sequence[int]) -> tuple[list[Row], list[Digest | 
         row = Row(pk, first_seen_at, sha256)
         row.parse_problems = problems
         rows.append(row)
-    if not rows:
-        return [], []
-    handed = _hand_to_workers(rows)
-    given = {r.pk for share, _ in handed for r in share}
-    done, outcomes = _digest_here([r for r in rows if r.pk not in given])
-    for share, future in handed:
-        try:
-            found = future.result()
-        except Exception as exc:  # a worker died, or could not read the store: here then
-            log.warning("A bodies worker failed (%s); parsing its share here", exc)
-            if isinstance(exc, BrokenProcessPool):
-                _forget_pool()
-            share, found = _digest_here(share)
-        done += share
-        outcomes += found
-    return done, outcomes
+    return rows
 
 
 def _digest_here(rows: list[Row]) -> tuple[list[Row], list[Digest | Unparseable]]:
@@ -240,10 +249,64 @@ _bodies: ProcessPoolExecutor | None = None
 _bodies_lock = threading.Lock()
 
 
-def _hand_to_workers(rows: list[Row]) -> list[tuple[list[Row], Future[list[Any]]]]:
-    """Shares of ``rows`` handed to the bodies workers, each with its future (results in
-    the share's order); rows not handed (a small batch, bytes not in the blob store, no
+@dataclass(frozen=True)
+class _Share:
+    """Messages whose bodies a worker parses: their rows, and the worker's future with
+    where each row's outcome is in what it returns."""
+
+    rows: list[Row]
+    future: Future[list[Any]]
+    at: list[int]
+
+    def outcomes(self) -> list[Digest | Unparseable]:
+        """The rows' outcomes, in their order (waits for the worker; raises what it
+        raised)."""
+        found = self.future.result()
+        return [found[i] for i in self.at]
+
+
+# Bodies started ahead (``_start_ahead``): by the message's hash, the worker's future and
+# where the message's outcome is in its result. A parse depends on the bytes alone, so
+# one started for a message is right for any message with those bytes, whatever became
+# of the batch it was started for. Only the last batch's are kept.
+_ahead: dict[str, tuple[Future[list[Any]], int]] = {}
+
+
+def _hand_to_workers(rows: list[Row]) -> list[_Share]:
+    """Shares of ``rows`` the bodies workers parse: those started ahead, and the rest
+    handed over now; rows not handed (a small batch, bytes not in the blob store, no
     workers) are for the caller."""
+    with _bodies_lock:
+        started = {r.sha256: found for r in rows if (found := _ahead.pop(r.sha256, None))}
+    by_future: dict[Future[list[Any]], _Share] = {}
+    rest = []
+    for row in rows:
+        if row.sha256 not in started:
+            rest.append(row)
+            continue
+        future, at = started[row.sha256]
+        share = by_future.setdefault(future, _Share([], future, []))
+        share.rows.append(row)
+        share.at.append(at)
+    return [*by_future.values(), *_submit(rest)]
+
+
+def _start_ahead(message_ids: Sequence[int]) -> None:
+    """Hand the bodies of the messages among ``message_ids`` still ``processing`` to the
+    workers now, to be taken by a later ``_hand_to_workers`` (the next batch, written
+    while these are parsed); what was started ahead before and not taken is let go."""
+    shares = _submit(_processing(message_ids)) if message_ids else []
+    with _bodies_lock:
+        _ahead.clear()
+        for share in shares:
+            for row, at in zip(share.rows, share.at, strict=True):
+                _ahead[row.sha256] = (share.future, at)
+
+
+def _submit(rows: list[Row]) -> list[_Share]:
+    """Shares of ``rows`` handed to the bodies workers now (one a worker), each row's
+    outcome in its place; none for a small batch or when the workers cannot start, and
+    only rows whose bytes are in the blob store."""
     workers = default_workers()
     if len(rows) < BODY_WORKERS_FROM or workers < 1:
         return []
@@ -253,7 +316,7 @@ def _hand_to_workers(rows: list[Row]) -> list[tuple[list[Row], Future[list[Any]]
     where = {place[0]: place for place in blob_store.places(r.sha256 for r in rows)}
     stored = [r for r in rows if r.sha256 in where]
     size = max(1, -(-len(stored) // workers))
-    handed: list[tuple[list[Row], Future[list[Any]]]] = []
+    handed: list[_Share] = []
     for start in range(0, len(stored), size):
         share = stored[start : start + size]
         try:
@@ -268,7 +331,7 @@ def _hand_to_workers(rows: list[Row]) -> list[tuple[list[Row], Future[list[Any]]
         except (BrokenProcessPool, RuntimeError):
             _forget_pool()
             break
-        handed.append((share, future))
+        handed.append(_Share(share, future, list(range(len(share)))))
     return handed
 
 
@@ -287,6 +350,7 @@ def _forget_pool() -> None:
     global _bodies
     with _bodies_lock:
         pool, _bodies = _bodies, None
+        _ahead.clear()
     if pool is not None:
         pool.shutdown(wait=False, cancel_futures=True)
 

@@ -344,12 +344,14 @@ class Preparing:
 
     def __init__(self) -> None:
         self.prepared: list[tuple[list[int], bool]] = []
+        self.upcoming: list[list[int]] = []
         self.written: list[list[int]] = []
         self.while_preparing: Callable[[], None] | None = None
         self.fail_on: set[int] = set()
 
-    def __call__(self, batch):  # type: ignore[no-untyped-def]
+    def __call__(self, batch, upcoming):  # type: ignore[no-untyped-def]
         ids = [item.data.mailbox_id for item in batch]
+        self.upcoming.append([item.data.mailbox_id for item in upcoming])
         if self.fail_on & set(ids):
             raise RuntimeError("cannot read what the batch needs")
         self.prepared.append((ids, connection.in_atomic_block))
@@ -395,6 +397,26 @@ def test_a_preparing_consumer_reads_before_its_batchs_transaction_and_writes_in_
     assert preparing.prepared == [([1, 2, 3], False), ([4], False)]
     assert written_in == [True] * 4
     assert effects() == [1, 2, 3, 4]
+    assert preparing.upcoming == [[], []]  # registered without ``ahead``: shown nothing
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_preparing_consumer_with_ahead_is_shown_the_events_after_its_batch(monkeypatch):
+    """What comes after a batch is shown to the preparer (up to ``ahead`` events) and then
+    handled as a batch of its own, once, whatever the preparer started on it."""
+    prep = Preparing()
+    monkeypatch.delitem(CONSUMERS, "test", raising=False)
+    preparing_consumer("test", ("sync.finished",), batch=3, ahead=2)(prep)
+    try:
+        dispatch.start_all()
+        outbox.record_many([finished(n) for n in range(1, 8)])
+        dispatch.dispatch("test")
+    finally:
+        CONSUMERS.pop("test", None)
+    assert [ids for ids, _ in prep.prepared] == [[1, 2, 3], [4, 5, 6], [7]]
+    assert prep.upcoming == [[4, 5], [7], []]
+    assert prep.written == [[1, 2, 3], [4, 5, 6], [7]]
+    assert effects() == [1, 2, 3, 4, 5, 6, 7]
 
 
 def test_a_batch_another_dispatcher_handled_while_it_was_prepared_is_not_written_again(
@@ -548,3 +570,89 @@ def test_docs_list_every_kind_with_its_fields():
     for name, cls in REGISTRY.items():
         for f in dataclasses.fields(cls):
             assert f"| `{f.name}` |" in sections[name], (name, f.name)
+
+
+@pytest.fixture
+def giving_way(monkeypatch):
+    """A preparing consumer ``test`` that gives way to a consumer ``first``."""
+    prep = Preparing()
+    monkeypatch.delitem(CONSUMERS, "test", raising=False)
+    preparing_consumer("test", ("sync.finished",), batch=3, gives_way_to="first")(prep)
+    yield prep
+    CONSUMERS.pop("test", None)
+
+
+def _mark_running(name: str, change: int) -> None:
+    with dispatch._running_changed:
+        dispatch._running[name] = dispatch._running.get(name, 0) + change
+        dispatch._running_changed.notify_all()
+
+
+def test_a_consumer_that_gives_way_waits_while_the_other_runs_in_this_process(
+    giving_way, monkeypatch
+):
+    """The search index gives way to the bodies: its batches start once the bodies' run
+    here is over."""
+    import threading
+
+    monkeypatch.setattr(dispatch, "GIVE_WAY", timedelta(seconds=60))
+    dispatch.start_all()
+    outbox.record_many([finished(n) for n in range(1, 5)])
+    dispatch.prepare()
+    order: list[str] = []
+    _mark_running("first", 1)
+
+    def first_ends() -> None:
+        order.append("first ended")
+        _mark_running("first", -1)
+
+    threading.Timer(0.3, first_ends).start()
+    dispatch.run("test")
+    order.append("test ran")
+    assert order == ["first ended", "test ran"]
+    assert giving_way.written == [[1, 2, 3], [4]]
+
+
+def test_a_consumer_gives_way_for_a_while_at_most(giving_way, monkeypatch):
+    """Whatever holds the other consumer up, the one that gives way is not held for good."""
+    monkeypatch.setattr(dispatch, "GIVE_WAY", timedelta(seconds=0.05))
+    dispatch.start_all()
+    outbox.record_many([finished(n) for n in range(1, 5)])
+    dispatch.prepare()
+    _mark_running("first", 1)
+    try:
+        assert dispatch.run("test") == 4
+    finally:
+        _mark_running("first", -1)
+    assert effects() == [1, 2, 3, 4]
+
+
+def test_a_consumer_does_not_wait_for_one_that_does_not_run(giving_way, monkeypatch):
+    """In a process where the other consumer does not run (one job after another, or it
+    runs in another process), nothing is waited for."""
+    import time
+
+    monkeypatch.setattr(dispatch, "GIVE_WAY", timedelta(seconds=60))
+    dispatch.start_all()
+    outbox.record_many([finished(n) for n in range(1, 5)])
+    dispatch.prepare()
+    started = time.monotonic()
+    assert dispatch.run("test") == 4
+    assert time.monotonic() - started < 30  # it did not wait out GIVE_WAY
+
+
+def test_a_run_counts_as_running_until_it_ends(recorder):
+    """What a consumer that gives way watches: a consumer's run under way in this process."""
+    during: list[int] = []
+    original = recorder.__call__
+
+    dispatch.start_all()
+    outbox.record_many([finished(1)])
+    dispatch.prepare()
+    CONSUMERS["test"] = replace(
+        CONSUMERS["test"],
+        handler=lambda batch: (during.append(dispatch._running.get("test", 0)), original(batch)),
+    )
+    dispatch.run("test")
+    assert during == [1]
+    assert dispatch._running["test"] == 0

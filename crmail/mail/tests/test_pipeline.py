@@ -341,6 +341,48 @@ def test_a_large_batch_of_bodies_is_parsed_by_workers_and_saved_as_parsed_here(m
     assert_saved_as_parsing_here_saves()
 
 
+def test_the_next_batchs_bodies_are_parsed_ahead_and_taken_by_it(monkeypatch):
+    """While a batch of bodies is written, the workers parse the next one; that batch
+    takes what they found and hands nothing over again, and what is saved is what a
+    parse here saves."""
+    from crmail.mail import ingest
+
+    ids = _processing(2 * ingest.BODY_WORKERS_FROM + 20)
+    first, second = ids[: len(ids) // 2], ids[len(ids) // 2 :]
+    handed: list[int] = []
+    original = ingest._submit
+
+    def submit(rows):  # type: ignore[no-untyped-def]
+        shares = original(rows)
+        handed.extend(r.pk for share in shares for r in share.rows)
+        return shares
+
+    monkeypatch.setattr(ingest, "_submit", submit)
+    assert ingest.save_bodies(*ingest.digest_bodies(first, ahead=second)) == len(first)
+    assert sorted(handed) == sorted(ids)  # this batch's, then the next one's
+    assert ingest.save_bodies(*ingest.digest_bodies(second)) == len(second)
+    assert sorted(handed) == sorted(ids)  # nothing handed over twice
+    assert not ingest._ahead  # taken, not kept
+    assert_saved_as_parsing_here_saves()
+
+
+def test_bodies_started_ahead_for_messages_no_longer_waiting_change_nothing():
+    """What was started ahead is a hint: a message parsed meanwhile by someone else is not
+    written again, and a batch that never comes leaves nothing behind."""
+    from crmail.mail import ingest
+
+    ids = _processing(2 * ingest.BODY_WORKERS_FROM + 20)
+    first, second = ids[: len(ids) // 2], ids[len(ids) // 2 :]
+    rows, outcomes = ingest.digest_bodies(first, ahead=second)
+    assert process_bodies(second) == len(second)  # another dispatcher took them
+    assert ingest.save_bodies(rows, outcomes) == len(first)
+    assert ingest.digest_bodies(second) == ([], [])
+    ingest.digest_bodies([], ahead=[])
+    assert not ingest._ahead
+    assert Event.objects.filter(kind="message.processed").count() == len(ids)
+    assert_saved_as_parsing_here_saves()
+
+
 def test_a_worker_that_cannot_read_the_store_leaves_its_share_to_this_process(settings, caplog):
     from crmail.blobs import store as blob_store
     from crmail.mail import ingest
