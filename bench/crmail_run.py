@@ -348,9 +348,9 @@ def main() -> None:
 
         outbox.record_many = lambda events: None
     if args.parse_workers is not None:
-        from crmail.mail import ingest
+        from crmail.jobs import worker_process
 
-        ingest.default_workers = lambda: args.parse_workers
+        worker_process.default_workers = lambda: args.parse_workers
     if args.search_index == "off":  # the index's consumer of the outbox, unregistered here
         from crmail.events.registry import CONSUMERS
 

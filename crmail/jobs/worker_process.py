@@ -1,4 +1,10 @@
-"""Keeping a parsing worker process from outliving the process that started it.
+"""Worker processes for CPU work, and keeping them from outliving the process that started
+them.
+
+``worker_pool`` starts processes from a bare interpreter; ``shared_pool`` is a process's
+own, started at first use and kept: the job worker hands it the bodies' parse after a
+first sync and the search index's words (they do not run at the same time: the index
+gives way to the bodies), each told to it once in the process's life.
 
 A sync hands parsing to worker processes (``ingest.ParsePipeline``). When the syncing
 process is killed (kill -9, out of memory), nothing tells them: they hold both ends of
@@ -15,11 +21,16 @@ set-up (workers start from a bare interpreter).
 from __future__ import annotations
 
 import ctypes
+import logging
+import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+
+log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 CHECK_EVERY = 0.5  # seconds between the watching thread's looks at the parent
@@ -43,3 +54,48 @@ def _watch(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(CHECK_EVERY)
     os._exit(1)  # nothing to save: results go to the parent, which is gone
+
+
+def default_workers() -> int:
+    """Worker processes for CPU work: the cores the calling process leaves free."""
+    return max(1, min(4, (os.cpu_count() or 1) - 1))
+
+
+def worker_pool(workers: int, what: str) -> ProcessPoolExecutor | None:
+    """``workers`` processes, started from a bare interpreter (no Django) and dying with
+    this process (``die_with_parent``: none outlives a killed sync); None, said in the
+    log, when they cannot start here (``what`` is then done in this process)."""
+    try:
+        return ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        )
+    except (OSError, ValueError, NotImplementedError):
+        log.warning("No worker processes for %s; done in this process", what)
+        return None
+
+
+_shared: ProcessPoolExecutor | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_pool() -> ProcessPoolExecutor | None:
+    """This process's worker processes (``default_workers`` of them), started at first
+    use and kept; None when they cannot start here."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = worker_pool(default_workers(), "the jobs' CPU work")
+        return _shared
+
+
+def forget_shared_pool(pool: ProcessPoolExecutor) -> None:
+    """Let ``pool`` go when it broke (a worker died): the next use starts new workers.
+    A pool started since is kept."""
+    global _shared
+    with _shared_lock:
+        if _shared is pool:
+            _shared = None
+    pool.shutdown(wait=False, cancel_futures=True)

@@ -12,8 +12,6 @@ sync) parses it later. See docs/decisions/010-parsing-off-the-fetch-path.md.
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -35,7 +33,8 @@ from crmail.config.bulk import datetimes, insert_returning_ids, insert_rows
 from crmail.events import outbox
 from crmail.events.kinds import MessageParsed, MessageProcessed
 from crmail.failpoints import failpoint
-from crmail.jobs.worker_process import die_with_parent
+from crmail.jobs import worker_process
+from crmail.jobs.worker_process import worker_pool
 from crmail.mail.models import (
     Attachment,
     Compression,
@@ -206,7 +205,7 @@ def digest_bodies(
         except Exception as exc:  # a worker died, or could not read the store: here then
             log.warning("A bodies worker failed (%s); parsing its share here", exc)
             if isinstance(exc, BrokenProcessPool):
-                _forget_pool()
+                _forget_pool(share.pool)
             parsed, found = _digest_here(share.rows)
         done += parsed
         outcomes += found
@@ -245,8 +244,6 @@ def _digest_here(rows: list[Row]) -> tuple[list[Row], list[Digest | Unparseable]
 # not handed their bytes (handing over the bytes cost more than parsing them, decision
 # 065).
 BODY_WORKERS_FROM = 100
-_bodies: ProcessPoolExecutor | None = None
-_bodies_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -257,6 +254,7 @@ class _Share:
     rows: list[Row]
     future: Future[list[Any]]
     at: list[int]
+    pool: ProcessPoolExecutor
 
     def outcomes(self) -> list[Digest | Unparseable]:
         """The rows' outcomes, in their order (waits for the worker; raises what it
@@ -269,14 +267,15 @@ class _Share:
 # where the message's outcome is in its result. A parse depends on the bytes alone, so
 # one started for a message is right for any message with those bytes, whatever became
 # of the batch it was started for. Only the last batch's are kept.
-_ahead: dict[str, tuple[Future[list[Any]], int]] = {}
+_ahead: dict[str, tuple[Future[list[Any]], int, ProcessPoolExecutor]] = {}
+_ahead_lock = threading.Lock()
 
 
 def _hand_to_workers(rows: list[Row]) -> list[_Share]:
     """Shares of ``rows`` the bodies workers parse: those started ahead, and the rest
     handed over now; rows not handed (a small batch, bytes not in the blob store, no
     workers) are for the caller."""
-    with _bodies_lock:
+    with _ahead_lock:
         started = {r.sha256: found for r in rows if (found := _ahead.pop(r.sha256, None))}
     by_future: dict[Future[list[Any]], _Share] = {}
     rest = []
@@ -284,8 +283,8 @@ def _hand_to_workers(rows: list[Row]) -> list[_Share]:
         if row.sha256 not in started:
             rest.append(row)
             continue
-        future, at = started[row.sha256]
-        share = by_future.setdefault(future, _Share([], future, []))
+        future, at, pool = started[row.sha256]
+        share = by_future.setdefault(future, _Share([], future, [], pool))
         share.rows.append(row)
         share.at.append(at)
     return [*by_future.values(), *_submit(rest)]
@@ -296,21 +295,21 @@ def _start_ahead(message_ids: Sequence[int]) -> None:
     workers now, to be taken by a later ``_hand_to_workers`` (the next batch, written
     while these are parsed); what was started ahead before and not taken is let go."""
     shares = _submit(_processing(message_ids)) if message_ids else []
-    with _bodies_lock:
+    with _ahead_lock:
         _ahead.clear()
         for share in shares:
             for row, at in zip(share.rows, share.at, strict=True):
-                _ahead[row.sha256] = (share.future, at)
+                _ahead[row.sha256] = (share.future, at, share.pool)
 
 
 def _submit(rows: list[Row]) -> list[_Share]:
     """Shares of ``rows`` handed to the bodies workers now (one a worker), each row's
     outcome in its place; none for a small batch or when the workers cannot start, and
     only rows whose bytes are in the blob store."""
-    workers = default_workers()
+    workers = worker_process.default_workers()
     if len(rows) < BODY_WORKERS_FROM or workers < 1:
         return []
-    pool = _bodies_pool(workers)
+    pool = worker_process.shared_pool()
     if pool is None:
         return []
     where = {place[0]: place for place in blob_store.places(r.sha256 for r in rows)}
@@ -329,30 +328,18 @@ def _submit(rows: list[Row]) -> list[_Share]:
                 False,  # the bodies alone
             )
         except (BrokenProcessPool, RuntimeError):
-            _forget_pool()
+            _forget_pool(pool)
             break
-        handed.append(_Share(share, future, list(range(len(share)))))
+        handed.append(_Share(share, future, list(range(len(share))), pool))
     return handed
 
 
-def _bodies_pool(workers: int) -> ProcessPoolExecutor | None:
-    """The bodies workers of this process, started once and kept (None: they cannot
-    start here)."""
-    global _bodies
-    with _bodies_lock:
-        if _bodies is None:
-            _bodies = worker_pool(workers, "bodies")
-        return _bodies
-
-
-def _forget_pool() -> None:
-    """Let a broken pool go: the next batch starts workers again."""
-    global _bodies
-    with _bodies_lock:
-        pool, _bodies = _bodies, None
+def _forget_pool(pool: ProcessPoolExecutor) -> None:
+    """Let a broken pool go (the next batch starts workers again), and what was started
+    ahead on it."""
+    with _ahead_lock:
         _ahead.clear()
-    if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)
+    worker_process.forget_shared_pool(pool)
 
 
 def _readable(rows: list[Row]) -> tuple[list[Row], list[bytes]]:
@@ -701,27 +688,6 @@ class HeadersFirst:
 # -- parsing beside the fetch ------------------------------------------------------------
 
 
-def worker_pool(workers: int, what: str) -> ProcessPoolExecutor | None:
-    """``workers`` parsing processes, started from a bare interpreter (no Django) and
-    dying with this process (``die_with_parent``: none outlives a killed sync); None, said
-    in the log, when they cannot start here (``what`` is then done in this process)."""
-    try:
-        return ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=die_with_parent,
-            initargs=(os.getpid(),),
-        )
-    except (OSError, ValueError, NotImplementedError):
-        log.warning("No worker processes for %s; done in this process", what)
-        return None
-
-
-def default_workers() -> int:
-    """Worker processes for a pipeline: the cores the fetching process leaves free."""
-    return max(1, min(4, (os.cpu_count() or 1) - 1))
-
-
 class ParsePipeline:
     """Parse stored batches in worker processes while the caller goes on fetching.
 
@@ -745,7 +711,7 @@ class ParsePipeline:
     """
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = default_workers() if workers is None else workers
+        self.workers = worker_process.default_workers() if workers is None else workers
         self._pool: ProcessPoolExecutor | None = None
         self._queue: deque[tuple[list[Row], int, Future[list[Outcome]]]] = deque()
         self._in_flight = 0  # bytes handed to the workers and not saved yet

@@ -28,21 +28,29 @@ word: ``日本`` finds ``日本`` written alone, and ``日本語`` by prefix, no
 
 The index is fed after parse results commit (``receivers``), one read and one batched
 write per batch; ``reindex`` rebuilds it. Deleting a message deletes its document (a
-trigger on ``mail_message``).
+trigger on ``mail_message``). The words of the next batch's bodies, most of what a
+document costs to cut, are cut in the job worker's worker processes while a batch is
+written (``cut_ahead``).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from datetime import UTC, date, datetime
 from typing import Any
 
 from django.db import connection, transaction
 
+from crmail.jobs import worker_process
 from crmail.mail.models import Attachment, Message, ParseState, Participant
-from crmail.search.words import joined
+from crmail.search.words import joined, joined_each
+
+log = logging.getLogger(__name__)
 
 SENDER_ROLES = frozenset({"from", "sender", "reply-to"})
 RECIPIENT_ROLES = frozenset({"to", "cc", "bcc"})
@@ -60,6 +68,8 @@ ATTACHED = "_a"  # the attachment token
 # with a common word is found in the index rather than in every document holding both
 # (decisions 048 and 049).
 PAIR_WORD = 4
+# The bodies of at least this many messages are cut ahead in the worker processes.
+CUT_AHEAD_FROM = 100
 
 
 def year_token(year: int) -> str:
@@ -158,7 +168,7 @@ def _documents(ids: Sequence[int]) -> list[Document]:
             joined([subject]),
             joined(senders[pk]),
             joined(recipients[pk]),
-            joined([body[:BODY_LIMIT]]),
+            _body_words(pk, body[:BODY_LIMIT]),
             joined(files[pk]),
         )
         dates = date_tokens(moment)
@@ -168,6 +178,54 @@ def _documents(ids: Sequence[int]) -> list[Document]:
             tokens += [*([ATTACHED] if attached else []), *sorted(pairs(fields))]
         documents.append((pk, *fields, dates, tokens))
     return documents
+
+
+# Bodies cut ahead (``cut_ahead``): by message id, the text handed over, the worker's
+# future and the text's place in what it returns. A message's words are taken from here
+# only for the very text its row holds when its document is read; only the last batch's
+# are kept.
+_ahead: dict[int, tuple[str, Future[list[str]], int]] = {}
+_ahead_lock = threading.Lock()
+
+
+def cut_ahead(ids: Sequence[int]) -> None:
+    """Hand the body texts of the parsed messages among ``ids`` (the next batch's) to the
+    worker processes to be cut into words while this batch is written; a later
+    ``read_documents`` takes them. What was cut ahead before and not taken is let go.
+    Fewer than ``CUT_AHEAD_FROM`` messages, or no workers: nothing is handed over."""
+    found: dict[int, tuple[str, Future[list[str]], int]] = {}
+    pool = worker_process.shared_pool() if len(ids) >= CUT_AHEAD_FROM else None
+    if pool is not None:
+        items = [
+            (pk, body[:BODY_LIMIT])
+            for pk, body in Message.objects.filter(
+                pk__in=list(ids), parse_state__in=(ParseState.PARSED, ParseState.PARTIAL)
+            ).values_list("pk", "body_text")
+        ]
+        try:
+            future = pool.submit(joined_each, [text for _, text in items])
+        except RuntimeError:  # a broken pool (BrokenProcessPool is one), or shut down
+            worker_process.forget_shared_pool(pool)
+        else:
+            found = {pk: (text, future, at) for at, (pk, text) in enumerate(items)}
+    with _ahead_lock:
+        _ahead.clear()
+        _ahead.update(found)
+
+
+def _body_words(pk: int, text: str) -> str:
+    """The words of message ``pk``'s body ``text``: cut ahead if they were (for this very
+    text), else here."""
+    with _ahead_lock:
+        ahead = _ahead.pop(pk, None)
+    if ahead is not None and ahead[0] == text:
+        try:
+            return ahead[1].result()[ahead[2]]
+        except Exception as exc:  # a worker died: this batch is cut here
+            log.warning("search: cutting words ahead failed (%s); cut here", exc)
+            with _ahead_lock:
+                _ahead.clear()
+    return joined([text])
 
 
 def index_messages(ids: Sequence[int]) -> int:

@@ -43,3 +43,9 @@ def joined(parts: Iterable[str]) -> str:
     reads, and no normalisation joins characters across it), the same words as
     ``words`` gives for each part."""
     return " ".join(words(" ".join(parts)))
+
+
+def joined_each(texts: list[str]) -> list[str]:
+    """``joined`` of each text alone: what a worker process cuts for the index (the
+    bodies of a batch of messages)."""
+    return [joined([text]) for text in texts]
