@@ -103,7 +103,17 @@ def parse_message(raw: bytes, *, headers: bool = True) -> ParsedMessage:
         out = _fast_parse(raw, headers)
     except Exception:  # _NeedsFullParser, or a case the fast path did not foresee
         out = parse_full(raw, headers)
-    return _without_nul(out) if b"\x00" in raw else out
+    return _without_nul(out) if b"\x00" in raw or _holds_nul(out) else out
+
+
+def _holds_nul(out: ParsedMessage) -> bool:
+    """Whether a text found holds NUL though the raw bytes do not: decoded from
+    quoted-printable (``=00``), base64, an encoded word or a charset such as UTF-16."""
+    texts = [out.message_id, out.in_reply_to, out.subject, out.text, out.html, out.list_id]
+    texts += [*out.references, *out.problems]
+    texts += [t for p in out.participants for t in (p.name, p.address)]
+    texts += [t for a in out.attachments for t in (a.filename, a.content_type, a.content_id)]
+    return any("\x00" in text for text in texts)
 
 
 def _without_nul(out: ParsedMessage) -> ParsedMessage:
@@ -117,6 +127,7 @@ def _without_nul(out: ParsedMessage) -> ParsedMessage:
     out.references = [clean(r) for r in out.references]
     out.subject, out.text, out.html = clean(out.subject), clean(out.text), clean(out.html)
     out.list_id = clean(out.list_id)
+    out.problems = [clean(p) for p in out.problems]
     out.participants = [
         replace(p, address=clean(p.address), name=clean(p.name)) for p in out.participants
     ]
@@ -241,7 +252,7 @@ def parse_headers(raw: bytes) -> Headers:
             raise Unparseable(f"{type(exc).__name__}: {exc}") from exc
         out = ParsedMessage()
         _read_headers(_RawHeaders(msg.raw_items()), out)
-    return Headers(_without_nul(out) if b"\x00" in raw[:head_end] else out)
+    return Headers(_without_nul(out) if b"\x00" in raw[:head_end] or _holds_nul(out) else out)
 
 
 def headers_packed(items: Sequence[tuple[bytes, bool]]) -> list[Headers | Unparseable]:

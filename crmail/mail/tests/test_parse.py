@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from crmail.mail import parse
-from crmail.mail.parse import parse_message, part_bytes
+from crmail.mail.parse import parse_headers, parse_message, part_bytes
 
 pytestmark = pytest.mark.database_independent  # no database: one pass runs it
 
@@ -411,6 +411,33 @@ def test_a_fast_path_failure_falls_back_to_the_full_parser(monkeypatch):
     monkeypatch.setattr(parse, "_fast_parse", broken)
     parsed = parse_message(b"From: Ada <ada@example.com>\r\nSubject: still read\r\n\r\nbody")
     assert (parsed.subject, parsed.text) == ("still read", "body")
+
+
+DECODED_NUL = (
+    b"From: =?utf-8?q?Ann=00_Lee?= <ann@example.com>\r\nTo: bob@example.com\r\n"
+    b"Subject: =?iso-8859-1?B?aGkAdGhlcmU=?=\r\nMessage-ID: <n@example.com>\r\n"
+    b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+    b"Content-Type: text/plain; charset=iso-8859-1\r\n"
+    b"Content-Transfer-Encoding: quoted-printable\r\n\r\ntext=00body\r\n--b\r\n"
+    b"Content-Type: text/html; charset=utf-16\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    + base64.b64encode("<p>x\x00y</p>".encode("utf-16"))
+    + b"\r\n--b\r\n"
+    b"Content-Type: application/pdf; name*=utf-8''a%00.pdf\r\n"
+    b"Content-Disposition: attachment\r\n\r\n%PDF\r\n--b--\r\n"
+)
+
+
+@pytest.mark.parametrize("headers", [True, False])
+def test_nul_decoded_from_a_message_without_nul_bytes_leaves_no_trace(headers):
+    """Quoted-printable ``=00``, base64, an encoded word, UTF-16: the raw bytes hold no NUL,
+    what they decode to does (PostgreSQL refused to save such a body)."""
+    assert b"\x00" not in DECODED_NUL
+    out = parse_message(DECODED_NUL, headers=headers)
+    assert "textbody" in out.text and "xy" in out.html
+    assert "\x00" not in repr(out)
+    if headers:
+        assert out.subject == "hithere"
+        assert "\x00" not in repr(parse_headers(DECODED_NUL))
 
 
 @pytest.mark.parametrize("multipart", [False, True])

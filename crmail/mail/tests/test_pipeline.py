@@ -300,6 +300,21 @@ def test_a_sync_parses_what_an_earlier_run_left_pending(dovecot, dovecot_user):
     assert Message.objects.filter(subject="Hello", parse_state=ParseState.PARSED).count() == 3
 
 
+def test_a_body_that_decodes_to_nul_is_saved_on_every_database():
+    """Its raw bytes hold no NUL, its quoted-printable text does: PostgreSQL refused the
+    body, and the message showed "processing" for good."""
+    from crmail.mail.tests.test_parse import DECODED_NUL
+
+    with ParsePipeline(workers=1) as pipeline:
+        pipeline.start()
+        submit(pipeline, [DECODED_NUL, mail("plain@x")])
+    assert process_bodies(list(Message.objects.values_list("pk", flat=True))) == 2
+    message = Message.objects.get(message_id="n@example.com")
+    assert message.parse_state == ParseState.PARSED
+    assert "textbody" in message.body_text and message.subject == "hithere"
+    assert message.attachments.get().filename == "a.pdf"
+
+
 def test_a_message_whose_bytes_are_missing_does_not_hold_up_the_other_bodies(caplog):
     from crmail.blobs.models import Blob
 
