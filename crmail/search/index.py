@@ -68,8 +68,10 @@ ATTACHED = "_a"  # the attachment token
 # with a common word is found in the index rather than in every document holding both
 # (decisions 048 and 049).
 PAIR_WORD = 4
-# The bodies of at least this many messages are cut ahead in the worker processes.
+# The bodies of at least this many messages are cut ahead in the worker processes, at
+# most this many characters of them (held here, and handed over, until the next batch).
 CUT_AHEAD_FROM = 100
+CUT_AHEAD_CHARS = 20_000_000
 
 
 def year_token(year: int) -> str:
@@ -192,16 +194,21 @@ def cut_ahead(ids: Sequence[int]) -> None:
     """Hand the body texts of the parsed messages among ``ids`` (the next batch's) to the
     worker processes to be cut into words while this batch is written; a later
     ``read_documents`` takes them. What was cut ahead before and not taken is let go.
-    Fewer than ``CUT_AHEAD_FROM`` messages, or no workers: nothing is handed over."""
+    Fewer than ``CUT_AHEAD_FROM`` messages, or no workers: nothing is handed over; past
+    ``CUT_AHEAD_CHARS`` characters, the rest is cut when its batch comes."""
     found: dict[int, tuple[str, Future[list[str]], int]] = {}
     pool = worker_process.shared_pool() if len(ids) >= CUT_AHEAD_FROM else None
     if pool is not None:
-        items = [
-            (pk, body[:BODY_LIMIT])
-            for pk, body in Message.objects.filter(
-                pk__in=list(ids), parse_state__in=(ParseState.PARSED, ParseState.PARTIAL)
-            ).values_list("pk", "body_text")
-        ]
+        items = []
+        size = 0
+        for pk, body in Message.objects.filter(
+            pk__in=list(ids), parse_state__in=(ParseState.PARSED, ParseState.PARTIAL)
+        ).values_list("pk", "body_text"):
+            text = body[:BODY_LIMIT]
+            size += len(text)
+            if size > CUT_AHEAD_CHARS:
+                break
+            items.append((pk, text))
         try:
             future = pool.submit(joined_each, [text for _, text in items])
         except RuntimeError:  # a broken pool (BrokenProcessPool is one), or shut down

@@ -84,3 +84,19 @@ def test_when_a_worker_fails_the_words_are_cut_here(ids, monkeypatch, caplog):
     index.cut_ahead(ids)
     assert index.read_documents(ids) == here
     assert caplog.text.count("cutting words ahead failed") == 1
+
+
+def test_past_its_size_the_rest_of_a_batch_is_cut_when_it_comes(ids, cut_here, monkeypatch):
+    """What is held ahead is bounded: the bodies past ``CUT_AHEAD_CHARS`` are cut here,
+    and the documents are the same."""
+    here = index.read_documents(ids)
+    cut_here.clear()
+    monkeypatch.setattr(index, "CUT_AHEAD_CHARS", 2_000)
+    index.cut_ahead(ids)
+    ahead = set(index._ahead)
+    assert 0 < len(ahead) < len(ids)
+    assert index.read_documents(ids) == here
+    texts = dict(Message.objects.values_list("pk", "body_text"))
+    assert {t for t in cut_here if t in texts.values()} == {
+        text for pk, text in texts.items() if pk not in ahead
+    }
