@@ -103,12 +103,13 @@ def parse_message(raw: bytes, *, headers: bool = True) -> ParsedMessage:
         out = _fast_parse(raw, headers)
     except Exception:  # _NeedsFullParser, or a case the fast path did not foresee
         out = parse_full(raw, headers)
-    return _without_nul(out) if b"\x00" in raw or _holds_nul(out) else out
+    return _without_nul(out) if _holds_nul(out) else out
 
 
 def _holds_nul(out: ParsedMessage) -> bool:
-    """Whether a text found holds NUL though the raw bytes do not: decoded from
-    quoted-printable (``=00``), base64, an encoded word or a charset such as UTF-16."""
+    """Whether a text found holds NUL: taken from the raw bytes as they are, or decoded
+    from quoted-printable (``=00``), base64, an encoded word or a charset such as UTF-16
+    (the raw bytes then hold none)."""
     texts = [out.message_id, out.in_reply_to, out.subject, out.text, out.html, out.list_id]
     texts += [*out.references, *out.problems]
     texts += [t for p in out.participants for t in (p.name, p.address)]
@@ -252,7 +253,7 @@ def parse_headers(raw: bytes) -> Headers:
             raise Unparseable(f"{type(exc).__name__}: {exc}") from exc
         out = ParsedMessage()
         _read_headers(_RawHeaders(msg.raw_items()), out)
-    return Headers(_without_nul(out) if b"\x00" in raw[:head_end] or _holds_nul(out) else out)
+    return Headers(_without_nul(out) if _holds_nul(out) else out)
 
 
 def headers_packed(items: Sequence[tuple[bytes, bool]]) -> list[Headers | Unparseable]:
