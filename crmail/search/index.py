@@ -198,17 +198,7 @@ def cut_ahead(ids: Sequence[int]) -> None:
     ``CUT_AHEAD_CHARS`` characters, the rest is cut when its batch comes."""
     found: dict[int, tuple[str, Future[list[str]], int]] = {}
     pool = worker_process.shared_pool() if len(ids) >= CUT_AHEAD_FROM else None
-    if pool is not None:
-        items = []
-        size = 0
-        for pk, body in Message.objects.filter(
-            pk__in=list(ids), parse_state__in=(ParseState.PARSED, ParseState.PARTIAL)
-        ).values_list("pk", "body_text"):
-            text = body[:BODY_LIMIT]
-            size += len(text)
-            if size > CUT_AHEAD_CHARS:
-                break
-            items.append((pk, text))
+    if pool is not None and (items := _bodies(ids)):  # none: no round trip to the workers
         try:
             future = pool.submit(joined_each, [text for _, text in items])
         except RuntimeError:  # a broken pool (BrokenProcessPool is one), or shut down
@@ -218,6 +208,22 @@ def cut_ahead(ids: Sequence[int]) -> None:
     with _ahead_lock:
         _ahead.clear()
         _ahead.update(found)
+
+
+def _bodies(ids: Sequence[int]) -> list[tuple[int, str]]:
+    """The indexed part of the body texts of the parsed messages among ``ids``, with
+    their ids, as far as ``CUT_AHEAD_CHARS`` characters reach."""
+    found = []
+    size = 0
+    for pk, body in Message.objects.filter(
+        pk__in=list(ids), parse_state__in=(ParseState.PARSED, ParseState.PARTIAL)
+    ).values_list("pk", "body_text"):
+        text = body[:BODY_LIMIT]
+        size += len(text)
+        if size > CUT_AHEAD_CHARS:
+            break
+        found.append((pk, text))
+    return found
 
 
 def _body_words(pk: int, text: str) -> str:
