@@ -38,6 +38,13 @@ def setup_crmail(name: str, extra: dict[str, str] | None = None) -> Path:
     return data
 
 
+def machine_busy() -> float:
+    """CPU seconds every core of the machine has spent not idle since boot (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu() -> str:
     """This machine's CPU model and how many cores it has: "AMD EPYC, 2 cores"."""
     model = "unknown CPU"

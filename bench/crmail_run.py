@@ -45,6 +45,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.benchenv import machine_busy
+
 Timers = dict[str, float]
 
 
@@ -235,13 +237,6 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _machine_busy() -> float:
-    """CPU seconds every core of the machine has spent not idle since boot (/proc/stat)."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 def run_queued_jobs(leave: frozenset[str] = frozenset()) -> dict[str, float]:
     """Run the jobs the sync queued, here and one by one; seconds per job name. Jobs
     named in ``leave`` are taken off the queue unrun."""
@@ -328,7 +323,7 @@ def main() -> None:
     parser.add_argument("--intelligence", choices=("on", "off"), default="on")
     args = parser.parse_args()
 
-    t_start = time.perf_counter()
+    t_start, busy_start = time.perf_counter(), machine_busy()
     from crmail.config.commands.base import setup_django
 
     # As the crmail command starts (crmail.config.cli.main): no collection until Django is
@@ -385,9 +380,9 @@ def main() -> None:
 
         profiler = cProfile.Profile()
         profiler.enable()
-    cpu_before, busy_before = _cpu_seconds(), _machine_busy()
+    cpu_before, busy_before = _cpu_seconds(), machine_busy()
     report = sync_mailbox(mailbox, driver)
-    cpu_sync, busy_sync = _cpu_seconds() - cpu_before, _machine_busy() - busy_before
+    cpu_sync, busy_sync = _cpu_seconds() - cpu_before, machine_busy() - busy_before
     if args.profile:
         profiler.disable()
         profiler.dump_stats(args.profile)
@@ -398,10 +393,11 @@ def main() -> None:
     write_statements()
 
     jobs_profile = os.environ.get("BENCH_JOBS_PROFILE")  # files FILE.PID: the jobs profiled
-    processed_s = bodies_s = None
+    processed_s = bodies_s = processed_busy_s = None
     if args.worker_beside:  # the worker beside runs them
         jobs = {}
         bodies_at, processed_at = wait_processed()
+        processed_busy_s = machine_busy() - busy_start
         processed_s, bodies_s = processed_at - t_start, bodies_at - t_start
     elif jobs_profile:
         import cProfile
@@ -436,6 +432,9 @@ def main() -> None:
         # process of the machine (Dovecot too), against cores x the sync's wall time.
         "sync_cpu_s": cpu_sync,
         "machine_busy_s": busy_sync,
+        # From this process's start to everything processed (--worker-beside): the CPU
+        # seconds of every process of the machine, the worker, Dovecot and the database's.
+        "processed_busy_s": processed_busy_s,
         "cores": os.cpu_count(),
     }
     if synced_phases is not None:

@@ -25,7 +25,9 @@ the machine, and ``floor_sync.py --process``, the floor of everything processed 
 parsed whole and their words indexed by a second process). With ``--worker-beside``,
 each round also runs crmail's first sync with ``crmail worker`` started beside it on the
 same data dir, as an installation runs (email intelligence off), and measures until
-everything the sync stored is processed. ``--sync-only`` runs crmail's
+everything the sync stored is processed, and the CPU seconds every process of the machine
+spent meanwhile (the database's and Dovecot's too; for mbsync, its whole run): spread over
+the cores, the least time that work could take on the machine. ``--sync-only`` runs crmail's
 first syncs alone (and ``--compare``'s, the two taking turns going first), with no other
 client, no RTT round and no queued jobs: a quick side-by-side measurement of a change.
 ``BENCH_SKIP_JOBS=1`` in the environment leaves the queued jobs unrun in any mode (the
@@ -63,6 +65,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.benchenv import machine_busy  # noqa: E402
 from bench.corpus import fill, mixed_messages, real_messages  # noqa: E402
 from crmail.mailboxes.drivers.tests.bench_imap import delay_proxy  # noqa: E402
 from tests.harness.dovecot import DovecotServer  # noqa: E402
@@ -204,10 +207,13 @@ def mbsync(work: Workdir, port: int, box: Box) -> Run:
         f"Sync Pull\nSyncState {base}/state/\n"
     )
     (base / "state").mkdir()
+    busy = machine_busy()
     seconds, rss, _ = run_measured(["mbsync", "-q", "-c", str(rc), "bench"])
+    busy = machine_busy() - busy
     got = _count_maildir(base / "mail" / "INBOX")
     shutil.rmtree(base)
-    return Run(seconds, rss, {"messages": got})
+    # The CPU seconds of every process of the machine meanwhile (Dovecot's too).
+    return Run(seconds, rss, {"messages": got, "busy_s": busy})
 
 
 def floor_sync(work: Workdir, port: int, box: Box, *extra: str) -> Run:
@@ -480,6 +486,10 @@ def one_round(
                 f"{run.detail['sync_s']:.2f} s; process {run.detail['process_s']:.2f} s, "
                 f"its jobs {json.dumps({k: round(v, 2) for k, v in run.detail['jobs_s'].items()})}"
             )
+            if run.detail.get("processed_busy_s") is not None:
+                extra += f"; machine busy to processed {run.detail['processed_busy_s']:.2f} s"
+        elif "busy_s" in run.detail:
+            extra = f"{extra}  machine busy {run.detail['busy_s']:.2f} s"
         print(
             f"  run {n + 1} {box.key:<5} {name:<22} {run.seconds:7.2f} s "
             f"{run.maxrss_kb / 1024:6.0f} MB  {extra}",
@@ -676,6 +686,18 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
             '| processing after the sync | "processing" shown after the sync | that ÷ sync |',
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
+        cpu_lines = [
+            "",
+            "The CPU those runs used: the CPU seconds of every process of the machine (the "
+            "database's, Dovecot's, the worker's and the sync's) from the sync process's start "
+            "to everything processed, and mbsync's whole run (Dovecot's too); then what "
+            f"{os.cpu_count()} cores fully busy would need for crmail's, against mbsync's wall "
+            "time:",
+            "",
+            "| mailbox | mbsync wall s | mbsync CPU s | crmail, everything processed: CPU s "
+            "| that ÷ cores, s | that ÷ mbsync's wall |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
         for box in boxes:
             r = box.results
             mb = statistics.median([x.seconds for x in r["mbsync"]])
@@ -693,6 +715,13 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
                 f"| {_stat(everything)} | {statistics.median(everything) / mb:.2f} "
                 f"| {_stat(after)} | {_stat(shown)} | {against:.2f} |"
             )
+            busy = [x.detail["processed_busy_s"] for x in runs]
+            floor = statistics.median(busy) / (os.cpu_count() or 1)
+            cpu_lines.append(
+                f"| {box.key} | {mb:.2f} | {_stat([x.detail['busy_s'] for x in r['mbsync']])} "
+                f"| {_stat(busy)} | {floor:.2f} | {floor / mb:.2f} |"
+            )
+        lines += cpu_lines
     lines += [
         "",
         "Peak memory (peak RSS of the client process, MB):",
