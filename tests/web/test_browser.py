@@ -121,3 +121,21 @@ def test_an_admin_creates_a_user(app):
     app.sign_in("nina@crmail.test", "a long enough passphrase")
     expect(page.get_by_role("heading", name="Hello, Nina New")).to_be_visible()
     expect(page.get_by_role("navigation", name="Administration")).to_have_count(0)
+
+
+def test_the_top_bar_keeps_to_one_line_on_a_laptop_screen_whatever_the_name(app):
+    # An administrator sees every menu; a long name is cut short, the address its title.
+    f.user("admin@crmail.test", name="Alexandra Konstantinopoulou-Smith", admin=True)
+    page = app.page
+    app.sign_in("admin@crmail.test", f.PASSWORD)
+    bar = page.locator("header.topbar")
+    expect(page.get_by_role("link", name="Reports")).to_be_visible()
+    assert bar.bounding_box()["height"] < 60  # one line of 52 px; a second doubles it
+    who = page.locator("summary.who")
+    expect(who).to_have_attribute("title", "admin@crmail.test")
+    name = who.locator(".name")
+    assert name.evaluate("e => e.scrollWidth > e.clientWidth")  # cut short, with an ellipsis
+    app.shot("topbar-long-name")
+    page.set_viewport_size({"width": 1024, "height": 860})  # narrower: two lines, nothing lost
+    expect(page.get_by_role("link", name="Reports")).to_be_visible()
+    expect(who).to_be_visible()
