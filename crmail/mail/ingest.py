@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -67,6 +67,8 @@ log = logging.getLogger(__name__)
 
 SNIPPET = 200
 BODY_TEXT_LIMIT = 200_000
+# A Date header later than this after crmail first saw the message is not its date.
+FUTURE_SLACK = timedelta(days=1)
 # A sync hands parsing to worker processes only when it has at least this many new
 # messages: starting a worker costs a few tenths of a second.
 PIPELINE_MIN_MESSAGES = 400
@@ -509,14 +511,22 @@ def _db_values(names: Sequence[str], messages: Sequence[Message | Row]) -> list[
 
 def _fill_headers(message: Message | Row, parsed: ParsedMessage) -> None:
     """Header fields and the problems found reading them (the state is the caller's:
-    ``processing``, or that of the whole parse, ``_fill_body``)."""
+    ``processing``, or that of the whole parse, ``_fill_body``).
+
+    The message's date, by which lists and timelines order it, is its Date header unless
+    that is later than when crmail first saw the message by more than ``FUTURE_SLACK``
+    (a sender's clock set years ahead would otherwise keep it at the top of every list):
+    then, as without a Date header, when crmail first saw it. ``sent_at`` keeps the
+    header as it was."""
+    seen = message.first_seen_at or timezone.now()
+    date = parsed.date if parsed.date and parsed.date <= seen + FUTURE_SLACK else None
     message.parse_problems = "\n".join(parsed.problems)[:2000]
     message.message_id = parsed.message_id[:500]
     message.in_reply_to = parsed.in_reply_to[:500]
     message.references = " ".join(parsed.references)[:10000]
     message.subject = parsed.subject[:2000]
     message.sent_at = parsed.date
-    message.date = parsed.date or message.first_seen_at or timezone.now()
+    message.date = date or seen
     sender = next((p for p in parsed.participants if p.role == "from"), None)
     message.from_address = sender.address[:254] if sender else ""
     message.from_name = sender.name[:300] if sender else ""

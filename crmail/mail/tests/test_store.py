@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from hypothesis import given
 from hypothesis import settings as settings_hypothesis
 from hypothesis.strategies import binary as binary_st
@@ -129,6 +131,21 @@ def test_mail_dated_with_an_offset_past_a_day_is_saved_and_threaded():
     message.refresh_from_db()
     assert message.sent_at == datetime(2002, 7, 20, 22, 34, 9, tzinfo=UTC)
     assert message.thread.last_message_at == message.sent_at
+
+
+def test_mail_dated_years_ahead_is_dated_when_first_seen_not_kept_atop_every_list():
+    ahead = store_raw(mail("ahead@x", date="Wed, 04 Oct 2028 16:05:00 +0000"))
+    skewed = timezone.now() + timedelta(hours=3)  # a sender's clock a little fast
+    close = store_raw(mail("close@x", date=format_datetime(skewed)))
+    parse_stored([ahead, close])
+    ahead.refresh_from_db()
+    close.refresh_from_db()
+    assert ahead.sent_at == datetime(2028, 10, 4, 16, 5, tzinfo=UTC)  # the header, kept
+    assert ahead.date == ahead.first_seen_at
+    assert ahead.thread.last_message_at == ahead.first_seen_at
+    assert ahead.parse_state == ParseState.PARSED  # nothing wrong with the message itself
+    assert close.date == close.sent_at == skewed.replace(microsecond=0)
+    assert list(Message.objects.all()) == [close, ahead]  # newest first, by date
 
 
 def test_parsing_twice_replaces_rather_than_duplicates():
