@@ -24,6 +24,10 @@ LEFT = 48  # room for the counts on the axis
 BOTTOM = 40  # room for the labels under the bars
 TOP = 12
 MAX_LABELS = 12  # labels under the bars; the others are in each bar's title
+# About how wide a label's character is, in the chart's units (11 px text in a sans-serif
+# face), and the room kept between two labels: labels that would touch are left out.
+LABEL_CHAR = 6.5
+LABEL_GAP = 10
 
 
 @dataclass(frozen=True)
@@ -156,10 +160,12 @@ def bars(title: str, legend: tuple[str, str], stacks: list[Stack]) -> Chart:
     top = max(step, math.ceil(highest / step) * step)
     plot_height = drawn.base - TOP
     slot = (WIDTH - LEFT - 8) / len(stacks)
-    every = max(1, math.ceil(len(stacks) / MAX_LABELS))
+    labels = [s.label if len(s.label) <= 14 else s.label[:13] + "…" for s in stacks]
+    room = max(map(len, labels)) * LABEL_CHAR + LABEL_GAP
+    every = max(1, math.ceil(len(stacks) / MAX_LABELS), math.ceil(room / slot))
     for value in range(0, top + 1, step):
         drawn.ticks.append(Tick(round(drawn.base - plot_height * value / top, 1), value))
-    for i, stack in enumerate(stacks):
+    for i, (stack, label) in enumerate(zip(stacks, labels, strict=True)):
         low_h = plot_height * stack.low / top
         high_h = plot_height * stack.high / top
         x = LEFT + i * slot + slot * 0.15
@@ -171,9 +177,10 @@ def bars(title: str, legend: tuple[str, str], stacks: list[Stack]) -> Chart:
                 low_height=round(low_h, 1),
                 high_y=round(drawn.base - low_h - high_h, 1),
                 high_height=round(high_h, 1),
-                label=stack.label if len(stack.label) <= 14 else stack.label[:13] + "…",
+                label=label,
                 title=stack.title,
-                show_label=i % every == 0,
+                # A label starts at its bar: one that would run past the chart is left out.
+                show_label=i % every == 0 and x + len(label) * LABEL_CHAR <= WIDTH,
             )
         )
     return drawn
