@@ -20,6 +20,7 @@ import quopri
 import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header
@@ -106,14 +107,27 @@ def parse_message(raw: bytes, *, headers: bool = True) -> ParsedMessage:
     return _without_nul(out) if _holds_nul(out) else out
 
 
+def _named(cls: type, annotation: str) -> tuple[str, ...]:
+    """The names of the fields of dataclass ``cls`` annotated ``annotation``."""
+    return tuple(f.name for f in dataclass_fields(cls) if f.type == annotation)
+
+
+# Where NUL is looked for and taken out (``_holds_nul``, ``_without_nul``): every text a
+# ``ParsedMessage`` holds, in a field of its own, a list, a participant or an attachment.
+_TEXTS = _named(ParsedMessage, "str")
+_TEXT_LISTS = _named(ParsedMessage, "list[str]")
+_PARTICIPANT_TEXTS = _named(Participant, "str")
+_ATTACHMENT_TEXTS = _named(AttachmentInfo, "str")
+
+
 def _holds_nul(out: ParsedMessage) -> bool:
     """Whether a text found holds NUL: taken from the raw bytes as they are, or decoded
     from quoted-printable (``=00``), base64, an encoded word or a charset such as UTF-16
     (the raw bytes then hold none)."""
-    texts = [out.message_id, out.in_reply_to, out.subject, out.text, out.html, out.list_id]
-    texts += [*out.references, *out.problems]
-    texts += [t for p in out.participants for t in (p.name, p.address)]
-    texts += [t for a in out.attachments for t in (a.filename, a.content_type, a.content_id)]
+    texts = [getattr(out, name) for name in _TEXTS]
+    texts += [t for name in _TEXT_LISTS for t in getattr(out, name)]
+    texts += [getattr(p, name) for p in out.participants for name in _PARTICIPANT_TEXTS]
+    texts += [getattr(a, name) for a in out.attachments for name in _ATTACHMENT_TEXTS]
     return any("\x00" in text for text in texts)
 
 
@@ -124,23 +138,15 @@ def _without_nul(out: ParsedMessage) -> ParsedMessage:
     def clean(text: str) -> str:
         return text.replace("\x00", "")
 
-    out.message_id, out.in_reply_to = clean(out.message_id), clean(out.in_reply_to)
-    out.references = [clean(r) for r in out.references]
-    out.subject, out.text, out.html = clean(out.subject), clean(out.text), clean(out.html)
-    out.list_id = clean(out.list_id)
-    out.problems = [clean(p) for p in out.problems]
-    out.participants = [
-        replace(p, address=clean(p.address), name=clean(p.name)) for p in out.participants
-    ]
-    out.attachments = [
-        replace(
-            a,
-            filename=clean(a.filename),
-            content_type=clean(a.content_type),
-            content_id=clean(a.content_id),
-        )
-        for a in out.attachments
-    ]
+    def cleaned(item: Any, names: tuple[str, ...]) -> Any:
+        return replace(item, **{name: clean(getattr(item, name)) for name in names})
+
+    for name in _TEXTS:
+        setattr(out, name, clean(getattr(out, name)))
+    for name in _TEXT_LISTS:
+        setattr(out, name, [clean(t) for t in getattr(out, name)])
+    out.participants = [cleaned(p, _PARTICIPANT_TEXTS) for p in out.participants]
+    out.attachments = [cleaned(a, _ATTACHMENT_TEXTS) for a in out.attachments]
     return out
 
 
