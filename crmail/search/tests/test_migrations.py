@@ -4,13 +4,17 @@ schema."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from crmail.mail.models import Message
+from crmail.linking.models import Link
+from crmail.mail.models import Message, Thread
+from crmail.mailboxes import conversations
+from crmail.mailboxes.models import Conversation, Location
+from crmail.search.index import index_messages
 from crmail.search.queries import Filters, search_messages
 from crmail.search.query import parse
 from crmail.sharing.tests import build
@@ -24,6 +28,7 @@ PAIRS = [("search", "0005_word_pairs")]
 STATISTICS = [("search", "0006_lexeme_statistics")]
 SHORT_PAIRS = [("search", "0007_pairs_with_one_short_word")]
 LATEST = [("search", "0008_tokens_column")]
+REDATED = [("search", "0009_mail_dated_ahead")]
 
 
 def _migrate(target: list[tuple[str, str]]) -> None:
@@ -259,5 +264,52 @@ def test_documents_indexed_before_the_tokens_column_have_their_tokens_moved_to_i
                 [sorted(tokens), message.pk],
             )
             assert cursor.fetchone() == (True,)
+    finally:
+        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_mail_stored_dated_years_ahead_is_dated_when_first_seen_and_leaves_the_top():
+    # As the release before the rule stored it: a spam's Date of 2028 copied into its
+    # locations, its link, its thread, its conversation and its search document.
+    org = f.org()
+    jane = f.contact(org.rep, "jane@customer.test")
+    ahead, older, newer = (
+        build.message("jane@customer.test", [org.rep.email], on=[jane], in_mailboxes=[org.rep])
+        for _ in range(3)
+    )
+    ahead_date = datetime(2028, 10, 4, 16, 5, tzinfo=UTC)
+    newer_date = newer.first_seen_at + timedelta(hours=3)  # a clock a little fast: kept
+    thread = Thread.objects.create(subject="plan", last_message_at=ahead_date)
+    for message, moment in ((ahead, ahead_date), (older, older.date), (newer, newer_date)):
+        Message.objects.filter(pk=message.pk).update(date=moment, sent_at=moment, thread=thread)
+        Location.objects.filter(message=message).update(date=moment, thread=thread)
+        Link.objects.filter(message=message).update(date=moment)
+    conversations.rebuild()
+    index_messages([ahead.pk, older.pk, newer.pk])
+    newest = Conversation.objects.get()
+    assert newest.location_id == Location.objects.get(message=ahead).pk
+    _migrate(LATEST)
+    try:
+        _migrate(REDATED)
+        ahead.refresh_from_db()
+        seen = ahead.first_seen_at
+        assert (ahead.date, ahead.sent_at) == (seen, ahead_date)
+        assert Location.objects.get(message=ahead).date == seen
+        assert Link.objects.get(message=ahead).date == seen
+        assert Message.objects.get(pk=newer.pk).date == newer_date
+        assert Thread.objects.get(pk=thread.pk).last_message_at == newer_date
+        newest = Conversation.objects.get()
+        assert (newest.location_id, newest.date) == (
+            Location.objects.get(message=newer).pk,
+            newer_date,
+        )
+        # Jane's timeline, newest first: the message dated 2028 no longer heads it.
+        timeline = Link.objects.filter(module=jane.MODULE, record_id=jane.pk).order_by("-date")
+        assert [link.message_id for link in timeline] == [newer.pk, ahead.pk, older.pk]
+        found = search_messages(org.rep, parse(f"{ahead.subject} after:2028-01-01"), Filters())
+        assert found.hits == []
+        year = f"after:{seen.year}-01-01 before:{seen.year + 1}-01-01"
+        found = search_messages(org.rep, parse(f"{ahead.subject} {year}"), Filters())
+        assert [h.message.pk for h in found.hits] == [ahead.pk]
     finally:
         _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
