@@ -330,3 +330,30 @@ def test_text_mail_and_a_message_that_could_not_be_read(app):
     with page.expect_download() as download:
         page.get_by_role("link", name="Download original").click()
     assert download.value.suggested_filename == f"message-{broken.pk}.eml"
+
+
+def test_the_text_is_in_view_when_a_message_opens_and_comes_before_the_panels_on_a_phone(app):
+    rep = f.user("rep@crmail.test", name="Rex Rep")
+    text = deliver(rep, text_message("Hello Rex,\n\nthe contract is signed.\n\nAda"))
+    app.sign_in("rep@crmail.test", f.PASSWORD)
+    page = app.page
+    app.go(f"/messages/{text.pk}/")
+    frame = page.locator("iframe.message-frame")
+    expect(page.frame_locator("iframe.message-frame").locator("body")).to_contain_text(
+        "the contract is signed"
+    )
+    height = page.viewport_size["height"]
+    box = frame.bounding_box()
+    assert box["y"] + 200 < height  # a good part of the text, without scrolling
+    panels = page.locator(".message-side")
+    assert panels.bounding_box()["x"] > box["x"] + box["width"]  # beside it
+    for name in ("Tags", "Deals", "Mailbox actions"):
+        expect(panels.get_by_role("heading", name=name)).to_be_visible()
+    app.shot("message-wide")
+
+    page.set_viewport_size({"width": 400, "height": 800})
+    app.go(f"/messages/{text.pk}/")
+    box = frame.bounding_box()
+    assert panels.bounding_box()["y"] > box["y"] + box["height"]  # below it
+    assert box["y"] < 800
+    app.shot("message-phone")

@@ -661,3 +661,17 @@ def test_https_images_are_fetched_from_the_checked_address_with_the_certificate_
     assert response.status_code == 200 and response.content == PNG
     wrong_name = proxy(f"https://other.vendor.example:{port}/logo.png")
     assert wrong_name.status_code == 502  # the certificate does not name this host
+
+
+def test_mail_dated_years_ahead_shows_its_date_line_and_when_it_is_listed(org, client_for):
+    raw = text_message("See you then.").replace(
+        b"Mon, 02 Mar 2026 09:30:00 +0000", b"Wed, 04 Oct 2028 16:05:00 +0000"
+    )
+    ahead = deliver(org.rep, raw)
+    on_time = deliver(org.rep, text_message("On time.", subject="Plain reply"))
+    page = body_of(client_for(org.rep).get(reverse("web:message", args=[ahead.pk])))
+    assert 'datetime="2028-10-04T16:05:00+00:00"' in page  # the Date line as written
+    assert "dated ahead by the sender's clock" in page
+    assert f'datetime="{ahead.date.isoformat()}"' in page  # where lists put it
+    page = body_of(client_for(org.rep).get(reverse("web:message", args=[on_time.pk])))
+    assert "dated ahead" not in page

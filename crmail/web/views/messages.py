@@ -287,6 +287,8 @@ def message_page(request: HttpRequest, pk: int) -> HttpResponse:
     context.update(
         subject=parsed.subject or message.subject,
         date=parsed.date or message.date,
+        # Dated ahead by the sender's clock: lists go by when crmail received it.
+        listed_at=message.date if parsed.date and message.date != parsed.date else None,
         senders=people["from"],
         to=people["to"],
         cc=_people(parsed, "cc", pages),
