@@ -104,3 +104,14 @@ def test_unknown_tables_and_formats_show_the_page(client_for, world):
         assert answer.status_code == 200 and "report-table" in answer.content.decode()
     answer = client.get("/reports/", {"group_by": "user", "table": "nope", "format": "csv"})
     assert answer.content.decode().startswith("user,label,inbound,outbound,count")
+
+
+def test_a_link_without_its_grouping_shows_the_months_of_its_period(client_for, world):
+    # A bookmark or a hand-made link such as /reports/?after=2026-07-01.
+    client = client_for(world.users["mark"])
+    html = client.get("/reports/", {"after": "2026-07-01"}).content.decode()
+    assert "This field is required" not in html
+    assert [row[0] for row in cells(html)] == ["July 2026", "August 2026"]
+    assert 'value="2026-07-01"' in html
+    answer = client.get("/reports/", {"after": "2026-07-01", "format": "csv"})
+    assert answer.content.decode().startswith("month,label,inbound,outbound,count")

@@ -28,7 +28,10 @@ from crmail.web.report_forms import ReportForm, SaveReportForm
 
 @login_required
 def reports(request: HttpRequest) -> HttpResponse:
-    form = ReportForm(request.GET or {"group_by": "month"})
+    params = request.GET.copy()
+    if not params.get("group_by"):
+        params["group_by"] = "month"  # a bookmark or a hand-made link may leave it out
+    form = ReportForm(params)
     context: dict[str, Any] = {
         "form": form,
         "report": None,
@@ -57,11 +60,9 @@ def reports(request: HttpRequest) -> HttpResponse:
     report = queries.email_report(user, group_by, filters)
     times = response_times.response_times(user, filters)
     rates = engagement.engagement(user, period, filters)
-    query = request.GET.copy()
+    query = params.copy()
     for name in ("format", "table"):
         query.pop(name, None)
-    if not query:
-        query["group_by"] = "month"
     context.update(
         report=report,
         chart=charts.chart(report),
