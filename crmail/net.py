@@ -12,6 +12,7 @@ the host name. No Django import.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from enum import Enum
@@ -24,7 +25,30 @@ if TYPE_CHECKING:
     import urllib3
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# A label of a host name as DNS spells it (after IDNA): letters, digits and hyphens, not
+# first or last; ``_`` too, which some internal names carry.
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def host_problem(host: str) -> str | None:
+    """Why ``host`` is neither a host name (``mail.example.com``, ``bücher.example``) nor
+    an IP address, in words; None when it is one. Empty is for the caller to judge."""
+    if not host:
+        return None
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    try:
+        name = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        name = ""
+    labels = name.removesuffix(".").split(".")
+    if 0 < len(name) <= 253 and all(_LABEL.fullmatch(label) for label in labels):
+        return None
+    return "Enter the server's name, such as mail.example.com, or its IP address."
 
 
 def forbidden_address(ip: IpAddress) -> bool:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from crmail.config.crypto import EncryptedTextField
 from crmail.mail.models import Message
+from crmail.net import host_problem
 
 
 class Protocol(models.TextChoices):
@@ -135,13 +136,18 @@ class Mailbox(models.Model):
         return f"{self.email} ({self.get_protocol_display()})"
 
     def clean(self) -> None:
+        errors = {
+            name: problem
+            for name in ("host", "smtp_host")
+            if (problem := host_problem(getattr(self, name)))
+        }
         if self.deal_labels and not self.customer_alerts:
-            raise ValidationError(
-                {
-                    "deal_labels": "Labels by deal state need customer mail alerts: turn "
-                    "customer alerts on with them, or turn the labels off too."
-                }
+            errors["deal_labels"] = (
+                "Labels by deal state need customer mail alerts: turn "
+                "customer alerts on with them, or turn the labels off too."
             )
+        if errors:
+            raise ValidationError(errors)
 
 
 class Folder(models.Model):

@@ -132,6 +132,8 @@ def test_an_unreachable_outgoing_server_is_named_and_nothing_is_saved(org, dovec
         ({"keep_on_server": None}, "keep_on_server"),
         ({"secret": "x"}, "secret"),
         ({"owner_id": 987654}, "owner_id"),
+        ({"host": "https://imap.example.com"}, "host"),
+        ({"smtp_host": "smtp\u0005.example.com"}, "smtp_host"),
     ],
 )
 def test_bad_settings_answer_422_naming_the_field(org, change, field):
@@ -319,6 +321,10 @@ def test_changing_settings_keeps_the_stored_password(org):
         ({"store_sent_on_server": None}, "store_sent_on_server"),
         ({"smtp_port": 0}, "smtp_port"),
         ({"import_since": "yesterday"}, "import_since"),
+        # Found by fuzzing: a server name DNS cannot spell reached the connection test.
+        ({"port": None, "smtp_host": "\u009d\u0086\u00d1\u00f6<M"}, "smtp_host"),
+        ({"host": "imap.example.com\u0000"}, "host"),
+        ({"host": "imap example.com"}, "host"),
     ],
 )
 def test_bad_changes_answer_422_and_change_nothing(org, body, field):

@@ -106,7 +106,8 @@ def socket_failed(host: str, port: int, exc: BaseException, timeout: float) -> C
             "security setting (993 is implicit TLS, 143 is STARTTLS).",
             kind="tls",
         )
-    if isinstance(exc, socket.gaierror):
+    # UnicodeError: a name DNS cannot spell (a stray control character, a label too long).
+    if isinstance(exc, socket.gaierror | UnicodeError):
         return ConnectFailed(
             f"The server name {host} could not be found: check its spelling.", kind="unreachable"
         )

@@ -140,7 +140,7 @@ class ImapSession:
         cfg = self.config
         try:
             sock = socket.create_connection((cfg.host, cfg.port), timeout=cfg.timeout)
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:
             raise socket_failed(cfg.host, cfg.port, exc, cfg.timeout) from None
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

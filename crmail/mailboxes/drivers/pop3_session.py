@@ -105,7 +105,7 @@ class Pop3Session:
     def connect(self) -> None:
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:
             raise socket_failed(self.host, self.port, exc, self.timeout) from None
         if self.security == "tls":
             try:

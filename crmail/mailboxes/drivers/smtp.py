@@ -88,7 +88,7 @@ class SmtpClient(Sends):
                 "STARTTLS).",
                 kind="disconnected",
             ) from exc
-        except (OSError, ssl.SSLError, smtplib.SMTPException) as exc:
+        except (OSError, ssl.SSLError, smtplib.SMTPException, UnicodeError) as exc:
             raise _connect_error(cfg, exc) from None
         self._smtp = smtp
         try:
@@ -204,6 +204,6 @@ def _connect_error(cfg: SmtpConfig, exc: BaseException) -> DriverError:
         return ConnectFailed(
             f"{cfg.host}:{cfg.port} refused the session: {_text(exc)}", kind="refused"
         )
-    if isinstance(exc, OSError | ssl.SSLError | socket.timeout):
+    if isinstance(exc, OSError | ssl.SSLError | socket.timeout | UnicodeError):
         return socket_failed(cfg.host, cfg.port, exc, cfg.timeout)
     return DriverError(f"SMTP failed: {exc.__class__.__name__}")

@@ -71,6 +71,10 @@ def test_refused_port_and_rejected_data_are_explained(smtp_sink):
     with pytest.raises(ConnectFailed) as err:
         SmtpClient(SmtpConfig("127.0.0.1", free_port(), "none", timeout=3)).connect()
     assert err.value.kind == "refused"
+    for security in ("tls", "none"):  # a name DNS cannot spell
+        with pytest.raises(ConnectFailed) as err:
+            SmtpClient(SmtpConfig("smtp\x9d.example", 465, security, timeout=3)).connect()
+        assert err.value.kind == "unreachable" and "could not be found" in str(err.value)
     smtp_sink.data_response = "554 5.7.1 Message rejected as spam"
     msg, rcpts = build_message(draft())
     with (

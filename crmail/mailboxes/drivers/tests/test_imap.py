@@ -88,6 +88,12 @@ def test_refused_port_and_unknown_host(dovecot, dovecot_user):
     with pytest.raises(ConnectFailed) as err:
         ImapDriver(cfg).connect()
     assert err.value.kind == "unreachable"
+    # A name DNS cannot spell (a control character; a label of 64 letters): the same.
+    for host in ("mail\x9d.example", "a" * 64 + ".example"):
+        cfg = ImapConfig(host, 993, login="x", password="y", timeout=5)
+        with pytest.raises(ConnectFailed) as err:
+            ImapDriver(cfg).connect()
+        assert err.value.kind == "unreachable" and "could not be found" in str(err.value)
 
 
 def test_silent_server_times_out(dovecot, dovecot_user):

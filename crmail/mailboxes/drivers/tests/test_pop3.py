@@ -36,6 +36,13 @@ def test_starttls_not_offered_is_a_tls_error(dovecot, dovecot_user):
     assert err.value.kind == "tls" and "STARTTLS" in str(err.value)
 
 
+def test_a_server_name_dns_cannot_spell_is_said_in_words():
+    cfg = Pop3Config("pop\x9d.example", 995, "tls", "alice", "x", timeout=5)
+    with pytest.raises(ConnectFailed) as err:
+        Pop3Driver(cfg).connect()
+    assert err.value.kind == "unreachable" and "could not be found" in str(err.value)
+
+
 def test_a_wrong_password_is_said_in_words_and_never_shown(dovecot, dovecot_user):
     user, _ = dovecot_user
     cfg = Pop3Config(HOST, dovecot.pop3_port, "none", user, "not-the-password", timeout=10)
