@@ -139,3 +139,14 @@ def test_the_top_bar_keeps_to_one_line_on_a_laptop_screen_whatever_the_name(app)
     page.set_viewport_size({"width": 1024, "height": 860})  # narrower: two lines, nothing lost
     expect(page.get_by_role("link", name="Reports")).to_be_visible()
     expect(who).to_be_visible()
+    # A phone: the links wrap rather than run off the edge, and the Administration menu
+    # opens within the screen.
+    page.set_viewport_size({"width": 360, "height": 740})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.locator(".admin-menu:not(.user-menu) summary").click()
+    menu = page.get_by_role("link", name="Email intelligence")
+    expect(menu).to_be_visible()
+    box = menu.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 360
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    app.shot("topbar-phone-admin-menu")

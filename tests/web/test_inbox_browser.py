@@ -168,3 +168,21 @@ def test_mail_whose_body_is_processing_says_so_then_shows_its_snippet(app, desk)
     Message.objects.filter(pk=lunch.pk).update(snippet=snippet, parse_state="parsed")
     page.reload()
     expect(row.locator(".inbox-snippet")).to_have_text(snippet)
+
+
+def test_on_a_phone_the_inbox_fits_the_screen_and_a_row_shows_sender_date_and_subject(app, desk):
+    org, _, _ = desk
+    page = app.page
+    page.set_viewport_size({"width": 400, "height": 800})
+    app.sign_in(org.rep.email, f.PASSWORD)
+    app.go("/inbox/")
+    row = page.locator(".inbox-row", has_text="Fleet renewal terms")
+    expect(row).to_be_visible()
+    # Nothing runs off the right edge: no sideways scrolling of the page.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400
+    for part in (".inbox-from", ".inbox-date", ".inbox-subject"):
+        box = row.locator(part).bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 400, part
+    sender, subject = row.locator(".inbox-from"), row.locator(".inbox-subject")
+    assert subject.bounding_box()["y"] > sender.bounding_box()["y"]  # the line below
+    app.shot("inbox-phone")
