@@ -137,3 +137,17 @@ def test_a_user_builds_tries_and_saves_a_rule(app):  # type: ignore[no-untyped-d
     rule.refresh_from_db()
     assert not rule.enabled
     expect(row).to_contain_text("Off")
+
+
+def test_the_rule_editor_fits_a_phone(app):  # type: ignore[no-untyped-def]
+    rep = f.user("rep@crmail.test", name="Rex Rep")
+    app.page.set_viewport_size({"width": 360, "height": 740})
+    app.sign_in(rep.email, f.PASSWORD)
+    app.go("/settings/workflows/new/")
+    action = app.page.locator(".rule-row").last  # an action's row: its selects are the widest
+    expect(action).to_be_visible()
+    assert app.page.evaluate("document.documentElement.scrollWidth") <= 360
+    for select in action.locator("select").all():
+        box = select.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 360
+    app.shot("workflow-editor-phone")
