@@ -69,6 +69,14 @@ SNIPPET = 200
 BODY_TEXT_LIMIT = 200_000
 # A Date header later than this after crmail first saw the message is not its date.
 FUTURE_SLACK = timedelta(days=1)
+
+
+def dated_ahead(header: datetime | None, seen: datetime | None) -> bool:
+    """Whether a Date header is so far after when crmail first saw the message
+    (``FUTURE_SLACK``) that the message is dated when first seen instead."""
+    return bool(header and seen and header - seen > FUTURE_SLACK)
+
+
 # A sync hands parsing to worker processes only when it has at least this many new
 # messages: starting a worker costs a few tenths of a second.
 PIPELINE_MIN_MESSAGES = 400
@@ -519,7 +527,7 @@ def _fill_headers(message: Message | Row, parsed: ParsedMessage) -> None:
     then, as without a Date header, when crmail first saw it. ``sent_at`` keeps the
     header as it was."""
     seen = message.first_seen_at or timezone.now()
-    date = parsed.date if parsed.date and parsed.date <= seen + FUTURE_SLACK else None
+    date = None if dated_ahead(parsed.date, seen) else parsed.date
     message.parse_problems = "\n".join(parsed.problems)[:2000]
     message.message_id = parsed.message_id[:500]
     message.in_reply_to = parsed.in_reply_to[:500]

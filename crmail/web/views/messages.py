@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -54,7 +53,7 @@ from crmail.mail.downloads import (
     inline_token,
     raw_download,
 )
-from crmail.mail.ingest import FUTURE_SLACK
+from crmail.mail.ingest import dated_ahead
 from crmail.mail.models import Message, ParseState
 from crmail.mail.parse import AttachmentInfo, ParsedMessage, Unparseable, parse_message
 from crmail.mail.store import body_waits, raw_bytes
@@ -238,12 +237,6 @@ def _answer_urls(message: Message, record: Record | None) -> dict[str, str]:
     return {mode: f"{base}?message={message.pk}&mode={mode}" for mode in replies.MODES}
 
 
-def _dated_ahead(header: datetime | None, listed: datetime | None) -> bool:
-    """Whether a message's Date line is so far ahead of when crmail received it that its
-    lists go by the latter (``mail.ingest._fill_headers``)."""
-    return bool(header and listed and header - listed > FUTURE_SLACK)
-
-
 @login_required
 @require_safe
 def message_page(request: HttpRequest, pk: int) -> HttpResponse:
@@ -296,7 +289,7 @@ def message_page(request: HttpRequest, pk: int) -> HttpResponse:
         subject=parsed.subject or message.subject,
         date=parsed.date or message.date,
         # Dated ahead by the sender's clock: lists go by when crmail received it.
-        listed_at=message.date if _dated_ahead(parsed.date, message.date) else None,
+        listed_at=message.date if dated_ahead(parsed.date, message.date) else None,
         senders=people["from"],
         to=people["to"],
         cc=_people(parsed, "cc", pages),
