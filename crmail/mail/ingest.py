@@ -58,6 +58,7 @@ from crmail.mail.parse import (
 from crmail.mail.store import (
     MissingRaw,
     NewFields,
+    Prepared,
     Stored,
     header_section,
     raw_bytes_many,
@@ -442,21 +443,29 @@ PARSED_FIELDS = (
 
 
 class Row:
-    """A message as saving its parse results needs it: its id, when crmail first saw it,
-    its content hash when known, and room for each parsed field (starting as the field's
-    default). Not a model instance: the parsing pipeline saves thousands of them in a
-    first sync."""
+    """A message as saving its parse results needs it: its id, when crmail first saw it
+    and when its server received it (where it said), its content hash when known, and
+    room for each parsed field (starting as the field's default). Not a model instance:
+    the parsing pipeline saves thousands of them in a first sync."""
 
     __slots__ = (
         "first_seen_at",
+        "received_at",
         "pk",
         "sha256",
         *(Message._meta.get_field(n).attname for n in PARSED_FIELDS),
     )
 
-    def __init__(self, pk: int, first_seen_at: datetime | None, sha256: str = "") -> None:
+    def __init__(
+        self,
+        pk: int,
+        first_seen_at: datetime | None,
+        sha256: str = "",
+        received_at: datetime | None = None,
+    ) -> None:
         self.pk = pk
         self.first_seen_at = first_seen_at
+        self.received_at = received_at
         self.sha256 = sha256
         for name, default in _DEFAULTS:
             setattr(self, name, default)
@@ -523,18 +532,21 @@ def _fill_headers(message: Message | Row, parsed: ParsedMessage) -> None:
 
     The message's date, by which lists and timelines order it, is its Date header unless
     that is later than when crmail first saw the message by more than ``FUTURE_SLACK``
-    (a sender's clock set years ahead would otherwise keep it at the top of every list):
-    then, as without a Date header, when crmail first saw it. ``sent_at`` keeps the
-    header as it was."""
+    (a sender's clock set years ahead would otherwise keep it at the top of every list).
+    Then, as without a Date header, it is when its server received it (IMAP's
+    INTERNALDATE and the providers' like), so an old message keeps its place in a first
+    sync; where the server did not say (POP3), or says a time as far ahead, when crmail
+    first saw it. ``sent_at`` keeps the header as it was."""
     seen = message.first_seen_at or timezone.now()
     date = None if dated_ahead(parsed.date, seen) else parsed.date
+    arrived = None if dated_ahead(message.received_at, seen) else message.received_at
     message.parse_problems = "\n".join(parsed.problems)[:2000]
     message.message_id = parsed.message_id[:500]
     message.in_reply_to = parsed.in_reply_to[:500]
     message.references = " ".join(parsed.references)[:10000]
     message.subject = parsed.subject[:2000]
     message.sent_at = parsed.date
-    message.date = date or seen
+    message.date = date or arrived or seen
     sender = next((p for p in parsed.participants if p.role == "from"), None)
     message.from_address = sender.address[:254] if sender else ""
     message.from_name = sender.name[:300] if sender else ""
@@ -654,14 +666,15 @@ class HeadersFirst:
     ``hashes`` and ``outcomes``: the batch's content hashes and what reading each one's
     header section gave, in the same order."""
 
-    def __init__(self, hashes: Sequence[str], outcomes: Sequence[Headers | Unparseable]) -> None:
-        self._outcomes = dict(zip(hashes, outcomes, strict=True))
+    def __init__(self, prepared: Prepared, outcomes: Sequence[Headers | Unparseable]) -> None:
+        self._outcomes = dict(zip(prepared.hashes, outcomes, strict=True))
+        self._arrived = prepared.arrived
         self._rows: dict[str, Row] = {}
         self._started: list[int] = []
 
     def describe(self, digests: list[str], first_seen_at: datetime) -> NewFields:
         """``store.Describe``: the columns of the new rows (threads are started here)."""
-        rows = {d: Row(0, first_seen_at, d) for d in digests}
+        rows = {d: Row(0, first_seen_at, d, self._arrived.get(d)) for d in digests}
         for key, row in rows.items():
             outcome = self._outcomes[key]
             if isinstance(outcome, Unparseable):
@@ -774,7 +787,9 @@ class ParsePipeline:
         if not batch:
             return
         if self._pool is None:
-            todo = [Row(m.pk, m.first_seen_at) for m, _ in batch.values()]
+            todo = [
+                Row(m.pk, m.first_seen_at, received_at=m.received_at) for m, _ in batch.values()
+            ]
             items = [(data, c == Compression.ZSTD) for _, (data, c) in batch.values()]
             self._save(todo, digest_packed(items, BODY_TEXT_LIMIT))
             return
@@ -783,7 +798,7 @@ class ParsePipeline:
         size = 0
         for message, (stored, compression) in batch.values():
             # Only what saving needs: the row and its bytes go once handed over.
-            chunk.append(Row(message.pk, message.first_seen_at))
+            chunk.append(Row(message.pk, message.first_seen_at, received_at=message.received_at))
             items.append((stored, compression == Compression.ZSTD))
             size += len(stored)
             if size >= CHUNK_BYTES:

@@ -38,6 +38,14 @@ class Message(models.Model):
     sha256 = models.CharField(max_length=64, unique=True)
     size = models.PositiveIntegerField(help_text="Bytes of the raw message, uncompressed.")
     first_seen_at = models.DateTimeField(auto_now_add=True)
+    received_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "When the server it was first found on received it (IMAP INTERNALDATE, "
+            "Gmail's internalDate, Graph's receivedDateTime), where the server says."
+        ),
+    )
 
     parse_state = models.CharField(
         max_length=10, choices=ParseState.choices, default=ParseState.PENDING, db_index=True
@@ -52,7 +60,10 @@ class Message(models.Model):
         null=True,
         blank=True,
         db_index=True,
-        help_text="When it was sent, else when crmail first saw it.",
+        help_text=(
+            "When it was sent (its Date header), else when its server received it, else "
+            "when crmail first saw it."
+        ),
     )
     from_address = models.CharField(max_length=254, blank=True, db_index=True)
     from_name = models.CharField(max_length=300, blank=True)

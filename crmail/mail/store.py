@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 import zstandard
@@ -23,7 +24,7 @@ from django.utils import timezone
 
 from crmail.blobs import store as blob_store
 from crmail.blobs.packs import Item
-from crmail.config.bulk import inserts
+from crmail.config.bulk import datetimes, inserts
 from crmail.failpoints import failpoint
 from crmail.mail.models import Compression, Message, MessageRaw, ParseState, WaitingBody
 
@@ -205,25 +206,32 @@ class Prepared:
     hashes: list[str]
     sizes: list[int]
     forms: dict[str, tuple[bytes, int]]  # by hash, each content once
+    # By hash, when the server received it (``Message.received_at``), where it says.
+    arrived: dict[str, datetime] = field(default_factory=dict)
 
     def form_of(self, index: int) -> tuple[bytes, int]:
         """The stored form (bytes, compression) of the ``index``-th message."""
         return self.forms[self.hashes[index]]
 
 
-def prepare(raws: Iterable[bytes]) -> Prepared:
+def prepare(raws: Iterable[bytes], arrived: Iterable[datetime | None] | None = None) -> Prepared:
     """Hash and compress ``raws``: CPU only, no database, safe in any thread (hashlib and
-    zstandard let other threads run while they work on a message)."""
+    zstandard let other threads run while they work on a message). ``arrived``: when the
+    server received each one, in the same order, where it says (a content found twice
+    keeps the first)."""
     hashes: list[str] = []
     sizes: list[int] = []
     forms: dict[str, tuple[bytes, int]] = {}
-    for raw in raws:
+    times: dict[str, datetime] = {}
+    for raw, when in zip(raws, arrived or repeat(None), strict=False):
         digest = content_hash(raw)
         hashes.append(digest)
         sizes.append(len(raw))
         if digest not in forms:
             forms[digest] = pack(raw)
-    return Prepared(hashes, sizes, forms)
+            if when is not None:
+                times[digest] = when
+    return Prepared(hashes, sizes, forms, times)
 
 
 @dataclass(slots=True)
@@ -239,11 +247,21 @@ class Stored:
     parse_state: str = ParseState.PENDING
     thread_id: int | None = None
     date: datetime | None = None
+    received_at: datetime | None = None
     packed: tuple[bytes, int] | None = None
     body_waits: bool = False  # past the quota: its header section only (decision 058)
 
 
-_STORED_COLUMNS = ("pk", "sha256", "size", "first_seen_at", "parse_state", "thread_id", "date")
+_STORED_COLUMNS = (
+    "pk",
+    "sha256",
+    "size",
+    "first_seen_at",
+    "parse_state",
+    "thread_id",
+    "date",
+    "received_at",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +304,7 @@ def store_rows(
     known = {row[1]: Stored(*row) for row in rows}
     fresh = {d: n for d, n in zip(ready.hashes, ready.sizes, strict=True) if d not in known}
     if fresh:
-        known.update(_insert_new(fresh, ready.forms, room, describe))
+        known.update(_insert_new(fresh, ready.forms, room, describe, ready.arrived))
     return [known[d] for d in ready.hashes]
 
 
@@ -301,7 +319,13 @@ def store_many(raws: Iterable[bytes] | Prepared, room: int | None = None) -> lis
         if r.packed is None:
             found.append(loaded[r.pk])
             continue
-        message = Message(pk=r.pk, sha256=r.sha256, size=r.size, first_seen_at=r.first_seen_at)
+        message = Message(
+            pk=r.pk,
+            sha256=r.sha256,
+            size=r.size,
+            first_seen_at=r.first_seen_at,
+            received_at=r.received_at,
+        )
         message.packed, message.body_waits = r.packed, r.body_waits
         found.append(message)
     return found
@@ -331,12 +355,15 @@ def _insert_new(
     forms: dict[str, tuple[bytes, int]],
     room: int | None = None,
     describe: Describe | None = None,
+    arrived: dict[str, datetime] | None = None,
 ) -> dict[str, Stored]:
     """Write the contents (``fresh``: hash -> size; ``forms``: their stored forms) as one
-    pack of the blob store, then INSERT a Message row per content (with what ``describe``
-    gives) and the pack's index rows in one transaction; prepared statements, no model
-    building per row. Contents another process stored meanwhile are read back instead.
-    Contents past ``room`` keep their header section only (``store_many``)."""
+    pack of the blob store, then INSERT a Message row per content (with when its server
+    received it, from ``arrived``, and what ``describe`` gives) and the pack's index rows
+    in one transaction; prepared statements, no model building per row. Contents another
+    process stored meanwhile are read back instead. Contents past ``room`` keep their
+    header section only (``store_many``)."""
+    arrived = arrived or {}
     now = timezone.now()
     waits = _within(fresh, room)
     packed = {digest: forms[digest] for digest in fresh if digest not in waits}
@@ -352,6 +379,7 @@ def _insert_new(
     )
     connection = connections[router.db_for_write(Message)]
     created_at = Message._meta.get_field("first_seen_at").get_db_prep_save(now, connection)
+    as_db = datetimes(connection)
     ours: dict[str, int] = {}
     with transaction.atomic(using=connection.alias):
         digests = list(fresh)
@@ -361,7 +389,16 @@ def _insert_new(
         returned = inserts(
             Message,
             names,
-            [(d, fresh[d], created_at, *(extra.values[d] if extra else ())) for d in digests],
+            [
+                (
+                    d,
+                    fresh[d],
+                    created_at,
+                    as_db(arrived.get(d)),
+                    *(extra.values[d] if extra else ()),
+                )
+                for d in digests
+            ],
             f" ON CONFLICT DO NOTHING RETURNING {quote('id')}, {quote('sha256')}",
             constants=_defaults(names),
         )
@@ -380,6 +417,7 @@ def _insert_new(
             fresh[digest],
             now,
             *(extra.state[digest] if extra else (ParseState.PENDING, None, None)),
+            arrived.get(digest),
             packed=(headers[digest], Compression.NONE) if digest in waits else packed[digest],
             body_waits=digest in waits,
         )
@@ -393,8 +431,8 @@ def _insert_new(
 
 
 # Columns every new Message row gets as parameters; the others, unless a caller gives them
-# (``NewFields``), get their defaults as SQL literals, so each row needs three parameters.
-_VARIABLE = ("sha256", "size", "first_seen_at")
+# (``NewFields``), get their defaults as SQL literals, so each row needs four parameters.
+_VARIABLE = ("sha256", "size", "first_seen_at", "received_at")
 
 
 def _literal(value: Any) -> str:

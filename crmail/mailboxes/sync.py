@@ -471,7 +471,7 @@ def _prepared(
         try:
             for batch in batches:
                 raws = [m.raw or b"" for m in batch]
-                future = worker.submit(prepare, raws)
+                future = worker.submit(prepare, raws, [m.internal_date for m in batch])
                 heads = parser.read_headers(raws)
                 batch = [replace(m, raw=None) for m in batch]  # the stored forms carry them
                 if ahead is not None:
@@ -490,7 +490,7 @@ def _headers_first(prepared: Prepared, heads: Heads) -> HeadersFirst | None:
     if heads is None:
         return None
     try:
-        return HeadersFirst(prepared.hashes, heads.result())
+        return HeadersFirst(prepared, heads.result())
     except Exception as exc:  # a worker died: the batch is stored pending and parsed after
         log.warning("Reading header fields failed (%s); parsing after the store", exc)
         return None

@@ -408,3 +408,48 @@ def test_a_worker_that_cannot_read_the_store_leaves_its_share_to_this_process(se
     assert process_bodies(ids) == len(ids)
     assert states()[ParseState.PROCESSING] == 0
     assert "A bodies worker failed" in caplog.text
+
+
+def _arrived(dovecot, user: str, message_id: str, when: datetime) -> None:
+    """Make the message ``message_id`` in ``user``'s INBOX arrive at ``when`` (the
+    Maildir file's time is its INTERNALDATE)."""
+    path = next(
+        p
+        for p in (dovecot.user_home(user) / "Maildir").rglob("*")
+        if p.is_file() and f"<{message_id}>".encode() in p.read_bytes()
+    )
+    os.utime(path, (when.timestamp(), when.timestamp()))
+
+
+@pytest.mark.parametrize("workers", [False, True], ids=["parsed-here", "parsing-workers"])
+def test_mail_without_a_usable_date_is_listed_when_its_server_received_it(
+    dovecot, dovecot_user, monkeypatch, workers
+):
+    """A first sync of an old mailbox: a message with no Date header, or one dated years
+    ahead, takes its place by when the server received it, not at the top of the inbox
+    as if it had come during the sync."""
+    user, password = dovecot_user
+    undated = mail("undated@x", "No date").replace(
+        b"Date: Mon, 02 Nov 2026 10:00:00 +0000\r\n", b""
+    )
+    dovecot.deliver(user, undated)
+    dovecot.deliver(user, mail("ahead@x", "Ahead", date="Wed, 04 Oct 2034 16:05:00 +0000"))
+    dovecot.deliver(user, mail("recent@x", "Recent", date="Mon, 02 Nov 2026 10:00:00 +0000"))
+    _arrived(dovecot, user, "undated@x", datetime(2020, 3, 1, 8, 0, tzinfo=UTC))
+    _arrived(dovecot, user, "ahead@x", datetime(2021, 5, 2, 9, 30, tzinfo=UTC))
+    dovecot.doveadm("force-resync", "-u", user, "INBOX")
+    if workers:
+        monkeypatch.setattr(sync_module, "PIPELINE_MIN_MESSAGES", 1)
+    sync(f.mailbox(dovecot, user, password))
+    found = {m.message_id: m for m in Message.objects.select_related("thread")}
+    assert not found["undated@x"].sent_at
+    assert found["undated@x"].date == datetime(2020, 3, 1, 8, 0, tzinfo=UTC)
+    assert found["ahead@x"].sent_at == datetime(2034, 10, 4, 16, 5, tzinfo=UTC)
+    assert found["ahead@x"].date == datetime(2021, 5, 2, 9, 30, tzinfo=UTC)
+    assert found["recent@x"].date == datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+    # The inbox and the timelines go by it: newest first, the undated one last.
+    inbox = Conversation.objects.order_by("-date").values_list("location_id", flat=True)
+    listed = [Location.objects.get(pk=pk).message.subject for pk in inbox]
+    assert listed == ["Recent", "Ahead", "No date"]
+    for location in Location.objects.select_related("message"):
+        assert location.date == location.message.date == location.message.thread.last_message_at

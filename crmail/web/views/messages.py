@@ -288,7 +288,7 @@ def message_page(request: HttpRequest, pk: int) -> HttpResponse:
     context.update(
         subject=parsed.subject or message.subject,
         date=parsed.date or message.date,
-        # Dated ahead by the sender's clock: lists go by when crmail received it.
+        # Dated ahead by the sender's clock: lists go by when it arrived.
         listed_at=message.date if dated_ahead(parsed.date, message.date) else None,
         senders=people["from"],
         to=people["to"],
