@@ -7,9 +7,7 @@ thread uses one session.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
 import ssl
 import time
 from collections import deque
@@ -18,7 +16,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from .base import AuthFailed, ConnectFailed, DriverError, RemoteFolder
-from .imap_errors import command_failed, disconnected, login_failed, socket_failed
+from .imap_errors import command_failed, disconnected, login_failed
 from .imap_protocol import (
     FetchItem,
     ProtocolError,
@@ -138,19 +136,8 @@ class ImapSession:
         if self._wire is not None:
             return
         cfg = self.config
-        try:
-            sock = socket.create_connection((cfg.host, cfg.port), timeout=cfg.timeout)
-        except (OSError, UnicodeError) as exc:
-            raise socket_failed(cfg.host, cfg.port, exc, cfg.timeout) from None
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if cfg.security == "tls":
-            try:
-                sock = cfg.ssl_context().wrap_socket(sock, server_hostname=cfg.host)
-            except (OSError, ssl.SSLError) as exc:
-                sock.close()
-                raise socket_failed(cfg.host, cfg.port, exc, cfg.timeout) from None
-        self._wire = Wire(sock, cfg.host, cfg.timeout)
+        context = cfg.ssl_context() if cfg.security == "tls" else None
+        self._wire = Wire.open(cfg.host, cfg.port, cfg.timeout, context)
         self._tag = 0
         self._selected = None
         try:

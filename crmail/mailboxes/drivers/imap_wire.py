@@ -39,6 +39,27 @@ class Wire:
         self.timeout = timeout
         self._reader = _reader(sock)
 
+    @classmethod
+    def open(
+        cls, host: str, port: int, timeout: float, context: ssl.SSLContext | None = None
+    ) -> Wire:
+        """Connect to ``host``:``port`` (IMAP or POP3), in TLS from the start when given
+        its ``context``. Any failure (a name DNS cannot spell or find, a refusal, a
+        certificate) raises ``socket_failed``'s ``ConnectFailed``, the socket closed."""
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except (OSError, UnicodeError) as exc:
+            raise socket_failed(host, port, exc, timeout) from None
+        with contextlib.suppress(OSError):  # commands are small; do not wait to fill a packet
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if context is not None:
+            try:
+                sock = context.wrap_socket(sock, server_hostname=host)
+            except (OSError, ssl.SSLError) as exc:
+                sock.close()
+                raise socket_failed(host, port, exc, timeout) from None
+        return cls(sock, host, timeout)
+
     # -- sending --------------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import socket
-import ssl
 from collections.abc import Iterator, Sequence
 
 from .base import AuthFailed, ConnectFailed, DriverError, Throttled
-from .imap_errors import APP_PASSWORD, WRONG_PASSWORD, is_app_password_host, socket_failed
+from .imap_errors import APP_PASSWORD, WRONG_PASSWORD, is_app_password_host
 from .imap_wire import Wire
 from .net import tls_context, xoauth2_string
 
@@ -103,17 +101,8 @@ class Pop3Session:
         return self._wire is not None
 
     def connect(self) -> None:
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        except (OSError, UnicodeError) as exc:
-            raise socket_failed(self.host, self.port, exc, self.timeout) from None
-        if self.security == "tls":
-            try:
-                sock = self.context.wrap_socket(sock, server_hostname=self.host)
-            except (OSError, ssl.SSLError) as exc:
-                sock.close()
-                raise socket_failed(self.host, self.port, exc, self.timeout) from None
-        self._wire = Wire(sock, self.host, self.timeout)
+        context = self.context if self.security == "tls" else None
+        self._wire = Wire.open(self.host, self.port, self.timeout, context)
         try:
             ok, text = self._status()
             if not ok:
