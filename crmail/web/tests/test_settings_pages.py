@@ -212,6 +212,17 @@ def test_create_and_edit_a_group(org, client_for):
     assert not Group.objects.filter(pk=group.pk).exists()
 
 
+def test_a_group_member_id_past_the_databases_integers_is_refused_in_words(org, client_for):
+    """A tampered form (an id no database integer holds) is a choice that is not there,
+    not a server error."""
+    response = client_for(org.admin).post(
+        reverse("web:group_create"), {"name": "Key accounts", "users": [str(2**70), org.rep.pk]}
+    )
+    assert response.status_code == 200
+    assert "is not one of the available choices" in response.context["form"].errors["users"][0]
+    assert not Group.objects.filter(name="Key accounts").exists()
+
+
 def test_a_role_cannot_be_moved_below_itself_on_its_page(org, client_for):
     manager, rep = Role.objects.get(name="Manager"), Role.objects.get(name="Sales Representative")
     response = client_for(org.admin).post(

@@ -1,0 +1,131 @@
+"""Every form of every page, filled with what no user would type: never a server error.
+
+The pages are those the visibility walk opens (``test_every_route``: every pattern of the
+URL conf, on rows of every kind), read as an administrator and as a salesperson with
+mail. Each form found on a page is posted with each field in turn set to a junk value,
+then with all of them, as its ``method`` says; each page is also asked for with junk in
+the query parameters the pages read. Each request runs in a savepoint that is rolled
+back, so every form meets the same rows. A junk value must come back as a form error,
+a message, a 400 or a 404; never a 500. ``CRMAIL_SOAK=1`` runs many more values.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from crmail.sharing.tests.test_every_route import World, _ask, web_requests
+from crmail.sharing.tests.test_every_route import world as world  # the fixture
+
+pytestmark = pytest.mark.django_db
+
+# An id past every database's integers: Django's ``in`` did not guard against it.
+OUT_OF_RANGE = "99999999999999999999999"
+JUNK = [OUT_OF_RANGE]
+SOAK_JUNK = [
+    *JUNK,
+    "x" * 5000,
+    "",
+    " ",
+    "-1",
+    "0",
+    "-" + OUT_OF_RANGE,
+    "1e400",
+    "nan",
+    "2026-13-45",
+    "<script>alert(1)</script>",
+    "a\r\nBcc: x@example.com",
+    "'; drop table x; --",
+    "\uff11\uff12",  # full-width digits
+    "[]",
+    "{}",
+    "../../etc/passwd",
+    "a\x00b",
+]
+QUERY_KEYS = ["page", "q", "sort", "after", "before", "user", "folder", "stream", "view", "tag"]
+
+
+class _Forms(HTMLParser):
+    """The forms of a page: action, method and the names of their fields (with the
+    value each field carries on the page)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[tuple[str, str, dict[str, str]]] = []
+        self._open: dict[str, str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self._open = {}
+            method = found.get("method", "get").lower()
+            self.forms.append((found.get("action", ""), method, self._open))
+        elif tag in ("input", "select", "textarea") and self._open is not None:
+            name = found.get("name", "")
+            if name and name != "csrfmiddlewaretoken":
+                self._open.setdefault(name, found.get("value", ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._open = None
+
+
+def _failures(client: Client, session: str, pages: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    failed: list[str] = []
+    done: set[tuple[str, str, tuple[str, ...]]] = set()
+    values = SOAK_JUNK if os.environ.get("CRMAIL_SOAK") == "1" else JUNK
+
+    def call(method: str, url: str, data: dict[str, Any]) -> tuple[int, str]:
+        client.cookies[settings.SESSION_COOKIE_NAME] = session  # a sign-out undone
+        send: Callable[[], Any] = (
+            (lambda: client.get(url, data)) if method == "get" else (lambda: client.post(url, data))
+        )
+        try:
+            status, body = _ask(send)
+        except Exception:
+            failed.append(f"{method.upper()} {url} {data!r:.300}\n{traceback.format_exc(-3)}")
+            return 500, ""
+        if status >= 500:
+            failed.append(f"{method.upper()} {url} {data!r:.300}: {status}")
+        return status, body
+
+    for url, query in pages:
+        status, body = call("get", url, query)
+        if status != 200:
+            continue
+        parser = _Forms()
+        parser.feed(body)
+        for action, method, fields in parser.forms:
+            target = action or url
+            key = (target, method, tuple(sorted(fields)))
+            if target.startswith(("http:", "https:", "mailto:")) or key in done:
+                continue
+            done.add(key)
+            method = "get" if method == "get" else "post"
+            for junk in values:
+                for name in fields:
+                    call(method, target, {**fields, name: junk})
+                call(method, target, dict.fromkeys(fields, junk))
+        for name in QUERY_KEYS:
+            for junk in values:
+                call("get", url, {**query, name: junk})
+    return failed
+
+
+@pytest.mark.parametrize("role", ["admin", "owner"])
+def test_no_form_answers_junk_with_a_server_error(world: World, role: str) -> None:
+    pages: dict[str, tuple[str, dict[str, Any]]] = {}
+    for url, query, name in web_requests(world):
+        pages.setdefault(name, (url, query))  # one page of each pattern
+    client = Client(raise_request_exception=True)
+    client.force_login(world.roles[role])
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    failed = _failures(client, session, list(pages.values()))
+    assert not failed, "\n\n".join(failed[:20])
