@@ -24,7 +24,9 @@ from django.test import Client
 from crmail.sharing.tests.test_every_route import World, _ask, web_requests
 from crmail.sharing.tests.test_every_route import world as world  # the fixture
 
-pytestmark = pytest.mark.django_db
+# One pass runs it: what a database refuses (an integer past its range) is tested on
+# each in config/tests/test_lookups.py; a form's answer is the same on both.
+pytestmark = [pytest.mark.django_db, pytest.mark.database_independent]
 
 # An id past every database's integers: Django's ``in`` did not guard against it.
 OUT_OF_RANGE = "99999999999999999999999"
