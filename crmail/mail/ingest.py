@@ -535,11 +535,15 @@ def _fill_headers(message: Message | Row, parsed: ParsedMessage) -> None:
     (a sender's clock set years ahead would otherwise keep it at the top of every list).
     Then, as without a Date header, it is when its server received it (IMAP's
     INTERNALDATE and the providers' like), so an old message keeps its place in a first
-    sync; where the server did not say (POP3), or says a time as far ahead, when crmail
-    first saw it. ``sent_at`` keeps the header as it was."""
+    sync; where the server did not say (POP3, a forwarded copy), the date of its topmost
+    Received field; failing both (or where each is as far ahead), when crmail first saw
+    it. ``sent_at`` keeps the header as it was."""
     seen = message.first_seen_at or timezone.now()
     date = None if dated_ahead(parsed.date, seen) else parsed.date
-    arrived = None if dated_ahead(message.received_at, seen) else message.received_at
+    arrived = next(
+        (t for t in (message.received_at, parsed.received) if t and not dated_ahead(t, seen)),
+        None,
+    )
     message.parse_problems = "\n".join(parsed.problems)[:2000]
     message.message_id = parsed.message_id[:500]
     message.in_reply_to = parsed.in_reply_to[:500]

@@ -69,6 +69,9 @@ class ParsedMessage:
     references: list[str] = field(default_factory=list)
     subject: str = ""
     date: datetime | None = None
+    # When the receiving server took it, from the topmost Received field: read only when
+    # the Date header is missing, unreadable or ahead of now (its fallback; see ingest).
+    received: datetime | None = None
     participants: list[Participant] = field(default_factory=list)
     text: str = ""
     html: str = ""
@@ -319,6 +322,8 @@ def _read_headers(reader: _RawHeaders, out: ParsedMessage) -> None:
     out.in_reply_to = _first_msgid(reader.text("in-reply-to"))
     out.references = _all_msgids(reader.text("references"))
     out.date = _date(reader.text("date"), out.problems)
+    if out.date is None or out.date > datetime.now(UTC):
+        out.received = _received(reader)
     for role in ADDRESS_HEADERS:
         out.participants.extend(reader.participants(role))
     out.list_id = _first_msgid(reader.text("list-id")) or reader.text("list-id").strip()
@@ -491,6 +496,17 @@ def _date(value: str, problems: list[str]) -> datetime | None:
         problems.append("header date: out of range")
         return None
     return parsed
+
+
+def _received(reader: _RawHeaders) -> datetime | None:
+    """The date of the topmost Received field (RFC 5322 §3.6.7: the trace's date follows
+    its last ';'), added by the server that delivered the message: the lower ones may
+    be anyone's. None when there is none or it cannot be read."""
+    values = reader.values.get("received")
+    if not values:
+        return None
+    _, semicolon, when = _unfold(values[0]).rpartition(";")
+    return _date(when, []) if semicolon else None
 
 
 def _is_automated(reader: _RawHeaders) -> bool:

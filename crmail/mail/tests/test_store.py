@@ -20,6 +20,7 @@ from crmail.blobs import packs
 from crmail.blobs.models import Blob
 from crmail.mail.ingest import parse_stored, thread_subject
 from crmail.mail.models import Compression, Message, MessageRaw, ParseState
+from crmail.mail.parse import parse_full
 from crmail.mail.store import (
     _insert_new,
     collect_blobs,
@@ -146,6 +147,36 @@ def test_mail_dated_years_ahead_is_dated_when_first_seen_not_kept_atop_every_lis
     assert ahead.parse_state == ParseState.PARSED  # nothing wrong with the message itself
     assert close.date == close.sent_at == skewed.replace(microsecond=0)
     assert list(Message.objects.all()) == [close, ahead]  # newest first, by date
+
+
+RECEIVED = (
+    b"Received: from mx.example.org by mail.crmail.test with ESMTPS id 4f;\r\n"
+    b"\tTue, 14 Jan 2025 09:12:44 +0100\r\n"
+    b"Received: from [10.0.0.2] by mx.example.org; Mon, 01 Jan 2001 00:00:00 +0000\r\n"
+)
+
+
+def test_mail_without_a_date_from_a_server_that_says_none_is_dated_by_its_delivery():
+    """POP3 and a forwarded copy carry no arrival time of the server's own: the topmost
+    Received field, which the delivering server wrote, dates the message (the lower ones
+    may be anyone's); a Date header, when there is one, still comes first."""
+    undated = RECEIVED + mail("undated@x").replace(
+        b"Date: Mon, 02 Nov 2026 10:00:00 +0000\r\n", b""
+    )
+    dated = RECEIVED + mail("dated@x")
+    ahead = RECEIVED + mail("ahead@x", date="Wed, 04 Oct 2034 16:05:00 +0000")
+    for raw in (undated, ahead):  # the same on the fast path and the standard library's
+        assert parse_full(raw).received == datetime(2025, 1, 14, 8, 12, 44, tzinfo=UTC)
+    messages = [store_raw(raw) for raw in (undated, dated, ahead)]
+    parse_stored(messages)
+    for message in messages:
+        message.refresh_from_db()
+    assert [m.date for m in messages] == [
+        datetime(2025, 1, 14, 8, 12, 44, tzinfo=UTC),
+        datetime(2026, 11, 2, 10, 0, tzinfo=UTC),
+        datetime(2025, 1, 14, 8, 12, 44, tzinfo=UTC),
+    ]
+    assert messages[0].sent_at is None and messages[0].parse_state == ParseState.PARSED
 
 
 def test_parsing_twice_replaces_rather_than_duplicates():

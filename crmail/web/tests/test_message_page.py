@@ -674,4 +674,13 @@ def test_mail_dated_years_ahead_shows_its_date_line_and_when_it_is_listed(org, c
     assert "dated ahead by the sender's clock" in page
     assert f'datetime="{ahead.date.isoformat()}"' in page  # where lists put it
     page = body_of(client_for(org.rep).get(reverse("web:message", args=[on_time.pk])))
-    assert "dated ahead" not in page
+    assert "dated ahead" not in page and "carries no date" not in page
+
+
+def test_mail_without_a_date_says_its_date_line_is_when_it_arrived(org, client_for):
+    lines = text_message("No date here.").splitlines(keepends=True)
+    raw = b"".join(line for line in lines if not line.startswith(b"Date:"))
+    undated = deliver(org.rep, raw)
+    page = body_of(client_for(org.rep).get(reverse("web:message", args=[undated.pk])))
+    assert f'datetime="{undated.date.isoformat()}"' in page
+    assert "(the message carries no date: this is when it arrived)" in page

@@ -290,6 +290,7 @@ def message_page(request: HttpRequest, pk: int) -> HttpResponse:
         date=parsed.date or message.date,
         # Dated ahead by the sender's clock: lists go by when it arrived.
         listed_at=message.date if dated_ahead(parsed.date, message.date) else None,
+        undated=parsed.date is None,  # no readable Date header: dated when it arrived
         senders=people["from"],
         to=people["to"],
         cc=_people(parsed, "cc", pages),
