@@ -17,3 +17,10 @@ def test_an_id_list_with_ids_past_the_databases_integers_finds_the_others():
     assert list(User.objects.filter(pk__in=[PAST, ada.pk])) == [ada]
     assert list(User.objects.filter(pk__in=[-PAST - 1, str(PAST)])) == []
     assert User.objects.exclude(pk__in=[PAST]).filter(pk=ada.pk).exists()
+
+
+def test_a_relation_compared_with_ids_past_the_databases_integers_finds_the_others():
+    ada = f.user("ada@crmail.test")
+    assert ada.role_id is not None
+    assert list(User.objects.filter(role__in=[PAST, ada.role_id], pk=ada.pk)) == [ada]
+    assert list(User.objects.filter(role_id__in=[PAST])) == []
