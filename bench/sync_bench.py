@@ -158,7 +158,12 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[flo
     The child runs under ``/usr/bin/time -f %M``: a peak RSS read from this process's own
     ``wait4`` would include this (large) process, since Linux keeps the high-water mark
     of the address space a child had before ``execve``.
+
+    The disk is flushed first (``os.sync``): what earlier runs wrote or deleted (hundreds
+    of MB a round) would otherwise be written back during this one, and a client that
+    fsyncs each message (mbsync) would pay for the others' writes.
     """
+    os.sync()
     with (
         tempfile.NamedTemporaryFile() as rss_file,
         tempfile.TemporaryFile() as out_file,
