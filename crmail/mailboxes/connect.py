@@ -57,8 +57,17 @@ def _credentials(mailbox: Mailbox) -> tuple[str, str]:
     return mailbox.secret, ""
 
 
-def open_driver(mailbox: Mailbox, slot: ConnectionSlot | None = None) -> Driver:
+# A live question, which someone waits on with a page open, gives up on a provider's
+# errors sooner than a sync: a provider's pause up to this long is waited out, a server
+# error is asked again once.
+LIVE_MAX_WAIT = 2.0
+
+
+def open_driver(
+    mailbox: Mailbox, slot: ConnectionSlot | None = None, *, live: bool = False
+) -> Driver:
     """A connected, logged-in driver for ``mailbox``; raises ``DriverError`` in words.
+    ``live``: for a question someone waits on (``LIVE_MAX_WAIT``; Gmail and Graph).
 
     It holds a connection slot (``slot``, else one taken here) until it is closed; a
     caller that passes its own slot renews it during long work.
@@ -68,7 +77,7 @@ def open_driver(mailbox: Mailbox, slot: ConnectionSlot | None = None) -> Driver:
     slot = slot or ConnectionSlot.take(mailbox)
     try:
         try:
-            driver = _open_driver(mailbox, slot.release)
+            driver = _open_driver(mailbox, slot.release, live)
         except AuthFailed as exc:
             if mailbox.auth_method != AuthMethod.OAUTH2 or exc.kind != "oauth_revoked":
                 raise
@@ -76,7 +85,7 @@ def open_driver(mailbox: Mailbox, slot: ConnectionSlot | None = None) -> Driver:
 
             forget_access_token(mailbox)
             mailbox.refresh_from_db(fields=["access_token", "access_token_expires_at", "state"])
-            driver = _open_driver(mailbox, slot.release)
+            driver = _open_driver(mailbox, slot.release, live)
     except BaseException:
         slot.release()
         raise
@@ -170,9 +179,12 @@ def graph_config(mailbox: Mailbox) -> GraphConfig:
     return GraphConfig(token=lambda: _credentials(mailbox)[1], base_url=graph_api_url())
 
 
-def _open_driver(mailbox: Mailbox, on_close: Callable[[], None]) -> Driver:
+def _open_driver(mailbox: Mailbox, on_close: Callable[[], None], live: bool = False) -> Driver:
     if mailbox.protocol == Protocol.GRAPH:
-        graph = GraphDriver(graph_config(mailbox), on_close=on_close)
+        config = graph_config(mailbox)
+        if live:
+            config = replace(config, max_wait=LIVE_MAX_WAIT)
+        graph = GraphDriver(config, on_close=on_close)
         try:
             graph.connect()
         except BaseException:
@@ -204,7 +216,11 @@ def _open_driver(mailbox: Mailbox, on_close: Callable[[], None]) -> Driver:
         if not token:
             raise AuthFailed("A Gmail API mailbox signs in with Google: connect it again.")
         gmail = GmailDriver(
-            GmailConfig(email=mailbox.email, token=token),
+            GmailConfig(email=mailbox.email, token=token)
+            if not live
+            else GmailConfig(
+                email=mailbox.email, token=token, max_wait=LIVE_MAX_WAIT, server_retries=1
+            ),
             renew_token=lambda: _renewed_token(mailbox),
             on_close=on_close,
         )

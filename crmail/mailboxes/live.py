@@ -60,7 +60,7 @@ class _LiveDriver(FetchesRaw, QueriesLive, Protocol):
 def _asking(mailbox: Mailbox) -> Iterator[_LiveDriver]:
     """``mailbox``'s driver, for a live question, closed afterwards (``DriverError`` when
     its connector cannot be asked live)."""
-    driver = open_driver(mailbox)
+    driver = open_driver(mailbox, live=True)
     try:
         if not isinstance(driver, _LiveDriver):
             raise DriverError(

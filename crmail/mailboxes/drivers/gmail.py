@@ -110,6 +110,9 @@ class GmailConfig:
     # A Retry-After up to this many seconds is waited out in place; longer ones stop the
     # work with Throttled (the sync resumes later).
     max_wait: float = 30
+    # How many times a call that Gmail answered with a server error (5xx) is made again,
+    # after 1, 2, 4 … seconds.
+    server_retries: int = 3
 
 
 @cache
@@ -318,7 +321,7 @@ class GmailDriver(
             )
         if status == 403:
             raise AuthFailed(f"Gmail refused the request: {message or reason}", kind="auth")
-        if status >= 500 and attempt < 3:
+        if status >= 500 and attempt < self.config.server_retries:
             return _Retry(2.0**attempt)
         raise DriverError(f"Gmail answered {status}: {message or reason or 'an error'}", kind="api")
 

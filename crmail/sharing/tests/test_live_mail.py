@@ -168,6 +168,9 @@ def test_a_provider_error_shows_in_words_and_the_stored_mail_still_shows(scene):
     scene.gmail.fail(500, "backendError", retry_after=None, times=20)
     result = page(scene.rep, scene)
     assert names(result.items) == ["stored"]
+    # Someone is waiting on the page: Gmail is asked once more (after a second), not
+    # three times more over seven seconds as a sync asks it.
+    assert 20 - sum(f.times for f in scene.gmail.failures) == 2
     assert result.notices == [
         f"Gmail did not answer for {ME} (Gmail answered 500: Backend Error): showing stored "
         "mail only."
