@@ -215,12 +215,11 @@ def _open_driver(mailbox: Mailbox, on_close: Callable[[], None], live: bool = Fa
     if mailbox.protocol == Protocol.GMAIL:
         if not token:
             raise AuthFailed("A Gmail API mailbox signs in with Google: connect it again.")
+        gmail_config = GmailConfig(email=mailbox.email, token=token)
+        if live:
+            gmail_config = replace(gmail_config, max_wait=LIVE_MAX_WAIT, server_retries=1)
         gmail = GmailDriver(
-            GmailConfig(email=mailbox.email, token=token)
-            if not live
-            else GmailConfig(
-                email=mailbox.email, token=token, max_wait=LIVE_MAX_WAIT, server_retries=1
-            ),
+            gmail_config,
             renew_token=lambda: _renewed_token(mailbox),
             on_close=on_close,
         )
