@@ -8,6 +8,8 @@ writers are in ``crmail.sharing.actions``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q, QuerySet
@@ -209,6 +211,17 @@ def backups_keeping_mail() -> QuerySet[MailBackup]:
     statement of the rule: the visibility layer and the departed users page read it."""
     return MailBackup.objects.filter(
         Q(taken_at__gte=F("user__deactivated_at")) | Q(user__deactivated_at__isnull=True)
+    )
+
+
+def backup_keeps_mail_sql(user: str, connection: Any) -> str:
+    """``backups_keeping_mail`` as SQL, for the visibility layer's statements written out
+    (``visibility._sharers``): a backup of the user whose row is ``user`` (an alias of the
+    user table) keeps their mail. The same rule as the queryset above, side by side."""
+    backups = connection.ops.quote_name(MailBackup._meta.db_table)
+    return (
+        f"EXISTS (SELECT 1 FROM {backups} kb WHERE kb.user_id = {user}.id"  # noqa: S608
+        f" AND ({user}.deactivated_at IS NULL OR kb.taken_at >= {user}.deactivated_at))"
     )
 
 
