@@ -7,6 +7,7 @@ of or attach to a record the user may not see.
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from typing import Any
 
@@ -143,9 +144,14 @@ class PersonForm(RecordForm):
 
 def time_zone_choices() -> list[tuple[str, str]]:
     """Every IANA time zone name, after "unknown"."""
-    return [("", "Unknown (the organisation's)")] + [
-        (name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())
-    ]
+    return [("", "Unknown (the organisation's)"), *_time_zones()]
+
+
+@functools.cache
+def _time_zones() -> tuple[tuple[str, str], ...]:
+    """The time zones of ``time_zone_choices``, read once: ``available_timezones`` walks
+    the time zone database's files on every call (about 15 ms, twice a contact form)."""
+    return tuple((name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones()))
 
 
 class ContactForm(PersonForm):
