@@ -23,9 +23,23 @@ os.environ.setdefault("CRMAIL_QUEUE_URL", "memory://")
 os.environ.setdefault("CRMAIL_SECRET_KEY", secrets.token_urlsafe(40))
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 os.environ.setdefault("CRMAIL_LOG_LEVEL", "WARNING")
-# No DNS question leaves the machine: a loopback port where nothing answers, unless a test
-# points crmail at its own DNS server (the dns_server fixture).
-os.environ.setdefault("CRMAIL_DNS_SERVERS", "127.0.0.1:9")
+
+
+def _dns_knowing_no_name() -> str:
+    """A DNS server of the run's own on loopback that holds no record: every question is
+    answered NXDOMAIN at once (a port where nothing listens made each one wait out the
+    resolver's 5 s). Its threads end with the run."""
+    from tests.harness.dns import DnsServer
+
+    server = DnsServer()
+    server.start()
+    return server.address
+
+
+# No DNS question leaves the machine: crmail asks the run's own DNS server, which knows no
+# name, unless a test points crmail at one with records (the dns_server fixture).
+if "CRMAIL_DNS_SERVERS" not in os.environ:
+    os.environ["CRMAIL_DNS_SERVERS"] = _dns_knowing_no_name()
 # Webhook tests call receivers on loopback; the refusal is tested with the setting off.
 os.environ.setdefault("CRMAIL_WEBHOOKS_ALLOW_PRIVATE", "1")
 
