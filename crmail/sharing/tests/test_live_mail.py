@@ -211,6 +211,17 @@ def test_custom_sharing_shows_live_mail_on_shared_records_only(scene):
     assert "Quote for July" in names(page(scene.peer, scene).items)
 
 
+def test_a_record_shared_custom_shows_its_live_mail_whatever_the_excluded_domains(scene):
+    """Excluded domains hold back public mail only: a record its owner shared custom
+    shows all of its mail, internal mail too, live as stored."""
+    from crmail.sharing.models import SharedRecord
+
+    SharingSetting.objects.filter(user=scene.rep).update(mode="custom")
+    ExcludedDomain.objects.create(setting_id=scene.rep.pk, domain="acme.io")
+    SharedRecord.objects.create(setting_id=scene.rep.pk, module="contacts", record_id=scene.jane.pk)
+    assert "Quote for July" in names(page(scene.peer, scene).items)
+
+
 def test_a_viewer_who_may_not_view_the_record_gets_nothing_live(scene):
     ModuleDefault.objects.filter(module="contacts").update(level="private")
     outsider = f.user("olga@crmail.test")
