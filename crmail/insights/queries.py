@@ -271,16 +271,25 @@ class Heatmap:
 
     def level(self, day: int, hour: int) -> int:
         """0 (nothing) to ``LEVELS``: the shade of a cell."""
-        most = max(max(row) for row in self.counts)
-        count = self.counts[day][hour]
-        return math.ceil(LEVELS * count / most) if count else 0
+        return _shade(self.counts[day][hour], max(max(row) for row in self.counts))
 
-    def rows(self) -> list[tuple[str, list[tuple[int, int, int]]]]:
-        """For drawing: per day, its name and (hour, count, level) for each hour."""
+    def rows(self) -> list[tuple[str, list[tuple[int, int, int, bool]]]]:
+        """For drawing: per day, its name and (hour, count, level, whether it is the best
+        hour) for each hour. The best hour and the busiest cell are worked out once: asked
+        cell by cell, drawing a contact with activity took about 40 ms."""
+        best = self.best
+        most = max(max(row) for row in self.counts)
         return [
-            (DAYS[d], [(h, self.counts[d][h], self.level(d, h)) for h in range(24)])
-            for d in range(7)
+            (
+                DAYS[d],
+                [(h, count, _shade(count, most), (d, h) == best) for h, count in enumerate(row)],
+            )
+            for d, row in enumerate(self.counts)
         ]
+
+
+def _shade(count: int, most: int) -> int:
+    return math.ceil(LEVELS * count / most) if count else 0
 
 
 def contact_for(user: User, record: Record | None, to: list[str]) -> Contact | None:
