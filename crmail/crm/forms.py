@@ -13,6 +13,8 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from crmail.crm.addresses import normalize_address, normalize_domain, split_addresses
 from crmail.crm.models import (
@@ -154,8 +156,51 @@ def _time_zones() -> tuple[tuple[str, str], ...]:
     return tuple((name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones()))
 
 
+class LongSelect(forms.Select):
+    """A select of many plain options (no groups), written out in Python as Django's own
+    templates write it (``select.html``, ``select_option.html``, ``attrs.html``): a
+    template per option took about 35 ms for the 600 time zones of every contact form."""
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
+        widget = self.get_context(name, value, attrs)["widget"]
+        options = []
+        for group_name, group, _ in widget["optgroups"]:
+            if group_name:  # groups: Django's templates, as they are
+                return super().render(name, value, attrs, renderer)
+            options += [
+                format_html(
+                    '\n  <option value="{}"{}>{}</option>\n',  # the template's own line end
+                    str(option["value"]),
+                    _attributes(option["attrs"]),
+                    option["label"],
+                )
+                for option in group
+            ]
+        return format_html(
+            '<select name="{}"{}>{}\n</select>',
+            widget["name"],
+            _attributes(widget["attrs"]),
+            mark_safe("".join(options)),  # noqa: S308 (each one built by format_html)
+        )
+
+
+def _attributes(attrs: dict[str, Any]) -> SafeString:
+    """``attrs.html``: `` name="value"``, a bare `` name`` for True, nothing for False."""
+    return mark_safe(  # noqa: S308 (each one built by format_html)
+        "".join(
+            format_html(" {}", key) if value is True else format_html(' {}="{}"', key, str(value))
+            for key, value in attrs.items()
+            if value is not False
+        )
+    )
+
+
 class ContactForm(PersonForm):
-    time_zone = forms.ChoiceField(label="Time zone", required=False, choices=time_zone_choices)
+    time_zone = forms.ChoiceField(
+        label="Time zone", required=False, choices=time_zone_choices, widget=LongSelect
+    )
 
     class Meta:
         model = Contact
