@@ -269,10 +269,6 @@ class Heatmap:
         day, hour = best
         return f"{DAYS[day]}s, {hour:02d}:00 to {(hour + 1) % 24:02d}:00 ({self.zone.key})"
 
-    def level(self, day: int, hour: int) -> int:
-        """0 (nothing) to ``LEVELS``: the shade of a cell."""
-        return _shade(self.counts[day][hour], max(max(row) for row in self.counts))
-
     def rows(self) -> list[tuple[str, list[tuple[int, int, int, bool]]]]:
         """For drawing: per day, its name and (hour, count, level, whether it is the best
         hour) for each hour. The best hour and the busiest cell are worked out once: asked
@@ -289,6 +285,8 @@ class Heatmap:
 
 
 def _shade(count: int, most: int) -> int:
+    """0 (nothing) to ``LEVELS``: the shade of a cell of ``count`` where the busiest has
+    ``most``."""
     return math.ceil(LEVELS * count / most) if count else 0
 
 

@@ -60,7 +60,11 @@ def test_the_heatmap_counts_opens_and_replies_by_hour_of_week_in_the_contacts_zo
     assert cells == {(1, 9): 4, (3, 14): 1}
     assert heat.best == (1, 9)
     assert heat.best_words == "Tuesdays, 09:00 to 10:00 (Europe/Paris)"
-    assert heat.level(1, 9) == 4 and heat.level(3, 14) == 1 and heat.level(0, 2) == 0
+    drawn = {
+        (d, h): (level, best) for d, (_, row) in enumerate(heat.rows()) for h, _, level, best in row
+    }
+    assert drawn[1, 9] == (4, True) and drawn[3, 14] == (1, False) and drawn[0, 2] == (0, False)
+    assert sum(best for _, best in drawn.values()) == 1
 
 
 def test_without_the_contacts_zone_the_organisations_is_used(on, ann, settings):
