@@ -31,7 +31,7 @@ import logging
 import random
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -82,7 +82,7 @@ class _Watch:
     pending: bool = False  # news not yet handed to a sync
     syncing: bool = False
     timer: asyncio.TimerHandle | None = None
-    retry: float = field(default=FAILED_RETRY[0])
+    retry: float = FAILED_RETRY[0]
 
     @property
     def pk(self) -> int:
@@ -104,6 +104,7 @@ class Watcher:
         tick: float = TICK,
         lease_ttl: timedelta = LEASE_TTL,
         backoff: tuple[float, float] = BACKOFF,
+        failed_retry: tuple[float, float] = FAILED_RETRY,
         poll_every: float = POLL_INTERVAL,
         idle_renew: float = IDLE_RENEW,
         balance: bool = True,
@@ -112,6 +113,7 @@ class Watcher:
         self.tick = tick
         self.lease_ttl = lease_ttl
         self.backoff = backoff
+        self.failed_retry = failed_retry
         self.poll_every = poll_every
         self.idle_renew = idle_renew
         self.balance = balance
@@ -213,7 +215,7 @@ class Watcher:
                 self._begin(claim.targets[pk])
 
     def _begin(self, target: Target) -> None:
-        w = _Watch(target)
+        w = _Watch(target, retry=self.failed_retry[0])
         self._watches[target.pk] = w
         w.task = asyncio.create_task(self._watch(w), name=f"watch-{target.pk}")
 
@@ -377,13 +379,13 @@ class Watcher:
         self.stats.syncs += outcome == "done"
         delay = DEBOUNCE
         if outcome == "done":
-            w.retry = FAILED_RETRY[0]
+            w.retry = self.failed_retry[0]
         elif outcome == "busy":
             w.pending, delay = True, BUSY_RETRY
         elif outcome == "failed":
             self.stats.sync_failures += 1
             w.pending, delay = True, w.retry
-            w.retry = min(w.retry * 2, FAILED_RETRY[1])
+            w.retry = min(w.retry * 2, self.failed_retry[1])
         if w.pending:
             self._schedule(w, delay)
 
