@@ -347,7 +347,7 @@ def crmail_first(
     return run
 
 
-def crmail_beside(work: Workdir, template: Path, port: int, box: Box) -> Run:
+def crmail_beside(work: Workdir, template: Path, port: int, box: Box, tree: Path = REPO) -> Run:
     """A first sync with a job worker beside it (``crmail worker``, started first, as an
     installation runs one; email intelligence off): the run ends when everything the sync
     stored is processed (``crmail_run.py --worker-beside``)."""
@@ -358,8 +358,8 @@ def crmail_beside(work: Workdir, template: Path, port: int, box: Box) -> Run:
     with log.open("w") as out:
         worker = subprocess.Popen(
             [sys.executable, "-m", "crmail.config.cli", "worker", "--no-periodic", "--no-watch"],
-            env=crmail_env(data),
-            cwd=REPO,
+            env=crmail_env(data, tree=tree),
+            cwd=tree,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -369,7 +369,7 @@ def crmail_beside(work: Workdir, template: Path, port: int, box: Box) -> Run:
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"crmail worker did not start: {log.read_text()[-2000:]}")
             time.sleep(0.05)
-        run = _crmail_call(data, port, box, "--worker-beside", "--intelligence", "off")
+        run = _crmail_call(data, port, box, "--worker-beside", "--intelligence", "off", tree=tree)
     finally:
         worker.terminate()
         worker.wait(60)
@@ -536,9 +536,13 @@ def one_round(
         note("crmail compare", other)
         shutil.rmtree(Path(other.detail["data_dir"]).parent)
     if args.worker_beside:
-        beside = crmail_beside(work, template, port, box)
-        note("crmail worker beside", beside)
-        shutil.rmtree(Path(beside.detail["data_dir"]).parent)
+        sides = [("crmail worker beside", template, REPO)]
+        if args.compare:
+            sides.append(("crmail compare worker beside", args.compare_template, args.compare))
+        for name, data, tree in sides[:: -1 if n % 2 else 1]:  # taking turns going first
+            beside = crmail_beside(work, data, port, box, tree=tree)
+            note(name, beside)
+            shutil.rmtree(Path(beside.detail["data_dir"]).parent)
     if slow is not None:
         note("mbsync rtt", mbsync(work, slow, box))
         far = crmail_first(work, template, slow, box)
@@ -780,6 +784,25 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
                 f"| {_stat([box.count / x.seconds for x in r['crmail rtt']], '{:.0f}')} "
                 f"| {_stat([box.count / x.seconds for x in r['crmail compare rtt']], '{:.0f}')} |"
             )
+        if args.worker_beside:
+            lines += [
+                "",
+                "With a job worker beside the sync, the two taking turns going first: "
+                "everything processed (the process, seconds), and the CPU seconds of every "
+                "process of the machine until then:",
+                "",
+                "| mailbox | crmail | compared | crmail CPU s | compared CPU s |",
+                "| --- | ---: | ---: | ---: | ---: |",
+            ]
+            for box in boxes:
+                ours = box.results["crmail worker beside"]
+                theirs = box.results["crmail compare worker beside"]
+                lines.append(
+                    f"| {box.key} | {_stat([x.detail['process_s'] for x in ours])} "
+                    f"| {_stat([x.detail['process_s'] for x in theirs])} "
+                    f"| {_stat([x.detail['processed_busy_s'] for x in ours])} "
+                    f"| {_stat([x.detail['processed_busy_s'] for x in theirs])} |"
+                )
     if args.search_index_compare:
         lines += [
             "",
