@@ -48,6 +48,7 @@ from django.db import connection, transaction
 
 from crmail.jobs import worker_process
 from crmail.mail.models import Attachment, Message, ParseState, Participant
+from crmail.search.tsvector import literal
 from crmail.search.words import joined, joined_each
 
 log = logging.getLogger(__name__)
@@ -132,14 +133,16 @@ def pairs(fields: Sequence[str]) -> set[str]:
     return {p for a, b in itertools.pairwise(sequence) if (p := pair(a, b)) is not None}
 
 
-Document = tuple[int, str, str, str, str, str, str, list[str]]
+Document = tuple[int, str, str, str, str, str, str, list[str], tuple[str, ...]]
 
 
 def _documents(ids: Sequence[int]) -> list[Document]:
     """The documents of the parsed messages among ``ids``: (id, subject, senders,
     recipients, body, attachments, date tokens (SQLite's ``dates`` column): each a
     string of words separated by spaces; and, on PostgreSQL, the lexemes of its
-    ``extra`` column: the date tokens, the attachment's, the buckets' and the pairs)."""
+    ``extra`` column: the date tokens, the attachment's, the buckets' and the pairs; and
+    the ``document`` column's parts, in order, as ``tsvector.literal`` writes them: the
+    subject (A), the senders (B), the recipients (C), the body and the attachments (D))."""
     senders: dict[int, list[str]] = defaultdict(list)
     recipients: dict[int, list[str]] = defaultdict(list)
     for message_id, role, name, address in Participant.objects.filter(
@@ -166,27 +169,31 @@ def _documents(ids: Sequence[int]) -> list[Document]:
     postgresql = connection.vendor == "postgresql"
     documents = []
     for pk, subject, body, moment, attached in rows:
+        body_words, body_vector = _body_words(pk, body[:BODY_LIMIT], postgresql)
         fields = (
             joined([subject]),
             joined(senders[pk]),
             joined(recipients[pk]),
-            _body_words(pk, body[:BODY_LIMIT]),
+            body_words,
             joined(files[pk]),
         )
         dates = date_tokens(moment)
-        tokens = []
+        tokens: list[str] = []
+        vector: tuple[str, ...] = ()
         if postgresql:
             tokens = [*dates.split(), bucket_token(pk // BUCKET), coarse_token(pk // COARSE)]
             tokens += [*([ATTACHED] if attached else []), *sorted(pairs(fields))]
-        documents.append((pk, *fields, dates, tokens))
+            head = (literal(fields[0], "A"), literal(fields[1], "B"), literal(fields[2], "C"))
+            vector = (*head, body_vector, literal(fields[4]))
+        documents.append((pk, *fields, dates, tokens, vector))
     return documents
 
 
 # Bodies cut ahead (``cut_ahead``): by message id, the text handed over, the worker's
-# future and the text's place in what it returns. A message's words are taken from here
-# only for the very text its row holds when its document is read; only the last batch's
-# are kept.
-_ahead: dict[int, tuple[str, Future[list[str]], int]] = {}
+# future (``joined_each``) and the text's place in what it returns. A message's words are
+# taken from here only for the very text its row holds when its document is read; only
+# the last batch's are kept.
+_ahead: dict[int, tuple[str, Future[list[tuple[str, str]]], int]] = {}
 _ahead_lock = threading.Lock()
 
 
@@ -196,11 +203,12 @@ def cut_ahead(ids: Sequence[int]) -> None:
     ``read_documents`` takes them. What was cut ahead before and not taken is let go.
     Fewer than ``CUT_AHEAD_FROM`` messages, or no workers: nothing is handed over; past
     ``CUT_AHEAD_CHARS`` characters, the rest is cut when its batch comes."""
-    found: dict[int, tuple[str, Future[list[str]], int]] = {}
+    found: dict[int, tuple[str, Future[list[tuple[str, str]]], int]] = {}
     pool = worker_process.shared_pool() if len(ids) >= CUT_AHEAD_FROM else None
     if pool is not None and (items := _bodies(ids)):  # none: no round trip to the workers
+        vectors = connection.vendor == "postgresql"
         try:
-            future = pool.submit(joined_each, [text for _, text in items])
+            future = pool.submit(joined_each, [text for _, text in items], vectors)
         except RuntimeError:  # a broken pool (BrokenProcessPool is one), or shut down
             worker_process.forget_shared_pool(pool)
         else:
@@ -226,9 +234,10 @@ def _bodies(ids: Sequence[int]) -> list[tuple[int, str]]:
     return found
 
 
-def _body_words(pk: int, text: str) -> str:
-    """The words of message ``pk``'s body ``text``: cut ahead if they were (for this very
-    text), else here."""
+def _body_words(pk: int, text: str, vector: bool) -> tuple[str, str]:
+    """The words of message ``pk``'s body ``text`` and, with ``vector`` (PostgreSQL),
+    their ``tsvector.literal`` (else ""): cut ahead if they were (for this very text),
+    else here."""
     with _ahead_lock:
         ahead = _ahead.pop(pk, None)
     if ahead is not None and ahead[0] == text:
@@ -238,7 +247,8 @@ def _body_words(pk: int, text: str) -> str:
             log.warning("search: cutting words ahead failed (%s); cut here", exc)
             with _ahead_lock:
                 _ahead.clear()
-    return joined([text])
+    words = joined([text])
+    return words, literal(words) if vector else ""
 
 
 def index_messages(ids: Sequence[int]) -> int:
@@ -292,16 +302,14 @@ def _write(ids: list[int], documents: list[Document]) -> None:
             gone = [i for i in ids if i not in found]
             if gone:
                 cursor.execute("DELETE FROM search_document WHERE message_id = ANY(%s)", [gone])
+            # Each part's positions follow the last of the parts before it (``||``).
             cursor.executemany(
                 "INSERT INTO search_document (message_id, document, extra) VALUES (%s,"
-                " setweight(to_tsvector('simple', %s), 'A')"
-                " || setweight(to_tsvector('simple', %s), 'B')"
-                " || setweight(to_tsvector('simple', %s), 'C')"
-                " || setweight(to_tsvector('simple', %s || ' ' || %s), 'D'),"
-                " array_to_tsvector(string_to_array(%s, chr(10))))"
+                " %s::tsvector || %s::tsvector || %s::tsvector || %s::tsvector"
+                " || %s::tsvector, array_to_tsvector(string_to_array(%s, chr(10))))"
                 " ON CONFLICT (message_id) DO UPDATE"
                 " SET document = EXCLUDED.document, extra = EXCLUDED.extra",
-                [(*document[:6], _lines(document[7])) for document in documents],
+                [(document[0], *document[8], _lines(document[7])) for document in documents],
             )
             _add_words(cursor, {w for d in documents for field in d[1:6] for w in field.split()})
         else:
@@ -353,7 +361,8 @@ def reindex(
 ) -> int:
     """Rebuild the documents of every parsed message, or of those in one mailbox; returns
     how many were written. Searches keep working meanwhile: documents are replaced batch by
-    batch, and a whole rebuild ends by dropping documents of messages that are gone."""
+    batch (the next batch's bodies cut in the worker processes while one is written), and
+    a whole rebuild ends by dropping documents of messages that are gone."""
     messages = Message.objects.filter(parse_state__in=(ParseState.PARSED, ParseState.PARTIAL))
     if mailbox_id is not None:
         messages = messages.filter(locations__mailbox_id=mailbox_id).distinct()
@@ -363,7 +372,9 @@ def reindex(
         progress(0, len(ids))
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
-        index_messages(chunk)
+        documents = read_documents(chunk)
+        cut_ahead(ids[start + BATCH : start + 2 * BATCH])  # cut while this batch is written
+        write_documents(documents)
         done += len(chunk)
         if progress:
             progress(done, len(ids))

@@ -8,6 +8,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from crmail.search.tsvector import literal
+
 # Longer "words" are encoded data, not something a person types.
 WORD_LIMIT = 100
 _ACCENTS = re.compile("[\u0300-\u036f]+")
@@ -45,7 +47,12 @@ def joined(parts: Iterable[str]) -> str:
     return " ".join(words(" ".join(parts)))
 
 
-def joined_each(texts: list[str]) -> list[str]:
-    """``joined`` of each text alone: what a worker process cuts for the index (the
-    bodies of a batch of messages)."""
-    return [joined([text]) for text in texts]
+def joined_each(texts: list[str], vectors: bool = False) -> list[tuple[str, str]]:
+    """``joined`` of each text alone and, with ``vectors`` (PostgreSQL), its words as a
+    ``tsvector`` of weight D (``tsvector.literal``; else ""): what a worker process cuts
+    for the index (the bodies of a batch of messages)."""
+    cut = []
+    for text in texts:
+        found = joined([text])
+        cut.append((found, literal(found) if vectors else ""))
+    return cut

@@ -100,3 +100,39 @@ def test_past_its_size_the_rest_of_a_batch_is_cut_when_it_comes(ids, cut_here, m
     assert {t for t in cut_here if t in texts.values()} == {
         text for pk, text in texts.items() if pk not in ahead
     }
+
+
+def stored() -> list[tuple]:
+    """The index's rows, as the database holds them."""
+    from django.db import connection
+
+    sql = (
+        "SELECT rowid, subject, sender, recipients, body, attachments, dates FROM search_fts"
+        " ORDER BY rowid"
+        if connection.vendor == "sqlite"
+        else "SELECT message_id, document::text, extra::text FROM search_document"
+        " ORDER BY message_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchall()
+
+
+def test_a_rebuild_cuts_each_next_batch_ahead_and_writes_the_same_documents(
+    ids, cut_here, monkeypatch
+):
+    monkeypatch.setattr(index, "BATCH", 50)  # three batches: 50, 50 and 20 messages
+    monkeypatch.setattr(index, "CUT_AHEAD_FROM", 10)
+    with monkeypatch.context() as no_workers:
+        no_workers.setattr(worker_process, "shared_pool", lambda: None)
+        assert index.reindex() == len(ids)
+    written_here = stored()
+    cut_here.clear()
+
+    assert index.reindex() == len(ids)
+
+    texts = dict(Message.objects.values_list("pk", "body_text"))
+    here = {pk for pk, text in texts.items() if text in cut_here}
+    assert here == set(sorted(ids)[:50])  # the first batch alone: nothing was cut before it
+    assert stored() == written_here
+    assert len(written_here) == len(ids)

@@ -212,6 +212,24 @@ def test_highlights_are_escaped_and_marked(rep, mails):
     assert "<mark>café</mark>" in lunch.snippet_html
 
 
+def test_words_another_parser_would_cut_differently_are_found_as_typed(
+    rep, django_capture_on_commit_callbacks
+):
+    # PostgreSQL's own parser reads 71e31f as the number 71e31 and the word f, splits a
+    # word at a digit such as ৴ and lower-cases Cherokee where case folding upper-cases
+    # it: the index holds crmail's words, as the query asks for them.
+    c = django_capture_on_commit_callbacks
+    deliver(c, raw("a@x.test", rep.email, "Order", "ticket 71e31f is open"), to=[rep])
+    deliver(c, raw("b@x.test", rep.email, "Cherokee", "ᏣᎳᎩ ꮳꮃꭹ text"), to=[rep])
+    deliver(c, raw("c@x.test", rep.email, "Bengali", "মূল্য ১৴২ টাকা"), to=[rep])
+    assert found(rep, "71e31f") == ["Order"]
+    assert found(rep, '"ticket 71e31f is"') == ["Order"]
+    assert found(rep, "ꮳꮃꭹ") == ["Cherokee"]
+    assert found(rep, "ᏣᎳᎩ") == ["Cherokee"]
+    assert found(rep, "১৴২") == ["Bengali"]
+    assert found(rep, '"১৴২ টাকা"') == ["Bengali"]
+
+
 def test_a_subject_match_ranks_above_a_body_match(rep, django_capture_on_commit_callbacks):
     c = django_capture_on_commit_callbacks
     deliver(c, raw("a@x.test", rep.email, "Weekly notes", "we talked about the invoice"), to=[rep])
