@@ -50,6 +50,15 @@ def test_a_field_is_what_to_tsvector_makes_of_the_same_words(text, weight):
 
 
 @postgresql_only
+@settings(max_examples=80, deadline=None)
+@given(text=st.text(max_size=200))
+def test_any_text_cut_into_words_is_read_back_as_those_words(text):
+    words = joined([text])
+    found = server("SELECT tsvector_to_array(%s::tsvector)", literal(words, "B"))
+    assert sorted(found) == sorted(set(words.split()))
+
+
+@postgresql_only
 def test_positions_past_postgresqls_limits_are_kept_as_it_keeps_them():
     repeated = " ".join(["again"] * (MOST_POSITIONS + 40))
     long = " ".join(f"w{n % 500}" for n in range(16_383 + 600))  # PostgreSQL's last place
