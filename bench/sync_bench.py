@@ -788,18 +788,25 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
             lines += [
                 "",
                 "With a job worker beside the sync, the two taking turns going first: "
-                "everything processed (the process, seconds), and the CPU seconds of every "
-                "process of the machine until then:",
+                "everything processed (the process, seconds), how long after the sync the "
+                'last messages showed "processing", and the CPU seconds of every process '
+                "of the machine until everything was processed:",
                 "",
-                "| mailbox | crmail | compared | crmail CPU s | compared CPU s |",
-                "| --- | ---: | ---: | ---: | ---: |",
+                '| mailbox | crmail | compared | crmail "processing" after the sync '
+                "| compared | crmail CPU s | compared CPU s |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
             ]
+
+            def shown(runs: list[Run]) -> str:
+                return _stat([max(0.0, x.detail["bodies_s"] - x.detail["synced_s"]) for x in runs])
+
             for box in boxes:
                 ours = box.results["crmail worker beside"]
                 theirs = box.results["crmail compare worker beside"]
                 lines.append(
                     f"| {box.key} | {_stat([x.detail['process_s'] for x in ours])} "
                     f"| {_stat([x.detail['process_s'] for x in theirs])} "
+                    f"| {shown(ours)} | {shown(theirs)} "
                     f"| {_stat([x.detail['processed_busy_s'] for x in ours])} "
                     f"| {_stat([x.detail['processed_busy_s'] for x in theirs])} |"
                 )
