@@ -508,11 +508,8 @@ def one_round(
             flush=True,
         )
 
-    if args.sync_only:  # the two trees take turns going first
-        sides = [("crmail", template, REPO)]
-        if args.compare:
-            sides.append(("crmail compare", args.compare_template, args.compare))
-        for name, data, tree in sides[:: -1 if n % 2 else 1]:
+    if args.sync_only:
+        for name, data, tree in _sides("crmail", template, args, n):
             run = crmail_first(work, data, port, box, tree=tree)
             note(name, run)
         return
@@ -539,10 +536,7 @@ def one_round(
         other = crmail_first(work, args.compare_template, port, box, tree=args.compare)
         note("crmail compare", other)
     if args.worker_beside:
-        sides = [("crmail worker beside", template, REPO)]
-        if args.compare:
-            sides.append(("crmail compare worker beside", args.compare_template, args.compare))
-        for name, data, tree in sides[:: -1 if n % 2 else 1]:  # taking turns going first
+        for name, data, tree in _sides("crmail worker beside", template, args, n):
             beside = crmail_beside(work, data, port, box, tree=tree)
             note(name, beside)
     if slow is not None:
@@ -554,6 +548,24 @@ def one_round(
         if args.compare:
             other = crmail_first(work, args.compare_template, slow, box, tree=args.compare)
             note("crmail compare rtt", other)
+
+
+def _sides(
+    name: str, template: Path, args: argparse.Namespace, n: int
+) -> list[tuple[str, Path, Path]]:
+    """(result name, template data dir, source tree) of this tree and, with ``--compare``,
+    of the compared one (``crmail compare …``), the two taking turns going first."""
+    sides = [(name, template, REPO)]
+    if args.compare:
+        compared = name.replace("crmail", "crmail compare", 1)
+        sides.append((compared, args.compare_template, args.compare))
+    return sides[:: -1 if n % 2 else 1]
+
+
+def _shown_after_sync(runs: list[Run]) -> list[float]:
+    """Beside a worker: how long after the sync's end the last messages showed
+    "processing" (their body text not saved yet)."""
+    return [max(0.0, x.detail["bodies_s"] - x.detail["synced_s"]) for x in runs]
 
 
 def profile_round(work: Workdir, template: Path, port: int, box: Box) -> None:
@@ -714,7 +726,7 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
             everything = [x.detail["process_s"] for x in runs]
             after = [x.detail["processed_s"] - x.detail["synced_s"] for x in runs]
             synced = [e - a for e, a in zip(everything, after, strict=True)]
-            shown = [max(0.0, x.detail["bodies_s"] - x.detail["synced_s"]) for x in runs]
+            shown = _shown_after_sync(runs)
             against = statistics.median(shown) / statistics.median([x.seconds for x in runs])
             lines.append(
                 f"| {box.key} | {mb:.2f} | {_stat([x.seconds for x in runs])} "
@@ -795,16 +807,13 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
                 "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
             ]
 
-            def shown(runs: list[Run]) -> str:
-                return _stat([max(0.0, x.detail["bodies_s"] - x.detail["synced_s"]) for x in runs])
-
             for box in boxes:
                 ours = box.results["crmail worker beside"]
                 theirs = box.results["crmail compare worker beside"]
                 lines.append(
                     f"| {box.key} | {_stat([x.detail['process_s'] for x in ours])} "
                     f"| {_stat([x.detail['process_s'] for x in theirs])} "
-                    f"| {shown(ours)} | {shown(theirs)} "
+                    f"| {_stat(_shown_after_sync(ours))} | {_stat(_shown_after_sync(theirs))} "
                     f"| {_stat([x.detail['processed_busy_s'] for x in ours])} "
                     f"| {_stat([x.detail['processed_busy_s'] for x in theirs])} |"
                 )
