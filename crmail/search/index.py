@@ -251,9 +251,14 @@ def _body_words(pk: int, text: str, vector: bool) -> tuple[str, str]:
     return words, literal(words) if vector else ""
 
 
-def index_messages(ids: Sequence[int]) -> int:
-    """Write (or rewrite) the documents of the messages ``ids``; returns how many."""
-    return write_documents(read_documents(ids))
+def index_messages(ids: Sequence[int], ahead: Sequence[int] = ()) -> int:
+    """Write (or rewrite) the documents of the messages ``ids``; returns how many.
+    ``ahead``: the next batch's ids, whose bodies are cut in the worker processes while
+    these are written (``cut_ahead``; what the search consumer does, decision 072)."""
+    documents = read_documents(ids)
+    if ahead:
+        cut_ahead(ahead)
+    return write_documents(documents)
 
 
 Chunk = tuple[list[int], list[Document]]
@@ -372,9 +377,7 @@ def reindex(
         progress(0, len(ids))
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
-        documents = read_documents(chunk)
-        cut_ahead(ids[start + BATCH : start + 2 * BATCH])  # cut while this batch is written
-        write_documents(documents)
+        index_messages(chunk, ahead=ids[start + BATCH : start + 2 * BATCH])
         done += len(chunk)
         if progress:
             progress(done, len(ids))
