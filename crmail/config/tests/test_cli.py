@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +25,35 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     status = main(list(argv))
     captured = capsys.readouterr()
     return status, captured.out, captured.err
+
+
+def _loaded_by(statement: str) -> list[str]:
+    """The modules of crmail's commands and of Django that ``statement`` loads in a new
+    interpreter."""
+    probe = (
+        f"import json, sys; {statement}; "
+        "print(json.dumps([m for m in sys.modules if m.startswith(('crmail.config', 'django.'))]))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def test_the_command_starts_from_a_module_that_loads_none_of_the_commands():
+    # Worker processes started the "spawn" way import the main module again first: a
+    # parsing worker of `crmail mailbox sync` loaded every subcommand's module for nothing.
+    project = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["crmail"] == "crmail.__main__:main"
+    assert _loaded_by("import crmail.__main__") == []
+    done = subprocess.run(
+        [sys.executable, "-m", "crmail", "--version"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout == f"crmail {__version__}\n"
+
+
+def test_a_parsing_worker_loads_the_parser_without_djangos_validators():
+    # Django's validators bring its translation machinery (about 0.025 s a worker); the
+    # parser asks them only about addresses of an unusual form.
+    assert "django.core.validators" not in _loaded_by("import crmail.mail.parse")
 
 
 def test_version_and_help_need_no_database(capsys):
