@@ -77,6 +77,16 @@ def test_worker_processes_parse_and_every_batch_is_saved():
     assert process_bodies([message.pk]) == 0
 
 
+def test_starting_the_workers_starts_their_processes_before_the_first_batch():
+    # A process pool starts its processes at its first task: the first batch of a first
+    # sync would wait for them to start and load the parser.
+    with ParsePipeline(workers=1) as pipeline:
+        pipeline.start()
+        assert len(pipeline._pool._processes) == 1  # type: ignore[union-attr]
+        submit(pipeline, batches(2, 2)[0])
+    assert states()[ParseState.PROCESSING] == 2
+
+
 def test_bodies_are_what_parsing_the_message_whole_saves():
     raws = [path.read_bytes() for path in CORPUS]
     with ParsePipeline(workers=1) as pipeline:
