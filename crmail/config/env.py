@@ -117,6 +117,13 @@ SQLITE_OPTIONS: dict[str, Any] = {
 }
 
 
+# A thread's connection is kept from one job or request to the next (huey closes "old"
+# connections around each job, Django around each request), checked before reuse. A new
+# SQLite connection reads the whole schema again: a few milliseconds each, about 0.25 s of
+# a job worker's time after a first sync of 6,000 messages.
+KEPT_CONNECTIONS: dict[str, Any] = {"CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True}
+
+
 def database_settings(base: Path) -> dict[str, Any]:
     """``DATABASES['default']`` from ``CRMAIL_DATABASE_URL`` (default: SQLite in ``base``)."""
     url = os.environ.get("CRMAIL_DATABASE_URL", "").strip()
@@ -125,6 +132,7 @@ def database_settings(base: Path) -> dict[str, Any]:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(base / "crmail.sqlite3"),
             "OPTIONS": dict(SQLITE_OPTIONS),
+            **KEPT_CONNECTIONS,
         }
     parsed = parse_url(url, setting="CRMAIL_DATABASE_URL")
     if parsed.scheme in ("sqlite", "sqlite3"):
@@ -137,6 +145,7 @@ def database_settings(base: Path) -> dict[str, Any]:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": name,
             "OPTIONS": dict(SQLITE_OPTIONS),
+            **KEPT_CONNECTIONS,
         }
     if parsed.scheme in ("postgres", "postgresql", "pgsql"):
         if not parsed.name:
@@ -149,8 +158,7 @@ def database_settings(base: Path) -> dict[str, Any]:
             "HOST": parsed.host,
             "PORT": str(parsed.port or ""),
             "OPTIONS": postgresql_options(parsed.options),
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
+            **KEPT_CONNECTIONS,
         }
     raise ConfigError(
         f"CRMAIL_DATABASE_URL: unsupported scheme {parsed.scheme!r} (use sqlite:// or postgresql://)"

@@ -19,6 +19,13 @@ def test_default_database_is_sqlite_in_wal_mode_in_the_data_dir(tmp_path, monkey
     assert "journal_mode=WAL" in db["OPTIONS"]["init_command"]
 
 
+@pytest.mark.parametrize("url", ["", "sqlite:////srv/crmail/db.sqlite3", "postgresql://db/crmail"])
+def test_connections_are_kept_from_one_job_or_request_to_the_next(tmp_path, monkeypatch, url):
+    monkeypatch.setenv("CRMAIL_DATABASE_URL", url)
+    db = env.database_settings(tmp_path)
+    assert (db["CONN_MAX_AGE"], db["CONN_HEALTH_CHECKS"]) == (60, True)
+
+
 def test_postgresql_url_is_split_into_its_parts(tmp_path, monkeypatch):
     monkeypatch.setenv("CRMAIL_DATABASE_URL", "postgresql://crm:p%40ss@db.internal:5433/crmail")
     db = env.database_settings(tmp_path)
