@@ -156,7 +156,7 @@ def run_child(kind: str, backend: str, args: argparse.Namespace, port: int = 0) 
         env.update(CRMAIL_DATABASE_URL=f"{PG}/{dbname}", CRMAIL_QUEUE_URL=REDIS)
     try:
         subprocess.run(
-            [sys.executable, "-m", "crmail.config.cli", "init"],
+            [sys.executable, "-m", "crmail", "init"],
             env=env,
             check=True,
             capture_output=True,

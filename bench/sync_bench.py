@@ -4,7 +4,7 @@
                                [--runs 3] [--out docs/benchmarks.md] [--no-profile]
                                [--no-offlineimap] [--compare TREE --compare-label TEXT]
                                [--search-index-compare] [--floor] [--worker-beside]
-                               [--sync-only]
+                               [--command] [--sync-only]
 
 Needs root (a throwaway Dovecot from tests/harness), Debian's isync (``apt-get install -y
 isync``: mbsync) and offlineimap, and npm for the real-world corpus (see bench/corpus.py);
@@ -27,7 +27,9 @@ each round also runs crmail's first sync with ``crmail worker`` started beside i
 same data dir, as an installation runs (email intelligence off), and measures until
 everything the sync stored is processed, and the CPU seconds every process of the machine
 spent meanwhile (the database's and Dovecot's too; for mbsync, its whole run): spread over
-the cores, the least time that work could take on the machine. ``--sync-only`` runs crmail's
+the cores, the least time that work could take on the machine. ``--command`` also times
+``crmail mailbox sync`` itself in each round, as a user runs it (the mailbox added first,
+untimed), beside the benchmark's own process. ``--sync-only`` runs crmail's
 first syncs alone (and ``--compare``'s, the two taking turns going first), with no other
 client, no RTT round and no queued jobs: a quick side-by-side measurement of a change.
 ``BENCH_SKIP_JOBS=1`` in the environment leaves the queued jobs unrun in any mode (the
@@ -319,7 +321,7 @@ def crmail_template(work: Workdir, tree: Path = REPO) -> Path:
     env = crmail_env(data, tree=tree)
     env.update(CRMAIL_ADMIN_EMAIL="admin@example.org", CRMAIL_ADMIN_PASSWORD="bench-admin-pw-1")
     subprocess.run(
-        [sys.executable, "-m", "crmail.config.cli", "init"],
+        [sys.executable, "-m", "crmail", "init"],
         env=env,
         cwd=tree,
         check=True,
@@ -364,7 +366,7 @@ def crmail_beside(work: Workdir, template: Path, port: int, box: Box, tree: Path
     log = data.parent / "worker.log"
     with log.open("w") as out:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "crmail.config.cli", "worker", "--no-periodic", "--no-watch"],
+            [sys.executable, "-m", "crmail", "worker", "--no-periodic", "--no-watch"],
             env=crmail_env(data, tree=tree),
             cwd=tree,
             stdout=out,
@@ -382,6 +384,30 @@ def crmail_beside(work: Workdir, template: Path, port: int, box: Box, tree: Path
         worker.wait(60)
     run.detail["data_dir"] = str(data)
     return run
+
+
+def crmail_command(work: Workdir, template: Path, port: int, box: Box, tree: Path = REPO) -> Run:
+    """``crmail mailbox sync`` as a user runs it, on a fresh copy of the data dir: the
+    whole command, start-up, sync and exit, with no job worker (the jobs it queues wait).
+    The mailbox is added first, untimed (``crmail mailbox add --no-test``)."""
+    data = work.fresh("crmail") / "data"
+    shutil.copytree(template, data)
+    new_database(data, template)
+    env = crmail_env(data, box.password, tree)
+    command = [sys.executable, "-m", "crmail", "mailbox"]
+    where = ["--host", "127.0.0.1", "--port", str(port), "--security", "none"]
+    login = ["--login", box.user, "--password-env", PASSWORD_VAR, "--no-test"]
+    added = subprocess.run(
+        [*command, "add", "--user", "admin@example.org", "--protocol", "imap", *where, *login],
+        env=env,
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    mailbox_id = added.stdout.split()[-1]  # the new mailbox's id
+    seconds, rss, out = run_measured([*command, "sync", mailbox_id], env=env)
+    return Run(seconds, rss, {"said": out.strip().splitlines()[-1:]})
 
 
 def crmail_resync(data: Path, port: int, box: Box) -> Run:
@@ -530,6 +556,8 @@ def one_round(
         without_index()
     first = crmail_first(work, template, port, box)
     note("crmail", first)
+    if args.command:
+        note("crmail mailbox sync", crmail_command(work, template, port, box))
     if args.search_index_compare and not n % 2:
         without_index()
     if args.compare:
@@ -560,6 +588,11 @@ def _sides(
         compared = name.replace("crmail", "crmail compare", 1)
         sides.append((compared, args.compare_template, args.compare))
     return sides[:: -1 if n % 2 else 1]
+
+
+def _startup_and_sync(runs: list[Run]) -> list[float]:
+    """The benchmark's process less the jobs it ran after the sync: start-up and sync."""
+    return [x.detail["process_s"] - sum(x.detail["jobs_s"].values()) for x in runs]
 
 
 def _shown_after_sync(runs: list[Run]) -> list[float]:
@@ -656,6 +689,27 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
             f"| {_stat([x.detail['process_s'] - _intelligence(x) for x in r['crmail']])} "
             f"| {_stat([_intelligence(x) for x in r['crmail']])} | {ratio:.2f} |"
         )
+    if args.command:
+        lines += [
+            "",
+            "`crmail mailbox sync` itself, as a user runs it (same rounds, no job worker: "
+            "the whole command, Python and Django's start-up, the sync and the exit; the "
+            "jobs it queues wait), wall seconds, beside the benchmark's own process less "
+            "the jobs it ran after the sync:",
+            "",
+            "| mailbox | mbsync | `crmail mailbox sync` | that ÷ mbsync "
+            "| benchmark process, start-up and sync |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for box in boxes:
+            r = box.results
+            mb = statistics.median([x.seconds for x in r["mbsync"]])
+            command = [x.seconds for x in r["crmail mailbox sync"]]
+            own = _startup_and_sync(r["crmail"])
+            lines.append(
+                f"| {box.key} | {mb:.2f} | {_stat(command)} "
+                f"| {statistics.median(command) / mb:.2f} | {_stat(own)} |"
+            )
     if args.floor:
         lines += [
             "",
@@ -677,9 +731,7 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
             r = box.results
             mb = statistics.median([x.seconds for x in r["mbsync"]])
             low = [x.seconds for x in r["floor"]]
-            command = [
-                x.detail["process_s"] - sum(x.detail["jobs_s"].values()) for x in r["crmail"]
-            ]
+            command = _startup_and_sync(r["crmail"])
             processed = [x.seconds for x in r["floor processed"]]
             everything = [x.detail["process_s"] - _intelligence(x) for x in r["crmail"]]
             lines.append(
@@ -942,6 +994,12 @@ def main() -> None:
         action="store_true",
         help="also run each first sync with a job worker beside it (`crmail worker`, "
         "started first) and measure until everything is processed",
+    )
+    parser.add_argument(
+        "--command",
+        action="store_true",
+        help="also time `crmail mailbox sync` itself in each round, as a user runs it (the "
+        "whole command, no job worker)",
     )
     parser.add_argument(
         "--sync-only",
