@@ -31,6 +31,7 @@ from email.policy import compat32
 
 from django.db import transaction
 
+from crmail.config.durable import sync_commits
 from crmail.domains import queries as domain_queries
 from crmail.domains.names import domain_of as mail_domain
 from crmail.dropbox import addresses
@@ -225,5 +226,6 @@ def accept(
             deliveries.append(delivery)
         unfiled = [d.pk for d in deliveries if d.filed_at is None]
         transaction.on_commit(lambda: file_soon(unfiled))
+    sync_commits()  # the sending server lets its copy go at the 250
     failpoint("dropbox-stored")
     return deliveries

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from crmail.blobs import store as blob_store
 from crmail.config.bulk import datetimes, insert_rows
+from crmail.config.durable import sync_commits
 from crmail.events import outbox
 from crmail.events.kinds import EventData, MailboxNeedsAttention, MessageReceived, SyncFinished
 from crmail.jobs import leases
@@ -288,7 +289,7 @@ def _sync_folder(
         # Stored by an earlier run that stopped before the server applied its deletions.
         stored_before = [i for i in delta.new_ids if i in known]
         if stored_before:
-            driver.acknowledge(remote, _stored_sizes(row, stored_before))
+            _acknowledge(driver, remote, _stored_sizes(row, stored_before))
     if todo:
         Mailbox.objects.filter(pk=mailbox.pk).update(
             progress_total=mailbox.progress_total + len(todo)
@@ -598,10 +599,18 @@ def _store_batch(
     if isinstance(driver, HandsOver):
         waiting = waiting_ids(msg.pk for msg in messages)  # they stay on the server
         sizes = zip(batch, prepared.sizes, messages, strict=True)
-        driver.acknowledge(
-            remote, {m.remote_id: size for m, size, msg in sizes if msg.pk not in waiting}
+        _acknowledge(
+            driver, remote, {m.remote_id: size for m, size, msg in sizes if msg.pk not in waiting}
         )
     parser.submit(messages, [msg.packed or prepared.form_of(i) for i, msg in enumerate(messages)])
+
+
+def _acknowledge(driver: HandsOver, remote: RemoteFolder, stored: dict[str, int]) -> None:
+    """Tell a server that hands mail over which messages crmail holds (it may delete them),
+    once the commits that stored them are on disk: a power cut must not take crmail's copy
+    after the server let its own go."""
+    sync_commits()
+    driver.acknowledge(remote, stored)
 
 
 def _cap_reached(cap: int) -> str:

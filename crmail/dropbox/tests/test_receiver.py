@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from crmail.crm.models import Deal
-from crmail.dropbox import actions, addresses, queries
+from crmail.dropbox import actions, addresses, queries, receive
 from crmail.dropbox.models import Delivery, Refusal
 from crmail.dropbox.server import Limits, Receiver
 from crmail.linking.models import Link, Reason
@@ -109,6 +109,15 @@ def test_bcc_to_the_dropbox_lands_on_the_contacts_one_deal(receiver, rep):
     # Shared as mail sent from crmail: a colleague who may see the deal sees it there.
     boss = f.user("boss@crmail.test", role_name="Manager", sharing="private")
     assert list(visible_messages(boss, "deals", deal.pk)) == [link.message]
+
+
+def test_the_mail_is_on_disk_before_the_sender_is_told_250(receiver, rep, monkeypatch):
+    # The sending server lets its copy go at the 250. SQLite syncs its log only at
+    # checkpoints, so a power cut right after could take a commit: it is synced first.
+    synced = []
+    monkeypatch.setattr(receive, "sync_commits", lambda: synced.append(Delivery.objects.count()))
+    assert send(receiver, dropbox_of(rep), mail()) == {}
+    assert synced == [1]  # once, after the commit that stored it
 
 
 def test_the_newest_deal_at_probability_0_is_passed_over(receiver, rep):

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from crmail.mail.store import raw_bytes
+from crmail.mailboxes import sync as sync_module
 from crmail.mailboxes.connect import open_driver
+from crmail.mailboxes.drivers.pop3 import Pop3Driver
 from crmail.mailboxes.models import Location, Mailbox
 from crmail.mailboxes.sync import sync_mailbox
 from crmail.mailboxes.verify import verify_mailbox
@@ -74,6 +76,31 @@ def test_a_body_that_looks_like_a_reply_stays_inside_its_message(dovecot, doveco
     assert sync(mailbox).fetched == 5
     assert stored_by_uidl(mailbox) == expected
     assert len(dovecot.messages(user)) == (5 if keep else 0)
+
+
+def test_the_server_deletes_only_mail_whose_commit_is_on_disk(dovecot, dovecot_user, monkeypatch):
+    # SQLite syncs its log only at checkpoints: a power cut after the server deleted the
+    # mail must not take crmail's copy too.
+    user, password = dovecot_user
+    for n in range(3):
+        dovecot.deliver(user, mail(n))
+    steps: list[str] = []
+    monkeypatch.setattr(
+        sync_module,
+        "sync_commits",
+        lambda: steps.append(f"synced with {Location.objects.count()} stored"),
+    )
+    acknowledge = Pop3Driver.acknowledge
+
+    def acknowledged(self, folder, stored):
+        steps.append(f"{len(stored)} may go")
+        acknowledge(self, folder, stored)
+
+    monkeypatch.setattr(Pop3Driver, "acknowledge", acknowledged)
+    mailbox = f.mailbox(dovecot, user, password, protocol="pop3", keep_on_server=False)
+    assert sync(mailbox).fetched == 3
+    assert steps == ["synced with 3 stored", "3 may go"]
+    assert dovecot.messages(user) == []
 
 
 def test_verify_compares_each_uidl_and_size_on_pop3(dovecot, dovecot_user):
