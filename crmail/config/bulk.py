@@ -4,6 +4,7 @@ first sync's messages, locations, participants and attachments."""
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -19,6 +20,19 @@ ROWS_PER_STATEMENT = 500
 # PostgreSQL: from this many rows on, ``inserts`` loads them by COPY (three statements);
 # fewer go in one INSERT, short enough for psycopg to keep its conversion.
 LOADED_FROM = 50
+
+
+def values_sql(
+    values: Sequence[int] | Sequence[str], kind: str | None = None, using: str = "default"
+) -> tuple[str, tuple[Any, ...]]:
+    """``IN (…)`` of these integers or texts as one parameter, however many: an array on
+    PostgreSQL (``kind``: its element type, ``bigint`` or ``text``; by default that of the
+    first value), a JSON list read by ``json_each`` on SQLite. A parameter a value costs
+    more to build, to convert and to parse than the statement's work, thousands of them."""
+    if connections[using].vendor == "postgresql":
+        kind = kind or ("text" if values and isinstance(values[0], str) else "bigint")
+        return f"= ANY(%s::{kind}[])", (list(values),)
+    return "IN (SELECT value FROM json_each(%s))", (json.dumps(list(values)),)
 
 
 def insert_rows(

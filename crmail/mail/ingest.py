@@ -24,12 +24,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections, router, transaction
-from django.db.models import Q
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.dispatch import Signal
 from django.utils import timezone
 
 from crmail.blobs import store as blob_store
-from crmail.config.bulk import datetimes, insert_returning_ids, insert_rows
+from crmail.config.bulk import datetimes, insert_returning_ids, insert_rows, values_sql
 from crmail.events import outbox
 from crmail.events.kinds import MessageParsed, MessageProcessed
 from crmail.failpoints import failpoint
@@ -597,12 +597,10 @@ def _assign_threads(messages: list[Message | Row]) -> list[int]:
         return []
     wanted = {ref for m in messages for ref in [m.in_reply_to, *m.references.split()] if ref}
     own_ids = {m.message_id for m in messages if m.message_id}
-    related = Message.objects.filter(
-        Q(message_id__in=wanted) | Q(in_reply_to__in=own_ids), thread__isnull=False
-    ).values_list("message_id", "in_reply_to", "thread_id")
+    connection = connections[router.db_for_write(Thread)]
     by_msgid: dict[str, int] = {}
     children: dict[str, int] = {}
-    for msgid, parent, thread_id in related:
+    for msgid, parent, thread_id in _related(connection, wanted, own_ids):
         if msgid:
             by_msgid[msgid] = thread_id
         if parent:
@@ -625,7 +623,6 @@ def _assign_threads(messages: list[Message | Row]) -> list[int]:
     for m in messages:
         if m.date and (m.thread_id not in latest or m.date > latest[m.thread_id]):
             latest[m.thread_id] = m.date
-    connection = connections[router.db_for_write(Thread)]
     as_db = datetimes(connection)
     started = insert_returning_ids(
         Thread,
@@ -647,6 +644,26 @@ def _assign_threads(messages: list[Message | Row]) -> list[int]:
         with connection.cursor() as cursor:
             cursor.executemany(sql, [(when, pk, when) for when, pk in existing])
     return started
+
+
+def _related(
+    connection: BaseDatabaseWrapper, wanted: set[str], own_ids: set[str]
+) -> list[tuple[str, str, int]]:
+    """(Message-ID, In-Reply-To, thread) of the threaded messages whose Message-ID is
+    among ``wanted`` or that reply to one of ``own_ids``: each list one parameter (a first
+    sync's batch refers to thousands of Message-IDs; as many parameters, building and
+    converting them cost several times what the database takes to answer)."""
+    table = connection.ops.quote_name(Message._meta.db_table)
+    among_wanted, wanted_params = values_sql(sorted(wanted), "text", connection.alias)
+    among_own, own_params = values_sql(sorted(own_ids), "text", connection.alias)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT message_id, in_reply_to, thread_id FROM {table} "  # noqa: S608
+            f"WHERE thread_id IS NOT NULL AND (message_id {among_wanted} "
+            f"OR in_reply_to {among_own})",
+            [*wanted_params, *own_params],
+        )
+        return cursor.fetchall()
 
 
 # -- header fields before the store (decision 065) ----------------------------------------

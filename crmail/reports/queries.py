@@ -57,6 +57,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.db.models.lookups import In
 
+from crmail.config.bulk import values_sql
 from crmail.crm.models import Deal, Stage
 from crmail.emailtemplates.actions import readable
 from crmail.emailtemplates.models import EmailTemplate
@@ -70,7 +71,6 @@ from crmail.mailboxes.models import Location, Mailbox, Protocol, SentMessage, So
 from crmail.mailboxes.sending import from_addresses
 from crmail.people import access
 from crmail.people.models import User
-from crmail.sharing.classes import values_sql
 from crmail.sharing.visibility import (
     MODELS,
     VisibleRows,

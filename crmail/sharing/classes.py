@@ -27,7 +27,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from django.db import DatabaseError, connection, transaction
 
@@ -422,12 +422,3 @@ def _tester(
         return made.setdefault(through, through)
 
     return test
-
-
-def values_sql(values: Sequence[int] | Sequence[str]) -> tuple[str, tuple[Any, ...]]:
-    """``IN (…)`` of these integers (or texts) as one parameter, however many: an array
-    on PostgreSQL, a JSON list read by ``json_each`` on SQLite."""
-    if connection.vendor == "postgresql":
-        kind = "text" if values and isinstance(values[0], str) else "bigint"
-        return f"= ANY(%s::{kind}[])", (list(values),)
-    return "IN (SELECT value FROM json_each(%s))", (json.dumps(list(values)),)
