@@ -557,7 +557,9 @@ def _store_batch(
         room = usage.room_for(mailbox.owner_id, quota.total_bytes())
         describe = first.describe if first is not None else None
         messages = store_rows(prepared, room=room, describe=describe)
-        usage.added(mailbox.pk, mailbox.owner_id, [msg.pk for msg in messages], locked=True)
+        # Contents this batch stored, in the blob store (their bodies do not wait).
+        new = {m.pk: m.size for m in messages if m.packed is not None and not m.body_waits}
+        usage.added(mailbox.pk, mailbox.owner_id, [m.pk for m in messages], locked=True, new=new)
         now = timezone.now()
         as_db = datetimes(connection)
         created = as_db(now)

@@ -150,20 +150,37 @@ def _held_sum(t: dict[str, str], marks: str, condition: str, head: str = "") -> 
 
 
 def added(
-    mailbox_id: int, owner_id: int, message_ids: Iterable[int], *, locked: bool = False
+    mailbox_id: int,
+    owner_id: int,
+    message_ids: Iterable[int],
+    *,
+    locked: bool = False,
+    new: dict[int, int] | None = None,
 ) -> None:
     """Count ``message_ids`` for mailbox ``mailbox_id`` and its owner, each one that they
     did not hold yet: called in the transaction that writes the new locations, before
     writing them. One statement per 500 messages (two rows upserted); ``locked``: the
-    transaction holds the owner's lock already (``room_for``)."""
-    ids = sorted(set(message_ids))
-    if not ids:
+    transaction holds the owner's lock already (``room_for``).
+
+    ``new``: those of them whose contents this transaction stored in the blob store, with
+    their sizes (a sync's new mail): no one holds them yet, so they are counted as they
+    are, without asking the database which of them the owner and the mailbox hold (a
+    first sync's batch asked it of every message the mailbox held so far)."""
+    new = new or {}
+    ids = sorted(set(message_ids) - new.keys())
+    if not ids and not new:
         return
     if not locked:
         lock([owner_id])
     connection = _connection()
     t = _tables(connection)
     with connection.cursor() as cursor:
+        if new:
+            count, size = len(new), sum(new.values())
+            cursor.execute(
+                _upsert(t, "SELECT %s, %s, %s, %s UNION ALL SELECT %s, %s, %s, %s"),
+                [owner_id, WHOLE, count, size, owner_id, mailbox_id, count, size],
+            )
         for start in range(0, len(ids), CHUNK):
             part = ids[start : start + CHUNK]
             marks = ", ".join(["%s"] * len(part))
