@@ -661,7 +661,9 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
         f"{' --compare …' if args.compare else ''}"
         f"{' --search-index-compare' if args.search_index_compare else ''}"
         f"{' --floor' if args.floor else ''}"
-        f"{' --worker-beside' if args.worker_beside else ''}`. "
+        f"{' --worker-beside' if args.worker_beside else ''}"
+        f"{' --command' if args.command else ''}"
+        f"{' --postgresql' if POSTGRESQL else ''}`. "
         "Median of the runs, (min-max) after it.",
         "",
         "| machine | |",
