@@ -26,6 +26,7 @@ from crmail.blobs import packs
 from crmail.blobs.backends import Backend, Place, opened, read_places
 from crmail.blobs.models import Blob, Pack
 from crmail.config.bulk import inserts
+from crmail.config.durable import sync_commits
 from crmail.failpoints import failpoint
 
 # A pack no row names is removed only when older than this: a batch between writing its
@@ -220,7 +221,7 @@ def collect(
             with transaction.atomic():
                 Blob.objects.filter(pack=pack).delete()
                 pack.delete()
-            backend().delete(pack.name)
+            _delete_pack(pack.name)
             done.packs += 1
     if among is not None:
         return done
@@ -249,4 +250,11 @@ def _rewrite(pack: Pack, keep: set[str]) -> None:
         Blob.objects.filter(pack=pack).delete()
         record(written)
         pack.delete()
-    backend().delete(pack.name)
+    _delete_pack(pack.name)
+
+
+def _delete_pack(name: str) -> None:
+    """Delete a pack no row names any more, once the commit that let it go is on disk: a
+    power cut must not bring back rows naming bytes that are gone (decision 078)."""
+    sync_commits()
+    backend().delete(name)

@@ -17,7 +17,9 @@ from hypothesis import settings as settings_hypothesis
 from hypothesis.strategies import binary as binary_st
 
 from crmail.blobs import packs
-from crmail.blobs.models import Blob
+from crmail.blobs import store as blob_store
+from crmail.blobs.backends import FileBackend
+from crmail.blobs.models import Blob, Pack
 from crmail.mail.ingest import parse_stored, thread_subject
 from crmail.mail.models import Compression, Message, MessageRaw, ParseState
 from crmail.mail.parse import parse_full
@@ -90,6 +92,26 @@ def test_content_stored_meanwhile_by_another_process_is_taken_not_duplicated():
     # Two packs hold it; the index names one, and collecting removes the other.
     assert collect_blobs().packs == 1
     assert raw_bytes(Message.objects.get()) == raw
+
+
+def test_a_pack_is_deleted_only_once_the_commit_that_let_it_go_is_on_disk(monkeypatch):
+    # SQLite syncs its log only at checkpoints: after a power cut, rows naming a pack
+    # whose file is gone would come back (a message that was kept, its bytes lost).
+    gone, kept = store_many([mail("gone@x"), mail("kept@x")])
+    steps: list[str] = []
+    monkeypatch.setattr(blob_store, "sync_commits", lambda: steps.append("synced"))
+    delete = FileBackend.delete
+
+    def deleted(self, name):
+        steps.append(f"deleted, named by {Pack.objects.filter(name=name).count()} rows")
+        delete(self, name)
+
+    monkeypatch.setattr(FileBackend, "delete", deleted)
+    Message.objects.filter(pk=gone.pk).delete()
+    collect_blobs([gone.sha256])  # written again without it, the old pack deleted
+    Message.objects.filter(pk=kept.pk).delete()
+    collect_blobs([kept.sha256])  # nothing left in it: deleted
+    assert steps == ["synced", "deleted, named by 0 rows"] * 2
 
 
 def test_parse_results_leave_the_bytes_alone_and_a_deleted_message_leaves_none_behind():
@@ -276,9 +298,6 @@ def test_a_batch_that_dies_between_its_pack_and_its_commit_loses_nothing(monkeyp
     # As a kill -9 after the pack is fsynced and before the rows commit: the rows never
     # commit, the pack stays with no row naming it. Storing the batch again (the next
     # sync fetches it again) keeps every byte, and the leftover goes once it is old.
-    from crmail.blobs import store as blob_store
-    from crmail.blobs.models import Pack
-
     batch = [mail("crash1@x"), mail("crash2@x", body="compressible " * 500)]
 
     def dies(written):  # type: ignore[no-untyped-def]
