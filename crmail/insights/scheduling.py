@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crmail.config.dates import when
+from crmail.config.durable import sync_commits
 from crmail.insights import switch
 from crmail.insights.models import ScheduledAttachment, ScheduledSend, ScheduledState
 from crmail.insights.tracking import Tracker
@@ -170,6 +171,9 @@ def send_scheduled(pk: int, *, now: datetime | None = None) -> str:
     row = ScheduledSend.objects.select_related("user", "mailbox", "answers").filter(pk=pk).first()
     if row is None or not claimed:
         return row.state if row is not None else ""
+    # The claim on disk before the message goes: after a power cut it must not come back
+    # "scheduled" and go a second time (decision 078).
+    sync_commits()
     files = [(a.name, a.content_type, bytes(a.data)) for a in row.attachments.all()]
     values = {k: row.draft.get(k, [] if k in LISTS else "") for k in DRAFT_FIELDS}
     draft = Draft(**values, attachments=files)

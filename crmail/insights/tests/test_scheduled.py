@@ -57,6 +57,25 @@ def test_a_worker_restart_loses_nothing_and_sends_nothing_twice(on):
     assert row.state == ScheduledState.SENT
 
 
+def test_the_claim_is_on_disk_before_the_email_goes(on, monkeypatch):
+    # SQLite syncs its log only at checkpoints: after a power cut mid-send, a claim that
+    # was not on disk would come back "scheduled" and the email would go twice.
+    synced = []
+
+    def sync_commits() -> None:  # the rows' states and the mail sent so far, when synced
+        synced.append(
+            (list(ScheduledSend.objects.values_list("state", flat=True)), on.sink.messages[:])
+        )
+
+    monkeypatch.setattr(scheduling, "sync_commits", sync_commits)
+    now = timezone.now()
+    send_at = now + timedelta(minutes=5)
+    row = scheduling.schedule(on.user, draft(), send_at=send_at, mailbox=on.mailbox, now=now)
+    assert scheduling.send_scheduled(row.pk, now=send_at) == "sent"
+    assert synced == [([ScheduledState.SENDING], [])]
+    assert len(on.sink.wait_for(1, 5)) == 1
+
+
 def test_a_send_interrupted_by_a_dead_worker_is_not_sent_again_and_says_so(on):
     earlier = timezone.now() - timedelta(hours=1)
     row = scheduling.schedule(
