@@ -47,6 +47,20 @@ def test_the_digest_goes_out_once_a_day_at_its_hour(org, smtp_sink, monkeypatch)
     assert len(smtp_sink.messages) == 1
 
 
+def test_the_days_claim_is_on_disk_before_the_digest_goes(org, smtp_sink, monkeypatch):
+    # SQLite syncs its log only at checkpoints: after a power cut mid-send, a claim that
+    # was not on disk would come back and the digest go twice.
+    monkeypatch.setenv("CRMAIL_DIGEST_HOUR", "7")
+    sending_mailbox(org.rep, smtp_sink)
+    actions.set_daily_digest(org.rep, True)
+    notification(org.rep, "New mail from Jane Quinn (Contact): Quote for May")
+    synced = []
+    monkeypatch.setattr(digest, "sync_commits", lambda: synced.append(len(smtp_sink.messages)))
+    assert digest.send_due(at(7)).sent == 1
+    assert synced == [0]  # once, before anything was sent
+    assert len(smtp_sink.wait_for(1)) == 1
+
+
 def test_no_digest_without_the_choice_anything_unread_or_a_sending_mailbox(org, smtp_sink):
     sending_mailbox(org.rep, smtp_sink)
     notification(org.rep)

@@ -56,6 +56,19 @@ def test_a_monthly_report_is_mailed_once_with_its_owners_figures(world, own_mail
     assert len(own_mail_sink.wait_for(2)) == 2
 
 
+def test_the_periods_claim_is_on_disk_before_the_report_goes(world, own_mail_sink, monkeypatch):
+    # SQLite syncs its log only at checkpoints: after a power cut mid-send, a claim that
+    # was not on disk would come back and the report go twice.
+    saved.save_report(world.users["olga"], "Olga monthly", "source", Filters(), schedule="monthly")
+    synced = []
+    monkeypatch.setattr(
+        scheduled, "sync_commits", lambda: synced.append(len(own_mail_sink.messages))
+    )
+    assert scheduled.send_due(MONDAY).sent == 1
+    assert synced == [0]  # once, before anything was sent
+    assert len(own_mail_sink.wait_for(1)) == 1
+
+
 def test_a_failure_gives_the_day_back(world, settings):
     report = saved.save_report(world.users["karl"], "Daily", "user", Filters(), schedule="daily")
     settings.CRMAIL_SMTP_URL = ""
