@@ -491,6 +491,9 @@ def test_two_processes_refreshing_at_once_make_one_token_request(auth_server, tm
         connection.ensure_connection()
         with sqlite3.connect(path) as copy:
             connection.connection.backup(copy)  # the test database, committed rows and all
+            # In WAL mode, as `crmail init` leaves a database: two processes both turning a
+            # fresh copy to WAL at once had one of them find it locked.
+            copy.execute("PRAGMA journal_mode=WAL")
         env["CRMAIL_DATABASE_URL"] = f"sqlite:///{path}"
     else:
         base = os.environ["CRMAIL_DATABASE_URL"].rpartition("/")[0]
