@@ -632,6 +632,11 @@ def profile_round(work: Workdir, template: Path, port: int, box: Box) -> None:
     print("\n".join(box.profile), flush=True)
 
 
+def _against(values: list[float], base: float) -> str:
+    """Two cells of a table: the values' median (min-max), and that median ÷ ``base``."""
+    return f"{_stat(values)} | {statistics.median(values) / base:.2f}"
+
+
 def _short(filename: str) -> str:
     for marker in ("/crmail/", "/site-packages/", "/lib/python3.11/"):
         if marker in filename:
@@ -708,10 +713,7 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
             mb = statistics.median([x.seconds for x in r["mbsync"]])
             command = [x.seconds for x in r["crmail mailbox sync"]]
             own = _startup_and_sync(r["crmail"])
-            lines.append(
-                f"| {box.key} | {mb:.2f} | {_stat(command)} "
-                f"| {statistics.median(command) / mb:.2f} | {_stat(own)} |"
-            )
+            lines.append(f"| {box.key} | {mb:.2f} | {_against(command, mb)} | {_stat(own)} |")
     if args.floor:
         lines += [
             "",
@@ -737,10 +739,8 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
             processed = [x.seconds for x in r["floor processed"]]
             everything = [x.detail["process_s"] - _intelligence(x) for x in r["crmail"]]
             lines.append(
-                f"| {box.key} | {mb:.2f} | {_stat(low)} | {statistics.median(low) / mb:.2f} "
-                f"| {_stat(command)} | {statistics.median(command) / mb:.2f} "
-                f"| {_stat(processed)} | {statistics.median(processed) / mb:.2f} "
-                f"| {_stat(everything)} |"
+                f"| {box.key} | {mb:.2f} | {_against(low, mb)} | {_against(command, mb)} "
+                f"| {_against(processed, mb)} | {_stat(everything)} |"
             )
     if args.worker_beside:
         lines += [
@@ -785,7 +785,7 @@ def report(boxes: list[Box], info: dict[str, str], args: argparse.Namespace) -> 
             lines.append(
                 f"| {box.key} | {mb:.2f} | {_stat([x.seconds for x in runs])} "
                 f"| {_stat([x.seconds for x in r['crmail']])} | {_stat(synced)} "
-                f"| {_stat(everything)} | {statistics.median(everything) / mb:.2f} "
+                f"| {_against(everything, mb)} "
                 f"| {_stat(after)} | {_stat(shown)} | {against:.2f} |"
             )
             busy = [x.detail["processed_busy_s"] for x in runs]
