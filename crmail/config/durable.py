@@ -6,8 +6,10 @@ checkpoint. A power cut (not a crash of crmail: the log is in the system's cache
 can lose the last commits, never corrupt the file, and the mail they held is fetched
 again. Not so where crmail has told another server that it holds the mail and that server
 let its copy go: a POP3 server deleting what it handed over, a sending server told 250
-by the dropbox. Before that, ``sync_commits``. PostgreSQL's commits are durable when they
-return (``synchronous_commit``, on unless an administrator turns it off).
+by the dropbox. Before that, ``sync_commits``. And where crmail claims a piece of work
+before doing it, so that it is done at most once (an email sent), the claim goes to disk
+before the work: ``claimed``. PostgreSQL's commits are durable when they return
+(``synchronous_commit``, on unless an administrator turns it off).
 """
 
 from __future__ import annotations
@@ -31,3 +33,12 @@ def sync_commits(connection: BaseDatabaseWrapper | None = None) -> None:
         os.fsync(log)  # the file's pages, whichever descriptor wrote them
     finally:
         os.close(log)
+
+
+def claimed(updated: int) -> bool:
+    """Whether a committed UPDATE that claims a piece of work took its row (``updated``:
+    the rows it changed); if it did, the claim is made durable before the work goes out,
+    so that after a power cut it does not come back unclaimed and the work go twice."""
+    if updated:
+        sync_commits()
+    return bool(updated)

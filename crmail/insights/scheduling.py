@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crmail.config.dates import when
-from crmail.config.durable import sync_commits
+from crmail.config.durable import claimed
 from crmail.insights import switch
 from crmail.insights.models import ScheduledAttachment, ScheduledSend, ScheduledState
 from crmail.insights.tracking import Tracker
@@ -165,15 +165,14 @@ def send_scheduled(pk: int, *, now: datetime | None = None) -> str:
     """Send scheduled message ``pk`` if it is due and nobody else is sending it; its state
     afterwards (unchanged when it was not this call's to send)."""
     now = now or timezone.now()
-    claimed = ScheduledSend.objects.filter(
-        pk=pk, state=ScheduledState.SCHEDULED, send_at__lte=now
-    ).update(state=ScheduledState.SENDING, claimed_until=now + CLAIM)
+    ours = claimed(  # on disk before the message goes (decision 078)
+        ScheduledSend.objects.filter(
+            pk=pk, state=ScheduledState.SCHEDULED, send_at__lte=now
+        ).update(state=ScheduledState.SENDING, claimed_until=now + CLAIM)
+    )
     row = ScheduledSend.objects.select_related("user", "mailbox", "answers").filter(pk=pk).first()
-    if row is None or not claimed:
+    if row is None or not ours:
         return row.state if row is not None else ""
-    # The claim on disk before the message goes: after a power cut it must not come back
-    # "scheduled" and go a second time (decision 078).
-    sync_commits()
     files = [(a.name, a.content_type, bytes(a.data)) for a in row.attachments.all()]
     values = {k: row.draft.get(k, [] if k in LISTS else "") for k in DRAFT_FIELDS}
     draft = Draft(**values, attachments=files)

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crmail.config import dates, env, words
-from crmail.config.durable import sync_commits
+from crmail.config.durable import claimed
 from crmail.mail.compose import ComposeError, Draft
 from crmail.mailboxes.drivers.base import DriverError
 from crmail.mailboxes.models import Mailbox
@@ -75,14 +75,12 @@ def send_due(now: datetime | None = None) -> Outcome:
 
 def _claim(setting: DigestSetting, today: date) -> bool:
     with transaction.atomic():
-        claimed = bool(
+        updated = (
             DigestSetting.objects.filter(pk=setting.pk)
             .filter(Q(last_sent_on__isnull=True) | Q(last_sent_on__lt=today))
             .update(last_sent_on=today)
         )
-    if claimed:
-        sync_commits()  # on disk before the mail goes: never twice after a power cut (078)
-    return claimed
+    return claimed(updated)  # on disk before the mail goes (decision 078)
 
 
 def unread_of_last_day(user: User, now: datetime) -> list[Notification]:

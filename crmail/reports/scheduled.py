@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crmail.config.durable import sync_commits
+from crmail.config.durable import claimed
 from crmail.mail.system import SystemMailError, send
 from crmail.notifications.digest import digest_hour
 from crmail.reports import queries
@@ -83,14 +83,12 @@ def send_due(now: datetime | None = None) -> Outcome:
 
 def _claim(report: SavedReport, start: date, today: date) -> bool:
     with transaction.atomic():
-        claimed = bool(
+        updated = (
             SavedReport.objects.filter(pk=report.pk)
             .filter(Q(last_mailed_on__isnull=True) | Q(last_mailed_on__lt=start))
             .update(last_mailed_on=today)
         )
-    if claimed:
-        sync_commits()  # on disk before the mail goes: never twice after a power cut (078)
-    return claimed
+    return claimed(updated)  # on disk before the mail goes (decision 078)
 
 
 def compose(report: SavedReport, today: date) -> tuple[str, str]:

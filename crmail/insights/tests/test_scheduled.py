@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from crmail.config import durable
 from crmail.insights import scheduling, tasks
 from crmail.insights.models import ScheduledSend, ScheduledState
 from crmail.mailboxes.models import SentMessage
@@ -67,7 +68,7 @@ def test_the_claim_is_on_disk_before_the_email_goes(on, monkeypatch):
             (list(ScheduledSend.objects.values_list("state", flat=True)), on.sink.messages[:])
         )
 
-    monkeypatch.setattr(scheduling, "sync_commits", sync_commits)
+    monkeypatch.setattr(durable, "sync_commits", sync_commits)
     now = timezone.now()
     send_at = now + timedelta(minutes=5)
     row = scheduling.schedule(on.user, draft(), send_at=send_at, mailbox=on.mailbox, now=now)

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from crmail.api.tests.test_send import sending_mailbox
+from crmail.config import durable
 from crmail.notifications import actions, digest
 from crmail.notifications.models import Notification
 from crmail.notifications.tests.factories import notification
@@ -55,7 +56,7 @@ def test_the_days_claim_is_on_disk_before_the_digest_goes(org, smtp_sink, monkey
     actions.set_daily_digest(org.rep, True)
     notification(org.rep, "New mail from Jane Quinn (Contact): Quote for May")
     synced = []
-    monkeypatch.setattr(digest, "sync_commits", lambda: synced.append(len(smtp_sink.messages)))
+    monkeypatch.setattr(durable, "sync_commits", lambda: synced.append(len(smtp_sink.messages)))
     assert digest.send_due(at(7)).sent == 1
     assert synced == [0]  # once, before anything was sent
     assert len(smtp_sink.wait_for(1)) == 1

@@ -8,6 +8,7 @@ from email import message_from_bytes, policy
 
 import pytest
 
+from crmail.config import durable
 from crmail.reports import saved, scheduled
 from crmail.reports.models import SavedReport
 from crmail.reports.queries import Filters
@@ -61,9 +62,7 @@ def test_the_periods_claim_is_on_disk_before_the_report_goes(world, own_mail_sin
     # was not on disk would come back and the report go twice.
     saved.save_report(world.users["olga"], "Olga monthly", "source", Filters(), schedule="monthly")
     synced = []
-    monkeypatch.setattr(
-        scheduled, "sync_commits", lambda: synced.append(len(own_mail_sink.messages))
-    )
+    monkeypatch.setattr(durable, "sync_commits", lambda: synced.append(len(own_mail_sink.messages)))
     assert scheduled.send_due(MONDAY).sent == 1
     assert synced == [0]  # once, before anything was sent
     assert len(own_mail_sink.wait_for(1)) == 1
