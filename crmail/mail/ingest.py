@@ -66,7 +66,6 @@ from crmail.mail.store import (
 
 log = logging.getLogger(__name__)
 
-SNIPPET = 200
 BODY_TEXT_LIMIT = 200_000
 # A Date header later than this after crmail first saw the message is not its date.
 FUTURE_SLACK = timedelta(days=1)
@@ -227,10 +226,12 @@ def _processing(message_ids: Sequence[int]) -> list[Row]:
     """The messages among ``message_ids`` still ``processing``, as rows with their hash
     and the problems the sync found in their header fields."""
     rows = []
-    for pk, first_seen_at, sha256, problems in Message.objects.filter(
+    # Not when crmail first saw them: the dates are the header fields' (the sync saved
+    # them), and reading a datetime is most of what reading a row costs.
+    for pk, sha256, problems in Message.objects.filter(
         pk__in=list(message_ids), parse_state=ParseState.PROCESSING
-    ).values_list("pk", "first_seen_at", "sha256", "parse_problems"):
-        row = Row(pk, first_seen_at, sha256)
+    ).values_list("pk", "sha256", "parse_problems"):
+        row = Row(pk, None, sha256)
         row.parse_problems = problems
         rows.append(row)
     return rows
@@ -566,7 +567,7 @@ def _fill_body(message: Message | Row, done: Digest, headers: str = "") -> None:
     problems = [headers, *parsed.problems] if headers else parsed.problems
     message.parse_state = ParseState.PARTIAL if problems else ParseState.PARSED
     message.parse_problems = "\n".join(problems)[:2000]
-    message.snippet = " ".join(done.body_text.split())[:SNIPPET]
+    message.snippet = done.snippet
     message.body_text = done.body_text
     message.has_html = done.has_html
     message.has_attachments = any(not a.inline for a in parsed.attachments)

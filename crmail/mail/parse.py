@@ -35,6 +35,9 @@ from crmail.mail.addresses import clean_address
 
 ADDRESS_HEADERS = ("from", "sender", "reply-to", "to", "cc", "bcc")
 MAX_TEXT = 1_000_000  # characters of text or HTML kept per message
+SNIPPET = 200  # characters of a message's text shown in lists
+# What ``str.split()`` splits between: re's white space is ``str.isspace()``'s.
+_NON_SPACE = re.compile(r"\S+")
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _WS = re.compile(r"\s+")
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -177,12 +180,28 @@ class Digest:
     parsed: ParsedMessage
     body_text: str
     has_html: bool
+    snippet: str  # the first ``SNIPPET`` characters of the text, its white space collapsed
 
 
 def digest(parsed: ParsedMessage, limit: int) -> Digest:
     """``parsed`` as saving needs it: the text part, or else the HTML's text."""
     text = parsed.text or html_text(parsed.html)
-    return Digest(replace(parsed, text="", html=""), text[:limit], bool(parsed.html))
+    body = text[:limit]
+    return Digest(replace(parsed, text="", html=""), body, bool(parsed.html), snippet(body))
+
+
+def snippet(text: str) -> str:
+    """The first ``SNIPPET`` characters of ``text`` with its runs of white space made one
+    space (``" ".join(text.split())[:SNIPPET]``), reading only as far as they reach: a
+    body may be 200,000 characters long."""
+    taken: list[str] = []
+    size = 0
+    for word in _NON_SPACE.finditer(text):
+        taken.append(word.group())
+        size += len(taken[-1]) + 1
+        if size > SNIPPET:
+            break
+    return " ".join(taken)[:SNIPPET]
 
 
 def html_text(html: str) -> str:

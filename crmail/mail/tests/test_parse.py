@@ -11,6 +11,8 @@ from email.utils import getaddresses
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crmail.mail import parse
 from crmail.mail.parse import parse_headers, parse_message, part_bytes
@@ -461,3 +463,19 @@ def test_nul_bytes_leave_no_trace_in_what_parsing_finds(multipart):
     assert (out.in_reply_to, out.references) == ("p@example.com", ["r@example.com"])
     assert out.subject == "hithere" and "textbody" in out.text
     assert "\x00" not in repr(out)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.text(st.characters(codec="utf-8"), max_size=30),
+            st.sampled_from([" ", "\n", "\r\n", "\t", "\x1c", "\u2003", "\u3000", "\xa0"]),
+        ),
+        max_size=60,
+    )
+)
+def test_a_snippet_is_the_start_of_the_text_with_its_white_space_collapsed(parts):
+    """The list's snippet reads a body only as far as it needs to, and is what collapsing
+    the whole body's white space and cutting it would give."""
+    text = "".join(parts)
+    assert parse.snippet(text) == " ".join(text.split())[: parse.SNIPPET]
