@@ -274,10 +274,55 @@ def quote_start(lines: list[str]) -> int | None:
 
 
 def reply_text(text: str) -> list[str]:
-    """The lines a sender wrote in this message: those above the first quoted line."""
+    """The lines a sender wrote in this message: those above the first quoted line; or,
+    when nothing is written above it, those written below and between the ``>`` quotes
+    (a reply at the foot of the quote, or answering it point by point, as on mailing
+    lists), up to a forwarded message."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     start = quote_start(lines)
-    return lines if start is None else lines[:start]
+    if start is None:
+        return lines
+    if any(_LETTER.search(line) for line in lines[:start]):
+        return lines[:start]
+    return _between_quotes(lines[start:])
+
+
+_LETTER = re.compile(r"[^\W\d_]")
+# The line that introduces a quote, besides ``_QUOTE_START``'s: "jane@example.com said:",
+# "Jane Doe writes:" (mailing lists).
+_SAID = re.compile(r"(?:said|says|writes|wrote|schrieb|a écrit|escribió|escreveu)\s*:\s*$", re.I)
+
+
+def _between_quotes(lines: list[str]) -> list[str]:
+    """Of ``lines`` (starting at a quote), those outside the ``>`` quotes: each line that
+    introduces a quote left out, and what follows the start of a forwarded message or of
+    an Outlook header block (quoted without ``>``)."""
+    kept: list[str] = []
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith(">"):
+            continue
+        if stripped and _introduces_quote(lines, i):
+            continue
+        if stripped and quote_start(lines[i : i + 4]) == 0:
+            break
+        kept.append(line)
+    return kept
+
+
+def _introduces_quote(lines: list[str], i: int) -> bool:
+    """Whether line ``i`` introduces the ``>`` quote right under it (blank lines between):
+    "On … wrote:" (wrapped onto two lines too) or "… said:"."""
+    stripped = lines[i].strip()
+    following = [line.strip() for line in lines[i + 1 : i + 4] if line.strip()]
+    wrapped = _WRAPPED_START.match(stripped) and following and _WRAPPED_END.search(following[0])
+    if wrapped:
+        following = following[1:]
+    quoted = bool(following) and following[0].startswith(">")
+    if not quoted and i > 0:  # the second line of a wrapped "On … wrote:"
+        before = lines[i - 1].strip()
+        return bool(_WRAPPED_END.search(stripped) and _WRAPPED_START.match(before))
+    return quoted and bool(wrapped or _QUOTE_START.match(stripped) or _SAID.search(stripped))
 
 
 def signature_lines(text: str) -> list[str]:

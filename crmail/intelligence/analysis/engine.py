@@ -30,6 +30,11 @@ from crmail.intelligence.analysis import (
 from . import features, language, meetings, ml, model, reply, signature
 
 INTENT_CLASSES: tuple[str, ...] = INTENTS
+# The rules' revision, part of a result's version beside the model's: a change to what they
+# read of a message makes earlier results stale, as a new model does (``crmail
+# intelligence rerun`` computes them again). 2: the reply written below or between the quotes
+# is read; a reply with nothing written has no intent.
+RULES = 2
 SENTIMENT_CLASSES: tuple[str, ...] = SENTIMENTS
 
 
@@ -50,7 +55,9 @@ class Prepared:
     meetings: tuple[Meeting, ...]
     features: features.Features
     embedding_text: str
-    empty: bool = False  # no word in the subject nor the reply text
+    # Nothing written: no word in the reply text, nor in the subject unless it is the
+    # answered message's ("Re: …").
+    empty: bool = False
 
 
 def prepare(item: MailText) -> Prepared:
@@ -65,7 +72,9 @@ def prepare(item: MailText) -> Prepared:
         meetings=found,
         features=features.extract(item.subject, text, lang, bool(found)),
         embedding_text=(item.subject + "\n" + text)[:2000],
-        empty=not _ANY_WORD.search(item.subject + "\n" + text),
+        empty=not _ANY_WORD.search(
+            ("" if features.is_reply_subject(item.subject) else item.subject) + "\n" + text
+        ),
     )
 
 
@@ -120,7 +129,7 @@ def classify(prepared: Sequence[Prepared], tier: Tier) -> list[Analysis]:
                 signature=item.signature,
                 meetings=item.meetings,
                 tier=tier,
-                version=chosen.version,
+                version=f"{chosen.version}-r{RULES}",
             )
         )
     return results

@@ -77,6 +77,12 @@ DENSE_NAMES = (
 TONE_CHARS = 1000
 
 
+def is_reply_subject(subject: str) -> bool:
+    """A subject carried over from the message answered or forwarded ("Re: …", "AW: …",
+    "Fwd: …"): not words the sender wrote."""
+    return bool(_REPLY_PREFIX.match(subject.strip()))
+
+
 @dataclass(frozen=True, slots=True)
 class Features:
     hashed: dict[int, float]  # bucket → value (L2-normalised)

@@ -55,6 +55,19 @@ def test_default_tier_is_always_there() -> None:
     assert (blank.intent, blank.sentiment, blank.sentiment_score) == ("other", "neutral", 0.0)
 
 
+def test_a_reply_with_nothing_written_has_no_intent_of_its_subject() -> None:
+    """A reply that only quotes: its "Re:" subject is the answered message's words, not the
+    sender's, so it is not classified by them; a subject of its own still is, and so is a
+    reply written below the quote."""
+    quoted = "On Mon, 2 Mar 2026 at 09:12, Jo <jo@example.com> wrote:\n> Please remove me.\n"
+    nothing = analyse([MailText("Re: Unsubscribe", quoted)])[0]
+    assert (nothing.intent, nothing.sentiment, nothing.reply_text) == ("other", "neutral", "")
+    assert analyse([MailText("Unsubscribe", "")])[0].intent == "unsubscribe"
+    below = analyse([MailText("Re: Newsletter", quoted + "\nPlease remove me from your list.")])
+    assert below[0].intent == "unsubscribe"
+    assert below[0].reply_text == "Please remove me from your list."
+
+
 def test_unknown_tier_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown analysis tier"):
         analyse([MailText("s", "t")], "large")  # type: ignore[arg-type]

@@ -73,6 +73,30 @@ CASES = {
         "Por favor, removam o meu contacto da vossa lista.",
     ),
     "one-line-no-signature": ("Sounds good, Tuesday works.\n", "Sounds good, Tuesday works."),
+    "en-written-below-the-quote": (
+        "On Wed, Mar 11, 2026 at 4:02 PM Sam Lee <\nsam@example.com> wrote:\n"
+        "> Would Tuesday work?\n> We could do 10am.\n\nTuesday at 10 is fine.\n\nThanks,\nDana\n",
+        "Tuesday at 10 is fine.\n\nThanks,\nDana",
+    ),
+    "en-mailing-list-answer-between-the-quotes": (
+        "> On Thu, 22 Aug 2002, John Looney wrote:\n> > Sun's hardware is more reliable,\n"
+        "> Not in our experience.\n\nWell, at least our keyboards work.\n\n"
+        "peter@example.ie said:\n> If I hit Caps-Lock twice, the machine crashes.\n\n"
+        "Which keyboard is that?\n\nCheers,\nAl\n\n-- \nIrish Linux Users' Group\n"
+        "http://www.linux.ie/mailman/listinfo/ilug for (un)subscription information.\n",
+        "Well, at least our keyboards work.\n\nWhich keyboard is that?\n\nCheers,\nAl",
+    ),
+    "de-written-below-the-quote-then-forwarded": (
+        "Am 09.03.2026 um 16:41 schrieb Jonas <j@example.de>:\n> Passt Donnerstag?\n\n"
+        "Ja, Donnerstag passt.\n\n---------- Weitergeleitete Nachricht ----------\n"
+        "Von: Jonas <j@example.de>\nDatum: 8. März 2026\n\nDer alte Text.\n",
+        "Ja, Donnerstag passt.",
+    ),
+    "forwarded-without-a-word-of-its-own": (
+        "---------- Forwarded message ---------\nFrom: Billing <b@example.com>\n"
+        "Date: 2 Mar 2026\nSubject: Invoice\n\nPlease find the invoice attached.\n",
+        "",
+    ),
 }
 
 
