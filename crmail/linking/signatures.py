@@ -319,9 +319,7 @@ def _introduces_quote(lines: list[str], i: int) -> bool:
     if wrapped:
         following = following[1:]
     quoted = bool(following) and following[0].startswith(">")
-    if not quoted and i > 0:  # the second line of a wrapped "On … wrote:"
-        before = lines[i - 1].strip()
-        return bool(_WRAPPED_END.search(stripped) and _WRAPPED_START.match(before))
+    # (The second line of a wrapped one ends with "wrote:", as ``_SAID`` reads.)
     return quoted and bool(wrapped or _QUOTE_START.match(stripped) or _SAID.search(stripped))
 
 
