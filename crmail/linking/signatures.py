@@ -282,15 +282,19 @@ def reply_text(text: str) -> list[str]:
     start = quote_start(lines)
     if start is None:
         return lines
-    if any(_LETTER.search(line) for line in lines[:start]):
-        return lines[:start]
+    above = [line for i, line in enumerate(lines[:start]) if not _introduces_quote(lines, i)]
+    if any(_LETTER.search(line) for line in above):
+        return above
     return _between_quotes(lines[start:])
 
 
 _LETTER = re.compile(r"[^\W\d_]")
 # The line that introduces a quote, besides ``_QUOTE_START``'s: "jane@example.com said:",
-# "Jane Doe writes:" (mailing lists).
-_SAID = re.compile(r"(?:said|says|writes|wrote|schrieb|a écrit|escribió|escreveu)\s*:\s*$", re.I)
+# "Jane Doe writes:", "Quoting Jane <jane@example.com>:" (mailing lists, webmail).
+_SAID = re.compile(
+    r"(?:said|says|writes|wrote|schrieb|a écrit|escribió|escreveu)\s*:\s*$|^quoting\s.*:\s*$",
+    re.IGNORECASE,
+)
 
 
 def _between_quotes(lines: list[str]) -> list[str]:

@@ -92,6 +92,20 @@ CASES = {
         "Von: Jonas <j@example.de>\nDatum: 8. März 2026\n\nDer alte Text.\n",
         "Ja, Donnerstag passt.",
     ),
+    "en-name-wrote-then-the-reply-below": (
+        "Bill Stoddard wrote:\n> Has anyone tried the new release?\n\n"
+        "Yes, it fixed the crash for us.\n",
+        "Yes, it fixed the crash for us.",
+    ),
+    "en-webmail-quoting-then-the-reply-below": (
+        "Quoting Ronan Waide <waider@example.ie>:\n> How do I copy the files?\n\n"
+        "Use rsync -a, it keeps the dates.\n",
+        "Use rsync -a, it keeps the dates.",
+    ),
+    "en-reply-above-a-name-wrote": (
+        "Thanks, will do.\n\nBill Stoddard wrote:\n> Can you send the logs?\n",
+        "Thanks, will do.",
+    ),
     "forwarded-without-a-word-of-its-own": (
         "---------- Forwarded message ---------\nFrom: Billing <b@example.com>\n"
         "Date: 2 Mar 2026\nSubject: Invoice\n\nPlease find the invoice attached.\n",
