@@ -290,9 +290,11 @@ def reply_text(text: str) -> list[str]:
 
 _LETTER = re.compile(r"[^\W\d_]")
 # The line that introduces a quote, besides ``_QUOTE_START``'s: "jane@example.com said:",
-# "Jane Doe writes:", "Quoting Jane <jane@example.com>:" (mailing lists, webmail).
+# "Jane Doe writes:", "Shane asked:", "Quoting Jane <jane@example.com>:", "Gordon Mohr:"
+# (mailing lists, webmail): a name alone before a colon is one too.
 _SAID = re.compile(
-    r"(?:said|says|writes|wrote|schrieb|a écrit|escribió|escreveu)\s*:\s*$|^quoting\s.*:\s*$",
+    r"(?:said|says|writes|wrote|asked|asks|replied|answered|schrieb|a écrit|escribió|"
+    r"escreveu)\s*:\s*$|^quoting\s.*:\s*$|^[^\W\d_][^\W\d_.'-]*(?:[ .'-]+[^\W\d_]+){0,3}:$",
     re.IGNORECASE,
 )
 

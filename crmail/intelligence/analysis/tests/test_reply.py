@@ -102,6 +102,11 @@ CASES = {
         "Use rsync -a, it keeps the dates.\n",
         "Use rsync -a, it keeps the dates.",
     ),
+    "en-answers-under-a-name-and-under-asked": (
+        "Gordon Mohr:\n> Is the mirror back up?\n\nIt is, since this morning.\n\n"
+        "Shane Ryan asked:\n> And the old archive?\n\nGone, sorry.\n",
+        "It is, since this morning.\n\nGone, sorry.",
+    ),
     "en-reply-above-a-name-wrote": (
         "Thanks, will do.\n\nBill Stoddard wrote:\n> Can you send the logs?\n",
         "Thanks, will do.",
