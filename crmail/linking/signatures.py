@@ -283,9 +283,16 @@ def reply_text(text: str) -> list[str]:
     if start is None:
         return lines
     above = [line for i, line in enumerate(lines[:start]) if not _introduces_quote(lines, i)]
-    if any(_LETTER.search(line) for line in above):
+    written = [line.strip() for line in above if _LETTER.search(line)]
+    if written and not _greeting_alone(written):
         return above
-    return _between_quotes(lines[start:])
+    return [*above, *_between_quotes(lines[start:])]
+
+
+def _greeting_alone(written: list[str]) -> bool:
+    """Whether the lines written above a quote are a greeting alone ("Hello Bill,"), the
+    answers following between the quoted lines."""
+    return len(written) == 1 and len(written[0].split()) <= 4 and written[0].endswith(",")
 
 
 _LETTER = re.compile(r"[^\W\d_]")

@@ -107,6 +107,15 @@ CASES = {
         "Shane Ryan asked:\n> And the old archive?\n\nGone, sorry.\n",
         "It is, since this morning.\n\nGone, sorry.",
     ),
+    "en-greeting-above-the-answers-between-the-quotes": (
+        "Hello Bill,\n\n> Can you ship on Friday?\n\nYes, Friday works.\n\n"
+        "> And the invoice?\n\nIt goes out with the parcel.\n",
+        "Hello Bill,\n\nYes, Friday works.\n\nIt goes out with the parcel.",
+    ),
+    "en-thanks-above-the-quote": (
+        "Thanks,\n\nOn Mon, 2 Mar 2026 at 09:12, Jo <jo@example.com> wrote:\n> Sent the file.\n",
+        "Thanks,",
+    ),
     "en-reply-above-a-name-wrote": (
         "Thanks, will do.\n\nBill Stoddard wrote:\n> Can you send the logs?\n",
         "Thanks, will do.",
