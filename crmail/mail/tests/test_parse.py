@@ -475,7 +475,7 @@ def test_nul_bytes_leave_no_trace_in_what_parsing_finds(multipart):
     )
 )
 def test_a_snippet_is_the_start_of_the_text_with_its_white_space_collapsed(parts):
-    """The list's snippet reads a body only as far as it needs to, and is what collapsing
-    the whole body's white space and cutting it would give."""
+    """The list's snippet (read only as far as it reaches) is what collapsing the whole
+    body's white space and cutting it gives, whatever the white space."""
     text = "".join(parts)
     assert parse.snippet(text) == " ".join(text.split())[: parse.SNIPPET]
