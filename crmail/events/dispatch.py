@@ -23,7 +23,7 @@ from django.utils import timezone
 from crmail.config import env
 from crmail.events.kinds import load
 from crmail.events.models import ConsumerState, Event, Failure, Sequencer
-from crmail.events.registry import CONSUMERS, Consumer, Delivered, Write
+from crmail.events.registry import CONSUMERS, Consumer, Delivered, EventRow, Write
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +140,14 @@ def _limit(consumer: Consumer) -> int:
     return min(high, before if before is not None else 0)
 
 
-def _delivered(rows: Iterable[Event]) -> list[Delivered]:
+def _delivered(rows: Iterable[EventRow]) -> list[Delivered]:
     return [Delivered(event=e, data=load(e.kind, e.data)) for e in rows]
+
+
+def _rows(events: QuerySet[Event], limit: int) -> list[EventRow]:
+    """The first ``limit`` of ``events``, read as rows (no model instances)."""
+    fields = ("pk", "kind", "data", "created_at", "position")
+    return [EventRow(*row) for row in events.values_list(*fields)[:limit]]
 
 
 def _events(consumer: Consumer, position: int, high: int) -> QuerySet[Event]:
@@ -157,7 +163,7 @@ class _Prepared:
     starts after, its events and its writes."""
 
     position: int
-    rows: list[Event]
+    rows: list[EventRow]
     write: Write
 
 
@@ -184,7 +190,7 @@ def _prepare(consumer: Consumer) -> _Prepared | None:
     )
     if position is None:
         return None
-    found = list(_events(consumer, position, _limit(consumer))[: consumer.batch + consumer.ahead])
+    found = _rows(_events(consumer, position, _limit(consumer)), consumer.batch + consumer.ahead)
     rows, upcoming = found[: consumer.batch], found[consumer.batch :]
     if not rows:
         return None
@@ -241,7 +247,7 @@ def _hand_batch(consumer: Consumer, prepared: _Prepared | None) -> int | None:
             else:
                 prepared = None  # another dispatcher handled them meanwhile
         if prepared is None:
-            rows = list(events[: consumer.batch])
+            rows = _rows(events, consumer.batch)
             more = len(rows) == consumer.batch
         # A full batch ends at its last event (more may follow); a short one at ``high``.
         upto = rows[-1].position if more else high
@@ -284,7 +290,7 @@ def _behind(name: str) -> bool:
     return last is not None and position < last
 
 
-def _handle_one(consumer: Consumer, event: Event, failure: Failure | None) -> bool:
+def _handle_one(consumer: Consumer, event: EventRow, failure: Failure | None) -> bool:
     """Handle one event in a savepoint; record the failure (retry later, or park) if the
     handler raises. True when handled."""
     try:
@@ -299,11 +305,11 @@ def _handle_one(consumer: Consumer, event: Event, failure: Failure | None) -> bo
     return True
 
 
-def _failed(name: str, event: Event, failure: Failure | None, exc: Exception) -> None:
+def _failed(name: str, event: EventRow, failure: Failure | None, exc: Exception) -> None:
     now = timezone.now()
     error = f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT]
     if failure is None:
-        failure = Failure(consumer=name, event=event, attempts=0, last_failed_at=now)
+        failure = Failure(consumer=name, event_id=event.pk, attempts=0, last_failed_at=now)
     failure.attempts += 1
     failure.error = error
     failure.last_failed_at = now
@@ -367,7 +373,7 @@ def retry_due(name: str, *, now: datetime | None = None) -> int:
             failure = rows.first()
             if failure is None:
                 continue
-            done += _handle_one(consumer, failure.event, failure)
+            done += _handle_one(consumer, EventRow.of(failure.event), failure)
     return done
 
 
@@ -406,7 +412,7 @@ def retry(ids: Iterable[int] | None = None) -> Retried:
             continue
         with transaction.atomic():
             failure.attempts = max(failure.attempts, len(RETRY_DELAYS))  # parks on failure
-            if _handle_one(consumer, failure.event, failure):
+            if _handle_one(consumer, EventRow.of(failure.event), failure):
                 handled += 1
             else:
                 failed += 1
