@@ -34,8 +34,9 @@ SENTIMENT_CLASSES: tuple[str, ...] = SENTIMENTS
 # The rules' revision, part of a result's version beside the model's: a change to what they
 # read of a message makes earlier results stale, as a new model does (``crmail
 # intelligence rerun`` computes them again). 2: the reply written below or between the quotes
-# is read; a reply with nothing written has no intent.
-RULES = 2
+# is read; a reply with nothing written has no intent. 3: "mailing list" signals an opt-out
+# only after "off" or "from" (``features``).
+RULES = 3
 
 
 _ANY_WORD = re.compile(r"[^\W\d_]")

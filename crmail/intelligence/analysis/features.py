@@ -21,13 +21,20 @@ from . import lexicon
 BUCKETS = 1 << 18
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?", re.UNICODE)
 _NUMBER = re.compile(r"\d")
-_REPLY_PREFIX = re.compile(r"^(?:(?:re|aw|wg|fw|fwd|tr|rv|res|enc)\s*:\s*)+", re.IGNORECASE)
+# "Re: …", "AW: …", "Fwd: …", also behind a mailing list's tag ("[team] Re: …").
+_REPLY_PREFIX = re.compile(
+    r"^(?:\[[^\]\n]{1,80}\]\s*)?(?:(?:re|aw|wg|fw|fwd|tr|rv|res|enc)\s*:\s*)+", re.IGNORECASE
+)
 
 # Cues in the five languages, each a number among the features.
 _CUES: dict[str, re.Pattern[str]] = {
     "unsubscribe": re.compile(
         r"unsubscribe|opt[ -]?out|remove (?:me|us|my)|take (?:me|us) off|stop (?:sending|emailing)|"
-        r"mailing list|gdpr|no longer (?:wish|want) to receive|abmelden|austragen|abbestellen|"
+        # "Mailing list" only as what someone asks to be taken off or removed from: mail
+        # that talks about a list (its archive, a post to it) is not an opt-out.
+        r"(?:(?<=off )|(?<=from ))(?:(?:all|any|each|of|your|this|the|our|these|those) )*"
+        r"mailing lists?|"
+        r"gdpr|no longer (?:wish|want) to receive|abmelden|austragen|abbestellen|"
         r"keine (?:weiteren )?(?:e-?mails|newsletter|werbung)|dsgvo|löschen sie|löschung|"
         r"désinscri|désabonn|retirez|ne plus recevoir|rgpd|supprimer mes|"
         r"darme de baja|dar de baja|baja de|no (?:deseo|quiero) recibir|eliminen|lopd|"
@@ -79,7 +86,7 @@ TONE_CHARS = 1000
 
 def is_reply_subject(subject: str) -> bool:
     """A subject carried over from the message answered or forwarded ("Re: …", "AW: …",
-    "Fwd: …"): not words the sender wrote."""
+    "Fwd: …", "[team] Re: …"): not words the sender wrote."""
     return bool(_REPLY_PREFIX.match(subject.strip()))
 
 

@@ -71,3 +71,41 @@ def test_a_reply_with_nothing_written_has_no_intent_of_its_subject() -> None:
 def test_unknown_tier_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown analysis tier"):
         analyse([MailText("s", "t")], "large")  # type: ignore[arg-type]
+
+
+def _unsubscribe_cue(text: str) -> float:
+    dense = features.extract("", text, "en", False).dense
+    return dense[features.DENSE_NAMES.index("unsubscribe")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Please take us off your mailing list.",
+        "Kindly remove info@example.in from all of your mailing lists.",
+        "Unsubscribe me from the mailing list",
+    ],
+)
+def test_asking_off_a_mailing_list_is_an_opt_out_cue(text: str) -> None:
+    assert _unsubscribe_cue(text) > 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I posted the patch to the mailing list yesterday.",
+        "The mailing list archive is down again; has anyone a copy?",
+        "Trust me, you do not want to run your own mailing lists.",
+    ],
+)
+def test_talking_about_a_mailing_list_is_no_opt_out_cue(text: str) -> None:
+    assert _unsubscribe_cue(text) == 0
+
+
+def test_a_reply_behind_a_mailing_lists_tag_is_a_reply_subject() -> None:
+    assert features.is_reply_subject("[ILUG] Re: Email list management")
+    assert features.is_reply_subject("[team] Fwd: pricing")
+    assert not features.is_reply_subject("[team] Pricing for next year")
+    quoted = "On Mon, 2 Mar 2026 at 09:12, Jo <jo@example.com> wrote:\n> Please remove me.\n"
+    nothing = analyse([MailText("[news] Re: Unsubscribe", quoted)])[0]
+    assert nothing.intent == "other"
