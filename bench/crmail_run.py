@@ -80,6 +80,54 @@ def _wrap(timers: Timers, module: Any, name: str, label: str) -> None:
         setattr(module, name, _timed(timers, label, getattr(module, name)))
 
 
+def outbox_module() -> Any:
+    from crmail.events import outbox
+
+    return outbox
+
+
+def _time_commits(timers: Timers, sync: Any, outbox: Any) -> None:
+    """Within each batch's transaction (``_store_batch``): its COMMIT, and the consumers
+    run right after it in this process (``outbox._nudge``: the eager ones, linking, run
+    here; sequencing), apart; a nudge after the last batch counts in the rest."""
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    state = {"in_batch": False, "in_nudge": False}
+    store_batch, nudge = sync._store_batch, outbox._nudge
+    commit = BaseDatabaseWrapper._commit
+
+    def batch(*args: Any, **kwargs: Any) -> Any:
+        state["in_batch"] = True
+        try:
+            return store_batch(*args, **kwargs)
+        finally:
+            state["in_batch"] = False
+
+    def nudged(*args: Any, **kwargs: Any) -> Any:
+        if not state["in_batch"]:
+            return nudge(*args, **kwargs)
+        state["in_nudge"] = True
+        start = time.perf_counter()
+        try:
+            return nudge(*args, **kwargs)
+        finally:
+            timers["consumers after the commit"] += time.perf_counter() - start
+            state["in_nudge"] = False
+
+    def committed(self: Any) -> Any:
+        if not state["in_batch"] or state["in_nudge"]:
+            return commit(self)
+        start = time.perf_counter()
+        try:
+            return commit(self)
+        finally:
+            timers["COMMIT"] += time.perf_counter() - start
+
+    sync._store_batch = batch
+    outbox._nudge = nudged
+    BaseDatabaseWrapper._commit = committed  # type: ignore[method-assign]
+
+
 def install_phase_timers(driver: Any) -> Timers:
     """Wrap, in their modules' namespaces, the steps ``sync_mailbox`` goes through.
 
@@ -124,6 +172,7 @@ def install_phase_timers(driver: Any) -> Timers:
 
     blob_store.overlapped = waited  # type: ignore[assignment]
     _wrap(timers, blob_store, "record", "INSERT Blob")
+    _time_commits(timers, sync, outbox_module())
     _wrap(timers, sync, "_store_batch", "store batch (all)")
     _wrap(timers, sync, "_headers_first", "waiting for header fields")
     _wrap(timers, sync, "mark_copies", "copies of sent mail")

@@ -89,6 +89,8 @@ NESTED: dict[str, tuple[str, ...]] = {
         "events recorded",
         "conversations refresh",
         "copies of sent mail",
+        "COMMIT",
+        "consumers after the commit",
     ),
 }
 TOP_PHASES = (
@@ -121,7 +123,12 @@ PHASES: list[tuple[str, str]] = [
     ("events recorded", f"{_IN}events recorded (message.received, message.parsed)"),
     ("conversations refresh", f"{_IN}conversations computed"),
     ("copies of sent mail", f"{_IN}copies of sent mail marked"),
-    ("store batch (all) other", f"{_IN}other (known hashes, quota and storage, commit)"),
+    ("COMMIT", f"{_IN}COMMIT"),
+    (
+        "consumers after the commit",
+        f"{_IN}after the commit, in this process: the events sequenced, linking (`_nudge`)",
+    ),
+    ("store batch (all) other", f"{_IN}other (known hashes, quota and storage)"),
     ("parsing (all)", "parsing after the store (`ParsePipeline`: small syncs, fallback)"),
     ("parse_pending", "`parse_pending` (messages left pending by earlier runs)"),
     ("rest", "rest (folder list, SELECT, progress, cursors)"),
