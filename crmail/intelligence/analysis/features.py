@@ -21,10 +21,12 @@ from . import lexicon
 BUCKETS = 1 << 18
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?", re.UNICODE)
 _NUMBER = re.compile(r"\d")
-# "Re: …", "AW: …", "Fwd: …", also behind a mailing list's tag ("[team] Re: …").
+# "Re: …", "AW: …", "Fwd: …", "Re[2]: …", also behind a mailing list's tag ("[team] Re: …").
 _REPLY_PREFIX = re.compile(
-    r"^(?:\[[^\]\n]{1,80}\]\s*)?(?:(?:re|aw|wg|fw|fwd|tr|rv|res|enc)\s*:\s*)+", re.IGNORECASE
+    r"^(?:\[[^\]\n]{1,80}\]\s*)?(?:(?:re|aw|wg|fw|fwd|tr|rv|res|enc)(?:\[\d{1,3}\])?\s*:\s*)+",
+    re.IGNORECASE,
 )
+_FORWARDED_SUFFIX = re.compile(r"\((?:fwd|fw)\)\s*$", re.IGNORECASE)  # "… (fwd)", as Pine writes
 
 # Cues in the five languages, each a number among the features.
 _CUES: dict[str, re.Pattern[str]] = {
@@ -86,8 +88,9 @@ TONE_CHARS = 1000
 
 def is_reply_subject(subject: str) -> bool:
     """A subject carried over from the message answered or forwarded ("Re: …", "AW: …",
-    "Fwd: …", "[team] Re: …"): not words the sender wrote."""
-    return bool(_REPLY_PREFIX.match(subject.strip()))
+    "Fwd: …", "[team] Re: …", "… (fwd)"): not words the sender wrote."""
+    subject = subject.strip()
+    return bool(_REPLY_PREFIX.match(subject) or _FORWARDED_SUFFIX.search(subject))
 
 
 @dataclass(frozen=True, slots=True)

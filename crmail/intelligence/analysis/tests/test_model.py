@@ -102,10 +102,13 @@ def test_talking_about_a_mailing_list_is_no_opt_out_cue(text: str) -> None:
     assert _unsubscribe_cue(text) == 0
 
 
-def test_a_reply_behind_a_mailing_lists_tag_is_a_reply_subject() -> None:
+def test_replies_and_forwards_subjects_as_other_mail_programs_write_them() -> None:
     assert features.is_reply_subject("[ILUG] Re: Email list management")
     assert features.is_reply_subject("[team] Fwd: pricing")
+    assert features.is_reply_subject("Re[2]: Pricing")  # as The Bat! and Eudora write it
+    assert features.is_reply_subject("Sun donates code to OpenSSL (fwd)")  # as Pine does
     assert not features.is_reply_subject("[team] Pricing for next year")
+    assert not features.is_reply_subject("Pricing (first draft)")
     quoted = "On Mon, 2 Mar 2026 at 09:12, Jo <jo@example.com> wrote:\n> Please remove me.\n"
     nothing = analyse([MailText("[news] Re: Unsubscribe", quoted)])[0]
     assert nothing.intent == "other"
