@@ -80,17 +80,13 @@ def _wrap(timers: Timers, module: Any, name: str, label: str) -> None:
         setattr(module, name, _timed(timers, label, getattr(module, name)))
 
 
-def outbox_module() -> Any:
-    from crmail.events import outbox
-
-    return outbox
-
-
-def _time_commits(timers: Timers, sync: Any, outbox: Any) -> None:
+def _time_commits(timers: Timers, sync: Any) -> None:
     """Within each batch's transaction (``_store_batch``): its COMMIT, and the consumers
     run right after it in this process (``outbox._nudge``: the eager ones, linking, run
     here; sequencing), apart; a nudge after the last batch counts in the rest."""
     from django.db.backends.base.base import BaseDatabaseWrapper
+
+    from crmail.events import outbox
 
     state = {"in_batch": False, "in_nudge": False}
     store_batch, nudge = sync._store_batch, outbox._nudge
@@ -172,7 +168,7 @@ def install_phase_timers(driver: Any) -> Timers:
 
     blob_store.overlapped = waited  # type: ignore[assignment]
     _wrap(timers, blob_store, "record", "INSERT Blob")
-    _time_commits(timers, sync, outbox_module())
+    _time_commits(timers, sync)
     _wrap(timers, sync, "_store_batch", "store batch (all)")
     _wrap(timers, sync, "_headers_first", "waiting for header fields")
     _wrap(timers, sync, "mark_copies", "copies of sent mail")

@@ -35,7 +35,8 @@ SENTIMENT_CLASSES: tuple[str, ...] = SENTIMENTS
 # read of a message makes earlier results stale, as a new model does (``crmail
 # intelligence rerun`` computes them again). 2: the reply written below or between the quotes
 # is read; a reply with nothing written has no intent. 3: "mailing list" signals an opt-out
-# only after "off" or "from" (``features``).
+# only after "off" or "from"; "[team] Re: …", "Re[2]: …" and "… (fwd)" are replies' and
+# forwards' subjects (``features``).
 RULES = 3
 
 
