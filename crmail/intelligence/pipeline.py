@@ -233,6 +233,15 @@ def stale_ids(since: date | None = None) -> list[int]:
     return list(rows.exclude(Exists(current)).order_by("pk").values_list("pk", flat=True))
 
 
+def outdated_count() -> int:
+    """How many messages have a result of another analysis version or tier than the one
+    that runs now (after an upgrade, say): ``rerun`` computes them again. Messages without
+    a result yet are not counted (new mail waiting for its analysis)."""
+    tier = switch.state().tier
+    outdated = Result.objects.exclude(version=engine_version(tier), tier=tier)
+    return outdated.filter(message__in=eligible(Message.objects.all())).count()
+
+
 def missing_ids(since: datetime, limit: int = 2000) -> list[int]:
     """Eligible messages first seen since ``since`` without any result (what a lost job
     left): the periodic sweep computes them."""

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from crmail.crm.models import Contact
 from crmail.events import dispatch
 from crmail.intelligence import pipeline
+from crmail.intelligence.models import Result
 from crmail.intelligence.tests import world as w
 from crmail.intelligence.tests.substitute import engine_installed, use_substitute
 from tests import factories as f
@@ -113,11 +114,15 @@ def test_a_salesperson_accepts_a_phone_number_read_from_a_signature(app, mail): 
 
 def test_an_administrator_turns_it_off_and_the_panel_goes(app, mail):  # type: ignore[no-untyped-def]
     world, complaint, _, _ = mail
+    Result.objects.filter(message=complaint).update(version="an-older-model")  # an upgrade
     page = app.page
     app.sign_in(world.org.admin.email, f.PASSWORD)
     app.admin_menu().get_by_role("link", name="Email intelligence").click()
     box = page.get_by_label(re.compile("^Analyse mail on this server"))
     expect(box).to_be_checked()
+    expect(page.locator("#intelligence-outdated")).to_contain_text(
+        "1 message has results from an earlier version of the analysis"
+    )
     app.shot("intelligence-settings")
     box.uncheck()
     page.get_by_role("button", name="Save").click()

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from crmail.api.tests.conftest import ApiClient
 from crmail.crm.models import Contact
-from crmail.intelligence.models import IntelligenceSetting
+from crmail.intelligence.models import IntelligenceSetting, Result
 from crmail.sharing import actions
 
 from . import world as w
@@ -122,3 +122,19 @@ def test_who_may_open_the_message_but_not_change_the_contact_is_only_shown_the_d
     got = ApiClient(org.peer).post(f"/messages/{complaint.pk}/intelligence/signature/accept", form)
     assert got.status_code == 403
     assert Contact.objects.get(pk=world.jane.pk).phone == ""
+
+
+def test_the_settings_page_says_how_many_results_an_earlier_analysis_computed(org, mail):
+    """After an upgrade, administrators read on the page that results are outdated and what
+    computes them again; none is said once they are current, nor while it is off."""
+    url = reverse("web:intelligence_settings")
+    admin = client(org.admin)
+    assert 'id="intelligence-outdated"' not in admin.get(url).content.decode()
+    Result.objects.filter(pk=Result.objects.order_by("pk").values("pk")[:1]).update(
+        version="an-older-model"
+    )
+    page = admin.get(url).content.decode()
+    assert "1 message has results from an earlier version" in page
+    assert "crmail intelligence rerun" in page
+    admin.post(url, {"tier": "default"})  # off: nothing is computed, nothing to say
+    assert 'id="intelligence-outdated"' not in admin.get(url).content.decode()

@@ -116,6 +116,7 @@ def test_rerun_computes_other_versions_again(org, analyser, flow):
         old = w.receive(world, w.COMPLAINT)
         w.receive(world, w.QUESTION)
     Result.objects.update(version="an-older-model", sentiment="positive")
+    assert pipeline.outdated_count() == 2
     out = io.StringIO()
     with redirect_stdout(out):
         assert cli.main(["intelligence", "rerun", "--since", "2020-01-01"]) == 0
@@ -126,6 +127,7 @@ def test_rerun_computes_other_versions_again(org, analyser, flow):
     with redirect_stdout(out):
         assert cli.main(["intelligence", "rerun"]) == 0
     assert "Computed 0 messages" in out.getvalue()  # nothing left to do
+    assert pipeline.outdated_count() == 0
     assert cli.main(["intelligence", "rerun", "--since", "yesterday"]) == 2
 
 

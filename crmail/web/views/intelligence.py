@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crmail.crm.actions import NotAllowed, RecordInvalid
-from crmail.intelligence import queries, suggestions, switch
+from crmail.intelligence import pipeline, queries, suggestions, switch
 from crmail.intelligence.models import Result, Tier
 from crmail.mail.models import Message
 from crmail.people.models import User
@@ -61,7 +61,12 @@ def intelligence_settings(request: HttpRequest) -> HttpResponse:
             return redirect("web:intelligence_settings")
     else:
         form = SwitchForm(initial={"enabled": now.enabled, "tier": now.tier}, tiers=now.tiers)
-    return render(request, "web/settings/intelligence.html", {"form": form, "state": now})
+    outdated = pipeline.outdated_count() if now.enabled else 0
+    return render(
+        request,
+        "web/settings/intelligence.html",
+        {"form": form, "state": now, "outdated": outdated},
+    )
 
 
 # --- the message page's panel ------------------------------------------------------------
