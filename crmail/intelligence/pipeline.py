@@ -233,13 +233,20 @@ def stale_ids(since: date | None = None) -> list[int]:
     return list(rows.exclude(Exists(current)).order_by("pk").values_list("pk", flat=True))
 
 
-def outdated_count() -> int:
+# ``outdated_count`` counts this far (and one more, to say "more than").
+OUTDATED_LIMIT = 10_000
+
+
+def outdated_count(limit: int | None = None) -> int:
     """How many messages have a result of another analysis version or tier than the one
-    that runs now (after an upgrade, say): ``rerun`` computes them again. Messages without
-    a result yet are not counted (new mail waiting for its analysis)."""
+    that runs now (after an upgrade, say): ``rerun`` computes them again. Messages
+    without a result yet are not counted (new mail waiting for its analysis). Counting
+    stops at ``limit`` + 1 (default ``OUTDATED_LIMIT``): after an upgrade every result of
+    a large store is outdated, and each is checked for whether it is still analysed."""
+    limit = OUTDATED_LIMIT if limit is None else limit
     tier = switch.state().tier
     outdated = Result.objects.exclude(version=engine_version(tier), tier=tier)
-    return outdated.filter(message__in=eligible(Message.objects.all())).count()
+    return outdated.filter(message__in=eligible(Message.objects.all()))[: limit + 1].count()
 
 
 def missing_ids(since: datetime, limit: int = 2000) -> list[int]:

@@ -5,12 +5,15 @@ from the panel, and the administrators' switch."""
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
 from crmail.api.tests.conftest import ApiClient
 from crmail.crm.models import Contact
+from crmail.intelligence import pipeline
 from crmail.intelligence.models import IntelligenceSetting, Result
 from crmail.sharing import actions
 
@@ -136,5 +139,9 @@ def test_the_settings_page_says_how_many_results_an_earlier_analysis_computed(or
     page = admin.get(url).content.decode()
     assert "1 message has results from an earlier version" in page
     assert "crmail intelligence rerun" in page
+    Result.objects.update(version="an-older-model")
+    with patch.object(pipeline, "OUTDATED_LIMIT", 1):  # counting stops past the limit
+        assert "More than 1 messages have results" in admin.get(url).content.decode()
+    assert pipeline.outdated_count(limit=1) == 2
     admin.post(url, {"tier": "default"})  # off: nothing is computed, nothing to say
     assert 'id="intelligence-outdated"' not in admin.get(url).content.decode()

@@ -61,12 +61,17 @@ def intelligence_settings(request: HttpRequest) -> HttpResponse:
             return redirect("web:intelligence_settings")
     else:
         form = SwitchForm(initial={"enabled": now.enabled, "tier": now.tier}, tiers=now.tiers)
-    outdated = pipeline.outdated_count() if now.enabled else 0
-    return render(
-        request,
-        "web/settings/intelligence.html",
-        {"form": form, "state": now, "outdated": outdated},
-    )
+    context = {"form": form, "state": now, "outdated": _outdated(now.enabled)}
+    return render(request, "web/settings/intelligence.html", context)
+
+
+def _outdated(enabled: bool) -> str:
+    """How many messages have results of an earlier analysis, as the sentence starts
+    ("12 messages have"); "" when none (or while it is off: nothing is computed)."""
+    n = pipeline.outdated_count() if enabled else 0
+    if n > pipeline.OUTDATED_LIMIT:
+        return f"More than {pipeline.OUTDATED_LIMIT:,} messages have"
+    return f"{n:,} message{'s have' if n > 1 else ' has'}" if n else ""
 
 
 # --- the message page's panel ------------------------------------------------------------
