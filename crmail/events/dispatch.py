@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
@@ -144,10 +144,12 @@ def _delivered(rows: Iterable[EventRow]) -> list[Delivered]:
     return [Delivered(event=e, data=load(e.kind, e.data)) for e in rows]
 
 
+_ROW_FIELDS = tuple(field.name for field in fields(EventRow))
+
+
 def _rows(events: QuerySet[Event], limit: int) -> list[EventRow]:
     """The first ``limit`` of ``events``, read as rows (no model instances)."""
-    fields = ("pk", "kind", "data", "created_at", "position")
-    return [EventRow(*row) for row in events.values_list(*fields)[:limit]]
+    return [EventRow(*row) for row in events.values_list(*_ROW_FIELDS)[:limit]]
 
 
 def _events(consumer: Consumer, position: int, high: int) -> QuerySet[Event]:

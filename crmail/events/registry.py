@@ -40,7 +40,13 @@ class EventRow:
 
     @classmethod
     def of(cls, event: Event) -> EventRow:
-        return cls(event.pk, event.kind, event.data, event.created_at, event.position)
+        return cls(
+            pk=event.pk,
+            kind=event.kind,
+            data=event.data,
+            created_at=event.created_at,
+            position=event.position,
+        )
 
 
 @dataclass(frozen=True)

@@ -221,16 +221,22 @@ def _analysed(
     return found
 
 
+def _current() -> Exists:
+    """Whether a message (``OuterRef("pk")``) has a result of the analysis version and
+    tier that run now."""
+    tier = switch.state().tier
+    return Exists(
+        Result.objects.filter(message_id=OuterRef("pk"), version=engine_version(tier), tier=tier)
+    )
+
+
 def stale_ids(since: date | None = None) -> list[int]:
     """The messages ``rerun`` computes: eligible ones (dated on or after ``since``)
     without a result, or with one of another version or tier than the analysis's now."""
-    tier = switch.state().tier
-    version = engine_version(tier)
     rows = eligible(Message.objects.all())
     if since is not None:
         rows = rows.filter(date__gte=timezone.make_aware(datetime.combine(since, time.min)))
-    current = Result.objects.filter(message_id=OuterRef("pk"), version=version, tier=tier)
-    return list(rows.exclude(Exists(current)).order_by("pk").values_list("pk", flat=True))
+    return list(rows.exclude(_current()).order_by("pk").values_list("pk", flat=True))
 
 
 # ``outdated_count`` counts this far (and one more, to say "more than").
@@ -244,9 +250,8 @@ def outdated_count(limit: int | None = None) -> int:
     stops at ``limit`` + 1 (default ``OUTDATED_LIMIT``): after an upgrade every result of
     a large store is outdated, and each is checked for whether it is still analysed."""
     limit = OUTDATED_LIMIT if limit is None else limit
-    tier = switch.state().tier
-    outdated = Result.objects.exclude(version=engine_version(tier), tier=tier)
-    return outdated.filter(message__in=eligible(Message.objects.all()))[: limit + 1].count()
+    rows = eligible(Message.objects.filter(intelligence__isnull=False)).exclude(_current())
+    return rows[: limit + 1].count()
 
 
 def missing_ids(since: datetime, limit: int = 2000) -> list[int]:
