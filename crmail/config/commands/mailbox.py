@@ -139,11 +139,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     verify = sub.add_parser(
         "verify",
-        help="compare what the server holds with what crmail stored",
-        description="Per folder: messages on the server, stored, missing and extra. Exits 0 "
-        "only when they agree.",
+        help="compare what the servers hold with what crmail stored",
+        description="Per mailbox and folder: messages on the server, stored, missing and "
+        "extra. Exits 0 only when every mailbox given agrees with its server.",
     )
-    verify.add_argument("id", type=int)
+    verify.add_argument("ids", type=int, nargs="+", metavar="ID")
     verify.set_defaults(handler=run_verify, needs_django=True)
 
     deactivate = sub.add_parser(
@@ -410,11 +410,31 @@ def run_status(args: argparse.Namespace, out: Output) -> int:
 
 def run_verify(args: argparse.Namespace, out: Output) -> int:
     require_ready()
+    mailboxes = [_mailbox(i) for i in args.ids]
+    if len(mailboxes) == 1:
+        return 0 if _verify_one(mailboxes[0], out) else 1
+    agreeing = 0
+    for mailbox in mailboxes:
+        out.say(f"Mailbox {mailbox.pk}, {mailbox.email}:")
+        try:
+            agreeing += _verify_one(mailbox, out)
+        except CommandError as exc:  # this server only: the others are still checked
+            out.problem(exc.message)
+    if agreeing == len(mailboxes):
+        out.done(f"All {len(mailboxes)} mailboxes agree with their servers.")
+        return 0
+    differing = len(mailboxes) - agreeing
+    verb = "does" if differing == 1 else "do"
+    out.problem(f"{differing} of {len(mailboxes)} mailboxes {verb} not agree with their servers.")
+    return 1
+
+
+def _verify_one(mailbox, out: Output) -> bool:  # type: ignore[no-untyped-def]
+    """Compare one mailbox with its server and print the table and the verdict."""
     from crmail.mailboxes.connect import open_driver
     from crmail.mailboxes.drivers.base import DriverError
     from crmail.mailboxes.verify import verify_mailbox
 
-    mailbox = _mailbox(args.id)
     try:
         driver = open_driver(mailbox)
         try:
@@ -445,13 +465,13 @@ def run_verify(args: argparse.Namespace, out: Output) -> int:
     out.out.print(table)
     if report.agrees:
         out.done("The server and crmail agree.")
-        return 0
+        return True
     problem = f"{count(report.missing, 'message')} missing and {report.extra} extra"
     differ = sum(len(c.message_id_mismatches) + len(c.size_mismatches) for c in report.folders)
     if differ:
         problem += f"; {count(differ, 'stored message')} differ from the server's"
     out.problem(f"{problem}: run `crmail mailbox sync` and verify again.")
-    return 1
+    return False
 
 
 def run_deactivate(args: argparse.Namespace, out: Output) -> int:

@@ -108,6 +108,30 @@ def test_sync_status_and_verify(capsys, connected):
     assert run(capsys, "mailbox", "verify", mailbox_id)[0] == 0
 
 
+def test_verify_of_several_mailboxes_checks_each_and_passes_only_when_all_agree(capsys, connected):
+    dovecot, login, first = connected
+    other_login, password = dovecot.new_user()
+    dovecot.deliver(other_login, mail(7))
+    second = str(f.mailbox(dovecot, other_login, password, owner=f.user("two@crmail.test")).pk)
+    unreachable = f.mailbox(dovecot, "gone", "secret", owner=f.user("three@crmail.test"))
+    Mailbox.objects.filter(pk=unreachable.pk).update(port=9)  # nothing listens there
+    assert run(capsys, "mailbox", "sync", first, second)[0] == 0
+    status, out, _ = run(capsys, "mailbox", "verify", first, second)
+    assert status == 0 and "All 2 mailboxes agree with their servers." in out
+    assert f"Mailbox {first}, " in out and f"Mailbox {second}, " in out
+
+    dovecot.deliver(login, mail(98))  # the first mailbox falls behind its server
+    status, out, _ = run(capsys, "mailbox", "verify", first, second, str(unreachable.pk))
+    assert status == 1
+    assert "1 message missing" in out  # the first
+    assert out.count("The server and crmail agree.") == 1  # the second
+    assert "Could not read the server" in out  # the third: reported, the others still checked
+    assert "2 of 3 mailboxes do not agree with their servers." in out
+
+    status, _, err = run(capsys, "mailbox", "verify", first, "999999")
+    assert status == 1 and "There is no mailbox with id 999999." in err
+
+
 def test_a_second_sync_of_the_same_mailbox_is_refused(capsys, connected):
     _, _, mailbox_id = connected
     assert leases.acquire(f"mailbox-sync:{mailbox_id}", "elsewhere:1", timedelta(minutes=5))
