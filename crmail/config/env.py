@@ -129,7 +129,7 @@ def database_settings(base: Path) -> dict[str, Any]:
     url = os.environ.get("CRMAIL_DATABASE_URL", "").strip()
     if not url:
         return {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "crmail.config.sqlite3",
             "NAME": str(base / "crmail.sqlite3"),
             "OPTIONS": dict(SQLITE_OPTIONS),
             **KEPT_CONNECTIONS,
@@ -142,7 +142,7 @@ def database_settings(base: Path) -> dict[str, Any]:
         if not name:
             raise ConfigError("CRMAIL_DATABASE_URL: sqlite URL needs a file path")
         return {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "crmail.config.sqlite3",
             "NAME": name,
             "OPTIONS": dict(SQLITE_OPTIONS),
             **KEPT_CONNECTIONS,

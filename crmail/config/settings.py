@@ -115,7 +115,7 @@ except env.ConfigError as exc:
     CRMAIL_CONFIG_ERRORS.append(str(exc))
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "crmail.config.sqlite3",
             "NAME": str(DATA_DIR / "crmail.sqlite3"),
             "OPTIONS": dict(env.SQLITE_OPTIONS),
         }
