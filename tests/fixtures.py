@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -126,7 +127,6 @@ def pytest_collection_modifyitems(config, items) -> None:  # type: ignore[no-unt
     even, or odd). What a page's script and layout do is the same on either database, and
     what the database changes under a page, the view and API tests check on both. A pass
     on its own (``CRMAIL_TEST_DATABASES=sqlite``) runs everything."""
-    import os
     import zlib
 
     skips = []
@@ -153,3 +153,23 @@ def operator_env(tmp_path) -> dict[str, str]:  # type: ignore[no-untyped-def]
     from tests.operator import operator_environment
 
     return operator_environment(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """A database migrated once per run, to copy (``tests.operator.MigratedDatabase``)."""
+    from tests.operator import MigratedDatabase
+
+    database = MigratedDatabase(
+        tmp_path_factory.mktemp("migrated"),
+        os.environ.get("CRMAIL_TEST_PG_URL", "postgresql://127.0.0.1:5432"),
+    )
+    yield database
+    database.drop()
+
+
+@pytest.fixture
+def migrated_env(operator_env, migrated_database) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """``operator_env`` whose data dir already holds an up-to-date SQLite database: for
+    tests whose subject is not `crmail init` on a fresh data dir."""
+    return migrated_database.into(operator_env)

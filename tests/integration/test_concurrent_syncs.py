@@ -37,13 +37,15 @@ POSTGRES_PASS = os.environ.get("CRMAIL_TEST_DB", "").startswith("postgres")
 
 
 @pytest.fixture
-def worker_env(operator_env):
-    """The pass's database: SQLite and its queue in the data dir, or PostgreSQL and Redis."""
+def worker_env(operator_env, migrated_database):
+    """The pass's database, migrated: SQLite and its queue in the data dir, or PostgreSQL
+    and Redis."""
     with ExitStack() as stack:
         if POSTGRES_PASS:
-            yield stack.enter_context(scale_out(operator_env))
+            template = migrated_database.postgresql_name()
+            yield stack.enter_context(scale_out(operator_env, template))
         else:
-            yield {**operator_env, **ADMIN}
+            yield {**migrated_database.into(operator_env), **ADMIN}
 
 
 def test_one_worker_syncs_several_mailboxes_at_once_without_an_error(
@@ -63,7 +65,7 @@ def test_one_worker_syncs_several_mailboxes_at_once_without_an_error(
         assert [(state, held) for _, state, held in seen] == [("completed", size)] * len(ids)
     finally:
         stop(worker)
-    assert verify_all(env, ids) == {}
+    assert verify_all(env, ids) == ""
 
 
 @pytest.mark.soak
@@ -87,7 +89,7 @@ def test_soak_twenty_mailboxes_in_one_worker_then_two_workers_with_one_killed(
             assert [(s, held) for _, s, held in seen] == [("completed", size)] * len(ids)
         finally:
             stop(worker)
-        assert verify_all(env, ids) == {}
+        assert verify_all(env, ids) == ""
 
         # Twenty more mailboxes, two workers; one killed in the middle of its syncs.
         more = add_mailboxes(env, dovecot, 20, size, start=len(ids))
@@ -110,4 +112,4 @@ def test_soak_twenty_mailboxes_in_one_worker_then_two_workers_with_one_killed(
         finally:
             stop(survivor)
             stop(doomed)
-        assert verify_all(env, ids + more) == {}
+        assert verify_all(env, ids + more) == ""

@@ -37,7 +37,7 @@ MESSAGES = 240
 
 
 @pytest.fixture(scope="module")
-def prepared(dovecot, tmp_path_factory) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def prepared(dovecot, tmp_path_factory, migrated_database) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """A data dir after `crmail init` and `crmail mailbox add`, never synced, to copy."""
     from tests.operator import operator_environment
 
@@ -45,6 +45,7 @@ def prepared(dovecot, tmp_path_factory) -> dict[str, Any]:  # type: ignore[no-un
     fill_maildir(dovecot, user, MESSAGES, seed=11)
     env = {**operator_environment(tmp_path_factory.mktemp("template")), **ADMIN}
     env["SECRET_FOR_TEST"] = password
+    migrated_database.into(env)
     assert crmail(env, "init").returncode == 0
     added = crmail(
         env,
@@ -187,13 +188,16 @@ def run_worker(env: dict[str, str], until: str, within: float = 90, **extra: str
             worker.wait()
 
 
-def large_mailbox(dovecot, tmp_path: Path, seed: int) -> tuple[dict[str, str], str]:  # type: ignore[no-untyped-def]
+def large_mailbox(  # type: ignore[no-untyped-def]
+    dovecot, migrated_database, tmp_path: Path, seed: int
+) -> tuple[dict[str, str], str]:
     """A data dir with one mailbox of ``LARGE`` messages, never synced; and its id."""
     from tests.operator import operator_environment
 
     user, password = dovecot.new_user()
     fill_maildir(dovecot, user, LARGE, seed=seed)
     env = {**operator_environment(tmp_path), **ADMIN, "SECRET_FOR_TEST": password}
+    migrated_database.into(env)
     assert crmail(env, "init").returncode == 0
     added = crmail(
         env,
@@ -206,10 +210,12 @@ def large_mailbox(dovecot, tmp_path: Path, seed: int) -> tuple[dict[str, str], s
 
 
 @pytest.mark.parametrize("point", ["pack-written", "index-commit"])
-def test_a_kill_while_a_large_first_sync_stores_header_fields_converges(dovecot, tmp_path, point):
+def test_a_kill_while_a_large_first_sync_stores_header_fields_converges(
+    dovecot, migrated_database, tmp_path, point
+):
     """With parsing workers, a batch's rows carry their header fields, participants and
     thread in the transaction that stores them (decision 065): a kill leaves none of it."""
-    env, mailbox = large_mailbox(dovecot, tmp_path, seed=13)
+    env, mailbox = large_mailbox(dovecot, migrated_database, tmp_path, seed=13)
     killed = crmail(env, "mailbox", "sync", mailbox, CRMAIL_FAILPOINT=point)
     assert killed.returncode == -signal.SIGKILL, (killed.stdout, killed.stderr)
     final = crmail(env, "mailbox", "sync", mailbox)
@@ -225,8 +231,8 @@ def test_a_kill_while_a_large_first_sync_stores_header_fields_converges(dovecot,
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
-def test_a_worker_killed_while_saving_bodies_converges(dovecot, tmp_path):
-    env, mailbox = large_mailbox(dovecot, tmp_path, seed=12)
+def test_a_worker_killed_while_saving_bodies_converges(dovecot, migrated_database, tmp_path):
+    env, mailbox = large_mailbox(dovecot, migrated_database, tmp_path, seed=12)
     synced = crmail(env, "mailbox", "sync", mailbox)
     assert synced.returncode == 0, synced.stderr
     processing = "select count(*) from mail_message where parse_state = 'processing'"

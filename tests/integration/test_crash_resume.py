@@ -52,13 +52,13 @@ def start_sync(env: dict[str, str], mailbox_id: str) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.django_db
-def test_kill_9_during_sync_then_resume_converges(dovecot, operator_env):
+def test_kill_9_during_sync_then_resume_converges(dovecot, migrated_env):
     user, password = dovecot.new_user()
     messages = fill_maildir(dovecot, user, 1500, seed=7)
     dovecot.create_mailbox(user, "Projects")
     for n in range(20):
         dovecot.deliver(user, messages[n], "Projects")  # the same content in a second folder
-    env = {**operator_env, **ADMIN, "SECRET_FOR_TEST": password}
+    env = {**migrated_env, **ADMIN, "SECRET_FOR_TEST": password}
     assert crmail(env, "init").returncode == 0
     added = crmail(
         env,

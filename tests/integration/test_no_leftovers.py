@@ -72,10 +72,10 @@ def marked(value: str, parent: int) -> set[int]:
 
 
 @pytest.mark.django_db
-def test_no_process_of_a_killed_sync_survives_it(dovecot, operator_env):
+def test_no_process_of_a_killed_sync_survives_it(dovecot, migrated_env):
     user, password = dovecot.new_user()
     fill_maildir(dovecot, user, 1200, seed=11)
-    env = {**operator_env, **ADMIN, "SECRET_FOR_TEST": password}
+    env = {**migrated_env, **ADMIN, "SECRET_FOR_TEST": password}
     assert crmail(env, "init").returncode == 0
     added = crmail(
         env,

@@ -59,15 +59,17 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def database(tmp_path_factory) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-def]
-    """SQLite in the data dir, or a fresh PostgreSQL database in the PostgreSQL pass."""
+def database(tmp_path_factory, migrated_database) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-def]
+    """SQLite in the data dir, or a fresh PostgreSQL database in the PostgreSQL pass
+    (either migrated already)."""
     env = operator_environment(tmp_path_factory.mktemp("served"))
     if not os.environ.get("CRMAIL_TEST_DB", "").startswith("postgres"):
-        yield env
+        yield migrated_database.into(env)
         return
     name = f"crmail_signin_{uuid.uuid4().hex[:10]}"
+    template = migrated_database.postgresql_name()
     with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     try:
         yield {**env, "CRMAIL_DATABASE_URL": f"{PG_URL}/{name}"}
     finally:

@@ -33,8 +33,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def scale_out_env(operator_env):
-    with scale_out(operator_env) as env:
+def scale_out_env(operator_env, migrated_database):
+    with scale_out(operator_env, migrated_database.postgresql_name()) as env:
         yield env
 
 
@@ -61,7 +61,7 @@ def test_two_workers_on_postgresql_and_redis_sync_every_mailbox(dovecot, scale_o
                 time.sleep(0.2)
         assert [(state, count) for _, state, count in states] == [("completed", 25)] * 4
         assert held == 0
-        assert verify_all(env, ids) == {}
+        assert verify_all(env, ids) == ""
         with psycopg.connect(env["CRMAIL_DATABASE_URL"]) as conn:
             locations = conn.execute("select count(*) from mailboxes_location").fetchone()[0]
         assert locations == 100

@@ -61,11 +61,11 @@ def start_receiver(env: dict[str, str], port: int, **extra: str) -> subprocess.P
             time.sleep(0.1)
 
 
-def set_up(operator_env: dict[str, str]) -> tuple[dict[str, str], str, bytes, Path]:
+def set_up(migrated_env: dict[str, str]) -> tuple[dict[str, str], str, bytes, Path]:
     """An initialised data dir: (environment, the admin's dropbox address, a message to
     Bcc to it, the SQLite file)."""
     env = {
-        **operator_env,
+        **migrated_env,
         **ADMIN,
         "CRMAIL_DROPBOX_DOMAIN": DOMAIN,
         # The subprocess runs this checkout's crmail, as the test does.
@@ -90,8 +90,8 @@ def set_up(operator_env: dict[str, str]) -> tuple[dict[str, str], str, bytes, Pa
     )
 
 
-def test_kill_9_after_storing_before_250_then_the_retry_makes_one_message(operator_env):
-    env, dropbox, raw, db = set_up(operator_env)
+def test_kill_9_after_storing_before_250_then_the_retry_makes_one_message(migrated_env):
+    env, dropbox, raw, db = set_up(migrated_env)
 
     port = free_port()
     doomed = start_receiver(env, port, CRMAIL_FAILPOINT="dropbox-stored")
@@ -117,8 +117,8 @@ def test_kill_9_after_storing_before_250_then_the_retry_makes_one_message(operat
     assert "1 message" in checked.stdout
 
 
-def test_crmail_serve_runs_the_receiver_and_files_the_mail_on_the_deal(operator_env, tmp_path):
-    env, dropbox, raw, db = set_up(operator_env)
+def test_crmail_serve_runs_the_receiver_and_files_the_mail_on_the_deal(migrated_env, tmp_path):
+    env, dropbox, raw, db = set_up(migrated_env)
     contacts, deals = tmp_path / "contacts.csv", tmp_path / "deals.csv"
     contacts.write_text("first_name,last_name,email\nAnn,Lee,ann@acme.example\n")
     deals.write_text("name,stage,contact\nAcme contract,Negotiation/Review,ann@acme.example\n")

@@ -82,9 +82,10 @@ def sink():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def initialised(tmp_path_factory) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def initialised(tmp_path_factory, migrated_database) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """The environment of a data dir just after `crmail init`, to copy."""
     env = {**operator_environment(tmp_path_factory.mktemp("template")), **ADMIN}
+    migrated_database.into(env)
     init = crmail(env, "init")
     assert init.returncode == 0, init.stderr
     return env
