@@ -414,7 +414,9 @@ def run_verify(args: argparse.Namespace, out: Output) -> int:
     if len(mailboxes) == 1:
         return 0 if _verify_one(mailboxes[0], out) else 1
     agreeing = 0
-    for mailbox in mailboxes:
+    for n, mailbox in enumerate(mailboxes):
+        if n:
+            out.say("")  # a blank line between one mailbox's table and the next
         out.say(f"Mailbox {mailbox.pk}, {mailbox.email}:")
         try:
             agreeing += _verify_one(mailbox, out)
@@ -424,8 +426,8 @@ def run_verify(args: argparse.Namespace, out: Output) -> int:
         out.done(f"All {len(mailboxes)} mailboxes agree with their servers.")
         return 0
     differing = len(mailboxes) - agreeing
-    verb = "does" if differing == 1 else "do"
-    out.problem(f"{differing} of {len(mailboxes)} mailboxes {verb} not agree with their servers.")
+    verb = "does not agree with its server" if differing == 1 else "do not agree with their servers"
+    out.problem(f"{differing} of {len(mailboxes)} mailboxes {verb}.")
     return 1
 
 
