@@ -1,8 +1,10 @@
 """The installed ``crmail`` script on a fresh data dir, as an operator would run it.
 
-Each test starts from an empty directory and an environment without the test run's
-settings, so the defaults (SQLite database and queue in the data dir, a generated secret
-key) are what is exercised.
+Each test starts from an environment without the test run's settings, so the defaults
+(SQLite database and queue in the data dir, a generated secret key) are what is
+exercised; from an empty directory where `crmail init` on a fresh data dir is the subject,
+else from one whose database is migrated already (``migrated_env``), which `crmail init`
+then completes.
 """
 
 from __future__ import annotations
@@ -98,20 +100,20 @@ def test_every_file_in_the_data_dir_is_for_its_owner_alone(operator_env):
     assert files == wanted
 
 
-def test_init_makes_an_older_data_dirs_files_private(operator_env):
-    data_dir = Path(operator_env["CRMAIL_DATA_DIR"])
+def test_init_makes_an_older_data_dirs_files_private(migrated_env):
+    data_dir = Path(migrated_env["CRMAIL_DATA_DIR"])
     admin_env = {"CRMAIL_ADMIN_EMAIL": ADMIN, "CRMAIL_ADMIN_PASSWORD": PASSWORD}
-    assert crmail(operator_env, "init", **admin_env).returncode == 0
+    assert crmail(migrated_env, "init", **admin_env).returncode == 0
     for name in ("crmail.sqlite3", "queue.sqlite3"):
         (data_dir / name).chmod(0o644)  # as earlier versions created them
     data_dir.chmod(0o755)
-    check = crmail(operator_env, "check")
+    check = crmail(migrated_env, "check")
     assert "3 files or folders in the data dir can be read by other users" in check.stderr
-    again = crmail(operator_env, "init", **admin_env)
+    again = crmail(migrated_env, "init", **admin_env)
     assert again.returncode == 0, again.stderr
     assert set(modes(data_dir).values()) == {"0o600", "0o700"}
     assert modes(data_dir)["."] == "0o700"
-    assert "can be read by other users" not in crmail(operator_env, "check").stderr
+    assert "can be read by other users" not in crmail(migrated_env, "check").stderr
 
 
 def test_commands_before_init_say_to_run_it(operator_env):
@@ -121,20 +123,20 @@ def test_commands_before_init_say_to_run_it(operator_env):
     assert "Traceback" not in result.stderr
 
 
-def test_a_database_missing_one_migration_is_refused_until_init(operator_env):
-    data_dir = Path(operator_env["CRMAIL_DATA_DIR"])
+def test_a_database_missing_one_migration_is_refused_until_init(migrated_env):
+    data_dir = Path(migrated_env["CRMAIL_DATA_DIR"])
     admin_env = {"CRMAIL_ADMIN_EMAIL": ADMIN, "CRMAIL_ADMIN_PASSWORD": PASSWORD}
-    assert crmail(operator_env, "init", **admin_env).returncode == 0
-    assert crmail(operator_env, "mailbox", "list").returncode == 0
+    assert crmail(migrated_env, "init", **admin_env).returncode == 0
+    assert crmail(migrated_env, "mailbox", "list").returncode == 0
     with sqlite3.connect(data_dir / "crmail.sqlite3") as db:  # as if an upgrade added one
         db.execute(
             "DELETE FROM django_migrations WHERE id = "
             "(SELECT max(id) FROM django_migrations WHERE app = 'mailboxes')"
         )
-    result = crmail(operator_env, "mailbox", "list")
+    result = crmail(migrated_env, "mailbox", "list")
     assert result.returncode == 1
     assert "The database is not set up yet (1 migrations to apply)." in result.stderr
-    assert "1 database migrations are not applied" in crmail(operator_env, "check").stdout
+    assert "1 database migrations are not applied" in crmail(migrated_env, "check").stdout
 
 
 def lease_holder(data_dir: Path) -> str | None:
@@ -143,14 +145,14 @@ def lease_holder(data_dir: Path) -> str | None:
     return row[0] if row else None
 
 
-def test_serve_answers_runs_its_job_consumer_and_stops_on_sigterm(operator_env):
-    data_dir = Path(operator_env["CRMAIL_DATA_DIR"])
-    init = crmail(operator_env, "init", CRMAIL_ADMIN_EMAIL=ADMIN, CRMAIL_ADMIN_PASSWORD=PASSWORD)
+def test_serve_answers_runs_its_job_consumer_and_stops_on_sigterm(migrated_env):
+    data_dir = Path(migrated_env["CRMAIL_DATA_DIR"])
+    init = crmail(migrated_env, "init", CRMAIL_ADMIN_EMAIL=ADMIN, CRMAIL_ADMIN_PASSWORD=PASSWORD)
     assert init.returncode == 0, init.stderr
     port = free_port()
     server = subprocess.Popen(
         [crmail_script(), "serve", "--port", str(port), "--workers", "1"],
-        env=operator_env,
+        env=migrated_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -177,14 +179,14 @@ def test_serve_answers_runs_its_job_consumer_and_stops_on_sigterm(operator_env):
     assert lease_holder(data_dir) is None  # released, so another process may take over
 
 
-def test_serve_on_a_taken_port_says_so(operator_env):
-    init = crmail(operator_env, "init", CRMAIL_ADMIN_EMAIL=ADMIN, CRMAIL_ADMIN_PASSWORD=PASSWORD)
+def test_serve_on_a_taken_port_says_so(migrated_env):
+    init = crmail(migrated_env, "init", CRMAIL_ADMIN_EMAIL=ADMIN, CRMAIL_ADMIN_PASSWORD=PASSWORD)
     assert init.returncode == 0, init.stderr
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = crmail(operator_env, "serve", "--port", str(port))
+        result = crmail(migrated_env, "serve", "--port", str(port))
     assert result.returncode == 1
     assert f"Port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "Traceback" not in result.stderr
