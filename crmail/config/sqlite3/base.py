@@ -16,6 +16,7 @@ its own lock), then fails as SQLite would: "database is locked".
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -65,6 +66,16 @@ _TURNS_GUARD = threading.Lock()
 def turns_of(name: str) -> Turns:
     with _TURNS_GUARD:
         return _TURNS.setdefault(name, Turns())
+
+
+def _forget_turns() -> None:
+    """In a forked child: none of the parent's threads is there to end its turn."""
+    global _TURNS_GUARD
+    _TURNS.clear()
+    _TURNS_GUARD = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_turns)
 
 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")

@@ -4,6 +4,7 @@ goes; the next in line goes next; past the timeout the wait ends as SQLite's wou
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -139,3 +140,16 @@ def test_a_turn_goes_to_the_one_who_asked_first():
         thread.join(10)
     assert served == ["b", "c", "d"]
     assert not turns._held
+
+
+def test_a_forked_child_is_not_held_up_by_a_turn_its_parent_held(database, django_db_blocker):
+    turns = turns_of(str(database))
+    assert turns.acquire(1)  # the parent's turn, as a fork would find it
+    try:
+        child = os.fork()
+        if child == 0:  # the child: its own turns, none held
+            os._exit(0 if turns_of(str(database)).acquire(0.1) else 1)
+        _, status = os.waitpid(child, 0)
+    finally:
+        turns.release()
+    assert os.waitstatus_to_exitcode(status) == 0
