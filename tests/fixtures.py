@@ -166,10 +166,7 @@ def migrated_database(tmp_path_factory):  # type: ignore[no-untyped-def]
     """A database migrated once per run, to copy (``tests.operator.MigratedDatabase``)."""
     from tests.operator import MigratedDatabase
 
-    database = MigratedDatabase(
-        tmp_path_factory.mktemp("migrated"),
-        os.environ.get("CRMAIL_TEST_PG_URL", "postgresql://127.0.0.1:5432"),
-    )
+    database = MigratedDatabase(tmp_path_factory.mktemp("migrated"))
     yield database
     database.drop()
 

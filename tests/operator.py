@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.testenv import PG_URL
+
 
 def crmail_script() -> str:
     beside_python = Path(sys.executable).with_name("crmail")
@@ -45,9 +47,8 @@ class MigratedDatabase:
     data dir do not use it. SQLite: the file is copied; PostgreSQL: a database made from
     it (``CREATE DATABASE … TEMPLATE``), on first use."""
 
-    def __init__(self, base: Path, pg_url: str) -> None:
+    def __init__(self, base: Path) -> None:
         self.base = base
-        self.pg_url = pg_url.rstrip("/")
         self._sqlite: Path | None = None
         self._postgresql: str | None = None
 
@@ -76,10 +77,10 @@ class MigratedDatabase:
             import psycopg
 
             name = f"crmail_migrated_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(f"{self.pg_url}/postgres", autocommit=True) as admin:
+            with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as admin:
                 admin.execute(f'CREATE DATABASE "{name}"')
             env = operator_environment(self.base / "postgresql")
-            self._migrate({**env, "CRMAIL_DATABASE_URL": f"{self.pg_url}/{name}"})
+            self._migrate({**env, "CRMAIL_DATABASE_URL": f"{PG_URL}/{name}"})
             self._postgresql = name
         return self._postgresql
 
@@ -97,7 +98,7 @@ class MigratedDatabase:
         if self._postgresql is not None:
             import psycopg
 
-            with psycopg.connect(f"{self.pg_url}/postgres", autocommit=True) as admin:
+            with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{self._postgresql}" WITH (FORCE)')
 
 

@@ -43,6 +43,8 @@ if "CRMAIL_DNS_SERVERS" not in os.environ:
 # Webhook tests call receivers on loopback; the refusal is tested with the setting off.
 os.environ.setdefault("CRMAIL_WEBHOOKS_ALLOW_PRIVATE", "1")
 
+# The local PostgreSQL server, without a database name: tests that need a database of
+# their own (a worker's, a served crmail's) create it there.
+PG_URL = os.environ.get("CRMAIL_TEST_PG_URL", "postgresql://127.0.0.1:5432").rstrip("/")
 if os.environ.get("CRMAIL_TEST_DB", "sqlite").lower().startswith("postgres"):
-    base = os.environ.get("CRMAIL_TEST_PG_URL", "postgresql://127.0.0.1:5432").rstrip("/")
-    os.environ["CRMAIL_DATABASE_URL"] = f"{base}/crmail_{_run}"
+    os.environ["CRMAIL_DATABASE_URL"] = f"{PG_URL}/crmail_{_run}"

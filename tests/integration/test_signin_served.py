@@ -24,8 +24,8 @@ import pytest
 
 from tests.harness.proxy import Client, Response, ReverseProxy
 from tests.operator import crmail, operator_environment, start_serve
+from tests.testenv import PG_URL
 
-PG_URL = os.environ.get("CRMAIL_TEST_PG_URL", "postgresql://127.0.0.1:5432").rstrip("/")
 ADMIN = "owner@example.com"
 PASSWORD = "violet tractor 1987 harbour"
 PER_ADDRESS = 5

@@ -27,8 +27,8 @@ import redis
 
 from tests.harness.dovecot import VMAIL_ID, DovecotServer
 from tests.operator import crmail, crmail_script
+from tests.testenv import PG_URL
 
-PG_URL = os.environ.get("CRMAIL_TEST_PG_URL", "postgresql://127.0.0.1:5432").rstrip("/")
 REDIS_URL = "redis://127.0.0.1:6379"
 ADMIN = {"CRMAIL_ADMIN_EMAIL": "admin@example.com", "CRMAIL_ADMIN_PASSWORD": "quiet harbour 4412"}
 
