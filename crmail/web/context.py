@@ -1,12 +1,14 @@
 """What every page knows beyond the request: the signed-in user's mailbox alert, the
 number of their unread notifications (the bell's badge), and for administrators the
-webhooks crmail turned off."""
+webhooks crmail turned off. Each is read from the database only when the template shows
+it (the full pages' top of page), not for the fragments htmx asks for."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
 from crmail.mailboxes.models import Mailbox, SyncState
 from crmail.notifications import queries as notification_queries
@@ -21,12 +23,15 @@ def mailbox_alert(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    mailbox = (
-        Mailbox.objects.filter(owner=user, is_active=True, state__in=ALERT_STATES)
-        .only("pk", "email", "state", "last_error")
-        .first()
-    )
-    return {"mailbox_alert": mailbox} if mailbox else {}
+
+    def failing() -> Mailbox | None:
+        return (
+            Mailbox.objects.filter(owner=user, is_active=True, state__in=ALERT_STATES)
+            .only("pk", "email", "state", "last_error")
+            .first()
+        )
+
+    return {"mailbox_alert": SimpleLazyObject(failing)}
 
 
 def webhook_alert(request: HttpRequest) -> dict[str, Any]:
@@ -35,8 +40,7 @@ def webhook_alert(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not user.is_admin:
         return {}
-    endpoints = auto_disabled()
-    return {"webhook_alert": endpoints} if endpoints else {}
+    return {"webhook_alert": SimpleLazyObject(auto_disabled)}
 
 
 def notifications(request: HttpRequest) -> dict[str, Any]:

@@ -13,7 +13,9 @@ from types import SimpleNamespace
 
 import pytest
 import requests
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -729,6 +731,25 @@ def test_every_page_tells_the_owner_when_their_mailbox_needs_them():
     assert "owner@crmail.test" not in other.get(reverse("web:home")).content.decode()
     Mailbox.objects.filter(pk=mailbox.pk).update(state=SyncState.COMPLETED)
     assert "cannot sync" not in client.get(reverse("web:home")).content.decode()
+
+
+def _alert_reads(client: Client, url: str, headers: dict[str, str] | None = None) -> int:
+    """How many statements asking for a mailbox that needs its owner answering ``url``."""
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url, headers=headers or {}).status_code == 200
+    return sum(SyncState.NEEDS_REAUTH.value in q["sql"] for q in queries.captured_queries)
+
+
+def test_only_whole_pages_ask_whether_a_mailbox_needs_its_owner():
+    """The fragments htmx asks for, such as the sync status polled every 2 s while a sync
+    runs, have no top of page to show the alert on: they do not look for one."""
+    owner = f.user()
+    mailbox = Mailbox.objects.create(owner=owner, email=owner.email, host="imap.example.com")
+    client = Client()
+    client.force_login(owner)
+    assert _alert_reads(client, reverse("web:mailbox_detail", args=[mailbox.pk])) == 1
+    status = reverse("web:mailbox_status", args=[mailbox.pk])
+    assert _alert_reads(client, status, {"HX-Request": "true"}) == 0
 
 
 def test_the_status_follows_a_queued_sync_until_it_has_run():
