@@ -1,11 +1,12 @@
 """PostgreSQL: the second index Django makes beside each indexed text column goes from
-the message and participant columns (decision 083).
+the columns a sync writes with every message, participant and blob (decision 083).
 
 That second index (``…_like``, ``varchar_pattern_ops``) serves ``LIKE 'abc%'`` outside
 the C locale. crmail never asks these columns for a prefix: it looks a message up by its
-hash, Message-ID or state and a participant by the whole address. A first sync wrote
-every message through five of them and every participant through one. Only the indexes
-are dropped, never the table remade. SQLite has no such indexes: nothing changes there.
+hash, Message-ID or state, a participant by the whole address, a blob by its whole hash.
+A first sync wrote every message through five of them and every participant and blob
+through one. Only the indexes are dropped, never a table remade. SQLite has no such
+indexes: nothing changes there.
 """
 
 from django.db import migrations
@@ -18,6 +19,7 @@ PATTERN_INDEXED = [
     ("mail_message", "in_reply_to"),
     ("mail_message", "from_address"),
     ("mail_participant", "address"),
+    ("blobs_blob", "sha256"),  # its primary key
 ]
 
 
@@ -42,6 +44,6 @@ def _create(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
-    dependencies = [("mail", "0009_received_at")]
+    dependencies = [("mail", "0009_received_at"), ("blobs", "0001_blob_store")]
 
     operations = [migrations.RunPython(_drop, _create)]
