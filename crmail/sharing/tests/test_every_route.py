@@ -2,15 +2,17 @@
 
 One seeded organisation — mail that is private, public, internal (every other participant
 at the owner's excluded domain), shared and not shared by a custom user, a deactivated
-user's without a backup, sent from crmail, in nobody's list but its owner's — each message
-carrying a marker of its own in its subject, its sender and its body (and an attachment).
-Then every operation of the OpenAPI document and every pattern of the URL conf is asked,
-as an administrator, the owner's manager, the owner, a peer and an outsider, with its path
-parameters filled from that world (and the query parameters that choose what a list shows:
-each Emails view and user, each folder, each owner), and no answer may hold the marker of
-a message outside ``visible_messages(viewer)`` (on a record's Emails list, outside
-``visible_messages(viewer, module, id)``). The API's writes get a body with their required
-fields (ids from the world); the pages' forms are posted empty.
+user's without a backup, sent from crmail, BCC'd to the dropbox, in nobody's list but its
+owner's — each message carrying a marker of its own in its subject, its sender and its
+body (and an attachment). Then every operation of the OpenAPI document and every pattern
+of the URL conf is asked, as an administrator, the owner's manager, the owner, a peer and
+an outsider, with its path parameters filled from that world (and the query parameters
+that choose what a list shows: each Emails view and user, each folder, each owner), and
+no answer may hold the marker of a message outside ``visible_messages(viewer)`` (on a
+record's Emails list, outside ``visible_messages(viewer, module, id)``). A record page's
+other views are asked as the page asks for them on a switch: its Emails list alone. The
+API's writes get a body with their required fields (ids from the world); the pages' forms
+are posted empty.
 A backup is the one answer allowed more, for administrators: the whole mail of its user.
 The page of a ``cid:`` image answers only to an address crmail signed for a viewer who may
 see the message, so the walk, which has none, meets its 404.
@@ -59,7 +61,7 @@ from crmail.mail.models import Message
 from crmail.mail.store import store_raw
 from crmail.mailboxes import tasks, twoway
 from crmail.mailboxes.inbox import STREAMS
-from crmail.mailboxes.models import Folder, LabelMove, Mailbox, SentMessage
+from crmail.mailboxes.models import Folder, LabelMove, Mailbox, SentMessage, Source
 from crmail.mailboxes.queries import user_mail
 from crmail.notifications.models import Kind, Notification
 from crmail.orgaddresses.models import OrganisationAddress
@@ -69,6 +71,7 @@ from crmail.people.models import ApiToken, Group, ModuleDefault, Profile, Role, 
 from crmail.reports.models import SavedReport
 from crmail.search import index as search_index
 from crmail.sharing import actions
+from crmail.sharing.emails import VIEWS as EMAIL_VIEWS
 from crmail.sharing.tests.build import link, place
 from crmail.sharing.visibility import record_model, visible_messages
 from crmail.web.views import notifications as notification_pages
@@ -180,6 +183,7 @@ def build_world() -> World:
         ("mkhdeparted", CUSTOMER, [departed.email], [boxes[departed.pk]], [jane, deal]),
         ("mkibothcopies", CUSTOMER, [owner.email, peer.email], list(boxes.values())[:2], [jane]),
         ("mkjsent", owner.email, [CUSTOMER], [boxes[owner.pk]], [jane]),
+        ("mkkdropbox", owner.email, [CUSTOMER], [], [jane, deal]),  # BCC'd to the dropbox
     ]
     for n, (marker, sender, to, in_boxes, on) in enumerate(plan):
         message = _mail(marker, sender, to, n, 0 if marker == "mkcpublic" else None)
@@ -189,6 +193,12 @@ def build_world() -> World:
             link(message, record)
         messages[marker] = message
     SentMessage.objects.create(message=messages["mkjsent"], sender=owner, from_address=owner.email)
+    SentMessage.objects.create(
+        message=messages["mkkdropbox"],
+        sender=owner,
+        from_address=owner.email,
+        source=Source.DROPBOX,
+    )
     # Each holder of a message is told of it (customer mail alerts): the title names it.
     for message in messages.values():
         for box in Mailbox.objects.filter(locations__message=message).distinct():
@@ -496,9 +506,8 @@ def _api_query_variants(
     view=user) and each folder; other query parameters keep their defaults."""
     names = {p["name"] for p in params if p["in"] == "query"}
     variants: list[dict[str, Any]] = [{}]
-    if "view" in names:
-        for view in ("all", "sent", "imap", "pop"):
-            variants.append({"view": view})
+    if "view" in names:  # the default view is "all"
+        variants += [{"view": v} for v in EMAIL_VIEWS if v not in ("all", "user")]
         variants += [{"view": "user", "user": u.pk} for u in world.mail_users]
     if "folder" in names:  # the folders of the mailbox listed
         variants += [{"folder": x.pk} for x in world.folders if x.mailbox_id == filling.get("id")]
@@ -738,10 +747,14 @@ def _web_url(pattern: Pattern, filling: dict[str, Any]) -> str:
     return "/" + url.lstrip("^").rstrip("$")
 
 
+# How the record page asks for its Emails list alone, on switching views (htmx).
+_EMAILS_FRAGMENT = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "emails"}
+
+
 def _web_queries(world: World, pattern: Pattern) -> list[dict[str, Any]]:
     """Query strings that choose what a page lists: the Emails views, users and folders."""
-    if pattern.name == "record_detail":
-        views = [{"view": v} for v in ("all", "sent", "imap", "pop")]
+    if pattern.name == "record_detail":  # the default view is "all"
+        views = [{"view": v} for v in EMAIL_VIEWS if v not in ("all", "user")]
         users = ({"view": "user", "user": u.pk} for u in world.mail_users)
         return [{}, *views, *users, {"tag": WALK_TAG}]
     if pattern.name == "mailboxes":
@@ -760,21 +773,31 @@ def _web_queries(world: World, pattern: Pattern) -> list[dict[str, Any]]:
     return [{}]
 
 
-def web_requests(world: World) -> Iterator[tuple[str, dict[str, Any], str]]:
-    """(url, query, pattern name) for every pattern of the URL conf but the API's (walked
-    from its OpenAPI document) and the back office's (which holds no mail: checked apart)."""
+def _web_headers(pattern: Pattern, query: dict[str, Any]) -> dict[str, str]:
+    """A record page's other views are asked as the page asks them: its Emails list alone,
+    which is all a view changes (the whole page is walked in its default view)."""
+    return _EMAILS_FRAGMENT if pattern.name == "record_detail" and query else {}
+
+
+def web_requests(world: World) -> Iterator[tuple[str, dict[str, Any], str, dict[str, str]]]:
+    """(url, query, pattern name, headers) for every pattern of the URL conf but the API's
+    (walked from its OpenAPI document) and the back office's (which holds no mail: checked
+    apart)."""
     for pattern in _patterns(get_resolver().url_patterns):
         if pattern.route.startswith(("api/", "admin/")):
             continue
         for filling in _web_fillings(world, pattern):
             for query in _web_queries(world, pattern):
-                yield _web_url(pattern, filling), query, pattern.name
+                headers = _web_headers(pattern, query)
+                yield _web_url(pattern, filling), query, pattern.name, headers
 
 
-def _web_call(client: Client, method: str, url: str, query: dict[str, Any]) -> Callable[[], Any]:
+def _web_call(
+    client: Client, method: str, url: str, query: dict[str, Any], headers: dict[str, str]
+) -> Callable[[], Any]:
     if method == "GET":
-        return lambda: client.get(url, query)
-    return lambda: client.post(url, {})
+        return lambda: client.get(url, query, **headers)
+    return lambda: client.post(url, {}, **headers)
 
 
 def test_the_back_office_holds_no_mail() -> None:
@@ -786,7 +809,7 @@ def test_the_back_office_holds_no_mail() -> None:
 
 def test_no_page_shows_mail_its_viewer_may_not_see(world: World) -> None:
     requests = list(web_requests(world))
-    names = {name for _, _, name in requests}
+    names = {name for _, _, name, _ in requests}
     assert {"message", "record_detail", "mailbox_detail", "departed_backup"} <= names
     leaks: list[Leak] = []
     for role, viewer in world.roles.items():
@@ -795,7 +818,7 @@ def test_no_page_shows_mail_its_viewer_may_not_see(world: World) -> None:
         session = client.cookies[settings.SESSION_COOKIE_NAME].value
         allowed = _may_show(world, viewer)
         seen: set[str] = set()
-        for url, query, name in requests:
+        for url, query, name, headers in requests:
             may = allowed
             if name == "departed_backup":
                 may = allowed | _backup_of(world, viewer, int(url.split("/")[3]))
@@ -804,7 +827,7 @@ def test_no_page_shows_mail_its_viewer_may_not_see(world: World) -> None:
                 may = _may_show(world, viewer, module, int(pk))
             for method in ("GET", "POST"):
                 client.cookies[settings.SESSION_COOKIE_NAME] = session  # sign-out undone
-                status, body = _ask(_web_call(client, method, url, query))
+                status, body = _ask(_web_call(client, method, url, query, headers))
                 seen |= _shown(world, body)
                 if method == "POST" and status == 405:
                     continue

@@ -124,7 +124,7 @@ def _failures(client: Client, session: str, pages: list[tuple[str, dict[str, Any
 @pytest.mark.parametrize("role", ["admin", "owner"])
 def test_no_form_answers_junk_with_a_server_error(world: World, role: str) -> None:
     pages: dict[str, tuple[str, dict[str, Any]]] = {}
-    for url, query, name in web_requests(world):
+    for url, query, name, _ in web_requests(world):
         pages.setdefault(name, (url, query))  # one page of each pattern
     client = Client(raise_request_exception=True)
     client.force_login(world.roles[role])
