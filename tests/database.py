@@ -1,8 +1,17 @@
-"""Reading the whole test database back, for tests that prove what crmail did not keep."""
+"""Reading the whole test database back, for tests that prove what crmail did not keep;
+databases of a test's own, for tests of migrations."""
 
 from __future__ import annotations
 
-from django.db import connection
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.utils import load_backend
 
 
 def every_value() -> str:
@@ -20,3 +29,40 @@ def every_value() -> str:
                     if v is not None
                 ]
     return "\n".join(out)
+
+
+@contextmanager
+def own_database(alias: str = "own") -> Iterator[BaseDatabaseWrapper]:
+    """An empty database beside the test database, on the same engine, as ``alias``: for a
+    test of one app's migrations, which migrates only that app and what it depends on.
+    (Taking the test database back to an app's first migration takes every app that
+    depends on it along, there and back: on mail, 13 s of a pass.) SQLite: a file in a
+    folder of its own; PostgreSQL: a database on the same server. Both go at the end."""
+    from tests.testenv import PG_URL
+
+    settings = dict(connections["default"].settings_dict)
+    postgresql = connection.vendor == "postgresql"
+    folder = None
+    if postgresql:
+        import psycopg
+
+        name = f"crmail_own_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    else:
+        folder = tempfile.mkdtemp(prefix="crmail-own-")
+        name = f"{folder}/own.sqlite3"
+    own = load_backend(settings["ENGINE"]).DatabaseWrapper({**settings, "NAME": name}, alias)
+    connections[alias] = own
+    try:
+        yield own
+    finally:
+        own.close()
+        del connections[alias]
+        if postgresql:
+            import psycopg
+
+            with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
