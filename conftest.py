@@ -2,6 +2,8 @@
 
 import importlib.util
 
+import pytest
+
 pytest_plugins = [
     name
     for name in (
@@ -12,3 +14,13 @@ pytest_plugins = [
     )
     if importlib.util.find_spec(name) is not None
 ]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker, migrated_database):  # type: ignore[no-untyped-def]
+    """The run's test database, just migrated, is kept as the run's migrated database
+    (``tests.operator.MigratedDatabase``): one migration less for the run (6-16 s)."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        migrated_database.keep(connection)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from tests.testenv import PG_URL
 
@@ -45,7 +46,9 @@ class MigratedDatabase:
     migrations: each copies it (``into``) before its own `crmail init`, which then has no
     migration left to apply (about 6 s each otherwise). Tests of `crmail init` on a fresh
     data dir do not use it. SQLite: the file is copied; PostgreSQL: a database made from
-    it (``CREATE DATABASE … TEMPLATE``), on first use."""
+    it (``CREATE DATABASE … TEMPLATE``). Made from the run's test database as soon as
+    pytest-django has migrated it (``keep``), on that database's engine; on first use, by
+    a migration of its own, on the other."""
 
     def __init__(self, base: Path) -> None:
         self.base = base
@@ -62,6 +65,37 @@ class MigratedDatabase:
             timeout=300,
         )
         assert migrated.returncode == 0, migrated.stderr
+
+    def keep(self, connection: BaseDatabaseWrapper) -> None:
+        """Keep a copy of ``connection``'s database, which the test run has just migrated:
+        the tables and rows a `migrate` makes, as a migration of its own would make them
+        (SQLite: the in-memory database backed up into a file, in WAL mode as crmail keeps
+        it; PostgreSQL: a database made from it as a template, which wants no one else
+        connected to it: this process's connection is closed)."""
+        if connection.vendor == "sqlite" and self._sqlite is None:
+            import sqlite3
+
+            data = Path(operator_environment(self.base / "sqlite")["CRMAIL_DATA_DIR"])
+            data.mkdir(mode=0o700, parents=True, exist_ok=True)
+            database = data / "crmail.sqlite3"
+            connection.ensure_connection()
+            copy = sqlite3.connect(database)
+            try:
+                connection.connection.backup(copy)
+                copy.execute("PRAGMA journal_mode=WAL")
+            finally:
+                copy.close()  # the last connection: no -wal left
+            self._sqlite = database
+        elif connection.vendor == "postgresql" and self._postgresql is None:
+            import psycopg
+
+            name = f"crmail_migrated_{uuid.uuid4().hex[:10]}"
+            connection.close()
+            with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as admin:
+                admin.execute(
+                    f'CREATE DATABASE "{name}" TEMPLATE "{connection.settings_dict["NAME"]}"'
+                )
+            self._postgresql = name
 
     def sqlite_file(self) -> Path:
         if self._sqlite is None:
