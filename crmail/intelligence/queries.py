@@ -53,14 +53,23 @@ def out(row: Result, *, with_summary: bool = True) -> dict[str, Any]:
 
 
 def rows_for(viewer: User, message_ids: Iterable[int]) -> dict[int, tuple[Result, bool]]:
-    """Per message ``viewer`` may open: its result and whether its summary may be shown."""
+    """Per message ``viewer`` may open: its result and whether its summary may be shown
+    (every message it summarises is one the viewer may open too). The results are read
+    first, then whether the viewer may open their messages and their summaries' sources,
+    in one question to the access layer: none when no message has a result."""
     if not switch.enabled():
         return {}
-    seen = seen_of(viewer, message_ids)
-    rows = list(Result.objects.filter(message_id__in=seen))
+    wanted = {pk for pk in message_ids if pk}
+    rows = list(Result.objects.filter(message_id__in=wanted)) if wanted else []
+    if not rows:
+        return {}
     sources = {pk for r in rows for pk in (r.summary_of or []) if isinstance(pk, int)}
-    sources_seen = seen_of(viewer, sources)
-    return {r.message_id: (r, all(pk in sources_seen for pk in (r.summary_of or []))) for r in rows}
+    seen = seen_of(viewer, {r.message_id for r in rows} | sources)
+    return {
+        r.message_id: (r, all(pk in seen for pk in (r.summary_of or [])))
+        for r in rows
+        if r.message_id in seen
+    }
 
 
 def for_messages(viewer: User, message_ids: Iterable[int]) -> dict[int, dict[str, Any]]:

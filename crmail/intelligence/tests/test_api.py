@@ -12,7 +12,7 @@ from django.conf import settings
 
 from crmail.api.tests.conftest import ApiClient, fields
 from crmail.crm.models import Contact, Task
-from crmail.intelligence import switch
+from crmail.intelligence import queries, switch
 from crmail.intelligence.models import Decision, Result
 from crmail.sharing import actions
 from crmail.workflows.tests import build
@@ -213,3 +213,13 @@ def test_a_summary_is_shown_only_to_whoever_may_open_every_message_it_read(org, 
     actions.set_sharing(None, org.peer, mode="public", share_with=[])
     shared = ApiClient(org.rep).get(f"/messages/{last.pk}").json()["intelligence"]
     assert shared["summary"] == summary
+
+
+def test_results_are_given_only_for_the_messages_their_reader_may_open(org, mail):
+    """The results' own question to the access layer, whoever asks for them: a peer and a
+    manager of another branch get none of the rep's mail, his manager all of it."""
+    _, complaint, question, meeting = mail
+    ids = [complaint.pk, question.pk, meeting.pk]
+    assert set(queries.for_messages(org.manager, ids)) == set(ids)
+    for user in (org.peer, org.outsider_manager):
+        assert queries.for_messages(user, ids) == {}
