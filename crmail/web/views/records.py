@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import QuerySet, prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -236,6 +236,7 @@ def _linking(module: str, pk: int) -> LinkJob | None:
 def record_detail(request: HttpRequest, module: str, pk: int) -> HttpResponse:
     mod = MODULES[module]
     record = _visible_record(request, mod, pk)
+    prefetch_related_objects([record], *mod.prefetch)  # its addresses: read four times
     context = {"mod": mod, "module": module, "record": record}
     context |= _emails_context(request, module, record)
     context |= record_sharing_context(request.user, module, record)  # type: ignore[arg-type]
