@@ -4,21 +4,27 @@ The pages are those the visibility walk opens (``test_every_route``: every patte
 URL conf, on rows of every kind), read as an administrator and as a salesperson with
 mail. Each form found on a page is posted with each field in turn set to a junk value,
 then with all of them, as its ``method`` says; each page is also asked for with junk in
-the query parameters the pages read. Each request runs in a savepoint that is rolled
-back, so every form meets the same rows. A junk value must come back as a form error,
-a message, a 400 or a 404; never a 500. ``CRMAIL_SOAK=1`` runs many more values.
+each of the query parameters the pages read that this page reads (those it asks its
+query for when opened plainly: a page answers a parameter it never asks for as if it
+were not there; all of them when it reads its query whole). Each request runs in a
+savepoint that is rolled back, so every form meets the same rows. A junk value must
+come back as a form error, a message, a 400 or a 404; never a 500. ``CRMAIL_SOAK=1``
+runs many more values.
 """
 
 from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.handlers.base import BaseHandler
+from django.http import HttpRequest, QueryDict
 from django.test import Client
 
 from crmail.sharing.tests.test_every_route import World, _ask, web_requests
@@ -52,6 +58,59 @@ SOAK_JUNK = [
     "a\x00b",
 ]
 QUERY_KEYS = ["page", "q", "sort", "after", "before", "user", "folder", "stream", "view", "tag"]
+
+
+ALL = "*"  # the page read its query whole (went through it, copied it, counted it)
+
+
+@contextmanager
+def _keys_read() -> Iterator[set[str]]:
+    """The names the page (its view and template, not the middleware, which checks every
+    parameter alike) asks the request's query for while the block runs; ``ALL`` among
+    them when it read the query whole."""
+    read: set[str] = set()
+    asked: list[QueryDict] = []  # the query of the request being answered (its view's)
+
+    def one(original: Callable[..., Any]) -> Callable[..., Any]:
+        def reading(self: QueryDict, key: str, *args: Any, **kwargs: Any) -> Any:
+            if asked and self is asked[-1]:
+                read.add(key)
+            return original(self, key, *args, **kwargs)
+
+        return reading
+
+    def whole(original: Callable[..., Any]) -> Callable[..., Any]:
+        def reading(self: QueryDict, *args: Any, **kwargs: Any) -> Any:
+            if asked and self is asked[-1]:
+                read.add(ALL)
+            return original(self, *args, **kwargs)
+
+        return reading
+
+    resolve = BaseHandler.resolve_request  # after the middleware, before the view
+
+    def resolving(self: BaseHandler, request: HttpRequest) -> Any:
+        asked[:] = [request.GET]
+        return resolve(self, request)
+
+    by_key = ("__getitem__", "__contains__", "get", "getlist", "_getlist")
+    whole_query = ("__iter__", "__len__", "keys", "items", "lists", "values", "dict")
+    whole_query += ("copy", "urlencode", "__copy__", "__deepcopy__")
+    own = {name: QueryDict.__dict__.get(name) for name in by_key + whole_query}
+    for name in by_key:
+        setattr(QueryDict, name, one(getattr(QueryDict, name)))
+    for name in whole_query:
+        setattr(QueryDict, name, whole(getattr(QueryDict, name)))
+    BaseHandler.resolve_request = resolving  # type: ignore[method-assign]
+    try:
+        yield read
+    finally:
+        BaseHandler.resolve_request = resolve  # type: ignore[method-assign]
+        for name, attribute in own.items():
+            if attribute is None:
+                delattr(QueryDict, name)
+            else:
+                setattr(QueryDict, name, attribute)
 
 
 class _Forms(HTMLParser):
@@ -99,7 +158,8 @@ def _failures(client: Client, session: str, pages: list[tuple[str, dict[str, Any
         return status, body
 
     for url, query in pages:
-        status, body = call("get", url, query)
+        with _keys_read() as read:
+            status, body = call("get", url, query)
         if status != 200:
             continue
         parser = _Forms()
@@ -115,7 +175,7 @@ def _failures(client: Client, session: str, pages: list[tuple[str, dict[str, Any
                 for name in fields:
                     call(method, target, {**fields, name: junk})
                 call(method, target, dict.fromkeys(fields, junk))
-        for name in QUERY_KEYS:
+        for name in QUERY_KEYS if ALL in read else [k for k in QUERY_KEYS if k in read]:
             for junk in values:
                 call("get", url, {**query, name: junk})
     return failed
