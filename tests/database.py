@@ -38,17 +38,14 @@ def own_database(alias: str = "own") -> Iterator[BaseDatabaseWrapper]:
     (Taking the test database back to an app's first migration takes every app that
     depends on it along, there and back: on mail, 13 s of a pass.) SQLite: a file in a
     folder of its own; PostgreSQL: a database on the same server. Both go at the end."""
-    from tests.testenv import PG_URL
+    from tests.testenv import on_server
 
     settings = dict(connections["default"].settings_dict)
     postgresql = connection.vendor == "postgresql"
     folder = None
     if postgresql:
-        import psycopg
-
         name = f"crmail_own_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
+        on_server(f'CREATE DATABASE "{name}"')
     else:
         folder = tempfile.mkdtemp(prefix="crmail-own-")
         name = f"{folder}/own.sqlite3"
@@ -60,9 +57,6 @@ def own_database(alias: str = "own") -> Iterator[BaseDatabaseWrapper]:
         own.close()
         del connections[alias]
         if postgresql:
-            import psycopg
-
-            with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)

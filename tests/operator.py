@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from tests.testenv import PG_URL
+from tests.testenv import PG_URL, on_server
 
 
 def crmail_script() -> str:
@@ -87,14 +87,9 @@ class MigratedDatabase:
                 copy.close()  # the last connection: no -wal left
             self._sqlite = database
         elif connection.vendor == "postgresql" and self._postgresql is None:
-            import psycopg
-
             name = f"crmail_migrated_{uuid.uuid4().hex[:10]}"
             connection.close()
-            with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as admin:
-                admin.execute(
-                    f'CREATE DATABASE "{name}" TEMPLATE "{connection.settings_dict["NAME"]}"'
-                )
+            on_server(f'CREATE DATABASE "{name}" TEMPLATE "{connection.settings_dict["NAME"]}"')
             self._postgresql = name
 
     def sqlite_file(self) -> Path:
@@ -108,11 +103,8 @@ class MigratedDatabase:
 
     def postgresql_name(self) -> str:
         if self._postgresql is None:
-            import psycopg
-
             name = f"crmail_migrated_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{name}"')
+            on_server(f'CREATE DATABASE "{name}"')
             env = operator_environment(self.base / "postgresql")
             self._migrate({**env, "CRMAIL_DATABASE_URL": f"{PG_URL}/{name}"})
             self._postgresql = name
@@ -130,10 +122,7 @@ class MigratedDatabase:
 
     def drop(self) -> None:
         if self._postgresql is not None:
-            import psycopg
-
-            with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{self._postgresql}" WITH (FORCE)')
+            on_server(f'DROP DATABASE IF EXISTS "{self._postgresql}" WITH (FORCE)')
 
 
 MIGRATE = """

@@ -46,5 +46,16 @@ os.environ.setdefault("CRMAIL_WEBHOOKS_ALLOW_PRIVATE", "1")
 # The local PostgreSQL server, without a database name: tests that need a database of
 # their own (a worker's, a served crmail's) create it there.
 PG_URL = os.environ.get("CRMAIL_TEST_PG_URL", "postgresql://127.0.0.1:5432").rstrip("/")
+
+
+def on_server(statement: str) -> None:
+    """Run ``statement`` (a CREATE or DROP DATABASE) on the local PostgreSQL server, from
+    its ``postgres`` database, outside any transaction."""
+    import psycopg
+
+    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as admin:
+        admin.execute(statement)
+
+
 if os.environ.get("CRMAIL_TEST_DB", "sqlite").lower().startswith("postgres"):
     os.environ["CRMAIL_DATABASE_URL"] = f"{PG_URL}/crmail_{_run}"

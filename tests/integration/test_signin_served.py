@@ -19,12 +19,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from tests.harness.proxy import Client, Response, ReverseProxy
 from tests.operator import crmail, operator_environment, start_serve
-from tests.testenv import PG_URL
+from tests.testenv import PG_URL, on_server
 
 ADMIN = "owner@example.com"
 PASSWORD = "violet tractor 1987 harbour"
@@ -68,13 +67,11 @@ def database(tmp_path_factory, migrated_database) -> Iterator[dict[str, str]]:  
         return
     name = f"crmail_signin_{uuid.uuid4().hex[:10]}"
     template = migrated_database.postgresql_name()
-    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    on_server(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     try:
         yield {**env, "CRMAIL_DATABASE_URL": f"{PG_URL}/{name}"}
     finally:
-        with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
