@@ -85,6 +85,9 @@ pytestmark = pytest.mark.django_db
 
 CUSTOMER = "jane@customer.test"
 WALK_TAG = "walk"
+# The Emails views asked for besides the default ("all", asked with no view) and by user
+# (asked with each user of the world's mail).
+OTHER_VIEWS = [view for view in EMAIL_VIEWS if view not in ("all", "user")]
 ATTACHMENT_PART = 2  # the attachment of every message (part 1 is the text)
 
 
@@ -506,8 +509,8 @@ def _api_query_variants(
     view=user) and each folder; other query parameters keep their defaults."""
     names = {p["name"] for p in params if p["in"] == "query"}
     variants: list[dict[str, Any]] = [{}]
-    if "view" in names:  # the default view is "all"
-        variants += [{"view": v} for v in EMAIL_VIEWS if v not in ("all", "user")]
+    if "view" in names:
+        variants += [{"view": v} for v in OTHER_VIEWS]
         variants += [{"view": "user", "user": u.pk} for u in world.mail_users]
     if "folder" in names:  # the folders of the mailbox listed
         variants += [{"folder": x.pk} for x in world.folders if x.mailbox_id == filling.get("id")]
@@ -753,8 +756,8 @@ _EMAILS_FRAGMENT = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "emails"}
 
 def _web_queries(world: World, pattern: Pattern) -> list[dict[str, Any]]:
     """Query strings that choose what a page lists: the Emails views, users and folders."""
-    if pattern.name == "record_detail":  # the default view is "all"
-        views = [{"view": v} for v in EMAIL_VIEWS if v not in ("all", "user")]
+    if pattern.name == "record_detail":
+        views = [{"view": v} for v in OTHER_VIEWS]
         users = ({"view": "user", "user": u.pk} for u in world.mail_users)
         return [{}, *views, *users, {"tag": WALK_TAG}]
     if pattern.name == "mailboxes":

@@ -71,18 +71,10 @@ def _keys_read() -> Iterator[set[str]]:
     read: set[str] = set()
     asked: list[QueryDict] = []  # the query of the request being answered (its view's)
 
-    def one(original: Callable[..., Any]) -> Callable[..., Any]:
-        def reading(self: QueryDict, key: str, *args: Any, **kwargs: Any) -> Any:
-            if asked and self is asked[-1]:
-                read.add(key)
-            return original(self, key, *args, **kwargs)
-
-        return reading
-
-    def whole(original: Callable[..., Any]) -> Callable[..., Any]:
+    def recording(original: Callable[..., Any], whole: bool) -> Callable[..., Any]:
         def reading(self: QueryDict, *args: Any, **kwargs: Any) -> Any:
             if asked and self is asked[-1]:
-                read.add(ALL)
+                read.add(ALL if whole else args[0])  # by key: the key is the first argument
             return original(self, *args, **kwargs)
 
         return reading
@@ -97,10 +89,8 @@ def _keys_read() -> Iterator[set[str]]:
     whole_query = ("__iter__", "__len__", "keys", "items", "lists", "values", "dict")
     whole_query += ("copy", "urlencode", "__copy__", "__deepcopy__")
     own = {name: QueryDict.__dict__.get(name) for name in by_key + whole_query}
-    for name in by_key:
-        setattr(QueryDict, name, one(getattr(QueryDict, name)))
-    for name in whole_query:
-        setattr(QueryDict, name, whole(getattr(QueryDict, name)))
+    for name in by_key + whole_query:
+        setattr(QueryDict, name, recording(getattr(QueryDict, name), name in whole_query))
     BaseHandler.resolve_request = resolving  # type: ignore[method-assign]
     try:
         yield read
